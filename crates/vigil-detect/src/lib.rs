@@ -1,0 +1,1 @@
+//! Detection engine: Sigma rules compiled into one shared matcher, correlation, hunting.
