@@ -1,0 +1,132 @@
+use std::net::IpAddr;
+
+use super::*;
+
+fn sample() -> Event {
+    let mut ev = Event::new(Bytes::from_static(
+        b"<38>Nov 22 07:23:36 web01 sshd[4242]: Failed password for root from 10.1.2.3 port 22 ssh2",
+    ));
+    ev.host.name = Some("web01".into());
+    ev.process.name = Some("sshd".into());
+    ev.process.pid = Some(4242);
+    ev.source.ip = Some("10.1.2.3".parse().unwrap());
+    ev.source.port = Some(22);
+    ev.user.name = Some("root".into());
+    ev.event.category = vec!["authentication".into()];
+    ev.event.outcome = Some("failure".into());
+    ev.extra.insert("sshd.method", "password");
+    ev.original.insert("auth_method", "password");
+    ev
+}
+
+#[test]
+fn names_and_kuma_aliases_resolve_to_the_same_field() {
+    let ev = sample();
+    assert_eq!(ev.get("source.ip"), Some(Value::Ip("10.1.2.3".parse().unwrap())));
+    assert_eq!(ev.get("SourceAddress"), ev.get("source.ip"));
+    assert_eq!(ev.get("src_ip"), ev.get("source.ip"));
+    assert_eq!(canonical_name("DeviceProduct"), Some("observer.product"));
+    assert_eq!(canonical_name("no.such.field"), None);
+    assert_eq!(field_kind("source.port"), Some(FieldKind::Int));
+    assert_eq!(field_kind("SourceAddress"), Some(FieldKind::Ip));
+    assert_eq!(field_kind("event.category"), Some(FieldKind::StrList));
+}
+
+#[test]
+fn open_maps_are_reached_by_name() {
+    let ev = sample();
+    assert_eq!(ev.get("sshd.method"), Some(Value::from("password")));
+    assert_eq!(ev.get("original.auth_method"), Some(Value::from("password")));
+    assert_eq!(ev.get("auth_method"), Some(Value::from("password")));
+    assert_eq!(ev.get("original.sshd.method"), None);
+}
+
+#[test]
+fn set_by_name_converts_types_and_reports_mismatches() {
+    let mut ev = Event::default();
+    ev.set("DestinationAddress", "2001:db8::1").unwrap();
+    assert_eq!(ev.destination.ip, Some("2001:db8::1".parse::<IpAddr>().unwrap()));
+    ev.set("destination.port", "443").unwrap();
+    assert_eq!(ev.destination.port, Some(443));
+    ev.set("source.ip", "::ffff:10.0.0.1").unwrap();
+    assert_eq!(ev.source.ip, Some("10.0.0.1".parse::<IpAddr>().unwrap()), "v4-mapped becomes v4");
+    let err = ev.set("source.port", "70000").unwrap_err();
+    assert_eq!(err.to_string(), "cannot store '70000' as integer");
+    assert!(ev.set("source.ip", "not-an-ip").is_err());
+    ev.set("vigil.type", "audit").unwrap();
+    assert_eq!(ev.meta.kind, EventType::Audit);
+    ev.set("custom.thing", 5i64).unwrap();
+    assert_eq!(ev.extra.get("custom.thing"), Some(&Value::Int(5)));
+    ev.set("@timestamp", "2024-01-02T03:04:05Z").unwrap();
+    assert_eq!(ev.timestamp, Timestamp::from_secs(1_704_164_645));
+}
+
+#[test]
+fn every_registered_field_has_a_unique_name_and_a_doc() {
+    let mut seen = std::collections::HashSet::new();
+    for f in schema::fields() {
+        assert!(seen.insert(f.name), "duplicate field {}", f.name);
+        assert!(!f.doc.is_empty(), "{} has no doc", f.name);
+        assert_eq!(FieldId::lookup(f.name).map(FieldId::name), Some(f.name));
+    }
+    for (alias, target) in schema::KUMA_ALIASES {
+        assert!(FieldId::lookup(target).is_some(), "alias {alias} targets unknown {target}");
+        assert_eq!(canonical_name(alias), Some(*target), "alias {alias}");
+    }
+}
+
+#[test]
+fn binary_round_trip_is_lossless() {
+    let ev = sample();
+    let mut buf = Vec::new();
+    ev.encode(&mut buf);
+    ev.encode(&mut buf);
+    let (a, rest) = Event::decode(&buf).unwrap();
+    let (b, rest) = Event::decode(rest).unwrap();
+    assert!(rest.is_empty());
+    assert_eq!(a, ev);
+    assert_eq!(b, ev);
+    assert!(Event::decode(&buf[..buf.len() / 3]).is_err());
+}
+
+#[test]
+fn json_output_is_nested_ecs() {
+    let ev = sample();
+    let j = ev.to_json();
+    assert_eq!(j["source"]["ip"], "10.1.2.3");
+    assert_eq!(j["source"]["port"], 22);
+    assert_eq!(j["event"]["category"][0], "authentication");
+    assert_eq!(j["sshd"]["method"], "password");
+    assert_eq!(j["original"]["auth_method"], "password");
+    assert_eq!(j["vigil"]["tenant"], "main");
+    assert_eq!(j["vigil"]["type"], "base");
+    assert!(j["event"]["original"].as_str().unwrap().contains("Failed password"));
+    assert!(j.get("destination").is_none(), "unset groups are left out");
+}
+
+#[test]
+fn event_ids_are_unique_and_time_ordered() {
+    let t = Timestamp::from_millis(1_700_000_000_000);
+    let a = new_event_id(t);
+    let b = new_event_id(t);
+    assert_ne!(a, b);
+    assert_eq!(a.timestamp_ms(), 1_700_000_000_000);
+    assert!(new_event_id(Timestamp::from_millis(1_700_000_000_001)) > a.max(b));
+}
+
+proptest::proptest! {
+    #[test]
+    fn setting_any_string_never_panics(name in "[a-zA-Z@._]{1,24}", v in ".{0,40}") {
+        let mut ev = Event::default();
+        let _ = ev.set(&name, v.as_str());
+        for f in schema::fields() {
+            let _ = f.set(&mut ev, Value::from(v.as_str()));
+        }
+        let _ = ev.to_json();
+    }
+
+    #[test]
+    fn decoding_garbage_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+        let _ = Event::decode(&bytes);
+    }
+}
