@@ -1,0 +1,124 @@
+//! The component contract: KUMA's collector chain as traits. Configs live in `vigil-config`;
+//! each config builds one of these runtime objects (Vector's config/runtime split).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use smol_str::SmolStr;
+use vigil_event::{Event, Timestamp};
+
+use crate::telemetry::ComponentMetrics;
+use crate::{Shutdown, ShutdownSignal};
+
+/// A component failed in a way that stops it (bind failed, store unwritable). Bad input is
+/// never a `ComponentError`: it is counted and kept.
+#[derive(Debug, thiserror::Error)]
+#[error("{component}: {message}")]
+pub struct ComponentError {
+    /// `kind/id` of the component.
+    pub component: String,
+    /// What went wrong and what to do about it.
+    pub message: String,
+}
+
+impl ComponentError {
+    /// An error of `metrics`' component.
+    pub fn new(metrics: &ComponentMetrics, message: impl Into<String>) -> ComponentError {
+        ComponentError {
+            component: format!("{}/{}", metrics.kind(), metrics.id()),
+            message: message.into(),
+        }
+    }
+}
+
+/// Where a batch of raw records came from: the configured source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceInfo {
+    /// The connector's id.
+    pub id: SmolStr,
+    /// The tenant its events belong to.
+    pub tenant: SmolStr,
+    /// The collector running it.
+    pub collector: SmolStr,
+}
+
+/// One record as a connector received it: a syslog frame, a line, a datagram.
+#[derive(Debug, Clone)]
+pub struct RawRecord {
+    /// The bytes, exactly as received.
+    pub data: Bytes,
+    /// When they were received.
+    pub received: Timestamp,
+    /// The sender.
+    pub peer: Option<SocketAddr>,
+    /// A transport-level problem with this record (e.g. `truncated to max_frame_size`): the
+    /// record is still passed on and stored, with this mark.
+    pub transport_error: Option<SmolStr>,
+}
+
+/// Records from one source, passed between stages as a unit.
+#[derive(Debug, Clone)]
+pub struct RawBatch {
+    /// The source.
+    pub source: Arc<SourceInfo>,
+    /// The records.
+    pub records: Vec<RawRecord>,
+}
+
+/// The sending side of the connector → normalizer queue. Bounded: `send_async` waits when the
+/// pipeline is behind (backpressure), which slows a TCP sender down instead of losing data.
+pub type RawSender = flume::Sender<RawBatch>;
+
+/// A boxed future returned by [`Connector::run`].
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// What a running connector gets.
+#[derive(Debug)]
+pub struct ConnectorContext {
+    /// Where to send batches.
+    pub out: RawSender,
+    /// Fires when the pipeline shuts down: stop accepting, flush what was read, return.
+    pub shutdown: ShutdownSignal,
+    /// The connector's counters.
+    pub metrics: ComponentMetrics,
+    /// The source the connector feeds.
+    pub source: Arc<SourceInfo>,
+    /// Triggers a shutdown of the whole pipeline (a connector that cannot run).
+    pub shutdown_all: Shutdown,
+}
+
+/// Receives records from the outside world (KUMA: connector).
+pub trait Connector: Send + 'static {
+    /// Runs until the shutdown signal fires, sending everything received to `ctx.out`.
+    fn run(self: Box<Self>, ctx: ConnectorContext) -> BoxFuture<Result<(), ComponentError>>;
+}
+
+/// Turns a raw record into an event (KUMA: normalizer). Never fails: a record that cannot be
+/// parsed becomes an event with the raw bytes and `meta.parse_error` set.
+pub trait Normalizer: Send + Sync {
+    /// Normalizes `rec` from `source`, pushing the event(s) onto `out`.
+    fn normalize(&self, source: &SourceInfo, rec: RawRecord, out: &mut Vec<Event>);
+}
+
+/// A batch transform in the chain after the normalizer: filter, enrichment, aggregation.
+pub trait Transform: Send {
+    /// Transforms the batch in place (a filter removes events, an enrichment adds fields, an
+    /// aggregation folds events into aggregated ones).
+    fn transform(&mut self, events: &mut Vec<Event>);
+
+    /// Called on shutdown (and by aggregations on a timer): emit anything held back.
+    fn flush(&mut self, _events: &mut Vec<Event>) {}
+}
+
+/// Where events go at the end of the chain (KUMA: destination): the store, the correlator, a
+/// remote collector.
+pub trait Destination: Send {
+    /// Writes a batch. An error stops the pipeline's intake (backpressure) until it clears.
+    fn write(&mut self, events: &[Event]) -> Result<(), ComponentError>;
+
+    /// Makes everything written so far durable/visible; called at shutdown.
+    fn flush(&mut self) -> Result<(), ComponentError>;
+}

@@ -1,0 +1,32 @@
+//! KUMA's collector chain for Vigil: connector → normalizer → filter → enrichment →
+//! aggregation → destination.
+//!
+//! This crate owns the *contract* between components and the machinery that runs them; the
+//! components themselves live with their domain (connectors in `vigil-ingest`, normalizers in
+//! `vigil-normalize`, the store destination in `vigil-store`). Three shapes:
+//!
+//! * a [`Connector`] is an async task that reads the outside world and sends [`RawBatch`]es;
+//! * a [`Normalizer`] and the [`Transform`]s (filter, enrichment, aggregation) are plain
+//!   synchronous functions over batches, run on worker threads: the cheapest shape, no async
+//!   overhead per event;
+//! * a [`Destination`] writes batches on its own thread.
+//!
+//! Everything between them is a bounded queue ([`topology`]), so a slow store slows the
+//! senders down rather than losing events, and shutdown drains front to back. Every component
+//! reports through one helper ([`telemetry::ComponentMetrics`]): events in/out, bytes, errors
+//! and drops by reason, rendered at `/metrics`.
+
+#![warn(missing_docs)]
+
+pub mod component;
+mod shutdown;
+pub mod telemetry;
+pub mod topology;
+
+pub use component::{
+    BoxFuture, ComponentError, Connector, ConnectorContext, Destination, Normalizer, RawBatch,
+    RawRecord, RawSender, SourceInfo, Transform,
+};
+pub use shutdown::{Shutdown, ShutdownSignal};
+pub use telemetry::{ComponentMetrics, ComponentSnapshot, Telemetry};
+pub use topology::{Chain, PipelineBuilder, PipelineOptions, RunningPipeline};

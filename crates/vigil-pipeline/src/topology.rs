@@ -1,0 +1,343 @@
+//! Running a pipeline: connectors on the async runtime, the normalizer chain on worker threads,
+//! each destination on its own thread, joined by bounded queues.
+//!
+//! ```text
+//! connector ─┐                      ┌─ worker: normalizer → filter → enrichment → aggregation ─┐   ┌─▶ destination (store)
+//! connector ─┼─▶ [raw queue, bounded]┤                                                           ├──▶┤
+//!            ┘                      └─ worker ...                                               ┘   └─▶ destination (correlator)
+//! ```
+//! Every queue is bounded: when the store is slow, workers wait, the raw queue fills, and
+//! connectors wait on `send`, which stops reading the socket and lets TCP flow control slow the
+//! sender. Nothing accepted is dropped. Shutdown goes front to back: connectors stop accepting
+//! and send what they hold, workers drain the raw queue and flush their transforms,
+//! destinations write the rest and flush.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use smol_str::SmolStr;
+use vigil_event::Event;
+
+use crate::component::{
+    ComponentError, Connector, ConnectorContext, Destination, Normalizer, RawBatch, SourceInfo,
+    Transform,
+};
+use crate::telemetry::{ComponentMetrics, Telemetry};
+use crate::{Shutdown, ShutdownSignal};
+
+/// The normalizer and transforms one worker runs.
+pub struct Chain {
+    /// Normalizer per source id.
+    pub normalizers: HashMap<SmolStr, (Arc<dyn Normalizer>, ComponentMetrics)>,
+    /// Normalizer for sources without their own.
+    pub default_normalizer: (Arc<dyn Normalizer>, ComponentMetrics),
+    /// Filter, enrichment and aggregation, in order.
+    pub transforms: Vec<(Box<dyn Transform>, ComponentMetrics)>,
+}
+
+impl std::fmt::Debug for Chain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chain").field("transforms", &self.transforms.len()).finish()
+    }
+}
+
+impl Chain {
+    /// Normalizes and transforms one raw batch.
+    pub fn process(&mut self, batch: RawBatch, out: &mut Vec<Event>) {
+        let (norm, m) = self
+            .normalizers
+            .get(&batch.source.id)
+            .unwrap_or(&self.default_normalizer);
+        let before = out.len();
+        let n_in = batch.records.len() as u64;
+        let mut bytes = 0u64;
+        for rec in batch.records {
+            bytes += rec.data.len() as u64;
+            norm.normalize(&batch.source, rec, out);
+        }
+        m.events_in(n_in);
+        m.bytes_in(bytes);
+        let produced = &out[before..];
+        let failed = produced.iter().filter(|e| e.meta.parse_error.is_some()).count() as u64;
+        if failed > 0 {
+            m.error("parse", failed);
+        }
+        m.events_out(produced.len() as u64);
+        self.run_transforms(out);
+    }
+
+    fn run_transforms(&mut self, events: &mut Vec<Event>) {
+        for (t, m) in &mut self.transforms {
+            m.events_in(events.len() as u64);
+            t.transform(events);
+            m.events_out(events.len() as u64);
+        }
+    }
+
+    /// Flushes every transform (shutdown).
+    pub fn flush(&mut self, out: &mut Vec<Event>) {
+        for i in 0..self.transforms.len() {
+            let mut held = Vec::new();
+            if let Some((t, _)) = self.transforms.get_mut(i) {
+                t.flush(&mut held);
+            }
+            // events a transform releases still pass through the transforms after it
+            for (t, m) in self.transforms.iter_mut().skip(i + 1) {
+                m.events_in(held.len() as u64);
+                t.transform(&mut held);
+                m.events_out(held.len() as u64);
+            }
+            out.append(&mut held);
+        }
+    }
+}
+
+/// Queue sizes and parallelism.
+#[derive(Debug, Clone)]
+pub struct PipelineOptions {
+    /// Raw batches waiting between connectors and workers.
+    pub raw_queue_batches: usize,
+    /// Event batches waiting in front of each destination.
+    pub event_queue_batches: usize,
+    /// Worker threads running the normalizer chain.
+    pub workers: usize,
+}
+
+impl Default for PipelineOptions {
+    fn default() -> Self {
+        PipelineOptions { raw_queue_batches: 256, event_queue_batches: 64, workers: 1 }
+    }
+}
+
+type ChainFactory = Box<dyn Fn() -> Chain + Send + Sync>;
+
+/// Assembles a pipeline.
+pub struct PipelineBuilder {
+    options: PipelineOptions,
+    telemetry: Telemetry,
+    connectors: Vec<(Box<dyn Connector>, Arc<SourceInfo>, ComponentMetrics)>,
+    chain: Option<ChainFactory>,
+    destinations: Vec<(Box<dyn Destination>, ComponentMetrics)>,
+}
+
+impl std::fmt::Debug for PipelineBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PipelineBuilder")
+            .field("connectors", &self.connectors.len())
+            .field("destinations", &self.destinations.len())
+            .finish()
+    }
+}
+
+impl PipelineBuilder {
+    /// A builder reporting into `telemetry`.
+    pub fn new(options: PipelineOptions, telemetry: Telemetry) -> PipelineBuilder {
+        PipelineBuilder { options, telemetry, connectors: Vec::new(), chain: None, destinations: Vec::new() }
+    }
+
+    /// Adds a connector feeding `source`.
+    pub fn connector(&mut self, c: Box<dyn Connector>, source: SourceInfo) -> &mut Self {
+        let m = self.telemetry.component("connector", &source.id);
+        self.connectors.push((c, Arc::new(source), m));
+        self
+    }
+
+    /// Sets how each worker builds its chain.
+    pub fn chain(&mut self, f: impl Fn() -> Chain + Send + Sync + 'static) -> &mut Self {
+        self.chain = Some(Box::new(f));
+        self
+    }
+
+    /// Adds a destination with id `id`.
+    pub fn destination(&mut self, id: &str, d: Box<dyn Destination>) -> &mut Self {
+        let m = self.telemetry.component("destination", id);
+        self.destinations.push((d, m));
+        self
+    }
+
+    /// Starts everything; must be called inside a tokio runtime.
+    pub fn start(self) -> Result<RunningPipeline, ComponentError> {
+        let shutdown = Shutdown::new();
+        let chain_factory = self.chain.ok_or_else(|| ComponentError {
+            component: "pipeline".into(),
+            message: "no normalizer chain configured".into(),
+        })?;
+        let (raw_tx, raw_rx) = flume::bounded::<RawBatch>(self.options.raw_queue_batches.max(1));
+
+        let queue_gauge = self.telemetry.component("pipeline", "raw_queue").gauge("depth");
+
+        // destinations
+        let mut dest_txs = Vec::new();
+        let mut dest_threads = Vec::new();
+        for (mut dest, m) in self.destinations {
+            let (tx, rx) = flume::bounded::<Arc<Vec<Event>>>(self.options.event_queue_batches.max(1));
+            dest_txs.push(tx);
+            let stop = shutdown.signal();
+            let name = format!("vigil-dest-{}", m.id());
+            let h = std::thread::Builder::new()
+                .name(name)
+                .spawn(move || run_destination(&mut *dest, &m, rx, stop))
+                .map_err(|e| ComponentError { component: "pipeline".into(), message: e.to_string() })?;
+            dest_threads.push(h);
+        }
+        let dest_txs = Arc::new(dest_txs);
+
+        // workers
+        let chain_factory = Arc::new(chain_factory);
+        let mut workers = Vec::new();
+        for i in 0..self.options.workers.max(1) {
+            let rx = raw_rx.clone();
+            let txs = dest_txs.clone();
+            let factory = chain_factory.clone();
+            let gauge = queue_gauge.clone();
+            let h = std::thread::Builder::new()
+                .name(format!("vigil-worker-{i}"))
+                .spawn(move || {
+                    let mut chain = factory();
+                    while let Ok(batch) = rx.recv() {
+                        gauge.store(rx.len() as i64, Ordering::Relaxed);
+                        let mut events = Vec::with_capacity(batch.records.len());
+                        chain.process(batch, &mut events);
+                        send_to_destinations(&txs, events);
+                    }
+                    let mut held = Vec::new();
+                    chain.flush(&mut held);
+                    send_to_destinations(&txs, held);
+                })
+                .map_err(|e| ComponentError { component: "pipeline".into(), message: e.to_string() })?;
+            workers.push(h);
+        }
+        drop(dest_txs);
+        drop(raw_rx);
+
+        // connectors
+        let mut connector_tasks = Vec::new();
+        for (c, source, metrics) in self.connectors {
+            let ctx = ConnectorContext {
+                out: raw_tx.clone(),
+                shutdown: shutdown.signal(),
+                metrics,
+                source,
+                shutdown_all: shutdown.clone(),
+            };
+            connector_tasks.push(tokio::spawn(c.run(ctx)));
+        }
+        drop(raw_tx);
+
+        Ok(RunningPipeline { shutdown, connector_tasks, workers, dest_threads })
+    }
+}
+
+fn send_to_destinations(txs: &[flume::Sender<Arc<Vec<Event>>>], events: Vec<Event>) {
+    if events.is_empty() {
+        return;
+    }
+    let shared = Arc::new(events);
+    for tx in txs {
+        // a closed destination queue means that destination has stopped for good; its
+        // thread has already reported why
+        let _ = tx.send(shared.clone());
+    }
+}
+
+fn run_destination(
+    dest: &mut dyn Destination,
+    m: &ComponentMetrics,
+    rx: flume::Receiver<Arc<Vec<Event>>>,
+    stop: ShutdownSignal,
+) {
+    while let Ok(batch) = rx.recv() {
+        m.events_in(batch.len() as u64);
+        let mut backoff = Duration::from_millis(50);
+        let mut attempts_after_stop = 0;
+        loop {
+            match dest.write(&batch) {
+                Ok(()) => {
+                    m.events_out(batch.len() as u64);
+                    break;
+                }
+                Err(e) => {
+                    m.error("write", 1);
+                    tracing::error!(error = %e, "destination write failed; retrying (intake waits)");
+                    if stop.is_triggered() {
+                        attempts_after_stop += 1;
+                        if attempts_after_stop > 5 {
+                            m.drop("write_failed_at_shutdown", batch.len() as u64);
+                            tracing::error!(events = batch.len(), "giving up on a batch at shutdown after repeated write failures");
+                            break;
+                        }
+                    }
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+    if let Err(e) = dest.flush() {
+        m.error("flush", 1);
+        tracing::error!(error = %e, "destination flush failed at shutdown");
+    }
+}
+
+/// A started pipeline.
+#[derive(Debug)]
+pub struct RunningPipeline {
+    shutdown: Shutdown,
+    connector_tasks: Vec<tokio::task::JoinHandle<Result<(), ComponentError>>>,
+    workers: Vec<JoinHandle<()>>,
+    dest_threads: Vec<JoinHandle<()>>,
+}
+
+impl RunningPipeline {
+    /// A handle that triggers shutdown (signal handlers, a failing connector).
+    pub fn shutdown_handle(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    /// Waits until shutdown is triggered (by a handle or a connector), then stops.
+    pub async fn wait(self) -> Result<(), ComponentError> {
+        let mut sig = self.shutdown.signal();
+        sig.wait().await;
+        self.stop().await
+    }
+
+    /// Stops gracefully: connectors first, then workers drain, then destinations flush.
+    /// Returns the first connector error, if any.
+    pub async fn stop(self) -> Result<(), ComponentError> {
+        self.shutdown.trigger();
+        let mut first_err = None;
+        for t in self.connector_tasks {
+            match t.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "connector stopped with an error");
+                    first_err.get_or_insert(e);
+                }
+                Err(e) => {
+                    first_err.get_or_insert(ComponentError {
+                        component: "connector".into(),
+                        message: format!("task failed: {e}"),
+                    });
+                }
+            }
+        }
+        let workers = self.workers;
+        let dests = self.dest_threads;
+        let _ = tokio::task::spawn_blocking(move || {
+            for w in workers {
+                let _ = w.join();
+            }
+            for d in dests {
+                let _ = d.join();
+            }
+        })
+        .await;
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
