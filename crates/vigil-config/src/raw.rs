@@ -1,0 +1,222 @@
+//! Raw configuration types: exactly what the YAML says, with a doc comment on every field
+//! (the configuration reference is generated from these). Unknown fields are rejected.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A Vigil configuration file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Configuration format version. Must be `1`.
+    pub version: u32,
+    /// Directory holding all of Vigil's data (events, state). Default `./vigil-data`.
+    #[serde(default)]
+    pub data_dir: Option<String>,
+    /// The HTTP API (search, health, metrics).
+    #[serde(default)]
+    pub api: RawApi,
+    /// Collectors: each one connector, one normalizer, then filters and enrichment, into storage.
+    #[serde(default)]
+    pub collectors: Vec<RawCollector>,
+    /// The event store.
+    #[serde(default)]
+    pub storage: RawStorage,
+    /// Queues and worker threads between the components.
+    #[serde(default)]
+    pub pipeline: RawPipeline,
+}
+
+/// The HTTP API.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawApi {
+    /// Address to listen on. Default `127.0.0.1:8080` (loopback only).
+    #[serde(default)]
+    pub listen: Option<String>,
+    /// Serve HTTPS with this certificate and key.
+    #[serde(default)]
+    pub tls: Option<RawTls>,
+    /// File holding the API bearer token. Default `<data_dir>/api-token`, created with a
+    /// random token on first start (mode 0600).
+    #[serde(default)]
+    pub token_file: Option<String>,
+    /// Largest accepted request body. Default `1MiB`.
+    #[serde(default)]
+    pub max_body_size: Option<RawSize>,
+    /// Longest a search may run before it is cancelled. Default `30s`.
+    #[serde(default)]
+    pub query_timeout: Option<String>,
+}
+
+/// A certificate and key in PEM files.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    /// PEM certificate chain.
+    pub cert: String,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: String,
+    /// PEM CA bundle: when set, clients must present a certificate signed by it (mutual TLS).
+    #[serde(default)]
+    pub client_ca: Option<String>,
+}
+
+/// A size: a number of bytes, or a string such as `64KiB`, `1MiB`, `10MB`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RawSize {
+    /// Bytes.
+    Bytes(u64),
+    /// With a unit: B, KB, KiB, MB, MiB, GB, GiB.
+    Text(String),
+}
+
+/// One collector: KUMA's chain connector → normalizer → filters → enrichment → storage.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawCollector {
+    /// Unique id, used in metrics, source status and `vigil.source` of every event.
+    pub id: String,
+    /// Tenant the events belong to. Default `main`.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// Where events come from.
+    pub connector: RawConnector,
+    /// How raw records become events. Default: syslog.
+    #[serde(default)]
+    pub normalizer: Option<RawNormalizer>,
+    /// Filters, in order: `- keep: QUERY` keeps only matching events, `- drop: QUERY` drops them.
+    #[serde(default)]
+    pub filters: Vec<RawFilter>,
+    /// Enrichment rules, in order.
+    #[serde(default)]
+    pub enrichment: Vec<RawEnrichment>,
+}
+
+/// A connector.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawConnector {
+    /// Syslog over UDP, TCP (RFC 6587 octet counting or LF framing, detected per connection)
+    /// and TLS (RFC 5425).
+    Syslog(RawSyslog),
+}
+
+/// Syslog connector settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSyslog {
+    /// UDP address to listen on, e.g. `127.0.0.1:5514`.
+    #[serde(default)]
+    pub udp: Option<String>,
+    /// TCP address to listen on, e.g. `127.0.0.1:5514`.
+    #[serde(default)]
+    pub tcp: Option<String>,
+    /// TLS listener (RFC 5425).
+    #[serde(default)]
+    pub tls: Option<RawSyslogTls>,
+    /// Largest frame accepted; longer frames are truncated, marked and kept. Default `64KiB`.
+    #[serde(default)]
+    pub max_frame_size: Option<RawSize>,
+    /// Most simultaneous TCP/TLS connections. Default 1024.
+    #[serde(default)]
+    pub max_connections: Option<usize>,
+    /// Close a TCP/TLS connection that sends nothing for this long. Default `10m`.
+    #[serde(default)]
+    pub idle_timeout: Option<String>,
+    /// Abort a TLS handshake that takes longer. Default `10s`.
+    #[serde(default)]
+    pub tls_handshake_timeout: Option<String>,
+    /// Kernel receive buffer for the UDP socket. Default `4MiB`.
+    #[serde(default)]
+    pub udp_recv_buffer: Option<RawSize>,
+}
+
+/// A TLS syslog listener.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSyslogTls {
+    /// Address to listen on, e.g. `127.0.0.1:6514`.
+    pub listen: String,
+    /// PEM certificate chain.
+    pub cert: String,
+    /// PEM private key.
+    pub key: String,
+    /// PEM CA bundle for client certificates (mutual TLS).
+    #[serde(default)]
+    pub client_ca: Option<String>,
+}
+
+/// A normalizer.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawNormalizer {
+    /// RFC 3164 / RFC 5424 syslog, detected per message.
+    Syslog {
+        /// Time zone of timestamps without an offset (RFC 3164), e.g. `UTC`, `Europe/Berlin`.
+        /// Default `UTC`.
+        #[serde(default)]
+        timezone: Option<String>,
+    },
+}
+
+/// A filter.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawFilter {
+    /// Keep only events matching this query.
+    Keep(String),
+    /// Drop events matching this query.
+    Drop(String),
+}
+
+/// An enrichment rule.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawEnrichment {
+    /// Set a field to a constant.
+    Set {
+        /// Field name (ECS name or KUMA alias).
+        field: String,
+        /// The value, converted to the field's type.
+        value: String,
+    },
+    /// Copy one field's value into another when the target is empty.
+    Copy {
+        /// Field to read.
+        from: String,
+        /// Field to write.
+        to: String,
+    },
+}
+
+/// Storage settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawStorage {
+    /// Longest time between write-ahead-log syncs (group commit). At most `1s`. Default `200ms`.
+    #[serde(default)]
+    pub fsync_interval: Option<String>,
+    /// Events per sealed segment. Default 262144.
+    #[serde(default)]
+    pub segment_max_events: Option<usize>,
+    /// Seal a segment after this long even if not full. Default `30s`.
+    #[serde(default)]
+    pub segment_max_age: Option<String>,
+}
+
+/// Pipeline settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawPipeline {
+    /// Worker threads running normalizers, filters and enrichment. Default 1.
+    #[serde(default)]
+    pub workers: Option<usize>,
+    /// Batches that may wait between connectors and workers. Default 256.
+    #[serde(default)]
+    pub raw_queue_batches: Option<usize>,
+    /// Batches that may wait in front of each destination. Default 64.
+    #[serde(default)]
+    pub event_queue_batches: Option<usize>,
+}

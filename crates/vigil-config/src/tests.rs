@@ -1,0 +1,131 @@
+use std::path::Path;
+
+use super::*;
+
+fn errors(text: &str) -> Vec<String> {
+    match load_str(text, "test.yaml", Path::new(".")) {
+        Ok(_) => vec![],
+        Err(e) => e.errors.iter().map(|e| e.to_string()).collect(),
+    }
+}
+
+#[test]
+fn the_default_config_is_valid() {
+    let c = default_config().unwrap();
+    assert_eq!(c.api.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(c.collectors.len(), 1);
+    let ConnectorConfig::Syslog(s) = &c.collectors[0].connector;
+    assert_eq!(s.udp.unwrap().to_string(), "127.0.0.1:5514");
+    assert_eq!(s.tcp.unwrap().to_string(), "127.0.0.1:5514");
+    assert_eq!(s.max_frame_size, 65536);
+    assert_eq!(c.storage.fsync_interval.as_millis(), 200);
+}
+
+#[test]
+fn every_problem_is_listed_with_its_path() {
+    let errs = errors(
+        r#"
+version: 2
+colectors: []
+api:
+  listen: 127.0.0.1:0
+collectors:
+  - id: a
+    connector: { type: syslog, tcp: "127.0.0.1:99999", max_frame_size: 12QB }
+  - id: a
+    tenant: "Bad Tenant"
+    connector: { type: syslog, udp: "127.0.0.1:5514", frobnicate: true }
+  - id: b
+    connector: { type: syslog }
+    normalizer: { type: syslog, timezone: Mars/Olympus }
+storage:
+  fsync_interval: 5s
+"#,
+    );
+    let expected = [
+        "colectors: unknown field, expected one of: version, data_dir, api, collectors, storage, pipeline",
+        "collectors[1].connector: unknown field `frobnicate`",
+    ];
+    for e in expected {
+        assert!(errs.iter().any(|x| x.starts_with(e)), "missing '{e}' in {errs:#?}");
+    }
+    // the structurally broken element stops validation of the rest, so fix it and look again
+    let errs = errors(
+        r#"
+version: 2
+api:
+  listen: 127.0.0.1:0
+collectors:
+  - id: a
+    connector: { type: syslog, tcp: "127.0.0.1:99999", max_frame_size: 12QB }
+  - id: a
+    tenant: "Bad Tenant"
+    connector: { type: syslog, udp: "127.0.0.1:5514" }
+  - id: b
+    connector: { type: syslog, udp: "127.0.0.1:5514" }
+    normalizer: { type: syslog, timezone: Mars/Olympus }
+  - id: c
+    connector: { type: syslog }
+storage:
+  fsync_interval: 5s
+"#,
+    );
+    let expected = [
+        "version: version 2 is not supported; this Vigil reads version 1",
+        "api.listen: port 0 is not allowed; choose a port",
+        "collectors[0].connector.tcp: '127.0.0.1:99999' is not an address",
+        "collectors[0].connector.max_frame_size: unknown size unit 'qb'",
+        "collectors[1].id: duplicate collector id 'a'",
+        "collectors[1].tenant: 'Bad Tenant' is not a valid tenant name",
+        "collectors[2].connector.udp: 127.0.0.1:5514/udp is already used by collectors[1].connector.udp",
+        "collectors[2].normalizer.timezone: unknown time zone 'Mars/Olympus'",
+        "collectors[3].connector: listens nowhere; set udp, tcp or tls",
+        "storage.fsync_interval: must be at most 1s",
+    ];
+    for e in expected {
+        assert!(errs.iter().any(|x| x.starts_with(e)), "missing '{e}' in {errs:#?}");
+    }
+    assert_eq!(errs.len(), expected.len(), "{errs:#?}");
+}
+
+#[test]
+fn empty_and_non_mapping_files_say_what_to_write() {
+    assert_eq!(errors(""), vec!["the file is empty; start it with `version: 1`"]);
+    assert_eq!(errors("- 1"), vec!["the top level must be a mapping (`version: 1` ...)"]);
+    assert_eq!(errors("api: {}"), vec!["version: missing; add `version: 1` at the top"]);
+    assert!(errors("version: [").first().unwrap().starts_with("invalid YAML"));
+}
+
+#[test]
+fn tls_files_must_exist() {
+    let errs = errors(
+        "version: 1\napi:\n  tls: { cert: /nonexistent/c.pem, key: /nonexistent/k.pem }\n",
+    );
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert!(errs[0].starts_with("api.tls.cert: file /nonexistent/c.pem does not exist"));
+}
+
+#[test]
+fn sizes_and_durations() {
+    assert_eq!(parse_size(&raw::RawSize::Text("64KiB".into())), Ok(65536));
+    assert_eq!(parse_size(&raw::RawSize::Text("1MB".into())), Ok(1_000_000));
+    assert_eq!(parse_size(&raw::RawSize::Bytes(7)), Ok(7));
+    assert!(parse_size(&raw::RawSize::Text("lots".into())).is_err());
+    assert_eq!(parse_duration("200ms").unwrap().as_millis(), 200);
+    assert!(parse_duration("soon").is_err());
+}
+
+#[test]
+fn the_configuration_reference_is_up_to_date() {
+    let generated = reference_markdown();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/configuration.md");
+    let current = std::fs::read_to_string(&path).unwrap_or_default();
+    if std::env::var_os("VIGIL_BLESS").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+        return;
+    }
+    assert!(
+        current == generated,
+        "docs/configuration.md is stale: run `VIGIL_BLESS=1 cargo test -p vigil-config` (or `vigil config reference > docs/configuration.md`)"
+    );
+}

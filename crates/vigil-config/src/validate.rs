@@ -1,0 +1,428 @@
+//! Validation: raw types into runtime types, every problem collected with its path.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::raw::*;
+use crate::{ConfigErrors, Problems};
+
+/// A validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// Where all data lives.
+    pub data_dir: PathBuf,
+    /// The HTTP API.
+    pub api: ApiConfig,
+    /// The collectors.
+    pub collectors: Vec<CollectorConfig>,
+    /// The store.
+    pub storage: StorageConfig,
+    /// Queues and workers.
+    pub pipeline: PipelineConfig,
+}
+
+/// Validated API settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiConfig {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// HTTPS material.
+    pub tls: Option<TlsFiles>,
+    /// Bearer token file; `None` means `<data_dir>/api-token`.
+    pub token_file: Option<PathBuf>,
+    /// Largest request body.
+    pub max_body_size: usize,
+    /// Search time limit.
+    pub query_timeout: Duration,
+}
+
+/// Certificate, key and optional client CA, as files.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsFiles {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+    /// PEM CA for client certificates.
+    pub client_ca: Option<PathBuf>,
+}
+
+/// A validated collector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CollectorConfig {
+    /// Unique id.
+    pub id: String,
+    /// Tenant of its events.
+    pub tenant: String,
+    /// The connector.
+    pub connector: ConnectorConfig,
+    /// The normalizer.
+    pub normalizer: NormalizerConfig,
+    /// Filters in order.
+    pub filters: Vec<FilterConfig>,
+    /// Enrichment rules in order.
+    pub enrichment: Vec<EnrichmentConfig>,
+}
+
+/// A validated connector.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConnectorConfig {
+    /// Syslog.
+    Syslog(SyslogConfig),
+}
+
+/// Validated syslog connector settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyslogConfig {
+    /// UDP listen address.
+    pub udp: Option<SocketAddr>,
+    /// TCP listen address.
+    pub tcp: Option<SocketAddr>,
+    /// TLS listener.
+    pub tls: Option<(SocketAddr, TlsFiles)>,
+    /// Largest frame.
+    pub max_frame_size: usize,
+    /// Most TCP/TLS connections.
+    pub max_connections: usize,
+    /// Idle connection timeout.
+    pub idle_timeout: Duration,
+    /// TLS handshake timeout.
+    pub tls_handshake_timeout: Duration,
+    /// UDP receive buffer.
+    pub udp_recv_buffer: usize,
+}
+
+/// A validated normalizer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NormalizerConfig {
+    /// Syslog with a default time zone.
+    Syslog {
+        /// Zone for timestamps without an offset.
+        timezone: chrono_tz::Tz,
+    },
+}
+
+/// A filter: keep or drop the events matching a query.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FilterConfig {
+    /// `true`: keep matching events; `false`: drop them.
+    pub keep: bool,
+    /// The query (checked when the pipeline is built).
+    pub query: String,
+    /// Config path, for error messages.
+    pub path: String,
+}
+
+/// An enrichment rule.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EnrichmentConfig {
+    /// Set `field` to `value`.
+    Set {
+        /// Field.
+        field: String,
+        /// Value.
+        value: String,
+    },
+    /// Copy `from` into `to` when `to` is empty.
+    Copy {
+        /// Source field.
+        from: String,
+        /// Target field.
+        to: String,
+    },
+}
+
+/// Validated storage settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StorageConfig {
+    /// Group-commit interval (≤ 1 s).
+    pub fsync_interval: Duration,
+    /// Events per segment.
+    pub segment_max_events: usize,
+    /// Segment age limit.
+    pub segment_max_age: Duration,
+}
+
+/// Validated pipeline settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PipelineConfig {
+    /// Worker threads.
+    pub workers: usize,
+    /// Raw queue size in batches.
+    pub raw_queue_batches: usize,
+    /// Event queue size in batches.
+    pub event_queue_batches: usize,
+}
+
+/// Parses a size such as `65536`, `64KiB`, `1MiB`, `10MB`.
+pub fn parse_size(s: &RawSize) -> Result<u64, String> {
+    let text = match s {
+        RawSize::Bytes(n) => return Ok(*n),
+        RawSize::Text(t) => t.trim(),
+    };
+    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
+    let (num, unit) = text.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("'{text}' is not a size; write e.g. 65536, 64KiB or 1MiB"))?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" | "k" => 1e3,
+        "kib" => 1024.0,
+        "mb" | "m" => 1e6,
+        "mib" => 1024.0 * 1024.0,
+        "gb" | "g" => 1e9,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!("unknown size unit '{other}'; use B, KB, KiB, MB, MiB, GB or GiB"));
+        }
+    };
+    Ok((n * mult) as u64)
+}
+
+/// Parses a duration such as `200ms`, `30s`, `10m`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("'{s}' is not a duration ({e}); write e.g. 200ms, 30s or 10m"))
+}
+
+/// Parses a listen address, rejecting port 0.
+pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    let addr: SocketAddr = s.trim().parse().map_err(|_| {
+        format!("'{s}' is not an address; write IP:PORT, e.g. 127.0.0.1:5514 or [::1]:5514")
+    })?;
+    if addr.port() == 0 {
+        return Err("port 0 is not allowed; choose a port".into());
+    }
+    Ok(addr)
+}
+
+/// Whether a tenant name is acceptable: 1-64 of `a-z 0-9 _ -`, starting with a letter or digit.
+pub fn valid_tenant(t: &str) -> bool {
+    !t.is_empty()
+        && t.len() <= 64
+        && t.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        && t.as_bytes().first().is_some_and(|b| b.is_ascii_alphanumeric())
+}
+
+struct V<'a> {
+    p: Problems,
+    base: &'a Path,
+}
+
+impl V<'_> {
+    fn duration(&mut self, path: &str, v: &Option<String>, default: Duration) -> Duration {
+        match v {
+            None => default,
+            Some(s) => parse_duration(s).unwrap_or_else(|e| {
+                self.p.add(path, e);
+                default
+            }),
+        }
+    }
+
+    fn size(&mut self, path: &str, v: &Option<RawSize>, default: u64, min: u64, max: u64) -> u64 {
+        let Some(s) = v else { return default };
+        match parse_size(s) {
+            Ok(n) if n < min || n > max => {
+                self.p.add(path, format!("{n} bytes is out of range ({min}..={max})"));
+                default
+            }
+            Ok(n) => n,
+            Err(e) => {
+                self.p.add(path, e);
+                default
+            }
+        }
+    }
+
+    fn listen(&mut self, path: &str, v: &str) -> Option<SocketAddr> {
+        parse_listen(v).map_err(|e| self.p.add(path, e)).ok()
+    }
+
+    fn file(&mut self, path: &str, v: &str) -> PathBuf {
+        let p = self.base.join(v);
+        if !p.is_file() {
+            self.p.add(path, format!("file {} does not exist", p.display()));
+        }
+        p
+    }
+
+    fn tls(&mut self, path: &str, cert: &str, key: &str, ca: &Option<String>) -> TlsFiles {
+        TlsFiles {
+            cert: self.file(&format!("{path}.cert"), cert),
+            key: self.file(&format!("{path}.key"), key),
+            client_ca: ca.as_ref().map(|c| self.file(&format!("{path}.client_ca"), c)),
+        }
+    }
+
+    fn count(&mut self, path: &str, v: Option<usize>, default: usize, min: usize, max: usize) -> usize {
+        match v {
+            None => default,
+            Some(n) if n < min || n > max => {
+                self.p.add(path, format!("{n} is out of range ({min}..={max})"));
+                default
+            }
+            Some(n) => n,
+        }
+    }
+}
+
+/// Validates raw configuration; relative paths resolve against `base_dir`.
+pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config, ConfigErrors> {
+    let mut v = V { p: Problems::default(), base: base_dir };
+    if raw.version != 1 {
+        v.p.add("version", format!("version {} is not supported; this Vigil reads version 1", raw.version));
+    }
+    let data_dir = base_dir.join(raw.data_dir.as_deref().unwrap_or("./vigil-data"));
+
+    let api = ApiConfig {
+        listen: raw
+            .api
+            .listen
+            .as_deref()
+            .map(|l| v.listen("api.listen", l))
+            .unwrap_or_else(|| Some(SocketAddr::from(([127, 0, 0, 1], 8080))))
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+        tls: raw.api.tls.as_ref().map(|t| v.tls("api.tls", &t.cert, &t.key, &t.client_ca)),
+        token_file: raw.api.token_file.as_ref().map(|f| base_dir.join(f)),
+        max_body_size: v.size("api.max_body_size", &raw.api.max_body_size, 1 << 20, 1024, 1 << 30) as usize,
+        query_timeout: v.duration("api.query_timeout", &raw.api.query_timeout, Duration::from_secs(30)),
+    };
+
+    let mut ids = HashSet::new();
+    let mut listeners: HashMap<(SocketAddr, &'static str), String> = HashMap::new();
+    let mut collectors = Vec::new();
+    for (i, c) in raw.collectors.iter().enumerate() {
+        let path = format!("collectors[{i}]");
+        if c.id.trim().is_empty() {
+            v.p.add(format!("{path}.id"), "must not be empty");
+        } else if !ids.insert(c.id.clone()) {
+            v.p.add(format!("{path}.id"), format!("duplicate collector id '{}'", c.id));
+        }
+        let tenant = c.tenant.clone().unwrap_or_else(|| "main".into());
+        if !valid_tenant(&tenant) {
+            v.p.add(
+                format!("{path}.tenant"),
+                format!("'{tenant}' is not a valid tenant name (1-64 of a-z, 0-9, _ and -)"),
+            );
+        }
+        let connector = match &c.connector {
+            RawConnector::Syslog(s) => {
+                let cp = format!("{path}.connector");
+                let mut claim = |v: &mut V, addr: Option<SocketAddr>, proto: &'static str, field: &str| {
+                    if let Some(a) = addr {
+                        let key = (a, if proto == "udp" { "udp" } else { "tcp" });
+                        if let Some(prev) = listeners.insert(key, format!("{cp}.{field}")) {
+                            v.p.add(format!("{cp}.{field}"), format!("{a}/{} is already used by {prev}", key.1));
+                        }
+                    }
+                    addr
+                };
+                let udp = s.udp.as_deref().and_then(|a| v.listen(&format!("{cp}.udp"), a));
+                let udp = claim(&mut v, udp, "udp", "udp");
+                let tcp = s.tcp.as_deref().and_then(|a| v.listen(&format!("{cp}.tcp"), a));
+                let tcp = claim(&mut v, tcp, "tcp", "tcp");
+                let tls = s.tls.as_ref().and_then(|t| {
+                    let addr = v.listen(&format!("{cp}.tls.listen"), &t.listen);
+                    let files = v.tls(&format!("{cp}.tls"), &t.cert, &t.key, &t.client_ca);
+                    let addr = claim(&mut v, addr, "tls", "tls.listen");
+                    addr.map(|a| (a, files))
+                });
+                if s.udp.is_none() && s.tcp.is_none() && s.tls.is_none() {
+                    v.p.add(cp.clone(), "listens nowhere; set udp, tcp or tls");
+                }
+                ConnectorConfig::Syslog(SyslogConfig {
+                    udp,
+                    tcp,
+                    tls,
+                    max_frame_size: v.size(&format!("{cp}.max_frame_size"), &s.max_frame_size, 64 * 1024, 480, 64 << 20) as usize,
+                    max_connections: v.count(&format!("{cp}.max_connections"), s.max_connections, 1024, 1, 1_000_000),
+                    idle_timeout: v.duration(&format!("{cp}.idle_timeout"), &s.idle_timeout, Duration::from_secs(600)),
+                    tls_handshake_timeout: v.duration(&format!("{cp}.tls_handshake_timeout"), &s.tls_handshake_timeout, Duration::from_secs(10)),
+                    udp_recv_buffer: v.size(&format!("{cp}.udp_recv_buffer"), &s.udp_recv_buffer, 4 << 20, 4096, 1 << 30) as usize,
+                })
+            }
+        };
+        let normalizer = match &c.normalizer {
+            None => NormalizerConfig::Syslog { timezone: chrono_tz::UTC },
+            Some(RawNormalizer::Syslog { timezone }) => {
+                let tz = match timezone.as_deref() {
+                    None => chrono_tz::UTC,
+                    Some(name) => name.parse::<chrono_tz::Tz>().unwrap_or_else(|_| {
+                        v.p.add(
+                            format!("{path}.normalizer.timezone"),
+                            format!("unknown time zone '{name}'; use an IANA name such as UTC or Europe/Berlin"),
+                        );
+                        chrono_tz::UTC
+                    }),
+                };
+                NormalizerConfig::Syslog { timezone: tz }
+            }
+        };
+        let mut filters = Vec::new();
+        for (j, f) in c.filters.iter().enumerate() {
+            let fpath = format!("{path}.filters[{j}]");
+            let (keep, query) = match f {
+                RawFilter::Keep(q) => (true, q.clone()),
+                RawFilter::Drop(q) => (false, q.clone()),
+            };
+            if query.trim().is_empty() {
+                v.p.add(fpath.clone(), "the query is empty");
+            }
+            filters.push(FilterConfig { keep, query, path: fpath });
+        }
+        let enrichment = c
+            .enrichment
+            .iter()
+            .enumerate()
+            .map(|(j, e)| {
+                let epath = format!("{path}.enrichment[{j}]");
+                match e {
+                    RawEnrichment::Set { field, value } => {
+                        if field.trim().is_empty() {
+                            v.p.add(format!("{epath}.set.field"), "must not be empty");
+                        }
+                        EnrichmentConfig::Set { field: field.clone(), value: value.clone() }
+                    }
+                    RawEnrichment::Copy { from, to } => {
+                        if from.trim().is_empty() || to.trim().is_empty() {
+                            v.p.add(format!("{epath}.copy"), "from and to must not be empty");
+                        }
+                        EnrichmentConfig::Copy { from: from.clone(), to: to.clone() }
+                    }
+                }
+            })
+            .collect();
+        collectors.push(CollectorConfig {
+            id: c.id.clone(),
+            tenant,
+            connector,
+            normalizer,
+            filters,
+            enrichment,
+        });
+    }
+
+    let fsync_interval = v.duration("storage.fsync_interval", &raw.storage.fsync_interval, Duration::from_millis(200));
+    if fsync_interval > Duration::from_secs(1) {
+        v.p.add("storage.fsync_interval", "must be at most 1s (events older than that are promised durable)");
+    }
+    if fsync_interval.is_zero() {
+        v.p.add("storage.fsync_interval", "must be more than 0");
+    }
+    let storage = StorageConfig {
+        fsync_interval,
+        segment_max_events: v.count("storage.segment_max_events", raw.storage.segment_max_events, 262_144, 1_024, 16_777_216),
+        segment_max_age: v.duration("storage.segment_max_age", &raw.storage.segment_max_age, Duration::from_secs(30)),
+    };
+    let pipeline = PipelineConfig {
+        workers: v.count("pipeline.workers", raw.pipeline.workers, 1, 1, 64),
+        raw_queue_batches: v.count("pipeline.raw_queue_batches", raw.pipeline.raw_queue_batches, 256, 1, 65_536),
+        event_queue_batches: v.count("pipeline.event_queue_batches", raw.pipeline.event_queue_batches, 64, 1, 65_536),
+    };
+    v.p.into_result(origin)?;
+    Ok(Config { data_dir, api, collectors, storage, pipeline })
+}
