@@ -35,6 +35,8 @@
 mod event;
 mod json;
 mod map;
+#[cfg(feature = "query")]
+pub mod query;
 pub mod schema;
 mod slot;
 mod time;

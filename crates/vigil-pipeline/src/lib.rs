@@ -22,6 +22,7 @@ pub mod component;
 mod shutdown;
 pub mod telemetry;
 pub mod topology;
+pub mod transforms;
 
 pub use component::{
     BoxFuture, ComponentError, Connector, ConnectorContext, Destination, Normalizer, RawBatch,
