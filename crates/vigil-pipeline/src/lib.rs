@@ -30,4 +30,4 @@ pub use component::{
 };
 pub use shutdown::{Shutdown, ShutdownSignal};
 pub use telemetry::{ComponentMetrics, ComponentSnapshot, Telemetry};
-pub use topology::{Chain, PipelineBuilder, PipelineOptions, RunningPipeline};
+pub use topology::{Chain, PipelineBuilder, PipelineOptions, RunningPipeline, SourceChain};

@@ -28,29 +28,23 @@ use crate::component::{
 use crate::telemetry::{ComponentMetrics, Telemetry};
 use crate::{Shutdown, ShutdownSignal};
 
-/// The normalizer and transforms one worker runs.
-pub struct Chain {
-    /// Normalizer per source id.
-    pub normalizers: HashMap<SmolStr, (Arc<dyn Normalizer>, ComponentMetrics)>,
-    /// Normalizer for sources without their own.
-    pub default_normalizer: (Arc<dyn Normalizer>, ComponentMetrics),
+/// One collector's normalizer and transforms (KUMA: a collector's chain after its connector).
+pub struct SourceChain {
+    /// The normalizer and its counters.
+    pub normalizer: (Arc<dyn Normalizer>, ComponentMetrics),
     /// Filter, enrichment and aggregation, in order.
     pub transforms: Vec<(Box<dyn Transform>, ComponentMetrics)>,
 }
 
-impl std::fmt::Debug for Chain {
+impl std::fmt::Debug for SourceChain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Chain").field("transforms", &self.transforms.len()).finish()
+        f.debug_struct("SourceChain").field("transforms", &self.transforms.len()).finish()
     }
 }
 
-impl Chain {
-    /// Normalizes and transforms one raw batch.
-    pub fn process(&mut self, batch: RawBatch, out: &mut Vec<Event>) {
-        let (norm, m) = self
-            .normalizers
-            .get(&batch.source.id)
-            .unwrap_or(&self.default_normalizer);
+impl SourceChain {
+    fn process(&mut self, batch: RawBatch, out: &mut Vec<Event>) {
+        let (norm, m) = &self.normalizer;
         let before = out.len();
         let n_in = batch.records.len() as u64;
         let mut bytes = 0u64;
@@ -66,19 +60,19 @@ impl Chain {
             m.error("parse", failed);
         }
         m.events_out(produced.len() as u64);
-        self.run_transforms(out);
-    }
-
-    fn run_transforms(&mut self, events: &mut Vec<Event>) {
-        for (t, m) in &mut self.transforms {
-            m.events_in(events.len() as u64);
-            t.transform(events);
-            m.events_out(events.len() as u64);
+        if self.transforms.is_empty() {
+            return;
         }
+        let mut mine = out.split_off(before);
+        for (t, m) in &mut self.transforms {
+            m.events_in(mine.len() as u64);
+            t.transform(&mut mine);
+            m.events_out(mine.len() as u64);
+        }
+        out.append(&mut mine);
     }
 
-    /// Flushes every transform (shutdown).
-    pub fn flush(&mut self, out: &mut Vec<Event>) {
+    fn flush(&mut self, out: &mut Vec<Event>) {
         for i in 0..self.transforms.len() {
             let mut held = Vec::new();
             if let Some((t, _)) = self.transforms.get_mut(i) {
@@ -91,6 +85,39 @@ impl Chain {
                 m.events_out(held.len() as u64);
             }
             out.append(&mut held);
+        }
+    }
+}
+
+/// What one worker runs: the chain of each source.
+#[derive(Debug, Default)]
+pub struct Chain {
+    /// Chains by source (connector) id.
+    pub sources: HashMap<SmolStr, SourceChain>,
+}
+
+impl Chain {
+    /// Normalizes and transforms one raw batch. A batch from a source without a chain is a
+    /// wiring bug; its records are still kept, raw, with the reason.
+    pub fn process(&mut self, batch: RawBatch, out: &mut Vec<Event>) {
+        match self.sources.get_mut(&batch.source.id) {
+            Some(c) => c.process(batch, out),
+            None => {
+                for rec in batch.records {
+                    let mut ev = Event::new(rec.data);
+                    ev.meta.tenant = batch.source.tenant.clone();
+                    ev.meta.source_id = batch.source.id.clone();
+                    ev.meta.parse_error = Some(SmolStr::new_static("no normalizer configured for this source"));
+                    out.push(ev);
+                }
+            }
+        }
+    }
+
+    /// Flushes every transform (shutdown).
+    pub fn flush(&mut self, out: &mut Vec<Event>) {
+        for c in self.sources.values_mut() {
+            c.flush(out);
         }
     }
 }
@@ -339,5 +366,101 @@ impl RunningPipeline {
             Some(e) => Err(e),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::component::{BoxFuture, RawRecord};
+    use std::sync::Mutex;
+    use vigil_event::Timestamp;
+
+    struct Lines(Vec<&'static str>);
+    impl Connector for Lines {
+        fn run(self: Box<Self>, ctx: ConnectorContext) -> BoxFuture<Result<(), ComponentError>> {
+            Box::pin(async move {
+                for chunk in self.0.chunks(2) {
+                    let records = chunk
+                        .iter()
+                        .map(|l| RawRecord {
+                            data: bytes::Bytes::from_static(l.as_bytes()),
+                            received: Timestamp::now(),
+                            peer: None,
+                            transport_error: None,
+                        })
+                        .collect::<Vec<_>>();
+                    ctx.metrics.events_in(records.len() as u64);
+                    let _ = ctx.out.send_async(RawBatch { source: ctx.source.clone(), records }).await;
+                }
+                let mut s = ctx.shutdown;
+                s.wait().await;
+                Ok(())
+            })
+        }
+    }
+    struct Norm;
+    impl Normalizer for Norm {
+        fn normalize(&self, _s: &SourceInfo, rec: RawRecord, out: &mut Vec<Event>) {
+            let mut e = Event::new(rec.data);
+            e.message = Some(SmolStr::new(String::from_utf8_lossy(&e.raw)));
+            out.push(e);
+        }
+    }
+    struct DropOdd;
+    impl Transform for DropOdd {
+        fn transform(&mut self, events: &mut Vec<Event>) {
+            events.retain(|e| !e.message.as_deref().unwrap_or("").ends_with(['1', '3', '5']));
+        }
+    }
+    struct Collect(Arc<Mutex<Vec<String>>>, Arc<Mutex<bool>>);
+    impl Destination for Collect {
+        fn write(&mut self, events: &[Event]) -> Result<(), ComponentError> {
+            self.0.lock().unwrap().extend(events.iter().map(|e| e.message.clone().unwrap().to_string()));
+            Ok(())
+        }
+        fn flush(&mut self) -> Result<(), ComponentError> {
+            *self.1.lock().unwrap() = true;
+            Ok(())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn events_flow_through_the_chain_and_shutdown_flushes() {
+        let tel = Telemetry::new();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let flushed = Arc::new(Mutex::new(false));
+        let mut b = PipelineBuilder::new(PipelineOptions { workers: 2, ..Default::default() }, tel.clone());
+        let src = SourceInfo { id: "lines".into(), tenant: "main".into(), collector: "t".into() };
+        b.connector(Box::new(Lines(vec!["e0", "e1", "e2", "e3", "e4", "e5", "e6"])), src);
+        let t2 = tel.clone();
+        b.chain(move || {
+            let mut c = Chain::default();
+            c.sources.insert(
+                "lines".into(),
+                SourceChain {
+                    normalizer: (Arc::new(Norm), t2.component("normalizer", "lines")),
+                    transforms: vec![(Box::new(DropOdd), t2.component("filter", "lines/0"))],
+                },
+            );
+            c
+        });
+        b.destination("collect", Box::new(Collect(got.clone(), flushed.clone())));
+        let running = b.start().unwrap();
+        // wait until the connector has sent everything, then stop
+        for _ in 0..200 {
+            if tel.component("normalizer", "lines").snapshot().events_in == 7 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        running.stop().await.unwrap();
+        let mut got = got.lock().unwrap().clone();
+        got.sort();
+        assert_eq!(got, vec!["e0", "e2", "e4", "e6"]);
+        assert!(*flushed.lock().unwrap());
+        let f = tel.component("filter", "lines/0").snapshot();
+        assert_eq!((f.events_in, f.events_out), (7, 4));
+        assert_eq!(tel.component("destination", "collect").snapshot().events_out, 4);
     }
 }
