@@ -1,0 +1,359 @@
+//! Syslog over TCP and TLS: the accept loop and one task per connection.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use smol_str::SmolStr;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::OwnedSemaphorePermit;
+use tokio_util::task::TaskTracker;
+use vigil_event::Timestamp;
+use vigil_parse::framing::{Frame, FrameError, Framer};
+use vigil_pipeline::{RawRecord, ShutdownSignal};
+
+use super::Shared;
+use crate::IngestError;
+
+/// Bytes asked for per read.
+const READ_SIZE: usize = 64 * 1024;
+/// Reads allowed while draining a connection at shutdown (bounds the time a fast sender can
+/// keep a connection open after the signal).
+const SHUTDOWN_DRAIN_READS: usize = 64;
+/// The transport error of an octet-counted frame cut short by the end of the stream.
+const INCOMPLETE: &str = "stream ended inside an octet-counted frame";
+/// Pause after a failed `accept` (out of file descriptors), so the loop does not spin.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// Advice for a failed bind, appended to the OS error.
+pub(super) fn bind_hint(e: &io::Error, addr: SocketAddr) -> String {
+    match e.kind() {
+        io::ErrorKind::AddrInUse => format!(
+            "; another process already listens there (`ss -lntup 'sport = :{}'` shows which, \
+             often rsyslog or syslog-ng): stop it or choose another port",
+            addr.port()
+        ),
+        io::ErrorKind::PermissionDenied if addr.port() < 1024 => {
+            "; ports below 1024 need root or the CAP_NET_BIND_SERVICE capability \
+             (`setcap cap_net_bind_service=+ep <binary>`), or use a port of 1024 or above"
+                .to_owned()
+        }
+        io::ErrorKind::AddrNotAvailable => {
+            "; the address is not assigned to any interface of this host: use 0.0.0.0, [::] \
+             or one of its addresses"
+                .to_owned()
+        }
+        _ => String::new(),
+    }
+}
+
+/// Opens a listening TCP socket (SO_REUSEADDR, so a restart does not wait for TIME_WAIT).
+pub(super) fn bind(
+    addr: SocketAddr,
+    transport: &'static str,
+) -> Result<std::net::TcpListener, IngestError> {
+    let err = |source: io::Error| IngestError::Bind {
+        transport,
+        addr,
+        hint: bind_hint(&source, addr),
+        source,
+    };
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )
+    .map_err(err)?;
+    socket.set_reuse_address(true).map_err(err)?;
+    socket.set_nonblocking(true).map_err(err)?;
+    socket.bind(&addr.into()).map_err(err)?;
+    socket.listen(1024).map_err(err)?;
+    Ok(socket.into())
+}
+
+/// Decrements the `connections` gauge and frees the connection slot when dropped.
+struct ConnectionSlot {
+    gauge: Arc<AtomicI64>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.gauge.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Accepts connections until shutdown; each runs in its own task on `tracker`.
+pub(super) async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shared: Arc<Shared>,
+    tracker: TaskTracker,
+    mut shutdown: ShutdownSignal,
+) {
+    let gauge = shared.metrics.gauge("connections");
+    let transport = if tls.is_some() { "tls" } else { "tcp" };
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            () = shutdown.wait() => break,
+            r = listener.accept() => r,
+        };
+        let (stream, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                shared.metrics.error("accept", 1);
+                tracing::warn!(
+                    connector = %shared.source.id, transport, error = %e,
+                    "syslog accept failed"
+                );
+                tokio::select! {
+                    () = shutdown.wait() => break,
+                    () = tokio::time::sleep(ACCEPT_ERROR_PAUSE) => continue,
+                }
+            }
+        };
+        let Ok(permit) = shared.connections.clone().try_acquire_owned() else {
+            shared.metrics.error("max_connections", 1);
+            tracing::debug!(
+                connector = %shared.source.id, transport, %peer,
+                "syslog connection refused: max_connections reached"
+            );
+            drop(stream);
+            continue;
+        };
+        gauge.fetch_add(1, Ordering::Relaxed);
+        let slot = ConnectionSlot {
+            gauge: gauge.clone(),
+            _permit: permit,
+        };
+        let shared = shared.clone();
+        let shutdown = shutdown.clone();
+        let tls = tls.clone();
+        tracker.spawn(async move {
+            let _slot = slot;
+            match tls {
+                None => serve(stream, peer, &shared, shutdown).await,
+                Some(acceptor) => serve_tls(stream, peer, acceptor, &shared, shutdown).await,
+            }
+        });
+    }
+    tracing::debug!(connector = %shared.source.id, transport, "syslog listener stopped");
+}
+
+async fn serve_tls(
+    stream: TcpStream,
+    peer: SocketAddr,
+    acceptor: tokio_rustls::TlsAcceptor,
+    shared: &Shared,
+    mut shutdown: ShutdownSignal,
+) {
+    let handshake = tokio::select! {
+        biased;
+        () = shutdown.wait() => return,
+        r = tokio::time::timeout(shared.tls_handshake_timeout, acceptor.accept(stream)) => r,
+    };
+    let stream = match handshake {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            shared.metrics.error("tls_handshake", 1);
+            tracing::debug!(
+                connector = %shared.source.id, %peer, error = %e,
+                "syslog TLS handshake failed"
+            );
+            return;
+        }
+        Err(_) => {
+            shared.metrics.error("tls_handshake", 1);
+            tracing::debug!(connector = %shared.source.id, %peer, "syslog TLS handshake timed out");
+            return;
+        }
+    };
+    serve(stream, peer, shared, shutdown).await;
+}
+
+/// Why a connection ended.
+enum End {
+    Eof,
+    Idle,
+    Error(io::Error),
+    Shutdown,
+    PipelineClosed,
+}
+
+/// Reads one connection until EOF, idle timeout, error or shutdown, sending a batch per read.
+async fn serve<S>(mut stream: S, peer: SocketAddr, shared: &Shared, mut shutdown: ShutdownSignal)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut conn = Connection {
+        framer: Framer::new(shared.max_frame),
+        buf: BytesMut::with_capacity(READ_SIZE),
+        peer,
+        shared,
+    };
+    let end = loop {
+        conn.make_room();
+        let read = tokio::select! {
+            biased;
+            () = shutdown.wait() => break End::Shutdown,
+            r = tokio::time::timeout(shared.idle_timeout, stream.read_buf(&mut conn.buf)) => r,
+        };
+        match read {
+            Ok(Ok(0)) => break End::Eof,
+            Ok(Ok(n)) => {
+                shared.metrics.bytes_in(n as u64);
+                if !conn.send_frames().await {
+                    break End::PipelineClosed;
+                }
+            }
+            // A TLS peer that closes the TCP connection without close_notify: a plain EOF for
+            // syslog, where each frame is complete in itself.
+            Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => break End::Eof,
+            Ok(Err(e)) => break End::Error(e),
+            Err(_) => break End::Idle,
+        }
+    };
+    let id = &shared.source.id;
+    match &end {
+        End::Eof => tracing::trace!(connector = %id, %peer, "syslog connection closed by peer"),
+        End::Idle => {
+            shared.metrics.error("idle_timeout", 1);
+            tracing::debug!(connector = %id, %peer, "syslog connection closed: idle timeout");
+        }
+        End::Error(e) => {
+            shared.metrics.error("read", 1);
+            tracing::debug!(connector = %id, %peer, error = %e, "syslog connection read failed");
+        }
+        End::Shutdown => {
+            // Take what is already waiting, without waiting for more.
+            for _ in 0..SHUTDOWN_DRAIN_READS {
+                conn.make_room();
+                match tokio::time::timeout(Duration::ZERO, stream.read_buf(&mut conn.buf)).await {
+                    Ok(Ok(n)) if n > 0 => {
+                        shared.metrics.bytes_in(n as u64);
+                        if !conn.send_frames().await {
+                            return;
+                        }
+                    }
+                    _ => break,
+                }
+            }
+        }
+        End::PipelineClosed => return,
+    }
+    conn.finish().await;
+    // Best effort (a TLS close_notify); a stalled peer must not hold the task.
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
+}
+
+struct Connection<'a> {
+    framer: Framer,
+    buf: BytesMut,
+    peer: SocketAddr,
+    shared: &'a Shared,
+}
+
+impl Connection<'_> {
+    /// Ensures a read has room for at least half a `READ_SIZE`. Frames split off earlier still
+    /// share the old allocation, so this allocates a fresh block about once per full read.
+    fn make_room(&mut self) {
+        if self.buf.capacity() - self.buf.len() < READ_SIZE / 2 {
+            self.buf.reserve(READ_SIZE);
+        }
+    }
+
+    fn record(&self, frame: Frame, received: Timestamp) -> RawRecord {
+        let transport_error = if !frame.truncated {
+            None
+        } else if frame.data.len() < self.shared.max_frame {
+            // only at the end of a stream: the count promised more than arrived
+            self.shared.metrics.error("incomplete_frame", 1);
+            Some(SmolStr::new_static(INCOMPLETE))
+        } else {
+            self.shared.metrics.error("oversized_frame", 1);
+            Some(self.shared.truncated.clone())
+        };
+        RawRecord {
+            data: frame.data,
+            received,
+            peer: Some(self.peer),
+            transport_error,
+        }
+    }
+
+    /// Turns one decode result into a record, or `None` when the framer needs more input.
+    fn next(
+        &mut self,
+        result: Result<Option<Frame>, FrameError>,
+        received: Timestamp,
+    ) -> Option<RawRecord> {
+        match result {
+            Ok(Some(frame)) => Some(self.record(frame, received)),
+            Ok(None) => None,
+            Err(FrameError::BadOctetCount {
+                offset,
+                reason,
+                data,
+            }) => {
+                self.shared.metrics.error("bad_octet_count", 1);
+                let mark = SmolStr::new(format!(
+                    "bad octet count at stream offset {offset}: {reason}"
+                ));
+                Some(RawRecord {
+                    data,
+                    received,
+                    peer: Some(self.peer),
+                    transport_error: Some(mark),
+                })
+            }
+            Err(FrameError::Io(e)) => {
+                // The framer itself does no I/O; kept for completeness.
+                self.shared.metrics.error("read", 1);
+                tracing::debug!(peer = %self.peer, error = %e, "syslog framing i/o error");
+                None
+            }
+        }
+    }
+
+    /// Sends every complete frame in the buffer, `batch_max` at a time. `false` when the
+    /// pipeline is gone.
+    async fn send_frames(&mut self) -> bool {
+        let received = Timestamp::now();
+        let batch_max = self.shared.batch_max;
+        let mut records = Vec::new();
+        loop {
+            let r = self.framer.decode(&mut self.buf);
+            let Some(rec) = self.next(r, received) else {
+                break;
+            };
+            if records.capacity() == 0 {
+                // syslog lines are rarely shorter than 64 bytes
+                records.reserve(batch_max.min(self.buf.len() / 64 + 1));
+            }
+            records.push(rec);
+            if records.len() >= batch_max && !self.shared.send(std::mem::take(&mut records)).await {
+                return false;
+            }
+        }
+        self.shared.send(records).await
+    }
+
+    /// End of the stream: sends the frames still buffered, including the unterminated tail.
+    async fn finish(&mut self) {
+        let received = Timestamp::now();
+        let mut records = Vec::new();
+        loop {
+            let r = self.framer.finish(&mut self.buf);
+            let Some(rec) = self.next(r, received) else {
+                break;
+            };
+            records.push(rec);
+        }
+        self.shared.send(records).await;
+    }
+}
