@@ -161,34 +161,48 @@ pub enum RawNormalizer {
     },
 }
 
-/// A filter.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum RawFilter {
+/// A filter: exactly one of `keep` or `drop`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawFilter {
     /// Keep only events matching this query.
-    Keep(String),
+    #[serde(default)]
+    pub keep: Option<String>,
     /// Drop events matching this query.
-    Drop(String),
+    #[serde(default)]
+    pub drop: Option<String>,
 }
 
-/// An enrichment rule.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case", deny_unknown_fields)]
-pub enum RawEnrichment {
+/// An enrichment rule: exactly one of `set` or `copy`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawEnrichment {
     /// Set a field to a constant.
-    Set {
-        /// Field name (ECS name or KUMA alias).
-        field: String,
-        /// The value, converted to the field's type.
-        value: String,
-    },
+    #[serde(default)]
+    pub set: Option<RawSet>,
     /// Copy one field's value into another when the target is empty.
-    Copy {
-        /// Field to read.
-        from: String,
-        /// Field to write.
-        to: String,
-    },
+    #[serde(default)]
+    pub copy: Option<RawCopy>,
+}
+
+/// Set a field to a constant.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSet {
+    /// Field name (ECS name or KUMA alias).
+    pub field: String,
+    /// The value, converted to the field's type.
+    pub value: String,
+}
+
+/// Copy a field into another.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawCopy {
+    /// Field to read.
+    pub from: String,
+    /// Field to write (only when it is empty).
+    pub to: String,
 }
 
 /// Storage settings.

@@ -89,6 +89,24 @@ storage:
 }
 
 #[test]
+fn filters_and_enrichment_read_as_written() {
+    let c = load_str(
+        "version: 1\ncollectors:\n  - id: a\n    connector: { type: syslog, tcp: 127.0.0.1:5514 }\n    filters:\n      - drop: 'process.name:CRON'\n      - keep: '*'\n    enrichment:\n      - set: { field: observer.name, value: dc1 }\n      - copy: { from: source.ip, to: host.ip }\n",
+        "t",
+        Path::new("."),
+    )
+    .unwrap();
+    let f = &c.collectors[0].filters;
+    assert_eq!((f[0].keep, f[0].query.as_str(), f[0].path.as_str()), (false, "process.name:CRON", "collectors[0].filters[0]"));
+    assert!(f[1].keep);
+    assert_eq!(c.collectors[0].enrichment.len(), 2);
+    let errs = errors("version: 1\ncollectors:\n  - id: a\n    connector: { type: syslog, tcp: 127.0.0.1:5514 }\n    filters:\n      - reject: x\n");
+    assert!(errs[0].starts_with("collectors[0].filters[0].reject: unknown field `reject`, expected `keep` or `drop`"), "{errs:?}");
+    let errs = errors("version: 1\ncollectors:\n  - id: a\n    connector: { type: syslog, tcp: 127.0.0.1:5514 }\n    filters:\n      - { keep: a, drop: b }\n");
+    assert_eq!(errs, vec!["collectors[0].filters[0]: write exactly one of `keep: QUERY` or `drop: QUERY`"]);
+}
+
+#[test]
 fn empty_and_non_mapping_files_say_what_to_write() {
     assert_eq!(errors(""), vec!["the file is empty; start it with `version: 1`"]);
     assert_eq!(errors("- 1"), vec!["the top level must be a mapping (`version: 1` ...)"]);

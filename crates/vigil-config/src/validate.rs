@@ -365,37 +365,38 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
         let mut filters = Vec::new();
         for (j, f) in c.filters.iter().enumerate() {
             let fpath = format!("{path}.filters[{j}]");
-            let (keep, query) = match f {
-                RawFilter::Keep(q) => (true, q.clone()),
-                RawFilter::Drop(q) => (false, q.clone()),
+            let (keep, query) = match (&f.keep, &f.drop) {
+                (Some(q), None) => (true, q.clone()),
+                (None, Some(q)) => (false, q.clone()),
+                _ => {
+                    v.p.add(fpath.clone(), "write exactly one of `keep: QUERY` or `drop: QUERY`");
+                    continue;
+                }
             };
             if query.trim().is_empty() {
                 v.p.add(fpath.clone(), "the query is empty");
             }
             filters.push(FilterConfig { keep, query, path: fpath });
         }
-        let enrichment = c
-            .enrichment
-            .iter()
-            .enumerate()
-            .map(|(j, e)| {
-                let epath = format!("{path}.enrichment[{j}]");
-                match e {
-                    RawEnrichment::Set { field, value } => {
-                        if field.trim().is_empty() {
-                            v.p.add(format!("{epath}.set.field"), "must not be empty");
-                        }
-                        EnrichmentConfig::Set { field: field.clone(), value: value.clone() }
+        let mut enrichment = Vec::new();
+        for (j, e) in c.enrichment.iter().enumerate() {
+            let epath = format!("{path}.enrichment[{j}]");
+            match (&e.set, &e.copy) {
+                (Some(s), None) => {
+                    if s.field.trim().is_empty() {
+                        v.p.add(format!("{epath}.set.field"), "must not be empty");
                     }
-                    RawEnrichment::Copy { from, to } => {
-                        if from.trim().is_empty() || to.trim().is_empty() {
-                            v.p.add(format!("{epath}.copy"), "from and to must not be empty");
-                        }
-                        EnrichmentConfig::Copy { from: from.clone(), to: to.clone() }
-                    }
+                    enrichment.push(EnrichmentConfig::Set { field: s.field.clone(), value: s.value.clone() });
                 }
-            })
-            .collect();
+                (None, Some(cp)) => {
+                    if cp.from.trim().is_empty() || cp.to.trim().is_empty() {
+                        v.p.add(format!("{epath}.copy"), "from and to must not be empty");
+                    }
+                    enrichment.push(EnrichmentConfig::Copy { from: cp.from.clone(), to: cp.to.clone() });
+                }
+                _ => v.p.add(epath, "write exactly one of `set: {field, value}` or `copy: {from, to}`"),
+            }
+        }
         collectors.push(CollectorConfig {
             id: c.id.clone(),
             tenant,

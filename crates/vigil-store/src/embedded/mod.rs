@@ -1,0 +1,1158 @@
+//! The embedded store: WAL + memtable + sealed zstd segments, one directory per tenant.
+//!
+//! See the crate documentation for the design and the file formats (event record, WAL frame,
+//! segment format v1); the private `codec`, `wal`, `segment` and `columns` modules implement
+//! them.
+//!
+//! Threads: the caller's thread encodes and writes the WAL frame; one *flusher* thread
+//! fsyncs WALs every `fsync_interval` and freezes memtables older than `segment_max_age`; one
+//! *sealer* thread writes segments. Searches run on the caller's thread plus
+//! `scan_threads - 1` scoped helpers.
+//!
+//! Lock order (never taken the other way round): `Tenant::write` → `Tenant::sync` and
+//! `Tenant::write` → `Tenant::view` → `Tenant::wal_closed`.
+
+mod codec;
+mod columns;
+mod index;
+mod memtable;
+mod scan;
+mod segment;
+mod wal;
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex, RwLock};
+use tracing::{error, info, warn};
+use vigil_event::Event;
+
+use self::index::Extractor;
+use self::memtable::{Features, MemBlock, Memtable};
+use self::segment::Segment;
+use crate::{
+    AggregateRequest, AggregateResult, EventStore, Lsn, SearchRequest, SearchResult, StoreError,
+    StoreStats, TenantId,
+};
+
+/// Configuration of the embedded store.
+#[derive(Debug, Clone)]
+pub struct EmbeddedConfig {
+    /// The data directory; events live under `<data_dir>/events/<tenant>/`.
+    pub data_dir: PathBuf,
+    /// Longest time between a write and its fsync (group commit). At most 1 s. Default 200 ms.
+    pub fsync_interval: Duration,
+    /// Events per segment: the memtable is sealed when it holds this many. Default 262,144.
+    pub segment_max_events: usize,
+    /// The memtable is sealed when its oldest event is this old. Default 30 s.
+    pub segment_max_age: Duration,
+    /// Events per compressed block. Default 4,096.
+    pub block_events: usize,
+    /// zstd level of segment blocks. Default 1 (see the crate's bench for level 3).
+    pub zstd_level: i32,
+    /// Frozen memtables waiting to be sealed before `append` blocks (backpressure). Default 2.
+    pub max_pending_seals: usize,
+    /// Threads per search (the caller's included). Default 2.
+    pub scan_threads: usize,
+}
+
+impl EmbeddedConfig {
+    /// Defaults for a data directory.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        EmbeddedConfig {
+            data_dir: data_dir.into(),
+            fsync_interval: Duration::from_millis(200),
+            segment_max_events: 262_144,
+            segment_max_age: Duration::from_secs(30),
+            block_events: 4096,
+            zstd_level: 1,
+            max_pending_seals: 2,
+            scan_threads: 2,
+        }
+    }
+
+    fn validate(&self) -> Result<(), StoreError> {
+        let bad = |m: &str| Err(StoreError::Invalid(m.to_owned()));
+        if self.fsync_interval.is_zero() || self.fsync_interval > Duration::from_secs(1) {
+            return bad("fsync_interval must be between 1 ms and 1 s");
+        }
+        if self.segment_max_events == 0 || self.block_events == 0 || self.block_events > 1 << 20 {
+            return bad(
+                "segment_max_events and block_events must be positive (block_events ≤ 1,048,576)",
+            );
+        }
+        if !(1..=19).contains(&self.zstd_level) {
+            return bad("zstd_level must be 1 to 19");
+        }
+        if self.max_pending_seals == 0 || self.scan_threads == 0 {
+            return bad("max_pending_seals and scan_threads must be positive");
+        }
+        Ok(())
+    }
+}
+
+/// Fault injection for crash and error tests. Not part of the supported API.
+#[doc(hidden)]
+#[derive(Debug, Default)]
+pub struct Faults {
+    /// The next WAL writes fail (as if the disk were full).
+    pub fail_wal_write: AtomicBool,
+    /// Segment writes fail midway.
+    pub fail_segment_write: AtomicBool,
+    /// After a segment is renamed into place, "crash": keep the WAL files.
+    pub keep_wal_after_seal: AtomicBool,
+}
+
+/// Per-tenant counters.
+#[derive(Debug, Default)]
+struct Counters {
+    events_appended: AtomicU64,
+    bytes_written: AtomicU64,
+    segments_sealed: AtomicU64,
+    wal_frames_replayed: AtomicU64,
+    corrupt_frames: AtomicU64,
+    corrupt_segments: AtomicU64,
+    seal_errors: AtomicU64,
+}
+
+/// A frozen memtable: being sealed, still searched.
+#[derive(Debug)]
+pub(crate) struct Frozen {
+    pub blocks: Vec<Arc<MemBlock>>,
+    pub first_lsn: u64,
+    pub last_lsn: u64,
+    pub events: usize,
+}
+
+/// What searches see.
+#[derive(Debug)]
+pub(crate) struct View {
+    pub active: Memtable,
+    pub frozen: Vec<Arc<Frozen>>,
+    pub segments: Vec<Arc<Segment>>,
+    pub sealed_lsn: u64,
+}
+
+#[derive(Debug)]
+struct WalFile {
+    file: Arc<File>,
+    path: PathBuf,
+    len: u64,
+    last_lsn: u64,
+}
+
+#[derive(Debug)]
+struct WriteState {
+    wal: Option<WalFile>,
+    next_seq: u64,
+    next_lsn: u64,
+    failed: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct SyncState {
+    written: u64,
+    current: Option<Arc<File>>,
+    pending: Vec<Arc<File>>,
+    dir_dirty: bool,
+}
+
+#[derive(Debug)]
+struct ClosedWal {
+    path: PathBuf,
+    last_lsn: u64,
+}
+
+#[derive(Debug)]
+pub(crate) struct Tenant {
+    name: TenantId,
+    wal_dir: PathBuf,
+    seg_dir: PathBuf,
+    quarantine_dir: PathBuf,
+    write: Mutex<WriteState>,
+    sync: Mutex<SyncState>,
+    sync_serial: Mutex<()>,
+    pub(crate) view: RwLock<View>,
+    wal_closed: Mutex<Vec<ClosedWal>>,
+    durable: Mutex<u64>,
+    durable_cv: Condvar,
+    seal_done: Mutex<()>,
+    seal_cv: Condvar,
+    seal_error: Mutex<Option<String>>,
+    counters: Counters,
+}
+
+struct SealJob {
+    tenant: Arc<Tenant>,
+    frozen: Arc<Frozen>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    cfg: EmbeddedConfig,
+    root: PathBuf,
+    tenants: RwLock<HashMap<TenantId, Arc<Tenant>>>,
+    create_lock: Mutex<()>,
+    seal_tx: Mutex<Option<mpsc::Sender<SealJob>>>,
+    stop: AtomicBool,
+    closed: AtomicBool,
+    tick: (Mutex<()>, Condvar),
+    faults: Faults,
+    /// Held for the store's lifetime (advisory exclusive lock on `events/LOCK`).
+    _lock: File,
+}
+
+impl std::fmt::Debug for SealJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealJob")
+            .field("tenant", &self.tenant.name)
+            .field("last_lsn", &self.frozen.last_lsn)
+            .finish()
+    }
+}
+
+/// The embedded store. Cheap to share behind an `Arc`; dropping it stops the background
+/// threads without sealing (like a crash after the last write: the WAL has everything).
+#[derive(Debug)]
+pub struct EmbeddedStore {
+    inner: Arc<Inner>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl EmbeddedStore {
+    /// Opens (or creates) a store: recovers every tenant found under `<data_dir>/events/`.
+    pub fn open(cfg: EmbeddedConfig) -> Result<EmbeddedStore, StoreError> {
+        cfg.validate()?;
+        let root = cfg.data_dir.join("events");
+        std::fs::create_dir_all(&root).map_err(|e| StoreError::io("create directory", &root, e))?;
+        // One process per data directory: a second `vigil up` on the same directory would
+        // interleave WAL files and LSNs.
+        let lock_path = root.join("LOCK");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| StoreError::io("open lock file", &lock_path, e))?;
+        if let Err(e) = lock.try_lock() {
+            return Err(StoreError::Invalid(format!(
+                "data directory {} is in use by another store ({e})",
+                cfg.data_dir.display()
+            )));
+        }
+        let (tx, rx) = mpsc::channel::<SealJob>();
+        let inner = Arc::new(Inner {
+            cfg,
+            root: root.clone(),
+            tenants: RwLock::new(HashMap::new()),
+            create_lock: Mutex::new(()),
+            seal_tx: Mutex::new(Some(tx)),
+            stop: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            tick: (Mutex::new(()), Condvar::new()),
+            faults: Faults::default(),
+            _lock: lock,
+        });
+        let mut threads = Vec::new();
+        let i2 = inner.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name("vigil-store-seal".into())
+                .spawn(move || sealer(&i2, &rx))
+                .map_err(|e| StoreError::io("spawn sealer thread", &root, e))?,
+        );
+        let i3 = inner.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name("vigil-store-fsync".into())
+                .spawn(move || flusher(&i3))
+                .map_err(|e| StoreError::io("spawn fsync thread", &root, e))?,
+        );
+        let store = EmbeddedStore {
+            inner,
+            threads: Mutex::new(threads),
+        };
+        let rd = std::fs::read_dir(&root).map_err(|e| StoreError::io("list tenants", &root, e))?;
+        for entry in rd {
+            let entry = entry.map_err(|e| StoreError::io("list tenants", &root, e))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            match TenantId::new(name) {
+                Ok(t) => {
+                    store.inner.tenant(&t, true)?;
+                }
+                Err(e) => {
+                    warn!(dir = %entry.path().display(), error = %e, "skipping directory that is not a tenant")
+                }
+            }
+        }
+        Ok(store)
+    }
+
+    /// Fault injection for tests.
+    #[doc(hidden)]
+    pub fn faults(&self) -> &Faults {
+        &self.inner.faults
+    }
+
+    /// The tenants with data.
+    pub fn tenants(&self) -> Vec<TenantId> {
+        let mut v: Vec<_> = self.inner.tenants.read().keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// Counters summed over every tenant (for Prometheus).
+    pub fn total_stats(&self) -> StoreStats {
+        let tenants: Vec<_> = self.inner.tenants.read().values().cloned().collect();
+        let mut s = StoreStats::default();
+        for t in tenants {
+            let x = t.stats();
+            s.events += x.events;
+            s.memtable_events += x.memtable_events;
+            s.segments += x.segments;
+            s.bytes_on_disk += x.bytes_on_disk;
+            s.segment_bytes += x.segment_bytes;
+            s.wal_bytes += x.wal_bytes;
+            s.index_bytes += x.index_bytes;
+            s.events_appended += x.events_appended;
+            s.bytes_written += x.bytes_written;
+            s.segments_sealed += x.segments_sealed;
+            s.wal_frames_replayed += x.wal_frames_replayed;
+            s.corrupt_frames += x.corrupt_frames;
+            s.corrupt_segments += x.corrupt_segments;
+            s.seal_errors += x.seal_errors;
+        }
+        s
+    }
+
+    fn check_open(&self) -> Result<(), StoreError> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            Err(StoreError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn stop_threads(&self) {
+        self.inner.stop.store(true, Ordering::Release);
+        self.inner.seal_tx.lock().take();
+        {
+            let _g = self.inner.tick.0.lock();
+            self.inner.tick.1.notify_all();
+        }
+        let threads = std::mem::take(&mut *self.threads.lock());
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for EmbeddedStore {
+    fn drop(&mut self) {
+        self.stop_threads();
+    }
+}
+
+impl EventStore for EmbeddedStore {
+    fn append(&self, tenant: &TenantId, events: &[Event]) -> Result<Lsn, StoreError> {
+        self.check_open()?;
+        for (index, ev) in events.iter().enumerate() {
+            if ev.meta.tenant != tenant.as_str() {
+                return Err(StoreError::TenantMismatch {
+                    expected: tenant.to_string(),
+                    found: ev.meta.tenant.to_string(),
+                    index,
+                });
+            }
+        }
+        let t = self.inner.tenant(tenant, true)?;
+        if events.is_empty() {
+            return Ok(t.write.lock().next_lsn - 1);
+        }
+        t.append(&self.inner, events)
+    }
+
+    fn wait_durable(
+        &self,
+        tenant: &TenantId,
+        lsn: Lsn,
+        timeout: Duration,
+    ) -> Result<(), StoreError> {
+        let Some(t) = self.inner.tenant_opt(tenant) else {
+            return if lsn == 0 {
+                Ok(())
+            } else {
+                Err(StoreError::Invalid(format!("LSN {lsn} was never assigned")))
+            };
+        };
+        t.wait_durable(lsn, timeout)
+    }
+
+    fn search(&self, tenant: &TenantId, req: &SearchRequest) -> Result<SearchResult, StoreError> {
+        self.check_open()?;
+        match self.inner.tenant_opt(tenant) {
+            Some(t) => scan::search(&t, &self.inner.cfg, req),
+            None => scan::search_empty(req),
+        }
+    }
+
+    fn aggregate(
+        &self,
+        tenant: &TenantId,
+        req: &AggregateRequest,
+    ) -> Result<AggregateResult, StoreError> {
+        self.check_open()?;
+        match self.inner.tenant_opt(tenant) {
+            Some(t) => scan::aggregate(&t, &self.inner.cfg, req),
+            None => scan::aggregate_empty(req),
+        }
+    }
+
+    fn stats(&self, tenant: &TenantId) -> Result<StoreStats, StoreError> {
+        Ok(self
+            .inner
+            .tenant_opt(tenant)
+            .map(|t| t.stats())
+            .unwrap_or_default())
+    }
+
+    fn flush(&self, tenant: &TenantId) -> Result<(), StoreError> {
+        self.check_open()?;
+        match self.inner.tenant_opt(tenant) {
+            Some(t) => t.flush(&self.inner),
+            None => Ok(()),
+        }
+    }
+
+    fn close(&self) -> Result<(), StoreError> {
+        if self.inner.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let tenants: Vec<_> = self.inner.tenants.read().values().cloned().collect();
+        let mut first_err = None;
+        for t in tenants {
+            if let Err(e) = t.flush(&self.inner) {
+                error!(tenant = %t.name, error = %e, "flush on close failed");
+                first_err.get_or_insert(e);
+            }
+        }
+        self.stop_threads();
+        first_err.map_or(Ok(()), Err)
+    }
+}
+
+impl Inner {
+    fn tenant_opt(&self, name: &TenantId) -> Option<Arc<Tenant>> {
+        self.tenants.read().get(name).cloned()
+    }
+
+    fn tenant(&self, name: &TenantId, create: bool) -> Result<Arc<Tenant>, StoreError> {
+        if let Some(t) = self.tenant_opt(name) {
+            return Ok(t);
+        }
+        if !create {
+            return Err(StoreError::Invalid(format!("unknown tenant '{name}'")));
+        }
+        let _g = self.create_lock.lock();
+        if let Some(t) = self.tenant_opt(name) {
+            return Ok(t);
+        }
+        let t = Arc::new(Tenant::open(self, name)?);
+        t.recover(self)?;
+        self.tenants.write().insert(name.clone(), t.clone());
+        Ok(t)
+    }
+
+    fn send_seal(&self, tenant: &Arc<Tenant>, frozen: Arc<Frozen>) {
+        if let Some(tx) = self.seal_tx.lock().as_ref() {
+            let _ = tx.send(SealJob {
+                tenant: tenant.clone(),
+                frozen,
+            });
+        }
+    }
+}
+
+fn mkdir(p: &Path) -> Result<(), StoreError> {
+    std::fs::create_dir_all(p).map_err(|e| StoreError::io("create directory", p, e))
+}
+
+const KEYWORD_COUNT: usize = index::KEYWORD_FIELDS.len();
+
+/// Per-event features computed outside the lock.
+struct Encoded {
+    frame: Vec<u8>,
+    ends: Vec<usize>,
+    ts: Vec<i64>,
+    raw_lens: Vec<u32>,
+    keys: Vec<u64>,
+    key_ends: Vec<usize>,
+    tokens: Vec<u64>,
+    token_ends: Vec<usize>,
+    col_arena: String,
+    cols: Vec<(u8, usize, usize)>,
+    col_ends: Vec<usize>,
+}
+
+impl Encoded {
+    fn new(events: &[Event]) -> Encoded {
+        let n = events.len();
+        let mut e = Encoded {
+            frame: Vec::with_capacity(wal::HEADER_LEN + n * 400),
+            ends: Vec::with_capacity(n),
+            ts: Vec::with_capacity(n),
+            raw_lens: Vec::with_capacity(n),
+            keys: Vec::with_capacity(n * 6),
+            key_ends: Vec::with_capacity(n),
+            tokens: Vec::with_capacity(n * 32),
+            token_ends: Vec::with_capacity(n),
+            col_arena: String::with_capacity(n * 24),
+            cols: Vec::with_capacity(n * 4),
+            col_ends: Vec::with_capacity(n),
+        };
+        e.frame.resize(wal::HEADER_LEN, 0);
+        let mut x = Extractor::new();
+        for ev in events {
+            codec::encode(ev, &mut e.frame);
+            e.ends.push(e.frame.len());
+            e.ts.push(ev.timestamp.0);
+            e.raw_lens.push(ev.raw.len() as u32);
+            let (keys, tokens, arena, cols) =
+                (&mut e.keys, &mut e.tokens, &mut e.col_arena, &mut e.cols);
+            x.extract(
+                ev,
+                &mut |k| keys.push(k),
+                &mut |t| tokens.push(t),
+                &mut |f, v| {
+                    let start = arena.len();
+                    arena.push_str(v);
+                    cols.push((f as u8, start, arena.len()));
+                },
+            );
+            e.key_ends.push(e.keys.len());
+            e.token_ends.push(e.tokens.len());
+            e.col_ends.push(e.cols.len());
+        }
+        e
+    }
+
+    fn push_into(&self, first_lsn: u64, mt: &mut Memtable) {
+        let (mut s, mut ks, mut ts, mut cs) = (wal::HEADER_LEN, 0, 0, 0);
+        let mut cols: Vec<(u8, &str)> = Vec::with_capacity(KEYWORD_COUNT);
+        for i in 0..self.ends.len() {
+            let (e, ke, te, ce) = (
+                self.ends[i],
+                self.key_ends[i],
+                self.token_ends[i],
+                self.col_ends[i],
+            );
+            cols.clear();
+            cols.extend(
+                self.cols[cs..ce]
+                    .iter()
+                    .map(|&(f, a, b)| (f, &self.col_arena[a..b])),
+            );
+            let f = Features {
+                raw_len: self.raw_lens[i],
+                keys: &self.keys[ks..ke],
+                tokens: &self.tokens[ts..te],
+                cols: &cols,
+            };
+            mt.push(first_lsn + i as u64, self.ts[i], &self.frame[s..e], f);
+            (s, ks, ts, cs) = (e, ke, te, ce);
+        }
+    }
+}
+
+impl Tenant {
+    fn open(inner: &Inner, name: &TenantId) -> Result<Tenant, StoreError> {
+        let dir = inner.root.join(name.as_str());
+        let (wal_dir, seg_dir, quarantine_dir) = (
+            dir.join("wal"),
+            dir.join("segments"),
+            dir.join("quarantine"),
+        );
+        for d in [&wal_dir, &seg_dir, &quarantine_dir] {
+            mkdir(d)?;
+        }
+        segment::sync_dir(&inner.root)?;
+        Ok(Tenant {
+            name: name.clone(),
+            wal_dir,
+            seg_dir,
+            quarantine_dir,
+            write: Mutex::new(WriteState {
+                wal: None,
+                next_seq: 1,
+                next_lsn: 1,
+                failed: None,
+            }),
+            sync: Mutex::new(SyncState::default()),
+            sync_serial: Mutex::new(()),
+            view: RwLock::new(View {
+                active: Memtable::new(inner.cfg.block_events),
+                frozen: Vec::new(),
+                segments: Vec::new(),
+                sealed_lsn: 0,
+            }),
+            wal_closed: Mutex::new(Vec::new()),
+            durable: Mutex::new(0),
+            durable_cv: Condvar::new(),
+            seal_done: Mutex::new(()),
+            seal_cv: Condvar::new(),
+            seal_error: Mutex::new(None),
+            counters: Counters::default(),
+        })
+    }
+
+    /// Loads segments (quarantining bad ones) and replays the WAL above the sealed LSN.
+    fn recover(self: &Arc<Self>, inner: &Inner) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let mut segments = Vec::new();
+        let rd = std::fs::read_dir(&self.seg_dir)
+            .map_err(|e| StoreError::io("list segments", &self.seg_dir, e))?;
+        for entry in rd {
+            let entry = entry.map_err(|e| StoreError::io("list segments", &self.seg_dir, e))?;
+            let path = entry.path();
+            let fname = entry.file_name().to_string_lossy().into_owned();
+            if fname.starts_with(".tmp-") {
+                info!(path = %path.display(), "removing unfinished segment");
+                std::fs::remove_file(&path)
+                    .map_err(|e| StoreError::io("remove temp segment", &path, e))?;
+                continue;
+            }
+            if !fname.ends_with(".vseg") {
+                continue;
+            }
+            let opened = Segment::open(&path).and_then(|s| {
+                if s.meta.tenant == self.name.as_str() {
+                    Ok(s)
+                } else {
+                    Err(StoreError::corrupt(
+                        &path,
+                        format!("belongs to tenant '{}'", s.meta.tenant),
+                    ))
+                }
+            });
+            match opened {
+                Ok(s) => segments.push(Arc::new(s)),
+                Err(e) => self.quarantine(&path, &fname, &e)?,
+            }
+        }
+        segments.sort_by_key(|s| s.meta.first_lsn);
+        let sealed = segments.iter().map(|s| s.meta.last_lsn).max().unwrap_or(0);
+        {
+            let mut v = self.view.write();
+            v.segments = segments;
+            v.sealed_lsn = sealed;
+        }
+        // Replay.
+        let mut max_lsn = sealed;
+        let mut replayed_events = 0u64;
+        let files = wal::list(&self.wal_dir)?;
+        let mut next_seq = 1;
+        for (seq, path) in files {
+            next_seq = next_seq.max(seq + 1);
+            let mut file_last = 0;
+            let mut x = Extractor::new();
+            let end = wal::scan_file(&path, &mut |lsn0, count, payload| {
+                let mut rest = payload;
+                for j in 0..u64::from(count) {
+                    let lsn = lsn0 + j;
+                    let before = rest;
+                    let ev = match codec::decode(rest) {
+                        Ok((ev, r)) => {
+                            rest = r;
+                            ev
+                        }
+                        Err(e) => {
+                            warn!(tenant = %self.name, path = %path.display(), lsn, error = %e,
+                                  "undecodable event in a checksummed WAL frame; rest of the frame skipped");
+                            self.counters.corrupt_frames.fetch_add(1, Ordering::Relaxed);
+                            break;
+                        }
+                    };
+                    file_last = file_last.max(lsn);
+                    if lsn <= max_lsn {
+                        continue;
+                    }
+                    max_lsn = lsn;
+                    let encoded = &before[..before.len() - rest.len()];
+                    let (mut keys, mut tokens, mut cols) = (Vec::new(), Vec::new(), Vec::new());
+                    x.extract(
+                        &ev,
+                        &mut |k| keys.push(k),
+                        &mut |t| tokens.push(t),
+                        &mut |f, v| {
+                            cols.push((f as u8, v.to_owned()));
+                        },
+                    );
+                    let cols: Vec<(u8, &str)> =
+                        cols.iter().map(|(f, v)| (*f, v.as_str())).collect();
+                    let f = Features {
+                        raw_len: ev.raw.len() as u32,
+                        keys: &keys,
+                        tokens: &tokens,
+                        cols: &cols,
+                    };
+                    let mut v = self.view.write();
+                    v.active.push(lsn, ev.timestamp.0, encoded, f);
+                    replayed_events += 1;
+                    if v.active.events >= inner.cfg.segment_max_events {
+                        self.freeze_view(inner, &mut v);
+                    }
+                }
+                Ok(())
+            })?;
+            self.counters
+                .wal_frames_replayed
+                .fetch_add(end.frames, Ordering::Relaxed);
+            if let Some(reason) = &end.corrupt {
+                warn!(tenant = %self.name, path = %path.display(), reason = %reason, valid_bytes = end.valid_len,
+                      "truncating corrupt WAL tail");
+                self.counters.corrupt_frames.fetch_add(1, Ordering::Relaxed);
+                wal::truncate(&path, end.valid_len)?;
+            }
+            // Fsync what was replayed: from now on it counts as durable.
+            File::open(&path)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| StoreError::io("fsync WAL", &path, e))?;
+            self.wal_closed.lock().push(ClosedWal {
+                path,
+                last_lsn: file_last,
+            });
+        }
+        {
+            let mut w = self.write.lock();
+            w.next_lsn = max_lsn + 1;
+            w.next_seq = next_seq;
+        }
+        self.sync.lock().written = max_lsn;
+        *self.durable.lock() = max_lsn;
+        self.delete_covered_wal(sealed)?;
+        let v = self.view.read();
+        info!(tenant = %self.name, segments = v.segments.len(), sealed_lsn = sealed, replayed_events,
+              last_lsn = max_lsn, ms = started.elapsed().as_millis() as u64, "tenant recovered");
+        Ok(())
+    }
+
+    fn quarantine(&self, path: &Path, fname: &str, e: &StoreError) -> Result<(), StoreError> {
+        self.counters
+            .corrupt_segments
+            .fetch_add(1, Ordering::Relaxed);
+        let mut target = self.quarantine_dir.join(fname);
+        let mut n = 1;
+        while target.exists() {
+            target = self.quarantine_dir.join(format!("{fname}.{n}"));
+            n += 1;
+        }
+        error!(tenant = %self.name, path = %path.display(), reason = %e, moved_to = %target.display(),
+               "segment failed verification; quarantined");
+        std::fs::rename(path, &target)
+            .map_err(|e| StoreError::io("quarantine segment", path, e))?;
+        segment::sync_dir(&self.seg_dir)
+    }
+
+    fn fail(&self, w: &mut WriteState, reason: String) {
+        error!(tenant = %self.name, reason = %reason, "tenant store failed; refusing writes");
+        w.failed.get_or_insert(reason);
+    }
+
+    fn failed_err(&self, reason: &str) -> StoreError {
+        StoreError::Failed {
+            tenant: self.name.to_string(),
+            reason: reason.to_owned(),
+        }
+    }
+
+    fn append(self: &Arc<Self>, inner: &Inner, events: &[Event]) -> Result<Lsn, StoreError> {
+        // Backpressure: wait while too many memtables are waiting to be sealed.
+        loop {
+            if self.view.read().frozen.len() < inner.cfg.max_pending_seals {
+                break;
+            }
+            if let Some(e) = self.seal_error.lock().clone() {
+                return Err(self.failed_err(&format!("sealing is failing: {e}")));
+            }
+            if inner.stop.load(Ordering::Acquire) {
+                return Err(StoreError::Closed);
+            }
+            let mut g = self.seal_done.lock();
+            self.seal_cv.wait_for(&mut g, Duration::from_millis(50));
+        }
+        let mut enc = Encoded::new(events);
+        if enc.frame.len() - wal::HEADER_LEN > wal::MAX_FRAME || events.len() > u32::MAX as usize {
+            return Err(StoreError::Invalid(format!(
+                "batch of {} events encodes to {} bytes, over the {} byte frame limit; split it",
+                events.len(),
+                enc.frame.len(),
+                wal::MAX_FRAME
+            )));
+        }
+        let n = events.len() as u64;
+        let mut w = self.write.lock();
+        if let Some(r) = &w.failed {
+            return Err(self.failed_err(r));
+        }
+        let lsn0 = w.next_lsn;
+        wal::finish_frame(&mut enc.frame, lsn0, events.len() as u32);
+        if w.wal.is_none() {
+            let seq = w.next_seq;
+            let path = wal::file_name(&self.wal_dir, seq);
+            let file = OpenOptions::new()
+                .create_new(true)
+                .append(true)
+                .open(&path)
+                .map_err(|e| StoreError::io("create WAL", &path, e))?;
+            w.next_seq += 1;
+            let file = Arc::new(file);
+            w.wal = Some(WalFile {
+                file: file.clone(),
+                path,
+                len: 0,
+                last_lsn: 0,
+            });
+            let mut s = self.sync.lock();
+            if let Some(old) = s.current.replace(file) {
+                s.pending.push(old);
+            }
+            s.dir_dirty = true;
+        }
+        let Some(wf) = w.wal.as_mut() else {
+            return Err(self.failed_err("no WAL file"));
+        };
+        let res = if inner.faults.fail_wal_write.load(Ordering::Relaxed) {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::StorageFull,
+                "injected: no space left on device",
+            ))
+        } else {
+            (&*wf.file).write_all(&enc.frame)
+        };
+        if let Err(e) = res {
+            // Cut off whatever part of the frame reached the file, and start a new file next
+            // time, so that a torn frame is never followed by good ones.
+            let _ = wf.file.set_len(wf.len);
+            let err = StoreError::io("write WAL", &wf.path, e);
+            // The LSNs are burnt: should the frame have reached the disk after all, it can
+            // never be confused with a later batch (recovery would skip one of the two).
+            let (path, last_lsn) = (wf.path.clone(), lsn0 + n - 1);
+            w.wal = None;
+            w.next_lsn = lsn0 + n;
+            self.wal_closed.lock().push(ClosedWal { path, last_lsn });
+            return Err(err);
+        }
+        wf.len += enc.frame.len() as u64;
+        let last = lsn0 + n - 1;
+        wf.last_lsn = last;
+        w.next_lsn = last + 1;
+        self.sync.lock().written = last;
+        self.counters
+            .events_appended
+            .fetch_add(n, Ordering::Relaxed);
+        self.counters
+            .bytes_written
+            .fetch_add(enc.frame.len() as u64, Ordering::Relaxed);
+        let mut v = self.view.write();
+        enc.push_into(lsn0, &mut v.active);
+        if v.active.events >= inner.cfg.segment_max_events {
+            self.rotate_wal(&mut w);
+            self.freeze_view(inner, &mut v);
+        }
+        Ok(last)
+    }
+
+    /// Closes the current WAL file (the next append opens a new one), so that files end at
+    /// memtable boundaries and can be deleted once sealed.
+    fn rotate_wal(&self, w: &mut WriteState) {
+        if let Some(wf) = w.wal.take() {
+            self.wal_closed.lock().push(ClosedWal {
+                path: wf.path,
+                last_lsn: wf.last_lsn,
+            });
+        }
+    }
+
+    /// Moves the active memtable to the frozen list and queues it for sealing.
+    fn freeze_view(self: &Arc<Self>, inner: &Inner, v: &mut View) {
+        if v.active.is_empty() {
+            return;
+        }
+        let mt = std::mem::replace(&mut v.active, Memtable::new(inner.cfg.block_events));
+        let (first_lsn, last_lsn, events) = (mt.first_lsn, mt.last_lsn, mt.events);
+        let frozen = Arc::new(Frozen {
+            blocks: mt.into_blocks(),
+            first_lsn,
+            last_lsn,
+            events,
+        });
+        v.frozen.push(frozen.clone());
+        inner.send_seal(self, frozen);
+    }
+
+    fn freeze(self: &Arc<Self>, inner: &Inner) {
+        let mut w = self.write.lock();
+        let mut v = self.view.write();
+        if !v.active.is_empty() {
+            self.rotate_wal(&mut w);
+            self.freeze_view(inner, &mut v);
+        }
+    }
+
+    /// fsyncs everything written so far and publishes the durable LSN.
+    fn sync_now(&self) -> Result<(), StoreError> {
+        let _serial = self.sync_serial.lock();
+        let (written, current, pending, dir_dirty) = {
+            let mut s = self.sync.lock();
+            let d = std::mem::take(&mut s.dir_dirty);
+            (
+                s.written,
+                s.current.clone(),
+                std::mem::take(&mut s.pending),
+                d,
+            )
+        };
+        if written <= *self.durable.lock() && pending.is_empty() && !dir_dirty {
+            return Ok(());
+        }
+        let res: Result<(), StoreError> = (|| {
+            for f in pending.iter().chain(current.iter()) {
+                f.sync_data()
+                    .map_err(|e| StoreError::io("fsync WAL", &self.wal_dir, e))?;
+            }
+            if dir_dirty {
+                segment::sync_dir(&self.wal_dir)?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = res {
+            // After a failed fsync the page cache may have dropped the data: refuse writes.
+            self.fail(&mut self.write.lock(), e.to_string());
+            self.durable_cv.notify_all();
+            return Err(e);
+        }
+        let mut d = self.durable.lock();
+        *d = (*d).max(written);
+        self.durable_cv.notify_all();
+        Ok(())
+    }
+
+    fn wait_durable(&self, lsn: Lsn, timeout: Duration) -> Result<(), StoreError> {
+        let deadline = Instant::now() + timeout;
+        let mut d = self.durable.lock();
+        loop {
+            if *d >= lsn {
+                return Ok(());
+            }
+            if let Some(r) = self.write.try_lock().and_then(|w| w.failed.clone()) {
+                return Err(self.failed_err(&r));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(StoreError::Timeout {
+                    tenant: self.name.to_string(),
+                    lsn,
+                    durable: *d,
+                });
+            }
+            self.durable_cv
+                .wait_for(&mut d, (deadline - now).min(Duration::from_millis(100)));
+        }
+    }
+
+    fn flush(self: &Arc<Self>, inner: &Inner) -> Result<(), StoreError> {
+        self.freeze(inner);
+        loop {
+            if self.view.read().frozen.is_empty() {
+                break;
+            }
+            if let Some(e) = self.seal_error.lock().clone() {
+                return Err(self.failed_err(&format!("sealing failed: {e}")));
+            }
+            if inner.stop.load(Ordering::Acquire) {
+                return Err(StoreError::Closed);
+            }
+            let mut g = self.seal_done.lock();
+            self.seal_cv.wait_for(&mut g, Duration::from_millis(50));
+        }
+        self.sync_now()?;
+        if let Some(r) = &self.write.lock().failed {
+            return Err(self.failed_err(r));
+        }
+        Ok(())
+    }
+
+    /// Writes one frozen memtable as a segment and swaps it into the view.
+    fn seal(&self, inner: &Inner, frozen: &Arc<Frozen>) -> Result<(), StoreError> {
+        let started = Instant::now();
+        let spec = segment::SealSpec {
+            dir: &self.seg_dir,
+            tenant: self.name.as_str(),
+            zstd_level: inner.cfg.zstd_level,
+            fail_write: inner.faults.fail_segment_write.load(Ordering::Relaxed),
+        };
+        let seg = Arc::new(segment::write(&spec, &frozen.blocks)?);
+        let (bytes, sealed) = (seg.file_len, seg.meta.last_lsn);
+        // The segment is durable: the WAL files it covers can go. (A crash before this line
+        // leaves them; recovery skips their frames by LSN.) Done before the view swap so that
+        // a flush that saw the memtable sealed also sees the WAL gone.
+        if !inner.faults.keep_wal_after_seal.load(Ordering::Relaxed) {
+            self.delete_covered_wal(sealed)?;
+        }
+        {
+            let mut v = self.view.write();
+            v.segments.push(seg);
+            v.frozen.retain(|f| !Arc::ptr_eq(f, frozen));
+            v.sealed_lsn = v.sealed_lsn.max(sealed);
+        }
+        self.counters
+            .segments_sealed
+            .fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .bytes_written
+            .fetch_add(bytes, Ordering::Relaxed);
+        *self.seal_error.lock() = None;
+        {
+            let _g = self.seal_done.lock();
+            self.seal_cv.notify_all();
+        }
+        info!(tenant = %self.name, events = frozen.events, first_lsn = frozen.first_lsn, last_lsn = sealed, bytes,
+              ms = started.elapsed().as_millis() as u64, "segment sealed");
+        Ok(())
+    }
+
+    /// Deletes closed WAL files whose frames are all at or below `sealed`.
+    fn delete_covered_wal(&self, sealed: u64) -> Result<(), StoreError> {
+        let mut closed = self.wal_closed.lock();
+        let mut deleted = false;
+        let mut keep = Vec::new();
+        for c in closed.drain(..) {
+            if c.last_lsn <= sealed {
+                if let Err(e) = std::fs::remove_file(&c.path)
+                    && e.kind() != std::io::ErrorKind::NotFound
+                {
+                    warn!(path = %c.path.display(), error = %e, "could not delete sealed WAL file");
+                    keep.push(c);
+                    continue;
+                }
+                deleted = true;
+            } else {
+                keep.push(c);
+            }
+        }
+        *closed = keep;
+        if deleted {
+            segment::sync_dir(&self.wal_dir)?;
+        }
+        Ok(())
+    }
+
+    fn stats(&self) -> StoreStats {
+        let c = &self.counters;
+        let v = self.view.read();
+        let segment_bytes: u64 = v.segments.iter().map(|s| s.file_len).sum();
+        let index_bytes: u64 = v.segments.iter().map(|s| s.meta_len).sum();
+        let seg_events: u64 = v.segments.iter().map(|s| s.meta.events).sum();
+        let mem_events =
+            v.active.events as u64 + v.frozen.iter().map(|f| f.events as u64).sum::<u64>();
+        let sealed_lsn = v.sealed_lsn;
+        let segments = v.segments.len() as u64;
+        drop(v);
+        let wal_bytes = wal::list(&self.wal_dir)
+            .map(|fs| {
+                fs.iter()
+                    .filter_map(|(_, p)| std::fs::metadata(p).ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0);
+        StoreStats {
+            events: seg_events + mem_events,
+            memtable_events: mem_events,
+            segments,
+            bytes_on_disk: segment_bytes + wal_bytes,
+            segment_bytes,
+            wal_bytes,
+            index_bytes,
+            last_lsn: self.write.lock().next_lsn - 1,
+            durable_lsn: *self.durable.lock(),
+            sealed_lsn,
+            events_appended: c.events_appended.load(Ordering::Relaxed),
+            bytes_written: c.bytes_written.load(Ordering::Relaxed),
+            segments_sealed: c.segments_sealed.load(Ordering::Relaxed),
+            wal_frames_replayed: c.wal_frames_replayed.load(Ordering::Relaxed),
+            corrupt_frames: c.corrupt_frames.load(Ordering::Relaxed),
+            corrupt_segments: c.corrupt_segments.load(Ordering::Relaxed),
+            seal_errors: c.seal_errors.load(Ordering::Relaxed),
+        }
+    }
+}
+
+fn sealer(inner: &Inner, rx: &mpsc::Receiver<SealJob>) {
+    while let Ok(job) = rx.recv() {
+        loop {
+            if inner.stop.load(Ordering::Acquire) {
+                return;
+            }
+            match job.tenant.seal(inner, &job.frozen) {
+                Ok(()) => break,
+                Err(e) => {
+                    job.tenant
+                        .counters
+                        .seal_errors
+                        .fetch_add(1, Ordering::Relaxed);
+                    error!(tenant = %job.tenant.name, error = %e, "sealing failed; the WAL keeps the events; retrying");
+                    *job.tenant.seal_error.lock() = Some(e.to_string());
+                    {
+                        let _g = job.tenant.seal_done.lock();
+                        job.tenant.seal_cv.notify_all();
+                    }
+                    let mut g = inner.tick.0.lock();
+                    if !inner.stop.load(Ordering::Acquire) {
+                        inner.tick.1.wait_for(&mut g, Duration::from_millis(500));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn flusher(inner: &Inner) {
+    loop {
+        {
+            let mut g = inner.tick.0.lock();
+            if inner.stop.load(Ordering::Acquire) {
+                break;
+            }
+            inner.tick.1.wait_for(&mut g, inner.cfg.fsync_interval);
+        }
+        let tenants: Vec<_> = inner.tenants.read().values().cloned().collect();
+        for t in tenants {
+            if let Err(e) = t.sync_now() {
+                error!(tenant = %t.name, error = %e, "WAL fsync failed");
+            }
+            let old = {
+                let v = t.view.read();
+                !v.active.is_empty() && v.active.created.elapsed() >= inner.cfg.segment_max_age
+            };
+            if old && !inner.stop.load(Ordering::Acquire) {
+                t.freeze(inner);
+            }
+        }
+        if inner.stop.load(Ordering::Acquire) {
+            break;
+        }
+    }
+    // Last fsync on the way out (a clean drop loses nothing even on power loss).
+    let tenants: Vec<_> = inner.tenants.read().values().cloned().collect();
+    for t in tenants {
+        let _ = t.sync_now();
+    }
+}

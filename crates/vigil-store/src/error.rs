@@ -1,0 +1,92 @@
+//! The store's error type.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in a store call. Variants carry the path or tenant involved.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A tenant name that is not a safe directory name.
+    #[error("invalid tenant name '{name}': {reason}")]
+    InvalidTenant {
+        /// The rejected name.
+        name: String,
+        /// Why it was rejected.
+        reason: &'static str,
+    },
+    /// An event of the batch belongs to another tenant than the one the call is for.
+    #[error("event {index} of the batch belongs to tenant '{found}', not '{expected}'")]
+    TenantMismatch {
+        /// The tenant of the call.
+        expected: String,
+        /// The tenant in the event's metadata.
+        found: String,
+        /// The event's position in the batch.
+        index: usize,
+    },
+    /// A file operation failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What was being done (`write WAL`, `fsync`, `rename segment`).
+        op: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file failed verification (checksum, magic, version, bounds).
+    #[error("corrupt {path}: {reason}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What was wrong.
+        reason: String,
+    },
+    /// An earlier write, fsync or seal failed; the tenant refuses writes until reopened so that
+    /// nothing is acknowledged that might not be on disk.
+    #[error("tenant '{tenant}' is failed after an earlier error: {reason}")]
+    Failed {
+        /// The tenant.
+        tenant: String,
+        /// The first error.
+        reason: String,
+    },
+    /// The query could not be compiled or executed.
+    #[error("query: {0}")]
+    Query(#[from] vigil_query::QueryError),
+    /// The request is not valid for this call (e.g. a bad configuration value).
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// Waiting for durability timed out.
+    #[error(
+        "timed out waiting for LSN {lsn} of tenant '{tenant}' to be durable (durable: {durable})"
+    )]
+    Timeout {
+        /// The tenant.
+        tenant: String,
+        /// The LSN waited for.
+        lsn: u64,
+        /// The durable LSN when the wait gave up.
+        durable: u64,
+    },
+    /// The store was closed.
+    #[error("the store is closed")]
+    Closed,
+}
+
+impl StoreError {
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        StoreError::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn corrupt(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        StoreError::Corrupt {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,383 @@
+//! Vigil's event storage: the [`EventStore`] trait every backend implements, and the
+//! [`embedded`] store that `vigil up` runs by default.
+//!
+//! # What this crate owns
+//! Keeping every accepted event, durably, per tenant, and finding it again: search (filter,
+//! time range, newest first, limit) and aggregation (`| count by process.name` with exact
+//! counts), both in Vigil's query language ([`vigil_query`]). Callers see only the trait, so the
+//! later storage work (tantivy hot tier, columnar cold tier, encryption, tamper evidence,
+//! ClickHouse) adds implementations without touching them.
+//!
+//! # Why a WAL, a memtable and sealed blocks
+//! The store sits behind a collector that must do ≥ 100,000 events/s on two cores *including*
+//! parsing and normalization, so the store may spend about 2 µs of CPU per event. That rules
+//! out per-event indexing (an inverted index costs 20–50 µs/event, see
+//! `shared/research/storage.md` §3.3) and leaves the log-structured shape:
+//!
+//! 1. **WAL**: each appended batch is encoded once (postcard) and written as one checksummed
+//!    frame; a background thread fsyncs at most every `fsync_interval` (group commit) and
+//!    publishes the durable LSN, which [`EventStore::wait_durable`] waits for. A `write()`
+//!    that returned is in the page cache, so a killed process loses nothing; a power cut loses
+//!    at most one fsync interval.
+//! 2. **Memtable**: the same encoded bytes go into in-memory blocks that search reads, so an
+//!    event is searchable as soon as `append` returns. Keyword hashes and tokens are collected
+//!    as events arrive, so the memtable prunes like a segment.
+//! 3. **Sealed segments**: when the memtable is full or old, a background thread writes an
+//!    immutable segment: blocks of ~4,096 events compressed with zstd, and, per block, the
+//!    time range, a bloom filter of the tokens of the raw line and message, and a small
+//!    *keyword column* frame (dictionary-coded host, process, IPs, user, action, ... plus
+//!    `@timestamp`); per segment, a dictionary of keyword value hashes to the blocks that hold
+//!    them. A needle query decompresses only the blocks that may match and decodes only the
+//!    events whose keyword columns pass; a `count by process.name` reads only the columns, on
+//!    both cores. Once the segment is renamed into place and the directory fsynced, WAL files
+//!    whose frames it covers are deleted.
+//! 4. **Recovery**: segments are verified (footer, checksums; a bad file is moved to
+//!    `quarantine/` and reported, the rest is served), the sealed LSN is the highest LSN in a
+//!    segment, and WAL frames above it are replayed into the memtable. LSN ranges partition
+//!    the data, so a crash between the segment rename and the WAL deletion replays nothing
+//!    twice; a torn or corrupt tail frame is truncated and counted.
+//!
+//! Every call names its tenant ([`TenantId`], validated as a directory name), and each tenant
+//! has its own directory, WAL, memtable and segments: no code path reads across tenants.
+//!
+//! Full-text search is a substring match ([`vigil_query`]), so a token filter can only prune
+//! with the needle's *inner* tokens (those bounded by separators inside the needle: `"Failed
+//! password for"` prunes on `password`); every needle is also checked against an event's
+//! encoded bytes before the event is decoded. Pruning never decides a match: the compiled
+//! filter does, on the decoded event (or on the columns, for column-only conditions).
+//!
+//! # What the later storage issue replaces
+//! The segment format is versioned (v1 below). Keyword dictionaries and columns become
+//! tantivy term dictionaries and fast fields or columnar pages; the per-block bloom filters
+//! stay for the cold tier; rollups serve dashboards; segment files gain encryption and hash
+//! chains. The WAL, the LSN/recovery contract and the trait stay.
+//!
+//! # Files (embedded store)
+//! ```text
+//! <data_dir>/events/<tenant>/wal/<seq:010>.wal                     WAL frames
+//! <data_dir>/events/<tenant>/segments/<lsn0:020>-<lsn1:020>.vseg   sealed segments
+//! <data_dir>/events/<tenant>/segments/.tmp-*                       unfinished (removed at open)
+//! <data_dir>/events/<tenant>/quarantine/                           files that failed checks
+//! ```
+//! All integers are little-endian; checksums are CRC-32 (IEEE).
+//!
+//! **Event record** (in WAL frames and blocks): `tag varint | postcard(Event)`; tag 0 = as is,
+//! tag n+1 = `message` equals the raw record from byte n and is left out of the encoding.
+//!
+//! **WAL frame** (one per appended batch; event `i` has LSN `lsn + i`):
+//! ```text
+//! magic u32 "VGWL" | len u32 | crc32 u32 (of lsn, count, payload) | lsn u64 | count u32
+//! | payload[len] = count event records back to back
+//! ```
+//! A frame that is cut short or fails its checksum ends the valid part of its file.
+//!
+//! **Segment file, format v1**:
+//! ```text
+//! header  = "VIGILSEG" | version u32 | reserved u32
+//! block*  = zstd( count u32 | end offset u32 × count | @timestamp i64 × count | records )
+//!           [ zstd( keyword columns ) ]
+//! meta    = postcard(SegmentMeta { tenant, first/last LSN, min/max @timestamp, events,
+//!           zstd level, keyword field names, per block { offset, compressed/plain length,
+//!           count, min/max @timestamp, first LSN, crc32, bloom bits, columns offset/
+//!           lengths/crc32 }, dictionary: sorted value hashes u64 → block numbers })
+//! footer  = meta offset u64 | meta length u64 | meta crc32 u32 | reserved u32 | version u32
+//!           | footer crc32 u32 (of the previous 28 bytes) | "VIGILEND"
+//! keyword columns = per keyword field: n_values u32 | (len u16 | display form) × n_values
+//!           | id × count (only if n_values > 0; u16, u32 above 65,535 values; 0 = absent)
+//!           ; then @timestamp deltas i64 × count
+//! ```
+//! Token hashes and value hashes use the store's own 64-bit hash (stable, part of the format);
+//! tokens are maximal runs of ASCII alphanumerics and non-ASCII bytes, ASCII-lowercased, at
+//! most 32 bytes; bloom filters use 10 bits per distinct token and 7 probes.
+
+#![warn(missing_docs)]
+
+pub mod embedded;
+mod error;
+mod record;
+
+use std::time::Duration;
+
+pub use error::StoreError;
+pub use record::{EventRecord, FieldCache};
+use smol_str::SmolStr;
+use vigil_event::{Event, FieldKind, Timestamp};
+use vigil_query::{FieldType, Query, Schema, Table};
+
+/// A log sequence number: every appended event gets the next one, per tenant, starting at 1.
+pub type Lsn = u64;
+
+/// A validated tenant name: 1–64 characters of `a-z`, `0-9`, `_`, `-`, not starting with `-`.
+/// It names a directory, so validation is what keeps tenants apart on disk.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TenantId(SmolStr);
+
+impl TenantId {
+    /// Validates a tenant name.
+    pub fn new(name: &str) -> Result<TenantId, StoreError> {
+        let bad = |reason| {
+            Err(StoreError::InvalidTenant {
+                name: name.chars().take(80).collect(),
+                reason,
+            })
+        };
+        if name.is_empty() || name.len() > 64 {
+            return bad("must be 1 to 64 characters");
+        }
+        if name.starts_with('-') {
+            return bad("must not start with '-'");
+        }
+        if !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        {
+            return bad("only a-z, 0-9, '_' and '-' are allowed");
+        }
+        Ok(TenantId(SmolStr::new(name)))
+    }
+
+    /// The default tenant (`main`).
+    pub fn main() -> TenantId {
+        TenantId(SmolStr::new_static(vigil_event::DEFAULT_TENANT))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for TenantId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A half-open time range `[from, to)` over `@timestamp`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeRange {
+    /// Inclusive start.
+    pub from: Timestamp,
+    /// Exclusive end.
+    pub to: Timestamp,
+}
+
+impl TimeRange {
+    /// All time.
+    pub const ALL: TimeRange = TimeRange {
+        from: Timestamp::MIN,
+        to: Timestamp::MAX,
+    };
+
+    /// `[from, to)`.
+    pub fn new(from: Timestamp, to: Timestamp) -> TimeRange {
+        TimeRange { from, to }
+    }
+
+    /// Whether `t` is inside.
+    pub fn contains(&self, t: i64) -> bool {
+        t >= self.from.0 && t < self.to.0
+    }
+
+    /// Whether `[lo, hi]` (inclusive) overlaps.
+    pub fn overlaps(&self, lo: i64, hi: i64) -> bool {
+        hi >= self.from.0 && lo < self.to.0
+    }
+}
+
+/// Result order of a search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Order {
+    /// Latest `@timestamp` first (ties: latest appended first).
+    #[default]
+    NewestFirst,
+    /// Earliest `@timestamp` first (ties: earliest appended first).
+    OldestFirst,
+}
+
+/// The most events one search returns.
+pub const MAX_SEARCH_LIMIT: usize = 100_000;
+
+/// A search: events matching a query's filter (and leading `where` stages).
+#[derive(Debug, Clone)]
+pub struct SearchRequest {
+    /// The parsed query: its filter and leading `where` stages select events. Aggregating
+    /// stages are rejected (use [`EventStore::aggregate`]); other stages (`fields`, `sort`,
+    /// `head`) are left to the caller, and [`EventStore::aggregate`] runs them.
+    pub query: Query,
+    /// The time range.
+    pub range: TimeRange,
+    /// At most this many events (capped at [`MAX_SEARCH_LIMIT`]).
+    pub limit: usize,
+    /// Result order.
+    pub order: Order,
+}
+
+impl SearchRequest {
+    /// Newest first, over all time, with Vigil's field aliases and types.
+    pub fn parse(query: &str, limit: usize) -> Result<SearchRequest, StoreError> {
+        Ok(SearchRequest {
+            query: vigil_query::parse_with(query, &EventSchema)?,
+            range: TimeRange::ALL,
+            limit,
+            order: Order::NewestFirst,
+        })
+    }
+}
+
+/// An aggregation: the query's stages over the events matching its filter.
+#[derive(Debug, Clone)]
+pub struct AggregateRequest {
+    /// The parsed query, e.g. `event.outcome:failure | count by process.name`.
+    pub query: Query,
+    /// The time range.
+    pub range: TimeRange,
+}
+
+impl AggregateRequest {
+    /// Over all time, with Vigil's field aliases and types.
+    pub fn parse(query: &str) -> Result<AggregateRequest, StoreError> {
+        Ok(AggregateRequest {
+            query: vigil_query::parse_with(query, &EventSchema)?,
+            range: TimeRange::ALL,
+        })
+    }
+}
+
+/// What a search or aggregation did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScanStats {
+    /// Blocks (sealed or in memory) overlapping the time range.
+    pub blocks_total: u64,
+    /// Blocks skipped by keyword dictionaries and token filters.
+    pub blocks_pruned: u64,
+    /// Blocks read (decompressed when sealed).
+    pub blocks_read: u64,
+    /// Events whose encoded bytes were looked at.
+    pub events_scanned: u64,
+    /// Events decoded and evaluated.
+    pub events_decoded: u64,
+    /// Events that matched the filter.
+    pub events_matched: u64,
+    /// Wall time in microseconds.
+    pub elapsed_us: u64,
+}
+
+/// Events found by a search.
+#[derive(Debug, Clone, Default)]
+pub struct SearchResult {
+    /// The events, in the requested order.
+    pub events: Vec<Event>,
+    /// What the scan did.
+    pub stats: ScanStats,
+}
+
+/// Rows computed by an aggregation.
+#[derive(Debug, Clone, Default)]
+pub struct AggregateResult {
+    /// The result table (exact counts).
+    pub table: Table,
+    /// What the scan did.
+    pub stats: ScanStats,
+}
+
+/// A snapshot of a tenant's storage and the store's counters, for `/metrics` and `vigil status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Events stored (sealed and in memory).
+    pub events: u64,
+    /// Events in memtables (not yet sealed).
+    pub memtable_events: u64,
+    /// Segment files.
+    pub segments: u64,
+    /// Bytes of segment and WAL files.
+    pub bytes_on_disk: u64,
+    /// Bytes of segment files.
+    pub segment_bytes: u64,
+    /// Bytes of WAL files.
+    pub wal_bytes: u64,
+    /// Bytes of segment index regions (block index, token filters, keyword dictionaries),
+    /// included in `segment_bytes`.
+    pub index_bytes: u64,
+    /// The last LSN assigned.
+    pub last_lsn: Lsn,
+    /// The last LSN known to be fsynced.
+    pub durable_lsn: Lsn,
+    /// The last LSN in a segment.
+    pub sealed_lsn: Lsn,
+    /// Counter: events appended since open.
+    pub events_appended: u64,
+    /// Counter: bytes written (WAL frames and segment files) since open.
+    pub bytes_written: u64,
+    /// Counter: segments sealed since open.
+    pub segments_sealed: u64,
+    /// Counter: WAL frames replayed at open.
+    pub wal_frames_replayed: u64,
+    /// Counter: corrupt or torn WAL frames found at open (and truncated).
+    pub corrupt_frames: u64,
+    /// Counter: segments that failed verification and were quarantined.
+    pub corrupt_segments: u64,
+    /// Counter: failed seal attempts.
+    pub seal_errors: u64,
+}
+
+/// A backend that stores and finds events. Object-safe; every call names its tenant.
+pub trait EventStore: Send + Sync + std::fmt::Debug {
+    /// Appends a batch (all events must belong to `tenant`); returns the LSN of the last event.
+    /// The events are searchable when this returns, and durable once
+    /// [`wait_durable`](Self::wait_durable) says so. Blocks when sealing falls behind.
+    fn append(&self, tenant: &TenantId, events: &[Event]) -> Result<Lsn, StoreError>;
+
+    /// Waits until every event up to `lsn` is on stable storage.
+    fn wait_durable(
+        &self,
+        tenant: &TenantId,
+        lsn: Lsn,
+        timeout: Duration,
+    ) -> Result<(), StoreError>;
+
+    /// Finds events.
+    fn search(&self, tenant: &TenantId, req: &SearchRequest) -> Result<SearchResult, StoreError>;
+
+    /// Runs a query's stages (`stats`, `count by`, `top`, ...) with exact results.
+    fn aggregate(
+        &self,
+        tenant: &TenantId,
+        req: &AggregateRequest,
+    ) -> Result<AggregateResult, StoreError>;
+
+    /// Storage figures and counters for the tenant.
+    fn stats(&self, tenant: &TenantId) -> Result<StoreStats, StoreError>;
+
+    /// Seals what is in memory and makes everything appended so far durable.
+    fn flush(&self, tenant: &TenantId) -> Result<(), StoreError>;
+
+    /// Flushes every tenant and stops background work; later calls fail with
+    /// [`StoreError::Closed`].
+    fn close(&self) -> Result<(), StoreError>;
+}
+
+/// Vigil's event schema for the query parser: KUMA and short aliases resolve to canonical
+/// names, and registered fields have their types (so `source.ip:10.0.0.0/8` is a CIDR term and
+/// `user.name:42` a string).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EventSchema;
+
+impl Schema for EventSchema {
+    fn resolve(&self, name: &str) -> Option<String> {
+        vigil_event::canonical_name(name)
+            .filter(|c| *c != name)
+            .map(str::to_owned)
+    }
+
+    fn field_type(&self, name: &str) -> Option<FieldType> {
+        Some(match vigil_event::field_kind(name)? {
+            FieldKind::Str | FieldKind::StrList => FieldType::String,
+            FieldKind::Int => FieldType::Int,
+            FieldKind::Float => FieldType::Float,
+            FieldKind::Ip => FieldType::Ip,
+            FieldKind::Time => FieldType::Time,
+            FieldKind::Bool => FieldType::Bool,
+        })
+    }
+}

@@ -1,0 +1,7 @@
+//! One module per subcommand.
+
+pub mod config;
+pub mod demo;
+pub mod search;
+pub mod up;
+pub mod validate;

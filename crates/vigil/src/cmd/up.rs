@@ -1,0 +1,301 @@
+//! `vigil up`: every component in one process on the embedded store.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use vigil_api::ApiState;
+use vigil_config::{Config, ConnectorConfig};
+use vigil_pipeline::{PipelineBuilder, PipelineOptions, Telemetry};
+use vigil_store::EventStore;
+use vigil_store::embedded::{EmbeddedConfig, EmbeddedStore};
+
+use crate::cli::UpArgs;
+use crate::cmd::search::StoreSearch;
+use crate::topology::{self, StoreDestination};
+use crate::{UsageError, exit};
+
+/// Loads the config from a file or the built-in default, then applies the command-line
+/// overrides.
+pub fn load_config(args: &UpArgs) -> Result<Config> {
+    let mut cfg = match &args.config {
+        Some(p) => vigil_config::load_file(p).map_err(|e| UsageError(e.to_string()))?,
+        None => vigil_config::default_config().map_err(|e| UsageError(e.to_string()))?,
+    };
+    if let Some(d) = &args.data_dir {
+        cfg.data_dir = d.clone();
+    }
+    if let Some(a) = args.http_addr {
+        cfg.api.listen = a;
+    }
+    if let Some(a) = args.syslog_addr {
+        let first = cfg.collectors.iter_mut().find_map(|c| match &mut c.connector {
+            ConnectorConfig::Syslog(s) => Some(s),
+        });
+        match first {
+            Some(s) => {
+                s.udp = Some(a);
+                s.tcp = Some(a);
+            }
+            None => return Err(UsageError("--syslog-addr: the configuration has no syslog collector".into()).into()),
+        }
+    }
+    Ok(cfg)
+}
+
+/// Reads the API token, creating a random one (mode 0600) on first start.
+pub fn ensure_token(path: &Path) -> Result<String> {
+    if path.exists() {
+        let bytes = vigil_config::read_file_capped(path, 4096)
+            .with_context(|| format!("reading the API token {}", path.display()))?;
+        let t = String::from_utf8_lossy(&bytes).trim().to_owned();
+        if t.len() < 16 {
+            return Err(UsageError(format!(
+                "{} holds a token shorter than 16 characters; delete it to get a new one",
+                path.display()
+            ))
+            .into());
+        }
+        return Ok(t);
+    }
+    let token: String = {
+        use rand::Rng;
+        let mut rng = rand::rng();
+        (0..40).map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rng.random_range(0..36)])).collect()
+    };
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).with_context(|| format!("creating the API token {}", path.display()))?;
+    f.write_all(token.as_bytes())?;
+    Ok(token)
+}
+
+/// Holds `<data_dir>/vigil.lock` for the life of the process.
+pub struct DataDirLock {
+    _file: std::fs::File,
+    pub url_file: PathBuf,
+}
+
+pub fn lock_data_dir(dir: &Path) -> Result<DataDirLock> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating the data directory {}", dir.display()))?;
+    let lock = dir.join("vigil.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+        .with_context(|| format!("opening {}", lock.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(UsageError(format!(
+                "another vigil is already running on {} (stop it, or use another --data-dir)",
+                dir.display()
+            ))
+            .into());
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("locking {}", lock.display()));
+        }
+    }
+    Ok(DataDirLock { _file: file, url_file: dir.join("api.url") })
+}
+
+pub fn run(args: UpArgs) -> Result<u8> {
+    let cfg = load_config(&args)?;
+    let lock = lock_data_dir(&cfg.data_dir)?;
+    let token_path = cfg.api.token_file.clone().unwrap_or_else(|| cfg.data_dir.join("api-token"));
+    let token = ensure_token(&token_path)?;
+
+    let collectors = topology::build(&cfg).map_err(|p| UsageError(p.join("\n")))?;
+    let store_cfg = EmbeddedConfig {
+        fsync_interval: cfg.storage.fsync_interval,
+        segment_max_events: cfg.storage.segment_max_events,
+        segment_max_age: cfg.storage.segment_max_age,
+        ..EmbeddedConfig::new(&cfg.data_dir)
+    };
+    let store: Arc<dyn EventStore> = Arc::new(
+        EmbeddedStore::open(store_cfg).with_context(|| format!("opening the store in {}", cfg.data_dir.display()))?,
+    );
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("vigil-rt")
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let result = rt.block_on(serve(cfg, args, collectors, store.clone(), token, &lock, &token_path));
+    if let Err(e) = store.close() {
+        tracing::error!(error = %e, "closing the store");
+    }
+    let _ = std::fs::remove_file(&lock.url_file);
+    result
+}
+
+async fn serve(
+    cfg: Config,
+    args: UpArgs,
+    collectors: Vec<topology::BuiltCollector>,
+    store: Arc<dyn EventStore>,
+    token: String,
+    lock: &DataDirLock,
+    token_path: &Path,
+) -> Result<u8> {
+    let telemetry = Telemetry::new();
+    {
+        let store = store.clone();
+        telemetry.add_renderer(move |out| render_store_metrics(&*store, out));
+    }
+    let mut builder = PipelineBuilder::new(
+        PipelineOptions {
+            workers: cfg.pipeline.workers,
+            raw_queue_batches: cfg.pipeline.raw_queue_batches,
+            event_queue_batches: cfg.pipeline.event_queue_batches,
+        },
+        telemetry.clone(),
+    );
+    let chain = topology::chain_factory(&collectors, &telemetry);
+    let mut syslog_tcp = None;
+    let mut listening = Vec::new();
+    for (c, built) in cfg.collectors.iter().zip(collectors) {
+        let ConnectorConfig::Syslog(s) = &c.connector;
+        if syslog_tcp.is_none() {
+            syslog_tcp = s.tcp;
+        }
+        if let Some(a) = s.udp {
+            listening.push(format!("syslog udp://{a} ({})", c.id));
+        }
+        if let Some(a) = s.tcp {
+            listening.push(format!("syslog tcp://{a} ({})", c.id));
+        }
+        if let Some((a, _)) = &s.tls {
+            listening.push(format!("syslog tls://{a} ({})", c.id));
+        }
+        builder.connector(built.connector, built.source);
+    }
+    builder.chain(chain);
+    let dest_metrics = telemetry.component("destination", "storage");
+    builder.destination("storage", Box::new(StoreDestination::new(store.clone(), dest_metrics)));
+    let pipeline = builder.start().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let shutdown = pipeline.shutdown_handle();
+
+    // API
+    let tls = match &cfg.api.tls {
+        Some(t) => Some(Arc::new(
+            vigil_api::tls_config(&t.cert, &t.key, t.client_ca.as_deref()).map_err(|e| UsageError(format!("api.tls: {e}")))?,
+        )),
+        None => None,
+    };
+    let listener = tokio::net::TcpListener::bind(cfg.api.listen).await.map_err(|e| {
+        UsageError(format!(
+            "cannot listen on {} for the API: {e} (is another program using it? choose another with --http-addr)",
+            cfg.api.listen
+        ))
+    })?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let url = format!("{scheme}://{}", cfg.api.listen);
+    let _ = std::fs::write(&lock.url_file, &url);
+    let state = ApiState {
+        search: Arc::new(StoreSearch::new(store.clone())),
+        telemetry: telemetry.clone(),
+        token: token.into(),
+        query_timeout: cfg.api.query_timeout,
+        max_body_size: cfg.api.max_body_size,
+    };
+    let app = vigil_api::router(state);
+    let api_task = tokio::spawn(vigil_api::serve(listener, app, tls, shutdown.signal()));
+
+    // demo traffic
+    let demo_task = if args.demo {
+        let target = syslog_tcp.ok_or_else(|| UsageError("--demo needs a syslog collector with a tcp address".into()))?;
+        let stop = shutdown.signal();
+        let rate = args.demo_rate;
+        Some(tokio::spawn(async move {
+            if let Err(e) = crate::demo::run_async(target, rate, None, true, stop).await {
+                tracing::warn!(error = %e, "demo generator stopped");
+            }
+        }))
+    } else {
+        None
+    };
+
+    eprintln!("Vigil {} is up.", env!("CARGO_PKG_VERSION"));
+    for l in &listening {
+        eprintln!("  listening   {l}");
+    }
+    eprintln!("  API         {url}  (token in {})", token_path.display());
+    eprintln!("  data        {}", cfg.data_dir.display());
+    if args.demo {
+        eprintln!("  demo        sending {} events/s with attacks mixed in", args.demo_rate);
+    }
+    eprintln!("Try:  vigil search --data-dir {} 'process.name:sshd AND failed | count by source.ip'", cfg.data_dir.display());
+    eprintln!("Stop with Ctrl-C.");
+
+    // wait for a signal (or a component asking to stop)
+    let mut sig = shutdown.signal();
+    tokio::select! {
+        _ = wait_for_signal() => tracing::info!("shutting down: flushing events in flight"),
+        _ = sig.wait() => tracing::info!("shutting down"),
+    }
+    shutdown.trigger();
+    if let Some(t) = demo_task {
+        let _ = t.await;
+    }
+    pipeline.stop().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    match api_task.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::error!(error = %e, "API server stopped with an error"),
+        Err(e) => tracing::error!(error = %e, "API task failed"),
+    }
+    tracing::info!("stopped");
+    Ok(exit::OK)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn render_store_metrics(store: &dyn EventStore, out: &mut String) {
+    use std::fmt::Write as _;
+    let Ok(t) = vigil_store::TenantId::new(vigil_event::DEFAULT_TENANT) else { return };
+    let Ok(s) = store.stats(&t) else { return };
+    let rows: [(&str, &str, &str, u64); 10] = [
+        ("vigil_store_events", "gauge", "Events stored.", s.events),
+        ("vigil_store_memtable_events", "gauge", "Events not yet sealed into segments.", s.memtable_events),
+        ("vigil_store_segments", "gauge", "Segment files.", s.segments),
+        ("vigil_store_bytes_on_disk", "gauge", "Bytes of segment and WAL files.", s.bytes_on_disk),
+        ("vigil_store_events_appended_total", "counter", "Events appended since start.", s.events_appended),
+        ("vigil_store_bytes_written_total", "counter", "Bytes written since start.", s.bytes_written),
+        ("vigil_store_segments_sealed_total", "counter", "Segments sealed since start.", s.segments_sealed),
+        ("vigil_store_corrupt_frames_total", "counter", "Torn or corrupt WAL frames found at open.", s.corrupt_frames),
+        ("vigil_store_corrupt_segments_total", "counter", "Segments quarantined at open.", s.corrupt_segments),
+        ("vigil_store_seal_errors_total", "counter", "Failed seal attempts.", s.seal_errors),
+    ];
+    for (name, kind, help, v) in rows {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{{tenant=\"main\"}} {v}");
+    }
+}

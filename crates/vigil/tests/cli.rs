@@ -1,0 +1,73 @@
+//! The CLI's one-shot commands: validate, config, search errors.
+
+use std::process::Command;
+
+fn vigil() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_vigil"))
+}
+
+#[test]
+fn validate_lists_every_problem_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("bad.yaml");
+    std::fs::write(
+        &cfg,
+        "version: 1\ncollectors:\n  - id: a\n    connector: { type: syslog, tcp: 127.0.0.1:0 }\n    filters:\n      - drop: 'process.name:'\n  - id: a\n    connector: { type: syslog, udp: 127.0.0.1:5999 }\nstorage:\n  fsync_interval: 3s\n",
+    )
+    .unwrap();
+    let out = vigil().args(["validate", "-c"]).arg(&cfg).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for needle in [
+        "collectors[0].connector.tcp: port 0 is not allowed",
+        "collectors[1].id: duplicate collector id 'a'",
+        "storage.fsync_interval: must be at most 1s",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+    }
+}
+
+#[test]
+fn validate_reports_bad_filter_queries_with_a_caret() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("q.yaml");
+    std::fs::write(
+        &cfg,
+        "version: 1\ncollectors:\n  - id: a\n    connector: { type: syslog, tcp: 127.0.0.1:5998 }\n    filters:\n      - drop: 'process.name:'\n",
+    )
+    .unwrap();
+    let out = vigil().args(["validate", "-c"]).arg(&cfg).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("collectors[0].filters[0]: invalid query"), "{err}");
+    assert!(err.contains('^'), "{err}");
+}
+
+#[test]
+fn the_default_config_validates() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("default.yaml");
+    let out = vigil().args(["config", "default"]).output().unwrap();
+    assert!(out.status.success());
+    std::fs::write(&cfg, &out.stdout).unwrap();
+    let out = vigil().args(["validate", "-c"]).arg(&cfg).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("OK (1 collector)"));
+}
+
+#[test]
+fn search_explains_an_empty_data_dir_and_bad_queries() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = vigil().args(["search", "x", "--data-dir"]).arg(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("start `vigil up`"));
+}
+
+#[test]
+fn help_names_every_command() {
+    let out = vigil().arg("--help").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for c in ["up", "search", "validate", "config", "demo"] {
+        assert!(text.contains(c), "{text}");
+    }
+}

@@ -1,0 +1,288 @@
+//! `vigil up` end to end, as a user runs it: a real process, real sockets on 127.0.0.1, the
+//! real store on disk. No timing assertions: waits are bounded polls.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct Vigil {
+    child: Child,
+    data: PathBuf,
+    syslog: SocketAddr,
+    http: SocketAddr,
+    token: String,
+}
+
+impl Vigil {
+    fn start(data: &Path) -> Vigil {
+        Self::start_with(data, free_port(), free_port())
+    }
+
+    fn start_with(data: &Path, sport: u16, hport: u16) -> Vigil {
+        let syslog: SocketAddr = format!("127.0.0.1:{sport}").parse().unwrap();
+        let http: SocketAddr = format!("127.0.0.1:{hport}").parse().unwrap();
+        let log = std::fs::File::create(data.with_extension("log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .args(["up", "--data-dir"])
+            .arg(data)
+            .args(["--syslog-addr", &syslog.to_string(), "--http-addr", &http.to_string()])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if http_get(http, "/health", None).map(|(s, _)| s == 200).unwrap_or(false) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "vigil did not come up; see {}", data.with_extension("log").display());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let token = std::fs::read_to_string(data.join("api-token")).unwrap().trim().to_owned();
+        Vigil { child, data: data.to_path_buf(), syslog, http, token }
+    }
+
+    fn search(&self, q: &str) -> Value {
+        let body = serde_json::json!({ "q": q, "limit": 10000 }).to_string();
+        let (status, text) = http_post(self.http, "/api/v1/search", &self.token, &body).unwrap();
+        assert_eq!(status, 200, "{q}: {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
+    fn count(&self, q: &str) -> u64 {
+        let t = self.search(&format!("{q} | count"));
+        t["rows"][0][0].as_u64().unwrap_or(0)
+    }
+
+    fn metrics(&self) -> String {
+        http_get(self.http, "/metrics", Some(&self.token)).unwrap().1
+    }
+
+    fn metric(&self, prefix: &str, contains: &str) -> f64 {
+        self.metrics()
+            .lines()
+            .filter(|l| l.starts_with(prefix) && l.contains(contains))
+            .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+            .sum()
+    }
+
+    fn wait_count(&self, q: &str, want: u64) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let n = self.count(q);
+            if n >= want || Instant::now() > deadline {
+                return n;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn stop(mut self) {
+        unsafe_kill(self.child.id(), "TERM");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "vigil did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+fn unsafe_kill(pid: u32, sig: &str) {
+    Command::new("kill").args([&format!("-{sig}"), &pid.to_string()]).status().unwrap();
+}
+
+fn http(addr: SocketAddr, req: String) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(120)))?;
+    s.write_all(req.as_bytes())?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf)?;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    // chunked bodies: axum sends content-length for JSON, so a plain split is enough
+    Ok((status, body))
+}
+
+fn http_get(addr: SocketAddr, path: &str, token: Option<&str>) -> std::io::Result<(u16, String)> {
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    http(addr, format!("GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"))
+}
+
+fn http_post(addr: SocketAddr, path: &str, token: &str, body: &str) -> std::io::Result<(u16, String)> {
+    http(
+        addr,
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("vigil-up-test").tempdir().unwrap()
+}
+
+fn line(seq: u64) -> String {
+    let host = ["web01", "db01", "fw-edge-01"][(seq % 3) as usize];
+    let app = ["sshd", "sudo", "nginx", "CRON"][(seq % 4) as usize];
+    format!("<38>Nov 22 07:00:00 {host} {app}[{seq}]: event number {seq} from 10.0.{}.{}\n", seq % 250, seq % 200)
+}
+
+#[test]
+fn every_line_sent_over_tcp_is_searchable_with_exact_counts() {
+    let dir = tmp();
+    let v = Vigil::start(&dir.path().join("data"));
+    let n = 60_000u64;
+    let mut s = TcpStream::connect(v.syslog).unwrap();
+    let mut buf = String::new();
+    for i in 1..=n {
+        buf.push_str(&line(i));
+        if i % 5000 == 0 {
+            s.write_all(buf.as_bytes()).unwrap();
+            buf.clear();
+        }
+    }
+    drop(s);
+    assert_eq!(v.wait_count("", n), n);
+    let t = v.search("| count by process.name");
+    let mut got: Vec<(String, u64)> =
+        t["rows"].as_array().unwrap().iter().map(|r| (r[0].as_str().unwrap().to_owned(), r[1].as_u64().unwrap())).collect();
+    got.sort();
+    assert_eq!(got, vec![("CRON".into(), n / 4), ("nginx".into(), n / 4), ("sshd".into(), n / 4), ("sudo".into(), n / 4)]);
+    assert_eq!(v.count("host.name:web01"), n / 3);
+    assert_eq!(v.count("source.ip:10.0.0.0/8"), 0, "no extraction for this synthetic app line");
+    assert_eq!(v.count("\"event number 4242 \""), 1);
+    assert_eq!(v.metric("vigil_component_errors_total", "reason=\"parse\""), 0.0);
+    v.stop();
+}
+
+#[test]
+fn udp_datagrams_are_stored_and_loss_would_be_reported() {
+    let dir = tmp();
+    let v = Vigil::start(&dir.path().join("data"));
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 1..=2000u64 {
+        s.send_to(line(i).trim_end().as_bytes(), v.syslog).unwrap();
+        if i % 200 == 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let got = v.wait_count("", 2000);
+    let drops = v.metric("vigil_component_dropped_total", "kernel_udp_overflow");
+    assert_eq!(got as f64 + drops, 2000.0, "every datagram is stored or reported as a kernel drop");
+    assert!(v.metrics().contains("vigil_component_events_in_total{component_kind=\"connector\",component_id=\"syslog\"}"));
+    v.stop();
+}
+
+#[test]
+fn kill_9_keeps_everything_older_than_a_second_and_nothing_twice() {
+    let dir = tmp();
+    let data = dir.path().join("data");
+    let (sport, hport) = (free_port(), free_port());
+    let v = Vigil::start_with(&data, sport, hport);
+    let mut s = TcpStream::connect(v.syslog).unwrap();
+    // send steadily, remembering when each line went out
+    let started = Instant::now();
+    let mut sent_at = Vec::new();
+    let mut seq = 0u64;
+    while started.elapsed() < Duration::from_secs(4) {
+        let mut buf = String::new();
+        for _ in 0..200 {
+            seq += 1;
+            buf.push_str(&line(seq));
+        }
+        if s.write_all(buf.as_bytes()).is_err() {
+            break;
+        }
+        sent_at.push((seq, Instant::now()));
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let killed_at = Instant::now();
+    v.kill9();
+    drop(s);
+    let safe = sent_at
+        .iter()
+        .rev()
+        .find(|(_, t)| killed_at.duration_since(*t) > Duration::from_millis(1100))
+        .map(|(s, _)| *s)
+        .unwrap_or(0);
+    assert!(safe > 1000, "sent too little before the kill to judge ({safe})");
+    let v = Vigil::start_with(&data, sport, hport);
+    let present = v.count(&format!("process.pid<={safe}"));
+    assert_eq!(present, safe, "events sent more than 1 s before kill -9 must survive");
+    let t = v.search("| stats count() as n, dc(process.pid) as d");
+    assert_eq!(t["rows"][0][0], t["rows"][0][1], "no event stored twice: {t}");
+    v.stop();
+}
+
+#[test]
+fn malformed_input_is_counted_and_never_blocks_good_clients() {
+    let dir = tmp();
+    let v = Vigil::start(&dir.path().join("data"));
+    // a client that connects and stalls
+    let stalled = TcpStream::connect(v.syslog).unwrap();
+    // binary garbage, invalid UTF-8 and a 1 MiB line on one connection
+    let mut bad = TcpStream::connect(v.syslog).unwrap();
+    let mut junk: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).filter(|b| *b != b'\n').collect();
+    junk.push(b'\n');
+    bad.write_all(&junk).unwrap();
+    bad.write_all(b"<13>Nov 22 07:00:00 host app: caf\xc3\x28 invalid utf8 \xff\xfe\n").unwrap();
+    let mut huge = b"<13>Nov 22 07:00:00 host big: ".to_vec();
+    huge.resize(1 << 20, b'A');
+    huge.push(b'\n');
+    bad.write_all(&huge).unwrap();
+    bad.write_all(b"<13>Nov 22 07:00:00 host app: after the huge line\n").unwrap();
+    drop(bad);
+    // a good client, at the same time, loses nothing
+    let mut good = TcpStream::connect(v.syslog).unwrap();
+    for i in 1..=1000u64 {
+        good.write_all(format!("<13>Nov 22 07:00:00 good app[{i}]: fine {i}\n").as_bytes()).unwrap();
+    }
+    drop(good);
+    assert_eq!(v.wait_count("host.name:good", 1000), 1000);
+    assert_eq!(v.wait_count("\"after the huge line\"", 1), 1, "the line after an oversized one is intact");
+    assert_eq!(v.count("tags:vigil.truncated"), 1, "the oversized line is kept, truncated and marked");
+    let invalid = v.search("\"invalid utf8\"");
+    assert_eq!(invalid["events"].as_array().unwrap().len(), 1);
+    assert!(v.count("exists(vigil.parse_error)") >= 1, "garbage is stored raw with its parse error");
+    assert!(v.metric("vigil_component_errors_total", "reason=\"parse\"") >= 1.0);
+    assert!(v.metric("vigil_component_errors_total", "oversized") >= 1.0, "{}", v.metrics());
+    drop(stalled);
+    v.stop();
+}
+
+#[test]
+fn the_api_requires_the_token() {
+    let dir = tmp();
+    let v = Vigil::start(&dir.path().join("data"));
+    assert_eq!(http_get(v.http, "/metrics", None).unwrap().0, 401);
+    assert_eq!(http_get(v.http, "/api/v1/search?q=x", Some("wrong-token-wrong-token")).unwrap().0, 401);
+    assert_eq!(http_get(v.http, "/api/v1/search?q=x", Some(&v.token)).unwrap().0, 200);
+    let (status, body) = http_post(v.http, "/api/v1/search", &v.token, r#"{"q":"user.name:"}"#).unwrap();
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("bad_query"), "{body}");
+    assert_eq!(http_get(v.http, "/health", None).unwrap().0, 200);
+    let data = v.data.clone();
+    v.stop();
+    // the token file is private
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.join("api-token")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "api-token must not be readable by others");
+    }
+}
