@@ -92,6 +92,28 @@ pub struct RawCollector {
     /// Enrichment rules, in order.
     #[serde(default)]
     pub enrichment: Vec<RawEnrichment>,
+    /// Aggregation rules, in order: an event is taken by the first that matches it.
+    #[serde(default)]
+    pub aggregation: Vec<RawAggregation>,
+}
+
+/// An aggregation rule (KUMA's): matching events with identical values of some fields within a
+/// window are stored as one event of type `aggregated` with a count and sums.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawAggregation {
+    /// Rule name, recorded in `vigil.aggregated.rule`.
+    pub name: String,
+    /// Which events the rule takes (a query); all events when absent.
+    #[serde(default)]
+    pub when: Option<String>,
+    /// Fields whose values must be the same for events to fold together.
+    pub identical: Vec<String>,
+    /// How long a bucket collects events after its first one, e.g. `1m`.
+    pub window: String,
+    /// Numeric fields to sum over the bucket (e.g. `source.bytes`).
+    #[serde(default)]
+    pub sum: Vec<String>,
 }
 
 /// A connector.

@@ -64,6 +64,25 @@ pub struct CollectorConfig {
     pub filters: Vec<FilterConfig>,
     /// Enrichment rules in order.
     pub enrichment: Vec<EnrichmentConfig>,
+    /// Aggregation rules in order.
+    pub aggregation: Vec<AggregationConfig>,
+}
+
+/// A validated aggregation rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AggregationConfig {
+    /// Rule name.
+    pub name: String,
+    /// The query selecting events ("" for all).
+    pub when: String,
+    /// Identical fields.
+    pub identical: Vec<String>,
+    /// Window.
+    pub window: Duration,
+    /// Summed fields.
+    pub sum: Vec<String>,
+    /// Config path, for error messages.
+    pub path: String,
 }
 
 /// A validated connector.
@@ -397,6 +416,25 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
                 _ => v.p.add(epath, "write exactly one of `set: {field, value}` or `copy: {from, to}`"),
             }
         }
+        let mut aggregation = Vec::new();
+        for (j, a) in c.aggregation.iter().enumerate() {
+            let apath = format!("{path}.aggregation[{j}]");
+            if a.identical.is_empty() {
+                v.p.add(format!("{apath}.identical"), "name at least one field");
+            }
+            let window = v.duration(&format!("{apath}.window"), &Some(a.window.clone()), Duration::from_secs(60));
+            if window.is_zero() {
+                v.p.add(format!("{apath}.window"), "must be more than 0");
+            }
+            aggregation.push(AggregationConfig {
+                name: a.name.clone(),
+                when: a.when.clone().unwrap_or_default(),
+                identical: a.identical.clone(),
+                window,
+                sum: a.sum.clone(),
+                path: apath,
+            });
+        }
         collectors.push(CollectorConfig {
             id: c.id.clone(),
             tenant,
@@ -404,6 +442,7 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
             normalizer,
             filters,
             enrichment,
+            aggregation,
         });
     }
 

@@ -109,7 +109,11 @@ pub trait Transform: Send {
     /// aggregation folds events into aggregated ones).
     fn transform(&mut self, events: &mut Vec<Event>);
 
-    /// Called on shutdown (and by aggregations on a timer): emit anything held back.
+    /// Called about once a second with the current time: emit what is due (an aggregation
+    /// whose window closed).
+    fn tick(&mut self, _now: std::time::Instant, _events: &mut Vec<Event>) {}
+
+    /// Called on shutdown: emit anything held back.
     fn flush(&mut self, _events: &mut Vec<Event>) {}
 }
 

@@ -16,7 +16,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// How often workers give transforms a chance to emit what is due.
+const TICK: Duration = Duration::from_secs(1);
 
 use smol_str::SmolStr;
 use vigil_event::Event;
@@ -72,6 +75,21 @@ impl SourceChain {
         out.append(&mut mine);
     }
 
+    fn tick(&mut self, now: Instant, out: &mut Vec<Event>) {
+        for i in 0..self.transforms.len() {
+            let mut due = Vec::new();
+            if let Some((t, _)) = self.transforms.get_mut(i) {
+                t.tick(now, &mut due);
+            }
+            for (t, m) in self.transforms.iter_mut().skip(i + 1) {
+                m.events_in(due.len() as u64);
+                t.transform(&mut due);
+                m.events_out(due.len() as u64);
+            }
+            out.append(&mut due);
+        }
+    }
+
     fn flush(&mut self, out: &mut Vec<Event>) {
         for i in 0..self.transforms.len() {
             let mut held = Vec::new();
@@ -111,6 +129,13 @@ impl Chain {
                     out.push(ev);
                 }
             }
+        }
+    }
+
+    /// Lets every transform emit what is due.
+    pub fn tick(&mut self, now: Instant, out: &mut Vec<Event>) {
+        for c in self.sources.values_mut() {
+            c.tick(now, out);
         }
     }
 
@@ -224,11 +249,25 @@ impl PipelineBuilder {
                 .name(format!("vigil-worker-{i}"))
                 .spawn(move || {
                     let mut chain = factory();
-                    while let Ok(batch) = rx.recv() {
-                        gauge.store(rx.len() as i64, Ordering::Relaxed);
-                        let mut events = Vec::with_capacity(batch.records.len());
-                        chain.process(batch, &mut events);
-                        send_to_destinations(&txs, events);
+                    let mut next_tick = Instant::now() + TICK;
+                    loop {
+                        match rx.recv_timeout(TICK) {
+                            Ok(batch) => {
+                                gauge.store(rx.len() as i64, Ordering::Relaxed);
+                                let mut events = Vec::with_capacity(batch.records.len());
+                                chain.process(batch, &mut events);
+                                send_to_destinations(&txs, events);
+                            }
+                            Err(flume::RecvTimeoutError::Timeout) => {}
+                            Err(flume::RecvTimeoutError::Disconnected) => break,
+                        }
+                        let now = Instant::now();
+                        if now >= next_tick {
+                            next_tick = now + TICK;
+                            let mut due = Vec::new();
+                            chain.tick(now, &mut due);
+                            send_to_destinations(&txs, due);
+                        }
                     }
                     let mut held = Vec::new();
                     chain.flush(&mut held);

@@ -11,7 +11,7 @@ use vigil_config::{CollectorConfig, Config, ConnectorConfig, EnrichmentConfig, N
 use vigil_event::{Event, Value};
 use vigil_ingest::syslog::{SyslogConnector, SyslogSettings, TlsSettings};
 use vigil_normalize::SyslogNormalizer;
-use vigil_pipeline::transforms::{Enrich, Enrichment, QueryFilter};
+use vigil_pipeline::transforms::{Aggregation, AggregationRule, Enrich, Enrichment, QueryFilter};
 use vigil_pipeline::{
     Chain, ComponentError, ComponentMetrics, Connector, Destination, Normalizer, SourceChain,
     SourceInfo, Telemetry, Transform,
@@ -32,6 +32,7 @@ pub struct BuiltCollector {
 pub enum TransformSpec {
     Filter { query: String, keep: bool },
     Enrichment(Vec<Enrich>),
+    Aggregation(Vec<vigil_config::AggregationConfig>),
 }
 
 impl TransformSpec {
@@ -39,6 +40,16 @@ impl TransformSpec {
         Ok(match self {
             TransformSpec::Filter { query, keep } => Box::new(QueryFilter::new(query, *keep)?),
             TransformSpec::Enrichment(steps) => Box::new(Enrichment::new(steps.clone())?),
+            TransformSpec::Aggregation(rules) => {
+                let mut built = Vec::new();
+                for r in rules {
+                    built.push(
+                        AggregationRule::new(&r.name, &r.when, r.identical.clone(), r.window, r.sum.clone())
+                            .map_err(|e| format!("{}: {e}", r.path))?,
+                    );
+                }
+                Box::new(Aggregation::new(built))
+            }
         })
     }
 }
@@ -118,6 +129,13 @@ fn build_collector(c: &CollectorConfig, path: &str, problems: &mut Vec<String>) 
         match spec.build() {
             Ok(_) => transforms.push((format!("{path}.enrichment"), "enrichment", spec)),
             Err(e) => problems.push(format!("{path}.enrichment: {e}")),
+        }
+    }
+    if !c.aggregation.is_empty() {
+        let spec = TransformSpec::Aggregation(c.aggregation.clone());
+        match spec.build() {
+            Ok(_) => transforms.push((format!("{path}.aggregation"), "aggregation", spec)),
+            Err(e) => problems.push(format!("invalid aggregation rule: {e}")),
         }
     }
     Some(BuiltCollector { source, connector: connector?, normalizer, transforms })

@@ -71,3 +71,19 @@ fn help_names_every_command() {
         assert!(text.contains(c), "{text}");
     }
 }
+
+#[test]
+fn aggregation_rules_are_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("agg.yaml");
+    std::fs::write(
+        &cfg,
+        "version: 1\ncollectors:\n  - id: fw\n    connector: { type: syslog, udp: 127.0.0.1:5997 }\n    aggregation:\n      - { name: ok, when: 'process.name:kernel', identical: [source.ip], window: 1m, sum: [source.bytes] }\n      - { name: bad, when: 'source.ip:', identical: [], window: soon }\n",
+    )
+    .unwrap();
+    let out = vigil().args(["validate", "-c"]).arg(&cfg).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("collectors[0].aggregation[1].identical: name at least one field"), "{err}");
+    assert!(err.contains("collectors[0].aggregation[1].window: 'soon' is not a duration"), "{err}");
+}
