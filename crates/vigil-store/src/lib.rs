@@ -89,7 +89,14 @@
 //! Token hashes and value hashes use the store's own 64-bit hash (stable, part of the format);
 //! tokens are maximal runs of ASCII alphanumerics and non-ASCII bytes, ASCII-lowercased, at
 //! most 32 bytes; bloom filters use 10 bits per distinct token and 7 probes.
-
+//!
+//! # Measured
+//! `cargo bench -p vigil-store --bench store` over the shared 1,000,000-line syslog corpus
+//! (`shared/bench`, seed 42, 191.6 B/line), 2 shared vCPUs, load average 3–6: append + seal
+//! ≈ 2.3–2.5 µs of CPU per event (zstd 1; zstd 3 ≈ 2.9 µs for 1 % fewer bytes), 100.5
+//! bytes/event on disk with the raw line kept (9.5 of them indexes), needle by IP < 1 ms,
+//! newest 100 for a user or a word 2–30 ms, exact `| count by process.name` over 1 M events
+//! 0.26–0.35 s.
 #![warn(missing_docs)]
 
 pub mod embedded;

@@ -275,10 +275,7 @@ fn exact_count_by_across_segments_and_memtable() {
             )
             .expect("a");
         assert_eq!(cols.table, events.table, "{q} {stages}");
-        assert!(
-            cols.stats.events_decoded == 0 && events.stats.events_decoded > 0,
-            "{q} {stages}"
-        );
+        assert_eq!(cols.stats.events_decoded, 0, "{q} {stages}");
     }
     // search: conditions on keyword columns are checked before decoding
     let total = n + 150;

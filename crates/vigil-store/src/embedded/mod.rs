@@ -281,6 +281,9 @@ impl EmbeddedStore {
         let rd = std::fs::read_dir(&root).map_err(|e| StoreError::io("list tenants", &root, e))?;
         for entry in rd {
             let entry = entry.map_err(|e| StoreError::io("list tenants", &root, e))?;
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
             match TenantId::new(name) {

@@ -490,6 +490,17 @@ pub(crate) fn aggregate(
     let stop = AtomicBool::new(false);
     let match_all = plan.filter.is_match_all() && plan.needles.is_empty();
     let col_plan = ColumnPlan::new(&req.query);
+    let mut exprs = vec![&req.query.filter];
+    for s in &req.query.stages {
+        match s {
+            Stage::Where(e) => exprs.push(e),
+            _ => break,
+        }
+    }
+    let pre = match prefilter(&exprs) {
+        Some((e, p)) if col_plan.is_none() => Some((CompiledFilter::new(&e)?, p)),
+        _ => None,
+    };
     run_parallel(&units, cfg.scan_threads, &stop, |u, cache| {
         // Column mode: the query reads only keyword columns and @timestamp.
         if let Some(cp) = &col_plan {
@@ -528,17 +539,45 @@ pub(crate) fn aggregate(
                 return Ok(());
             }
         }
-        let block = load(&u.unit)?;
+        // Keyword conditions first, on the columns; decode only the events that pass.
+        let cols = match &pre {
+            Some(_) => match &u.unit {
+                Unit::Mem(b) => b.columns(),
+                Unit::Seg(s, bi) => s.read_columns(*bi)?.map(Cow::Owned),
+            },
+            None => None,
+        };
+        let mut block = None;
+        if cols.is_none() {
+            block = Some(load(&u.unit)?);
+        }
         c.blocks_read.fetch_add(1, Ordering::Relaxed);
+        let n = cols
+            .as_ref()
+            .map_or_else(|| block.as_ref().map_or(0, Block::len), |c| c.ts.len());
         let mut hits = Vec::new();
         let (mut scanned, mut decoded) = (0, 0);
         let mut scratch = Vec::new();
-        for i in 0..block.len() {
-            if !plan.range.contains(block.ts(i)) {
+        for i in 0..n {
+            let ts = match (&cols, &block) {
+                (Some(c), _) => c.ts[i],
+                (None, Some(b)) => b.ts(i),
+                (None, None) => break,
+            };
+            if !plan.range.contains(ts) {
                 continue;
             }
             scanned += 1;
-            let bytes = block.event(i, &mut scratch);
+            if let (Some(cols), Some((f, p))) = (&cols, &pre)
+                && !f.matches(&ColRecord { plan: p, cols, i })
+            {
+                continue;
+            }
+            let b = match &mut block {
+                Some(b) => b,
+                None => block.insert(load(&u.unit)?),
+            };
+            let bytes = b.event(i, &mut scratch);
             if !plan.needles.bytes_may_match(bytes) {
                 continue;
             }
