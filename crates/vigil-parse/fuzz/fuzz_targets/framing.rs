@@ -7,14 +7,18 @@ use libfuzzer_sys::fuzz_target;
 use vigil_parse::framing::{Frame, FrameError, Framer};
 
 fuzz_target!(|data: &[u8]| {
-    let [max, c0, c1, input @ ..] = data else { return };
+    let [max, c0, c1, input @ ..] = data else {
+        return;
+    };
     let max = usize::from(*max) + 1;
     let chunk = usize::from(u16::from_le_bytes([*c0, *c1])).max(1);
     let mut framer = Framer::new(max);
     let mut buf = BytesMut::new();
     let mut budget = input.len() + 2 * (input.len() / chunk + 1) + 4;
     let mut check = |r: Result<Option<Frame>, FrameError>| -> bool {
-        budget = budget.checked_sub(1).expect("framer does not make progress");
+        budget = budget
+            .checked_sub(1)
+            .expect("framer does not make progress");
         match r {
             Ok(Some(f)) => assert!(f.data.len() <= max),
             Ok(None) => return false,
