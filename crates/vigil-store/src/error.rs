@@ -72,6 +72,19 @@ pub enum StoreError {
     /// The store was closed.
     #[error("the store is closed")]
     Closed,
+    /// A remote backend (ClickHouse) failed or refused a request.
+    #[error("{backend} {op}: {message}")]
+    Backend {
+        /// The backend (`clickhouse`).
+        backend: &'static str,
+        /// What was being done (`insert`, `search`, `create table`).
+        op: &'static str,
+        /// The backend's message (its exception text, or the transport error).
+        message: String,
+    },
+    /// A query was cancelled, or ran out of its time or memory budget.
+    #[error("query stopped: {0}")]
+    QueryLimit(String),
 }
 
 impl StoreError {

@@ -97,8 +97,15 @@
 //! bytes/event on disk with the raw line kept (9.5 of them indexes), needle by IP < 1 ms,
 //! newest 100 for a user or a word 2–30 ms, exact `| count by process.name` over 1 M events
 //! 0.26–0.35 s.
+//!
+//! # ClickHouse (feature `clickhouse`)
+//! [`clickhouse::ClickHouseStore`] implements the same trait over ClickHouse's HTTP interface
+//! (18.16 and later); the shared query cases in `testdata/query_cases.yaml` pass on both
+//! backends with identical results. See `CLICKHOUSE.md`.
 #![warn(missing_docs)]
 
+#[cfg(feature = "clickhouse")]
+pub mod clickhouse;
 pub mod embedded;
 mod error;
 mod record;
