@@ -134,7 +134,7 @@ pub fn default_config() -> Result<Config, ConfigErrors> {
     load_str(DEFAULT_CONFIG, "built-in default configuration", Path::new("."))
 }
 
-const TOP_LEVEL: &[&str] = &["version", "data_dir", "api", "collectors", "storage", "pipeline"];
+const TOP_LEVEL: &[&str] = &["version", "data_dir", "api", "collectors", "storage", "pipeline", "detection"];
 
 fn section<T: serde::de::DeserializeOwned>(
     v: &yaml_serde::Value,
@@ -199,6 +199,9 @@ pub fn parse_raw(text: &str, origin: &str) -> Result<raw::RawConfig, ConfigError
     }
     if let Some(v) = map.get("storage") {
         cfg.storage = section(v, "storage", &mut problems).unwrap_or_default();
+    }
+    if let Some(v) = map.get("detection") {
+        cfg.detection = section(v, "detection", &mut problems);
     }
     if let Some(v) = map.get("pipeline") {
         cfg.pipeline = section(v, "pipeline", &mut problems).unwrap_or_default();

@@ -25,6 +25,29 @@ pub struct RawConfig {
     /// Queues and worker threads between the components.
     #[serde(default)]
     pub pipeline: RawPipeline,
+    /// Live detection: Sigma rules run on every event; matches are stored as alerts.
+    #[serde(default)]
+    pub detection: Option<RawDetection>,
+}
+
+/// Live detection with Sigma rules.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawDetection {
+    /// Rule files or directories (searched recursively for `.yml`/`.yaml`). Reloaded when they
+    /// change.
+    pub rules: Vec<String>,
+    /// Sigma processing pipeline: `none` (every rule on every event, fields by name),
+    /// `windows` (logsource routing to Windows channels and event ids, SigmaHQ's thor.yml
+    /// mapping), or a pipeline YAML file. Default `none`.
+    #[serde(default)]
+    pub pipeline: Option<String>,
+    /// How often the rule files are checked for changes. Default `2s`.
+    #[serde(default)]
+    pub reload_interval: Option<String>,
+    /// Values for `%placeholder%` rules, by placeholder name.
+    #[serde(default)]
+    pub placeholders: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// The HTTP API.

@@ -21,6 +21,32 @@ pub struct Config {
     pub storage: StorageConfig,
     /// Queues and workers.
     pub pipeline: PipelineConfig,
+    /// Live detection, when configured.
+    pub detection: Option<DetectionConfig>,
+}
+
+/// Which Sigma processing pipeline live detection uses.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SigmaPipeline {
+    /// Every rule on every event.
+    None,
+    /// Windows logsource routing (SigmaHQ's thor.yml).
+    Windows,
+    /// A pipeline YAML file.
+    File(PathBuf),
+}
+
+/// Validated live-detection settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectionConfig {
+    /// Rule files and directories.
+    pub rules: Vec<PathBuf>,
+    /// The processing pipeline.
+    pub pipeline: SigmaPipeline,
+    /// How often rule files are checked for changes.
+    pub reload_interval: Duration,
+    /// Placeholder values.
+    pub placeholders: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// Validated API settings.
@@ -463,6 +489,34 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
         raw_queue_batches: v.count("pipeline.raw_queue_batches", raw.pipeline.raw_queue_batches, 256, 1, 65_536),
         event_queue_batches: v.count("pipeline.event_queue_batches", raw.pipeline.event_queue_batches, 64, 1, 65_536),
     };
+    let detection = raw.detection.as_ref().map(|d| {
+        if d.rules.is_empty() {
+            v.p.add("detection.rules", "name at least one rule file or directory");
+        }
+        let rules: Vec<PathBuf> = d
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let p = base_dir.join(r);
+                if !p.exists() {
+                    v.p.add(format!("detection.rules[{i}]"), format!("{} does not exist", p.display()));
+                }
+                p
+            })
+            .collect();
+        let pipeline = match d.pipeline.as_deref() {
+            None | Some("none") => SigmaPipeline::None,
+            Some("windows") => SigmaPipeline::Windows,
+            Some(f) => SigmaPipeline::File(v.file("detection.pipeline", f)),
+        };
+        DetectionConfig {
+            rules,
+            pipeline,
+            reload_interval: v.duration("detection.reload_interval", &d.reload_interval, Duration::from_secs(2)),
+            placeholders: d.placeholders.clone(),
+        }
+    });
     v.p.into_result(origin)?;
-    Ok(Config { data_dir, api, collectors, storage, pipeline })
+    Ok(Config { data_dir, api, collectors, storage, pipeline, detection })
 }

@@ -27,12 +27,19 @@ impl Vigil {
     }
 
     fn start_with(data: &Path, sport: u16, hport: u16) -> Vigil {
+        Self::start_full(data, sport, hport, None)
+    }
+
+    fn start_full(data: &Path, sport: u16, hport: u16, config: Option<&Path>) -> Vigil {
         let syslog: SocketAddr = format!("127.0.0.1:{sport}").parse().unwrap();
         let http: SocketAddr = format!("127.0.0.1:{hport}").parse().unwrap();
         let log = std::fs::File::create(data.with_extension("log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
-            .args(["up", "--data-dir"])
-            .arg(data)
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
+        cmd.args(["up", "--data-dir"]).arg(data);
+        if let Some(c) = config {
+            cmd.arg("--config").arg(c);
+        }
+        let child = cmd
             .args(["--syslog-addr", &syslog.to_string(), "--http-addr", &http.to_string()])
             .stdout(Stdio::null())
             .stderr(log)
@@ -285,4 +292,78 @@ fn the_api_requires_the_token() {
         let mode = std::fs::metadata(data.join("api-token")).unwrap().permissions().mode();
         assert_eq!(mode & 0o077, 0, "api-token must not be readable by others");
     }
+}
+
+const SSH_RULE: &str = r#"
+title: SSH password guessing
+id: 0b8a7c1e-4d2f-4c4a-9a51-6a1d2b3c4d5e
+status: test
+level: medium
+tags: [attack.credential-access, attack.t1110.001]
+logsource: { product: linux, service: sshd }
+detection:
+  selection:
+    process.name: sshd
+    message|contains: 'Failed password'
+  condition: selection
+"#;
+
+const SUDO_RULE: &str = r#"
+title: Sudo to root shell
+id: 2c3d4e5f-1111-4222-8333-944455556666
+status: test
+level: high
+tags: [attack.privilege-escalation, attack.t1548.003]
+logsource: { product: linux, service: sudo }
+detection:
+  keywords:
+    - 'COMMAND=/bin/bash'
+  condition: keywords
+"#;
+
+#[test]
+fn live_sigma_detections_are_stored_as_alerts_and_rules_reload() {
+    let dir = tmp();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(rules.join("ssh.yml"), SSH_RULE).unwrap();
+    std::fs::write(rules.join("broken.yml"), "title: [unclosed\n").unwrap();
+    let cfg = dir.path().join("vigil.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "version: 1\ncollectors:\n  - id: syslog\n    connector: {{ type: syslog, tcp: 127.0.0.1:5514 }}\ndetection:\n  rules: [{}]\n  reload_interval: 200ms\n",
+            rules.display()
+        ),
+    )
+    .unwrap();
+    let v = Vigil::start_full(&dir.path().join("data"), free_port(), free_port(), Some(&cfg));
+    let mut s = TcpStream::connect(v.syslog).unwrap();
+    s.write_all(b"<38>Nov 22 07:00:00 jump01 sshd[42]: Failed password for root from 203.0.113.45 port 4242 ssh2\n").unwrap();
+    s.write_all(b"<38>Nov 22 07:00:01 jump01 sshd[42]: Accepted publickey for alice from 10.0.0.5 port 4243 ssh2\n").unwrap();
+    s.flush().unwrap();
+    assert_eq!(v.wait_count("vigil.type:correlation", 1), 1);
+    let alert = &v.search("vigil.type:correlation")["events"][0];
+    assert_eq!(alert["rule"]["name"], "SSH password guessing");
+    assert_eq!(alert["rule"]["id"], "0b8a7c1e-4d2f-4c4a-9a51-6a1d2b3c4d5e");
+    assert_eq!(alert["event"]["kind"], "alert");
+    assert_eq!(alert["log"]["level"], "medium");
+    assert_eq!(alert["source"]["ip"], "203.0.113.45");
+    assert!(alert["tags"].as_array().unwrap().iter().any(|t| t == "attack.t1110.001"), "{alert}");
+    let matched = alert["vigil"]["detection"]["matched"].to_string();
+    assert!(matched.contains("process.name=sshd") && matched.contains("Failed password"), "{matched}");
+    assert!(v.metric("vigil_component_gauge", "gauge=\"rules_failed\"") >= 1.0, "the broken rule is reported");
+    // a new rule file is picked up without a restart
+    std::fs::write(rules.join("sudo.yml"), SUDO_RULE).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while v.metric("vigil_component_gauge", "gauge=\"rules_loaded\"") < 2.0 {
+        assert!(Instant::now() < deadline, "rules were not reloaded");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    s.write_all(b"<85>Nov 22 07:00:02 db01 sudo: bob : TTY=pts/0 ; PWD=/home/bob ; USER=root ; COMMAND=/bin/bash\n").unwrap();
+    s.flush().unwrap();
+    assert_eq!(v.wait_count("vigil.type:correlation AND rule.name:\"Sudo to root shell\"", 1), 1);
+    assert_eq!(v.count("vigil.type:correlation"), 2, "no alert for the benign line");
+    drop(s);
+    v.stop();
 }

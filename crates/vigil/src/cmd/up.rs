@@ -182,6 +182,15 @@ async fn serve(
     builder.chain(chain);
     let dest_metrics = telemetry.component("destination", "storage");
     builder.destination("storage", Box::new(StoreDestination::new(store.clone(), dest_metrics)));
+    let rules_watch = vigil_pipeline::Shutdown::new();
+    if let Some(dcfg) = cfg.detection.clone() {
+        let m = telemetry.component("destination", "correlator");
+        let n_paths = dcfg.rules.len();
+        let rules = crate::detection::Rules::start(dcfg, m.clone(), rules_watch.clone())
+            .map_err(|e| UsageError(format!("detection: {e}")))?;
+        listening.push(format!("detection  {} rules from {n_paths} path(s), reloaded on change", rules.get().len()));
+        builder.destination("correlator", Box::new(crate::detection::DetectionDestination::new(rules, store.clone(), m)));
+    }
     let pipeline = builder.start().map_err(|e| anyhow::anyhow!("{e}"))?;
     let shutdown = pipeline.shutdown_handle();
 
@@ -227,7 +236,11 @@ async fn serve(
 
     eprintln!("Vigil {} is up.", env!("CARGO_PKG_VERSION"));
     for l in &listening {
-        eprintln!("  listening   {l}");
+        if let Some(rest) = l.strip_prefix("detection  ") {
+            eprintln!("  detection   {rest}");
+        } else {
+            eprintln!("  listening   {l}");
+        }
     }
     eprintln!("  API         {url}  (token in {})", token_path.display());
     eprintln!("  data        {}", cfg.data_dir.display());
@@ -248,6 +261,7 @@ async fn serve(
         let _ = t.await;
     }
     pipeline.stop().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    rules_watch.trigger();
     match api_task.await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::error!(error = %e, "API server stopped with an error"),

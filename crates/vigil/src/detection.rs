@@ -1,0 +1,274 @@
+//! Live detection in `vigil up`: the correlator destination. Every stored event also passes
+//! through the Sigma rule set; each match becomes an alert event (type `correlation`,
+//! `event.kind: alert`) carrying the rule's id, title, level and ATT&CK tags, the triggering
+//! event's id and key fields, and the exact fields and values that matched. Alerts are stored
+//! in the same tenant, so `vigil search 'vigil.type:correlation'` lists them.
+//!
+//! The rule files are checked every `reload_interval`; a change reloads the whole set in the
+//! background and swaps it in atomically, so detection never pauses. A rule that fails to load
+//! is logged with its path and reason and counted; the others keep running.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use parking_lot::RwLock;
+use smol_str::SmolStr;
+use vigil_config::{DetectionConfig, SigmaPipeline};
+use vigil_detect::{Detection, FieldValue, LoadOptions, Loader, Pipeline, RuleSet, SigmaEvent};
+use vigil_event::{Event, EventType, Value, ValueRef};
+use vigil_pipeline::{ComponentError, ComponentMetrics, Destination, Shutdown};
+use vigil_store::{EventStore, TenantId};
+
+/// An event as the Sigma engine sees it: the source's own field names first (Windows
+/// `EventData`, CEF keys), then Vigil's names and aliases.
+pub struct SigmaView<'a>(pub &'a Event);
+
+fn with_value(v: ValueRef<'_>, f: &mut dyn FnMut(FieldValue<'_>)) {
+    match v {
+        ValueRef::Null => f(FieldValue::Null),
+        ValueRef::Str(s) => f(FieldValue::Str(s)),
+        ValueRef::Int(i) => f(FieldValue::Int(i)),
+        ValueRef::Float(x) => f(FieldValue::Float(x)),
+        ValueRef::Bool(b) => f(FieldValue::Bool(b)),
+        ValueRef::Ip(ip) => f(FieldValue::Str(&ip.to_string())),
+        ValueRef::Time(t) => f(FieldValue::Str(&vigil_event::Timestamp(t).to_rfc3339())),
+    }
+}
+
+impl SigmaEvent for SigmaView<'_> {
+    fn field(&self, name: &str, f: &mut dyn FnMut(FieldValue<'_>)) {
+        if let Some(v) = self.0.original.get(name) {
+            v.visit(&mut |x| with_value(x, f));
+            return;
+        }
+        self.0.visit_field(name, &mut |x| with_value(x, f));
+    }
+
+    fn all_values(&self, f: &mut dyn FnMut(&str)) {
+        let ev = self.0;
+        f(&ev.raw_str());
+        if let Some(m) = &ev.message {
+            f(m);
+        }
+        for (_, v) in ev.original.iter().chain(ev.extra.iter()) {
+            v.visit(&mut |x| {
+                if let ValueRef::Str(s) = x {
+                    f(s)
+                }
+            });
+        }
+    }
+}
+
+/// Numeric severity of a Sigma level (`event.severity`).
+fn severity(level: Option<&str>) -> i64 {
+    match level.unwrap_or("") {
+        "informational" => 1,
+        "low" => 2,
+        "medium" => 3,
+        "high" => 4,
+        "critical" => 5,
+        _ => 0,
+    }
+}
+
+/// The alert event for one detection.
+pub fn alert_event(trigger: &Event, d: &Detection) -> Event {
+    let mut a = Event::new(trigger.raw.clone());
+    a.meta.kind = EventType::Correlation;
+    a.meta.tenant = trigger.meta.tenant.clone();
+    a.meta.source_id = trigger.meta.source_id.clone();
+    a.meta.collector_id = trigger.meta.collector_id.clone();
+    a.timestamp = trigger.timestamp;
+    a.event.kind = Some(SmolStr::new_static("alert"));
+    a.event.severity = Some(severity(d.rule.level.as_deref()));
+    a.event.module = Some(SmolStr::new_static("sigma"));
+    a.log.level = d.rule.level.as_deref().map(SmolStr::new);
+    a.rule.id = Some(SmolStr::new(&d.rule.id));
+    a.rule.name = Some(SmolStr::new(&d.rule.title));
+    a.rule.ruleset = Some(SmolStr::new_static("sigma"));
+    a.message = Some(SmolStr::new(&d.rule.title));
+    a.tags = d.rule.tags.iter().map(SmolStr::new).collect();
+    // the fields an analyst pivots on
+    a.host = trigger.host.clone();
+    a.user = trigger.user.clone();
+    a.source = trigger.source.clone();
+    a.destination = trigger.destination.clone();
+    a.process = trigger.process.clone();
+    a.observer = trigger.observer.clone();
+    a.event.code = trigger.event.code.clone();
+    a.extra.insert("vigil.detection.event_id", Value::from(trigger.meta.id.to_string()));
+    a.extra.insert(
+        "vigil.detection.matched",
+        Value::List(d.matched.iter().map(|m| Value::from(format!("{}={}", m.field, m.value))).collect()),
+    );
+    if let Some(p) = &d.rule.path {
+        a.extra.insert("vigil.detection.rule_path", Value::from(p.display().to_string()));
+    }
+    a
+}
+
+/// The current rule set, reloaded when the rule files change.
+pub struct Rules {
+    current: RwLock<Arc<RuleSet>>,
+}
+
+fn load_options(cfg: &DetectionConfig) -> Result<LoadOptions, String> {
+    let pipeline = match &cfg.pipeline {
+        SigmaPipeline::None => Pipeline::none(),
+        SigmaPipeline::Windows => Pipeline::windows(),
+        SigmaPipeline::File(p) => {
+            let bytes = vigil_config::read_file_capped(p, 4 << 20).map_err(|e| format!("{}: {e}", p.display()))?;
+            Pipeline::from_yaml(&String::from_utf8_lossy(&bytes)).map_err(|e| format!("{}: {e}", p.display()))?
+        }
+    };
+    Ok(LoadOptions {
+        pipeline,
+        placeholders: cfg.placeholders.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        ..LoadOptions::default()
+    })
+}
+
+/// Loads every rule; returns the set and the problems as text (path: reason).
+pub fn load(cfg: &DetectionConfig) -> Result<(RuleSet, Vec<String>), String> {
+    let mut loader = Loader::new(load_options(cfg)?);
+    for p in &cfg.rules {
+        if p.is_dir() {
+            loader.add_dir(p);
+        } else {
+            loader.add_file(p);
+        }
+    }
+    let (set, problems) = loader.finish();
+    Ok((set, problems.iter().map(|p| p.to_string()).collect()))
+}
+
+fn fingerprint(paths: &[PathBuf]) -> u64 {
+    fn walk(p: &Path, acc: &mut u64, depth: usize) {
+        let Ok(md) = std::fs::metadata(p) else { return };
+        let mtime = md
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        *acc = acc.rotate_left(7) ^ mtime ^ md.len().wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        if md.is_dir() && depth < 16 {
+            if let Ok(rd) = std::fs::read_dir(p) {
+                let mut entries: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+                entries.sort();
+                *acc ^= entries.len() as u64;
+                for e in entries {
+                    walk(&e, acc, depth + 1);
+                }
+            }
+        }
+    }
+    let mut acc = 0u64;
+    for p in paths {
+        walk(p, &mut acc, 0);
+    }
+    acc
+}
+
+impl Rules {
+    /// Loads the rules now (problems are logged) and starts the reload watcher.
+    pub fn start(cfg: DetectionConfig, metrics: ComponentMetrics, shutdown: Shutdown) -> Result<Arc<Rules>, String> {
+        let (set, problems) = load(&cfg)?;
+        report(&set, &problems, &metrics);
+        let rules = Arc::new(Rules { current: RwLock::new(Arc::new(set)) });
+        let watcher = rules.clone();
+        let mut last = fingerprint(&cfg.rules);
+        std::thread::Builder::new()
+            .name("vigil-rules".into())
+            .spawn(move || {
+                while !shutdown.is_triggered() {
+                    std::thread::sleep(cfg.reload_interval.min(Duration::from_secs(60)));
+                    let now = fingerprint(&cfg.rules);
+                    if now == last {
+                        continue;
+                    }
+                    last = now;
+                    match load(&cfg) {
+                        Ok((set, problems)) => {
+                            report(&set, &problems, &metrics);
+                            tracing::info!(rules = set.len(), problems = problems.len(), "rules reloaded");
+                            *watcher.current.write() = Arc::new(set);
+                        }
+                        Err(e) => tracing::error!(error = %e, "rules not reloaded"),
+                    }
+                }
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(rules)
+    }
+
+    /// The rule set in force.
+    pub fn get(&self) -> Arc<RuleSet> {
+        self.current.read().clone()
+    }
+}
+
+fn report(set: &RuleSet, problems: &[String], metrics: &ComponentMetrics) {
+    for p in problems {
+        tracing::warn!(problem = %p, "rule not loaded");
+    }
+    metrics.gauge("rules_loaded").store(set.len() as i64, Ordering::Relaxed);
+    metrics.gauge("rules_failed").store(problems.len() as i64, Ordering::Relaxed);
+    metrics.gauge("rules_warnings").store(set.warnings().len() as i64, Ordering::Relaxed);
+}
+
+/// The correlator destination: runs the rules on every event, stores the alerts.
+pub struct DetectionDestination {
+    rules: Arc<Rules>,
+    store: Arc<dyn EventStore>,
+    metrics: ComponentMetrics,
+    scratch: Vec<Detection>,
+    tenants: HashMap<SmolStr, TenantId>,
+}
+
+impl DetectionDestination {
+    pub fn new(rules: Arc<Rules>, store: Arc<dyn EventStore>, metrics: ComponentMetrics) -> DetectionDestination {
+        DetectionDestination { rules, store, metrics, scratch: Vec::new(), tenants: HashMap::new() }
+    }
+}
+
+impl Destination for DetectionDestination {
+    fn write(&mut self, events: &[Event]) -> Result<(), ComponentError> {
+        let set = self.rules.get();
+        if set.is_empty() {
+            return Ok(());
+        }
+        let mut alerts: HashMap<SmolStr, Vec<Event>> = HashMap::new();
+        for ev in events {
+            if ev.meta.kind == EventType::Correlation {
+                continue;
+            }
+            self.scratch.clear();
+            set.matches(&SigmaView(ev), &mut self.scratch);
+            for d in &self.scratch {
+                alerts.entry(ev.meta.tenant.clone()).or_default().push(alert_event(ev, d));
+            }
+        }
+        for (tenant, batch) in alerts {
+            let t = match self.tenants.get(&tenant) {
+                Some(t) => t.clone(),
+                None => {
+                    let t = TenantId::new(&tenant).map_err(|e| ComponentError::new(&self.metrics, e.to_string()))?;
+                    self.tenants.insert(tenant.clone(), t.clone());
+                    t
+                }
+            };
+            self.store.append(&t, &batch).map_err(|e| ComponentError::new(&self.metrics, e.to_string()))?;
+            self.metrics.gauge("alerts_total").fetch_add(batch.len() as i64, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), ComponentError> {
+        Ok(())
+    }
+}
