@@ -1,24 +1,35 @@
-//! Syslog parse + normalize cost per line on the shared generator's corpus (or built-in lines).
+//! Normalize cost per line on the shared generator's corpus (`/dev/shm/vigil-corpus.log`, from
+//! `python3 ../shared/bench/gen_syslog.py --lines 1000000 --seed 42 --format wire`), or built-in
+//! lines: the fixed syslog normalizer, and the normalizer tree with the `linux` pack (syslog +
+//! per-program regex/KV extraction + mapping + categorization) on the whole mix, on the UFW
+//! (KV) lines only and on the sshd (regex) lines only.
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use vigil_event::{Bytes, Timestamp};
-use vigil_normalize::SyslogNormalizer;
+use vigil_normalize::{Library, NormalizerTree, SyslogNormalizer};
 use vigil_pipeline::{RawRecord, SourceInfo};
 
 fn lines() -> Vec<Bytes> {
-    let path = std::env::var("VIGIL_BENCH_CORPUS").unwrap_or_else(|_| "/dev/shm/vigil-corpus.log".into());
+    let path =
+        std::env::var("VIGIL_BENCH_CORPUS").unwrap_or_else(|_| "/dev/shm/vigil-corpus.log".into());
     let mut out = Vec::new();
     if let Ok(f) = std::fs::File::open(&path) {
         use std::io::BufRead;
-        for l in std::io::BufReader::new(f).split(b'\n').take(200_000).flatten() {
+        for l in std::io::BufReader::new(f)
+            .split(b'\n')
+            .take(200_000)
+            .flatten()
+        {
             out.push(Bytes::from(l));
         }
     }
     if out.is_empty() {
-        eprintln!("{path} missing: using built-in lines (generate with ../shared/bench/gen_syslog.py)");
+        eprintln!(
+            "{path} missing: using built-in lines (generate with ../shared/bench/gen_syslog.py)"
+        );
         for l in [
             &b"<38>Nov 22 06:59:58 web01 sshd[4242]: Failed password for invalid user admin from 203.0.113.77 port 52144 ssh2"[..],
-            b"<165>1 2026-11-22T06:30:00.123+01:00 app7 billing 811 LOGIN [auth@32473 user=\"carol\" result=\"ok\"] login ok",
+            b"<4>Nov 22 06:59:58 fw-edge-01 kernel: [UFW BLOCK] IN=eth0 OUT= MAC=52:54:00:12:34:56:52:54:00:65:43:21:08:00 SRC=203.0.113.50 DST=198.51.100.10 LEN=44 TOS=0x00 PREC=0x00 TTL=243 ID=54321 PROTO=TCP SPT=41234 DPT=3389 WINDOW=1024 RES=0x00 SYN URGP=0",
             b"<134>Nov 22 06:59:58 edge1 nginx: 198.51.100.7 - - [22/Nov/2026:06:59:58 +0000] \"GET /index.html HTTP/1.1\" 200 512 \"-\" \"curl/8.0\"",
         ] {
             out.push(Bytes::copy_from_slice(l));
@@ -27,22 +38,84 @@ fn lines() -> Vec<Bytes> {
     out
 }
 
+fn run_tree(c: &mut Criterion, name: &str, tree: &NormalizerTree, lines: &[Bytes]) {
+    let src = SourceInfo {
+        id: "syslog".into(),
+        tenant: "main".into(),
+        collector: "bench".into(),
+    };
+    let now = Timestamp::now();
+    let mut g = c.benchmark_group("tree");
+    g.throughput(Throughput::Elements(lines.len() as u64));
+    g.bench_function(name, |b| {
+        b.iter(|| {
+            for l in lines {
+                let rec = RawRecord {
+                    data: l.clone(),
+                    received: now,
+                    peer: None,
+                    transport_error: None,
+                };
+                black_box(tree.normalize_record(&src, rec));
+            }
+        })
+    });
+    g.finish();
+}
+
 fn bench(c: &mut Criterion) {
     let lines = lines();
     let n = SyslogNormalizer::new(chrono_tz::UTC);
-    let src = SourceInfo { id: "syslog".into(), tenant: "main".into(), collector: "bench".into() };
+    let src = SourceInfo {
+        id: "syslog".into(),
+        tenant: "main".into(),
+        collector: "bench".into(),
+    };
     let now = Timestamp::now();
     let mut g = c.benchmark_group("syslog_normalize");
     g.throughput(Throughput::Elements(lines.len() as u64));
     g.bench_function("corpus", |b| {
         b.iter(|| {
             for l in &lines {
-                let rec = RawRecord { data: l.clone(), received: now, peer: None, transport_error: None };
+                let rec = RawRecord {
+                    data: l.clone(),
+                    received: now,
+                    peer: None,
+                    transport_error: None,
+                };
                 black_box(n.normalize_record(&src, rec));
             }
         })
     });
     g.finish();
+
+    let lib = match Library::builtin() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("packs invalid: {e}");
+            return;
+        }
+    };
+    let Ok(linux) = lib.compile("linux") else {
+        return;
+    };
+    let tree = NormalizerTree::new(linux, chrono_tz::UTC);
+    let has = |l: &Bytes, pat: &[u8]| l.windows(pat.len()).any(|w| w == pat);
+    let ufw: Vec<Bytes> = lines
+        .iter()
+        .filter(|l| has(l, b"[UFW "))
+        .take(50_000)
+        .cloned()
+        .collect();
+    let sshd: Vec<Bytes> = lines
+        .iter()
+        .filter(|l| has(l, b" sshd["))
+        .take(50_000)
+        .cloned()
+        .collect();
+    run_tree(c, "linux_pack_corpus", &tree, &lines);
+    run_tree(c, "linux_pack_ufw_kv", &tree, &ufw);
+    run_tree(c, "linux_pack_sshd_regex", &tree, &sshd);
 }
 
 criterion_group!(benches, bench);

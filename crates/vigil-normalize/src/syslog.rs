@@ -52,7 +52,10 @@ impl SyslogNormalizer {
             ev.tags.push(SmolStr::new_static("vigil.truncated"));
             ev.extra.insert("vigil.transport_error", Value::Str(t));
         }
-        let opts = SyslogOptions { default_timezone: self.timezone, now: received.to_datetime() };
+        let opts = SyslogOptions {
+            default_timezone: self.timezone,
+            now: received.to_datetime(),
+        };
         let raw = ev.raw.clone();
         let (msg, err) = parse_lenient(&raw, &opts);
         if let Some(e) = err {
@@ -121,13 +124,14 @@ fn word_after<'a>(text: &'a str, marker: &str) -> Option<&'a str> {
 fn extract(ev: &mut Event, app: &str, text: &str) {
     match app {
         "sshd" => {
-            let (outcome, action) = if text.starts_with("Failed ") || text.starts_with("Invalid user") {
-                ("failure", "ssh_login")
-            } else if text.starts_with("Accepted ") {
-                ("success", "ssh_login")
-            } else {
-                return;
-            };
+            let (outcome, action) =
+                if text.starts_with("Failed ") || text.starts_with("Invalid user") {
+                    ("failure", "ssh_login")
+                } else if text.starts_with("Accepted ") {
+                    ("success", "ssh_login")
+                } else {
+                    return;
+                };
             ev.event.category = vec![SmolStr::new_static("authentication")];
             ev.event.outcome = Some(SmolStr::new_static(outcome));
             ev.event.action = Some(SmolStr::new_static(action));
@@ -144,12 +148,18 @@ fn extract(ev: &mut Event, app: &str, text: &str) {
         }
         "sudo" => {
             // "alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/usr/bin/id"
-            let Some((user, rest)) = text.split_once(" : ") else { return };
+            let Some((user, rest)) = text.split_once(" : ") else {
+                return;
+            };
             ev.user.name = Some(SmolStr::new(user.trim()));
             ev.event.category = vec![SmolStr::new_static("process")];
             ev.event.action = Some(SmolStr::new_static("sudo"));
             let failed = rest.contains("incorrect password") || rest.contains("NOT in sudoers");
-            ev.event.outcome = Some(SmolStr::new_static(if failed { "failure" } else { "success" }));
+            ev.event.outcome = Some(SmolStr::new_static(if failed {
+                "failure"
+            } else {
+                "success"
+            }));
             if let Some(target) = word_after(rest, "USER=") {
                 ev.user.target_name = Some(SmolStr::new(target));
             }
@@ -167,7 +177,11 @@ mod tests {
     use bytes::Bytes;
 
     fn src() -> SourceInfo {
-        SourceInfo { id: "syslog".into(), tenant: "main".into(), collector: "local".into() }
+        SourceInfo {
+            id: "syslog".into(),
+            tenant: "main".into(),
+            collector: "local".into(),
+        }
     }
 
     fn rec(line: &'static [u8]) -> RawRecord {
@@ -222,7 +236,10 @@ mod tests {
         let ev = n.normalize_record(&src(), rec(b"\x00\xff\xfe garbage"));
         assert!(ev.meta.parse_error.is_some());
         assert_eq!(&ev.raw[..], b"\x00\xff\xfe garbage");
-        assert_eq!(ev.timestamp, ev.meta.received, "unparsed events are timed by receipt");
+        assert_eq!(
+            ev.timestamp, ev.meta.received,
+            "unparsed events are timed by receipt"
+        );
     }
 
     #[test]
@@ -234,6 +251,9 @@ mod tests {
         );
         assert_eq!(ev.user.name.as_deref(), Some("alice"));
         assert_eq!(ev.user.target_name.as_deref(), Some("root"));
-        assert_eq!(ev.process.command_line.as_deref(), Some("/usr/bin/systemctl restart nginx"));
+        assert_eq!(
+            ev.process.command_line.as_deref(),
+            Some("/usr/bin/systemctl restart nginx")
+        );
     }
 }

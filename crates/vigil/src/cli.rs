@@ -34,6 +34,8 @@ pub enum Command {
     Config(ConfigArgs),
     /// Send realistic demo traffic (sshd, sudo, firewall, web, with attacks) to a syslog port.
     Demo(DemoArgs),
+    /// Normalize sample lines with a pack, a YAML normalizer or `auto`; print JSON events.
+    Normalize(NormalizeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -145,4 +147,24 @@ pub struct DemoArgs {
     /// Also send an hour of history first, so searches have something to find at once.
     #[arg(long)]
     pub backfill: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NormalizeArgs {
+    /// A pack name (`sshd`, `suricata`, ...), a normalizer YAML file, or `auto` (best guess per
+    /// line, falling back to the generic parser).
+    #[arg(short, long)]
+    pub normalizer: Option<String>,
+    /// Read lines from this file instead of stdin.
+    #[arg(short, long)]
+    pub file: Option<PathBuf>,
+    /// Rank the packs that fit the sample, with the fields each found, instead of normalizing.
+    #[arg(long)]
+    pub suggest: bool,
+    /// How many packs --suggest lists.
+    #[arg(long, default_value_t = 5)]
+    pub top: usize,
+    /// Time zone of timestamps without an offset.
+    #[arg(long, default_value = "UTC")]
+    pub timezone: String,
 }

@@ -1,0 +1,566 @@
+//! The runtime normalizer tree: compiled once from definitions, then run per record without
+//! re-parsing any regex, template, query or time zone.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono_tz::Tz;
+use regex::Regex;
+use smol_str::SmolStr;
+use vigil_event::{Event, FieldId, FieldKind, FieldMap, Timestamp, Value, ValueRef};
+use vigil_pipeline::{RawRecord, SourceInfo};
+use vigil_query::CompiledFilter;
+
+use crate::convert::{Convert, DurationUnit, convert};
+use crate::parser::{ParseContext, ParseError, Parser};
+
+/// Deepest nesting of extra normalizers (a guard against definitions that recurse by data).
+pub const MAX_DEPTH: u8 = 8;
+
+/// Why a record could not be normalized (the event is still produced, raw, with the reason).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NormalizeError {
+    /// The normalizer's parser failed.
+    #[error("{normalizer}: {error}")]
+    Parse {
+        /// The normalizer.
+        normalizer: SmolStr,
+        /// The parser's error.
+        error: ParseError,
+    },
+    /// No `select` route matched and the normalizer has no parser of its own.
+    #[error("{normalizer}: no route matched")]
+    NoRoute {
+        /// The normalizer.
+        normalizer: SmolStr,
+    },
+    /// Extra normalizers nested deeper than [`MAX_DEPTH`].
+    #[error("{normalizer}: extra normalizers nested too deep")]
+    TooDeep {
+        /// The normalizer.
+        normalizer: SmolStr,
+    },
+}
+
+impl NormalizeError {
+    /// A short, stable reason for summaries.
+    pub fn reason(&self) -> String {
+        match self {
+            NormalizeError::Parse { normalizer, error } => {
+                format!("{normalizer}: {}", error.reason())
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+/// A compiled condition.
+#[derive(Debug)]
+pub enum Condition {
+    /// A query over the event.
+    Query(Box<CompiledFilter>),
+    /// A text predicate.
+    Pred(Box<Predicate>),
+}
+
+/// A compiled text predicate (all given tests must hold).
+#[derive(Debug, Default)]
+pub struct Predicate {
+    pub(crate) field: Option<SmolStr>,
+    pub(crate) starts_with: Option<String>,
+    pub(crate) contains: Vec<String>,
+    pub(crate) contains_any: Vec<String>,
+    pub(crate) equals: Option<String>,
+    pub(crate) regex: Option<Regex>,
+    pub(crate) query: Option<CompiledFilter>,
+    pub(crate) any: Vec<Condition>,
+    pub(crate) not: Vec<Condition>,
+}
+
+impl Condition {
+    /// Whether the condition holds for `ev`, with `text` the input under test (the raw line
+    /// or the extra normalizer's field).
+    pub fn eval(&self, ev: &Event, text: &str) -> bool {
+        match self {
+            Condition::Query(f) => f.matches(ev),
+            Condition::Pred(p) => {
+                let owned;
+                let t: &str = match &p.field {
+                    None => text,
+                    Some(name) => {
+                        owned = field_text(ev, name);
+                        match &owned {
+                            Some(s) => s,
+                            None => return false,
+                        }
+                    }
+                };
+                p.starts_with
+                    .as_ref()
+                    .is_none_or(|s| t.starts_with(s.as_str()))
+                    && p.contains.iter().all(|s| t.contains(s.as_str()))
+                    && (p.contains_any.is_empty()
+                        || p.contains_any.iter().any(|s| t.contains(s.as_str())))
+                    && p.equals.as_ref().is_none_or(|s| t == s)
+                    && p.regex.as_ref().is_none_or(|r| r.is_match(t))
+                    && p.query.as_ref().is_none_or(|q| q.matches(ev))
+                    && (p.any.is_empty() || p.any.iter().any(|c| c.eval(ev, text)))
+                    && !p.not.iter().any(|c| c.eval(ev, text))
+            }
+        }
+    }
+}
+
+/// The first value of a field as text.
+fn field_text(ev: &Event, name: &str) -> Option<SmolStr> {
+    if name == "message" {
+        return ev.message.clone();
+    }
+    let mut out = None;
+    ev.visit_field(name, &mut |v| {
+        if out.is_none() {
+            out = Some(match v {
+                ValueRef::Str(s) => SmolStr::new(s),
+                other => SmolStr::new(other.to_string()),
+            });
+        }
+    });
+    out
+}
+
+/// Where a mapping writes.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A registered field.
+    Id(FieldId),
+    /// Any other name, kept in [`Event::extra`].
+    Extra(SmolStr),
+}
+
+impl Target {
+    /// Resolves a name once.
+    pub fn resolve(name: &str) -> Target {
+        match FieldId::lookup(name) {
+            Some(id) => Target::Id(id),
+            None => Target::Extra(SmolStr::new(name)),
+        }
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            Target::Id(id) => id.name(),
+            Target::Extra(s) => s,
+        }
+    }
+
+    fn kind(&self) -> Option<FieldKind> {
+        match self {
+            Target::Id(id) => Some(id.def().kind()),
+            Target::Extra(_) => None,
+        }
+    }
+
+    /// Stores `v`.
+    pub fn set(&self, ev: &mut Event, v: Value) -> Result<(), vigil_event::SetError> {
+        match self {
+            Target::Id(id) => id.def().set(ev, v),
+            Target::Extra(name) => {
+                ev.extra.insert(name.clone(), v);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A template segment.
+#[derive(Debug, Clone)]
+pub enum Segment {
+    /// Literal text.
+    Lit(String),
+    /// A field's value.
+    Field(SmolStr),
+}
+
+/// Where a mapping reads.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A parsed field, else an event field.
+    Field(SmolStr),
+    /// A constant.
+    Const(Value),
+    /// A template.
+    Template(Vec<Segment>),
+}
+
+/// A compiled transform.
+#[derive(Debug, Clone)]
+pub enum Transform {
+    /// Lowercase.
+    Lower,
+    /// Uppercase.
+    Upper,
+    /// Trim blanks.
+    Trim,
+    /// Regex replace (`$1` and `${name}` in the replacement).
+    Replace(Regex, String),
+    /// Split into a list.
+    Split(String),
+    /// Dictionary lookup; keys not found are kept.
+    Lookup(Arc<HashMap<String, String>>),
+    /// Value when the source is absent or empty.
+    Default(Value),
+}
+
+/// A compiled mapping entry.
+#[derive(Debug)]
+pub struct MapOp {
+    pub(crate) source: Source,
+    pub(crate) target: Target,
+    pub(crate) transforms: Vec<Transform>,
+    pub(crate) convert: Option<Convert>,
+    pub(crate) format: Option<String>,
+    pub(crate) timezone: Option<Tz>,
+    pub(crate) unit: DurationUnit,
+    pub(crate) when: Option<Condition>,
+}
+
+/// A compiled extra normalizer or select route.
+#[derive(Debug)]
+pub struct Extra {
+    pub(crate) field: SmolStr,
+    pub(crate) when: Option<Condition>,
+    pub(crate) child: Arc<Normalizer>,
+}
+
+/// A compiled normalizer: one node of the tree.
+#[derive(Debug)]
+pub struct Normalizer {
+    pub(crate) name: SmolStr,
+    pub(crate) description: Option<String>,
+    pub(crate) product: Option<String>,
+    pub(crate) detect: Option<Condition>,
+    pub(crate) select: Vec<Extra>,
+    pub(crate) parser: Option<Parser>,
+    pub(crate) keep_original: bool,
+    pub(crate) maps: Vec<MapOp>,
+    pub(crate) set: Vec<(Target, Value)>,
+    pub(crate) categorize: Vec<(Condition, Vec<(Target, Value)>)>,
+    pub(crate) extra: Vec<Extra>,
+}
+
+fn lookup(fields: &FieldMap, ev: &Event, name: &str) -> Option<Value> {
+    match fields.get(name) {
+        Some(v) => Some(v.clone()),
+        None if name == "message" => ev.message.clone().map(Value::Str),
+        None => ev.get(name).or_else(|| ev.original.get(name).cloned()),
+    }
+}
+
+fn as_text(v: &Value) -> std::borrow::Cow<'_, str> {
+    match v {
+        Value::Str(s) => std::borrow::Cow::Borrowed(s.as_str()),
+        other => std::borrow::Cow::Owned(other.to_string()),
+    }
+}
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Str(s) => s.is_empty() || s == "-",
+        Value::List(l) => l.is_empty(),
+        _ => false,
+    }
+}
+
+impl MapOp {
+    fn value(&self, fields: &FieldMap, ev: &Event) -> Option<Value> {
+        match &self.source {
+            Source::Field(name) => lookup(fields, ev, name),
+            Source::Const(v) => Some(v.clone()),
+            Source::Template(segs) => {
+                let mut s = String::new();
+                for seg in segs {
+                    match seg {
+                        Segment::Lit(l) => s.push_str(l),
+                        Segment::Field(f) => {
+                            let v = lookup(fields, ev, f)?;
+                            s.push_str(&as_text(&v));
+                        }
+                    }
+                }
+                Some(Value::Str(SmolStr::new(s)))
+            }
+        }
+    }
+
+    fn apply(&self, fields: &FieldMap, ev: &mut Event, ctx: &ParseContext) {
+        let mut v = self.value(fields, ev);
+        for t in &self.transforms {
+            v = match (t, v) {
+                (Transform::Default(d), None) => Some(d.clone()),
+                (Transform::Default(d), Some(x)) if is_empty(&x) => Some(d.clone()),
+                (_, None) => None,
+                (t, Some(x)) => Some(transform(t, x)),
+            };
+        }
+        let Some(v) = v else { return };
+        if is_empty(&v) {
+            return;
+        }
+        let conv = self.convert.or(match self.target.kind() {
+            Some(FieldKind::Time) => Some(Convert::Timestamp),
+            Some(FieldKind::Ip) => Some(Convert::Ip),
+            _ => None,
+        });
+        let v = match conv {
+            None => Some(v),
+            Some(c) => {
+                let shown = v.to_string();
+                let tz = self.timezone.unwrap_or(ctx.timezone);
+                match convert(v, c, self.format.as_deref(), tz, ctx.received, self.unit) {
+                    Some(v) => Some(v),
+                    None => {
+                        mapping_error(
+                            ev,
+                            self.target.name(),
+                            &format!("cannot convert '{}' to {c:?}", truncate(&shown)),
+                        );
+                        None
+                    }
+                }
+            }
+        };
+        if let Some(v) = v {
+            if let Err(e) = self.target.set(ev, v) {
+                mapping_error(ev, self.target.name(), &e.to_string());
+            }
+        }
+    }
+}
+
+fn truncate(s: &str) -> &str {
+    let mut n = s.len().min(48);
+    while !s.is_char_boundary(n) {
+        n -= 1;
+    }
+    &s[..n]
+}
+
+fn mapping_error(ev: &mut Event, to: &str, msg: &str) {
+    if ev.extra.get("vigil.mapping_error").is_none() {
+        ev.extra.insert(
+            "vigil.mapping_error",
+            Value::Str(SmolStr::new(format!("{to}: {msg}"))),
+        );
+    }
+}
+
+fn transform(t: &Transform, v: Value) -> Value {
+    match t {
+        Transform::Lower => map_str(v, &|s| s.to_lowercase()),
+        Transform::Upper => map_str(v, &|s| s.to_uppercase()),
+        Transform::Trim => map_str(v, &|s| s.trim().to_owned()),
+        Transform::Replace(re, with) => {
+            map_str(v, &|s| re.replace_all(s, with.as_str()).into_owned())
+        }
+        Transform::Split(sep) => match v {
+            Value::List(l) => Value::List(l),
+            other => Value::List(
+                as_text(&other)
+                    .split(sep.as_str())
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| Value::Str(SmolStr::new(s)))
+                    .collect(),
+            ),
+        },
+        Transform::Lookup(d) => match d.get(as_text(&v).as_ref()) {
+            Some(x) => Value::Str(SmolStr::new(x)),
+            None => v,
+        },
+        Transform::Default(_) => v,
+    }
+}
+
+fn map_str(v: Value, f: &dyn Fn(&str) -> String) -> Value {
+    match v {
+        Value::List(l) => Value::List(l.into_iter().map(|x| map_str(x, f)).collect()),
+        Value::Str(s) => Value::Str(SmolStr::new(f(&s))),
+        other => other,
+    }
+}
+
+impl Normalizer {
+    /// The normalizer's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its description.
+    pub fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+
+    /// The product it reads.
+    pub fn product(&self) -> Option<&str> {
+        self.product.as_deref()
+    }
+
+    /// The parser type (`syslog`, `json`, ...), if it has one.
+    pub fn parser_kind(&self) -> Option<&'static str> {
+        self.parser.as_ref().map(Parser::kind)
+    }
+
+    /// Whether its `detect` condition accepts `line` (false without one).
+    pub fn detects(&self, ev: &Event, line: &str) -> bool {
+        self.detect.as_ref().is_some_and(|d| d.eval(ev, line))
+    }
+
+    /// Whether it has a `detect` condition.
+    pub fn has_detect(&self) -> bool {
+        self.detect.is_some()
+    }
+
+    /// Runs this normalizer on `input`, filling `ev`.
+    pub fn apply(
+        &self,
+        ev: &mut Event,
+        input: &str,
+        ctx: &ParseContext,
+        depth: u8,
+    ) -> Result<(), NormalizeError> {
+        if depth > MAX_DEPTH {
+            return Err(NormalizeError::TooDeep {
+                normalizer: self.name.clone(),
+            });
+        }
+        for route in &self.select {
+            if route.when.as_ref().is_none_or(|c| c.eval(ev, input)) {
+                return route.child.apply(ev, input, ctx, depth + 1);
+            }
+        }
+        let Some(parser) = &self.parser else {
+            return Err(NormalizeError::NoRoute {
+                normalizer: self.name.clone(),
+            });
+        };
+        let mut fields = FieldMap::new();
+        parser
+            .parse(input, ev, ctx, &mut fields)
+            .map_err(|error| NormalizeError::Parse {
+                normalizer: self.name.clone(),
+                error,
+            })?;
+        for m in &self.maps {
+            if m.when.as_ref().is_none_or(|c| c.eval(ev, input)) {
+                m.apply(&fields, ev, ctx);
+            }
+        }
+        if self.keep_original {
+            for (k, v) in fields.iter() {
+                ev.original.push(k, v.clone());
+            }
+            fields.clear();
+        }
+        for (t, v) in &self.set {
+            let _ = t.set(ev, v.clone());
+        }
+        for (cond, sets) in &self.categorize {
+            if cond.eval(ev, input) {
+                for (t, v) in sets {
+                    let _ = t.set(ev, v.clone());
+                }
+                break;
+            }
+        }
+        for x in &self.extra {
+            let text = match fields.get(&x.field) {
+                Some(v) => SmolStr::new(as_text(v)),
+                None => match field_text(ev, &x.field) {
+                    Some(t) => t,
+                    None => continue,
+                },
+            };
+            if x.when.as_ref().is_none_or(|c| c.eval(ev, &text)) {
+                if let Err(e) = x.child.apply(ev, &text, ctx, depth + 1) {
+                    if ev.extra.get("vigil.extra_error").is_none() {
+                        ev.extra
+                            .insert("vigil.extra_error", Value::Str(SmolStr::new(e.to_string())));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A normalizer tree ready for the pipeline: the root normalizer, the default time zone, and
+/// the event construction every normalizer shares (metadata, raw bytes, parse-error mark).
+#[derive(Debug, Clone)]
+pub struct NormalizerTree {
+    root: Arc<Normalizer>,
+    timezone: Tz,
+}
+
+impl NormalizerTree {
+    /// A tree rooted at `root`, reading offset-less times in `timezone`.
+    pub fn new(root: Arc<Normalizer>, timezone: Tz) -> NormalizerTree {
+        NormalizerTree { root, timezone }
+    }
+
+    /// The root normalizer.
+    pub fn root(&self) -> &Arc<Normalizer> {
+        &self.root
+    }
+
+    /// Normalizes one record. The event is always produced; a parse failure leaves the raw
+    /// bytes, the receive time and the reason in `vigil.parse_error`.
+    pub fn normalize_record(&self, source: &SourceInfo, rec: RawRecord) -> Event {
+        let mut ev = new_event(source, rec);
+        let ctx = ParseContext {
+            timezone: self.timezone,
+            received: ev.meta.received,
+        };
+        let raw = ev.raw.clone();
+        let text = String::from_utf8_lossy(trim_eol(&raw));
+        if let Err(e) = self.root.apply(&mut ev, &text, &ctx, 0) {
+            ev.meta.parse_error = Some(SmolStr::new(e.to_string()));
+        }
+        ev
+    }
+}
+
+impl vigil_pipeline::Normalizer for NormalizerTree {
+    fn normalize(&self, source: &SourceInfo, rec: RawRecord, out: &mut Vec<Event>) {
+        out.push(self.normalize_record(source, rec));
+    }
+}
+
+pub(crate) fn trim_eol(b: &[u8]) -> &[u8] {
+    let mut n = b.len();
+    while n > 0 && matches!(b[n - 1], b'\n' | b'\r' | 0) {
+        n -= 1;
+    }
+    &b[..n]
+}
+
+/// A base event for `rec` with Vigil's metadata filled in.
+pub fn new_event(source: &SourceInfo, rec: RawRecord) -> Event {
+    let received: Timestamp = rec.received;
+    let mut ev = Event {
+        raw: rec.data,
+        timestamp: received,
+        ..Event::default()
+    };
+    ev.meta.received = received;
+    ev.meta.id = vigil_event::new_event_id(received);
+    ev.meta.tenant = source.tenant.clone();
+    ev.meta.source_id = source.id.clone();
+    ev.meta.collector_id = source.collector.clone();
+    ev.meta.peer = rec.peer.map(|p| p.ip());
+    if let Some(t) = rec.transport_error {
+        ev.tags.push(SmolStr::new_static("vigil.truncated"));
+        ev.extra.insert("vigil.transport_error", Value::Str(t));
+    }
+    ev
+}
