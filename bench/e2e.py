@@ -126,6 +126,12 @@ def start_vigil(a, data, sport, hport):
     log = open(os.path.join(data, "..", os.path.basename(data) + ".log"), "w")
     cmd = [a.vigil, "up", "--data-dir", data, "--syslog-addr", f"127.0.0.1:{sport}",
            "--http-addr", f"127.0.0.1:{hport}"]
+    if a.pack:
+        cfg = os.path.join(data, "..", os.path.basename(data) + ".yaml")
+        with open(cfg, "w") as f:
+            f.write("version: 1\ncollectors:\n  - id: syslog\n    connector: { type: syslog, tcp: 127.0.0.1:5514 }\n"
+                    f"    normalizer: {{ type: pack, name: {a.pack} }}\n")
+        cmd += ["--config", cfg]
     p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + 30
     while time.time() < deadline:
@@ -291,8 +297,10 @@ def main():
     ap.add_argument("--max-time", type=float, default=300.0)
     ap.add_argument("--keep", action="store_true", help="keep the data directories")
     ap.add_argument("--peers", action="store_true", help="also run rsyslog and syslog-ng (../shared/bench)")
-    ap.add_argument("--peer-targets", default="rsyslog-plain,syslog-ng-plain")
+    ap.add_argument("--peer-targets", default="rsyslog-plain,syslog-ng-plain",
+                    help="comma-separated ../shared/bench targets, e.g. rsyslog-parse,syslog-ng-parse")
     ap.add_argument("--label", default=None)
+    ap.add_argument("--pack", default=None, help="normalize with this pack (e.g. linux) instead of the syslog header")
     a = ap.parse_args()
 
     ensure_corpus(a.corpus, a.lines)

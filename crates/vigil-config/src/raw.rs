@@ -197,10 +197,34 @@ pub struct RawSyslogTls {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum RawNormalizer {
-    /// RFC 3164 / RFC 5424 syslog, detected per message.
+    /// RFC 3164 / RFC 5424 syslog header only, detected per message.
     Syslog {
         /// Time zone of timestamps without an offset (RFC 3164), e.g. `UTC`, `Europe/Berlin`.
         /// Default `UTC`.
+        #[serde(default)]
+        timezone: Option<String>,
+    },
+    /// A normalizer pack shipped with Vigil (`vigil normalize --suggest` lists them), e.g.
+    /// `linux` (syslog routed by program to sshd, sudo, su, useradd, cron, netfilter, web
+    /// access packs), `suricata`, `cloudtrail`.
+    Pack {
+        /// Pack name.
+        name: String,
+        /// Time zone of timestamps without an offset. Default `UTC`.
+        #[serde(default)]
+        timezone: Option<String>,
+    },
+    /// A normalizer definition in a YAML file (docs/normalizers.md).
+    File {
+        /// The YAML file.
+        path: String,
+        /// Time zone of timestamps without an offset. Default `UTC`.
+        #[serde(default)]
+        timezone: Option<String>,
+    },
+    /// Best guess per record among the packs, falling back to a generic parser.
+    Auto {
+        /// Time zone of timestamps without an offset. Default `UTC`.
         #[serde(default)]
         timezone: Option<String>,
     },

@@ -142,8 +142,27 @@ pub struct SyslogConfig {
 /// A validated normalizer.
 #[derive(Debug, Clone, PartialEq)]
 pub enum NormalizerConfig {
-    /// Syslog with a default time zone.
+    /// Syslog header only.
     Syslog {
+        /// Zone for timestamps without an offset.
+        timezone: chrono_tz::Tz,
+    },
+    /// A shipped pack (checked when the pipeline is built).
+    Pack {
+        /// Pack name.
+        name: String,
+        /// Zone for timestamps without an offset.
+        timezone: chrono_tz::Tz,
+    },
+    /// A definition file.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Zone for timestamps without an offset.
+        timezone: chrono_tz::Tz,
+    },
+    /// Best guess per record.
+    Auto {
         /// Zone for timestamps without an offset.
         timezone: chrono_tz::Tz,
     },
@@ -391,21 +410,28 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
                 })
             }
         };
+        let tz_path = format!("{path}.normalizer.timezone");
+        let tz = |v: &mut V, timezone: &Option<String>| match timezone.as_deref() {
+            None => chrono_tz::UTC,
+            Some(name) => name.parse::<chrono_tz::Tz>().unwrap_or_else(|_| {
+                v.p.add(
+                    tz_path.clone(),
+                    format!("unknown time zone '{name}'; use an IANA name such as UTC or Europe/Berlin"),
+                );
+                chrono_tz::UTC
+            }),
+        };
         let normalizer = match &c.normalizer {
             None => NormalizerConfig::Syslog { timezone: chrono_tz::UTC },
-            Some(RawNormalizer::Syslog { timezone }) => {
-                let tz = match timezone.as_deref() {
-                    None => chrono_tz::UTC,
-                    Some(name) => name.parse::<chrono_tz::Tz>().unwrap_or_else(|_| {
-                        v.p.add(
-                            format!("{path}.normalizer.timezone"),
-                            format!("unknown time zone '{name}'; use an IANA name such as UTC or Europe/Berlin"),
-                        );
-                        chrono_tz::UTC
-                    }),
-                };
-                NormalizerConfig::Syslog { timezone: tz }
+            Some(RawNormalizer::Syslog { timezone }) => NormalizerConfig::Syslog { timezone: tz(&mut v, timezone) },
+            Some(RawNormalizer::Pack { name, timezone }) => {
+                NormalizerConfig::Pack { name: name.clone(), timezone: tz(&mut v, timezone) }
             }
+            Some(RawNormalizer::File { path: f, timezone }) => {
+                let file = v.file(&format!("{path}.normalizer.path"), f);
+                NormalizerConfig::File { path: file, timezone: tz(&mut v, timezone) }
+            }
+            Some(RawNormalizer::Auto { timezone }) => NormalizerConfig::Auto { timezone: tz(&mut v, timezone) },
         };
         let mut filters = Vec::new();
         for (j, f) in c.filters.iter().enumerate() {

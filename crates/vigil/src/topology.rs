@@ -105,8 +105,34 @@ fn build_collector(c: &CollectorConfig, path: &str, problems: &mut Vec<String>) 
             }
         },
     };
+    let npath = format!("{path}.normalizer");
     let normalizer: Arc<dyn Normalizer> = match &c.normalizer {
         NormalizerConfig::Syslog { timezone } => Arc::new(SyslogNormalizer::new(*timezone)),
+        NormalizerConfig::Pack { name, timezone } => match pack(name, None) {
+            Ok(n) => Arc::new(vigil_normalize::NormalizerTree::new(n, *timezone)),
+            Err(e) => {
+                problems.push(format!("{npath}: {e}"));
+                Arc::new(SyslogNormalizer::new(*timezone))
+            }
+        },
+        NormalizerConfig::File { path: file, timezone } => match pack("", Some(file)) {
+            Ok(n) => Arc::new(vigil_normalize::NormalizerTree::new(n, *timezone)),
+            Err(e) => {
+                problems.push(format!("{npath}: {e}"));
+                Arc::new(SyslogNormalizer::new(*timezone))
+            }
+        },
+        NormalizerConfig::Auto { timezone } => {
+            match vigil_normalize::Library::builtin().map_err(|e| e.to_string()).and_then(|lib| {
+                vigil_normalize::AutoNormalizer::new(&lib, *timezone).map_err(|e| e.to_string())
+            }) {
+                Ok(a) => Arc::new(a),
+                Err(e) => {
+                    problems.push(format!("{npath}: {e}"));
+                    Arc::new(SyslogNormalizer::new(*timezone))
+                }
+            }
+        }
     };
     let mut transforms = Vec::new();
     for f in &c.filters {
@@ -139,6 +165,27 @@ fn build_collector(c: &CollectorConfig, path: &str, problems: &mut Vec<String>) 
         }
     }
     Some(BuiltCollector { source, connector: connector?, normalizer, transforms })
+}
+
+/// Compiles a shipped pack, or the normalizer defined in `file`.
+fn pack(name: &str, file: Option<&std::path::Path>) -> Result<Arc<vigil_normalize::Normalizer>, String> {
+    let mut lib = vigil_normalize::Library::builtin().map_err(|e| e.to_string())?;
+    let name = match file {
+        Some(f) => {
+            let bytes = vigil_config::read_file_capped(f, 4 << 20).map_err(|e| format!("{}: {e}", f.display()))?;
+            lib.add_yaml(&String::from_utf8_lossy(&bytes), &f.display().to_string()).map_err(|e| e.to_string())?
+        }
+        None => {
+            if lib.get(name).is_none() {
+                return Err(format!(
+                    "no pack named '{name}'; shipped packs: {}",
+                    lib.names().join(", ")
+                ));
+            }
+            name.to_owned()
+        }
+    };
+    lib.compile(&name).map_err(|e| e.to_string())
 }
 
 /// Builds every collector, collecting every problem.
