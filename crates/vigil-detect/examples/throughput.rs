@@ -1,112 +1,62 @@
-//! Events per second per core vs rule count, SigmaHQ Windows rules over the regression events.
-//! `cargo run --release -p vigil-detect --example throughput [seconds-per-size]`
+//! Events per second per core vs rule count: 100, 1,000 and all SigmaHQ Windows rules (Windows
+//! pipeline), then hunt mode (every rule, no pipeline), over one of two event mixes:
+//! - `regression`: the 162 SigmaHQ regression events (worst case: each one matches a rule);
+//! - `otrf`: up to 20,000 OTRF Security-Datasets Windows events (mostly lab-host background
+//!   noise, as a stream would be).
+//!
+//! `cargo run --release -p vigil-detect --example throughput [cpu-seconds-per-size] [rules] [mix]`
+//! `[scan-cache-slots]` (`rules`: 100, 1000, 3000 or 0 for hunt mode; `all` or absent for every
+//! size; `scan-cache-slots`: default `DEFAULT_SCAN_CACHE_SLOTS`, 0 turns the cache off).
 
 #![allow(clippy::disallowed_methods)] // trusted test corpora, read whole
 
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::time::Instant;
 
-use serde_json::Value;
-use vigil_detect::{LoadOptions, Loader, RuleSet, flatten_evtx_json};
-
-fn files(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                files(&p, ext, out)
-            } else if p.extension().is_some_and(|x| x == ext) {
-                out.push(p)
-            }
-        }
-    }
-}
-
-fn ruleset(root: &Path, n: usize) -> RuleSet {
-    ruleset_with(root, n, true, LoadOptions::windows())
-}
-
-fn ruleset_with(root: &Path, n: usize, windows_only: bool, opts: LoadOptions) -> RuleSet {
-    let mut all = Vec::new();
-    for d in [
-        "rules",
-        "rules-emerging-threats",
-        "rules-threat-hunting",
-        "rules-compliance",
-        "rules-placeholder",
-    ] {
-        files(&root.join(d), "yml", &mut all);
-    }
-    all.sort();
-    if windows_only {
-        all.retain(|p| std::fs::read_to_string(p).is_ok_and(|t| t.contains("product: windows")));
-    }
-    let step = (all.len() as f64 / n as f64).max(1.0);
-    let mut loader = Loader::new(opts);
-    let (mut i, mut taken) = (0.0, 0);
-    while (i as usize) < all.len() && taken < n {
-        loader.add_file(&all[i as usize]);
-        i += step;
-        taken += 1;
-    }
-    loader.finish().0
-}
-
-/// CPU time of this thread (utime + stime), so other load on the machine does not count.
-fn thread_cpu() -> f64 {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
-    let after = stat.rsplit(')').next().unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = f.get(11).and_then(|x| x.parse().ok()).unwrap_or(0.0)
-        + f.get(12).and_then(|x| x.parse().ok()).unwrap_or(0.0);
-    ticks / 100.0
-}
+use vigil_detect::LoadOptions;
 
 fn main() {
-    let secs: f64 = std::env::args()
-        .nth(1)
+    let arg = |i: usize| std::env::args().nth(i);
+    let secs: f64 = arg(1).and_then(|s| s.parse().ok()).unwrap_or(3.0);
+    let only: Option<usize> = arg(2).and_then(|s| s.parse().ok());
+    let mix = arg(3).unwrap_or_else(|| "regression".into());
+    let slots: usize = arg(4)
         .and_then(|s| s.parse().ok())
-        .unwrap_or(3.0);
-    let only: Option<usize> = std::env::args().nth(2).and_then(|s| s.parse().ok());
+        .unwrap_or(vigil_detect::DEFAULT_SCAN_CACHE_SLOTS);
     let Some(root) = vigil_testkit::corpus("sigma") else {
         return;
     };
-    let mut jf = Vec::new();
-    files(&root.join("regression_data"), "json", &mut jf);
-    jf.sort();
-    let evs: Vec<Value> = jf
-        .iter()
-        .flat_map(|f| {
-            let t = std::fs::read_to_string(f).unwrap_or_default();
-            serde_json::Deserializer::from_str(&t)
-                .into_iter::<Value>()
-                .flatten()
-                .collect::<Vec<_>>()
-        })
-        .map(|v| flatten_evtx_json(&v))
-        .collect();
+    let evs = match mix.as_str() {
+        "otrf" => common::otrf_events(20_000),
+        _ => common::regression_events(&root),
+    };
     println!(
-        "{} events (flattened evtx_dump JSON from regression_data)",
+        "{} events (mix: {mix}), scan cache: {slots} slots",
         evs.len()
     );
+    if evs.is_empty() {
+        return;
+    }
+    let windows = common::rule_files(&root, true);
     // 0 = hunt mode: all 3,720 rules, no pipeline (every rule on every event).
     for n in [100, 1000, 3000, 0] {
         if only.is_some_and(|o| o != n) {
             continue;
         }
         let t0 = Instant::now();
-        let set = if n == 0 {
+        let mut set = if n == 0 {
             println!("hunt mode (no pipeline, every rule on every event):");
-            ruleset_with(&root, 100_000, false, LoadOptions::default())
+            common::load(&common::rule_files(&root, false), LoadOptions::default())
         } else {
-            ruleset(&root, n)
+            common::load(&common::sample(&windows, n), LoadOptions::windows())
         };
         let load = t0.elapsed();
+        set.set_scan_cache(slots);
         let mut out = Vec::new();
         let (mut done, mut hits) = (0u64, 0u64);
-        let start = Instant::now();
-        let cpu0 = thread_cpu();
-        while thread_cpu() - cpu0 < secs {
+        let cpu0 = common::thread_cpu();
+        while common::thread_cpu() - cpu0 < secs {
             for e in &evs {
                 out.clear();
                 set.matches(e, &mut out);
@@ -114,8 +64,7 @@ fn main() {
             }
             done += evs.len() as u64;
         }
-        let _wall = start.elapsed();
-        let el = thread_cpu() - cpu0;
+        let el = common::thread_cpu() - cpu0;
         println!(
             "{:>5} rules ({} variants, {} needles): load {:>6.0} ms, {:>9.0} events/s per core (CPU time), {:>6.2} us/event, {} detections/pass",
             set.len(),

@@ -85,6 +85,8 @@ const MAX_GATES: usize = 2;
 /// by position), or, for keyword detections, over every string value of the event.
 #[derive(Debug)]
 struct Scanner {
+    /// Unique within the rule set (part of the scan cache key).
+    id: u32,
     /// Fields scanned; empty for the keyword scanner.
     fields: Vec<Box<str>>,
     ac: AhoCorasick,
@@ -139,6 +141,10 @@ pub struct EvalCost {
     pub bytes_scanned: usize,
     /// Automaton runs (one per scanned field, or per string value for keyword literals).
     pub scans: usize,
+    /// (literal, rule variant) pairs visited for the literal hits.
+    pub marks: usize,
+    /// Field values whose literals came from the scan cache instead of a scan.
+    pub cached_values: usize,
 }
 
 /// A compiled set of Sigma rules: compile once, share between threads, call
@@ -154,7 +160,58 @@ pub struct RuleSet {
     stats: RuleSetStats,
     pub(crate) warnings: Vec<LoadProblem>,
     pub(crate) correlations: Vec<CorrelationRule>,
+    /// Unique per rule set built in this process (part of the scan cache key).
+    uid: u64,
+    /// Slots of the per-thread scan cache (0: off).
+    scan_cache_slots: usize,
 }
+
+/// Default number of slots of the per-thread scan cache (see [`RuleSet::set_scan_cache`]).
+pub const DEFAULT_SCAN_CACHE_SLOTS: usize = 512;
+
+/// Values longer than this are always scanned (not cached).
+const SCAN_CACHE_MAX_VALUE: usize = 1024;
+
+/// One remembered prefilter scan: which literals of a scanner occur in one field value.
+#[derive(Debug, Default)]
+struct ScanMemo {
+    /// Hash of (rule set, scanner, field, value); 0: empty slot.
+    key: u64,
+    value: String,
+    patterns: Vec<u32>,
+}
+
+/// Where a value scanned in the current run came from.
+#[derive(Debug, Clone, Copy)]
+struct ValueSpan {
+    /// End of the value (its NUL) in the scanned text.
+    end: u32,
+    /// Field index within the scanner.
+    field: u16,
+    /// Scan cache slot to fill with the value's literals (`usize::MAX`: not cached).
+    slot: usize,
+    key: u64,
+}
+
+/// FxHash-style hash of a field value (cheap; the cache compares the value itself).
+fn value_hash(seed: u64, v: &[u8]) -> u64 {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut h = seed.wrapping_mul(K);
+    let mut chunks = v.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        h = (h.rotate_left(5) ^ u64::from_le_bytes(w)).wrapping_mul(K);
+    }
+    for &b in chunks.remainder() {
+        h = (h.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+    }
+    h = (h.rotate_left(5) ^ v.len() as u64).wrapping_mul(K);
+    // Never 0 (the empty-slot marker).
+    h | 1
+}
+
+static NEXT_UID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 #[derive(Default)]
 struct Scratch {
@@ -164,7 +221,11 @@ struct Scratch {
     rule_stamp: Vec<u32>,
     /// Concatenated field values scanned by the prefilter, and where each value ends.
     hay: String,
-    bounds: Vec<(u32, u16)>,
+    bounds: Vec<ValueSpan>,
+    /// Per-thread scan cache: field values that recur (image paths, parent images, call
+    /// traces, ...) are not scanned again; direct-mapped, keyed by rule set, scanner, field
+    /// and value.
+    memo: Vec<ScanMemo>,
     /// Gated variants whose literals were all found for the current event.
     hits: Vec<u32>,
     cache: Cache,
@@ -193,7 +254,11 @@ fn key_of(ev: &dyn SigmaEvent, field: &str) -> Option<String> {
 impl RuleSet {
     /// Build from compiled rules and the pipeline that maps their logsources.
     pub(crate) fn build(rules: Vec<CompiledRule>, pipeline: &Pipeline) -> RuleSet {
-        let mut set = RuleSet::default();
+        let mut set = RuleSet {
+            uid: NEXT_UID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            scan_cache_slots: DEFAULT_SCAN_CACHE_SLOTS,
+            ..RuleSet::default()
+        };
         let mut raw_variants: Vec<RawVariant> = Vec::new();
         for (i, r) in rules.into_iter().enumerate() {
             set.rules.push(r.info.clone());
@@ -321,6 +386,7 @@ impl RuleSet {
         // Per bucket, one automaton per field over its literals (small automata stay DFAs
         // that fit the caches) and one over keyword literals.
         let mut total_needles = 0;
+        let mut scanner_id = 0u32;
         for bucket in &mut set.buckets {
             // field (None: keywords) → (ids, patterns, entries)
             type Acc = (
@@ -396,7 +462,7 @@ impl RuleSet {
                 let kind = if pats.len() <= PACK_NEEDLES {
                     Some(aho_corasick::AhoCorasickKind::DFA)
                 } else {
-                    None
+                    Some(aho_corasick::AhoCorasickKind::ContiguousNFA)
                 };
                 match AhoCorasickBuilder::new()
                     .match_kind(MatchKind::Standard)
@@ -404,11 +470,15 @@ impl RuleSet {
                     .kind(kind)
                     .build(pats.iter().map(|p| p.as_bytes()))
                 {
-                    Ok(ac) => bucket.scanners.push(Scanner {
-                        fields,
-                        ac,
-                        needle_variants: nv,
-                    }),
+                    Ok(ac) => {
+                        scanner_id += 1;
+                        bucket.scanners.push(Scanner {
+                            id: scanner_id,
+                            fields,
+                            ac,
+                            needle_variants: nv,
+                        })
+                    }
                     Err(_) => failed = true,
                 }
             }
@@ -488,6 +558,9 @@ impl RuleSet {
             if s.rule_stamp.len() < self.rules.len() {
                 s.rule_stamp.resize(self.rules.len(), 0);
             }
+            if s.memo.len() < self.scan_cache_slots {
+                s.memo.resize_with(self.scan_cache_slots, ScanMemo::default);
+            }
             let epoch = s.epoch;
             let ctx = EvalCtx::new(ev, std::mem::take(&mut s.cache));
             s.hits.clear();
@@ -495,7 +568,7 @@ impl RuleSet {
                 let bucket = &self.buckets[*b];
                 cost.candidates += bucket.variants.len();
                 for sc in &bucket.scanners {
-                    scan(sc, &ctx, s, epoch, &self.variants, cost);
+                    scan(self, sc, &ctx, s, epoch, cost);
                 }
                 let hits = std::mem::take(&mut s.hits);
                 cost.ungated += bucket.ungated.len();
@@ -523,6 +596,16 @@ impl RuleSet {
             }
             s.cache = ctx.into_cache();
         });
+    }
+
+    /// Size the per-thread scan cache: how many field values (per thread) remember which
+    /// prefilter literals they contain, so that a value seen again (the same image path,
+    /// parent image, call trace, ...) is not scanned again. Direct-mapped: a value is only
+    /// found again while no other value took its slot, so a small cache helps the values that
+    /// recur often in a stream and costs one hash and one comparison otherwise. 0 turns it
+    /// off; the default is [`DEFAULT_SCAN_CACHE_SLOTS`].
+    pub fn set_scan_cache(&mut self, slots: usize) {
+        self.scan_cache_slots = slots;
     }
 
     /// Evaluate one event and return the detections.
@@ -579,14 +662,17 @@ impl RuleSet {
 }
 
 fn scan(
+    set: &RuleSet,
     sc: &Scanner,
     ctx: &EvalCtx<'_>,
     s: &mut Scratch,
     epoch: u32,
-    variants: &[Variant],
     cost: &mut EvalCost,
 ) {
-    let mark = |s: &mut Scratch, entries: &[(u16, u32, u8)], field: Option<u16>| {
+    let variants = &set.variants;
+    let mut marks = 0usize;
+    let mut mark = |s: &mut Scratch, entries: &[(u16, u32, u8)], field: Option<u16>| {
+        marks += entries.len();
         for &(f, v, bit) in entries {
             if field.is_some_and(|x| x != f) {
                 continue;
@@ -627,31 +713,80 @@ fn scan(
         }
         s.hay = hay;
         s.bounds = bounds;
+        cost.marks += marks;
         return;
     }
     // Field literals: the lowercased values of every field with literals, NUL-separated
     // (literals are lowercase; matchers see the lowercased text too, and cased matchers see
-    // the original, whose lowercase then contains the literal as well).
+    // the original, whose lowercase then contains the literal as well). Values found in the
+    // scan cache are not scanned: their literals are replayed.
+    let slots = set.scan_cache_slots.min(s.memo.len());
+    let seed = (set.uid << 32) ^ u64::from(sc.id);
     for (fi, f) in sc.fields.iter().enumerate() {
         let vals = ctx.values(f);
         for i in 0..vals.len() {
-            hay.push_str(vals.get(i).lower());
+            let v = vals.get(i).lower();
+            let (mut slot, mut key) = (usize::MAX, 0);
+            if slots > 0 && v.len() <= SCAN_CACHE_MAX_VALUE {
+                key = value_hash(seed ^ ((fi as u64) << 48), v.as_bytes());
+                slot = (key >> 7) as usize % slots;
+                let memo = &s.memo[slot];
+                if memo.key == key && memo.value == v {
+                    cost.cached_values += 1;
+                    let pats = std::mem::take(&mut s.memo[slot].patterns);
+                    for &p in &pats {
+                        cost.literal_hits += 1;
+                        mark(s, &sc.needle_variants[p as usize], Some(fi as u16));
+                    }
+                    s.memo[slot].patterns = pats;
+                    continue;
+                }
+            }
+            hay.push_str(v);
             hay.push('\0');
-            bounds.push((hay.len() as u32, fi as u16));
+            bounds.push(ValueSpan {
+                end: hay.len() as u32,
+                field: fi as u16,
+                slot,
+                key,
+            });
         }
     }
-    cost.bytes_scanned += hay.len();
-    cost.scans += 1;
-    for m in sc.ac.find_overlapping_iter(&hay) {
-        cost.literal_hits += 1;
-        // The value (and so the field) the literal was found in.
-        let at = bounds.partition_point(|(end, _)| (*end as usize) <= m.start());
-        if let Some(&(_, fi)) = bounds.get(at) {
-            mark(s, &sc.needle_variants[m.pattern().as_usize()], Some(fi));
+    if !bounds.is_empty() {
+        cost.bytes_scanned += hay.len();
+        cost.scans += 1;
+        // Start a fresh memo for every value that will be cached.
+        let mut start = 0usize;
+        for b in &bounds {
+            if b.slot != usize::MAX {
+                let memo = &mut s.memo[b.slot];
+                memo.key = b.key;
+                memo.value.clear();
+                memo.value.push_str(&hay[start..b.end as usize - 1]);
+                memo.patterns.clear();
+            }
+            start = b.end as usize;
+        }
+        // Matches come in order of their end, so the value they are in only moves forward.
+        let mut at = 0usize;
+        for m in sc.ac.find_overlapping_iter(&hay) {
+            cost.literal_hits += 1;
+            while at < bounds.len() && (bounds[at].end as usize) <= m.start() {
+                at += 1;
+            }
+            let Some(b) = bounds.get(at).copied() else {
+                break;
+            };
+            let p = m.pattern().as_usize();
+            if b.slot != usize::MAX {
+                s.memo[b.slot].patterns.push(p as u32);
+            }
+            mark(s, &sc.needle_variants[p], Some(b.field));
         }
     }
     s.hay = hay;
     s.bounds = bounds;
+    cost.marks += marks;
 }
 
 fn fmt_ls(ls: &LogSource) -> String {

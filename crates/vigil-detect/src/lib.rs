@@ -77,7 +77,9 @@ mod value;
 pub use correlation::{
     CmpCond, CorrelationAlert, CorrelationRule, CorrelationType, Correlator, parse_timespan,
 };
-pub use engine::{Detection, EvalCost, MatchedField, RuleInfo, RuleSet, RuleSetStats};
+pub use engine::{
+    DEFAULT_SCAN_CACHE_SLOTS, Detection, EvalCost, MatchedField, RuleInfo, RuleSet, RuleSetStats,
+};
 pub use event::{FieldValue, SigmaEvent, flatten_evtx_json};
 pub use load::{LoadOptions, LoadProblem, Loader, Severity, load_dir, load_str};
 pub use pipeline::{Error, LogsourceMapping, Pipeline};

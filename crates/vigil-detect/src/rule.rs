@@ -183,11 +183,32 @@ fn raw_value(v: &Yaml) -> Result<RawValue, String> {
     })
 }
 
+/// Modifiers that already say where (or how) a value matches; a keyword with none of them
+/// is a substring search.
+const POSITIONAL: &[&str] = &[
+    "contains",
+    "startswith",
+    "endswith",
+    "re",
+    "cidr",
+    "exists",
+    "fieldref",
+    "lt",
+    "lte",
+    "gt",
+    "gte",
+];
+
 fn compile_field(key: &str, val: &Yaml, ctx: &mut CompileCtx<'_>) -> Result<Node, String> {
     let mut parts = key.split('|');
     let field = parts.next().unwrap_or("").trim();
     let mods: Vec<&str> = parts.collect();
-    let spec = value::parse_mods(&mods).map_err(|e| format!("field '{key}': {e}"))?;
+    let mut spec = value::parse_mods(&mods).map_err(|e| format!("field '{key}': {e}"))?;
+    if field.is_empty() && !spec.mods.iter().any(|m| POSITIONAL.contains(&m.as_str())) {
+        // Keywords are substring searches, with or without modifiers (`'|all': [a, b]` is
+        // "a and b anywhere in the text"), as for plain keyword lists.
+        spec.mods.push("contains".into());
+    }
     let values: Vec<RawValue> = match val {
         Yaml::Sequence(s) => {
             if s.is_empty() {

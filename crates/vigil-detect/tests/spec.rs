@@ -591,3 +591,24 @@ fn rule_model_parses_and_keeps_unknown_keys() {
     assert_eq!(problems, ["unknown level 'bogus'"]);
     assert!(vigil_detect::SigmaRule::parse("a: [").is_err());
 }
+
+/// Regression found by the pySigma comparison (reference/compare_pysigma.py): fieldless
+/// `'|all': [..]` keyword lists (SigmaHQ win_exchange_proxylogon_oabvirtualdir,
+/// win_exchange_set_oabvirtualdirectory_externalurl, the BGP and ProxyShell rules) matched
+/// only whole values instead of substrings of the text.
+#[test]
+fn keyword_all_modifier_is_substring_search() {
+    check(
+        "keywords:\n    '|all':\n        - 'Set-OabVirtualDirectory'\n        - 'Page_Load'\ncondition: keywords",
+        &[
+            json!({"Message": "Cmdlet Set-OabVirtualDirectory, -ExternalUrl \"<script> function Page_Load(){}\""}),
+        ],
+        &[json!({"Message": "Cmdlet Set-OabVirtualDirectory"})],
+    );
+    // With an explicit position, that position holds.
+    check(
+        "keywords:\n    '|startswith':\n        - 'cmdlet'\ncondition: keywords",
+        &[json!({"Message": "Cmdlet x"})],
+        &[json!({"Message": "a Cmdlet"})],
+    );
+}
