@@ -57,6 +57,13 @@
 //! [`RuleSet::matches_with_cost`] reports the work done for one event and
 //! [`RuleSet::ungated_rules`] lists the rules the prefilter cannot skip.
 //!
+//! # Hunting and rule tests (feature `hunt`)
+//! [`hunt`] reads EVTX (the `evtx` crate), JSON and text files and runs a [`RuleSet`] over
+//! them on several threads, for `vigil hunt`; [`ruletest`] finds and runs SigmaHQ regression
+//! cases and tests attached to rules, and adds document-level lint checks, for
+//! `vigil rules test` and `vigil rules lint`. Both are behind the `hunt` feature so the
+//! engine alone compiles without the EVTX parser.
+//!
 //! # Regexes
 //! Rule regexes use the `regex` crate (linear time, no look-around or backreferences). The
 //! SigmaHQ corpus has no rule that needs look-around; a rule that does is reported as not
@@ -68,9 +75,13 @@ mod condition;
 mod correlation;
 mod engine;
 mod event;
+#[cfg(feature = "hunt")]
+pub mod hunt;
 mod load;
 mod pipeline;
 mod rule;
+#[cfg(feature = "hunt")]
+pub mod ruletest;
 mod tree;
 mod value;
 

@@ -34,6 +34,10 @@ pub enum Command {
     Config(ConfigArgs),
     /// Send realistic demo traffic (sshd, sudo, firewall, web, with attacks) to a syslog port.
     Demo(DemoArgs),
+    /// Hunt through EVTX, JSON and log files with Sigma rules: a timeline of detections.
+    Hunt(crate::cmd::hunt::HuntArgs),
+    /// Check Sigma rules (`lint`) and run their regression and attached tests (`test`).
+    Rules(crate::cmd::rules::RulesArgs),
     /// Normalize sample lines with a pack, a YAML normalizer or `auto`; print JSON events.
     Normalize(NormalizeArgs),
 }

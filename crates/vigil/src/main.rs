@@ -72,6 +72,8 @@ fn main() -> ExitCode {
         cli::Command::Validate(a) => cmd::validate::run(a),
         cli::Command::Config(a) => cmd::config::run(a),
         cli::Command::Demo(a) => cmd::demo::run(a),
+        cli::Command::Hunt(a) => cmd::hunt::run(a),
+        cli::Command::Rules(a) => cmd::rules::run(a),
         cli::Command::Normalize(a) => cmd::normalize::run(a),
     };
     match result {

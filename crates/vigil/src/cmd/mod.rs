@@ -2,7 +2,9 @@
 
 pub mod config;
 pub mod demo;
+pub mod hunt;
 pub mod normalize;
+pub mod rules;
 pub mod search;
 pub mod up;
 pub mod validate;
