@@ -17,7 +17,9 @@ use std::time::{Duration, SystemTime};
 use parking_lot::RwLock;
 use smol_str::SmolStr;
 use vigil_config::{DetectionConfig, SigmaPipeline};
-use vigil_detect::{Detection, FieldValue, LoadOptions, Loader, Pipeline, RuleSet, SigmaEvent};
+use vigil_detect::{
+    CorrelationAlert, Correlator, Detection, FieldValue, LoadOptions, Loader, Pipeline, RuleSet, SigmaEvent,
+};
 use vigil_event::{Event, EventType, Value, ValueRef};
 use vigil_pipeline::{ComponentError, ComponentMetrics, Destination, Shutdown};
 use vigil_store::{EventStore, TenantId};
@@ -108,6 +110,35 @@ pub fn alert_event(trigger: &Event, d: &Detection) -> Event {
     if let Some(p) = &d.rule.path {
         a.extra.insert("vigil.detection.rule_path", Value::from(p.display().to_string()));
     }
+    a
+}
+
+/// The alert event for a Sigma correlation rule that fired, completed by `last`.
+pub fn correlation_event(last: &Event, c: &CorrelationAlert) -> Event {
+    let mut a = Event::new(last.raw.clone());
+    a.meta.kind = EventType::Correlation;
+    a.meta.tenant = last.meta.tenant.clone();
+    a.meta.source_id = last.meta.source_id.clone();
+    a.meta.collector_id = last.meta.collector_id.clone();
+    a.timestamp = last.timestamp;
+    a.event.kind = Some(SmolStr::new_static("alert"));
+    a.event.severity = Some(severity(c.rule.level.as_deref()));
+    a.event.module = Some(SmolStr::new_static("sigma"));
+    a.event.start = Some(vigil_event::Timestamp::from_millis(c.first_ms));
+    a.event.end = Some(vigil_event::Timestamp::from_millis(c.last_ms));
+    a.log.level = c.rule.level.as_deref().map(SmolStr::new);
+    a.rule.id = Some(SmolStr::new(&c.rule.id));
+    a.rule.name = Some(SmolStr::new(&c.rule.title));
+    a.rule.ruleset = Some(SmolStr::new_static("sigma-correlation"));
+    a.message = Some(SmolStr::new(&c.rule.title));
+    a.tags = c.rule.tags.iter().map(SmolStr::new).collect();
+    a.extra.insert("vigil.correlation.count", Value::Int(c.count as i64));
+    for (field, value) in &c.group {
+        // the group-by values are where an analyst pivots: set them as fields too
+        let _ = a.set(field, Value::from(value.as_str()));
+        a.extra.insert(format!("vigil.correlation.group.{field}"), Value::from(value.as_str()));
+    }
+    a.extra.insert("vigil.detection.event_id", Value::from(last.meta.id.to_string()));
     a
 }
 
@@ -228,11 +259,25 @@ pub struct DetectionDestination {
     metrics: ComponentMetrics,
     scratch: Vec<Detection>,
     tenants: HashMap<SmolStr, TenantId>,
+    /// Correlation state per tenant, for the rule set it was built from (rebuilt on reload:
+    /// windows restart when the rules change).
+    correlators: HashMap<SmolStr, Correlator>,
+    correlator_set: Option<Arc<RuleSet>>,
+    since_evict: u32,
 }
 
 impl DetectionDestination {
     pub fn new(rules: Arc<Rules>, store: Arc<dyn EventStore>, metrics: ComponentMetrics) -> DetectionDestination {
-        DetectionDestination { rules, store, metrics, scratch: Vec::new(), tenants: HashMap::new() }
+        DetectionDestination {
+            rules,
+            store,
+            metrics,
+            scratch: Vec::new(),
+            tenants: HashMap::new(),
+            correlators: HashMap::new(),
+            correlator_set: None,
+            since_evict: 0,
+        }
     }
 }
 
@@ -242,15 +287,47 @@ impl Destination for DetectionDestination {
         if set.is_empty() {
             return Ok(());
         }
+        if !self.correlator_set.as_ref().is_some_and(|s| Arc::ptr_eq(s, &set)) {
+            self.correlators.clear();
+            self.correlator_set = Some(set.clone());
+        }
+        let has_correlations = !set.correlations().is_empty();
         let mut alerts: HashMap<SmolStr, Vec<Event>> = HashMap::new();
+        let mut fired = Vec::new();
+        let mut newest_ms = i64::MIN;
         for ev in events {
             if ev.meta.kind == EventType::Correlation {
                 continue;
             }
             self.scratch.clear();
-            set.matches(&SigmaView(ev), &mut self.scratch);
+            let view = SigmaView(ev);
+            set.matches(&view, &mut self.scratch);
+            if !has_correlations {
+                for d in &self.scratch {
+                    alerts.entry(ev.meta.tenant.clone()).or_default().push(alert_event(ev, d));
+                }
+                continue;
+            }
+            let ts_ms = ev.timestamp.millis();
+            newest_ms = newest_ms.max(ts_ms);
+            let correlator =
+                self.correlators.entry(ev.meta.tenant.clone()).or_insert_with(|| Correlator::new(set.correlations()));
             for d in &self.scratch {
-                alerts.entry(ev.meta.tenant.clone()).or_default().push(alert_event(ev, d));
+                if correlator.should_emit(d) {
+                    alerts.entry(ev.meta.tenant.clone()).or_default().push(alert_event(ev, d));
+                }
+            }
+            fired.clear();
+            correlator.process(&view, ts_ms, &self.scratch, &mut fired);
+            for c in &fired {
+                alerts.entry(ev.meta.tenant.clone()).or_default().push(correlation_event(ev, c));
+            }
+        }
+        self.since_evict += events.len() as u32;
+        if has_correlations && self.since_evict > 10_000 && newest_ms > i64::MIN {
+            self.since_evict = 0;
+            for c in self.correlators.values_mut() {
+                c.evict(newest_ms);
             }
         }
         for (tenant, batch) in alerts {

@@ -367,3 +367,51 @@ fn live_sigma_detections_are_stored_as_alerts_and_rules_reload() {
     drop(s);
     v.stop();
 }
+
+const BRUTE_FORCE: &str = r#"
+title: SSH brute force from one address
+id: 6f0e2d3c-7b8a-4c5d-9e1f-0a1b2c3d4e5f
+status: test
+level: high
+tags: [attack.credential-access, attack.t1110]
+correlation:
+  type: event_count
+  rules: [0b8a7c1e-4d2f-4c4a-9a51-6a1d2b3c4d5e]
+  group-by: [source.ip]
+  timespan: 5m
+  condition:
+    gte: 3
+"#;
+
+#[test]
+fn live_sigma_correlation_rules_raise_one_alert_per_group() {
+    let dir = tmp();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(rules.join("ssh.yml"), SSH_RULE).unwrap();
+    std::fs::write(rules.join("brute.yml"), BRUTE_FORCE).unwrap();
+    let cfg = dir.path().join("vigil.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "version: 1\ncollectors:\n  - id: syslog\n    connector: {{ type: syslog, tcp: 127.0.0.1:5514 }}\ndetection:\n  rules: [{}]\n",
+            rules.display()
+        ),
+    )
+    .unwrap();
+    let v = Vigil::start_full(&dir.path().join("data"), free_port(), free_port(), Some(&cfg));
+    let mut s = TcpStream::connect(v.syslog).unwrap();
+    for (i, ip) in ["203.0.113.45", "203.0.113.45", "198.51.100.7", "203.0.113.45"].iter().enumerate() {
+        s.write_all(format!("<38>Nov 22 07:00:0{i} jump01 sshd[42]: Failed password for root from {ip} port 4242 ssh2\n").as_bytes()).unwrap();
+    }
+    s.flush().unwrap();
+    assert_eq!(v.wait_count("rule.ruleset:sigma-correlation", 1), 1);
+    let alert = &v.search("rule.ruleset:sigma-correlation")["events"][0];
+    assert_eq!(alert["rule"]["name"], "SSH brute force from one address");
+    assert_eq!(alert["source"]["ip"], "203.0.113.45");
+    assert_eq!(alert["vigil"]["correlation"]["count"], 3);
+    // generate: false (the default) keeps the base rule's own alerts out
+    assert_eq!(v.count("rule.ruleset:sigma"), 0);
+    drop(s);
+    v.stop();
+}
