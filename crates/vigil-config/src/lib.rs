@@ -243,8 +243,12 @@ pub fn reference_markdown() -> String {
     out.push_str(DEFAULT_CONFIG.trim_end());
     out.push_str("\n```\n");
     let defs = schema.get("$defs").and_then(|d| d.as_object()).cloned().unwrap_or_default();
+    // sorted explicitly: serde_json's map order depends on its `preserve_order` feature, which
+    // other crates in the build may switch on
+    let mut defs: Vec<(String, serde_json::Value)> = defs.into_iter().collect();
+    defs.sort_by(|a, b| a.0.cmp(&b.0));
     let mut sections: Vec<(String, serde_json::Value)> = vec![("RawConfig".into(), schema.clone())];
-    sections.extend(defs.into_iter());
+    sections.extend(defs);
     for (name, def) in sections {
         let title = name.strip_prefix("Raw").unwrap_or(&name).to_owned();
         let _ = write!(out, "\n## {title}\n\n");
@@ -291,6 +295,8 @@ fn write_props(out: &mut String, def: &serde_json::Value, indent: &str) {
         .unwrap_or_default();
     let _ = writeln!(out, "{indent}| field | type | required | description |");
     let _ = writeln!(out, "{indent}|---|---|---|---|");
+    let mut props: Vec<(&String, &serde_json::Value)> = props.iter().collect();
+    props.sort_by(|a, b| a.0.cmp(b.0));
     for (k, v) in props {
         if k == "type" && v.get("const").is_some() {
             continue;

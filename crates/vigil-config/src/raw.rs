@@ -39,7 +39,9 @@ pub struct RawDetection {
     pub rules: Vec<String>,
     /// Sigma processing pipeline: `none` (every rule on every event, fields by name),
     /// `windows` (logsource routing to Windows channels and event ids, SigmaHQ's thor.yml
-    /// mapping), or a pipeline YAML file. Default `none`.
+    /// mapping), `ecs` (logsource routing to the events of Vigil's normalizer packs: Linux
+    /// syslog, web servers, proxies, firewalls, CloudTrail, Okta, Entra ID sign-ins, Kubernetes
+    /// audit; Sigma taxonomy fields renamed to ECS), or a pipeline YAML file. Default `none`.
     #[serde(default)]
     pub pipeline: Option<String>,
     /// How often the rule files are checked for changes. Default `2s`.

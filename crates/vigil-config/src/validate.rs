@@ -32,6 +32,9 @@ pub enum SigmaPipeline {
     None,
     /// Windows logsource routing (SigmaHQ's thor.yml).
     Windows,
+    /// ECS routing for events normalized by Vigil's packs (Linux syslog, web servers,
+    /// firewalls, cloud and identity audit logs), Sigma taxonomy fields renamed to ECS.
+    Ecs,
     /// A pipeline YAML file.
     File(PathBuf),
 }
@@ -534,6 +537,7 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
         let pipeline = match d.pipeline.as_deref() {
             None | Some("none") => SigmaPipeline::None,
             Some("windows") => SigmaPipeline::Windows,
+            Some("ecs") => SigmaPipeline::Ecs,
             Some(f) => SigmaPipeline::File(v.file("detection.pipeline", f)),
         };
         DetectionConfig {

@@ -413,7 +413,192 @@ impl Pipeline {
             restrict_to_mapped: true,
         }
     }
+
+    /// The built-in ECS mapping, for events normalized by Vigil's packs (see
+    /// `docs/normalizers.md`): Sigma logsources → conditions on `process.name`,
+    /// `event.dataset`, `event.category`, `observer.type` and `host.os.type`, and Sigma's
+    /// web/proxy/firewall/DNS taxonomy field names → ECS names. Source-specific fields
+    /// (CloudTrail `eventName`, Okta `eventType`, Kubernetes `verb`, ...) are not renamed: the
+    /// packs keep them as the event's original fields, which the engine's event view resolves
+    /// by name. Keyword detections search every string value (message and raw line included).
+    /// Rules for logsources no pack produces (Windows, auditd, Linux `process_creation`, ...)
+    /// are loaded but not evaluated (`restrict_to_mapped`).
+    pub fn ecs() -> Pipeline {
+        let strs = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<String>>();
+        let renames = |xs: &[(&str, &str)]| {
+            xs.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect::<HashMap<String, String>>()
+        };
+        let mut logsources = Vec::new();
+        // Linux: product-only rules run on every Linux host event.
+        logsources.push(LogsourceMapping {
+            product: Some("linux".into()),
+            conditions: vec![("host.os.type".into(), strs(&["linux"]))],
+            ..Default::default()
+        });
+        for (service, field, values) in ECS_LINUX_SERVICES {
+            logsources.push(LogsourceMapping {
+                product: Some("linux".into()),
+                service: Some(service.to_string()),
+                conditions: vec![(field.to_string(), strs(values))],
+                ..Default::default()
+            });
+        }
+        // Web servers: Vigil's access-log pack and Suricata HTTP records.
+        logsources.push(LogsourceMapping {
+            category: Some("webserver".into()),
+            conditions: vec![("event.category".into(), strs(&["web"]))],
+            fieldmappings: renames(ECS_WEB_FIELDS),
+            ..Default::default()
+        });
+        // Proxies: any source with observer.type proxy, and Suricata HTTP records.
+        for (field, value) in [
+            ("observer.type", "proxy"),
+            ("event.dataset", "suricata.http"),
+        ] {
+            logsources.push(LogsourceMapping {
+                category: Some("proxy".into()),
+                conditions: vec![(field.into(), strs(&[value]))],
+                fieldmappings: renames(ECS_WEB_FIELDS),
+                ..Default::default()
+            });
+        }
+        logsources.push(LogsourceMapping {
+            category: Some("firewall".into()),
+            conditions: vec![("observer.type".into(), strs(&["firewall"]))],
+            fieldmappings: renames(ECS_FIREWALL_FIELDS),
+            ..Default::default()
+        });
+        logsources.push(LogsourceMapping {
+            category: Some("dns".into()),
+            conditions: vec![("event.dataset".into(), strs(&["suricata.dns"]))],
+            fieldmappings: renames(&[
+                ("query", "dns.question.name"),
+                ("record_type", "dns.question.type"),
+                ("src_ip", "source.ip"),
+                ("dst_ip", "destination.ip"),
+            ]),
+            ..Default::default()
+        });
+        // Cloud and identity audit logs: routed by dataset; their own field names are kept.
+        for (product, service, dataset, fields) in ECS_CLOUD {
+            logsources.push(LogsourceMapping {
+                product: Some(product.to_string()),
+                service: Some(service.to_string()),
+                conditions: vec![("event.dataset".into(), strs(&[dataset]))],
+                fieldmappings: renames(fields),
+                ..Default::default()
+            });
+        }
+        Pipeline {
+            name: "ecs".into(),
+            field_mappings: HashMap::new(),
+            logsources,
+            restrict_to_mapped: true,
+        }
+    }
 }
+
+/// Linux Sigma services → (event field, accepted values).
+const ECS_LINUX_SERVICES: &[(&str, &str, &[&str])] = &[
+    (
+        "auth",
+        "process.name",
+        &[
+            "sshd",
+            "sudo",
+            "su",
+            "login",
+            "passwd",
+            "chpasswd",
+            "chage",
+            "useradd",
+            "usermod",
+            "userdel",
+            "groupadd",
+            "groupmod",
+            "groupdel",
+            "gpasswd",
+            "systemd-logind",
+            "polkitd",
+            "pkexec",
+            "cron",
+            "crond",
+            "CRON",
+        ],
+    ),
+    ("sshd", "process.name", &["sshd"]),
+    ("sudo", "process.name", &["sudo"]),
+    ("su", "process.name", &["su"]),
+    ("cron", "process.name", &["cron", "crond", "CRON"]),
+    ("vsftpd", "process.name", &["vsftpd"]),
+    (
+        "clamav",
+        "process.name",
+        &["clamd", "freshclam", "clamscan"],
+    ),
+    ("syslog", "host.os.type", &["linux"]),
+];
+
+/// Sigma web server / proxy taxonomy → ECS.
+const ECS_WEB_FIELDS: &[(&str, &str)] = &[
+    ("cs-method", "http.request.method"),
+    ("cs-uri-query", "url.original"),
+    ("cs-uri-stem", "url.path"),
+    ("cs-uri", "url.original"),
+    ("c-uri", "url.original"),
+    ("c-uri-query", "url.original"),
+    ("c-uri-stem", "url.path"),
+    ("c-uri-extension", "url.extension"),
+    ("cs-host", "url.domain"),
+    ("cs-referer", "http.request.referrer"),
+    ("cs-user-agent", "user_agent.original"),
+    ("c-useragent", "user_agent.original"),
+    ("sc-status", "http.response.status_code"),
+    ("cs-bytes", "http.request.bytes"),
+    ("sc-bytes", "http.response.bytes"),
+    ("c-ip", "source.ip"),
+    ("s-ip", "destination.ip"),
+    ("src_ip", "source.ip"),
+    ("dst_ip", "destination.ip"),
+    ("cs-username", "user.name"),
+];
+
+/// Sigma firewall taxonomy → ECS.
+const ECS_FIREWALL_FIELDS: &[(&str, &str)] = &[
+    ("src_ip", "source.ip"),
+    ("dst_ip", "destination.ip"),
+    ("src_port", "source.port"),
+    ("dst_port", "destination.port"),
+    ("action", "event.action"),
+    ("protocol", "network.transport"),
+];
+
+type CloudSource = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+/// (product, service, event.dataset, field renames) of the cloud and identity packs.
+const ECS_CLOUD: &[CloudSource] = &[
+    ("aws", "cloudtrail", "aws.cloudtrail", &[]),
+    ("okta", "okta", "okta.system", &[]),
+    (
+        "azure",
+        "signinlogs",
+        "azure.signinlogs",
+        &[
+            ("ResultType", "event.code"),
+            ("ResultDescription", "event.reason"),
+            ("Username", "user.name"),
+            ("UserPrincipalName", "user.name"),
+        ],
+    ),
+    ("kubernetes", "audit", "kubernetes.audit", &[]),
+];
 
 const SYSMON: &str = "sysmon";
 

@@ -304,6 +304,26 @@ fn syslog(
     Ok(())
 }
 
+/// `v` with object keys in sorted order, so the text kept for arrays of objects is the same
+/// whether or not serde_json preserves insertion order (a feature other crates may enable).
+fn canonical_json(v: &serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            let mut out = serde_json::Map::new();
+            for k in keys {
+                if let Some(x) = m.get(k) {
+                    out.insert(k.clone(), canonical_json(x));
+                }
+            }
+            serde_json::Value::Object(out)
+        }
+        serde_json::Value::Array(items) => serde_json::Value::Array(items.iter().map(canonical_json).collect()),
+        other => other.clone(),
+    }
+}
+
 fn flatten_json(prefix: &str, v: &serde_json::Value, depth: usize, out: &mut FieldMap) {
     match v {
         serde_json::Value::Object(m) if depth > 0 => {
@@ -318,7 +338,7 @@ fn flatten_json(prefix: &str, v: &serde_json::Value, depth: usize, out: &mut Fie
         }
         serde_json::Value::Null => {}
         serde_json::Value::Array(items) if items.iter().any(|i| i.is_object()) => {
-            out.push(prefix, Value::Str(SmolStr::new(v.to_string())));
+            out.push(prefix, Value::Str(SmolStr::new(canonical_json(v).to_string())));
         }
         other => out.push(prefix, Value::from_json(other)),
     }
@@ -588,6 +608,8 @@ fn winxml(doc: &roxmltree::Document<'_>, out: &mut FieldMap) -> Result<(), Parse
                 "Provider" => {
                     if let Some(n) = c.attribute("Name") {
                         out.push("Provider", text(n));
+                        // The name Sigma rules use (evtx flattening: `Provider_Name`).
+                        out.push("Provider_Name", text(n));
                     }
                     if let Some(g) = c.attribute("Guid") {
                         out.push("ProviderGuid", text(g));
@@ -675,6 +697,19 @@ mod tests {
         let mut out = FieldMap::new();
         let r = p.parse(s, &mut ev, &ctx(), &mut out);
         (r, out)
+    }
+
+    #[test]
+    fn winxml_system_and_event_data() {
+        let (r, f) = run(
+            &Parser::WinXml,
+            r#"<Event xmlns="http://schemas.microsoft.com/win/2004/08/events/event"><System><Provider Name="Microsoft-Windows-Sysmon" Guid="{5770385F-C22A-43E0-BF4C-06F5698FFBD9}"/><EventID>1</EventID><TimeCreated SystemTime="2026-11-20T08:02:19.2241170Z"/><Computer>ws1</Computer></System><EventData><Data Name="Image">C:\Windows\System32\cmd.exe</Data></EventData></Event>"#,
+        );
+        assert_eq!(r, Ok(()));
+        assert_eq!(f.get("Provider"), Some(&Value::from("Microsoft-Windows-Sysmon")));
+        assert_eq!(f.get("Provider_Name"), Some(&Value::from("Microsoft-Windows-Sysmon")));
+        assert_eq!(f.get("EventID"), Some(&Value::from("1")));
+        assert_eq!(f.get("Image"), Some(&Value::from("C:\\Windows\\System32\\cmd.exe")));
     }
 
     #[test]

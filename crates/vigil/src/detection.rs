@@ -151,6 +151,7 @@ fn load_options(cfg: &DetectionConfig) -> Result<LoadOptions, String> {
     let pipeline = match &cfg.pipeline {
         SigmaPipeline::None => Pipeline::none(),
         SigmaPipeline::Windows => Pipeline::windows(),
+        SigmaPipeline::Ecs => Pipeline::ecs(),
         SigmaPipeline::File(p) => {
             let bytes = vigil_config::read_file_capped(p, 4 << 20).map_err(|e| format!("{}: {e}", p.display()))?;
             Pipeline::from_yaml(&String::from_utf8_lossy(&bytes)).map_err(|e| format!("{}: {e}", p.display()))?

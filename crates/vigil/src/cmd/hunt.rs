@@ -48,8 +48,8 @@ pub struct HuntArgs {
     #[arg(short, long = "rules", value_name = "DIR", required = true)]
     pub rules: Vec<PathBuf>,
     /// Logsource mapping: `windows` (Sysmon/Security/... channels and event ids, as SigmaHQ's
-    /// THOR config), `none` (every rule on every event: use it for non-Windows logs), or a
-    /// pipeline YAML file.
+    /// THOR config), `ecs` (events normalized by Vigil's packs), `none` (every rule on every
+    /// event), or a pipeline YAML file.
     #[arg(short, long, default_value = "windows", value_name = "P")]
     pub pipeline: String,
     /// Events at or after this time: RFC 3339, a date, epoch seconds, or `2h`/`7d` ago.
@@ -88,10 +88,14 @@ fn parse_level(s: &str) -> Result<Level, String> {
     })
 }
 
-/// Build load options for `--pipeline none|windows|FILE`.
+/// Build load options for `--pipeline none|windows|ecs|FILE`.
 pub fn load_options(pipeline: &str) -> Result<LoadOptions> {
     Ok(match pipeline {
         "windows" => LoadOptions::windows(),
+        "ecs" => LoadOptions {
+            pipeline: vigil_detect::Pipeline::ecs(),
+            ..LoadOptions::default()
+        },
         "none" => LoadOptions::default(),
         file => {
             let path = Path::new(file);

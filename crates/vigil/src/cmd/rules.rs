@@ -42,7 +42,7 @@ pub struct LintArgs {
     #[arg(long)]
     pub strict: bool,
     /// Pipeline to compile with: `none` (default), `windows` (also warns about rules it
-    /// cannot route to Windows events), or a pipeline YAML file.
+    /// cannot route to Windows events), `ecs`, or a pipeline YAML file.
     #[arg(short, long, default_value = "none", value_name = "P")]
     pub pipeline: String,
 }
@@ -57,7 +57,7 @@ pub struct TestArgs {
     /// root each case's data path resolves against (the corpus root).
     #[arg(short, long = "rules", value_name = "DIR")]
     pub rules: Vec<PathBuf>,
-    /// Pipeline for the regression cases: `windows` (default), `none`, or a YAML file.
+    /// Pipeline for the regression cases: `windows` (default), `none`, `ecs`, or a YAML file.
     /// Attached tests use the pipeline named in their `tests` block (default none).
     #[arg(short, long, default_value = "windows", value_name = "P")]
     pub pipeline: String,
