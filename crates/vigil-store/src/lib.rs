@@ -58,6 +58,8 @@
 //! <data_dir>/events/<tenant>/segments/<lsn0:020>-<lsn1:020>.vseg   sealed segments
 //! <data_dir>/events/<tenant>/segments/.tmp-*                       unfinished (removed at open)
 //! <data_dir>/events/<tenant>/quarantine/                           files that failed checks
+//! <data_dir>/events/<tenant>/manifest.log                          signed hash chain of segments
+//! <data_dir>/keys/manifest-signing.{pk8,pub}                       its Ed25519 key pair
 //! ```
 //! All integers are little-endian; checksums are CRC-32 (IEEE).
 //!

@@ -40,6 +40,8 @@ pub enum Command {
     Rules(crate::cmd::rules::RulesArgs),
     /// Normalize sample lines with a pack, a YAML normalizer or `auto`; print JSON events.
     Normalize(NormalizeArgs),
+    /// Storage maintenance: `verify` checks the signed, hash-chained segment manifests.
+    Storage(crate::cmd::storage::StorageArgs),
 }
 
 #[derive(Debug, Args)]

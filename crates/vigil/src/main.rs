@@ -75,6 +75,7 @@ fn main() -> ExitCode {
         cli::Command::Hunt(a) => cmd::hunt::run(a),
         cli::Command::Rules(a) => cmd::rules::run(a),
         cli::Command::Normalize(a) => cmd::normalize::run(a),
+        cli::Command::Storage(a) => cmd::storage::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

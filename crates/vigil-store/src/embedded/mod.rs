@@ -15,6 +15,7 @@
 mod codec;
 mod columns;
 mod index;
+mod integrity;
 mod memtable;
 mod scan;
 mod segment;
@@ -34,6 +35,10 @@ use tracing::{error, info, warn};
 use vigil_event::Event;
 
 use self::index::Extractor;
+pub use self::integrity::{
+    Finding, FindingKind, MANIFEST_FILE, PUBLIC_KEY_FILE, SIGNING_KEY_FILE, VerifyReport, verify,
+    verify_with_key,
+};
 use self::memtable::{Features, MemBlock, Memtable};
 use self::segment::Segment;
 use crate::{
@@ -175,6 +180,8 @@ pub(crate) struct Tenant {
     wal_dir: PathBuf,
     seg_dir: PathBuf,
     quarantine_dir: PathBuf,
+    /// The tamper-evidence manifest (a leaf lock).
+    manifest: Mutex<integrity::Manifest>,
     write: Mutex<WriteState>,
     sync: Mutex<SyncState>,
     sync_serial: Mutex<()>,
@@ -204,6 +211,8 @@ struct Inner {
     closed: AtomicBool,
     tick: (Mutex<()>, Condvar),
     faults: Faults,
+    /// Signs manifest entries (`<data_dir>/keys/manifest-signing.pk8`).
+    signer: integrity::Signer,
     /// Held for the store's lifetime (advisory exclusive lock on `events/LOCK`).
     _lock: File,
 }
@@ -246,6 +255,7 @@ impl EmbeddedStore {
                 cfg.data_dir.display()
             )));
         }
+        let signer = integrity::Signer::load_or_create(&cfg.data_dir)?;
         let (tx, rx) = mpsc::channel::<SealJob>();
         let inner = Arc::new(Inner {
             cfg,
@@ -257,6 +267,7 @@ impl EmbeddedStore {
             closed: AtomicBool::new(false),
             tick: (Mutex::new(()), Condvar::new()),
             faults: Faults::default(),
+            signer,
             _lock: lock,
         });
         let mut threads = Vec::new();
@@ -586,11 +597,13 @@ impl Tenant {
             mkdir(d)?;
         }
         segment::sync_dir(&inner.root)?;
+        let manifest = integrity::Manifest::open(&dir)?;
         Ok(Tenant {
             name: name.clone(),
             wal_dir,
             seg_dir,
             quarantine_dir,
+            manifest: Mutex::new(manifest),
             write: Mutex::new(WriteState {
                 wal: None,
                 next_seq: 1,
@@ -650,6 +663,19 @@ impl Tenant {
             }
         }
         segments.sort_by_key(|s| s.meta.first_lsn);
+        // Sign segments sealed before the manifest existed (or just before a crash).
+        {
+            let infos: Vec<_> = segments
+                .iter()
+                .map(|s| integrity::SegmentInfo {
+                    path: &s.path,
+                    first_lsn: s.meta.first_lsn,
+                    last_lsn: s.meta.last_lsn,
+                    events: s.meta.events,
+                })
+                .collect();
+            self.manifest.lock().cover(&inner.signer, &infos)?;
+        }
         let sealed = segments.iter().map(|s| s.meta.last_lsn).max().unwrap_or(0);
         {
             let mut v = self.view.write();
@@ -1003,6 +1029,16 @@ impl Tenant {
         };
         let seg = Arc::new(segment::write(&spec, &frozen.blocks)?);
         let (bytes, sealed) = (seg.file_len, seg.meta.last_lsn);
+        // The rename is durable: hash, chain and sign it before the WAL can go.
+        self.manifest.lock().append(
+            &inner.signer,
+            &integrity::SegmentInfo {
+                path: &seg.path,
+                first_lsn: seg.meta.first_lsn,
+                last_lsn: seg.meta.last_lsn,
+                events: seg.meta.events,
+            },
+        )?;
         // The segment is durable: the WAL files it covers can go. (A crash before this line
         // leaves them; recovery skips their frames by LSN.) Done before the view swap so that
         // a flush that saw the memtable sealed also sees the WAL gone.

@@ -6,5 +6,6 @@ pub mod hunt;
 pub mod normalize;
 pub mod rules;
 pub mod search;
+pub mod storage;
 pub mod up;
 pub mod validate;
