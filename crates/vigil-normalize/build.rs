@@ -19,10 +19,16 @@ fn main() {
         }
     }
     names.sort();
-    let mut out = String::from("/// The packs shipped with Vigil: (directory name, normalizer.yaml).\npub static PACKS: &[(&str, &str)] = &[\n");
+    let mut out = String::from(
+        "/// The packs shipped with Vigil: (directory name, normalizer.yaml).\npub static PACKS: &[(&str, &str)] = &[\n",
+    );
     for (name, file) in &names {
         let path = file.canonicalize().unwrap_or_else(|_| file.clone());
-        let _ = writeln!(out, "    ({name:?}, include_str!({:?})),", path.display().to_string());
+        let _ = writeln!(
+            out,
+            "    ({name:?}, include_str!({:?})),",
+            path.display().to_string()
+        );
     }
     out.push_str("];\n");
     let dest = PathBuf::from(std::env::var("OUT_DIR").unwrap_or_default()).join("packs.rs");

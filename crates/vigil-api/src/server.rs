@@ -35,7 +35,9 @@ pub struct ApiState {
 impl std::fmt::Debug for ApiState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // the token is a secret: never printed
-        f.debug_struct("ApiState").field("token", &"<redacted>").finish_non_exhaustive()
+        f.debug_struct("ApiState")
+            .field("token", &"<redacted>")
+            .finish_non_exhaustive()
     }
 }
 
@@ -44,7 +46,12 @@ fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response
     (status, axum::Json(body)).into_response()
 }
 
-async fn require_token(State(st): State<ApiState>, headers: HeaderMap, req: Request, next: Next) -> Response {
+async fn require_token(
+    State(st): State<ApiState>,
+    headers: HeaderMap,
+    req: Request,
+    next: Next,
+) -> Response {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -52,7 +59,11 @@ async fn require_token(State(st): State<ApiState>, headers: HeaderMap, req: Requ
         .map(str::trim);
     match presented {
         Some(t) if bool::from(t.as_bytes().ct_eq(st.token.as_bytes())) => next.run(req).await,
-        Some(_) => error(StatusCode::UNAUTHORIZED, "unauthorized", "the bearer token is not valid"),
+        Some(_) => error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the bearer token is not valid",
+        ),
         None => error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -67,7 +78,10 @@ async fn health() -> Response {
 
 async fn metrics(State(st): State<ApiState>) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         st.telemetry.render_prometheus(),
     )
         .into_response()
@@ -112,15 +126,24 @@ async fn run_search(st: ApiState, req: SearchRequest) -> Response {
             axum::Json(resp).into_response()
         }
         Err(SearchError::BadRequest(m)) => error(StatusCode::BAD_REQUEST, "bad_query", m),
-        Err(e @ SearchError::Timeout(_)) => error(StatusCode::GATEWAY_TIMEOUT, "query_timeout", e.to_string()),
+        Err(e @ SearchError::Timeout(_)) => {
+            error(StatusCode::GATEWAY_TIMEOUT, "query_timeout", e.to_string())
+        }
         Err(SearchError::Internal(detail)) => {
             tracing::error!(error = %detail, "search failed");
-            error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the search failed; see the server log")
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the search failed; see the server log",
+            )
         }
     }
 }
 
-async fn search_get(State(st): State<ApiState>, q: Result<Query<SearchRequest>, axum::extract::rejection::QueryRejection>) -> Response {
+async fn search_get(
+    State(st): State<ApiState>,
+    q: Result<Query<SearchRequest>, axum::extract::rejection::QueryRejection>,
+) -> Response {
     match q {
         Ok(Query(req)) => run_search(st, req).await,
         Err(e) => error(StatusCode::BAD_REQUEST, "bad_request", e.body_text()),
@@ -138,7 +161,11 @@ async fn search_post(
 }
 
 async fn not_found() -> Response {
-    error(StatusCode::NOT_FOUND, "not_found", "no such route; see docs/api.md")
+    error(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such route; see docs/api.md",
+    )
 }
 
 /// The API's routes.
@@ -157,9 +184,15 @@ pub fn router(state: ApiState) -> Router {
 }
 
 /// A rustls server config from PEM files (optionally requiring client certificates).
-pub fn tls_config(cert: &Path, key: &Path, client_ca: Option<&Path>) -> Result<rustls::ServerConfig, String> {
+pub fn tls_config(
+    cert: &Path,
+    key: &Path,
+    client_ca: Option<&Path>,
+) -> Result<rustls::ServerConfig, String> {
     let open = |p: &Path| {
-        std::fs::File::open(p).map(std::io::BufReader::new).map_err(|e| format!("{}: {e}", p.display()))
+        std::fs::File::open(p)
+            .map(std::io::BufReader::new)
+            .map_err(|e| format!("{}: {e}", p.display()))
     };
     let certs: Vec<_> = rustls_pemfile::certs(&mut open(cert)?)
         .collect::<Result<_, _>>()
@@ -169,7 +202,12 @@ pub fn tls_config(cert: &Path, key: &Path, client_ca: Option<&Path>) -> Result<r
     }
     let key_der = rustls_pemfile::private_key(&mut open(key)?)
         .map_err(|e| format!("{}: {e}", key.display()))?
-        .ok_or_else(|| format!("{}: no private key found (PKCS#8, PKCS#1 or SEC1 PEM)", key.display()))?;
+        .ok_or_else(|| {
+            format!(
+                "{}: no private key found (PKCS#8, PKCS#1 or SEC1 PEM)",
+                key.display()
+            )
+        })?;
     let builder = rustls::ServerConfig::builder();
     let builder = match client_ca {
         None => builder.with_no_client_auth(),
@@ -198,9 +236,12 @@ pub async fn serve(
     mut shutdown: ShutdownSignal,
 ) -> std::io::Result<()> {
     let Some(tls) = tls else {
-        return axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move { shutdown.wait().await })
-            .await;
+        return axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { shutdown.wait().await })
+        .await;
     };
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     loop {
@@ -217,7 +258,9 @@ pub async fn serve(
         let acceptor = acceptor.clone();
         let app = app.clone();
         tokio::spawn(async move {
-            let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream)).await {
+            let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
+                .await
+            {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
                     tracing::debug!(%peer, error = %e, "TLS handshake failed");
@@ -230,9 +273,10 @@ pub async fn serve(
             };
             let svc = hyper_util::service::TowerToHyperService::new(app);
             let io = hyper_util::rt::TokioIo::new(tls);
-            if let Err(e) = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
-                .serve_connection(io, svc)
-                .await
+            if let Err(e) =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection(io, svc)
+                    .await
             {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }

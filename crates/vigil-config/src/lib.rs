@@ -57,7 +57,12 @@ pub struct ConfigErrors {
 impl fmt::Display for ConfigErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.errors.len();
-        writeln!(f, "{}: {n} problem{}:", self.origin, if n == 1 { "" } else { "s" })?;
+        writeln!(
+            f,
+            "{}: {n} problem{}:",
+            self.origin,
+            if n == 1 { "" } else { "s" }
+        )?;
         for e in &self.errors {
             writeln!(f, "  - {e}")?;
         }
@@ -72,7 +77,10 @@ pub struct Problems(Vec<ConfigError>);
 impl Problems {
     /// Records a problem at `path`.
     pub fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
-        self.0.push(ConfigError { path: path.into(), message: message.into() });
+        self.0.push(ConfigError {
+            path: path.into(),
+            message: message.into(),
+        });
     }
 
     /// Whether nothing was recorded.
@@ -85,7 +93,10 @@ impl Problems {
         if self.0.is_empty() {
             Ok(())
         } else {
-            Err(ConfigErrors { origin: origin.to_owned(), errors: self.0 })
+            Err(ConfigErrors {
+                origin: origin.to_owned(),
+                errors: self.0,
+            })
         }
     }
 }
@@ -110,7 +121,10 @@ pub fn load_file(path: &Path) -> Result<Config, ConfigErrors> {
     let origin = path.display().to_string();
     let bytes = read_file_capped(path, MAX_CONFIG_SIZE).map_err(|e| ConfigErrors {
         origin: origin.clone(),
-        errors: vec![ConfigError { path: String::new(), message: format!("cannot read: {e}") }],
+        errors: vec![ConfigError {
+            path: String::new(),
+            message: format!("cannot read: {e}"),
+        }],
     })?;
     let text = String::from_utf8(bytes).map_err(|e| ConfigErrors {
         origin: origin.clone(),
@@ -131,10 +145,22 @@ pub fn load_str(text: &str, origin: &str, base_dir: &Path) -> Result<Config, Con
 
 /// The built-in default configuration, validated.
 pub fn default_config() -> Result<Config, ConfigErrors> {
-    load_str(DEFAULT_CONFIG, "built-in default configuration", Path::new("."))
+    load_str(
+        DEFAULT_CONFIG,
+        "built-in default configuration",
+        Path::new("."),
+    )
 }
 
-const TOP_LEVEL: &[&str] = &["version", "data_dir", "api", "collectors", "storage", "pipeline", "detection"];
+const TOP_LEVEL: &[&str] = &[
+    "version",
+    "data_dir",
+    "api",
+    "collectors",
+    "storage",
+    "pipeline",
+    "detection",
+];
 
 fn section<T: serde::de::DeserializeOwned>(
     v: &yaml_serde::Value,
@@ -162,14 +188,27 @@ fn section<T: serde::de::DeserializeOwned>(
 pub fn parse_raw(text: &str, origin: &str) -> Result<raw::RawConfig, ConfigErrors> {
     let fail = |path: &str, message: String| ConfigErrors {
         origin: origin.to_owned(),
-        errors: vec![ConfigError { path: path.to_owned(), message }],
+        errors: vec![ConfigError {
+            path: path.to_owned(),
+            message,
+        }],
     };
     let doc: yaml_serde::Value =
         yaml_serde::from_str(text).map_err(|e| fail("", format!("invalid YAML: {e}")))?;
     let map = match &doc {
         yaml_serde::Value::Mapping(m) => m,
-        yaml_serde::Value::Null => return Err(fail("", "the file is empty; start it with `version: 1`".into())),
-        _ => return Err(fail("", "the top level must be a mapping (`version: 1` ...)".into())),
+        yaml_serde::Value::Null => {
+            return Err(fail(
+                "",
+                "the file is empty; start it with `version: 1`".into(),
+            ));
+        }
+        _ => {
+            return Err(fail(
+                "",
+                "the top level must be a mapping (`version: 1` ...)".into(),
+            ));
+        }
     };
     let mut problems = Problems::default();
     let mut cfg = raw::RawConfig::default();
@@ -242,7 +281,11 @@ pub fn reference_markdown() -> String {
     );
     out.push_str(DEFAULT_CONFIG.trim_end());
     out.push_str("\n```\n");
-    let defs = schema.get("$defs").and_then(|d| d.as_object()).cloned().unwrap_or_default();
+    let defs = schema
+        .get("$defs")
+        .and_then(|d| d.as_object())
+        .cloned()
+        .unwrap_or_default();
     // sorted explicitly: serde_json's map order depends on its `preserve_order` feature, which
     // other crates in the build may switch on
     let mut defs: Vec<(String, serde_json::Value)> = defs.into_iter().collect();
@@ -287,7 +330,9 @@ pub fn reference_markdown() -> String {
 
 fn write_props(out: &mut String, def: &serde_json::Value, indent: &str) {
     use std::fmt::Write as _;
-    let Some(props) = def.get("properties").and_then(|p| p.as_object()) else { return };
+    let Some(props) = def.get("properties").and_then(|p| p.as_object()) else {
+        return;
+    };
     let required: Vec<&str> = def
         .get("required")
         .and_then(|r| r.as_array())
@@ -301,12 +346,21 @@ fn write_props(out: &mut String, def: &serde_json::Value, indent: &str) {
         if k == "type" && v.get("const").is_some() {
             continue;
         }
-        let desc = v.get("description").and_then(|d| d.as_str()).unwrap_or("").trim().replace('\n', " ");
+        let desc = v
+            .get("description")
+            .and_then(|d| d.as_str())
+            .unwrap_or("")
+            .trim()
+            .replace('\n', " ");
         let _ = writeln!(
             out,
             "{indent}| `{k}` | {} | {} | {desc} |",
             type_of(v),
-            if required.contains(&k.as_str()) { "yes" } else { "no" }
+            if required.contains(&k.as_str()) {
+                "yes"
+            } else {
+                "no"
+            }
         );
     }
     out.push('\n');
@@ -328,7 +382,12 @@ fn type_of(v: &serde_json::Value) -> String {
     }
     match v.get("type") {
         Some(serde_json::Value::String(t)) if t == "array" => {
-            format!("list of {}", v.get("items").map(type_of).unwrap_or_else(|| "values".into()))
+            format!(
+                "list of {}",
+                v.get("items")
+                    .map(type_of)
+                    .unwrap_or_else(|| "values".into())
+            )
         }
         Some(serde_json::Value::String(t)) => t.clone(),
         Some(serde_json::Value::Array(ts)) => ts

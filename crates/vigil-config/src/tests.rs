@@ -47,7 +47,10 @@ storage:
         "collectors[1].connector: unknown field `frobnicate`",
     ];
     for e in expected {
-        assert!(errs.iter().any(|x| x.starts_with(e)), "missing '{e}' in {errs:#?}");
+        assert!(
+            errs.iter().any(|x| x.starts_with(e)),
+            "missing '{e}' in {errs:#?}"
+        );
     }
     // the structurally broken element stops validation of the rest, so fix it and look again
     let errs = errors(
@@ -83,7 +86,10 @@ storage:
         "storage.fsync_interval: must be at most 1s",
     ];
     for e in expected {
-        assert!(errs.iter().any(|x| x.starts_with(e)), "missing '{e}' in {errs:#?}");
+        assert!(
+            errs.iter().any(|x| x.starts_with(e)),
+            "missing '{e}' in {errs:#?}"
+        );
     }
     assert_eq!(errs.len(), expected.len(), "{errs:#?}");
 }
@@ -97,28 +103,56 @@ fn filters_and_enrichment_read_as_written() {
     )
     .unwrap();
     let f = &c.collectors[0].filters;
-    assert_eq!((f[0].keep, f[0].query.as_str(), f[0].path.as_str()), (false, "process.name:CRON", "collectors[0].filters[0]"));
+    assert_eq!(
+        (f[0].keep, f[0].query.as_str(), f[0].path.as_str()),
+        (false, "process.name:CRON", "collectors[0].filters[0]")
+    );
     assert!(f[1].keep);
     assert_eq!(c.collectors[0].enrichment.len(), 2);
-    let errs = errors("version: 1\ncollectors:\n  - id: a\n    connector: { type: syslog, tcp: 127.0.0.1:5514 }\n    filters:\n      - reject: x\n");
-    assert!(errs[0].starts_with("collectors[0].filters[0].reject: unknown field `reject`, expected `keep` or `drop`"), "{errs:?}");
-    let errs = errors("version: 1\ncollectors:\n  - id: a\n    connector: { type: syslog, tcp: 127.0.0.1:5514 }\n    filters:\n      - { keep: a, drop: b }\n");
-    assert_eq!(errs, vec!["collectors[0].filters[0]: write exactly one of `keep: QUERY` or `drop: QUERY`"]);
+    let errs = errors(
+        "version: 1\ncollectors:\n  - id: a\n    connector: { type: syslog, tcp: 127.0.0.1:5514 }\n    filters:\n      - reject: x\n",
+    );
+    assert!(
+        errs[0].starts_with(
+            "collectors[0].filters[0].reject: unknown field `reject`, expected `keep` or `drop`"
+        ),
+        "{errs:?}"
+    );
+    let errs = errors(
+        "version: 1\ncollectors:\n  - id: a\n    connector: { type: syslog, tcp: 127.0.0.1:5514 }\n    filters:\n      - { keep: a, drop: b }\n",
+    );
+    assert_eq!(
+        errs,
+        vec!["collectors[0].filters[0]: write exactly one of `keep: QUERY` or `drop: QUERY`"]
+    );
 }
 
 #[test]
 fn empty_and_non_mapping_files_say_what_to_write() {
-    assert_eq!(errors(""), vec!["the file is empty; start it with `version: 1`"]);
-    assert_eq!(errors("- 1"), vec!["the top level must be a mapping (`version: 1` ...)"]);
-    assert_eq!(errors("api: {}"), vec!["version: missing; add `version: 1` at the top"]);
-    assert!(errors("version: [").first().unwrap().starts_with("invalid YAML"));
+    assert_eq!(
+        errors(""),
+        vec!["the file is empty; start it with `version: 1`"]
+    );
+    assert_eq!(
+        errors("- 1"),
+        vec!["the top level must be a mapping (`version: 1` ...)"]
+    );
+    assert_eq!(
+        errors("api: {}"),
+        vec!["version: missing; add `version: 1` at the top"]
+    );
+    assert!(
+        errors("version: [")
+            .first()
+            .unwrap()
+            .starts_with("invalid YAML")
+    );
 }
 
 #[test]
 fn tls_files_must_exist() {
-    let errs = errors(
-        "version: 1\napi:\n  tls: { cert: /nonexistent/c.pem, key: /nonexistent/k.pem }\n",
-    );
+    let errs =
+        errors("version: 1\napi:\n  tls: { cert: /nonexistent/c.pem, key: /nonexistent/k.pem }\n");
     assert_eq!(errs.len(), 2, "{errs:?}");
     assert!(errs[0].starts_with("api.tls.cert: file /nonexistent/c.pem does not exist"));
 }

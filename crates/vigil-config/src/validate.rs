@@ -229,7 +229,9 @@ pub fn parse_size(s: &RawSize) -> Result<u64, String> {
         RawSize::Bytes(n) => return Ok(*n),
         RawSize::Text(t) => t.trim(),
     };
-    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
     let (num, unit) = text.split_at(split);
     let n: f64 = num
         .parse()
@@ -243,7 +245,9 @@ pub fn parse_size(s: &RawSize) -> Result<u64, String> {
         "gb" | "g" => 1e9,
         "gib" => 1024.0 * 1024.0 * 1024.0,
         other => {
-            return Err(format!("unknown size unit '{other}'; use B, KB, KiB, MB, MiB, GB or GiB"));
+            return Err(format!(
+                "unknown size unit '{other}'; use B, KB, KiB, MB, MiB, GB or GiB"
+            ));
         }
     };
     Ok((n * mult) as u64)
@@ -270,8 +274,11 @@ pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
 pub fn valid_tenant(t: &str) -> bool {
     !t.is_empty()
         && t.len() <= 64
-        && t.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-        && t.as_bytes().first().is_some_and(|b| b.is_ascii_alphanumeric())
+        && t.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        && t.as_bytes()
+            .first()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
 }
 
 struct V<'a> {
@@ -294,7 +301,8 @@ impl V<'_> {
         let Some(s) = v else { return default };
         match parse_size(s) {
             Ok(n) if n < min || n > max => {
-                self.p.add(path, format!("{n} bytes is out of range ({min}..={max})"));
+                self.p
+                    .add(path, format!("{n} bytes is out of range ({min}..={max})"));
                 default
             }
             Ok(n) => n,
@@ -312,7 +320,8 @@ impl V<'_> {
     fn file(&mut self, path: &str, v: &str) -> PathBuf {
         let p = self.base.join(v);
         if !p.is_file() {
-            self.p.add(path, format!("file {} does not exist", p.display()));
+            self.p
+                .add(path, format!("file {} does not exist", p.display()));
         }
         p
     }
@@ -321,15 +330,25 @@ impl V<'_> {
         TlsFiles {
             cert: self.file(&format!("{path}.cert"), cert),
             key: self.file(&format!("{path}.key"), key),
-            client_ca: ca.as_ref().map(|c| self.file(&format!("{path}.client_ca"), c)),
+            client_ca: ca
+                .as_ref()
+                .map(|c| self.file(&format!("{path}.client_ca"), c)),
         }
     }
 
-    fn count(&mut self, path: &str, v: Option<usize>, default: usize, min: usize, max: usize) -> usize {
+    fn count(
+        &mut self,
+        path: &str,
+        v: Option<usize>,
+        default: usize,
+        min: usize,
+        max: usize,
+    ) -> usize {
         match v {
             None => default,
             Some(n) if n < min || n > max => {
-                self.p.add(path, format!("{n} is out of range ({min}..={max})"));
+                self.p
+                    .add(path, format!("{n} is out of range ({min}..={max})"));
                 default
             }
             Some(n) => n,
@@ -339,9 +358,18 @@ impl V<'_> {
 
 /// Validates raw configuration; relative paths resolve against `base_dir`.
 pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config, ConfigErrors> {
-    let mut v = V { p: Problems::default(), base: base_dir };
+    let mut v = V {
+        p: Problems::default(),
+        base: base_dir,
+    };
     if raw.version != 1 {
-        v.p.add("version", format!("version {} is not supported; this Vigil reads version 1", raw.version));
+        v.p.add(
+            "version",
+            format!(
+                "version {} is not supported; this Vigil reads version 1",
+                raw.version
+            ),
+        );
     }
     let data_dir = base_dir.join(raw.data_dir.as_deref().unwrap_or("./vigil-data"));
 
@@ -353,10 +381,24 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
             .map(|l| v.listen("api.listen", l))
             .unwrap_or_else(|| Some(SocketAddr::from(([127, 0, 0, 1], 8080))))
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
-        tls: raw.api.tls.as_ref().map(|t| v.tls("api.tls", &t.cert, &t.key, &t.client_ca)),
+        tls: raw
+            .api
+            .tls
+            .as_ref()
+            .map(|t| v.tls("api.tls", &t.cert, &t.key, &t.client_ca)),
         token_file: raw.api.token_file.as_ref().map(|f| base_dir.join(f)),
-        max_body_size: v.size("api.max_body_size", &raw.api.max_body_size, 1 << 20, 1024, 1 << 30) as usize,
-        query_timeout: v.duration("api.query_timeout", &raw.api.query_timeout, Duration::from_secs(30)),
+        max_body_size: v.size(
+            "api.max_body_size",
+            &raw.api.max_body_size,
+            1 << 20,
+            1024,
+            1 << 30,
+        ) as usize,
+        query_timeout: v.duration(
+            "api.query_timeout",
+            &raw.api.query_timeout,
+            Duration::from_secs(30),
+        ),
     };
 
     let mut ids = HashSet::new();
@@ -367,7 +409,10 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
         if c.id.trim().is_empty() {
             v.p.add(format!("{path}.id"), "must not be empty");
         } else if !ids.insert(c.id.clone()) {
-            v.p.add(format!("{path}.id"), format!("duplicate collector id '{}'", c.id));
+            v.p.add(
+                format!("{path}.id"),
+                format!("duplicate collector id '{}'", c.id),
+            );
         }
         let tenant = c.tenant.clone().unwrap_or_else(|| "main".into());
         if !valid_tenant(&tenant) {
@@ -379,18 +424,28 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
         let connector = match &c.connector {
             RawConnector::Syslog(s) => {
                 let cp = format!("{path}.connector");
-                let mut claim = |v: &mut V, addr: Option<SocketAddr>, proto: &'static str, field: &str| {
-                    if let Some(a) = addr {
-                        let key = (a, if proto == "udp" { "udp" } else { "tcp" });
-                        if let Some(prev) = listeners.insert(key, format!("{cp}.{field}")) {
-                            v.p.add(format!("{cp}.{field}"), format!("{a}/{} is already used by {prev}", key.1));
+                let mut claim =
+                    |v: &mut V, addr: Option<SocketAddr>, proto: &'static str, field: &str| {
+                        if let Some(a) = addr {
+                            let key = (a, if proto == "udp" { "udp" } else { "tcp" });
+                            if let Some(prev) = listeners.insert(key, format!("{cp}.{field}")) {
+                                v.p.add(
+                                    format!("{cp}.{field}"),
+                                    format!("{a}/{} is already used by {prev}", key.1),
+                                );
+                            }
                         }
-                    }
-                    addr
-                };
-                let udp = s.udp.as_deref().and_then(|a| v.listen(&format!("{cp}.udp"), a));
+                        addr
+                    };
+                let udp = s
+                    .udp
+                    .as_deref()
+                    .and_then(|a| v.listen(&format!("{cp}.udp"), a));
                 let udp = claim(&mut v, udp, "udp", "udp");
-                let tcp = s.tcp.as_deref().and_then(|a| v.listen(&format!("{cp}.tcp"), a));
+                let tcp = s
+                    .tcp
+                    .as_deref()
+                    .and_then(|a| v.listen(&format!("{cp}.tcp"), a));
                 let tcp = claim(&mut v, tcp, "tcp", "tcp");
                 let tls = s.tls.as_ref().and_then(|t| {
                     let addr = v.listen(&format!("{cp}.tls.listen"), &t.listen);
@@ -405,11 +460,37 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
                     udp,
                     tcp,
                     tls,
-                    max_frame_size: v.size(&format!("{cp}.max_frame_size"), &s.max_frame_size, 64 * 1024, 480, 64 << 20) as usize,
-                    max_connections: v.count(&format!("{cp}.max_connections"), s.max_connections, 1024, 1, 1_000_000),
-                    idle_timeout: v.duration(&format!("{cp}.idle_timeout"), &s.idle_timeout, Duration::from_secs(600)),
-                    tls_handshake_timeout: v.duration(&format!("{cp}.tls_handshake_timeout"), &s.tls_handshake_timeout, Duration::from_secs(10)),
-                    udp_recv_buffer: v.size(&format!("{cp}.udp_recv_buffer"), &s.udp_recv_buffer, 4 << 20, 4096, 1 << 30) as usize,
+                    max_frame_size: v.size(
+                        &format!("{cp}.max_frame_size"),
+                        &s.max_frame_size,
+                        64 * 1024,
+                        480,
+                        64 << 20,
+                    ) as usize,
+                    max_connections: v.count(
+                        &format!("{cp}.max_connections"),
+                        s.max_connections,
+                        1024,
+                        1,
+                        1_000_000,
+                    ),
+                    idle_timeout: v.duration(
+                        &format!("{cp}.idle_timeout"),
+                        &s.idle_timeout,
+                        Duration::from_secs(600),
+                    ),
+                    tls_handshake_timeout: v.duration(
+                        &format!("{cp}.tls_handshake_timeout"),
+                        &s.tls_handshake_timeout,
+                        Duration::from_secs(10),
+                    ),
+                    udp_recv_buffer: v.size(
+                        &format!("{cp}.udp_recv_buffer"),
+                        &s.udp_recv_buffer,
+                        4 << 20,
+                        4096,
+                        1 << 30,
+                    ) as usize,
                 })
             }
         };
@@ -419,22 +500,34 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
             Some(name) => name.parse::<chrono_tz::Tz>().unwrap_or_else(|_| {
                 v.p.add(
                     tz_path.clone(),
-                    format!("unknown time zone '{name}'; use an IANA name such as UTC or Europe/Berlin"),
+                    format!(
+                        "unknown time zone '{name}'; use an IANA name such as UTC or Europe/Berlin"
+                    ),
                 );
                 chrono_tz::UTC
             }),
         };
         let normalizer = match &c.normalizer {
-            None => NormalizerConfig::Syslog { timezone: chrono_tz::UTC },
-            Some(RawNormalizer::Syslog { timezone }) => NormalizerConfig::Syslog { timezone: tz(&mut v, timezone) },
-            Some(RawNormalizer::Pack { name, timezone }) => {
-                NormalizerConfig::Pack { name: name.clone(), timezone: tz(&mut v, timezone) }
-            }
+            None => NormalizerConfig::Syslog {
+                timezone: chrono_tz::UTC,
+            },
+            Some(RawNormalizer::Syslog { timezone }) => NormalizerConfig::Syslog {
+                timezone: tz(&mut v, timezone),
+            },
+            Some(RawNormalizer::Pack { name, timezone }) => NormalizerConfig::Pack {
+                name: name.clone(),
+                timezone: tz(&mut v, timezone),
+            },
             Some(RawNormalizer::File { path: f, timezone }) => {
                 let file = v.file(&format!("{path}.normalizer.path"), f);
-                NormalizerConfig::File { path: file, timezone: tz(&mut v, timezone) }
+                NormalizerConfig::File {
+                    path: file,
+                    timezone: tz(&mut v, timezone),
+                }
             }
-            Some(RawNormalizer::Auto { timezone }) => NormalizerConfig::Auto { timezone: tz(&mut v, timezone) },
+            Some(RawNormalizer::Auto { timezone }) => NormalizerConfig::Auto {
+                timezone: tz(&mut v, timezone),
+            },
         };
         let mut filters = Vec::new();
         for (j, f) in c.filters.iter().enumerate() {
@@ -443,14 +536,21 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
                 (Some(q), None) => (true, q.clone()),
                 (None, Some(q)) => (false, q.clone()),
                 _ => {
-                    v.p.add(fpath.clone(), "write exactly one of `keep: QUERY` or `drop: QUERY`");
+                    v.p.add(
+                        fpath.clone(),
+                        "write exactly one of `keep: QUERY` or `drop: QUERY`",
+                    );
                     continue;
                 }
             };
             if query.trim().is_empty() {
                 v.p.add(fpath.clone(), "the query is empty");
             }
-            filters.push(FilterConfig { keep, query, path: fpath });
+            filters.push(FilterConfig {
+                keep,
+                query,
+                path: fpath,
+            });
         }
         let mut enrichment = Vec::new();
         for (j, e) in c.enrichment.iter().enumerate() {
@@ -460,15 +560,24 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
                     if s.field.trim().is_empty() {
                         v.p.add(format!("{epath}.set.field"), "must not be empty");
                     }
-                    enrichment.push(EnrichmentConfig::Set { field: s.field.clone(), value: s.value.clone() });
+                    enrichment.push(EnrichmentConfig::Set {
+                        field: s.field.clone(),
+                        value: s.value.clone(),
+                    });
                 }
                 (None, Some(cp)) => {
                     if cp.from.trim().is_empty() || cp.to.trim().is_empty() {
                         v.p.add(format!("{epath}.copy"), "from and to must not be empty");
                     }
-                    enrichment.push(EnrichmentConfig::Copy { from: cp.from.clone(), to: cp.to.clone() });
+                    enrichment.push(EnrichmentConfig::Copy {
+                        from: cp.from.clone(),
+                        to: cp.to.clone(),
+                    });
                 }
-                _ => v.p.add(epath, "write exactly one of `set: {field, value}` or `copy: {from, to}`"),
+                _ => v.p.add(
+                    epath,
+                    "write exactly one of `set: {field, value}` or `copy: {from, to}`",
+                ),
             }
         }
         let mut aggregation = Vec::new();
@@ -477,7 +586,11 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
             if a.identical.is_empty() {
                 v.p.add(format!("{apath}.identical"), "name at least one field");
             }
-            let window = v.duration(&format!("{apath}.window"), &Some(a.window.clone()), Duration::from_secs(60));
+            let window = v.duration(
+                &format!("{apath}.window"),
+                &Some(a.window.clone()),
+                Duration::from_secs(60),
+            );
             if window.is_zero() {
                 v.p.add(format!("{apath}.window"), "must be more than 0");
             }
@@ -501,26 +614,58 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
         });
     }
 
-    let fsync_interval = v.duration("storage.fsync_interval", &raw.storage.fsync_interval, Duration::from_millis(200));
+    let fsync_interval = v.duration(
+        "storage.fsync_interval",
+        &raw.storage.fsync_interval,
+        Duration::from_millis(200),
+    );
     if fsync_interval > Duration::from_secs(1) {
-        v.p.add("storage.fsync_interval", "must be at most 1s (events older than that are promised durable)");
+        v.p.add(
+            "storage.fsync_interval",
+            "must be at most 1s (events older than that are promised durable)",
+        );
     }
     if fsync_interval.is_zero() {
         v.p.add("storage.fsync_interval", "must be more than 0");
     }
     let storage = StorageConfig {
         fsync_interval,
-        segment_max_events: v.count("storage.segment_max_events", raw.storage.segment_max_events, 262_144, 1_024, 16_777_216),
-        segment_max_age: v.duration("storage.segment_max_age", &raw.storage.segment_max_age, Duration::from_secs(30)),
+        segment_max_events: v.count(
+            "storage.segment_max_events",
+            raw.storage.segment_max_events,
+            262_144,
+            1_024,
+            16_777_216,
+        ),
+        segment_max_age: v.duration(
+            "storage.segment_max_age",
+            &raw.storage.segment_max_age,
+            Duration::from_secs(30),
+        ),
     };
     let pipeline = PipelineConfig {
         workers: v.count("pipeline.workers", raw.pipeline.workers, 1, 1, 64),
-        raw_queue_batches: v.count("pipeline.raw_queue_batches", raw.pipeline.raw_queue_batches, 256, 1, 65_536),
-        event_queue_batches: v.count("pipeline.event_queue_batches", raw.pipeline.event_queue_batches, 64, 1, 65_536),
+        raw_queue_batches: v.count(
+            "pipeline.raw_queue_batches",
+            raw.pipeline.raw_queue_batches,
+            256,
+            1,
+            65_536,
+        ),
+        event_queue_batches: v.count(
+            "pipeline.event_queue_batches",
+            raw.pipeline.event_queue_batches,
+            64,
+            1,
+            65_536,
+        ),
     };
     let detection = raw.detection.as_ref().map(|d| {
         if d.rules.is_empty() {
-            v.p.add("detection.rules", "name at least one rule file or directory");
+            v.p.add(
+                "detection.rules",
+                "name at least one rule file or directory",
+            );
         }
         let rules: Vec<PathBuf> = d
             .rules
@@ -529,7 +674,10 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
             .map(|(i, r)| {
                 let p = base_dir.join(r);
                 if !p.exists() {
-                    v.p.add(format!("detection.rules[{i}]"), format!("{} does not exist", p.display()));
+                    v.p.add(
+                        format!("detection.rules[{i}]"),
+                        format!("{} does not exist", p.display()),
+                    );
                 }
                 p
             })
@@ -543,10 +691,21 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
         DetectionConfig {
             rules,
             pipeline,
-            reload_interval: v.duration("detection.reload_interval", &d.reload_interval, Duration::from_secs(2)),
+            reload_interval: v.duration(
+                "detection.reload_interval",
+                &d.reload_interval,
+                Duration::from_secs(2),
+            ),
             placeholders: d.placeholders.clone(),
         }
     });
     v.p.into_result(origin)?;
-    Ok(Config { data_dir, api, collectors, storage, pipeline, detection })
+    Ok(Config {
+        data_dir,
+        api,
+        collectors,
+        storage,
+        pipeline,
+        detection,
+    })
 }

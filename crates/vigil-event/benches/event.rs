@@ -18,7 +18,8 @@ fn typical() -> Event {
     ev.event.action = Some("ssh_login".into());
     ev.log.syslog_facility = Some(4);
     ev.log.syslog_severity = Some(6);
-    ev.message = Some("Failed password for invalid user admin from 203.0.113.77 port 52144 ssh2".into());
+    ev.message =
+        Some("Failed password for invalid user admin from 203.0.113.77 port 52144 ssh2".into());
     ev
 }
 
@@ -26,7 +27,11 @@ fn bench(c: &mut Criterion) {
     let ev = typical();
     let mut buf = Vec::with_capacity(1024);
     ev.encode(&mut buf);
-    eprintln!("encoded size: {} bytes (raw {} bytes)", buf.len(), ev.raw.len());
+    eprintln!(
+        "encoded size: {} bytes (raw {} bytes)",
+        buf.len(),
+        ev.raw.len()
+    );
     c.bench_function("event_clone", |b| b.iter(|| black_box(&ev).clone()));
     c.bench_function("event_encode", |b| {
         b.iter(|| {
@@ -35,7 +40,9 @@ fn bench(c: &mut Criterion) {
         })
     });
     let encoded = buf.clone();
-    c.bench_function("event_decode", |b| b.iter(|| Event::decode(black_box(&encoded)).unwrap()));
+    c.bench_function("event_decode", |b| {
+        b.iter(|| Event::decode(black_box(&encoded)).unwrap())
+    });
     c.bench_function("event_to_json", |b| b.iter(|| black_box(&ev).to_json()));
 }
 

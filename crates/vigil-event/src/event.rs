@@ -356,7 +356,11 @@ impl Event {
     /// parser sets the source's time.
     pub fn new(raw: Bytes) -> Event {
         let now = Timestamp::now();
-        let mut ev = Event { raw, timestamp: now, ..Event::default() };
+        let mut ev = Event {
+            raw,
+            timestamp: now,
+            ..Event::default()
+        };
         ev.meta.received = now;
         ev.meta.id = crate::new_event_id(now);
         ev

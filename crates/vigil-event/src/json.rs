@@ -15,7 +15,9 @@ fn insert_path(root: &mut Map<String, Json>, path: &str, v: Json) {
                 root.insert(path.to_owned(), v);
                 return;
             }
-            let entry = root.entry(head.to_owned()).or_insert_with(|| Json::Object(Map::new()));
+            let entry = root
+                .entry(head.to_owned())
+                .or_insert_with(|| Json::Object(Map::new()));
             if let Json::Object(m) = entry {
                 insert_path(m, rest, v);
             }
@@ -42,12 +44,19 @@ impl Event {
             insert_path(&mut root, k, v.to_json());
         }
         if !self.original.is_empty() {
-            let orig: Map<String, Json> =
-                self.original.iter().map(|(k, v)| (k.to_owned(), v.to_json())).collect();
+            let orig: Map<String, Json> = self
+                .original
+                .iter()
+                .map(|(k, v)| (k.to_owned(), v.to_json()))
+                .collect();
             root.insert("original".into(), Json::Object(orig));
         }
         if !self.raw.is_empty() {
-            insert_path(&mut root, "event.original", Json::String(self.raw_str().into_owned()));
+            insert_path(
+                &mut root,
+                "event.original",
+                Json::String(self.raw_str().into_owned()),
+            );
         }
         Json::Object(root)
     }

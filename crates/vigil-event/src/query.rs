@@ -57,7 +57,9 @@ pub struct EventSchema;
 
 impl Schema for EventSchema {
     fn resolve(&self, name: &str) -> Option<String> {
-        FieldId::lookup(name).map(|id| id.name().to_owned()).filter(|c| c != name)
+        FieldId::lookup(name)
+            .map(|id| id.name().to_owned())
+            .filter(|c| c != name)
     }
 
     fn field_type(&self, name: &str) -> Option<FieldType> {

@@ -8,15 +8,19 @@ use std::sync::LazyLock;
 use crate::slot::{SetError, Slot};
 use crate::{Event, EventType, FieldKind, Timestamp, Value, ValueRef};
 
+type SlotRef = fn(&Event) -> &dyn Slot;
+type SlotMut = fn(&mut Event) -> &mut dyn Slot;
+type VisitFn = fn(&Event, &mut dyn FnMut(ValueRef<'_>));
+
 /// How a registered field is read and written.
 #[derive(Clone, Copy)]
 enum Access {
     /// A typed slot of the struct.
-    Slot(fn(&Event) -> &dyn Slot, fn(&mut Event) -> &mut dyn Slot),
+    Slot(SlotRef, SlotMut),
     /// A field with its own representation (event id, event type).
     Custom {
         kind: FieldKind,
-        visit: fn(&Event, &mut dyn FnMut(ValueRef<'_>)),
+        visit: VisitFn,
         set: fn(&mut Event, Value) -> Result<(), SetError>,
     },
 }
@@ -33,7 +37,10 @@ pub struct FieldDef {
 
 impl std::fmt::Debug for FieldDef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FieldDef").field("name", &self.name).field("kind", &self.kind()).finish()
+        f.debug_struct("FieldDef")
+            .field("name", &self.name)
+            .field("kind", &self.kind())
+            .finish()
     }
 }
 
@@ -199,7 +206,10 @@ fn visit_id(e: &Event, f: &mut dyn FnMut(ValueRef<'_>)) {
     f(ValueRef::Str(&s));
 }
 fn set_id(e: &mut Event, v: Value) -> Result<(), SetError> {
-    let bad = || SetError { expected: "ULID", got: v.to_string() };
+    let bad = || SetError {
+        expected: "ULID",
+        got: v.to_string(),
+    };
     match &v {
         Value::Str(s) => e.meta.id = ulid::Ulid::from_string(s).map_err(|_| bad())?,
         _ => return Err(bad()),
@@ -225,12 +235,20 @@ static CUSTOM: &[FieldDef] = &[
     FieldDef {
         name: "vigil.event_id",
         doc: "Unique, time-ordered event id (ULID).",
-        access: Access::Custom { kind: FieldKind::Str, visit: visit_id, set: set_id },
+        access: Access::Custom {
+            kind: FieldKind::Str,
+            visit: visit_id,
+            set: set_id,
+        },
     },
     FieldDef {
         name: "vigil.type",
         doc: "Event type: base, aggregated, correlation, audit, monitoring (KUMA Type).",
-        access: Access::Custom { kind: FieldKind::Str, visit: visit_type, set: set_type },
+        access: Access::Custom {
+            kind: FieldKind::Str,
+            visit: visit_type,
+            set: set_type,
+        },
     },
 ];
 

@@ -27,7 +27,10 @@ fn mismatch(expected: FieldKind, got: &Value) -> SetError {
         shown.truncate(cut);
         shown.push('…');
     }
-    SetError { expected: expected.name(), got: format!("'{shown}'") }
+    SetError {
+        expected: expected.name(),
+        got: format!("'{shown}'"),
+    }
 }
 
 /// One typed field of the event.
@@ -113,7 +116,10 @@ fn parse_int(s: &str) -> Option<i64> {
     }
     t.parse::<i64>().ok().or_else(|| {
         // "12.0" from JSON-ish sources
-        t.parse::<f64>().ok().filter(|x| x.fract() == 0.0 && x.abs() < 9.0e18).map(|x| x as i64)
+        t.parse::<f64>()
+            .ok()
+            .filter(|x| x.fract() == 0.0 && x.abs() < 9.0e18)
+            .map(|x| x as i64)
     })
 }
 
@@ -179,7 +185,11 @@ impl Slot for Option<f64> {
             Value::Null => None,
             Value::Float(x) => Some(*x),
             Value::Int(i) => Some(*i as f64),
-            Value::Str(s) => Some(s.trim().parse::<f64>().map_err(|_| mismatch(FieldKind::Float, &v))?),
+            Value::Str(s) => Some(
+                s.trim()
+                    .parse::<f64>()
+                    .map_err(|_| mismatch(FieldKind::Float, &v))?,
+            ),
             _ => return Err(mismatch(FieldKind::Float, &v)),
         };
         Ok(())
@@ -275,7 +285,9 @@ impl Slot for Option<Timestamp> {
             Value::Null => None,
             Value::Time(t) => Some(Timestamp(*t)),
             Value::Int(i) => Timestamp::parse(&i.to_string()),
-            Value::Str(s) => Some(Timestamp::parse(s).ok_or_else(|| mismatch(FieldKind::Time, &v))?),
+            Value::Str(s) => {
+                Some(Timestamp::parse(s).ok_or_else(|| mismatch(FieldKind::Time, &v))?)
+            }
             _ => return Err(mismatch(FieldKind::Time, &v)),
         };
         Ok(())

@@ -22,7 +22,10 @@ fn sample() -> Event {
 #[test]
 fn names_and_kuma_aliases_resolve_to_the_same_field() {
     let ev = sample();
-    assert_eq!(ev.get("source.ip"), Some(Value::Ip("10.1.2.3".parse().unwrap())));
+    assert_eq!(
+        ev.get("source.ip"),
+        Some(Value::Ip("10.1.2.3".parse().unwrap()))
+    );
     assert_eq!(ev.get("SourceAddress"), ev.get("source.ip"));
     assert_eq!(ev.get("src_ip"), ev.get("source.ip"));
     assert_eq!(canonical_name("DeviceProduct"), Some("observer.product"));
@@ -36,7 +39,10 @@ fn names_and_kuma_aliases_resolve_to_the_same_field() {
 fn open_maps_are_reached_by_name() {
     let ev = sample();
     assert_eq!(ev.get("sshd.method"), Some(Value::from("password")));
-    assert_eq!(ev.get("original.auth_method"), Some(Value::from("password")));
+    assert_eq!(
+        ev.get("original.auth_method"),
+        Some(Value::from("password"))
+    );
     assert_eq!(ev.get("auth_method"), Some(Value::from("password")));
     assert_eq!(ev.get("original.sshd.method"), None);
 }
@@ -45,11 +51,18 @@ fn open_maps_are_reached_by_name() {
 fn set_by_name_converts_types_and_reports_mismatches() {
     let mut ev = Event::default();
     ev.set("DestinationAddress", "2001:db8::1").unwrap();
-    assert_eq!(ev.destination.ip, Some("2001:db8::1".parse::<IpAddr>().unwrap()));
+    assert_eq!(
+        ev.destination.ip,
+        Some("2001:db8::1".parse::<IpAddr>().unwrap())
+    );
     ev.set("destination.port", "443").unwrap();
     assert_eq!(ev.destination.port, Some(443));
     ev.set("source.ip", "::ffff:10.0.0.1").unwrap();
-    assert_eq!(ev.source.ip, Some("10.0.0.1".parse::<IpAddr>().unwrap()), "v4-mapped becomes v4");
+    assert_eq!(
+        ev.source.ip,
+        Some("10.0.0.1".parse::<IpAddr>().unwrap()),
+        "v4-mapped becomes v4"
+    );
     let err = ev.set("source.port", "70000").unwrap_err();
     assert_eq!(err.to_string(), "cannot store '70000' as integer");
     assert!(ev.set("source.ip", "not-an-ip").is_err());
@@ -70,7 +83,10 @@ fn every_registered_field_has_a_unique_name_and_a_doc() {
         assert_eq!(FieldId::lookup(f.name).map(FieldId::name), Some(f.name));
     }
     for (alias, target) in schema::KUMA_ALIASES {
-        assert!(FieldId::lookup(target).is_some(), "alias {alias} targets unknown {target}");
+        assert!(
+            FieldId::lookup(target).is_some(),
+            "alias {alias} targets unknown {target}"
+        );
         assert_eq!(canonical_name(alias), Some(*target), "alias {alias}");
     }
 }
@@ -100,7 +116,12 @@ fn json_output_is_nested_ecs() {
     assert_eq!(j["original"]["auth_method"], "password");
     assert_eq!(j["vigil"]["tenant"], "main");
     assert_eq!(j["vigil"]["type"], "base");
-    assert!(j["event"]["original"].as_str().unwrap().contains("Failed password"));
+    assert!(
+        j["event"]["original"]
+            .as_str()
+            .unwrap()
+            .contains("Failed password")
+    );
     assert!(j.get("destination").is_none(), "unset groups are left out");
 }
 

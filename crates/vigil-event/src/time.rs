@@ -9,7 +9,9 @@ use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 /// An instant: nanoseconds since 1970-01-01T00:00:00Z.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Timestamp(pub i64);
 
@@ -83,9 +85,15 @@ impl Timestamp {
             return Some(Timestamp::from_datetime(&dt));
         }
         if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-            return d.and_hms_opt(0, 0, 0).map(|n| Timestamp::from_datetime(&n.and_utc()));
+            return d
+                .and_hms_opt(0, 0, 0)
+                .map(|n| Timestamp::from_datetime(&n.and_utc()));
         }
-        for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
+        for fmt in [
+            "%Y-%m-%dT%H:%M:%S%.f",
+            "%Y-%m-%d %H:%M:%S%.f",
+            "%Y-%m-%dT%H:%M",
+        ] {
             if let Ok(n) = chrono::NaiveDateTime::parse_from_str(s, fmt) {
                 return Some(Timestamp::from_datetime(&n.and_utc()));
             }
@@ -121,13 +129,19 @@ mod tests {
         assert_eq!(Timestamp::parse("2024-01-02T04:04:05+01:00"), Some(t));
         assert_eq!(Timestamp::parse("1704164645"), Some(t));
         assert_eq!(Timestamp::parse("1704164645000"), Some(t));
-        assert_eq!(Timestamp::parse("2024-01-02").unwrap().to_rfc3339(), "2024-01-02T00:00:00Z");
+        assert_eq!(
+            Timestamp::parse("2024-01-02").unwrap().to_rfc3339(),
+            "2024-01-02T00:00:00Z"
+        );
         assert_eq!(Timestamp::parse("yesterday"), None);
     }
 
     #[test]
     fn rfc3339_precision() {
-        assert_eq!(Timestamp::from_millis(1_500).to_rfc3339(), "1970-01-01T00:00:01.500Z");
+        assert_eq!(
+            Timestamp::from_millis(1_500).to_rfc3339(),
+            "1970-01-01T00:00:01.500Z"
+        );
         assert_eq!(Timestamp(1).to_rfc3339(), "1970-01-01T00:00:00.000000001Z");
     }
 }

@@ -90,7 +90,9 @@ impl Value {
     /// The value as JSON.
     pub fn to_json(&self) -> serde_json::Value {
         match self {
-            Value::List(items) => serde_json::Value::Array(items.iter().map(Value::to_json).collect()),
+            Value::List(items) => {
+                serde_json::Value::Array(items.iter().map(Value::to_json).collect())
+            }
             other => other.as_ref_scalar().to_json(),
         }
     }

@@ -221,6 +221,7 @@ pub enum ChildDef {
 /// `vigil.peer:10.0.0.0/8`), or a predicate on text.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
+#[allow(clippy::large_enum_variant)] // built once per definition, never on the hot path
 pub enum ConditionDef {
     /// A query.
     Query(String),

@@ -129,14 +129,14 @@ impl Library {
             });
             return;
         }
-        if let Some((_, other)) = self.defs.get(&def.name) {
-            if other != origin {
-                errors.push(DefinitionError {
-                    path: format!("{origin}: name"),
-                    message: format!("'{}' is already defined in {other}", def.name),
-                });
-                return;
-            }
+        if let Some((_, other)) = self.defs.get(&def.name)
+            && other != origin
+        {
+            errors.push(DefinitionError {
+                path: format!("{origin}: name"),
+                message: format!("'{}' is already defined in {other}", def.name),
+            });
+            return;
         }
         self.defs.insert(def.name.clone(), (def, origin.to_owned()));
     }

@@ -258,10 +258,10 @@ fn syslog(
         Some(SyslogError::MissingPri { .. }) if !require_pri => None,
         other => other,
     };
-    if let Some(e) = err {
-        if msg.timestamp.is_none() {
-            return Err(ParseError::Syslog(e.to_string()));
-        }
+    if let Some(e) = err
+        && msg.timestamp.is_none()
+    {
+        return Err(ParseError::Syslog(e.to_string()));
     }
     if let Some(ts) = msg.timestamp {
         ev.timestamp = Timestamp::from_datetime(&ts);
@@ -319,7 +319,9 @@ fn canonical_json(v: &serde_json::Value) -> serde_json::Value {
             }
             serde_json::Value::Object(out)
         }
-        serde_json::Value::Array(items) => serde_json::Value::Array(items.iter().map(canonical_json).collect()),
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.iter().map(canonical_json).collect())
+        }
         other => other.clone(),
     }
 }
@@ -338,7 +340,10 @@ fn flatten_json(prefix: &str, v: &serde_json::Value, depth: usize, out: &mut Fie
         }
         serde_json::Value::Null => {}
         serde_json::Value::Array(items) if items.iter().any(|i| i.is_object()) => {
-            out.push(prefix, Value::Str(SmolStr::new(canonical_json(v).to_string())));
+            out.push(
+                prefix,
+                Value::Str(SmolStr::new(canonical_json(v).to_string())),
+            );
         }
         other => out.push(prefix, Value::from_json(other)),
     }
@@ -398,10 +403,10 @@ fn regex_parse(patterns: &[Pattern], input: &str, out: &mut FieldMap) -> Result<
                 out.push("pattern", Value::Str(id.clone()));
             }
             for (i, name) in &p.groups {
-                if let Some((s, e)) = locs.get(*i) {
-                    if e > s {
-                        out.push(name.clone(), Value::Str(SmolStr::new(&input[s..e])));
-                    }
+                if let Some((s, e)) = locs.get(*i)
+                    && e > s
+                {
+                    out.push(name.clone(), Value::Str(SmolStr::new(&input[s..e])));
                 }
             }
             return Ok(());
@@ -583,10 +588,8 @@ fn xml_flatten(node: roxmltree::Node<'_, '_>, path: String, out: &mut FieldMap) 
         has_children = true;
         xml_flatten(c, format!("{path}.{}", c.tag_name().name()), out);
     }
-    if !has_children {
-        if let Some(t) = node.text().map(str::trim).filter(|t| !t.is_empty()) {
-            out.push(path, Value::Str(SmolStr::new(t)));
-        }
+    if !has_children && let Some(t) = node.text().map(str::trim).filter(|t| !t.is_empty()) {
+        out.push(path, Value::Str(SmolStr::new(t)));
     }
 }
 
@@ -673,10 +676,10 @@ fn winxml(doc: &roxmltree::Document<'_>, out: &mut FieldMap) -> Result<(), Parse
             }
         }
     }
-    if let Some(ri) = child(root, "RenderingInfo") {
-        if let Some(m) = child(ri, "Message").and_then(|m| m.text()) {
-            out.push("RenderedMessage", text(m));
-        }
+    if let Some(ri) = child(root, "RenderingInfo")
+        && let Some(m) = child(ri, "Message").and_then(|m| m.text())
+    {
+        out.push("RenderedMessage", text(m));
     }
     Ok(())
 }
@@ -706,10 +709,19 @@ mod tests {
             r#"<Event xmlns="http://schemas.microsoft.com/win/2004/08/events/event"><System><Provider Name="Microsoft-Windows-Sysmon" Guid="{5770385F-C22A-43E0-BF4C-06F5698FFBD9}"/><EventID>1</EventID><TimeCreated SystemTime="2026-11-20T08:02:19.2241170Z"/><Computer>ws1</Computer></System><EventData><Data Name="Image">C:\Windows\System32\cmd.exe</Data></EventData></Event>"#,
         );
         assert_eq!(r, Ok(()));
-        assert_eq!(f.get("Provider"), Some(&Value::from("Microsoft-Windows-Sysmon")));
-        assert_eq!(f.get("Provider_Name"), Some(&Value::from("Microsoft-Windows-Sysmon")));
+        assert_eq!(
+            f.get("Provider"),
+            Some(&Value::from("Microsoft-Windows-Sysmon"))
+        );
+        assert_eq!(
+            f.get("Provider_Name"),
+            Some(&Value::from("Microsoft-Windows-Sysmon"))
+        );
         assert_eq!(f.get("EventID"), Some(&Value::from("1")));
-        assert_eq!(f.get("Image"), Some(&Value::from("C:\\Windows\\System32\\cmd.exe")));
+        assert_eq!(
+            f.get("Image"),
+            Some(&Value::from("C:\\Windows\\System32\\cmd.exe"))
+        );
     }
 
     #[test]

@@ -330,10 +330,10 @@ impl MapOp {
                 }
             }
         };
-        if let Some(v) = v {
-            if let Err(e) = self.target.set(ev, v) {
-                mapping_error(ev, self.target.name(), &e.to_string());
-            }
+        if let Some(v) = v
+            && let Err(e) = self.target.set(ev, v)
+        {
+            mapping_error(ev, self.target.name(), &e.to_string());
         }
     }
 }
@@ -481,13 +481,12 @@ impl Normalizer {
                     None => continue,
                 },
             };
-            if x.when.as_ref().is_none_or(|c| c.eval(ev, &text)) {
-                if let Err(e) = x.child.apply(ev, &text, ctx, depth + 1) {
-                    if ev.extra.get("vigil.extra_error").is_none() {
-                        ev.extra
-                            .insert("vigil.extra_error", Value::Str(SmolStr::new(e.to_string())));
-                    }
-                }
+            if x.when.as_ref().is_none_or(|c| c.eval(ev, &text))
+                && let Err(e) = x.child.apply(ev, &text, ctx, depth + 1)
+                && ev.extra.get("vigil.extra_error").is_none()
+            {
+                ev.extra
+                    .insert("vigil.extra_error", Value::Str(SmolStr::new(e.to_string())));
             }
         }
         Ok(())

@@ -23,12 +23,16 @@ impl Default for Shutdown {
 impl Shutdown {
     /// A new, untriggered shutdown.
     pub fn new() -> Shutdown {
-        Shutdown { tx: watch::channel(false).0 }
+        Shutdown {
+            tx: watch::channel(false).0,
+        }
     }
 
     /// A listener.
     pub fn signal(&self) -> ShutdownSignal {
-        ShutdownSignal { rx: self.tx.subscribe() }
+        ShutdownSignal {
+            rx: self.tx.subscribe(),
+        }
     }
 
     /// Triggers shutdown (idempotent).

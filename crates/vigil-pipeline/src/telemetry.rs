@@ -40,7 +40,11 @@ pub struct ComponentMetrics {
 impl ComponentMetrics {
     /// A handle that is not registered anywhere (tests, tools).
     pub fn detached(kind: &'static str, id: &str) -> ComponentMetrics {
-        ComponentMetrics { kind, id: SmolStr::new(id), counters: Arc::default() }
+        ComponentMetrics {
+            kind,
+            id: SmolStr::new(id),
+            counters: Arc::default(),
+        }
     }
 
     /// The component kind: connector, normalizer, filter, enrichment, aggregation, destination.
@@ -80,23 +84,41 @@ impl ComponentMetrics {
     /// `n` errors of kind `reason` (a short stable identifier such as `parse`, `oversized_frame`,
     /// `tls_handshake`). Errors do not lose data: the record is kept (raw) where there is one.
     pub fn error(&self, reason: &str, n: u64) {
-        *self.counters.errors.lock().entry(SmolStr::new(reason)).or_default() += n;
+        *self
+            .counters
+            .errors
+            .lock()
+            .entry(SmolStr::new(reason))
+            .or_default() += n;
     }
 
     /// `n` events lost for `reason` (e.g. `kernel_udp_overflow`): reported, never hidden.
     pub fn drop(&self, reason: &str, n: u64) {
-        *self.counters.drops.lock().entry(SmolStr::new(reason)).or_default() += n;
+        *self
+            .counters
+            .drops
+            .lock()
+            .entry(SmolStr::new(reason))
+            .or_default() += n;
     }
 
     /// Sets a drop counter to an absolute value read from elsewhere (the kernel's UDP drop
     /// count for the socket).
     pub fn set_drops(&self, reason: &str, total: u64) {
-        self.counters.drops.lock().insert(SmolStr::new(reason), total);
+        self.counters
+            .drops
+            .lock()
+            .insert(SmolStr::new(reason), total);
     }
 
     /// A gauge (open connections, queue depth).
     pub fn gauge(&self, name: &str) -> Arc<AtomicI64> {
-        self.counters.gauges.lock().entry(SmolStr::new(name)).or_default().clone()
+        self.counters
+            .gauges
+            .lock()
+            .entry(SmolStr::new(name))
+            .or_default()
+            .clone()
     }
 
     /// A snapshot of the counters.
@@ -166,7 +188,9 @@ pub struct Telemetry {
 
 impl std::fmt::Debug for Telemetry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Telemetry").field("components", &self.components.lock().len()).finish()
+        f.debug_struct("Telemetry")
+            .field("components", &self.components.lock().len())
+            .finish()
     }
 }
 
@@ -194,7 +218,11 @@ impl Telemetry {
 
     /// Snapshots of every component.
     pub fn snapshot(&self) -> Vec<ComponentSnapshot> {
-        self.components.lock().iter().map(ComponentMetrics::snapshot).collect()
+        self.components
+            .lock()
+            .iter()
+            .map(ComponentMetrics::snapshot)
+            .collect()
     }
 
     /// Everything in the Prometheus text exposition format (version 0.0.4).
@@ -202,14 +230,26 @@ impl Telemetry {
         let snaps = self.snapshot();
         let mut out = String::with_capacity(4096);
         let counters: [(&str, &str, fn(&ComponentSnapshot) -> u64); 4] = [
-            ("vigil_component_events_in_total", "Events received by a component.", |s| s.events_in),
-            ("vigil_component_events_out_total", "Events passed on by a component.", |s| {
-                s.events_out
-            }),
-            ("vigil_component_bytes_in_total", "Bytes received by a component.", |s| s.bytes_in),
-            ("vigil_component_bytes_out_total", "Bytes passed on or written by a component.", |s| {
-                s.bytes_out
-            }),
+            (
+                "vigil_component_events_in_total",
+                "Events received by a component.",
+                |s| s.events_in,
+            ),
+            (
+                "vigil_component_events_out_total",
+                "Events passed on by a component.",
+                |s| s.events_out,
+            ),
+            (
+                "vigil_component_bytes_in_total",
+                "Bytes received by a component.",
+                |s| s.bytes_in,
+            ),
+            (
+                "vigil_component_bytes_out_total",
+                "Bytes passed on or written by a component.",
+                |s| s.bytes_out,
+            ),
         ];
         for (name, help, get) in counters {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
@@ -223,7 +263,11 @@ impl Telemetry {
                 "Errors by reason; the record is kept raw where there is one.",
                 true,
             ),
-            ("vigil_component_dropped_total", "Events lost, by reason.", false),
+            (
+                "vigil_component_dropped_total",
+                "Events lost, by reason.",
+                false,
+            ),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
             for s in &snaps {
@@ -234,7 +278,10 @@ impl Telemetry {
             }
         }
         let name = "vigil_component_gauge";
-        let _ = writeln!(out, "# HELP {name} Component gauges (connections, queue depth).\n# TYPE {name} gauge");
+        let _ = writeln!(
+            out,
+            "# HELP {name} Component gauges (connections, queue depth).\n# TYPE {name} gauge"
+        );
         for s in &snaps {
             for (g, v) in &s.gauges {
                 let _ = writeln!(
@@ -253,7 +300,11 @@ impl Telemetry {
 }
 
 fn labels(s: &ComponentSnapshot, reason: Option<&SmolStr>) -> String {
-    let mut l = format!("component_kind=\"{}\",component_id=\"{}\"", s.kind, escape_label(&s.id));
+    let mut l = format!(
+        "component_kind=\"{}\",component_id=\"{}\"",
+        s.kind,
+        escape_label(&s.id)
+    );
     if let Some(r) = reason {
         let _ = write!(l, ",reason=\"{}\"", escape_label(r));
     }
@@ -262,7 +313,9 @@ fn labels(s: &ComponentSnapshot, reason: Option<&SmolStr>) -> String {
 
 /// Escapes a Prometheus label value (`\`, `"` and newlines).
 pub fn escape_label(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -278,7 +331,10 @@ mod tests {
         c.error("parse", 1);
         c.drop("kernel_udp_overflow", 2);
         c.gauge("connections").store(4, Ordering::Relaxed);
-        assert_eq!(t.component("connector", "syslog\"tcp").snapshot().events_in, 3);
+        assert_eq!(
+            t.component("connector", "syslog\"tcp").snapshot().events_in,
+            3
+        );
         let text = t.render_prometheus();
         assert!(text.contains(
             "vigil_component_events_in_total{component_kind=\"connector\",component_id=\"syslog\\\"tcp\"} 3"

@@ -41,7 +41,9 @@ pub struct SourceChain {
 
 impl std::fmt::Debug for SourceChain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SourceChain").field("transforms", &self.transforms.len()).finish()
+        f.debug_struct("SourceChain")
+            .field("transforms", &self.transforms.len())
+            .finish()
     }
 }
 
@@ -58,7 +60,10 @@ impl SourceChain {
         m.events_in(n_in);
         m.bytes_in(bytes);
         let produced = &out[before..];
-        let failed = produced.iter().filter(|e| e.meta.parse_error.is_some()).count() as u64;
+        let failed = produced
+            .iter()
+            .filter(|e| e.meta.parse_error.is_some())
+            .count() as u64;
         if failed > 0 {
             m.error("parse", failed);
         }
@@ -125,7 +130,9 @@ impl Chain {
                     let mut ev = Event::new(rec.data);
                     ev.meta.tenant = batch.source.tenant.clone();
                     ev.meta.source_id = batch.source.id.clone();
-                    ev.meta.parse_error = Some(SmolStr::new_static("no normalizer configured for this source"));
+                    ev.meta.parse_error = Some(SmolStr::new_static(
+                        "no normalizer configured for this source",
+                    ));
                     out.push(ev);
                 }
             }
@@ -160,7 +167,11 @@ pub struct PipelineOptions {
 
 impl Default for PipelineOptions {
     fn default() -> Self {
-        PipelineOptions { raw_queue_batches: 256, event_queue_batches: 64, workers: 1 }
+        PipelineOptions {
+            raw_queue_batches: 256,
+            event_queue_batches: 64,
+            workers: 1,
+        }
     }
 }
 
@@ -187,7 +198,13 @@ impl std::fmt::Debug for PipelineBuilder {
 impl PipelineBuilder {
     /// A builder reporting into `telemetry`.
     pub fn new(options: PipelineOptions, telemetry: Telemetry) -> PipelineBuilder {
-        PipelineBuilder { options, telemetry, connectors: Vec::new(), chain: None, destinations: Vec::new() }
+        PipelineBuilder {
+            options,
+            telemetry,
+            connectors: Vec::new(),
+            chain: None,
+            destinations: Vec::new(),
+        }
     }
 
     /// Adds a connector feeding `source`.
@@ -219,20 +236,27 @@ impl PipelineBuilder {
         })?;
         let (raw_tx, raw_rx) = flume::bounded::<RawBatch>(self.options.raw_queue_batches.max(1));
 
-        let queue_gauge = self.telemetry.component("pipeline", "raw_queue").gauge("depth");
+        let queue_gauge = self
+            .telemetry
+            .component("pipeline", "raw_queue")
+            .gauge("depth");
 
         // destinations
         let mut dest_txs = Vec::new();
         let mut dest_threads = Vec::new();
         for (mut dest, m) in self.destinations {
-            let (tx, rx) = flume::bounded::<Arc<Vec<Event>>>(self.options.event_queue_batches.max(1));
+            let (tx, rx) =
+                flume::bounded::<Arc<Vec<Event>>>(self.options.event_queue_batches.max(1));
             dest_txs.push(tx);
             let stop = shutdown.signal();
             let name = format!("vigil-dest-{}", m.id());
             let h = std::thread::Builder::new()
                 .name(name)
                 .spawn(move || run_destination(&mut *dest, &m, rx, stop))
-                .map_err(|e| ComponentError { component: "pipeline".into(), message: e.to_string() })?;
+                .map_err(|e| ComponentError {
+                    component: "pipeline".into(),
+                    message: e.to_string(),
+                })?;
             dest_threads.push(h);
         }
         let dest_txs = Arc::new(dest_txs);
@@ -273,7 +297,10 @@ impl PipelineBuilder {
                     chain.flush(&mut held);
                     send_to_destinations(&txs, held);
                 })
-                .map_err(|e| ComponentError { component: "pipeline".into(), message: e.to_string() })?;
+                .map_err(|e| ComponentError {
+                    component: "pipeline".into(),
+                    message: e.to_string(),
+                })?;
             workers.push(h);
         }
         drop(dest_txs);
@@ -293,7 +320,12 @@ impl PipelineBuilder {
         }
         drop(raw_tx);
 
-        Ok(RunningPipeline { shutdown, connector_tasks, workers, dest_threads })
+        Ok(RunningPipeline {
+            shutdown,
+            connector_tasks,
+            workers,
+            dest_threads,
+        })
     }
 }
 
@@ -332,7 +364,10 @@ fn run_destination(
                         attempts_after_stop += 1;
                         if attempts_after_stop > 5 {
                             m.drop("write_failed_at_shutdown", batch.len() as u64);
-                            tracing::error!(events = batch.len(), "giving up on a batch at shutdown after repeated write failures");
+                            tracing::error!(
+                                events = batch.len(),
+                                "giving up on a batch at shutdown after repeated write failures"
+                            );
                             break;
                         }
                     }
@@ -430,7 +465,13 @@ mod tests {
                         })
                         .collect::<Vec<_>>();
                     ctx.metrics.events_in(records.len() as u64);
-                    let _ = ctx.out.send_async(RawBatch { source: ctx.source.clone(), records }).await;
+                    let _ = ctx
+                        .out
+                        .send_async(RawBatch {
+                            source: ctx.source.clone(),
+                            records,
+                        })
+                        .await;
                 }
                 let mut s = ctx.shutdown;
                 s.wait().await;
@@ -449,13 +490,22 @@ mod tests {
     struct DropOdd;
     impl Transform for DropOdd {
         fn transform(&mut self, events: &mut Vec<Event>) {
-            events.retain(|e| !e.message.as_deref().unwrap_or("").ends_with(['1', '3', '5']));
+            events.retain(|e| {
+                !e.message
+                    .as_deref()
+                    .unwrap_or("")
+                    .ends_with(['1', '3', '5'])
+            });
         }
     }
     struct Collect(Arc<Mutex<Vec<String>>>, Arc<Mutex<bool>>);
     impl Destination for Collect {
         fn write(&mut self, events: &[Event]) -> Result<(), ComponentError> {
-            self.0.lock().unwrap().extend(events.iter().map(|e| e.message.clone().unwrap().to_string()));
+            self.0.lock().unwrap().extend(
+                events
+                    .iter()
+                    .map(|e| e.message.clone().unwrap().to_string()),
+            );
             Ok(())
         }
         fn flush(&mut self) -> Result<(), ComponentError> {
@@ -469,9 +519,22 @@ mod tests {
         let tel = Telemetry::new();
         let got = Arc::new(Mutex::new(Vec::new()));
         let flushed = Arc::new(Mutex::new(false));
-        let mut b = PipelineBuilder::new(PipelineOptions { workers: 2, ..Default::default() }, tel.clone());
-        let src = SourceInfo { id: "lines".into(), tenant: "main".into(), collector: "t".into() };
-        b.connector(Box::new(Lines(vec!["e0", "e1", "e2", "e3", "e4", "e5", "e6"])), src);
+        let mut b = PipelineBuilder::new(
+            PipelineOptions {
+                workers: 2,
+                ..Default::default()
+            },
+            tel.clone(),
+        );
+        let src = SourceInfo {
+            id: "lines".into(),
+            tenant: "main".into(),
+            collector: "t".into(),
+        };
+        b.connector(
+            Box::new(Lines(vec!["e0", "e1", "e2", "e3", "e4", "e5", "e6"])),
+            src,
+        );
         let t2 = tel.clone();
         b.chain(move || {
             let mut c = Chain::default();
@@ -500,6 +563,11 @@ mod tests {
         assert!(*flushed.lock().unwrap());
         let f = tel.component("filter", "lines/0").snapshot();
         assert_eq!((f.events_in, f.events_out), (7, 4));
-        assert_eq!(tel.component("destination", "collect").snapshot().events_out, 4);
+        assert_eq!(
+            tel.component("destination", "collect")
+                .snapshot()
+                .events_out,
+            4
+        );
     }
 }

@@ -20,7 +20,9 @@ impl QueryFilter {
     pub fn new(query: &str, keep: bool) -> Result<QueryFilter, String> {
         let parsed = parse_query(query).map_err(|e| e.render(query))?;
         if !parsed.stages.is_empty() {
-            return Err(format!("{query}\na filter takes a search expression without `| stages`"));
+            return Err(format!(
+                "{query}\na filter takes a search expression without `| stages`"
+            ));
         }
         let filter = CompiledFilter::new(&parsed.filter).map_err(|e| e.render(query))?;
         Ok(QueryFilter { filter, keep })
@@ -55,7 +57,9 @@ impl Enrichment {
         let mut probe = Event::default();
         for s in &steps {
             if let Enrich::Set(field, value) = s {
-                probe.set(field, value.clone()).map_err(|e| format!("{field}: {e}"))?;
+                probe
+                    .set(field, value.clone())
+                    .map_err(|e| format!("{field}: {e}"))?;
             }
         }
         Ok(Enrichment { steps })
@@ -76,10 +80,8 @@ impl Transform for Enrichment {
                             Some(id) => id.def().is_set(ev),
                             None => ev.extra.get(to).is_some(),
                         };
-                        if !target_set {
-                            if let Some(v) = ev.get(from) {
-                                let _ = ev.set(to, v);
-                            }
+                        if !target_set && let Some(v) = ev.get(from) {
+                            let _ = ev.set(to, v);
                         }
                     }
                 }
@@ -101,10 +103,18 @@ mod tests {
 
     #[test]
     fn filters_keep_or_drop() {
-        let mut batch = vec![ev("sshd", "10.0.0.1"), ev("CRON", "10.0.0.2"), ev("sshd", "192.168.1.1")];
-        QueryFilter::new("NOT process.name:CRON", true).unwrap().transform(&mut batch);
+        let mut batch = vec![
+            ev("sshd", "10.0.0.1"),
+            ev("CRON", "10.0.0.2"),
+            ev("sshd", "192.168.1.1"),
+        ];
+        QueryFilter::new("NOT process.name:CRON", true)
+            .unwrap()
+            .transform(&mut batch);
         assert_eq!(batch.len(), 2);
-        QueryFilter::new("SourceAddress:192.168.0.0/16", false).unwrap().transform(&mut batch);
+        QueryFilter::new("SourceAddress:192.168.0.0/16", false)
+            .unwrap()
+            .transform(&mut batch);
         assert_eq!(batch.len(), 1);
         let err = QueryFilter::new("source.ip:", true).unwrap_err();
         assert!(err.contains('^'), "{err}");
@@ -123,7 +133,9 @@ mod tests {
         assert_eq!(batch[0].observer.name.as_deref(), Some("dc1"));
         assert_eq!(batch[0].host.ip, batch[0].source.ip);
         assert_eq!(batch[0].get("site"), Some(Value::from("berlin")));
-        assert!(Enrichment::new(vec![Enrich::Set("source.port".into(), Value::from("http"))]).is_err());
+        assert!(
+            Enrichment::new(vec![Enrich::Set("source.port".into(), Value::from("http"))]).is_err()
+        );
     }
 }
 
@@ -166,7 +178,13 @@ impl AggregationRule {
         if window.is_zero() {
             return Err("window must be more than 0".into());
         }
-        Ok(AggregationRule { name: name.to_owned(), when, identical, window, sum })
+        Ok(AggregationRule {
+            name: name.to_owned(),
+            when,
+            identical,
+            window,
+            sum,
+        })
     }
 }
 
@@ -192,7 +210,10 @@ pub struct Aggregation {
 impl Aggregation {
     /// An aggregation over `rules`.
     pub fn new(rules: Vec<AggregationRule>) -> Aggregation {
-        Aggregation { rules, buckets: std::collections::HashMap::new() }
+        Aggregation {
+            rules,
+            buckets: std::collections::HashMap::new(),
+        }
     }
 
     fn key(ev: &Event, fields: &[String]) -> Vec<String> {
@@ -216,8 +237,10 @@ impl Aggregation {
         ev.meta.kind = vigil_event::EventType::Aggregated;
         ev.event.start = Some(ev.timestamp);
         ev.event.end = Some(b.last_ts);
-        ev.extra.insert("vigil.aggregated.count", Value::Int(b.count as i64));
-        ev.extra.insert("vigil.aggregated.rule", Value::from(rule.name.as_str()));
+        ev.extra
+            .insert("vigil.aggregated.count", Value::Int(b.count as i64));
+        ev.extra
+            .insert("vigil.aggregated.rule", Value::from(rule.name.as_str()));
         for (f, total) in rule.sum.iter().zip(b.sums) {
             let v = if total.fract() == 0.0 && total.abs() < 9.0e18 {
                 Value::Int(total as i64)
@@ -241,13 +264,16 @@ impl Aggregation {
     }
 
     fn evict_oldest(&mut self, out: &mut Vec<Event>) {
-        let oldest = self.buckets.iter().min_by_key(|(_, b)| b.opened).map(|(k, _)| k.clone());
-        if let Some(k) = oldest {
-            if let Some(b) = self.buckets.remove(&k) {
-                if let Some(rule) = self.rules.get(k.0) {
-                    out.push(Self::emit(rule, b));
-                }
-            }
+        let oldest = self
+            .buckets
+            .iter()
+            .min_by_key(|(_, b)| b.opened)
+            .map(|(k, _)| k.clone());
+        if let Some(k) = oldest
+            && let Some(b) = self.buckets.remove(&k)
+            && let Some(rule) = self.rules.get(k.0)
+        {
+            out.push(Self::emit(rule, b));
         }
     }
 }
@@ -258,7 +284,11 @@ impl Transform for Aggregation {
         let mut passed = Vec::with_capacity(events.len());
         let mut early = Vec::new();
         for ev in events.drain(..) {
-            let Some(ri) = self.rules.iter().position(|r| r.when.as_ref().is_none_or(|f| f.matches(&ev))) else {
+            let Some(ri) = self
+                .rules
+                .iter()
+                .position(|r| r.when.as_ref().is_none_or(|f| f.matches(&ev)))
+            else {
                 passed.push(ev);
                 continue;
             };
@@ -278,7 +308,16 @@ impl Transform for Aggregation {
                         self.evict_oldest(&mut early);
                     }
                     let last_ts = ev.timestamp;
-                    self.buckets.insert(key, Bucket { first: ev, opened: now, count: 1, last_ts, sums });
+                    self.buckets.insert(
+                        key,
+                        Bucket {
+                            first: ev,
+                            opened: now,
+                            count: 1,
+                            last_ts,
+                            sums,
+                        },
+                    );
                 }
             }
         }
@@ -290,7 +329,11 @@ impl Transform for Aggregation {
         let due: Vec<(usize, Vec<String>)> = self
             .buckets
             .iter()
-            .filter(|((ri, _), b)| self.rules.get(*ri).is_some_and(|r| now.duration_since(b.opened) >= r.window))
+            .filter(|((ri, _), b)| {
+                self.rules
+                    .get(*ri)
+                    .is_some_and(|r| now.duration_since(b.opened) >= r.window)
+            })
             .map(|(k, _)| k.clone())
             .collect();
         for k in due {
@@ -336,7 +379,12 @@ mod aggregation_tests {
         let mut agg = Aggregation::new(vec![rule]);
         let mut other = Event::default();
         other.process.name = Some("sshd".into());
-        let mut batch = vec![fw("10.0.0.1", 40), fw("10.0.0.1", 60), fw("10.0.0.2", 1), other];
+        let mut batch = vec![
+            fw("10.0.0.1", 40),
+            fw("10.0.0.1", 60),
+            fw("10.0.0.2", 1),
+            other,
+        ];
         agg.transform(&mut batch);
         assert_eq!(batch.len(), 1, "only the non-matching event passes at once");
         let mut out = Vec::new();
@@ -344,7 +392,10 @@ mod aggregation_tests {
         assert!(out.is_empty(), "the window is still open");
         agg.tick(Instant::now() + Duration::from_secs(61), &mut out);
         assert_eq!(out.len(), 2);
-        let a = out.iter().find(|e| e.source.ip == Some("10.0.0.1".parse().unwrap())).unwrap();
+        let a = out
+            .iter()
+            .find(|e| e.source.ip == Some("10.0.0.1".parse().unwrap()))
+            .unwrap();
         assert_eq!(a.meta.kind, vigil_event::EventType::Aggregated);
         assert_eq!(a.extra.get("vigil.aggregated.count"), Some(&Value::Int(2)));
         assert_eq!(a.source.bytes, Some(100));
@@ -355,14 +406,24 @@ mod aggregation_tests {
 
     #[test]
     fn shutdown_flushes_open_buckets() {
-        let rule = AggregationRule::new("all", "", vec!["source.ip".into()], Duration::from_secs(600), vec![]).unwrap();
+        let rule = AggregationRule::new(
+            "all",
+            "",
+            vec!["source.ip".into()],
+            Duration::from_secs(600),
+            vec![],
+        )
+        .unwrap();
         let mut agg = Aggregation::new(vec![rule]);
         let mut batch = vec![fw("10.0.0.1", 1), fw("10.0.0.1", 1)];
         agg.transform(&mut batch);
         let mut out = Vec::new();
         agg.flush(&mut out);
         assert_eq!(out.len(), 1);
-        assert_eq!(out[0].extra.get("vigil.aggregated.count"), Some(&Value::Int(2)));
+        assert_eq!(
+            out[0].extra.get("vigil.aggregated.count"),
+            Some(&Value::Int(2))
+        );
         assert!(AggregationRule::new("x", "", vec![], Duration::from_secs(1), vec![]).is_err());
     }
 }

@@ -10,7 +10,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Start everything on this machine with `vigil up --demo`, then search with
 /// `vigil search 'process.name:sshd AND failed | count by source.ip'`.
 #[derive(Debug, Parser)]
-#[command(name = "vigil", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "vigil",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// More log output (-v debug, -vv trace). `VIGIL_LOG` overrides (e.g. `vigil_store=debug`).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]

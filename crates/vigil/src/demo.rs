@@ -19,8 +19,19 @@ use vigil_pipeline::ShutdownSignal;
 
 const HOSTS: &[&str] = &["web01", "web02", "db01", "jump01", "app01"];
 const USERS: &[&str] = &["alice", "bob", "carol", "deploy", "backup"];
-const BAD_USERS: &[&str] = &["root", "admin", "test", "oracle", "ubuntu", "postgres", "git", "pi"];
-const PATHS: &[&str] = &["/", "/index.html", "/api/v1/orders", "/api/v1/login", "/static/app.js", "/static/site.css", "/healthz", "/products/42"];
+const BAD_USERS: &[&str] = &[
+    "root", "admin", "test", "oracle", "ubuntu", "postgres", "git", "pi",
+];
+const PATHS: &[&str] = &[
+    "/",
+    "/index.html",
+    "/api/v1/orders",
+    "/api/v1/login",
+    "/static/app.js",
+    "/static/site.css",
+    "/healthz",
+    "/products/42",
+];
 const AGENTS: &[&str] = &[
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15",
@@ -53,7 +64,10 @@ fn ts3164(t: DateTime<Utc>) -> String {
 
 impl Generator {
     pub fn new(seed: u64) -> Generator {
-        Generator { rng: StdRng::seed_from_u64(seed), seq: 0 }
+        Generator {
+            rng: StdRng::seed_from_u64(seed),
+            seq: 0,
+        }
     }
 
     fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
@@ -61,7 +75,11 @@ impl Generator {
     }
 
     fn internal_ip(&mut self) -> String {
-        format!("10.0.{}.{}", self.rng.random_range(1..4), self.rng.random_range(2..250))
+        format!(
+            "10.0.{}.{}",
+            self.rng.random_range(1..4),
+            self.rng.random_range(2..250)
+        )
     }
 
     fn pid(&mut self) -> u32 {
@@ -81,11 +99,17 @@ impl Generator {
                 let port = self.rng.random_range(30000..65000);
                 let pid = self.pid();
                 if phase == 3 && roll == 0 {
-                    format!("<38>{ts} jump01 sshd[{pid}]: Accepted password for root from {BRUTE_IP} port {port} ssh2")
+                    format!(
+                        "<38>{ts} jump01 sshd[{pid}]: Accepted password for root from {BRUTE_IP} port {port} ssh2"
+                    )
                 } else if user == "root" {
-                    format!("<38>{ts} jump01 sshd[{pid}]: Failed password for root from {BRUTE_IP} port {port} ssh2")
+                    format!(
+                        "<38>{ts} jump01 sshd[{pid}]: Failed password for root from {BRUTE_IP} port {port} ssh2"
+                    )
                 } else {
-                    format!("<38>{ts} jump01 sshd[{pid}]: Failed password for invalid user {user} from {BRUTE_IP} port {port} ssh2")
+                    format!(
+                        "<38>{ts} jump01 sshd[{pid}]: Failed password for invalid user {user} from {BRUTE_IP} port {port} ssh2"
+                    )
                 }
             }
             (5, 0..=29) => {
@@ -98,7 +122,11 @@ impl Generator {
             }
             (7, 0..=24) => {
                 let path = self.pick(SCAN_PATHS);
-                let status = if path.contains("passwd") || path.contains(".env") { 403 } else { 404 };
+                let status = if path.contains("passwd") || path.contains(".env") {
+                    403
+                } else {
+                    404
+                };
                 format!(
                     "<190>{ts} web02 nginx: {WEBSCAN_IP} - - [{}] \"GET {path} HTTP/1.1\" {status} 162 \"-\" \"sqlmap/1.8.4#stable (https://sqlmap.org)\"",
                     t.format("%d/%b/%Y:%H:%M:%S +0000")
@@ -107,17 +135,31 @@ impl Generator {
             (8, 0..=4) => format!(
                 "<85>{ts} db01 sudo: pam_unix(sudo:auth): authentication failure; logname=bob uid=1001 euid=0 tty=/dev/pts/1 ruser=bob rhost=  user=bob"
             ),
-            (8, 5..=7) => format!("<85>{ts} db01 sudo: bob : 3 incorrect password attempts ; TTY=pts/1 ; PWD=/home/bob ; USER=root ; COMMAND=/bin/cat /etc/shadow"),
+            (8, 5..=7) => format!(
+                "<85>{ts} db01 sudo: bob : 3 incorrect password attempts ; TTY=pts/1 ; PWD=/home/bob ; USER=root ; COMMAND=/bin/cat /etc/shadow"
+            ),
             (9, 0) => {
                 let pid = self.pid();
-                format!("<86>{ts} app01 useradd[{pid}]: new user: name=sysupdate, UID=0, GID=0, home=/root, shell=/bin/bash, from=/dev/pts/2")
+                format!(
+                    "<86>{ts} app01 useradd[{pid}]: new user: name=sysupdate, UID=0, GID=0, home=/root, shell=/bin/bash, from=/dev/pts/2"
+                )
             }
             (_, 0..=39) => {
                 let host = self.pick(&["web01", "web02"]);
-                let ip = format!("{}.{}.{}.{}", self.rng.random_range(11..223), self.rng.random_range(0..255), self.rng.random_range(0..255), self.rng.random_range(1..255));
+                let ip = format!(
+                    "{}.{}.{}.{}",
+                    self.rng.random_range(11..223),
+                    self.rng.random_range(0..255),
+                    self.rng.random_range(0..255),
+                    self.rng.random_range(1..255)
+                );
                 let path = self.pick(PATHS);
                 let agent = self.pick(AGENTS);
-                let status = if self.rng.random_range(0..20) == 0 { 404 } else { 200 };
+                let status = if self.rng.random_range(0..20) == 0 {
+                    404
+                } else {
+                    200
+                };
                 let bytes = self.rng.random_range(200..48000);
                 format!(
                     "<190>{ts} {host} nginx: {ip} - - [{}] \"GET {path} HTTP/1.1\" {status} {bytes} \"-\" \"{agent}\"",
@@ -130,21 +172,38 @@ impl Generator {
                 let port = self.rng.random_range(30000..65000);
                 let pid = self.pid();
                 let host = self.pick(HOSTS);
-                format!("<38>{ts} {host} sshd[{pid}]: Accepted publickey for {user} from {ip} port {port} ssh2: ED25519 SHA256:q1w2e3r4t5y6u7i8o9p0")
+                format!(
+                    "<38>{ts} {host} sshd[{pid}]: Accepted publickey for {user} from {ip} port {port} ssh2: ED25519 SHA256:q1w2e3r4t5y6u7i8o9p0"
+                )
             }
             (_, 55..=62) => {
                 let user = self.pick(&["alice", "carol", "deploy"]);
                 let host = self.pick(HOSTS);
-                let cmd = self.pick(&["/usr/bin/systemctl restart nginx", "/usr/bin/apt-get update", "/usr/bin/journalctl -u app", "/bin/ls /var/log"]);
-                format!("<85>{ts} {host} sudo: {user} : TTY=pts/0 ; PWD=/home/{user} ; USER=root ; COMMAND={cmd}")
+                let cmd = self.pick(&[
+                    "/usr/bin/systemctl restart nginx",
+                    "/usr/bin/apt-get update",
+                    "/usr/bin/journalctl -u app",
+                    "/bin/ls /var/log",
+                ]);
+                format!(
+                    "<85>{ts} {host} sudo: {user} : TTY=pts/0 ; PWD=/home/{user} ; USER=root ; COMMAND={cmd}"
+                )
             }
             (_, 63..=72) => {
                 let host = self.pick(HOSTS);
                 let pid = self.pid();
-                format!("<78>{ts} {host} CRON[{pid}]: (root) CMD (command -v debian-sa1 > /dev/null && debian-sa1 1 1)")
+                format!(
+                    "<78>{ts} {host} CRON[{pid}]: (root) CMD (command -v debian-sa1 > /dev/null && debian-sa1 1 1)"
+                )
             }
             (_, 73..=82) => {
-                let src = format!("{}.{}.{}.{}", self.rng.random_range(11..223), self.rng.random_range(0..255), self.rng.random_range(0..255), self.rng.random_range(1..255));
+                let src = format!(
+                    "{}.{}.{}.{}",
+                    self.rng.random_range(11..223),
+                    self.rng.random_range(0..255),
+                    self.rng.random_range(0..255),
+                    self.rng.random_range(1..255)
+                );
                 let dpt = self.pick(&["23", "445", "3389", "5900", "1433"]);
                 format!(
                     "<4>{ts} web01 kernel: [UFW BLOCK] IN=eth0 OUT= MAC=52:54:00:12:34:56 SRC={src} DST=10.0.1.10 LEN=40 TOS=0x00 PREC=0x00 TTL=240 ID=54321 PROTO=TCP SPT={} DPT={dpt} WINDOW=65535 RES=0x00 SYN URGP=0",
@@ -167,7 +226,12 @@ impl Generator {
             }
             _ => {
                 let host = self.pick(HOSTS);
-                let unit = self.pick(&["apt-daily.service", "logrotate.service", "fstrim.service", "man-db.service"]);
+                let unit = self.pick(&[
+                    "apt-daily.service",
+                    "logrotate.service",
+                    "fstrim.service",
+                    "man-db.service",
+                ]);
                 format!("<30>{ts} {host} systemd[1]: Started {unit} - Daily job.")
             }
         }
@@ -222,14 +286,17 @@ pub async fn run_async(
         }
         credit += per_tick;
         let mut buf = String::new();
-        while credit >= 1.0 && !count.is_some_and(|c| sent >= c) {
+        while credit >= 1.0 && count.is_none_or(|c| sent < c) {
             credit -= 1.0;
             buf.push_str(&generator.line(Utc::now()));
             buf.push('\n');
             sent += 1;
         }
         if !buf.is_empty() {
-            stream.write_all(buf.as_bytes()).await.context("sending demo events")?;
+            stream
+                .write_all(buf.as_bytes())
+                .await
+                .context("sending demo events")?;
         }
     }
     stream.flush().await?;
@@ -243,10 +310,27 @@ mod tests {
     #[test]
     fn the_generator_produces_every_scenario_and_parses() {
         let mut g = Generator::new(7);
-        let start = DateTime::parse_from_rfc3339("2026-11-22T07:00:00Z").unwrap().with_timezone(&Utc);
-        let lines: Vec<String> = (0..6000).map(|i| g.line(start + chrono::Duration::milliseconds(i * 100))).collect();
-        for needle in [BRUTE_IP, SCAN_IP, WEBSCAN_IP, "Accepted password for root", "useradd", "incorrect password", "nginx", "CRON", "login@32473"] {
-            assert!(lines.iter().any(|l| l.contains(needle)), "no line with {needle}");
+        let start = DateTime::parse_from_rfc3339("2026-11-22T07:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let lines: Vec<String> = (0..6000)
+            .map(|i| g.line(start + chrono::Duration::milliseconds(i * 100)))
+            .collect();
+        for needle in [
+            BRUTE_IP,
+            SCAN_IP,
+            WEBSCAN_IP,
+            "Accepted password for root",
+            "useradd",
+            "incorrect password",
+            "nginx",
+            "CRON",
+            "login@32473",
+        ] {
+            assert!(
+                lines.iter().any(|l| l.contains(needle)),
+                "no line with {needle}"
+            );
         }
         let opts = vigil_parse_opts();
         for l in &lines {

@@ -10,15 +10,16 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use parking_lot::RwLock;
 use smol_str::SmolStr;
 use vigil_config::{DetectionConfig, SigmaPipeline};
 use vigil_detect::{
-    CorrelationAlert, Correlator, Detection, FieldValue, LoadOptions, Loader, Pipeline, RuleSet, SigmaEvent,
+    CorrelationAlert, Correlator, Detection, FieldValue, LoadOptions, Loader, Pipeline, RuleSet,
+    SigmaEvent,
 };
 use vigil_event::{Event, EventType, Value, ValueRef};
 use vigil_pipeline::{ComponentError, ComponentMetrics, Destination, Shutdown};
@@ -102,13 +103,24 @@ pub fn alert_event(trigger: &Event, d: &Detection) -> Event {
     a.process = trigger.process.clone();
     a.observer = trigger.observer.clone();
     a.event.code = trigger.event.code.clone();
-    a.extra.insert("vigil.detection.event_id", Value::from(trigger.meta.id.to_string()));
+    a.extra.insert(
+        "vigil.detection.event_id",
+        Value::from(trigger.meta.id.to_string()),
+    );
     a.extra.insert(
         "vigil.detection.matched",
-        Value::List(d.matched.iter().map(|m| Value::from(format!("{}={}", m.field, m.value))).collect()),
+        Value::List(
+            d.matched
+                .iter()
+                .map(|m| Value::from(format!("{}={}", m.field, m.value)))
+                .collect(),
+        ),
     );
     if let Some(p) = &d.rule.path {
-        a.extra.insert("vigil.detection.rule_path", Value::from(p.display().to_string()));
+        a.extra.insert(
+            "vigil.detection.rule_path",
+            Value::from(p.display().to_string()),
+        );
     }
     a
 }
@@ -132,13 +144,20 @@ pub fn correlation_event(last: &Event, c: &CorrelationAlert) -> Event {
     a.rule.ruleset = Some(SmolStr::new_static("sigma-correlation"));
     a.message = Some(SmolStr::new(&c.rule.title));
     a.tags = c.rule.tags.iter().map(SmolStr::new).collect();
-    a.extra.insert("vigil.correlation.count", Value::Int(c.count as i64));
+    a.extra
+        .insert("vigil.correlation.count", Value::Int(c.count as i64));
     for (field, value) in &c.group {
         // the group-by values are where an analyst pivots: set them as fields too
         let _ = a.set(field, Value::from(value.as_str()));
-        a.extra.insert(format!("vigil.correlation.group.{field}"), Value::from(value.as_str()));
+        a.extra.insert(
+            format!("vigil.correlation.group.{field}"),
+            Value::from(value.as_str()),
+        );
     }
-    a.extra.insert("vigil.detection.event_id", Value::from(last.meta.id.to_string()));
+    a.extra.insert(
+        "vigil.detection.event_id",
+        Value::from(last.meta.id.to_string()),
+    );
     a
 }
 
@@ -153,13 +172,19 @@ fn load_options(cfg: &DetectionConfig) -> Result<LoadOptions, String> {
         SigmaPipeline::Windows => Pipeline::windows(),
         SigmaPipeline::Ecs => Pipeline::ecs(),
         SigmaPipeline::File(p) => {
-            let bytes = vigil_config::read_file_capped(p, 4 << 20).map_err(|e| format!("{}: {e}", p.display()))?;
-            Pipeline::from_yaml(&String::from_utf8_lossy(&bytes)).map_err(|e| format!("{}: {e}", p.display()))?
+            let bytes = vigil_config::read_file_capped(p, 4 << 20)
+                .map_err(|e| format!("{}: {e}", p.display()))?;
+            Pipeline::from_yaml(&String::from_utf8_lossy(&bytes))
+                .map_err(|e| format!("{}: {e}", p.display()))?
         }
     };
     Ok(LoadOptions {
         pipeline,
-        placeholders: cfg.placeholders.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        placeholders: cfg
+            .placeholders
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         ..LoadOptions::default()
     })
 }
@@ -188,14 +213,15 @@ fn fingerprint(paths: &[PathBuf]) -> u64 {
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0);
         *acc = acc.rotate_left(7) ^ mtime ^ md.len().wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        if md.is_dir() && depth < 16 {
-            if let Ok(rd) = std::fs::read_dir(p) {
-                let mut entries: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
-                entries.sort();
-                *acc ^= entries.len() as u64;
-                for e in entries {
-                    walk(&e, acc, depth + 1);
-                }
+        if md.is_dir()
+            && depth < 16
+            && let Ok(rd) = std::fs::read_dir(p)
+        {
+            let mut entries: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+            entries.sort();
+            *acc ^= entries.len() as u64;
+            for e in entries {
+                walk(&e, acc, depth + 1);
             }
         }
     }
@@ -208,10 +234,16 @@ fn fingerprint(paths: &[PathBuf]) -> u64 {
 
 impl Rules {
     /// Loads the rules now (problems are logged) and starts the reload watcher.
-    pub fn start(cfg: DetectionConfig, metrics: ComponentMetrics, shutdown: Shutdown) -> Result<Arc<Rules>, String> {
+    pub fn start(
+        cfg: DetectionConfig,
+        metrics: ComponentMetrics,
+        shutdown: Shutdown,
+    ) -> Result<Arc<Rules>, String> {
         let (set, problems) = load(&cfg)?;
         report(&set, &problems, &metrics);
-        let rules = Arc::new(Rules { current: RwLock::new(Arc::new(set)) });
+        let rules = Arc::new(Rules {
+            current: RwLock::new(Arc::new(set)),
+        });
         let watcher = rules.clone();
         let mut last = fingerprint(&cfg.rules);
         std::thread::Builder::new()
@@ -227,7 +259,11 @@ impl Rules {
                     match load(&cfg) {
                         Ok((set, problems)) => {
                             report(&set, &problems, &metrics);
-                            tracing::info!(rules = set.len(), problems = problems.len(), "rules reloaded");
+                            tracing::info!(
+                                rules = set.len(),
+                                problems = problems.len(),
+                                "rules reloaded"
+                            );
                             *watcher.current.write() = Arc::new(set);
                         }
                         Err(e) => tracing::error!(error = %e, "rules not reloaded"),
@@ -248,9 +284,15 @@ fn report(set: &RuleSet, problems: &[String], metrics: &ComponentMetrics) {
     for p in problems {
         tracing::warn!(problem = %p, "rule not loaded");
     }
-    metrics.gauge("rules_loaded").store(set.len() as i64, Ordering::Relaxed);
-    metrics.gauge("rules_failed").store(problems.len() as i64, Ordering::Relaxed);
-    metrics.gauge("rules_warnings").store(set.warnings().len() as i64, Ordering::Relaxed);
+    metrics
+        .gauge("rules_loaded")
+        .store(set.len() as i64, Ordering::Relaxed);
+    metrics
+        .gauge("rules_failed")
+        .store(problems.len() as i64, Ordering::Relaxed);
+    metrics
+        .gauge("rules_warnings")
+        .store(set.warnings().len() as i64, Ordering::Relaxed);
 }
 
 /// The correlator destination: runs the rules on every event, stores the alerts.
@@ -268,7 +310,11 @@ pub struct DetectionDestination {
 }
 
 impl DetectionDestination {
-    pub fn new(rules: Arc<Rules>, store: Arc<dyn EventStore>, metrics: ComponentMetrics) -> DetectionDestination {
+    pub fn new(
+        rules: Arc<Rules>,
+        store: Arc<dyn EventStore>,
+        metrics: ComponentMetrics,
+    ) -> DetectionDestination {
         DetectionDestination {
             rules,
             store,
@@ -288,7 +334,11 @@ impl Destination for DetectionDestination {
         if set.is_empty() {
             return Ok(());
         }
-        if !self.correlator_set.as_ref().is_some_and(|s| Arc::ptr_eq(s, &set)) {
+        if !self
+            .correlator_set
+            .as_ref()
+            .is_some_and(|s| Arc::ptr_eq(s, &set))
+        {
             self.correlators.clear();
             self.correlator_set = Some(set.clone());
         }
@@ -305,23 +355,34 @@ impl Destination for DetectionDestination {
             set.matches(&view, &mut self.scratch);
             if !has_correlations {
                 for d in &self.scratch {
-                    alerts.entry(ev.meta.tenant.clone()).or_default().push(alert_event(ev, d));
+                    alerts
+                        .entry(ev.meta.tenant.clone())
+                        .or_default()
+                        .push(alert_event(ev, d));
                 }
                 continue;
             }
             let ts_ms = ev.timestamp.millis();
             newest_ms = newest_ms.max(ts_ms);
-            let correlator =
-                self.correlators.entry(ev.meta.tenant.clone()).or_insert_with(|| Correlator::new(set.correlations()));
+            let correlator = self
+                .correlators
+                .entry(ev.meta.tenant.clone())
+                .or_insert_with(|| Correlator::new(set.correlations()));
             for d in &self.scratch {
                 if correlator.should_emit(d) {
-                    alerts.entry(ev.meta.tenant.clone()).or_default().push(alert_event(ev, d));
+                    alerts
+                        .entry(ev.meta.tenant.clone())
+                        .or_default()
+                        .push(alert_event(ev, d));
                 }
             }
             fired.clear();
             correlator.process(&view, ts_ms, &self.scratch, &mut fired);
             for c in &fired {
-                alerts.entry(ev.meta.tenant.clone()).or_default().push(correlation_event(ev, c));
+                alerts
+                    .entry(ev.meta.tenant.clone())
+                    .or_default()
+                    .push(correlation_event(ev, c));
             }
         }
         self.since_evict += events.len() as u32;
@@ -335,13 +396,18 @@ impl Destination for DetectionDestination {
             let t = match self.tenants.get(&tenant) {
                 Some(t) => t.clone(),
                 None => {
-                    let t = TenantId::new(&tenant).map_err(|e| ComponentError::new(&self.metrics, e.to_string()))?;
+                    let t = TenantId::new(&tenant)
+                        .map_err(|e| ComponentError::new(&self.metrics, e.to_string()))?;
                     self.tenants.insert(tenant.clone(), t.clone());
                     t
                 }
             };
-            self.store.append(&t, &batch).map_err(|e| ComponentError::new(&self.metrics, e.to_string()))?;
-            self.metrics.gauge("alerts_total").fetch_add(batch.len() as i64, Ordering::Relaxed);
+            self.store
+                .append(&t, &batch)
+                .map_err(|e| ComponentError::new(&self.metrics, e.to_string()))?;
+            self.metrics
+                .gauge("alerts_total")
+                .fetch_add(batch.len() as i64, Ordering::Relaxed);
         }
         Ok(())
     }

@@ -19,13 +19,20 @@ fn text(v: Option<&serde_json::Value>) -> String {
     match v {
         None | Some(serde_json::Value::Null) => String::new(),
         Some(serde_json::Value::String(s)) => s.clone(),
-        Some(serde_json::Value::Array(a)) => a.iter().map(|x| text(Some(x))).collect::<Vec<_>>().join(","),
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .map(|x| text(Some(x)))
+            .collect::<Vec<_>>()
+            .join(","),
         Some(other) => other.to_string(),
     }
 }
 
 fn clean(s: &str, max: usize) -> String {
-    let one_line: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let one_line: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     if one_line.chars().count() > max {
         let mut t: String = one_line.chars().take(max.saturating_sub(1)).collect();
         t.push('…');
@@ -66,7 +73,11 @@ fn print_table(out: &mut dyn Write, columns: &[String], rows: &[Vec<String>]) ->
 /// Prints a search response.
 pub fn print(out: &mut dyn Write, resp: &SearchResponse, format: Format, raw: bool) -> Result<()> {
     match resp {
-        SearchResponse::Events { events, truncated, took_ms } => match format {
+        SearchResponse::Events {
+            events,
+            truncated,
+            took_ms,
+        } => match format {
             Format::Json => {
                 for e in events {
                     writeln!(out, "{}", serde_json::to_string(e)?)?;
@@ -74,8 +85,15 @@ pub fn print(out: &mut dyn Write, resp: &SearchResponse, format: Format, raw: bo
             }
             Format::Csv => {
                 let cols = [
-                    "@timestamp", "host.name", "process.name", "source.ip", "destination.ip", "user.name",
-                    "event.action", "event.outcome", "message",
+                    "@timestamp",
+                    "host.name",
+                    "process.name",
+                    "source.ip",
+                    "destination.ip",
+                    "user.name",
+                    "event.action",
+                    "event.outcome",
+                    "message",
                 ];
                 let mut w = csv::Writer::from_writer(out);
                 w.write_record(cols)?;
@@ -92,7 +110,11 @@ pub fn print(out: &mut dyn Write, resp: &SearchResponse, format: Format, raw: bo
                             text(get(e, "event.original"))
                         } else {
                             let m = text(get(e, "message"));
-                            if m.is_empty() { text(get(e, "event.original")) } else { m }
+                            if m.is_empty() {
+                                text(get(e, "event.original"))
+                            } else {
+                                m
+                            }
                         };
                         vec![
                             text(get(e, "@timestamp")),
@@ -102,14 +124,27 @@ pub fn print(out: &mut dyn Write, resp: &SearchResponse, format: Format, raw: bo
                         ]
                     })
                     .collect();
-                let cols = ["@timestamp", "host.name", "process.name", if raw { "raw" } else { "message" }];
+                let cols = [
+                    "@timestamp",
+                    "host.name",
+                    "process.name",
+                    if raw { "raw" } else { "message" },
+                ];
                 print_table(out, &cols.map(String::from), &rows)?;
                 out.flush()?;
-                let more = if *truncated { " (more match: raise --limit or narrow the query)" } else { "" };
+                let more = if *truncated {
+                    " (more match: raise --limit or narrow the query)"
+                } else {
+                    ""
+                };
                 eprintln!("{} events in {} ms{more}", events.len(), took_ms);
             }
         },
-        SearchResponse::Table { columns, rows, took_ms } => match format {
+        SearchResponse::Table {
+            columns,
+            rows,
+            took_ms,
+        } => match format {
             Format::Json => {
                 for r in rows {
                     let obj: serde_json::Map<String, serde_json::Value> =
@@ -126,8 +161,10 @@ pub fn print(out: &mut dyn Write, resp: &SearchResponse, format: Format, raw: bo
                 w.flush()?;
             }
             Format::Table => {
-                let rows: Vec<Vec<String>> =
-                    rows.iter().map(|r| r.iter().map(|c| clean(&text(Some(c)), 80)).collect()).collect();
+                let rows: Vec<Vec<String>> = rows
+                    .iter()
+                    .map(|r| r.iter().map(|c| clean(&text(Some(c)), 80)).collect())
+                    .collect();
                 print_table(out, columns, &rows)?;
                 out.flush()?;
                 eprintln!("{} rows in {} ms", rows.len(), took_ms);

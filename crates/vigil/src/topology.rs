@@ -44,8 +44,14 @@ impl TransformSpec {
                 let mut built = Vec::new();
                 for r in rules {
                     built.push(
-                        AggregationRule::new(&r.name, &r.when, r.identical.clone(), r.window, r.sum.clone())
-                            .map_err(|e| format!("{}: {e}", r.path))?,
+                        AggregationRule::new(
+                            &r.name,
+                            &r.when,
+                            r.identical.clone(),
+                            r.window,
+                            r.sum.clone(),
+                        )
+                        .map_err(|e| format!("{}: {e}", r.path))?,
                     );
                 }
                 Box::new(Aggregation::new(built))
@@ -79,18 +85,20 @@ pub fn collector_name() -> SmolStr {
         .ok()
         .filter(|h| !h.is_empty())
         .or_else(|| {
-            let mut buf = String::new();
-            let f = std::fs::File::open("/etc/hostname").ok()?;
-            use std::io::Read;
-            f.take(256).read_to_string(&mut buf).ok()?;
-            Some(buf.trim().to_owned())
+            let bytes =
+                vigil_config::read_file_capped(std::path::Path::new("/etc/hostname"), 256).ok()?;
+            Some(String::from_utf8_lossy(&bytes).trim().to_owned())
         })
         .filter(|h| !h.is_empty())
         .map(SmolStr::new)
         .unwrap_or_else(|| SmolStr::new_static("local"))
 }
 
-fn build_collector(c: &CollectorConfig, path: &str, problems: &mut Vec<String>) -> Option<BuiltCollector> {
+fn build_collector(
+    c: &CollectorConfig,
+    path: &str,
+    problems: &mut Vec<String>,
+) -> Option<BuiltCollector> {
     let source = SourceInfo {
         id: SmolStr::new(&c.id),
         tenant: SmolStr::new(&c.tenant),
@@ -115,7 +123,10 @@ fn build_collector(c: &CollectorConfig, path: &str, problems: &mut Vec<String>) 
                 Arc::new(SyslogNormalizer::new(*timezone))
             }
         },
-        NormalizerConfig::File { path: file, timezone } => match pack("", Some(file)) {
+        NormalizerConfig::File {
+            path: file,
+            timezone,
+        } => match pack("", Some(file)) {
             Ok(n) => Arc::new(vigil_normalize::NormalizerTree::new(n, *timezone)),
             Err(e) => {
                 problems.push(format!("{npath}: {e}"));
@@ -123,9 +134,11 @@ fn build_collector(c: &CollectorConfig, path: &str, problems: &mut Vec<String>) 
             }
         },
         NormalizerConfig::Auto { timezone } => {
-            match vigil_normalize::Library::builtin().map_err(|e| e.to_string()).and_then(|lib| {
-                vigil_normalize::AutoNormalizer::new(&lib, *timezone).map_err(|e| e.to_string())
-            }) {
+            match vigil_normalize::Library::builtin()
+                .map_err(|e| e.to_string())
+                .and_then(|lib| {
+                    vigil_normalize::AutoNormalizer::new(&lib, *timezone).map_err(|e| e.to_string())
+                }) {
                 Ok(a) => Arc::new(a),
                 Err(e) => {
                     problems.push(format!("{npath}: {e}"));
@@ -136,7 +149,10 @@ fn build_collector(c: &CollectorConfig, path: &str, problems: &mut Vec<String>) 
     };
     let mut transforms = Vec::new();
     for f in &c.filters {
-        let spec = TransformSpec::Filter { query: f.query.clone(), keep: f.keep };
+        let spec = TransformSpec::Filter {
+            query: f.query.clone(),
+            keep: f.keep,
+        };
         match spec.build() {
             Ok(_) => transforms.push((f.path.clone(), "filter", spec)),
             Err(e) => problems.push(format!("{}: invalid query:\n{e}", f.path)),
@@ -147,7 +163,9 @@ fn build_collector(c: &CollectorConfig, path: &str, problems: &mut Vec<String>) 
             .enrichment
             .iter()
             .map(|e| match e {
-                EnrichmentConfig::Set { field, value } => Enrich::Set(field.clone(), Value::from(value.as_str())),
+                EnrichmentConfig::Set { field, value } => {
+                    Enrich::Set(field.clone(), Value::from(value.as_str()))
+                }
                 EnrichmentConfig::Copy { from, to } => Enrich::Copy(from.clone(), to.clone()),
             })
             .collect();
@@ -164,16 +182,26 @@ fn build_collector(c: &CollectorConfig, path: &str, problems: &mut Vec<String>) 
             Err(e) => problems.push(format!("invalid aggregation rule: {e}")),
         }
     }
-    Some(BuiltCollector { source, connector: connector?, normalizer, transforms })
+    Some(BuiltCollector {
+        source,
+        connector: connector?,
+        normalizer,
+        transforms,
+    })
 }
 
 /// Compiles a shipped pack, or the normalizer defined in `file`.
-fn pack(name: &str, file: Option<&std::path::Path>) -> Result<Arc<vigil_normalize::Normalizer>, String> {
+fn pack(
+    name: &str,
+    file: Option<&std::path::Path>,
+) -> Result<Arc<vigil_normalize::Normalizer>, String> {
     let mut lib = vigil_normalize::Library::builtin().map_err(|e| e.to_string())?;
     let name = match file {
         Some(f) => {
-            let bytes = vigil_config::read_file_capped(f, 4 << 20).map_err(|e| format!("{}: {e}", f.display()))?;
-            lib.add_yaml(&String::from_utf8_lossy(&bytes), &f.display().to_string()).map_err(|e| e.to_string())?
+            let bytes = vigil_config::read_file_capped(f, 4 << 20)
+                .map_err(|e| format!("{}: {e}", f.display()))?;
+            lib.add_yaml(&String::from_utf8_lossy(&bytes), &f.display().to_string())
+                .map_err(|e| e.to_string())?
         }
         None => {
             if lib.get(name).is_none() {
@@ -197,7 +225,11 @@ pub fn build(cfg: &Config) -> Result<Vec<BuiltCollector>, Vec<String>> {
             built.push(b);
         }
     }
-    if problems.is_empty() { Ok(built) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(built)
+    } else {
+        Err(problems)
+    }
 }
 
 /// The chain factory for the pipeline workers.
@@ -205,7 +237,12 @@ pub fn chain_factory(
     collectors: &[BuiltCollector],
     telemetry: &Telemetry,
 ) -> impl Fn() -> Chain + Send + Sync + 'static + use<> {
-    type Part = (SmolStr, Arc<dyn Normalizer>, ComponentMetrics, Vec<(TransformSpec, ComponentMetrics)>);
+    type Part = (
+        SmolStr,
+        Arc<dyn Normalizer>,
+        ComponentMetrics,
+        Vec<(TransformSpec, ComponentMetrics)>,
+    );
     let parts: Vec<Part> = collectors
         .iter()
         .map(|c| {
@@ -226,7 +263,13 @@ pub fn chain_factory(
                 // validated in build(): cannot fail here
                 .filter_map(|(spec, m)| spec.build().ok().map(|t| (t, m.clone())))
                 .collect();
-            sources.insert(id.clone(), SourceChain { normalizer: (n.clone(), nm.clone()), transforms });
+            sources.insert(
+                id.clone(),
+                SourceChain {
+                    normalizer: (n.clone(), nm.clone()),
+                    transforms,
+                },
+            );
         }
         Chain { sources }
     }
@@ -241,14 +284,19 @@ pub struct StoreDestination {
 
 impl StoreDestination {
     pub fn new(store: Arc<dyn EventStore>, metrics: ComponentMetrics) -> StoreDestination {
-        StoreDestination { store, metrics, tenants: HashMap::new() }
+        StoreDestination {
+            store,
+            metrics,
+            tenants: HashMap::new(),
+        }
     }
 
     fn tenant(&mut self, name: &SmolStr) -> Result<TenantId, ComponentError> {
         if let Some(t) = self.tenants.get(name) {
             return Ok(t.clone());
         }
-        let t = TenantId::new(name).map_err(|e| ComponentError::new(&self.metrics, e.to_string()))?;
+        let t =
+            TenantId::new(name).map_err(|e| ComponentError::new(&self.metrics, e.to_string()))?;
         self.tenants.insert(name.clone(), t.clone());
         Ok(t)
     }
@@ -264,7 +312,9 @@ impl Destination for StoreDestination {
         let bytes: usize = events.iter().map(|e| e.raw.len()).sum();
         if events.iter().all(|e| e.meta.tenant == first) {
             let t = self.tenant(&first)?;
-            self.store.append(&t, events).map_err(|e| ComponentError::new(&self.metrics, e.to_string()))?;
+            self.store
+                .append(&t, events)
+                .map_err(|e| ComponentError::new(&self.metrics, e.to_string()))?;
         } else {
             let mut by: HashMap<SmolStr, Vec<Event>> = HashMap::new();
             for e in events {
@@ -272,7 +322,9 @@ impl Destination for StoreDestination {
             }
             for (name, evs) in by {
                 let t = self.tenant(&name)?;
-                self.store.append(&t, &evs).map_err(|e| ComponentError::new(&self.metrics, e.to_string()))?;
+                self.store
+                    .append(&t, &evs)
+                    .map_err(|e| ComponentError::new(&self.metrics, e.to_string()))?;
             }
         }
         self.metrics.bytes_out(bytes as u64);
@@ -281,7 +333,9 @@ impl Destination for StoreDestination {
 
     fn flush(&mut self) -> Result<(), ComponentError> {
         for t in self.tenants.values() {
-            self.store.flush(t).map_err(|e| ComponentError::new(&self.metrics, e.to_string()))?;
+            self.store
+                .flush(t)
+                .map_err(|e| ComponentError::new(&self.metrics, e.to_string()))?;
         }
         Ok(())
     }

@@ -39,7 +39,10 @@ fn validate_reports_bad_filter_queries_with_a_caret() {
     let out = vigil().args(["validate", "-c"]).arg(&cfg).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("collectors[0].filters[0]: invalid query"), "{err}");
+    assert!(
+        err.contains("collectors[0].filters[0]: invalid query"),
+        "{err}"
+    );
     assert!(err.contains('^'), "{err}");
 }
 
@@ -51,14 +54,22 @@ fn the_default_config_validates() {
     assert!(out.status.success());
     std::fs::write(&cfg, &out.stdout).unwrap();
     let out = vigil().args(["validate", "-c"]).arg(&cfg).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("OK (1 collector)"));
 }
 
 #[test]
 fn search_explains_an_empty_data_dir_and_bad_queries() {
     let dir = tempfile::tempdir().unwrap();
-    let out = vigil().args(["search", "x", "--data-dir"]).arg(dir.path()).output().unwrap();
+    let out = vigil()
+        .args(["search", "x", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("start `vigil up`"));
 }
@@ -84,6 +95,12 @@ fn aggregation_rules_are_validated() {
     let out = vigil().args(["validate", "-c"]).arg(&cfg).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("collectors[0].aggregation[1].identical: name at least one field"), "{err}");
-    assert!(err.contains("collectors[0].aggregation[1].window: 'soon' is not a duration"), "{err}");
+    assert!(
+        err.contains("collectors[0].aggregation[1].identical: name at least one field"),
+        "{err}"
+    );
+    assert!(
+        err.contains("collectors[0].aggregation[1].window: 'soon' is not a duration"),
+        "{err}"
+    );
 }

@@ -10,7 +10,11 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 struct Vigil {
@@ -40,21 +44,42 @@ impl Vigil {
             cmd.arg("--config").arg(c);
         }
         let child = cmd
-            .args(["--syslog-addr", &syslog.to_string(), "--http-addr", &http.to_string()])
+            .args([
+                "--syslog-addr",
+                &syslog.to_string(),
+                "--http-addr",
+                &http.to_string(),
+            ])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if http_get(http, "/health", None).map(|(s, _)| s == 200).unwrap_or(false) {
+            if http_get(http, "/health", None)
+                .map(|(s, _)| s == 200)
+                .unwrap_or(false)
+            {
                 break;
             }
-            assert!(Instant::now() < deadline, "vigil did not come up; see {}", data.with_extension("log").display());
+            assert!(
+                Instant::now() < deadline,
+                "vigil did not come up; see {}",
+                data.with_extension("log").display()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
-        let token = std::fs::read_to_string(data.join("api-token")).unwrap().trim().to_owned();
-        Vigil { child, data: data.to_path_buf(), syslog, http, token }
+        let token = std::fs::read_to_string(data.join("api-token"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        Vigil {
+            child,
+            data: data.to_path_buf(),
+            syslog,
+            http,
+            token,
+        }
     }
 
     fn search(&self, q: &str) -> Value {
@@ -70,7 +95,9 @@ impl Vigil {
     }
 
     fn metrics(&self) -> String {
-        http_get(self.http, "/metrics", Some(&self.token)).unwrap().1
+        http_get(self.http, "/metrics", Some(&self.token))
+            .unwrap()
+            .1
     }
 
     fn metric(&self, prefix: &str, contains: &str) -> f64 {
@@ -108,7 +135,10 @@ impl Vigil {
 }
 
 fn unsafe_kill(pid: u32, sig: &str) {
-    Command::new("kill").args([&format!("-{sig}"), &pid.to_string()]).status().unwrap();
+    Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .unwrap();
 }
 
 fn http(addr: SocketAddr, req: String) -> std::io::Result<(u16, String)> {
@@ -118,18 +148,35 @@ fn http(addr: SocketAddr, req: String) -> std::io::Result<(u16, String)> {
     let mut buf = Vec::new();
     s.read_to_end(&mut buf)?;
     let text = String::from_utf8_lossy(&buf).into_owned();
-    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     // chunked bodies: axum sends content-length for JSON, so a plain split is enough
     Ok((status, body))
 }
 
 fn http_get(addr: SocketAddr, path: &str, token: Option<&str>) -> std::io::Result<(u16, String)> {
-    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-    http(addr, format!("GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"))
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    http(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"),
+    )
 }
 
-fn http_post(addr: SocketAddr, path: &str, token: &str, body: &str) -> std::io::Result<(u16, String)> {
+fn http_post(
+    addr: SocketAddr,
+    path: &str,
+    token: &str,
+    body: &str,
+) -> std::io::Result<(u16, String)> {
     http(
         addr,
         format!(
@@ -140,13 +187,20 @@ fn http_post(addr: SocketAddr, path: &str, token: &str, body: &str) -> std::io::
 }
 
 fn tmp() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("vigil-up-test").tempdir().unwrap()
+    tempfile::Builder::new()
+        .prefix("vigil-up-test")
+        .tempdir()
+        .unwrap()
 }
 
 fn line(seq: u64) -> String {
     let host = ["web01", "db01", "fw-edge-01"][(seq % 3) as usize];
     let app = ["sshd", "sudo", "nginx", "CRON"][(seq % 4) as usize];
-    format!("<38>Nov 22 07:00:00 {host} {app}[{seq}]: event number {seq} from 10.0.{}.{}\n", seq % 250, seq % 200)
+    format!(
+        "<38>Nov 22 07:00:00 {host} {app}[{seq}]: event number {seq} from 10.0.{}.{}\n",
+        seq % 250,
+        seq % 200
+    )
 }
 
 #[test]
@@ -166,14 +220,33 @@ fn every_line_sent_over_tcp_is_searchable_with_exact_counts() {
     drop(s);
     assert_eq!(v.wait_count("", n), n);
     let t = v.search("| count by process.name");
-    let mut got: Vec<(String, u64)> =
-        t["rows"].as_array().unwrap().iter().map(|r| (r[0].as_str().unwrap().to_owned(), r[1].as_u64().unwrap())).collect();
+    let mut got: Vec<(String, u64)> = t["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r[0].as_str().unwrap().to_owned(), r[1].as_u64().unwrap()))
+        .collect();
     got.sort();
-    assert_eq!(got, vec![("CRON".into(), n / 4), ("nginx".into(), n / 4), ("sshd".into(), n / 4), ("sudo".into(), n / 4)]);
+    assert_eq!(
+        got,
+        vec![
+            ("CRON".into(), n / 4),
+            ("nginx".into(), n / 4),
+            ("sshd".into(), n / 4),
+            ("sudo".into(), n / 4)
+        ]
+    );
     assert_eq!(v.count("host.name:web01"), n / 3);
-    assert_eq!(v.count("source.ip:10.0.0.0/8"), 0, "no extraction for this synthetic app line");
+    assert_eq!(
+        v.count("source.ip:10.0.0.0/8"),
+        0,
+        "no extraction for this synthetic app line"
+    );
     assert_eq!(v.count("\"event number 4242 \""), 1);
-    assert_eq!(v.metric("vigil_component_errors_total", "reason=\"parse\""), 0.0);
+    assert_eq!(
+        v.metric("vigil_component_errors_total", "reason=\"parse\""),
+        0.0
+    );
     v.stop();
 }
 
@@ -190,8 +263,14 @@ fn udp_datagrams_are_stored_and_loss_would_be_reported() {
     }
     let got = v.wait_count("", 2000);
     let drops = v.metric("vigil_component_dropped_total", "kernel_udp_overflow");
-    assert_eq!(got as f64 + drops, 2000.0, "every datagram is stored or reported as a kernel drop");
-    assert!(v.metrics().contains("vigil_component_events_in_total{component_kind=\"connector\",component_id=\"syslog\"}"));
+    assert_eq!(
+        got as f64 + drops,
+        2000.0,
+        "every datagram is stored or reported as a kernel drop"
+    );
+    assert!(v.metrics().contains(
+        "vigil_component_events_in_total{component_kind=\"connector\",component_id=\"syslog\"}"
+    ));
     v.stop();
 }
 
@@ -227,12 +306,21 @@ fn kill_9_keeps_everything_older_than_a_second_and_nothing_twice() {
         .find(|(_, t)| killed_at.duration_since(*t) > Duration::from_millis(1100))
         .map(|(s, _)| *s)
         .unwrap_or(0);
-    assert!(safe > 1000, "sent too little before the kill to judge ({safe})");
+    assert!(
+        safe > 1000,
+        "sent too little before the kill to judge ({safe})"
+    );
     let v = Vigil::start_with(&data, sport, hport);
     let present = v.count(&format!("process.pid<={safe}"));
-    assert_eq!(present, safe, "events sent more than 1 s before kill -9 must survive");
+    assert_eq!(
+        present, safe,
+        "events sent more than 1 s before kill -9 must survive"
+    );
     let t = v.search("| stats count() as n, dc(process.pid) as d");
-    assert_eq!(t["rows"][0][0], t["rows"][0][1], "no event stored twice: {t}");
+    assert_eq!(
+        t["rows"][0][0], t["rows"][0][1],
+        "no event stored twice: {t}"
+    );
     v.stop();
 }
 
@@ -244,30 +332,51 @@ fn malformed_input_is_counted_and_never_blocks_good_clients() {
     let stalled = TcpStream::connect(v.syslog).unwrap();
     // binary garbage, invalid UTF-8 and a 1 MiB line on one connection
     let mut bad = TcpStream::connect(v.syslog).unwrap();
-    let mut junk: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).filter(|b| *b != b'\n').collect();
+    let mut junk: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .filter(|b| *b != b'\n')
+        .collect();
     junk.push(b'\n');
     bad.write_all(&junk).unwrap();
-    bad.write_all(b"<13>Nov 22 07:00:00 host app: caf\xc3\x28 invalid utf8 \xff\xfe\n").unwrap();
+    bad.write_all(b"<13>Nov 22 07:00:00 host app: caf\xc3\x28 invalid utf8 \xff\xfe\n")
+        .unwrap();
     let mut huge = b"<13>Nov 22 07:00:00 host big: ".to_vec();
     huge.resize(1 << 20, b'A');
     huge.push(b'\n');
     bad.write_all(&huge).unwrap();
-    bad.write_all(b"<13>Nov 22 07:00:00 host app: after the huge line\n").unwrap();
+    bad.write_all(b"<13>Nov 22 07:00:00 host app: after the huge line\n")
+        .unwrap();
     drop(bad);
     // a good client, at the same time, loses nothing
     let mut good = TcpStream::connect(v.syslog).unwrap();
     for i in 1..=1000u64 {
-        good.write_all(format!("<13>Nov 22 07:00:00 good app[{i}]: fine {i}\n").as_bytes()).unwrap();
+        good.write_all(format!("<13>Nov 22 07:00:00 good app[{i}]: fine {i}\n").as_bytes())
+            .unwrap();
     }
     drop(good);
     assert_eq!(v.wait_count("host.name:good", 1000), 1000);
-    assert_eq!(v.wait_count("\"after the huge line\"", 1), 1, "the line after an oversized one is intact");
-    assert_eq!(v.count("tags:vigil.truncated"), 1, "the oversized line is kept, truncated and marked");
+    assert_eq!(
+        v.wait_count("\"after the huge line\"", 1),
+        1,
+        "the line after an oversized one is intact"
+    );
+    assert_eq!(
+        v.count("tags:vigil.truncated"),
+        1,
+        "the oversized line is kept, truncated and marked"
+    );
     let invalid = v.search("\"invalid utf8\"");
     assert_eq!(invalid["events"].as_array().unwrap().len(), 1);
-    assert!(v.count("exists(vigil.parse_error)") >= 1, "garbage is stored raw with its parse error");
+    assert!(
+        v.count("exists(vigil.parse_error)") >= 1,
+        "garbage is stored raw with its parse error"
+    );
     assert!(v.metric("vigil_component_errors_total", "reason=\"parse\"") >= 1.0);
-    assert!(v.metric("vigil_component_errors_total", "oversized") >= 1.0, "{}", v.metrics());
+    assert!(
+        v.metric("vigil_component_errors_total", "oversized") >= 1.0,
+        "{}",
+        v.metrics()
+    );
     drop(stalled);
     v.stop();
 }
@@ -277,9 +386,24 @@ fn the_api_requires_the_token() {
     let dir = tmp();
     let v = Vigil::start(&dir.path().join("data"));
     assert_eq!(http_get(v.http, "/metrics", None).unwrap().0, 401);
-    assert_eq!(http_get(v.http, "/api/v1/search?q=x", Some("wrong-token-wrong-token")).unwrap().0, 401);
-    assert_eq!(http_get(v.http, "/api/v1/search?q=x", Some(&v.token)).unwrap().0, 200);
-    let (status, body) = http_post(v.http, "/api/v1/search", &v.token, r#"{"q":"user.name:"}"#).unwrap();
+    assert_eq!(
+        http_get(
+            v.http,
+            "/api/v1/search?q=x",
+            Some("wrong-token-wrong-token")
+        )
+        .unwrap()
+        .0,
+        401
+    );
+    assert_eq!(
+        http_get(v.http, "/api/v1/search?q=x", Some(&v.token))
+            .unwrap()
+            .0,
+        200
+    );
+    let (status, body) =
+        http_post(v.http, "/api/v1/search", &v.token, r#"{"q":"user.name:"}"#).unwrap();
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("bad_query"), "{body}");
     assert_eq!(http_get(v.http, "/health", None).unwrap().0, 200);
@@ -289,7 +413,10 @@ fn the_api_requires_the_token() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(data.join("api-token")).unwrap().permissions().mode();
+        let mode = std::fs::metadata(data.join("api-token"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o077, 0, "api-token must not be readable by others");
     }
 }
@@ -337,7 +464,12 @@ fn live_sigma_detections_are_stored_as_alerts_and_rules_reload() {
         ),
     )
     .unwrap();
-    let v = Vigil::start_full(&dir.path().join("data"), free_port(), free_port(), Some(&cfg));
+    let v = Vigil::start_full(
+        &dir.path().join("data"),
+        free_port(),
+        free_port(),
+        Some(&cfg),
+    );
     let mut s = TcpStream::connect(v.syslog).unwrap();
     s.write_all(b"<38>Nov 22 07:00:00 jump01 sshd[42]: Failed password for root from 203.0.113.45 port 4242 ssh2\n").unwrap();
     s.write_all(b"<38>Nov 22 07:00:01 jump01 sshd[42]: Accepted publickey for alice from 10.0.0.5 port 4243 ssh2\n").unwrap();
@@ -349,10 +481,23 @@ fn live_sigma_detections_are_stored_as_alerts_and_rules_reload() {
     assert_eq!(alert["event"]["kind"], "alert");
     assert_eq!(alert["log"]["level"], "medium");
     assert_eq!(alert["source"]["ip"], "203.0.113.45");
-    assert!(alert["tags"].as_array().unwrap().iter().any(|t| t == "attack.t1110.001"), "{alert}");
+    assert!(
+        alert["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == "attack.t1110.001"),
+        "{alert}"
+    );
     let matched = alert["vigil"]["detection"]["matched"].to_string();
-    assert!(matched.contains("process.name=sshd") && matched.contains("Failed password"), "{matched}");
-    assert!(v.metric("vigil_component_gauge", "gauge=\"rules_failed\"") >= 1.0, "the broken rule is reported");
+    assert!(
+        matched.contains("process.name=sshd") && matched.contains("Failed password"),
+        "{matched}"
+    );
+    assert!(
+        v.metric("vigil_component_gauge", "gauge=\"rules_failed\"") >= 1.0,
+        "the broken rule is reported"
+    );
     // a new rule file is picked up without a restart
     std::fs::write(rules.join("sudo.yml"), SUDO_RULE).unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -362,8 +507,18 @@ fn live_sigma_detections_are_stored_as_alerts_and_rules_reload() {
     }
     s.write_all(b"<85>Nov 22 07:00:02 db01 sudo: bob : TTY=pts/0 ; PWD=/home/bob ; USER=root ; COMMAND=/bin/bash\n").unwrap();
     s.flush().unwrap();
-    assert_eq!(v.wait_count("vigil.type:correlation AND rule.name:\"Sudo to root shell\"", 1), 1);
-    assert_eq!(v.count("vigil.type:correlation"), 2, "no alert for the benign line");
+    assert_eq!(
+        v.wait_count(
+            "vigil.type:correlation AND rule.name:\"Sudo to root shell\"",
+            1
+        ),
+        1
+    );
+    assert_eq!(
+        v.count("vigil.type:correlation"),
+        2,
+        "no alert for the benign line"
+    );
     drop(s);
     v.stop();
 }
@@ -399,9 +554,22 @@ fn live_sigma_correlation_rules_raise_one_alert_per_group() {
         ),
     )
     .unwrap();
-    let v = Vigil::start_full(&dir.path().join("data"), free_port(), free_port(), Some(&cfg));
+    let v = Vigil::start_full(
+        &dir.path().join("data"),
+        free_port(),
+        free_port(),
+        Some(&cfg),
+    );
     let mut s = TcpStream::connect(v.syslog).unwrap();
-    for (i, ip) in ["203.0.113.45", "203.0.113.45", "198.51.100.7", "203.0.113.45"].iter().enumerate() {
+    for (i, ip) in [
+        "203.0.113.45",
+        "203.0.113.45",
+        "198.51.100.7",
+        "203.0.113.45",
+    ]
+    .iter()
+    .enumerate()
+    {
         s.write_all(format!("<38>Nov 22 07:00:0{i} jump01 sshd[42]: Failed password for root from {ip} port 4242 ssh2\n").as_bytes()).unwrap();
     }
     s.flush().unwrap();

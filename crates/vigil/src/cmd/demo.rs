@@ -6,7 +6,10 @@ use crate::cli::DemoArgs;
 use crate::exit;
 
 pub fn run(args: DemoArgs) -> Result<u8> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the runtime")?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
     let shutdown = vigil_pipeline::Shutdown::new();
     let sig = shutdown.signal();
     rt.block_on(async move {

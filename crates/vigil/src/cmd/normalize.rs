@@ -27,7 +27,9 @@ pub fn run(a: NormalizeArgs) -> anyhow::Result<u8> {
         Some(n)
             if n.ends_with(".yaml") || n.ends_with(".yml") || std::path::Path::new(n).is_file() =>
         {
-            let text = std::fs::read_to_string(n).with_context(|| format!("reading {n}"))?;
+            let bytes = vigil_config::read_file_capped(std::path::Path::new(n), 4 << 20)
+                .with_context(|| format!("reading {n}"))?;
+            let text = String::from_utf8_lossy(&bytes).into_owned();
             Some(
                 lib.add_yaml(&text, n)
                     .map_err(|e| UsageError(e.to_string()))?,

@@ -29,7 +29,10 @@ pub fn parse_time_arg(s: &str, now: Timestamp) -> Result<Timestamp, String> {
     }
     let rel = t.strip_suffix(" ago").unwrap_or(t).trim_start_matches('-');
     if let Ok(d) = vigil_config::parse_duration(rel) {
-        return Ok(Timestamp(now.0.saturating_sub(d.as_nanos().min(i64::MAX as u128) as i64)));
+        return Ok(Timestamp(
+            now.0
+                .saturating_sub(d.as_nanos().min(i64::MAX as u128) as i64),
+        ));
     }
     Err(format!(
         "'{s}' is not a time; use RFC 3339 (2026-11-22T07:00:00Z), a date (2026-11-22), epoch seconds, or a relative time (15m, 2h, 7d)"
@@ -39,11 +42,15 @@ pub fn parse_time_arg(s: &str, now: Timestamp) -> Result<Timestamp, String> {
 fn range(req: &SearchRequest) -> Result<TimeRange, SearchError> {
     let now = Timestamp::now();
     let from = match &req.from {
-        Some(f) => parse_time_arg(f, now).map_err(|e| SearchError::BadRequest(format!("from: {e}")))?,
+        Some(f) => {
+            parse_time_arg(f, now).map_err(|e| SearchError::BadRequest(format!("from: {e}")))?
+        }
         None => Timestamp::MIN,
     };
     let to = match &req.to {
-        Some(t) => parse_time_arg(t, now).map_err(|e| SearchError::BadRequest(format!("to: {e}")))?,
+        Some(t) => {
+            parse_time_arg(t, now).map_err(|e| SearchError::BadRequest(format!("to: {e}")))?
+        }
         None => Timestamp::MAX,
     };
     if from >= to {
@@ -58,7 +65,9 @@ pub fn value_json(v: &vigil_query::Value) -> serde_json::Value {
     match v {
         V::Str(s) => serde_json::Value::String(s.to_string()),
         V::Int(i) => serde_json::Value::from(*i),
-        V::Float(x) => serde_json::Number::from_f64(*x).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null),
+        V::Float(x) => serde_json::Number::from_f64(*x)
+            .map(serde_json::Value::Number)
+            .unwrap_or(serde_json::Value::Null),
         V::Bool(b) => serde_json::Value::Bool(*b),
         V::Ip(ip) => serde_json::Value::String(ip.to_string()),
         V::Time(t) => serde_json::Value::String(Timestamp(*t).to_rfc3339()),
@@ -88,36 +97,73 @@ impl SearchService for StoreSearch {
         let started = Instant::now();
         let tenant = TenantId::new(req.tenant.as_deref().unwrap_or(vigil_event::DEFAULT_TENANT))
             .map_err(|e| SearchError::BadRequest(e.to_string()))?;
-        let query = vigil_event::query::parse_query(&req.q).map_err(|e| SearchError::BadRequest(e.render(&req.q)))?;
+        let query = vigil_event::query::parse_query(&req.q)
+            .map_err(|e| SearchError::BadRequest(e.render(&req.q)))?;
         let range = range(req)?;
         if query.stages.is_empty() {
             let limit = req.limit.unwrap_or(100).min(MAX_LIMIT);
             // ask for one more than shown, to tell whether there are more
             let r = self
                 .store
-                .search(&tenant, &vigil_store::SearchRequest { query, range, limit: limit + 1, order: Order::NewestFirst })
+                .search(
+                    &tenant,
+                    &vigil_store::SearchRequest {
+                        query,
+                        range,
+                        limit: limit + 1,
+                        order: Order::NewestFirst,
+                    },
+                )
                 .map_err(store_err)?;
             let truncated = r.events.len() > limit;
             let events = r.events.iter().take(limit).map(|e| e.to_json()).collect();
-            Ok(SearchResponse::Events { events, truncated, took_ms: started.elapsed().as_millis() as u64 })
+            Ok(SearchResponse::Events {
+                events,
+                truncated,
+                took_ms: started.elapsed().as_millis() as u64,
+            })
         } else {
-            let r = self.store.aggregate(&tenant, &AggregateRequest { query, range }).map_err(store_err)?;
+            let r = self
+                .store
+                .aggregate(&tenant, &AggregateRequest { query, range })
+                .map_err(store_err)?;
             let rows = r
                 .table
                 .rows
                 .iter()
-                .map(|row| row.cells.iter().map(|c| c.as_ref().map(value_json).unwrap_or(serde_json::Value::Null)).collect())
+                .map(|row| {
+                    row.cells
+                        .iter()
+                        .map(|c| {
+                            c.as_ref()
+                                .map(value_json)
+                                .unwrap_or(serde_json::Value::Null)
+                        })
+                        .collect()
+                })
                 .collect();
-            Ok(SearchResponse::Table { columns: r.table.columns, rows, took_ms: started.elapsed().as_millis() as u64 })
+            Ok(SearchResponse::Table {
+                columns: r.table.columns,
+                rows,
+                took_ms: started.elapsed().as_millis() as u64,
+            })
         }
     }
 }
 
-fn remote(url: &str, token: &str, ca: Option<&Path>, req: &SearchRequest) -> Result<SearchResponse> {
-    let mut client = reqwest::blocking::Client::builder().timeout(std::time::Duration::from_secs(120));
+fn remote(
+    url: &str,
+    token: &str,
+    ca: Option<&Path>,
+    req: &SearchRequest,
+) -> Result<SearchResponse> {
+    let mut client =
+        reqwest::blocking::Client::builder().timeout(std::time::Duration::from_secs(120));
     if let Some(ca) = ca {
-        let pem = vigil_config::read_file_capped(ca, 1 << 20).with_context(|| format!("reading {}", ca.display()))?;
-        client = client.add_root_certificate(reqwest::Certificate::from_pem(&pem).context("parsing --ca")?);
+        let pem = vigil_config::read_file_capped(ca, 1 << 20)
+            .with_context(|| format!("reading {}", ca.display()))?;
+        client = client
+            .add_root_certificate(reqwest::Certificate::from_pem(&pem).context("parsing --ca")?);
     }
     let client = client.build().context("building the HTTP client")?;
     let endpoint = format!("{}/api/v1/search", url.trim_end_matches('/'));
@@ -128,9 +174,14 @@ fn remote(url: &str, token: &str, ca: Option<&Path>, req: &SearchRequest) -> Res
         .send()
         .with_context(|| format!("cannot reach {endpoint}; is `vigil up` running?"))?;
     let status = resp.status();
-    let body: serde_json::Value = resp.json().with_context(|| format!("{endpoint} answered {status} with a body that is not JSON"))?;
+    let body: serde_json::Value = resp
+        .json()
+        .with_context(|| format!("{endpoint} answered {status} with a body that is not JSON"))?;
     if !status.is_success() {
-        let msg = body.pointer("/error/message").and_then(|m| m.as_str()).unwrap_or("request failed");
+        let msg = body
+            .pointer("/error/message")
+            .and_then(|m| m.as_str())
+            .unwrap_or("request failed");
         if status.as_u16() == 400 {
             return Err(UsageError(msg.to_owned()).into());
         }
@@ -140,7 +191,12 @@ fn remote(url: &str, token: &str, ca: Option<&Path>, req: &SearchRequest) -> Res
 }
 
 fn data_dir_in_use(dir: &Path) -> bool {
-    let Ok(f) = std::fs::OpenOptions::new().write(true).open(dir.join("vigil.lock")) else { return false };
+    let Ok(f) = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.join("vigil.lock"))
+    else {
+        return false;
+    };
     match f.try_lock() {
         Ok(()) => {
             let _ = f.unlock();
@@ -165,7 +221,10 @@ pub fn run(args: SearchArgs) -> Result<u8> {
         limit: Some(args.limit.min(MAX_LIMIT)),
         tenant: Some(args.tenant.clone()),
     };
-    let dir = args.data_dir.clone().unwrap_or_else(|| PathBuf::from("./vigil-data"));
+    let dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("./vigil-data"));
     let resp = if let Some(url) = &args.url {
         let token = match &args.token {
             Some(t) => t.clone(),
@@ -176,7 +235,12 @@ pub fn run(args: SearchArgs) -> Result<u8> {
         // a running `vigil up` owns the directory: ask it
         let url = vigil_config::read_file_capped(&dir.join("api.url"), 4096)
             .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
-            .with_context(|| format!("{} is used by a running vigil, but its API address is unknown; pass --url", dir.display()))?;
+            .with_context(|| {
+                format!(
+                    "{} is used by a running vigil, but its API address is unknown; pass --url",
+                    dir.display()
+                )
+            })?;
         let token = match &args.token {
             Some(t) => t.clone(),
             None => read_token(&dir)?,
@@ -215,8 +279,14 @@ mod tests {
     #[test]
     fn time_arguments() {
         let now = Timestamp::parse("2026-11-22T12:00:00Z").unwrap();
-        assert_eq!(parse_time_arg("2h", now).unwrap().to_rfc3339(), "2026-11-22T10:00:00Z");
-        assert_eq!(parse_time_arg("2026-11-01", now).unwrap().to_rfc3339(), "2026-11-01T00:00:00Z");
+        assert_eq!(
+            parse_time_arg("2h", now).unwrap().to_rfc3339(),
+            "2026-11-22T10:00:00Z"
+        );
+        assert_eq!(
+            parse_time_arg("2026-11-01", now).unwrap().to_rfc3339(),
+            "2026-11-01T00:00:00Z"
+        );
         assert_eq!(parse_time_arg("now", now).unwrap(), now);
         assert!(parse_time_arg("last tuesday", now).is_err());
     }

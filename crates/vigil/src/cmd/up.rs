@@ -30,15 +30,25 @@ pub fn load_config(args: &UpArgs) -> Result<Config> {
         cfg.api.listen = a;
     }
     if let Some(a) = args.syslog_addr {
-        let first = cfg.collectors.iter_mut().find_map(|c| match &mut c.connector {
-            ConnectorConfig::Syslog(s) => Some(s),
-        });
+        // the first syslog collector; more connector types will make this a real search
+        #[allow(clippy::unnecessary_find_map)]
+        let first = cfg
+            .collectors
+            .iter_mut()
+            .find_map(|c| match &mut c.connector {
+                ConnectorConfig::Syslog(s) => Some(s),
+            });
         match first {
             Some(s) => {
                 s.udp = Some(a);
                 s.tcp = Some(a);
             }
-            None => return Err(UsageError("--syslog-addr: the configuration has no syslog collector".into()).into()),
+            None => {
+                return Err(UsageError(
+                    "--syslog-addr: the configuration has no syslog collector".into(),
+                )
+                .into());
+            }
         }
     }
     Ok(cfg)
@@ -62,7 +72,9 @@ pub fn ensure_token(path: &Path) -> Result<String> {
     let token: String = {
         use rand::Rng;
         let mut rng = rand::rng();
-        (0..40).map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rng.random_range(0..36)])).collect()
+        (0..40)
+            .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rng.random_range(0..36)]))
+            .collect()
     };
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
@@ -71,7 +83,9 @@ pub fn ensure_token(path: &Path) -> Result<String> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path).with_context(|| format!("creating the API token {}", path.display()))?;
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("creating the API token {}", path.display()))?;
     f.write_all(token.as_bytes())?;
     Ok(token)
 }
@@ -83,7 +97,8 @@ pub struct DataDirLock {
 }
 
 pub fn lock_data_dir(dir: &Path) -> Result<DataDirLock> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating the data directory {}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating the data directory {}", dir.display()))?;
     let lock = dir.join("vigil.lock");
     let file = std::fs::OpenOptions::new()
         .create(true)
@@ -104,13 +119,20 @@ pub fn lock_data_dir(dir: &Path) -> Result<DataDirLock> {
             return Err(e).with_context(|| format!("locking {}", lock.display()));
         }
     }
-    Ok(DataDirLock { _file: file, url_file: dir.join("api.url") })
+    Ok(DataDirLock {
+        _file: file,
+        url_file: dir.join("api.url"),
+    })
 }
 
 pub fn run(args: UpArgs) -> Result<u8> {
     let cfg = load_config(&args)?;
     let lock = lock_data_dir(&cfg.data_dir)?;
-    let token_path = cfg.api.token_file.clone().unwrap_or_else(|| cfg.data_dir.join("api-token"));
+    let token_path = cfg
+        .api
+        .token_file
+        .clone()
+        .unwrap_or_else(|| cfg.data_dir.join("api-token"));
     let token = ensure_token(&token_path)?;
 
     let collectors = topology::build(&cfg).map_err(|p| UsageError(p.join("\n")))?;
@@ -121,7 +143,8 @@ pub fn run(args: UpArgs) -> Result<u8> {
         ..EmbeddedConfig::new(&cfg.data_dir)
     };
     let store: Arc<dyn EventStore> = Arc::new(
-        EmbeddedStore::open(store_cfg).with_context(|| format!("opening the store in {}", cfg.data_dir.display()))?,
+        EmbeddedStore::open(store_cfg)
+            .with_context(|| format!("opening the store in {}", cfg.data_dir.display()))?,
     );
 
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -130,7 +153,15 @@ pub fn run(args: UpArgs) -> Result<u8> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let result = rt.block_on(serve(cfg, args, collectors, store.clone(), token, &lock, &token_path));
+    let result = rt.block_on(serve(
+        cfg,
+        args,
+        collectors,
+        store.clone(),
+        token,
+        &lock,
+        &token_path,
+    ));
     if let Err(e) = store.close() {
         tracing::error!(error = %e, "closing the store");
     }
@@ -181,15 +212,28 @@ async fn serve(
     }
     builder.chain(chain);
     let dest_metrics = telemetry.component("destination", "storage");
-    builder.destination("storage", Box::new(StoreDestination::new(store.clone(), dest_metrics)));
+    builder.destination(
+        "storage",
+        Box::new(StoreDestination::new(store.clone(), dest_metrics)),
+    );
     let rules_watch = vigil_pipeline::Shutdown::new();
     if let Some(dcfg) = cfg.detection.clone() {
         let m = telemetry.component("destination", "correlator");
         let n_paths = dcfg.rules.len();
         let rules = crate::detection::Rules::start(dcfg, m.clone(), rules_watch.clone())
             .map_err(|e| UsageError(format!("detection: {e}")))?;
-        listening.push(format!("detection  {} rules from {n_paths} path(s), reloaded on change", rules.get().len()));
-        builder.destination("correlator", Box::new(crate::detection::DetectionDestination::new(rules, store.clone(), m)));
+        listening.push(format!(
+            "detection  {} rules from {n_paths} path(s), reloaded on change",
+            rules.get().len()
+        ));
+        builder.destination(
+            "correlator",
+            Box::new(crate::detection::DetectionDestination::new(
+                rules,
+                store.clone(),
+                m,
+            )),
+        );
     }
     let pipeline = builder.start().map_err(|e| anyhow::anyhow!("{e}"))?;
     let shutdown = pipeline.shutdown_handle();
@@ -197,7 +241,8 @@ async fn serve(
     // API
     let tls = match &cfg.api.tls {
         Some(t) => Some(Arc::new(
-            vigil_api::tls_config(&t.cert, &t.key, t.client_ca.as_deref()).map_err(|e| UsageError(format!("api.tls: {e}")))?,
+            vigil_api::tls_config(&t.cert, &t.key, t.client_ca.as_deref())
+                .map_err(|e| UsageError(format!("api.tls: {e}")))?,
         )),
         None => None,
     };
@@ -222,7 +267,9 @@ async fn serve(
 
     // demo traffic
     let demo_task = if args.demo {
-        let target = syslog_tcp.ok_or_else(|| UsageError("--demo needs a syslog collector with a tcp address".into()))?;
+        let target = syslog_tcp.ok_or_else(|| {
+            UsageError("--demo needs a syslog collector with a tcp address".into())
+        })?;
         let stop = shutdown.signal();
         let rate = args.demo_rate;
         Some(tokio::spawn(async move {
@@ -245,9 +292,15 @@ async fn serve(
     eprintln!("  API         {url}  (token in {})", token_path.display());
     eprintln!("  data        {}", cfg.data_dir.display());
     if args.demo {
-        eprintln!("  demo        sending {} events/s with attacks mixed in", args.demo_rate);
+        eprintln!(
+            "  demo        sending {} events/s with attacks mixed in",
+            args.demo_rate
+        );
     }
-    eprintln!("Try:  vigil search --data-dir {} 'process.name:sshd AND failed | count by source.ip'", cfg.data_dir.display());
+    eprintln!(
+        "Try:  vigil search --data-dir {} 'process.name:sshd AND failed | count by source.ip'",
+        cfg.data_dir.display()
+    );
     eprintln!("Stop with Ctrl-C.");
 
     // wait for a signal (or a component asking to stop)
@@ -295,21 +348,71 @@ async fn wait_for_signal() {
 
 fn render_store_metrics(store: &dyn EventStore, out: &mut String) {
     use std::fmt::Write as _;
-    let Ok(t) = vigil_store::TenantId::new(vigil_event::DEFAULT_TENANT) else { return };
+    let Ok(t) = vigil_store::TenantId::new(vigil_event::DEFAULT_TENANT) else {
+        return;
+    };
     let Ok(s) = store.stats(&t) else { return };
     let rows: [(&str, &str, &str, u64); 10] = [
         ("vigil_store_events", "gauge", "Events stored.", s.events),
-        ("vigil_store_memtable_events", "gauge", "Events not yet sealed into segments.", s.memtable_events),
-        ("vigil_store_segments", "gauge", "Segment files.", s.segments),
-        ("vigil_store_bytes_on_disk", "gauge", "Bytes of segment and WAL files.", s.bytes_on_disk),
-        ("vigil_store_events_appended_total", "counter", "Events appended since start.", s.events_appended),
-        ("vigil_store_bytes_written_total", "counter", "Bytes written since start.", s.bytes_written),
-        ("vigil_store_segments_sealed_total", "counter", "Segments sealed since start.", s.segments_sealed),
-        ("vigil_store_corrupt_frames_total", "counter", "Torn or corrupt WAL frames found at open.", s.corrupt_frames),
-        ("vigil_store_corrupt_segments_total", "counter", "Segments quarantined at open.", s.corrupt_segments),
-        ("vigil_store_seal_errors_total", "counter", "Failed seal attempts.", s.seal_errors),
+        (
+            "vigil_store_memtable_events",
+            "gauge",
+            "Events not yet sealed into segments.",
+            s.memtable_events,
+        ),
+        (
+            "vigil_store_segments",
+            "gauge",
+            "Segment files.",
+            s.segments,
+        ),
+        (
+            "vigil_store_bytes_on_disk",
+            "gauge",
+            "Bytes of segment and WAL files.",
+            s.bytes_on_disk,
+        ),
+        (
+            "vigil_store_events_appended_total",
+            "counter",
+            "Events appended since start.",
+            s.events_appended,
+        ),
+        (
+            "vigil_store_bytes_written_total",
+            "counter",
+            "Bytes written since start.",
+            s.bytes_written,
+        ),
+        (
+            "vigil_store_segments_sealed_total",
+            "counter",
+            "Segments sealed since start.",
+            s.segments_sealed,
+        ),
+        (
+            "vigil_store_corrupt_frames_total",
+            "counter",
+            "Torn or corrupt WAL frames found at open.",
+            s.corrupt_frames,
+        ),
+        (
+            "vigil_store_corrupt_segments_total",
+            "counter",
+            "Segments quarantined at open.",
+            s.corrupt_segments,
+        ),
+        (
+            "vigil_store_seal_errors_total",
+            "counter",
+            "Failed seal attempts.",
+            s.seal_errors,
+        ),
     ];
     for (name, kind, help, v) in rows {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{{tenant=\"main\"}} {v}");
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{{tenant=\"main\"}} {v}"
+        );
     }
 }

@@ -25,7 +25,12 @@ pub fn run(args: ValidateArgs) -> Result<u8> {
             Ok(exit::OK)
         }
         Err(problems) => {
-            eprintln!("{}: {} problem{}:", args.config.display(), problems.len(), if problems.len() == 1 { "" } else { "s" });
+            eprintln!(
+                "{}: {} problem{}:",
+                args.config.display(),
+                problems.len(),
+                if problems.len() == 1 { "" } else { "s" }
+            );
             for p in problems {
                 eprintln!("  - {}", p.replace('\n', "\n    "));
             }
