@@ -263,40 +263,7 @@ fn syslog(
     {
         return Err(ParseError::Syslog(e.to_string()));
     }
-    if let Some(ts) = msg.timestamp {
-        ev.timestamp = Timestamp::from_datetime(&ts);
-    }
-    if let Some(pri) = msg.pri {
-        ev.log.syslog_priority = Some(pri);
-        ev.log.syslog_facility = Some(pri >> 3);
-        ev.log.syslog_severity = Some(pri & 7);
-        ev.log.level = Some(SmolStr::new_static(crate::severity_name(pri & 7)));
-    }
-    ev.log.syslog_version = msg.version;
-    if let Some(h) = msg.hostname {
-        ev.host.name = Some(SmolStr::new(h));
-    }
-    if let Some(app) = msg.app_name {
-        let app = SmolStr::new(app);
-        ev.process.name = Some(app.clone());
-        ev.log.syslog_appname = Some(app);
-    }
-    if let Some(pid) = msg.procid {
-        ev.process.pid = pid.parse().ok();
-        ev.log.syslog_procid = Some(SmolStr::new(pid));
-    }
-    if let Some(id) = msg.msgid {
-        ev.log.syslog_msgid = Some(SmolStr::new(id));
-    }
-    for sd in &msg.structured_data {
-        for p in &sd.params {
-            let mut key = String::with_capacity(sd.id.len() + 1 + p.name.len());
-            key.push_str(sd.id);
-            key.push('.');
-            key.push_str(p.name);
-            out.push(key, Value::Str(SmolStr::new(&p.value)));
-        }
-    }
+    crate::syslog::apply_header(ev, &msg, out);
     let text = msg.msg_lossy();
     if !text.is_empty() {
         ev.message = Some(SmolStr::new(text));

@@ -4,8 +4,8 @@
 
 use chrono_tz::Tz;
 use smol_str::SmolStr;
-use vigil_event::{Event, Timestamp, Value};
-use vigil_parse::syslog::{SyslogOptions, parse_lenient};
+use vigil_event::{Event, FieldMap, Timestamp, Value};
+use vigil_parse::syslog::{SyslogMessage, SyslogOptions, parse_lenient};
 use vigil_pipeline::{Normalizer, RawRecord, SourceInfo};
 
 /// Syslog normalizer settings and state.
@@ -25,6 +25,46 @@ pub fn severity_name(code: u8) -> &'static str {
         5 => "notice",
         6 => "info",
         _ => "debug",
+    }
+}
+
+/// Maps a parsed syslog header onto `ev` (`@timestamp`, `log.syslog.*`, `log.level`,
+/// `host.name`, `process.name`/`pid`) and pushes the structured-data params onto `sd` as
+/// `<sd-id>.<param>`. The message is left to the caller.
+pub(crate) fn apply_header(ev: &mut Event, msg: &SyslogMessage<'_>, sd: &mut FieldMap) {
+    if let Some(ts) = msg.timestamp {
+        ev.timestamp = Timestamp::from_datetime(&ts);
+    }
+    if let Some(pri) = msg.pri {
+        ev.log.syslog_priority = Some(pri);
+        ev.log.syslog_facility = Some(pri >> 3);
+        ev.log.syslog_severity = Some(pri & 7);
+        ev.log.level = Some(SmolStr::new_static(severity_name(pri & 7)));
+    }
+    ev.log.syslog_version = msg.version;
+    if let Some(h) = msg.hostname {
+        ev.host.name = Some(SmolStr::new(h));
+    }
+    if let Some(app) = msg.app_name {
+        let app = SmolStr::new(app);
+        ev.process.name = Some(app.clone());
+        ev.log.syslog_appname = Some(app);
+    }
+    if let Some(pid) = msg.procid {
+        ev.process.pid = pid.parse().ok();
+        ev.log.syslog_procid = Some(SmolStr::new(pid));
+    }
+    if let Some(id) = msg.msgid {
+        ev.log.syslog_msgid = Some(SmolStr::new(id));
+    }
+    for e in &msg.structured_data {
+        for p in &e.params {
+            let mut key = String::with_capacity(e.id.len() + 1 + p.name.len());
+            key.push_str(e.id);
+            key.push('.');
+            key.push_str(p.name);
+            sd.push(key, Value::Str(SmolStr::new(&p.value)));
+        }
     }
 }
 
@@ -61,40 +101,9 @@ impl SyslogNormalizer {
         if let Some(e) = err {
             ev.meta.parse_error = Some(SmolStr::new(e.to_string()));
         }
-        if let Some(ts) = msg.timestamp {
-            ev.timestamp = Timestamp::from_datetime(&ts);
-        }
-        if let Some(pri) = msg.pri {
-            ev.log.syslog_priority = Some(pri);
-            ev.log.syslog_facility = Some(pri >> 3);
-            ev.log.syslog_severity = Some(pri & 7);
-            ev.log.level = Some(SmolStr::new_static(severity_name(pri & 7)));
-        }
-        ev.log.syslog_version = msg.version;
-        if let Some(h) = msg.hostname {
-            ev.host.name = Some(SmolStr::new(h));
-        }
-        if let Some(app) = msg.app_name {
-            let app = SmolStr::new(app);
-            ev.process.name = Some(app.clone());
-            ev.log.syslog_appname = Some(app);
-        }
-        if let Some(pid) = msg.procid {
-            ev.process.pid = pid.parse().ok();
-            ev.log.syslog_procid = Some(SmolStr::new(pid));
-        }
-        if let Some(id) = msg.msgid {
-            ev.log.syslog_msgid = Some(SmolStr::new(id));
-        }
-        for sd in &msg.structured_data {
-            for p in &sd.params {
-                let mut key = String::with_capacity(sd.id.len() + 1 + p.name.len());
-                key.push_str(sd.id);
-                key.push('.');
-                key.push_str(p.name);
-                ev.original.push(key, Value::Str(SmolStr::new(&p.value)));
-            }
-        }
+        let mut sd = std::mem::take(&mut ev.original);
+        apply_header(&mut ev, &msg, &mut sd);
+        ev.original = sd;
         let text = msg.msg_lossy();
         if !text.is_empty() {
             extract(&mut ev, msg.app_name.unwrap_or(""), &text);

@@ -80,28 +80,18 @@ impl SourceChain {
         out.append(&mut mine);
     }
 
-    fn tick(&mut self, now: Instant, out: &mut Vec<Event>) {
-        for i in 0..self.transforms.len() {
-            let mut due = Vec::new();
-            if let Some((t, _)) = self.transforms.get_mut(i) {
-                t.tick(now, &mut due);
-            }
-            for (t, m) in self.transforms.iter_mut().skip(i + 1) {
-                m.events_in(due.len() as u64);
-                t.transform(&mut due);
-                m.events_out(due.len() as u64);
-            }
-            out.append(&mut due);
-        }
-    }
-
-    fn flush(&mut self, out: &mut Vec<Event>) {
+    /// Lets each transform release events with `release`; what transform `i` releases still
+    /// passes through the transforms after it.
+    fn cascade(
+        &mut self,
+        out: &mut Vec<Event>,
+        mut release: impl FnMut(&mut dyn Transform, &mut Vec<Event>),
+    ) {
         for i in 0..self.transforms.len() {
             let mut held = Vec::new();
             if let Some((t, _)) = self.transforms.get_mut(i) {
-                t.flush(&mut held);
+                release(t.as_mut(), &mut held);
             }
-            // events a transform releases still pass through the transforms after it
             for (t, m) in self.transforms.iter_mut().skip(i + 1) {
                 m.events_in(held.len() as u64);
                 t.transform(&mut held);
@@ -109,6 +99,14 @@ impl SourceChain {
             }
             out.append(&mut held);
         }
+    }
+
+    fn tick(&mut self, now: Instant, out: &mut Vec<Event>) {
+        self.cascade(out, |t, held| t.tick(now, held));
+    }
+
+    fn flush(&mut self, out: &mut Vec<Event>) {
+        self.cascade(out, |t, held| t.flush(held));
     }
 }
 

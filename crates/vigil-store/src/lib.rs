@@ -117,8 +117,8 @@ use std::time::Duration;
 pub use error::StoreError;
 pub use record::{EventRecord, FieldCache};
 use smol_str::SmolStr;
-use vigil_event::{Event, FieldKind, Timestamp};
-use vigil_query::{FieldType, Query, Schema, Table};
+use vigil_event::{Event, Timestamp};
+use vigil_query::{Query, Table};
 
 /// A log sequence number: every appended event gets the next one, per tenant, starting at 1.
 pub type Lsn = u64;
@@ -373,27 +373,6 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
     fn close(&self) -> Result<(), StoreError>;
 }
 
-/// Vigil's event schema for the query parser: KUMA and short aliases resolve to canonical
-/// names, and registered fields have their types (so `source.ip:10.0.0.0/8` is a CIDR term and
-/// `user.name:42` a string).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct EventSchema;
-
-impl Schema for EventSchema {
-    fn resolve(&self, name: &str) -> Option<String> {
-        vigil_event::canonical_name(name)
-            .filter(|c| *c != name)
-            .map(str::to_owned)
-    }
-
-    fn field_type(&self, name: &str) -> Option<FieldType> {
-        Some(match vigil_event::field_kind(name)? {
-            FieldKind::Str | FieldKind::StrList => FieldType::String,
-            FieldKind::Int => FieldType::Int,
-            FieldKind::Float => FieldType::Float,
-            FieldKind::Ip => FieldType::Ip,
-            FieldKind::Time => FieldType::Time,
-            FieldKind::Bool => FieldType::Bool,
-        })
-    }
-}
+/// Vigil's event schema for the query parser (KUMA and short aliases, field types), defined
+/// with the event model.
+pub use vigil_event::query::EventSchema;
