@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value as Json};
 
-use crate::{Event, schema};
+use crate::{Event, Value, ValueRef, schema};
 
 fn insert_path(root: &mut Map<String, Json>, path: &str, v: Json) {
     match path.split_once('.') {
@@ -25,7 +25,181 @@ fn insert_path(root: &mut Map<String, Json>, path: &str, v: Json) {
     }
 }
 
+/// One value to write: a field's values (registered, extra or original) or the raw record.
+enum Out<'a> {
+    Field(&'a Event, &'static schema::FieldDef),
+    Empty,
+    Owned(&'a Value),
+    Raw(std::borrow::Cow<'a, str>),
+}
+
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    // serde_json escapes exactly as JSON requires; writing into a Vec cannot fail
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+fn write_ref(out: &mut Vec<u8>, v: ValueRef<'_>) {
+    use std::io::Write as _;
+    match v {
+        ValueRef::Null => out.extend_from_slice(b"null"),
+        ValueRef::Str(s) => write_str(out, s),
+        ValueRef::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        ValueRef::Float(x) => {
+            if x.is_finite() {
+                let _ = serde_json::to_writer(&mut *out, &x);
+            } else {
+                out.extend_from_slice(b"null");
+            }
+        }
+        ValueRef::Bool(b) => out.extend_from_slice(if b { b"true" } else { b"false" }),
+        ValueRef::Ip(ip) => {
+            let _ = write!(out, "\"{ip}\"");
+        }
+        ValueRef::Time(t) => write_str(out, &crate::Timestamp(t).to_rfc3339()),
+    }
+}
+
+fn write_value(out: &mut Vec<u8>, v: &Value) {
+    match v {
+        Value::List(items) => {
+            out.push(b'[');
+            for (i, it) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_value(out, it);
+            }
+            out.push(b']');
+        }
+        other => other.visit(&mut |r| write_ref(out, r)),
+    }
+}
+
+fn write_out(out: &mut Vec<u8>, v: &Out<'_>) {
+    match v {
+        Out::Field(ev, def) => {
+            let mut n = 0usize;
+            def.visit(ev, &mut |_| n += 1);
+            let list = matches!(def.kind(), crate::FieldKind::StrList);
+            if n == 1 && !list {
+                def.visit(ev, &mut |r| write_ref(out, r));
+            } else {
+                out.push(b'[');
+                let mut i = 0;
+                def.visit(ev, &mut |r| {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    i += 1;
+                    write_ref(out, r);
+                });
+                out.push(b']');
+            }
+        }
+        Out::Empty => out.extend_from_slice(b"null"),
+        Out::Owned(v) => write_value(out, v),
+        Out::Raw(s) => write_str(out, s),
+    }
+}
+
+/// Writes `entries` (dotted paths relative to this level) as one JSON object, nesting by the
+/// first path segment. A segment that is both a value and a prefix keeps the value under the
+/// segment and the deeper entries flat (`"user": "x", "user.name": "y"`), as `to_json` does.
+fn write_object(out: &mut Vec<u8>, entries: &mut [(&str, Out<'_>)]) {
+    entries.sort_by(|a, b| head(a.0).cmp(head(b.0)));
+    out.push(b'{');
+    let mut first = true;
+    let mut i = 0;
+    while i < entries.len() {
+        let h = head(entries[i].0);
+        let mut j = i;
+        while j < entries.len() && head(entries[j].0) == h {
+            j += 1;
+        }
+        let group = &mut entries[i..j];
+        let has_leaf = group.iter().any(|(p, _)| !p.contains('.'));
+        if has_leaf {
+            for (p, v) in group.iter() {
+                if !first {
+                    out.push(b',');
+                }
+                first = false;
+                write_str(out, p);
+                out.push(b':');
+                write_out(out, v);
+            }
+        } else {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            write_str(out, h);
+            out.push(b':');
+            let mut inner: Vec<(&str, Out<'_>)> = group
+                .iter_mut()
+                .map(|(p, v)| {
+                    let rest = p.split_once('.').map(|(_, r)| r).unwrap_or(p);
+                    (rest, std::mem::replace(v, Out::Empty))
+                })
+                .collect();
+            write_object(out, &mut inner);
+        }
+        i = j;
+    }
+    out.push(b'}');
+}
+
+fn head(p: &str) -> &str {
+    p.split_once('.').map(|(h, _)| h).unwrap_or(p)
+}
+
 impl Event {
+    /// Appends the event's JSON (the same document as [`Event::to_json`], keys of each object in
+    /// name order) to `out` without building a `serde_json::Value`: the fast path for file and
+    /// network outputs.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        let mut entries: Vec<(&str, Out<'_>)> = Vec::with_capacity(32);
+        for def in schema::fields() {
+            let mut set = false;
+            def.visit(self, &mut |_| set = true);
+            if set {
+                entries.push((def.name, Out::Field(self, def)));
+            }
+        }
+        for (k, v) in self.extra.iter() {
+            entries.push((k, Out::Owned(v)));
+        }
+        if !self.raw.is_empty() {
+            entries.push(("event.original", Out::Raw(self.raw_str())));
+        }
+        // `original` holds the source's own names, which may contain dots: one flat object
+        let mut original: Vec<(&str, Out<'_>)> =
+            self.original.iter().map(|(k, v)| (k, Out::Owned(v))).collect();
+        let has_original = !original.is_empty();
+        let mark = out.len();
+        write_object(out, &mut entries);
+        if has_original {
+            // reopen the object to add `"original": {...}` with its keys kept flat
+            out.truncate(out.len() - 1);
+            if out.len() > mark + 1 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"\"original\":{");
+            original.sort_by(|a, b| a.0.cmp(b.0));
+            for (i, (k, v)) in original.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write_str(out, k);
+                out.push(b':');
+                write_out(out, v);
+            }
+            out.extend_from_slice(b"}}");
+        }
+    }
+
     /// The event as nested ECS JSON: every set field, `vigil.*` metadata, the source's
     /// original fields under `original`, and the raw record as `event.original`.
     pub fn to_json(&self) -> Json {
