@@ -28,7 +28,6 @@ fn insert_path(root: &mut Map<String, Json>, path: &str, v: Json) {
 /// One value to write: a field's values (registered, extra or original) or the raw record.
 enum Out<'a> {
     Field(&'a Event, &'static schema::FieldDef),
-    Empty,
     Owned(&'a Value),
     Raw(std::borrow::Cow<'a, str>),
 }
@@ -98,61 +97,84 @@ fn write_out(out: &mut Vec<u8>, v: &Out<'_>) {
                 out.push(b']');
             }
         }
-        Out::Empty => out.extend_from_slice(b"null"),
         Out::Owned(v) => write_value(out, v),
         Out::Raw(s) => write_str(out, s),
     }
 }
 
-/// Writes `entries` (dotted paths relative to this level) as one JSON object, nesting by the
-/// first path segment. A segment that is both a value and a prefix keeps the value under the
-/// segment and the deeper entries flat (`"user": "x", "user.name": "y"`), as `to_json` does.
-fn write_object(out: &mut Vec<u8>, entries: &mut [(&str, Out<'_>)]) {
-    entries.sort_by(|a, b| head(a.0).cmp(head(b.0)));
+/// One entry of the document being written: its dotted path, where the current level starts
+/// in it, where the current level's segment ends, and its value.
+struct Entry<'a> {
+    path: &'a str,
+    off: usize,
+    head_end: usize,
+    out: Out<'a>,
+}
+
+impl Entry<'_> {
+    fn head(&self) -> &str {
+        &self.path[self.off..self.head_end]
+    }
+    fn is_leaf(&self) -> bool {
+        self.head_end == self.path.len()
+    }
+}
+
+fn write_key(out: &mut Vec<u8>, k: &str) {
+    if k
+        .bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.push(b'"');
+        out.extend_from_slice(k.as_bytes());
+        out.push(b'"');
+    } else {
+        write_str(out, k);
+    }
+}
+
+/// Writes `entries` as one JSON object, nesting by the path segment at each entry's `off`. A
+/// segment that is both a value and a prefix keeps the value under the segment and the deeper
+/// entries flat (`"user": "x", "user.name": "y"`). Works in place: no allocation per level.
+fn write_object(out: &mut Vec<u8>, entries: &mut [Entry<'_>]) {
+    for e in entries.iter_mut() {
+        let rest = &e.path.as_bytes()[e.off..];
+        e.head_end = e.off + memchr::memchr(b'.', rest).unwrap_or(rest.len());
+    }
+    entries.sort_unstable_by(|a, b| a.head().cmp(b.head()).then_with(|| a.path.cmp(b.path)));
     out.push(b'{');
     let mut first = true;
     let mut i = 0;
     while i < entries.len() {
-        let h = head(entries[i].0);
-        let mut j = i;
-        while j < entries.len() && head(entries[j].0) == h {
+        let mut j = i + 1;
+        while j < entries.len() && entries[j].head() == entries[i].head() {
             j += 1;
         }
         let group = &mut entries[i..j];
-        let has_leaf = group.iter().any(|(p, _)| !p.contains('.'));
-        if has_leaf {
-            for (p, v) in group.iter() {
-                if !first {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        if group.iter().any(Entry::is_leaf) {
+            for (n, e) in group.iter().enumerate() {
+                if n > 0 {
                     out.push(b',');
                 }
-                first = false;
-                write_str(out, p);
+                write_key(out, &e.path[e.off..]);
                 out.push(b':');
-                write_out(out, v);
+                write_out(out, &e.out);
             }
         } else {
-            if !first {
-                out.push(b',');
-            }
-            first = false;
-            write_str(out, h);
+            write_key(out, group[0].head());
             out.push(b':');
-            let mut inner: Vec<(&str, Out<'_>)> = group
-                .iter_mut()
-                .map(|(p, v)| {
-                    let rest = p.split_once('.').map(|(_, r)| r).unwrap_or(p);
-                    (rest, std::mem::replace(v, Out::Empty))
-                })
-                .collect();
-            write_object(out, &mut inner);
+            for e in group.iter_mut() {
+                e.off = e.head_end + 1;
+            }
+            write_object(out, group);
         }
         i = j;
     }
     out.push(b'}');
-}
-
-fn head(p: &str) -> &str {
-    p.split_once('.').map(|(h, _)| h).unwrap_or(p)
 }
 
 impl Event {
@@ -160,23 +182,26 @@ impl Event {
     /// name order) to `out` without building a `serde_json::Value`: the fast path for file and
     /// network outputs.
     pub fn write_json(&self, out: &mut Vec<u8>) {
-        let mut entries: Vec<(&str, Out<'_>)> = Vec::with_capacity(32);
+        let entry = |path, out| Entry {
+            path,
+            off: 0,
+            head_end: 0,
+            out,
+        };
+        let mut entries: Vec<Entry<'_>> = Vec::with_capacity(32);
         for def in schema::fields() {
-            let mut set = false;
-            def.visit(self, &mut |_| set = true);
-            if set {
-                entries.push((def.name, Out::Field(self, def)));
+            if def.is_set(self) {
+                entries.push(entry(def.name, Out::Field(self, def)));
             }
         }
         for (k, v) in self.extra.iter() {
-            entries.push((k, Out::Owned(v)));
+            entries.push(entry(k, Out::Owned(v)));
         }
         if !self.raw.is_empty() {
-            entries.push(("event.original", Out::Raw(self.raw_str())));
+            entries.push(entry("event.original", Out::Raw(self.raw_str())));
         }
         // `original` holds the source's own names, which may contain dots: one flat object
-        let mut original: Vec<(&str, Out<'_>)> =
-            self.original.iter().map(|(k, v)| (k, Out::Owned(v))).collect();
+        let mut original: Vec<(&str, &Value)> = self.original.iter().collect();
         let has_original = !original.is_empty();
         let mark = out.len();
         write_object(out, &mut entries);
@@ -192,9 +217,9 @@ impl Event {
                 if i > 0 {
                     out.push(b',');
                 }
-                write_str(out, k);
+                write_key(out, k);
                 out.push(b':');
-                write_out(out, v);
+                write_value(out, v);
             }
             out.extend_from_slice(b"}}");
         }
