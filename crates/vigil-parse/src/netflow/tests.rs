@@ -292,3 +292,41 @@ fn typed_values_follow_the_element_type() {
         FieldValue::Float(1.5)
     );
 }
+
+#[test]
+fn hand_written_formatters_match_the_standard_ones() {
+    for ms in [
+        0i64,
+        1,
+        999,
+        1_000,
+        1_700_000_000_123,
+        -1,
+        253_402_300_799_999,
+    ] {
+        let t = DateTime::from_timestamp_millis(ms).unwrap();
+        assert_eq!(
+            rfc3339(t),
+            FieldValue::from(t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+        );
+    }
+    for (s, n) in [(0i64, 1u32), (5, 1_000), (5, 123_456_789), (-5, 10)] {
+        let t = DateTime::from_timestamp(s, n).unwrap();
+        assert_eq!(
+            rfc3339(t),
+            FieldValue::from(t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+        );
+    }
+    for v in [0u64, 9, 10, 255, u64::MAX] {
+        assert_eq!(decimal(v), v.to_string());
+    }
+    for a in [
+        [0u8, 0, 0, 0],
+        [255, 255, 255, 255],
+        [10, 0, 100, 9],
+        [1, 22, 133, 44],
+    ] {
+        let ip = IpAddr::V4(Ipv4Addr::from(a));
+        assert_eq!(ip_value(ip), FieldValue::from(ip.to_string()));
+    }
+}
