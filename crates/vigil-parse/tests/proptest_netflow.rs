@@ -193,6 +193,7 @@ fn small() -> NetflowDecoder {
         max_templates_per_exporter: 4,
         max_template_fields: 32,
         max_cached_fields: 100,
+        max_records_per_packet: 50,
     })
 }
 

@@ -16,6 +16,7 @@ fuzz_target!(|data: &[u8]| {
         max_templates_per_exporter: 8,
         max_template_fields: 64,
         max_cached_fields: 200,
+        max_records_per_packet: 500,
     };
     let mut d = NetflowDecoder::new(opts);
     let mut rest = data;
@@ -28,6 +29,7 @@ fuzz_target!(|data: &[u8]| {
         match d.decode(exporter, packet) {
             Ok(p) => {
                 ok += 1;
+                assert!(p.records.len() <= 500);
                 records += p.records.len() as u64;
                 set_errors += p.errors.len() as u64;
                 for e in &p.errors {

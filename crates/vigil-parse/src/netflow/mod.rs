@@ -119,17 +119,24 @@ pub struct NetflowOptions {
     /// Most field definitions held by all templates together (each template counts its
     /// fields plus one); whole least-recently-used scopes are dropped to stay under it.
     pub max_cached_fields: usize,
+    /// Most data records decoded from one packet; the rest of the packet is returned as a
+    /// [`SetError`] ([`NetflowError::TooManyRecords`]). Each record costs a few hundred
+    /// bytes of output whatever its size on the wire, so this bounds the memory one packet
+    /// can make the decoder allocate.
+    pub max_records_per_packet: usize,
 }
 
 impl Default for NetflowOptions {
     /// 1024 exporters, 256 templates each, 512 fields a template, 1 Mi fields in all
-    /// (about 8 MiB of definitions at most).
+    /// (about 8 MiB of definitions at most), 8192 records a packet (a full 64 KiB IPFIX
+    /// message of 8-byte records).
     fn default() -> Self {
         NetflowOptions {
             max_exporters: 1024,
             max_templates_per_exporter: 256,
             max_template_fields: 512,
             max_cached_fields: 1 << 20,
+            max_records_per_packet: 8192,
         }
     }
 }
@@ -209,6 +216,14 @@ pub enum NetflowError {
         exporter: IpAddr,
         /// v9 source id or IPFIX observation domain.
         domain: u32,
+    },
+    /// The packet holds more records than [`NetflowOptions::max_records_per_packet`].
+    #[error("more than {max} records in one packet; the rest from offset {offset} is not decoded")]
+    TooManyRecords {
+        /// The limit.
+        max: usize,
+        /// Byte offset of the first record not decoded.
+        offset: usize,
     },
     /// A data record runs past its set (only variable-length fields can cause this).
     #[error("record {index} of data set {template_id} at offset {offset} runs past its set")]
@@ -1233,6 +1248,9 @@ impl NetflowDecoder {
         let tick = self.touch();
         t.last_used = tick;
         let cost = t.fields.len() + 1;
+        if cost > self.opts.max_cached_fields {
+            return; // larger than the whole budget: nothing is evicted for it
+        }
         if !self.scopes.contains_key(&key) && self.scopes.len() >= self.opts.max_exporters {
             self.evict_scope(key);
         }
@@ -1351,6 +1369,16 @@ impl NetflowDecoder {
         let mut values: Vec<&[u8]> = Vec::with_capacity(t.fields.len());
         while c.remaining() >= t.min_len {
             let at = c.pos;
+            if out.records.len() >= self.opts.max_records_per_packet {
+                out.errors.push(SetError {
+                    range: at..c.buf.len(),
+                    error: NetflowError::TooManyRecords {
+                        max: self.opts.max_records_per_packet,
+                        offset: at,
+                    },
+                });
+                return;
+            }
             values.clear();
             let mut ok = true;
             for f in t.fields.iter() {
@@ -1411,8 +1439,9 @@ impl NetflowDecoder {
                             hex(v)
                         },
                     );
-                } else if !ipfix && f.len == 0 {
-                    // Zero-length v9 fields carry nothing.
+                } else if f.len == 0 {
+                    // Zero-length fields carry nothing (so every field written consumed at
+                    // least one byte of the packet).
                 } else {
                     push_element(&mut rec, *f, v, &clock, init_ms);
                 }

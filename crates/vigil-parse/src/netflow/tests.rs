@@ -103,6 +103,7 @@ fn the_cache_is_bounded_by_exporters_templates_and_fields() {
         max_templates_per_exporter: 3,
         max_template_fields: 8,
         max_cached_fields: 30,
+        max_records_per_packet: 8,
     };
     let mut d = NetflowDecoder::new(opts);
     for ip in 0..5u8 {
@@ -329,4 +330,25 @@ fn hand_written_formatters_match_the_standard_ones() {
         let ip = IpAddr::V4(Ipv4Addr::from(a));
         assert_eq!(ip_value(ip), FieldValue::from(ip.to_string()));
     }
+}
+
+#[test]
+fn records_per_packet_are_capped_and_the_rest_is_returned() {
+    let mut d = NetflowDecoder::new(NetflowOptions {
+        max_records_per_packet: 3,
+        ..NetflowOptions::default()
+    });
+    // Template 256: one 1-byte field (protocol); 10 records.
+    let mut p = v9_header(1);
+    p.extend_from_slice(&[0, 0, 0, 8, 1, 0, 0, 1, 0, 4, 0, 1]);
+    p[23] = 12;
+    p.extend_from_slice(&[1, 0, 0, 14, 6, 17, 1, 6, 6, 6, 6, 6, 6, 6]);
+    let out = d.decode(A, &p).unwrap();
+    assert_eq!(out.records.len(), 3);
+    assert_eq!(out.errors.len(), 1);
+    assert_eq!(out.errors[0].range, 32 + 4 + 3..p.len());
+    assert!(matches!(
+        out.errors[0].error,
+        NetflowError::TooManyRecords { max: 3, .. }
+    ));
 }
