@@ -43,7 +43,8 @@
 //! | `observer.ingress.interface.id`, `observer.egress.interface.id` | v5 `input`/`output`; IE 10/14 |
 //! | `source.as.number`, `destination.as.number` | v5; IE 16/17 |
 //! | `source.mac`, `destination.mac` (`AA-BB-..`) | IE 56/80 |
-//! | `source.nat.ip`/`.port`, `destination.nat.ip`/`.port` | IE 225..228, 281/282 |
+//! | `source.nat.ip`/`.port`, `destination.nat.ip`/`.port` | IE 225..228, 281/282; Cisco ASA NSEL 40001..40004 |
+//! | `user.name` | Cisco ASA NSEL 40000 (when not empty) |
 //! | `network.vlan.id` (text) | IE 58 |
 //! | `network.direction` (`ingress`/`egress`) | IE 61 |
 //! | `observer.ip` | the exporter address given to `decode` |
@@ -52,7 +53,12 @@
 //! | `netflow.<ie_name>` | every other IANA element, snake case (`tcp_control_bits`, `sampling_interval`, `ip_next_hop_ipv4_address`, ...) |
 //! | `netflow.reverse_<ie_name>` | RFC 5103 reverse elements (enterprise 29305) |
 //! | `netflow.scope_system`, `.scope_interface`, ... | v9 options scope fields |
+//! | `netflow.fw_event`, `.fw_ext_event`, `.ingress_acl_id`, `.egress_acl_id` | Cisco ASA NSEL 40005, 33002, 33000, 33001 |
 //! | `netflow.ie_<id>` / `netflow.ie_<pen>_<id>` | unknown and enterprise elements, as hex |
+//!
+//! Total counters (IE 85/86, what YAF sends) stay `netflow.octet_total_count` and
+//! `netflow.packet_total_count`: whether they are per flow or per exporter lifetime depends
+//! on the exporter, so the mapping to `network.bytes` is the normalizer's choice.
 //!
 //! Values are typed: counters and identifiers are integers (a counter over `i64::MAX` is
 //! kept as decimal text), addresses and times text, unknown octets lowercase hex. Unsigned
@@ -678,6 +684,19 @@ fn push_element(
                 )
             })
         }
+        // Cisco ASA NSEL (v9 only: ids over 32767 are enterprise-marked in IPFIX).
+        33000 => Some(("netflow.ingress_acl_id", hex(b))),
+        33001 => Some(("netflow.egress_acl_id", hex(b))),
+        33002 => u().map(|v| ("netflow.fw_ext_event", unsigned(v))),
+        40000 => match typed(Kind::String, b) {
+            FieldValue::Str(name) if !name.is_empty() => Some(("user.name", FieldValue::Str(name))),
+            _ => return,
+        },
+        40001 => addr(b).map(|a| ("source.nat.ip", a)),
+        40002 => addr(b).map(|a| ("destination.nat.ip", a)),
+        40003 => u().map(|v| ("source.nat.port", unsigned(v))),
+        40004 => u().map(|v| ("destination.nat.port", unsigned(v))),
+        40005 => u().map(|v| ("netflow.fw_event", unsigned(v))),
         161 => u().map(|v| ("event.duration", unsigned(v.saturating_mul(1_000_000)))),
         162 => u().map(|v| ("event.duration", unsigned(v.saturating_mul(1_000)))),
         _ => None,
@@ -1430,7 +1449,10 @@ impl NetflowDecoder {
                 },
             );
             for (i, (f, v)) in t.fields.iter().zip(&values).enumerate() {
-                if t.options && !ipfix && i < t.scope_fields {
+                if f.len == 0 {
+                    // Zero-length fields carry nothing (so every field written consumed at
+                    // least one byte of the packet).
+                } else if t.options && !ipfix && i < t.scope_fields {
                     rec.push(
                         v9_scope_name(f.id),
                         if (1..=8).contains(&v.len()) {
@@ -1439,9 +1461,6 @@ impl NetflowDecoder {
                             hex(v)
                         },
                     );
-                } else if f.len == 0 {
-                    // Zero-length fields carry nothing (so every field written consumed at
-                    // least one byte of the packet).
                 } else {
                     push_element(&mut rec, *f, v, &clock, init_ms);
                 }
