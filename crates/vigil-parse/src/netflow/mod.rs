@@ -1183,8 +1183,8 @@ impl NetflowDecoder {
                 }
                 ((scope_len + option_len) / 4, scope_len / 4)
             };
-            if options && !ipfix && template_id == 0 && total == 0 {
-                // Zero padding after the last options template.
+            if template_id == 0 && total == 0 {
+                // Zero padding after the last template (id 0 is never a template).
                 return;
             }
             if total == 0 {

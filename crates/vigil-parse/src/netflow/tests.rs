@@ -352,3 +352,19 @@ fn records_per_packet_are_capped_and_the_rest_is_returned() {
         NetflowError::TooManyRecords { max: 3, .. }
     ));
 }
+
+#[test]
+fn zero_padding_after_templates_is_not_an_error() {
+    let mut d = NetflowDecoder::default();
+    let mut p = v9_header(1);
+    let mut t = v9_template();
+    t[3] += 4;
+    t.extend_from_slice(&[0, 0, 0, 0]);
+    p.extend(t);
+    let out = d.decode(A, &p).unwrap();
+    assert_eq!((out.templates, out.errors.len()), (1, 0));
+    let mut ip = vec![0, 10, 0, 32, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    ip.extend_from_slice(&[0, 2, 0, 16, 1, 0, 0, 1, 0, 8, 0, 4, 0, 0, 0, 0]);
+    let out = d.decode(A, &ip).unwrap();
+    assert_eq!((out.templates, out.errors.len()), (1, 0));
+}
