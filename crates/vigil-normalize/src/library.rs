@@ -360,6 +360,7 @@ impl Compiler<'_> {
             select,
             parser,
             keep_original: d.keep_original.unwrap_or(true),
+            maps_have_when: maps.iter().any(|m| m.when.is_some()),
             maps,
             set,
             categorize,
