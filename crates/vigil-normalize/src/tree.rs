@@ -128,6 +128,23 @@ fn field_text(ev: &Event, name: &str) -> Option<SmolStr> {
     out
 }
 
+/// A field as text for an extra normalizer: like [`field_text`], but a list of the source's
+/// own fields (a JSON array) is the whole list (`[a, b]`), not its first item.
+fn whole_text(ev: &Event, name: &str) -> Option<SmolStr> {
+    if FieldId::lookup(name).is_none() {
+        let own = name.strip_prefix("original.").unwrap_or(name);
+        let v = if own.len() < name.len() {
+            ev.original.get(own)
+        } else {
+            ev.extra.get(name).or_else(|| ev.original.get(name))
+        };
+        if let Some(v @ Value::List(_)) = v {
+            return Some(SmolStr::new(v.to_string()));
+        }
+    }
+    field_text(ev, name)
+}
+
 /// Where a mapping writes.
 #[derive(Debug, Clone)]
 pub enum Target {
@@ -493,7 +510,7 @@ impl Normalizer {
         for x in &self.extra {
             let text = match fields.get(&x.field) {
                 Some(v) => SmolStr::new(as_text(v)),
-                None => match field_text(ev, &x.field) {
+                None => match whole_text(ev, &x.field) {
                     Some(t) => t,
                     None => continue,
                 },
