@@ -131,6 +131,9 @@ fn field_text(ev: &Event, name: &str) -> Option<SmolStr> {
 /// A field as text for an extra normalizer: like [`field_text`], but a list of the source's
 /// own fields (a JSON array) is the whole list (`[a, b]`), not its first item.
 fn whole_text(ev: &Event, name: &str) -> Option<SmolStr> {
+    if name == "message" {
+        return ev.message.clone();
+    }
     if FieldId::lookup(name).is_none() {
         let own = name.strip_prefix("original.").unwrap_or(name);
         let v = if own.len() < name.len() {
