@@ -302,7 +302,7 @@ impl SigmaEvent for GroupEvent<'_> {
     }
 }
 
-fn first_value(ev: &dyn SigmaEvent, field: &str) -> Option<String> {
+pub(crate) fn first_value(ev: &dyn SigmaEvent, field: &str) -> Option<String> {
     let mut out = None;
     ev.field(field, &mut |v| {
         if out.is_none() {

@@ -416,3 +416,7 @@ impl Destination for DetectionDestination {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "detection_ecs_tests.rs"]
+mod ecs_tests;
