@@ -380,7 +380,7 @@ def main():
         ref = (ref_pairs, skipped, path_of, cand)
 
     out, summary_rows = [], []
-    n_cov = n_found = n_hit = 0
+    n_cov = n_found = n_hit = n_tag_only = n_untagged = 0
     for f in files:
         tid, label = want[f]
         here = fired.get(f, {})
@@ -394,6 +394,8 @@ def main():
                               and any(pf == f for pf, _ in ps))
             cov = bool(r_tagged)
         found = bool(v_tagged)
+        n_tag_only += (not cov) and tagged(any_tag, tid)
+        n_untagged += tid is not None and not tagged(any_tag, tid)
         n_cov += cov
         n_found += cov and found
         if ref is None:
@@ -408,7 +410,7 @@ def main():
         row = f"| {f} | {tid or '?'} {label} | {mark} | {names or '—'} |"
         if ref is not None:
             ref_names = "; ".join(title_of.get(r, r) for r in r_tagged[:3]) + (f"; +{len(r_tagged) - 3} more" if len(r_tagged) > 3 else "")
-            row = row[:-1] + f" {ref_names or '—'} |"
+            row = row + f" {ref_names or '—'} |"
         out.append(row)
         summary_rows.append({"sample": f, "technique": tid, "covered": cov, "found": found,
                              "vigil_tagged": sorted(v_tagged), "reference_tagged": r_tagged})
@@ -430,7 +432,9 @@ def main():
             only_ref += [(rid, x) for x in sorted(a - b, key=str)]
             only_vigil += [(rid, x) for x in sorted(b - a, key=str)]
         print(f"**{n_found} of {n_cov} covered samples are found by `vigil hunt`** (covered: a SigmaHQ rule tagged with the sample's "
-              f"technique matches one of its events under pySigma + thor.yml); {n_hit} of {len(files)} samples raise at least one detection. "
+              f"technique matches one of its events under pySigma + thor.yml); {n_tag_only} samples have SigmaHQ rules tagged with their "
+              f"technique but none matches their events; {n_untagged} have no rule tagged with it; {len(files) - n_cov - n_tag_only - n_untagged} have no "
+              f"technique in their name. {n_hit} of {len(files)} samples raise at least one detection. "
               f"Tagged rules evaluated by the reference: {len(cand) - len(skipped)} of {len(cand)}; (rule, event) matches of those rules: "
               f"{agree} on both sides, {len(only_ref)} only in the reference, {len(only_vigil)} only in Vigil.\n")
         for side, xs in (("only in the reference", only_ref), ("only in Vigil", only_vigil)):
