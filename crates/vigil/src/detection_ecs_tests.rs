@@ -51,7 +51,8 @@ fn samples(pack: &str) -> Vec<Event> {
         .iter()
         .filter(|f| f.extension().is_some_and(|e| e == "log"))
     {
-        let text = std::fs::read_to_string(f).unwrap_or_default();
+        let bytes = vigil_config::read_file_capped(f, 1 << 20).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
         out.extend(normalize(pack, &text.lines().collect::<Vec<_>>()));
     }
     out
