@@ -247,6 +247,7 @@ async fn serve(
                 rules,
                 store.clone(),
                 m,
+                Some(&cfg.data_dir),
             )),
         );
     }
