@@ -493,7 +493,13 @@ impl Compiler<'_> {
             }
             ParserDef::Cef {} => Parser::Cef,
             ParserDef::Leef {} => Parser::Leef,
-            ParserDef::Xml {} => Parser::xml(),
+            ParserDef::Xml {} => match Parser::xml() {
+                Ok(p) => p,
+                Err(e) => {
+                    self.err(path, e);
+                    return None;
+                }
+            },
             ParserDef::Winxml {} => Parser::WinXml,
         })
     }

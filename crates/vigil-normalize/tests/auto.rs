@@ -122,3 +122,64 @@ fn suggest_ranks_the_pack_first_for_its_samples() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+#[test]
+fn truncated_and_junk_input_never_panics_and_keeps_the_raw_line() {
+    let lib = Library::builtin().unwrap_or_else(|e| panic!("{e}"));
+    let src = SourceInfo {
+        id: "t".into(),
+        tenant: "main".into(),
+        collector: "t".into(),
+    };
+    let received = Timestamp::parse("2026-11-22T12:00:00Z").unwrap_or_default();
+    let junk = [
+        "",
+        "<",
+        "<134>",
+        "{\"a\":",
+        "CEF:0|",
+        "%ASA-6-302013: Built inbound TCP connection",
+        "1,2026/11/22 06:59:58,0,TRAFFIC,end",
+        "date=2026-11-22 devid=x logid=1 type=traffic subtype=forward srcip=",
+        "[action:\"Accept\"; src:\"",
+        "<Event><System>",
+        "\u{0}\u{1}\u{ff}\u{fffd}",
+    ];
+    let samples = samples();
+    for name in lib.names() {
+        let tree = vigil_normalize::NormalizerTree::new(
+            lib.compile(name).unwrap_or_else(|e| panic!("{e}")),
+            chrono_tz::UTC,
+        );
+        let own = samples.iter().filter(|(p, _, _)| p == name);
+        let mut inputs: Vec<String> = junk.iter().map(|s| (*s).to_owned()).collect();
+        for (_, _, lines) in own {
+            for l in lines {
+                for cut in [
+                    l.len() / 4,
+                    l.len() / 2,
+                    l.len() * 3 / 4,
+                    l.len().saturating_sub(1),
+                ] {
+                    let mut c = cut;
+                    while !l.is_char_boundary(c) {
+                        c -= 1;
+                    }
+                    inputs.push(l[..c].to_owned());
+                }
+            }
+        }
+        for input in inputs {
+            let ev = tree.normalize_record(
+                &src,
+                RawRecord {
+                    data: Bytes::copy_from_slice(input.as_bytes()),
+                    received,
+                    peer: None,
+                    transport_error: None,
+                },
+            );
+            assert_eq!(ev.raw.as_ref(), input.as_bytes(), "{name}: raw line kept");
+        }
+    }
+}
