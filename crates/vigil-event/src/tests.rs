@@ -129,9 +129,16 @@ fn json_output_is_nested_ecs() {
 fn write_json_is_the_same_document_as_to_json() {
     let mut ev = sample();
     ev.tags = vec!["a".into(), "b\"q".into()];
-    ev.extra.insert("list", Value::List(vec![Value::Int(1), Value::from("x")]));
+    ev.extra
+        .insert("list", Value::List(vec![Value::Int(1), Value::from("x")]));
     ev.original.insert("dotted.key", Value::Float(1.5));
-    for e in [ev, Event::default(), sample()] {
+    let mut joined = sample();
+    joined.extra.insert("user.alias", "r00t");
+    assert!(
+        json::PLAN.is_some(),
+        "the registered names nest without clashes"
+    );
+    for e in [ev, Event::default(), sample(), joined] {
         let mut buf = Vec::new();
         e.write_json(&mut buf);
         let parsed: serde_json::Value = serde_json::from_slice(&buf).unwrap();
