@@ -327,8 +327,9 @@ struct SavedState {
     groups: Vec<SavedGroup>,
 }
 
-/// A flat map used as the event of a chained correlation alert.
-struct GroupEvent<'a>(&'a [(String, String)]);
+/// A flat field list as an event: the event of a chained correlation alert, and the captured
+/// fields of a hunt hit.
+pub(crate) struct GroupEvent<'a>(pub(crate) &'a [(String, String)]);
 
 impl SigmaEvent for GroupEvent<'_> {
     fn field(&self, name: &str, f: &mut dyn FnMut(FieldValue<'_>)) {

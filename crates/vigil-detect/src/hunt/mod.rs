@@ -29,7 +29,7 @@
 //! becomes a hit of its own at the event that completed it, with the group values, the count
 //! and the time of the first contributing event as matched fields. Referenced rules with
 //! `generate: false` (the default) do not appear in the timeline themselves. Hits without an
-//! event time do not take part. Correlations span files (several EVTX of one host form one
+//! event time do not take part (and stay in the timeline). Correlations span files (several EVTX of one host form one
 //! timeline).
 //!
 //! # Filters
@@ -54,9 +54,8 @@ pub use input::{
 
 use std::collections::HashSet;
 
-use crate::correlation::{CorrelationAlert, Correlator, first_value};
+use crate::correlation::{CorrelationAlert, Correlator, GroupEvent, first_value};
 use crate::engine::{Detection, MatchedField, RuleInfo, RuleSet};
-use crate::event::{FieldValue, SigmaEvent};
 
 /// Most error messages kept per file (all are counted).
 pub const MAX_ERROR_SAMPLES: usize = 5;
@@ -181,22 +180,6 @@ pub struct Hit {
     /// For rules correlation rules reference: the values of the fields they group by (and
     /// count), read from the event. Empty otherwise.
     pub group_fields: Vec<(String, String)>,
-}
-
-/// The captured fields of a hit, as an event for the correlator.
-struct Captured<'a>(&'a [(String, String)]);
-
-impl SigmaEvent for Captured<'_> {
-    fn field(&self, name: &str, f: &mut dyn FnMut(FieldValue<'_>)) {
-        for (k, v) in self.0 {
-            if k == name {
-                f(FieldValue::Str(v))
-            }
-        }
-    }
-    fn all_values(&self, f: &mut dyn FnMut(&str)) {
-        self.0.iter().for_each(|(_, v)| f(v))
-    }
 }
 
 /// What correlation rules need from the hits of the rules they reference.
@@ -397,7 +380,7 @@ impl Hunter {
             if referenced && let Some(ts) = h.timestamp {
                 let ts_ms = ts.div_euclid(1_000_000);
                 correlator.process(
-                    &Captured(&h.group_fields),
+                    &GroupEvent(&h.group_fields),
                     ts_ms,
                     std::slice::from_ref(&h.detection),
                     &mut fired,
@@ -414,7 +397,9 @@ impl Hunter {
                 .filter(|c| filter.rule_ok(&c.detection.rule))
                 .collect();
             n += corr.len();
-            if filter.rule_ok(&h.detection.rule) && correlator.should_emit(&h.detection) {
+            // a hit without a time cannot feed a correlation: it stays in the timeline
+            let emit = correlator.should_emit(&h.detection) || h.timestamp.is_none();
+            if filter.rule_ok(&h.detection.rule) && emit {
                 out.push(h);
             }
             out.extend(corr);
