@@ -274,18 +274,21 @@ fn udp_datagrams_are_stored_and_loss_would_be_reported() {
     v.stop();
 }
 
+/// `kill -9` loses nothing the store had accepted (a returned append is in the WAL, in the page
+/// cache) and stores nothing twice; what survives is a prefix of what was sent. (An earlier
+/// version judged by "sent more than 1 s before the kill", which measured the pipeline's
+/// latency on a loaded machine rather than the store's promise; losing fsynced data on a power
+/// cut is the store's own crash tests' business.)
 #[test]
-fn kill_9_keeps_everything_older_than_a_second_and_nothing_twice() {
+fn kill_9_loses_nothing_accepted_and_stores_nothing_twice() {
     let dir = tmp();
     let data = dir.path().join("data");
     let (sport, hport) = (free_port(), free_port());
     let v = Vigil::start_with(&data, sport, hport);
     let mut s = TcpStream::connect(v.syslog).unwrap();
-    // send steadily, remembering when each line went out
     let started = Instant::now();
-    let mut sent_at = Vec::new();
     let mut seq = 0u64;
-    while started.elapsed() < Duration::from_secs(4) {
+    while started.elapsed() < Duration::from_secs(3) {
         let mut buf = String::new();
         for _ in 0..200 {
             seq += 1;
@@ -294,33 +297,30 @@ fn kill_9_keeps_everything_older_than_a_second_and_nothing_twice() {
         if s.write_all(buf.as_bytes()).is_err() {
             break;
         }
-        sent_at.push((seq, Instant::now()));
-        std::thread::sleep(Duration::from_millis(2));
+        std::thread::sleep(Duration::from_millis(5));
     }
-    let killed_at = Instant::now();
+    // what the store has accepted by now survives; more may be accepted before the kill lands
+    let accepted = v.metric("vigil_store_events_appended_total", "") as u64;
     v.kill9();
     drop(s);
-    let safe = sent_at
-        .iter()
-        .rev()
-        .find(|(_, t)| killed_at.duration_since(*t) > Duration::from_millis(1100))
-        .map(|(s, _)| *s)
-        .unwrap_or(0);
     assert!(
-        safe > 1000,
-        "sent too little before the kill to judge ({safe})"
+        accepted > 1000,
+        "the store accepted too little before the kill to judge ({accepted} of {seq} sent)"
     );
     let v = Vigil::start_with(&data, sport, hport);
-    let present = v.count(&format!("process.pid<={safe}"));
-    assert_eq!(
-        present, safe,
-        "events sent more than 1 s before kill -9 must survive"
+    let t = v.search("| stats count() as n, dc(process.pid) as d, max(process.pid) as m");
+    let row = &t["rows"][0];
+    let (n, d, m) = (
+        row[0].as_u64().unwrap_or(0),
+        row[1].as_u64().unwrap_or(0),
+        row[2].as_f64().unwrap_or(0.0) as u64,
     );
-    let t = v.search("| stats count() as n, dc(process.pid) as d");
-    assert_eq!(
-        t["rows"][0][0], t["rows"][0][1],
-        "no event stored twice: {t}"
+    assert!(
+        n >= accepted,
+        "every event the store accepted before kill -9 must survive: {n} < {accepted}"
     );
+    assert_eq!(n, d, "no event stored twice: {t}");
+    assert_eq!(m, n, "the survivors are a prefix of what was sent (no holes): {t}");
     v.stop();
 }
 
