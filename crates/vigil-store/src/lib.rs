@@ -106,6 +106,7 @@
 //! backends with identical results. See `CLICKHOUSE.md`.
 #![warn(missing_docs)]
 
+pub mod audit;
 #[cfg(feature = "clickhouse")]
 pub mod clickhouse;
 pub mod embedded;
@@ -227,17 +228,27 @@ pub struct SearchRequest {
     pub limit: usize,
     /// Result order.
     pub order: Order,
+    /// Only this storage space of the tenant (`default` for the default space); `None`
+    /// searches all of them. A backend without spaces rejects `Some`.
+    pub space: Option<String>,
 }
 
 impl SearchRequest {
-    /// Newest first, over all time, with Vigil's field aliases and types.
+    /// Newest first, over all time and all spaces, with Vigil's field aliases and types.
     pub fn parse(query: &str, limit: usize) -> Result<SearchRequest, StoreError> {
         Ok(SearchRequest {
             query: vigil_query::parse_with(query, &EventSchema)?,
             range: TimeRange::ALL,
             limit,
             order: Order::NewestFirst,
+            space: None,
         })
+    }
+
+    /// Restricted to one storage space.
+    pub fn in_space(mut self, space: impl Into<String>) -> SearchRequest {
+        self.space = Some(space.into());
+        self
     }
 }
 
@@ -248,15 +259,24 @@ pub struct AggregateRequest {
     pub query: Query,
     /// The time range.
     pub range: TimeRange,
+    /// Only this storage space of the tenant; `None` aggregates over all of them.
+    pub space: Option<String>,
 }
 
 impl AggregateRequest {
-    /// Over all time, with Vigil's field aliases and types.
+    /// Over all time and all spaces, with Vigil's field aliases and types.
     pub fn parse(query: &str) -> Result<AggregateRequest, StoreError> {
         Ok(AggregateRequest {
             query: vigil_query::parse_with(query, &EventSchema)?,
             range: TimeRange::ALL,
+            space: None,
         })
+    }
+
+    /// Restricted to one storage space.
+    pub fn in_space(mut self, space: impl Into<String>) -> AggregateRequest {
+        self.space = Some(space.into());
+        self
     }
 }
 
@@ -335,6 +355,44 @@ pub struct StoreStats {
     pub corrupt_segments: u64,
     /// Counter: failed seal attempts.
     pub seal_errors: u64,
+    /// Gauge: 1 while appends are refused because free disk space is below the reserve.
+    pub disk_full: u64,
+    /// Gauge: bytes free on the data directory's file system at the last check.
+    pub disk_free_bytes: u64,
+    /// Gauge: the free-space reserve in bytes.
+    pub disk_reserve_bytes: u64,
+    /// Counter: appends refused because the disk was full.
+    pub appends_refused_disk_full: u64,
+    /// Counter: segment files deleted by retention since open.
+    pub retention_segments_deleted: u64,
+    /// Counter: events deleted by retention (in segments or dropped memtables) since open.
+    pub retention_events_deleted: u64,
+    /// Counter: files re-encrypted under a new key since open.
+    pub files_reencrypted: u64,
+}
+
+impl StoreStats {
+    /// Adds the figures and counters of `o` (for sums over spaces and tenants). LSNs are
+    /// left alone: they are per partition.
+    pub fn add(&mut self, o: &StoreStats) {
+        self.events += o.events;
+        self.memtable_events += o.memtable_events;
+        self.segments += o.segments;
+        self.bytes_on_disk += o.bytes_on_disk;
+        self.segment_bytes += o.segment_bytes;
+        self.wal_bytes += o.wal_bytes;
+        self.index_bytes += o.index_bytes;
+        self.events_appended += o.events_appended;
+        self.bytes_written += o.bytes_written;
+        self.segments_sealed += o.segments_sealed;
+        self.wal_frames_replayed += o.wal_frames_replayed;
+        self.corrupt_frames += o.corrupt_frames;
+        self.corrupt_segments += o.corrupt_segments;
+        self.seal_errors += o.seal_errors;
+        self.retention_segments_deleted += o.retention_segments_deleted;
+        self.retention_events_deleted += o.retention_events_deleted;
+        self.files_reencrypted += o.files_reencrypted;
+    }
 }
 
 /// A backend that stores and finds events. Object-safe; every call names its tenant.

@@ -167,6 +167,7 @@ fn run(
             range,
             limit: 1000,
             order: Order::NewestFirst,
+            space: None,
         };
         let res = store.search(&tenant, &req).map_err(|e| e.to_string())?;
         Ok(Expect {
@@ -183,7 +184,11 @@ fn run(
             ..Expect::default()
         })
     } else {
-        let req = AggregateRequest { query, range };
+        let req = AggregateRequest {
+            query,
+            range,
+            space: None,
+        };
         let res = store.aggregate(&tenant, &req).map_err(|e| e.to_string())?;
         Ok(Expect {
             columns: Some(res.table.columns.clone()),

@@ -119,6 +119,10 @@ pub struct SearchArgs {
     /// Print the raw line of each event instead of fields (table format).
     #[arg(long)]
     pub raw: bool,
+    /// Configuration whose storage settings (encryption keys, spaces, retention) apply when
+    /// the data directory is opened directly.
+    #[arg(short, long)]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -105,3 +105,101 @@ fn verify_of_a_missing_directory_is_a_usage_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+fn run_ok(args: &[&str], extra: &[&Path]) -> String {
+    let mut c = vigil();
+    c.args(args);
+    for p in extra {
+        c.arg(p);
+    }
+    let out = c.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn plaintext_in_segments(dir: &Path) -> bool {
+    std::fs::read_dir(dir.join("events/main/segments"))
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .any(|b| b.windows(6).any(|w| w == b"hello "))
+}
+
+#[test]
+fn rotate_key_encrypts_a_plain_store_then_rotates_and_verify_stays_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    fill(&data);
+    assert!(plaintext_in_segments(&data));
+    let keys = dir.path().join("storage.keys");
+    let d = data.to_str().unwrap();
+    let k = keys.to_str().unwrap();
+    // no key file yet: created with key 1, every plain segment encrypted
+    let out = run_ok(
+        &["storage", "rotate-key", "--data-dir", d, "--key-file", k],
+        &[],
+    );
+    assert!(out.contains("key 1 (fingerprint"), "{out}");
+    assert!(out.contains("re-encrypted 3 file(s)"), "{out}");
+    assert!(!plaintext_in_segments(&data));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&keys).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let out = run_ok(&["storage", "verify", "--data-dir", d], &[]);
+    assert!(out.contains("3 segment(s) verified: OK"), "{out}");
+    // a given key becomes key 2
+    let new_key = dir.path().join("new.key");
+    std::fs::write(
+        &new_key,
+        "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n",
+    )
+    .unwrap();
+    let out = run_ok(
+        &[
+            "storage",
+            "rotate-key",
+            "--data-dir",
+            d,
+            "--key-file",
+            k,
+            "--new-key-file",
+            new_key.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(out.contains("re-encrypted 3 file(s)"), "{out}");
+    assert!(
+        out.contains("key(s) 1 may be removed") || out.contains("no sealed file uses key(s) 1"),
+        "{out}"
+    );
+    let out = run_ok(&["storage", "keys", "--data-dir", d, "--key-file", k], &[]);
+    assert!(out.contains("key 1  fingerprint"), "{out}");
+    assert!(out.contains("sealed files 0"), "{out}");
+    assert!(out.contains("key 2 (current)"), "{out}");
+    assert!(out.contains("sealed files 3"), "{out}");
+    let out = run_ok(&["storage", "verify", "--data-dir", d], &[]);
+    assert!(out.contains("3 segment(s) verified: OK"), "{out}");
+    // key 1 removed from the file: everything still readable
+    let text = std::fs::read_to_string(&keys).unwrap();
+    let only2: String = text
+        .lines()
+        .filter(|l| !l.starts_with("1:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&keys, only2).unwrap();
+    let mut c = EmbeddedConfig::new(&data);
+    c.keys = Some(vigil_store::embedded::KeySource::File(keys.clone()));
+    let store = EmbeddedStore::open(c).unwrap();
+    let r = store
+        .search(
+            &TenantId::main(),
+            &vigil_store::SearchRequest::parse("hello", 1000).unwrap(),
+        )
+        .unwrap();
+    assert_eq!(r.events.len(), 150);
+}

@@ -24,7 +24,7 @@
 //! rename and the append) are appended in LSN order; a segment at or below it that the
 //! manifest does not list is left alone (and reported by [`verify`] as unlisted).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -151,10 +151,46 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
         .map_err(|e| StoreError::io("write signing key", path, e))
 }
 
+/// What a manifest entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    /// A segment was sealed (written, renamed into place): its size and SHA-256.
+    Seal,
+    /// Retention deleted a listed segment (the entry comes before the unlink).
+    Delete,
+    /// A listed segment was rewritten under another encryption key: its new size and SHA-256.
+    Reencrypt,
+    /// A memtable whose events had all passed their retention was dropped instead of sealed:
+    /// its LSN range is accounted for without a file.
+    Expire,
+}
+
+impl Op {
+    fn as_str(self) -> &'static str {
+        match self {
+            Op::Seal => "seal",
+            Op::Delete => "delete",
+            Op::Reencrypt => "reencrypt",
+            Op::Expire => "expire",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Op> {
+        Some(match s {
+            "seal" => Op::Seal,
+            "delete" => Op::Delete,
+            "reencrypt" => Op::Reencrypt,
+            "expire" => Op::Expire,
+            _ => return None,
+        })
+    }
+}
+
 /// One manifest entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Entry {
     seq: u64,
+    op: Op,
     file: String,
     first_lsn: u64,
     last_lsn: u64,
@@ -167,9 +203,15 @@ struct Entry {
 }
 
 impl Entry {
+    /// The hashed part of the line. A `seal` entry has no `op` field (the format of manifests
+    /// written before there were other operations, whose hashes must still verify).
     fn canonical(&self) -> String {
+        let op = match self.op {
+            Op::Seal => String::new(),
+            op => format!(" op={}", op.as_str()),
+        };
         format!(
-            "seq={} file={} first_lsn={} last_lsn={} events={} size={} sha256={} prev={}",
+            "seq={}{op} file={} first_lsn={} last_lsn={} events={} size={} sha256={} prev={}",
             self.seq,
             self.file,
             self.first_lsn,
@@ -219,6 +261,13 @@ impl Entry {
             "hash",
             "sig",
         ];
+        let op = if order.get(1) == Some(&"op") {
+            order.remove(1);
+            let v = fields["op"];
+            Op::parse(v).ok_or_else(|| format!("unknown op {v:?}"))?
+        } else {
+            Op::Seal
+        };
         if order != KEYS {
             return Err(format!("fields are {order:?}, expected {KEYS:?}"));
         }
@@ -238,6 +287,7 @@ impl Entry {
         }
         Ok(Entry {
             seq: num("seq")?,
+            op,
             file: file.to_owned(),
             first_lsn: num("first_lsn")?,
             last_lsn: num("last_lsn")?,
@@ -263,6 +313,18 @@ pub(crate) struct SegmentInfo<'a> {
     pub events: u64,
 }
 
+/// The latest state of a file the manifest names.
+#[derive(Debug, Clone)]
+struct FileState {
+    first_lsn: u64,
+    last_lsn: u64,
+    events: u64,
+    size: u64,
+    sha256: [u8; 32],
+    /// False once a `delete` (or `expire`) entry names it.
+    live: bool,
+}
+
 /// A tenant's open manifest (append side).
 #[derive(Debug)]
 pub(crate) struct Manifest {
@@ -271,7 +333,7 @@ pub(crate) struct Manifest {
     next_seq: u64,
     prev: [u8; 32],
     max_lsn: u64,
-    listed: BTreeSet<String>,
+    files: BTreeMap<String, FileState>,
 }
 
 impl Manifest {
@@ -301,15 +363,14 @@ impl Manifest {
             next_seq: 1,
             prev: [0; 32],
             max_lsn: 0,
-            listed: BTreeSet::new(),
+            files: BTreeMap::new(),
         };
         for line in String::from_utf8_lossy(&text[..valid]).lines() {
             match Entry::parse(line) {
                 Ok(e) => {
                     m.next_seq = m.next_seq.max(e.seq + 1);
                     m.prev = e.hash;
-                    m.max_lsn = m.max_lsn.max(e.last_lsn);
-                    m.listed.insert(e.file);
+                    m.apply(&e);
                 }
                 Err(e) => {
                     warn!(path = %m.path.display(), error = %e, "unreadable manifest line (vigil storage verify reports it)")
@@ -322,6 +383,49 @@ impl Manifest {
         Ok(m)
     }
 
+    fn apply(&mut self, e: &Entry) {
+        match e.op {
+            Op::Seal | Op::Expire => {
+                self.max_lsn = self.max_lsn.max(e.last_lsn);
+                self.files.insert(
+                    e.file.clone(),
+                    FileState {
+                        first_lsn: e.first_lsn,
+                        last_lsn: e.last_lsn,
+                        events: e.events,
+                        size: e.size,
+                        sha256: e.sha256,
+                        live: e.op == Op::Seal,
+                    },
+                );
+            }
+            Op::Delete => {
+                if let Some(f) = self.files.get_mut(&e.file) {
+                    f.live = false;
+                }
+            }
+            Op::Reencrypt => {
+                if let Some(f) = self.files.get_mut(&e.file) {
+                    f.size = e.size;
+                    f.sha256 = e.sha256;
+                }
+            }
+        }
+    }
+
+    /// The highest LSN any `seal` or `expire` entry covers: every LSN at or below it is in a
+    /// segment or was dropped by retention, so the WAL never needs to replay it and new
+    /// appends start above it (even when retention has deleted every segment).
+    pub(crate) fn max_lsn(&self) -> u64 {
+        self.max_lsn
+    }
+
+    /// Whether a `delete` entry names `file` (a deletion that a crash may have left
+    /// unfinished).
+    pub(crate) fn is_deleted(&self, file: &str) -> bool {
+        self.files.get(file).is_some_and(|f| !f.live)
+    }
+
     /// Appends entries for segments above the highest LSN listed (sorted by LSN first).
     pub(crate) fn cover(
         &mut self,
@@ -331,7 +435,7 @@ impl Manifest {
         let mut added = 0;
         for s in segments {
             let name = file_name(s.path);
-            if self.listed.contains(&name) {
+            if self.files.contains_key(&name) {
                 continue;
             }
             if s.first_lsn > self.max_lsn {
@@ -355,12 +459,96 @@ impl Manifest {
         s: &SegmentInfo<'_>,
     ) -> Result<(), StoreError> {
         let (sha256, size) = hash_file(s.path)?;
+        self.write_entry(
+            signer,
+            Op::Seal,
+            file_name(s.path),
+            (s.first_lsn, s.last_lsn, s.events),
+            size,
+            sha256,
+        )
+    }
+
+    /// Records that retention is about to delete the listed segment `file`. Written and
+    /// fsynced before the unlink, so that `verify` never sees a listed file missing.
+    pub(crate) fn record_delete(&mut self, signer: &Signer, file: &str) -> Result<(), StoreError> {
+        let Some(f) = self.files.get(file).cloned() else {
+            return Err(StoreError::Invalid(format!(
+                "{file} is not in the manifest {}",
+                self.path.display()
+            )));
+        };
+        self.write_entry(
+            signer,
+            Op::Delete,
+            file.to_owned(),
+            (f.first_lsn, f.last_lsn, f.events),
+            f.size,
+            f.sha256,
+        )
+    }
+
+    /// Records that the listed segment at `path` was rewritten (re-encrypted): its new size
+    /// and SHA-256. Written after the rename, before anything relies on the new file.
+    pub(crate) fn record_reencrypt(
+        &mut self,
+        signer: &Signer,
+        path: &Path,
+    ) -> Result<(), StoreError> {
+        let name = file_name(path);
+        let Some(f) = self.files.get(&name).cloned() else {
+            return Err(StoreError::Invalid(format!(
+                "{name} is not in the manifest {}",
+                self.path.display()
+            )));
+        };
+        let (sha256, size) = hash_file(path)?;
+        self.write_entry(
+            signer,
+            Op::Reencrypt,
+            name,
+            (f.first_lsn, f.last_lsn, f.events),
+            size,
+            sha256,
+        )
+    }
+
+    /// Records that the events of LSNs `first..=last` were dropped by retention before they
+    /// were sealed; `name` is the segment name they would have had.
+    pub(crate) fn record_expire(
+        &mut self,
+        signer: &Signer,
+        name: String,
+        first_lsn: u64,
+        last_lsn: u64,
+        events: u64,
+    ) -> Result<(), StoreError> {
+        self.write_entry(
+            signer,
+            Op::Expire,
+            name,
+            (first_lsn, last_lsn, events),
+            0,
+            [0; 32],
+        )
+    }
+
+    fn write_entry(
+        &mut self,
+        signer: &Signer,
+        op: Op,
+        file: String,
+        (first_lsn, last_lsn, events): (u64, u64, u64),
+        size: u64,
+        sha256: [u8; 32],
+    ) -> Result<(), StoreError> {
         let mut e = Entry {
             seq: self.next_seq,
-            file: file_name(s.path),
-            first_lsn: s.first_lsn,
-            last_lsn: s.last_lsn,
-            events: s.events,
+            op,
+            file,
+            first_lsn,
+            last_lsn,
+            events,
             size,
             sha256,
             prev: self.prev,
@@ -375,8 +563,7 @@ impl Manifest {
             .map_err(|err| StoreError::io("append manifest", &self.path, err))?;
         self.next_seq += 1;
         self.prev = e.hash;
-        self.max_lsn = self.max_lsn.max(e.last_lsn);
-        self.listed.insert(e.file);
+        self.apply(&e);
         Ok(())
     }
 }
@@ -579,29 +766,64 @@ pub fn verify_with_key(data_dir: &Path, public_key: &Path) -> Result<VerifyRepor
 }
 
 fn verify_tenant(dir: &Path, tenant: &str, key: Option<&[u8]>, r: &mut VerifyReport) {
+    verify_partition(dir, tenant, "", key, r);
+    // Storage spaces: `<tenant>/spaces/<space>/` each hold a partition with its own manifest.
+    let spaces = dir.join(super::spaces::SPACES_DIR);
+    if let Ok(rd) = std::fs::read_dir(&spaces) {
+        let mut names: Vec<String> = rd
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        for n in names {
+            let prefix = format!("{}/{n}/", super::spaces::SPACES_DIR);
+            verify_partition(&spaces.join(&n), tenant, &prefix, key, r);
+        }
+    }
+}
+
+/// Segment file names in the hot (`segments/`) and cold (`cold/`) directories of a partition,
+/// with their paths.
+fn sealed_on_disk(
+    dir: &Path,
+    find: &mut dyn FnMut(String, FindingKind, String),
+) -> BTreeMap<String, PathBuf> {
+    let mut on_disk = BTreeMap::new();
+    for sub in [super::spaces::HOT_DIR, super::spaces::COLD_DIR] {
+        match std::fs::read_dir(dir.join(sub)) {
+            Ok(rd) => {
+                for e in rd.flatten() {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    if valid_segment_name(&n) {
+                        on_disk.insert(n, e.path());
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => find(format!("{sub}/"), FindingKind::Unreadable, e.to_string()),
+        }
+    }
+    on_disk
+}
+
+fn verify_partition(
+    dir: &Path,
+    tenant: &str,
+    prefix: &str,
+    key: Option<&[u8]>,
+    r: &mut VerifyReport,
+) {
+    let mut findings = Vec::new();
     let mut find = |file: String, kind: FindingKind, detail: String| {
-        r.findings.push(Finding {
+        findings.push(Finding {
             tenant: tenant.to_owned(),
-            file,
+            file: format!("{prefix}{file}"),
             kind,
             detail,
         });
     };
-    let seg_dir = dir.join("segments");
-    // Segment files on disk.
-    let mut on_disk = BTreeSet::new();
-    match std::fs::read_dir(&seg_dir) {
-        Ok(rd) => {
-            for e in rd.flatten() {
-                let n = e.file_name().to_string_lossy().into_owned();
-                if valid_segment_name(&n) {
-                    on_disk.insert(n);
-                }
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => find("segments/".into(), FindingKind::Unreadable, e.to_string()),
-    }
+    let on_disk = sealed_on_disk(dir, &mut find);
     if let Ok(rd) = std::fs::read_dir(dir.join("quarantine")) {
         let mut q: Vec<_> = rd
             .flatten()
@@ -612,7 +834,7 @@ fn verify_tenant(dir: &Path, tenant: &str, key: Option<&[u8]>, r: &mut VerifyRep
             find(
                 format!("quarantine/{n}"),
                 FindingKind::Quarantined,
-                "failed verification when the store opened and was moved aside".into(),
+                "failed verification and was moved aside".into(),
             );
         }
     }
@@ -631,6 +853,7 @@ fn verify_tenant(dir: &Path, tenant: &str, key: Option<&[u8]>, r: &mut VerifyRep
         }
         Err(e) => {
             find(MANIFEST_FILE.into(), FindingKind::Unreadable, e.to_string());
+            r.findings.append(&mut findings);
             return;
         }
     };
@@ -641,7 +864,10 @@ fn verify_tenant(dir: &Path, tenant: &str, key: Option<&[u8]>, r: &mut VerifyRep
     let mut prev = [0u8; 32];
     let mut expect_seq = 1u64;
     let mut last_lsn = 0u64;
-    let mut listed = BTreeSet::new();
+    let mut any_lsn = false;
+    // Latest state per file: (entry location, seq, size, sha256, live, entries ok, LSNs).
+    type Latest = (String, u64, u64, [u8; 32], bool, bool, (u64, u64));
+    let mut files: BTreeMap<String, Latest> = BTreeMap::new();
     for (i, line) in text.lines().enumerate() {
         let loc = format!("{MANIFEST_FILE}:{}", i + 1);
         let e = match Entry::parse(line) {
@@ -674,7 +900,10 @@ fn verify_tenant(dir: &Path, tenant: &str, key: Option<&[u8]>, r: &mut VerifyRep
             );
             ok = false;
         }
-        if e.prev != prev || e.seq != expect_seq || (i > 0 && e.first_lsn <= last_lsn) {
+        // LSN ranges only move forward on entries that add data (seal) or account for it
+        // (expire); delete and reencrypt name an earlier entry's file.
+        let adds = matches!(e.op, Op::Seal | Op::Expire);
+        if e.prev != prev || e.seq != expect_seq || (adds && any_lsn && e.first_lsn <= last_lsn) {
             let why = if e.prev != prev {
                 "prev does not match the previous entry's hash"
             } else if e.seq != expect_seq {
@@ -697,51 +926,100 @@ fn verify_tenant(dir: &Path, tenant: &str, key: Option<&[u8]>, r: &mut VerifyRep
         }
         prev = e.hash;
         expect_seq = e.seq + 1;
-        last_lsn = last_lsn.max(e.last_lsn);
-        if !listed.insert(e.file.clone()) {
-            find(
-                format!("{loc} ({})", e.file),
-                FindingKind::ChainBroken,
-                "segment listed twice".into(),
-            );
-            continue;
-        }
-        let path = seg_dir.join(&e.file);
-        match hash_file(&path) {
-            Ok((sha, size)) => {
-                if size != e.size || sha != e.sha256 {
-                    find(
-                        e.file.clone(),
-                        FindingKind::Altered,
-                        format!(
-                            "content differs from the manifest (size {size}, manifest {}; sha256 {}, manifest {})",
-                            e.size,
-                            hex(&sha),
-                            hex(&e.sha256)
-                        ),
-                    );
-                } else if ok && pk.is_some() {
-                    r.segments_verified += 1;
-                }
-            }
-            Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+        if adds {
+            last_lsn = last_lsn.max(e.last_lsn);
+            any_lsn = true;
+            if files.contains_key(&e.file) {
                 find(
-                    e.file.clone(),
-                    FindingKind::Missing,
+                    format!("{loc} ({})", e.file),
+                    FindingKind::ChainBroken,
+                    "segment listed twice".into(),
+                );
+                continue;
+            }
+            files.insert(
+                e.file.clone(),
+                (
+                    loc,
+                    e.seq,
+                    e.size,
+                    e.sha256,
+                    e.op == Op::Seal,
+                    ok,
+                    (e.first_lsn, e.last_lsn),
+                ),
+            );
+        } else {
+            match files.get_mut(&e.file) {
+                Some(f) if f.4 => {
+                    if e.op == Op::Delete {
+                        f.4 = false;
+                    } else {
+                        (f.0, f.2, f.3) = (loc, e.size, e.sha256);
+                    }
+                    f.1 = e.seq;
+                    f.5 &= ok;
+                }
+                _ => find(
+                    format!("{loc} ({})", e.file),
+                    FindingKind::ChainBroken,
                     format!(
-                        "listed in the manifest (seq {}, LSN {}-{}) but not on disk",
-                        e.seq, e.first_lsn, e.last_lsn
+                        "{} of a segment that no earlier entry lists (or that was already deleted)",
+                        e.op.as_str()
+                    ),
+                ),
+            }
+        }
+    }
+    for (name, (_loc, seq, size, sha, live, ok, (l0, l1))) in &files {
+        let path = on_disk.get(name);
+        if !*live {
+            if path.is_some() {
+                find(
+                    name.clone(),
+                    FindingKind::Unlisted,
+                    format!(
+                        "deleted by retention (manifest seq {seq}) but still on disk; the store finishes the deletion when it next opens"
                     ),
                 );
             }
-            Err(err) => find(e.file.clone(), FindingKind::Unreadable, err.to_string()),
+            continue;
+        }
+        let Some(path) = path else {
+            find(
+                name.clone(),
+                FindingKind::Missing,
+                format!("listed in the manifest (seq {seq}, LSN {l0}-{l1}) but not on disk"),
+            );
+            continue;
+        };
+        match hash_file(path) {
+            Ok((got, got_size)) => {
+                if got_size != *size || got != *sha {
+                    find(
+                        name.clone(),
+                        FindingKind::Altered,
+                        format!(
+                            "content differs from the manifest (size {got_size}, manifest {size}; sha256 {}, manifest {})",
+                            hex(&got),
+                            hex(sha)
+                        ),
+                    );
+                } else if *ok && pk.is_some() {
+                    r.segments_verified += 1;
+                }
+            }
+            Err(err) => find(name.clone(), FindingKind::Unreadable, err.to_string()),
         }
     }
-    for n in on_disk.difference(&listed) {
-        find(
-            n.clone(),
-            FindingKind::Unlisted,
-            "segment file on disk that the manifest does not list".into(),
-        );
+    for n in on_disk.keys() {
+        if !files.contains_key(n) {
+            find(
+                n.clone(),
+                FindingKind::Unlisted,
+                "segment file on disk that the manifest does not list".into(),
+            );
+        }
     }
+    r.findings.append(&mut findings);
 }

@@ -33,6 +33,8 @@ struct Planned {
     unit: Unit,
     min_ts: i64,
     max_ts: i64,
+    /// Events older than this are past their space's retention: never returned.
+    floor: i64,
 }
 
 enum Block<'a> {
@@ -110,11 +112,26 @@ impl Plan {
     }
 }
 
-/// Lists the blocks that may hold matches, with pruning counted in `stats`.
-fn plan_units(t: &Tenant, plan: &Plan, stats: &mut ScanStats) -> Vec<Planned> {
-    let range = plan.range;
-    let n = &plan.needles;
+/// Lists the blocks of every partition (space) that may hold matches, with pruning counted
+/// in `stats`.
+fn plan_units(parts: &[(Arc<Tenant>, i64)], plan: &Plan, stats: &mut ScanStats) -> Vec<Planned> {
     let mut out = Vec::new();
+    for (t, floor) in parts {
+        plan_partition(t, *floor, plan, stats, &mut out);
+    }
+    out
+}
+
+fn plan_partition(
+    t: &Tenant,
+    floor: i64,
+    plan: &Plan,
+    stats: &mut ScanStats,
+    out: &mut Vec<Planned>,
+) {
+    let mut range = plan.range;
+    range.from.0 = range.from.0.max(floor);
+    let n = &plan.needles;
     let v = t.view.read();
     let mut mem = |b: &Arc<MemBlock>, prune: bool, out: &mut Vec<Planned>| {
         if b.len() == 0 || !range.overlaps(b.min_ts, b.max_ts) {
@@ -129,20 +146,21 @@ fn plan_units(t: &Tenant, plan: &Plan, stats: &mut ScanStats) -> Vec<Planned> {
             unit: Unit::Mem(b.clone()),
             min_ts: b.min_ts,
             max_ts: b.max_ts,
+            floor,
         });
     };
     for f in &v.frozen {
         for b in &f.blocks {
-            mem(b, true, &mut out);
+            mem(b, true, out);
         }
     }
     for b in &v.active.blocks {
-        mem(b, true, &mut out);
+        mem(b, true, out);
     }
     if v.active.open.len() > 0 {
         // The open block is still growing: scan a copy (its pruning sets are not copied).
         let open = Arc::new(v.active.open.copy_events());
-        mem(&open, false, &mut out);
+        mem(&open, false, out);
     }
     let segments = v.segments.clone();
     drop(v);
@@ -166,10 +184,10 @@ fn plan_units(t: &Tenant, plan: &Plan, stats: &mut ScanStats) -> Vec<Planned> {
                 unit: Unit::Seg(s.clone(), bi),
                 min_ts: b.min_ts,
                 max_ts: b.max_ts,
+                floor,
             });
         }
     }
-    out
 }
 
 #[derive(Default)]
@@ -325,7 +343,7 @@ fn check_search(req: &SearchRequest) -> Result<(), StoreError> {
 }
 
 pub(crate) fn search(
-    t: &Tenant,
+    parts: &[(Arc<Tenant>, i64)],
     cfg: &EmbeddedConfig,
     req: &SearchRequest,
 ) -> Result<SearchResult, StoreError> {
@@ -338,7 +356,7 @@ pub(crate) fn search(
     // Sort key: larger is better.
     let key = move |ts: i64| if newest { ts } else { ts.saturating_neg() };
     let lsn_key = move |lsn: u64| if newest { lsn } else { u64::MAX - lsn };
-    let mut units = plan_units(t, &plan, &mut stats);
+    let mut units = plan_units(parts, &plan, &mut stats);
     // Best blocks first, so that a full top-k lets the rest be skipped.
     units.sort_by_key(|u| Reverse(if newest { u.max_ts } else { key(u.min_ts) }));
     let top = Mutex::new(TopK {
@@ -396,7 +414,7 @@ pub(crate) fn search(
                 (None, Some(b)) => b.ts(i),
                 (None, None) => break,
             };
-            if !plan.range.contains(ts) {
+            if !plan.range.contains(ts) || ts < u.floor {
                 continue;
             }
             let hk = (key(ts), lsn_key(lsn_of(&u.unit, i)));
@@ -461,7 +479,7 @@ pub(crate) fn aggregate_empty(req: &AggregateRequest) -> Result<AggregateResult,
 }
 
 pub(crate) fn aggregate(
-    t: &Tenant,
+    parts: &[(Arc<Tenant>, i64)],
     cfg: &EmbeddedConfig,
     req: &AggregateRequest,
 ) -> Result<AggregateResult, StoreError> {
@@ -483,7 +501,7 @@ pub(crate) fn aggregate(
     plan.needles.keys_any.extend(where_needles.keys_any);
     plan.needles.tokens.extend(where_needles.tokens);
     let mut stats = ScanStats::default();
-    let mut units = plan_units(t, &plan, &mut stats);
+    let mut units = plan_units(parts, &plan, &mut stats);
     units.sort_by_key(|u| Reverse(u.max_ts));
     let exec = Mutex::new(Executor::new(&req.query, exec_options())?);
     let c = Counters::default();
@@ -513,7 +531,7 @@ pub(crate) fn aggregate(
                 let mut hits = Vec::new();
                 let mut scanned = 0;
                 for (i, &ts) in cols.ts.iter().enumerate() {
-                    if !plan.range.contains(ts) {
+                    if !plan.range.contains(ts) || ts < u.floor {
                         continue;
                     }
                     scanned += 1;
@@ -564,7 +582,7 @@ pub(crate) fn aggregate(
                 (None, Some(b)) => b.ts(i),
                 (None, None) => break,
             };
-            if !plan.range.contains(ts) {
+            if !plan.range.contains(ts) || ts < u.floor {
                 continue;
             }
             scanned += 1;

@@ -19,13 +19,13 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use super::columns::Columns;
+use super::crypto::{self, KeyId, Keyring, SealedReader};
 use super::index::{self, KEYWORD_FIELDS};
 use super::memtable::MemBlock;
 use crate::StoreError;
@@ -85,17 +85,15 @@ pub(crate) struct Segment {
     /// Bytes of the meta region (block index, bloom filters, dictionary).
     pub meta_len: u64,
     dict: Vec<u64>,
-    file: File,
+    /// Plain or encrypted (the `crypto` container), read with random access.
+    file: SealedReader,
 }
 
 impl Segment {
     /// Opens and verifies header, footer and meta (block checksums are verified on read).
-    pub(crate) fn open(path: &Path) -> Result<Segment, StoreError> {
-        let file = File::open(path).map_err(|e| StoreError::io("open segment", path, e))?;
-        let file_len = file
-            .metadata()
-            .map_err(|e| StoreError::io("stat segment", path, e))?
-            .len();
+    pub(crate) fn open(path: &Path, keyring: &Keyring) -> Result<Segment, StoreError> {
+        let file = crypto::open_sealed_file(path, keyring)?;
+        let file_len = file.len();
         let bad = |r: String| StoreError::corrupt(path, r);
         if file_len < HEADER_LEN + FOOTER_LEN {
             return Err(bad(format!("file too short ({file_len} bytes)")));
@@ -167,6 +165,11 @@ impl Segment {
             dict,
             file,
         })
+    }
+
+    /// The encryption key the file is under (`None`: plain).
+    pub(crate) fn key_id(&self) -> Option<KeyId> {
+        self.file.key_id()
     }
 
     /// Whether block `b` holds keyword hash `k` (per the dictionary).
@@ -363,6 +366,8 @@ pub(crate) struct SealSpec<'a> {
     pub zstd_level: i32,
     /// Test hook: fail after writing part of the file.
     pub fail_write: bool,
+    /// Encrypts the file under its current key (plain when it has none).
+    pub keyring: &'a Keyring,
 }
 
 pub(crate) fn segment_file_name(first_lsn: u64, last_lsn: u64) -> String {
@@ -385,7 +390,7 @@ pub(crate) fn write(spec: &SealSpec<'_>, blocks: &[Arc<MemBlock>]) -> Result<Seg
     }
     std::fs::rename(&tmp, &path).map_err(|e| StoreError::io("rename segment", &path, e))?;
     sync_dir(spec.dir)?;
-    Segment::open(&path)
+    Segment::open(&path, spec.keyring)
 }
 
 fn write_tmp(
@@ -396,7 +401,7 @@ fn write_tmp(
     last_lsn: u64,
 ) -> Result<(), StoreError> {
     let io = |op, e| StoreError::io(op, tmp, e);
-    let file = File::create(tmp).map_err(|e| io("create segment", e))?;
+    let file = crypto::create_sealed_file(tmp, spec.keyring)?;
     let mut w = BufWriter::with_capacity(1 << 20, file);
     let mut header = [0u8; HEADER_LEN as usize];
     header[0..8].copy_from_slice(HEADER_MAGIC);
@@ -493,7 +498,7 @@ fn write_tmp(
     let file = w
         .into_inner()
         .map_err(|e| io("write segment", e.into_error()))?;
-    file.sync_all().map_err(|e| io("fsync segment", e))
+    file.finish().map(|_| ())
 }
 
 /// fsyncs a directory so that created, renamed and deleted entries are durable.

@@ -112,6 +112,7 @@ impl SearchService for StoreSearch {
                         range,
                         limit: limit + 1,
                         order: Order::NewestFirst,
+                        space: None,
                     },
                 )
                 .map_err(store_err)?;
@@ -125,7 +126,14 @@ impl SearchService for StoreSearch {
         } else {
             let r = self
                 .store
-                .aggregate(&tenant, &AggregateRequest { query, range })
+                .aggregate(
+                    &tenant,
+                    &AggregateRequest {
+                        query,
+                        range,
+                        space: None,
+                    },
+                )
                 .map_err(store_err)?;
             let rows = r
                 .table
@@ -254,7 +262,16 @@ pub fn run(args: SearchArgs) -> Result<u8> {
             ))
             .into());
         }
-        let store = EmbeddedStore::open(EmbeddedConfig::new(&dir))
+        // with --config: the storage settings (encryption keys, spaces, retention) of that file
+        let store_cfg = match &args.config {
+            Some(p) => {
+                let mut c = vigil_config::load_file(p).map_err(|e| UsageError(e.to_string()))?;
+                c.data_dir = dir.clone();
+                crate::topology::store_config(&c)
+            }
+            None => EmbeddedConfig::new(&dir),
+        };
+        let store = EmbeddedStore::open(store_cfg)
             .with_context(|| format!("opening the store in {}", dir.display()))?;
         let store: Arc<dyn EventStore> = Arc::new(store);
         let svc = StoreSearch::new(store.clone());
