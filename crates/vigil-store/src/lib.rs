@@ -59,8 +59,15 @@
 //! <data_dir>/events/<tenant>/segments/.tmp-*                       unfinished (removed at open)
 //! <data_dir>/events/<tenant>/quarantine/                           files that failed checks
 //! <data_dir>/events/<tenant>/manifest.log                          signed hash chain of segments
+//! <data_dir>/events/<tenant>/cold/                                 sealed segments, cold tier
+//! <data_dir>/events/<tenant>/spaces/<space>/...                    the same, per storage space
+//! <data_dir>/audit/audit.log                                       retention, disk, key audit
 //! <data_dir>/keys/manifest-signing.{pk8,pub}                       its Ed25519 key pair
 //! ```
+//! Storage spaces, retention, the audit trail, full-disk protection and encryption at rest
+//! (WAL frames `VGWE`, sealed files in the `VIGILENC` container) are described in
+//! [`embedded::spaces`], `embedded/retention.rs`, [`audit`], `embedded/disk.rs` and
+//! [`embedded::crypto`], and in `docs/storage.md`.
 //! All integers are little-endian; checksums are CRC-32 (IEEE).
 //!
 //! **Event record** (in WAL frames and blocks): `tag varint | postcard(Event)`; tag 0 = as is,

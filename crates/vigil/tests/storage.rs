@@ -203,3 +203,73 @@ fn rotate_key_encrypts_a_plain_store_then_rotates_and_verify_stays_clean() {
         .unwrap();
     assert_eq!(r.events.len(), 150);
 }
+
+#[test]
+fn search_reads_one_space_with_the_config_s_storage_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let cfg_path = dir.path().join("vigil.yaml");
+    std::fs::write(
+        &cfg_path,
+        "version: 1\nstorage:\n  tenants:\n    main:\n      spaces:\n        - { name: fw, condition: 'observer.type:firewall', retention: 1h }\n",
+    )
+    .unwrap();
+    let cfg = vigil_config::load_file(&cfg_path).unwrap();
+    assert_eq!(cfg.storage.tenants["main"].spaces[0].name, "fw");
+    let mut c = EmbeddedConfig::new(&data);
+    c.spaces.tenants.insert(
+        "main".into(),
+        vigil_store::embedded::TenantSpaces {
+            retention: None,
+            hot_age: None,
+            spaces: vec![vigil_store::embedded::SpaceConfig {
+                name: "fw".into(),
+                condition: "observer.type:firewall".into(),
+                retention: Some(Duration::from_secs(3600)),
+                hot_age: None,
+            }],
+        },
+    );
+    let store = EmbeddedStore::open(c).unwrap();
+    let now = Timestamp::now().0;
+    let evs: Vec<Event> = (0..10)
+        .map(|i| {
+            let mut ev = Event::new(Bytes::from(format!("<86>host fw: packet {i}")));
+            ev.meta.tenant = SmolStr::new("main");
+            ev.timestamp = Timestamp(now - 1000 + i);
+            if i < 4 {
+                ev.observer.r#type = Some("firewall".into());
+            }
+            ev
+        })
+        .collect();
+    store.append(&TenantId::main(), &evs).unwrap();
+    store.close().unwrap();
+    drop(store);
+    let d = data.to_str().unwrap();
+    let c = cfg_path.to_str().unwrap();
+    let lines = |extra: &[&str]| {
+        let mut args = vec!["search", "--data-dir", d, "--config", c, "-f", "json"];
+        args.extend_from_slice(extra);
+        args.push("packet");
+        run_ok(&args, &[]).lines().count()
+    };
+    assert_eq!(lines(&[]), 10);
+    assert_eq!(lines(&["--space", "fw"]), 4);
+    assert_eq!(lines(&["--space", "default"]), 6);
+    let out = vigil()
+        .args([
+            "search",
+            "--data-dir",
+            d,
+            "--config",
+            c,
+            "--space",
+            "nope",
+            "x",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no storage space 'nope'"));
+}

@@ -18,6 +18,16 @@
 //! bytes `"vigil-manifest-v1\n" + "seq=... prev=<hex>"` (the line up to and including `prev`);
 //! `sig` is the Ed25519 signature of the 32 `hash` bytes.
 //!
+//! Besides `seal` lines (above), three operations are chained the same way, with an `op` field
+//! after `seq` (a `seal` line has none, so manifests from before keep their hashes):
+//! `op=delete` (retention is about to unlink the listed file; size and SHA-256 are its last
+//! ones), `op=reencrypt` (the listed file was rewritten under another key: its new size and
+//! SHA-256 — the manifest always hashes the bytes on disk, so verifying needs no key) and
+//! `op=expire` (an LSN range dropped by retention before it was sealed; no file). [`verify`]
+//! keeps each file's latest state: a deleted file is not expected on disk, a re-encrypted one
+//! is checked against its new hash. Each storage space (`<tenant>/spaces/<space>/`) has its own
+//! manifest; segments are looked for in `segments/` and `cold/`.
+//!
 //! A line is appended and fsynced right after its segment is renamed into place and the
 //! directory fsynced, before the WAL it covers is deleted. At open, segments above the highest
 //! LSN the manifest lists (a data directory from before manifests, or a crash between the

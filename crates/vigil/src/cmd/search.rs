@@ -77,6 +77,8 @@ pub fn value_json(v: &vigil_query::Value) -> serde_json::Value {
 fn store_err(e: StoreError) -> SearchError {
     match e {
         StoreError::Query(q) => SearchError::BadRequest(q.to_string()),
+        // an unknown storage space, an aggregation sent to search
+        StoreError::Invalid(m) => SearchError::BadRequest(m),
         other => SearchError::Internal(other.to_string()),
     }
 }
@@ -112,7 +114,7 @@ impl SearchService for StoreSearch {
                         range,
                         limit: limit + 1,
                         order: Order::NewestFirst,
-                        space: None,
+                        space: req.space.clone(),
                     },
                 )
                 .map_err(store_err)?;
@@ -131,7 +133,7 @@ impl SearchService for StoreSearch {
                     &AggregateRequest {
                         query,
                         range,
-                        space: None,
+                        space: req.space.clone(),
                     },
                 )
                 .map_err(store_err)?;
@@ -228,6 +230,7 @@ pub fn run(args: SearchArgs) -> Result<u8> {
         to: args.to.clone(),
         limit: Some(args.limit.min(MAX_LIMIT)),
         tenant: Some(args.tenant.clone()),
+        space: args.space.clone(),
     };
     let dir = args
         .data_dir
