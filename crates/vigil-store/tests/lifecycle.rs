@@ -565,3 +565,63 @@ fn encryption_at_rest_with_rotation_wrong_key_and_tampering() {
         .collect();
     assert!(kinds.contains(&FindingKind::Quarantined), "{kinds:?}");
 }
+
+#[test]
+fn a_running_store_picks_up_a_rotated_key_file_and_reencrypts_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("storage.keys");
+    write_keys(&keys, &format!("{KEY_A}\n"));
+    let clock = Arc::new(ManualClock::new(Timestamp(T0)));
+    let data = dir.path().join("data");
+    let mut c = config(&data, &clock);
+    c.spaces = SpacesConfig::default();
+    c.keys = Some(KeySource::File(keys.clone()));
+    c.key_reload_interval = Duration::from_millis(50);
+    let t = TenantId::main();
+    let store = EmbeddedStore::open(c).unwrap();
+    for b in 0..3 {
+        store.append(&t, &batch(b * 100, 100, T0, "")).unwrap();
+        store.flush(&t).unwrap();
+    }
+    // still being written: ends up sealed under the new key
+    store.append(&t, &batch(300, 5, T0, "")).unwrap();
+    assert_eq!(store.keys_in_use().get(&Some(1)), Some(&3));
+    write_keys(&keys, &format!("{KEY_A}\n{KEY_B}\n"));
+    let mut waited = 0;
+    while store.keys_in_use().keys().ne([Some(2)].iter()) {
+        assert!(waited < 600, "not re-encrypted: {:?}", store.keys_in_use());
+        std::thread::sleep(Duration::from_millis(50));
+        waited += 1;
+    }
+    assert_eq!(store.keys_in_use().get(&Some(2)), Some(&4));
+    // dropping key 2 while files use it is refused: the running keyring stays
+    write_keys(&keys, &format!("{KEY_A}\n"));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(count(&store, "NOT vigil.type:audit", None), 305);
+    write_keys(&keys, &format!("{KEY_B}\n"));
+    let mut waited = 0;
+    while !audit(&data)
+        .iter()
+        .any(|r| r["action"] == "storage.reencrypt.done")
+    {
+        assert!(waited < 600, "{:?}", audit(&data));
+        std::thread::sleep(Duration::from_millis(50));
+        waited += 1;
+    }
+    let actions: Vec<String> = audit(&data)
+        .iter()
+        .map(|r| r["action"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert!(
+        actions.contains(&"storage.key.rotated".to_owned()),
+        "{actions:?}"
+    );
+    assert_eq!(
+        actions.iter().filter(|a| *a == "storage.reencrypt").count(),
+        3,
+        "{actions:?}"
+    );
+    store.close().unwrap();
+    let r = verify(&data).unwrap();
+    assert!(r.is_clean(), "{:?}", r.findings);
+}
