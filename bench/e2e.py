@@ -8,6 +8,11 @@ figures compare like for like; `--peers` runs those daemons in the same invocati
 
     python3 bench/e2e.py --vigil target/release/vigil --runs 3 --peers
     python3 bench/e2e.py --proto udp --udp-rate 50000
+    python3 bench/e2e.py --pack linux --forward --peers --peer-targets rsyslog-parse,syslog-ng-parse
+
+`--forward` runs Vigil the way the peers' configurations run: TCP in, parse/normalize, one JSON
+line per event appended to a file (a `type: file` destination, no store), so CPU per event
+compares like for like with rsyslog's and syslog-ng's field-parsing configurations.
 
 Writes bench/results/e2e-<label>.json and prints a markdown summary.
 Everything runs on 127.0.0.1, bounded in time; processes are stopped by PID.
@@ -126,11 +131,14 @@ def start_vigil(a, data, sport, hport):
     log = open(os.path.join(data, "..", os.path.basename(data) + ".log"), "w")
     cmd = [a.vigil, "up", "--data-dir", data, "--syslog-addr", f"127.0.0.1:{sport}",
            "--http-addr", f"127.0.0.1:{hport}"]
-    if a.pack:
+    if a.pack or a.forward:
         cfg = os.path.join(data, "..", os.path.basename(data) + ".yaml")
         with open(cfg, "w") as f:
-            f.write("version: 1\ncollectors:\n  - id: syslog\n    connector: { type: syslog, tcp: 127.0.0.1:5514 }\n"
-                    f"    normalizer: {{ type: pack, name: {a.pack} }}\n")
+            f.write("version: 1\ncollectors:\n  - id: syslog\n    connector: { type: syslog, tcp: 127.0.0.1:5514 }\n")
+            if a.pack:
+                f.write(f"    normalizer: {{ type: pack, name: {a.pack} }}\n")
+            if a.forward:
+                f.write(f"destinations:\n  - type: file\n    path: {forward_path(data)}\n")
         cmd += ["--config", cfg]
     p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + 30
@@ -145,6 +153,41 @@ def start_vigil(a, data, sport, hport):
     with open(os.path.join(data, "api-token")) as f:
         token = f.read().strip()
     return p, Api(f"http://127.0.0.1:{hport}", token)
+
+
+def forward_path(data):
+    return os.path.join(data, "forward.jsonl")
+
+
+class LineCounter:
+    """Counts the lines of a growing file, reading only what was appended since the last call."""
+
+    def __init__(self, path):
+        self.path, self.pos, self.lines = path, 0, 0
+
+    def count(self):
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.pos)
+                while True:
+                    chunk = f.read(1 << 22)
+                    if not chunk:
+                        break
+                    self.lines += chunk.count(b"\n")
+                    self.pos += len(chunk)
+        except FileNotFoundError:
+            pass
+        return self.lines
+
+
+def forward_counts(path):
+    procs, hosts = Counter(), Counter()
+    with open(path, "rb") as f:
+        for line in f:
+            e = json.loads(line)
+            procs[e.get("process", {}).get("name")] += 1
+            hosts[e.get("host", {}).get("name")] += 1
+    return dict(procs), dict(hosts)
 
 
 def stop(p):
@@ -198,10 +241,11 @@ def run_once(a, i, n_expected, by_process, by_host):
             r["udp_send_s"] = round(send_s, 2)
             sender = None
         last, last_change, count = -1, time.monotonic(), 0
+        lines = LineCounter(forward_path(data)) if a.forward else None
         while True:
             # the store's event gauge is O(1); a `| count` query per poll would charge the
             # harness's own scans to Vigil's CPU. Exactness is checked by queries afterwards.
-            count = int(api.metric("vigil_store_events{"))
+            count = lines.count() if lines else int(api.metric("vigil_store_events{"))
             now = time.monotonic()
             if count != last:
                 last, last_change = count, now
@@ -218,8 +262,11 @@ def run_once(a, i, n_expected, by_process, by_host):
             r["sender"] = json.loads(out)
         wall = t1 - t0
         cpu = cpu1 - cpu0
-        searchable = api.count()
-        r["searchable_after"] = searchable
+        if a.forward:
+            searchable = count
+        else:
+            searchable = api.count()
+            r["searchable_after"] = searchable
         if searchable != count:
             r["error"] = f"gauge said {count} but `| count` found {searchable}"
         r.update({
@@ -229,8 +276,11 @@ def run_once(a, i, n_expected, by_process, by_host):
             "events_per_cpu_s": round(count / cpu) if cpu > 0 else None,
         })
         if a.proto == "tcp":
-            got_p = api.count_by("process.name")
-            got_h = api.count_by("host.name")
+            if a.forward:
+                got_p, got_h = forward_counts(forward_path(data))
+            else:
+                got_p = api.count_by("process.name")
+                got_h = api.count_by("host.name")
             r["process_counts_exact"] = got_p == by_process
             r["host_counts_exact"] = got_h == by_host
             if got_p != by_process:
@@ -245,15 +295,16 @@ def run_once(a, i, n_expected, by_process, by_host):
             r["lost"] = sent - count
             r["loss_fully_reported"] = int(drops) == sent - count
         r["parse_errors"] = int(api.metric("vigil_component_errors_total", 'reason="parse"'))
-        t = time.monotonic()
-        r["query_count_by_process_ms"] = round((api.search("| count by process.name") and time.monotonic() - t) * 1000)
-        t = time.monotonic()
-        api.search("source.ip:203.0.113.0/24 AND failed")
-        r["query_needle_ms"] = round((time.monotonic() - t) * 1000)
+        if not a.forward:
+            t = time.monotonic()
+            r["query_count_by_process_ms"] = round((api.search("| count by process.name") and time.monotonic() - t) * 1000)
+            t = time.monotonic()
+            api.search("source.ip:203.0.113.0/24 AND failed")
+            r["query_needle_ms"] = round((time.monotonic() - t) * 1000)
     finally:
         stop(p)
     du = subprocess.run(["du", "-sb", os.path.join(data, "events")], capture_output=True, text=True).stdout.split()
-    if du:
+    if du and not a.forward:
         r["bytes_on_disk"] = int(du[0])
         r["bytes_per_event"] = round(int(du[0]) / max(r.get("events", 1), 1), 1)
     if not a.keep:
@@ -300,6 +351,8 @@ def main():
     ap.add_argument("--peer-targets", default="rsyslog-plain,syslog-ng-plain",
                     help="comma-separated ../shared/bench targets, e.g. rsyslog-parse,syslog-ng-parse")
     ap.add_argument("--label", default=None)
+    ap.add_argument("--forward", action="store_true",
+                    help="write normalized events to a JSON-lines file instead of the store (like the peers)")
     ap.add_argument("--pack", default=None, help="normalize with this pack (e.g. linux) instead of the syslog header")
     a = ap.parse_args()
 
@@ -312,7 +365,7 @@ def main():
         print(json.dumps(r), flush=True)
         runs.append(r)
     peers = run_peers(a) if a.peers else {}
-    label = a.label or f"vigil-{a.proto}"
+    label = a.label or f"vigil-{a.proto}" + ("-forward" if a.forward else "") + (f"-{a.pack}" if a.pack else "")
     summary = {k: med(runs, k) for k in ["events_per_s", "wall_s", "cpu_us_per_event", "cpu_s_per_million",
                                          "events_per_cpu_s", "bytes_per_event", "query_count_by_process_ms",
                                          "query_needle_ms"]}
@@ -323,7 +376,10 @@ def main():
         json.dump(doc, f, indent=1)
     print("\n| subject | events/s (wall, median) | CPU µs per event | events per CPU-second |")
     print("|---|---|---|---|")
-    print(f"| vigil up ({a.proto}, parse+normalize+store+index) | {summary['events_per_s']} | "
+    what = "parse+normalize+JSON file" if a.forward else "parse+normalize+store+index"
+    if a.pack:
+        what += f", pack {a.pack}"
+    print(f"| vigil up ({a.proto}, {what}) | {summary['events_per_s']} | "
           f"{summary['cpu_us_per_event']} | {summary['events_per_cpu_s']} |")
     for name, s in peers.items():
         mps = s.get("msgs_per_s", {}).get("median")

@@ -160,6 +160,7 @@ const TOP_LEVEL: &[&str] = &[
     "storage",
     "pipeline",
     "detection",
+    "destinations",
 ];
 
 fn section<T: serde::de::DeserializeOwned>(
@@ -255,6 +256,19 @@ pub fn parse_raw(text: &str, origin: &str) -> Result<raw::RawConfig, ConfigError
             }
         }
         Some(_) => problems.add("collectors", "must be a list of collectors"),
+    }
+    match map.get("destinations") {
+        None | Some(yaml_serde::Value::Null) => {}
+        Some(yaml_serde::Value::Sequence(items)) => {
+            let mut list = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                if let Some(d) = section(item, &format!("destinations[{i}]"), &mut problems) {
+                    list.push(d);
+                }
+            }
+            cfg.destinations = Some(list);
+        }
+        Some(_) => problems.add("destinations", "must be a list of destinations"),
     }
     problems.into_result(origin)?;
     Ok(cfg)

@@ -28,6 +28,34 @@ pub struct RawConfig {
     /// Live detection: Sigma rules run on every event; matches are stored as alerts.
     #[serde(default)]
     pub detection: Option<RawDetection>,
+    /// Where normalized events go (KUMA's destinations). Default: the event store only
+    /// (`- type: storage`). List them to add a file output, or leave `storage` out to run as a
+    /// forwarding collector that keeps nothing itself.
+    #[serde(default)]
+    pub destinations: Option<Vec<RawDestination>>,
+}
+
+/// A destination of normalized events.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawDestination {
+    /// The event store (`storage` section): searchable, retained, tamper-evident.
+    Storage {},
+    /// A file, one event per line, appended to; reopened when it is moved away (log rotation).
+    File(RawFileDestination),
+}
+
+/// File destination settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawFileDestination {
+    /// Path of the file, relative to the configuration file's directory. Its directory is
+    /// created when missing.
+    pub path: String,
+    /// `json` (nested ECS JSON with the raw record as `event.original`) or `raw` (the record as
+    /// received). Default `json`.
+    #[serde(default)]
+    pub format: Option<String>,
 }
 
 /// Live detection with Sigma rules.

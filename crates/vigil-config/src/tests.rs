@@ -150,6 +150,47 @@ fn empty_and_non_mapping_files_say_what_to_write() {
 }
 
 #[test]
+fn destinations_default_to_storage_and_report_every_problem() {
+    let c = default_config().unwrap();
+    assert_eq!(c.destinations, vec![DestinationConfig::Storage]);
+    let errs = errors(
+        r#"
+version: 1
+destinations:
+  - type: storage
+  - type: storage
+  - type: file
+    path: out/a.jsonl
+    format: xml
+  - type: file
+    path: out/a.jsonl
+"#,
+    );
+    assert_eq!(
+        errs,
+        vec![
+            "destinations[1]: storage is listed twice; events would be stored twice".to_string(),
+            "destinations[2].format: unknown format \"xml\": use json or raw".to_string(),
+            "destinations[3].path: ./out/a.jsonl is already written by another destination"
+                .to_string(),
+        ]
+    );
+    let c = load_str(
+        "version: 1\ndestinations:\n  - type: file\n    path: fwd.jsonl\n    format: raw\n",
+        "t.yaml",
+        Path::new("/etc/vigil"),
+    )
+    .unwrap();
+    assert_eq!(
+        c.destinations,
+        vec![DestinationConfig::File {
+            path: "/etc/vigil/fwd.jsonl".into(),
+            format: FileFormat::Raw
+        }]
+    );
+}
+
+#[test]
 fn tls_files_must_exist() {
     let errs =
         errors("version: 1\napi:\n  tls: { cert: /nonexistent/c.pem, key: /nonexistent/k.pem }\n");

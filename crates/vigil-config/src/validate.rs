@@ -23,6 +23,31 @@ pub struct Config {
     pub pipeline: PipelineConfig,
     /// Live detection, when configured.
     pub detection: Option<DetectionConfig>,
+    /// Where normalized events go, in order (at least one).
+    pub destinations: Vec<DestinationConfig>,
+}
+
+/// A validated destination.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DestinationConfig {
+    /// The event store.
+    Storage,
+    /// A file of one event per line.
+    File {
+        /// Absolute path.
+        path: PathBuf,
+        /// Line format.
+        format: FileFormat,
+    },
+}
+
+/// Line format of a file destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    /// Nested ECS JSON.
+    Json,
+    /// The raw record as received.
+    Raw,
 }
 
 /// Which Sigma processing pipeline live detection uses.
@@ -863,6 +888,57 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
             placeholders: d.placeholders.clone(),
         }
     });
+    let destinations = match &raw.destinations {
+        None => vec![DestinationConfig::Storage],
+        Some(list) => {
+            if list.is_empty() {
+                v.p.add(
+                    "destinations",
+                    "name at least one destination (`- type: storage` keeps events searchable)",
+                );
+            }
+            let mut seen_storage = false;
+            let mut seen_files: HashSet<PathBuf> = HashSet::new();
+            list.iter()
+                .enumerate()
+                .map(|(i, d)| match d {
+                    RawDestination::Storage {} => {
+                        if seen_storage {
+                            v.p.add(
+                                format!("destinations[{i}]"),
+                                "storage is listed twice; events would be stored twice",
+                            );
+                        }
+                        seen_storage = true;
+                        DestinationConfig::Storage
+                    }
+                    RawDestination::File(f) => {
+                        let path = base_dir.join(&f.path);
+                        if f.path.trim().is_empty() {
+                            v.p.add(format!("destinations[{i}].path"), "must not be empty");
+                        } else if !seen_files.insert(path.clone()) {
+                            v.p.add(
+                                format!("destinations[{i}].path"),
+                                format!("{} is already written by another destination", path.display()),
+                            );
+                        }
+                        let format = match f.format.as_deref() {
+                            None | Some("json") => FileFormat::Json,
+                            Some("raw") => FileFormat::Raw,
+                            Some(o) => {
+                                v.p.add(
+                                    format!("destinations[{i}].format"),
+                                    format!("unknown format {o:?}: use json or raw"),
+                                );
+                                FileFormat::Json
+                            }
+                        };
+                        DestinationConfig::File { path, format }
+                    }
+                })
+                .collect()
+        }
+    };
     v.p.into_result(origin)?;
     Ok(Config {
         data_dir,
@@ -871,5 +947,6 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
         storage,
         pipeline,
         detection,
+        destinations,
     })
 }

@@ -7,11 +7,27 @@
 //! arriving out of order still count as long as they fall inside it. When a correlation fires,
 //! its group state is reset. Correlations may reference other correlations (chaining): an
 //! alert acts as an event of the referenced correlation whose fields are its group-by values.
+//!
+//! # Late events and the watermark
+//! The correlator's *watermark* is the newest event time it has seen minus the allowed
+//! lateness ([`DEFAULT_ALLOWED_LATENESS_MS`], [`Correlator::set_allowed_lateness`]). An event
+//! older than the watermark is not counted (it is counted in [`Correlator::late_events`]):
+//! its windows may already have been evicted, and counting it would make results depend on
+//! how late it came. Events at or after the watermark count even when out of order. Group
+//! states whose window ended before the watermark are dropped by [`Correlator::evict`].
+//!
+//! # Persistence
+//! [`Correlator::save_state`] writes the live windows (per correlation id and group-by
+//! values: event times, distinct values, temporal slots) and the watermark as JSON;
+//! [`Correlator::restore_state`] reads them back into a correlator built from the same or a
+//! newer rule set (states of correlations that no longer exist are skipped), so `vigil up`
+//! keeps its windows across restarts and rule reloads. Both are bounded by the group cap.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
 use yaml_serde::{Mapping, Value as Yaml};
 
 use crate::engine::Detection;
@@ -266,7 +282,7 @@ pub struct CorrelationAlert {
     pub last_ms: i64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct GroupState {
     times: VecDeque<i64>,
     values: HashMap<String, i64>,
@@ -284,6 +300,31 @@ pub struct Correlator {
     state: HashMap<(usize, Vec<String>), GroupState>,
     suppressed: HashSet<String>,
     max_groups: usize,
+    /// Newest event time seen (ms); `i64::MIN` before the first event.
+    max_ts: i64,
+    allowed_lateness_ms: i64,
+    late: u64,
+}
+
+/// How far behind the newest event an event may be and still count (ms): 5 minutes.
+pub const DEFAULT_ALLOWED_LATENESS_MS: i64 = 5 * 60 * 1000;
+
+/// Version of the [`Correlator::save_state`] format.
+const STATE_VERSION: u32 = 1;
+
+#[derive(Serialize, Deserialize)]
+struct SavedGroup {
+    /// Correlation rule id.
+    rule: String,
+    group: Vec<String>,
+    state: GroupState,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SavedState {
+    version: u32,
+    max_ts: i64,
+    groups: Vec<SavedGroup>,
 }
 
 /// A flat map used as the event of a chained correlation alert.
@@ -302,7 +343,7 @@ impl SigmaEvent for GroupEvent<'_> {
     }
 }
 
-fn first_value(ev: &dyn SigmaEvent, field: &str) -> Option<String> {
+pub(crate) fn first_value(ev: &dyn SigmaEvent, field: &str) -> Option<String> {
     let mut out = None;
     ev.field(field, &mut |v| {
         if out.is_none() {
@@ -338,7 +379,85 @@ impl Correlator {
             state: HashMap::new(),
             suppressed,
             max_groups: 1_000_000,
+            max_ts: i64::MIN,
+            allowed_lateness_ms: DEFAULT_ALLOWED_LATENESS_MS,
+            late: 0,
         }
+    }
+
+    /// Set how far behind the newest event an event may be and still count (ms, ≥ 0).
+    pub fn set_allowed_lateness(&mut self, ms: i64) {
+        self.allowed_lateness_ms = ms.max(0);
+    }
+
+    /// The watermark: events before it are late and not counted (`i64::MIN` at first).
+    pub fn watermark(&self) -> i64 {
+        self.max_ts.saturating_sub(self.allowed_lateness_ms)
+    }
+
+    /// Events dropped as late so far.
+    pub fn late_events(&self) -> u64 {
+        self.late
+    }
+
+    /// Write the live state (windows and watermark) as JSON.
+    pub fn save_state(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let groups = self
+            .state
+            .iter()
+            .map(|((ci, group), st)| SavedGroup {
+                rule: self.rules[*ci].id.clone(),
+                group: group.clone(),
+                state: GroupState {
+                    times: st.times.clone(),
+                    values: st.values.clone(),
+                    per_rule: st.per_rule.clone(),
+                    newest: st.newest,
+                },
+            })
+            .collect();
+        let saved = SavedState {
+            version: STATE_VERSION,
+            max_ts: self.max_ts,
+            groups,
+        };
+        serde_json::to_writer(w, &saved).map_err(std::io::Error::other)
+    }
+
+    /// Restore state written by [`Correlator::save_state`], replacing the current state;
+    /// groups of correlations this correlator does not have are skipped, and at most the
+    /// group cap is restored. Returns the number of groups restored.
+    pub fn restore_state(&mut self, r: &mut dyn std::io::Read) -> Result<usize, String> {
+        let saved: SavedState = serde_json::from_reader(r).map_err(|e| e.to_string())?;
+        if saved.version != STATE_VERSION {
+            return Err(format!(
+                "correlation state version {} (expected {STATE_VERSION})",
+                saved.version
+            ));
+        }
+        let index: HashMap<&str, usize> = self
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.id.as_str(), i))
+            .collect();
+        let mut state = HashMap::new();
+        for g in saved.groups {
+            if state.len() >= self.max_groups {
+                break;
+            }
+            let Some(&ci) = index.get(g.rule.as_str()) else {
+                continue;
+            };
+            if g.group.len() != self.rules[ci].group_by.len() {
+                continue;
+            }
+            state.insert((ci, g.group), g.state);
+        }
+        let n = state.len();
+        self.state = state;
+        self.max_ts = saved.max_ts;
+        Ok(n)
     }
 
     /// Whether a detection should also be raised as an alert of its own: false for rules
@@ -357,6 +476,7 @@ impl Correlator {
     }
 
     /// Feed the detections of one event (with its event time in ms); alerts are appended.
+    /// Call it for every event, with or without detections: each moves the watermark.
     pub fn process(
         &mut self,
         ev: &dyn SigmaEvent,
@@ -364,6 +484,14 @@ impl Correlator {
         detections: &[Detection],
         out: &mut Vec<CorrelationAlert>,
     ) {
+        // Every event moves the watermark; only late events with detections are counted.
+        if ts_ms < self.watermark() {
+            if !detections.is_empty() {
+                self.late += 1;
+            }
+            return;
+        }
+        self.max_ts = self.max_ts.max(ts_ms);
         for d in detections {
             let mut keys = vec![d.rule.id.clone()];
             if let Some(n) = &d.rule.name {
@@ -523,10 +651,12 @@ impl Correlator {
         }
     }
 
-    /// Drop group states whose window ended before `now_ms` (call periodically).
+    /// Drop group states whose window ended before the watermark, or before `now_ms` when
+    /// that is earlier (call periodically).
     pub fn evict(&mut self, now_ms: i64) {
         let rules = &self.rules;
+        let cut = now_ms.min(self.watermark());
         self.state
-            .retain(|(ci, _), st| st.newest + rules[*ci].timespan_ms >= now_ms);
+            .retain(|(ci, _), st| st.newest + rules[*ci].timespan_ms >= cut);
     }
 }

@@ -86,7 +86,8 @@ mod tree;
 mod value;
 
 pub use correlation::{
-    CmpCond, CorrelationAlert, CorrelationRule, CorrelationType, Correlator, parse_timespan,
+    CmpCond, CorrelationAlert, CorrelationRule, CorrelationType, Correlator,
+    DEFAULT_ALLOWED_LATENESS_MS, parse_timespan,
 };
 pub use engine::{
     DEFAULT_SCAN_CACHE_SLOTS, Detection, EvalCost, MatchedField, RuleInfo, RuleSet, RuleSetStats,

@@ -421,8 +421,11 @@ impl Pipeline {
     /// (CloudTrail `eventName`, Okta `eventType`, Kubernetes `verb`, ...) are not renamed: the
     /// packs keep them as the event's original fields, which the engine's event view resolves
     /// by name. Keyword detections search every string value (message and raw line included).
-    /// Rules for logsources no pack produces (Windows, auditd, Linux `process_creation`, ...)
-    /// are loaded but not evaluated (`restrict_to_mapped`).
+    /// Linux `auditd` rules and the Linux `process_creation`, `file_event` and
+    /// `network_connection` categories run on the auditd pack's records; Windows rules route
+    /// exactly as in [`Pipeline::windows`] (the Windows packs keep `Channel`, `EventID` and the
+    /// `EventData` names). Rules for logsources no mapping covers are loaded but not evaluated
+    /// (`restrict_to_mapped`). The table is in `docs/detection-reference.md`.
     pub fn ecs() -> Pipeline {
         let strs = |xs: &[&str]| xs.iter().map(|x| x.to_string()).collect::<Vec<String>>();
         let renames = |xs: &[(&str, &str)]| {
@@ -491,6 +494,51 @@ impl Pipeline {
                 ..Default::default()
             });
         }
+        // Linux auditd: the auditd pack keeps every key=value of the record under its own name
+        // (`type`, `a0`.., `exe`, `comm`, `key`, `name`, `nametype`, ...); `SYSCALL` is the
+        // interpreted syscall name, which the pack puts in `event.action`.
+        logsources.push(LogsourceMapping {
+            product: Some("linux".into()),
+            service: Some("auditd".into()),
+            conditions: vec![("event.module".into(), strs(&["auditd"]))],
+            fieldmappings: renames(&[("SYSCALL", "event.action")]),
+            ..Default::default()
+        });
+        // Linux categories (Sysmon for Linux taxonomy) from auditd records.
+        for (category, conditions, fields) in ECS_LINUX_CATEGORIES {
+            logsources.push(LogsourceMapping {
+                category: Some(category.to_string()),
+                product: Some("linux".into()),
+                conditions: conditions
+                    .iter()
+                    .map(|(f, vs)| (f.to_string(), strs(vs)))
+                    .collect(),
+                fieldmappings: renames(fields),
+                ..Default::default()
+            });
+        }
+        // Zeek logs: one dataset per log, Zeek's own field names kept.
+        for service in [
+            "conn",
+            "dns",
+            "http",
+            "ssl",
+            "x509",
+            "smb_files",
+            "dce_rpc",
+            "kerberos",
+            "rdp",
+        ] {
+            logsources.push(LogsourceMapping {
+                product: Some("zeek".into()),
+                service: Some(service.to_string()),
+                conditions: vec![("event.dataset".into(), vec![format!("zeek.{service}")])],
+                ..Default::default()
+            });
+        }
+        // Windows: the Windows Security, Sysmon and PowerShell packs keep `Channel`, `EventID`
+        // and the `EventData` names, so the Windows (THOR) routing applies unchanged.
+        logsources.extend(Pipeline::windows().logsources);
         Pipeline {
             name: "ecs".into(),
             field_mappings: HashMap::new(),
@@ -499,6 +547,63 @@ impl Pipeline {
         }
     }
 }
+
+type LinuxCategory = (
+    &'static str,
+    &'static [(&'static str, &'static [&'static str])],
+    &'static [(&'static str, &'static str)],
+);
+
+/// Linux Sigma categories → (conditions, field renames), over the auditd pack's events.
+/// auditd writes one record per aspect of a syscall (SYSCALL: executable and ids; EXECVE:
+/// arguments; PATH: file names; SOCKADDR: peer), so a rule that combines fields of two records
+/// (e.g. `Image` and `CommandLine`) cannot match one auditd event.
+const ECS_LINUX_CATEGORIES: &[LinuxCategory] = &[
+    (
+        "process_creation",
+        &[
+            ("event.module", &["auditd"]),
+            ("event.category", &["process"]),
+        ],
+        ECS_LINUX_PROCESS_FIELDS,
+    ),
+    (
+        "file_event",
+        &[
+            ("event.module", &["auditd"]),
+            ("event.code", &["PATH"]),
+            ("nametype", &["CREATE"]),
+        ],
+        &[("TargetFilename", "name"), ("Image", "process.executable")],
+    ),
+    (
+        "network_connection",
+        &[
+            ("event.module", &["auditd"]),
+            ("event.action", &["connect"]),
+        ],
+        &[
+            ("Image", "process.executable"),
+            ("DestinationIp", "destination.ip"),
+            ("DestinationPort", "destination.port"),
+            ("DestinationHostname", "destination.domain"),
+            ("User", "user.name"),
+        ],
+    ),
+];
+
+/// Sigma `process_creation` (Linux) → ECS process fields.
+const ECS_LINUX_PROCESS_FIELDS: &[(&str, &str)] = &[
+    ("Image", "process.executable"),
+    ("CommandLine", "process.command_line"),
+    ("CurrentDirectory", "process.working_directory"),
+    ("ParentImage", "process.parent.executable"),
+    ("ParentCommandLine", "process.parent.command_line"),
+    ("ProcessId", "process.pid"),
+    ("ParentProcessId", "process.parent.pid"),
+    ("User", "user.name"),
+    ("LogonId", "user.audit.id"),
+];
 
 /// Linux Sigma services → (event field, accepted values).
 const ECS_LINUX_SERVICES: &[(&str, &str, &[&str])] = &[
@@ -598,6 +703,32 @@ const ECS_CLOUD: &[CloudSource] = &[
         ],
     ),
     ("kubernetes", "audit", "kubernetes.audit", &[]),
+    // Elastic integration dataset names, for events shipped already in ECS form.
+    ("azure", "auditlogs", "azure.auditlogs", &[]),
+    ("azure", "activitylogs", "azure.activitylogs", &[]),
+    ("azure", "riskdetection", "azure.identity_protection", &[]),
+    ("azure", "pim", "azure.auditlogs", &[]),
+    ("gcp", "gcp.audit", "gcp.audit", &[]),
+    (
+        "gcp",
+        "google_workspace.admin",
+        "google_workspace.admin",
+        &[],
+    ),
+    (
+        "gcp",
+        "google_workspace.login",
+        "google_workspace.login",
+        &[],
+    ),
+    ("m365", "audit", "o365.audit", &[]),
+    ("m365", "exchange", "o365.audit", &[]),
+    ("m365", "threat_management", "o365.audit", &[]),
+    ("m365", "threat_detection", "o365.audit", &[]),
+    ("github", "audit", "github.audit", &[]),
+    ("bitbucket", "audit", "bitbucket.audit", &[]),
+    ("onelogin", "onelogin.events", "onelogin.events", &[]),
+    ("cisco", "duo", "cisco_duo.auth", &[]),
 ];
 
 const SYSMON: &str = "sysmon";

@@ -167,3 +167,50 @@ fn bad_correlations_are_reported() {
     assert_eq!(set.len(), 3);
     assert!(set.correlations().is_empty());
 }
+
+const COUNT_BY_USER: &str = "title: Many failed logons\nid: c1\ncorrelation:\n    type: event_count\n    rules: [failed_logon]\n    group-by: [TargetUserName]\n    timespan: 5m\n    condition: {gte: 3}\nlevel: high\n";
+
+fn fail(u: &str) -> Value {
+    json!({"EventID": 4625, "TargetUserName": u})
+}
+
+#[test]
+fn late_events_behind_the_watermark_are_not_counted() {
+    let (set, mut c) = setup(COUNT_BY_USER);
+    c.set_allowed_lateness(60_000);
+    assert!(feed(&set, &mut c, 1000, fail("alice")).is_empty());
+    // 30 s out of order: within the allowed lateness, counted
+    assert!(feed(&set, &mut c, 970, fail("alice")).is_empty());
+    assert_eq!(c.late_events(), 0);
+    // 2 minutes behind the newest event: late, not counted (else this would be the 3rd)
+    assert!(feed(&set, &mut c, 880, fail("alice")).is_empty());
+    assert_eq!(c.late_events(), 1);
+    assert_eq!(c.watermark(), 940_000);
+    // an in-order event completes the window: the late one did not count
+    let a = feed(&set, &mut c, 1001, fail("alice"));
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].count, 3);
+}
+
+#[test]
+fn state_survives_save_and_restore() {
+    let (set, mut c) = setup(COUNT_BY_USER);
+    assert!(feed(&set, &mut c, 0, fail("alice")).is_empty());
+    assert!(feed(&set, &mut c, 10, fail("alice")).is_empty());
+    assert!(feed(&set, &mut c, 10, fail("bob")).is_empty());
+    let mut saved = Vec::new();
+    c.save_state(&mut saved).unwrap_or_default();
+    // a new correlator (as after a restart) continues the windows
+    let mut d = Correlator::new(set.correlations());
+    assert_eq!(d.restore_state(&mut saved.as_slice()), Ok(2));
+    assert_eq!(d.watermark(), c.watermark());
+    let a = feed(&set, &mut d, 20, fail("alice"));
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].count, 3);
+    // states of correlations that no longer exist are skipped; garbage is an error
+    let (_, mut e) = setup(
+        "title: Other\nid: c2\ncorrelation:\n    type: event_count\n    rules: [failed_logon]\n    group-by: [TargetUserName]\n    timespan: 5m\n    condition: {gte: 3}\n",
+    );
+    assert_eq!(e.restore_state(&mut saved.as_slice()), Ok(0));
+    assert!(e.restore_state(&mut &b"{not json"[..]).is_err());
+}

@@ -2,7 +2,8 @@
 //! `python3 ../shared/bench/gen_syslog.py --lines 1000000 --seed 42 --format wire`), or built-in
 //! lines: the fixed syslog normalizer, and the normalizer tree with the `linux` pack (syslog +
 //! per-program regex/KV extraction + mapping + categorization) on the whole mix, on the UFW
-//! (KV) lines only and on the sshd (regex) lines only.
+//! (KV) lines only and on the sshd (regex) lines only; then one pack per field parser (JSON,
+//! CSV, KV, Windows event XML) on the pack's own samples.
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use vigil_event::{Bytes, Timestamp};
@@ -116,6 +117,55 @@ fn bench(c: &mut Criterion) {
     run_tree(c, "linux_pack_corpus", &tree, &lines);
     run_tree(c, "linux_pack_ufw_kv", &tree, &ufw);
     run_tree(c, "linux_pack_sshd_regex", &tree, &sshd);
+
+    // One pack per field parser, on the pack's own samples (repeated to 1,000 lines).
+    for (pack, parser) in [
+        ("cloudtrail", "json"),
+        ("m365-audit", "json"),
+        ("panos", "csv"),
+        ("fortigate", "kv"),
+        ("checkpoint", "kv"),
+        ("windows-security", "winxml"),
+    ] {
+        let Ok(n) = lib.compile(pack) else { continue };
+        let tree = NormalizerTree::new(n, chrono_tz::UTC);
+        let samples = sample_lines(pack);
+        if samples.is_empty() {
+            continue;
+        }
+        let batch: Vec<Bytes> = samples.iter().cycle().take(1_000).cloned().collect();
+        run_tree(c, &format!("{pack}_{parser}"), &tree, &batch);
+    }
+}
+
+/// The sample lines of a pack (`packs/<pack>/samples/*.log`).
+fn sample_lines(pack: &str) -> Vec<Bytes> {
+    let dir = vigil_testkit::repo_root()
+        .join("packs")
+        .join(pack)
+        .join("samples");
+    let mut logs: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "log"))
+                .collect()
+        })
+        .unwrap_or_default();
+    logs.sort();
+    let mut out = Vec::new();
+    for log in logs {
+        use std::io::BufRead;
+        let Ok(f) = std::fs::File::open(log) else {
+            continue;
+        };
+        for l in std::io::BufReader::new(f).split(b'\n').flatten() {
+            if !l.is_empty() {
+                out.push(Bytes::from(l));
+            }
+        }
+    }
+    out
 }
 
 criterion_group!(benches, bench);

@@ -151,22 +151,52 @@ fn parse_int(s: &str) -> Option<i64> {
     })
 }
 
-/// Epoch seconds, milliseconds, microseconds or nanoseconds, chosen by magnitude.
+/// Epoch seconds, milliseconds, microseconds or nanoseconds, chosen by magnitude, from a
+/// float (a JSON number): read through its shortest decimal form, so `1700000000.123` is
+/// `.123` exactly and not the binary neighbour `.122999808`.
 fn epoch(x: f64) -> Option<Timestamp> {
     if !x.is_finite() {
         return None;
     }
-    let a = x.abs();
-    let nanos = if a < 1e11 {
-        x * 1e9
-    } else if a < 1e14 {
-        x * 1e6
-    } else if a < 1e17 {
-        x * 1e3
-    } else {
-        x
+    epoch_decimal(&x.to_string())
+}
+
+/// Epoch time written as a decimal (`1700000000.123`, `-5.5`), chosen by magnitude like
+/// [`epoch_int`], computed in integers: the whole part scaled, plus the fraction's digits.
+fn epoch_decimal(s: &str) -> Option<Timestamp> {
+    let (neg, s) = match s.strip_prefix('-') {
+        Some(r) => (true, r),
+        None => (false, s),
     };
-    Some(Timestamp(nanos as i64))
+    let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+    if whole.is_empty() && frac.is_empty()
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let w: i64 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
+    // digits of the fraction that still fall at or above a nanosecond
+    let scale: u32 = if w < 100_000_000_000 {
+        9
+    } else if w < 100_000_000_000_000 {
+        6
+    } else if w < 100_000_000_000_000_000 {
+        3
+    } else {
+        0
+    };
+    let mut f: i64 = 0;
+    for i in 0..scale as usize {
+        let d = frac.as_bytes().get(i).map_or(0, |b| i64::from(b - b'0'));
+        f = f * 10 + d;
+    }
+    let nanos = w.checked_mul(10i64.pow(scale))?.checked_add(f)?;
+    Some(Timestamp(if neg { -nanos } else { nanos }))
 }
 
 fn epoch_int(i: i64) -> Timestamp {
@@ -291,7 +321,7 @@ pub fn parse_time(s: &str, tz: Tz, reference: Timestamp) -> Option<Timestamp> {
         if let Ok(i) = s.parse::<i64>() {
             return Some(epoch_int(i));
         }
-        return s.parse::<f64>().ok().and_then(epoch);
+        return epoch_decimal(s);
     }
     // `2015-10-18 18:01:47,978`: comma fraction
     let owned;
@@ -407,6 +437,33 @@ mod tests {
         let berlin: Tz = "Europe/Berlin".parse().unwrap_or(chrono_tz::UTC);
         let t = parse_time("2026-07-01 12:00:00", berlin, Timestamp::EPOCH).map(|t| t.to_rfc3339());
         assert_eq!(t.as_deref(), Some("2026-07-01T10:00:00Z"));
+    }
+
+    #[test]
+    fn auditd_fractional_epoch_has_no_float_noise() {
+        assert_eq!(p("1700000000.123"), "2023-11-14T22:13:20.123Z");
+        assert_eq!(p("1700000012.501"), "2023-11-14T22:13:32.501Z");
+        assert_eq!(
+            p("1700000000.123456789123"),
+            "2023-11-14T22:13:20.123456789Z"
+        );
+        assert_eq!(p("1700000000123.456"), "2023-11-14T22:13:20.123456Z");
+        let r = Timestamp::EPOCH;
+        let f = |x: f64| {
+            convert(
+                Value::Float(x),
+                Convert::Timestamp,
+                None,
+                chrono_tz::UTC,
+                r,
+                DurationUnit::S,
+            )
+        };
+        assert_eq!(
+            f(1_700_000_000.123),
+            Some(Value::Time(1_700_000_000_123_000_000))
+        );
+        assert_eq!(f(f64::NAN), None);
     }
 
     #[test]

@@ -87,13 +87,15 @@ pub enum ParserDef {
     },
     /// A JSON object, flattened into dotted names (`id.orig_h`, `actor.alternateId`).
     Json {
-        /// Deepest nesting flattened; deeper objects are kept as JSON text (default 8).
+        /// Deepest nesting accepted (default 32, at most 64); a deeper record fails to parse
+        /// (it is kept raw with `vigil.parse_error`). Objects inside arrays are kept as their
+        /// JSON text.
         #[serde(default)]
         max_depth: Option<usize>,
     },
     /// `key=value` pairs.
     Kv {
-        /// Between pairs (default: blank). Several characters mean "any of them".
+        /// Between pairs (default: blank, meaning any run of blanks); `; `, `,`, `&` work.
         #[serde(default)]
         pair_separator: Option<String>,
         /// Between key and value (default `=`).

@@ -41,9 +41,14 @@ pub use auto::{AutoNormalizer, GENERIC, Suggestion, suggest};
 pub use library::{DefinitionError, DefinitionErrors, Library, shipped_packs};
 pub use parser::{ParseContext, ParseError};
 
-/// Splits one CSV line (double-quote quoting), for tools and tests.
+/// Splits one CSV line (RFC 4180 double-quote quoting, read leniently), for tools and tests.
 pub fn split_csv_line(line: &str) -> Vec<String> {
-    parser::split_csv(line, b',')
+    let p = vigil_parse::csv::CsvParser::new(vigil_parse::csv::CsvOptions::default());
+    p.parse_lenient(line.as_bytes())
+        .0
+        .into_iter()
+        .map(|(_, v)| v.to_string())
+        .collect()
 }
 pub use syslog::{SyslogNormalizer, severity_name};
 pub use tree::{MAX_DEPTH, NormalizeError, Normalizer, NormalizerTree, new_event};

@@ -360,6 +360,7 @@ impl Compiler<'_> {
             select,
             parser,
             keep_original: d.keep_original.unwrap_or(true),
+            maps_have_when: maps.iter().any(|m| m.when.is_some()),
             maps,
             set,
             categorize,
@@ -427,9 +428,6 @@ impl Compiler<'_> {
     }
 
     fn parser(&mut self, p: &ParserDef, path: &str) -> Option<Parser> {
-        let sep = |s: &Option<String>, d: &str| -> Vec<u8> {
-            s.as_deref().unwrap_or(d).bytes().collect()
-        };
         Some(match p {
             ParserDef::Syslog {
                 timezone,
@@ -441,24 +439,22 @@ impl Compiler<'_> {
                 },
                 require_pri: *require_pri,
             },
-            ParserDef::Json { max_depth } => Parser::Json {
-                max_depth: max_depth.unwrap_or(8).min(32),
-            },
+            ParserDef::Json { max_depth } => Parser::json(max_depth.unwrap_or(32).clamp(1, 64)),
             ParserDef::Kv {
                 pair_separator,
                 kv_separator,
             } => {
-                let kv = sep(kv_separator, "=");
-                if kv.len() != 1 {
-                    self.err(&format!("{path}.kv_separator"), "must be one character");
+                let kv = kv_separator.as_deref().unwrap_or("=");
+                if kv.is_empty() {
+                    self.err(&format!("{path}.kv_separator"), "must not be empty");
                     return None;
                 }
-                let pair = sep(pair_separator, " ");
+                let pair = pair_separator.as_deref().unwrap_or(" ");
                 if pair.is_empty() {
                     self.err(&format!("{path}.pair_separator"), "must not be empty");
                     return None;
                 }
-                Parser::Kv { pair, kv: kv[0] }
+                Parser::kv(pair, kv)
             }
             ParserDef::Regex { patterns } => {
                 if patterns.is_empty() {
@@ -493,14 +489,17 @@ impl Compiler<'_> {
                 if columns.is_empty() {
                     self.err(&format!("{path}.columns"), "name at least one column");
                 }
-                Parser::Csv {
-                    columns: columns.iter().map(SmolStr::new).collect(),
-                    delimiter: d.as_bytes()[0],
-                }
+                Parser::csv(columns, d.as_bytes()[0])
             }
             ParserDef::Cef {} => Parser::Cef,
             ParserDef::Leef {} => Parser::Leef,
-            ParserDef::Xml {} => Parser::Xml,
+            ParserDef::Xml {} => match Parser::xml() {
+                Ok(p) => p,
+                Err(e) => {
+                    self.err(path, e);
+                    return None;
+                }
+            },
             ParserDef::Winxml {} => Parser::WinXml,
         })
     }

@@ -1,16 +1,24 @@
 //! The parsers a normalizer can start with. Each reads text into named fields (a
 //! [`FieldMap`]); the syslog parser also fills the event's header fields directly.
 //!
-//! The formats of `vigil-parse` (CEF, LEEF, JSON flatten, CSV, KV, regex, XML, Windows event
-//! XML) are being written there with a shared output shape; these are this crate's own compact
-//! readers with the same field naming, to be swapped for `vigil_parse`'s one by one as they land
-//! (the YAML does not change).
+//! Every format is read by `vigil-parse`, the crate that owns the parsers (fuzzed, golden- and
+//! property-tested there): syslog, JSON, key-value, regex, CSV, CEF, LEEF, XML and Windows
+//! event XML. This module compiles a definition's parser settings into that crate's options
+//! once, and turns its borrowed [`vigil_parse::Fields`] into the event's owned [`FieldMap`].
 
 use chrono_tz::Tz;
-use regex::Regex;
 use smol_str::SmolStr;
 use vigil_event::{Event, FieldMap, Timestamp, Value};
+use vigil_parse::cef::CefOptions;
+use vigil_parse::csv::{CsvOptions, CsvParser};
+use vigil_parse::json::JsonOptions;
+use vigil_parse::kv::{BareKeys, KvOptions};
+use vigil_parse::leef::LeefOptions;
+use vigil_parse::regex::{RegexOptions, RegexParser};
 use vigil_parse::syslog::{SyslogError, SyslogOptions, parse_lenient};
+use vigil_parse::winxml::WinXmlOptions;
+use vigil_parse::xml::{XmlOptions, XmlParser};
+use vigil_parse::{DuplicateKeys, FieldValue, Fields};
 
 /// Why an input could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,7 +41,7 @@ pub enum ParseError {
         /// cef or leef.
         format: &'static str,
         /// What was wrong.
-        reason: &'static str,
+        reason: String,
     },
     /// Not well-formed XML, or not a Windows event.
     #[error("xml: {0}")]
@@ -57,6 +65,12 @@ impl ParseError {
             }
             ParseError::Json(_) => "json: invalid".into(),
             ParseError::Xml(_) => "xml: invalid".into(),
+            ParseError::Header { format, reason } => {
+                format!(
+                    "{format}: {}",
+                    reason.split(" at ").next().unwrap_or(reason)
+                )
+            }
             ParseError::Columns { want, .. } => format!("csv: fewer than {want} columns"),
             other => other.to_string(),
         }
@@ -72,28 +86,28 @@ pub struct ParseContext {
     pub received: Timestamp,
 }
 
+/// Compiled patterns above this size are refused (a definition error, not a slow parse).
+const REGEX_SIZE_LIMIT: usize = 1 << 22;
+
 /// One compiled regex pattern.
 #[derive(Debug, Clone)]
 pub struct Pattern {
     id: Option<SmolStr>,
-    re: Regex,
-    /// (group index, name) for named groups.
-    groups: Vec<(usize, SmolStr)>,
+    re: RegexParser,
 }
 
 impl Pattern {
-    /// Compiles a pattern.
-    pub fn new(id: Option<&str>, re: &str) -> Result<Pattern, regex::Error> {
-        let re = regex::RegexBuilder::new(re).size_limit(1 << 22).build()?;
-        let groups = re
-            .capture_names()
-            .enumerate()
-            .filter_map(|(i, n)| n.map(|n| (i, SmolStr::new(n))))
-            .collect();
+    /// Compiles a pattern (matched anywhere in the input, as written).
+    pub fn new(id: Option<&str>, re: &str) -> Result<Pattern, String> {
+        let opts = RegexOptions {
+            size_limit: REGEX_SIZE_LIMIT,
+            require_names: false,
+            ..RegexOptions::default()
+        };
+        let re = RegexParser::with_options(re, &opts).map_err(|e| e.to_string())?;
         Ok(Pattern {
             id: id.map(SmolStr::new),
             re,
-            groups,
         })
     }
 }
@@ -109,50 +123,84 @@ pub enum Parser {
         require_pri: bool,
     },
     /// JSON object, flattened.
-    Json {
-        /// Deepest nesting flattened.
-        max_depth: usize,
-    },
+    Json(JsonOptions),
     /// `key=value` pairs.
-    Kv {
-        /// Pair separators.
-        pair: Vec<u8>,
-        /// Key/value separator.
-        kv: u8,
-    },
-    /// Regex patterns.
+    Kv(KvOptions),
+    /// Regex patterns, the first that matches wins.
     Regex(Vec<Pattern>),
     /// Delimited columns.
     Csv {
-        /// Column names.
-        columns: Vec<SmolStr>,
-        /// Delimiter.
-        delimiter: u8,
+        /// The parser, holding the column names (empty names are skipped).
+        parser: CsvParser,
+        /// Columns a record must have: up to the last named one.
+        want: usize,
     },
     /// CEF.
     Cef,
     /// LEEF.
     Leef,
-    /// Generic XML.
-    Xml,
+    /// Generic XML, flattened.
+    Xml(Box<XmlParser>),
     /// Windows event XML.
     WinXml,
 }
 
-const MAX_XML: usize = 1 << 20;
-
 impl Parser {
+    /// A JSON parser; objects nested deeper than `max_depth` make the record fail.
+    pub fn json(max_depth: usize) -> Parser {
+        Parser::Json(JsonOptions {
+            max_depth,
+            duplicate_keys: DuplicateKeys::Last,
+            ..JsonOptions::default()
+        })
+    }
+
+    /// A key-value parser: `pair` between pairs (blank: any run of blanks), `kv` between key
+    /// and value. Tokens without `kv` are skipped, repeated keys all kept.
+    pub fn kv(pair: &str, kv: &str) -> Parser {
+        Parser::Kv(KvOptions {
+            pair_separator: pair.to_owned(),
+            kv_separator: kv.to_owned(),
+            duplicate_keys: DuplicateKeys::Keep,
+            bare_keys: BareKeys::Skip,
+            ..KvOptions::default()
+        })
+    }
+
+    /// A CSV parser with these column names (empty names skip a column).
+    pub fn csv(columns: &[String], delimiter: u8) -> Parser {
+        let want = columns
+            .iter()
+            .rposition(|c| !c.is_empty())
+            .map_or(0, |i| i + 1);
+        Parser::Csv {
+            parser: CsvParser::new(CsvOptions {
+                delimiter,
+                columns: columns.to_vec(),
+                ..CsvOptions::default()
+            }),
+            want,
+        }
+    }
+
+    /// A generic XML parser (the whole document flattened).
+    pub fn xml() -> Result<Parser, String> {
+        XmlParser::new(&XmlOptions::default())
+            .map(|p| Parser::Xml(Box::new(p)))
+            .map_err(|e| e.to_string())
+    }
+
     /// The parser's type name.
     pub fn kind(&self) -> &'static str {
         match self {
             Parser::Syslog { .. } => "syslog",
-            Parser::Json { .. } => "json",
-            Parser::Kv { .. } => "kv",
+            Parser::Json(_) => "json",
+            Parser::Kv(_) => "kv",
             Parser::Regex(_) => "regex",
             Parser::Csv { .. } => "csv",
             Parser::Cef => "cef",
             Parser::Leef => "leef",
-            Parser::Xml => "xml",
+            Parser::Xml(_) => "xml",
             Parser::WinXml => "winxml",
         }
     }
@@ -177,66 +225,134 @@ impl Parser {
                 *require_pri,
                 out,
             ),
-            Parser::Json { max_depth } => {
-                let v: serde_json::Value = serde_json::from_str(input.trim())
+            Parser::Json(opts) => {
+                let f = vigil_parse::json::parse_str(input.trim(), opts)
                     .map_err(|e| ParseError::Json(e.to_string()))?;
-                if !v.is_object() {
-                    return Err(ParseError::Json("not an object".into()));
-                }
-                flatten_json("", &v, *max_depth, out);
+                push_all(f, out);
                 Ok(())
             }
-            Parser::Kv { pair, kv } => {
-                kv_pairs(input, pair, *kv, out);
-                if out.is_empty() {
-                    Err(ParseError::NoPairs)
-                } else {
-                    Ok(())
+            Parser::Kv(opts) => {
+                // Lenient: an unterminated quote still yields the pairs before it.
+                let (f, _) = vigil_parse::kv::parse_str_lenient(input, opts);
+                if f.is_empty() {
+                    return Err(ParseError::NoPairs);
                 }
+                push_all(f, out);
+                Ok(())
             }
-            Parser::Regex(patterns) => regex_parse(patterns, input, out),
-            Parser::Csv { columns, delimiter } => {
-                let cols = split_csv(input, *delimiter);
-                if cols.len()
-                    < columns
-                        .iter()
-                        .rposition(|c| !c.is_empty())
-                        .map_or(0, |i| i + 1)
-                {
+            Parser::Regex(patterns) => {
+                for p in patterns {
+                    if let Ok(f) = p.re.parse(input.as_bytes()) {
+                        if let Some(id) = &p.id {
+                            out.push("pattern", Value::Str(id.clone()));
+                        }
+                        // Empty captures are absent values.
+                        for (k, v) in f {
+                            if !matches!(&v, FieldValue::Str(s) if s.is_empty()) {
+                                out.push(k.as_ref(), to_value(v));
+                            }
+                        }
+                        return Ok(());
+                    }
+                }
+                Err(ParseError::NoMatch)
+            }
+            Parser::Csv { parser, want } => {
+                let (f, _) = parser.parse_lenient(input.as_bytes());
+                if f.len() < *want {
                     return Err(ParseError::Columns {
-                        got: cols.len(),
-                        want: columns.len(),
+                        got: f.len(),
+                        want: *want,
                     });
                 }
-                for (name, v) in columns.iter().zip(cols) {
-                    if !name.is_empty() && !v.is_empty() {
-                        out.push(name.clone(), Value::Str(SmolStr::new(v)));
+                // Named columns only (extra ones come out as `columnN`), empty values skipped.
+                for (name, v) in parser.columns().iter().zip(f) {
+                    if !name.is_empty() && !matches!(&v.1, FieldValue::Str(s) if s.is_empty()) {
+                        out.push(name.as_str(), to_value(v.1));
                     }
                 }
                 Ok(())
             }
-            Parser::Cef => cef(input, out),
-            Parser::Leef => leef(input, out),
-            Parser::Xml | Parser::WinXml => {
-                if input.len() > MAX_XML {
-                    return Err(ParseError::Xml("document too large".into()));
-                }
-                let start = input
-                    .find('<')
-                    .ok_or_else(|| ParseError::Xml("no element".into()))?;
-                let doc = roxmltree::Document::parse(&input[start..])
-                    .map_err(|e| ParseError::Xml(e.to_string()))?;
-                if matches!(self, Parser::WinXml) {
-                    winxml(&doc, out)
-                } else {
-                    xml_flatten(
-                        doc.root_element(),
-                        doc.root_element().tag_name().name().to_owned(),
-                        out,
-                    );
-                    Ok(())
+            Parser::Cef => {
+                let (f, e) = vigil_parse::cef::parse_str_lenient(input, &CefOptions::default());
+                match e {
+                    Some(
+                        e @ (vigil_parse::cef::CefError::NoPrefix
+                        | vigil_parse::cef::CefError::MissingHeaderField { .. }),
+                    ) => Err(ParseError::Header {
+                        format: "cef",
+                        reason: e.to_string(),
+                    }),
+                    _ => {
+                        push_all(f, out);
+                        Ok(())
+                    }
                 }
             }
+            Parser::Leef => {
+                let (f, e) = vigil_parse::leef::parse_str_lenient(input, &LeefOptions::default());
+                match e {
+                    Some(
+                        e @ (vigil_parse::leef::LeefError::NoPrefix
+                        | vigil_parse::leef::LeefError::MissingHeaderField { .. }),
+                    ) => Err(ParseError::Header {
+                        format: "leef",
+                        reason: e.to_string(),
+                    }),
+                    _ => {
+                        push_all(f, out);
+                        Ok(())
+                    }
+                }
+            }
+            Parser::Xml(p) => {
+                let doc = xml_start(input)?;
+                let f = p
+                    .parse_str(doc)
+                    .map_err(|e| ParseError::Xml(e.to_string()))?;
+                push_all(f, out);
+                Ok(())
+            }
+            Parser::WinXml => {
+                let doc = xml_start(input)?;
+                let opts = WinXmlOptions {
+                    paths: false,
+                    ..WinXmlOptions::default()
+                };
+                let f = vigil_parse::winxml::parse_str(doc, &opts)
+                    .map_err(|e| ParseError::Xml(e.to_string()))?;
+                push_all(f, out);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The document from its first `<` (a syslog or agent prefix may come before it).
+fn xml_start(input: &str) -> Result<&str, ParseError> {
+    input
+        .find('<')
+        .map(|i| &input[i..])
+        .ok_or_else(|| ParseError::Xml("no element".into()))
+}
+
+/// A parsed value as an event value (nulls are kept only inside lists).
+fn to_value(v: FieldValue<'_>) -> Value {
+    match v {
+        FieldValue::Str(s) => Value::Str(SmolStr::new(s)),
+        FieldValue::Int(i) => Value::Int(i),
+        FieldValue::Float(x) => Value::Float(x),
+        FieldValue::Bool(b) => Value::Bool(b),
+        FieldValue::Null => Value::Null,
+        FieldValue::List(l) => Value::List(l.into_iter().map(to_value).collect()),
+    }
+}
+
+/// Every field, in order; a null is an absent value.
+fn push_all(f: Fields<'_>, out: &mut FieldMap) {
+    for (k, v) in f {
+        if !v.is_null() {
+            out.push(k.as_ref(), to_value(v));
         }
     }
 }
@@ -271,386 +387,6 @@ fn syslog(
     Ok(())
 }
 
-/// `v` with object keys in sorted order, so the text kept for arrays of objects is the same
-/// whether or not serde_json preserves insertion order (a feature other crates may enable).
-fn canonical_json(v: &serde_json::Value) -> serde_json::Value {
-    match v {
-        serde_json::Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            let mut out = serde_json::Map::new();
-            for k in keys {
-                if let Some(x) = m.get(k) {
-                    out.insert(k.clone(), canonical_json(x));
-                }
-            }
-            serde_json::Value::Object(out)
-        }
-        serde_json::Value::Array(items) => {
-            serde_json::Value::Array(items.iter().map(canonical_json).collect())
-        }
-        other => other.clone(),
-    }
-}
-
-fn flatten_json(prefix: &str, v: &serde_json::Value, depth: usize, out: &mut FieldMap) {
-    match v {
-        serde_json::Value::Object(m) if depth > 0 => {
-            for (k, v) in m {
-                let key = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                flatten_json(&key, v, depth - 1, out);
-            }
-        }
-        serde_json::Value::Null => {}
-        serde_json::Value::Array(items) if items.iter().any(|i| i.is_object()) => {
-            out.push(
-                prefix,
-                Value::Str(SmolStr::new(canonical_json(v).to_string())),
-            );
-        }
-        other => out.push(prefix, Value::from_json(other)),
-    }
-}
-
-/// `key=value` pairs; values may be quoted with `"` or `'` (backslash escapes kept as written).
-/// Tokens without the separator are skipped.
-pub fn kv_pairs(input: &str, pair: &[u8], kv: u8, out: &mut FieldMap) {
-    let b = input.as_bytes();
-    let is_sep = |c: u8| pair.contains(&c);
-    let mut i = 0;
-    while i < b.len() {
-        while i < b.len() && is_sep(b[i]) {
-            i += 1;
-        }
-        let key_start = i;
-        while i < b.len() && b[i] != kv && !is_sep(b[i]) {
-            i += 1;
-        }
-        if i >= b.len() || b[i] != kv {
-            continue;
-        }
-        let key = &input[key_start..i];
-        i += 1;
-        let (val, next) = if i < b.len() && (b[i] == b'"' || b[i] == b'\'') {
-            let q = b[i];
-            let start = i + 1;
-            let mut j = start;
-            while j < b.len() && b[j] != q {
-                if b[j] == b'\\' {
-                    j += 1;
-                }
-                j += 1;
-            }
-            let end = j.min(b.len());
-            (&input[start..end], (j + 1).min(b.len()))
-        } else {
-            let start = i;
-            let mut j = i;
-            while j < b.len() && !is_sep(b[j]) {
-                j += 1;
-            }
-            (&input[start..j], j)
-        };
-        if !key.is_empty() {
-            out.push(key, Value::Str(SmolStr::new(val)));
-        }
-        i = next;
-    }
-}
-
-fn regex_parse(patterns: &[Pattern], input: &str, out: &mut FieldMap) -> Result<(), ParseError> {
-    for p in patterns {
-        let mut locs = p.re.capture_locations();
-        if p.re.captures_read(&mut locs, input).is_some() {
-            if let Some(id) = &p.id {
-                out.push("pattern", Value::Str(id.clone()));
-            }
-            for (i, name) in &p.groups {
-                if let Some((s, e)) = locs.get(*i)
-                    && e > s
-                {
-                    out.push(name.clone(), Value::Str(SmolStr::new(&input[s..e])));
-                }
-            }
-            return Ok(());
-        }
-    }
-    Err(ParseError::NoMatch)
-}
-
-/// Splits one delimited line, honouring `"` quotes (`""` inside quotes is a quote).
-pub fn split_csv(line: &str, delim: u8) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut in_q = false;
-    let mut chars = line.trim_end_matches(['\r', '\n']).chars().peekable();
-    let d = delim as char;
-    while let Some(c) = chars.next() {
-        if in_q {
-            if c == '"' {
-                if chars.peek() == Some(&'"') {
-                    cur.push('"');
-                    chars.next();
-                } else {
-                    in_q = false;
-                }
-            } else {
-                cur.push(c);
-            }
-        } else if c == '"' && cur.is_empty() {
-            in_q = true;
-        } else if c == d {
-            out.push(std::mem::take(&mut cur));
-        } else {
-            cur.push(c);
-        }
-    }
-    out.push(cur);
-    out
-}
-
-fn unescape_header(s: &str) -> String {
-    s.replace("\\|", "|").replace("\\\\", "\\")
-}
-
-/// Splits `n` header fields at unescaped `|`; returns them and the rest.
-fn header_fields(s: &str, n: usize) -> Option<(Vec<String>, &str)> {
-    let b = s.as_bytes();
-    let mut fields = Vec::with_capacity(n);
-    let mut start = 0;
-    let mut i = 0;
-    while i < b.len() && fields.len() < n {
-        match b[i] {
-            b'\\' => i += 1,
-            b'|' => {
-                fields.push(unescape_header(&s[start..i]));
-                start = i + 1;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    (fields.len() == n).then(|| (fields, s.get(start..).unwrap_or("")))
-}
-
-fn cef(input: &str, out: &mut FieldMap) -> Result<(), ParseError> {
-    let bad = |reason| ParseError::Header {
-        format: "cef",
-        reason,
-    };
-    let start = input.find("CEF:").ok_or(bad("no CEF: header"))?;
-    let (h, ext) =
-        header_fields(&input[start + 4..], 7).ok_or(bad("fewer than 7 header fields"))?;
-    for (name, v) in [
-        "CEFVersion",
-        "DeviceVendor",
-        "DeviceProduct",
-        "DeviceVersion",
-        "DeviceEventClassID",
-        "Name",
-        "Severity",
-    ]
-    .iter()
-    .zip(h)
-    {
-        out.push(*name, Value::Str(SmolStr::new(v)));
-    }
-    cef_extension(ext, out);
-    Ok(())
-}
-
-/// CEF extension: `key=value` where values run to the next ` key=`; `\=`, `\\`, `\n`, `\r`
-/// are unescaped.
-fn cef_extension(ext: &str, out: &mut FieldMap) {
-    let b = ext.as_bytes();
-    // positions of unescaped '='
-    let mut eqs = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'\\' => i += 1,
-            b'=' => eqs.push(i),
-            _ => {}
-        }
-        i += 1;
-    }
-    let key_start = |eq: usize| -> Option<usize> {
-        let s = ext[..eq].rfind(' ').map_or(0, |p| p + 1);
-        let k = &ext[s..eq];
-        (!k.is_empty()
-            && k.bytes().all(|c| {
-                c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-' | b'[' | b']')
-            }))
-        .then_some(s)
-    };
-    let keys: Vec<(usize, usize)> = eqs
-        .iter()
-        .filter_map(|&e| key_start(e).map(|s| (s, e)))
-        .collect();
-    for (n, &(ks, eq)) in keys.iter().enumerate() {
-        let vend = keys
-            .get(n + 1)
-            .map_or(ext.len(), |&(next, _)| next.saturating_sub(1));
-        let raw = ext.get(eq + 1..vend.max(eq + 1)).unwrap_or("").trim_end();
-        let v = raw
-            .replace("\\=", "=")
-            .replace("\\n", "\n")
-            .replace("\\r", "\r")
-            .replace("\\\\", "\\");
-        out.push(&ext[ks..eq], Value::Str(SmolStr::new(v)));
-    }
-}
-
-fn leef(input: &str, out: &mut FieldMap) -> Result<(), ParseError> {
-    let bad = |reason| ParseError::Header {
-        format: "leef",
-        reason,
-    };
-    let start = input.find("LEEF:").ok_or(bad("no LEEF: header"))?;
-    let body = &input[start + 5..];
-    let v2 = body.starts_with('2');
-    let (h, rest) =
-        header_fields(body, if v2 { 6 } else { 5 }).ok_or(bad("too few header fields"))?;
-    let mut delim = b'\t';
-    if v2 {
-        let d = h.get(5).map(String::as_str).unwrap_or("");
-        delim = match d {
-            "" => b'\t',
-            x if x.starts_with("0x") || x.starts_with("x") => {
-                u8::from_str_radix(x.trim_start_matches("0x").trim_start_matches('x'), 16)
-                    .unwrap_or(b'\t')
-            }
-            x => x.as_bytes()[0],
-        };
-    }
-    for (name, v) in [
-        "LEEFVersion",
-        "DeviceVendor",
-        "DeviceProduct",
-        "DeviceVersion",
-        "DeviceEventClassID",
-    ]
-    .iter()
-    .zip(h)
-    {
-        out.push(*name, Value::Str(SmolStr::new(v)));
-    }
-    kv_pairs(rest, &[delim], b'=', out);
-    Ok(())
-}
-
-fn xml_flatten(node: roxmltree::Node<'_, '_>, path: String, out: &mut FieldMap) {
-    for a in node.attributes() {
-        out.push(
-            format!("{path}.@{}", a.name()),
-            Value::Str(SmolStr::new(a.value())),
-        );
-    }
-    let mut has_children = false;
-    for c in node.children().filter(|c| c.is_element()) {
-        has_children = true;
-        xml_flatten(c, format!("{path}.{}", c.tag_name().name()), out);
-    }
-    if !has_children && let Some(t) = node.text().map(str::trim).filter(|t| !t.is_empty()) {
-        out.push(path, Value::Str(SmolStr::new(t)));
-    }
-}
-
-fn child<'a, 'i>(n: roxmltree::Node<'a, 'i>, name: &str) -> Option<roxmltree::Node<'a, 'i>> {
-    n.children()
-        .find(|c| c.is_element() && c.tag_name().name() == name)
-}
-
-fn winxml(doc: &roxmltree::Document<'_>, out: &mut FieldMap) -> Result<(), ParseError> {
-    let root = doc.root_element();
-    if root.tag_name().name() != "Event" {
-        return Err(ParseError::Xml("root element is not <Event>".into()));
-    }
-    let text = |s: &str| Value::Str(SmolStr::new(s.trim()));
-    if let Some(sys) = child(root, "System") {
-        for c in sys.children().filter(|c| c.is_element()) {
-            let name = c.tag_name().name();
-            match name {
-                "Provider" => {
-                    if let Some(n) = c.attribute("Name") {
-                        out.push("Provider", text(n));
-                        // The name Sigma rules use (evtx flattening: `Provider_Name`).
-                        out.push("Provider_Name", text(n));
-                    }
-                    if let Some(g) = c.attribute("Guid") {
-                        out.push("ProviderGuid", text(g));
-                    }
-                }
-                "TimeCreated" => {
-                    if let Some(t) = c.attribute("SystemTime") {
-                        out.push("TimeCreated", text(t));
-                    }
-                }
-                "Execution" => {
-                    for a in c.attributes() {
-                        out.push(format!("Execution.{}", a.name()), text(a.value()));
-                    }
-                }
-                "Security" => {
-                    if let Some(u) = c.attribute("UserID") {
-                        out.push("UserID", text(u));
-                    }
-                }
-                "Correlation" => {
-                    for a in c.attributes() {
-                        out.push(format!("Correlation.{}", a.name()), text(a.value()));
-                    }
-                }
-                _ => {
-                    if let Some(t) = c.text().filter(|t| !t.trim().is_empty()) {
-                        out.push(name, text(t));
-                    }
-                }
-            }
-        }
-    } else {
-        return Err(ParseError::Xml("no <System> element".into()));
-    }
-    if let Some(ed) = child(root, "EventData") {
-        let mut unnamed = 0;
-        for d in ed.children().filter(|c| c.is_element()) {
-            let v = d.text().unwrap_or("");
-            match d.attribute("Name") {
-                Some(n) => out.push(n, text(v)),
-                None if !v.trim().is_empty() => {
-                    let key = if unnamed == 0 {
-                        "Data".to_owned()
-                    } else {
-                        format!("Data{unnamed}")
-                    };
-                    unnamed += 1;
-                    out.push(key, text(v));
-                }
-                None => {}
-            }
-        }
-    }
-    if let Some(ud) = child(root, "UserData") {
-        for c in ud.children().filter(|c| c.is_element()) {
-            for f in c.children().filter(|f| f.is_element()) {
-                if let Some(t) = f.text().filter(|t| !t.trim().is_empty()) {
-                    out.push(f.tag_name().name(), text(t));
-                }
-            }
-        }
-    }
-    if let Some(ri) = child(root, "RenderingInfo")
-        && let Some(m) = child(ri, "Message").and_then(|m| m.text())
-    {
-        out.push("RenderedMessage", text(m));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -677,18 +413,19 @@ mod tests {
         );
         assert_eq!(r, Ok(()));
         assert_eq!(
-            f.get("Provider"),
-            Some(&Value::from("Microsoft-Windows-Sysmon"))
-        );
-        assert_eq!(
             f.get("Provider_Name"),
             Some(&Value::from("Microsoft-Windows-Sysmon"))
         );
-        assert_eq!(f.get("EventID"), Some(&Value::from("1")));
+        assert_eq!(f.get("EventID"), Some(&Value::Int(1)));
+        assert_eq!(
+            f.get("TimeCreated_SystemTime"),
+            Some(&Value::from("2026-11-20T08:02:19.2241170Z"))
+        );
         assert_eq!(
             f.get("Image"),
             Some(&Value::from("C:\\Windows\\System32\\cmd.exe"))
         );
+        assert!(run(&Parser::WinXml, "<Other/>").0.is_err());
     }
 
     #[test]
@@ -701,6 +438,7 @@ mod tests {
         assert_eq!(f.get("DeviceProduct"), Some(&Value::from("threatmanager")));
         assert_eq!(f.get("msg"), Some(&Value::from("a=b c")));
         assert_eq!(f.get("spt"), Some(&Value::from("1232")));
+        assert!(run(&Parser::Cef, "no cef here").0.is_err());
     }
 
     #[test]
@@ -712,16 +450,29 @@ mod tests {
     #[test]
     fn kv_quotes_and_flags() {
         let (_, f) = run(
-            &Parser::Kv {
-                pair: vec![b' '],
-                kv: b'=',
-            },
+            &Parser::kv(" ", "="),
             "[UFW BLOCK] IN=eth0 OUT= SRC=1.2.3.4 SYN msg='op=login acct=\"root\"' x=\"a b\"",
         );
         assert_eq!(f.get("IN"), Some(&Value::from("eth0")));
         assert_eq!(f.get("OUT"), Some(&Value::from("")));
         assert_eq!(f.get("msg"), Some(&Value::from("op=login acct=\"root\"")));
         assert_eq!(f.get("x"), Some(&Value::from("a b")));
+        assert!(f.get("SYN").is_none());
+        assert!(f.get("[UFW").is_none());
+        assert_eq!(
+            run(&Parser::kv(" ", "="), "no pairs").0,
+            Err(ParseError::NoPairs)
+        );
+    }
+
+    #[test]
+    fn kv_multi_character_pair_separator() {
+        let (_, f) = run(
+            &Parser::kv("; ", ":"),
+            r#"action:"Accept"; ifname:"eth1"; reason:"a; b""#,
+        );
+        assert_eq!(f.get("action"), Some(&Value::from("Accept")));
+        assert_eq!(f.get("reason"), Some(&Value::from("a; b")));
     }
 
     #[test]
@@ -736,17 +487,47 @@ mod tests {
     }
 
     #[test]
-    fn csv_quotes() {
-        assert_eq!(
-            split_csv("a,\"b,c\",\"d\"\"e\",", b','),
-            vec!["a", "b,c", "d\"e", ""]
-        );
+    fn csv_named_columns_skip_empty_and_unnamed() {
+        let p = Parser::csv(&["a".into(), String::new(), "c".into(), "d".into()], b',');
+        let (r, f) = run(&p, "1,skipped,\"x,y\",");
+        assert_eq!(r, Ok(()));
+        assert_eq!(f.get("a"), Some(&Value::from("1")));
+        assert_eq!(f.get("c"), Some(&Value::from("x,y")));
+        assert!(f.get("d").is_none());
+        assert_eq!(f.len(), 2);
+        assert!(matches!(
+            run(&p, "1,2").0,
+            Err(ParseError::Columns { got: 2, want: 4 })
+        ));
+        // Columns beyond the named ones are ignored.
+        let (_, f) = run(&p, "1,2,3,4,5,6");
+        assert_eq!(f.len(), 3);
+    }
+
+    #[test]
+    fn regex_patterns_in_order_with_ids() {
+        let p = Parser::Regex(vec![
+            Pattern::new(Some("login"), r"^login (?P<user>\S*) ?(?P<ip>\S*)$")
+                .unwrap_or_else(|e| panic!("{e}")),
+            Pattern::new(Some("other"), "^").unwrap_or_else(|e| panic!("{e}")),
+        ]);
+        let (_, f) = run(&p, "login bob ");
+        assert_eq!(f.get("pattern"), Some(&Value::from("login")));
+        assert_eq!(f.get("user"), Some(&Value::from("bob")));
+        assert!(f.get("ip").is_none(), "empty captures are absent");
+        let (r, f) = run(&p, "something else");
+        assert_eq!(r, Ok(()));
+        assert_eq!(f.get("pattern"), Some(&Value::from("other")));
+        let only = Parser::Regex(vec![
+            Pattern::new(None, "^x(?P<a>.)").unwrap_or_else(|e| panic!("{e}")),
+        ]);
+        assert_eq!(run(&only, "y").0, Err(ParseError::NoMatch));
     }
 
     #[test]
     fn json_flattens() {
         let (r, f) = run(
-            &Parser::Json { max_depth: 8 },
+            &Parser::json(8),
             r#"{"a":{"b":1,"c":[1,2]},"d":null,"e":[{"x":1}]}"#,
         );
         assert_eq!(r, Ok(()));
@@ -756,7 +537,20 @@ mod tests {
             Some(&Value::List(vec![Value::Int(1), Value::Int(2)]))
         );
         assert!(f.get("d").is_none());
-        assert_eq!(f.get("e"), Some(&Value::from(r#"[{"x":1}]"#)));
-        assert!(run(&Parser::Json { max_depth: 8 }, "[1]").0.is_err());
+        assert_eq!(
+            f.get("e"),
+            Some(&Value::List(vec![Value::from(r#"{"x":1}"#)]))
+        );
+        assert!(run(&Parser::json(8), "[1]").0.is_err());
+        assert!(run(&Parser::json(2), r#"{"a":{"b":{"c":1}}}"#).0.is_err());
+    }
+
+    #[test]
+    fn xml_flattens_after_a_prefix() {
+        let p = Parser::xml().unwrap_or_else(|e| panic!("{e}"));
+        let (r, f) = run(&p, r#"host1: <a x="1"><b>t</b></a>"#);
+        assert_eq!(r, Ok(()));
+        assert_eq!(f.get("a.@x"), Some(&Value::from("1")));
+        assert_eq!(f.get("a.b"), Some(&Value::from("t")));
     }
 }

@@ -128,6 +128,26 @@ fn field_text(ev: &Event, name: &str) -> Option<SmolStr> {
     out
 }
 
+/// A field as text for an extra normalizer: like [`field_text`], but a list of the source's
+/// own fields (a JSON array) is the whole list (`[a, b]`), not its first item.
+fn whole_text(ev: &Event, name: &str) -> Option<SmolStr> {
+    if name == "message" {
+        return ev.message.clone();
+    }
+    if FieldId::lookup(name).is_none() {
+        let own = name.strip_prefix("original.").unwrap_or(name);
+        let v = if own.len() < name.len() {
+            ev.original.get(own)
+        } else {
+            ev.extra.get(name).or_else(|| ev.original.get(name))
+        };
+        if let Some(v @ Value::List(_)) = v {
+            return Some(SmolStr::new(v.to_string()));
+        }
+    }
+    field_text(ev, name)
+}
+
 /// Where a mapping writes.
 #[derive(Debug, Clone)]
 pub enum Target {
@@ -243,6 +263,8 @@ pub struct Normalizer {
     pub(crate) parser: Option<Parser>,
     pub(crate) keep_original: bool,
     pub(crate) maps: Vec<MapOp>,
+    /// Whether any mapping line has a `when` condition.
+    pub(crate) maps_have_when: bool,
     pub(crate) set: Vec<(Target, Value)>,
     pub(crate) categorize: Vec<(Condition, Vec<(Target, Value)>)>,
     pub(crate) extra: Vec<Extra>,
@@ -451,15 +473,30 @@ impl Normalizer {
                 normalizer: self.name.clone(),
                 error,
             })?;
+        // The parsed fields are visible as `original.NAME` to every condition from here on,
+        // mapping lines' `when` included. Without `keep_original` they are shown to the
+        // mapping conditions only, then withdrawn.
+        let mut withdrawn = None;
+        if self.keep_original {
+            for (k, v) in fields.iter() {
+                ev.original.push(k, v.clone());
+            }
+        } else if self.maps_have_when {
+            let before = ev.original.clone();
+            for (k, v) in fields.iter() {
+                ev.original.push(k, v.clone());
+            }
+            withdrawn = Some(before);
+        }
         for m in &self.maps {
             if m.when.as_ref().is_none_or(|c| c.eval(ev, input)) {
                 m.apply(&fields, ev, ctx);
             }
         }
+        if let Some(before) = withdrawn {
+            ev.original = before;
+        }
         if self.keep_original {
-            for (k, v) in fields.iter() {
-                ev.original.push(k, v.clone());
-            }
             fields.clear();
         }
         for (t, v) in &self.set {
@@ -476,7 +513,7 @@ impl Normalizer {
         for x in &self.extra {
             let text = match fields.get(&x.field) {
                 Some(v) => SmolStr::new(as_text(v)),
-                None => match field_text(ev, &x.field) {
+                None => match whole_text(ev, &x.field) {
                     Some(t) => t,
                     None => continue,
                 },
@@ -562,4 +599,55 @@ pub fn new_event(source: &SourceInfo, rec: RawRecord) -> Event {
         ev.extra.insert("vigil.transport_error", Value::Str(t));
     }
     ev
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Library;
+    use vigil_event::{Bytes, Timestamp};
+    use vigil_pipeline::{RawRecord, SourceInfo};
+
+    use super::NormalizerTree;
+
+    fn run(yaml: &str, line: &str) -> vigil_event::Event {
+        let mut lib = Library::new();
+        let name = lib.add_yaml(yaml, "t.yaml").unwrap_or_default();
+        let n = lib.compile(&name).unwrap_or_else(|e| panic!("{e}"));
+        let tree = NormalizerTree::new(n, chrono_tz::UTC);
+        let src = SourceInfo {
+            id: "t".into(),
+            tenant: "main".into(),
+            collector: "t".into(),
+        };
+        tree.normalize_record(
+            &src,
+            RawRecord {
+                data: Bytes::copy_from_slice(line.as_bytes()),
+                received: Timestamp::EPOCH,
+                peer: None,
+                transport_error: None,
+            },
+        )
+    }
+
+    #[test]
+    fn mapping_when_sees_parsed_original_fields() {
+        for keep in ["true", "false"] {
+            let yaml = format!(
+                "name: t\nparser: {{type: kv}}\nkeep_original: {keep}\nmapping:\n  - {{from: relay, to: destination.domain, when: 'NOT original.relay:none'}}\n  - {{from: u, to: user.name, when: 'original.kind:login'}}\n  - {{value: x, to: event.action, when: 'exists(original.nope)'}}\n"
+            );
+            let ev = run(&yaml, "relay=none u=alice kind=login");
+            assert_eq!(ev.destination.domain, None, "keep_original {keep}");
+            assert_eq!(
+                ev.user.name.as_deref(),
+                Some("alice"),
+                "keep_original {keep}"
+            );
+            assert_eq!(ev.event.action, None);
+            let ev = run(&yaml, "relay=mx.example.com u=bob kind=logout");
+            assert_eq!(ev.destination.domain.as_deref(), Some("mx.example.com"));
+            assert_eq!(ev.user.name, None);
+            assert_eq!(ev.original.is_empty(), keep == "false");
+        }
+    }
 }

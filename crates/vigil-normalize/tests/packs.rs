@@ -9,6 +9,16 @@ use vigil_event::{Bytes, Timestamp};
 use vigil_normalize::{Library, NormalizerTree};
 use vigil_pipeline::{RawRecord, SourceInfo};
 
+/// A test input read whole, at most 64 MiB (the workspace bans unbounded reads).
+fn read_text(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut s = String::new();
+    #[allow(clippy::disallowed_methods)] // bounded by `take`
+    std::fs::File::open(path)?
+        .take(64 << 20)
+        .read_to_string(&mut s)?;
+    Ok(s)
+}
 fn load_library(packs: &Path) -> Library {
     let mut lib = Library::new();
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(packs)
@@ -17,11 +27,11 @@ fn load_library(packs: &Path) -> Library {
     dirs.sort();
     for d in dirs {
         let f = d.join("normalizer.yaml");
-        if let Ok(text) = std::fs::read_to_string(&f) {
-            if let Err(e) = lib.add_yaml(&text, &f.display().to_string()) {
-                eprintln!("{e}");
-                std::process::exit(1);
-            }
+        if let Ok(text) = read_text(&f)
+            && let Err(e) = lib.add_yaml(&text, &f.display().to_string())
+        {
+            eprintln!("{e}");
+            std::process::exit(1);
         }
     }
     lib
@@ -95,7 +105,7 @@ fn main() {
                 continue;
             }
             cases += 1;
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let text = read_text(&log).unwrap_or_default();
             let got: Vec<serde_json::Value> = text
                 .lines()
                 .filter(|l| !l.trim().is_empty())
@@ -134,7 +144,7 @@ fn main() {
                 }
                 continue;
             }
-            let want = std::fs::read_to_string(&expected_path).unwrap_or_default();
+            let want = read_text(&expected_path).unwrap_or_default();
             let want_json: serde_json::Value =
                 serde_json::from_str(&want).unwrap_or(serde_json::Value::Null);
             let got_json = serde_json::Value::Array(got);

@@ -1,7 +1,7 @@
 //! Parsers for log formats: syslog (RFC 3164/5424) and its transport framing (RFC 6587), and
 //! the field parsers that read what a message carries: CEF, LEEF, JSON, CSV/TSV, key-value,
-//! regex, XML and Windows event XML. (NetFlow/IPFIX is binary and templated per exporter: the
-//! connectors decode it.)
+//! regex, XML and Windows event XML; and the binary flow exports NetFlow v5/v9 and IPFIX, whose
+//! decoder keeps each exporter's templates ([`netflow::NetflowDecoder`]).
 //!
 //! This crate is pure logic: bytes in, borrowed structures out. No I/O, no async, no
 //! allocation on the common path beyond the output's own `Vec`. Connectors own sockets and
@@ -30,6 +30,7 @@
 //! | [`mod@regex`] | named captures, linear-time engine | [`regex::RegexParser`] |
 //! | [`xml`] | XPath-like selection (`//Data[@Name='X']`) | [`xml::XmlParser`] |
 //! | [`winxml`] | Windows event XML (WEC): Sigma/evtx_dump names | [`winxml::parse`] |
+//! | [`netflow`] | NetFlow v5, v9, IPFIX packets → flow records (ECS names) | [`netflow::NetflowDecoder::decode`] |
 //!
 //! # Design
 //!
@@ -80,6 +81,7 @@ pub mod framing;
 pub mod json;
 pub mod kv;
 pub mod leef;
+pub mod netflow;
 pub mod regex;
 pub mod syslog;
 pub mod winxml;

@@ -24,6 +24,10 @@ pub struct RegexOptions {
     pub unanchored: bool,
     /// Case-insensitive matching.
     pub case_insensitive: bool,
+    /// Refuse a pattern without named groups ([`RegexError::NoNamedGroups`]). Default true;
+    /// false for callers that use a match alone as a classification (a normalizer's
+    /// catch-all pattern `^`).
+    pub require_names: bool,
 }
 
 impl Default for RegexOptions {
@@ -33,6 +37,7 @@ impl Default for RegexOptions {
             dfa_size_limit: 2 << 20,
             unanchored: true,
             case_insensitive: false,
+            require_names: true,
         }
     }
 }
@@ -85,7 +90,7 @@ impl RegexParser {
             .enumerate()
             .filter_map(|(i, n)| n.map(|n| (i, n.to_string())))
             .collect();
-        if names.is_empty() {
+        if names.is_empty() && opts.require_names {
             return Err(RegexError::NoNamedGroups);
         }
         Ok(RegexParser { regex, names })
@@ -150,6 +155,13 @@ mod tests {
             RegexParser::new("abc").unwrap_err(),
             RegexError::NoNamedGroups
         );
+        let opts = RegexOptions {
+            require_names: false,
+            ..RegexOptions::default()
+        };
+        let p = RegexParser::with_options("^abc", &opts).unwrap();
+        assert!(p.parse(b"abcd").unwrap().is_empty());
+        assert!(p.parse(b"xabc").is_err());
     }
 
     #[test]

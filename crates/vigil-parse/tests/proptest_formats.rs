@@ -1,5 +1,6 @@
 //! Property tests for the field parsers: arbitrary bytes never panic (and strict agrees with
-//! lenient), and generated well-formed records come back field for field.
+//! lenient), and generated well-formed records come back field for field (CEF, LEEF, KV, JSON,
+//! CSV, Windows event XML, XML flattened and through XPath selectors, regex captures).
 
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -249,6 +250,37 @@ proptest! {
         let got: Vec<(String, String)> = strs(&f, 1);
         let want: Vec<(String, String)> = data.into_iter().collect();
         prop_assert_eq!(got, want);
+    }
+
+    #[test]
+    fn xml_round_trip_flattened_and_selected(
+        leaves in proptest::collection::btree_map("f[a-z0-9]{0,5}", ("[ -~]{0,10}", "[!-~][ -~]{0,14}"), 1..6),
+        pick in any::<prop::sample::Index>(),
+    ) {
+        let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+        let body: String = leaves.iter().map(|(n, (a, t))| format!("<{n} id=\"{}\">{}</{n}>", esc(a), esc(t))).collect();
+        let doc = format!("<r>{body}</r>");
+        let flat = xml::XmlParser::new(&xml::XmlOptions::default()).unwrap();
+        let f = flat.parse(doc.as_bytes()).unwrap();
+        let got: Vec<(String, String)> = strs(&f, 0);
+        let want: Vec<(String, String)> = leaves
+            .iter()
+            .flat_map(|(n, (a, t))| [(format!("r.{n}.@id"), a.clone()), (format!("r.{n}"), t.clone())])
+            .collect();
+        prop_assert_eq!(got, want);
+        // The same values through XPath selectors.
+        let (name, (attr, text)) = leaves.iter().nth(pick.index(leaves.len())).unwrap();
+        let sel = xml::XmlParser::new(&xml::XmlOptions {
+            fields: vec![
+                xml::XmlField { name: "t".into(), path: format!("//{name}") },
+                xml::XmlField { name: "a".into(), path: format!("/r/{name}/@id") },
+            ],
+            ..xml::XmlOptions::default()
+        })
+        .unwrap();
+        let f = sel.parse(doc.as_bytes()).unwrap();
+        prop_assert_eq!(f.get_str("t"), Some(text.as_str()));
+        prop_assert_eq!(f.get_str("a"), Some(attr.as_str()));
     }
 
     #[test]

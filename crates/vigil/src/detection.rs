@@ -7,6 +7,13 @@
 //! The rule files are checked every `reload_interval`; a change reloads the whole set in the
 //! background and swaps it in atomically, so detection never pauses. A rule that fails to load
 //! is logged with its path and reason and counted; the others keep running.
+//!
+//! Correlation state (the open windows of Sigma correlation rules, per tenant) is saved under
+//! `<data_dir>/correlation-state/<tenant>.json` every [`STATE_SAVE_INTERVAL`] and at shutdown,
+//! restored at start, and carried over rule reloads, so a restart does not reset an ongoing
+//! count. Windows run on event time; an event's time is capped at the wall clock plus
+//! [`MAX_CLOCK_SKEW_MS`] so one bogus future timestamp cannot push the watermark (see
+//! `vigil_detect::Correlator`) past every real event.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -295,6 +302,70 @@ fn report(set: &RuleSet, problems: &[String], metrics: &ComponentMetrics) {
         .store(set.warnings().len() as i64, Ordering::Relaxed);
 }
 
+/// How often the correlation state is saved while events flow.
+pub const STATE_SAVE_INTERVAL: Duration = Duration::from_secs(30);
+/// Event times further in the future than this (ms) are treated as now + this.
+pub const MAX_CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
+/// Largest correlation state file read back.
+const MAX_STATE_FILE: u64 = 256 << 20;
+
+/// Saved correlation state per tenant, on disk.
+struct StateDir {
+    dir: PathBuf,
+}
+
+impl StateDir {
+    fn valid_tenant(t: &str) -> bool {
+        !t.is_empty()
+            && t.len() <= 64
+            && t.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+    }
+
+    /// Every saved tenant state (unreadable files are logged and skipped).
+    fn load(&self) -> HashMap<SmolStr, Vec<u8>> {
+        let mut out = HashMap::new();
+        let Ok(rd) = std::fs::read_dir(&self.dir) else {
+            return out;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let Some(tenant) = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".json"))
+                .filter(|t| Self::valid_tenant(t))
+            else {
+                continue;
+            };
+            match vigil_config::read_file_capped(&p, MAX_STATE_FILE) {
+                Ok(bytes) => {
+                    out.insert(SmolStr::new(tenant), bytes);
+                }
+                Err(err) => {
+                    tracing::warn!(path = %p.display(), error = %err, "correlation state not read")
+                }
+            }
+        }
+        out
+    }
+
+    /// Write one tenant's state atomically (temporary file, then rename).
+    fn save(&self, tenant: &str, bytes: &[u8]) -> std::io::Result<()> {
+        if !Self::valid_tenant(tenant) {
+            return Ok(());
+        }
+        std::fs::create_dir_all(&self.dir)?;
+        let tmp = self.dir.join(format!(".{tenant}.json.tmp"));
+        {
+            let mut f = std::fs::File::create(&tmp)?;
+            std::io::Write::write_all(&mut f, bytes)?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, self.dir.join(format!("{tenant}.json")))
+    }
+}
+
 /// The correlator destination: runs the rules on every event, stores the alerts.
 pub struct DetectionDestination {
     rules: Arc<Rules>,
@@ -307,14 +378,26 @@ pub struct DetectionDestination {
     correlators: HashMap<SmolStr, Correlator>,
     correlator_set: Option<Arc<RuleSet>>,
     since_evict: u32,
+    /// Where correlation state is saved (none: in memory only).
+    state_dir: Option<StateDir>,
+    /// Saved state not yet restored, per tenant (restored when the tenant's correlator is
+    /// created).
+    pending: HashMap<SmolStr, Vec<u8>>,
+    last_save: std::time::Instant,
 }
 
 impl DetectionDestination {
+    /// `data_dir`: where correlation state is kept across restarts (`None`: memory only).
     pub fn new(
         rules: Arc<Rules>,
         store: Arc<dyn EventStore>,
         metrics: ComponentMetrics,
+        data_dir: Option<&Path>,
     ) -> DetectionDestination {
+        let state_dir = data_dir.map(|d| StateDir {
+            dir: d.join("correlation-state"),
+        });
+        let pending = state_dir.as_ref().map(StateDir::load).unwrap_or_default();
         DetectionDestination {
             rules,
             store,
@@ -324,6 +407,45 @@ impl DetectionDestination {
             correlators: HashMap::new(),
             correlator_set: None,
             since_evict: 0,
+            state_dir,
+            pending,
+            last_save: std::time::Instant::now(),
+        }
+    }
+
+    /// Save every tenant's correlation state (errors are logged and counted).
+    fn save_state(&mut self) {
+        let Some(dir) = &self.state_dir else { return };
+        let mut states: Vec<(&SmolStr, Vec<u8>)> = Vec::new();
+        for (tenant, c) in &self.correlators {
+            let mut buf = Vec::new();
+            match c.save_state(&mut buf) {
+                Ok(()) => states.push((tenant, buf)),
+                Err(e) => {
+                    tracing::error!(tenant = %tenant, error = %e, "correlation state not serialized")
+                }
+            }
+        }
+        // restored or carried-over states of tenants without events since
+        for (tenant, bytes) in &self.pending {
+            states.push((tenant, bytes.clone()));
+        }
+        for (tenant, bytes) in states {
+            if let Err(e) = dir.save(tenant, &bytes) {
+                self.metrics.error("correlation_state_save", 1);
+                tracing::error!(tenant = %tenant, error = %e, "correlation state not saved");
+            }
+        }
+        self.last_save = std::time::Instant::now();
+    }
+
+    /// Keep the live state as pending (to carry it into correlators of a new rule set).
+    fn stash_state(&mut self) {
+        for (tenant, c) in self.correlators.drain() {
+            let mut buf = Vec::new();
+            if c.save_state(&mut buf).is_ok() {
+                self.pending.insert(tenant, buf);
+            }
         }
     }
 }
@@ -339,13 +461,18 @@ impl Destination for DetectionDestination {
             .as_ref()
             .is_some_and(|s| Arc::ptr_eq(s, &set))
         {
-            self.correlators.clear();
+            // a new rule set: windows carry over for correlations that still exist
+            self.stash_state();
             self.correlator_set = Some(set.clone());
         }
         let has_correlations = !set.correlations().is_empty();
         let mut alerts: HashMap<SmolStr, Vec<Event>> = HashMap::new();
         let mut fired = Vec::new();
         let mut newest_ms = i64::MIN;
+        let now_ms = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(i64::MAX - MAX_CLOCK_SKEW_MS);
         for ev in events {
             if ev.meta.kind == EventType::Correlation {
                 continue;
@@ -362,12 +489,29 @@ impl Destination for DetectionDestination {
                 }
                 continue;
             }
-            let ts_ms = ev.timestamp.millis();
+            let ts_ms = ev
+                .timestamp
+                .millis()
+                .min(now_ms.saturating_add(MAX_CLOCK_SKEW_MS));
             newest_ms = newest_ms.max(ts_ms);
+            let pending = &mut self.pending;
+            let metrics = &self.metrics;
             let correlator = self
                 .correlators
                 .entry(ev.meta.tenant.clone())
-                .or_insert_with(|| Correlator::new(set.correlations()));
+                .or_insert_with(|| {
+                    let mut c = Correlator::new(set.correlations());
+                    if let Some(saved) = pending.remove(&ev.meta.tenant) {
+                        match c.restore_state(&mut saved.as_slice()) {
+                            Ok(n) => tracing::info!(tenant = %ev.meta.tenant, groups = n, "correlation state restored"),
+                            Err(e) => {
+                                metrics.error("correlation_state_restore", 1);
+                                tracing::warn!(tenant = %ev.meta.tenant, error = %e, "correlation state not restored");
+                            }
+                        }
+                    }
+                    c
+                });
             for d in &self.scratch {
                 if correlator.should_emit(d) {
                     alerts
@@ -391,6 +535,13 @@ impl Destination for DetectionDestination {
             for c in self.correlators.values_mut() {
                 c.evict(newest_ms);
             }
+            let late: u64 = self.correlators.values().map(Correlator::late_events).sum();
+            self.metrics
+                .gauge("correlation_late_events")
+                .store(late as i64, Ordering::Relaxed);
+        }
+        if has_correlations && self.last_save.elapsed() >= STATE_SAVE_INTERVAL {
+            self.save_state();
         }
         for (tenant, batch) in alerts {
             let t = match self.tenants.get(&tenant) {
@@ -413,6 +564,12 @@ impl Destination for DetectionDestination {
     }
 
     fn flush(&mut self) -> Result<(), ComponentError> {
+        // called at shutdown: keep the open correlation windows for the next start
+        self.save_state();
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "detection_ecs_tests.rs"]
+mod ecs_tests;

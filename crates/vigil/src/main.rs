@@ -8,6 +8,7 @@
 mod cli;
 mod cmd;
 mod demo;
+mod destinations;
 mod detection;
 mod output;
 mod topology;

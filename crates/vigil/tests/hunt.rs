@@ -361,3 +361,105 @@ fn usage_errors() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// A Sigma correlation rule over the hunt timeline: 10 failed MSSQL logons (EventID 18456) on
+/// one host within a second; `event_count >= 5` by `Computer` fires at the 5th and the 10th.
+#[test]
+fn correlation_rules_run_over_the_timeline() {
+    let Some((sigma, samples)) = corpora() else {
+        return;
+    };
+    let sample = samples.join("Credential Access/MSSQL_multiple_failed_logon_EventID_18456.evtx");
+    let base =
+        sigma.join("rules/windows/builtin/application/mssqlserver/win_mssql_failed_logon.yml");
+    let dir = tempfile::tempdir().unwrap();
+    let corr = |gte: u32, generate: bool| {
+        format!(
+            "title: MSSQL logon brute force\nid: 5f1c0a43-7e0b-4d2c-9a51-0c0ffee18456\nlevel: high\ntags: [attack.t1110]\ncorrelation:\n  type: event_count\n  rules: [218d2855-2bba-4f61-9c85-81d0ea63ac71]\n  group-by: [Computer]\n  timespan: 1m\n  generate: {generate}\n  condition: {{gte: {gte}}}\n"
+        )
+    };
+    let run = |text: String| {
+        let c = dir.path().join("corr.yml");
+        std::fs::write(&c, text).unwrap();
+        let out = hunt(
+            &[
+                "-r",
+                base.to_str().unwrap(),
+                "-r",
+                c.to_str().unwrap(),
+                "-f",
+                "jsonl",
+                "--no-progress",
+            ],
+            &[&sample],
+        );
+        (
+            jsonl(&out),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    let (lines, stderr) = run(corr(5, false));
+    let ids = rule_ids(&lines);
+    // generate: false: the failed-logon rule's own hits are not in the timeline
+    assert!(
+        !ids.iter()
+            .any(|i| i == "218d2855-2bba-4f61-9c85-81d0ea63ac71"),
+        "{ids:?}"
+    );
+    let corr_lines: Vec<_> = lines
+        .iter()
+        .filter(|l| l["rule"]["id"] == "5f1c0a43-7e0b-4d2c-9a51-0c0ffee18456")
+        .collect();
+    assert_eq!(corr_lines.len(), 2, "{lines:?}");
+    for l in &corr_lines {
+        assert_eq!(l["matched"]["Computer"], "MSEDGEWIN10");
+        assert_eq!(l["matched"]["correlation.count"], "5");
+        assert_eq!(l["rule"]["level"], "high");
+        assert!(
+            l["@timestamp"]
+                .as_str()
+                .unwrap()
+                .starts_with("2019-11-04T13:46:01")
+        );
+    }
+    assert!(stderr.contains("1 correlation rules"), "{stderr}");
+    assert!(
+        stderr.contains("correlation rules fired 2 times"),
+        "{stderr}"
+    );
+
+    // generate: true keeps the base hits; the threshold is not reached with 11.
+    let (lines, _) = run(corr(11, true));
+    let ids = rule_ids(&lines);
+    assert_eq!(
+        ids.iter()
+            .filter(|i| *i == "218d2855-2bba-4f61-9c85-81d0ea63ac71")
+            .count(),
+        10
+    );
+    assert!(
+        !ids.iter()
+            .any(|i| i == "5f1c0a43-7e0b-4d2c-9a51-0c0ffee18456")
+    );
+
+    // --level filters correlation hits like any other; referenced rules still feed them.
+    let c = dir.path().join("corr.yml");
+    std::fs::write(&c, corr(5, true)).unwrap();
+    let out = hunt(
+        &[
+            "-r",
+            base.to_str().unwrap(),
+            "-r",
+            c.to_str().unwrap(),
+            "-f",
+            "jsonl",
+            "--no-progress",
+            "--level",
+            "high",
+        ],
+        &[&sample],
+    );
+    let ids = rule_ids(&jsonl(&out));
+    assert_eq!(ids.len(), 2, "{ids:?}"); // the base rule is low: only the correlations remain
+}

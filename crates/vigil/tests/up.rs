@@ -583,3 +583,50 @@ fn live_sigma_correlation_rules_raise_one_alert_per_group() {
     drop(s);
     v.stop();
 }
+
+/// Open correlation windows survive a restart: two failed logons before, one after, one alert
+/// with the count of all three.
+#[test]
+fn correlation_state_survives_a_restart() {
+    let dir = tmp();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(rules.join("ssh.yml"), SSH_RULE).unwrap();
+    std::fs::write(rules.join("brute.yml"), BRUTE_FORCE).unwrap();
+    let cfg = dir.path().join("vigil.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "version: 1\ncollectors:\n  - id: syslog\n    connector: {{ type: syslog, tcp: 127.0.0.1:5514 }}\ndetection:\n  rules: [{}]\n",
+            rules.display()
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let line = |i: u32| {
+        format!(
+            "<38>Nov 22 07:00:0{i} jump01 sshd[42]: Failed password for root from 203.0.113.45 port 4242 ssh2\n"
+        )
+    };
+    let v = Vigil::start_full(&data, free_port(), free_port(), Some(&cfg));
+    let mut s = TcpStream::connect(v.syslog).unwrap();
+    s.write_all(format!("{}{}", line(0), line(1)).as_bytes())
+        .unwrap();
+    s.flush().unwrap();
+    assert_eq!(v.wait_count("process.name:sshd", 2), 2);
+    drop(s);
+    v.stop();
+    let state = data.join("correlation-state").join("main.json");
+    assert!(state.is_file(), "no state saved at shutdown");
+
+    let v = Vigil::start_full(&data, free_port(), free_port(), Some(&cfg));
+    assert_eq!(v.count("rule.ruleset:sigma-correlation"), 0);
+    let mut s = TcpStream::connect(v.syslog).unwrap();
+    s.write_all(line(2).as_bytes()).unwrap();
+    s.flush().unwrap();
+    assert_eq!(v.wait_count("rule.ruleset:sigma-correlation", 1), 1);
+    let alert = &v.search("rule.ruleset:sigma-correlation")["events"][0];
+    assert_eq!(alert["vigil"]["correlation"]["count"], 3);
+    drop(s);
+    v.stop();
+}

@@ -21,6 +21,17 @@
 //! - Text: one event per line: `message` plus `key=value` tokens ([`text_event`]); keyword
 //!   detections search every value.
 //!
+//! # Correlation rules
+//! Sigma correlation rules in the rule set run after matching, over the whole timeline in
+//! event-time order ([`Hunter::correlate`]), with the same [`crate::Correlator`] as live
+//! detection: when a rule a correlation references matches, the hit keeps the values of the
+//! fields correlations group by (and count, for `value_count`); a correlation that fires
+//! becomes a hit of its own at the event that completed it, with the group values, the count
+//! and the time of the first contributing event as matched fields. Referenced rules with
+//! `generate: false` (the default) do not appear in the timeline themselves. Hits without an
+//! event time do not take part. Correlations span files (several EVTX of one host form one
+//! timeline).
+//!
 //! # Filters
 //! [`HuntFilter`]: a time window on the event's own time (`TimeCreated`, `@timestamp`, ...;
 //! EVTX records far outside it are skipped by their header time before being rendered), a
@@ -41,7 +52,11 @@ pub use input::{
     parse_time, text_event,
 };
 
-use crate::engine::{Detection, RuleInfo, RuleSet};
+use std::collections::HashSet;
+
+use crate::correlation::{CorrelationAlert, Correlator, first_value};
+use crate::engine::{Detection, MatchedField, RuleInfo, RuleSet};
+use crate::event::{FieldValue, SigmaEvent};
 
 /// Most error messages kept per file (all are counted).
 pub const MAX_ERROR_SAMPLES: usize = 5;
@@ -163,6 +178,58 @@ pub struct Hit {
     pub meta: EventMeta,
     /// The rule and the matched field values.
     pub detection: Detection,
+    /// For rules correlation rules reference: the values of the fields they group by (and
+    /// count), read from the event. Empty otherwise.
+    pub group_fields: Vec<(String, String)>,
+}
+
+/// The captured fields of a hit, as an event for the correlator.
+struct Captured<'a>(&'a [(String, String)]);
+
+impl SigmaEvent for Captured<'_> {
+    fn field(&self, name: &str, f: &mut dyn FnMut(FieldValue<'_>)) {
+        for (k, v) in self.0 {
+            if k == name {
+                f(FieldValue::Str(v))
+            }
+        }
+    }
+    fn all_values(&self, f: &mut dyn FnMut(&str)) {
+        self.0.iter().for_each(|(_, v)| f(v))
+    }
+}
+
+/// What correlation rules need from the hits of the rules they reference.
+#[derive(Debug, Default)]
+struct CorrelationNeeds {
+    /// Referenced rule ids and names.
+    refs: HashSet<String>,
+    /// Fields to capture (group-by fields, their alias targets, value_count fields).
+    fields: Vec<String>,
+}
+
+impl CorrelationNeeds {
+    fn of(rules: &RuleSet) -> CorrelationNeeds {
+        let mut n = CorrelationNeeds::default();
+        let mut fields = HashSet::new();
+        for c in rules.correlations() {
+            n.refs.extend(c.rules.iter().cloned());
+            fields.extend(c.group_by.iter().cloned());
+            fields.extend(c.field.iter().cloned());
+            for per in c.aliases.values() {
+                fields.extend(per.values().cloned());
+            }
+        }
+        n.fields = fields.into_iter().collect();
+        n.fields.sort();
+        n
+    }
+
+    fn referenced(&self, rule: &RuleInfo) -> bool {
+        !self.refs.is_empty()
+            && (self.refs.contains(&rule.id)
+                || rule.name.as_ref().is_some_and(|n| self.refs.contains(n)))
+    }
 }
 
 /// What one file gave.
@@ -212,6 +279,7 @@ impl FileReport {
 struct Ctx {
     rules: Arc<RuleSet>,
     filter: HuntFilter,
+    needs: CorrelationNeeds,
 }
 
 /// Slack around the time window when skipping EVTX records by their header time before
@@ -248,7 +316,9 @@ impl Ctx {
         }
         let mut dets = Vec::new();
         self.rules.matches(event, &mut dets);
-        dets.retain(|d| self.filter.rule_ok(&d.rule));
+        // Referenced rules are kept whatever the filter: their hits feed correlations (and are
+        // filtered after correlating).
+        dets.retain(|d| self.filter.rule_ok(&d.rule) || self.needs.referenced(&d.rule));
         if dets.is_empty() {
             return Some(Vec::new());
         }
@@ -262,6 +332,15 @@ impl Ctx {
                     seq: 0,
                     record_id,
                     meta: meta.clone(),
+                    group_fields: if self.needs.referenced(&detection.rule) {
+                        self.needs
+                            .fields
+                            .iter()
+                            .filter_map(|f| first_value(event, f).map(|v| (f.clone(), v)))
+                            .collect()
+                    } else {
+                        Vec::new()
+                    },
                     detection,
                 })
                 .collect(),
@@ -287,9 +366,61 @@ impl std::fmt::Debug for Hunter {
 impl Hunter {
     /// A hunter with these rules and filters.
     pub fn new(rules: Arc<RuleSet>, filter: HuntFilter) -> Hunter {
+        let needs = CorrelationNeeds::of(&rules);
         Hunter {
-            ctx: Arc::new(Ctx { rules, filter }),
+            ctx: Arc::new(Ctx {
+                rules,
+                filter,
+                needs,
+            }),
         }
+    }
+
+    /// Run the rule set's correlation rules over a timeline sorted by [`sort_timeline`]:
+    /// correlation hits are inserted after the hit that completed them, hits of referenced
+    /// rules with `generate: false` are removed, and the level/tag filter is applied to both.
+    /// Returns the number of correlation hits.
+    pub fn correlate(&self, hits: &mut Vec<Hit>) -> usize {
+        let rules = &self.ctx.rules;
+        let filter = &self.ctx.filter;
+        if rules.correlations().is_empty() {
+            return 0;
+        }
+        let mut correlator = Correlator::new(rules.correlations());
+        let mut out = Vec::with_capacity(hits.len());
+        let mut fired = Vec::new();
+        let mut n = 0;
+        let mut since_evict = 0u32;
+        for h in hits.drain(..) {
+            fired.clear();
+            let referenced = self.ctx.needs.referenced(&h.detection.rule);
+            if referenced && let Some(ts) = h.timestamp {
+                let ts_ms = ts.div_euclid(1_000_000);
+                correlator.process(
+                    &Captured(&h.group_fields),
+                    ts_ms,
+                    std::slice::from_ref(&h.detection),
+                    &mut fired,
+                );
+                since_evict += 1;
+                if since_evict >= 10_000 {
+                    since_evict = 0;
+                    correlator.evict(ts_ms);
+                }
+            }
+            let corr: Vec<Hit> = fired
+                .iter()
+                .map(|a| correlation_hit(&h, a))
+                .filter(|c| filter.rule_ok(&c.detection.rule))
+                .collect();
+            n += corr.len();
+            if filter.rule_ok(&h.detection.rule) && correlator.should_emit(&h.detection) {
+                out.push(h);
+            }
+            out.extend(corr);
+        }
+        *hits = out;
+        n
     }
 
     /// Hunt one file. `file` is stored in its hits; `evtx_threads` is the EVTX parser's
@@ -435,6 +566,48 @@ impl Hunter {
                 })
             })
             .collect()
+    }
+}
+
+/// The timeline hit of a correlation alert, at the hit that completed it.
+fn correlation_hit(at: &Hit, a: &CorrelationAlert) -> Hit {
+    let c = &a.rule;
+    let mut matched: Vec<MatchedField> = a
+        .group
+        .iter()
+        .map(|(f, v)| MatchedField {
+            field: f.clone(),
+            value: v.clone(),
+        })
+        .collect();
+    matched.push(MatchedField {
+        field: "correlation.count".into(),
+        value: a.count.to_string(),
+    });
+    matched.push(MatchedField {
+        field: "correlation.first".into(),
+        value: format_time(a.first_ms.saturating_mul(1_000_000)),
+    });
+    Hit {
+        timestamp: at.timestamp,
+        file: at.file,
+        seq: at.seq,
+        record_id: at.record_id,
+        meta: at.meta.clone(),
+        detection: Detection {
+            rule: Arc::new(RuleInfo {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                title: c.title.clone(),
+                level: c.level.clone(),
+                status: None,
+                tags: c.tags.clone(),
+                logsource: Default::default(),
+                path: Some(c.path.clone()),
+            }),
+            matched,
+        },
+        group_fields: Vec::new(),
     }
 }
 

@@ -217,6 +217,7 @@ pub fn run(a: HuntArgs) -> Result<u8> {
         .flat_map(|r| std::mem::take(&mut r.hits))
         .collect();
     sort_timeline(&mut hits);
+    let correlations = hunter.correlate(&mut hits);
 
     let out: Box<dyn Write> = match &a.output {
         Some(p) => Box::new(BufWriter::new(
@@ -227,17 +228,21 @@ pub fn run(a: HuntArgs) -> Result<u8> {
     write_timeline(out, &hits, &files, a.format)?;
 
     summary(&reports, &hits, elapsed, cpu, threads, a.top);
+    if correlations > 0 {
+        eprintln!("correlation rules fired {correlations} times (in the timeline above)");
+    }
     Ok(exit::OK)
 }
 
 fn report_load(set: &RuleSet, problems: &[LoadProblem], took: Duration, pipeline: &str) {
     let st = set.stats();
     eprintln!(
-        "rules: {} loaded in {:.2} s ({} evaluated with the {pipeline} pipeline, {} for other logsources), {} could not load",
+        "rules: {} loaded in {:.2} s ({} evaluated with the {pipeline} pipeline, {} for other logsources, {} correlation rules), {} could not load",
         set.len(),
         took.as_secs_f64(),
         st.rules.saturating_sub(st.unmapped),
         st.unmapped,
+        set.correlations().len(),
         problems.len()
     );
     for p in problems.iter().take(10) {
@@ -311,7 +316,7 @@ pub fn hit_json(h: &Hit, path: &Path) -> serde_json::Value {
         "@timestamp": h.timestamp.map(format_time),
         "rule": {"id": r.id, "title": r.title, "level": r.level, "tags": r.tags},
         "host": {"name": h.meta.host},
-        "event": {"code": h.meta.code},
+        "event": {"code": h.meta.code, "sequence": h.seq},
         "winlog": {"channel": h.meta.channel, "record_id": h.record_id},
         "log": {"file": {"path": path.display().to_string()}},
         "matched": matched,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use vigil_api::ApiState;
-use vigil_config::{Config, ConnectorConfig};
+use vigil_config::{Config, ConnectorConfig, DestinationConfig};
 use vigil_pipeline::{PipelineBuilder, PipelineOptions, Telemetry};
 use vigil_store::EventStore;
 use vigil_store::embedded::EmbeddedStore;
@@ -206,11 +206,26 @@ async fn serve(
         builder.connector(built.connector, built.source);
     }
     builder.chain(chain);
-    let dest_metrics = telemetry.component("destination", "storage");
-    builder.destination(
-        "storage",
-        Box::new(StoreDestination::new(store.clone(), dest_metrics)),
-    );
+    for (i, d) in cfg.destinations.iter().enumerate() {
+        match d {
+            DestinationConfig::Storage => {
+                let dest_metrics = telemetry.component("destination", "storage");
+                builder.destination(
+                    "storage",
+                    Box::new(StoreDestination::new(store.clone(), dest_metrics)),
+                );
+            }
+            DestinationConfig::File { path, format } => {
+                let id = format!("file-{i}");
+                let m = telemetry.component("destination", &id);
+                listening.push(format!("file       {} ({id})", path.display()));
+                builder.destination(
+                    &id,
+                    Box::new(crate::destinations::FileDestination::new(path, *format, m)),
+                );
+            }
+        }
+    }
     let rules_watch = vigil_pipeline::Shutdown::new();
     if let Some(dcfg) = cfg.detection.clone() {
         let m = telemetry.component("destination", "correlator");
@@ -227,6 +242,7 @@ async fn serve(
                 rules,
                 store.clone(),
                 m,
+                Some(&cfg.data_dir),
             )),
         );
     }
