@@ -308,12 +308,18 @@ pub struct StoreStats {
     pub segments: u64,
     /// Bytes of segment and WAL files.
     pub bytes_on_disk: u64,
-    /// Bytes of segment files.
+    /// Bytes of segment files (both tiers).
     pub segment_bytes: u64,
+    /// Segment files in the cold tier (included in `segments`).
+    pub cold_segments: u64,
+    /// Bytes of cold segment files (included in `segment_bytes`).
+    pub cold_bytes: u64,
+    /// Events in cold segments (included in `events`).
+    pub cold_events: u64,
     /// Bytes of WAL files.
     pub wal_bytes: u64,
-    /// Bytes of segment index regions (block index, token filters, keyword dictionaries),
-    /// included in `segment_bytes`.
+    /// Bytes of the segments' bloom filters (keyword values and raw-line tokens per row
+    /// group), included in `segment_bytes`.
     pub index_bytes: u64,
     /// The last LSN assigned.
     pub last_lsn: Lsn,

@@ -1,13 +1,15 @@
-//! The embedded store: WAL + memtable + sealed zstd segments, one directory per tenant.
+//! The embedded store: WAL + memtable + sealed Parquet segments in a hot and a cold tier, one
+//! directory per tenant.
 //!
 //! See the crate documentation for the design and the file formats (event record, WAL frame,
-//! segment format v1); the private `codec`, `wal`, `segment` and `columns` modules implement
-//! them.
+//! segment files); the private `codec`, `wal` and `segment` modules implement them, `tier`
+//! merges and moves segments.
 //!
 //! Threads: the caller's thread encodes and writes the WAL frame; one *flusher* thread
 //! fsyncs WALs every `fsync_interval` and freezes memtables older than `segment_max_age`; one
-//! *sealer* thread writes segments. Searches run on the caller's thread plus
-//! `scan_threads - 1` scoped helpers.
+//! *sealer* thread writes segments; one *maintenance* thread runs a merge and tiering pass
+//! every `tiers.interval`. Searches run on the caller's thread plus `scan_threads - 1` scoped
+//! helpers.
 //!
 //! Lock order (never taken the other way round): `Tenant::write` → `Tenant::sync` and
 //! `Tenant::write` → `Tenant::view` → `Tenant::wal_closed`.
@@ -19,6 +21,7 @@ mod integrity;
 mod memtable;
 mod scan;
 mod segment;
+mod tier;
 mod wal;
 
 use std::collections::HashMap;
@@ -40,7 +43,8 @@ pub use self::integrity::{
     verify_with_key,
 };
 use self::memtable::{Features, MemBlock, Memtable};
-use self::segment::Segment;
+use self::segment::{Segment, SegmentWriter, Tier, WriteOptions};
+pub use self::tier::{MaintenanceReport, TierOptions};
 use crate::{
     AggregateRequest, AggregateResult, EventStore, Lsn, SearchRequest, SearchResult, StoreError,
     StoreStats, TenantId,
@@ -57,10 +61,17 @@ pub struct EmbeddedConfig {
     pub segment_max_events: usize,
     /// The memtable is sealed when its oldest event is this old. Default 30 s.
     pub segment_max_age: Duration,
-    /// Events per compressed block. Default 4,096.
+    /// Events per memtable block (the pruning unit in memory). Default 4,096.
     pub block_events: usize,
-    /// zstd level of segment blocks. Default 1 (see the crate's bench for level 3).
+    /// Rows per row group of hot segments (the pruning unit on disk). Default 16,384.
+    pub row_group_rows: usize,
+    /// zstd level of hot segments. Default 3.
     pub zstd_level: i32,
+    /// Check each listed segment's SHA-256 against the manifest when the store opens (reads
+    /// every segment once). Default true.
+    pub verify_on_open: bool,
+    /// Merging and the cold tier.
+    pub tiers: TierOptions,
     /// Frozen memtables waiting to be sealed before `append` blocks (backpressure). Default 2.
     pub max_pending_seals: usize,
     /// Threads per search (the caller's included). Default 2.
@@ -76,7 +87,10 @@ impl EmbeddedConfig {
             segment_max_events: 262_144,
             segment_max_age: Duration::from_secs(30),
             block_events: 4096,
-            zstd_level: 1,
+            row_group_rows: 16_384,
+            zstd_level: 3,
+            verify_on_open: true,
+            tiers: TierOptions::default(),
             max_pending_seals: 2,
             scan_threads: 2,
         }
@@ -92,9 +106,13 @@ impl EmbeddedConfig {
                 "segment_max_events and block_events must be positive (block_events ≤ 1,048,576)",
             );
         }
+        if self.row_group_rows == 0 || self.row_group_rows > 1 << 22 {
+            return bad("row_group_rows must be 1 to 4,194,304");
+        }
         if !(1..=19).contains(&self.zstd_level) {
             return bad("zstd_level must be 1 to 19");
         }
+        self.tiers.validate()?;
         if self.max_pending_seals == 0 || self.scan_threads == 0 {
             return bad("max_pending_seals and scan_threads must be positive");
         }
@@ -179,7 +197,10 @@ pub(crate) struct Tenant {
     name: TenantId,
     wal_dir: PathBuf,
     seg_dir: PathBuf,
+    cold_dir: PathBuf,
     quarantine_dir: PathBuf,
+    /// One merge or tiering pass at a time.
+    maint: Mutex<()>,
     /// The tamper-evidence manifest (a leaf lock).
     manifest: Mutex<integrity::Manifest>,
     write: Mutex<WriteState>,
@@ -285,6 +306,15 @@ impl EmbeddedStore {
                 .spawn(move || flusher(&i3))
                 .map_err(|e| StoreError::io("spawn fsync thread", &root, e))?,
         );
+        if let Some(every) = inner.cfg.tiers.interval {
+            let i4 = inner.clone();
+            threads.push(
+                std::thread::Builder::new()
+                    .name("vigil-store-maint".into())
+                    .spawn(move || tier::maintainer(&i4, every))
+                    .map_err(|e| StoreError::io("spawn maintenance thread", &root, e))?,
+            );
+        }
         let store = EmbeddedStore {
             inner,
             threads: Mutex::new(threads),
@@ -307,6 +337,18 @@ impl EmbeddedStore {
             }
         }
         Ok(store)
+    }
+
+    /// Runs one merge and tiering pass over every tenant now, with `now` as the clock for
+    /// `tiers.hot_age` (the background thread passes the wall clock).
+    pub fn maintain(&self, now: vigil_event::Timestamp) -> Result<MaintenanceReport, StoreError> {
+        self.check_open()?;
+        let tenants: Vec<_> = self.inner.tenants.read().values().cloned().collect();
+        let mut report = MaintenanceReport::default();
+        for t in tenants {
+            report.add(&t.maintain(&self.inner, now)?);
+        }
+        Ok(report)
     }
 
     /// Fault injection for tests.
@@ -333,6 +375,9 @@ impl EmbeddedStore {
             s.segments += x.segments;
             s.bytes_on_disk += x.bytes_on_disk;
             s.segment_bytes += x.segment_bytes;
+            s.cold_segments += x.cold_segments;
+            s.cold_bytes += x.cold_bytes;
+            s.cold_events += x.cold_events;
             s.wal_bytes += x.wal_bytes;
             s.index_bytes += x.index_bytes;
             s.events_appended += x.events_appended;
@@ -588,21 +633,21 @@ impl Encoded {
 impl Tenant {
     fn open(inner: &Inner, name: &TenantId) -> Result<Tenant, StoreError> {
         let dir = inner.root.join(name.as_str());
-        let (wal_dir, seg_dir, quarantine_dir) = (
-            dir.join("wal"),
-            dir.join("segments"),
-            dir.join("quarantine"),
-        );
+        let (wal_dir, seg_dir, quarantine_dir) =
+            (dir.join("wal"), Tier::Hot.dir(&dir), dir.join("quarantine"));
         for d in [&wal_dir, &seg_dir, &quarantine_dir] {
             mkdir(d)?;
         }
+        let cold_dir = tier::prepare_cold_dir(&dir, inner.cfg.tiers.cold_dir.as_deref(), name)?;
         segment::sync_dir(&inner.root)?;
         let manifest = integrity::Manifest::open(&dir)?;
         Ok(Tenant {
             name: name.clone(),
             wal_dir,
             seg_dir,
+            cold_dir,
             quarantine_dir,
+            maint: Mutex::new(()),
             manifest: Mutex::new(manifest),
             write: Mutex::new(WriteState {
                 wal: None,
@@ -631,52 +676,8 @@ impl Tenant {
     /// Loads segments (quarantining bad ones) and replays the WAL above the sealed LSN.
     fn recover(self: &Arc<Self>, inner: &Inner) -> Result<(), StoreError> {
         let started = Instant::now();
-        let mut segments = Vec::new();
-        let rd = std::fs::read_dir(&self.seg_dir)
-            .map_err(|e| StoreError::io("list segments", &self.seg_dir, e))?;
-        for entry in rd {
-            let entry = entry.map_err(|e| StoreError::io("list segments", &self.seg_dir, e))?;
-            let path = entry.path();
-            let fname = entry.file_name().to_string_lossy().into_owned();
-            if fname.starts_with(".tmp-") {
-                info!(path = %path.display(), "removing unfinished segment");
-                std::fs::remove_file(&path)
-                    .map_err(|e| StoreError::io("remove temp segment", &path, e))?;
-                continue;
-            }
-            if !fname.ends_with(".vseg") {
-                continue;
-            }
-            let opened = Segment::open(&path).and_then(|s| {
-                if s.meta.tenant == self.name.as_str() {
-                    Ok(s)
-                } else {
-                    Err(StoreError::corrupt(
-                        &path,
-                        format!("belongs to tenant '{}'", s.meta.tenant),
-                    ))
-                }
-            });
-            match opened {
-                Ok(s) => segments.push(Arc::new(s)),
-                Err(e) => self.quarantine(&path, &fname, &e)?,
-            }
-        }
-        segments.sort_by_key(|s| s.meta.first_lsn);
-        // Sign segments sealed before the manifest existed (or just before a crash).
-        {
-            let infos: Vec<_> = segments
-                .iter()
-                .map(|s| integrity::SegmentInfo {
-                    path: &s.path,
-                    first_lsn: s.meta.first_lsn,
-                    last_lsn: s.meta.last_lsn,
-                    events: s.meta.events,
-                })
-                .collect();
-            self.manifest.lock().cover(&inner.signer, &infos)?;
-        }
-        let sealed = segments.iter().map(|s| s.meta.last_lsn).max().unwrap_or(0);
+        let segments = self.load_segments(inner)?;
+        let sealed = segments.iter().map(|s| s.last_lsn).max().unwrap_or(0);
         {
             let mut v = self.view.write();
             v.segments = segments;
@@ -785,8 +786,115 @@ impl Tenant {
         error!(tenant = %self.name, path = %path.display(), reason = %e, moved_to = %target.display(),
                "segment failed verification; quarantined");
         std::fs::rename(path, &target)
+            .or_else(|_| {
+                // Another file system (a cold tier on another disk): copy, then remove.
+                std::fs::copy(path, &target).and_then(|_| std::fs::remove_file(path))
+            })
             .map_err(|e| StoreError::io("quarantine segment", path, e))?;
-        segment::sync_dir(&self.seg_dir)
+        if let Some(parent) = path.parent() {
+            segment::sync_dir(parent)?;
+        }
+        segment::sync_dir(&self.quarantine_dir)
+    }
+
+    /// Opens the segments of both tiers: deletes what an interrupted merge or tier move left
+    /// (retired files, unlisted outputs overlapping live segments), quarantines files that
+    /// fail their checks (Parquet footer, Vigil metadata, tenant, SHA-256 against the
+    /// manifest), and signs segments sealed before the manifest existed.
+    fn load_segments(&self, inner: &Inner) -> Result<Vec<Arc<Segment>>, StoreError> {
+        let mut found = Vec::new();
+        for (tier, dir) in [(Tier::Hot, &self.seg_dir), (Tier::Cold, &self.cold_dir)] {
+            let rd = std::fs::read_dir(dir).map_err(|e| StoreError::io("list segments", dir, e))?;
+            for entry in rd {
+                let entry = entry.map_err(|e| StoreError::io("list segments", dir, e))?;
+                let path = entry.path();
+                let fname = entry.file_name().to_string_lossy().into_owned();
+                if fname.starts_with(".tmp-") {
+                    info!(path = %path.display(), "removing unfinished segment");
+                    std::fs::remove_file(&path)
+                        .map_err(|e| StoreError::io("remove temp segment", &path, e))?;
+                    continue;
+                }
+                if fname.ends_with(".vseg") {
+                    let e = StoreError::corrupt(
+                        &path,
+                        "segment format v1 (.vseg) is no longer readable; re-import its events",
+                    );
+                    self.quarantine(&path, &fname, &e)?;
+                    continue;
+                }
+                if segment::is_segment_name(&fname) {
+                    found.push((tier, path, fname));
+                }
+            }
+        }
+        let mut segments = Vec::new();
+        let mut deleted = false;
+        {
+            let manifest = self.manifest.lock();
+            for (tier, path, fname) in found {
+                if manifest.is_retired(tier, &fname) {
+                    info!(path = %path.display(), "removing a segment replaced by a merge or tier move");
+                    std::fs::remove_file(&path)
+                        .map_err(|e| StoreError::io("remove replaced segment", &path, e))?;
+                    deleted = true;
+                    continue;
+                }
+                let listed = manifest.listed(tier, &fname).cloned();
+                let opened = Segment::open(&path, tier).and_then(|s| {
+                    if s.tenant != self.name.as_str() {
+                        return Err(StoreError::corrupt(
+                            &path,
+                            format!("belongs to tenant '{}'", s.tenant),
+                        ));
+                    }
+                    if let Some(l) = &listed
+                        && inner.cfg.verify_on_open
+                    {
+                        let (sha, size) = segment::sha256_file(&path)?;
+                        if sha != l.sha256 || size != l.size {
+                            return Err(StoreError::corrupt(
+                                &path,
+                                "SHA-256 differs from the manifest (altered or damaged)",
+                            ));
+                        }
+                    }
+                    Ok(s)
+                });
+                match opened {
+                    Ok(s) => {
+                        if listed.is_none() && manifest.overlaps_live(s.first_lsn, s.last_lsn) {
+                            info!(path = %path.display(), "removing the output of an interrupted merge or tier move");
+                            drop(s);
+                            std::fs::remove_file(&path)
+                                .map_err(|e| StoreError::io("remove unfinished merge", &path, e))?;
+                            deleted = true;
+                            continue;
+                        }
+                        segments.push(Arc::new(s));
+                    }
+                    Err(e) => self.quarantine(&path, &fname, &e)?,
+                }
+            }
+        }
+        if deleted {
+            segment::sync_dir(&self.seg_dir)?;
+            segment::sync_dir(&self.cold_dir)?;
+        }
+        segments.sort_by_key(|s| s.first_lsn);
+        // Sign segments sealed before the manifest existed (or just before a crash).
+        let infos: Vec<_> = segments
+            .iter()
+            .map(|s| integrity::SegmentInfo {
+                path: &s.path,
+                tier: s.tier,
+                first_lsn: s.first_lsn,
+                last_lsn: s.last_lsn,
+                events: s.events,
+            })
+            .collect();
+        self.manifest.lock().cover(&inner.signer, &infos)?;
+        Ok(segments)
     }
 
     fn fail(&self, w: &mut WriteState, reason: String) {
@@ -1021,22 +1129,17 @@ impl Tenant {
     /// Writes one frozen memtable as a segment and swaps it into the view.
     fn seal(&self, inner: &Inner, frozen: &Arc<Frozen>) -> Result<(), StoreError> {
         let started = Instant::now();
-        let spec = segment::SealSpec {
-            dir: &self.seg_dir,
-            tenant: self.name.as_str(),
-            zstd_level: inner.cfg.zstd_level,
-            fail_write: inner.faults.fail_segment_write.load(Ordering::Relaxed),
-        };
-        let seg = Arc::new(segment::write(&spec, &frozen.blocks)?);
-        let (bytes, sealed) = (seg.file_len, seg.meta.last_lsn);
+        let seg = Arc::new(self.write_segment(inner, frozen)?);
+        let (bytes, sealed) = (seg.file_len, seg.last_lsn);
         // The rename is durable: hash, chain and sign it before the WAL can go.
         self.manifest.lock().append(
             &inner.signer,
             &integrity::SegmentInfo {
                 path: &seg.path,
-                first_lsn: seg.meta.first_lsn,
-                last_lsn: seg.meta.last_lsn,
-                events: seg.meta.events,
+                tier: Tier::Hot,
+                first_lsn: seg.first_lsn,
+                last_lsn: seg.last_lsn,
+                events: seg.events,
             },
         )?;
         // The segment is durable: the WAL files it covers can go. (A crash before this line
@@ -1065,6 +1168,31 @@ impl Tenant {
         info!(tenant = %self.name, events = frozen.events, first_lsn = frozen.first_lsn, last_lsn = sealed, bytes,
               ms = started.elapsed().as_millis() as u64, "segment sealed");
         Ok(())
+    }
+
+    /// Writes a frozen memtable as a hot segment (each event is decoded once and split into
+    /// the segment's columns).
+    fn write_segment(&self, inner: &Inner, frozen: &Frozen) -> Result<Segment, StoreError> {
+        let mut w = SegmentWriter::new(
+            &self.seg_dir,
+            WriteOptions {
+                tenant: self.name.to_string(),
+                tier: Tier::Hot,
+                zstd_level: inner.cfg.zstd_level,
+                row_group_rows: inner.cfg.row_group_rows,
+                page_bytes: 256 << 10,
+                fail_write: inner.faults.fail_segment_write.load(Ordering::Relaxed),
+            },
+        )?;
+        for b in &frozen.blocks {
+            for i in 0..b.len() {
+                let (ev, _) = codec::decode(b.event(i)).map_err(|e| {
+                    StoreError::Invalid(format!("memtable event does not decode: {e}"))
+                })?;
+                w.push(b.first_lsn + i as u64, &ev)?;
+            }
+        }
+        w.finish()
     }
 
     /// Deletes closed WAL files whose frames are all at or below `sealed`.
@@ -1097,8 +1225,21 @@ impl Tenant {
         let c = &self.counters;
         let v = self.view.read();
         let segment_bytes: u64 = v.segments.iter().map(|s| s.file_len).sum();
-        let index_bytes: u64 = v.segments.iter().map(|s| s.meta_len).sum();
-        let seg_events: u64 = v.segments.iter().map(|s| s.meta.events).sum();
+        let index_bytes: u64 = v.segments.iter().map(|s| s.bloom_bytes).sum();
+        let seg_events: u64 = v.segments.iter().map(|s| s.events).sum();
+        let cold_bytes: u64 = v
+            .segments
+            .iter()
+            .filter(|s| s.tier == Tier::Cold)
+            .map(|s| s.file_len)
+            .sum();
+        let cold_events: u64 = v
+            .segments
+            .iter()
+            .filter(|s| s.tier == Tier::Cold)
+            .map(|s| s.events)
+            .sum();
+        let cold_segments = v.segments.iter().filter(|s| s.tier == Tier::Cold).count() as u64;
         let mem_events =
             v.active.events as u64 + v.frozen.iter().map(|f| f.events as u64).sum::<u64>();
         let sealed_lsn = v.sealed_lsn;
@@ -1118,6 +1259,9 @@ impl Tenant {
             segments,
             bytes_on_disk: segment_bytes + wal_bytes,
             segment_bytes,
+            cold_segments,
+            cold_bytes,
+            cold_events,
             wal_bytes,
             index_bytes,
             last_lsn: self.write.lock().next_lsn - 1,
