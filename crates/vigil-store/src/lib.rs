@@ -23,17 +23,20 @@
 //!    event is searchable as soon as `append` returns. Keyword hashes and tokens are collected
 //!    as events arrive, so the memtable prunes like a segment.
 //! 3. **Sealed segments**: when the memtable is full or old, a background thread writes an
-//!    immutable segment: blocks of ~4,096 events compressed with zstd, and, per block, the
-//!    time range, a bloom filter of the tokens of the raw line and message, and a small
-//!    *keyword column* frame (dictionary-coded host, process, IPs, user, action, ... plus
-//!    `@timestamp`); per segment, a dictionary of keyword value hashes to the blocks that hold
-//!    them. A needle query decompresses only the blocks that may match and decodes only the
-//!    events whose keyword columns pass; a `count by process.name` reads only the columns, on
-//!    both cores. Once the segment is renamed into place and the directory fsynced, WAL files
-//!    whose frames it covers are deleted.
-//! 4. **Recovery**: segments are verified (footer, checksums; a bad file is moved to
-//!    `quarantine/` and reported, the rest is served), the sealed LSN is the highest LSN in a
-//!    segment, and WAL frames above it are replayed into the memtable. LSN ranges partition
+//!    immutable Apache Parquet file (arrow-rs): one row per event, row groups of
+//!    `row_group_rows` events with `@timestamp` statistics, dictionary-coded keyword columns
+//!    (host, process, IPs, user, action, ...), the event, message and raw record, and per row
+//!    group a bloom filter of keyword values and raw-line tokens. A needle query reads only
+//!    the row groups that may match and decodes only the events whose keyword columns pass; a
+//!    `count by process.name` reads only the columns, on both cores. Once the segment is
+//!    renamed into place and the directory fsynced, WAL files whose frames it covers are
+//!    deleted. In the background, small segments are merged and old ones rewritten into the
+//!    cold tier (per storage space `hot_age`); retention deletes whole files by age.
+//! 4. **Recovery**: segments of both tiers are verified (Parquet footer, Vigil metadata,
+//!    SHA-256 against the signed manifest; a bad file is moved to `quarantine/` and reported,
+//!    the rest is served), interrupted merges, tier moves and retention deletions are
+//!    finished, the sealed LSN is the highest LSN in a segment or the manifest, and WAL frames
+//!    above it are replayed into the memtable. LSN ranges partition
 //!    the data, so a crash between the segment rename and the WAL deletion replays nothing
 //!    twice; a torn or corrupt tail frame is truncated and counted.
 //!
@@ -46,20 +49,16 @@
 //! encoded bytes before the event is decoded. Pruning never decides a match: the compiled
 //! filter does, on the decoded event (or on the columns, for column-only conditions).
 //!
-//! # What the later storage issue replaces
-//! The segment format is versioned (v1 below). Keyword dictionaries and columns become
-//! tantivy term dictionaries and fast fields or columnar pages; the per-block bloom filters
-//! stay for the cold tier; rollups serve dashboards; segment files gain encryption and hash
-//! chains. The WAL, the LSN/recovery contract and the trait stay.
-//!
 //! # Files (embedded store)
 //! ```text
 //! <data_dir>/events/<tenant>/wal/<seq:010>.wal                     WAL frames
-//! <data_dir>/events/<tenant>/segments/<lsn0:020>-<lsn1:020>.vseg   sealed segments
+//! <data_dir>/events/<tenant>/segments/<lsn0:020>-<lsn1:020>.parquet  sealed segments, hot tier
 //! <data_dir>/events/<tenant>/segments/.tmp-*                       unfinished (removed at open)
 //! <data_dir>/events/<tenant>/quarantine/                           files that failed checks
-//! <data_dir>/events/<tenant>/manifest.log                          signed hash chain of segments
-//! <data_dir>/events/<tenant>/cold/                                 sealed segments, cold tier
+//! <data_dir>/events/<tenant>/manifest.log                          signed hash chain of file operations
+//! <data_dir>/events/<tenant>/cold/                                 sealed segments, cold tier (a
+//!                                                                  directory, or a link to
+//!                                                                  <tiers.cold_dir>/<tenant>/)
 //! <data_dir>/events/<tenant>/spaces/<space>/...                    the same, per storage space
 //! <data_dir>/audit/audit.log                                       retention, disk, key audit
 //! <data_dir>/keys/manifest-signing.{pk8,pub}                       its Ed25519 key pair
@@ -80,26 +79,19 @@
 //! ```
 //! A frame that is cut short or fails its checksum ends the valid part of its file.
 //!
-//! **Segment file, format v1**:
-//! ```text
-//! header  = "VIGILSEG" | version u32 | reserved u32
-//! block*  = zstd( count u32 | end offset u32 × count | @timestamp i64 × count | records )
-//!           [ zstd( keyword columns ) ]
-//! meta    = postcard(SegmentMeta { tenant, first/last LSN, min/max @timestamp, events,
-//!           zstd level, keyword field names, per block { offset, compressed/plain length,
-//!           count, min/max @timestamp, first LSN, crc32, bloom bits, columns offset/
-//!           lengths/crc32 }, dictionary: sorted value hashes u64 → block numbers })
-//! footer  = meta offset u64 | meta length u64 | meta crc32 u32 | reserved u32 | version u32
-//!           | footer crc32 u32 (of the previous 28 bytes) | "VIGILEND"
-//! keyword columns = per keyword field: n_values u32 | (len u16 | display form) × n_values
-//!           | id × count (only if n_values > 0; u16, u32 above 65,535 values; 0 = absent)
-//!           ; then @timestamp deltas i64 × count
-//! ```
+//! **Segment file**: Apache Parquet, one row per event in LSN order; the columns, encodings
+//! and key-value metadata (`vigil.format = vigil-segment-parquet-1`) are listed in
+//! `embedded/segment.rs`. With encryption on, the Parquet bytes are the plaintext of the
+//! `VIGILENC` container. Segments written by the earlier `.vseg` format are quarantined at
+//! open with a message saying so. Merges and tier moves are described in `embedded/tier.rs`,
+//! the manifest's entries (`seal`, `merge`, `tier`, `delete`, `reencrypt`, `expire`) in
+//! `embedded/integrity.rs`; both in `docs/storage.md`.
+//!
 //! Token hashes and value hashes use the store's own 64-bit hash (stable, part of the format);
 //! tokens are maximal runs of ASCII alphanumerics and non-ASCII bytes, ASCII-lowercased, at
-//! most 32 bytes; bloom filters use 10 bits per distinct token and 7 probes.
+//! most 32 bytes.
 //!
-//! # Measured
+//! # Measured (segment format v1, before Parquet)
 //! `cargo bench -p vigil-store --bench store` over the shared 1,000,000-line syslog corpus
 //! (`shared/bench`, seed 42, 191.6 B/line), 2 shared vCPUs, load average 3–6: append + seal
 //! ≈ 2.3–2.5 µs of CPU per event (zstd 1; zstd 3 ≈ 2.9 µs for 1 % fewer bytes), 100.5
@@ -335,12 +327,18 @@ pub struct StoreStats {
     pub segments: u64,
     /// Bytes of segment and WAL files.
     pub bytes_on_disk: u64,
-    /// Bytes of segment files.
+    /// Bytes of segment files (both tiers).
     pub segment_bytes: u64,
+    /// Segment files in the cold tier (included in `segments`).
+    pub cold_segments: u64,
+    /// Bytes of cold segment files (included in `segment_bytes`).
+    pub cold_bytes: u64,
+    /// Events in cold segments (included in `events`).
+    pub cold_events: u64,
     /// Bytes of WAL files.
     pub wal_bytes: u64,
-    /// Bytes of segment index regions (block index, token filters, keyword dictionaries),
-    /// included in `segment_bytes`.
+    /// Bytes of the segments' bloom filters (keyword values and raw-line tokens per row
+    /// group), included in `segment_bytes`.
     pub index_bytes: u64,
     /// The last LSN assigned.
     pub last_lsn: Lsn,
@@ -387,6 +385,9 @@ impl StoreStats {
         self.segments += o.segments;
         self.bytes_on_disk += o.bytes_on_disk;
         self.segment_bytes += o.segment_bytes;
+        self.cold_segments += o.cold_segments;
+        self.cold_bytes += o.cold_bytes;
+        self.cold_events += o.cold_events;
         self.wal_bytes += o.wal_bytes;
         self.index_bytes += o.index_bytes;
         self.events_appended += o.events_appended;

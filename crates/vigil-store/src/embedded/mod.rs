@@ -1,16 +1,21 @@
-//! The embedded store: WAL + memtable + sealed zstd segments, one directory per tenant.
+//! The embedded store: WAL + memtable + sealed Parquet segments in a hot and a cold tier, one
+//! directory per tenant and storage space (partition).
 //!
 //! See the crate documentation for the design and the file formats (event record, WAL frame,
-//! segment format v1); the private `codec`, `wal`, `segment` and `columns` modules implement
-//! them.
+//! segment files); the private `codec`, `wal` and `segment` modules implement them, `tier`
+//! merges and moves segments, `retention` deletes them by age, `crypto`/`rekey` encrypt them.
 //!
 //! Threads: the caller's thread encodes and writes the WAL frame; one *flusher* thread
 //! fsyncs WALs every `fsync_interval` and freezes memtables older than `segment_max_age`; one
-//! *sealer* thread writes segments. Searches run on the caller's thread plus
+//! *sealer* thread writes segments; one *maintenance* thread polls free space, reloads keys
+//! and re-encrypts, runs retention every `retention_interval` and a merge and tiering pass
+//! every `tiers.interval`, and stores audit events. Searches run on the caller's thread plus
 //! `scan_threads - 1` scoped helpers.
 //!
 //! Lock order (never taken the other way round): `Tenant::write` → `Tenant::sync` and
-//! `Tenant::write` → `Tenant::view` → `Tenant::wal_closed`.
+//! `Tenant::write` → `Tenant::view` → `Tenant::wal_closed`. `Tenant::maint` (one file
+//! rewrite or deletion at a time per partition: merge, tier move, retention, re-encryption)
+//! is taken before `Tenant::view` and `Tenant::manifest`.
 
 mod codec;
 mod columns;
@@ -24,6 +29,7 @@ mod retention;
 mod scan;
 mod segment;
 pub mod spaces;
+mod tier;
 mod wal;
 
 use std::collections::HashMap;
@@ -50,9 +56,10 @@ pub use self::integrity::{
 use self::memtable::{Features, MemBlock, Memtable};
 pub use self::rekey::RekeyReport;
 pub use self::retention::{Clock, ManualClock, RetentionReport, SystemClock};
-use self::segment::Segment;
+use self::segment::{Segment, SegmentWriter, Tier, WriteOptions};
 use self::spaces::TenantSet;
 pub use self::spaces::{SpaceConfig, SpaceSettings, SpacesConfig, TenantSpaces};
+pub use self::tier::{MaintenanceReport, TierOptions};
 use crate::audit::{AuditLog, AuditRecord};
 use crate::{
     AggregateRequest, AggregateResult, EventStore, Lsn, SearchRequest, SearchResult, StoreError,
@@ -70,10 +77,18 @@ pub struct EmbeddedConfig {
     pub segment_max_events: usize,
     /// The memtable is sealed when its oldest event is this old. Default 30 s.
     pub segment_max_age: Duration,
-    /// Events per compressed block. Default 4,096.
+    /// Events per memtable block (the pruning unit in memory). Default 4,096.
     pub block_events: usize,
-    /// zstd level of segment blocks. Default 1 (see the crate's bench for level 3).
+    /// Rows per row group of hot segments (the pruning unit on disk). Default 16,384.
+    pub row_group_rows: usize,
+    /// zstd level of hot segments. Default 3.
     pub zstd_level: i32,
+    /// Check each listed segment's SHA-256 against the manifest when the store opens (reads
+    /// every segment once). Default true.
+    pub verify_on_open: bool,
+    /// Merging and the cold tier (the age at which segments move there is each space's
+    /// `hot_age`, in `spaces`).
+    pub tiers: TierOptions,
     /// Frozen memtables waiting to be sealed before `append` blocks (backpressure). Default 2.
     pub max_pending_seals: usize,
     /// Threads per search (the caller's included). Default 2.
@@ -109,7 +124,10 @@ impl EmbeddedConfig {
             segment_max_events: 262_144,
             segment_max_age: Duration::from_secs(30),
             block_events: 4096,
-            zstd_level: 1,
+            row_group_rows: 16_384,
+            zstd_level: 3,
+            verify_on_open: true,
+            tiers: TierOptions::default(),
             max_pending_seals: 2,
             scan_threads: 2,
             spaces: SpacesConfig::default(),
@@ -133,9 +151,13 @@ impl EmbeddedConfig {
                 "segment_max_events and block_events must be positive (block_events ≤ 1,048,576)",
             );
         }
+        if self.row_group_rows == 0 || self.row_group_rows > 1 << 22 {
+            return bad("row_group_rows must be 1 to 4,194,304");
+        }
         if !(1..=19).contains(&self.zstd_level) {
             return bad("zstd_level must be 1 to 19");
         }
+        self.tiers.validate()?;
         if self.max_pending_seals == 0 || self.scan_threads == 0 {
             return bad("max_pending_seals and scan_threads must be positive");
         }
@@ -242,6 +264,8 @@ pub(crate) struct Tenant {
     /// The cold tier's segments (read and aged out like the hot ones).
     cold_dir: PathBuf,
     quarantine_dir: PathBuf,
+    /// One merge or tiering pass at a time.
+    maint: Mutex<()>,
     /// The tamper-evidence manifest (a leaf lock).
     manifest: Mutex<integrity::Manifest>,
     write: Mutex<WriteState>,
@@ -409,6 +433,14 @@ impl EmbeddedStore {
         Ok(store)
     }
 
+    /// Runs one merge and tiering pass over every space of every tenant now, with `now` as
+    /// the clock for each space's `hot_age` (the maintenance thread passes the configured
+    /// clock every `tiers.interval`).
+    pub fn maintain(&self, now: vigil_event::Timestamp) -> Result<MaintenanceReport, StoreError> {
+        self.check_open()?;
+        tier::run(&self.inner, now)
+    }
+
     /// Fault injection for tests.
     #[doc(hidden)]
     pub fn faults(&self) -> &Faults {
@@ -487,11 +519,11 @@ impl EmbeddedStore {
                     .iter()
                     .map(|s| SealedFile {
                         path: s.path.clone(),
-                        first_lsn: s.meta.first_lsn,
-                        last_lsn: s.meta.last_lsn,
-                        min_ts: s.meta.min_ts,
-                        max_ts: s.meta.max_ts,
-                        events: s.meta.events,
+                        first_lsn: s.first_lsn,
+                        last_lsn: s.last_lsn,
+                        min_ts: s.min_ts,
+                        max_ts: s.max_ts,
+                        events: s.events,
                         bytes: s.file_len,
                     })
                     .collect::<Vec<_>>()
@@ -908,15 +940,14 @@ impl Tenant {
         dir: PathBuf,
         space: SpaceSettings,
     ) -> Result<Tenant, StoreError> {
-        let (wal_dir, seg_dir, cold_dir, quarantine_dir) = (
-            dir.join("wal"),
-            dir.join(spaces::HOT_DIR),
-            dir.join(spaces::COLD_DIR),
-            dir.join("quarantine"),
-        );
+        let (wal_dir, seg_dir, quarantine_dir) =
+            (dir.join("wal"), Tier::Hot.dir(&dir), dir.join("quarantine"));
         for d in [&wal_dir, &seg_dir, &quarantine_dir] {
             mkdir(d)?;
         }
+        // `cold/` in the partition, or a link to the same place under `tiers.cold_dir`.
+        let rel = dir.strip_prefix(&inner.root).unwrap_or(&dir).to_owned();
+        let cold_dir = tier::prepare_cold_dir(&dir, inner.cfg.tiers.cold_dir.as_deref(), &rel)?;
         if let Some(parent) = dir.parent() {
             segment::sync_dir(parent)?;
         }
@@ -928,6 +959,7 @@ impl Tenant {
             seg_dir,
             cold_dir,
             quarantine_dir,
+            maint: Mutex::new(()),
             manifest: Mutex::new(manifest),
             write: Mutex::new(WriteState {
                 wal: None,
@@ -956,76 +988,14 @@ impl Tenant {
     /// Loads segments (quarantining bad ones) and replays the WAL above the sealed LSN.
     fn recover(self: &Arc<Self>, inner: &Inner) -> Result<(), StoreError> {
         let started = Instant::now();
-        let mut segments = Vec::new();
-        let mut paths = Vec::new();
-        for dir in [&self.seg_dir, &self.cold_dir] {
-            let rd = match std::fs::read_dir(dir) {
-                Ok(rd) => rd,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && dir == &self.cold_dir => {
-                    continue;
-                }
-                Err(e) => return Err(StoreError::io("list segments", dir, e)),
-            };
-            for entry in rd {
-                let entry = entry.map_err(|e| StoreError::io("list segments", dir, e))?;
-                let path = entry.path();
-                let fname = entry.file_name().to_string_lossy().into_owned();
-                if fname.starts_with(".tmp-") {
-                    info!(path = %path.display(), "removing unfinished segment");
-                    std::fs::remove_file(&path)
-                        .map_err(|e| StoreError::io("remove temp segment", &path, e))?;
-                    continue;
-                }
-                if fname.ends_with(".vseg") {
-                    paths.push(path);
-                }
-            }
-        }
-        // Retention deletions a crash interrupted (manifest entry written, file not unlinked).
-        self.finish_deletions(&self.manifest.lock(), &mut paths)?;
         let keyring = inner.keys();
-        for path in paths {
-            let fname = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let opened = Segment::open(&path, &keyring).and_then(|s| {
-                if s.meta.tenant == self.name.as_str() {
-                    Ok(s)
-                } else {
-                    Err(StoreError::corrupt(
-                        &path,
-                        format!("belongs to tenant '{}'", s.meta.tenant),
-                    ))
-                }
-            });
-            match opened {
-                Ok(s) => segments.push(Arc::new(s)),
-                // A missing or different key is a configuration problem, not damage.
-                Err(e @ StoreError::Key(_)) => return Err(e),
-                Err(e) => self.quarantine(&path, &fname, &e)?,
-            }
-        }
-        segments.sort_by_key(|s| s.meta.first_lsn);
+        let segments = self.load_segments(inner)?;
         // Every LSN the manifest accounts for (sealed, even if retention deleted it since, or
         // expired) is never replayed nor reused.
         let manifest_lsn = self.manifest.lock().max_lsn();
-        // Sign segments sealed before the manifest existed (or just before a crash).
-        {
-            let infos: Vec<_> = segments
-                .iter()
-                .map(|s| integrity::SegmentInfo {
-                    path: &s.path,
-                    first_lsn: s.meta.first_lsn,
-                    last_lsn: s.meta.last_lsn,
-                    events: s.meta.events,
-                })
-                .collect();
-            self.manifest.lock().cover(&inner.signer, &infos)?;
-        }
         let sealed = segments
             .iter()
-            .map(|s| s.meta.last_lsn)
+            .map(|s| s.last_lsn)
             .max()
             .unwrap_or(0)
             .max(manifest_lsn);
@@ -1137,8 +1107,126 @@ impl Tenant {
         error!(tenant = %self.name, path = %path.display(), reason = %e, moved_to = %target.display(),
                "segment failed verification; quarantined");
         std::fs::rename(path, &target)
+            .or_else(|_| {
+                // Another file system (a cold tier on another disk): copy, then remove.
+                std::fs::copy(path, &target).and_then(|_| std::fs::remove_file(path))
+            })
             .map_err(|e| StoreError::io("quarantine segment", path, e))?;
-        segment::sync_dir(path.parent().unwrap_or(&self.seg_dir))
+        if let Some(parent) = path.parent() {
+            segment::sync_dir(parent)?;
+        }
+        segment::sync_dir(&self.quarantine_dir)
+    }
+
+    /// Opens the segments of both tiers: deletes what an interrupted merge or tier move left
+    /// (retired files, unlisted outputs overlapping live segments), quarantines files that
+    /// fail their checks (Parquet footer, Vigil metadata, tenant, SHA-256 against the
+    /// manifest), and signs segments sealed before the manifest existed.
+    fn load_segments(&self, inner: &Inner) -> Result<Vec<Arc<Segment>>, StoreError> {
+        let mut found = Vec::new();
+        for (tier, dir) in [(Tier::Hot, &self.seg_dir), (Tier::Cold, &self.cold_dir)] {
+            let rd = std::fs::read_dir(dir).map_err(|e| StoreError::io("list segments", dir, e))?;
+            for entry in rd {
+                let entry = entry.map_err(|e| StoreError::io("list segments", dir, e))?;
+                let path = entry.path();
+                let fname = entry.file_name().to_string_lossy().into_owned();
+                if fname.starts_with(".tmp-") {
+                    info!(path = %path.display(), "removing unfinished segment");
+                    std::fs::remove_file(&path)
+                        .map_err(|e| StoreError::io("remove temp segment", &path, e))?;
+                    continue;
+                }
+                if fname.ends_with(".vseg") {
+                    let e = StoreError::corrupt(
+                        &path,
+                        "segment format v1 (.vseg) is no longer readable; re-import its events",
+                    );
+                    self.quarantine(&path, &fname, &e)?;
+                    continue;
+                }
+                if segment::is_segment_name(&fname) {
+                    found.push((tier, path, fname));
+                }
+            }
+        }
+        let mut segments = Vec::new();
+        let mut deleted = false;
+        let keyring = inner.keys();
+        {
+            let manifest = self.manifest.lock();
+            for (tier, path, fname) in found {
+                if manifest.is_deleted(tier, &fname) {
+                    // Retention wrote its `delete` entry; a crash came before the unlink.
+                    info!(tenant = %self.name, path = %path.display(), "finishing a retention deletion interrupted by a crash");
+                    std::fs::remove_file(&path)
+                        .map_err(|e| StoreError::io("delete segment", &path, e))?;
+                    deleted = true;
+                    continue;
+                }
+                if manifest.is_retired(tier, &fname) {
+                    info!(path = %path.display(), "removing a segment replaced by a merge or tier move");
+                    std::fs::remove_file(&path)
+                        .map_err(|e| StoreError::io("remove replaced segment", &path, e))?;
+                    deleted = true;
+                    continue;
+                }
+                let listed = manifest.listed(tier, &fname).cloned();
+                let opened = Segment::open(&path, tier, &keyring).and_then(|s| {
+                    if s.tenant != self.name.as_str() {
+                        return Err(StoreError::corrupt(
+                            &path,
+                            format!("belongs to tenant '{}'", s.tenant),
+                        ));
+                    }
+                    if let Some(l) = &listed
+                        && inner.cfg.verify_on_open
+                    {
+                        let (sha, size) = segment::sha256_file(&path)?;
+                        if sha != l.sha256 || size != l.size {
+                            return Err(StoreError::corrupt(
+                                &path,
+                                "SHA-256 differs from the manifest (altered or damaged)",
+                            ));
+                        }
+                    }
+                    Ok(s)
+                });
+                match opened {
+                    Ok(s) => {
+                        if listed.is_none() && manifest.overlaps_live(s.first_lsn, s.last_lsn) {
+                            info!(path = %path.display(), "removing the output of an interrupted merge or tier move");
+                            drop(s);
+                            std::fs::remove_file(&path)
+                                .map_err(|e| StoreError::io("remove unfinished merge", &path, e))?;
+                            deleted = true;
+                            continue;
+                        }
+                        segments.push(Arc::new(s));
+                    }
+                    // A missing or different key is a configuration problem, not damage.
+                    Err(e @ StoreError::Key(_)) => return Err(e),
+                    Err(e) => self.quarantine(&path, &fname, &e)?,
+                }
+            }
+        }
+        if deleted {
+            segment::sync_dir(&self.seg_dir)?;
+            segment::sync_dir(&self.cold_dir)?;
+        }
+        segments.sort_by_key(|s| s.first_lsn);
+        // Sign segments sealed before the manifest existed (or just before a crash).
+        let infos: Vec<_> = segments
+            .iter()
+            .map(|s| integrity::SegmentInfo {
+                path: &s.path,
+                tier: s.tier,
+                first_lsn: s.first_lsn,
+                last_lsn: s.last_lsn,
+                events: s.events,
+            })
+            .collect();
+        self.manifest.lock().cover(&inner.signer, &infos)?;
+        Ok(segments)
     }
 
     /// The last LSN assigned.
@@ -1193,7 +1281,7 @@ impl Tenant {
         r.tenant = Some(self.name.to_string());
         r.space = Some(self.space.name.to_string());
         r.file = Some(fname);
-        r.events = Some(seg.meta.events);
+        r.events = Some(seg.events);
         r.detail = Some(why.to_string());
         inner.audit(Some(&self.name), r);
         Ok(())
@@ -1446,24 +1534,17 @@ impl Tenant {
             return Ok(());
         }
         let started = Instant::now();
-        let keyring = inner.keys();
-        let spec = segment::SealSpec {
-            dir: &self.seg_dir,
-            tenant: self.name.as_str(),
-            zstd_level: inner.cfg.zstd_level,
-            fail_write: inner.faults.fail_segment_write.load(Ordering::Relaxed),
-            keyring: &keyring,
-        };
-        let seg = Arc::new(segment::write(&spec, &frozen.blocks)?);
-        let (bytes, sealed) = (seg.file_len, seg.meta.last_lsn);
+        let seg = Arc::new(self.write_segment(inner, frozen)?);
+        let (bytes, sealed) = (seg.file_len, seg.last_lsn);
         // The rename is durable: hash, chain and sign it before the WAL can go.
         self.manifest.lock().append(
             &inner.signer,
             &integrity::SegmentInfo {
                 path: &seg.path,
-                first_lsn: seg.meta.first_lsn,
-                last_lsn: seg.meta.last_lsn,
-                events: seg.meta.events,
+                tier: Tier::Hot,
+                first_lsn: seg.first_lsn,
+                last_lsn: seg.last_lsn,
+                events: seg.events,
             },
         )?;
         // The segment is durable: the WAL files it covers can go. (A crash before this line
@@ -1492,6 +1573,32 @@ impl Tenant {
         info!(tenant = %self.name, events = frozen.events, first_lsn = frozen.first_lsn, last_lsn = sealed, bytes,
               ms = started.elapsed().as_millis() as u64, "segment sealed");
         Ok(())
+    }
+
+    /// Writes a frozen memtable as a hot segment (each event is decoded once and split into
+    /// the segment's columns).
+    fn write_segment(&self, inner: &Inner, frozen: &Frozen) -> Result<Segment, StoreError> {
+        let mut w = SegmentWriter::new(
+            &self.seg_dir,
+            WriteOptions {
+                tenant: self.name.to_string(),
+                tier: Tier::Hot,
+                zstd_level: inner.cfg.zstd_level,
+                row_group_rows: inner.cfg.row_group_rows,
+                page_bytes: 256 << 10,
+                fail_write: inner.faults.fail_segment_write.load(Ordering::Relaxed),
+                keyring: inner.keys(),
+            },
+        )?;
+        for b in &frozen.blocks {
+            for i in 0..b.len() {
+                let (ev, _) = codec::decode(b.event(i)).map_err(|e| {
+                    StoreError::Invalid(format!("memtable event does not decode: {e}"))
+                })?;
+                w.push(b.first_lsn + i as u64, &ev)?;
+            }
+        }
+        w.finish()
     }
 
     /// Deletes closed WAL files whose frames are all at or below `sealed`.
@@ -1524,8 +1631,21 @@ impl Tenant {
         let c = &self.counters;
         let v = self.view.read();
         let segment_bytes: u64 = v.segments.iter().map(|s| s.file_len).sum();
-        let index_bytes: u64 = v.segments.iter().map(|s| s.meta_len).sum();
-        let seg_events: u64 = v.segments.iter().map(|s| s.meta.events).sum();
+        let index_bytes: u64 = v.segments.iter().map(|s| s.bloom_bytes).sum();
+        let seg_events: u64 = v.segments.iter().map(|s| s.events).sum();
+        let cold_bytes: u64 = v
+            .segments
+            .iter()
+            .filter(|s| s.tier == Tier::Cold)
+            .map(|s| s.file_len)
+            .sum();
+        let cold_events: u64 = v
+            .segments
+            .iter()
+            .filter(|s| s.tier == Tier::Cold)
+            .map(|s| s.events)
+            .sum();
+        let cold_segments = v.segments.iter().filter(|s| s.tier == Tier::Cold).count() as u64;
         let mem_events =
             v.active.events as u64 + v.frozen.iter().map(|f| f.events as u64).sum::<u64>();
         let sealed_lsn = v.sealed_lsn;
@@ -1545,6 +1665,9 @@ impl Tenant {
             segments,
             bytes_on_disk: segment_bytes + wal_bytes,
             segment_bytes,
+            cold_segments,
+            cold_bytes,
+            cold_events,
             wal_bytes,
             index_bytes,
             last_lsn: self.write.lock().next_lsn - 1,
@@ -1628,8 +1751,12 @@ fn flusher(inner: &Inner) {
 /// The maintenance thread: free-space polling (so that the store resumes without an append),
 /// the retention pass every `retention_interval`, storing queued audit events.
 fn maintenance(inner: &Inner) {
-    let tick = Duration::from_secs(1).min(inner.cfg.retention_interval);
+    let mut tick = Duration::from_secs(1).min(inner.cfg.retention_interval);
+    if let Some(every) = inner.cfg.tiers.interval {
+        tick = tick.min(every);
+    }
     let mut last_retention = Instant::now();
+    let mut last_tiers = Instant::now();
     loop {
         {
             let mut g = inner.tick.0.lock();
@@ -1649,6 +1776,14 @@ fn maintenance(inner: &Inner) {
             last_retention = Instant::now();
             if let Err(e) = retention::run(inner, inner.cfg.clock.now()) {
                 warn!(error = %e, "retention pass failed; retrying at the next interval");
+            }
+        }
+        if let Some(every) = inner.cfg.tiers.interval
+            && last_tiers.elapsed() >= every
+        {
+            last_tiers = Instant::now();
+            if let Err(e) = tier::run(inner, inner.cfg.clock.now()) {
+                warn!(error = %e, "merge/tiering pass failed; retrying at the next interval");
             }
         }
         inner.drain_audit();

@@ -118,6 +118,8 @@ pub(crate) fn step(inner: &Inner, max: usize) -> RekeyReport {
     };
     let mut done = 0;
     for p in inner.partitions() {
+        // Not while a merge, tier move or retention replaces files of this partition.
+        let _one = p.maint.lock();
         let todo: Vec<Arc<Segment>> = p
             .view
             .read()
@@ -192,8 +194,10 @@ fn reencrypt(
     };
     std::fs::rename(&tmp, &path).map_err(|e| StoreError::io("rename segment", &path, e))?;
     segment::sync_dir(&dir)?;
-    p.manifest.lock().record_reencrypt(&inner.signer, &path)?;
-    let new = Arc::new(Segment::open(&path, kr)?);
+    p.manifest
+        .lock()
+        .record_reencrypt(&inner.signer, seg.tier, &path)?;
+    let new = Arc::new(Segment::open(&path, seg.tier, kr)?);
     {
         let mut v = p.view.write();
         if let Some(slot) = v.segments.iter_mut().find(|s| Arc::ptr_eq(s, seg)) {
@@ -205,7 +209,7 @@ fn reencrypt(
     a.tenant = Some(p.name.to_string());
     a.space = Some(p.space.name.to_string());
     a.file = Some(name);
-    a.events = Some(seg.meta.events);
+    a.events = Some(seg.events);
     a.detail = Some(format!(
         "from {} to key {}",
         old_key.map_or("plain".to_owned(), |k| format!("key {k}")),

@@ -4,8 +4,10 @@
 //! space. Such events are never returned by a search or counted by an aggregation, wherever
 //! they still are (memtable, WAL, a segment with younger events); files go as a whole:
 //!
-//! * a sealed segment (hot or cold tier) whose **newest** event is past its age is deleted:
-//!   a signed `delete` entry is appended to the partition's manifest and fsynced, the segment
+//! * a sealed Parquet segment (hot or cold tier, wherever a tier move or merge has put it: the
+//!   partition's view holds its current path and tier) whose **newest** event is past its age
+//!   is deleted: a signed `delete` entry naming its tier and file is appended to the
+//!   partition's manifest and fsynced, the segment
 //!   leaves the search view, the file is unlinked and its directory fsynced, and an audit
 //!   record (`storage.retention.delete`) goes to `<data_dir>/audit/audit.log` and, as an event,
 //!   to the tenant's store. A crash between the manifest entry and the unlink is finished at
@@ -25,7 +27,7 @@ use std::time::Duration;
 use tracing::{info, warn};
 use vigil_event::Timestamp;
 
-use super::{Frozen, Inner, Tenant, integrity, segment};
+use super::{Frozen, Inner, Tenant, segment};
 use crate::StoreError;
 use crate::audit::{
     ACTION_RETENTION_DELETE, ACTION_RETENTION_EXPIRE, ACTOR_RETENTION, AuditRecord,
@@ -122,13 +124,15 @@ impl Tenant {
         if self.space.retention.is_none() {
             return Ok(());
         }
+        // Not while a merge, tier move or re-encryption rewrites a file of this partition.
+        let _one = self.maint.lock();
         let floor = self.retention_floor(now);
         let expired: Vec<_> = self
             .view
             .read()
             .segments
             .iter()
-            .filter(|s| s.meta.events == 0 || s.meta.max_ts < floor)
+            .filter(|s| s.events == 0 || s.max_ts < floor)
             .cloned()
             .collect();
         for seg in expired {
@@ -139,8 +143,8 @@ impl Tenant {
                 .unwrap_or_default();
             {
                 let mut m = self.manifest.lock();
-                if !m.is_deleted(&name)
-                    && let Err(e) = m.record_delete(&inner.signer, &name)
+                if !m.is_deleted(seg.tier, &name)
+                    && let Err(e) = m.record_delete(&inner.signer, seg.tier, &name)
                 {
                     warn!(tenant = %self.name, space = %self.space.name, file = %name, error = %e,
                           "segment past retention is not in the manifest; left in place (vigil storage verify reports it)");
@@ -150,22 +154,22 @@ impl Tenant {
             self.view.write().segments.retain(|s| !Arc::ptr_eq(s, &seg));
             remove_and_sync(&seg.path)?;
             rep.segments_deleted += 1;
-            rep.events_deleted += seg.meta.events;
+            rep.events_deleted += seg.events;
             rep.bytes_deleted += seg.file_len;
             self.counters
                 .retention_segments
                 .fetch_add(1, Ordering::Relaxed);
             self.counters
                 .retention_events
-                .fetch_add(seg.meta.events, Ordering::Relaxed);
-            info!(tenant = %self.name, space = %self.space.name, file = %name, events = seg.meta.events,
+                .fetch_add(seg.events, Ordering::Relaxed);
+            info!(tenant = %self.name, space = %self.space.name, file = %name, events = seg.events,
                   "retention deleted a segment past its age");
             let mut r = self.audit_base(ACTION_RETENTION_DELETE, now);
             r.file = Some(name);
-            r.events = Some(seg.meta.events);
-            if seg.meta.events > 0 {
-                r.from = Some(Timestamp(seg.meta.min_ts).to_rfc3339());
-                r.to = Some(Timestamp(seg.meta.max_ts).to_rfc3339());
+            r.events = Some(seg.events);
+            if seg.events > 0 {
+                r.from = Some(Timestamp(seg.min_ts).to_rfc3339());
+                r.to = Some(Timestamp(seg.max_ts).to_rfc3339());
             }
             r.detail = Some(format!(
                 "newest event older than the space's retention of {}",
@@ -206,7 +210,7 @@ impl Tenant {
         if max_ts >= floor {
             return Ok(false);
         }
-        let name = segment::segment_file_name(frozen.first_lsn, frozen.last_lsn);
+        let name = segment::file_name(frozen.first_lsn, frozen.last_lsn);
         self.manifest.lock().record_expire(
             &inner.signer,
             name.clone(),
@@ -249,29 +253,6 @@ impl Tenant {
             self.seal_cv.notify_all();
         }
         Ok(true)
-    }
-
-    /// Finishes deletions a crash interrupted: files the manifest says are deleted.
-    pub(crate) fn finish_deletions(
-        &self,
-        manifest: &integrity::Manifest,
-        paths: &mut Vec<std::path::PathBuf>,
-    ) -> Result<(), StoreError> {
-        let mut keep = Vec::with_capacity(paths.len());
-        for p in paths.drain(..) {
-            let name = p
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            if manifest.is_deleted(&name) {
-                info!(tenant = %self.name, path = %p.display(), "finishing a retention deletion interrupted by a crash");
-                remove_and_sync(&p)?;
-            } else {
-                keep.push(p);
-            }
-        }
-        *paths = keep;
-        Ok(())
     }
 
     /// Waits until no frozen memtable is waiting to be sealed (or expired).
