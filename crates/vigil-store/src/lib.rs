@@ -22,20 +22,28 @@
 //! 2. **Memtable**: the same encoded bytes go into in-memory blocks that search reads, so an
 //!    event is searchable as soon as `append` returns. Keyword hashes and tokens are collected
 //!    as events arrive, so the memtable prunes like a segment.
-//! 3. **Sealed segments**: when the memtable is full or old, a background thread writes an
-//!    immutable segment: blocks of ~4,096 events compressed with zstd, and, per block, the
-//!    time range, a bloom filter of the tokens of the raw line and message, and a small
-//!    *keyword column* frame (dictionary-coded host, process, IPs, user, action, ... plus
-//!    `@timestamp`); per segment, a dictionary of keyword value hashes to the blocks that hold
-//!    them. A needle query decompresses only the blocks that may match and decodes only the
-//!    events whose keyword columns pass; a `count by process.name` reads only the columns, on
-//!    both cores. Once the segment is renamed into place and the directory fsynced, WAL files
-//!    whose frames it covers are deleted.
-//! 4. **Recovery**: segments are verified (footer, checksums; a bad file is moved to
-//!    `quarantine/` and reported, the rest is served), the sealed LSN is the highest LSN in a
-//!    segment, and WAL frames above it are replayed into the memtable. LSN ranges partition
-//!    the data, so a crash between the segment rename and the WAL deletion replays nothing
-//!    twice; a torn or corrupt tail frame is truncated and counted.
+//! 3. **Sealed segments** (Apache Parquet, written and read with arrow-rs): when the memtable
+//!    is full or old, a background thread writes an immutable hot segment, one row per event
+//!    in LSN order, in row groups of 16,384 rows (zstd 3): `lsn`, `@timestamp` (row-group
+//!    statistics prune time ranges), the keyword fields as dictionary-encoded columns, the
+//!    event without its raw record, the message when it is not the tail of the raw record,
+//!    the raw record byte for byte, and per row group one bloom filter over the keyword values
+//!    and the tokens of the raw record and message. A needle query probes the blooms (cached
+//!    in memory), reads the keyword columns of the surviving row groups, the raw text only
+//!    for full-text needles, and whole events only for the rows that may still match (Parquet
+//!    page index + row selection); a `count by process.name` reads one dictionary column and
+//!    counts per dictionary id, on both cores. Once the segment is renamed into place and the
+//!    directory fsynced, WAL files whose frames it covers are deleted.
+//! 4. **Merges and the cold tier**: a maintenance pass merges runs of small segments of one
+//!    UTC day into larger ones and rewrites hot segments older than `tiers.hot_age` into the
+//!    cold tier (64 Ki-row row groups, zstd 9, optionally another directory). Both are
+//!    recorded as signed `merge`/`tier` lines in the manifest before the old files go.
+//! 5. **Recovery**: segments are checked (Parquet footer, Vigil metadata, SHA-256 against the
+//!    manifest; a bad file is moved to `quarantine/` and reported, the rest is served), what
+//!    an interrupted merge left is deleted, the sealed LSN is the highest LSN in a segment,
+//!    and WAL frames above it are replayed into the memtable. LSN ranges partition the data,
+//!    so a crash between the segment rename and the WAL deletion replays nothing twice; a torn
+//!    or corrupt tail frame is truncated and counted.
 //!
 //! Every call names its tenant ([`TenantId`], validated as a directory name), and each tenant
 //! has its own directory, WAL, memtable and segments: no code path reads across tenants.
@@ -43,28 +51,36 @@
 //! Full-text search is a substring match ([`vigil_query`]), so a token filter can only prune
 //! with the needle's *inner* tokens (those bounded by separators inside the needle: `"Failed
 //! password for"` prunes on `password`); every needle is also checked against an event's
-//! encoded bytes before the event is decoded. Pruning never decides a match: the compiled
-//! filter does, on the decoded event (or on the columns, for column-only conditions).
+//! raw record and message before the event is decoded. Pruning never decides a match: the
+//! compiled filter does, on the decoded event (or on the columns, for column-only
+//! conditions).
 //!
-//! # What the later storage issue replaces
-//! The segment format is versioned (v1 below). Keyword dictionaries and columns become
-//! tantivy term dictionaries and fast fields or columnar pages; the per-block bloom filters
-//! stay for the cold tier; rollups serve dashboards; segment files gain encryption and hash
-//! chains. The WAL, the LSN/recovery contract and the trait stay.
+//! # Why Parquet and own bloom filters
+//! Parquet (arrow-rs, no query engine: DataFusion is too heavy for two cores) gives a proven,
+//! open columnar format: dictionary and delta encodings, zstd pages, row-group statistics,
+//! page indexes for reading selected rows, and files any tool can read. Parquet's native
+//! split-block bloom filters hash the stored bytes, but `user.name:ALICE` must match `Alice`
+//! (the query language compares case-insensitively) and full-text needles need the tokens of
+//! the raw line, which is not a column of tokens: so each row group carries one bloom filter
+//! of the store's own lowercased keyword hashes and raw-line tokens, in a column of the file
+//! (covered by the manifest's SHA-256 like everything else), instead of native blooms that
+//! could only prune the exact-case columns.
 //!
 //! # Files (embedded store)
 //! ```text
-//! <data_dir>/events/<tenant>/wal/<seq:010>.wal                     WAL frames
-//! <data_dir>/events/<tenant>/segments/<lsn0:020>-<lsn1:020>.vseg   sealed segments
-//! <data_dir>/events/<tenant>/segments/.tmp-*                       unfinished (removed at open)
-//! <data_dir>/events/<tenant>/quarantine/                           files that failed checks
-//! <data_dir>/events/<tenant>/manifest.log                          signed hash chain of segments
-//! <data_dir>/keys/manifest-signing.{pk8,pub}                       its Ed25519 key pair
+//! <data_dir>/events/<tenant>/wal/<seq:010>.wal                      WAL frames
+//! <data_dir>/events/<tenant>/segments/<lsn0:020>-<lsn1:020>.parquet hot segments
+//! <data_dir>/events/<tenant>/cold/<lsn0:020>-<lsn1:020>.parquet     cold segments (`cold` may
+//!                                                                   link to <cold_dir>/<tenant>)
+//! <data_dir>/events/<tenant>/{segments,cold}/.tmp-*                 unfinished (removed at open)
+//! <data_dir>/events/<tenant>/quarantine/                            files that failed checks
+//! <data_dir>/events/<tenant>/manifest.log                           signed hash chain of segments
+//! <data_dir>/keys/manifest-signing.{pk8,pub}                        its Ed25519 key pair
 //! ```
 //! All integers are little-endian; checksums are CRC-32 (IEEE).
 //!
-//! **Event record** (in WAL frames and blocks): `tag varint | postcard(Event)`; tag 0 = as is,
-//! tag n+1 = `message` equals the raw record from byte n and is left out of the encoding.
+//! **Event record** (in WAL frames and memtable blocks): `tag varint | postcard(Event)`; tag 0
+//! = as is, tag n+1 = `message` equals the raw record from byte n and is left out.
 //!
 //! **WAL frame** (one per appended batch; event `i` has LSN `lsn + i`):
 //! ```text
@@ -73,24 +89,14 @@
 //! ```
 //! A frame that is cut short or fails its checksum ends the valid part of its file.
 //!
-//! **Segment file, format v1**:
-//! ```text
-//! header  = "VIGILSEG" | version u32 | reserved u32
-//! block*  = zstd( count u32 | end offset u32 × count | @timestamp i64 × count | records )
-//!           [ zstd( keyword columns ) ]
-//! meta    = postcard(SegmentMeta { tenant, first/last LSN, min/max @timestamp, events,
-//!           zstd level, keyword field names, per block { offset, compressed/plain length,
-//!           count, min/max @timestamp, first LSN, crc32, bloom bits, columns offset/
-//!           lengths/crc32 }, dictionary: sorted value hashes u64 → block numbers })
-//! footer  = meta offset u64 | meta length u64 | meta crc32 u32 | reserved u32 | version u32
-//!           | footer crc32 u32 (of the previous 28 bytes) | "VIGILEND"
-//! keyword columns = per keyword field: n_values u32 | (len u16 | display form) × n_values
-//!           | id × count (only if n_values > 0; u16, u32 above 65,535 values; 0 = absent)
-//!           ; then @timestamp deltas i64 × count
-//! ```
+//! **Segment file**: Parquet, key-value metadata `vigil.format = vigil-segment-parquet-1`;
+//! columns and encodings are listed in the `embedded::segment` module. The `event` column
+//! holds `tag varint | postcard(Event)` with an empty raw record and no message (tag as in the
+//! event record); `message` holds the message only when it is not the tail of `raw`.
+//!
 //! Token hashes and value hashes use the store's own 64-bit hash (stable, part of the format);
 //! tokens are maximal runs of ASCII alphanumerics and non-ASCII bytes, ASCII-lowercased, at
-//! most 32 bytes; bloom filters use 10 bits per distinct token and 7 probes.
+//! most 32 bytes; bloom filters use 10 bits per distinct key and 7 probes.
 //!
 //! # Measured
 //! `cargo bench -p vigil-store --bench store` over the shared 1,000,000-line syslog corpus
