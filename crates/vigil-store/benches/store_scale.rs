@@ -200,15 +200,17 @@ fn main() {
     let t = TenantId::main();
     let (c0, w0) = (cpu(), Instant::now());
     let (mut n, mut raw_bytes) = (0u64, 0u64);
+    let (mut picked, mut frozen): (Option<String>, bool) = (None, false);
     let mut batch = Vec::with_capacity(a.batch);
     for l in lines(&a.corpus) {
         raw_bytes += l.len() as u64;
         let ev = build(&l);
-        if a.ip == "auto"
-            && n >= 1_234_567
-            && let Some(ip) = ev.source.ip
+        // The IP needle: the first source IP from line 1,234,567 on (else the last one seen).
+        if let Some(ip) = ev.source.ip
+            && !frozen
         {
-            a.ip = ip.to_string();
+            picked = Some(ip.to_string());
+            frozen = n >= 1_234_567;
         }
         batch.push(ev);
         n += 1;
@@ -223,6 +225,9 @@ fn main() {
     store.append(&t, &batch).expect("append");
     store.flush(&t).expect("flush");
     let wall = w0.elapsed();
+    if a.ip == "auto" {
+        a.ip = picked.unwrap_or_else(|| "10.0.0.1".into());
+    }
     let total_us = (cpu() - c0).as_secs_f64() * 1e6 / n as f64;
     let st = store.stats(&t).expect("stats");
     println!(

@@ -99,12 +99,12 @@
 //! most 32 bytes; bloom filters use 10 bits per distinct key and 7 probes.
 //!
 //! # Measured
-//! `cargo bench -p vigil-store --bench store` over the shared 1,000,000-line syslog corpus
-//! (`shared/bench`, seed 42, 191.6 B/line), 2 shared vCPUs, load average 3–6: append + seal
-//! ≈ 2.3–2.5 µs of CPU per event (zstd 1; zstd 3 ≈ 2.9 µs for 1 % fewer bytes), 100.5
-//! bytes/event on disk with the raw line kept (9.5 of them indexes), needle by IP < 1 ms,
-//! newest 100 for a user or a word 2–30 ms, exact `| count by process.name` over 1 M events
-//! 0.26–0.35 s.
+//! `cargo bench -p vigil-store --bench store_scale` (driven by `bench/store_scale.py`) over
+//! 10,000,000 lines of the shared syslog corpus (seed 42, 191.8 B/line), 2 shared vCPUs at load
+//! average 13–16: 39 k events/s and 9.3 µs of store CPU per event (append + seal), 84.6
+//! bytes/event hot and 73.8 cold with the raw line kept, IP needle 24–62 ms, `user.name`
+//! newest 100 in 63–104 ms, `| count by process.name` 0.27–0.30 s. Details, the goals not met
+//! and the next steps: `docs/benchmarks.md`.
 //!
 //! # ClickHouse (feature `clickhouse`)
 //! [`clickhouse::ClickHouseStore`] implements the same trait over ClickHouse's HTTP interface
