@@ -33,10 +33,10 @@ fn event(i: u64) -> Event {
     ev.timestamp = Timestamp(BASE + (i as i64) * HOUR / 40);
     ev.user.name = Some(user.into());
     ev.host.name = Some(format!("host-{}", i % 3).into());
-    ev.process.name = Some(if i % 5 == 0 { "sudo" } else { "sshd" }.into());
+    ev.process.name = Some(if i.is_multiple_of(5) { "sudo" } else { "sshd" }.into());
     ev.process.pid = Some(i as i64);
     ev.source.ip = ip.parse().ok();
-    ev.message = Some(if i % 2 == 0 {
+    ev.message = Some(if i.is_multiple_of(2) {
         format!("Failed password for {user} from {ip} port 22 tok{i}").into()
     } else {
         format!("not in the raw line {i}").into()
@@ -68,7 +68,7 @@ fn fill(store: &EmbeddedStore, n: u64) {
     for b in (0..n).step_by(50) {
         let evs: Vec<_> = (b..(b + 50).min(n)).map(event).collect();
         store.append(&t, &evs).unwrap();
-        if (b + 50) % 100 == 0 {
+        if (b + 50).is_multiple_of(100) {
             store.flush(&t).unwrap();
         }
     }
