@@ -22,23 +22,32 @@
 //! 2. **Memtable**: the same encoded bytes go into in-memory blocks that search reads, so an
 //!    event is searchable as soon as `append` returns. Keyword hashes and tokens are collected
 //!    as events arrive, so the memtable prunes like a segment.
-//! 3. **Sealed segments**: when the memtable is full or old, a background thread writes an
-//!    immutable Apache Parquet file (arrow-rs): one row per event, row groups of
-//!    `row_group_rows` events with `@timestamp` statistics, dictionary-coded keyword columns
-//!    (host, process, IPs, user, action, ...), the event, message and raw record, and per row
-//!    group a bloom filter of keyword values and raw-line tokens. A needle query reads only
-//!    the row groups that may match and decodes only the events whose keyword columns pass; a
-//!    `count by process.name` reads only the columns, on both cores. Once the segment is
-//!    renamed into place and the directory fsynced, WAL files whose frames it covers are
-//!    deleted. In the background, small segments are merged and old ones rewritten into the
-//!    cold tier (per storage space `hot_age`); retention deletes whole files by age.
-//! 4. **Recovery**: segments of both tiers are verified (Parquet footer, Vigil metadata,
-//!    SHA-256 against the signed manifest; a bad file is moved to `quarantine/` and reported,
-//!    the rest is served), interrupted merges, tier moves and retention deletions are
-//!    finished, the sealed LSN is the highest LSN in a segment or the manifest, and WAL frames
-//!    above it are replayed into the memtable. LSN ranges partition
-//!    the data, so a crash between the segment rename and the WAL deletion replays nothing
-//!    twice; a torn or corrupt tail frame is truncated and counted.
+//! 3. **Sealed segments** (Apache Parquet, written and read with arrow-rs): when the memtable
+//!    is full or old, a background thread writes an immutable hot segment, one row per event
+//!    in LSN order, in row groups of 16,384 rows (zstd 3): `lsn`, `@timestamp` (row-group
+//!    statistics prune time ranges), the keyword fields as dictionary-encoded columns, the
+//!    event without its raw record, the message when it is not the tail of the raw record,
+//!    the raw record byte for byte, and per row group one bloom filter over the keyword values
+//!    and the tokens of the raw record and message. A needle query probes the blooms (cached
+//!    in memory), reads the keyword columns of the surviving row groups, the raw text only
+//!    for full-text needles, and whole events only for the rows that may still match (Parquet
+//!    page index + row selection); a `count by process.name` reads one dictionary column and
+//!    counts per dictionary id, on both cores. Once the segment is renamed into place and the
+//!    directory fsynced, WAL files whose frames it covers are deleted. With encryption at
+//!    rest the Parquet bytes are the plaintext of the `VIGILENC` container.
+//! 4. **Merges, the cold tier and retention**: a maintenance pass merges runs of small
+//!    segments of one UTC day into larger ones and rewrites hot segments older than their
+//!    storage space's `hot_age` into the cold tier (64 Ki-row row groups, zstd 9, optionally
+//!    another directory); retention deletes whole files (hot or cold) whose newest event is
+//!    past the space's retention. All are recorded as signed `merge`/`tier`/`delete` lines in
+//!    the manifest before the old files go.
+//! 5. **Recovery**: segments of both tiers are checked (Parquet footer, Vigil metadata,
+//!    SHA-256 against the manifest; a bad file is moved to `quarantine/` and reported, the
+//!    rest is served), what an interrupted merge, tier move or retention deletion left is
+//!    deleted, the sealed LSN is the highest LSN in a segment or the manifest, and WAL frames
+//!    above it are replayed into the memtable. LSN ranges partition the data, so a crash
+//!    between the segment rename and the WAL deletion replays nothing twice; a torn or
+//!    corrupt tail frame is truncated and counted.
 //!
 //! Every call names its tenant ([`TenantId`], validated as a directory name), and each tenant
 //! has its own directory, WAL, memtable and segments: no code path reads across tenants.
@@ -46,22 +55,34 @@
 //! Full-text search is a substring match ([`vigil_query`]), so a token filter can only prune
 //! with the needle's *inner* tokens (those bounded by separators inside the needle: `"Failed
 //! password for"` prunes on `password`); every needle is also checked against an event's
-//! encoded bytes before the event is decoded. Pruning never decides a match: the compiled
-//! filter does, on the decoded event (or on the columns, for column-only conditions).
+//! raw record and message before the event is decoded. Pruning never decides a match: the
+//! compiled filter does, on the decoded event (or on the columns, for column-only
+//! conditions).
+//!
+//! # Why Parquet and own bloom filters
+//! Parquet (arrow-rs, no query engine: DataFusion is too heavy for two cores) gives a proven,
+//! open columnar format: dictionary and delta encodings, zstd pages, row-group statistics,
+//! page indexes for reading selected rows, and files any tool can read. Parquet's native
+//! split-block bloom filters hash the stored bytes, but `user.name:ALICE` must match `Alice`
+//! (the query language compares case-insensitively) and full-text needles need the tokens of
+//! the raw line, which is not a column of tokens: so each row group carries one bloom filter
+//! of the store's own lowercased keyword hashes and raw-line tokens, in a column of the file
+//! (covered by the manifest's SHA-256 like everything else), instead of native blooms that
+//! could only prune the exact-case columns.
 //!
 //! # Files (embedded store)
 //! ```text
-//! <data_dir>/events/<tenant>/wal/<seq:010>.wal                     WAL frames
-//! <data_dir>/events/<tenant>/segments/<lsn0:020>-<lsn1:020>.parquet  sealed segments, hot tier
-//! <data_dir>/events/<tenant>/segments/.tmp-*                       unfinished (removed at open)
-//! <data_dir>/events/<tenant>/quarantine/                           files that failed checks
-//! <data_dir>/events/<tenant>/manifest.log                          signed hash chain of file operations
-//! <data_dir>/events/<tenant>/cold/                                 sealed segments, cold tier (a
-//!                                                                  directory, or a link to
-//!                                                                  <tiers.cold_dir>/<tenant>/)
-//! <data_dir>/events/<tenant>/spaces/<space>/...                    the same, per storage space
-//! <data_dir>/audit/audit.log                                       retention, disk, key audit
-//! <data_dir>/keys/manifest-signing.{pk8,pub}                       its Ed25519 key pair
+//! <data_dir>/events/<tenant>/wal/<seq:010>.wal                      WAL frames
+//! <data_dir>/events/<tenant>/segments/<lsn0:020>-<lsn1:020>.parquet hot segments
+//! <data_dir>/events/<tenant>/cold/<lsn0:020>-<lsn1:020>.parquet     cold segments (`cold` may
+//!                                                                   link to <cold_dir>/<tenant>)
+//! <data_dir>/events/<tenant>/{segments,cold}/.tmp-*                 unfinished (removed at open)
+//! <data_dir>/events/<tenant>/quarantine/                            files that failed checks
+//! <data_dir>/events/<tenant>/manifest.log                           signed hash chain of file operations
+//! <data_dir>/events/<tenant>/spaces/<space>/...                     the same, per storage space
+//!                                                                   (cold: <cold_dir>/<tenant>/spaces/<space>)
+//! <data_dir>/audit/audit.log                                        retention, disk, key audit
+//! <data_dir>/keys/manifest-signing.{pk8,pub}                        its Ed25519 key pair
 //! ```
 //! Storage spaces, retention, the audit trail, full-disk protection and encryption at rest
 //! (WAL frames `VGWE`, sealed files in the `VIGILENC` container) are described in
@@ -69,8 +90,8 @@
 //! [`embedded::crypto`], and in `docs/storage.md`.
 //! All integers are little-endian; checksums are CRC-32 (IEEE).
 //!
-//! **Event record** (in WAL frames and blocks): `tag varint | postcard(Event)`; tag 0 = as is,
-//! tag n+1 = `message` equals the raw record from byte n and is left out of the encoding.
+//! **Event record** (in WAL frames and memtable blocks): `tag varint | postcard(Event)`; tag 0
+//! = as is, tag n+1 = `message` equals the raw record from byte n and is left out.
 //!
 //! **WAL frame** (one per appended batch; event `i` has LSN `lsn + i`):
 //! ```text
@@ -79,25 +100,27 @@
 //! ```
 //! A frame that is cut short or fails its checksum ends the valid part of its file.
 //!
-//! **Segment file**: Apache Parquet, one row per event in LSN order; the columns, encodings
-//! and key-value metadata (`vigil.format = vigil-segment-parquet-1`) are listed in
-//! `embedded/segment.rs`. With encryption on, the Parquet bytes are the plaintext of the
-//! `VIGILENC` container. Segments written by the earlier `.vseg` format are quarantined at
-//! open with a message saying so. Merges and tier moves are described in `embedded/tier.rs`,
-//! the manifest's entries (`seal`, `merge`, `tier`, `delete`, `reencrypt`, `expire`) in
-//! `embedded/integrity.rs`; both in `docs/storage.md`.
+//! **Segment file**: Parquet, key-value metadata `vigil.format = vigil-segment-parquet-1`;
+//! columns and encodings are listed in the `embedded::segment` module. The `event` column
+//! holds `tag varint | postcard(Event)` with an empty raw record and no message (tag as in the
+//! event record); `message` holds the message only when it is not the tail of `raw`. With
+//! encryption on, the file is the `VIGILENC` container around those bytes, read through a
+//! Parquet `ChunkReader` over `SealedReader`. The manifest's entries (`seal`, `merge`, `tier`,
+//! `delete`, `reencrypt`, `expire`) are described in `embedded/integrity.rs` and
+//! `docs/storage.md`.
 //!
 //! Token hashes and value hashes use the store's own 64-bit hash (stable, part of the format);
 //! tokens are maximal runs of ASCII alphanumerics and non-ASCII bytes, ASCII-lowercased, at
-//! most 32 bytes.
+//! most 32 bytes; bloom filters use 10 bits per distinct key and 7 probes.
 //!
-//! # Measured (segment format v1, before Parquet)
-//! `cargo bench -p vigil-store --bench store` over the shared 1,000,000-line syslog corpus
-//! (`shared/bench`, seed 42, 191.6 B/line), 2 shared vCPUs, load average 3–6: append + seal
-//! ≈ 2.3–2.5 µs of CPU per event (zstd 1; zstd 3 ≈ 2.9 µs for 1 % fewer bytes), 100.5
-//! bytes/event on disk with the raw line kept (9.5 of them indexes), needle by IP < 1 ms,
-//! newest 100 for a user or a word 2–30 ms, exact `| count by process.name` over 1 M events
-//! 0.26–0.35 s.
+//! # Measured
+//! `cargo bench -p vigil-store --bench store_scale` (driven by `bench/store_scale.py`) over
+//! 10,000,000 lines of the shared syslog corpus (seed 42, 191.8 B/line), 2 shared vCPUs at load
+//! average 13–16: 39 k events/s and 9.3 µs of store CPU per event (append + seal), 84.6
+//! bytes/event hot and 73.8 cold with the raw line kept, IP needle 24–62 ms, `user.name`
+//! newest 100 in 63–104 ms, `| count by process.name` 0.27–0.30 s (measured on the
+//! store-engine branch, without encryption, spaces or retention). Details, the goals not met
+//! and the next steps: `docs/benchmarks.md`.
 //!
 //! # ClickHouse (feature `clickhouse`)
 //! [`clickhouse::ClickHouseStore`] implements the same trait over ClickHouse's HTTP interface

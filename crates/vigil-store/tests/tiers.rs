@@ -69,7 +69,7 @@ fn fill(store: &EmbeddedStore, n: u64) {
     for b in (0..n).step_by(50) {
         let evs: Vec<_> = (b..(b + 50).min(n)).map(event).collect();
         store.append(&t, &evs).unwrap();
-        if (b + 50) % 100 == 0 {
+        if (b + 50).is_multiple_of(100) {
             store.flush(&t).unwrap();
         }
     }

@@ -732,8 +732,8 @@ impl Segment {
                     .downcast_ref::<StringArray>()
                     .ok_or_else(|| self.corrupt(format!("{} dictionary", KEYWORD_FIELDS[f])))?;
                 let col = &mut cols.cols[f];
-                // Dictionary entries map to the column's value list; unparsable ones are absent.
-                let first = col.vals.len() as u32;
+                // Dictionary entries map to the column's value list (ids from 1); unparsable
+                // ones are absent (id 0).
                 let mut map = Vec::with_capacity(values.len());
                 for i in 0..values.len() {
                     let v = values
@@ -743,7 +743,7 @@ impl Segment {
                     match v {
                         Some(v) => {
                             col.vals.push(v);
-                            map.push(first + (col.vals.len() as u32 - first));
+                            map.push(col.vals.len() as u32);
                         }
                         None => map.push(0),
                     }
@@ -774,13 +774,13 @@ impl Segment {
     /// Raw records and messages of rows `rows` (ascending) of row group `rg`.
     pub(crate) fn texts(&self, rg: usize, rows: &[usize]) -> Result<Texts, StoreError> {
         let batches = self.read(rg, &[C_MESSAGE, C_RAW], Some(rows))?;
-        Texts::new(batches, None, rows.len(), &self.path)
+        Texts::new(batches, false, rows.len(), &self.path)
     }
 
     /// Events of rows `rows` (ascending) of row group `rg`.
     pub(crate) fn events(&self, rg: usize, rows: &[usize]) -> Result<Vec<Event>, StoreError> {
         let batches = self.read(rg, &[C_EVENT, C_MESSAGE, C_RAW], Some(rows))?;
-        let t = Texts::new(batches, Some(()), rows.len(), &self.path)?;
+        let t = Texts::new(batches, true, rows.len(), &self.path)?;
         (0..t.len())
             .map(|i| {
                 codec::decode_parts(t.event(i), t.raw(i), t.message(i))
@@ -820,33 +820,47 @@ fn binary<'a>(b: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a BinaryA
         .ok_or_else(|| StoreError::corrupt(path, format!("{name} column")))
 }
 
-/// The selected rows of some text columns.
+/// One batch of [`Texts`]: its first row's index and its columns.
+struct TextPart {
+    start: usize,
+    event: Option<BinaryArray>,
+    message: StringArray,
+    raw: BinaryArray,
+}
+
+/// The selected rows of the text columns (`event` optional, `message`, `raw`).
 pub(crate) struct Texts {
-    parts: Vec<(usize, Option<BinaryArray>, StringArray, BinaryArray)>,
+    parts: Vec<TextPart>,
     len: usize,
 }
 
 impl Texts {
     fn new(
         batches: Vec<RecordBatch>,
-        with_event: Option<()>,
+        with_event: bool,
         want: usize,
         path: &Path,
     ) -> Result<Texts, StoreError> {
         let mut parts = Vec::with_capacity(batches.len());
         let mut len = 0;
         for b in &batches {
-            let ev = match with_event {
-                Some(()) => Some(binary(b, "event", path)?.clone()),
-                None => None,
+            let event = if with_event {
+                Some(binary(b, "event", path)?.clone())
+            } else {
+                None
             };
-            let msg = b
+            let message = b
                 .column_by_name("message")
                 .and_then(|a| a.as_any().downcast_ref::<StringArray>())
                 .ok_or_else(|| StoreError::corrupt(path, "message column"))?
                 .clone();
             let raw = binary(b, "raw", path)?.clone();
-            parts.push((len, ev, msg, raw));
+            parts.push(TextPart {
+                start: len,
+                event,
+                message,
+                raw,
+            });
             len += b.num_rows();
         }
         if len != want {
@@ -862,31 +876,28 @@ impl Texts {
         self.len
     }
 
-    fn part(
-        &self,
-        i: usize,
-    ) -> (
-        &(usize, Option<BinaryArray>, StringArray, BinaryArray),
-        usize,
-    ) {
-        let p = self.parts.partition_point(|x| x.0 <= i) - 1;
+    fn part(&self, i: usize) -> (&TextPart, usize) {
+        let p = self
+            .parts
+            .partition_point(|x| x.start <= i)
+            .saturating_sub(1);
         let part = &self.parts[p];
-        (part, i - part.0)
+        (part, i - part.start)
     }
 
     pub(crate) fn raw(&self, i: usize) -> &[u8] {
         let (p, j) = self.part(i);
-        p.3.value(j)
+        p.raw.value(j)
     }
 
     pub(crate) fn message(&self, i: usize) -> Option<&str> {
         let (p, j) = self.part(i);
-        p.2.is_valid(j).then(|| p.2.value(j))
+        p.message.is_valid(j).then(|| p.message.value(j))
     }
 
     fn event(&self, i: usize) -> &[u8] {
         let (p, j) = self.part(i);
-        p.1.as_ref().map_or(&[][..], |e| e.value(j))
+        p.event.as_ref().map_or(&[][..], |e| e.value(j))
     }
 }
 
