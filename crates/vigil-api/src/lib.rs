@@ -35,6 +35,10 @@ pub struct SearchRequest {
     /// Tenant to search (default `main`).
     #[serde(default)]
     pub tenant: Option<String>,
+    /// Only this storage space of the tenant (`default` for the default space); all spaces
+    /// when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub space: Option<String>,
 }
 
 /// What a search returns: events, or a table for aggregations.

@@ -317,6 +317,81 @@ pub struct RawStorage {
     /// Seal a segment after this long even if not full. Default `30s`.
     #[serde(default)]
     pub segment_max_age: Option<String>,
+    /// Delete events older than this (by `@timestamp`), e.g. `30d`, for every tenant and space
+    /// that sets no retention of its own. Default: keep forever.
+    #[serde(default)]
+    pub retention: Option<String>,
+    /// Move segments older than this to the cold tier, for every tenant and space that sets
+    /// none. Default: never.
+    #[serde(default)]
+    pub hot_age: Option<String>,
+    /// How often retention runs. Each deletion is written to `<data_dir>/audit/audit.log` and
+    /// stored as an audit event of the tenant. Default `1m`.
+    #[serde(default)]
+    pub retention_interval: Option<String>,
+    /// Refuse new events while the data directory's file system has less free space than this
+    /// (events already accepted are kept; ingestion resumes when space returns). Default
+    /// `256MiB`.
+    #[serde(default)]
+    pub min_free: Option<RawSize>,
+    /// ... or less than this percentage of its size, whichever is larger. Default 1.
+    #[serde(default)]
+    pub min_free_percent: Option<f64>,
+    /// Encryption at rest (AES-256-GCM) of the write-ahead log and sealed segments.
+    #[serde(default)]
+    pub encryption: Option<RawEncryption>,
+    /// Storage spaces, retention and hot age per tenant, by tenant name.
+    #[serde(default)]
+    pub tenants: std::collections::BTreeMap<String, RawTenantStorage>,
+}
+
+/// Encryption at rest: exactly one of `key_file` or `key_env`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawEncryption {
+    /// File holding the keys, one `<id>:<key>` per line (key: 64 hex digits or base64 of 32
+    /// bytes); the last is current. Must be mode 0600 or stricter. Re-read every 10 s:
+    /// `vigil storage rotate-key` appends a new key and older files are re-encrypted in the
+    /// background.
+    #[serde(default)]
+    pub key_file: Option<String>,
+    /// Environment variable holding the keys (same format; entries may be separated by `,`).
+    #[serde(default)]
+    pub key_env: Option<String>,
+}
+
+/// Storage settings of one tenant.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawTenantStorage {
+    /// Retention of the tenant's default space (and of its spaces that set none).
+    #[serde(default)]
+    pub retention: Option<String>,
+    /// Hot age of the tenant's default space (and of its spaces that set none).
+    #[serde(default)]
+    pub hot_age: Option<String>,
+    /// Storage spaces, in routing order: an event goes to the first whose condition matches,
+    /// else to the space `default`.
+    #[serde(default)]
+    pub spaces: Vec<RawSpace>,
+}
+
+/// A storage space (KUMA's term): a partition of a tenant's events with its own retention.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSpace {
+    /// Name: 1-64 of `a-z 0-9 _ -` (not `default`); its directory is
+    /// `<data_dir>/events/<tenant>/spaces/<name>/`.
+    pub name: String,
+    /// Which events go here: a query filter, e.g. `event.kind:alert` or
+    /// `observer.type = "firewall"`.
+    pub condition: String,
+    /// Delete this space's events older than this, e.g. `1h`, `90d`.
+    #[serde(default)]
+    pub retention: Option<String>,
+    /// Move this space's segments older than this to the cold tier.
+    #[serde(default)]
+    pub hot_age: Option<String>,
 }
 
 /// Pipeline settings.

@@ -222,3 +222,77 @@ fn the_configuration_reference_is_up_to_date() {
         "docs/configuration.md is stale: run `VIGIL_BLESS=1 cargo test -p vigil-config` (or `vigil config reference > docs/configuration.md`)"
     );
 }
+
+#[test]
+fn storage_spaces_retention_and_encryption() {
+    let c = load_str(
+        r#"version: 1
+storage:
+  retention: 30d
+  retention_interval: 10s
+  min_free: 1GiB
+  min_free_percent: 2.5
+  encryption: { key_env: VIGIL_KEYS }
+  tenants:
+    main:
+      hot_age: 1d
+      spaces:
+        - name: fw
+          condition: 'observer.type = "firewall"'
+          retention: 1h
+"#,
+        "t",
+        Path::new("."),
+    )
+    .unwrap();
+    let s = &c.storage;
+    assert_eq!(
+        s.retention,
+        Some(std::time::Duration::from_secs(30 * 86_400))
+    );
+    assert_eq!(s.retention_interval.as_secs(), 10);
+    assert_eq!(s.min_free_bytes, 1 << 30);
+    assert_eq!(s.min_free_percent, 2.5);
+    assert_eq!(
+        s.encryption,
+        Some(EncryptionConfig::KeyEnv("VIGIL_KEYS".into()))
+    );
+    let main = &s.tenants["main"];
+    assert_eq!(main.hot_age, Some(std::time::Duration::from_secs(86_400)));
+    assert_eq!(main.spaces[0].name, "fw");
+    assert_eq!(
+        main.spaces[0].retention,
+        Some(std::time::Duration::from_secs(3600))
+    );
+    assert_eq!(main.spaces[0].path, "storage.tenants.main.spaces[0]");
+
+    let errs = errors(
+        r#"version: 1
+storage:
+  retention: 0s
+  min_free_percent: 99
+  encryption: { key_file: a, key_env: B }
+  tenants:
+    Bad:
+      spaces:
+        - { name: default, condition: x }
+        - { name: ok, condition: "", hot_age: soon }
+"#,
+    );
+    let expected = [
+        "storage.retention: must be more than 0",
+        "storage.min_free_percent: 99 is out of range",
+        "storage.encryption: write exactly one of",
+        "storage.tenants.Bad: 'Bad' is not a valid tenant name",
+        "storage.tenants.Bad.spaces[0].name: 'default' is the space",
+        "storage.tenants.Bad.spaces[1].condition: the condition is empty",
+        "storage.tenants.Bad.spaces[1].hot_age: 'soon' is not a duration",
+    ];
+    for e in expected {
+        assert!(
+            errs.iter().any(|x| x.starts_with(e)),
+            "missing '{e}' in {errs:#?}"
+        );
+    }
+    assert_eq!(errs.len(), expected.len(), "{errs:#?}");
+}

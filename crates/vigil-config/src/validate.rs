@@ -235,6 +235,56 @@ pub struct StorageConfig {
     pub segment_max_events: usize,
     /// Segment age limit.
     pub segment_max_age: Duration,
+    /// Default retention (`None`: forever).
+    pub retention: Option<Duration>,
+    /// Default hot age (`None`: never cold).
+    pub hot_age: Option<Duration>,
+    /// How often retention runs.
+    pub retention_interval: Duration,
+    /// Free-space reserve in bytes.
+    pub min_free_bytes: u64,
+    /// Free-space reserve in percent of the file system.
+    pub min_free_percent: f64,
+    /// Encryption at rest.
+    pub encryption: Option<EncryptionConfig>,
+    /// Per-tenant spaces and retention, by tenant name.
+    pub tenants: std::collections::BTreeMap<String, TenantStorageConfig>,
+}
+
+/// Where the encryption keys come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EncryptionConfig {
+    /// A key file (resolved against the config file's directory).
+    KeyFile(PathBuf),
+    /// An environment variable.
+    KeyEnv(String),
+}
+
+/// Validated storage settings of one tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TenantStorageConfig {
+    /// Retention of the default space.
+    pub retention: Option<Duration>,
+    /// Hot age of the default space.
+    pub hot_age: Option<Duration>,
+    /// Spaces in routing order.
+    pub spaces: Vec<SpaceStorageConfig>,
+}
+
+/// A validated storage space (the condition is compiled when the store opens; `vigil
+/// validate` checks it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpaceStorageConfig {
+    /// Name.
+    pub name: String,
+    /// Query filter choosing its events.
+    pub condition: String,
+    /// Retention.
+    pub retention: Option<Duration>,
+    /// Hot age.
+    pub hot_age: Option<Duration>,
+    /// Config path, for error messages.
+    pub path: String,
 }
 
 /// Validated pipeline settings.
@@ -319,6 +369,22 @@ impl V<'_> {
                 self.p.add(path, e);
                 default
             }),
+        }
+    }
+
+    /// An optional duration that must be more than 0 when given.
+    fn opt_duration(&mut self, path: &str, v: &Option<String>) -> Option<Duration> {
+        let s = v.as_ref()?;
+        match parse_duration(s) {
+            Ok(d) if d.is_zero() => {
+                self.p.add(path, "must be more than 0");
+                None
+            }
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.p.add(path, e);
+                None
+            }
         }
     }
 
@@ -667,7 +733,105 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
             &raw.storage.segment_max_age,
             Duration::from_secs(30),
         ),
+        retention: v.opt_duration("storage.retention", &raw.storage.retention),
+        hot_age: v.opt_duration("storage.hot_age", &raw.storage.hot_age),
+        retention_interval: v.duration(
+            "storage.retention_interval",
+            &raw.storage.retention_interval,
+            Duration::from_secs(60),
+        ),
+        min_free_bytes: v.size(
+            "storage.min_free",
+            &raw.storage.min_free,
+            256 << 20,
+            0,
+            1 << 50,
+        ),
+        min_free_percent: match raw.storage.min_free_percent {
+            None => 1.0,
+            Some(p) if (0.0..=90.0).contains(&p) => p,
+            Some(p) => {
+                v.p.add(
+                    "storage.min_free_percent",
+                    format!("{p} is out of range (0..=90)"),
+                );
+                1.0
+            }
+        },
+        encryption: match &raw.storage.encryption {
+            None => None,
+            Some(e) => match (&e.key_file, &e.key_env) {
+                (Some(f), None) => Some(EncryptionConfig::KeyFile(base_dir.join(f))),
+                (None, Some(n)) if !n.trim().is_empty() => {
+                    Some(EncryptionConfig::KeyEnv(n.trim().to_owned()))
+                }
+                _ => {
+                    v.p.add(
+                        "storage.encryption",
+                        "write exactly one of `key_file: PATH` or `key_env: NAME`",
+                    );
+                    None
+                }
+            },
+        },
+        tenants: raw
+            .storage
+            .tenants
+            .iter()
+            .map(|(name, t)| {
+                let tp = format!("storage.tenants.{name}");
+                if !valid_tenant(name) {
+                    v.p.add(
+                        tp.clone(),
+                        format!("'{name}' is not a valid tenant name (1-64 of a-z, 0-9, _ and -)"),
+                    );
+                }
+                let mut names = HashSet::new();
+                let spaces = t
+                    .spaces
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| {
+                        let sp = format!("{tp}.spaces[{i}]");
+                        if s.name == "default" {
+                            v.p.add(
+                                format!("{sp}.name"),
+                                "'default' is the space of events no condition matches; choose another name",
+                            );
+                        } else if !valid_tenant(&s.name) {
+                            v.p.add(
+                                format!("{sp}.name"),
+                                format!("'{}' is not a valid space name (1-64 of a-z, 0-9, _ and -)", s.name),
+                            );
+                        } else if !names.insert(s.name.clone()) {
+                            v.p.add(format!("{sp}.name"), format!("duplicate space '{}'", s.name));
+                        }
+                        if s.condition.trim().is_empty() {
+                            v.p.add(format!("{sp}.condition"), "the condition is empty");
+                        }
+                        SpaceStorageConfig {
+                            name: s.name.clone(),
+                            condition: s.condition.clone(),
+                            retention: v.opt_duration(&format!("{sp}.retention"), &s.retention),
+                            hot_age: v.opt_duration(&format!("{sp}.hot_age"), &s.hot_age),
+                            path: sp,
+                        }
+                    })
+                    .collect();
+                (
+                    name.clone(),
+                    TenantStorageConfig {
+                        retention: v.opt_duration(&format!("{tp}.retention"), &t.retention),
+                        hot_age: v.opt_duration(&format!("{tp}.hot_age"), &t.hot_age),
+                        spaces,
+                    },
+                )
+            })
+            .collect(),
     };
+    if storage.retention_interval.is_zero() {
+        v.p.add("storage.retention_interval", "must be more than 0");
+    }
     let pipeline = PipelineConfig {
         workers: v.count("pipeline.workers", raw.pipeline.workers, 1, 1, 64),
         raw_queue_batches: v.count(

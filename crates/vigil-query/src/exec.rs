@@ -172,6 +172,31 @@ impl Executor {
         }
     }
 
+    /// Push one record as if it were pushed `n` times: a store that groups identical records
+    /// (same values in every field the query reads) pushes each group once.
+    pub fn push_repeated(&mut self, r: &dyn Record, n: u64) -> Result<(), QueryError> {
+        if n == 0 {
+            return Ok(());
+        }
+        let id = self.pushed;
+        self.pushed += n;
+        if !self.pre.iter().all(|f| f.matches(r)) {
+            return Ok(());
+        }
+        match &mut self.sink {
+            Sink::Agg(a) => a.push_n(r, n),
+            Sink::Rows(c) => {
+                for k in 0..n {
+                    if c.done() {
+                        break;
+                    }
+                    c.push(r, id + k)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// True when more records cannot change the result (a plain `head N` is full): the store
     /// may stop scanning.
     pub fn is_done(&self) -> bool {
@@ -531,6 +556,10 @@ impl Aggregator {
     }
 
     fn push(&mut self, r: &dyn Record) -> Result<(), QueryError> {
+        self.push_n(r, 1)
+    }
+
+    fn push_n(&mut self, r: &dyn Record, times: u64) -> Result<(), QueryError> {
         // Key components: [time bucket] + one list of values per by-field.
         let mut parts: Vec<Vec<Key>> = Vec::with_capacity(self.by.len() + 1);
         if let Kind::Timechart { span_ns } = self.kind {
@@ -563,7 +592,7 @@ impl Aggregator {
             }
             parts.push(vals);
         }
-        self.total += 1;
+        self.total += times;
         let keys = if parts.iter().all(|p| p.len() == 1) {
             // Common case: single-valued fields, one group.
             vec![parts.into_iter().flatten().collect()]
@@ -584,7 +613,7 @@ impl Aggregator {
                 }
             };
             for (state, agg) in states.iter_mut().zip(&self.aggs) {
-                state.update(&agg.func, r);
+                state.update_n(&agg.func, r, times);
             }
         }
         Ok(())
@@ -690,6 +719,27 @@ impl State {
             AggFunc::Min(_) => State::Min(None),
             AggFunc::Max(_) => State::Max(None),
             AggFunc::Percentile(..) => State::Pct(Vec::new()),
+        }
+    }
+
+    /// `update` `times` times: counts add, sets and extremes need one update.
+    fn update_n(&mut self, f: &AggFunc, r: &dyn Record, times: u64) {
+        match self {
+            State::Count(n) => {
+                let before = *n;
+                self.update(f, r);
+                if let State::Count(after) = self
+                    && *after > before
+                {
+                    *after = before + (*after - before) * times;
+                }
+            }
+            State::Dc(_) | State::Min(_) | State::Max(_) => self.update(f, r),
+            _ => {
+                for _ in 0..times {
+                    self.update(f, r);
+                }
+            }
         }
     }
 

@@ -2,8 +2,9 @@
 //!
 //! ```text
 //! python3 ../shared/bench/gen_syslog.py --lines 1000000 --seed 42 --format wire --out /dev/shm/vigil-corpus.log
-//! cargo bench -p vigil-store --bench store -- [--corpus PATH] [--level 1] [--batch 1000] [--lines N] [--dir DIR]
+//! cargo bench -p vigil-store --bench store -- [--corpus PATH] [--level 1] [--batch 1000] [--lines N] [--dir DIR] [--key-file F]
 //! ```
+//! `--key-file F` turns on encryption at rest with the keyring in F (mode 0600).
 //! Measures: append + seal CPU per event (process CPU of a run that builds and appends, minus a
 //! run that only builds), events/s, bytes on disk per event, and the latency of needle queries
 //! and `count by process.name` over everything appended. Skips (exit 0) when the corpus is
@@ -34,6 +35,7 @@ struct Args {
     lines: usize,
     dir: PathBuf,
     ingest_only: bool,
+    key_file: Option<PathBuf>,
 }
 
 fn args() -> Args {
@@ -45,6 +47,7 @@ fn args() -> Args {
         lines: usize::MAX,
         dir: std::env::temp_dir(),
         ingest_only: false,
+        key_file: None,
     };
     let v: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -56,6 +59,7 @@ fn args() -> Args {
             "--batch" => a.batch = val.parse().expect("--batch N"),
             "--lines" => a.lines = val.parse().expect("--lines N"),
             "--dir" => a.dir = val.into(),
+            "--key-file" => a.key_file = Some(val.into()),
             "--ingest-only" => {
                 a.ingest_only = true;
                 i += 1;
@@ -109,11 +113,12 @@ fn main() {
     let n = lines.len();
     let raw_bytes: usize = lines.iter().map(|l| l.len()).sum();
     println!(
-        "corpus: {} lines, {:.1} B/line raw, zstd level {}, batch {}",
+        "corpus: {} lines, {:.1} B/line raw, zstd level {}, batch {}, encryption {}",
         n,
         raw_bytes as f64 / n as f64,
         a.level,
-        a.batch
+        a.batch,
+        if a.key_file.is_some() { "on" } else { "off" }
     );
 
     // Pass 1: build events only.
@@ -136,6 +141,10 @@ fn main() {
     let dir = tempfile::tempdir_in(&a.dir).expect("tempdir");
     let mut cfg = EmbeddedConfig::new(dir.path());
     cfg.zstd_level = a.level;
+    cfg.keys = a
+        .key_file
+        .clone()
+        .map(vigil_store::embedded::KeySource::File);
     let store = EmbeddedStore::open(cfg.clone()).expect("open");
     let t = TenantId::main();
     let (c0, w0) = (cpu(), Instant::now());

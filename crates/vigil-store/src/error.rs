@@ -82,6 +82,24 @@ pub enum StoreError {
         /// The backend's message (its exception text, or the transport error).
         message: String,
     },
+    /// Free space on the data directory's file system is below the configured reserve: the
+    /// append was refused before anything was written. Retry once space is freed; events
+    /// accepted earlier are safe.
+    #[error(
+        "disk full: {free} bytes free on the file system of {path}, below the reserve of {reserve} bytes; new events are refused until space is freed (events already accepted are safe)"
+    )]
+    DiskFull {
+        /// The data directory.
+        path: PathBuf,
+        /// Bytes free (for unprivileged users) when measured.
+        free: u64,
+        /// The reserve (`min_free_bytes`, or `min_free_percent` of the file system).
+        reserve: u64,
+    },
+    /// Encryption at rest: a key is missing from the keyring, does not match the one a file
+    /// was written with, or the key material is unusable. Never carries key bytes.
+    #[error("encryption key: {0}")]
+    Key(String),
     /// A query was cancelled, or ran out of its time or memory budget.
     #[error("query stopped: {0}")]
     QueryLimit(String),

@@ -47,7 +47,7 @@ fn segments(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<_> = std::fs::read_dir(dir.join("events/main/segments"))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "vseg"))
+        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
         .collect();
     v.sort();
     v

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use vigil_event::{Bytes, Event, FieldMap, Timestamp, Ulid};
-use vigil_store::embedded::{EmbeddedConfig, EmbeddedStore};
+use vigil_store::embedded::{EmbeddedConfig, EmbeddedStore, TierOptions};
 use vigil_store::{
     AggregateRequest, EventSchema, EventStore, Order, SearchRequest, TenantId, TimeRange,
 };
@@ -167,6 +167,7 @@ fn run(
             range,
             limit: 1000,
             order: Order::NewestFirst,
+            space: None,
         };
         let res = store.search(&tenant, &req).map_err(|e| e.to_string())?;
         Ok(Expect {
@@ -183,7 +184,11 @@ fn run(
             ..Expect::default()
         })
     } else {
-        let req = AggregateRequest { query, range };
+        let req = AggregateRequest {
+            query,
+            range,
+            space: None,
+        };
         let res = store.aggregate(&tenant, &req).map_err(|e| e.to_string())?;
         Ok(Expect {
             columns: Some(res.table.columns.clone()),
@@ -258,6 +263,33 @@ fn shared_query_cases() {
         return;
     }
     failures.extend(check_all("embedded/sealed", &emb, &cases, &ids));
+    emb.close().unwrap();
+
+    // The same events in four small segments, merged into one hot segment, then rewritten
+    // into the cold tier.
+    let dir2 = tempfile::tempdir().unwrap();
+    let mut cfg = EmbeddedConfig::new(dir2.path());
+    cfg.row_group_rows = 7;
+    cfg.spaces.hot_age = Some(std::time::Duration::from_secs(24 * 3600));
+    cfg.tiers = TierOptions {
+        cold_row_group_rows: 16,
+        merge_min_segments: 2,
+        interval: None,
+        ..TierOptions::default()
+    };
+    let emb = EmbeddedStore::open(cfg).unwrap();
+    for part in evs.chunks(10) {
+        emb.append(&tenant, part).unwrap();
+        emb.flush(&tenant).unwrap();
+    }
+    let r = emb.maintain(Timestamp::from_secs(BASE_SECS)).unwrap();
+    assert!(r.merged_into >= 1, "{r:?}");
+    failures.extend(check_all("embedded/merged", &emb, &cases, &ids));
+    let r = emb.maintain(Timestamp::MAX).unwrap();
+    assert!(r.moved_to_cold >= 1, "{r:?}");
+    let s = emb.stats(&tenant).unwrap();
+    assert_eq!((s.cold_events, s.events), (40, 40), "{s:?}");
+    failures.extend(check_all("embedded/cold", &emb, &cases, &ids));
     emb.close().unwrap();
 
     if let Some(server) = common::clickhouse() {

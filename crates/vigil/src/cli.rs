@@ -116,9 +116,16 @@ pub struct SearchArgs {
     /// Tenant to search.
     #[arg(long, default_value = "main")]
     pub tenant: String,
+    /// Only this storage space of the tenant (`default` for events no space condition took).
+    #[arg(long)]
+    pub space: Option<String>,
     /// Print the raw line of each event instead of fields (table format).
     #[arg(long)]
     pub raw: bool,
+    /// Configuration whose storage settings (encryption keys, spaces, retention) apply when
+    /// the data directory is opened directly.
+    #[arg(short, long)]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

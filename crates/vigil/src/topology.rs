@@ -16,7 +16,8 @@ use vigil_pipeline::{
     Chain, ComponentError, ComponentMetrics, Connector, Destination, Normalizer, SourceChain,
     SourceInfo, Telemetry, Transform,
 };
-use vigil_store::{EventStore, TenantId};
+use vigil_store::embedded::{EmbeddedConfig, KeySource, SpaceConfig, SpacesConfig, TenantSpaces};
+use vigil_store::{EventStore, StoreError, TenantId};
 
 /// A collector's parts, built but not started.
 pub struct BuiltCollector {
@@ -225,10 +226,64 @@ pub fn build(cfg: &Config) -> Result<Vec<BuiltCollector>, Vec<String>> {
             built.push(b);
         }
     }
+    // storage space conditions are queries: compiled here so that `vigil validate` finds them
+    for p in spaces_config(&cfg.storage).problems() {
+        problems.push(format!("storage.{p}"));
+    }
     if problems.is_empty() {
         Ok(built)
     } else {
         Err(problems)
+    }
+}
+
+/// The store's spaces, retention and hot ages from the validated configuration.
+pub fn spaces_config(s: &vigil_config::StorageConfig) -> SpacesConfig {
+    SpacesConfig {
+        retention: s.retention,
+        hot_age: s.hot_age,
+        tenants: s
+            .tenants
+            .iter()
+            .map(|(name, t)| {
+                (
+                    name.clone(),
+                    TenantSpaces {
+                        retention: t.retention,
+                        hot_age: t.hot_age,
+                        spaces: t
+                            .spaces
+                            .iter()
+                            .map(|sp| SpaceConfig {
+                                name: sp.name.clone(),
+                                condition: sp.condition.clone(),
+                                retention: sp.retention,
+                                hot_age: sp.hot_age,
+                            })
+                            .collect(),
+                    },
+                )
+            })
+            .collect(),
+    }
+}
+
+/// The embedded store's configuration from the validated configuration.
+pub fn store_config(cfg: &Config) -> EmbeddedConfig {
+    let s = &cfg.storage;
+    EmbeddedConfig {
+        fsync_interval: s.fsync_interval,
+        segment_max_events: s.segment_max_events,
+        segment_max_age: s.segment_max_age,
+        spaces: spaces_config(s),
+        retention_interval: s.retention_interval,
+        min_free_bytes: s.min_free_bytes,
+        min_free_percent: s.min_free_percent,
+        keys: s.encryption.as_ref().map(|e| match e {
+            vigil_config::EncryptionConfig::KeyFile(p) => KeySource::File(p.clone()),
+            vigil_config::EncryptionConfig::KeyEnv(n) => KeySource::Env(n.clone()),
+        }),
+        ..EmbeddedConfig::new(&cfg.data_dir)
     }
 }
 
@@ -280,6 +335,11 @@ pub struct StoreDestination {
     pub store: Arc<dyn EventStore>,
     pub metrics: ComponentMetrics,
     tenants: HashMap<SmolStr, TenantId>,
+    /// Tenants of the batch being retried that were already stored (a mixed batch whose
+    /// append failed for a later tenant is retried without storing the earlier ones twice).
+    done: Vec<SmolStr>,
+    /// Whether the last write failed because the disk was full (logged once per episode).
+    disk_full: bool,
 }
 
 impl StoreDestination {
@@ -288,6 +348,8 @@ impl StoreDestination {
             store,
             metrics,
             tenants: HashMap::new(),
+            done: Vec::new(),
+            disk_full: false,
         }
     }
 
@@ -302,6 +364,22 @@ impl StoreDestination {
     }
 }
 
+impl StoreDestination {
+    /// An append error for the pipeline, which retries the batch with backoff (the bounded
+    /// queues behind it fill and hold the sources back): nothing is dropped. A full disk is
+    /// reported once when it starts, not on every retry.
+    fn append_err(&mut self, e: StoreError) -> ComponentError {
+        if let StoreError::DiskFull { .. } = e {
+            if !self.disk_full {
+                self.disk_full = true;
+                tracing::error!(error = %e, "storage refuses events: disk full; holding them and retrying");
+            }
+            self.metrics.error("disk_full", 1);
+        }
+        ComponentError::new(&self.metrics, e.to_string())
+    }
+}
+
 impl Destination for StoreDestination {
     fn write(&mut self, events: &[Event]) -> Result<(), ComponentError> {
         // batches are almost always one tenant: append them whole, split only when mixed
@@ -312,20 +390,32 @@ impl Destination for StoreDestination {
         let bytes: usize = events.iter().map(|e| e.raw.len()).sum();
         if events.iter().all(|e| e.meta.tenant == first) {
             let t = self.tenant(&first)?;
-            self.store
-                .append(&t, events)
-                .map_err(|e| ComponentError::new(&self.metrics, e.to_string()))?;
+            if let Err(e) = self.store.append(&t, events) {
+                return Err(self.append_err(e));
+            }
         } else {
-            let mut by: HashMap<SmolStr, Vec<Event>> = HashMap::new();
+            let mut by: Vec<(SmolStr, Vec<Event>)> = Vec::new();
             for e in events {
-                by.entry(e.meta.tenant.clone()).or_default().push(e.clone());
+                match by.iter_mut().find(|(t, _)| *t == e.meta.tenant) {
+                    Some((_, v)) => v.push(e.clone()),
+                    None => by.push((e.meta.tenant.clone(), vec![e.clone()])),
+                }
             }
             for (name, evs) in by {
+                if self.done.contains(&name) {
+                    continue;
+                }
                 let t = self.tenant(&name)?;
-                self.store
-                    .append(&t, &evs)
-                    .map_err(|e| ComponentError::new(&self.metrics, e.to_string()))?;
+                if let Err(e) = self.store.append(&t, &evs) {
+                    return Err(self.append_err(e));
+                }
+                self.done.push(name);
             }
+            self.done.clear();
+        }
+        if self.disk_full {
+            self.disk_full = false;
+            tracing::info!("storage accepts events again");
         }
         self.metrics.bytes_out(bytes as u64);
         Ok(())

@@ -47,6 +47,24 @@ fn validate_reports_bad_filter_queries_with_a_caret() {
 }
 
 #[test]
+fn validate_reports_bad_storage_space_conditions_with_their_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("s.yaml");
+    std::fs::write(
+        &cfg,
+        "version: 1\nstorage:\n  tenants:\n    main:\n      spaces:\n        - { name: fw, condition: 'observer.type:' }\n",
+    )
+    .unwrap();
+    let out = vigil().args(["validate", "-c"]).arg(&cfg).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("storage.tenants.main.spaces[0].condition:"),
+        "{err}"
+    );
+}
+
+#[test]
 fn the_default_config_validates() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("default.yaml");

@@ -105,3 +105,174 @@ fn verify_of_a_missing_directory_is_a_usage_error() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+fn run_ok(args: &[&str], extra: &[&Path]) -> String {
+    let mut c = vigil();
+    c.args(args);
+    for p in extra {
+        c.arg(p);
+    }
+    let out = c.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Whether a segment is stored in plain: a Parquet file (`PAR1`), not the encrypted
+/// container (`VIGILENC`). (Plain Parquet pages are zstd-compressed, so the events' text is
+/// not a reliable marker.)
+fn plaintext_in_segments(dir: &Path) -> bool {
+    std::fs::read_dir(dir.join("events/main/segments"))
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .any(|b| !b.starts_with(b"VIGILENC"))
+}
+
+#[test]
+fn rotate_key_encrypts_a_plain_store_then_rotates_and_verify_stays_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    fill(&data);
+    assert!(plaintext_in_segments(&data));
+    let keys = dir.path().join("storage.keys");
+    let d = data.to_str().unwrap();
+    let k = keys.to_str().unwrap();
+    // no key file yet: created with key 1, every plain segment encrypted
+    let out = run_ok(
+        &["storage", "rotate-key", "--data-dir", d, "--key-file", k],
+        &[],
+    );
+    assert!(out.contains("key 1 (fingerprint"), "{out}");
+    assert!(out.contains("re-encrypted 3 file(s)"), "{out}");
+    assert!(!plaintext_in_segments(&data));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&keys).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let out = run_ok(&["storage", "verify", "--data-dir", d], &[]);
+    assert!(out.contains("3 segment(s) verified: OK"), "{out}");
+    // a given key becomes key 2
+    let new_key = dir.path().join("new.key");
+    std::fs::write(
+        &new_key,
+        "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n",
+    )
+    .unwrap();
+    let out = run_ok(
+        &[
+            "storage",
+            "rotate-key",
+            "--data-dir",
+            d,
+            "--key-file",
+            k,
+            "--new-key-file",
+            new_key.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(out.contains("re-encrypted 3 file(s)"), "{out}");
+    assert!(
+        out.contains("key(s) 1 may be removed") || out.contains("no sealed file uses key(s) 1"),
+        "{out}"
+    );
+    let out = run_ok(&["storage", "keys", "--data-dir", d, "--key-file", k], &[]);
+    assert!(out.contains("key 1  fingerprint"), "{out}");
+    assert!(out.contains("sealed files 0"), "{out}");
+    assert!(out.contains("key 2 (current)"), "{out}");
+    assert!(out.contains("sealed files 3"), "{out}");
+    let out = run_ok(&["storage", "verify", "--data-dir", d], &[]);
+    assert!(out.contains("3 segment(s) verified: OK"), "{out}");
+    // key 1 removed from the file: everything still readable
+    let text = std::fs::read_to_string(&keys).unwrap();
+    let only2: String = text
+        .lines()
+        .filter(|l| !l.starts_with("1:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&keys, only2).unwrap();
+    let mut c = EmbeddedConfig::new(&data);
+    c.keys = Some(vigil_store::embedded::KeySource::File(keys.clone()));
+    let store = EmbeddedStore::open(c).unwrap();
+    let r = store
+        .search(
+            &TenantId::main(),
+            &vigil_store::SearchRequest::parse("hello", 1000).unwrap(),
+        )
+        .unwrap();
+    assert_eq!(r.events.len(), 150);
+}
+
+#[test]
+fn search_reads_one_space_with_the_config_s_storage_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let cfg_path = dir.path().join("vigil.yaml");
+    std::fs::write(
+        &cfg_path,
+        "version: 1\nstorage:\n  tenants:\n    main:\n      spaces:\n        - { name: fw, condition: 'observer.type:firewall', retention: 1h }\n",
+    )
+    .unwrap();
+    let cfg = vigil_config::load_file(&cfg_path).unwrap();
+    assert_eq!(cfg.storage.tenants["main"].spaces[0].name, "fw");
+    let mut c = EmbeddedConfig::new(&data);
+    c.spaces.tenants.insert(
+        "main".into(),
+        vigil_store::embedded::TenantSpaces {
+            retention: None,
+            hot_age: None,
+            spaces: vec![vigil_store::embedded::SpaceConfig {
+                name: "fw".into(),
+                condition: "observer.type:firewall".into(),
+                retention: Some(Duration::from_secs(3600)),
+                hot_age: None,
+            }],
+        },
+    );
+    let store = EmbeddedStore::open(c).unwrap();
+    let now = Timestamp::now().0;
+    let evs: Vec<Event> = (0..10)
+        .map(|i| {
+            let mut ev = Event::new(Bytes::from(format!("<86>host fw: packet {i}")));
+            ev.meta.tenant = SmolStr::new("main");
+            ev.timestamp = Timestamp(now - 1000 + i);
+            if i < 4 {
+                ev.observer.r#type = Some("firewall".into());
+            }
+            ev
+        })
+        .collect();
+    store.append(&TenantId::main(), &evs).unwrap();
+    store.close().unwrap();
+    drop(store);
+    let d = data.to_str().unwrap();
+    let c = cfg_path.to_str().unwrap();
+    let lines = |extra: &[&str]| {
+        let mut args = vec!["search", "--data-dir", d, "--config", c, "-f", "json"];
+        args.extend_from_slice(extra);
+        args.push("packet");
+        run_ok(&args, &[]).lines().count()
+    };
+    assert_eq!(lines(&[]), 10);
+    assert_eq!(lines(&["--space", "fw"]), 4);
+    assert_eq!(lines(&["--space", "default"]), 6);
+    let out = vigil()
+        .args([
+            "search",
+            "--data-dir",
+            d,
+            "--config",
+            c,
+            "--space",
+            "nope",
+            "x",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no storage space 'nope'"));
+}

@@ -323,3 +323,32 @@ fn second_aggregation_over_rows() {
         ]
     );
 }
+
+#[test]
+fn push_repeated_equals_pushing_n_times() {
+    for q in [
+        "| stats count(), count(user.name), dc(source.ip), sum(bytes), avg(bytes), min(bytes), max(bytes), perc50(bytes) by process.name",
+        "| count by user.name",
+        "| top 2 process.name",
+        "| rare 2 user.name",
+        "| timechart span=5m count() by process.name",
+        "| where bytes>15 | count by process.name | sort -count",
+        "| head 4",
+        "| fields user.name, bytes",
+    ] {
+        let plan = parse(q).unwrap_or_else(|e| panic!("{}", e.render(q)));
+        let recs = logins();
+        let mut each = Executor::new(&plan, ExecOptions::default()).unwrap();
+        let mut grouped = Executor::new(&plan, ExecOptions::default()).unwrap();
+        for (i, r) in recs.iter().enumerate() {
+            let n = (i % 3 + 1) as u64;
+            for _ in 0..n {
+                each.push(r).unwrap();
+            }
+            grouped.push_repeated(r, n).unwrap();
+        }
+        grouped.push_repeated(&recs[0], 0).unwrap();
+        let (a, b) = (each.finish().unwrap(), grouped.finish().unwrap());
+        assert_eq!(show(&a), show(&b), "{q}");
+    }
+}

@@ -809,6 +809,7 @@ impl EventStore for ClickHouseStore {
 
     fn search(&self, tenant: &TenantId, req: &SearchRequest) -> Result<SearchResult, StoreError> {
         self.check_open()?;
+        no_spaces(req.space.as_deref())?;
         let started = Instant::now();
         if req.query.is_aggregation() {
             return Err(StoreError::Invalid(
@@ -879,6 +880,7 @@ impl EventStore for ClickHouseStore {
         req: &AggregateRequest,
     ) -> Result<AggregateResult, StoreError> {
         self.check_open()?;
+        no_spaces(req.space.as_deref())?;
         let started = Instant::now();
         let (expr, rest) = split_wheres(&req.query);
         let compiled = CompiledFilter::new(&expr)?;
@@ -1017,5 +1019,15 @@ impl EventStore for ClickHouseStore {
     fn close(&self) -> Result<(), StoreError> {
         self.closed.store(true, Ordering::Release);
         Ok(())
+    }
+}
+
+/// Storage spaces are an embedded-store feature: only the default space exists here.
+fn no_spaces(space: Option<&str>) -> Result<(), StoreError> {
+    match space {
+        None | Some(crate::embedded::spaces::DEFAULT_SPACE) => Ok(()),
+        Some(s) => Err(StoreError::Invalid(format!(
+            "the ClickHouse backend has no storage spaces (asked for '{s}')"
+        ))),
     }
 }

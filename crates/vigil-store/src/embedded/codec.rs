@@ -120,6 +120,70 @@ pub(crate) fn encode(ev: &Event, out: &mut Vec<u8>) {
     let _ = postcard::to_extend(&r, Sink(out));
 }
 
+/// The parts a sealed segment stores for one event: the record without the raw bytes
+/// (`tag varint | postcard(Event { message: None when stored apart, raw: empty, .. })`, the
+/// tag as in [`encode`]), and the message when it is not the tail of the raw record (a
+/// column of its own, so that a full-text search reads raw and message without decoding).
+pub(crate) fn encode_parts<'e>(ev: &'e Event, out: &mut Vec<u8>) -> Option<&'e str> {
+    let suffix_at = ev.message.as_ref().and_then(|m| {
+        let m = m.as_bytes();
+        (!m.is_empty() && ev.raw.ends_with(m)).then(|| ev.raw.len() - m.len())
+    });
+    put_varint(suffix_at.map_or(0, |n| n as u64 + 1), out);
+    let empty = Bytes::new();
+    let r = EventRef {
+        meta: &ev.meta,
+        timestamp: &ev.timestamp,
+        message: None,
+        tags: &ev.tags,
+        event: &ev.event,
+        source: &ev.source,
+        destination: &ev.destination,
+        user: &ev.user,
+        host: &ev.host,
+        process: &ev.process,
+        network: &ev.network,
+        observer: &ev.observer,
+        rule: &ev.rule,
+        log: &ev.log,
+        web: &ev.web,
+        extra: &ev.extra,
+        original: &ev.original,
+        raw: &empty,
+    };
+    let _ = postcard::to_extend(&r, Sink(out));
+    if suffix_at.is_some() {
+        None
+    } else {
+        ev.message.as_deref()
+    }
+}
+
+/// Reassembles an event from the parts [`encode_parts`] made.
+pub(crate) fn decode_parts(
+    prefix: &[u8],
+    raw: &[u8],
+    message: Option<&str>,
+) -> Result<Event, String> {
+    let (tag, rest) = get_varint(prefix).ok_or("bad record tag")?;
+    let (mut ev, rest) = Event::decode(rest).map_err(|e| e.to_string())?;
+    if !rest.is_empty() || !ev.raw.is_empty() {
+        return Err("trailing bytes after the record".into());
+    }
+    ev.raw = Bytes::copy_from_slice(raw);
+    if tag > 0 {
+        let at = usize::try_from(tag - 1).map_err(|_| "bad message offset")?;
+        let tail = raw
+            .get(at..)
+            .ok_or("message offset beyond the raw record")?;
+        let s = std::str::from_utf8(tail).map_err(|_| "message is not UTF-8")?;
+        ev.message = Some(SmolStr::new(s));
+    } else {
+        ev.message = message.map(SmolStr::new);
+    }
+    Ok(ev)
+}
+
 /// Decodes one stored event from the front of `bytes`, returning it and the rest.
 pub(crate) fn decode(bytes: &[u8]) -> Result<(Event, &[u8]), String> {
     let (tag, rest) = get_varint(bytes).ok_or("bad record tag")?;
@@ -183,6 +247,16 @@ mod tests {
         let (back, rest) = decode(&a).expect("decodes");
         assert!(rest.is_empty());
         assert_eq!(back, ev);
+        // the parts of a sealed segment give the same event back
+        for m in [Some("hello world"), Some("elsewhere"), None] {
+            let mut ev = full();
+            ev.message = m.map(Into::into);
+            let mut prefix = Vec::new();
+            let apart = encode_parts(&ev, &mut prefix).map(str::to_owned);
+            assert_eq!(apart.is_some(), m == Some("elsewhere"));
+            let back = decode_parts(&prefix, &ev.raw, apart.as_deref()).expect("decodes");
+            assert_eq!(back, ev);
+        }
         // garbage tags are errors, not panics
         assert!(decode(&[0xff; 12]).is_err());
         let mut bad = vec![0x7f];

@@ -1,15 +1,8 @@
-//! Keyword columns: per block, the values of the [`KEYWORD_FIELDS`] as small dictionaries plus
-//! one id per event. Aggregations and filters that touch only these fields (and `@timestamp`)
-//! run over the columns without decoding events: `| count by process.name` reads a few bytes
-//! per event instead of decoding ~500.
-//!
-//! ```text
-//! columns = (per field in KEYWORD_FIELDS order)
-//!           n_values u32 | (len u16 | utf-8 display form) × n_values
-//!           | id × count if n_values > 0 (u16, or u32 when n_values > 65,535)
-//!           id 0 = absent, id i = value i-1
-//!         | @timestamp delta i64 × count (from the previous event; the first from 0)
-//! ```
+//! Keyword columns: per block (a memtable block, or a segment's row group read from its
+//! Parquet dictionary columns), the values of the [`KEYWORD_FIELDS`] as a small value list plus
+//! one id per event (0 = absent, i = value i-1). Aggregations and filters that touch only these
+//! fields (and `@timestamp`) run over the columns without decoding events: `| count by
+//! process.name` reads a few bytes per event instead of decoding ~500.
 
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
@@ -29,7 +22,7 @@ pub(crate) enum ColValue {
 }
 
 impl ColValue {
-    fn parse(kind: FieldKind, s: &str) -> Option<ColValue> {
+    pub(crate) fn parse(kind: FieldKind, s: &str) -> Option<ColValue> {
         Some(match kind {
             FieldKind::Ip => ColValue::Ip(s.parse().ok()?),
             FieldKind::Int => ColValue::Int(s.parse().ok()?),
@@ -77,99 +70,6 @@ impl Columns {
         let c = self.cols.get(field)?;
         let id = *c.ids.get(i)? as usize;
         if id == 0 { None } else { c.vals.get(id - 1) }
-    }
-
-    /// Serializes (see the module docs).
-    pub(crate) fn write(&self, count: usize, out: &mut Vec<u8>) {
-        out.clear();
-        for f in 0..KEYWORD_FIELDS.len() {
-            let c = self.cols.get(f).filter(|c| !c.vals.is_empty());
-            let Some(c) = c else {
-                out.extend_from_slice(&0u32.to_le_bytes());
-                continue;
-            };
-            out.extend_from_slice(&(c.vals.len() as u32).to_le_bytes());
-            for v in &c.vals {
-                let s = match v {
-                    ColValue::Str(s) => s.to_string(),
-                    ColValue::Ip(ip) => ip.to_string(),
-                    ColValue::Int(i) => i.to_string(),
-                };
-                let b = &s.as_bytes()[..s.len().min(u16::MAX as usize)];
-                out.extend_from_slice(&(b.len() as u16).to_le_bytes());
-                out.extend_from_slice(b);
-            }
-            let wide = c.vals.len() > usize::from(u16::MAX);
-            for i in 0..count {
-                let id = c.ids.get(i).copied().unwrap_or(0);
-                if wide {
-                    out.extend_from_slice(&id.to_le_bytes());
-                } else {
-                    out.extend_from_slice(&(id as u16).to_le_bytes());
-                }
-            }
-        }
-        let mut prev = 0i64;
-        for i in 0..count {
-            let t = self.ts.get(i).copied().unwrap_or(0);
-            out.extend_from_slice(&t.wrapping_sub(prev).to_le_bytes());
-            prev = t;
-        }
-    }
-
-    /// Parses a serialized block of `count` events; `None` when malformed.
-    pub(crate) fn parse(b: &[u8], count: usize) -> Option<Columns> {
-        let kinds = kinds();
-        let mut pos = 0;
-        let mut take = |n: usize| -> Option<&[u8]> {
-            let s = b.get(pos..pos + n)?;
-            pos += n;
-            Some(s)
-        };
-        let mut cols = Vec::with_capacity(KEYWORD_FIELDS.len());
-        for kind in kinds {
-            let n = u32::from_le_bytes(take(4)?.try_into().ok()?) as usize;
-            if n == 0 {
-                cols.push(Col::default());
-                continue;
-            }
-            if n > count {
-                return None;
-            }
-            let mut vals = Vec::with_capacity(n);
-            for _ in 0..n {
-                let len = u16::from_le_bytes(take(2)?.try_into().ok()?) as usize;
-                let s = std::str::from_utf8(take(len)?).ok()?;
-                vals.push(ColValue::parse(kind.unwrap_or(FieldKind::Str), s)?);
-            }
-            let ids: Vec<u32> = if n > usize::from(u16::MAX) {
-                take(count * 4)?
-                    .chunks_exact(4)
-                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect()
-            } else {
-                take(count * 2)?
-                    .chunks_exact(2)
-                    .map(|c| u32::from(u16::from_le_bytes([c[0], c[1]])))
-                    .collect()
-            };
-            if ids.iter().any(|&id| id as usize > n) {
-                return None;
-            }
-            cols.push(Col { vals, ids });
-        }
-        let mut prev = 0i64;
-        let mut ts = Vec::with_capacity(count);
-        for c in take(count * 8)?.chunks_exact(8) {
-            prev = prev.wrapping_add(i64::from_le_bytes([
-                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
-            ]));
-            ts.push(prev);
-        }
-        if pos != b.len() {
-            return None;
-        }
-        Some(Columns { cols, ts })
     }
 }
 
@@ -259,6 +159,10 @@ impl ColumnPlan {
                 Stage::Where(e) if !has_text(e) => names.extend(e.fields()),
                 s if s.is_aggregation() => {
                     names.extend(s.fields());
+                    if matches!(s, Stage::Timechart { .. }) {
+                        // Buckets read the event time.
+                        names.push("@timestamp");
+                    }
                     aggregated = true;
                     break;
                 }
@@ -304,6 +208,28 @@ impl ColumnPlan {
             fields.push((n.to_owned(), t));
         }
         Some(ColumnPlan { fields })
+    }
+
+    /// The keyword columns the plan reads (indexes into [`KEYWORD_FIELDS`]).
+    pub(crate) fn col_fields(&self) -> Vec<usize> {
+        let mut v: Vec<usize> = self
+            .fields
+            .iter()
+            .filter_map(|(_, t)| match t {
+                Target::Col(i) => Some(*i),
+                Target::Timestamp => None,
+            })
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// Whether the plan reads `@timestamp`.
+    pub(crate) fn uses_timestamp(&self) -> bool {
+        self.fields
+            .iter()
+            .any(|(_, t)| matches!(t, Target::Timestamp))
     }
 
     fn target(&self, field: &str) -> Option<Target> {
@@ -391,17 +317,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn columns_round_trip() {
+    fn builder_pads_absent_values() {
         let mut b = ColumnsBuilder::default();
         b.push(0, &[(1, "sshd"), (2, "10.0.0.1")]);
         b.push(1, &[]);
         b.push(2, &[(1, "nginx"), (11, "443")]);
         b.push(3, &[(1, "sshd")]);
         let c = b.finish(&[5, 3, 9, 1_700_000_000_000_000_000, -4]);
-        let mut buf = Vec::new();
-        c.write(5, &mut buf);
-        let back = Columns::parse(&buf, 5).expect("parses");
-        let names: Vec<_> = (0..5).map(|i| back.value(1, i).cloned()).collect();
+        let names: Vec<_> = (0..5).map(|i| c.value(1, i).cloned()).collect();
         assert_eq!(
             names,
             vec![
@@ -412,10 +335,9 @@ mod tests {
                 None
             ]
         );
-        assert_eq!(back.value(2, 0), Some(&ColValue::Ip([10, 0, 0, 1].into())));
-        assert_eq!(back.value(11, 2), Some(&ColValue::Int(443)));
-        assert_eq!(back.ts, vec![5, 3, 9, 1_700_000_000_000_000_000, -4]);
-        assert!(Columns::parse(&buf[..buf.len() - 1], 5).is_none());
+        assert_eq!(c.value(2, 0), Some(&ColValue::Ip([10, 0, 0, 1].into())));
+        assert_eq!(c.value(11, 2), Some(&ColValue::Int(443)));
+        assert_eq!(c.ts, vec![5, 3, 9, 1_700_000_000_000_000_000, -4]);
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! Pruning structures: the stable hash, the tokenizer, the keyword fields, per-block bloom
 //! filters, and the must-have terms ([`Needles`]) derived from a query.
 //!
-//! Everything here is persisted in segment files, so the hash function, the token rules and
-//! the keyword field list are part of the segment format version: change them only together
-//! with [`super::segment::FORMAT_VERSION`].
+//! Everything here is persisted in segment files (bloom filters, keyword columns), so the hash
+//! function, the token rules and the keyword field list are part of the segment format:
+//! change them only together with [`super::segment::FORMAT`].
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
@@ -13,8 +13,9 @@ use aho_corasick::AhoCorasick;
 use vigil_event::{Event, FieldId, FieldKind};
 use vigil_query::{Expr, Term, Value};
 
-/// Fields whose values get a segment dictionary (value → blocks). Order matters (it seeds the
-/// hash): append only, and bump the format version when changing.
+/// Fields stored as dictionary columns in segments and hashed into the bloom filters. Order
+/// matters (it seeds the hash and orders the columns): append only, and change
+/// [`super::segment::FORMAT`] when changing.
 pub(crate) const KEYWORD_FIELDS: [&str; 12] = [
     "host.name",
     "process.name",

@@ -5,18 +5,51 @@
 //! ```text
 //! <data_dir>/keys/manifest-signing.pk8   Ed25519 private key, PKCS#8 v2 (mode 0600, made at first open)
 //! <data_dir>/keys/manifest-signing.pub   the public key, 64 hex digits and a newline
-//! <data_dir>/events/<tenant>/manifest.log one line per sealed segment, oldest first
+//! <data_dir>/events/<tenant>/manifest.log one line per segment written, oldest first
 //! ```
 //!
-//! # Manifest line
+//! Each storage space (`<tenant>/spaces/<space>/`, see `spaces`) is a partition with its own
+//! `manifest.log`; the default space's is the tenant directory's.
+//!
+//! # Manifest lines
 //! ```text
-//! seq=<n> file=<name> first_lsn=<n> last_lsn=<n> events=<n> size=<bytes> sha256=<hex>
-//!   prev=<hex> hash=<hex> sig=<hex>
+//! seal:     seq=<n> file=<name> first_lsn=<n> last_lsn=<n> events=<n> size=<bytes> sha256=<hex>
+//!             prev=<hex> hash=<hex> sig=<hex>
+//! merge     seq=<n> op=merge|tier file=<name> tier=hot|cold first_lsn=<n> last_lsn=<n>
+//! / tier:     events=<n> size=<bytes> sha256=<hex> replaces=<tier>:<name>,... prev=<hex>
+//!             hash=<hex> sig=<hex>
+//! delete /  seq=<n> op=delete|reencrypt|expire file=<name> tier=hot|cold first_lsn=<n>
+//! reencrypt   last_lsn=<n> events=<n> size=<bytes> sha256=<hex> prev=<hex> hash=<hex> sig=<hex>
+//! / expire:
 //! ```
-//! (one line, single spaces). `sha256` is the SHA-256 of the whole segment file; `prev` is the
-//! `hash` of the previous line (64 zeros for the first); `hash` is the SHA-256 of the canonical
-//! bytes `"vigil-manifest-v1\n" + "seq=... prev=<hex>"` (the line up to and including `prev`);
-//! `sig` is the Ed25519 signature of the 32 `hash` bytes.
+//! (one line each, single spaces; a seal line has no `op`, so manifests written before the
+//! other operations keep their hashes). Files are named by tier and name (a one-segment tier
+//! move keeps the name).
+//!
+//! * `seal` adds a hot segment.
+//! * `merge` (segments of one tier merged into a larger one) and `tier` (hot segments rewritten
+//!   into the cold tier) add their new file and retire the files they replace, which must be
+//!   live; the new file's LSN range and event count must be those of the replaced files
+//!   together.
+//! * `delete`: retention is about to unlink the live file (size and SHA-256 are its last
+//!   ones); written and fsynced before the unlink.
+//! * `reencrypt`: the live file was rewritten under another encryption key; its new size and
+//!   SHA-256 (the manifest always hashes the bytes on disk, so verifying needs no key).
+//! * `expire`: an LSN range dropped by retention before it was sealed (no file; size 0).
+//!
+//! `seal` and `expire` move the LSN range forward; the others name earlier files. `sha256` is
+//! the SHA-256 of the whole file on disk; `prev` is the `hash` of the previous line (64 zeros
+//! for the first); `hash` is the SHA-256 of the canonical bytes `"vigil-manifest-v1\n" +
+//! "seq=... prev=<hex>"` (the line up to and including `prev`); `sig` is the Ed25519
+//! signature of the 32 `hash` bytes. [`verify`] replays the lines and keeps each file's latest
+//! state: a deleted or replaced file is not expected on disk, a re-encrypted one is checked
+//! against its new hash.
+//!
+//! A merge or tier move is: write the new file, fsync, rename, fsync the directory, append
+//! and fsync its line, swap it into the searchable view, delete the replaced files. A crash
+//! after the line leaves retired files, deleted at the next open; a crash before it leaves an
+//! unlisted file whose LSNs overlap live segments, also deleted at open. A crash between a
+//! `delete` line and the unlink is finished at the next open the same way.
 //!
 //! A line is appended and fsynced right after its segment is renamed into place and the
 //! directory fsynced, before the WAL it covers is deleted. At open, segments above the highest
@@ -30,6 +63,8 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use ring::digest::{Context, SHA256};
+
+use super::segment::{Tier, is_segment_name};
 use ring::rand::SystemRandom;
 use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
 use serde::Serialize;
@@ -151,11 +186,61 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
         .map_err(|e| StoreError::io("write signing key", path, e))
 }
 
+/// What a manifest line records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    /// A memtable sealed into a hot segment.
+    Seal,
+    /// Segments of one tier merged into one.
+    Merge,
+    /// Hot segments rewritten into the cold tier.
+    Tier,
+    /// Retention deleted a live segment (the line comes before the unlink).
+    Delete,
+    /// A live segment was rewritten under another encryption key: its new size and SHA-256.
+    Reencrypt,
+    /// A memtable whose events had all passed their retention was dropped instead of sealed:
+    /// its LSN range is accounted for without a file.
+    Expire,
+}
+
+impl Op {
+    fn as_str(self) -> &'static str {
+        match self {
+            Op::Seal => "seal",
+            Op::Merge => "merge",
+            Op::Tier => "tier",
+            Op::Delete => "delete",
+            Op::Reencrypt => "reencrypt",
+            Op::Expire => "expire",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Op> {
+        Some(match s {
+            "merge" => Op::Merge,
+            "tier" => Op::Tier,
+            "delete" => Op::Delete,
+            "reencrypt" => Op::Reencrypt,
+            "expire" => Op::Expire,
+            _ => return None,
+        })
+    }
+
+    /// Whether the line lists the files it replaces.
+    fn rewrites(self) -> bool {
+        matches!(self, Op::Merge | Op::Tier)
+    }
+}
+
 /// One manifest entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Entry {
     seq: u64,
+    op: Op,
     file: String,
+    tier: Tier,
+    replaces: Vec<(Tier, String)>,
     first_lsn: u64,
     last_lsn: u64,
     events: u64,
@@ -168,15 +253,41 @@ struct Entry {
 
 impl Entry {
     fn canonical(&self) -> String {
+        if self.op == Op::Seal {
+            return format!(
+                "seq={} file={} first_lsn={} last_lsn={} events={} size={} sha256={} prev={}",
+                self.seq,
+                self.file,
+                self.first_lsn,
+                self.last_lsn,
+                self.events,
+                self.size,
+                hex(&self.sha256),
+                hex(&self.prev)
+            );
+        }
+        let replaces = if self.op.rewrites() {
+            let r: Vec<String> = self
+                .replaces
+                .iter()
+                .map(|(t, n)| format!("{}:{n}", t.as_str()))
+                .collect();
+            format!(" replaces={}", r.join(","))
+        } else {
+            String::new()
+        };
         format!(
-            "seq={} file={} first_lsn={} last_lsn={} events={} size={} sha256={} prev={}",
+            "seq={} op={} file={} tier={} first_lsn={} last_lsn={} events={} size={} sha256={}{} prev={}",
             self.seq,
+            self.op.as_str(),
             self.file,
+            self.tier.as_str(),
             self.first_lsn,
             self.last_lsn,
             self.events,
             self.size,
             hex(&self.sha256),
+            replaces,
             hex(&self.prev)
         )
     }
@@ -219,9 +330,49 @@ impl Entry {
             "hash",
             "sig",
         ];
-        if order != KEYS {
-            return Err(format!("fields are {order:?}, expected {KEYS:?}"));
-        }
+        const KEYS_OP: [&str; 12] = [
+            "seq",
+            "op",
+            "file",
+            "tier",
+            "first_lsn",
+            "last_lsn",
+            "events",
+            "size",
+            "sha256",
+            "prev",
+            "hash",
+            "sig",
+        ];
+        let (op, tier, replaces) = if order.get(1) == Some(&"op") {
+            let v = fields["op"];
+            let op = Op::parse(v).ok_or_else(|| format!("unknown op {v:?}"))?;
+            let mut want: Vec<&str> = KEYS_OP.to_vec();
+            if op.rewrites() {
+                want.insert(9, "replaces");
+            }
+            if order != want {
+                return Err(format!("fields are {order:?}, expected {want:?}"));
+            }
+            let tier = Tier::parse(fields["tier"]).ok_or("tier is not hot or cold")?;
+            let mut replaces = Vec::new();
+            if op.rewrites() {
+                for r in fields["replaces"].split(',') {
+                    let (t, n) = r
+                        .split_once(':')
+                        .and_then(|(t, n)| Some((Tier::parse(t)?, n)))
+                        .filter(|(_, n)| valid_segment_name(n))
+                        .ok_or_else(|| format!("bad replaced file {r:?}"))?;
+                    replaces.push((t, n.to_owned()));
+                }
+            }
+            (op, tier, replaces)
+        } else {
+            if order != KEYS {
+                return Err(format!("fields are {order:?}, expected {KEYS:?}"));
+            }
+            (Op::Seal, Tier::Hot, Vec::new())
+        };
         let num = |k: &str| {
             fields[k]
                 .parse::<u64>()
@@ -238,7 +389,10 @@ impl Entry {
         }
         Ok(Entry {
             seq: num("seq")?,
+            op,
             file: file.to_owned(),
+            tier,
+            replaces,
             first_lsn: num("first_lsn")?,
             last_lsn: num("last_lsn")?,
             events: num("events")?,
@@ -251,16 +405,134 @@ impl Entry {
     }
 }
 
+/// Names a manifest may list: this build's segments, and the `.vseg` files of format v1
+/// (older data directories; no longer readable, so reported by the store and by verify).
 fn valid_segment_name(s: &str) -> bool {
-    s.ends_with(".vseg") && !s.starts_with('.') && !s.contains(['/', '\\'])
+    (is_segment_name(s) || s.ends_with(".vseg"))
+        && !s.starts_with('.')
+        && !s.contains(['/', '\\', ',', ':', ' '])
 }
 
 /// What a segment contributes to its manifest entry.
 pub(crate) struct SegmentInfo<'a> {
     pub path: &'a Path,
+    pub tier: Tier,
     pub first_lsn: u64,
     pub last_lsn: u64,
     pub events: u64,
+}
+
+/// A live (listed, not replaced) segment: what the manifest says about it.
+#[derive(Debug, Clone)]
+pub(crate) struct Listed {
+    pub first_lsn: u64,
+    pub last_lsn: u64,
+    pub events: u64,
+    pub size: u64,
+    pub sha256: [u8; 32],
+}
+
+/// The live, retired and deleted files of a sequence of entries (shared by the store and
+/// `verify`).
+#[derive(Debug, Default, Clone)]
+struct Ledger {
+    live: BTreeMap<(Tier, String), Listed>,
+    /// Replaced by a merge or tier move.
+    retired: BTreeSet<(Tier, String)>,
+    /// Deleted by retention.
+    deleted: BTreeSet<(Tier, String)>,
+    /// Highest LSN of a seal or expire entry: every LSN at or below it is in a segment or was
+    /// dropped by retention.
+    max_lsn: u64,
+}
+
+impl Ledger {
+    /// Applies an entry; `Err` says why it does not fit the entries before it.
+    fn apply(&mut self, e: &Entry) -> Result<(), String> {
+        let listed = Listed {
+            first_lsn: e.first_lsn,
+            last_lsn: e.last_lsn,
+            events: e.events,
+            size: e.size,
+            sha256: e.sha256,
+        };
+        let key = (e.tier, e.file.clone());
+        let mut problem = None;
+        match e.op {
+            Op::Seal | Op::Expire => {
+                if e.first_lsn <= self.max_lsn {
+                    problem = Some("LSN range out of order".to_owned());
+                }
+                self.max_lsn = self.max_lsn.max(e.last_lsn);
+                if e.op == Op::Expire {
+                    return problem.map_or(Ok(()), Err);
+                }
+            }
+            Op::Delete | Op::Reencrypt => {
+                let Some(l) = self.live.get_mut(&key) else {
+                    return Err(format!(
+                        "{} of {}:{}, which is not a live segment",
+                        e.op.as_str(),
+                        e.tier.as_str(),
+                        e.file
+                    ));
+                };
+                if (l.first_lsn, l.last_lsn, l.events) != (e.first_lsn, e.last_lsn, e.events) {
+                    problem = Some(format!(
+                        "{} names LSN {}-{} and {} events, the segment has {}-{} and {}",
+                        e.op.as_str(),
+                        e.first_lsn,
+                        e.last_lsn,
+                        e.events,
+                        l.first_lsn,
+                        l.last_lsn,
+                        l.events
+                    ));
+                }
+                if e.op == Op::Delete {
+                    self.live.remove(&key);
+                    self.deleted.insert(key);
+                } else {
+                    l.size = e.size;
+                    l.sha256 = e.sha256;
+                }
+                return problem.map_or(Ok(()), Err);
+            }
+            Op::Merge | Op::Tier => {
+                let (mut lo, mut hi, mut n) = (u64::MAX, 0u64, 0u64);
+                for r in &e.replaces {
+                    match self.live.remove(r) {
+                        Some(l) => {
+                            lo = lo.min(l.first_lsn);
+                            hi = hi.max(l.last_lsn);
+                            n += l.events;
+                            self.retired.insert(r.clone());
+                        }
+                        None => {
+                            problem.get_or_insert(format!(
+                                "replaces {}:{}, which is not a live segment",
+                                r.0.as_str(),
+                                r.1
+                            ));
+                        }
+                    }
+                }
+                if problem.is_none() && (lo != e.first_lsn || hi != e.last_lsn || n != e.events) {
+                    problem = Some(format!(
+                        "covers LSN {}-{} and {} events, the replaced segments {lo}-{hi} and {n}",
+                        e.first_lsn, e.last_lsn, e.events
+                    ));
+                }
+            }
+        }
+        if self.live.contains_key(&key) {
+            problem.get_or_insert("segment listed twice".to_owned());
+        }
+        self.retired.remove(&key);
+        self.deleted.remove(&key);
+        self.live.insert(key, listed);
+        problem.map_or(Ok(()), Err)
+    }
 }
 
 /// A tenant's open manifest (append side).
@@ -270,13 +542,11 @@ pub(crate) struct Manifest {
     file: File,
     next_seq: u64,
     prev: [u8; 32],
-    max_lsn: u64,
-    listed: BTreeSet<String>,
+    ledger: Ledger,
 }
 
 impl Manifest {
-    /// Opens (or creates) `<tenant_dir>/manifest.log` and reads where the chain ends. A torn
-    /// last line (no newline: a crash mid-append) is cut off.
+    /// Opens (or creates) `<tenant_dir>/manifest.log`, cutting a torn last line.
     pub(crate) fn open(tenant_dir: &Path) -> Result<Manifest, StoreError> {
         let path = tenant_dir.join(MANIFEST_FILE);
         let existed = path.exists();
@@ -300,16 +570,16 @@ impl Manifest {
             file,
             next_seq: 1,
             prev: [0; 32],
-            max_lsn: 0,
-            listed: BTreeSet::new(),
+            ledger: Ledger::default(),
         };
         for line in String::from_utf8_lossy(&text[..valid]).lines() {
             match Entry::parse(line) {
                 Ok(e) => {
                     m.next_seq = m.next_seq.max(e.seq + 1);
                     m.prev = e.hash;
-                    m.max_lsn = m.max_lsn.max(e.last_lsn);
-                    m.listed.insert(e.file);
+                    if let Err(why) = m.ledger.apply(&e) {
+                        warn!(path = %m.path.display(), seq = e.seq, reason = %why, "inconsistent manifest line (vigil storage verify reports it)");
+                    }
                 }
                 Err(e) => {
                     warn!(path = %m.path.display(), error = %e, "unreadable manifest line (vigil storage verify reports it)")
@@ -322,6 +592,37 @@ impl Manifest {
         Ok(m)
     }
 
+    /// What the manifest says about a live segment.
+    pub(crate) fn listed(&self, tier: Tier, name: &str) -> Option<&Listed> {
+        self.ledger.live.get(&(tier, name.to_owned()))
+    }
+
+    /// Whether a merge or tier move replaced this file.
+    pub(crate) fn is_retired(&self, tier: Tier, name: &str) -> bool {
+        self.ledger.retired.contains(&(tier, name.to_owned()))
+    }
+
+    /// Whether a `delete` entry names this file (a deletion a crash may have left unfinished).
+    pub(crate) fn is_deleted(&self, tier: Tier, name: &str) -> bool {
+        self.ledger.deleted.contains(&(tier, name.to_owned()))
+    }
+
+    /// The highest LSN any `seal` or `expire` entry covers: every LSN at or below it is in a
+    /// segment or was dropped by retention, so the WAL never needs to replay it and new
+    /// appends start above it (even when retention has deleted every segment).
+    pub(crate) fn max_lsn(&self) -> u64 {
+        self.ledger.max_lsn
+    }
+
+    /// Whether an unlisted file's LSN range overlaps a live segment (the output of a merge or
+    /// tier move that crashed before its manifest line).
+    pub(crate) fn overlaps_live(&self, first_lsn: u64, last_lsn: u64) -> bool {
+        self.ledger
+            .live
+            .values()
+            .any(|l| l.first_lsn <= last_lsn && first_lsn <= l.last_lsn)
+    }
+
     /// Appends entries for segments above the highest LSN listed (sorted by LSN first).
     pub(crate) fn cover(
         &mut self,
@@ -331,10 +632,10 @@ impl Manifest {
         let mut added = 0;
         for s in segments {
             let name = file_name(s.path);
-            if self.listed.contains(&name) {
+            if self.listed(s.tier, &name).is_some() {
                 continue;
             }
-            if s.first_lsn > self.max_lsn {
+            if s.first_lsn > self.ledger.max_lsn && s.tier == Tier::Hot {
                 self.append(signer, s)?;
                 added += 1;
             } else {
@@ -354,10 +655,34 @@ impl Manifest {
         signer: &Signer,
         s: &SegmentInfo<'_>,
     ) -> Result<(), StoreError> {
-        let (sha256, size) = hash_file(s.path)?;
-        let mut e = Entry {
+        self.write(signer, Op::Seal, s, Vec::new())
+    }
+
+    /// Records a merge or tier move: `s` replaces the live segments `replaces`.
+    pub(crate) fn rewrite(
+        &mut self,
+        signer: &Signer,
+        op: Op,
+        s: &SegmentInfo<'_>,
+        replaces: Vec<(Tier, String)>,
+    ) -> Result<(), StoreError> {
+        self.write(signer, op, s, replaces)
+    }
+
+    fn write(
+        &mut self,
+        signer: &Signer,
+        op: Op,
+        s: &SegmentInfo<'_>,
+        replaces: Vec<(Tier, String)>,
+    ) -> Result<(), StoreError> {
+        let (sha256, size) = super::segment::sha256_file(s.path)?;
+        let e = Entry {
             seq: self.next_seq,
+            op,
             file: file_name(s.path),
+            tier: s.tier,
+            replaces,
             first_lsn: s.first_lsn,
             last_lsn: s.last_lsn,
             events: s.events,
@@ -367,16 +692,108 @@ impl Manifest {
             hash: [0; 32],
             sig: Vec::new(),
         };
+        self.write_entry(signer, e)
+    }
+
+    /// Records that retention is about to delete the live segment `name` of `tier`. Written
+    /// and fsynced before the unlink, so that `verify` never sees a listed file missing.
+    pub(crate) fn record_delete(
+        &mut self,
+        signer: &Signer,
+        tier: Tier,
+        name: &str,
+    ) -> Result<(), StoreError> {
+        let l = self.live_or_err(tier, name)?;
+        let e = self.entry(Op::Delete, tier, name.to_owned(), &l);
+        self.write_entry(signer, e)
+    }
+
+    /// Records that the live segment at `path` (of `tier`) was rewritten (re-encrypted): its
+    /// new size and SHA-256. Written after the rename, before anything relies on the new file.
+    pub(crate) fn record_reencrypt(
+        &mut self,
+        signer: &Signer,
+        tier: Tier,
+        path: &Path,
+    ) -> Result<(), StoreError> {
+        let name = file_name(path);
+        let mut l = self.live_or_err(tier, &name)?;
+        (l.sha256, l.size) = super::segment::sha256_file(path)?;
+        let e = self.entry(Op::Reencrypt, tier, name, &l);
+        self.write_entry(signer, e)
+    }
+
+    /// Records that the events of LSNs `first..=last` were dropped by retention before they
+    /// were sealed; `name` is the segment name they would have had.
+    pub(crate) fn record_expire(
+        &mut self,
+        signer: &Signer,
+        name: String,
+        first_lsn: u64,
+        last_lsn: u64,
+        events: u64,
+    ) -> Result<(), StoreError> {
+        let l = Listed {
+            first_lsn,
+            last_lsn,
+            events,
+            size: 0,
+            sha256: [0; 32],
+        };
+        let e = self.entry(Op::Expire, Tier::Hot, name, &l);
+        self.write_entry(signer, e)
+    }
+
+    fn live_or_err(&self, tier: Tier, name: &str) -> Result<Listed, StoreError> {
+        self.listed(tier, name).cloned().ok_or_else(|| {
+            StoreError::Invalid(format!(
+                "{}:{name} is not a live segment of the manifest {}",
+                tier.as_str(),
+                self.path.display()
+            ))
+        })
+    }
+
+    fn entry(&self, op: Op, tier: Tier, file: String, l: &Listed) -> Entry {
+        Entry {
+            seq: self.next_seq,
+            op,
+            file,
+            tier,
+            replaces: Vec::new(),
+            first_lsn: l.first_lsn,
+            last_lsn: l.last_lsn,
+            events: l.events,
+            size: l.size,
+            sha256: l.sha256,
+            prev: self.prev,
+            hash: [0; 32],
+            sig: Vec::new(),
+        }
+    }
+
+    fn write_entry(&mut self, signer: &Signer, mut e: Entry) -> Result<(), StoreError> {
         e.hash = e.compute_hash();
         e.sig = signer.key.sign(&e.hash).as_ref().to_vec();
+        let mut check = Ledger {
+            live: self.ledger.live.clone(),
+            retired: BTreeSet::new(),
+            deleted: BTreeSet::new(),
+            max_lsn: self.ledger.max_lsn,
+        };
+        if let Err(why) = check.apply(&e) {
+            return Err(StoreError::Invalid(format!(
+                "manifest entry for {} refused: {why}",
+                e.file
+            )));
+        }
         self.file
             .write_all(e.line().as_bytes())
             .and_then(|()| self.file.sync_data())
             .map_err(|err| StoreError::io("append manifest", &self.path, err))?;
         self.next_seq += 1;
         self.prev = e.hash;
-        self.max_lsn = self.max_lsn.max(e.last_lsn);
-        self.listed.insert(e.file);
+        let _ = self.ledger.apply(&e);
         Ok(())
     }
 }
@@ -385,24 +802,6 @@ fn file_name(p: &Path) -> String {
     p.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
-}
-
-fn hash_file(path: &Path) -> Result<([u8; 32], u64), StoreError> {
-    let mut f = File::open(path).map_err(|e| StoreError::io("open segment", path, e))?;
-    let mut c = Context::new(&SHA256);
-    let mut buf = vec![0u8; 1 << 16];
-    let mut size = 0u64;
-    loop {
-        let n = f
-            .read(&mut buf)
-            .map_err(|e| StoreError::io("read segment", path, e))?;
-        if n == 0 {
-            break;
-        }
-        size += n as u64;
-        c.update(&buf[..n]);
-    }
-    Ok((digest32(c.finish()), size))
 }
 
 fn hex(b: &[u8]) -> String {
@@ -579,28 +978,59 @@ pub fn verify_with_key(data_dir: &Path, public_key: &Path) -> Result<VerifyRepor
 }
 
 fn verify_tenant(dir: &Path, tenant: &str, key: Option<&[u8]>, r: &mut VerifyReport) {
+    verify_partition(dir, tenant, "", key, r);
+    // Storage spaces: `<tenant>/spaces/<space>/` each hold a partition with its own manifest.
+    let spaces = dir.join(super::spaces::SPACES_DIR);
+    if let Ok(rd) = std::fs::read_dir(&spaces) {
+        let mut names: Vec<String> = rd
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        for n in names {
+            let prefix = format!("{}/{n}/", super::spaces::SPACES_DIR);
+            verify_partition(&spaces.join(&n), tenant, &prefix, key, r);
+        }
+    }
+}
+
+fn verify_partition(
+    dir: &Path,
+    tenant: &str,
+    prefix: &str,
+    key: Option<&[u8]>,
+    r: &mut VerifyReport,
+) {
+    let mut findings = Vec::new();
     let mut find = |file: String, kind: FindingKind, detail: String| {
-        r.findings.push(Finding {
+        findings.push(Finding {
             tenant: tenant.to_owned(),
-            file,
+            file: format!("{prefix}{file}"),
             kind,
             detail,
         });
     };
-    let seg_dir = dir.join("segments");
-    // Segment files on disk.
+    // Segment files on disk, per tier (the cold tier may be a link to another disk).
     let mut on_disk = BTreeSet::new();
-    match std::fs::read_dir(&seg_dir) {
-        Ok(rd) => {
-            for e in rd.flatten() {
-                let n = e.file_name().to_string_lossy().into_owned();
-                if valid_segment_name(&n) {
-                    on_disk.insert(n);
+    for tier in [Tier::Hot, Tier::Cold] {
+        let tdir = tier.dir(dir);
+        match std::fs::read_dir(&tdir) {
+            Ok(rd) => {
+                for e in rd.flatten() {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    if valid_segment_name(&n) {
+                        on_disk.insert((tier, n));
+                    }
                 }
             }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => find(
+                format!("{}/", tier_dir_name(tier)),
+                FindingKind::Unreadable,
+                e.to_string(),
+            ),
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => find("segments/".into(), FindingKind::Unreadable, e.to_string()),
     }
     if let Ok(rd) = std::fs::read_dir(dir.join("quarantine")) {
         let mut q: Vec<_> = rd
@@ -612,7 +1042,7 @@ fn verify_tenant(dir: &Path, tenant: &str, key: Option<&[u8]>, r: &mut VerifyRep
             find(
                 format!("quarantine/{n}"),
                 FindingKind::Quarantined,
-                "failed verification when the store opened and was moved aside".into(),
+                "failed verification and was moved aside".into(),
             );
         }
     }
@@ -631,6 +1061,7 @@ fn verify_tenant(dir: &Path, tenant: &str, key: Option<&[u8]>, r: &mut VerifyRep
         }
         Err(e) => {
             find(MANIFEST_FILE.into(), FindingKind::Unreadable, e.to_string());
+            r.findings.append(&mut findings);
             return;
         }
     };
@@ -640,8 +1071,9 @@ fn verify_tenant(dir: &Path, tenant: &str, key: Option<&[u8]>, r: &mut VerifyRep
     let pk = key.map(|k| UnparsedPublicKey::new(&ED25519, k));
     let mut prev = [0u8; 32];
     let mut expect_seq = 1u64;
-    let mut last_lsn = 0u64;
-    let mut listed = BTreeSet::new();
+    let mut ledger = Ledger::default();
+    // Entries whose hash, signature and link verified, by file.
+    let mut trusted = BTreeSet::new();
     for (i, line) in text.lines().enumerate() {
         let loc = format!("{MANIFEST_FILE}:{}", i + 1);
         let e = match Entry::parse(line) {
@@ -674,13 +1106,14 @@ fn verify_tenant(dir: &Path, tenant: &str, key: Option<&[u8]>, r: &mut VerifyRep
             );
             ok = false;
         }
-        if e.prev != prev || e.seq != expect_seq || (i > 0 && e.first_lsn <= last_lsn) {
+        let applied = ledger.apply(&e);
+        if e.prev != prev || e.seq != expect_seq || applied.is_err() {
             let why = if e.prev != prev {
-                "prev does not match the previous entry's hash"
+                "prev does not match the previous entry's hash".to_owned()
             } else if e.seq != expect_seq {
-                "sequence number out of order"
+                "sequence number out of order".to_owned()
             } else {
-                "LSN range out of order"
+                applied.err().unwrap_or_default()
             };
             find(
                 format!("{loc} ({})", e.file),
@@ -694,54 +1127,76 @@ fn verify_tenant(dir: &Path, tenant: &str, key: Option<&[u8]>, r: &mut VerifyRep
         }
         if ok && pk.is_some() {
             r.entries_verified += 1;
+            // A re-encryption vouches for a file only as far as the entry that listed it.
+            if !matches!(e.op, Op::Reencrypt | Op::Delete) {
+                trusted.insert((e.tier, e.file.clone()));
+            }
+        } else {
+            trusted.remove(&(e.tier, e.file.clone()));
         }
         prev = e.hash;
         expect_seq = e.seq + 1;
-        last_lsn = last_lsn.max(e.last_lsn);
-        if !listed.insert(e.file.clone()) {
-            find(
-                format!("{loc} ({})", e.file),
-                FindingKind::ChainBroken,
-                "segment listed twice".into(),
-            );
-            continue;
-        }
-        let path = seg_dir.join(&e.file);
-        match hash_file(&path) {
+    }
+    for ((tier, file), l) in &ledger.live {
+        let path = tier.dir(dir).join(file);
+        let shown = match tier {
+            Tier::Hot => file.clone(),
+            Tier::Cold => format!("cold/{file}"),
+        };
+        match super::segment::sha256_file(&path) {
             Ok((sha, size)) => {
-                if size != e.size || sha != e.sha256 {
+                if size != l.size || sha != l.sha256 {
                     find(
-                        e.file.clone(),
+                        shown,
                         FindingKind::Altered,
                         format!(
                             "content differs from the manifest (size {size}, manifest {}; sha256 {}, manifest {})",
-                            e.size,
+                            l.size,
                             hex(&sha),
-                            hex(&e.sha256)
+                            hex(&l.sha256)
                         ),
                     );
-                } else if ok && pk.is_some() {
+                } else if trusted.contains(&(*tier, file.clone())) {
                     r.segments_verified += 1;
                 }
             }
             Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                 find(
-                    e.file.clone(),
+                    shown,
                     FindingKind::Missing,
                     format!(
-                        "listed in the manifest (seq {}, LSN {}-{}) but not on disk",
-                        e.seq, e.first_lsn, e.last_lsn
+                        "listed in the manifest (LSN {}-{}) but not on disk",
+                        l.first_lsn, l.last_lsn
                     ),
                 );
             }
-            Err(err) => find(e.file.clone(), FindingKind::Unreadable, err.to_string()),
+            Err(err) => find(shown, FindingKind::Unreadable, err.to_string()),
         }
     }
-    for n in on_disk.difference(&listed) {
-        find(
-            n.clone(),
-            FindingKind::Unlisted,
-            "segment file on disk that the manifest does not list".into(),
-        );
+    for (tier, n) in &on_disk {
+        let key = (*tier, n.clone());
+        if ledger.live.contains_key(&key) || ledger.retired.contains(&key) {
+            // Retired files still on disk are the tail of an interrupted merge: the store
+            // deletes them at its next open.
+            continue;
+        }
+        let shown = match tier {
+            Tier::Hot => n.clone(),
+            Tier::Cold => format!("cold/{n}"),
+        };
+        let detail = if ledger.deleted.contains(&key) {
+            "deleted by retention but still on disk; the store finishes the deletion when it next opens"
+        } else {
+            "segment file on disk that the manifest does not list"
+        };
+        find(shown, FindingKind::Unlisted, detail.into());
+    }
+    r.findings.append(&mut findings);
+}
+
+fn tier_dir_name(t: Tier) -> &'static str {
+    match t {
+        Tier::Hot => "segments",
+        Tier::Cold => "cold",
     }
 }

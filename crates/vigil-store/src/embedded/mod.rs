@@ -1,24 +1,35 @@
-//! The embedded store: WAL + memtable + sealed zstd segments, one directory per tenant.
+//! The embedded store: WAL + memtable + sealed Parquet segments in a hot and a cold tier, one
+//! directory per tenant and storage space (partition).
 //!
 //! See the crate documentation for the design and the file formats (event record, WAL frame,
-//! segment format v1); the private `codec`, `wal`, `segment` and `columns` modules implement
-//! them.
+//! segment files); the private `codec`, `wal` and `segment` modules implement them, `tier`
+//! merges and moves segments, `retention` deletes them by age, `crypto`/`rekey` encrypt them.
 //!
 //! Threads: the caller's thread encodes and writes the WAL frame; one *flusher* thread
 //! fsyncs WALs every `fsync_interval` and freezes memtables older than `segment_max_age`; one
-//! *sealer* thread writes segments. Searches run on the caller's thread plus
+//! *sealer* thread writes segments; one *maintenance* thread polls free space, reloads keys
+//! and re-encrypts, runs retention every `retention_interval` and a merge and tiering pass
+//! every `tiers.interval`, and stores audit events. Searches run on the caller's thread plus
 //! `scan_threads - 1` scoped helpers.
 //!
 //! Lock order (never taken the other way round): `Tenant::write` → `Tenant::sync` and
-//! `Tenant::write` → `Tenant::view` → `Tenant::wal_closed`.
+//! `Tenant::write` → `Tenant::view` → `Tenant::wal_closed`. `Tenant::maint` (one file
+//! rewrite or deletion at a time per partition: merge, tier move, retention, re-encryption)
+//! is taken before `Tenant::view` and `Tenant::manifest`.
 
 mod codec;
 mod columns;
+pub mod crypto;
+mod disk;
 mod index;
 mod integrity;
 mod memtable;
+mod rekey;
+mod retention;
 mod scan;
 mod segment;
+pub mod spaces;
+mod tier;
 mod wal;
 
 use std::collections::HashMap;
@@ -34,13 +45,22 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use tracing::{error, info, warn};
 use vigil_event::Event;
 
+pub use self::crypto::{
+    KeyId, KeySource, Keyring, SealedReader, SealedWriter, create_sealed_file, open_sealed_file,
+};
 use self::index::Extractor;
 pub use self::integrity::{
     Finding, FindingKind, MANIFEST_FILE, PUBLIC_KEY_FILE, SIGNING_KEY_FILE, VerifyReport, verify,
     verify_with_key,
 };
 use self::memtable::{Features, MemBlock, Memtable};
-use self::segment::Segment;
+pub use self::rekey::RekeyReport;
+pub use self::retention::{Clock, ManualClock, RetentionReport, SystemClock};
+use self::segment::{Segment, SegmentWriter, Tier, WriteOptions};
+use self::spaces::TenantSet;
+pub use self::spaces::{SpaceConfig, SpaceSettings, SpacesConfig, TenantSpaces};
+pub use self::tier::{MaintenanceReport, TierOptions};
+use crate::audit::{AuditLog, AuditRecord};
 use crate::{
     AggregateRequest, AggregateResult, EventStore, Lsn, SearchRequest, SearchResult, StoreError,
     StoreStats, TenantId,
@@ -57,14 +77,42 @@ pub struct EmbeddedConfig {
     pub segment_max_events: usize,
     /// The memtable is sealed when its oldest event is this old. Default 30 s.
     pub segment_max_age: Duration,
-    /// Events per compressed block. Default 4,096.
+    /// Events per memtable block (the pruning unit in memory). Default 4,096.
     pub block_events: usize,
-    /// zstd level of segment blocks. Default 1 (see the crate's bench for level 3).
+    /// Rows per row group of hot segments (the pruning unit on disk). Default 16,384.
+    pub row_group_rows: usize,
+    /// zstd level of hot segments. Default 3.
     pub zstd_level: i32,
+    /// Check each listed segment's SHA-256 against the manifest when the store opens (reads
+    /// every segment once). Default true.
+    pub verify_on_open: bool,
+    /// Merging and the cold tier (the age at which segments move there is each space's
+    /// `hot_age`, in `spaces`).
+    pub tiers: TierOptions,
     /// Frozen memtables waiting to be sealed before `append` blocks (backpressure). Default 2.
     pub max_pending_seals: usize,
     /// Threads per search (the caller's included). Default 2.
     pub scan_threads: usize,
+    /// Storage spaces, retention and hot ages per tenant. Default: one space per tenant,
+    /// kept forever.
+    pub spaces: SpacesConfig,
+    /// How often the retention pass runs. Default 1 min.
+    pub retention_interval: Duration,
+    /// The time retention reads. Default the system clock.
+    pub clock: Arc<dyn Clock>,
+    /// Appends are refused while the data directory's file system has less free space than
+    /// this... Default 256 MiB.
+    pub min_free_bytes: u64,
+    /// ... or than this percentage of its size, whichever is larger. Default 1.
+    pub min_free_percent: f64,
+    /// Longest time between two free-space measurements on the append path. Default 250 ms.
+    pub disk_check_interval: Duration,
+    /// Encryption at rest: where the keyring is read from (re-read every
+    /// `key_reload_interval`, so a rotated key file takes effect without a restart). `None`:
+    /// files are written in plain (encrypted files still need their keys: see `crypto`).
+    pub keys: Option<KeySource>,
+    /// How often the key source is re-read. Default 10 s.
+    pub key_reload_interval: Duration,
 }
 
 impl EmbeddedConfig {
@@ -76,9 +124,20 @@ impl EmbeddedConfig {
             segment_max_events: 262_144,
             segment_max_age: Duration::from_secs(30),
             block_events: 4096,
-            zstd_level: 1,
+            row_group_rows: 16_384,
+            zstd_level: 3,
+            verify_on_open: true,
+            tiers: TierOptions::default(),
             max_pending_seals: 2,
             scan_threads: 2,
+            spaces: SpacesConfig::default(),
+            retention_interval: Duration::from_secs(60),
+            clock: Arc::new(SystemClock),
+            min_free_bytes: 256 << 20,
+            min_free_percent: 1.0,
+            disk_check_interval: Duration::from_millis(250),
+            keys: None,
+            key_reload_interval: Duration::from_secs(10),
         }
     }
 
@@ -92,11 +151,28 @@ impl EmbeddedConfig {
                 "segment_max_events and block_events must be positive (block_events ≤ 1,048,576)",
             );
         }
+        if self.row_group_rows == 0 || self.row_group_rows > 1 << 22 {
+            return bad("row_group_rows must be 1 to 4,194,304");
+        }
         if !(1..=19).contains(&self.zstd_level) {
             return bad("zstd_level must be 1 to 19");
         }
+        self.tiers.validate()?;
         if self.max_pending_seals == 0 || self.scan_threads == 0 {
             return bad("max_pending_seals and scan_threads must be positive");
+        }
+        if self.retention_interval.is_zero() {
+            return bad("retention_interval must be positive");
+        }
+        if !(0.0..=90.0).contains(&self.min_free_percent) {
+            return bad("min_free_percent must be between 0 and 90");
+        }
+        let problems = self.spaces.problems();
+        if !problems.is_empty() {
+            return Err(StoreError::Invalid(format!(
+                "storage spaces: {}",
+                problems.join("; ")
+            )));
         }
         Ok(())
     }
@@ -124,6 +200,10 @@ struct Counters {
     corrupt_frames: AtomicU64,
     corrupt_segments: AtomicU64,
     seal_errors: AtomicU64,
+    retention_segments: AtomicU64,
+    retention_events: AtomicU64,
+    retention_memtables: AtomicU64,
+    files_reencrypted: AtomicU64,
 }
 
 /// A frozen memtable: being sealed, still searched.
@@ -177,9 +257,15 @@ struct ClosedWal {
 #[derive(Debug)]
 pub(crate) struct Tenant {
     name: TenantId,
+    /// The storage space this partition holds, with its retention and hot age.
+    pub(crate) space: SpaceSettings,
     wal_dir: PathBuf,
     seg_dir: PathBuf,
+    /// The cold tier's segments (read and aged out like the hot ones).
+    cold_dir: PathBuf,
     quarantine_dir: PathBuf,
+    /// One merge or tiering pass at a time.
+    maint: Mutex<()>,
     /// The tamper-evidence manifest (a leaf lock).
     manifest: Mutex<integrity::Manifest>,
     write: Mutex<WriteState>,
@@ -201,10 +287,10 @@ struct SealJob {
 }
 
 #[derive(Debug)]
-struct Inner {
+pub(crate) struct Inner {
     cfg: EmbeddedConfig,
     root: PathBuf,
-    tenants: RwLock<HashMap<TenantId, Arc<Tenant>>>,
+    tenants: RwLock<HashMap<TenantId, Arc<TenantSet>>>,
     create_lock: Mutex<()>,
     seal_tx: Mutex<Option<mpsc::Sender<SealJob>>>,
     stop: AtomicBool,
@@ -213,6 +299,17 @@ struct Inner {
     faults: Faults,
     /// Signs manifest entries (`<data_dir>/keys/manifest-signing.pk8`).
     signer: integrity::Signer,
+    /// `<data_dir>/audit/audit.log`.
+    audit: AuditLog,
+    /// Audit events waiting to be stored in their tenant (stored by the maintenance thread,
+    /// never by the sealer, which an append may be waiting for).
+    audit_queue: Mutex<Vec<(TenantId, Event)>>,
+    /// Free-space reserve.
+    disk: disk::DiskGuard,
+    /// The encryption keys (reloadable; empty when encryption is off).
+    keyring: RwLock<Arc<Keyring>>,
+    /// Re-encryption state (maintenance thread).
+    rekey: Mutex<rekey::RekeyState>,
     /// Held for the store's lifetime (advisory exclusive lock on `events/LOCK`).
     _lock: File,
 }
@@ -256,6 +353,21 @@ impl EmbeddedStore {
             )));
         }
         let signer = integrity::Signer::load_or_create(&cfg.data_dir)?;
+        let audit = AuditLog::open(&cfg.data_dir)?;
+        let keyring = match &cfg.keys {
+            Some(src) => Keyring::load(src)?,
+            None => Keyring::empty(),
+        };
+        if let Some(cur) = keyring.current() {
+            info!(key = cur, fingerprint = %keyring.fingerprint_hex(cur).unwrap_or_default(),
+                  keys = ?keyring.ids(), "encryption at rest is on");
+        }
+        let disk = disk::DiskGuard::new(
+            &cfg.data_dir,
+            cfg.min_free_bytes,
+            cfg.min_free_percent,
+            cfg.disk_check_interval,
+        );
         let (tx, rx) = mpsc::channel::<SealJob>();
         let inner = Arc::new(Inner {
             cfg,
@@ -268,6 +380,11 @@ impl EmbeddedStore {
             tick: (Mutex::new(()), Condvar::new()),
             faults: Faults::default(),
             signer,
+            audit,
+            audit_queue: Mutex::new(Vec::new()),
+            disk,
+            keyring: RwLock::new(Arc::new(keyring)),
+            rekey: Mutex::new(rekey::RekeyState::default()),
             _lock: lock,
         });
         let mut threads = Vec::new();
@@ -284,6 +401,13 @@ impl EmbeddedStore {
                 .name("vigil-store-fsync".into())
                 .spawn(move || flusher(&i3))
                 .map_err(|e| StoreError::io("spawn fsync thread", &root, e))?,
+        );
+        let i4 = inner.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name("vigil-store-maint".into())
+                .spawn(move || maintenance(&i4))
+                .map_err(|e| StoreError::io("spawn maintenance thread", &root, e))?,
         );
         let store = EmbeddedStore {
             inner,
@@ -309,6 +433,14 @@ impl EmbeddedStore {
         Ok(store)
     }
 
+    /// Runs one merge and tiering pass over every space of every tenant now, with `now` as
+    /// the clock for each space's `hot_age` (the maintenance thread passes the configured
+    /// clock every `tiers.interval`).
+    pub fn maintain(&self, now: vigil_event::Timestamp) -> Result<MaintenanceReport, StoreError> {
+        self.check_open()?;
+        tier::run(&self.inner, now)
+    }
+
     /// Fault injection for tests.
     #[doc(hidden)]
     pub fn faults(&self) -> &Faults {
@@ -327,23 +459,76 @@ impl EmbeddedStore {
         let tenants: Vec<_> = self.inner.tenants.read().values().cloned().collect();
         let mut s = StoreStats::default();
         for t in tenants {
-            let x = t.stats();
-            s.events += x.events;
-            s.memtable_events += x.memtable_events;
-            s.segments += x.segments;
-            s.bytes_on_disk += x.bytes_on_disk;
-            s.segment_bytes += x.segment_bytes;
-            s.wal_bytes += x.wal_bytes;
-            s.index_bytes += x.index_bytes;
-            s.events_appended += x.events_appended;
-            s.bytes_written += x.bytes_written;
-            s.segments_sealed += x.segments_sealed;
-            s.wal_frames_replayed += x.wal_frames_replayed;
-            s.corrupt_frames += x.corrupt_frames;
-            s.corrupt_segments += x.corrupt_segments;
-            s.seal_errors += x.seal_errors;
+            s.add(&t.stats());
         }
+        self.inner.disk_stats(&mut s);
         s
+    }
+
+    /// One retention pass at `now` over every space of every tenant (the maintenance thread
+    /// runs one every `retention_interval` with the configured clock): deletes segments whose
+    /// newest event is past its space's retention, drops memtables entirely past it, audits
+    /// each deletion (audit log and an event in the tenant) and records it in the manifest.
+    pub fn run_retention(
+        &self,
+        now: vigil_event::Timestamp,
+    ) -> Result<RetentionReport, StoreError> {
+        self.check_open()?;
+        retention::run(&self.inner, now)
+    }
+
+    /// The effective storage spaces of a tenant (default first).
+    pub fn spaces(&self, tenant: &TenantId) -> Vec<SpaceSettings> {
+        match self.inner.tenant_opt(tenant) {
+            Some(t) => t.parts.iter().map(|p| p.space.clone()).collect(),
+            None => self.inner.cfg.spaces.settings(tenant.as_str()),
+        }
+    }
+
+    /// Re-reads the key source and re-encrypts, now, every sealed file not under the current
+    /// key (the maintenance thread does the same a few files per second). When the report's
+    /// `remaining` is 0, keys other than the current one are no longer used by sealed files.
+    pub fn rekey_now(&self) -> Result<RekeyReport, StoreError> {
+        self.check_open()?;
+        rekey::run_to_completion(&self.inner)
+    }
+
+    /// Sealed files per encryption key (`None`: plain), over every tenant and space.
+    pub fn keys_in_use(&self) -> std::collections::BTreeMap<Option<KeyId>, u64> {
+        rekey::keys_in_use(&self.inner)
+    }
+
+    /// The audit log (`<data_dir>/audit/audit.log`).
+    pub fn audit_log_path(&self) -> &Path {
+        self.inner.audit.path()
+    }
+
+    /// The sealed segment files of one space of a tenant (both tiers), for maintenance jobs
+    /// (tiering, merging) that work on files: path, LSN range, time range, events.
+    pub fn sealed_files(&self, tenant: &TenantId, space: &str) -> Vec<SealedFile> {
+        let Some(t) = self.inner.tenant_opt(tenant) else {
+            return Vec::new();
+        };
+        t.parts
+            .iter()
+            .filter(|p| p.space.name == space)
+            .flat_map(|p| {
+                p.view
+                    .read()
+                    .segments
+                    .iter()
+                    .map(|s| SealedFile {
+                        path: s.path.clone(),
+                        first_lsn: s.first_lsn,
+                        last_lsn: s.last_lsn,
+                        min_ts: s.min_ts,
+                        max_ts: s.max_ts,
+                        events: s.events,
+                        bytes: s.file_len,
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
     }
 
     fn check_open(&self) -> Result<(), StoreError> {
@@ -368,6 +553,25 @@ impl EmbeddedStore {
     }
 }
 
+/// A sealed segment file of a partition, as retention (and tiering) see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedFile {
+    /// Where it is (hot `segments/` or cold `cold/`).
+    pub path: PathBuf,
+    /// First LSN.
+    pub first_lsn: u64,
+    /// Last LSN.
+    pub last_lsn: u64,
+    /// Oldest `@timestamp`.
+    pub min_ts: i64,
+    /// Newest `@timestamp`.
+    pub max_ts: i64,
+    /// Events.
+    pub events: u64,
+    /// File size.
+    pub bytes: u64,
+}
+
 impl Drop for EmbeddedStore {
     fn drop(&mut self) {
         self.stop_threads();
@@ -388,8 +592,13 @@ impl EventStore for EmbeddedStore {
         }
         let t = self.inner.tenant(tenant, true)?;
         if events.is_empty() {
-            return Ok(t.write.lock().next_lsn - 1);
+            return Ok(t.last_lsn());
         }
+        let (ok, transition) = self.inner.disk.check();
+        if let Some(tr) = transition {
+            self.inner.disk_transition(tr);
+        }
+        ok?;
         t.append(&self.inner, events)
     }
 
@@ -412,8 +621,15 @@ impl EventStore for EmbeddedStore {
     fn search(&self, tenant: &TenantId, req: &SearchRequest) -> Result<SearchResult, StoreError> {
         self.check_open()?;
         match self.inner.tenant_opt(tenant) {
-            Some(t) => scan::search(&t, &self.inner.cfg, req),
-            None => scan::search_empty(req),
+            Some(t) => {
+                let parts = self.inner.scan_parts(&t, req.space.as_deref())?;
+                scan::search(&parts, &self.inner.cfg, req)
+                    .inspect_err(|e| self.inner.quarantine_tampered(&parts, e))
+            }
+            None => {
+                self.inner.check_space(tenant, req.space.as_deref())?;
+                scan::search_empty(req)
+            }
         }
     }
 
@@ -424,17 +640,26 @@ impl EventStore for EmbeddedStore {
     ) -> Result<AggregateResult, StoreError> {
         self.check_open()?;
         match self.inner.tenant_opt(tenant) {
-            Some(t) => scan::aggregate(&t, &self.inner.cfg, req),
-            None => scan::aggregate_empty(req),
+            Some(t) => {
+                let parts = self.inner.scan_parts(&t, req.space.as_deref())?;
+                scan::aggregate(&parts, &self.inner.cfg, req)
+                    .inspect_err(|e| self.inner.quarantine_tampered(&parts, e))
+            }
+            None => {
+                self.inner.check_space(tenant, req.space.as_deref())?;
+                scan::aggregate_empty(req)
+            }
         }
     }
 
     fn stats(&self, tenant: &TenantId) -> Result<StoreStats, StoreError> {
-        Ok(self
+        let mut s = self
             .inner
             .tenant_opt(tenant)
             .map(|t| t.stats())
-            .unwrap_or_default())
+            .unwrap_or_default();
+        self.inner.disk_stats(&mut s);
+        Ok(s)
     }
 
     fn flush(&self, tenant: &TenantId) -> Result<(), StoreError> {
@@ -457,17 +682,18 @@ impl EventStore for EmbeddedStore {
                 first_err.get_or_insert(e);
             }
         }
+        self.inner.drain_audit();
         self.stop_threads();
         first_err.map_or(Ok(()), Err)
     }
 }
 
 impl Inner {
-    fn tenant_opt(&self, name: &TenantId) -> Option<Arc<Tenant>> {
+    fn tenant_opt(&self, name: &TenantId) -> Option<Arc<TenantSet>> {
         self.tenants.read().get(name).cloned()
     }
 
-    fn tenant(&self, name: &TenantId, create: bool) -> Result<Arc<Tenant>, StoreError> {
+    fn tenant(&self, name: &TenantId, create: bool) -> Result<Arc<TenantSet>, StoreError> {
         if let Some(t) = self.tenant_opt(name) {
             return Ok(t);
         }
@@ -478,10 +704,120 @@ impl Inner {
         if let Some(t) = self.tenant_opt(name) {
             return Ok(t);
         }
-        let t = Arc::new(Tenant::open(self, name)?);
-        t.recover(self)?;
+        let t = Arc::new(TenantSet::open(self, name)?);
         self.tenants.write().insert(name.clone(), t.clone());
         Ok(t)
+    }
+
+    /// Every partition (space) of every tenant.
+    pub(crate) fn partitions(&self) -> Vec<Arc<Tenant>> {
+        self.tenants
+            .read()
+            .values()
+            .flat_map(|t| t.parts.iter().cloned())
+            .collect()
+    }
+
+    /// The partitions a search reads, each with the oldest `@timestamp` it may return.
+    fn scan_parts(
+        &self,
+        t: &TenantSet,
+        space: Option<&str>,
+    ) -> Result<Vec<(Arc<Tenant>, i64)>, StoreError> {
+        let now = self.cfg.clock.now();
+        Ok(t.parts_for(space)?
+            .into_iter()
+            .map(|p| {
+                let floor = p.retention_floor(now);
+                (p, floor)
+            })
+            .collect())
+    }
+
+    /// For a tenant without data: the space must still be one it has.
+    fn check_space(&self, tenant: &TenantId, space: Option<&str>) -> Result<(), StoreError> {
+        let Some(want) = space else { return Ok(()) };
+        let all = self.cfg.spaces.settings(tenant.as_str());
+        if all.iter().any(|s| s.name == want) {
+            Ok(())
+        } else {
+            Err(StoreError::Invalid(format!(
+                "tenant '{tenant}' has no storage space '{want}' (it has: {})",
+                all.iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )))
+        }
+    }
+
+    /// Records an audit entry: in the audit log now, and (for a tenant) as an event stored by
+    /// the maintenance thread.
+    pub(crate) fn audit(&self, tenant: Option<&TenantId>, r: AuditRecord) {
+        if let Err(e) = self.audit.append(&r) {
+            error!(error = %e, action = %r.action, "could not write the audit log");
+        }
+        if let Some(t) = tenant {
+            let ev = r.to_event(t.as_str(), self.cfg.clock.now());
+            self.audit_queue.lock().push((t.clone(), ev));
+        }
+    }
+
+    /// Stores queued audit events in their tenants.
+    pub(crate) fn drain_audit(&self) {
+        let queued = std::mem::take(&mut *self.audit_queue.lock());
+        for (t, ev) in queued {
+            let res = self
+                .tenant(&t, true)
+                .and_then(|set| set.append(self, std::slice::from_ref(&ev)));
+            if let Err(e) = res {
+                warn!(tenant = %t, error = %e, "could not store an audit event (it is in the audit log)");
+            }
+        }
+    }
+
+    fn disk_transition(&self, t: disk::Transition) {
+        use crate::audit::{ACTION_DISK_FULL, ACTION_DISK_RESUMED, ACTOR_DISK_GUARD};
+        let (action, st) = match t {
+            disk::Transition::BecameFull(st) => (ACTION_DISK_FULL, st),
+            disk::Transition::Resumed(st) => (ACTION_DISK_RESUMED, st),
+        };
+        let mut r = AuditRecord::new(self.cfg.clock.now(), ACTOR_DISK_GUARD, action);
+        r.file = Some(self.cfg.data_dir.display().to_string());
+        r.detail = Some(format!(
+            "{} bytes free of {}, reserve {} bytes",
+            st.free, st.total, st.reserve
+        ));
+        if let Err(e) = self.audit.append(&r) {
+            // Expected when the disk is really full: the tracing error above is the alert.
+            warn!(error = %e, "could not write the disk-full audit record");
+        }
+    }
+
+    /// The current keyring.
+    pub(crate) fn keys(&self) -> Arc<Keyring> {
+        self.keyring.read().clone()
+    }
+
+    /// After a read failed authentication: moves the segment out of the view into its
+    /// partition's quarantine, audited. Later searches read the rest.
+    fn quarantine_tampered(&self, parts: &[(Arc<Tenant>, i64)], e: &StoreError) {
+        let Some(path) = crypto::is_tampered(e) else {
+            return;
+        };
+        for (p, _) in parts {
+            if let Err(err) = p.quarantine_live(self, path, e) {
+                error!(path = %path.display(), error = %err, "could not quarantine a tampered segment");
+            }
+        }
+    }
+
+    fn disk_stats(&self, s: &mut StoreStats) {
+        let st = self.disk.state();
+        s.disk_full = u64::from(self.disk.is_full());
+        s.disk_free_bytes = st.free;
+        s.disk_reserve_bytes = st.reserve;
+        s.appends_refused_disk_full = self.disk.refused.load(Ordering::Relaxed);
     }
 
     fn send_seal(&self, tenant: &Arc<Tenant>, frozen: Arc<Frozen>) {
@@ -586,23 +922,44 @@ impl Encoded {
 }
 
 impl Tenant {
-    fn open(inner: &Inner, name: &TenantId) -> Result<Tenant, StoreError> {
-        let dir = inner.root.join(name.as_str());
-        let (wal_dir, seg_dir, quarantine_dir) = (
-            dir.join("wal"),
-            dir.join("segments"),
-            dir.join("quarantine"),
-        );
+    /// Opens and recovers the partition of space `space` of tenant `name` in `dir`.
+    pub(crate) fn open_recovered(
+        inner: &Inner,
+        name: &TenantId,
+        dir: PathBuf,
+        space: SpaceSettings,
+    ) -> Result<Arc<Tenant>, StoreError> {
+        let t = Arc::new(Tenant::open(inner, name, dir, space)?);
+        t.recover(inner)?;
+        Ok(t)
+    }
+
+    fn open(
+        inner: &Inner,
+        name: &TenantId,
+        dir: PathBuf,
+        space: SpaceSettings,
+    ) -> Result<Tenant, StoreError> {
+        let (wal_dir, seg_dir, quarantine_dir) =
+            (dir.join("wal"), Tier::Hot.dir(&dir), dir.join("quarantine"));
         for d in [&wal_dir, &seg_dir, &quarantine_dir] {
             mkdir(d)?;
         }
-        segment::sync_dir(&inner.root)?;
+        // `cold/` in the partition, or a link to the same place under `tiers.cold_dir`.
+        let rel = dir.strip_prefix(&inner.root).unwrap_or(&dir).to_owned();
+        let cold_dir = tier::prepare_cold_dir(&dir, inner.cfg.tiers.cold_dir.as_deref(), &rel)?;
+        if let Some(parent) = dir.parent() {
+            segment::sync_dir(parent)?;
+        }
         let manifest = integrity::Manifest::open(&dir)?;
         Ok(Tenant {
             name: name.clone(),
+            space,
             wal_dir,
             seg_dir,
+            cold_dir,
             quarantine_dir,
+            maint: Mutex::new(()),
             manifest: Mutex::new(manifest),
             write: Mutex::new(WriteState {
                 wal: None,
@@ -631,52 +988,17 @@ impl Tenant {
     /// Loads segments (quarantining bad ones) and replays the WAL above the sealed LSN.
     fn recover(self: &Arc<Self>, inner: &Inner) -> Result<(), StoreError> {
         let started = Instant::now();
-        let mut segments = Vec::new();
-        let rd = std::fs::read_dir(&self.seg_dir)
-            .map_err(|e| StoreError::io("list segments", &self.seg_dir, e))?;
-        for entry in rd {
-            let entry = entry.map_err(|e| StoreError::io("list segments", &self.seg_dir, e))?;
-            let path = entry.path();
-            let fname = entry.file_name().to_string_lossy().into_owned();
-            if fname.starts_with(".tmp-") {
-                info!(path = %path.display(), "removing unfinished segment");
-                std::fs::remove_file(&path)
-                    .map_err(|e| StoreError::io("remove temp segment", &path, e))?;
-                continue;
-            }
-            if !fname.ends_with(".vseg") {
-                continue;
-            }
-            let opened = Segment::open(&path).and_then(|s| {
-                if s.meta.tenant == self.name.as_str() {
-                    Ok(s)
-                } else {
-                    Err(StoreError::corrupt(
-                        &path,
-                        format!("belongs to tenant '{}'", s.meta.tenant),
-                    ))
-                }
-            });
-            match opened {
-                Ok(s) => segments.push(Arc::new(s)),
-                Err(e) => self.quarantine(&path, &fname, &e)?,
-            }
-        }
-        segments.sort_by_key(|s| s.meta.first_lsn);
-        // Sign segments sealed before the manifest existed (or just before a crash).
-        {
-            let infos: Vec<_> = segments
-                .iter()
-                .map(|s| integrity::SegmentInfo {
-                    path: &s.path,
-                    first_lsn: s.meta.first_lsn,
-                    last_lsn: s.meta.last_lsn,
-                    events: s.meta.events,
-                })
-                .collect();
-            self.manifest.lock().cover(&inner.signer, &infos)?;
-        }
-        let sealed = segments.iter().map(|s| s.meta.last_lsn).max().unwrap_or(0);
+        let keyring = inner.keys();
+        let segments = self.load_segments(inner)?;
+        // Every LSN the manifest accounts for (sealed, even if retention deleted it since, or
+        // expired) is never replayed nor reused.
+        let manifest_lsn = self.manifest.lock().max_lsn();
+        let sealed = segments
+            .iter()
+            .map(|s| s.last_lsn)
+            .max()
+            .unwrap_or(0)
+            .max(manifest_lsn);
         {
             let mut v = self.view.write();
             v.segments = segments;
@@ -691,7 +1013,7 @@ impl Tenant {
             next_seq = next_seq.max(seq + 1);
             let mut file_last = 0;
             let mut x = Extractor::new();
-            let end = wal::scan_file(&path, &mut |lsn0, count, payload| {
+            let end = wal::scan_file(&path, &keyring, &mut |lsn0, count, payload| {
                 let mut rest = payload;
                 for j in 0..u64::from(count) {
                     let lsn = lsn0 + j;
@@ -785,8 +1107,184 @@ impl Tenant {
         error!(tenant = %self.name, path = %path.display(), reason = %e, moved_to = %target.display(),
                "segment failed verification; quarantined");
         std::fs::rename(path, &target)
+            .or_else(|_| {
+                // Another file system (a cold tier on another disk): copy, then remove.
+                std::fs::copy(path, &target).and_then(|_| std::fs::remove_file(path))
+            })
             .map_err(|e| StoreError::io("quarantine segment", path, e))?;
-        segment::sync_dir(&self.seg_dir)
+        if let Some(parent) = path.parent() {
+            segment::sync_dir(parent)?;
+        }
+        segment::sync_dir(&self.quarantine_dir)
+    }
+
+    /// Opens the segments of both tiers: deletes what an interrupted merge or tier move left
+    /// (retired files, unlisted outputs overlapping live segments), quarantines files that
+    /// fail their checks (Parquet footer, Vigil metadata, tenant, SHA-256 against the
+    /// manifest), and signs segments sealed before the manifest existed.
+    fn load_segments(&self, inner: &Inner) -> Result<Vec<Arc<Segment>>, StoreError> {
+        let mut found = Vec::new();
+        for (tier, dir) in [(Tier::Hot, &self.seg_dir), (Tier::Cold, &self.cold_dir)] {
+            let rd = std::fs::read_dir(dir).map_err(|e| StoreError::io("list segments", dir, e))?;
+            for entry in rd {
+                let entry = entry.map_err(|e| StoreError::io("list segments", dir, e))?;
+                let path = entry.path();
+                let fname = entry.file_name().to_string_lossy().into_owned();
+                if fname.starts_with(".tmp-") {
+                    info!(path = %path.display(), "removing unfinished segment");
+                    std::fs::remove_file(&path)
+                        .map_err(|e| StoreError::io("remove temp segment", &path, e))?;
+                    continue;
+                }
+                if fname.ends_with(".vseg") {
+                    let e = StoreError::corrupt(
+                        &path,
+                        "segment format v1 (.vseg) is no longer readable; re-import its events",
+                    );
+                    self.quarantine(&path, &fname, &e)?;
+                    continue;
+                }
+                if segment::is_segment_name(&fname) {
+                    found.push((tier, path, fname));
+                }
+            }
+        }
+        let mut segments = Vec::new();
+        let mut deleted = false;
+        let keyring = inner.keys();
+        {
+            let manifest = self.manifest.lock();
+            for (tier, path, fname) in found {
+                if manifest.is_deleted(tier, &fname) {
+                    // Retention wrote its `delete` entry; a crash came before the unlink.
+                    info!(tenant = %self.name, path = %path.display(), "finishing a retention deletion interrupted by a crash");
+                    std::fs::remove_file(&path)
+                        .map_err(|e| StoreError::io("delete segment", &path, e))?;
+                    deleted = true;
+                    continue;
+                }
+                if manifest.is_retired(tier, &fname) {
+                    info!(path = %path.display(), "removing a segment replaced by a merge or tier move");
+                    std::fs::remove_file(&path)
+                        .map_err(|e| StoreError::io("remove replaced segment", &path, e))?;
+                    deleted = true;
+                    continue;
+                }
+                let listed = manifest.listed(tier, &fname).cloned();
+                let opened = Segment::open(&path, tier, &keyring).and_then(|s| {
+                    if s.tenant != self.name.as_str() {
+                        return Err(StoreError::corrupt(
+                            &path,
+                            format!("belongs to tenant '{}'", s.tenant),
+                        ));
+                    }
+                    if let Some(l) = &listed
+                        && inner.cfg.verify_on_open
+                    {
+                        let (sha, size) = segment::sha256_file(&path)?;
+                        if sha != l.sha256 || size != l.size {
+                            return Err(StoreError::corrupt(
+                                &path,
+                                "SHA-256 differs from the manifest (altered or damaged)",
+                            ));
+                        }
+                    }
+                    Ok(s)
+                });
+                match opened {
+                    Ok(s) => {
+                        if listed.is_none() && manifest.overlaps_live(s.first_lsn, s.last_lsn) {
+                            info!(path = %path.display(), "removing the output of an interrupted merge or tier move");
+                            drop(s);
+                            std::fs::remove_file(&path)
+                                .map_err(|e| StoreError::io("remove unfinished merge", &path, e))?;
+                            deleted = true;
+                            continue;
+                        }
+                        segments.push(Arc::new(s));
+                    }
+                    // A missing or different key is a configuration problem, not damage.
+                    Err(e @ StoreError::Key(_)) => return Err(e),
+                    Err(e) => self.quarantine(&path, &fname, &e)?,
+                }
+            }
+        }
+        if deleted {
+            segment::sync_dir(&self.seg_dir)?;
+            segment::sync_dir(&self.cold_dir)?;
+        }
+        segments.sort_by_key(|s| s.first_lsn);
+        // Sign segments sealed before the manifest existed (or just before a crash).
+        let infos: Vec<_> = segments
+            .iter()
+            .map(|s| integrity::SegmentInfo {
+                path: &s.path,
+                tier: s.tier,
+                first_lsn: s.first_lsn,
+                last_lsn: s.last_lsn,
+                events: s.events,
+            })
+            .collect();
+        self.manifest.lock().cover(&inner.signer, &infos)?;
+        Ok(segments)
+    }
+
+    /// The last LSN assigned.
+    pub(crate) fn last_lsn(&self) -> u64 {
+        self.write.lock().next_lsn - 1
+    }
+
+    /// The last LSN written to the WAL (assigned LSNs of failed writes are not).
+    pub(crate) fn written_lsn(&self) -> u64 {
+        self.sync.lock().written
+    }
+
+    /// The last LSN known to be fsynced.
+    pub(crate) fn durable_lsn(&self) -> u64 {
+        *self.durable.lock()
+    }
+
+    /// Fails when the partition refuses writes after an earlier error.
+    pub(crate) fn check_writable(&self) -> Result<(), StoreError> {
+        match &self.write.lock().failed {
+            Some(r) => Err(self.failed_err(r)),
+            None => Ok(()),
+        }
+    }
+
+    /// Quarantines a live segment (found altered while the store runs): out of the view,
+    /// moved to `quarantine/`, audited.
+    pub(crate) fn quarantine_live(
+        &self,
+        inner: &Inner,
+        path: &Path,
+        why: &StoreError,
+    ) -> Result<(), StoreError> {
+        let seg = {
+            let mut v = self.view.write();
+            let Some(i) = v.segments.iter().position(|s| s.path == path) else {
+                return Ok(());
+            };
+            v.segments.remove(i)
+        };
+        let fname = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        self.quarantine(&seg.path, &fname, why)?;
+        let mut r = AuditRecord::new(
+            inner.cfg.clock.now(),
+            crate::audit::ACTOR_KEYS,
+            crate::audit::ACTION_QUARANTINE,
+        );
+        r.outcome = "failure".into();
+        r.tenant = Some(self.name.to_string());
+        r.space = Some(self.space.name.to_string());
+        r.file = Some(fname);
+        r.events = Some(seg.events);
+        r.detail = Some(why.to_string());
+        inner.audit(Some(&self.name), r);
+        Ok(())
     }
 
     fn fail(&self, w: &mut WriteState, reason: String) {
@@ -832,6 +1330,14 @@ impl Tenant {
         }
         let lsn0 = w.next_lsn;
         wal::finish_frame(&mut enc.frame, lsn0, events.len() as u32);
+        // Encrypted, the WAL gets a sealed copy; the memtable keeps the plain events.
+        let sealed_frame = crypto::seal_wal_frame(
+            &inner.keys(),
+            lsn0,
+            events.len() as u32,
+            &enc.frame[wal::HEADER_LEN..],
+        )?;
+        let frame: &[u8] = sealed_frame.as_deref().unwrap_or(&enc.frame);
         if w.wal.is_none() {
             let seq = w.next_seq;
             let path = wal::file_name(&self.wal_dir, seq);
@@ -863,9 +1369,12 @@ impl Tenant {
                 "injected: no space left on device",
             ))
         } else {
-            (&*wf.file).write_all(&enc.frame)
+            (&*wf.file).write_all(frame)
         };
         if let Err(e) = res {
+            if e.kind() == std::io::ErrorKind::StorageFull {
+                inner.disk.note_no_space();
+            }
             // Cut off whatever part of the frame reached the file, and start a new file next
             // time, so that a torn frame is never followed by good ones.
             let _ = wf.file.set_len(wf.len);
@@ -878,7 +1387,7 @@ impl Tenant {
             self.wal_closed.lock().push(ClosedWal { path, last_lsn });
             return Err(err);
         }
-        wf.len += enc.frame.len() as u64;
+        wf.len += frame.len() as u64;
         let last = lsn0 + n - 1;
         wf.last_lsn = last;
         w.next_lsn = last + 1;
@@ -888,7 +1397,7 @@ impl Tenant {
             .fetch_add(n, Ordering::Relaxed);
         self.counters
             .bytes_written
-            .fetch_add(enc.frame.len() as u64, Ordering::Relaxed);
+            .fetch_add(frame.len() as u64, Ordering::Relaxed);
         let mut v = self.view.write();
         enc.push_into(lsn0, &mut v.active);
         if v.active.events >= inner.cfg.segment_max_events {
@@ -1020,23 +1529,22 @@ impl Tenant {
 
     /// Writes one frozen memtable as a segment and swaps it into the view.
     fn seal(&self, inner: &Inner, frozen: &Arc<Frozen>) -> Result<(), StoreError> {
+        if self.expire_frozen(inner, frozen)? {
+            *self.seal_error.lock() = None;
+            return Ok(());
+        }
         let started = Instant::now();
-        let spec = segment::SealSpec {
-            dir: &self.seg_dir,
-            tenant: self.name.as_str(),
-            zstd_level: inner.cfg.zstd_level,
-            fail_write: inner.faults.fail_segment_write.load(Ordering::Relaxed),
-        };
-        let seg = Arc::new(segment::write(&spec, &frozen.blocks)?);
-        let (bytes, sealed) = (seg.file_len, seg.meta.last_lsn);
+        let seg = Arc::new(self.write_segment(inner, frozen)?);
+        let (bytes, sealed) = (seg.file_len, seg.last_lsn);
         // The rename is durable: hash, chain and sign it before the WAL can go.
         self.manifest.lock().append(
             &inner.signer,
             &integrity::SegmentInfo {
                 path: &seg.path,
-                first_lsn: seg.meta.first_lsn,
-                last_lsn: seg.meta.last_lsn,
-                events: seg.meta.events,
+                tier: Tier::Hot,
+                first_lsn: seg.first_lsn,
+                last_lsn: seg.last_lsn,
+                events: seg.events,
             },
         )?;
         // The segment is durable: the WAL files it covers can go. (A crash before this line
@@ -1065,6 +1573,32 @@ impl Tenant {
         info!(tenant = %self.name, events = frozen.events, first_lsn = frozen.first_lsn, last_lsn = sealed, bytes,
               ms = started.elapsed().as_millis() as u64, "segment sealed");
         Ok(())
+    }
+
+    /// Writes a frozen memtable as a hot segment (each event is decoded once and split into
+    /// the segment's columns).
+    fn write_segment(&self, inner: &Inner, frozen: &Frozen) -> Result<Segment, StoreError> {
+        let mut w = SegmentWriter::new(
+            &self.seg_dir,
+            WriteOptions {
+                tenant: self.name.to_string(),
+                tier: Tier::Hot,
+                zstd_level: inner.cfg.zstd_level,
+                row_group_rows: inner.cfg.row_group_rows,
+                page_bytes: 256 << 10,
+                fail_write: inner.faults.fail_segment_write.load(Ordering::Relaxed),
+                keyring: inner.keys(),
+            },
+        )?;
+        for b in &frozen.blocks {
+            for i in 0..b.len() {
+                let (ev, _) = codec::decode(b.event(i)).map_err(|e| {
+                    StoreError::Invalid(format!("memtable event does not decode: {e}"))
+                })?;
+                w.push(b.first_lsn + i as u64, &ev)?;
+            }
+        }
+        w.finish()
     }
 
     /// Deletes closed WAL files whose frames are all at or below `sealed`.
@@ -1097,8 +1631,21 @@ impl Tenant {
         let c = &self.counters;
         let v = self.view.read();
         let segment_bytes: u64 = v.segments.iter().map(|s| s.file_len).sum();
-        let index_bytes: u64 = v.segments.iter().map(|s| s.meta_len).sum();
-        let seg_events: u64 = v.segments.iter().map(|s| s.meta.events).sum();
+        let index_bytes: u64 = v.segments.iter().map(|s| s.bloom_bytes).sum();
+        let seg_events: u64 = v.segments.iter().map(|s| s.events).sum();
+        let cold_bytes: u64 = v
+            .segments
+            .iter()
+            .filter(|s| s.tier == Tier::Cold)
+            .map(|s| s.file_len)
+            .sum();
+        let cold_events: u64 = v
+            .segments
+            .iter()
+            .filter(|s| s.tier == Tier::Cold)
+            .map(|s| s.events)
+            .sum();
+        let cold_segments = v.segments.iter().filter(|s| s.tier == Tier::Cold).count() as u64;
         let mem_events =
             v.active.events as u64 + v.frozen.iter().map(|f| f.events as u64).sum::<u64>();
         let sealed_lsn = v.sealed_lsn;
@@ -1118,6 +1665,9 @@ impl Tenant {
             segments,
             bytes_on_disk: segment_bytes + wal_bytes,
             segment_bytes,
+            cold_segments,
+            cold_bytes,
+            cold_events,
             wal_bytes,
             index_bytes,
             last_lsn: self.write.lock().next_lsn - 1,
@@ -1130,6 +1680,10 @@ impl Tenant {
             corrupt_frames: c.corrupt_frames.load(Ordering::Relaxed),
             corrupt_segments: c.corrupt_segments.load(Ordering::Relaxed),
             seal_errors: c.seal_errors.load(Ordering::Relaxed),
+            retention_segments_deleted: c.retention_segments.load(Ordering::Relaxed),
+            retention_events_deleted: c.retention_events.load(Ordering::Relaxed),
+            files_reencrypted: c.files_reencrypted.load(Ordering::Relaxed),
+            ..StoreStats::default()
         }
     }
 }
@@ -1172,8 +1726,7 @@ fn flusher(inner: &Inner) {
             }
             inner.tick.1.wait_for(&mut g, inner.cfg.fsync_interval);
         }
-        let tenants: Vec<_> = inner.tenants.read().values().cloned().collect();
-        for t in tenants {
+        for t in inner.partitions() {
             if let Err(e) = t.sync_now() {
                 error!(tenant = %t.name, error = %e, "WAL fsync failed");
             }
@@ -1190,8 +1743,49 @@ fn flusher(inner: &Inner) {
         }
     }
     // Last fsync on the way out (a clean drop loses nothing even on power loss).
-    let tenants: Vec<_> = inner.tenants.read().values().cloned().collect();
-    for t in tenants {
+    for t in inner.partitions() {
         let _ = t.sync_now();
+    }
+}
+
+/// The maintenance thread: free-space polling (so that the store resumes without an append),
+/// the retention pass every `retention_interval`, storing queued audit events.
+fn maintenance(inner: &Inner) {
+    let mut tick = Duration::from_secs(1).min(inner.cfg.retention_interval);
+    if let Some(every) = inner.cfg.tiers.interval {
+        tick = tick.min(every);
+    }
+    let mut last_retention = Instant::now();
+    let mut last_tiers = Instant::now();
+    loop {
+        {
+            let mut g = inner.tick.0.lock();
+            if inner.stop.load(Ordering::Acquire) {
+                break;
+            }
+            inner.tick.1.wait_for(&mut g, tick);
+        }
+        if inner.stop.load(Ordering::Acquire) {
+            break;
+        }
+        if let (_, Some(t)) = inner.disk.poll(false) {
+            inner.disk_transition(t);
+        }
+        rekey::tick(inner);
+        if last_retention.elapsed() >= inner.cfg.retention_interval {
+            last_retention = Instant::now();
+            if let Err(e) = retention::run(inner, inner.cfg.clock.now()) {
+                warn!(error = %e, "retention pass failed; retrying at the next interval");
+            }
+        }
+        if let Some(every) = inner.cfg.tiers.interval
+            && last_tiers.elapsed() >= every
+        {
+            last_tiers = Instant::now();
+            if let Err(e) = tier::run(inner, inner.cfg.clock.now()) {
+                warn!(error = %e, "merge/tiering pass failed; retrying at the next interval");
+            }
+        }
+        inner.drain_audit();
     }
 }

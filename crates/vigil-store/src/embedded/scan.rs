@@ -1,7 +1,8 @@
-//! Search and aggregation: snapshot the tenant's blocks, prune them by time, keyword
-//! dictionaries and token filters, then decode the survivors on `scan_threads` threads.
+//! Search and aggregation: snapshot the tenant's memtable blocks and segment row groups, prune
+//! them by time, keyword values and token filters, then read the survivors on `scan_threads`
+//! threads: keyword columns first, raw text for full-text needles, whole events last and only
+//! for the rows that may still match.
 
-use std::borrow::Cow;
 use std::cmp::{Ordering as CmpOrdering, Reverse};
 use std::collections::BinaryHeap;
 use std::sync::Arc;
@@ -12,10 +13,10 @@ use parking_lot::Mutex;
 use vigil_event::Event;
 use vigil_query::{CompiledFilter, ExecOptions, Executor, Query, Stage};
 
-use super::columns::{ColRecord, ColumnPlan, prefilter};
+use super::columns::{ColRecord, ColumnPlan, Columns, prefilter};
 use super::index::{self, Needles};
 use super::memtable::MemBlock;
-use super::segment::{DecodedBlock, Segment};
+use super::segment::Segment;
 use super::{EmbeddedConfig, Tenant};
 use crate::record::{EventRecord, FieldCache};
 use crate::{
@@ -23,7 +24,7 @@ use crate::{
     SearchResult, StoreError, TimeRange,
 };
 
-/// One block to scan.
+/// One block to scan: a memtable block, or a segment's row group.
 enum Unit {
     Mem(Arc<MemBlock>),
     Seg(Arc<Segment>, usize),
@@ -33,33 +34,9 @@ struct Planned {
     unit: Unit,
     min_ts: i64,
     max_ts: i64,
-}
-
-enum Block<'a> {
-    Mem(&'a MemBlock),
-    Dec(DecodedBlock),
-}
-
-impl Block<'_> {
-    fn len(&self) -> usize {
-        match self {
-            Block::Mem(b) => b.len(),
-            Block::Dec(b) => b.len(),
-        }
-    }
-    fn ts(&self, i: usize) -> i64 {
-        match self {
-            Block::Mem(b) => b.ts[i],
-            Block::Dec(b) => b.ts(i),
-        }
-    }
-    /// Event record `i` (reassembled in `scratch` for sealed blocks).
-    fn event<'s>(&'s self, i: usize, scratch: &'s mut Vec<u8>) -> &'s [u8] {
-        match self {
-            Block::Mem(b) => b.event(i),
-            Block::Dec(b) => b.event(i, scratch),
-        }
-    }
+    /// The query's range, its start raised to the partition's retention floor: events
+    /// older than the floor are past their space's retention and never returned.
+    range: TimeRange,
 }
 
 /// The filter of a query: compiled filter, leading `where` stages, pruning needles, range.
@@ -108,13 +85,40 @@ impl Plan {
         let r = EventRecord::with_cache(ev, cache);
         self.filter.matches(&r) && self.wheres.iter().all(|w| w.matches(&r))
     }
+
+    /// Whether every full-text needle occurs in the raw record or the message.
+    fn texts_may_match(&self, raw: &[u8], message: Option<&str>) -> bool {
+        self.needles
+            .texts
+            .iter()
+            .all(|ac| ac.is_match(raw) || message.is_some_and(|m| ac.is_match(m.as_bytes())))
+    }
 }
 
-/// Lists the blocks that may hold matches, with pruning counted in `stats`.
-fn plan_units(t: &Tenant, plan: &Plan, stats: &mut ScanStats) -> Vec<Planned> {
-    let range = plan.range;
-    let n = &plan.needles;
+/// Lists the blocks of every partition (space, with its retention floor) that may hold
+/// matches, with pruning counted in `stats`.
+fn plan_units(
+    parts: &[(Arc<Tenant>, i64)],
+    plan: &Plan,
+    stats: &mut ScanStats,
+) -> Result<Vec<Planned>, StoreError> {
     let mut out = Vec::new();
+    for (t, floor) in parts {
+        plan_partition(t, *floor, plan, stats, &mut out)?;
+    }
+    Ok(out)
+}
+
+fn plan_partition(
+    t: &Tenant,
+    floor: i64,
+    plan: &Plan,
+    stats: &mut ScanStats,
+    out: &mut Vec<Planned>,
+) -> Result<(), StoreError> {
+    let mut range = plan.range;
+    range.from.0 = range.from.0.max(floor);
+    let n = &plan.needles;
     let v = t.view.read();
     let mut mem = |b: &Arc<MemBlock>, prune: bool, out: &mut Vec<Planned>| {
         if b.len() == 0 || !range.overlaps(b.min_ts, b.max_ts) {
@@ -129,47 +133,56 @@ fn plan_units(t: &Tenant, plan: &Plan, stats: &mut ScanStats) -> Vec<Planned> {
             unit: Unit::Mem(b.clone()),
             min_ts: b.min_ts,
             max_ts: b.max_ts,
+            range,
         });
     };
     for f in &v.frozen {
         for b in &f.blocks {
-            mem(b, true, &mut out);
+            mem(b, true, out);
         }
     }
     for b in &v.active.blocks {
-        mem(b, true, &mut out);
+        mem(b, true, out);
     }
     if v.active.open.len() > 0 {
         // The open block is still growing: scan a copy (its pruning sets are not copied).
         let open = Arc::new(v.active.open.copy_events());
-        mem(&open, false, &mut out);
+        mem(&open, false, out);
     }
     let segments = v.segments.clone();
     drop(v);
     for s in segments {
-        if s.meta.events == 0 || !range.overlaps(s.meta.min_ts, s.meta.max_ts) {
+        if s.events == 0 || !range.overlaps(s.min_ts, s.max_ts) {
             continue;
         }
-        for (bi, b) in s.meta.blocks.iter().enumerate() {
-            if !range.overlaps(b.min_ts, b.max_ts) {
+        let blooms = if n.is_empty() {
+            None
+        } else {
+            Some(s.blooms()?)
+        };
+        for (rg, g) in s.groups.iter().enumerate() {
+            if g.rows == 0 || !range.overlaps(g.min_ts, g.max_ts) {
                 continue;
             }
             stats.blocks_total += 1;
-            if !n.block_may_match(
-                |k| s.block_has_key(bi, k),
-                |tk| index::bloom_may_contain(&b.bloom, tk),
-            ) {
+            if let Some(b) = blooms.and_then(|b| b.get(rg))
+                && !n.block_may_match(
+                    |k| index::bloom_may_contain(b, k),
+                    |tk| index::bloom_may_contain(b, tk),
+                )
+            {
                 stats.blocks_pruned += 1;
                 continue;
             }
             out.push(Planned {
-                unit: Unit::Seg(s.clone(), bi),
-                min_ts: b.min_ts,
-                max_ts: b.max_ts,
+                unit: Unit::Seg(s.clone(), rg),
+                min_ts: g.min_ts,
+                max_ts: g.max_ts,
+                range,
             });
         }
     }
-    out
+    Ok(())
 }
 
 #[derive(Default)]
@@ -191,28 +204,10 @@ impl Counters {
     }
 }
 
-fn lsn_of(unit: &Unit, i: usize) -> u64 {
-    match unit {
-        Unit::Mem(b) => b.first_lsn + i as u64,
-        Unit::Seg(s, bi) => s.meta.blocks[*bi].first_lsn + i as u64,
-    }
-}
-
-/// The block's events: borrowed from memory, or read and decompressed from its segment.
-fn load<'a>(unit: &'a Unit) -> Result<Block<'a>, StoreError> {
-    Ok(match unit {
-        Unit::Mem(b) => Block::Mem(b),
-        Unit::Seg(s, bi) => Block::Dec(s.read_block(*bi)?),
-    })
-}
-
-fn decode(unit: &Unit, bytes: &[u8]) -> Result<Event, StoreError> {
+fn decode_mem(bytes: &[u8]) -> Result<Event, StoreError> {
     super::codec::decode(bytes)
         .map(|(e, _)| e)
-        .map_err(|e| match unit {
-            Unit::Seg(s, bi) => StoreError::corrupt(&s.path, format!("block {bi}: {e}")),
-            Unit::Mem(_) => StoreError::Invalid(format!("memtable event does not decode: {e}")),
-        })
+        .map_err(|e| StoreError::Invalid(format!("memtable event does not decode: {e}")))
 }
 
 /// Runs `work` over the units on up to `threads` threads; stops at the first error or when
@@ -324,8 +319,66 @@ fn check_search(req: &SearchRequest) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The keyword-column prefilter of a query's filter and leading `where` stages.
+fn column_prefilter(query: &Query) -> Result<Option<(CompiledFilter, ColumnPlan)>, StoreError> {
+    let mut exprs = vec![&query.filter];
+    for s in &query.stages {
+        match s {
+            Stage::Where(e) => exprs.push(e),
+            _ => break,
+        }
+    }
+    Ok(match prefilter(&exprs) {
+        Some((e, p)) => Some((CompiledFilter::new(&e)?, p)),
+        None => None,
+    })
+}
+
+/// Rows of a row group that pass the time range, `accept` (by timestamp and LSN) and the
+/// column prefilter, then (with full-text needles) the raw-text check.
+fn seg_candidates(
+    s: &Segment,
+    rg: usize,
+    range: TimeRange,
+    plan: &Plan,
+    pre: Option<&(CompiledFilter, ColumnPlan)>,
+    accept: impl Fn(i64, u64) -> bool,
+    scanned: &mut u64,
+) -> Result<(Vec<u64>, Columns, Vec<usize>), StoreError> {
+    let fields = pre.map(|(_, p)| p.col_fields()).unwrap_or_default();
+    let (lsns, cols) = s.columns(rg, &fields)?;
+    let mut cand = Vec::new();
+    for (i, (&ts, &lsn)) in cols.ts.iter().zip(&lsns).enumerate() {
+        if !range.contains(ts) || !accept(ts, lsn) {
+            continue;
+        }
+        *scanned += 1;
+        if let Some((f, p)) = pre
+            && !f.matches(&ColRecord {
+                plan: p,
+                cols: &cols,
+                i,
+            })
+        {
+            continue;
+        }
+        cand.push(i);
+    }
+    if !cand.is_empty() && !plan.needles.texts.is_empty() {
+        let t = s.texts(rg, &cand)?;
+        let mut keep = Vec::with_capacity(cand.len());
+        for (j, &i) in cand.iter().enumerate() {
+            if plan.texts_may_match(t.raw(j), t.message(j)) {
+                keep.push(i);
+            }
+        }
+        cand = keep;
+    }
+    Ok((lsns, cols, cand))
+}
+
 pub(crate) fn search(
-    t: &Tenant,
+    parts: &[(Arc<Tenant>, i64)],
     cfg: &EmbeddedConfig,
     req: &SearchRequest,
 ) -> Result<SearchResult, StoreError> {
@@ -338,7 +391,7 @@ pub(crate) fn search(
     // Sort key: larger is better.
     let key = move |ts: i64| if newest { ts } else { ts.saturating_neg() };
     let lsn_key = move |lsn: u64| if newest { lsn } else { u64::MAX - lsn };
-    let mut units = plan_units(t, &plan, &mut stats);
+    let mut units = plan_units(parts, &plan, &mut stats)?;
     // Best blocks first, so that a full top-k lets the rest be skipped.
     units.sort_by_key(|u| Reverse(if newest { u.max_ts } else { key(u.min_ts) }));
     let top = Mutex::new(TopK {
@@ -348,17 +401,7 @@ pub(crate) fn search(
     let c = Counters::default();
     let stop = AtomicBool::new(limit == 0);
     // Conditions on keyword columns are checked before decoding an event.
-    let mut exprs = vec![&req.query.filter];
-    for s in &req.query.stages {
-        match s {
-            Stage::Where(e) => exprs.push(e),
-            _ => break,
-        }
-    }
-    let pre = match prefilter(&exprs) {
-        Some((e, p)) => Some((CompiledFilter::new(&e)?, p)),
-        None => None,
-    };
+    let pre = column_prefilter(&req.query)?;
     run_parallel(&units, cfg.scan_threads, &stop, |u, cache| {
         let best = if newest { u.max_ts } else { key(u.min_ts) };
         let floor = top.lock().floor();
@@ -369,65 +412,73 @@ pub(crate) fn search(
             stop.store(true, Ordering::Relaxed);
             return Ok(());
         }
-        let cols = match &pre {
-            Some(_) => match &u.unit {
-                Unit::Mem(b) => b.columns(),
-                Unit::Seg(s, bi) => s.read_columns(*bi)?.map(Cow::Owned),
-            },
-            None => None,
-        };
-        let mut block = None;
-        if cols.is_none() {
-            block = Some(load(&u.unit)?);
-        }
         c.blocks_read.fetch_add(1, Ordering::Relaxed);
-        let n = cols
-            .as_ref()
-            .map_or_else(|| block.as_ref().map_or(0, Block::len), |c| c.ts.len());
         let mut local = TopK {
             limit,
             heap: BinaryHeap::new(),
         };
         let (mut scanned, mut decoded, mut matched) = (0, 0, 0);
-        let mut scratch = Vec::new();
-        for i in 0..n {
-            let ts = match (&cols, &block) {
-                (Some(c), _) => c.ts[i],
-                (None, Some(b)) => b.ts(i),
-                (None, None) => break,
-            };
-            if !plan.range.contains(ts) {
-                continue;
+        match &u.unit {
+            Unit::Mem(b) => {
+                let cols = if pre.is_some() { b.columns() } else { None };
+                for i in 0..b.len() {
+                    let ts = b.ts[i];
+                    if !u.range.contains(ts) {
+                        continue;
+                    }
+                    let hk = (key(ts), lsn_key(b.first_lsn + i as u64));
+                    if let Some(f) = local.floor().max(floor)
+                        && hk <= f
+                    {
+                        continue;
+                    }
+                    scanned += 1;
+                    if let (Some(cols), Some((f, p))) = (&cols, &pre)
+                        && !f.matches(&ColRecord { plan: p, cols, i })
+                    {
+                        continue;
+                    }
+                    let bytes = b.event(i);
+                    if !plan.needles.bytes_may_match(bytes) {
+                        continue;
+                    }
+                    decoded += 1;
+                    let ev = decode_mem(bytes)?;
+                    if plan.matches(&ev, cache) {
+                        matched += 1;
+                        local.push(Hit {
+                            key: hk.0,
+                            lsn: hk.1,
+                            ev,
+                        });
+                    }
+                }
             }
-            let hk = (key(ts), lsn_key(lsn_of(&u.unit, i)));
-            if let Some(f) = local.floor().max(floor)
-                && hk <= f
-            {
-                continue;
-            }
-            scanned += 1;
-            if let (Some(cols), Some((f, p))) = (&cols, &pre)
-                && !f.matches(&ColRecord { plan: p, cols, i })
-            {
-                continue;
-            }
-            let b = match &mut block {
-                Some(b) => b,
-                None => block.insert(load(&u.unit)?),
-            };
-            let bytes = b.event(i, &mut scratch);
-            if !plan.needles.bytes_may_match(bytes) {
-                continue;
-            }
-            decoded += 1;
-            let ev = decode(&u.unit, bytes)?;
-            if plan.matches(&ev, cache) {
-                matched += 1;
-                local.push(Hit {
-                    key: hk.0,
-                    lsn: hk.1,
-                    ev,
-                });
+            Unit::Seg(s, rg) => {
+                let accept = |ts: i64, lsn: u64| floor.is_none_or(|f| (key(ts), lsn_key(lsn)) > f);
+                let (lsns, cols, mut cand) =
+                    seg_candidates(s, *rg, u.range, &plan, pre.as_ref(), accept, &mut scanned)?;
+                // Best rows first, a chunk at a time: once `limit` rows matched, the rest of
+                // the row group cannot make it.
+                let hk = |i: usize| (key(cols.ts[i]), lsn_key(lsns[i]));
+                cand.sort_by_key(|&i| Reverse(hk(i)));
+                let chunk = (limit.saturating_mul(2)).clamp(64, 4096);
+                for part in cand.chunks(chunk) {
+                    if local.full() {
+                        break;
+                    }
+                    let mut rows = part.to_vec();
+                    rows.sort_unstable();
+                    let evs = s.events(*rg, &rows)?;
+                    for (&i, ev) in rows.iter().zip(evs) {
+                        decoded += 1;
+                        if plan.matches(&ev, cache) {
+                            matched += 1;
+                            let (k, l) = hk(i);
+                            local.push(Hit { key: k, lsn: l, ev });
+                        }
+                    }
+                }
             }
         }
         c.scanned.fetch_add(scanned, Ordering::Relaxed);
@@ -460,131 +511,183 @@ pub(crate) fn aggregate_empty(req: &AggregateRequest) -> Result<AggregateResult,
     })
 }
 
+/// Feeds the rows `rows` of a block's columns to the executor. Rows with equal values in
+/// every column the plan reads are the same record to the executor: without `@timestamp` in
+/// the plan they are grouped and pushed once with their count, and the filter is evaluated
+/// once per group.
+fn push_columns(
+    exec: &Mutex<Executor>,
+    cp: &ColumnPlan,
+    cols: &Columns,
+    rows: impl Iterator<Item = usize>,
+    filter: Option<&CompiledFilter>,
+) -> Result<u64, StoreError> {
+    let fields = cp.col_fields();
+    let rec = |i| ColRecord { plan: cp, cols, i };
+    if cp.uses_timestamp() || fields.len() > 4 {
+        let mut hits = Vec::new();
+        for i in rows {
+            if filter.is_none_or(|f| f.matches(&rec(i))) {
+                hits.push(i);
+            }
+        }
+        let mut ex = exec.lock();
+        for &i in &hits {
+            ex.push(&rec(i))?;
+        }
+        return Ok(hits.len() as u64);
+    }
+    // Group by the tuple of value ids.
+    let ids: Vec<&[u32]> = fields
+        .iter()
+        .map(|&f| cols.cols.get(f).map_or(&[][..], |c| c.ids.as_slice()))
+        .collect();
+    let id = |f: usize, i: usize| ids[f].get(i).copied().unwrap_or(0);
+    let mut groups: std::collections::HashMap<[u32; 4], (u64, usize)> =
+        std::collections::HashMap::new();
+    let mut single: Vec<(u64, usize)> = Vec::new();
+    if fields.len() == 1 {
+        let n = cols.cols.get(fields[0]).map_or(0, |c| c.vals.len()) + 1;
+        single = vec![(0, 0); n];
+        for i in rows {
+            let k = id(0, i) as usize;
+            if let Some(e) = single.get_mut(k) {
+                if e.0 == 0 {
+                    e.1 = i;
+                }
+                e.0 += 1;
+            }
+        }
+    } else {
+        for i in rows {
+            let mut k = [0u32; 4];
+            for (f, slot) in k.iter_mut().enumerate().take(fields.len()) {
+                *slot = id(f, i);
+            }
+            let e = groups.entry(k).or_insert((0, i));
+            e.0 += 1;
+        }
+    }
+    let reps: Vec<(u64, usize)> = single
+        .into_iter()
+        .filter(|e| e.0 > 0)
+        .chain(groups.into_values())
+        .filter(|&(_, i)| filter.is_none_or(|f| f.matches(&rec(i))))
+        .collect();
+    let mut ex = exec.lock();
+    let mut total = 0;
+    for (n, i) in reps {
+        ex.push_repeated(&rec(i), n)?;
+        total += n;
+    }
+    Ok(total)
+}
+
 pub(crate) fn aggregate(
-    t: &Tenant,
+    parts: &[(Arc<Tenant>, i64)],
     cfg: &EmbeddedConfig,
     req: &AggregateRequest,
 ) -> Result<AggregateResult, StoreError> {
     let started = Instant::now();
     // Leading `where` stages run in the executor; they still prune here.
-    let plan = Plan::new(&req.query, req.range, false)?;
-    let mut where_needles = Needles::default();
+    let mut plan = Plan::new(&req.query, req.range, false)?;
     for s in &req.query.stages {
         match s {
             Stage::Where(e) => {
                 let n = Needles::from_expr(e);
-                where_needles.keys_any.extend(n.keys_any);
-                where_needles.tokens.extend(n.tokens);
+                plan.needles.keys_any.extend(n.keys_any);
+                plan.needles.tokens.extend(n.tokens);
             }
             _ => break,
         }
     }
-    let mut plan = plan;
-    plan.needles.keys_any.extend(where_needles.keys_any);
-    plan.needles.tokens.extend(where_needles.tokens);
     let mut stats = ScanStats::default();
-    let mut units = plan_units(t, &plan, &mut stats);
+    let mut units = plan_units(parts, &plan, &mut stats)?;
     units.sort_by_key(|u| Reverse(u.max_ts));
     let exec = Mutex::new(Executor::new(&req.query, exec_options())?);
     let c = Counters::default();
     let stop = AtomicBool::new(false);
     let match_all = plan.filter.is_match_all() && plan.needles.is_empty();
     let col_plan = ColumnPlan::new(&req.query);
-    let mut exprs = vec![&req.query.filter];
-    for s in &req.query.stages {
-        match s {
-            Stage::Where(e) => exprs.push(e),
-            _ => break,
-        }
-    }
-    let pre = match prefilter(&exprs) {
-        Some((e, p)) if col_plan.is_none() => Some((CompiledFilter::new(&e)?, p)),
-        _ => None,
+    let pre = match col_plan {
+        Some(_) => None,
+        None => column_prefilter(&req.query)?,
     };
+    let filter = (!match_all).then_some(&plan.filter);
     run_parallel(&units, cfg.scan_threads, &stop, |u, cache| {
+        c.blocks_read.fetch_add(1, Ordering::Relaxed);
         // Column mode: the query reads only keyword columns and @timestamp.
         if let Some(cp) = &col_plan {
             let cols = match &u.unit {
                 Unit::Mem(b) => b.columns(),
-                Unit::Seg(s, bi) => s.read_columns(*bi)?.map(Cow::Owned),
+                Unit::Seg(s, rg) => {
+                    Some(std::borrow::Cow::Owned(s.columns(*rg, &cp.col_fields())?.1))
+                }
             };
             if let Some(cols) = cols {
-                c.blocks_read.fetch_add(1, Ordering::Relaxed);
-                let mut hits = Vec::new();
-                let mut scanned = 0;
-                for (i, &ts) in cols.ts.iter().enumerate() {
-                    if !plan.range.contains(ts) {
-                        continue;
-                    }
-                    scanned += 1;
-                    let r = ColRecord {
-                        plan: cp,
-                        cols: &cols,
-                        i,
-                    };
-                    if match_all || plan.filter.matches(&r) {
-                        hits.push(i);
-                    }
-                }
+                let whole = u.range.contains(u.min_ts) && u.range.contains(u.max_ts);
+                let n = cols.ts.len();
+                let rows: Box<dyn Iterator<Item = usize>> = if whole {
+                    Box::new(0..n)
+                } else {
+                    Box::new((0..n).filter(|&i| u.range.contains(cols.ts[i])))
+                };
+                let scanned = if whole {
+                    n as u64
+                } else {
+                    cols.ts.iter().filter(|&&t| u.range.contains(t)).count() as u64
+                };
+                let matched = push_columns(&exec, cp, &cols, rows, filter)?;
                 c.scanned.fetch_add(scanned, Ordering::Relaxed);
-                c.matched.fetch_add(hits.len() as u64, Ordering::Relaxed);
-                let mut ex = exec.lock();
-                for i in hits {
-                    ex.push(&ColRecord {
-                        plan: cp,
-                        cols: &cols,
-                        i,
-                    })?;
-                }
+                c.matched.fetch_add(matched, Ordering::Relaxed);
                 return Ok(());
             }
         }
-        // Keyword conditions first, on the columns; decode only the events that pass.
-        let cols = match &pre {
-            Some(_) => match &u.unit {
-                Unit::Mem(b) => b.columns(),
-                Unit::Seg(s, bi) => s.read_columns(*bi)?.map(Cow::Owned),
-            },
-            None => None,
-        };
-        let mut block = None;
-        if cols.is_none() {
-            block = Some(load(&u.unit)?);
-        }
-        c.blocks_read.fetch_add(1, Ordering::Relaxed);
-        let n = cols
-            .as_ref()
-            .map_or_else(|| block.as_ref().map_or(0, Block::len), |c| c.ts.len());
         let mut hits = Vec::new();
         let (mut scanned, mut decoded) = (0, 0);
-        let mut scratch = Vec::new();
-        for i in 0..n {
-            let ts = match (&cols, &block) {
-                (Some(c), _) => c.ts[i],
-                (None, Some(b)) => b.ts(i),
-                (None, None) => break,
-            };
-            if !plan.range.contains(ts) {
-                continue;
+        match &u.unit {
+            Unit::Mem(b) => {
+                // Keyword conditions first, on the columns; decode only the events that pass.
+                let cols = if pre.is_some() { b.columns() } else { None };
+                for i in 0..b.len() {
+                    if !u.range.contains(b.ts[i]) {
+                        continue;
+                    }
+                    scanned += 1;
+                    if let (Some(cols), Some((f, p))) = (&cols, &pre)
+                        && !f.matches(&ColRecord { plan: p, cols, i })
+                    {
+                        continue;
+                    }
+                    let bytes = b.event(i);
+                    if !plan.needles.bytes_may_match(bytes) {
+                        continue;
+                    }
+                    decoded += 1;
+                    let ev = decode_mem(bytes)?;
+                    if match_all || plan.matches(&ev, cache) {
+                        hits.push(ev);
+                    }
+                }
             }
-            scanned += 1;
-            if let (Some(cols), Some((f, p))) = (&cols, &pre)
-                && !f.matches(&ColRecord { plan: p, cols, i })
-            {
-                continue;
-            }
-            let b = match &mut block {
-                Some(b) => b,
-                None => block.insert(load(&u.unit)?),
-            };
-            let bytes = b.event(i, &mut scratch);
-            if !plan.needles.bytes_may_match(bytes) {
-                continue;
-            }
-            decoded += 1;
-            let ev = decode(&u.unit, bytes)?;
-            if match_all || plan.matches(&ev, cache) {
-                hits.push(ev);
+            Unit::Seg(s, rg) => {
+                let (_, _, cand) = seg_candidates(
+                    s,
+                    *rg,
+                    u.range,
+                    &plan,
+                    pre.as_ref(),
+                    |_, _| true,
+                    &mut scanned,
+                )?;
+                for part in cand.chunks(8192) {
+                    for ev in s.events(*rg, part)? {
+                        decoded += 1;
+                        if match_all || plan.matches(&ev, cache) {
+                            hits.push(ev);
+                        }
+                    }
+                }
             }
         }
         c.scanned.fetch_add(scanned, Ordering::Relaxed);

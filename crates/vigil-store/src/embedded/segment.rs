@@ -1,499 +1,916 @@
-//! Immutable segment files.
+//! Sealed segments: Apache Parquet files written and read with arrow-rs (`parquet` crate).
+//!
+//! One row per event, in LSN order (events arrive roughly in time order, so the `@timestamp`
+//! statistics of consecutive row groups barely overlap and prune time ranges):
 //!
 //! ```text
-//! segment = header | block* | meta | footer
-//! header  = magic "VIGILSEG" | version u32 | reserved u32                       (16 bytes)
-//! block   = zstd frame of: count u32 | prefix end u32 × count | @timestamp i64 × count
-//!                          | raw end u32 × count | record prefixes | raw records
-//!           (a record = prefix ++ raw: postcard writes the raw record last)
-//!           [ zstd frame of the block's keyword columns (see the `columns` module) ]
-//! meta    = postcard(SegmentMeta): tenant, LSN range, time range, event count, zstd level,
-//!           keyword field list, per block (offset, compressed and plain length, count,
-//!           min/max @timestamp, first LSN, crc32 of the compressed bytes, bloom filter bits),
-//!           and the keyword dictionary (sorted 64-bit value hashes → block numbers)
-//! footer  = meta offset u64 | meta length u64 | meta crc32 u32 | reserved u32 | version u32
-//!           | footer crc32 u32 (of the previous 28 bytes) | magic "VIGILEND"             (40 bytes)
+//! column          type (Parquet / Arrow)                 encoding
+//! lsn             INT64 / UInt64                          DELTA_BINARY_PACKED, chunk statistics
+//! @timestamp      INT64 / Int64 (ns since the epoch)      DELTA_BINARY_PACKED, chunk statistics
+//! host.name ...   BYTE_ARRAY / Dictionary(Int32, Utf8)    dictionary (one per column chunk)
+//!  (the 12 keyword fields of `index::KEYWORD_FIELDS`, display form, null when absent)
+//! event           BYTE_ARRAY / Binary                     the event without raw and message
+//!                                                          (`codec::encode_parts`)
+//! message         BYTE_ARRAY / Utf8, nullable             only when not the tail of `raw`
+//! raw             BYTE_ARRAY / Binary                     the raw record, byte for byte
+//! _bloom          BYTE_ARRAY / Binary, nullable           row group's bloom filter, on its
+//!                                                          first row (null elsewhere)
 //! ```
-//! All integers little-endian. Files are named `<first_lsn:020>-<last_lsn:020>.vseg`; they are
-//! written as `.tmp-*`, fsynced, renamed, and the directory fsynced.
+//! All pages are zstd-compressed (level per tier). Key-value metadata: `vigil.format`
+//! ([`FORMAT`]), `vigil.tenant`, `vigil.first_lsn`, `vigil.last_lsn`, `vigil.events`. The
+//! bloom filter of a row group holds the hashes of its keyword values (lowercased) and of the
+//! tokens of its raw records and messages (`index` module): one probe set, case-insensitive
+//! like the query language, cached in memory after the first query that needs it.
+//!
+//! Files are named `<first_lsn:020>-<last_lsn:020>.parquet`; they are written as `.tmp-*`,
+//! fsynced, renamed, and the directory fsynced.
+//!
+//! Every segment is written and read through the `crypto` seam ([`crypto::create_sealed_file`],
+//! [`crypto::open_sealed_file`]): with a keyring the Parquet bytes are the plaintext of an
+//! encrypted container (AES-256-GCM chunks), otherwise the file is plain Parquet. Readers go
+//! through a Parquet `ChunkReader` over the `SealedReader` (`get_read(start)` =
+//! `SealedReader::cursor(start)`, `get_bytes(s, n)` = `read_range(s..s + n)`), so only the
+//! chunks a read touches are decrypted and a chunk that fails authentication fails the read
+//! as tampering (the store then quarantines the file).
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::os::unix::fs::FileExt;
+use std::io::{BufWriter, Read};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use serde::{Deserialize, Serialize};
+use arrow_array::builder::{BinaryBuilder, StringBuilder, StringDictionaryBuilder};
+use arrow_array::types::Int32Type;
+use arrow_array::{
+    Array, ArrayRef, BinaryArray, DictionaryArray, Int64Array, RecordBatch, StringArray,
+    UInt64Array,
+};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use bytes::Bytes;
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection,
+};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::file::metadata::{KeyValue, PageIndexPolicy};
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
+use parquet::file::reader::{ChunkReader, Length};
+use parquet::file::statistics::Statistics;
+use parquet::schema::types::ColumnPath;
+use vigil_event::Event;
 
-use super::columns::Columns;
-use super::index::{self, KEYWORD_FIELDS};
-use super::memtable::MemBlock;
+use super::codec;
+use super::columns::{Col, ColValue, Columns, kinds};
+use super::crypto::{self, KeyId, Keyring, SealedReader, SealedWriter, Tampered};
+use super::index::{self, Extractor, HashSet64, KEYWORD_FIELDS};
 use crate::StoreError;
 
-pub(crate) const HEADER_MAGIC: &[u8; 8] = b"VIGILSEG";
-pub(crate) const FOOTER_MAGIC: &[u8; 8] = b"VIGILEND";
-/// The segment format version. Readers reject other versions (a later storage issue adds
-/// converters).
-pub(crate) const FORMAT_VERSION: u32 = 1;
-const HEADER_LEN: u64 = 16;
-const FOOTER_LEN: u64 = 40;
-/// Largest block (uncompressed) or meta region a reader accepts.
-const MAX_REGION: u64 = 512 << 20;
+/// The value of the `vigil.format` metadata key; readers reject other values.
+pub(crate) const FORMAT: &str = "vigil-segment-parquet-1";
+/// Segment file extension.
+pub(crate) const EXT: &str = "parquet";
+const KW: usize = KEYWORD_FIELDS.len();
 
-/// Per-block index entry.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct BlockMeta {
-    pub offset: u64,
-    pub clen: u32,
-    pub ulen: u32,
-    pub count: u32,
-    pub min_ts: i64,
-    pub max_ts: i64,
-    pub first_lsn: u64,
-    pub crc: u32,
-    pub bloom: Vec<u8>,
-    /// The block's keyword columns (a zstd frame after the block); length 0 when the block
-    /// has none.
-    pub cols_offset: u64,
-    pub cols_clen: u32,
-    pub cols_ulen: u32,
-    pub cols_crc: u32,
+/// Where a segment lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Tier {
+    /// `<partition>/segments/`: recent data, small row groups, fast zstd.
+    Hot,
+    /// `<partition>/cold/` (a directory, or a link to the same path under `tiers.cold_dir`):
+    /// old data, large row groups, strong zstd.
+    Cold,
 }
 
-/// The segment's index region.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct SegmentMeta {
+impl Tier {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Tier::Hot => "hot",
+            Tier::Cold => "cold",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<Tier> {
+        match s {
+            "hot" => Some(Tier::Hot),
+            "cold" => Some(Tier::Cold),
+            _ => None,
+        }
+    }
+
+    /// The tier's directory under a partition directory.
+    pub(crate) fn dir(self, tenant_dir: &Path) -> PathBuf {
+        tenant_dir.join(match self {
+            Tier::Hot => super::spaces::HOT_DIR,
+            Tier::Cold => super::spaces::COLD_DIR,
+        })
+    }
+}
+
+/// How a segment is written.
+#[derive(Debug, Clone)]
+pub(crate) struct WriteOptions {
     pub tenant: String,
-    pub first_lsn: u64,
-    pub last_lsn: u64,
-    pub min_ts: i64,
-    pub max_ts: i64,
-    pub events: u64,
+    pub tier: Tier,
     pub zstd_level: i32,
-    pub keyword_fields: Vec<String>,
-    pub blocks: Vec<BlockMeta>,
-    pub dict_keys: Vec<[u8; 8]>,
-    pub dict_blocks: Vec<Vec<u32>>,
+    /// Rows per row group (the pruning unit).
+    pub row_group_rows: usize,
+    /// Largest data page before compression.
+    pub page_bytes: usize,
+    /// Test hook: fail after the first row group.
+    pub fail_write: bool,
+    /// Encrypts the file under the keyring's current key (plain when it has none).
+    pub keyring: Arc<Keyring>,
 }
 
-/// An open, verified segment.
-#[derive(Debug)]
-pub(crate) struct Segment {
-    pub path: PathBuf,
-    pub meta: SegmentMeta,
-    pub file_len: u64,
-    /// Bytes of the meta region (block index, bloom filters, dictionary).
-    pub meta_len: u64,
-    dict: Vec<u64>,
-    file: File,
+pub(crate) fn file_name(first_lsn: u64, last_lsn: u64) -> String {
+    format!("{first_lsn:020}-{last_lsn:020}.{EXT}")
 }
 
-impl Segment {
-    /// Opens and verifies header, footer and meta (block checksums are verified on read).
-    pub(crate) fn open(path: &Path) -> Result<Segment, StoreError> {
-        let file = File::open(path).map_err(|e| StoreError::io("open segment", path, e))?;
-        let file_len = file
-            .metadata()
-            .map_err(|e| StoreError::io("stat segment", path, e))?
-            .len();
-        let bad = |r: String| StoreError::corrupt(path, r);
-        if file_len < HEADER_LEN + FOOTER_LEN {
-            return Err(bad(format!("file too short ({file_len} bytes)")));
-        }
-        let mut header = [0u8; HEADER_LEN as usize];
-        file.read_exact_at(&mut header, 0)
-            .map_err(|e| StoreError::io("read segment", path, e))?;
-        if &header[0..8] != HEADER_MAGIC {
-            return Err(bad("bad header magic".into()));
-        }
-        let mut f = [0u8; FOOTER_LEN as usize];
-        file.read_exact_at(&mut f, file_len - FOOTER_LEN)
-            .map_err(|e| StoreError::io("read segment", path, e))?;
-        if &f[32..40] != FOOTER_MAGIC {
-            return Err(bad("bad footer magic (torn or truncated file)".into()));
-        }
-        let footer_crc = u32::from_le_bytes([f[28], f[29], f[30], f[31]]);
-        if crc32fast::hash(&f[0..28]) != footer_crc {
-            return Err(bad("footer checksum mismatch".into()));
-        }
-        let version = u32::from_le_bytes([f[24], f[25], f[26], f[27]]);
-        if version != FORMAT_VERSION {
-            return Err(bad(format!(
-                "unsupported format version {version} (this build reads {FORMAT_VERSION})"
-            )));
-        }
-        let meta_off = u64::from_le_bytes([f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7]]);
-        let meta_len = u64::from_le_bytes([f[8], f[9], f[10], f[11], f[12], f[13], f[14], f[15]]);
-        let meta_crc = u32::from_le_bytes([f[16], f[17], f[18], f[19]]);
-        if meta_len > MAX_REGION
-            || meta_off < HEADER_LEN
-            || meta_off + meta_len != file_len - FOOTER_LEN
-        {
-            return Err(bad(format!(
-                "meta region {meta_off}+{meta_len} out of bounds"
-            )));
-        }
-        let mut mbytes = vec![0u8; meta_len as usize];
-        file.read_exact_at(&mut mbytes, meta_off)
-            .map_err(|e| StoreError::io("read segment", path, e))?;
-        if crc32fast::hash(&mbytes) != meta_crc {
-            return Err(bad("meta checksum mismatch".into()));
-        }
-        let meta: SegmentMeta =
-            postcard::from_bytes(&mbytes).map_err(|e| bad(format!("meta does not decode: {e}")))?;
-        let mut events = 0u64;
-        for (i, b) in meta.blocks.iter().enumerate() {
-            if b.offset < HEADER_LEN
-                || b.offset + u64::from(b.clen) > meta_off
-                || u64::from(b.ulen) > MAX_REGION
-            {
-                return Err(bad(format!("block {i} out of bounds")));
-            }
-            events += u64::from(b.count);
-        }
-        if events != meta.events || meta.dict_keys.len() != meta.dict_blocks.len() {
-            return Err(bad("inconsistent meta (counts or dictionary)".into()));
-        }
-        let dict = meta
-            .dict_keys
-            .iter()
-            .map(|k| u64::from_le_bytes(*k))
-            .collect();
-        Ok(Segment {
-            path: path.to_owned(),
-            meta,
-            file_len,
-            meta_len,
-            dict,
-            file,
+/// Whether `s` is a segment file name this build writes (`<n>-<n>.parquet`).
+pub(crate) fn is_segment_name(s: &str) -> bool {
+    s.strip_suffix(".parquet")
+        .and_then(|b| b.split_once('-'))
+        .is_some_and(|(a, b)| {
+            a.len() == 20
+                && b.len() == 20
+                && a.bytes().all(|c| c.is_ascii_digit())
+                && b.bytes().all(|c| c.is_ascii_digit())
+        })
+}
+
+fn schema() -> SchemaRef {
+    let mut fields = vec![
+        Field::new("lsn", DataType::UInt64, false),
+        Field::new("@timestamp", DataType::Int64, false),
+    ];
+    for k in KEYWORD_FIELDS {
+        fields.push(Field::new(
+            k,
+            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+            true,
+        ));
+    }
+    fields.push(Field::new("event", DataType::Binary, false));
+    fields.push(Field::new("message", DataType::Utf8, true));
+    fields.push(Field::new("raw", DataType::Binary, false));
+    fields.push(Field::new("_bloom", DataType::Binary, true));
+    Arc::new(Schema::new(fields))
+}
+
+// Leaf column positions (the schema is flat: leaf = field).
+const C_LSN: usize = 0;
+const C_TS: usize = 1;
+const C_KW0: usize = 2;
+const C_EVENT: usize = C_KW0 + KW;
+const C_MESSAGE: usize = C_EVENT + 1;
+const C_RAW: usize = C_EVENT + 2;
+const C_BLOOM: usize = C_EVENT + 3;
+const N_COLS: usize = C_EVENT + 4;
+
+fn props(o: &WriteOptions, meta: Vec<KeyValue>) -> Result<WriterProperties, StoreError> {
+    let level = ZstdLevel::try_new(o.zstd_level)
+        .map_err(|e| StoreError::Invalid(format!("zstd level {}: {e}", o.zstd_level)))?;
+    let path = |n: &str| ColumnPath::new(vec![n.to_owned()]);
+    let mut b = WriterProperties::builder()
+        .set_writer_version(WriterVersion::PARQUET_2_0)
+        .set_compression(Compression::ZSTD(level))
+        .set_max_row_group_row_count(Some(o.row_group_rows.max(1)))
+        .set_data_page_size_limit(o.page_bytes)
+        .set_dictionary_page_size_limit(8 << 20)
+        .set_statistics_enabled(EnabledStatistics::None)
+        .set_dictionary_enabled(false)
+        .set_created_by(format!("vigil {}", env!("CARGO_PKG_VERSION")))
+        .set_key_value_metadata(Some(meta));
+    for n in ["lsn", "@timestamp"] {
+        b = b
+            .set_column_encoding(path(n), Encoding::DELTA_BINARY_PACKED)
+            .set_column_statistics_enabled(path(n), EnabledStatistics::Chunk);
+    }
+    for k in KEYWORD_FIELDS {
+        b = b.set_column_dictionary_enabled(path(k), true);
+    }
+    // Bloom bits do not compress.
+    b = b.set_column_compression(path("_bloom"), Compression::UNCOMPRESSED);
+    Ok(b.build())
+}
+
+/// Writes one segment file, row by row.
+pub(crate) struct SegmentWriter {
+    opts: WriteOptions,
+    dir: PathBuf,
+    tmp: PathBuf,
+    writer: Option<ArrowWriter<BufWriter<SealedWriter>>>,
+    schema: SchemaRef,
+    lsn: Vec<u64>,
+    ts: Vec<i64>,
+    kw: Vec<StringDictionaryBuilder<Int32Type>>,
+    event: BinaryBuilder,
+    message: StringBuilder,
+    raw: BinaryBuilder,
+    bloom: HashSet64,
+    extractor: Extractor,
+    scratch: Vec<u8>,
+    vals: Vec<Option<String>>,
+    groups: usize,
+    first_lsn: u64,
+    last_lsn: u64,
+    events: u64,
+}
+
+impl std::fmt::Debug for SegmentWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SegmentWriter")
+            .field("tmp", &self.tmp)
+            .field("events", &self.events)
+            .finish()
+    }
+}
+
+impl SegmentWriter {
+    /// Starts a segment in `dir` (as a `.tmp-` file until [`finish`](Self::finish)).
+    pub(crate) fn new(dir: &Path, opts: WriteOptions) -> Result<SegmentWriter, StoreError> {
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = dir.join(format!(".tmp-{}-{n}.{EXT}", std::process::id()));
+        let file = crypto::create_sealed_file(&tmp, &opts.keyring)?;
+        let schema = schema();
+        let meta = vec![
+            KeyValue::new("vigil.format".into(), FORMAT.to_owned()),
+            KeyValue::new("vigil.tenant".into(), opts.tenant.clone()),
+        ];
+        let p = props(&opts, meta)?;
+        let writer = ArrowWriter::try_new(
+            BufWriter::with_capacity(1 << 20, file),
+            schema.clone(),
+            Some(p),
+        )
+        .map_err(|e| pq_err(&tmp, "start segment", &e))?;
+        Ok(SegmentWriter {
+            dir: dir.to_owned(),
+            tmp,
+            writer: Some(writer),
+            schema,
+            lsn: Vec::new(),
+            ts: Vec::new(),
+            kw: (0..KW).map(|_| StringDictionaryBuilder::new()).collect(),
+            event: BinaryBuilder::new(),
+            message: StringBuilder::new(),
+            raw: BinaryBuilder::new(),
+            bloom: HashSet64::default(),
+            extractor: Extractor::new(),
+            scratch: Vec::new(),
+            vals: vec![None; KW],
+            groups: 0,
+            first_lsn: 0,
+            last_lsn: 0,
+            events: 0,
+            opts,
         })
     }
 
-    /// Whether block `b` holds keyword hash `k` (per the dictionary).
-    pub(crate) fn block_has_key(&self, b: usize, k: u64) -> bool {
-        match self.dict.binary_search(&k) {
-            Ok(i) => self.meta.dict_blocks[i].binary_search(&(b as u32)).is_ok(),
-            Err(_) => false,
+    /// Adds one event (LSNs must increase).
+    pub(crate) fn push(&mut self, lsn: u64, ev: &Event) -> Result<(), StoreError> {
+        if self.events == 0 {
+            self.first_lsn = lsn;
         }
-    }
-
-    /// Reads, verifies and decompresses the keyword columns of block `b` (`None` when the
-    /// block has none).
-    pub(crate) fn read_columns(&self, b: usize) -> Result<Option<Columns>, StoreError> {
-        let m = &self.meta.blocks[b];
-        if m.cols_clen == 0 {
-            return Ok(None);
+        self.last_lsn = lsn;
+        self.events += 1;
+        self.lsn.push(lsn);
+        self.ts.push(ev.timestamp.0);
+        self.scratch.clear();
+        let apart = codec::encode_parts(ev, &mut self.scratch);
+        self.event.append_value(&self.scratch);
+        self.message.append_option(apart);
+        self.raw.append_value(&ev.raw);
+        for v in &mut self.vals {
+            *v = None;
         }
-        let mut c = vec![0u8; m.cols_clen as usize];
-        self.file
-            .read_exact_at(&mut c, m.cols_offset)
-            .map_err(|e| StoreError::io("read segment", &self.path, e))?;
-        if crc32fast::hash(&c) != m.cols_crc {
-            return Err(StoreError::corrupt(
-                &self.path,
-                format!("columns of block {b}: checksum mismatch"),
-            ));
-        }
-        let plain = zstd::bulk::decompress(&c, m.cols_ulen as usize).map_err(|e| {
-            StoreError::corrupt(
-                &self.path,
-                format!("columns of block {b} do not decompress: {e}"),
-            )
-        })?;
-        Columns::parse(&plain, m.count as usize)
-            .map(Some)
-            .ok_or_else(|| {
-                StoreError::corrupt(&self.path, format!("columns of block {b}: invalid layout"))
-            })
-    }
-
-    /// Reads, verifies and decompresses block `b`.
-    pub(crate) fn read_block(&self, b: usize) -> Result<DecodedBlock, StoreError> {
-        let m = &self.meta.blocks[b];
-        let mut c = vec![0u8; m.clen as usize];
-        self.file
-            .read_exact_at(&mut c, m.offset)
-            .map_err(|e| StoreError::io("read segment", &self.path, e))?;
-        if crc32fast::hash(&c) != m.crc {
-            return Err(StoreError::corrupt(
-                &self.path,
-                format!("block {b} checksum mismatch"),
-            ));
-        }
-        let plain = zstd::bulk::decompress(&c, m.ulen as usize).map_err(|e| {
-            StoreError::corrupt(&self.path, format!("block {b} does not decompress: {e}"))
-        })?;
-        DecodedBlock::parse(plain, m.count as usize)
-            .ok_or_else(|| StoreError::corrupt(&self.path, format!("block {b} layout is invalid")))
-    }
-}
-
-/// A decompressed block. Records are stored split: the part before the raw record (which
-/// postcard writes last) and the raw records, each group back to back, so that the raw text
-/// compresses as text.
-#[derive(Debug)]
-pub(crate) struct DecodedBlock {
-    plain: Vec<u8>,
-    count: usize,
-    prefix_start: usize,
-    raw_start: usize,
-}
-
-fn u32_at(p: &[u8], at: usize) -> usize {
-    u32::from_le_bytes([p[at], p[at + 1], p[at + 2], p[at + 3]]) as usize
-}
-
-impl DecodedBlock {
-    fn parse(plain: Vec<u8>, count: usize) -> Option<DecodedBlock> {
-        if plain.len() < 4 || u32_at(&plain, 0) != count {
-            return None;
-        }
-        let prefix_start = 4 + count * 16;
-        if plain.len() < prefix_start {
-            return None;
-        }
-        let prefix_len = if count == 0 {
-            0
-        } else {
-            u32_at(&plain, 4 + (count - 1) * 4)
+        let (bloom, vals) = (&mut self.bloom, &mut self.vals);
+        let mut bloom_k = |k| {
+            bloom.insert(k);
         };
-        let raw_start = prefix_start.checked_add(prefix_len)?;
-        if plain.len() < raw_start {
-            return None;
-        }
-        let b = DecodedBlock {
-            plain,
-            count,
-            prefix_start,
-            raw_start,
-        };
-        let raw_len = b.plain.len() - raw_start;
-        let (mut prev_p, mut prev_r) = (0, 0);
-        for i in 0..count {
-            let (p, r) = (b.prefix_end(i), b.raw_end(i));
-            if p < prev_p || p > prefix_len || r < prev_r || r > raw_len {
-                return None;
+        let mut tokens: Vec<u64> = Vec::new();
+        self.extractor
+            .extract(ev, &mut bloom_k, &mut |t| tokens.push(t), &mut |f, s| {
+                if let Some(slot) = vals.get_mut(f)
+                    && slot.is_none()
+                {
+                    *slot = Some(s.to_owned());
+                }
+            });
+        self.bloom.extend(tokens);
+        for (b, v) in self.kw.iter_mut().zip(&self.vals) {
+            match v {
+                Some(s) => {
+                    b.append_value(s);
+                }
+                None => b.append_null(),
             }
-            (prev_p, prev_r) = (p, r);
         }
-        if prev_r != raw_len {
-            return None;
+        if self.lsn.len() >= self.opts.row_group_rows {
+            self.flush_group()?;
         }
-        Some(b)
+        Ok(())
     }
 
-    fn prefix_end(&self, i: usize) -> usize {
-        u32_at(&self.plain, 4 + i * 4)
-    }
-
-    fn raw_end(&self, i: usize) -> usize {
-        u32_at(&self.plain, 4 + self.count * 12 + i * 4)
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.count
-    }
-
-    pub(crate) fn ts(&self, i: usize) -> i64 {
-        let at = 4 + self.count * 4 + i * 8;
-        let p = &self.plain;
-        i64::from_le_bytes([
-            p[at],
-            p[at + 1],
-            p[at + 2],
-            p[at + 3],
-            p[at + 4],
-            p[at + 5],
-            p[at + 6],
-            p[at + 7],
-        ])
-    }
-
-    /// Event record `i`, reassembled in `scratch`.
-    pub(crate) fn event<'s>(&self, i: usize, scratch: &'s mut Vec<u8>) -> &'s [u8] {
-        let (p0, r0) = if i == 0 {
-            (0, 0)
-        } else {
-            (self.prefix_end(i - 1), self.raw_end(i - 1))
-        };
-        scratch.clear();
-        scratch.extend_from_slice(
-            &self.plain[self.prefix_start + p0..self.prefix_start + self.prefix_end(i)],
-        );
-        scratch
-            .extend_from_slice(&self.plain[self.raw_start + r0..self.raw_start + self.raw_end(i)]);
-        scratch
-    }
-}
-
-/// Serializes a memtable block into the plain block layout:
-/// `count u32 | prefix end u32 × n | @timestamp i64 × n | raw end u32 × n | prefixes | raws`.
-fn plain_block(b: &MemBlock, out: &mut Vec<u8>) {
-    out.clear();
-    out.reserve(4 + b.len() * 16 + b.data.len());
-    out.extend_from_slice(&(b.len() as u32).to_le_bytes());
-    let mut p_end = 0u32;
-    for i in 0..b.len() {
-        p_end += (b.event(i).len() - b.raw_lens[i] as usize) as u32;
-        out.extend_from_slice(&p_end.to_le_bytes());
-    }
-    for t in &b.ts {
-        out.extend_from_slice(&t.to_le_bytes());
-    }
-    let mut r_end = 0u32;
-    for &r in &b.raw_lens {
-        r_end += r;
-        out.extend_from_slice(&r_end.to_le_bytes());
-    }
-    for i in 0..b.len() {
-        let rec = b.event(i);
-        out.extend_from_slice(&rec[..rec.len() - b.raw_lens[i] as usize]);
-    }
-    for i in 0..b.len() {
-        let rec = b.event(i);
-        out.extend_from_slice(&rec[rec.len() - b.raw_lens[i] as usize..]);
-    }
-}
-
-/// What the sealer needs besides the blocks.
-#[derive(Debug)]
-pub(crate) struct SealSpec<'a> {
-    pub dir: &'a Path,
-    pub tenant: &'a str,
-    pub zstd_level: i32,
-    /// Test hook: fail after writing part of the file.
-    pub fail_write: bool,
-}
-
-pub(crate) fn segment_file_name(first_lsn: u64, last_lsn: u64) -> String {
-    format!("{first_lsn:020}-{last_lsn:020}.vseg")
-}
-
-/// Writes blocks as a segment (temp file, fsync, rename, directory fsync) and opens it.
-pub(crate) fn write(spec: &SealSpec<'_>, blocks: &[Arc<MemBlock>]) -> Result<Segment, StoreError> {
-    let first_lsn = blocks.first().map_or(0, |b| b.first_lsn);
-    let last_lsn = blocks
-        .last()
-        .map_or(0, |b| b.first_lsn + b.len() as u64 - 1);
-    let name = segment_file_name(first_lsn, last_lsn);
-    let tmp = spec.dir.join(format!(".tmp-{name}"));
-    let path = spec.dir.join(&name);
-    let res = write_tmp(spec, blocks, &tmp, first_lsn, last_lsn);
-    if let Err(e) = res {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    std::fs::rename(&tmp, &path).map_err(|e| StoreError::io("rename segment", &path, e))?;
-    sync_dir(spec.dir)?;
-    Segment::open(&path)
-}
-
-fn write_tmp(
-    spec: &SealSpec<'_>,
-    blocks: &[Arc<MemBlock>],
-    tmp: &Path,
-    first_lsn: u64,
-    last_lsn: u64,
-) -> Result<(), StoreError> {
-    let io = |op, e| StoreError::io(op, tmp, e);
-    let file = File::create(tmp).map_err(|e| io("create segment", e))?;
-    let mut w = BufWriter::with_capacity(1 << 20, file);
-    let mut header = [0u8; HEADER_LEN as usize];
-    header[0..8].copy_from_slice(HEADER_MAGIC);
-    header[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-    w.write_all(&header).map_err(|e| io("write segment", e))?;
-    let mut offset = HEADER_LEN;
-    let mut metas = Vec::with_capacity(blocks.len());
-    let mut pairs: Vec<(u64, u32)> = Vec::new();
-    let mut plain = Vec::new();
-    let mut cctx = zstd::bulk::Compressor::new(spec.zstd_level).map_err(|e| io("zstd", e))?;
-    let (mut min_ts, mut max_ts, mut events) = (i64::MAX, i64::MIN, 0u64);
-    for (bi, b) in blocks.iter().enumerate() {
-        plain_block(b, &mut plain);
-        let c = cctx.compress(&plain).map_err(|e| io("zstd", e))?;
-        if spec.fail_write && bi > 0 {
-            return Err(io(
+    fn flush_group(&mut self) -> Result<(), StoreError> {
+        let n = self.lsn.len();
+        if n == 0 {
+            return Ok(());
+        }
+        if self.opts.fail_write && self.groups > 0 {
+            return Err(StoreError::io(
                 "write segment",
+                &self.tmp,
                 std::io::Error::other("injected write failure"),
             ));
         }
-        w.write_all(&c).map_err(|e| io("write segment", e))?;
-        let (clen, ulen, crc) = (c.len() as u32, plain.len() as u32, crc32fast::hash(&c));
-        let block_offset = offset;
-        offset += c.len() as u64;
-        let (mut cols_offset, mut cols_clen, mut cols_ulen, mut cols_crc) = (0, 0, 0, 0);
-        if let Some(cols) = b.columns() {
-            cols.write(b.len(), &mut plain);
-            let c = cctx.compress(&plain).map_err(|e| io("zstd", e))?;
-            w.write_all(&c).map_err(|e| io("write segment", e))?;
-            (cols_offset, cols_clen, cols_ulen, cols_crc) = (
-                offset,
-                c.len() as u32,
-                plain.len() as u32,
-                crc32fast::hash(&c),
+        let mut cols: Vec<ArrayRef> = Vec::with_capacity(N_COLS);
+        cols.push(Arc::new(UInt64Array::from(std::mem::take(&mut self.lsn))));
+        cols.push(Arc::new(Int64Array::from(std::mem::take(&mut self.ts))));
+        for b in &mut self.kw {
+            cols.push(Arc::new(b.finish()));
+        }
+        cols.push(Arc::new(self.event.finish()));
+        cols.push(Arc::new(self.message.finish()));
+        cols.push(Arc::new(self.raw.finish()));
+        let bits = index::bloom_build(&self.bloom);
+        self.bloom.clear();
+        let mut bloom = BinaryBuilder::with_capacity(n, bits.len());
+        bloom.append_value(&bits);
+        bloom.append_nulls(n - 1);
+        cols.push(Arc::new(bloom.finish()));
+        let batch = RecordBatch::try_new(self.schema.clone(), cols)
+            .map_err(|e| StoreError::Invalid(format!("segment batch: {e}")))?;
+        let tmp = self.tmp.clone();
+        let w = self
+            .writer
+            .as_mut()
+            .ok_or_else(|| StoreError::Invalid("segment writer already finished".into()))?;
+        w.write(&batch)
+            .map_err(|e| pq_err(&tmp, "write segment", &e))?;
+        w.flush().map_err(|e| pq_err(&tmp, "write segment", &e))?;
+        self.groups += 1;
+        Ok(())
+    }
+
+    /// Events pushed so far.
+    pub(crate) fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// Writes the footer, fsyncs, renames into place, fsyncs the directory, opens the result.
+    pub(crate) fn finish(mut self) -> Result<Segment, StoreError> {
+        let res = self.finish_inner();
+        if res.is_err() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+        res
+    }
+
+    fn finish_inner(&mut self) -> Result<Segment, StoreError> {
+        if self.events == 0 {
+            return Err(StoreError::Invalid("empty segment".into()));
+        }
+        self.flush_group()?;
+        if self.opts.fail_write {
+            return Err(StoreError::io(
+                "write segment",
+                &self.tmp,
+                std::io::Error::other("injected write failure"),
+            ));
+        }
+        let tmp = self.tmp.clone();
+        let mut w = self
+            .writer
+            .take()
+            .ok_or_else(|| StoreError::Invalid("segment writer already finished".into()))?;
+        for (k, v) in [
+            ("vigil.first_lsn", self.first_lsn),
+            ("vigil.last_lsn", self.last_lsn),
+            ("vigil.events", self.events),
+        ] {
+            w.append_key_value_metadata(KeyValue::new(k.into(), v.to_string()));
+        }
+        let buf = w
+            .into_inner()
+            .map_err(|e| pq_err(&tmp, "write segment", &e))?;
+        let file = buf
+            .into_inner()
+            .map_err(|e| StoreError::io("write segment", &tmp, e.into_error()))?;
+        // The last chunk, then fsync.
+        file.finish()?;
+        let path = self.dir.join(file_name(self.first_lsn, self.last_lsn));
+        std::fs::rename(&tmp, &path).map_err(|e| StoreError::io("rename segment", &path, e))?;
+        sync_dir(&self.dir)?;
+        Segment::open(&path, self.opts.tier, &self.opts.keyring)
+    }
+}
+
+impl Drop for SegmentWriter {
+    fn drop(&mut self) {
+        if self.writer.is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+fn pq_err(path: &Path, op: &'static str, e: &parquet::errors::ParquetError) -> StoreError {
+    StoreError::io(op, path, std::io::Error::other(e.to_string()))
+}
+
+/// A segment file read through the `crypto` seam (plain or decrypted chunk by chunk), safe to
+/// share between threads. A read that fails authentication is remembered in `tampered`, so
+/// that the Parquet error it becomes is reported as tampering (Parquet keeps only its text).
+#[derive(Debug, Clone)]
+pub(crate) struct SegFile {
+    reader: SealedReader,
+    tampered: Arc<OnceLock<String>>,
+}
+
+impl SegFile {
+    fn note(&self, e: std::io::Error) -> std::io::Error {
+        if let Some(t) = e.get_ref().and_then(|x| x.downcast_ref::<Tampered>()) {
+            let _ = self.tampered.set(t.0.clone());
+        }
+        e
+    }
+}
+
+impl Length for SegFile {
+    fn len(&self) -> u64 {
+        self.reader.len()
+    }
+}
+
+/// A reader from an offset of a [`SegFile`] to its end.
+pub(crate) struct SegRead {
+    file: SegFile,
+    cursor: SealedReader,
+}
+
+impl Read for SegRead {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.cursor.read(buf).map_err(|e| self.file.note(e))
+    }
+}
+
+impl ChunkReader for SegFile {
+    type T = SegRead;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<SegRead> {
+        Ok(SegRead {
+            file: self.clone(),
+            cursor: self.reader.cursor(start),
+        })
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
+        let len = self.reader.len();
+        let end = start
+            .checked_add(length as u64)
+            .filter(|&e| e <= len)
+            .ok_or_else(|| {
+                parquet::errors::ParquetError::EOF(format!(
+                    "range {start}+{length} beyond the file ({len} bytes)"
+                ))
+            })?;
+        let buf = self
+            .reader
+            .read_range(start..end)
+            .map_err(|e| self.note(e))?;
+        Ok(Bytes::from(buf))
+    }
+}
+
+/// One row group.
+#[derive(Debug, Clone)]
+pub(crate) struct Group {
+    pub rows: usize,
+    pub min_ts: i64,
+    pub max_ts: i64,
+}
+
+/// An open, checked segment.
+pub(crate) struct Segment {
+    pub path: PathBuf,
+    pub tier: Tier,
+    pub tenant: String,
+    pub first_lsn: u64,
+    pub last_lsn: u64,
+    pub events: u64,
+    pub min_ts: i64,
+    pub max_ts: i64,
+    pub file_len: u64,
+    /// Bytes of the bloom filters (included in `file_len`).
+    pub bloom_bytes: u64,
+    pub groups: Vec<Group>,
+    file: SegFile,
+    meta: ArrowReaderMetadata,
+    blooms: OnceLock<Vec<Bytes>>,
+}
+
+impl std::fmt::Debug for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Segment")
+            .field("path", &self.path)
+            .field("tier", &self.tier)
+            .field("events", &self.events)
+            .finish()
+    }
+}
+
+impl Segment {
+    /// The file name.
+    pub(crate) fn name(&self) -> String {
+        self.path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+
+    /// Opens a segment through the keyring: Parquet footer, schema, Vigil metadata, row group
+    /// statistics. Errors: [`StoreError::Key`] when the file needs a key the keyring lacks.
+    pub(crate) fn open(path: &Path, tier: Tier, keyring: &Keyring) -> Result<Segment, StoreError> {
+        let reader = crypto::open_sealed_file(path, keyring)?;
+        // Bytes on disk (an encrypted file is larger than its Parquet plaintext).
+        let len = std::fs::metadata(path)
+            .map_err(|e| StoreError::io("stat segment", path, e))?
+            .len();
+        let bad = |r: String| StoreError::corrupt(path, r);
+        let file = SegFile {
+            reader,
+            tampered: Arc::new(OnceLock::new()),
+        };
+        let opts = ArrowReaderOptions::new()
+            .with_offset_index_policy(PageIndexPolicy::Optional)
+            .with_column_index_policy(PageIndexPolicy::Skip);
+        let meta =
+            ArrowReaderMetadata::load(&file, opts).map_err(|e| match file.tampered.get() {
+                Some(t) => tampered_err(path, t),
+                None => bad(format!("not a readable Parquet file: {e}")),
+            })?;
+        if meta.schema().fields() != schema().fields() {
+            return Err(bad("unexpected columns (not a Vigil segment)".into()));
+        }
+        let md = meta.metadata().clone();
+        let kv = |k: &str| -> Option<String> {
+            md.file_metadata()
+                .key_value_metadata()?
+                .iter()
+                .find(|x| x.key == k)?
+                .value
+                .clone()
+        };
+        match kv("vigil.format") {
+            Some(v) if v == FORMAT => {}
+            other => {
+                return Err(bad(format!(
+                    "format {other:?}, this build reads {FORMAT:?}"
+                )));
+            }
+        }
+        let num = |k: &str| -> Result<u64, StoreError> {
+            kv(k)
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| bad(format!("metadata {k} missing or not a number")))
+        };
+        let (first_lsn, last_lsn, events) = (
+            num("vigil.first_lsn")?,
+            num("vigil.last_lsn")?,
+            num("vigil.events")?,
+        );
+        let tenant = kv("vigil.tenant").unwrap_or_default();
+        let mut groups = Vec::with_capacity(md.num_row_groups());
+        let (mut total, mut min_ts, mut max_ts, mut bloom_bytes) = (0u64, i64::MAX, i64::MIN, 0u64);
+        for (i, rg) in md.row_groups().iter().enumerate() {
+            let rows = usize::try_from(rg.num_rows())
+                .map_err(|_| bad(format!("row group {i}: negative row count")))?;
+            let (lo, hi) = match rg.column(C_TS).statistics() {
+                Some(Statistics::Int64(s)) => match (s.min_opt(), s.max_opt()) {
+                    (Some(a), Some(b)) => (*a, *b),
+                    _ => return Err(bad(format!("row group {i}: no @timestamp statistics"))),
+                },
+                _ => return Err(bad(format!("row group {i}: no @timestamp statistics"))),
+            };
+            bloom_bytes += rg.column(C_BLOOM).compressed_size().max(0) as u64;
+            total += rows as u64;
+            min_ts = min_ts.min(lo);
+            max_ts = max_ts.max(hi);
+            groups.push(Group {
+                rows,
+                min_ts: lo,
+                max_ts: hi,
+            });
+        }
+        if total != events || (events > 0 && first_lsn > last_lsn) {
+            return Err(bad(format!(
+                "metadata says {events} events (LSN {first_lsn}-{last_lsn}), row groups hold {total}"
+            )));
+        }
+        Ok(Segment {
+            path: path.to_owned(),
+            tier,
+            tenant,
+            first_lsn,
+            last_lsn,
+            events,
+            min_ts,
+            max_ts,
+            file_len: len,
+            bloom_bytes,
+            groups,
+            file,
+            meta,
+            blooms: OnceLock::new(),
+        })
+    }
+
+    fn corrupt(&self, what: String) -> StoreError {
+        StoreError::corrupt(&self.path, what)
+    }
+
+    /// A failed read: tampering when a chunk failed authentication, else corruption.
+    fn read_err(&self, what: String) -> StoreError {
+        match self.file.tampered.get() {
+            Some(t) => tampered_err(&self.path, t),
+            None => self.corrupt(what),
+        }
+    }
+
+    /// The encryption key the file is under (`None`: plain).
+    pub(crate) fn key_id(&self) -> Option<KeyId> {
+        self.file.reader.key_id()
+    }
+
+    /// Reads leaf columns `cols` of row group `rg`, optionally only the selected rows.
+    fn read(
+        &self,
+        rg: usize,
+        cols: &[usize],
+        rows: Option<&[usize]>,
+    ) -> Result<Vec<RecordBatch>, StoreError> {
+        let n = self.groups.get(rg).map_or(0, |g| g.rows);
+        let mask = ProjectionMask::leaves(self.meta.parquet_schema(), cols.iter().copied());
+        let mut b = ParquetRecordBatchReaderBuilder::new_with_metadata(
+            self.file.clone(),
+            self.meta.clone(),
+        )
+        .with_row_groups(vec![rg])
+        .with_projection(mask)
+        .with_batch_size(n.max(1));
+        if let Some(rows) = rows {
+            b = b.with_row_selection(selection(rows, n));
+        }
+        let reader = b
+            .build()
+            .map_err(|e| self.read_err(format!("row group {rg}: {e}")))?;
+        reader
+            .map(|r| r.map_err(|e| self.read_err(format!("row group {rg}: {e}"))))
+            .collect()
+    }
+
+    /// The bloom filter of every row group (read once, then cached).
+    pub(crate) fn blooms(&self) -> Result<&[Bytes], StoreError> {
+        if let Some(b) = self.blooms.get() {
+            return Ok(b);
+        }
+        let mut out = Vec::with_capacity(self.groups.len());
+        for rg in 0..self.groups.len() {
+            let batches = self.read(rg, &[C_BLOOM], None)?;
+            let mut found = None;
+            for b in &batches {
+                let a = binary(b, "_bloom", &self.path)?;
+                if let Some(i) = (0..a.len()).find(|&i| a.is_valid(i)) {
+                    found = Some(Bytes::copy_from_slice(a.value(i)));
+                    break;
+                }
+            }
+            out.push(
+                found.ok_or_else(|| self.corrupt(format!("row group {rg}: no bloom filter")))?,
             );
-            offset += c.len() as u64;
         }
-        for &k in &b.keys {
-            pairs.push((k, bi as u32));
-        }
-        metas.push(BlockMeta {
-            offset: block_offset,
-            clen,
-            ulen,
-            count: b.len() as u32,
-            min_ts: b.min_ts,
-            max_ts: b.max_ts,
-            first_lsn: b.first_lsn,
-            crc,
-            bloom: index::bloom_build(&b.tokens),
-            cols_offset,
-            cols_clen,
-            cols_ulen,
-            cols_crc,
-        });
-        min_ts = min_ts.min(b.min_ts);
-        max_ts = max_ts.max(b.max_ts);
-        events += b.len() as u64;
+        Ok(self.blooms.get_or_init(|| out))
     }
-    pairs.sort_unstable();
-    let mut keys: Vec<(u64, Vec<u32>)> = Vec::new();
-    for (k, b) in pairs {
-        match keys.last_mut() {
-            Some((last, blocks)) if *last == k => blocks.push(b),
-            _ => keys.push((k, vec![b])),
+
+    /// `lsn`, `@timestamp` and the keyword columns `fields` (indexes into
+    /// [`KEYWORD_FIELDS`]) of row group `rg`.
+    pub(crate) fn columns(
+        &self,
+        rg: usize,
+        fields: &[usize],
+    ) -> Result<(Vec<u64>, Columns), StoreError> {
+        let mut leaves = vec![C_LSN, C_TS];
+        leaves.extend(fields.iter().map(|f| C_KW0 + f));
+        let batches = self.read(rg, &leaves, None)?;
+        let kinds = kinds();
+        let mut lsns = Vec::new();
+        let mut cols = Columns {
+            cols: vec![Col::default(); KW],
+            ts: Vec::new(),
+        };
+        for b in &batches {
+            let l = b
+                .column_by_name("lsn")
+                .and_then(|a| a.as_any().downcast_ref::<UInt64Array>())
+                .ok_or_else(|| self.corrupt("lsn column".into()))?;
+            let t = b
+                .column_by_name("@timestamp")
+                .and_then(|a| a.as_any().downcast_ref::<Int64Array>())
+                .ok_or_else(|| self.corrupt("@timestamp column".into()))?;
+            let base = lsns.len();
+            lsns.extend(l.values().iter().copied());
+            cols.ts.extend(t.values().iter().copied());
+            for &f in fields {
+                let d = b
+                    .column_by_name(KEYWORD_FIELDS[f])
+                    .and_then(|a| a.as_any().downcast_ref::<DictionaryArray<Int32Type>>())
+                    .ok_or_else(|| self.corrupt(format!("{} column", KEYWORD_FIELDS[f])))?;
+                let values = d
+                    .values()
+                    .as_any()
+                    .downcast_ref::<StringArray>()
+                    .ok_or_else(|| self.corrupt(format!("{} dictionary", KEYWORD_FIELDS[f])))?;
+                let col = &mut cols.cols[f];
+                // Dictionary entries map to the column's value list (ids from 1); unparsable
+                // ones are absent (id 0).
+                let mut map = Vec::with_capacity(values.len());
+                for i in 0..values.len() {
+                    let v = values
+                        .is_valid(i)
+                        .then(|| kinds[f].and_then(|k| ColValue::parse(k, values.value(i))))
+                        .flatten();
+                    match v {
+                        Some(v) => {
+                            col.vals.push(v);
+                            map.push(col.vals.len() as u32);
+                        }
+                        None => map.push(0),
+                    }
+                }
+                col.ids.resize(base, 0);
+                let keys = d.keys();
+                col.ids.extend((0..keys.len()).map(|i| {
+                    if keys.is_valid(i) {
+                        usize::try_from(keys.value(i))
+                            .ok()
+                            .and_then(|k| map.get(k).copied())
+                            .unwrap_or(0)
+                    } else {
+                        0
+                    }
+                }));
+            }
+        }
+        for &f in fields {
+            cols.cols[f].ids.resize(cols.ts.len(), 0);
+        }
+        if lsns.len() != self.groups.get(rg).map_or(0, |g| g.rows) {
+            return Err(self.corrupt(format!("row group {rg}: row count differs from the footer")));
+        }
+        Ok((lsns, cols))
+    }
+
+    /// Raw records and messages of rows `rows` (ascending) of row group `rg`.
+    pub(crate) fn texts(&self, rg: usize, rows: &[usize]) -> Result<Texts, StoreError> {
+        let batches = self.read(rg, &[C_MESSAGE, C_RAW], Some(rows))?;
+        Texts::new(batches, false, rows.len(), &self.path)
+    }
+
+    /// Events of rows `rows` (ascending) of row group `rg`.
+    pub(crate) fn events(&self, rg: usize, rows: &[usize]) -> Result<Vec<Event>, StoreError> {
+        let batches = self.read(rg, &[C_EVENT, C_MESSAGE, C_RAW], Some(rows))?;
+        let t = Texts::new(batches, true, rows.len(), &self.path)?;
+        (0..t.len())
+            .map(|i| {
+                codec::decode_parts(t.event(i), t.raw(i), t.message(i))
+                    .map_err(|e| self.corrupt(format!("row group {rg}, row {}: {e}", rows[i])))
+            })
+            .collect()
+    }
+
+    /// Every event of the segment with its LSN, row group by row group (for merges).
+    pub(crate) fn for_each_event(
+        &self,
+        f: &mut dyn FnMut(u64, &Event) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        for (rg, g) in self.groups.iter().enumerate() {
+            let (lsns, _) = self.columns(rg, &[])?;
+            let all: Vec<usize> = (0..g.rows).collect();
+            let evs = self.events(rg, &all)?;
+            for (lsn, ev) in lsns.iter().zip(&evs) {
+                f(*lsn, ev)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn tampered_err(path: &Path, what: &str) -> StoreError {
+    StoreError::io(
+        "read segment",
+        path,
+        std::io::Error::new(std::io::ErrorKind::InvalidData, Tampered(what.to_owned())),
+    )
+}
+
+fn binary<'a>(b: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a BinaryArray, StoreError> {
+    b.column_by_name(name)
+        .and_then(|a| a.as_any().downcast_ref::<BinaryArray>())
+        .ok_or_else(|| StoreError::corrupt(path, format!("{name} column")))
+}
+
+/// One batch of [`Texts`]: its first row's index and its columns.
+struct TextPart {
+    start: usize,
+    event: Option<BinaryArray>,
+    message: StringArray,
+    raw: BinaryArray,
+}
+
+/// The selected rows of the text columns (`event` optional, `message`, `raw`).
+pub(crate) struct Texts {
+    parts: Vec<TextPart>,
+    len: usize,
+}
+
+impl Texts {
+    fn new(
+        batches: Vec<RecordBatch>,
+        with_event: bool,
+        want: usize,
+        path: &Path,
+    ) -> Result<Texts, StoreError> {
+        let mut parts = Vec::with_capacity(batches.len());
+        let mut len = 0;
+        for b in &batches {
+            let event = if with_event {
+                Some(binary(b, "event", path)?.clone())
+            } else {
+                None
+            };
+            let message = b
+                .column_by_name("message")
+                .and_then(|a| a.as_any().downcast_ref::<StringArray>())
+                .ok_or_else(|| StoreError::corrupt(path, "message column"))?
+                .clone();
+            let raw = binary(b, "raw", path)?.clone();
+            parts.push(TextPart {
+                start: len,
+                event,
+                message,
+                raw,
+            });
+            len += b.num_rows();
+        }
+        if len != want {
+            return Err(StoreError::corrupt(
+                path,
+                format!("read {len} rows, selected {want}"),
+            ));
+        }
+        Ok(Texts { parts, len })
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    fn part(&self, i: usize) -> (&TextPart, usize) {
+        let p = self
+            .parts
+            .partition_point(|x| x.start <= i)
+            .saturating_sub(1);
+        let part = &self.parts[p];
+        (part, i - part.start)
+    }
+
+    pub(crate) fn raw(&self, i: usize) -> &[u8] {
+        let (p, j) = self.part(i);
+        p.raw.value(j)
+    }
+
+    pub(crate) fn message(&self, i: usize) -> Option<&str> {
+        let (p, j) = self.part(i);
+        p.message.is_valid(j).then(|| p.message.value(j))
+    }
+
+    fn event(&self, i: usize) -> &[u8] {
+        let (p, j) = self.part(i);
+        p.event.as_ref().map_or(&[][..], |e| e.value(j))
+    }
+}
+
+/// A row selection of `rows` (ascending) out of `n`.
+fn selection(rows: &[usize], n: usize) -> RowSelection {
+    let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
+    for &r in rows {
+        match ranges.last_mut() {
+            Some(last) if last.end == r => last.end = r + 1,
+            _ => ranges.push(r..r + 1),
         }
     }
-    let meta = SegmentMeta {
-        tenant: spec.tenant.to_owned(),
-        first_lsn,
-        last_lsn,
-        min_ts,
-        max_ts,
-        events,
-        zstd_level: spec.zstd_level,
-        keyword_fields: KEYWORD_FIELDS.iter().map(|s| (*s).to_owned()).collect(),
-        blocks: metas,
-        dict_keys: keys.iter().map(|(k, _)| k.to_le_bytes()).collect(),
-        dict_blocks: keys.into_iter().map(|(_, b)| b).collect(),
-    };
-    let mbytes = postcard::to_allocvec(&meta)
-        .map_err(|e| io("encode segment meta", std::io::Error::other(e)))?;
-    w.write_all(&mbytes).map_err(|e| io("write segment", e))?;
-    let mut footer = [0u8; FOOTER_LEN as usize];
-    footer[0..8].copy_from_slice(&offset.to_le_bytes());
-    footer[8..16].copy_from_slice(&(mbytes.len() as u64).to_le_bytes());
-    footer[16..20].copy_from_slice(&crc32fast::hash(&mbytes).to_le_bytes());
-    // 20..24 reserved (zero)
-    footer[24..28].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-    let fcrc = crc32fast::hash(&footer[0..28]);
-    footer[28..32].copy_from_slice(&fcrc.to_le_bytes());
-    footer[32..40].copy_from_slice(FOOTER_MAGIC);
-    w.write_all(&footer).map_err(|e| io("write segment", e))?;
-    let file = w
-        .into_inner()
-        .map_err(|e| io("write segment", e.into_error()))?;
-    file.sync_all().map_err(|e| io("fsync segment", e))
+    RowSelection::from_consecutive_ranges(ranges.into_iter(), n)
 }
 
 /// fsyncs a directory so that created, renamed and deleted entries are durable.
@@ -501,4 +918,40 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| StoreError::io("fsync directory", dir, e))
+}
+
+/// SHA-256 and size of a file.
+pub(crate) fn sha256_file(path: &Path) -> Result<([u8; 32], u64), StoreError> {
+    use ring::digest::{Context, SHA256};
+    let mut f = File::open(path).map_err(|e| StoreError::io("open segment", path, e))?;
+    let mut c = Context::new(&SHA256);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| StoreError::io("read segment", path, e))?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        c.update(&buf[..n]);
+    }
+    let mut out = [0u8; 32];
+    out.copy_from_slice(c.finish().as_ref());
+    Ok((out, size))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(is_segment_name(&file_name(1, 100)));
+        assert!(!is_segment_name(
+            "00000000000000000001-00000000000000000100.vseg"
+        ));
+        assert!(!is_segment_name(".tmp-1-2.parquet"));
+    }
 }

@@ -5,6 +5,10 @@
 //!          crc32 covers lsn, count and payload; all integers little-endian
 //! payload = count postcard-encoded events, back to back
 //! ```
+//! With encryption on, frames are `VGWE` frames (see the `crypto` module): the same header
+//! plus key id, key fingerprint and nonce, then the AES-256-GCM ciphertext; a file may mix
+//! both kinds (encryption switched on, keys rotated).
+//!
 //! Files are `wal/<seq:010>.wal`, replayed in `seq` order. A frame that is cut short or fails
 //! its checksum ends the valid part of its file: the file is truncated there and the frame is
 //! counted as corrupt. Event `i` of a frame has LSN `lsn + i`.
@@ -13,6 +17,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
+use super::crypto::{self, Keyring, WAL_ENC_HEADER, WAL_ENC_MAGIC, WalOpen};
 use crate::StoreError;
 
 pub(crate) const FRAME_MAGIC: u32 = u32::from_le_bytes(*b"VGWL");
@@ -56,7 +61,14 @@ pub(crate) type OnFrame<'a> = dyn FnMut(u64, u32, &[u8]) -> Result<(), StoreErro
 /// Reads a WAL file frame by frame (each read bounded by [`MAX_FRAME`]), calling
 /// `on_frame(lsn, count, payload)` for every valid frame, and stops at the first torn or
 /// corrupt one.
-pub(crate) fn scan_file(path: &Path, on_frame: &mut OnFrame<'_>) -> Result<ScanEnd, StoreError> {
+/// Encrypted frames are decrypted with `keyring`: a key it lacks (or holds different material
+/// for) is an error and nothing is truncated; a frame whose tag fails ends the valid part like
+/// a bad checksum.
+pub(crate) fn scan_file(
+    path: &Path,
+    keyring: &Keyring,
+    on_frame: &mut OnFrame<'_>,
+) -> Result<ScanEnd, StoreError> {
     let file = File::open(path).map_err(|e| StoreError::io("open WAL", path, e))?;
     let file_len = file
         .metadata()
@@ -64,7 +76,7 @@ pub(crate) fn scan_file(path: &Path, on_frame: &mut OnFrame<'_>) -> Result<ScanE
         .len();
     let mut r = BufReader::with_capacity(1 << 20, file);
     let mut pos = 0u64;
-    let mut header = [0u8; HEADER_LEN];
+    let mut header = [0u8; WAL_ENC_HEADER];
     let mut payload = Vec::new();
     let mut frames = 0;
     let io = |e| StoreError::io("read WAL", path, e);
@@ -75,28 +87,41 @@ pub(crate) fn scan_file(path: &Path, on_frame: &mut OnFrame<'_>) -> Result<ScanE
         if file_len - pos < HEADER_LEN as u64 {
             break Some(format!("torn frame header at offset {pos}"));
         }
-        r.read_exact(&mut header).map_err(io)?;
-        if u32_at(&header, 0) != FRAME_MAGIC {
-            break Some(format!("bad frame magic at offset {pos}"));
-        }
+        r.read_exact(&mut header[..HEADER_LEN]).map_err(io)?;
+        let hlen = match u32_at(&header, 0) {
+            FRAME_MAGIC => HEADER_LEN,
+            WAL_ENC_MAGIC => WAL_ENC_HEADER,
+            _ => break Some(format!("bad frame magic at offset {pos}")),
+        };
         let len = u32_at(&header, 4) as usize;
-        if len > MAX_FRAME {
+        if len > MAX_FRAME + 16 {
             break Some(format!("frame length {len} over the limit at offset {pos}"));
         }
-        if file_len - pos < (HEADER_LEN + len) as u64 {
+        if file_len - pos < (hlen + len) as u64 {
             break Some(format!(
                 "torn frame at offset {pos}: {} of {} bytes",
                 file_len - pos,
-                HEADER_LEN + len
+                hlen + len
             ));
         }
+        r.read_exact(&mut header[HEADER_LEN..hlen]).map_err(io)?;
         payload.resize(len, 0);
         r.read_exact(&mut payload).map_err(io)?;
         let mut h = crc32fast::Hasher::new();
-        h.update(&header[12..24]);
+        h.update(&header[12..hlen]);
         h.update(&payload);
         if h.finalize() != u32_at(&header, 8) {
             break Some(format!("frame checksum mismatch at offset {pos}"));
+        }
+        if hlen == WAL_ENC_HEADER {
+            match crypto::open_wal_frame(keyring, &header, &mut payload, path)? {
+                WalOpen::Plain(p) => payload = p,
+                WalOpen::Tampered => {
+                    break Some(format!(
+                        "frame at offset {pos} failed authentication (altered or damaged)"
+                    ));
+                }
+            }
         }
         let lsn = u64::from_le_bytes([
             header[12], header[13], header[14], header[15], header[16], header[17], header[18],
@@ -104,7 +129,7 @@ pub(crate) fn scan_file(path: &Path, on_frame: &mut OnFrame<'_>) -> Result<ScanE
         ]);
         on_frame(lsn, u32_at(&header, 20), &payload)?;
         frames += 1;
-        pos += (HEADER_LEN + len) as u64;
+        pos += (hlen + len) as u64;
     };
     Ok(ScanEnd {
         valid_len: pos,
@@ -161,7 +186,7 @@ mod tests {
 
     fn read(p: &Path) -> (Vec<(u64, Vec<u8>)>, ScanEnd) {
         let mut frames = Vec::new();
-        let end = scan_file(p, &mut |lsn, _, payload| {
+        let end = scan_file(p, &Keyring::empty(), &mut |lsn, _, payload| {
             frames.push((lsn, payload.to_vec()));
             Ok(())
         })

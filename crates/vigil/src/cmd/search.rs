@@ -77,6 +77,8 @@ pub fn value_json(v: &vigil_query::Value) -> serde_json::Value {
 fn store_err(e: StoreError) -> SearchError {
     match e {
         StoreError::Query(q) => SearchError::BadRequest(q.to_string()),
+        // an unknown storage space, an aggregation sent to search
+        StoreError::Invalid(m) => SearchError::BadRequest(m),
         other => SearchError::Internal(other.to_string()),
     }
 }
@@ -112,6 +114,7 @@ impl SearchService for StoreSearch {
                         range,
                         limit: limit + 1,
                         order: Order::NewestFirst,
+                        space: req.space.clone(),
                     },
                 )
                 .map_err(store_err)?;
@@ -125,7 +128,14 @@ impl SearchService for StoreSearch {
         } else {
             let r = self
                 .store
-                .aggregate(&tenant, &AggregateRequest { query, range })
+                .aggregate(
+                    &tenant,
+                    &AggregateRequest {
+                        query,
+                        range,
+                        space: req.space.clone(),
+                    },
+                )
                 .map_err(store_err)?;
             let rows = r
                 .table
@@ -220,6 +230,7 @@ pub fn run(args: SearchArgs) -> Result<u8> {
         to: args.to.clone(),
         limit: Some(args.limit.min(MAX_LIMIT)),
         tenant: Some(args.tenant.clone()),
+        space: args.space.clone(),
     };
     let dir = args
         .data_dir
@@ -254,7 +265,16 @@ pub fn run(args: SearchArgs) -> Result<u8> {
             ))
             .into());
         }
-        let store = EmbeddedStore::open(EmbeddedConfig::new(&dir))
+        // with --config: the storage settings (encryption keys, spaces, retention) of that file
+        let store_cfg = match &args.config {
+            Some(p) => {
+                let mut c = vigil_config::load_file(p).map_err(|e| UsageError(e.to_string()))?;
+                c.data_dir = dir.clone();
+                crate::topology::store_config(&c)
+            }
+            None => EmbeddedConfig::new(&dir),
+        };
+        let store = EmbeddedStore::open(store_cfg)
             .with_context(|| format!("opening the store in {}", dir.display()))?;
         let store: Arc<dyn EventStore> = Arc::new(store);
         let svc = StoreSearch::new(store.clone());

@@ -9,7 +9,7 @@ use vigil_api::ApiState;
 use vigil_config::{Config, ConnectorConfig, DestinationConfig};
 use vigil_pipeline::{PipelineBuilder, PipelineOptions, Telemetry};
 use vigil_store::EventStore;
-use vigil_store::embedded::{EmbeddedConfig, EmbeddedStore};
+use vigil_store::embedded::EmbeddedStore;
 
 use crate::cli::UpArgs;
 use crate::cmd::search::StoreSearch;
@@ -136,12 +136,7 @@ pub fn run(args: UpArgs) -> Result<u8> {
     let token = ensure_token(&token_path)?;
 
     let collectors = topology::build(&cfg).map_err(|p| UsageError(p.join("\n")))?;
-    let store_cfg = EmbeddedConfig {
-        fsync_interval: cfg.storage.fsync_interval,
-        segment_max_events: cfg.storage.segment_max_events,
-        segment_max_age: cfg.storage.segment_max_age,
-        ..EmbeddedConfig::new(&cfg.data_dir)
-    };
+    let store_cfg = topology::store_config(&cfg);
     let store: Arc<dyn EventStore> = Arc::new(
         EmbeddedStore::open(store_cfg)
             .with_context(|| format!("opening the store in {}", cfg.data_dir.display()))?,
@@ -368,7 +363,37 @@ fn render_store_metrics(store: &dyn EventStore, out: &mut String) {
         return;
     };
     let Ok(s) = store.stats(&t) else { return };
-    let rows: [(&str, &str, &str, u64); 10] = [
+    let rows: [(&str, &str, &str, u64); 15] = [
+        (
+            "vigil_store_disk_full",
+            "gauge",
+            "1 while new events are refused because free disk space is below the reserve.",
+            s.disk_full,
+        ),
+        (
+            "vigil_store_disk_free_bytes",
+            "gauge",
+            "Free bytes on the data directory's file system at the last check.",
+            s.disk_free_bytes,
+        ),
+        (
+            "vigil_store_appends_refused_disk_full_total",
+            "counter",
+            "Appends refused because the disk was full (the pipeline retries them).",
+            s.appends_refused_disk_full,
+        ),
+        (
+            "vigil_store_retention_segments_deleted_total",
+            "counter",
+            "Segment files deleted by retention since start.",
+            s.retention_segments_deleted,
+        ),
+        (
+            "vigil_store_retention_events_deleted_total",
+            "counter",
+            "Events deleted by retention since start.",
+            s.retention_events_deleted,
+        ),
         ("vigil_store_events", "gauge", "Events stored.", s.events),
         (
             "vigil_store_memtable_events",

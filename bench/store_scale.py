@@ -1,0 +1,83 @@
+#!/usr/bin/env python3
+"""Embedded store at scale (issue 3): N syslog lines from the shared generator (seed 42) into
+the embedded store through the library, then the same corpus into ClickHouse (Debian's 18.16)
+through the `clickhouse` backend.
+
+    python3 bench/store_scale.py --lines 10000000 [--workdir /work/store-bench] [--keep]
+        [--no-clickhouse] [--cold-level 9]
+
+Steps: generate the corpus into --workdir (streamed to disk by ../shared/bench/gen_syslog.py;
+100 M lines are ~19 GB, so not /dev/shm), run `cargo bench -p vigil-store --bench store_scale`
+(ingest: build events from lines and append in batches of 1,000, seal; hot size; needles and
+`count by` on the hot tier; one maintenance pass moving everything to the cold tier; cold
+size; reopen; the same queries on the cold tier), then the ClickHouse run with the same
+needles. Prints the RESULT lines, writes bench/results/store-scale-<lines>.json, deletes the
+corpus unless --keep. Everything runs on this machine (ClickHouse on 127.0.0.1).
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+GEN = os.path.join(REPO, "..", "shared", "bench", "gen_syslog.py")
+
+
+def run_bench(extra, env):
+    cmd = ["cargo", "bench", "-p", "vigil-store", "--bench", "store_scale", "--"] + extra
+    print("+", " ".join(cmd), flush=True)
+    out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, check=True)
+    sys.stderr.write(out.stderr[-2000:])
+    lines = [l for l in out.stdout.splitlines() if l.startswith(("RESULT", "build only"))]
+    for l in lines:
+        print(l, flush=True)
+    return lines
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--lines", type=int, default=10_000_000)
+    ap.add_argument("--workdir", default="/work/store-bench")
+    ap.add_argument("--cold-level", type=int, default=9)
+    ap.add_argument("--keep", action="store_true", help="keep the corpus")
+    ap.add_argument("--no-clickhouse", action="store_true")
+    a = ap.parse_args()
+    os.makedirs(a.workdir, exist_ok=True)
+    corpus = os.path.join(a.workdir, f"corpus-{a.lines}.log")
+    if not os.path.exists(corpus):
+        t = time.time()
+        subprocess.run([sys.executable, GEN, "--lines", str(a.lines), "--seed", "42", "--format", "wire",
+                        "--out", corpus], check=True)
+        print(f"generated {corpus} in {time.time() - t:.0f} s", flush=True)
+    env = dict(os.environ)
+    results = {"lines": a.lines, "cold_level": a.cold_level, "machine": "2 vCPU AMD EPYC (shared), 23 GiB"}
+    try:
+        emb = run_bench(["--corpus", corpus, "--dir", a.workdir, "--cold-level", str(a.cold_level)], env)
+        results["embedded"] = emb
+        ip = None
+        for l in emb:
+            m = re.search(r"needle-ip `source\.ip:([^`]+)`", l)
+            if m:
+                ip = m.group(1)
+        if not a.no_clickhouse:
+            results["clickhouse"] = run_bench(
+                ["--corpus", corpus, "--dir", a.workdir, "--clickhouse", "--ip", ip or "10.0.0.1"], env)
+    finally:
+        if not a.keep:
+            os.remove(corpus)
+            meta = corpus + ".meta.json"
+            if os.path.exists(meta):
+                os.remove(meta)
+    os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
+    out = os.path.join(HERE, "results", f"store-scale-{a.lines}.json")
+    with open(out, "w") as f:
+        json.dump(results, f, indent=1)
+    print("wrote", out)
+
+
+if __name__ == "__main__":
+    main()

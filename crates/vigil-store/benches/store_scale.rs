@@ -1,0 +1,314 @@
+//! Store benchmark at scale (10 M, 100 M events) over the shared syslog corpus, streamed from
+//! a file through the library (no network): ingest, bytes on disk per event in the hot and the
+//! cold tier, needle and `count by` latency in both tiers. Driven by `bench/store_scale.py`.
+//!
+//! ```text
+//! cargo bench -p vigil-store --bench store_scale -- --corpus PATH --dir DIR [--batch 1000]
+//!     [--cold-level 9] [--build-sample 1000000]
+//! ```
+//! CPU per event is process CPU (user + system, both cores) over the ingest (append and seal,
+//! including building the events from lines), minus the CPU of building alone, measured on the
+//! first `--build-sample` lines. Skips (exit 0) when the corpus is missing.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods
+)]
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+mod common;
+
+use common::{build, median};
+use vigil_event::Timestamp;
+use vigil_store::embedded::{EmbeddedConfig, EmbeddedStore, TierOptions};
+use vigil_store::{AggregateRequest, EventStore, SearchRequest, TenantId};
+
+struct Args {
+    corpus: PathBuf,
+    dir: PathBuf,
+    batch: usize,
+    cold_level: i32,
+    build_sample: usize,
+    clickhouse: bool,
+    ip: String,
+    user: String,
+    word: String,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        corpus: PathBuf::new(),
+        dir: std::env::temp_dir(),
+        batch: 1000,
+        cold_level: 9,
+        build_sample: 1_000_000,
+        clickhouse: false,
+        ip: "auto".into(),
+        user: "oracle".into(),
+        word: "phpunit,zgrab".into(),
+    };
+    let v: Vec<String> = std::env::args().collect();
+    let mut i = 1;
+    while i < v.len() {
+        let val = v.get(i + 1).cloned().unwrap_or_default();
+        match v[i].as_str() {
+            "--corpus" => a.corpus = val.into(),
+            "--dir" => a.dir = val.into(),
+            "--batch" => a.batch = val.parse().expect("--batch N"),
+            "--cold-level" => a.cold_level = val.parse().expect("--cold-level N"),
+            "--build-sample" => a.build_sample = val.parse().expect("--build-sample N"),
+            "--ip" => a.ip = val,
+            "--clickhouse" => {
+                a.clickhouse = true;
+                i += 1;
+                continue;
+            }
+            "--user" => a.user = val,
+            "--word" => a.word = val,
+            _ => {
+                i += 1;
+                continue;
+            }
+        }
+        i += 2;
+    }
+    a
+}
+
+/// Process CPU time (user + system) from /proc/self/stat.
+fn cpu() -> Duration {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let rest = s.rsplit_once(") ").map(|x| x.1).unwrap_or("");
+    let f: Vec<&str> = rest.split(' ').collect();
+    let ticks: u64 = f.get(11).and_then(|x| x.parse().ok()).unwrap_or(0)
+        + f.get(12).and_then(|x| x.parse().ok()).unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
+fn lines(path: &PathBuf) -> impl Iterator<Item = Vec<u8>> {
+    let f = std::fs::File::open(path).expect("corpus");
+    std::io::BufReader::with_capacity(4 << 20, f)
+        .split(b'\n')
+        .map_while(Result::ok)
+        .filter(|l| !l.is_empty())
+}
+
+fn count_of(r: &vigil_store::AggregateResult) -> i64 {
+    match r
+        .table
+        .rows
+        .first()
+        .and_then(|row| row.cells.first().cloned().flatten())
+    {
+        Some(vigil_query::Value::Int(n)) => n,
+        _ => 0,
+    }
+}
+
+fn queries(store: &dyn EventStore, a: &Args, label: &str) {
+    let t = TenantId::main();
+    let mut needles = vec![
+        ("ip", format!("source.ip:{}", a.ip)),
+        ("user", format!("user.name:{}", a.user)),
+    ];
+    for w in a.word.split(',') {
+        needles.push(("word", w.to_owned()));
+    }
+    for (what, q) in &needles {
+        let mut newest = Vec::new();
+        let mut counts = Vec::new();
+        let (mut hits, mut n, mut decoded) = (0, 0, 0);
+        for _ in 0..3 {
+            let s = Instant::now();
+            let r = store
+                .search(&t, &SearchRequest::parse(q, 100).unwrap())
+                .unwrap();
+            newest.push(s.elapsed());
+            hits = r.events.len();
+            let s = Instant::now();
+            let r = store
+                .aggregate(
+                    &t,
+                    &AggregateRequest::parse(&format!("{q} | count")).unwrap(),
+                )
+                .unwrap();
+            counts.push(s.elapsed());
+            n = count_of(&r);
+            decoded = r.stats.events_decoded;
+        }
+        println!(
+            "RESULT {label} needle-{what} `{q}`: newest 100 median {:.1} ms ({hits} hits); count median {:.1} ms (= {n}, {decoded} events decoded)",
+            median(newest).as_secs_f64() * 1e3,
+            median(counts).as_secs_f64() * 1e3,
+        );
+    }
+    for q in ["| stats count() by process.name", "| count by host.name"] {
+        let mut times = Vec::new();
+        let mut rows = 0;
+        for _ in 0..3 {
+            let s = Instant::now();
+            let r = store
+                .aggregate(&t, &AggregateRequest::parse(q).unwrap())
+                .unwrap();
+            times.push(s.elapsed());
+            rows = r.table.rows.len();
+        }
+        println!(
+            "RESULT {label} `{q}`: median {:.1} ms ({rows} rows)",
+            median(times).as_secs_f64() * 1e3
+        );
+    }
+}
+
+fn main() {
+    let mut a = args();
+    if std::fs::metadata(&a.corpus).is_err() {
+        eprintln!("SKIPPED: corpus {} not readable", a.corpus.display());
+        return;
+    }
+    // Build-only CPU on a sample.
+    let (c0, mut n_sample) = (cpu(), 0usize);
+    let mut batch = Vec::with_capacity(a.batch);
+    for l in lines(&a.corpus).take(a.build_sample) {
+        batch.push(build(&l));
+        n_sample += 1;
+        if batch.len() == a.batch {
+            batch.clear();
+        }
+    }
+    let build_us = (cpu() - c0).as_secs_f64() * 1e6 / n_sample.max(1) as f64;
+    println!("build only: {build_us:.2} µs/event over {n_sample} lines");
+
+    if a.clickhouse {
+        clickhouse(&a);
+        return;
+    }
+    let dir = tempfile::tempdir_in(&a.dir).expect("tempdir");
+    let mut cfg = EmbeddedConfig::new(dir.path());
+    cfg.spaces.hot_age = Some(Duration::from_secs(3600));
+    cfg.tiers = TierOptions {
+        cold_zstd_level: a.cold_level,
+        interval: None,
+        ..TierOptions::default()
+    };
+    let store = EmbeddedStore::open(cfg.clone()).expect("open");
+    let t = TenantId::main();
+    let (c0, w0) = (cpu(), Instant::now());
+    let (mut n, mut raw_bytes) = (0u64, 0u64);
+    let (mut picked, mut frozen): (Option<String>, bool) = (None, false);
+    let mut batch = Vec::with_capacity(a.batch);
+    for l in lines(&a.corpus) {
+        raw_bytes += l.len() as u64;
+        let ev = build(&l);
+        // The IP needle: the first source IP from line 1,234,567 on (else the last one seen).
+        if let Some(ip) = ev.source.ip
+            && !frozen
+        {
+            picked = Some(ip.to_string());
+            frozen = n >= 1_234_567;
+        }
+        batch.push(ev);
+        n += 1;
+        if batch.len() == a.batch {
+            store.append(&t, &batch).expect("append");
+            batch.clear();
+        }
+        if n % 10_000_000 == 0 {
+            eprintln!("{n} events, {:.0?}", w0.elapsed());
+        }
+    }
+    store.append(&t, &batch).expect("append");
+    store.flush(&t).expect("flush");
+    let wall = w0.elapsed();
+    if a.ip == "auto" {
+        a.ip = picked.unwrap_or_else(|| "10.0.0.1".into());
+    }
+    let total_us = (cpu() - c0).as_secs_f64() * 1e6 / n as f64;
+    let st = store.stats(&t).expect("stats");
+    println!(
+        "RESULT ingest: {n} events, {:.1} B/line raw, wall {:.1?} = {:.0} events/s (incl. building), CPU {total_us:.2} µs/event total, {:.2} µs/event store (minus building)",
+        raw_bytes as f64 / n as f64,
+        wall,
+        n as f64 / wall.as_secs_f64(),
+        total_us - build_us
+    );
+    println!(
+        "RESULT hot: {} segments, {:.1} B/event ({:.1} B/event bloom filters)",
+        st.segments,
+        st.segment_bytes as f64 / n as f64,
+        st.index_bytes as f64 / n as f64
+    );
+    queries(&store, &a, "hot");
+    // Merge pass (the background thread's work), then everything to the cold tier.
+    let (c0, w0) = (cpu(), Instant::now());
+    let r = store.maintain(Timestamp::MAX).expect("maintain");
+    let st = store.stats(&t).expect("stats");
+    println!(
+        "RESULT cold: zstd {} — {} segments, {:.1} B/event ({:.1} B/event bloom filters); rewrite of {} events took {:.1?} wall, {:.2} µs CPU/event",
+        a.cold_level,
+        st.cold_segments,
+        st.cold_bytes as f64 / n as f64,
+        st.index_bytes as f64 / n as f64,
+        r.events_rewritten,
+        w0.elapsed(),
+        (cpu() - c0).as_secs_f64() * 1e6 / n as f64
+    );
+    drop(store);
+    let w = Instant::now();
+    let store = EmbeddedStore::open(cfg).expect("reopen");
+    println!(
+        "RESULT reopen (SHA-256 of every segment): {:.1?}",
+        w.elapsed()
+    );
+    queries(&store, &a, "cold");
+}
+
+/// The same corpus and queries on a local clickhouse-server (Debian's 18.16), through the
+/// `clickhouse` backend (JSONEachRow inserts of 100,000 events, `OPTIMIZE FINAL` before the
+/// size is read).
+fn clickhouse(a: &Args) {
+    use vigil_store::clickhouse::local::{LocalServer, find_binary};
+    use vigil_store::clickhouse::{ClickHouseConfig, ClickHouseStore};
+    if find_binary().is_none() {
+        eprintln!("SKIPPED: clickhouse-server not installed");
+        return;
+    }
+    let dir = tempfile::tempdir_in(&a.dir).expect("tempdir");
+    let server = LocalServer::start(dir.path()).expect("start clickhouse-server");
+    let mut cfg = ClickHouseConfig::new(server.url.clone());
+    cfg.insert_batch = 100_000;
+    let ch = ClickHouseStore::open(cfg).expect("open");
+    let t = TenantId::main();
+    let w0 = Instant::now();
+    let mut n = 0u64;
+    let mut batch = Vec::with_capacity(100_000);
+    for l in lines(&a.corpus) {
+        batch.push(build(&l));
+        n += 1;
+        if batch.len() == 100_000 {
+            ch.append(&t, &batch).expect("append");
+            batch.clear();
+        }
+    }
+    ch.append(&t, &batch).expect("append");
+    let wall = w0.elapsed();
+    println!(
+        "RESULT clickhouse {} ({:?}) ingest: {n} events, wall {:.1?} = {:.0} events/s (incl. building and JSON encoding)",
+        ch.server_version(),
+        ch.dialect(),
+        wall,
+        n as f64 / wall.as_secs_f64()
+    );
+    ch.optimize().expect("optimize");
+    let (bytes, rows) = ch.disk_usage().expect("disk usage");
+    println!(
+        "RESULT clickhouse size: {rows} rows, {:.1} B/event (zstd, after OPTIMIZE FINAL)",
+        bytes as f64 / n as f64
+    );
+    queries(&ch, a, "clickhouse");
+}
