@@ -919,7 +919,10 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
                         } else if !seen_files.insert(path.clone()) {
                             v.p.add(
                                 format!("destinations[{i}].path"),
-                                format!("{} is already written by another destination", path.display()),
+                                format!(
+                                    "{} is already written by another destination",
+                                    path.display()
+                                ),
                             );
                         }
                         let format = match f.format.as_deref() {

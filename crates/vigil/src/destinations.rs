@@ -59,7 +59,9 @@ impl FileDestination {
             .append(true)
             .open(&self.path)
             .map_err(|e| self.err("opening", e))?;
-        let md = f.metadata().map_err(|e| self.err("reading metadata of", e))?;
+        let md = f
+            .metadata()
+            .map_err(|e| self.err("reading metadata of", e))?;
         self.out = Some((BufWriter::with_capacity(256 * 1024, f), md.dev(), md.ino()));
         self.checked = Instant::now();
         Ok(())
@@ -138,10 +140,16 @@ impl Destination for FileDestination {
     fn flush(&mut self) -> Result<(), ComponentError> {
         if let Some((w, _, _)) = &mut self.out {
             w.flush().map_err(|e| {
-                ComponentError::new(&self.metrics, format!("flushing {}: {e}", self.path.display()))
+                ComponentError::new(
+                    &self.metrics,
+                    format!("flushing {}: {e}", self.path.display()),
+                )
             })?;
             w.get_ref().sync_data().map_err(|e| {
-                ComponentError::new(&self.metrics, format!("syncing {}: {e}", self.path.display()))
+                ComponentError::new(
+                    &self.metrics,
+                    format!("syncing {}: {e}", self.path.display()),
+                )
             })?;
         }
         Ok(())

@@ -320,7 +320,10 @@ fn kill_9_loses_nothing_accepted_and_stores_nothing_twice() {
         "every event the store accepted before kill -9 must survive: {n} < {accepted}"
     );
     assert_eq!(n, d, "no event stored twice: {t}");
-    assert_eq!(m, n, "the survivors are a prefix of what was sent (no holes): {t}");
+    assert_eq!(
+        m, n,
+        "the survivors are a prefix of what was sent (no holes): {t}"
+    );
     v.stop();
 }
 
