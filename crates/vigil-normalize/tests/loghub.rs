@@ -11,16 +11,7 @@ use vigil_event::{Bytes, Event, Timestamp};
 use vigil_normalize::{AutoNormalizer, Library, split_csv_line};
 use vigil_pipeline::{RawRecord, SourceInfo};
 
-/// A test input read whole, at most 64 MiB (the workspace bans unbounded reads).
-fn read_text(path: &std::path::Path) -> std::io::Result<String> {
-    use std::io::Read as _;
-    let mut s = String::new();
-    #[allow(clippy::disallowed_methods)] // bounded by `take`
-    std::fs::File::open(path)?
-        .take(64 << 20)
-        .read_to_string(&mut s)?;
-    Ok(s)
-}
+use vigil_testkit::read_text;
 fn template_vars(template: &str, content: &str) -> Option<Vec<(String, String)>> {
     // (literal before the variable, value)
     let parts: Vec<&str> = template.split("<*>").collect();

@@ -11,24 +11,13 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 use vigil_parse::{DuplicateKeys, FieldValue, Fields, csv, json, winxml};
 
-/// Reads a file of at most 8 MiB (the workspace bans unbounded reads).
 fn read_capped(path: &Path) -> Vec<u8> {
-    let mut file = std::fs::File::open(path).unwrap().take(8 << 20);
-    let mut out = Vec::new();
-    let mut chunk = [0u8; 65536];
-    loop {
-        let n = file.read(&mut chunk).unwrap();
-        if n == 0 {
-            return out;
-        }
-        out.extend_from_slice(&chunk[..n]);
-    }
+    vigil_testkit::read_capped(path, 8 << 20)
 }
 
 fn files(dir: &Path, ext: &str, out: &mut Vec<PathBuf>) {

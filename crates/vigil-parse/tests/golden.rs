@@ -12,7 +12,6 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::Read;
 use std::path::Path;
 
 use chrono::{SecondsFormat, TimeZone, Utc};
@@ -49,18 +48,8 @@ fn render(input: &[u8]) -> Value {
     })
 }
 
-/// Reads a file of at most 1 MiB (the workspace bans unbounded reads).
 fn read_capped(path: &Path) -> Vec<u8> {
-    let mut file = std::fs::File::open(path).unwrap().take(1 << 20);
-    let mut out = Vec::new();
-    let mut chunk = [0u8; 8192];
-    loop {
-        let n = file.read(&mut chunk).unwrap();
-        if n == 0 {
-            return out;
-        }
-        out.extend_from_slice(&chunk[..n]);
-    }
+    vigil_testkit::read_capped(path, 1 << 20)
 }
 
 fn value(v: &FieldValue<'_>) -> Value {

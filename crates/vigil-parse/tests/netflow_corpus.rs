@@ -20,7 +20,6 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
@@ -32,16 +31,7 @@ use vigil_parse::netflow::{NetflowDecoder, NetflowError, NetflowPacket};
 const EXPORTER: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
 
 fn read_capped(path: &Path) -> Vec<u8> {
-    let mut file = std::fs::File::open(path).unwrap().take(4 << 20);
-    let mut out = Vec::new();
-    let mut chunk = [0u8; 65536];
-    loop {
-        let n = file.read(&mut chunk).unwrap();
-        if n == 0 {
-            return out;
-        }
-        out.extend_from_slice(&chunk[..n]);
-    }
+    vigil_testkit::read_capped(path, 4 << 20)
 }
 
 fn value(v: &FieldValue<'_>) -> Value {

@@ -49,3 +49,26 @@ pub fn corpus(name: &str) -> Option<PathBuf> {
 pub fn corpora() -> Option<PathBuf> {
     corpus("")
 }
+
+/// Reads at most `cap` bytes of a test input (the workspace bans unbounded reads); panics with
+/// the path when the file cannot be read, as a test should.
+#[allow(clippy::panic, clippy::disallowed_methods)] // a test helper; bounded by `take`
+pub fn read_capped(path: &Path, cap: u64) -> Vec<u8> {
+    use std::io::Read as _;
+    let mut out = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(cap).read_to_end(&mut out))
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    out
+}
+
+/// A test input read whole as text, at most 64 MiB.
+#[allow(clippy::disallowed_methods)] // bounded by `take`
+pub fn read_text(path: &Path) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut s = String::new();
+    std::fs::File::open(path)?
+        .take(64 << 20)
+        .read_to_string(&mut s)?;
+    Ok(s)
+}

@@ -1301,19 +1301,7 @@ impl Tenant {
 
     fn append(self: &Arc<Self>, inner: &Inner, events: &[Event]) -> Result<Lsn, StoreError> {
         // Backpressure: wait while too many memtables are waiting to be sealed.
-        loop {
-            if self.view.read().frozen.len() < inner.cfg.max_pending_seals {
-                break;
-            }
-            if let Some(e) = self.seal_error.lock().clone() {
-                return Err(self.failed_err(&format!("sealing is failing: {e}")));
-            }
-            if inner.stop.load(Ordering::Acquire) {
-                return Err(StoreError::Closed);
-            }
-            let mut g = self.seal_done.lock();
-            self.seal_cv.wait_for(&mut g, Duration::from_millis(50));
-        }
+        self.wait_frozen_below(inner, inner.cfg.max_pending_seals)?;
         let mut enc = Encoded::new(events);
         if enc.frame.len() - wal::HEADER_LEN > wal::MAX_FRAME || events.len() > u32::MAX as usize {
             return Err(StoreError::Invalid(format!(

@@ -257,8 +257,14 @@ impl Tenant {
 
     /// Waits until no frozen memtable is waiting to be sealed (or expired).
     pub(crate) fn wait_sealed(&self, inner: &Inner) -> Result<(), StoreError> {
+        self.wait_frozen_below(inner, 1)
+    }
+
+    /// Waits until fewer than `limit` frozen memtables wait to be sealed; fails when sealing
+    /// fails or the store closes meanwhile.
+    pub(crate) fn wait_frozen_below(&self, inner: &Inner, limit: usize) -> Result<(), StoreError> {
         loop {
-            if self.view.read().frozen.is_empty() {
+            if self.view.read().frozen.len() < limit {
                 return Ok(());
             }
             if let Some(e) = self.seal_error.lock().clone() {
