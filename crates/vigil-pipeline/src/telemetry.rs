@@ -229,7 +229,7 @@ impl Telemetry {
     pub fn render_prometheus(&self) -> String {
         let snaps = self.snapshot();
         let mut out = String::with_capacity(4096);
-        let counters: [(&str, &str, fn(&ComponentSnapshot) -> u64); 4] = [
+        let counters: [Counter; 4] = [
             (
                 "vigil_component_events_in_total",
                 "Events received by a component.",
@@ -317,6 +317,9 @@ pub fn escape_label(v: &str) -> String {
         .replace('"', "\\\"")
         .replace('\n', "\\n")
 }
+
+/// A counter family: metric name, help text and how to read it off a snapshot.
+type Counter = (&'static str, &'static str, fn(&ComponentSnapshot) -> u64);
 
 #[cfg(test)]
 mod tests {
