@@ -340,9 +340,31 @@ pub struct RawStorage {
     /// Encryption at rest (AES-256-GCM) of the write-ahead log and sealed segments.
     #[serde(default)]
     pub encryption: Option<RawEncryption>,
+    /// The cold tier and background merges.
+    #[serde(default)]
+    pub tiers: Option<RawTiers>,
     /// Storage spaces, retention and hot age per tenant, by tenant name.
     #[serde(default)]
     pub tenants: std::collections::BTreeMap<String, RawTenantStorage>,
+}
+
+/// The cold tier and background merges. Segments move to the cold tier at their space's
+/// `hot_age`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawTiers {
+    /// Directory for cold segments, e.g. on a cheaper disk (relative paths resolve against the
+    /// configuration file's directory). Each partition's `cold/` becomes a link to the same
+    /// layout under it. Default: `cold/` inside the data directory's partitions.
+    #[serde(default)]
+    pub cold_dir: Option<String>,
+    /// zstd level of cold segments, 1 to 19. Default 9.
+    #[serde(default)]
+    pub cold_zstd_level: Option<i32>,
+    /// How often the background pass merges small segments and moves old ones to the cold
+    /// tier. Default `1m`.
+    #[serde(default)]
+    pub interval: Option<String>,
 }
 
 /// Encryption at rest: exactly one of `key_file` or `key_env`.

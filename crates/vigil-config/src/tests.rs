@@ -233,6 +233,7 @@ storage:
   min_free: 1GiB
   min_free_percent: 2.5
   encryption: { key_env: VIGIL_KEYS }
+  tiers: { cold_dir: /mnt/cheap/vigil-cold, cold_zstd_level: 12, interval: 5m }
   tenants:
     main:
       hot_age: 1d
@@ -257,6 +258,14 @@ storage:
         s.encryption,
         Some(EncryptionConfig::KeyEnv("VIGIL_KEYS".into()))
     );
+    assert_eq!(
+        s.tiers,
+        TiersConfig {
+            cold_dir: Some("/mnt/cheap/vigil-cold".into()),
+            cold_zstd_level: 12,
+            interval: std::time::Duration::from_secs(300),
+        }
+    );
     let main = &s.tenants["main"];
     assert_eq!(main.hot_age, Some(std::time::Duration::from_secs(86_400)));
     assert_eq!(main.spaces[0].name, "fw");
@@ -272,6 +281,7 @@ storage:
   retention: 0s
   min_free_percent: 99
   encryption: { key_file: a, key_env: B }
+  tiers: { cold_dir: " ", cold_zstd_level: 22, interval: 0s }
   tenants:
     Bad:
       spaces:
@@ -283,6 +293,9 @@ storage:
         "storage.retention: must be more than 0",
         "storage.min_free_percent: 99 is out of range",
         "storage.encryption: write exactly one of",
+        "storage.tiers.cold_zstd_level: 22 is out of range (1..=19)",
+        "storage.tiers.interval: must be more than 0",
+        "storage.tiers.cold_dir: is empty",
         "storage.tenants.Bad: 'Bad' is not a valid tenant name",
         "storage.tenants.Bad.spaces[0].name: 'default' is the space",
         "storage.tenants.Bad.spaces[1].condition: the condition is empty",

@@ -247,8 +247,31 @@ pub struct StorageConfig {
     pub min_free_percent: f64,
     /// Encryption at rest.
     pub encryption: Option<EncryptionConfig>,
+    /// Cold tier and merges.
+    pub tiers: TiersConfig,
     /// Per-tenant spaces and retention, by tenant name.
     pub tenants: std::collections::BTreeMap<String, TenantStorageConfig>,
+}
+
+/// Validated cold-tier settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TiersConfig {
+    /// Directory for cold segments (`None`: inside the data directory).
+    pub cold_dir: Option<PathBuf>,
+    /// zstd level of cold segments.
+    pub cold_zstd_level: i32,
+    /// Time between background merge and tier passes.
+    pub interval: Duration,
+}
+
+impl Default for TiersConfig {
+    fn default() -> Self {
+        TiersConfig {
+            cold_dir: None,
+            cold_zstd_level: 9,
+            interval: Duration::from_secs(60),
+        }
+    }
 }
 
 /// Where the encryption keys come from.
@@ -773,6 +796,41 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
                     None
                 }
             },
+        },
+        tiers: {
+            let t = raw.storage.tiers.clone().unwrap_or_default();
+            let d = TiersConfig::default();
+            let cold_zstd_level = match t.cold_zstd_level {
+                None => d.cold_zstd_level,
+                Some(l) if (1..=19).contains(&l) => l,
+                Some(l) => {
+                    v.p.add(
+                        "storage.tiers.cold_zstd_level",
+                        format!("{l} is out of range (1..=19)"),
+                    );
+                    d.cold_zstd_level
+                }
+            };
+            let interval = v.duration("storage.tiers.interval", &t.interval, d.interval);
+            if interval.is_zero() {
+                v.p.add("storage.tiers.interval", "must be more than 0");
+            }
+            let cold_dir = match t.cold_dir.as_deref().map(str::trim) {
+                Some("") => {
+                    v.p.add(
+                        "storage.tiers.cold_dir",
+                        "is empty: give a directory, or remove the key to keep cold data in the data directory",
+                    );
+                    None
+                }
+                Some(c) => Some(base_dir.join(c)),
+                None => None,
+            };
+            TiersConfig {
+                cold_dir,
+                cold_zstd_level,
+                interval,
+            }
         },
         tenants: raw
             .storage

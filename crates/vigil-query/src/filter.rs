@@ -432,70 +432,221 @@ impl StrMatcher {
 // ---------------------------------------------------------------------------------------------
 // Full text.
 
-/// A case-insensitive substring (or unanchored glob) matcher over bytes.
+/// Whether a byte belongs to a word (token) of the searched text: ASCII letters and digits,
+/// and every byte of a non-ASCII character. Everything else (spaces, punctuation, `_`, `.`,
+/// `:`, `/`, ...) separates words. Full-text terms match at word boundaries (see the crate
+/// docs), and stores index words with the same definition, so a word of a query can be looked
+/// up in a token index.
+#[inline]
+pub const fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b >= 0x80
+}
+
+/// The words that every text matched by a full-text term holds as whole words, ASCII only
+/// (empty for other terms and for non-ASCII needles, whose Unicode case folding an
+/// ASCII-lowercasing index cannot follow). A store with a per-block word index may skip a
+/// block that lacks one of them. Words are returned as written (the caller lowercases).
+pub fn whole_words(term: &Term) -> Vec<&str> {
+    fn runs<'a>(lit: &'a str, open_start: bool, open_end: bool, out: &mut Vec<&'a str>) {
+        let b = lit.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            if !is_token_byte(b[i]) {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < b.len() && is_token_byte(b[i]) {
+                i += 1;
+            }
+            if (start > 0 || !open_start) && (i < b.len() || !open_end) {
+                out.push(&lit[start..i]);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    match term {
+        Term::Text(s) if s.is_ascii() => runs(s, false, false, &mut out),
+        Term::TextWildcard(p) if p.is_ascii() && !p.contains('\\') => {
+            // Literal runs between wildcards; a run touching a wildcard is not whole.
+            let lits: Vec<&str> = p.split(['*', '?']).collect();
+            let n = lits.len();
+            for (i, lit) in lits.iter().enumerate() {
+                runs(lit, i > 0, i + 1 < n, &mut out);
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
+/// The boundary a full-text match needs on one side, as a regex over bytes: the start or end
+/// of the text, or one separator byte.
+const SEP_CLASS: &str = r"(?-u:[^0-9A-Za-z\x80-\xFF])";
+
+/// A case-insensitive full-text matcher over bytes: a literal found at word boundaries, or a
+/// glob whose literal ends are at word boundaries.
 #[derive(Debug)]
-enum TextMatcher {
+struct TextMatcher {
+    find: TextFind,
+    /// The match must not be preceded by a word byte.
+    left: bool,
+    /// The match must not be followed by a word byte.
+    right: bool,
+}
+
+#[derive(Debug)]
+enum TextFind {
     /// The needle has no cased characters: plain `memmem`.
     Bytes(Box<memmem::Finder<'static>>),
     /// ASCII needle with letters: Aho-Corasick with ASCII case folding.
     Ascii(AhoCorasick),
-    /// Non-ASCII needle or glob: a Unicode case-insensitive regex over bytes.
+    /// Non-ASCII needle or glob: a Unicode case-insensitive regex over bytes, boundaries
+    /// included in the pattern.
     Regex(regex::bytes::Regex),
-    /// Empty needle.
+    /// Empty needle, or only wildcards.
     Always,
 }
 
 impl TextMatcher {
+    /// A bare word or phrase: the literal, with a word boundary on each side where the literal
+    /// starts or ends with a word byte.
     fn literal(s: &str) -> Result<Self, QueryError> {
+        let b = s.as_bytes();
+        let left = b.first().is_some_and(|&c| is_token_byte(c));
+        let right = b.last().is_some_and(|&c| is_token_byte(c));
+        Self::bounded(s, left, right)
+    }
+
+    fn bounded(s: &str, left: bool, right: bool) -> Result<Self, QueryError> {
         if s.is_empty() {
-            return Ok(TextMatcher::Always);
+            return Ok(Self::unbounded(TextFind::Always));
         }
         let cased = s.chars().any(|c| c.to_lowercase().ne(c.to_uppercase()));
         if !cased {
-            return Ok(TextMatcher::Bytes(Box::new(
-                memmem::Finder::new(s.as_bytes()).into_owned(),
-            )));
+            let f = TextFind::Bytes(Box::new(memmem::Finder::new(s.as_bytes()).into_owned()));
+            return Ok(TextMatcher {
+                find: f,
+                left,
+                right,
+            });
         }
         if s.is_ascii() {
-            return AhoCorasick::builder()
+            let ac = AhoCorasick::builder()
                 .ascii_case_insensitive(true)
                 .build([s])
-                .map(TextMatcher::Ascii)
-                .map_err(|e| QueryError::Compile(e.to_string()));
+                .map_err(|e| QueryError::Compile(e.to_string()))?;
+            return Ok(TextMatcher {
+                find: TextFind::Ascii(ac),
+                left,
+                right,
+            });
         }
-        Self::bytes_regex(&format!("(?i){}", regex::escape(s)))
+        let mut re = String::from("(?i)");
+        if left {
+            re.push_str(&format!(r"(?:\A|{SEP_CLASS})"));
+        }
+        re.push_str(&regex::escape(s));
+        if right {
+            re.push_str(&format!(r"(?:\z|{SEP_CLASS})"));
+        }
+        Self::bytes_regex(&re)
     }
 
+    fn unbounded(find: TextFind) -> Self {
+        TextMatcher {
+            find,
+            left: false,
+            right: false,
+        }
+    }
+
+    /// A bare word with wildcards: `*` any run, `?` one character. A literal end of the
+    /// pattern is at a word boundary (`fail*` finds words starting with `fail`, `*fail*` any
+    /// text containing `fail`).
     fn glob(pattern: &str) -> Result<Self, QueryError> {
         let parts = glob_parts(pattern);
-        if let [GlobPart::Lit(l)]
-        | [GlobPart::Star, GlobPart::Lit(l)]
-        | [GlobPart::Lit(l), GlobPart::Star]
-        | [GlobPart::Star, GlobPart::Lit(l), GlobPart::Star] = parts.as_slice()
-        {
-            return Self::literal(l);
+        let edge = |p: Option<&GlobPart>, first: bool| match p {
+            Some(GlobPart::Lit(l)) => {
+                let b = l.as_bytes();
+                let c = if first { b.first() } else { b.last() };
+                c.is_some_and(|&c| is_token_byte(c))
+            }
+            _ => false,
+        };
+        let left = edge(parts.first(), true);
+        let right = edge(parts.last(), false);
+        match parts.as_slice() {
+            [GlobPart::Lit(l)]
+            | [GlobPart::Star, GlobPart::Lit(l)]
+            | [GlobPart::Lit(l), GlobPart::Star]
+            | [GlobPart::Star, GlobPart::Lit(l), GlobPart::Star] => {
+                return Self::bounded(l, left, right);
+            }
+            _ => {}
         }
         if parts.iter().all(|p| matches!(p, GlobPart::Star)) {
-            return Ok(TextMatcher::Always);
+            return Ok(Self::unbounded(TextFind::Always));
         }
-        Self::bytes_regex(&glob_regex(&parts, true, false))
+        let mut re = String::from("(?is)");
+        if left {
+            re.push_str(&format!(r"(?:\A|{SEP_CLASS})"));
+        }
+        // Leading and trailing stars add nothing to an unanchored search.
+        let inner: &[GlobPart] = {
+            let mut p = parts.as_slice();
+            while let [GlobPart::Star, rest @ ..] = p {
+                p = rest;
+            }
+            while let [rest @ .., GlobPart::Star] = p {
+                p = rest;
+            }
+            p
+        };
+        for p in inner {
+            match p {
+                GlobPart::Lit(l) => re.push_str(&regex::escape(l)),
+                GlobPart::Star => re.push_str(".*"),
+                GlobPart::One => re.push('.'),
+            }
+        }
+        if right {
+            re.push_str(&format!(r"(?:\z|{SEP_CLASS})"));
+        }
+        Self::bytes_regex(&re)
     }
 
     fn bytes_regex(re: &str) -> Result<Self, QueryError> {
         regex::bytes::RegexBuilder::new(re)
             .size_limit(REGEX_SIZE_LIMIT)
             .build()
-            .map(TextMatcher::Regex)
+            .map(|r| Self::unbounded(TextFind::Regex(r)))
             .map_err(|e| QueryError::Compile(format!("pattern too complex: {e}")))
     }
 
     fn is_match(&self, hay: &[u8]) -> bool {
-        match self {
-            TextMatcher::Always => true,
-            TextMatcher::Bytes(f) => f.find(hay).is_some(),
-            TextMatcher::Ascii(ac) => ac.is_match(hay),
-            TextMatcher::Regex(re) => re.is_match(hay),
+        let mut from = 0;
+        while from <= hay.len() {
+            let found = match &self.find {
+                TextFind::Always => return true,
+                TextFind::Regex(re) => return re.is_match(hay),
+                TextFind::Bytes(f) => f.find(&hay[from..]).map(|s| (from + s, f.needle().len())),
+                TextFind::Ascii(ac) => ac
+                    .find(aho_corasick::Input::new(hay).span(from..hay.len()))
+                    .map(|m| (m.start(), m.len())),
+            };
+            let Some((start, len)) = found else {
+                return false;
+            };
+            let end = start + len;
+            let left_ok = !self.left || start == 0 || !is_token_byte(hay[start - 1]);
+            let right_ok = !self.right || end == hay.len() || !is_token_byte(hay[end]);
+            if left_ok && right_ok {
+                return true;
+            }
+            from = start + 1;
         }
+        false
     }
 }
 
@@ -535,16 +686,16 @@ mod tests {
     #[test]
     fn text_matcher_kinds() {
         assert!(matches!(
-            TextMatcher::literal("4625").unwrap(),
-            TextMatcher::Bytes(_)
+            TextMatcher::literal("4625").unwrap().find,
+            TextFind::Bytes(_)
         ));
         assert!(matches!(
-            TextMatcher::literal("Failed").unwrap(),
-            TextMatcher::Ascii(_)
+            TextMatcher::literal("Failed").unwrap().find,
+            TextFind::Ascii(_)
         ));
         assert!(matches!(
-            TextMatcher::literal("Ошибка").unwrap(),
-            TextMatcher::Regex(_)
+            TextMatcher::literal("Ошибка").unwrap().find,
+            TextFind::Regex(_)
         ));
         assert!(
             TextMatcher::literal("Ошибка")
@@ -556,5 +707,63 @@ mod tests {
                 .unwrap()
                 .is_match(b"FAILED password")
         );
+    }
+
+    fn text(q: &str, hay: &str) -> bool {
+        let m = if q.contains(['*', '?']) {
+            TextMatcher::glob(q)
+        } else {
+            TextMatcher::literal(q)
+        };
+        m.unwrap().is_match(hay.as_bytes())
+    }
+
+    #[test]
+    fn whole_words_of_full_text_terms() {
+        let t = |s: &str| Term::Text(s.into());
+        let w = |s: &str| Term::TextWildcard(s.into());
+        assert_eq!(whole_words(&t("10.0.0.1")), ["10", "0", "0", "1"]);
+        assert_eq!(whole_words(&t("Failed password")), ["Failed", "password"]);
+        assert_eq!(whole_words(&w("fail*")), Vec::<&str>::new());
+        assert_eq!(whole_words(&w("*wp-login.php*")), ["login"]);
+        assert_eq!(whole_words(&w("GET /admin/*.php")), ["GET", "admin", "php"]);
+        assert_eq!(whole_words(&w("a?c d")), ["d"]);
+        assert!(whole_words(&t("Ошибка")).is_empty());
+    }
+
+    #[test]
+    fn full_text_matches_at_word_boundaries() {
+        // An IP does not find a longer IP that contains it.
+        assert!(text("10.0.0.1", "from 10.0.0.1 port 22"));
+        assert!(text("10.0.0.1", "10.0.0.1"));
+        assert!(!text("10.0.0.1", "from 10.0.0.15 port 22"));
+        assert!(!text("10.0.0.1", "from 110.0.0.1 port 22"));
+        assert!(text("10.0.0.1", "from 110.0.0.1 or 10.0.0.1:22"));
+        // A word is a whole word; `_` and punctuation separate words.
+        assert!(!text("fail", "Failed password"));
+        assert!(text("failure", "pam: authentication_failure"));
+        assert!(text("FAILED", "failed password"));
+        assert!(!text("4625", "EventID 46250"));
+        // Wildcards lift the boundary on their side.
+        assert!(text("fail*", "Failed password"));
+        assert!(!text("fail*", "nofail"));
+        assert!(text("*fail", "nofail here"));
+        assert!(text("*ail*", "Failed"));
+        assert!(text("f*ed", "it FAILED now"));
+        assert!(!text("f*ed", "it FAILEDX now"));
+        assert!(text("f?il*", "Foiled"));
+        // Phrases: boundaries at the phrase's ends only.
+        assert!(text("Failed password for", "sshd: Failed password for root"));
+        assert!(!text("password for", "passwordx password forx"));
+        assert!(text(" root ", "for root from"));
+        // A rejected occurrence does not hide a later, overlapping one.
+        assert!(text("ab-ab", "xab-ab-ab"));
+        // Non-ASCII: words of Unicode letters, case folded.
+        assert!(text("Ошибка", "вход: ОШИБКА"));
+        assert!(!text("Ошибка", "вход: ОШИБКАМИ"));
+        assert!(text("ошибк*", "вход: ОШИБКАМИ"));
+        // Empty and only-wildcard needles match everything.
+        assert!(text("", "x"));
+        assert!(text("*", ""));
     }
 }

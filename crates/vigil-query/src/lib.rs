@@ -137,7 +137,7 @@
 //!
 //! | construct                               | case                                         |
 //! |-----------------------------------------|----------------------------------------------|
-//! | bare words, phrases (full text)         | insensitive, **substring** of the record text |
+//! | bare words, phrases (full text)         | insensitive, **whole words** of the record text |
 //! | `field:value`, `field=value`, `!=`, `in`| insensitive (Unicode lowercase), whole value |
 //! | `field:adm*` (wildcards)                | insensitive, whole value                     |
 //! | `field==value`, `field==adm*`           | **sensitive**, whole value                   |
@@ -145,8 +145,15 @@
 //! | `>`, `<`, ranges on strings             | sensitive, byte order                        |
 //! | grouping in `stats`/`top`               | sensitive (exact values)                     |
 //!
-//! Full-text search is a substring match, not a token match: `fail` finds `failed` and
-//! `authentication_failure`. Regexes are unanchored (use `^` and `$`).
+//! Full-text search matches at **word boundaries**, as Splunk and Elastic do: a word is a run of
+//! ASCII letters, digits and non-ASCII characters ([`is_token_byte`]); everything else (space,
+//! punctuation, `_`, `.`, `:`, `/`) separates words. A bare word or phrase is found where it
+//! starts and ends at a word boundary: `fail` does not find `failed`, `10.0.0.1` does not find
+//! `10.0.0.15` or `110.0.0.1`, `4625` does not find `46250`, while `failure` finds
+//! `authentication_failure` and `"Failed password for"` finds the phrase. Wildcards lift the
+//! boundary on their side: `fail*` finds words starting with `fail`, `*fail*` any text
+//! containing it. Stores index the words of the raw text, so a word needle skips every block
+//! without the word ([`whole_words`]). Regexes are unanchored (use `^` and `$`).
 //!
 //! # Absent and multi-valued fields
 //!
@@ -166,6 +173,6 @@ mod value;
 pub use ast::{Agg, AggFunc, Bound, CmpOp, Expr, Query, SortKey, Stage, Term};
 pub use error::QueryError;
 pub use exec::{ExecOptions, Executor, Row, Table};
-pub use filter::{CompiledFilter, Record};
+pub use filter::{CompiledFilter, Record, is_token_byte, whole_words};
 pub use parse::{MAX_DEPTH, MAX_QUERY_LEN, REGEX_SIZE_LIMIT, parse, parse_with};
 pub use value::{FieldType, Schema, SimpleSchema, Value, ValueRef};

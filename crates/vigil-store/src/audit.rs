@@ -43,6 +43,8 @@ pub const ACTOR_RETENTION: &str = "system:retention";
 pub const ACTOR_DISK_GUARD: &str = "system:disk-guard";
 /// Actor of key rotation and re-encryption.
 pub const ACTOR_KEYS: &str = "system:encryption";
+/// Actor of background merges and tier moves.
+pub const ACTOR_TIERING: &str = "system:tiering";
 
 /// A segment deleted by age.
 pub const ACTION_RETENTION_DELETE: &str = "storage.retention.delete";
@@ -58,6 +60,10 @@ pub const ACTION_KEY_ROTATED: &str = "storage.key.rotated";
 pub const ACTION_REENCRYPT: &str = "storage.reencrypt";
 /// Every file is under the current key: older keys may be removed.
 pub const ACTION_REENCRYPT_DONE: &str = "storage.reencrypt.done";
+/// Hot segments rewritten into one cold segment (audit log only: routine housekeeping).
+pub const ACTION_TIER_MOVE: &str = "storage.tier.move";
+/// Small segments of one tier merged into one (audit log only: routine housekeeping).
+pub const ACTION_MERGE: &str = "storage.merge";
 /// A file failed authentication (tampered or corrupt) and was quarantined.
 pub const ACTION_QUARANTINE: &str = "storage.quarantine";
 

@@ -160,6 +160,26 @@ fn merges_and_tier_moves_keep_every_answer() {
     assert!(hot(dir.path()).is_empty());
     assert!(!cold(dir.path()).is_empty());
     assert_eq!(answers(&store), want);
+    // Every rewrite is in the audit log (not among the tenant's events: `answers` is unchanged).
+    let log = std::fs::read_to_string(dir.path().join("audit").join("audit.log")).unwrap();
+    let records: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let of = |action: &str| {
+        records
+            .iter()
+            .filter(|r| r["action"] == action && r["actor"] == "system:tiering")
+            .count()
+    };
+    assert!(of("storage.merge") >= 2, "{log}");
+    assert!(of("storage.tier.move") >= 1, "{log}");
+    assert!(
+        records
+            .iter()
+            .all(|r| r["tenant"] == "main" && r["file"].is_string() && r["detail"].is_string()),
+        "{log}"
+    );
     // New events go hot again; queries span both tiers.
     let evs: Vec<_> = (1000..1100).map(event).collect();
     store.append(&t, &evs).unwrap();

@@ -16,7 +16,9 @@ use vigil_pipeline::{
     Chain, ComponentError, ComponentMetrics, Connector, Destination, Normalizer, SourceChain,
     SourceInfo, Telemetry, Transform,
 };
-use vigil_store::embedded::{EmbeddedConfig, KeySource, SpaceConfig, SpacesConfig, TenantSpaces};
+use vigil_store::embedded::{
+    EmbeddedConfig, KeySource, SpaceConfig, SpacesConfig, TenantSpaces, TierOptions,
+};
 use vigil_store::{EventStore, StoreError, TenantId};
 
 /// A collector's parts, built but not started.
@@ -283,6 +285,12 @@ pub fn store_config(cfg: &Config) -> EmbeddedConfig {
             vigil_config::EncryptionConfig::KeyFile(p) => KeySource::File(p.clone()),
             vigil_config::EncryptionConfig::KeyEnv(n) => KeySource::Env(n.clone()),
         }),
+        tiers: TierOptions {
+            cold_dir: s.tiers.cold_dir.clone(),
+            cold_zstd_level: s.tiers.cold_zstd_level,
+            interval: Some(s.tiers.interval),
+            ..TierOptions::default()
+        },
         ..EmbeddedConfig::new(&cfg.data_dir)
     }
 }

@@ -41,7 +41,16 @@ fn table() {
         ("*", &[0, 1, 2]),
         ("failed", &[0]),
         ("FAILED", &[0]),
-        ("fail", &[0]),
+        // Full text matches whole words: a prefix needs a wildcard.
+        ("fail", &[]),
+        ("fail*", &[0]),
+        ("*ail*", &[0]),
+        ("10.1.2.30", &[]),
+        ("0.1.2.3", &[]),
+        ("*0.1.2.3", &[0]),
+        ("10.1.2", &[0]), // `.` separates words: 10, 1 and 2 are whole words of 10.1.2.3
+        (r#""port 22""#, &[0]),
+        (r#""port 2""#, &[]),
         (r#""failed password""#, &[0]),
         (r#""password failed""#, &[]),
         ("f*led", &[0]),

@@ -313,47 +313,95 @@ fn term_pred(c: &Column, t: &Term) -> Option<String> {
     }
 }
 
+/// RE2 for one word boundary of a full-text match: the start or end of the text, or one
+/// ASCII byte that is not a letter or digit (non-ASCII bytes belong to words, as in
+/// [`vigil_query::is_token_byte`]).
+const RE2_SEP: &str = r"[\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f]";
+
+/// Whether a literal's first (or last) byte is a word byte, so that a full-text match needs a
+/// word boundary on that side.
+fn word_edge(lit: &str, first: bool) -> bool {
+    let b = lit.as_bytes();
+    let c = if first { b.first() } else { b.last() };
+    c.is_some_and(|&c| vigil_query::is_token_byte(c))
+}
+
+/// Full text over the raw text and the message: `pred` applied to both (over `X`).
+fn over_text(pred: &str) -> String {
+    format!(
+        "({} OR {})",
+        pred.replace(X, &format!("`{RAW}`")),
+        pred.replace(X, "ifNull(`message`, '')")
+    )
+}
+
+/// A bare word or phrase: the literal at word boundaries (see the query language's docs).
 fn text_cond(needle: &str) -> Cond {
+    text_literal(needle, word_edge(needle, true), word_edge(needle, false))
+}
+
+/// `needle` found case-insensitively, with a word boundary before it when `left` and after
+/// it when `right`. ASCII needles are exact: a substring prefilter (`position`), then an RE2
+/// `match` of the lowercased text for the boundaries (18.16's `match` ignores `(?i)` in its
+/// literal prefilter). Non-ASCII needles (Unicode case folding) are left to the evaluator.
+fn text_literal(needle: &str, left: bool, right: bool) -> Cond {
     if needle.is_empty() {
         return Cond::all();
     }
-    let cased = needle
-        .chars()
-        .any(|c| c.to_lowercase().ne(c.to_uppercase()));
-    let f = if !cased {
-        "position"
-    } else if needle.is_ascii() {
+    if !needle.is_ascii() {
+        return Cond::superset("1".to_owned());
+    }
+    let cased = needle.bytes().any(|c| c.is_ascii_alphabetic());
+    let f = if cased {
         "positionCaseInsensitive"
     } else {
-        return Cond::superset("1".to_owned());
+        "position"
     };
     let q = quote(needle);
-    Cond::exact(format!(
-        "({f}(`{RAW}`, {q}) > 0 OR {f}(ifNull(`message`, ''), {q}) > 0)"
-    ))
+    if !left && !right {
+        return Cond::exact(over_text(&format!("{f}({X}, {q}) > 0")));
+    }
+    let mut re = String::from("(?s)");
+    if left {
+        re.push_str(&format!("(^|{RE2_SEP})"));
+    }
+    re2_escape(&needle.to_ascii_lowercase(), &mut re);
+    if right {
+        re.push_str(&format!("($|{RE2_SEP})"));
+    }
+    Cond::exact(over_text(&format!(
+        "({f}({X}, {q}) > 0 AND match(lower({X}), {}))",
+        quote(&re)
+    )))
 }
 
+/// A bare word with wildcards: a literal end is at a word boundary, a wildcard end is not.
 fn text_wildcard_cond(pattern: &str) -> Cond {
-    // The same reductions as the in-memory matcher: one literal between stars is a substring.
+    // The same reductions as the in-memory matcher: one literal, with or without stars around.
     let mut lits = Vec::new();
     let mut lit = String::new();
-    let mut stars = 0;
     let mut ones = 0;
     let mut chars = pattern.chars();
+    let (mut lead, mut trail) = (false, false);
     while let Some(c) = chars.next() {
         match c {
             '\\' => lit.push(chars.next().unwrap_or('\\')),
             '*' | '?' => {
                 if c == '?' {
                     ones += 1;
-                } else {
-                    stars += 1;
+                }
+                if lits.is_empty() && lit.is_empty() {
+                    lead = true;
                 }
                 if !lit.is_empty() {
                     lits.push(std::mem::take(&mut lit));
                 }
+                trail = true;
             }
-            c => lit.push(c),
+            c => {
+                lit.push(c);
+                trail = false;
+            }
         }
     }
     if !lit.is_empty() {
@@ -362,19 +410,32 @@ fn text_wildcard_cond(pattern: &str) -> Cond {
     if ones == 0 {
         match lits.as_slice() {
             [] => return Cond::all(),
-            [one] => return text_cond(one),
+            [one] => {
+                return text_literal(
+                    one,
+                    !lead && word_edge(one, true),
+                    !trail && word_edge(one, false),
+                );
+            }
             _ => {}
         }
     }
-    let _ = stars;
     if !pattern.is_ascii() {
         return Cond::superset("1".to_owned());
     }
-    Cond::exact(format!(
-        "({} OR {})",
-        glob_match(&format!("`{RAW}`"), pattern, true, false),
-        glob_match("ifNull(`message`, '')", pattern, true, false)
-    ))
+    let lower = pattern.to_ascii_lowercase();
+    let mut re = glob_re2(&lower, false);
+    let body = re.split_off("(?s)".len());
+    let first = lits.first().map(String::as_str).unwrap_or("");
+    let last = lits.last().map(String::as_str).unwrap_or("");
+    if !lead && word_edge(first, true) {
+        re.push_str(&format!("(^|{RE2_SEP})"));
+    }
+    re.push_str(&body);
+    if !trail && word_edge(last, false) {
+        re.push_str(&format!("($|{RE2_SEP})"));
+    }
+    Cond::exact(over_text(&format!("match(lower({X}), {})", quote(&re))))
 }
 
 fn field_term(cols: &[Column], field: &str, t: &Term) -> Cond {

@@ -11,7 +11,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use aho_corasick::AhoCorasick;
 use vigil_event::{Event, FieldId, FieldKind};
-use vigil_query::{Expr, Term, Value};
+use vigil_query::{Expr, Term, Value, is_token_byte};
 
 /// Fields stored as dictionary columns in segments and hashed into the bloom filters. Order
 /// matters (it seeds the hash and orders the columns): append only, and change
@@ -114,18 +114,14 @@ impl Hasher for BytesHasher {
 /// A set of 64-bit hashes.
 pub(crate) type HashSet64 = HashSet<u64, BuildHasherDefault<IdHasher>>;
 
-#[inline]
-fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b >= 0x80
-}
-
-/// Byte class table: 0 for separators, else the ASCII-lowercased byte.
+/// Byte class table: 0 for separators, else the ASCII-lowercased byte. Word bytes are the
+/// query language's ([`is_token_byte`]; test `token_table_agrees_with_the_query_language`).
 static TOKEN_TABLE: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut i = 0;
     while i < 256 {
         let b = i as u8;
-        t[i] = if b.is_ascii_alphanumeric() || b >= 0x80 {
+        t[i] = if is_token_byte(b) {
             b.to_ascii_lowercase()
         } else {
             0
@@ -179,29 +175,15 @@ pub(crate) fn for_each_token(text: &[u8], f: &mut impl FnMut(u64)) {
     }
 }
 
-/// The tokens of a needle that are certainly whole tokens of any text containing the needle:
-/// those bounded by a non-token character inside the needle on both sides. Only ASCII tokens
-/// (the matcher folds only ASCII case for ASCII needles).
-pub(crate) fn needle_tokens(needle: &str) -> Vec<u64> {
-    let b = needle.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if !is_token_byte(b[i]) {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < b.len() && is_token_byte(b[i]) {
-            i += 1;
-        }
-        let bounded = start > 0 && i < b.len();
-        let tok = &b[start..i];
-        if bounded && tok.len() <= MAX_TOKEN && tok.is_ascii() {
-            out.push(hash_bytes(SEED_TOKEN, &tok.to_ascii_lowercase()));
-        }
-    }
-    out
+/// The hashes of the words every text matched by a full-text term holds as whole words
+/// ([`vigil_query::whole_words`]: full text matches at word boundaries), at most
+/// [`MAX_TOKEN`] bytes long (longer words are not indexed).
+pub(crate) fn needle_tokens(term: &Term) -> Vec<u64> {
+    vigil_query::whole_words(term)
+        .into_iter()
+        .filter(|w| w.len() <= MAX_TOKEN)
+        .map(|w| hash_bytes(SEED_TOKEN, &w.as_bytes().to_ascii_lowercase()))
+        .collect()
 }
 
 /// Lowercases like the query matcher (`field:value` is Unicode-lowercase insensitive).
@@ -364,8 +346,9 @@ impl Needles {
                     self.keys_any.push(ks);
                 }
             }
+            Term::TextWildcard(_) => self.tokens.extend(needle_tokens(t)),
             Term::Text(s) => {
-                self.tokens.extend(needle_tokens(s));
+                self.tokens.extend(needle_tokens(t));
                 if s.is_ascii()
                     && !s.is_empty()
                     && let Ok(ac) = AhoCorasick::builder()
@@ -454,11 +437,25 @@ mod tests {
         let mut b = Vec::new();
         for_each_token(b"alice", &mut |h| b.push(h));
         assert!(a.contains(&b[0]));
-        // "fail" may be a prefix of "failed": only bounded tokens are needles
-        assert!(needle_tokens("fail").is_empty());
-        assert_eq!(needle_tokens("Failed password for").len(), 1);
-        assert_eq!(needle_tokens(" alice ").len(), 1);
-        assert!(a.contains(&needle_tokens(" ALICE ")[0]));
+        let text = |s: &str| needle_tokens(&Term::Text(s.into()));
+        let glob = |s: &str| needle_tokens(&Term::TextWildcard(s.into()));
+        // Full text matches whole words: every word of a needle is a whole word of the text.
+        assert_eq!(text("fail").len(), 1);
+        assert_eq!(text("Failed password for").len(), 3);
+        assert!(a.contains(&text(" ALICE ")[0]));
+        assert!(a.contains(&text("alice")[0]));
+        // A word touching a wildcard is not whole.
+        assert!(glob("ali*").is_empty());
+        assert_eq!(glob("*for ALICE"), text("alice"));
+        // Longer words are not indexed, so they do not prune.
+        assert!(text(&"x".repeat(MAX_TOKEN + 1)).is_empty());
+    }
+
+    #[test]
+    fn token_table_agrees_with_the_query_language() {
+        for b in 0..=255u8 {
+            assert_eq!(TOKEN_TABLE[b as usize] != 0, is_token_byte(b), "byte {b}");
+        }
     }
 
     #[test]

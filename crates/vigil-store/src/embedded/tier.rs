@@ -18,7 +18,10 @@
 //!
 //! Each rewrite is atomic: the new file is written (temp file, fsync, rename, directory fsync),
 //! a signed `merge`/`tier` line naming the replaced files is appended to the manifest, the view
-//! swaps the files, and only then are the old files deleted (see `integrity`). Searches that
+//! swaps the files, and only then are the old files deleted (see `integrity`); an audit record
+//! (`storage.tier.move` or `storage.merge`, actor `system:tiering`) in
+//! `<data_dir>/audit/audit.log` names the new file, the replaced ones and their sizes (the
+//! audit log only, not the tenant's searchable events: housekeeping would crowd them). Searches that
 //! already hold an old segment keep reading it through their open handle. Rows are copied in
 //! LSN order, so merged and cold segments answer every query exactly like the hot ones. New
 //! files are written under the current encryption key (plain when encryption is off), so a
@@ -36,6 +39,7 @@ use tracing::{info, warn};
 use vigil_event::Timestamp;
 
 use super::crypto;
+use crate::audit::{ACTION_MERGE, ACTION_TIER_MOVE, ACTOR_TIERING, AuditRecord};
 use super::integrity::{Op, SegmentInfo};
 use super::segment::{self, Segment, SegmentWriter, Tier, WriteOptions};
 use super::{Inner, Tenant};
@@ -372,6 +376,32 @@ impl Tenant {
         info!(tenant = %self.name, op = ?op, tier = tier.as_str(), segments = run.len(), events = seg.events,
               bytes_before = before, bytes_after = seg.file_len, ms = started.elapsed().as_millis() as u64,
               "segments rewritten");
+        // The audit log (not the tenant's events: housekeeping would flood searches) says what
+        // became of every file; the signed manifest holds the same `merge`/`tier` entry.
+        let action = match op {
+            Op::Tier => ACTION_TIER_MOVE,
+            _ => ACTION_MERGE,
+        };
+        let mut r = AuditRecord::new(inner.cfg.clock.now(), ACTOR_TIERING, action);
+        r.tenant = Some(self.name.to_string());
+        r.space = Some(self.space.name.to_string());
+        r.file = Some(seg.name());
+        r.events = Some(seg.events);
+        if seg.events > 0 {
+            r.from = Some(Timestamp(seg.min_ts).to_rfc3339());
+            r.to = Some(Timestamp(seg.max_ts).to_rfc3339());
+        }
+        let names: Vec<String> = run.iter().map(|s| format!("{}/{}", s.tier.as_str(), s.name())).collect();
+        r.detail = Some(format!(
+            "{} segment(s) ({} bytes) rewritten as {}/{} ({} bytes): {}",
+            run.len(),
+            before,
+            tier.as_str(),
+            seg.name(),
+            seg.file_len,
+            names.join(", ")
+        ));
+        inner.audit(None, r);
         Ok(())
     }
 }
