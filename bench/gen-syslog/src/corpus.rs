@@ -10,7 +10,7 @@
 use crate::pyrandom::PyRandom;
 use crate::pytime::Fields;
 use crate::text::{
-    push_fixed3_of_bits52, push_hex2, push_i, push_space_pad, push_u, push_zero_pad,
+    push_2d, push_6d, push_fixed3_of_bits52, push_hex2, push_i, push_space_pad, push_u,
 };
 
 pub const MONTHS: [&str; 12] = [
@@ -505,7 +505,7 @@ impl Gen {
             u64::from(f.hour * 3600 + f.minute * 60 + f.second) + 1_000_000,
         );
         b.push(b'.');
-        push_zero_pad(b, u64::from(f.microsecond), 6);
+        push_6d(b, f.microsecond);
         b.extend_from_slice(if block {
             b"] [UFW BLOCK] IN=eth0 OUT= MAC="
         } else {
@@ -578,7 +578,7 @@ impl Gen {
         let f = &ts.f;
         push_ip(b, src);
         b.extend_from_slice(b" - - [");
-        push_zero_pad(b, u64::from(f.day), 2);
+        push_2d(b, f.day);
         b.push(b'/');
         b.extend_from_slice(MONTHS[f.month as usize - 1].as_bytes());
         b.push(b'/');
@@ -711,21 +711,21 @@ impl Gen {
 fn push_rfc5424_time(out: &mut Vec<u8>, f: &Fields) {
     push_i(out, i64::from(f.year));
     out.push(b'-');
-    push_zero_pad(out, u64::from(f.month), 2);
+    push_2d(out, f.month);
     out.push(b'-');
-    push_zero_pad(out, u64::from(f.day), 2);
+    push_2d(out, f.day);
     out.push(b'T');
     push_hms(out, f);
     out.push(b'.');
-    push_zero_pad(out, u64::from(f.microsecond), 6);
+    push_6d(out, f.microsecond);
     out.extend_from_slice(b"+00:00");
 }
 
 /// `f"{ts:%H:%M:%S}"`.
 fn push_hms(out: &mut Vec<u8>, f: &Fields) {
-    push_zero_pad(out, u64::from(f.hour), 2);
+    push_2d(out, f.hour);
     out.push(b':');
-    push_zero_pad(out, u64::from(f.minute), 2);
+    push_2d(out, f.minute);
     out.push(b':');
-    push_zero_pad(out, u64::from(f.second), 2);
+    push_2d(out, f.second);
 }

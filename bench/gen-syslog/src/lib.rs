@@ -266,6 +266,9 @@ impl Heap {
     }
 }
 
+/// Bytes of lines gathered before one `write_all`.
+const CHUNK: usize = 1 << 20;
+
 /// How often (in lines) `generate` reports progress.
 pub const PROGRESS_EVERY: u64 = 1 << 16;
 
@@ -294,7 +297,8 @@ pub fn generate<W: Write>(
     }
 
     let mut campaigns: Vec<(&'static str, u64)> = Vec::with_capacity(3);
-    let mut line = Vec::with_capacity(1024);
+    // Lines go straight into one chunk, written out whenever it passes CHUNK bytes.
+    let mut line = Vec::with_capacity(CHUNK + 4096);
     let mut n = 0u64;
     let mut last_us = cfg.start_us;
     while n < cfg.lines {
@@ -310,7 +314,7 @@ pub fn generate<W: Write>(
             us,
             f: pytime::fields(us),
         };
-        line.clear();
+        let before = line.len();
         match task {
             Task::Bg => {
                 match BG_KINDS[r.choices_index(&BG_CUM_WEIGHTS)] {
@@ -381,15 +385,20 @@ pub fn generate<W: Write>(
                 }
             }
         }
-        if !line.is_empty() {
+        if line.len() > before {
             line.push(b'\n');
-            out.write_all(&line)?;
+            if line.len() >= CHUNK {
+                out.write_all(&line)?;
+                line.clear();
+            }
             n += 1;
             if n.is_multiple_of(PROGRESS_EVERY) {
                 progress(n);
             }
         }
     }
+
+    out.write_all(&line)?;
 
     let (alerts, ips) = bruteforce_ground_truth(std::mem::take(&mut g.ssh_fail_times));
     Ok(Meta {

@@ -1,20 +1,70 @@
 //! Appending numbers to a byte buffer the way the Python f-strings print them, without
 //! `core::fmt` on the hot path.
 
+/// "00" to "99".
+const PAIRS: &[u8; 200] = b"\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+#[inline]
+fn pair(n: u64) -> [u8; 2] {
+    let i = (n as usize) * 2;
+    [PAIRS[i], PAIRS[i + 1]]
+}
+
 /// `f"{n}"` of a non-negative integer.
 #[inline]
 pub fn push_u(buf: &mut Vec<u8>, mut n: u64) {
+    if n < 10 {
+        buf.push(b'0' + n as u8);
+        return;
+    }
+    if n < 100 {
+        buf.extend_from_slice(&pair(n));
+        return;
+    }
     let mut tmp = [0u8; 20];
     let mut i = tmp.len();
-    loop {
+    while n >= 100 {
+        i -= 2;
+        tmp[i..i + 2].copy_from_slice(&pair(n % 100));
+        n /= 100;
+    }
+    if n >= 10 {
+        i -= 2;
+        tmp[i..i + 2].copy_from_slice(&pair(n));
+    } else {
         i -= 1;
-        tmp[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+        tmp[i] = b'0' + n as u8;
     }
     buf.extend_from_slice(&tmp[i..]);
+}
+
+/// `f"{n:02d}"` of a number below 100.
+#[inline]
+pub fn push_2d(buf: &mut Vec<u8>, n: u32) {
+    if n < 100 {
+        buf.extend_from_slice(&pair(u64::from(n)));
+    } else {
+        push_u(buf, u64::from(n));
+    }
+}
+
+/// `f"{n:06d}"` of a number below 1,000,000 (microseconds).
+#[inline]
+pub fn push_6d(buf: &mut Vec<u8>, n: u32) {
+    if n < 1_000_000 {
+        let n = u64::from(n);
+        let [a, b] = pair(n / 10_000);
+        let [c, d] = pair(n / 100 % 100);
+        let [e, f] = pair(n % 100);
+        buf.extend_from_slice(&[a, b, c, d, e, f]);
+    } else {
+        push_u(buf, u64::from(n));
+    }
 }
 
 /// `f"{n}"` of an integer.
@@ -84,6 +134,15 @@ mod tests {
 
     #[test]
     fn integers_and_padding() {
+        for n in [
+            0u64, 7, 10, 99, 100, 101, 999, 1000, 65534, 1_000_000, 1_000_001,
+        ] {
+            assert_eq!(s(|b| push_u(b, n)), n.to_string());
+        }
+        assert_eq!(s(|b| push_2d(b, 7)), "07");
+        assert_eq!(s(|b| push_2d(b, 123)), "123");
+        assert_eq!(s(|b| push_6d(b, 11_143)), "011143");
+        assert_eq!(s(|b| push_6d(b, 999_999)), "999999");
         assert_eq!(s(|b| push_u(b, 0)), "0");
         assert_eq!(s(|b| push_u(b, u64::MAX)), "18446744073709551615");
         assert_eq!(s(|b| push_i(b, -42)), "-42");
