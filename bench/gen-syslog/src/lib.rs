@@ -1,7 +1,7 @@
 //! A byte-identical Rust port of the shared syslog corpus generator
-//! (`../shared/bench/gen_syslog.py`), about two orders of magnitude faster.
+//! (`../shared/bench/gen_syslog.py`), about 50 times faster (~0.5 µs a line against ~25 µs).
 //!
-//! The storage benchmarks want the shared corpus at 10 M and 100 M lines; CPython needs ~32 µs
+//! The storage benchmarks want the shared corpus at 10 M and 100 M lines; CPython needs 25-32 µs
 //! a line for it (an hour for 100 M). This crate writes **the same bytes** for the same
 //! arguments, and the same `<out>.meta.json`, so figures measured on either corpus compare.
 //!
@@ -273,7 +273,8 @@ const CHUNK: usize = 1 << 20;
 pub const PROGRESS_EVERY: u64 = 1 << 16;
 
 /// Writes `cfg.lines` lines to `out` and returns the metadata. `progress` is called with the
-/// number of lines written every [`PROGRESS_EVERY`] lines. `out` is not flushed.
+/// number of lines written every [`PROGRESS_EVERY`] lines and once at the end. `out` is not
+/// flushed.
 pub fn generate<W: Write>(
     cfg: &Config,
     out: &mut W,
@@ -399,6 +400,7 @@ pub fn generate<W: Write>(
     }
 
     out.write_all(&line)?;
+    progress(n);
 
     let (alerts, ips) = bruteforce_ground_truth(std::mem::take(&mut g.ssh_fail_times));
     Ok(Meta {
