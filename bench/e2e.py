@@ -14,6 +14,10 @@ figures compare like for like; `--peers` runs those daemons in the same invocati
 line per event appended to a file (a `type: file` destination, no store), so CPU per event
 compares like for like with rsyslog's and syslog-ng's field-parsing configurations.
 
+A missing --corpus is generated with `vigil-gen-syslog` (bench/gen-syslog, built on demand), the
+Rust port of ../shared/bench/gen_syslog.py that writes the same bytes; `--python-gen` runs the
+Python original instead.
+
 Writes bench/results/e2e-<label>.json and prints a markdown summary.
 Everything runs on 127.0.0.1, bounded in time; processes are stopped by PID.
 """
@@ -30,6 +34,8 @@ import sys
 import time
 import urllib.request
 from collections import Counter
+
+import corpus_gen
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -54,13 +60,12 @@ def free_port(kind=socket.SOCK_STREAM):
     return p
 
 
-def ensure_corpus(path, lines):
+def ensure_corpus(path, lines, python_gen=False):
     if os.path.exists(path) and os.path.exists(path + ".meta.json"):
         return
-    print(f"generating {lines} lines into {path} (about 80 s per million)...", flush=True)
+    print(f"generating {lines} lines into {path}...", flush=True)
     tmp = path + ".tmp"
-    subprocess.run([sys.executable, os.path.join(SHARED_BENCH, "gen_syslog.py"), "--lines", str(lines),
-                    "--seed", "42", "--format", "wire", "--out", tmp], check=True)
+    corpus_gen.generate(tmp, lines, python_gen=python_gen)
     os.replace(tmp + ".meta.json", path + ".meta.json")
     os.replace(tmp, path)
 
@@ -340,6 +345,9 @@ def main():
     ap.add_argument("--vigil", default=os.path.join(REPO, "target", "release", "vigil"))
     ap.add_argument("--corpus", default="/dev/shm/vigil-corpus.log")
     ap.add_argument("--lines", type=int, default=1_000_000, help="corpus size when it must be generated")
+    ap.add_argument("--python-gen", action="store_true",
+                    help="generate a missing corpus with ../shared/bench/gen_syslog.py instead of its Rust "
+                         "port vigil-gen-syslog (same bytes, ~50x slower)")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--proto", choices=["tcp", "udp"], default="tcp")
     ap.add_argument("--udp-rate", type=int, default=50_000, help="UDP lines per second")
@@ -356,7 +364,7 @@ def main():
     ap.add_argument("--pack", default=None, help="normalize with this pack (e.g. linux) instead of the syslog header")
     a = ap.parse_args()
 
-    ensure_corpus(a.corpus, a.lines)
+    ensure_corpus(a.corpus, a.lines, a.python_gen)
     n, by_process, by_host = expected_counts(a.corpus)
     os.makedirs(a.workdir, exist_ok=True)
     runs = []

@@ -4,10 +4,13 @@ the embedded store through the library, then the same corpus into ClickHouse (De
 through the `clickhouse` backend.
 
     python3 bench/store_scale.py --lines 10000000 [--workdir /work/store-bench] [--keep]
-        [--no-clickhouse] [--cold-level 9]
+        [--no-clickhouse] [--cold-level 9] [--python-gen]
 
-Steps: generate the corpus into --workdir (streamed to disk by ../shared/bench/gen_syslog.py;
-100 M lines are ~19 GB, so not /dev/shm), run `cargo bench -p vigil-store --bench store_scale`
+Steps: generate the corpus into --workdir (streamed to disk; 100 M lines are ~19 GB, so not
+/dev/shm) with `vigil-gen-syslog`, the Rust port of ../shared/bench/gen_syslog.py that writes
+the same bytes and meta.json (built first with `cargo build --release -p vigil-gen-syslog`;
+~0.5 µs a line, 10 M lines in ~8 s; `--python-gen` runs the Python original instead, ~25 µs
+a line), run `cargo bench -p vigil-store --bench store_scale`
 (ingest: build events from lines and append in batches of 1,000, seal; hot size; needles and
 `count by` on the hot tier; one maintenance pass moving everything to the cold tier; cold
 size; reopen; the same queries on the cold tier), then the ClickHouse run with the same
@@ -22,9 +25,10 @@ import subprocess
 import sys
 import time
 
+import corpus_gen
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-GEN = os.path.join(REPO, "..", "shared", "bench", "gen_syslog.py")
 
 
 def run_bench(extra, env):
@@ -45,13 +49,17 @@ def main():
     ap.add_argument("--cold-level", type=int, default=9)
     ap.add_argument("--keep", action="store_true", help="keep the corpus")
     ap.add_argument("--no-clickhouse", action="store_true")
+    ap.add_argument("--python-gen", action="store_true",
+                    help="generate the corpus with ../shared/bench/gen_syslog.py (same bytes, ~50x slower)")
     a = ap.parse_args()
     os.makedirs(a.workdir, exist_ok=True)
     corpus = os.path.join(a.workdir, f"corpus-{a.lines}.log")
     if not os.path.exists(corpus):
         t = time.time()
-        subprocess.run([sys.executable, GEN, "--lines", str(a.lines), "--seed", "42", "--format", "wire",
-                        "--out", corpus], check=True)
+        tmp = corpus + ".tmp"
+        corpus_gen.generate(tmp, a.lines, python_gen=a.python_gen)
+        os.replace(tmp + ".meta.json", corpus + ".meta.json")
+        os.replace(tmp, corpus)
         print(f"generated {corpus} in {time.time() - t:.0f} s", flush=True)
     env = dict(os.environ)
     results = {"lines": a.lines, "cold_level": a.cold_level, "machine": "2 vCPU AMD EPYC (shared), 23 GiB"}
