@@ -66,14 +66,18 @@ def main():
     try:
         emb = run_bench(["--corpus", corpus, "--dir", a.workdir, "--cold-level", str(a.cold_level)], env)
         results["embedded"] = emb
-        ip = None
+        ip, words = None, []
         for l in emb:
             m = re.search(r"needle-ip `source\.ip:([^`]+)`", l)
             if m:
                 ip = m.group(1)
+            m = re.search(r"hot needle-word `([^`]+)`", l)
+            if m:
+                words.append(m.group(1))
         if not a.no_clickhouse:
             results["clickhouse"] = run_bench(
-                ["--corpus", corpus, "--dir", a.workdir, "--clickhouse", "--ip", ip or "10.0.0.1"], env)
+                ["--corpus", corpus, "--dir", a.workdir, "--clickhouse", "--ip", ip or "10.0.0.1",
+                 "--word", ",".join(words) or "phpunit,zgrab"], env)
     finally:
         if not a.keep:
             os.remove(corpus)

@@ -753,7 +753,10 @@ mod tests {
         assert!(!text("f*ed", "it FAILEDX now"));
         assert!(text("f?il*", "Foiled"));
         // Phrases: boundaries at the phrase's ends only.
-        assert!(text("Failed password for", "sshd: Failed password for root"));
+        assert!(text(
+            "Failed password for",
+            "sshd: Failed password for root"
+        ));
         assert!(!text("password for", "passwordx password forx"));
         assert!(text(" root ", "for root from"));
         // A rejected occurrence does not hide a later, overlapping one.

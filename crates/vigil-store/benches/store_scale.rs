@@ -50,7 +50,7 @@ fn args() -> Args {
         clickhouse: false,
         ip: "auto".into(),
         user: "oracle".into(),
-        word: "phpunit,zgrab".into(),
+        word: "phpunit,zgrab,auto".into(),
     };
     let v: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -78,6 +78,57 @@ fn args() -> Args {
         i += 2;
     }
     a
+}
+
+/// Needles picked from the corpus while it streams in: `--ip auto` takes the first source IP
+/// from line 1,234,567 on, and the word `auto` of `--word` the first key fingerprint of an
+/// sshd `publickey` line from line 2,345,678 on (its first run of letters and digits: a
+/// random word, a true needle, as a hash is), else the last one seen.
+#[derive(Default)]
+struct Picker {
+    ip: Option<String>,
+    ip_frozen: bool,
+    word: Option<String>,
+    word_frozen: bool,
+}
+
+impl Picker {
+    fn observe(&mut self, n: u64, line: &[u8], ev: &vigil_event::Event) {
+        if !self.ip_frozen
+            && let Some(ip) = ev.source.ip
+        {
+            self.ip = Some(ip.to_string());
+            self.ip_frozen = n >= 1_234_567;
+        }
+        if !self.word_frozen
+            && let Some(at) = memchr::memmem::find(line, b"SHA256:")
+        {
+            let rest = &line[at + 7..];
+            let len = rest
+                .iter()
+                .take_while(|b| b.is_ascii_alphanumeric())
+                .count();
+            if (8..=32).contains(&len) {
+                self.word = Some(String::from_utf8_lossy(&rest[..len]).into_owned());
+                self.word_frozen = n >= 2_345_678;
+            }
+        }
+    }
+
+    fn resolve(&self, a: &mut Args) {
+        if a.ip == "auto" {
+            a.ip = self.ip.clone().unwrap_or_else(|| "10.0.0.1".into());
+        }
+        let words: Vec<String> = a
+            .word
+            .split(',')
+            .filter_map(|w| match w {
+                "auto" => self.word.clone(),
+                w => Some(w.to_owned()),
+            })
+            .collect();
+        a.word = words.join(",");
+    }
 }
 
 /// Process CPU time (user + system) from /proc/self/stat.
@@ -200,18 +251,12 @@ fn main() {
     let t = TenantId::main();
     let (c0, w0) = (cpu(), Instant::now());
     let (mut n, mut raw_bytes) = (0u64, 0u64);
-    let (mut picked, mut frozen): (Option<String>, bool) = (None, false);
+    let mut picker = Picker::default();
     let mut batch = Vec::with_capacity(a.batch);
     for l in lines(&a.corpus) {
         raw_bytes += l.len() as u64;
         let ev = build(&l);
-        // The IP needle: the first source IP from line 1,234,567 on (else the last one seen).
-        if let Some(ip) = ev.source.ip
-            && !frozen
-        {
-            picked = Some(ip.to_string());
-            frozen = n >= 1_234_567;
-        }
+        picker.observe(n, &l, &ev);
         batch.push(ev);
         n += 1;
         if batch.len() == a.batch {
@@ -225,9 +270,7 @@ fn main() {
     store.append(&t, &batch).expect("append");
     store.flush(&t).expect("flush");
     let wall = w0.elapsed();
-    if a.ip == "auto" {
-        a.ip = picked.unwrap_or_else(|| "10.0.0.1".into());
-    }
+    picker.resolve(&mut a);
     let total_us = (cpu() - c0).as_secs_f64() * 1e6 / n as f64;
     let st = store.stats(&t).expect("stats");
     println!(
@@ -287,8 +330,11 @@ fn clickhouse(a: &Args) {
     let w0 = Instant::now();
     let mut n = 0u64;
     let mut batch = Vec::with_capacity(100_000);
+    let mut picker = Picker::default();
     for l in lines(&a.corpus) {
-        batch.push(build(&l));
+        let ev = build(&l);
+        picker.observe(n, &l, &ev);
+        batch.push(ev);
         n += 1;
         if batch.len() == 100_000 {
             ch.append(&t, &batch).expect("append");
@@ -297,6 +343,16 @@ fn clickhouse(a: &Args) {
     }
     ch.append(&t, &batch).expect("append");
     let wall = w0.elapsed();
+    let mut a = Args {
+        corpus: a.corpus.clone(),
+        dir: a.dir.clone(),
+        ip: a.ip.clone(),
+        user: a.user.clone(),
+        word: a.word.clone(),
+        ..*a
+    };
+    picker.resolve(&mut a);
+    let a = &a;
     println!(
         "RESULT clickhouse {} ({:?}) ingest: {n} events, wall {:.1?} = {:.0} events/s (incl. building and JSON encoding)",
         ch.server_version(),

@@ -11,8 +11,8 @@
 //! * **Two dialects**, chosen from `SELECT version()` at open ([`Dialect`]): `Legacy` for
 //!   servers before 19 (Debian's 18.16: plain types, no skip indexes, no codecs, no TTL) and
 //!   `Modern` (LowCardinality, `CODEC`s, bloom-filter and token skip indexes).
-//! * **Inserts** are batches of `INSERT ... FORMAT JSONEachRow`, every column sent (18.16 does
-//!   not fill defaults of omitted fields).
+//! * **Inserts** are batches of `INSERT ... FORMAT JSONEachRow` holding only the columns an
+//!   event has (an omitted column takes its type's default, as an absent field is stored).
 //! * **Queries**: the filter is translated to SQL ([`sql`]); each translation is exact or a
 //!   superset, and a superset is completed by evaluating the plan in Rust on the candidates
 //!   ([`vigil_query::CompiledFilter`]), so results are identical to the embedded store's.

@@ -39,11 +39,11 @@ use tracing::{info, warn};
 use vigil_event::Timestamp;
 
 use super::crypto;
-use crate::audit::{ACTION_MERGE, ACTION_TIER_MOVE, ACTOR_TIERING, AuditRecord};
 use super::integrity::{Op, SegmentInfo};
 use super::segment::{self, Segment, SegmentWriter, Tier, WriteOptions};
 use super::{Inner, Tenant};
 use crate::StoreError;
+use crate::audit::{ACTION_MERGE, ACTION_TIER_MOVE, ACTOR_TIERING, AuditRecord};
 
 /// How segments are merged and moved to the cold tier. When they move is each storage
 /// space's `hot_age` ([`SpacesConfig`](super::SpacesConfig); none: they stay hot).
@@ -391,7 +391,10 @@ impl Tenant {
             r.from = Some(Timestamp(seg.min_ts).to_rfc3339());
             r.to = Some(Timestamp(seg.max_ts).to_rfc3339());
         }
-        let names: Vec<String> = run.iter().map(|s| format!("{}/{}", s.tier.as_str(), s.name())).collect();
+        let names: Vec<String> = run
+            .iter()
+            .map(|s| format!("{}/{}", s.tier.as_str(), s.name()))
+            .collect();
         r.detail = Some(format!(
             "{} segment(s) ({} bytes) rewritten as {}/{} ({} bytes): {}",
             run.len(),
