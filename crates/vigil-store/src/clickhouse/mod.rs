@@ -834,8 +834,45 @@ impl EventStore for ClickHouseStore {
         };
         let scope = self.scope(tenant, req.range);
         let cache = FieldCache::new();
-        // Exact: one query. Superset: pages in (ts, seq) order, filtered here, until enough.
-        let page = if cond.exact { limit } else { 10_000.max(limit) };
+        if cond.exact {
+            // Two phases: the newest (oldest) `limit` keys, reading only the filter's columns
+            // and `ts`/`seq`; then the full rows of those keys. Reading every column of every
+            // match to sort them is what made `newest 100` slow on common terms.
+            let seq = schema::SEQ;
+            let t = &self.table;
+            let keys_sql = format!(
+                "SELECT ts, `{seq}` FROM {t} WHERE {scope} AND {} ORDER BY ts {dir}, `{seq}` {dir} LIMIT {limit} FORMAT JSONEachRow",
+                cond.sql
+            );
+            let mut keys: Vec<(i64, u64)> = Vec::new();
+            self.select(&keys_sql, &[], |row| {
+                let ts = row.get("ts").and_then(Json::as_i64).unwrap_or(0);
+                let seq = row.get(schema::SEQ).and_then(Json::as_u64).unwrap_or(0);
+                keys.push((ts, seq));
+                Ok(true)
+            })?;
+            stats.events_scanned = keys.len() as u64;
+            if let (Some(lo), Some(hi)) = (
+                keys.iter().map(|k| k.0).min(),
+                keys.iter().map(|k| k.0).max(),
+            ) {
+                let seqs: Vec<String> = keys.iter().map(|k| k.1.to_string()).collect();
+                let rows_sql = format!(
+                    "SELECT {cols}, `{seq}` FROM {t} WHERE {scope} AND ts >= {lo} AND ts <= {hi} AND `{seq}` IN ({}) ORDER BY ts {dir}, `{seq}` {dir} FORMAT JSONEachRow",
+                    seqs.join(",")
+                );
+                self.select(&rows_sql, &[], |row| {
+                    events.push(schema::decode_row(&row, &self.cols));
+                    stats.events_decoded += 1;
+                    Ok(true)
+                })?;
+            }
+            stats.events_matched = events.len() as u64;
+            stats.elapsed_us = started.elapsed().as_micros() as u64;
+            return Ok(SearchResult { events, stats });
+        }
+        // Superset: pages in (ts, seq) order, filtered here, until enough.
+        let page = 10_000.max(limit);
         let mut after: Option<(i64, u64)> = None;
         loop {
             let mut wh = format!("{scope} AND {}", cond.sql);
@@ -860,12 +897,12 @@ impl EventStore for ClickHouseStore {
                 after = Some((ts, seq));
                 let ev = schema::decode_row(&row, &self.cols);
                 stats.events_decoded += 1;
-                if cond.exact || compiled.matches(&EventRecord::with_cache(&ev, &cache)) {
+                if compiled.matches(&EventRecord::with_cache(&ev, &cache)) {
                     events.push(ev);
                 }
                 Ok(events.len() < limit)
             })?;
-            if cond.exact || events.len() >= limit || got < page {
+            if events.len() >= limit || got < page {
                 break;
             }
         }
