@@ -49,6 +49,7 @@ def main():
     ap.add_argument("--cold-level", type=int, default=9)
     ap.add_argument("--keep", action="store_true", help="keep the corpus")
     ap.add_argument("--no-clickhouse", action="store_true")
+    ap.add_argument("--no-cold", action="store_true", help="hot tier only (skip the cold rewrite)")
     ap.add_argument("--python-gen", action="store_true",
                     help="generate the corpus with ../shared/bench/gen_syslog.py (same bytes, ~50x slower)")
     a = ap.parse_args()
@@ -64,7 +65,8 @@ def main():
     env = dict(os.environ)
     results = {"lines": a.lines, "cold_level": a.cold_level, "machine": "2 vCPU AMD EPYC (shared), 23 GiB"}
     try:
-        emb = run_bench(["--corpus", corpus, "--dir", a.workdir, "--cold-level", str(a.cold_level)], env)
+        emb = run_bench(["--corpus", corpus, "--dir", a.workdir, "--cold-level", str(a.cold_level)]
+                        + (["--no-cold"] if a.no_cold else []), env)
         results["embedded"] = emb
         ip, words = None, []
         for l in emb:

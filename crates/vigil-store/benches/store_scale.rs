@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! cargo bench -p vigil-store --bench store_scale -- --corpus PATH --dir DIR [--batch 1000]
-//!     [--cold-level 9] [--build-sample 1000000]
+//!     [--cold-level 9] [--build-sample 1000000] [--no-cold] [--ip auto|IP] [--user NAME]
+//!     [--word W1,W2,auto]
 //! ```
 //! CPU per event is process CPU (user + system, both cores) over the ingest (append and seal,
 //! including building the events from lines), minus the CPU of building alone, measured on the
@@ -35,6 +36,7 @@ struct Args {
     cold_level: i32,
     build_sample: usize,
     clickhouse: bool,
+    no_cold: bool,
     ip: String,
     user: String,
     word: String,
@@ -48,6 +50,7 @@ fn args() -> Args {
         cold_level: 9,
         build_sample: 1_000_000,
         clickhouse: false,
+        no_cold: false,
         ip: "auto".into(),
         user: "oracle".into(),
         word: "phpunit,zgrab,auto".into(),
@@ -65,6 +68,11 @@ fn args() -> Args {
             "--ip" => a.ip = val,
             "--clickhouse" => {
                 a.clickhouse = true;
+                i += 1;
+                continue;
+            }
+            "--no-cold" => {
+                a.no_cold = true;
                 i += 1;
                 continue;
             }
@@ -287,6 +295,9 @@ fn main() {
         st.index_bytes as f64 / n as f64
     );
     queries(&store, &a, "hot");
+    if a.no_cold {
+        return;
+    }
     // Merge pass (the background thread's work), then everything to the cold tier.
     let (c0, w0) = (cpu(), Instant::now());
     let r = store.maintain(Timestamp::MAX).expect("maintain");
