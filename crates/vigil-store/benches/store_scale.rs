@@ -5,7 +5,7 @@
 //! ```text
 //! cargo bench -p vigil-store --bench store_scale -- --corpus PATH --dir DIR [--batch 1000]
 //!     [--cold-level 9] [--build-sample 1000000] [--no-cold] [--ip auto|IP] [--user NAME]
-//!     [--word W1,W2,auto]
+//!     [--word W1,W2,auto] [--reps 3]
 //! ```
 //! CPU per event is process CPU (user + system, both cores) over the ingest (append and seal,
 //! including building the events from lines), minus the CPU of building alone, measured on the
@@ -37,6 +37,7 @@ struct Args {
     build_sample: usize,
     clickhouse: bool,
     no_cold: bool,
+    reps: usize,
     ip: String,
     user: String,
     word: String,
@@ -51,6 +52,7 @@ fn args() -> Args {
         build_sample: 1_000_000,
         clickhouse: false,
         no_cold: false,
+        reps: 3,
         ip: "auto".into(),
         user: "oracle".into(),
         word: "phpunit,zgrab,auto".into(),
@@ -66,6 +68,7 @@ fn args() -> Args {
             "--cold-level" => a.cold_level = val.parse().expect("--cold-level N"),
             "--build-sample" => a.build_sample = val.parse().expect("--build-sample N"),
             "--ip" => a.ip = val,
+            "--reps" => a.reps = val.parse::<usize>().expect("--reps N").max(1),
             "--clickhouse" => {
                 a.clickhouse = true;
                 i += 1;
@@ -182,7 +185,7 @@ fn queries(store: &dyn EventStore, a: &Args, label: &str) {
         let mut newest = Vec::new();
         let mut counts = Vec::new();
         let (mut hits, mut n, mut decoded) = (0, 0, 0);
-        for _ in 0..3 {
+        for _ in 0..a.reps {
             let s = Instant::now();
             let r = store
                 .search(&t, &SearchRequest::parse(q, 100).unwrap())
@@ -209,7 +212,7 @@ fn queries(store: &dyn EventStore, a: &Args, label: &str) {
     for q in ["| stats count() by process.name", "| count by host.name"] {
         let mut times = Vec::new();
         let mut rows = 0;
-        for _ in 0..3 {
+        for _ in 0..a.reps {
             let s = Instant::now();
             let r = store
                 .aggregate(&t, &AggregateRequest::parse(q).unwrap())
