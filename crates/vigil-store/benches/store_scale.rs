@@ -4,8 +4,12 @@
 //!
 //! ```text
 //! cargo bench -p vigil-store --bench store_scale -- --corpus PATH --dir DIR [--batch 1000]
-//!     [--cold-level 9] [--build-sample 1000000]
+//!     [--cold-level 9] [--build-sample 1000000] [--stop-after build|ingest|size]
 //! ```
+//! `--stop-after` ends the run early: `build` after building the sample (no store), `ingest`
+//! after the ingest and the hot size, `size` after the cold size (no queries). With
+//! `perf stat -e instructions:u`, `ingest` minus `build` (same `--build-sample` as the corpus
+//! size) is the store's instruction count.
 //! CPU per event is process CPU (user + system, both cores) over the ingest (append and seal,
 //! including building the events from lines), minus the CPU of building alone, measured on the
 //! first `--build-sample` lines. Skips (exit 0) when the corpus is missing.
@@ -38,6 +42,7 @@ struct Args {
     ip: String,
     user: String,
     word: String,
+    stop_after: String,
 }
 
 fn args() -> Args {
@@ -51,6 +56,7 @@ fn args() -> Args {
         ip: "auto".into(),
         user: "oracle".into(),
         word: "phpunit,zgrab".into(),
+        stop_after: "all".into(),
     };
     let v: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -70,6 +76,7 @@ fn args() -> Args {
             }
             "--user" => a.user = val,
             "--word" => a.word = val,
+            "--stop-after" => a.stop_after = val,
             _ => {
                 i += 1;
                 continue;
@@ -183,6 +190,9 @@ fn main() {
     }
     let build_us = (cpu() - c0).as_secs_f64() * 1e6 / n_sample.max(1) as f64;
     println!("build only: {build_us:.2} µs/event over {n_sample} lines");
+    if a.stop_after == "build" {
+        return;
+    }
 
     if a.clickhouse {
         clickhouse(&a);
@@ -243,7 +253,15 @@ fn main() {
         st.segment_bytes as f64 / n as f64,
         st.index_bytes as f64 / n as f64
     );
-    queries(&store, &a, "hot");
+    let cs = store.column_stats();
+    println!("RESULT hot columns: B/event {}", cs.hot.per_event_line());
+    if a.stop_after == "ingest" {
+        return;
+    }
+    let sizes_only = a.stop_after == "size";
+    if !sizes_only {
+        queries(&store, &a, "hot");
+    }
     // Merge pass (the background thread's work), then everything to the cold tier.
     let (c0, w0) = (cpu(), Instant::now());
     let r = store.maintain(Timestamp::MAX).expect("maintain");
@@ -258,6 +276,13 @@ fn main() {
         w0.elapsed(),
         (cpu() - c0).as_secs_f64() * 1e6 / n as f64
     );
+    println!(
+        "RESULT cold columns: B/event {}",
+        store.column_stats().cold.per_event_line()
+    );
+    if sizes_only {
+        return;
+    }
     drop(store);
     let w = Instant::now();
     let store = EmbeddedStore::open(cfg).expect("reopen");

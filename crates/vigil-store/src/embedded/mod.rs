@@ -531,6 +531,28 @@ impl EmbeddedStore {
             .collect()
     }
 
+    /// Bytes on disk per column of the live sealed segments, per tier, over every tenant and
+    /// space (from the Parquet footers; `vigil storage stats` and the `store_scale` bench print
+    /// it).
+    pub fn column_stats(&self) -> ColumnStats {
+        let mut out = ColumnStats::default();
+        for p in self.inner.partitions() {
+            for s in &p.view.read().segments {
+                match s.tier {
+                    Tier::Hot => out.hot.add(s),
+                    Tier::Cold => out.cold.add(s),
+                }
+            }
+        }
+        out.hot
+            .columns
+            .sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        out.cold
+            .columns
+            .sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        out
+    }
+
     fn check_open(&self) -> Result<(), StoreError> {
         if self.inner.closed.load(Ordering::Acquire) {
             Err(StoreError::Closed)
@@ -551,6 +573,66 @@ impl EmbeddedStore {
             let _ = t.join();
         }
     }
+}
+
+/// The sealed segments of one tier: files, events, bytes, and bytes per column.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TierColumns {
+    /// Segment files.
+    pub segments: u64,
+    /// Events in them.
+    pub events: u64,
+    /// Their size on disk.
+    pub file_bytes: u64,
+    /// Compressed bytes per column (its column chunks with page headers and dictionary
+    /// pages), largest first.
+    pub columns: Vec<(String, u64)>,
+}
+
+impl TierColumns {
+    fn add(&mut self, s: &Segment) {
+        self.segments += 1;
+        self.events += s.events;
+        self.file_bytes += s.file_len;
+        for (name, bytes) in s.column_bytes() {
+            match self.columns.iter_mut().find(|(n, _)| *n == name) {
+                Some(e) => e.1 += bytes,
+                None => self.columns.push((name, bytes)),
+            }
+        }
+    }
+
+    /// Bytes outside the column chunks: Parquet footers and page indexes, and the encryption
+    /// container's header and tags.
+    pub fn other_bytes(&self) -> u64 {
+        let cols: u64 = self.columns.iter().map(|c| c.1).sum();
+        self.file_bytes.saturating_sub(cols)
+    }
+
+    /// `name bytes/event` for every column, then `(footer)` for [`Self::other_bytes`], as one
+    /// line (`-` without events).
+    pub fn per_event_line(&self) -> String {
+        if self.events == 0 {
+            return "-".into();
+        }
+        let n = self.events as f64;
+        let mut parts: Vec<String> = self
+            .columns
+            .iter()
+            .map(|(c, b)| format!("{c} {:.2}", *b as f64 / n))
+            .collect();
+        parts.push(format!("(footer) {:.2}", self.other_bytes() as f64 / n));
+        parts.join(", ")
+    }
+}
+
+/// Bytes per column of the hot and the cold tier ([`EmbeddedStore::column_stats`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ColumnStats {
+    /// `segments/`.
+    pub hot: TierColumns,
+    /// `cold/`.
+    pub cold: TierColumns,
 }
 
 /// A sealed segment file of a partition, as retention (and tiering) see it.

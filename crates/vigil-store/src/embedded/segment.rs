@@ -626,6 +626,26 @@ impl Segment {
         })
     }
 
+    /// Compressed bytes per top-level column (its column chunks in every row group, with
+    /// page headers and dictionary pages, as the footer lists them), in file order.
+    pub(crate) fn column_bytes(&self) -> Vec<(String, u64)> {
+        let md = self.meta.metadata();
+        let schema = md.file_metadata().schema_descr();
+        let mut out: Vec<(String, u64)> = Vec::new();
+        for rg in md.row_groups() {
+            for (i, c) in rg.columns().iter().enumerate() {
+                let name = schema.column(i).path().parts().first().cloned();
+                let Some(name) = name else { continue };
+                let bytes = c.compressed_size().max(0) as u64;
+                match out.iter_mut().find(|(n, _)| *n == name) {
+                    Some(e) => e.1 += bytes,
+                    None => out.push((name, bytes)),
+                }
+            }
+        }
+        out
+    }
+
     fn corrupt(&self, what: String) -> StoreError {
         StoreError::corrupt(&self.path, what)
     }
