@@ -4,12 +4,13 @@
 //!
 //! ```text
 //! cargo bench -p vigil-store --bench store_scale -- --corpus PATH --dir DIR [--batch 1000]
-//!     [--cold-level 9] [--build-sample 1000000] [--stop-after build|ingest|size]
+//!     [--cold-level 9] [--build-sample 1000000] [--stop-after build|ingest|size] [--keep]
 //! ```
 //! `--stop-after` ends the run early: `build` after building the sample (no store), `ingest`
 //! after the ingest and the hot size, `size` after the cold size (no queries). With
 //! `perf stat -e instructions:u`, `ingest` minus `build` (same `--build-sample` as the corpus
-//! size) is the store's instruction count.
+//! size) is the store's instruction count. `--keep` keeps the store's data directory (under
+//! `--dir`) for `vigil storage stats` and other tools.
 //! CPU per event is process CPU (user + system, both cores) over the ingest (append and seal,
 //! including building the events from lines), minus the CPU of building alone, measured on the
 //! first `--build-sample` lines. Skips (exit 0) when the corpus is missing.
@@ -43,6 +44,7 @@ struct Args {
     user: String,
     word: String,
     stop_after: String,
+    keep: bool,
 }
 
 fn args() -> Args {
@@ -57,6 +59,7 @@ fn args() -> Args {
         user: "oracle".into(),
         word: "phpunit,zgrab".into(),
         stop_after: "all".into(),
+        keep: false,
     };
     let v: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -69,6 +72,11 @@ fn args() -> Args {
             "--cold-level" => a.cold_level = val.parse().expect("--cold-level N"),
             "--build-sample" => a.build_sample = val.parse().expect("--build-sample N"),
             "--ip" => a.ip = val,
+            "--keep" => {
+                a.keep = true;
+                i += 1;
+                continue;
+            }
             "--clickhouse" => {
                 a.clickhouse = true;
                 i += 1;
@@ -198,7 +206,11 @@ fn main() {
         clickhouse(&a);
         return;
     }
-    let dir = tempfile::tempdir_in(&a.dir).expect("tempdir");
+    let mut dir = tempfile::tempdir_in(&a.dir).expect("tempdir");
+    if a.keep {
+        dir.disable_cleanup(true);
+        println!("store kept in {}", dir.path().display());
+    }
     let mut cfg = EmbeddedConfig::new(dir.path());
     cfg.spaces.hot_age = Some(Duration::from_secs(3600));
     cfg.tiers = TierOptions {

@@ -28,6 +28,7 @@ mod rekey;
 mod retention;
 mod scan;
 mod segment;
+mod shred;
 pub mod spaces;
 mod tier;
 mod wal;
@@ -56,7 +57,7 @@ pub use self::integrity::{
 use self::memtable::{Features, MemBlock, Memtable};
 pub use self::rekey::RekeyReport;
 pub use self::retention::{Clock, ManualClock, RetentionReport, SystemClock};
-use self::segment::{Segment, SegmentWriter, Tier, WriteOptions};
+use self::segment::{Segment, Tier, WriteOptions};
 use self::spaces::TenantSet;
 pub use self::spaces::{SpaceConfig, SpaceSettings, SpacesConfig, TenantSpaces};
 pub use self::tier::{MaintenanceReport, TierOptions};
@@ -1645,30 +1646,23 @@ impl Tenant {
         Ok(())
     }
 
-    /// Writes a frozen memtable as a hot segment (each event is decoded once and split into
-    /// the segment's columns).
+    /// Writes a frozen memtable as a hot segment (keyword columns and bloom filters from the
+    /// memtable blocks; each event decoded once for the other columns).
     fn write_segment(&self, inner: &Inner, frozen: &Frozen) -> Result<Segment, StoreError> {
-        let mut w = SegmentWriter::new(
+        segment::write_memtable(
             &self.seg_dir,
             WriteOptions {
                 tenant: self.name.to_string(),
                 tier: Tier::Hot,
                 zstd_level: inner.cfg.zstd_level,
                 row_group_rows: inner.cfg.row_group_rows,
-                page_bytes: 256 << 10,
+                page_bytes: segment::HOT_PAGE_BYTES,
+                raw_page_bytes: segment::HOT_RAW_PAGE_BYTES,
                 fail_write: inner.faults.fail_segment_write.load(Ordering::Relaxed),
                 keyring: inner.keys(),
             },
-        )?;
-        for b in &frozen.blocks {
-            for i in 0..b.len() {
-                let (ev, _) = codec::decode(b.event(i)).map_err(|e| {
-                    StoreError::Invalid(format!("memtable event does not decode: {e}"))
-                })?;
-                w.push(b.first_lsn + i as u64, &ev)?;
-            }
-        }
-        w.finish()
+            &frozen.blocks,
+        )
     }
 
     /// Deletes closed WAL files whose frames are all at or below `sealed`.
