@@ -57,34 +57,41 @@ pub use smol_str::SmolStr;
 pub use ulid::Ulid;
 
 /// A new event id for an event received at `at`: a ULID whose time part is `at` (ms) and whose
-/// 80 random bits make ids unique across collectors without coordination.
+/// 80 other bits are a per-process random start plus a process-wide counter. Ids are unique
+/// across collectors without coordination (two processes collide only if their random starts
+/// fall within as many ids of each other as they generate), ordered by time, and, within one
+/// millisecond, by generation. Consecutive ids differ only in their low bits, so a column of
+/// ids compresses to almost nothing (the store keeps it delta-encoded).
 pub fn new_event_id(at: Timestamp) -> Ulid {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static START: OnceLock<(u64, AtomicU64)> = OnceLock::new();
     let ms = u64::try_from(at.millis()).unwrap_or(0);
-    Ulid::from_parts(ms, fast_random_u128())
+    let (high, counter) = START.get_or_init(|| {
+        let r = random_u128();
+        // 16 random bits above a random 63-bit counter start (2^63 ids before it could wrap)
+        ((r >> 64) as u64 & 0xffff, AtomicU64::new((r as u64) >> 1))
+    });
+    let low = counter.fetch_add(1, Ordering::Relaxed);
+    Ulid::from_parts(ms, (u128::from(*high) << 64) | u128::from(low))
 }
 
-fn fast_random_u128() -> u128 {
-    use std::cell::Cell;
-    thread_local! {
-        static STATE: Cell<u64> = Cell::new(seed());
-    }
-    fn seed() -> u64 {
-        use std::hash::{BuildHasher, Hasher};
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(Timestamp::now().nanos() as u64);
-        h.finish() | 1
-    }
-    // splitmix64: not cryptographic, only needs to make collisions negligible
-    STATE.with(|s| {
-        let next = || {
-            let mut z = s.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
-            s.set(z);
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        };
-        (u128::from(next()) << 64) | u128::from(next())
-    })
+fn random_u128() -> u128 {
+    use std::hash::{BuildHasher, Hasher};
+    // splitmix64 over a randomly keyed hash of the clock: not cryptographic, only needs to
+    // make two processes' starts collide with negligible probability
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(Timestamp::now().nanos() as u64);
+    h.write_u32(std::process::id());
+    let mut s = h.finish();
+    let mut next = || {
+        s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = s;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    (u128::from(next()) << 64) | u128::from(next())
 }
 
 /// A binary event could not be decoded.

@@ -4,9 +4,14 @@
 //!
 //! ```text
 //! cargo bench -p vigil-store --bench store_scale -- --corpus PATH --dir DIR [--batch 1000]
-//!     [--cold-level 9] [--build-sample 1000000] [--no-cold] [--ip auto|IP] [--user NAME]
-//!     [--word W1,W2,auto] [--reps 3]
+//!     [--cold-level 9] [--build-sample 1000000] [--stop-after build|ingest|size] [--keep]
+//!     [--no-cold] [--ip auto|IP] [--user NAME] [--word W1,W2,auto] [--reps 3]
 //! ```
+//! `--stop-after` ends the run early: `build` after building the sample (no store), `ingest`
+//! after the ingest and the hot size, `size` after the cold size (no queries). With
+//! `perf stat -e instructions:u`, `ingest` minus `build` (same `--build-sample` as the corpus
+//! size) is the store's instruction count. `--keep` keeps the store's data directory (under
+//! `--dir`) for `vigil storage stats` and other tools.
 //! CPU per event is process CPU (user + system, both cores) over the ingest (append and seal,
 //! including building the events from lines), minus the CPU of building alone, measured on the
 //! first `--build-sample` lines. Skips (exit 0) when the corpus is missing.
@@ -41,6 +46,8 @@ struct Args {
     ip: String,
     user: String,
     word: String,
+    stop_after: String,
+    keep: bool,
 }
 
 fn args() -> Args {
@@ -56,6 +63,8 @@ fn args() -> Args {
         ip: "auto".into(),
         user: "oracle".into(),
         word: "phpunit,zgrab,auto".into(),
+        stop_after: "all".into(),
+        keep: false,
     };
     let v: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -69,6 +78,11 @@ fn args() -> Args {
             "--build-sample" => a.build_sample = val.parse().expect("--build-sample N"),
             "--ip" => a.ip = val,
             "--reps" => a.reps = val.parse::<usize>().expect("--reps N").max(1),
+            "--keep" => {
+                a.keep = true;
+                i += 1;
+                continue;
+            }
             "--clickhouse" => {
                 a.clickhouse = true;
                 i += 1;
@@ -81,6 +95,7 @@ fn args() -> Args {
             }
             "--user" => a.user = val,
             "--word" => a.word = val,
+            "--stop-after" => a.stop_after = val,
             _ => {
                 i += 1;
                 continue;
@@ -245,12 +260,19 @@ fn main() {
     }
     let build_us = (cpu() - c0).as_secs_f64() * 1e6 / n_sample.max(1) as f64;
     println!("build only: {build_us:.2} µs/event over {n_sample} lines");
+    if a.stop_after == "build" {
+        return;
+    }
 
     if a.clickhouse {
         clickhouse(&a);
         return;
     }
-    let dir = tempfile::tempdir_in(&a.dir).expect("tempdir");
+    let mut dir = tempfile::tempdir_in(&a.dir).expect("tempdir");
+    if a.keep {
+        dir.disable_cleanup(true);
+        println!("store kept in {}", dir.path().display());
+    }
     let mut cfg = EmbeddedConfig::new(dir.path());
     cfg.spaces.hot_age = Some(Duration::from_secs(3600));
     cfg.tiers = TierOptions {
@@ -297,7 +319,15 @@ fn main() {
         st.segment_bytes as f64 / n as f64,
         st.index_bytes as f64 / n as f64
     );
-    queries(&store, &a, "hot");
+    let cs = store.column_stats();
+    println!("RESULT hot columns: B/event {}", cs.hot.per_event_line());
+    if a.stop_after == "ingest" {
+        return;
+    }
+    let sizes_only = a.stop_after == "size";
+    if !sizes_only {
+        queries(&store, &a, "hot");
+    }
     if a.no_cold {
         return;
     }
@@ -315,6 +345,13 @@ fn main() {
         w0.elapsed(),
         (cpu() - c0).as_secs_f64() * 1e6 / n as f64
     );
+    println!(
+        "RESULT cold columns: B/event {}",
+        store.column_stats().cold.per_event_line()
+    );
+    if sizes_only {
+        return;
+    }
     drop(store);
     let w = Instant::now();
     let store = EmbeddedStore::open(cfg).expect("reopen");
@@ -363,6 +400,7 @@ fn clickhouse(a: &Args) {
         ip: a.ip.clone(),
         user: a.user.clone(),
         word: a.word.clone(),
+        stop_after: a.stop_after.clone(),
         ..*a
     };
     picker.resolve(&mut a);

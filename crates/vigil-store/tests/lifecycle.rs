@@ -355,9 +355,13 @@ fn full_disk_refuses_new_events_keeps_accepted_ones_and_resumes() {
     let filler = mnt.join("filler");
     std::fs::write(&filler, vec![0u8; (free - (13 << 19)) as usize]).unwrap();
     let mut accepted = 0u64;
+    // incompressible events, so that the disk fills whatever the segment format's ratio
     let err = loop {
-        match store.append(&t, &batch(accepted, 500, T0, "")) {
-            Ok(_) => accepted += 500,
+        let big: Vec<Event> = (accepted..accepted + 50)
+            .map(|i| big_event(i, T0))
+            .collect();
+        match store.append(&t, &big) {
+            Ok(_) => accepted += 50,
             Err(e) => break e,
         }
         assert!(accepted < 90_000, "never refused");

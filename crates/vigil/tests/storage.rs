@@ -276,3 +276,20 @@ fn search_reads_one_space_with_the_config_s_storage_settings() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no storage space 'nope'"));
 }
+
+#[test]
+fn stats_prints_bytes_per_event_by_column() {
+    let dir = tempfile::tempdir().unwrap();
+    fill(dir.path());
+    let d = dir.path().to_str().unwrap();
+    let out = run_ok(&["storage", "stats", "--data-dir", d], &[]);
+    assert!(out.contains("hot: 3 segments, 150 events"), "{out}");
+    for col in ["raw", "@timestamp", "host.name", "_bloom", "(footer)"] {
+        assert!(
+            out.lines()
+                .any(|l| l.trim_start().starts_with(col) && l.ends_with("B/event")),
+            "{col}: {out}"
+        );
+    }
+    assert!(out.contains("cold: no segments"), "{out}");
+}

@@ -10,7 +10,7 @@
 //! The encoding is postcard over a borrowed mirror of [`Event`] whose field order is pinned by
 //! an exhaustive destructuring (a new field fails to compile here) and a byte-equality test.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use vigil_event::{
     Bytes, Endpoint, Event, EventFields, FieldMap, HostFields, LogFields, Meta, NetworkFields,
     ObserverFields, ProcessFields, RuleFields, SmolStr, Timestamp, UserFields, WebFields,
@@ -120,68 +120,79 @@ pub(crate) fn encode(ev: &Event, out: &mut Vec<u8>) {
     let _ = postcard::to_extend(&r, Sink(out));
 }
 
-/// The parts a sealed segment stores for one event: the record without the raw bytes
-/// (`tag varint | postcard(Event { message: None when stored apart, raw: empty, .. })`, the
-/// tag as in [`encode`]), and the message when it is not the tail of the raw record (a
-/// column of its own, so that a full-text search reads raw and message without decoding).
-pub(crate) fn encode_parts<'e>(ev: &'e Event, out: &mut Vec<u8>) -> Option<&'e str> {
-    let suffix_at = ev.message.as_ref().and_then(|m| {
-        let m = m.as_bytes();
-        (!m.is_empty() && ev.raw.ends_with(m)).then(|| ev.raw.len() - m.len())
-    });
-    put_varint(suffix_at.map_or(0, |n| n as u64 + 1), out);
-    let empty = Bytes::new();
-    let r = EventRef {
-        meta: &ev.meta,
-        timestamp: &ev.timestamp,
-        message: None,
-        tags: &ev.tags,
-        event: &ev.event,
-        source: &ev.source,
-        destination: &ev.destination,
-        user: &ev.user,
-        host: &ev.host,
-        process: &ev.process,
-        network: &ev.network,
-        observer: &ev.observer,
-        rule: &ev.rule,
-        log: &ev.log,
-        web: &ev.web,
-        extra: &ev.extra,
-        original: &ev.original,
-        raw: &empty,
-    };
-    let _ = postcard::to_extend(&r, Sink(out));
-    if suffix_at.is_some() {
-        None
-    } else {
-        ev.message.as_deref()
-    }
+/// The stored form of an event up to its raw record: postcard decodes a struct's fields in
+/// order, so this reads everything but the trailing raw bytes, without copying them.
+#[derive(Deserialize)]
+struct EventHead {
+    meta: Meta,
+    timestamp: Timestamp,
+    message: Option<SmolStr>,
+    tags: Vec<SmolStr>,
+    event: EventFields,
+    source: Endpoint,
+    destination: Endpoint,
+    user: UserFields,
+    host: HostFields,
+    process: ProcessFields,
+    network: NetworkFields,
+    observer: ObserverFields,
+    rule: RuleFields,
+    log: LogFields,
+    web: WebFields,
+    extra: FieldMap,
+    original: FieldMap,
 }
 
-/// Reassembles an event from the parts [`encode_parts`] made.
-pub(crate) fn decode_parts(
-    prefix: &[u8],
-    raw: &[u8],
-    message: Option<&str>,
-) -> Result<Event, String> {
-    let (tag, rest) = get_varint(prefix).ok_or("bad record tag")?;
-    let (mut ev, rest) = Event::decode(rest).map_err(|e| e.to_string())?;
-    if !rest.is_empty() || !ev.raw.is_empty() {
-        return Err("trailing bytes after the record".into());
-    }
-    ev.raw = Bytes::copy_from_slice(raw);
-    if tag > 0 {
-        let at = usize::try_from(tag - 1).map_err(|_| "bad message offset")?;
-        let tail = raw
-            .get(at..)
-            .ok_or("message offset beyond the raw record")?;
-        let s = std::str::from_utf8(tail).map_err(|_| "message is not UTF-8")?;
-        ev.message = Some(SmolStr::new(s));
-    } else {
-        ev.message = message.map(SmolStr::new);
-    }
-    Ok(ev)
+/// Decodes a stored event without its raw record (left empty; it is the record's last
+/// `raw_len` bytes). Returns the event and where its message starts in the raw record when the
+/// message was left out as the raw record's tail (the event's `message` is then `None`).
+pub(crate) fn decode_head(record: &[u8]) -> Result<(Event, Option<usize>), String> {
+    let (tag, rest) = get_varint(record).ok_or("bad record tag")?;
+    let (h, _raw) = postcard::take_from_bytes::<EventHead>(rest).map_err(|e| e.to_string())?;
+    let message_at = match tag {
+        0 => None,
+        n => Some(usize::try_from(n - 1).map_err(|_| "bad message offset")?),
+    };
+    let EventHead {
+        meta,
+        timestamp,
+        message,
+        tags,
+        event,
+        source,
+        destination,
+        user,
+        host,
+        process,
+        network,
+        observer,
+        rule,
+        log,
+        web,
+        extra,
+        original,
+    } = h;
+    let ev = Event {
+        meta,
+        timestamp,
+        message,
+        tags,
+        event,
+        source,
+        destination,
+        user,
+        host,
+        process,
+        network,
+        observer,
+        rule,
+        log,
+        web,
+        extra,
+        original,
+        raw: Bytes::new(),
+    };
+    Ok((ev, message_at))
 }
 
 /// Decodes one stored event from the front of `bytes`, returning it and the rest.
@@ -247,14 +258,19 @@ mod tests {
         let (back, rest) = decode(&a).expect("decodes");
         assert!(rest.is_empty());
         assert_eq!(back, ev);
-        // the parts of a sealed segment give the same event back
+        // the head decoder reads all but the raw record
         for m in [Some("hello world"), Some("elsewhere"), None] {
             let mut ev = full();
             ev.message = m.map(Into::into);
-            let mut prefix = Vec::new();
-            let apart = encode_parts(&ev, &mut prefix).map(str::to_owned);
-            assert_eq!(apart.is_some(), m == Some("elsewhere"));
-            let back = decode_parts(&prefix, &ev.raw, apart.as_deref()).expect("decodes");
+            let mut rec = Vec::new();
+            encode(&ev, &mut rec);
+            let (head, at) = decode_head(&rec).expect("decodes");
+            assert_eq!(at, (m == Some("hello world")).then_some(14));
+            let mut back = head;
+            back.raw = ev.raw.clone();
+            if at.is_some() {
+                back.message = ev.message.clone();
+            }
             assert_eq!(back, ev);
         }
         // garbage tags are errors, not panics

@@ -187,7 +187,7 @@ pub(crate) fn needle_tokens(term: &Term) -> Vec<u64> {
 }
 
 /// Lowercases like the query matcher (`field:value` is Unicode-lowercase insensitive).
-fn lower_into(s: &str, out: &mut String) {
+pub(crate) fn lower_into(s: &str, out: &mut String) {
     if s.is_ascii() {
         out.extend(s.bytes().map(|b| char::from(b.to_ascii_lowercase())));
     } else {

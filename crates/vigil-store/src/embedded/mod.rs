@@ -28,6 +28,7 @@ mod rekey;
 mod retention;
 mod scan;
 mod segment;
+mod shred;
 pub mod spaces;
 mod tier;
 mod wal;
@@ -56,7 +57,7 @@ pub use self::integrity::{
 use self::memtable::{Features, MemBlock, Memtable};
 pub use self::rekey::RekeyReport;
 pub use self::retention::{Clock, ManualClock, RetentionReport, SystemClock};
-use self::segment::{Segment, SegmentWriter, Tier, WriteOptions};
+use self::segment::{Segment, Tier, WriteOptions};
 use self::spaces::TenantSet;
 pub use self::spaces::{SpaceConfig, SpaceSettings, SpacesConfig, TenantSpaces};
 pub use self::tier::{MaintenanceReport, TierOptions};
@@ -531,6 +532,28 @@ impl EmbeddedStore {
             .collect()
     }
 
+    /// Bytes on disk per column of the live sealed segments, per tier, over every tenant and
+    /// space (from the Parquet footers; `vigil storage stats` and the `store_scale` bench print
+    /// it).
+    pub fn column_stats(&self) -> ColumnStats {
+        let mut out = ColumnStats::default();
+        for p in self.inner.partitions() {
+            for s in &p.view.read().segments {
+                match s.tier {
+                    Tier::Hot => out.hot.add(s),
+                    Tier::Cold => out.cold.add(s),
+                }
+            }
+        }
+        out.hot
+            .columns
+            .sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        out.cold
+            .columns
+            .sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        out
+    }
+
     fn check_open(&self) -> Result<(), StoreError> {
         if self.inner.closed.load(Ordering::Acquire) {
             Err(StoreError::Closed)
@@ -551,6 +574,66 @@ impl EmbeddedStore {
             let _ = t.join();
         }
     }
+}
+
+/// The sealed segments of one tier: files, events, bytes, and bytes per column.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TierColumns {
+    /// Segment files.
+    pub segments: u64,
+    /// Events in them.
+    pub events: u64,
+    /// Their size on disk.
+    pub file_bytes: u64,
+    /// Compressed bytes per column (its column chunks with page headers and dictionary
+    /// pages), largest first.
+    pub columns: Vec<(String, u64)>,
+}
+
+impl TierColumns {
+    fn add(&mut self, s: &Segment) {
+        self.segments += 1;
+        self.events += s.events;
+        self.file_bytes += s.file_len;
+        for (name, bytes) in s.column_bytes() {
+            match self.columns.iter_mut().find(|(n, _)| *n == name) {
+                Some(e) => e.1 += bytes,
+                None => self.columns.push((name, bytes)),
+            }
+        }
+    }
+
+    /// Bytes outside the column chunks: Parquet footers and page indexes, and the encryption
+    /// container's header and tags.
+    pub fn other_bytes(&self) -> u64 {
+        let cols: u64 = self.columns.iter().map(|c| c.1).sum();
+        self.file_bytes.saturating_sub(cols)
+    }
+
+    /// `name bytes/event` for every column, then `(footer)` for [`Self::other_bytes`], as one
+    /// line (`-` without events).
+    pub fn per_event_line(&self) -> String {
+        if self.events == 0 {
+            return "-".into();
+        }
+        let n = self.events as f64;
+        let mut parts: Vec<String> = self
+            .columns
+            .iter()
+            .map(|(c, b)| format!("{c} {:.2}", *b as f64 / n))
+            .collect();
+        parts.push(format!("(footer) {:.2}", self.other_bytes() as f64 / n));
+        parts.join(", ")
+    }
+}
+
+/// Bytes per column of the hot and the cold tier ([`EmbeddedStore::column_stats`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ColumnStats {
+    /// `segments/`.
+    pub hot: TierColumns,
+    /// `cold/`.
+    pub cold: TierColumns,
 }
 
 /// A sealed segment file of a partition, as retention (and tiering) see it.
@@ -1563,30 +1646,23 @@ impl Tenant {
         Ok(())
     }
 
-    /// Writes a frozen memtable as a hot segment (each event is decoded once and split into
-    /// the segment's columns).
+    /// Writes a frozen memtable as a hot segment (keyword columns and bloom filters from the
+    /// memtable blocks; each event decoded once for the other columns).
     fn write_segment(&self, inner: &Inner, frozen: &Frozen) -> Result<Segment, StoreError> {
-        let mut w = SegmentWriter::new(
+        segment::write_memtable(
             &self.seg_dir,
             WriteOptions {
                 tenant: self.name.to_string(),
                 tier: Tier::Hot,
                 zstd_level: inner.cfg.zstd_level,
                 row_group_rows: inner.cfg.row_group_rows,
-                page_bytes: 256 << 10,
+                page_bytes: segment::HOT_PAGE_BYTES,
+                raw_page_bytes: segment::HOT_RAW_PAGE_BYTES,
                 fail_write: inner.faults.fail_segment_write.load(Ordering::Relaxed),
                 keyring: inner.keys(),
             },
-        )?;
-        for b in &frozen.blocks {
-            for i in 0..b.len() {
-                let (ev, _) = codec::decode(b.event(i)).map_err(|e| {
-                    StoreError::Invalid(format!("memtable event does not decode: {e}"))
-                })?;
-                w.push(b.first_lsn + i as u64, &ev)?;
-            }
-        }
-        w.finish()
+            &frozen.blocks,
+        )
     }
 
     /// Deletes closed WAL files whose frames are all at or below `sealed`.

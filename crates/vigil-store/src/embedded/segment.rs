@@ -1,26 +1,24 @@
 //! Sealed segments: Apache Parquet files written and read with arrow-rs (`parquet` crate).
 //!
 //! One row per event, in LSN order (events arrive roughly in time order, so the `@timestamp`
-//! statistics of consecutive row groups barely overlap and prune time ranges):
+//! statistics of consecutive row groups barely overlap and prune time ranges). The columns
+//! (every field of the event its own typed column; see the `shred` module for the table):
+//! `lsn` and `@timestamp` (delta-encoded, chunk statistics), the 12 keyword fields
+//! (dictionary), the receive time and the event id split so that both delta-encode to a few
+//! bits, the message when it is not the raw record's tail, the raw record byte for byte
+//! (zstd over large pages), every other field some event of the segment has (dictionary
+//! encoding where it pays), the open maps, and `_bloom`. All pages are zstd-compressed (level
+//! per tier). Key-value metadata: `vigil.format` ([`FORMAT`]), `vigil.tenant`,
+//! `vigil.first_lsn`, `vigil.last_lsn`, `vigil.events`. The bloom filter of a row group holds
+//! the hashes of its keyword values (lowercased) and of the tokens of its raw records and
+//! messages (`index` module): one probe set, case-insensitive like the query language, cached
+//! in memory after the first query that needs it.
 //!
-//! ```text
-//! column          type (Parquet / Arrow)                 encoding
-//! lsn             INT64 / UInt64                          DELTA_BINARY_PACKED, chunk statistics
-//! @timestamp      INT64 / Int64 (ns since the epoch)      DELTA_BINARY_PACKED, chunk statistics
-//! host.name ...   BYTE_ARRAY / Dictionary(Int32, Utf8)    dictionary (one per column chunk)
-//!  (the 12 keyword fields of `index::KEYWORD_FIELDS`, display form, null when absent)
-//! event           BYTE_ARRAY / Binary                     the event without raw and message
-//!                                                          (`codec::encode_parts`)
-//! message         BYTE_ARRAY / Utf8, nullable             only when not the tail of `raw`
-//! raw             BYTE_ARRAY / Binary                     the raw record, byte for byte
-//! _bloom          BYTE_ARRAY / Binary, nullable           row group's bloom filter, on its
-//!                                                          first row (null elsewhere)
-//! ```
-//! All pages are zstd-compressed (level per tier). Key-value metadata: `vigil.format`
-//! ([`FORMAT`]), `vigil.tenant`, `vigil.first_lsn`, `vigil.last_lsn`, `vigil.events`. The
-//! bloom filter of a row group holds the hashes of its keyword values (lowercased) and of the
-//! tokens of its raw records and messages (`index` module): one probe set, case-insensitive
-//! like the query language, cached in memory after the first query that needs it.
+//! Sealing a memtable ([`write_memtable`]) takes the keyword columns and the bloom keys and
+//! tokens the memtable collected at append, and decodes each event once (without copying its
+//! raw record) for the other columns. Merges and tier moves ([`SegmentWriter::push_rows`])
+//! copy columns from segment to segment and rebuild the bloom filters from the columns,
+//! without decoding events.
 //!
 //! Files are named `<first_lsn:020>-<last_lsn:020>.parquet`; they are written as `.tmp-*`,
 //! fsynced, renamed, and the directory fsynced.
@@ -38,13 +36,13 @@ use std::io::{BufWriter, Read};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use arrow_array::builder::{BinaryBuilder, StringBuilder, StringDictionaryBuilder};
+use arrow_array::builder::BinaryBuilder;
 use arrow_array::types::Int32Type;
 use arrow_array::{
     Array, ArrayRef, BinaryArray, DictionaryArray, Int64Array, RecordBatch, StringArray,
     UInt64Array,
 };
-use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use arrow_schema::SchemaRef;
 use bytes::Bytes;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::ProjectionMask;
@@ -63,12 +61,22 @@ use super::codec;
 use super::columns::{Col, ColValue, Columns, kinds};
 use super::crypto::{self, KeyId, Keyring, SealedReader, SealedWriter, Tampered};
 use super::index::{self, Extractor, HashSet64, KEYWORD_FIELDS};
+use super::memtable::MemBlock;
+use super::shred::{self, GroupBuilder, Layout};
 use crate::StoreError;
 
 /// The value of the `vigil.format` metadata key; readers reject other values.
-pub(crate) const FORMAT: &str = "vigil-segment-parquet-1";
+pub(crate) const FORMAT: &str = "vigil-segment-parquet-2";
 /// Segment file extension.
 pub(crate) const EXT: &str = "parquet";
+/// Largest data page of hot segments, before compression.
+pub(crate) const HOT_PAGE_BYTES: usize = 256 << 10;
+/// ... of their `raw` column.
+pub(crate) const HOT_RAW_PAGE_BYTES: usize = 256 << 10;
+/// Largest data page of cold segments, before compression.
+pub(crate) const COLD_PAGE_BYTES: usize = 1 << 20;
+/// ... of their `raw` column.
+pub(crate) const COLD_RAW_PAGE_BYTES: usize = 1 << 20;
 const KW: usize = KEYWORD_FIELDS.len();
 
 /// Where a segment lives.
@@ -116,6 +124,9 @@ pub(crate) struct WriteOptions {
     pub row_group_rows: usize,
     /// Largest data page before compression.
     pub page_bytes: usize,
+    /// Largest data page of the `raw` column (zstd compresses each page on its own, so larger
+    /// pages compress better and cost more to read one row from).
+    pub raw_page_bytes: usize,
     /// Test hook: fail after the first row group.
     pub fail_write: bool,
     /// Encrypts the file under the keyring's current key (plain when it has none).
@@ -138,36 +149,14 @@ pub(crate) fn is_segment_name(s: &str) -> bool {
         })
 }
 
-fn schema() -> SchemaRef {
-    let mut fields = vec![
-        Field::new("lsn", DataType::UInt64, false),
-        Field::new("@timestamp", DataType::Int64, false),
-    ];
-    for k in KEYWORD_FIELDS {
-        fields.push(Field::new(
-            k,
-            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
-            true,
-        ));
-    }
-    fields.push(Field::new("event", DataType::Binary, false));
-    fields.push(Field::new("message", DataType::Utf8, true));
-    fields.push(Field::new("raw", DataType::Binary, false));
-    fields.push(Field::new("_bloom", DataType::Binary, true));
-    Arc::new(Schema::new(fields))
-}
-
-// Leaf column positions (the schema is flat: leaf = field).
-const C_LSN: usize = 0;
+// Leaf columns of the statistics read at open (the fixed columns come first, unnested).
 const C_TS: usize = 1;
-const C_KW0: usize = 2;
-const C_EVENT: usize = C_KW0 + KW;
-const C_MESSAGE: usize = C_EVENT + 1;
-const C_RAW: usize = C_EVENT + 2;
-const C_BLOOM: usize = C_EVENT + 3;
-const N_COLS: usize = C_EVENT + 4;
 
-fn props(o: &WriteOptions, meta: Vec<KeyValue>) -> Result<WriterProperties, StoreError> {
+fn props(
+    o: &WriteOptions,
+    schema: &SchemaRef,
+    meta: Vec<KeyValue>,
+) -> Result<WriterProperties, StoreError> {
     let level = ZstdLevel::try_new(o.zstd_level)
         .map_err(|e| StoreError::Invalid(format!("zstd level {}: {e}", o.zstd_level)))?;
     let path = |n: &str| ColumnPath::new(vec![n.to_owned()]);
@@ -178,39 +167,46 @@ fn props(o: &WriteOptions, meta: Vec<KeyValue>) -> Result<WriterProperties, Stor
         .set_data_page_size_limit(o.page_bytes)
         .set_dictionary_page_size_limit(8 << 20)
         .set_statistics_enabled(EnabledStatistics::None)
-        .set_dictionary_enabled(false)
+        // Dictionary encoding for every column but those below: most fields repeat.
+        .set_dictionary_enabled(true)
         .set_created_by(format!("vigil {}", env!("CARGO_PKG_VERSION")))
         .set_key_value_metadata(Some(meta));
-    for n in ["lsn", "@timestamp"] {
+    // Counters and clocks: deltas of a few bits.
+    for n in [shred::LSN, shred::TS, shred::INGESTED, shred::ID_LOW] {
         b = b
-            .set_column_encoding(path(n), Encoding::DELTA_BINARY_PACKED)
-            .set_column_statistics_enabled(path(n), EnabledStatistics::Chunk);
+            .set_column_dictionary_enabled(path(n), false)
+            .set_column_encoding(path(n), Encoding::DELTA_BINARY_PACKED);
     }
-    for k in KEYWORD_FIELDS {
-        b = b.set_column_dictionary_enabled(path(k), true);
+    for n in [shred::LSN, shred::TS] {
+        b = b.set_column_statistics_enabled(path(n), EnabledStatistics::Chunk);
     }
+    // Unique text: plain, zstd does the work.
+    for n in [
+        shred::MESSAGE,
+        shred::RAW,
+        shred::EXTRA,
+        shred::ORIGINAL,
+        shred::BLOOM,
+    ] {
+        b = b.set_column_dictionary_enabled(path(n), false);
+    }
+    b = b.set_column_data_page_size_limit(path(shred::RAW), o.raw_page_bytes);
     // Bloom bits do not compress.
-    b = b.set_column_compression(path("_bloom"), Compression::UNCOMPRESSED);
+    b = b.set_column_compression(path(shred::BLOOM), Compression::UNCOMPRESSED);
+    let _ = schema;
     Ok(b.build())
 }
 
-/// Writes one segment file, row by row.
+/// Writes one segment file, a row group at a time.
 pub(crate) struct SegmentWriter {
     opts: WriteOptions,
     dir: PathBuf,
     tmp: PathBuf,
     writer: Option<ArrowWriter<BufWriter<SealedWriter>>>,
     schema: SchemaRef,
-    lsn: Vec<u64>,
-    ts: Vec<i64>,
-    kw: Vec<StringDictionaryBuilder<Int32Type>>,
-    event: BinaryBuilder,
-    message: StringBuilder,
-    raw: BinaryBuilder,
-    bloom: HashSet64,
-    extractor: Extractor,
-    scratch: Vec<u8>,
-    vals: Vec<Option<String>>,
+    /// Rows of [`push_rows`](Self::push_rows) not yet in a row group (aligned to `schema`).
+    pending: Vec<RecordBatch>,
+    pending_rows: usize,
     groups: usize,
     first_lsn: u64,
     last_lsn: u64,
@@ -226,19 +222,86 @@ impl std::fmt::Debug for SegmentWriter {
     }
 }
 
+/// Writes the events of memtable blocks (a frozen memtable, in LSN order) as a segment in
+/// `dir`. Keyword columns and bloom filters come from what the blocks collected at append;
+/// each event is decoded once, without its raw record, for the other columns.
+pub(crate) fn write_memtable(
+    dir: &Path,
+    opts: WriteOptions,
+    blocks: &[Arc<MemBlock>],
+) -> Result<Segment, StoreError> {
+    let rows = opts.row_group_rows.max(1);
+    let bad = |e: String| StoreError::Invalid(format!("sealing: {e}"));
+    let mut groups = Vec::new();
+    let mut layout = Layout::default();
+    let mut g = GroupBuilder::new();
+    let mut x = Extractor::new();
+    for b in blocks {
+        let cols = b.columns();
+        // Block value id → row group dictionary key, per keyword column (per row group).
+        let mut remap: Option<Vec<Vec<i32>>> = None;
+        let mut in_bloom = false;
+        for i in 0..b.len() {
+            if g.rows() == 0 {
+                remap = None;
+                in_bloom = false;
+            }
+            if !in_bloom {
+                g.bloom_extend(&b.keys);
+                g.bloom_extend(&b.tokens);
+                in_bloom = true;
+            }
+            let rec = b.event(i);
+            let (ev, message_at) = codec::decode_head(rec)
+                .map_err(|e| bad(format!("memtable event does not decode: {e}")))?;
+            let raw_len = (b.raw_lens[i] as usize).min(rec.len());
+            let raw = &rec[rec.len() - raw_len..];
+            match &cols {
+                Some(c) => {
+                    let r = remap.get_or_insert_with(|| g.remap(c));
+                    g.push_block_keywords(c, r, i);
+                }
+                None => g.push_event_keywords(&ev, &mut x, false),
+            }
+            g.push_row(b.first_lsn + i as u64, &ev, raw, message_at)
+                .map_err(bad)?;
+            if g.rows() >= rows {
+                let a = g.finish().map_err(bad)?;
+                layout.merge(&Layout::of_schema(&a.batch.schema()));
+                groups.push(a);
+            }
+        }
+    }
+    if g.rows() > 0 {
+        let a = g.finish().map_err(bad)?;
+        layout.merge(&Layout::of_schema(&a.batch.schema()));
+        groups.push(a);
+    }
+    let mut w = SegmentWriter::new(dir, opts, &layout)?;
+    for a in groups {
+        w.write_group(&a.batch, &a.bloom)?;
+    }
+    w.finish()
+}
+
 impl SegmentWriter {
-    /// Starts a segment in `dir` (as a `.tmp-` file until [`finish`](Self::finish)).
-    pub(crate) fn new(dir: &Path, opts: WriteOptions) -> Result<SegmentWriter, StoreError> {
+    /// Starts a segment with the per-segment columns of `layout` in `dir` (as a `.tmp-` file
+    /// until [`finish`](Self::finish)).
+    pub(crate) fn new(
+        dir: &Path,
+        opts: WriteOptions,
+        layout: &Layout,
+    ) -> Result<SegmentWriter, StoreError> {
         static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let tmp = dir.join(format!(".tmp-{}-{n}.{EXT}", std::process::id()));
         let file = crypto::create_sealed_file(&tmp, &opts.keyring)?;
-        let schema = schema();
+        let schema = layout.schema();
         let meta = vec![
             KeyValue::new("vigil.format".into(), FORMAT.to_owned()),
             KeyValue::new("vigil.tenant".into(), opts.tenant.clone()),
         ];
-        let p = props(&opts, meta)?;
+        let p = props(&opts, &schema, meta)?;
         let writer = ArrowWriter::try_new(
             BufWriter::with_capacity(1 << 20, file),
             schema.clone(),
@@ -250,16 +313,8 @@ impl SegmentWriter {
             tmp,
             writer: Some(writer),
             schema,
-            lsn: Vec::new(),
-            ts: Vec::new(),
-            kw: (0..KW).map(|_| StringDictionaryBuilder::new()).collect(),
-            event: BinaryBuilder::new(),
-            message: StringBuilder::new(),
-            raw: BinaryBuilder::new(),
-            bloom: HashSet64::default(),
-            extractor: Extractor::new(),
-            scratch: Vec::new(),
-            vals: vec![None; KW],
+            pending: Vec::new(),
+            pending_rows: 0,
             groups: 0,
             first_lsn: 0,
             last_lsn: 0,
@@ -268,53 +323,14 @@ impl SegmentWriter {
         })
     }
 
-    /// Adds one event (LSNs must increase).
-    pub(crate) fn push(&mut self, lsn: u64, ev: &Event) -> Result<(), StoreError> {
-        if self.events == 0 {
-            self.first_lsn = lsn;
-        }
-        self.last_lsn = lsn;
-        self.events += 1;
-        self.lsn.push(lsn);
-        self.ts.push(ev.timestamp.0);
-        self.scratch.clear();
-        let apart = codec::encode_parts(ev, &mut self.scratch);
-        self.event.append_value(&self.scratch);
-        self.message.append_option(apart);
-        self.raw.append_value(&ev.raw);
-        for v in &mut self.vals {
-            *v = None;
-        }
-        let (bloom, vals) = (&mut self.bloom, &mut self.vals);
-        let mut bloom_k = |k| {
-            bloom.insert(k);
-        };
-        let mut tokens: Vec<u64> = Vec::new();
-        self.extractor
-            .extract(ev, &mut bloom_k, &mut |t| tokens.push(t), &mut |f, s| {
-                if let Some(slot) = vals.get_mut(f)
-                    && slot.is_none()
-                {
-                    *slot = Some(s.to_owned());
-                }
-            });
-        self.bloom.extend(tokens);
-        for (b, v) in self.kw.iter_mut().zip(&self.vals) {
-            match v {
-                Some(s) => {
-                    b.append_value(s);
-                }
-                None => b.append_null(),
-            }
-        }
-        if self.lsn.len() >= self.opts.row_group_rows {
-            self.flush_group()?;
-        }
-        Ok(())
-    }
-
-    fn flush_group(&mut self) -> Result<(), StoreError> {
-        let n = self.lsn.len();
+    /// Writes one row group: the columns of `batch` (by name; columns of the file it lacks
+    /// are null) and the bits of its bloom filter.
+    pub(crate) fn write_group(
+        &mut self,
+        batch: &RecordBatch,
+        bloom: &[u8],
+    ) -> Result<(), StoreError> {
+        let n = batch.num_rows();
         if n == 0 {
             return Ok(());
         }
@@ -325,23 +341,24 @@ impl SegmentWriter {
                 std::io::Error::other("injected write failure"),
             ));
         }
-        let mut cols: Vec<ArrayRef> = Vec::with_capacity(N_COLS);
-        cols.push(Arc::new(UInt64Array::from(std::mem::take(&mut self.lsn))));
-        cols.push(Arc::new(Int64Array::from(std::mem::take(&mut self.ts))));
-        for b in &mut self.kw {
-            cols.push(Arc::new(b.finish()));
+        let bad = |e: String| StoreError::Invalid(format!("segment row group: {e}"));
+        let aligned = shred::align(batch, &self.schema).map_err(bad)?;
+        let lsns = aligned
+            .column_by_name(shred::LSN)
+            .and_then(|a| a.as_any().downcast_ref::<UInt64Array>())
+            .ok_or_else(|| bad("lsn column".into()))?;
+        if self.events == 0 {
+            self.first_lsn = lsns.value(0);
         }
-        cols.push(Arc::new(self.event.finish()));
-        cols.push(Arc::new(self.message.finish()));
-        cols.push(Arc::new(self.raw.finish()));
-        let bits = index::bloom_build(&self.bloom);
-        self.bloom.clear();
-        let mut bloom = BinaryBuilder::with_capacity(n, bits.len());
-        bloom.append_value(&bits);
-        bloom.append_nulls(n - 1);
-        cols.push(Arc::new(bloom.finish()));
-        let batch = RecordBatch::try_new(self.schema.clone(), cols)
-            .map_err(|e| StoreError::Invalid(format!("segment batch: {e}")))?;
+        self.last_lsn = lsns.value(n - 1);
+        self.events += n as u64;
+        let mut b = BinaryBuilder::with_capacity(n, bloom.len());
+        b.append_value(bloom);
+        b.append_nulls(n - 1);
+        let mut cols: Vec<ArrayRef> = aligned.columns().to_vec();
+        cols.push(Arc::new(b.finish()));
+        let batch =
+            RecordBatch::try_new(self.schema.clone(), cols).map_err(|e| bad(e.to_string()))?;
         let tmp = self.tmp.clone();
         let w = self
             .writer
@@ -354,9 +371,47 @@ impl SegmentWriter {
         Ok(())
     }
 
-    /// Events pushed so far.
+    /// Adds rows of another segment's row group (merges, tier moves; LSNs must increase): row
+    /// groups are cut at `row_group_rows`, their bloom filters rebuilt from the columns.
+    pub(crate) fn push_rows(&mut self, batch: &RecordBatch) -> Result<(), StoreError> {
+        let bad = |e: String| StoreError::Invalid(format!("segment rewrite: {e}"));
+        let aligned = shred::align(batch, &self.schema).map_err(bad)?;
+        self.pending_rows += aligned.num_rows();
+        self.pending.push(aligned);
+        let rows = self.opts.row_group_rows.max(1);
+        while self.pending_rows >= rows {
+            self.flush_pending(rows)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the first `rows` pending rows (at most) as a row group.
+    fn flush_pending(&mut self, rows: usize) -> Result<(), StoreError> {
+        let bad = |e: String| StoreError::Invalid(format!("segment rewrite: {e}"));
+        let Some(first) = self.pending.first() else {
+            return Ok(());
+        };
+        let all = if self.pending.len() == 1 {
+            first.clone()
+        } else {
+            arrow_select::concat::concat_batches(&first.schema(), &self.pending)
+                .map_err(|e| bad(e.to_string()))?
+        };
+        self.pending.clear();
+        let take = rows.min(all.num_rows());
+        let group = all.slice(0, take);
+        if take < all.num_rows() {
+            self.pending.push(all.slice(take, all.num_rows() - take));
+        }
+        self.pending_rows = all.num_rows() - take;
+        let mut set = HashSet64::default();
+        shred::bloom_of(&group, &mut set).map_err(bad)?;
+        self.write_group(&group, &index::bloom_build(&set))
+    }
+
+    /// Events written so far (pending rows included).
     pub(crate) fn events(&self) -> u64 {
-        self.events
+        self.events + self.pending_rows as u64
     }
 
     /// Writes the footer, fsyncs, renames into place, fsyncs the directory, opens the result.
@@ -369,10 +424,12 @@ impl SegmentWriter {
     }
 
     fn finish_inner(&mut self) -> Result<Segment, StoreError> {
+        while self.pending_rows > 0 {
+            self.flush_pending(self.opts.row_group_rows.max(1))?;
+        }
         if self.events == 0 {
             return Err(StoreError::Invalid("empty segment".into()));
         }
-        self.flush_group()?;
         if self.opts.fail_write {
             return Err(StoreError::io(
                 "write segment",
@@ -505,6 +562,10 @@ pub(crate) struct Segment {
     /// Bytes of the bloom filters (included in `file_len`).
     pub bloom_bytes: u64,
     pub groups: Vec<Group>,
+    /// The per-segment columns.
+    pub layout: Layout,
+    /// Top-level column names, in file order.
+    roots: Vec<String>,
     file: SegFile,
     meta: ArrowReaderMetadata,
     blooms: OnceLock<Vec<Bytes>>,
@@ -550,10 +611,18 @@ impl Segment {
                 Some(t) => tampered_err(path, t),
                 None => bad(format!("not a readable Parquet file: {e}")),
             })?;
-        if meta.schema().fields() != schema().fields() {
-            return Err(bad("unexpected columns (not a Vigil segment)".into()));
-        }
         let md = meta.metadata().clone();
+        let bloom_leaf = (0..md.file_metadata().schema_descr().num_columns())
+            .find(|&i| {
+                md.file_metadata()
+                    .schema_descr()
+                    .column(i)
+                    .path()
+                    .parts()
+                    .first()
+                    == Some(&shred::BLOOM.to_owned())
+            })
+            .ok_or_else(|| bad("no _bloom column".into()))?;
         let kv = |k: &str| -> Option<String> {
             md.file_metadata()
                 .key_value_metadata()?
@@ -570,6 +639,14 @@ impl Segment {
                 )));
             }
         }
+        let layout = shred::check_schema(meta.schema())
+            .map_err(|e| bad(format!("not a Vigil segment: {e}")))?;
+        let roots: Vec<String> = meta
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
         let num = |k: &str| -> Result<u64, StoreError> {
             kv(k)
                 .and_then(|v| v.parse().ok())
@@ -593,7 +670,7 @@ impl Segment {
                 },
                 _ => return Err(bad(format!("row group {i}: no @timestamp statistics"))),
             };
-            bloom_bytes += rg.column(C_BLOOM).compressed_size().max(0) as u64;
+            bloom_bytes += rg.column(bloom_leaf).compressed_size().max(0) as u64;
             total += rows as u64;
             min_ts = min_ts.min(lo);
             max_ts = max_ts.max(hi);
@@ -620,10 +697,32 @@ impl Segment {
             file_len: len,
             bloom_bytes,
             groups,
+            layout,
+            roots,
             file,
             meta,
             blooms: OnceLock::new(),
         })
+    }
+
+    /// Compressed bytes per top-level column (its column chunks in every row group, with
+    /// page headers and dictionary pages, as the footer lists them), in file order.
+    pub(crate) fn column_bytes(&self) -> Vec<(String, u64)> {
+        let md = self.meta.metadata();
+        let schema = md.file_metadata().schema_descr();
+        let mut out: Vec<(String, u64)> = Vec::new();
+        for rg in md.row_groups() {
+            for (i, c) in rg.columns().iter().enumerate() {
+                let name = schema.column(i).path().parts().first().cloned();
+                let Some(name) = name else { continue };
+                let bytes = c.compressed_size().max(0) as u64;
+                match out.iter_mut().find(|(n, _)| *n == name) {
+                    Some(e) => e.1 += bytes,
+                    None => out.push((name, bytes)),
+                }
+            }
+        }
+        out
     }
 
     fn corrupt(&self, what: String) -> StoreError {
@@ -643,7 +742,15 @@ impl Segment {
         self.file.reader.key_id()
     }
 
-    /// Reads leaf columns `cols` of row group `rg`, optionally only the selected rows.
+    /// The position of top-level column `name`.
+    fn root(&self, name: &str) -> Result<usize, StoreError> {
+        self.roots
+            .iter()
+            .position(|r| r == name)
+            .ok_or_else(|| self.corrupt(format!("no {name} column")))
+    }
+
+    /// Reads top-level columns `cols` of row group `rg`, optionally only the selected rows.
     fn read(
         &self,
         rg: usize,
@@ -651,7 +758,7 @@ impl Segment {
         rows: Option<&[usize]>,
     ) -> Result<Vec<RecordBatch>, StoreError> {
         let n = self.groups.get(rg).map_or(0, |g| g.rows);
-        let mask = ProjectionMask::leaves(self.meta.parquet_schema(), cols.iter().copied());
+        let mask = ProjectionMask::roots(self.meta.parquet_schema(), cols.iter().copied());
         let mut b = ParquetRecordBatchReaderBuilder::new_with_metadata(
             self.file.clone(),
             self.meta.clone(),
@@ -677,10 +784,10 @@ impl Segment {
         }
         let mut out = Vec::with_capacity(self.groups.len());
         for rg in 0..self.groups.len() {
-            let batches = self.read(rg, &[C_BLOOM], None)?;
+            let batches = self.read(rg, &[self.root(shred::BLOOM)?], None)?;
             let mut found = None;
             for b in &batches {
-                let a = binary(b, "_bloom", &self.path)?;
+                let a = binary(b, shred::BLOOM, &self.path)?;
                 if let Some(i) = (0..a.len()).find(|&i| a.is_valid(i)) {
                     found = Some(Bytes::copy_from_slice(a.value(i)));
                     break;
@@ -700,9 +807,11 @@ impl Segment {
         rg: usize,
         fields: &[usize],
     ) -> Result<(Vec<u64>, Columns), StoreError> {
-        let mut leaves = vec![C_LSN, C_TS];
-        leaves.extend(fields.iter().map(|f| C_KW0 + f));
-        let batches = self.read(rg, &leaves, None)?;
+        let mut roots = vec![self.root(shred::LSN)?, self.root(shred::TS)?];
+        for &f in fields {
+            roots.push(self.root(KEYWORD_FIELDS[f])?);
+        }
+        let batches = self.read(rg, &roots, None)?;
         let kinds = kinds();
         let mut lsns = Vec::new();
         let mut cols = Columns {
@@ -773,36 +882,38 @@ impl Segment {
 
     /// Raw records and messages of rows `rows` (ascending) of row group `rg`.
     pub(crate) fn texts(&self, rg: usize, rows: &[usize]) -> Result<Texts, StoreError> {
-        let batches = self.read(rg, &[C_MESSAGE, C_RAW], Some(rows))?;
-        Texts::new(batches, false, rows.len(), &self.path)
+        let cols = [self.root(shred::MESSAGE)?, self.root(shred::RAW)?];
+        let batches = self.read(rg, &cols, Some(rows))?;
+        Texts::new(batches, rows.len(), &self.path)
     }
 
-    /// Events of rows `rows` (ascending) of row group `rg`.
+    /// Events of rows `rows` (ascending) of row group `rg`, rebuilt from every column.
     pub(crate) fn events(&self, rg: usize, rows: &[usize]) -> Result<Vec<Event>, StoreError> {
-        let batches = self.read(rg, &[C_EVENT, C_MESSAGE, C_RAW], Some(rows))?;
-        let t = Texts::new(batches, true, rows.len(), &self.path)?;
-        (0..t.len())
-            .map(|i| {
-                codec::decode_parts(t.event(i), t.raw(i), t.message(i))
-                    .map_err(|e| self.corrupt(format!("row group {rg}, row {}: {e}", rows[i])))
-            })
-            .collect()
+        let cols: Vec<usize> = (0..self.roots.len())
+            .filter(|&i| self.roots[i] != shred::LSN && self.roots[i] != shred::BLOOM)
+            .collect();
+        let batches = self.read(rg, &cols, Some(rows))?;
+        let mut out = Vec::with_capacity(rows.len());
+        for b in &batches {
+            shred::assemble(b, &mut out)
+                .map_err(|e| self.corrupt(format!("row group {rg}: {e}")))?;
+        }
+        if out.len() != rows.len() {
+            return Err(self.corrupt(format!(
+                "row group {rg}: read {} rows, selected {}",
+                out.len(),
+                rows.len()
+            )));
+        }
+        Ok(out)
     }
 
-    /// Every event of the segment with its LSN, row group by row group (for merges).
-    pub(crate) fn for_each_event(
-        &self,
-        f: &mut dyn FnMut(u64, &Event) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
-        for (rg, g) in self.groups.iter().enumerate() {
-            let (lsns, _) = self.columns(rg, &[])?;
-            let all: Vec<usize> = (0..g.rows).collect();
-            let evs = self.events(rg, &all)?;
-            for (lsn, ev) in lsns.iter().zip(&evs) {
-                f(*lsn, ev)?;
-            }
-        }
-        Ok(())
+    /// Every column but `_bloom` of row group `rg` (for merges and tier moves).
+    pub(crate) fn read_group(&self, rg: usize) -> Result<Vec<RecordBatch>, StoreError> {
+        let cols: Vec<usize> = (0..self.roots.len())
+            .filter(|&i| self.roots[i] != shred::BLOOM)
+            .collect();
+        self.read(rg, &cols, None)
     }
 }
 
@@ -823,41 +934,28 @@ fn binary<'a>(b: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a BinaryA
 /// One batch of [`Texts`]: its first row's index and its columns.
 struct TextPart {
     start: usize,
-    event: Option<BinaryArray>,
     message: StringArray,
     raw: BinaryArray,
 }
 
-/// The selected rows of the text columns (`event` optional, `message`, `raw`).
+/// The selected rows of the text columns (`message`, `raw`).
 pub(crate) struct Texts {
     parts: Vec<TextPart>,
-    len: usize,
 }
 
 impl Texts {
-    fn new(
-        batches: Vec<RecordBatch>,
-        with_event: bool,
-        want: usize,
-        path: &Path,
-    ) -> Result<Texts, StoreError> {
+    fn new(batches: Vec<RecordBatch>, want: usize, path: &Path) -> Result<Texts, StoreError> {
         let mut parts = Vec::with_capacity(batches.len());
         let mut len = 0;
         for b in &batches {
-            let event = if with_event {
-                Some(binary(b, "event", path)?.clone())
-            } else {
-                None
-            };
             let message = b
-                .column_by_name("message")
+                .column_by_name(shred::MESSAGE)
                 .and_then(|a| a.as_any().downcast_ref::<StringArray>())
                 .ok_or_else(|| StoreError::corrupt(path, "message column"))?
                 .clone();
-            let raw = binary(b, "raw", path)?.clone();
+            let raw = binary(b, shred::RAW, path)?.clone();
             parts.push(TextPart {
                 start: len,
-                event,
                 message,
                 raw,
             });
@@ -869,11 +967,7 @@ impl Texts {
                 format!("read {len} rows, selected {want}"),
             ));
         }
-        Ok(Texts { parts, len })
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.len
+        Ok(Texts { parts })
     }
 
     fn part(&self, i: usize) -> (&TextPart, usize) {
@@ -893,11 +987,6 @@ impl Texts {
     pub(crate) fn message(&self, i: usize) -> Option<&str> {
         let (p, j) = self.part(i);
         p.message.is_valid(j).then(|| p.message.value(j))
-    }
-
-    fn event(&self, i: usize) -> &[u8] {
-        let (p, j) = self.part(i);
-        p.event.as_ref().map_or(&[][..], |e| e.value(j))
     }
 }
 

@@ -301,20 +301,26 @@ impl Tenant {
     ) -> Result<(), StoreError> {
         let started = Instant::now();
         let o = &inner.cfg.tiers;
-        let (dir, level, rows, page) = match tier {
+        let (dir, level, rows, page, raw_page) = match tier {
             Tier::Hot => (
                 &self.seg_dir,
                 inner.cfg.zstd_level,
                 inner.cfg.row_group_rows,
-                256 << 10,
+                segment::HOT_PAGE_BYTES,
+                segment::HOT_RAW_PAGE_BYTES,
             ),
             Tier::Cold => (
                 &self.cold_dir,
                 o.cold_zstd_level,
                 o.cold_row_group_rows,
-                1 << 20,
+                segment::COLD_PAGE_BYTES,
+                segment::COLD_RAW_PAGE_BYTES,
             ),
         };
+        let mut layout = super::shred::Layout::default();
+        for s in run {
+            layout.merge(&s.layout);
+        }
         let mut w = SegmentWriter::new(
             dir,
             WriteOptions {
@@ -323,12 +329,19 @@ impl Tenant {
                 zstd_level: level,
                 row_group_rows: rows,
                 page_bytes: page,
+                raw_page_bytes: raw_page,
                 fail_write: false,
                 keyring: inner.keys(),
             },
+            &layout,
         )?;
+        // Columns are copied row group by row group; no event is decoded.
         for s in run {
-            s.for_each_event(&mut |lsn, ev| w.push(lsn, ev))?;
+            for rg in 0..s.groups.len() {
+                for b in s.read_group(rg)? {
+                    w.push_rows(&b)?;
+                }
+            }
         }
         let want: u64 = run.iter().map(|s| s.events).sum();
         if w.events() != want {

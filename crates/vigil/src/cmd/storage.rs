@@ -5,6 +5,7 @@
 //! `vigil storage rotate-key`: add a new current key to the key file; re-encrypt at once when no
 //! `vigil up` holds the data directory, else let the running instance pick the key up and
 //! re-encrypt in the background. `vigil storage keys`: which keys the sealed files use.
+//! `vigil storage stats`: bytes on disk per event and per column of each tier.
 
 use std::path::{Path, PathBuf};
 
@@ -37,6 +38,19 @@ pub enum StorageCommand {
     RotateKey(RotateKeyArgs),
     /// List the encryption keys of the key file and how many sealed files use each.
     Keys(KeysArgs),
+    /// Bytes on disk per event of the sealed segments of each tier, split by column (from the
+    /// Parquet footers). Opens the store, so `vigil up` must not run on the data directory.
+    Stats(StatsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Data directory (default `./vigil-data`).
+    #[arg(long, env = "VIGIL_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The key file, when the store is encrypted.
+    #[arg(long)]
+    pub key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -94,6 +108,7 @@ pub fn run(args: StorageArgs) -> Result<u8> {
         StorageCommand::Verify(a) => run_verify(a),
         StorageCommand::RotateKey(a) => run_rotate(a),
         StorageCommand::Keys(a) => run_keys(a),
+        StorageCommand::Stats(a) => run_stats(a),
     }
 }
 
@@ -248,6 +263,49 @@ fn run_keys(args: KeysArgs) -> Result<u8> {
     }
     if let Some(n) = used.get(&None) {
         println!("plain (not encrypted)  sealed files {n}");
+    }
+    Ok(exit::OK)
+}
+
+fn run_stats(args: StatsArgs) -> Result<u8> {
+    let dir = args
+        .data_dir
+        .unwrap_or_else(|| PathBuf::from("./vigil-data"));
+    if !dir.join("events").is_dir() {
+        return Err(UsageError(format!("no store in {}", dir.display())).into());
+    }
+    let mut cfg = EmbeddedConfig::new(&dir);
+    cfg.keys = args.key_file.map(KeySource::File);
+    cfg.verify_on_open = false;
+    let store = EmbeddedStore::open(cfg).with_context(|| {
+        format!(
+            "opening the store in {} (is vigil up running?)",
+            dir.display()
+        )
+    })?;
+    let cs = store.column_stats();
+    let _ = store.close();
+    for (name, t) in [("hot", &cs.hot), ("cold", &cs.cold)] {
+        if t.events == 0 {
+            println!("{name}: no segments");
+            continue;
+        }
+        let n = t.events as f64;
+        println!(
+            "{name}: {} segments, {} events, {} bytes, {:.2} B/event",
+            t.segments,
+            t.events,
+            t.file_bytes,
+            t.file_bytes as f64 / n
+        );
+        for (c, b) in &t.columns {
+            println!("  {c:<32} {:>10.2} B/event", *b as f64 / n);
+        }
+        println!(
+            "  {:<32} {:>10.2} B/event",
+            "(footer)",
+            t.other_bytes() as f64 / n
+        );
     }
     Ok(exit::OK)
 }
