@@ -84,30 +84,66 @@ impl Condition {
         match self {
             Condition::Query(f) => f.matches(ev),
             Condition::Pred(p) => {
-                let owned;
-                let t: &str = match &p.field {
-                    None => text,
+                let tested = match &p.field {
+                    None => p.text_holds(text),
+                    Some(name) if name == "message" => {
+                        ev.message.as_deref().is_some_and(|t| p.text_holds(t))
+                    }
+                    // the field's first value, read in place
                     Some(name) => {
-                        owned = field_text(ev, name);
-                        match &owned {
-                            Some(s) => s,
-                            None => return false,
-                        }
+                        let mut first = None;
+                        ev.visit_field(name, &mut |v| {
+                            if first.is_none() {
+                                first = Some(match v {
+                                    ValueRef::Str(s) => p.text_holds(s),
+                                    other => p.text_holds(&other.to_string()),
+                                });
+                            }
+                        });
+                        first == Some(true)
                     }
                 };
-                p.starts_with
-                    .as_ref()
-                    .is_none_or(|s| t.starts_with(s.as_str()))
-                    && p.contains.iter().all(|s| t.contains(s.as_str()))
-                    && (p.contains_any.is_empty()
-                        || p.contains_any.iter().any(|s| t.contains(s.as_str())))
-                    && p.equals.as_ref().is_none_or(|s| t == s)
-                    && p.regex.as_ref().is_none_or(|r| r.is_match(t))
+                tested
                     && p.query.as_ref().is_none_or(|q| q.matches(ev))
                     && (p.any.is_empty() || p.any.iter().any(|c| c.eval(ev, text)))
                     && !p.not.iter().any(|c| c.eval(ev, text))
             }
         }
+    }
+
+    /// Whether [`Condition::eval`] reads its `text` argument (else any text gives the same
+    /// answer, and a caller may skip making one).
+    pub fn reads_text(&self) -> bool {
+        match self {
+            Condition::Query(_) => false,
+            Condition::Pred(p) => {
+                (p.field.is_none() && p.has_text_tests())
+                    || p.any.iter().any(Condition::reads_text)
+                    || p.not.iter().any(Condition::reads_text)
+            }
+        }
+    }
+}
+
+impl Predicate {
+    /// Whether `t` passes the text tests (starts with, contains, equals, regex).
+    fn text_holds(&self, t: &str) -> bool {
+        self.starts_with
+            .as_ref()
+            .is_none_or(|s| t.starts_with(s.as_str()))
+            && self.contains.iter().all(|s| t.contains(s.as_str()))
+            && (self.contains_any.is_empty()
+                || self.contains_any.iter().any(|s| t.contains(s.as_str())))
+            && self.equals.as_ref().is_none_or(|s| t == s)
+            && self.regex.as_ref().is_none_or(|r| r.is_match(t))
+    }
+
+    fn has_text_tests(&self) -> bool {
+        self.starts_with.is_some()
+            || !self.contains.is_empty()
+            || !self.contains_any.is_empty()
+            || self.equals.is_some()
+            || self.regex.is_some()
     }
 }
 
@@ -337,7 +373,8 @@ impl MapOp {
         let v = match conv {
             None => Some(v),
             Some(c) => {
-                let shown = v.to_string();
+                // kept for the error message, formatted only if there is one
+                let shown = v.clone();
                 let tz = self.timezone.unwrap_or(ctx.timezone);
                 match convert(v, c, self.format.as_deref(), tz, ctx.received, self.unit) {
                     Some(v) => Some(v),
@@ -345,7 +382,7 @@ impl MapOp {
                         mapping_error(
                             ev,
                             self.target.name(),
-                            &format!("cannot convert '{}' to {c:?}", truncate(&shown)),
+                            &format!("cannot convert '{}' to {c:?}", truncate(&shown.to_string())),
                         );
                         None
                     }
@@ -511,6 +548,11 @@ impl Normalizer {
             }
         }
         for x in &self.extra {
+            // a condition that does not read the text is decided before the text is made
+            let reads_text = x.when.as_ref().is_some_and(Condition::reads_text);
+            if !reads_text && !x.when.as_ref().is_none_or(|c| c.eval(ev, "")) {
+                continue;
+            }
             let text = match fields.get(&x.field) {
                 Some(v) => SmolStr::new(as_text(v)),
                 None => match whole_text(ev, &x.field) {
@@ -518,8 +560,10 @@ impl Normalizer {
                     None => continue,
                 },
             };
-            if x.when.as_ref().is_none_or(|c| c.eval(ev, &text))
-                && let Err(e) = x.child.apply(ev, &text, ctx, depth + 1)
+            if reads_text && !x.when.as_ref().is_none_or(|c| c.eval(ev, &text)) {
+                continue;
+            }
+            if let Err(e) = x.child.apply(ev, &text, ctx, depth + 1)
                 && ev.extra.get("vigil.extra_error").is_none()
             {
                 ev.extra
@@ -558,7 +602,7 @@ impl NormalizerTree {
             received: ev.meta.received,
         };
         let raw = ev.raw.clone();
-        let text = String::from_utf8_lossy(trim_eol(&raw));
+        let text = utf8_lossy(trim_eol(&raw));
         if let Err(e) = self.root.apply(&mut ev, &text, &ctx, 0) {
             ev.meta.parse_error = Some(SmolStr::new(e.to_string()));
         }
@@ -569,6 +613,15 @@ impl NormalizerTree {
 impl vigil_pipeline::Normalizer for NormalizerTree {
     fn normalize(&self, source: &SourceInfo, rec: RawRecord, out: &mut Vec<Event>) {
         out.push(self.normalize_record(source, rec));
+    }
+}
+
+/// `b` as text, invalid sequences replaced by U+FFFD; borrows valid UTF-8 (checked a word at a
+/// time, where `String::from_utf8_lossy` decodes byte by byte).
+pub(crate) fn utf8_lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(b) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(b),
     }
 }
 
