@@ -176,8 +176,12 @@ fn next_escape(b: &[u8], from: usize) -> usize {
 
 /// Appends `s` as a JSON string (byte for byte what serde_json writes).
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
+    write_escaped(out, s.as_bytes());
+}
+
+/// [`write_str`] on the bytes of a `str` (or of ASCII text).
+fn write_escaped(out: &mut Vec<u8>, b: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let b = s.as_bytes();
     out.reserve(b.len() + 2);
     out.push(b'"');
     let mut start = 0;
@@ -205,6 +209,10 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
 /// Appends text that may not be UTF-8 as a JSON string, invalid sequences replaced by U+FFFD
 /// (what `String::from_utf8_lossy` makes of them).
 fn write_bytes_lossy(out: &mut Vec<u8>, b: &[u8]) {
+    if b.is_ascii() {
+        // ASCII is UTF-8, and checking it is cheaper than decoding
+        return write_escaped(out, b);
+    }
     match std::str::from_utf8(b) {
         Ok(s) => write_str(out, s),
         Err(_) => write_str(out, &String::from_utf8_lossy(b)),
@@ -352,23 +360,25 @@ fn write_key(out: &mut Vec<u8>, k: &str) {
     write_str(out, k);
 }
 
-/// Writes `entries` as one JSON object, nesting by the path segment at each entry's `off`. A
-/// segment that is both a value and a prefix keeps the value under the segment and the deeper
-/// entries flat (`"user": "x", "user.name": "y"`). Works in place: no allocation per level.
-fn write_object(out: &mut Vec<u8>, entries: &mut [Entry<'_>]) {
-    out.push(b'{');
-    let mut first = true;
-    write_members(out, entries, &mut first);
-    out.push(b'}');
+/// Orders dotted names segment by segment (`a.b` before `a-b`, `a` before `a.b`): the order
+/// in which the general writer nests and writes entries.
+fn segment_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let key = |c: &u8| if *c == b'.' { 0u16 } else { u16::from(*c) + 1 };
+    a.as_bytes()
+        .iter()
+        .map(key)
+        .cmp(b.as_bytes().iter().map(key))
 }
 
-/// The members of [`write_object`], after `first` members already written.
-fn write_members(out: &mut Vec<u8>, entries: &mut [Entry<'_>], first: &mut bool) {
+/// Writes `entries`, sorted by [`segment_cmp`], as the members of one JSON object, nesting by
+/// the path segment at each entry's `off`. A segment that is both a value and a prefix keeps
+/// the value under the segment and the deeper entries flat, in name order (`"user": "x",
+/// "user.name": "y"`). Works in place: no allocation per level.
+fn write_sorted(out: &mut Vec<u8>, entries: &mut [Entry<'_>], first: &mut bool) {
     for e in entries.iter_mut() {
         let rest = &e.path.as_bytes()[e.off..];
         e.head_end = e.off + memchr::memchr(b'.', rest).unwrap_or(rest.len());
     }
-    entries.sort_unstable_by(|a, b| a.head().cmp(b.head()).then_with(|| a.path.cmp(b.path)));
     let mut i = 0;
     while i < entries.len() {
         let mut j = i + 1;
@@ -381,6 +391,7 @@ fn write_members(out: &mut Vec<u8>, entries: &mut [Entry<'_>], first: &mut bool)
         }
         *first = false;
         if group.iter().any(Entry::is_leaf) {
+            group.sort_by(|a, b| a.path.cmp(b.path));
             for (n, e) in group.iter().enumerate() {
                 if n > 0 {
                     out.push(b',');
@@ -391,14 +402,40 @@ fn write_members(out: &mut Vec<u8>, entries: &mut [Entry<'_>], first: &mut bool)
             }
         } else {
             write_key(out, group[0].head());
-            out.push(b':');
+            out.extend_from_slice(b":{");
             for e in group.iter_mut() {
                 e.off = e.head_end + 1;
             }
-            write_object(out, group);
+            let mut inner = true;
+            write_sorted(out, group, &mut inner);
+            out.push(b'}');
         }
         i = j;
     }
+}
+
+/// The registered fields (and the raw record, [`RAW`]) in [`segment_cmp`] order of their
+/// names: each one's rank, and the field of each rank.
+struct Ranks {
+    rank: Vec<usize>,
+    field: Vec<usize>,
+}
+
+static RANKS: std::sync::LazyLock<Ranks> = std::sync::LazyLock::new(|| {
+    let mut field: Vec<usize> = (0..=RAW).collect();
+    field.sort_by(|&a, &b| segment_cmp(field_name(a), field_name(b)));
+    let mut rank = vec![0; RAW + 1];
+    for (r, &f) in field.iter().enumerate() {
+        rank[f] = r;
+    }
+    Ranks { rank, field }
+});
+
+/// The name of a registered field, or `event.original` for [`RAW`].
+fn field_name(idx: usize) -> &'static str {
+    schema::fields()
+        .get(idx)
+        .map_or("event.original", |d| d.name)
 }
 
 /// The member of a [`FieldSet`] that stands for the raw record.
@@ -407,11 +444,62 @@ const RAW: usize = schema::FIELD_COUNT;
 /// Deepest nesting of registered names the plan handles (`log.syslog.facility.code` is 3).
 const MAX_NESTING: usize = 6;
 
+/// Keys up to this long are copied with one fixed-size copy (no `memcpy` call).
+const KEY_INLINE: usize = 32;
+
+/// A key as the bytes that go out (`"name":` or `"name":{`).
+#[derive(Debug)]
+struct Key {
+    inline: [u8; KEY_INLINE],
+    len: usize,
+    /// A key longer than [`KEY_INLINE`].
+    long: Option<Box<[u8]>>,
+}
+
+impl Key {
+    fn new(key: &str, open: bool) -> Key {
+        let mut b = Vec::with_capacity(key.len() + 4);
+        write_key(&mut b, key);
+        b.push(b':');
+        if open {
+            b.push(b'{');
+        }
+        let mut inline = [0u8; KEY_INLINE];
+        match inline.get_mut(..b.len()) {
+            Some(head) => {
+                head.copy_from_slice(&b);
+                Key {
+                    inline,
+                    len: b.len(),
+                    long: None,
+                }
+            }
+            None => Key {
+                inline,
+                len: b.len(),
+                long: Some(b.into_boxed_slice()),
+            },
+        }
+    }
+
+    #[inline]
+    fn write(&self, out: &mut Vec<u8>) {
+        match &self.long {
+            None => {
+                // a constant-size copy compiles to two vector moves; the padding is cut off
+                out.extend_from_slice(&self.inline);
+                out.truncate(out.len() - (KEY_INLINE - self.len));
+            }
+            Some(b) => out.extend_from_slice(b),
+        }
+    }
+}
+
 /// One value of the [`Plan`], in document order.
 #[derive(Debug)]
 struct PlanLeaf {
     /// `"key":`
-    key: Box<[u8]>,
+    key: Key,
     /// The field's index in [`schema::fields`], or [`RAW`].
     idx: usize,
     /// The objects it sits in, outermost first (indexes of [`Plan::objects`]).
@@ -428,7 +516,7 @@ pub(crate) struct Plan {
     /// The document position of each field (by index in [`schema::fields`], then [`RAW`]).
     position: Vec<usize>,
     /// `"key":{` of every object.
-    objects: Vec<Box<[u8]>>,
+    objects: Vec<Key>,
     /// The top-level names (an extra field under one of them joins a registered object).
     roots: Vec<&'static str>,
 }
@@ -469,29 +557,19 @@ fn insert(nodes: &mut Vec<Node>, path: &'static str, idx: usize) -> bool {
     }
 }
 
-fn key_bytes(key: &str, open: bool) -> Box<[u8]> {
-    let mut b = Vec::with_capacity(key.len() + 4);
-    write_key(&mut b, key);
-    b.push(b':');
-    if open {
-        b.push(b'{');
-    }
-    b.into_boxed_slice()
-}
-
 impl Plan {
     /// Appends the leaves of `nodes` in document order.
     fn flatten(&mut self, nodes: &[Node], within: &mut Vec<usize>) {
         for n in nodes {
             match n {
                 Node::Leaf(key, idx) => self.leaves.push(PlanLeaf {
-                    key: key_bytes(key, false),
+                    key: Key::new(key, false),
                     idx: *idx,
                     within: within.clone(),
                 }),
                 Node::Group(key, children) => {
                     within.push(self.objects.len());
-                    self.objects.push(key_bytes(key, true));
+                    self.objects.push(Key::new(key, true));
                     self.flatten(children, within);
                     within.pop();
                 }
@@ -530,7 +608,7 @@ impl Plan {
                 if !first {
                     out.push(b',');
                 }
-                out.extend_from_slice(&self.objects[o]);
+                self.objects[o].write(out);
                 open[depth] = o;
                 depth += 1;
                 first = true;
@@ -539,7 +617,7 @@ impl Plan {
                 out.push(b',');
             }
             first = false;
-            out.extend_from_slice(&leaf.key);
+            leaf.key.write(out);
             match fields.get(leaf.idx) {
                 Some(def) => def.write_json(ev, out),
                 None => write_bytes_lossy(out, &ev.raw),
@@ -616,34 +694,59 @@ impl Event {
                             out: Out::Owned(v),
                         })
                         .collect();
-                    write_members(out, &mut extras, &mut first);
+                    extras.sort_by(|a, b| segment_cmp(a.path, b.path));
+                    write_sorted(out, &mut extras, &mut first);
                 }
                 self.write_original(out, &mut first);
                 out.push(b'}');
                 return;
             }
         }
-        let entry = |path, out| Entry {
-            path,
-            off: 0,
-            head_end: 0,
-            out,
-        };
-        let mut entries: Vec<Entry<'_>> = Vec::with_capacity(32);
-        for (i, def) in schema::fields().iter().enumerate() {
-            if set.contains(i) {
-                entries.push(entry(def.name, Out::Field(self, def)));
+        // The general writer: every entry in name order, nested level by level. The
+        // registered fields come in their precomputed order, the extra fields are put in place.
+        let ranks = &*RANKS;
+        let mut ordered = FieldSet::default();
+        set.for_each(|i| {
+            if let Some(&r) = ranks.rank.get(i) {
+                ordered.insert(r);
             }
-        }
+        });
+        let fields = schema::fields();
+        let mut entries: Vec<Entry<'_>> = Vec::with_capacity(32 + self.extra.len());
+        ordered.for_each(|r| {
+            let Some(&idx) = ranks.field.get(r) else {
+                return;
+            };
+            entries.push(Entry {
+                path: field_name(idx),
+                off: 0,
+                head_end: 0,
+                out: match fields.get(idx) {
+                    Some(def) => Out::Field(self, def),
+                    None => Out::Raw(&self.raw),
+                },
+            });
+        });
         for (k, v) in self.extra.iter() {
-            entries.push(entry(k, Out::Owned(v)));
-        }
-        if !self.raw.is_empty() {
-            entries.push(entry("event.original", Out::Raw(&self.raw)));
+            // after the registered fields of the same name, before the raw record
+            let at = entries.partition_point(|e| match segment_cmp(e.path, k) {
+                std::cmp::Ordering::Less => true,
+                std::cmp::Ordering::Equal => !matches!(e.out, Out::Raw(_)),
+                std::cmp::Ordering::Greater => false,
+            });
+            entries.insert(
+                at,
+                Entry {
+                    path: k,
+                    off: 0,
+                    head_end: 0,
+                    out: Out::Owned(v),
+                },
+            );
         }
         out.push(b'{');
         let mut first = true;
-        write_members(out, &mut entries, &mut first);
+        write_sorted(out, &mut entries, &mut first);
         self.write_original(out, &mut first);
         out.push(b'}');
     }

@@ -312,12 +312,6 @@ impl FieldSet {
         }
     }
 
-    /// Whether `i` is a member.
-    #[inline]
-    pub(crate) fn contains(&self, i: usize) -> bool {
-        self.0.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
-    }
-
     /// Calls `f` with each member, in increasing order.
     #[inline]
     pub(crate) fn for_each(&self, mut f: impl FnMut(usize)) {

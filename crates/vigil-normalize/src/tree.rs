@@ -59,8 +59,121 @@ impl NormalizeError {
 pub enum Condition {
     /// A query over the event.
     Query(Box<CompiledFilter>),
+    /// A query of the shape `field:value` or `field in (a, b)` on text: decided in place,
+    /// without the query engine (most routing and categorization conditions look like this).
+    Values(Box<ValueTest>),
     /// A text predicate.
     Pred(Box<Predicate>),
+}
+
+/// Where a [`ValueTest`] reads, resolved as [`Event::visit_field`] resolves a name.
+#[derive(Debug)]
+enum FieldRef {
+    /// A registered field.
+    Registered(FieldId),
+    /// `original.NAME`: only the source's own fields.
+    Original(SmolStr),
+    /// Any other name: the extra fields, else the source's own fields.
+    Open(SmolStr),
+}
+
+/// `field:value`, `field==value` or `field in (a, b, ...)` with text literals, as the query
+/// engine decides it (any value of the field; text compared case-insensitively except for
+/// `==`; a non-text value compared as its text).
+#[derive(Debug)]
+pub struct ValueTest {
+    field: FieldRef,
+    /// Lowercased when `fold`.
+    values: Vec<String>,
+    fold: bool,
+}
+
+impl ValueTest {
+    /// The test for a parsed query, when it has one of the shapes above.
+    pub fn from_query(filter: &vigil_query::Expr) -> Option<ValueTest> {
+        use vigil_query::{Expr, Term, Value as Q};
+        let (field, values, fold) = match filter {
+            Expr::Term(Term::Eq {
+                field,
+                value: Q::Str(s),
+                case_sensitive,
+            }) => {
+                let v = if *case_sensitive {
+                    s.clone()
+                } else {
+                    s.to_lowercase()
+                };
+                (field, vec![v], !*case_sensitive)
+            }
+            Expr::Term(Term::In { field, values }) => {
+                let mut out = Vec::with_capacity(values.len());
+                for v in values {
+                    match v {
+                        Q::Str(s) => out.push(s.to_lowercase()),
+                        _ => return None,
+                    }
+                }
+                (field, out, true)
+            }
+            _ => return None,
+        };
+        let field = match FieldId::lookup(field) {
+            Some(id) => FieldRef::Registered(id),
+            None => match field.strip_prefix("original.") {
+                Some(rest) => FieldRef::Original(SmolStr::new(rest)),
+                None => FieldRef::Open(SmolStr::new(field)),
+            },
+        };
+        Some(ValueTest {
+            field,
+            values,
+            fold,
+        })
+    }
+
+    fn text_matches(&self, s: &str) -> bool {
+        if !self.fold {
+            return self.values.iter().any(|v| v == s);
+        }
+        if s.is_ascii() {
+            self.values.iter().any(|v| v.eq_ignore_ascii_case(s))
+        } else {
+            let low = s.to_lowercase();
+            self.values.iter().any(|v| *v == low)
+        }
+    }
+
+    fn value_matches(&self, v: ValueRef<'_>) -> bool {
+        match v {
+            ValueRef::Null => false,
+            ValueRef::Str(s) => self.text_matches(s),
+            other => self.text_matches(&other.to_string()),
+        }
+    }
+
+    /// Whether any value of the field matches.
+    pub fn matches(&self, ev: &Event) -> bool {
+        let mut hit = false;
+        let mut test = |v: ValueRef<'_>| {
+            if !hit && self.value_matches(v) {
+                hit = true;
+            }
+        };
+        match &self.field {
+            FieldRef::Registered(id) => id.def().visit(ev, &mut test),
+            FieldRef::Original(name) => {
+                if let Some(v) = ev.original.get(name) {
+                    v.visit(&mut test);
+                }
+            }
+            FieldRef::Open(name) => {
+                if let Some(v) = ev.extra.get(name).or_else(|| ev.original.get(name)) {
+                    v.visit(&mut test);
+                }
+            }
+        }
+        hit
+    }
 }
 
 /// A compiled text predicate (all given tests must hold).
@@ -83,6 +196,7 @@ impl Condition {
     pub fn eval(&self, ev: &Event, text: &str) -> bool {
         match self {
             Condition::Query(f) => f.matches(ev),
+            Condition::Values(t) => t.matches(ev),
             Condition::Pred(p) => {
                 let tested = match &p.field {
                     None => p.text_holds(text),
@@ -115,7 +229,7 @@ impl Condition {
     /// answer, and a caller may skip making one).
     pub fn reads_text(&self) -> bool {
         match self {
-            Condition::Query(_) => false,
+            Condition::Query(_) | Condition::Values(_) => false,
             Condition::Pred(p) => {
                 (p.field.is_none() && p.has_text_tests())
                     || p.any.iter().any(Condition::reads_text)
@@ -681,6 +795,57 @@ mod tests {
                 transport_error: None,
             },
         )
+    }
+
+    #[test]
+    fn value_tests_decide_as_the_query_engine() {
+        use vigil_event::{Event, Value};
+        let mut events = Vec::new();
+        for (name, extra, orig) in [
+            ("sshd", "x", "accepted"),
+            ("CRON", "Ärger", "failed"),
+            ("cron", "ärger", "Failed"),
+            ("Sshd", "", "other"),
+        ] {
+            let mut ev = Event::default();
+            ev.process.name = Some(name.into());
+            ev.extra.insert("custom.f", Value::from(extra));
+            ev.original.insert("pattern", Value::from(orig));
+            ev.original.insert("n", Value::Int(42));
+            events.push(ev);
+        }
+        events.push(Event::default());
+        let mut shapes = 0;
+        for q in [
+            "process.name:sshd",
+            "process.name==sshd",
+            "program:SSHD",
+            "process.name in (cron, crond, CRON)",
+            "custom.f:ärger",
+            "custom.f:ÄRGER",
+            "custom.f in (x, Ärger)",
+            "original.pattern:failed",
+            "original.pattern in (failed, accepted)",
+            "original.pattern==Failed",
+            "pattern:accepted",
+            "original.n:42",
+            "original.n in (42, 43)",
+            "process.name:ssh*",
+            "NOT process.name:sshd",
+        ] {
+            let parsed = vigil_event::query::parse_query(q).unwrap_or_else(|e| panic!("{q}: {e}"));
+            let filter = vigil_query::CompiledFilter::new(&parsed.filter)
+                .unwrap_or_else(|e| panic!("{q}: {e}"));
+            let Some(test) = super::ValueTest::from_query(&parsed.filter) else {
+                // typed literals, globs and NOT stay with the query engine
+                continue;
+            };
+            shapes += 1;
+            for ev in &events {
+                assert_eq!(test.matches(ev), filter.matches(ev), "{q} on {ev:?}");
+            }
+        }
+        assert_eq!(shapes, 11);
     }
 
     #[test]
