@@ -179,8 +179,32 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     write_escaped(out, s.as_bytes());
 }
 
+/// Strings up to this long are written through a fixed-size buffer (no `memcpy` call).
+const SHORT: usize = 30;
+
 /// [`write_str`] on the bytes of a `str` (or of ASCII text).
+#[inline]
 fn write_escaped(out: &mut Vec<u8>, b: &[u8]) {
+    if b.len() <= SHORT {
+        // most values are short (names, codes, levels): copy and check in one pass, then
+        // append the quoted text with one fixed-size copy
+        let mut buf = [b'"'; SHORT + 2];
+        let mut escape = 0u8;
+        for (d, &c) in buf[1..].iter_mut().zip(b) {
+            *d = c;
+            escape |= ESCAPE[usize::from(c)];
+        }
+        if escape == 0 {
+            buf[b.len() + 1] = b'"';
+            out.extend_from_slice(&buf);
+            out.truncate(out.len() - (SHORT - b.len()));
+            return;
+        }
+    }
+    write_escaped_long(out, b);
+}
+
+fn write_escaped_long(out: &mut Vec<u8>, b: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.reserve(b.len() + 2);
     out.push(b'"');

@@ -82,6 +82,15 @@ impl FieldDef {
         (self.json)(ev, out)
     }
 
+    /// Store a copy of `v` into `ev`, converting it to the field's type: what
+    /// `set(ev, v.clone())` does, copying less (constants of a normalizer).
+    pub fn set_ref(&self, ev: &mut Event, v: &Value) -> Result<(), SetError> {
+        match self.access {
+            Access::Slot(_, get_mut) => get_mut(ev).set_ref(v),
+            Access::Custom { set, .. } => set(ev, v.clone()),
+        }
+    }
+
     /// Store `v` into `ev`, converting it to the field's type.
     pub fn set(&self, ev: &mut Event, v: Value) -> Result<(), SetError> {
         match self.access {

@@ -330,6 +330,17 @@ impl Target {
         }
     }
 
+    /// Stores a copy of `v` (a constant).
+    pub fn set_ref(&self, ev: &mut Event, v: &Value) -> Result<(), vigil_event::SetError> {
+        match self {
+            Target::Id(id) => id.def().set_ref(ev, v),
+            Target::Extra(name) => {
+                ev.extra.insert(name.clone(), v.clone());
+                Ok(())
+            }
+        }
+    }
+
     /// Stores `v`.
     pub fn set(&self, ev: &mut Event, v: Value) -> Result<(), vigil_event::SetError> {
         match self {
@@ -651,12 +662,12 @@ impl Normalizer {
             fields.clear();
         }
         for (t, v) in &self.set {
-            let _ = t.set(ev, v.clone());
+            let _ = t.set_ref(ev, v);
         }
         for (cond, sets) in &self.categorize {
             if cond.eval(ev, input) {
                 for (t, v) in sets {
-                    let _ = t.set(ev, v.clone());
+                    let _ = t.set_ref(ev, v);
                 }
                 break;
             }
