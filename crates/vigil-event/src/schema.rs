@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
+use crate::json::{JsonSlot, write_str};
 use crate::slot::{SetError, Slot};
 use crate::{Event, EventType, FieldKind, Timestamp, Value, ValueRef};
 
@@ -33,6 +34,9 @@ pub struct FieldDef {
     /// What the field holds.
     pub doc: &'static str,
     access: Access,
+    /// Writes the field's JSON value (a scalar, or an array for string lists); called only
+    /// when the field is set.
+    json: fn(&Event, &mut Vec<u8>),
 }
 
 impl std::fmt::Debug for FieldDef {
@@ -72,6 +76,21 @@ impl FieldDef {
         }
     }
 
+    /// Appends the field's JSON value: a scalar, or an array for a string list. Writes
+    /// nothing sensible when the field is not set: check [`FieldDef::is_set`] first.
+    pub(crate) fn write_json(&self, ev: &Event, out: &mut Vec<u8>) {
+        (self.json)(ev, out)
+    }
+
+    /// Store a copy of `v` into `ev`, converting it to the field's type: what
+    /// `set(ev, v.clone())` does, copying less (constants of a normalizer).
+    pub fn set_ref(&self, ev: &mut Event, v: &Value) -> Result<(), SetError> {
+        match self.access {
+            Access::Slot(_, get_mut) => get_mut(ev).set_ref(v),
+            Access::Custom { set, .. } => set(ev, v.clone()),
+        }
+    }
+
     /// Store `v` into `ev`, converting it to the field's type.
     pub fn set(&self, ev: &mut Event, v: Value) -> Result<(), SetError> {
         match self.access {
@@ -83,18 +102,36 @@ impl FieldDef {
 
 macro_rules! schema {
     ( $( $name:literal => $($path:ident).+ , $doc:literal ; )* ) => {
-        &[ $( FieldDef {
+        /// The fields stored in typed slots of [`Event`], in registry order.
+        static TYPED: &[FieldDef] = &[ $( FieldDef {
             name: $name,
             doc: $doc,
             access: Access::Slot(
                 |e: &Event| -> &dyn Slot { &e.$($path).+ },
                 |e: &mut Event| -> &mut dyn Slot { &mut e.$($path).+ },
             ),
-        }, )* ]
+            json: |e: &Event, out: &mut Vec<u8>| JsonSlot::write_json(&e.$($path).+, out),
+        }, )* ];
+
+        /// How many fields [`TYPED`] holds.
+        const TYPED_LEN: usize = [ $( $name, )* ].len();
+
+        /// Marks the typed fields that `e` has (field `i` of [`TYPED`] as member `i`): one
+        /// inlined test per field, no call through the slot table.
+        fn typed_set_fields(e: &Event, set: &mut FieldSet) {
+            let mut i = 0usize;
+            $(
+                if Slot::is_set(&e.$($path).+) {
+                    set.insert(i);
+                }
+                i += 1;
+            )*
+            debug_assert_eq!(i, TYPED_LEN);
+        }
     };
 }
 
-static TYPED: &[FieldDef] = schema! {
+schema! {
     "@timestamp" => timestamp, "When the event happened, per the source; the receive time if the source gave none.";
     "message" => message, "The human-readable message.";
     "tags" => tags, "Free-form tags.";
@@ -199,7 +236,7 @@ static TYPED: &[FieldDef] = schema! {
     "vigil.collector" => meta.collector_id, "Collector that received the event.";
     "vigil.parse_error" => meta.parse_error, "Why the raw record could not be parsed.";
     "vigil.peer" => meta.peer, "Address the event was received from.";
-};
+}
 
 fn visit_id(e: &Event, f: &mut dyn FnMut(ValueRef<'_>)) {
     let s = e.meta.id.to_string();
@@ -231,7 +268,17 @@ fn set_type(e: &mut Event, v: Value) -> Result<(), SetError> {
     Ok(())
 }
 
-static CUSTOM: &[FieldDef] = &[
+fn json_id(e: &Event, out: &mut Vec<u8>) {
+    let mut buf = [0u8; ulid::ULID_LEN];
+    out.push(b'"');
+    out.extend_from_slice(e.meta.id.array_to_str(&mut buf).as_bytes());
+    out.push(b'"');
+}
+fn json_type(e: &Event, out: &mut Vec<u8>) {
+    write_str(out, e.meta.kind.as_str());
+}
+
+const CUSTOM: &[FieldDef] = &[
     FieldDef {
         name: "vigil.event_id",
         doc: "Unique, time-ordered event id (ULID).",
@@ -240,6 +287,7 @@ static CUSTOM: &[FieldDef] = &[
             visit: visit_id,
             set: set_id,
         },
+        json: json_id,
     },
     FieldDef {
         name: "vigil.type",
@@ -249,8 +297,54 @@ static CUSTOM: &[FieldDef] = &[
             visit: visit_type,
             set: set_type,
         },
+        json: json_type,
     },
 ];
+
+/// How many fields the registry holds ([`fields`]).
+pub(crate) const FIELD_COUNT: usize = TYPED_LEN + CUSTOM.len();
+
+/// Words of a [`FieldSet`]: one member per registered field, plus one for the raw record.
+const SET_WORDS: usize = (FIELD_COUNT + 1).div_ceil(64);
+
+/// A set of registered fields by index (the index in [`fields`]); member [`FIELD_COUNT`] is
+/// free for the caller (the JSON writer uses it for the raw record).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct FieldSet([u64; SET_WORDS]);
+
+impl FieldSet {
+    /// Adds member `i` (at most [`FIELD_COUNT`]).
+    #[inline]
+    pub(crate) fn insert(&mut self, i: usize) {
+        if let Some(w) = self.0.get_mut(i / 64) {
+            *w |= 1 << (i % 64);
+        }
+    }
+
+    /// Calls `f` with each member, in increasing order.
+    #[inline]
+    pub(crate) fn for_each(&self, mut f: impl FnMut(usize)) {
+        for (w, &word) in self.0.iter().enumerate() {
+            let mut bits = word;
+            while bits != 0 {
+                f(w * 64 + bits.trailing_zeros() as usize);
+                bits &= bits - 1;
+            }
+        }
+    }
+
+    /// The registered fields that `ev` has.
+    pub(crate) fn of(ev: &Event) -> FieldSet {
+        let mut set = FieldSet::default();
+        typed_set_fields(ev, &mut set);
+        for (i, def) in CUSTOM.iter().enumerate() {
+            if def.is_set(ev) {
+                set.insert(TYPED_LEN + i);
+            }
+        }
+        set
+    }
+}
 
 /// KUMA's (CEF-style) field names, resolved wherever a field is named.
 pub static KUMA_ALIASES: &[(&str, &str)] = &[
@@ -316,14 +410,55 @@ static SHORT_ALIASES: &[(&str, &str)] = &[
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FieldId(u16);
 
+/// The hash of the name index: FxHash (multiply-rotate over 8-byte words). The index is built
+/// once from the registry and only read, so it needs no protection against chosen keys, and
+/// names are looked up on hot paths (every query term and mapping line resolves one).
+#[derive(Debug, Default, Clone, Copy)]
+struct NameHasher(u64);
+
+impl NameHasher {
+    #[inline]
+    fn add(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl std::hash::Hasher for NameHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            self.add(u64::from_le_bytes([
+                w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7],
+            ]));
+        }
+        let mut last = [0u8; 8];
+        let rest = words.remainder();
+        last[..rest.len()].copy_from_slice(rest);
+        self.add(u64::from_le_bytes(last) ^ rest.len() as u64);
+    }
+
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type NameIndex = HashMap<&'static str, FieldId, std::hash::BuildHasherDefault<NameHasher>>;
+
 struct Registry {
     defs: Vec<FieldDef>,
-    by_name: HashMap<&'static str, FieldId>,
+    by_name: NameIndex,
 }
 
 static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
     let defs: Vec<FieldDef> = TYPED.iter().chain(CUSTOM.iter()).copied().collect();
-    let mut by_name = HashMap::with_capacity(defs.len() * 2);
+    let mut by_name = NameIndex::with_capacity_and_hasher(defs.len() * 2, Default::default());
     for (i, d) in defs.iter().enumerate() {
         by_name.insert(d.name, FieldId(i as u16));
     }

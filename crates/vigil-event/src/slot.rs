@@ -43,6 +43,12 @@ pub trait Slot {
     fn visit(&self, f: &mut dyn FnMut(ValueRef<'_>));
     /// Store a value, converting strings to the field's type (`"10.0.0.1"` into an IP field).
     fn set(&mut self, v: Value) -> Result<(), SetError>;
+    /// Store a copy of a value: what `set(v.clone())` does, without building the clone where
+    /// the slot can copy from the original (a constant list into a string list reuses the
+    /// slot's buffer).
+    fn set_ref(&mut self, v: &Value) -> Result<(), SetError> {
+        self.set(v.clone())
+    }
     /// Remove the value.
     fn clear(&mut self);
 }
@@ -70,6 +76,15 @@ impl Slot for Option<SmolStr> {
             other => Some(SmolStr::new(other.to_string())),
         };
         Ok(())
+    }
+    fn set_ref(&mut self, v: &Value) -> Result<(), SetError> {
+        match v {
+            Value::Str(s) => {
+                *self = Some(s.clone());
+                Ok(())
+            }
+            other => self.set(other.clone()),
+        }
     }
     fn clear(&mut self) {
         *self = None;
@@ -103,6 +118,23 @@ impl Slot for Vec<SmolStr> {
             other => *self = vec![SmolStr::new(other.to_string())],
         }
         Ok(())
+    }
+    fn set_ref(&mut self, v: &Value) -> Result<(), SetError> {
+        match v {
+            Value::List(items)
+                if items
+                    .iter()
+                    .all(|i| matches!(i, Value::Str(_) | Value::Null)) =>
+            {
+                self.clear();
+                self.extend(items.iter().filter_map(|i| match i {
+                    Value::Str(s) => Some(s.clone()),
+                    _ => None,
+                }));
+                Ok(())
+            }
+            other => self.set(other.clone()),
+        }
     }
     fn clear(&mut self) {
         Vec::clear(self);

@@ -195,3 +195,107 @@ proptest::proptest! {
         let _ = Event::decode(&bytes);
     }
 }
+
+/// A value of `kind` built from `n` and `s` (for filling every kind of field).
+fn value_of(kind: FieldKind, n: i64, s: &str) -> Value {
+    match kind {
+        FieldKind::Str => Value::from(s),
+        FieldKind::StrList => Value::List(vec![Value::from(s), Value::from("second")]),
+        FieldKind::Int => Value::Int(n.rem_euclid(250)),
+        FieldKind::Float => Value::Float(n as f64 / 7.0),
+        FieldKind::Ip => {
+            if n % 2 == 0 {
+                Value::Ip(IpAddr::from([(n >> 8) as u8, 0, (n >> 16) as u8, n as u8]))
+            } else {
+                Value::Ip(IpAddr::from([
+                    0x2001,
+                    0xdb8,
+                    0,
+                    0,
+                    0,
+                    0,
+                    (n >> 16) as u16,
+                    n as u16,
+                ]))
+            }
+        }
+        FieldKind::Time => Value::Time(n),
+        FieldKind::Bool => Value::Bool(n % 2 == 0),
+    }
+}
+
+fn assert_same_bytes(ev: &Event) {
+    let mut fast = Vec::new();
+    ev.write_json(&mut fast);
+    let mut reference = Vec::new();
+    ev.write_json_reference(&mut reference);
+    assert_eq!(
+        String::from_utf8_lossy(&fast),
+        String::from_utf8_lossy(&reference)
+    );
+}
+
+#[test]
+fn write_json_writes_the_bytes_of_the_reference_writer_field_by_field() {
+    let mut all = sample();
+    for (i, def) in schema::fields().iter().enumerate() {
+        let v = value_of(
+            def.kind(),
+            1_795_000_000_123_456_789 + i as i64,
+            "v\"\\\n\u{1}é",
+        );
+        let mut one = Event::default();
+        if def.name == "vigil.event_id" || def.name == "vigil.type" {
+            continue;
+        }
+        def.set(&mut one, v.clone())
+            .unwrap_or_else(|e| panic!("{}: {e}", def.name));
+        assert_same_bytes(&one);
+        def.set(&mut all, v)
+            .unwrap_or_else(|e| panic!("{}: {e}", def.name));
+    }
+    all.meta.id = Ulid::from_parts(1_795_000_000_123, 42);
+    assert_same_bytes(&all);
+    assert_same_bytes(&sample());
+    assert_same_bytes(&Event::default());
+    let mut joined = sample();
+    joined.extra.insert("user.alias", "r00t");
+    joined
+        .extra
+        .insert("list", Value::List(vec![Value::Int(-1), Value::Null]));
+    joined.original.insert("a.b", Value::Float(0.1));
+    assert_same_bytes(&joined);
+    let mut invalid = sample();
+    invalid.raw = Bytes::from_static(b"bad \xff utf-8 \"quoted\"");
+    assert_same_bytes(&invalid);
+}
+
+proptest::proptest! {
+    #[test]
+    fn write_str_escapes_as_serde_json(s in "\\PC*|[\\x00-\\x7f]{0,40}|.{0,40}") {
+        let mut fast = Vec::new();
+        json::write_str(&mut fast, &s);
+        proptest::prop_assert_eq!(fast, serde_json::to_vec(&s).unwrap());
+    }
+
+    #[test]
+    fn write_json_writes_the_bytes_of_the_reference_writer(
+        picks in proptest::collection::vec((0usize..200, proptest::num::i64::ANY, "[ -~]{0,12}|.{0,12}"), 0..40),
+        extras in proptest::collection::vec(("[a-z]{1,6}(\\.[a-z]{1,6}){0,2}", "[ -~]{0,8}"), 0..4),
+        raw in proptest::collection::vec(proptest::num::u8::ANY, 0..64),
+    ) {
+        let fields = schema::fields();
+        let mut ev = Event::default();
+        for (i, n, s) in &picks {
+            if let Some(def) = fields.get(*i) {
+                let _ = def.set(&mut ev, value_of(def.kind(), *n, s));
+            }
+        }
+        for (k, v) in &extras {
+            ev.extra.insert(k.as_str(), v.as_str());
+            ev.original.insert(k.as_str(), v.as_str());
+        }
+        ev.raw = Bytes::from(raw);
+        assert_same_bytes(&ev);
+    }
+}

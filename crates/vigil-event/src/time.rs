@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 /// An instant: nanoseconds since 1970-01-01T00:00:00Z.
@@ -66,14 +66,57 @@ impl Timestamp {
     /// RFC 3339 with millisecond precision when the instant has a fraction, e.g.
     /// `2026-11-22T07:23:36.120Z`.
     pub fn to_rfc3339(self) -> String {
-        let fmt = if self.0 % 1_000_000_000 == 0 {
-            SecondsFormat::Secs
-        } else if self.0 % 1_000_000 == 0 {
-            SecondsFormat::Millis
-        } else {
-            SecondsFormat::AutoSi
+        let mut out = Vec::with_capacity(30);
+        self.write_rfc3339(&mut out);
+        // only ASCII digits and separators were written
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    /// Appends [`Timestamp::to_rfc3339`]'s text to `out`: seconds, then no fraction, 3, 6 or
+    /// 9 digits (the fewest that hold it), then `Z`. What chrono's `to_rfc3339_opts` writes,
+    /// without its formatting machinery: the JSON writer calls this once or twice per event.
+    pub(crate) fn write_rfc3339(self, out: &mut Vec<u8>) {
+        const NANOS: i64 = 1_000_000_000;
+        let secs = self.0.div_euclid(NANOS);
+        let frac = self.0.rem_euclid(NANOS);
+        let days = secs.div_euclid(86_400);
+        let sod = secs.rem_euclid(86_400);
+        // i64 nanoseconds span 1677-2262: always a four-digit year
+        let (y, m, d) = civil_from_days(days);
+        let y = y as u64;
+        let mut b = *b"0000-00-00T00:00:00";
+        let two = |b: &mut [u8; 19], at: usize, v: u64| {
+            b[at] = b'0' + (v / 10 % 10) as u8;
+            b[at + 1] = b'0' + (v % 10) as u8;
         };
-        self.to_datetime().to_rfc3339_opts(fmt, true)
+        two(&mut b, 0, y / 100);
+        two(&mut b, 2, y % 100);
+        two(&mut b, 5, m as u64);
+        two(&mut b, 8, d as u64);
+        two(&mut b, 11, (sod / 3600) as u64);
+        two(&mut b, 14, (sod / 60 % 60) as u64);
+        two(&mut b, 17, (sod % 60) as u64);
+        out.extend_from_slice(&b);
+        let (digits, value) = if frac == 0 {
+            (0, 0)
+        } else if frac % 1_000_000 == 0 {
+            (3, frac / 1_000_000)
+        } else if frac % 1_000 == 0 {
+            (6, frac / 1_000)
+        } else {
+            (9, frac)
+        };
+        if digits > 0 {
+            let mut f = [b'0'; 10];
+            f[0] = b'.';
+            let mut v = value;
+            for at in (1..=digits).rev() {
+                f[at] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+            out.extend_from_slice(&f[..=digits]);
+        }
+        out.push(b'Z');
     }
 
     /// Parses RFC 3339 (`2024-01-02T03:04:05Z`, with offset or fraction), a date alone
@@ -112,6 +155,21 @@ impl Timestamp {
     }
 }
 
+/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's
+/// `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_rfc3339())
@@ -134,6 +192,54 @@ mod tests {
             "2024-01-02T00:00:00Z"
         );
         assert_eq!(Timestamp::parse("yesterday"), None);
+    }
+
+    /// What `to_rfc3339` wrote when chrono formatted it.
+    fn chrono_rfc3339(t: Timestamp) -> String {
+        use chrono::SecondsFormat;
+        let fmt = if t.0 % 1_000_000_000 == 0 {
+            SecondsFormat::Secs
+        } else if t.0 % 1_000_000 == 0 {
+            SecondsFormat::Millis
+        } else {
+            SecondsFormat::AutoSi
+        };
+        t.to_datetime().to_rfc3339_opts(fmt, true)
+    }
+
+    #[test]
+    fn rfc3339_matches_chrono_at_the_edges() {
+        for n in [
+            0,
+            1,
+            -1,
+            999,
+            1_000,
+            1_000_000,
+            -1_000_000_000,
+            i64::MIN,
+            i64::MAX,
+            i64::MIN + 1,
+            951_782_400_000_000_000, // 2000-02-29
+            1_795_000_000_123_456_789,
+            1_795_000_000_123_456_000,
+            1_795_000_000_120_000_000,
+        ] {
+            assert_eq!(
+                Timestamp(n).to_rfc3339(),
+                chrono_rfc3339(Timestamp(n)),
+                "{n}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn rfc3339_matches_chrono(n in proptest::num::i64::ANY, secs in -10_000_000_000i64..10_000_000_000) {
+            proptest::prop_assert_eq!(Timestamp(n).to_rfc3339(), chrono_rfc3339(Timestamp(n)));
+            let t = Timestamp::from_secs(secs);
+            proptest::prop_assert_eq!(t.to_rfc3339(), chrono_rfc3339(t));
+        }
     }
 
     #[test]

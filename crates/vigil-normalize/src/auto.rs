@@ -16,7 +16,7 @@ use vigil_pipeline::{RawRecord, SourceInfo};
 
 use crate::library::{DefinitionErrors, Library};
 use crate::parser::ParseContext;
-use crate::tree::{Normalizer, new_event, trim_eol};
+use crate::tree::{Normalizer, new_event, trim_eol, utf8_lossy};
 
 /// The name of the fallback pack.
 pub const GENERIC: &str = "generic";
@@ -62,7 +62,7 @@ impl AutoNormalizer {
         rec: RawRecord,
     ) -> (Event, Option<SmolStr>) {
         let text_bytes = rec.data.clone();
-        let text = String::from_utf8_lossy(trim_eol(&text_bytes));
+        let text = utf8_lossy(trim_eol(&text_bytes));
         let ctx = ParseContext {
             timezone: self.timezone,
             received: rec.received,

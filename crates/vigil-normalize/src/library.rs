@@ -585,6 +585,11 @@ impl Compiler<'_> {
     }
 
     fn query(&mut self, q: &str, path: &str) -> Option<CompiledFilter> {
+        self.parsed_query(q, path).map(|(_, f)| f)
+    }
+
+    /// A condition's query: its parsed expression and its compiled filter.
+    fn parsed_query(&mut self, q: &str, path: &str) -> Option<(vigil_query::Expr, CompiledFilter)> {
         match vigil_event::query::parse_query(q) {
             Ok(parsed) => {
                 if !parsed.stages.is_empty() {
@@ -592,7 +597,7 @@ impl Compiler<'_> {
                     return None;
                 }
                 match CompiledFilter::new(&parsed.filter) {
-                    Ok(f) => Some(f),
+                    Ok(f) => Some((parsed.filter, f)),
                     Err(e) => {
                         self.err(path, e.to_string());
                         None
@@ -608,7 +613,14 @@ impl Compiler<'_> {
 
     fn condition(&mut self, c: &ConditionDef, path: &str) -> Option<Condition> {
         match c {
-            ConditionDef::Query(q) => self.query(q, path).map(|f| Condition::Query(Box::new(f))),
+            ConditionDef::Query(q) => {
+                self.parsed_query(q, path).map(
+                    |(expr, f)| match crate::tree::ValueTest::from_query(&expr) {
+                        Some(t) => Condition::Values(Box::new(t)),
+                        None => Condition::Query(Box::new(f)),
+                    },
+                )
+            }
             ConditionDef::Predicate(p) => {
                 let mut out = Predicate {
                     field: p.field.as_deref().map(SmolStr::new),

@@ -59,8 +59,121 @@ impl NormalizeError {
 pub enum Condition {
     /// A query over the event.
     Query(Box<CompiledFilter>),
+    /// A query of the shape `field:value` or `field in (a, b)` on text: decided in place,
+    /// without the query engine (most routing and categorization conditions look like this).
+    Values(Box<ValueTest>),
     /// A text predicate.
     Pred(Box<Predicate>),
+}
+
+/// Where a [`ValueTest`] reads, resolved as [`Event::visit_field`] resolves a name.
+#[derive(Debug)]
+enum FieldRef {
+    /// A registered field.
+    Registered(FieldId),
+    /// `original.NAME`: only the source's own fields.
+    Original(SmolStr),
+    /// Any other name: the extra fields, else the source's own fields.
+    Open(SmolStr),
+}
+
+/// `field:value`, `field==value` or `field in (a, b, ...)` with text literals, as the query
+/// engine decides it (any value of the field; text compared case-insensitively except for
+/// `==`; a non-text value compared as its text).
+#[derive(Debug)]
+pub struct ValueTest {
+    field: FieldRef,
+    /// Lowercased when `fold`.
+    values: Vec<String>,
+    fold: bool,
+}
+
+impl ValueTest {
+    /// The test for a parsed query, when it has one of the shapes above.
+    pub fn from_query(filter: &vigil_query::Expr) -> Option<ValueTest> {
+        use vigil_query::{Expr, Term, Value as Q};
+        let (field, values, fold) = match filter {
+            Expr::Term(Term::Eq {
+                field,
+                value: Q::Str(s),
+                case_sensitive,
+            }) => {
+                let v = if *case_sensitive {
+                    s.clone()
+                } else {
+                    s.to_lowercase()
+                };
+                (field, vec![v], !*case_sensitive)
+            }
+            Expr::Term(Term::In { field, values }) => {
+                let mut out = Vec::with_capacity(values.len());
+                for v in values {
+                    match v {
+                        Q::Str(s) => out.push(s.to_lowercase()),
+                        _ => return None,
+                    }
+                }
+                (field, out, true)
+            }
+            _ => return None,
+        };
+        let field = match FieldId::lookup(field) {
+            Some(id) => FieldRef::Registered(id),
+            None => match field.strip_prefix("original.") {
+                Some(rest) => FieldRef::Original(SmolStr::new(rest)),
+                None => FieldRef::Open(SmolStr::new(field)),
+            },
+        };
+        Some(ValueTest {
+            field,
+            values,
+            fold,
+        })
+    }
+
+    fn text_matches(&self, s: &str) -> bool {
+        if !self.fold {
+            return self.values.iter().any(|v| v == s);
+        }
+        if s.is_ascii() {
+            self.values.iter().any(|v| v.eq_ignore_ascii_case(s))
+        } else {
+            let low = s.to_lowercase();
+            self.values.iter().any(|v| *v == low)
+        }
+    }
+
+    fn value_matches(&self, v: ValueRef<'_>) -> bool {
+        match v {
+            ValueRef::Null => false,
+            ValueRef::Str(s) => self.text_matches(s),
+            other => self.text_matches(&other.to_string()),
+        }
+    }
+
+    /// Whether any value of the field matches.
+    pub fn matches(&self, ev: &Event) -> bool {
+        let mut hit = false;
+        let mut test = |v: ValueRef<'_>| {
+            if !hit && self.value_matches(v) {
+                hit = true;
+            }
+        };
+        match &self.field {
+            FieldRef::Registered(id) => id.def().visit(ev, &mut test),
+            FieldRef::Original(name) => {
+                if let Some(v) = ev.original.get(name) {
+                    v.visit(&mut test);
+                }
+            }
+            FieldRef::Open(name) => {
+                if let Some(v) = ev.extra.get(name).or_else(|| ev.original.get(name)) {
+                    v.visit(&mut test);
+                }
+            }
+        }
+        hit
+    }
 }
 
 /// A compiled text predicate (all given tests must hold).
@@ -83,31 +196,68 @@ impl Condition {
     pub fn eval(&self, ev: &Event, text: &str) -> bool {
         match self {
             Condition::Query(f) => f.matches(ev),
+            Condition::Values(t) => t.matches(ev),
             Condition::Pred(p) => {
-                let owned;
-                let t: &str = match &p.field {
-                    None => text,
+                let tested = match &p.field {
+                    None => p.text_holds(text),
+                    Some(name) if name == "message" => {
+                        ev.message.as_deref().is_some_and(|t| p.text_holds(t))
+                    }
+                    // the field's first value, read in place
                     Some(name) => {
-                        owned = field_text(ev, name);
-                        match &owned {
-                            Some(s) => s,
-                            None => return false,
-                        }
+                        let mut first = None;
+                        ev.visit_field(name, &mut |v| {
+                            if first.is_none() {
+                                first = Some(match v {
+                                    ValueRef::Str(s) => p.text_holds(s),
+                                    other => p.text_holds(&other.to_string()),
+                                });
+                            }
+                        });
+                        first == Some(true)
                     }
                 };
-                p.starts_with
-                    .as_ref()
-                    .is_none_or(|s| t.starts_with(s.as_str()))
-                    && p.contains.iter().all(|s| t.contains(s.as_str()))
-                    && (p.contains_any.is_empty()
-                        || p.contains_any.iter().any(|s| t.contains(s.as_str())))
-                    && p.equals.as_ref().is_none_or(|s| t == s)
-                    && p.regex.as_ref().is_none_or(|r| r.is_match(t))
+                tested
                     && p.query.as_ref().is_none_or(|q| q.matches(ev))
                     && (p.any.is_empty() || p.any.iter().any(|c| c.eval(ev, text)))
                     && !p.not.iter().any(|c| c.eval(ev, text))
             }
         }
+    }
+
+    /// Whether [`Condition::eval`] reads its `text` argument (else any text gives the same
+    /// answer, and a caller may skip making one).
+    pub fn reads_text(&self) -> bool {
+        match self {
+            Condition::Query(_) | Condition::Values(_) => false,
+            Condition::Pred(p) => {
+                (p.field.is_none() && p.has_text_tests())
+                    || p.any.iter().any(Condition::reads_text)
+                    || p.not.iter().any(Condition::reads_text)
+            }
+        }
+    }
+}
+
+impl Predicate {
+    /// Whether `t` passes the text tests (starts with, contains, equals, regex).
+    fn text_holds(&self, t: &str) -> bool {
+        self.starts_with
+            .as_ref()
+            .is_none_or(|s| t.starts_with(s.as_str()))
+            && self.contains.iter().all(|s| t.contains(s.as_str()))
+            && (self.contains_any.is_empty()
+                || self.contains_any.iter().any(|s| t.contains(s.as_str())))
+            && self.equals.as_ref().is_none_or(|s| t == s)
+            && self.regex.as_ref().is_none_or(|r| r.is_match(t))
+    }
+
+    fn has_text_tests(&self) -> bool {
+        self.starts_with.is_some()
+            || !self.contains.is_empty()
+            || !self.contains_any.is_empty()
+            || self.equals.is_some()
+            || self.regex.is_some()
     }
 }
 
@@ -177,6 +327,17 @@ impl Target {
         match self {
             Target::Id(id) => Some(id.def().kind()),
             Target::Extra(_) => None,
+        }
+    }
+
+    /// Stores a copy of `v` (a constant).
+    pub fn set_ref(&self, ev: &mut Event, v: &Value) -> Result<(), vigil_event::SetError> {
+        match self {
+            Target::Id(id) => id.def().set_ref(ev, v),
+            Target::Extra(name) => {
+                ev.extra.insert(name.clone(), v.clone());
+                Ok(())
+            }
         }
     }
 
@@ -337,7 +498,8 @@ impl MapOp {
         let v = match conv {
             None => Some(v),
             Some(c) => {
-                let shown = v.to_string();
+                // kept for the error message, formatted only if there is one
+                let shown = v.clone();
                 let tz = self.timezone.unwrap_or(ctx.timezone);
                 match convert(v, c, self.format.as_deref(), tz, ctx.received, self.unit) {
                     Some(v) => Some(v),
@@ -345,7 +507,7 @@ impl MapOp {
                         mapping_error(
                             ev,
                             self.target.name(),
-                            &format!("cannot convert '{}' to {c:?}", truncate(&shown)),
+                            &format!("cannot convert '{}' to {c:?}", truncate(&shown.to_string())),
                         );
                         None
                     }
@@ -500,17 +662,22 @@ impl Normalizer {
             fields.clear();
         }
         for (t, v) in &self.set {
-            let _ = t.set(ev, v.clone());
+            let _ = t.set_ref(ev, v);
         }
         for (cond, sets) in &self.categorize {
             if cond.eval(ev, input) {
                 for (t, v) in sets {
-                    let _ = t.set(ev, v.clone());
+                    let _ = t.set_ref(ev, v);
                 }
                 break;
             }
         }
         for x in &self.extra {
+            // a condition that does not read the text is decided before the text is made
+            let reads_text = x.when.as_ref().is_some_and(Condition::reads_text);
+            if !reads_text && !x.when.as_ref().is_none_or(|c| c.eval(ev, "")) {
+                continue;
+            }
             let text = match fields.get(&x.field) {
                 Some(v) => SmolStr::new(as_text(v)),
                 None => match whole_text(ev, &x.field) {
@@ -518,8 +685,10 @@ impl Normalizer {
                     None => continue,
                 },
             };
-            if x.when.as_ref().is_none_or(|c| c.eval(ev, &text))
-                && let Err(e) = x.child.apply(ev, &text, ctx, depth + 1)
+            if reads_text && !x.when.as_ref().is_none_or(|c| c.eval(ev, &text)) {
+                continue;
+            }
+            if let Err(e) = x.child.apply(ev, &text, ctx, depth + 1)
                 && ev.extra.get("vigil.extra_error").is_none()
             {
                 ev.extra
@@ -558,7 +727,7 @@ impl NormalizerTree {
             received: ev.meta.received,
         };
         let raw = ev.raw.clone();
-        let text = String::from_utf8_lossy(trim_eol(&raw));
+        let text = utf8_lossy(trim_eol(&raw));
         if let Err(e) = self.root.apply(&mut ev, &text, &ctx, 0) {
             ev.meta.parse_error = Some(SmolStr::new(e.to_string()));
         }
@@ -569,6 +738,15 @@ impl NormalizerTree {
 impl vigil_pipeline::Normalizer for NormalizerTree {
     fn normalize(&self, source: &SourceInfo, rec: RawRecord, out: &mut Vec<Event>) {
         out.push(self.normalize_record(source, rec));
+    }
+}
+
+/// `b` as text, invalid sequences replaced by U+FFFD; borrows valid UTF-8 (checked a word at a
+/// time, where `String::from_utf8_lossy` decodes byte by byte).
+pub(crate) fn utf8_lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(b) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(b),
     }
 }
 
@@ -628,6 +806,57 @@ mod tests {
                 transport_error: None,
             },
         )
+    }
+
+    #[test]
+    fn value_tests_decide_as_the_query_engine() {
+        use vigil_event::{Event, Value};
+        let mut events = Vec::new();
+        for (name, extra, orig) in [
+            ("sshd", "x", "accepted"),
+            ("CRON", "Ärger", "failed"),
+            ("cron", "ärger", "Failed"),
+            ("Sshd", "", "other"),
+        ] {
+            let mut ev = Event::default();
+            ev.process.name = Some(name.into());
+            ev.extra.insert("custom.f", Value::from(extra));
+            ev.original.insert("pattern", Value::from(orig));
+            ev.original.insert("n", Value::Int(42));
+            events.push(ev);
+        }
+        events.push(Event::default());
+        let mut shapes = 0;
+        for q in [
+            "process.name:sshd",
+            "process.name==sshd",
+            "program:SSHD",
+            "process.name in (cron, crond, CRON)",
+            "custom.f:ärger",
+            "custom.f:ÄRGER",
+            "custom.f in (x, Ärger)",
+            "original.pattern:failed",
+            "original.pattern in (failed, accepted)",
+            "original.pattern==Failed",
+            "pattern:accepted",
+            "original.n:42",
+            "original.n in (42, 43)",
+            "process.name:ssh*",
+            "NOT process.name:sshd",
+        ] {
+            let parsed = vigil_event::query::parse_query(q).unwrap_or_else(|e| panic!("{q}: {e}"));
+            let filter = vigil_query::CompiledFilter::new(&parsed.filter)
+                .unwrap_or_else(|e| panic!("{q}: {e}"));
+            let Some(test) = super::ValueTest::from_query(&parsed.filter) else {
+                // typed literals, globs and NOT stay with the query engine
+                continue;
+            };
+            shapes += 1;
+            for ev in &events {
+                assert_eq!(test.matches(ev), filter.matches(ev), "{q} on {ev:?}");
+            }
+        }
+        assert_eq!(shapes, 11);
     }
 
     #[test]

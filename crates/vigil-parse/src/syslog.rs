@@ -175,7 +175,11 @@ impl<'a> SyslogMessage<'a> {
 
     /// The message text, invalid UTF-8 replaced by U+FFFD (borrows when valid).
     pub fn msg_lossy(&self) -> Cow<'a, str> {
-        String::from_utf8_lossy(self.msg)
+        // `from_utf8` checks ASCII a word at a time; the lossy decoder goes byte by byte
+        match std::str::from_utf8(self.msg) {
+            Ok(s) => Cow::Borrowed(s),
+            Err(_) => String::from_utf8_lossy(self.msg),
+        }
     }
 }
 
