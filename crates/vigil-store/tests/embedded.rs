@@ -223,16 +223,18 @@ fn exact_count_by_across_segments_and_memtable() {
         count(&store, &t, "user.name:ALICE AND process.name:sshd"),
         expect
     );
-    // full text, substring semantics
+    // full text: whole words, `*` for prefixes
     assert_eq!(
         count(&store, &t, "\"password for alice\""),
         (0..n).filter(|i| i % 5 == 0).count() as i64
     );
     assert_eq!(count(&store, &t, "seq1234"), 1);
-    assert_eq!(count(&store, &t, "seq123"), 11); // seq123, seq1230..1239
+    assert_eq!(count(&store, &t, "seq123"), 1); // the word seq123, not seq1230
+    assert_eq!(count(&store, &t, "seq123*"), 11); // seq123, seq1230..1239
     store.flush(&t).expect("flush");
     assert_eq!(count_by(&store, &t, "*", "process.name"), want);
-    assert_eq!(count(&store, &t, "seq123"), 11);
+    assert_eq!(count(&store, &t, "seq123"), 1);
+    assert_eq!(count(&store, &t, "seq123*"), 11);
     // IP needle (typed) and pruning
     let req = SearchRequest::parse("source.ip:10.0.1.7", 10).expect("parses");
     let r = store.search(&t, &req).expect("search");
