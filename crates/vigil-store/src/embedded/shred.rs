@@ -10,7 +10,8 @@
 //! lsn               UInt64                                the event's LSN
 //! @timestamp        Int64                                 ns since the epoch
 //! host.name ...     Dictionary(Int32, Utf8) (yes)         the 12 keyword fields (`KEYWORD_FIELDS`),
-//!                                                          display form
+//!                                                          display form; the IP ones (`source.ip`,
+//!                                                          `destination.ip`) Binary: 4 or 16 bytes
 //! event.ingested    Int64                                 receive time, ns
 //! _id_time          Int64                                 ULID time (ms) − receive time (ms): 0
 //!                                                          unless the id was made apart
@@ -21,8 +22,8 @@
 //!                                                          it is the raw record's tail
 //! message           Utf8 (yes)                            the message otherwise
 //! raw               Binary                                the raw record, byte for byte
-//! <field> ...       by kind (yes): Utf8 (strings, IPs      every other registry field present in
-//!                   in display form), List(Utf8),          the segment (a segment has only the
+//! <field> ...       by kind (yes): Utf8 (strings),         every other registry field present in
+//!                   Binary (IPs: 4 or 16 bytes), List(Utf8), the segment (a segment has only the
 //!                   Int64 (integers, times), Float64,      columns of fields some event of it has)
 //!                   Boolean
 //! _extra, _original Binary (yes)                          postcard of the open maps, when any
@@ -33,6 +34,7 @@
 //! the event written (tested for every field, and by the shared query cases).
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::hash::BuildHasherDefault;
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
@@ -71,8 +73,54 @@ const KW: usize = KEYWORD_FIELDS.len();
 /// Registry fields with a fixed column (not among the per-segment ones).
 const FIXED_FIELDS: [&str; 4] = ["@timestamp", "message", "event.ingested", "vigil.event_id"];
 
-fn kw_type() -> DataType {
-    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+/// Whether keyword field `f` holds IP addresses (stored as 4 or 16 bytes, not text).
+pub(crate) fn kw_is_ip(f: usize) -> bool {
+    static IP: OnceLock<[bool; KW]> = OnceLock::new();
+    IP.get_or_init(|| {
+        let mut out = [false; KW];
+        for (i, n) in KEYWORD_FIELDS.iter().enumerate() {
+            out[i] = FieldId::lookup(n).is_some_and(|id| id.def().kind() == FieldKind::Ip);
+        }
+        out
+    })
+    .get(f)
+    .copied()
+    .unwrap_or(false)
+}
+
+fn kw_type(f: usize) -> DataType {
+    if kw_is_ip(f) {
+        DataType::Binary
+    } else {
+        DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+    }
+}
+
+/// Whether column `name` holds IP addresses (a keyword or a per-segment IP field).
+pub(crate) fn is_ip_column(name: &str) -> bool {
+    match KEYWORD_FIELDS.iter().position(|k| *k == name) {
+        Some(f) => kw_is_ip(f),
+        None => {
+            matches!(Dyn::by_name(name), Some(Dyn::Field(i)) if dyn_fields()[i].repr == Repr::Ip)
+        }
+    }
+}
+
+/// An IP address as stored: 4 bytes (IPv4) or 16 (IPv6, IPv4-mapped ones included).
+pub(crate) fn ip_bytes(ip: IpAddr, f: &mut impl FnMut(&[u8])) {
+    match ip {
+        IpAddr::V4(a) => f(&a.octets()),
+        IpAddr::V6(a) => f(&a.octets()),
+    }
+}
+
+/// The IP address of stored bytes.
+pub(crate) fn ip_of(b: &[u8]) -> Option<IpAddr> {
+    if let Ok(a) = <[u8; 4]>::try_from(b) {
+        Some(IpAddr::from(a))
+    } else {
+        <[u8; 16]>::try_from(b).ok().map(IpAddr::from)
+    }
 }
 
 /// The columns every segment has, in file order (`_bloom` comes last, after the per-segment
@@ -85,7 +133,8 @@ fn fixed_fields() -> Vec<Field> {
     f.extend(
         KEYWORD_FIELDS
             .iter()
-            .map(|k| Field::new(*k, kw_type(), true)),
+            .enumerate()
+            .map(|(i, k)| Field::new(*k, kw_type(i), true)),
     );
     f.extend([
         Field::new(INGESTED, DataType::Int64, false),
@@ -126,7 +175,8 @@ impl Repr {
 
     fn data_type(self) -> DataType {
         match self {
-            Repr::Str | Repr::Ip => DataType::Utf8,
+            Repr::Str => DataType::Utf8,
+            Repr::Ip => DataType::Binary,
             Repr::List => DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
             Repr::Int | Repr::Time => DataType::Int64,
             Repr::Float => DataType::Float64,
@@ -297,15 +347,33 @@ fn blank() -> Event {
 // ---------------------------------------------------------------------------------------------
 // Writing.
 
-/// A dictionary column being built: values interned per row group.
+/// A keyword column being built: text values interned per row group (a dictionary column),
+/// or IP addresses as bytes (`ips`, for the IP fields).
 #[derive(Debug, Default)]
 struct KwBuilder {
     keys: Int32Builder,
     values: StringBuilder,
     index: HashMap<Box<str>, i32, BuildHasherDefault<BytesHasher>>,
+    ips: Option<BinaryBuilder>,
 }
 
 impl KwBuilder {
+    fn new(f: usize) -> KwBuilder {
+        KwBuilder {
+            ips: kw_is_ip(f).then(BinaryBuilder::new),
+            ..KwBuilder::default()
+        }
+    }
+
+    fn push_ip(&mut self, ip: Option<IpAddr>) {
+        if let Some(b) = &mut self.ips {
+            match ip {
+                Some(ip) => ip_bytes(ip, &mut |x| b.append_value(x)),
+                None => b.append_null(),
+            }
+        }
+    }
+
     fn intern(&mut self, s: &str) -> i32 {
         if let Some(&k) = self.index.get(s) {
             return k;
@@ -317,6 +385,9 @@ impl KwBuilder {
     }
 
     fn finish(&mut self) -> Result<ArrayRef, String> {
+        if let Some(b) = &mut self.ips {
+            return Ok(Arc::new(b.finish()));
+        }
         self.index.clear();
         let d = DictionaryArray::<Int32Type>::try_new(
             self.keys.finish(),
@@ -349,7 +420,8 @@ impl DynCol {
         let b = match d {
             Dyn::Extra | Dyn::Original => DynBuilder::Bin(BinaryBuilder::new()),
             Dyn::Field(i) => match dyn_fields()[i].repr {
-                Repr::Str | Repr::Ip => DynBuilder::Str(StringBuilder::new()),
+                Repr::Str => DynBuilder::Str(StringBuilder::new()),
+                Repr::Ip => DynBuilder::Bin(BinaryBuilder::new()),
                 Repr::List => DynBuilder::List(ListBuilder::new(StringBuilder::new())),
                 Repr::Int | Repr::Time => DynBuilder::Int(Int64Builder::new()),
                 Repr::Float => DynBuilder::Float(Float64Builder::new()),
@@ -404,7 +476,6 @@ pub(crate) struct GroupBuilder {
     raw: BinaryBuilder,
     dyns: Vec<Option<DynCol>>,
     bloom: HashSet64,
-    buf: String,
     map_buf: Vec<u8>,
 }
 
@@ -422,7 +493,7 @@ impl GroupBuilder {
             rows: 0,
             lsn: Vec::new(),
             ts: Vec::new(),
-            kw: (0..KW).map(|_| KwBuilder::default()).collect(),
+            kw: (0..KW).map(KwBuilder::new).collect(),
             ingested: Vec::new(),
             id_time: Vec::new(),
             id_high: Vec::new(),
@@ -434,7 +505,6 @@ impl GroupBuilder {
                 .map(|_| None)
                 .collect(),
             bloom: HashSet64::default(),
-            buf: String::new(),
             map_buf: Vec::new(),
         }
     }
@@ -455,6 +525,10 @@ impl GroupBuilder {
         let mut out = Vec::with_capacity(KW);
         for (f, kw) in self.kw.iter_mut().enumerate() {
             let vals = cols.cols.get(f).map_or(&[][..], |c| c.vals.as_slice());
+            if kw.ips.is_some() {
+                out.push(Vec::new());
+                continue;
+            }
             out.push(
                 vals.iter()
                     .map(|v| match v {
@@ -471,12 +545,19 @@ impl GroupBuilder {
     /// The keyword values of event `i` of a memtable block, through its `remap`.
     pub(crate) fn push_block_keywords(&mut self, cols: &Columns, remap: &[Vec<i32>], i: usize) {
         for (f, kw) in self.kw.iter_mut().enumerate() {
-            let id = cols
-                .cols
-                .get(f)
-                .and_then(|c| c.ids.get(i))
-                .copied()
-                .unwrap_or(0) as usize;
+            let col = cols.cols.get(f);
+            let id = col.and_then(|c| c.ids.get(i)).copied().unwrap_or(0) as usize;
+            if kw.ips.is_some() {
+                let ip = id
+                    .checked_sub(1)
+                    .and_then(|j| col.and_then(|c| c.vals.get(j)))
+                    .and_then(|v| match v {
+                        ColValue::Ip(ip) => Some(*ip),
+                        _ => None,
+                    });
+                kw.push_ip(ip);
+                continue;
+            }
             let key = id
                 .checked_sub(1)
                 .and_then(|j| remap.get(f).and_then(|r| r.get(j)))
@@ -506,6 +587,11 @@ impl GroupBuilder {
             self.bloom.extend(tokens);
         }
         for (kw, v) in self.kw.iter_mut().zip(&vals) {
+            if kw.ips.is_some() {
+                // the display form parses back to the same address (IPv4-mapped stays IPv6)
+                kw.push_ip(v.as_deref().and_then(|s| s.parse().ok()));
+                continue;
+            }
             let key = v.as_deref().map(|s| kw.intern(s));
             kw.keys.append_option(key);
         }
@@ -544,7 +630,6 @@ impl GroupBuilder {
         }
         self.raw.append_value(raw);
         let dyns = &mut self.dyns;
-        let buf = &mut self.buf;
         for (i, f) in dyn_fields().iter().enumerate() {
             let mut list_open = false;
             f.def.visit(ev, &mut |v| {
@@ -554,11 +639,8 @@ impl GroupBuilder {
                 }
                 match (&mut col.b, v) {
                     (DynBuilder::Str(b), ValueRef::Str(s)) => b.append_value(s),
-                    (DynBuilder::Str(b), ValueRef::Ip(ip)) => {
-                        use std::fmt::Write as _;
-                        buf.clear();
-                        let _ = write!(buf, "{ip}");
-                        b.append_value(&*buf);
+                    (DynBuilder::Bin(b), ValueRef::Ip(ip)) => {
+                        ip_bytes(ip, &mut |x| b.append_value(x))
                     }
                     (DynBuilder::Int(b), ValueRef::Int(n) | ValueRef::Time(n)) => {
                         b.append_value(n);
@@ -688,6 +770,21 @@ pub(crate) fn align(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBat
 pub(crate) fn bloom_of(batch: &RecordBatch, set: &mut HashSet64) -> Result<(), String> {
     let mut buf = String::new();
     for (f, name) in KEYWORD_FIELDS.iter().enumerate() {
+        if kw_is_ip(f) {
+            let a = binary(batch, name)?;
+            let mut seen: std::collections::HashSet<&[u8]> = std::collections::HashSet::new();
+            for i in (0..a.len()).filter(|&i| a.is_valid(i)) {
+                let b = a.value(i);
+                if !seen.insert(b) {
+                    continue;
+                }
+                let ip = ip_of(b).ok_or_else(|| format!("{name}: bad address"))?;
+                buf.clear();
+                let _ = write!(buf, "{ip}");
+                set.insert(index::key_hash(f, &buf));
+            }
+            continue;
+        }
         let Some(d) = batch
             .column_by_name(name)
             .and_then(|a| a.as_any().downcast_ref::<DictionaryArray<Int32Type>>())
@@ -773,7 +870,7 @@ enum Source<'a> {
         &'a StringArray,
     ),
     Str(&'static FieldDef, &'a StringArray),
-    Ip(&'static FieldDef, &'a StringArray),
+    Ip(&'static FieldDef, &'a BinaryArray),
     List(&'static FieldDef, &'a ListArray),
     Int(&'static FieldDef, &'a Int64Array),
     Time(&'static FieldDef, &'a Int64Array),
@@ -817,6 +914,10 @@ pub(crate) fn assemble(batch: &RecordBatch, out: &mut Vec<Event>) -> Result<(), 
             let Some((def, kind)) = keyword_defs()[k] else {
                 continue;
             };
+            if kw_is_ip(k) {
+                sources.push(Source::Ip(def, downcast(a, name)?));
+                continue;
+            }
             let d = downcast::<DictionaryArray<Int32Type>>(a, name)?;
             let v = d
                 .values()
@@ -848,10 +949,10 @@ pub(crate) fn assemble(batch: &RecordBatch, out: &mut Vec<Event>) -> Result<(), 
     let set = |def: &FieldDef, ev: &mut Event, v: Value| {
         def.set(ev, v).map_err(|e| format!("{}: {e}", def.name))
     };
-    let ip = |s: &str| -> Result<Value, String> {
-        s.parse::<IpAddr>()
+    let ip = |b: &[u8]| -> Result<Value, String> {
+        ip_of(b)
             .map(Value::Ip)
-            .map_err(|_| format!("bad IP {s:?}"))
+            .ok_or_else(|| format!("bad IP address of {} bytes", b.len()))
     };
     out.reserve(batch.num_rows());
     for r in 0..batch.num_rows() {
@@ -889,7 +990,6 @@ pub(crate) fn assemble(batch: &RecordBatch, out: &mut Vec<Event>) -> Result<(), 
                     }
                     let v = vals.value(k);
                     let v = match kind {
-                        FieldKind::Ip => ip(v)?,
                         FieldKind::Int => Value::Int(
                             v.parse()
                                 .map_err(|_| format!("{}: bad integer {v:?}", def.name))?,
