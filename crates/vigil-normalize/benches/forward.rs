@@ -19,7 +19,7 @@ use std::io::Write as _;
 use std::time::Instant;
 use vigil_event::{Bytes, Event, Timestamp, Ulid};
 use vigil_normalize::{Library, NormalizerTree};
-use vigil_pipeline::{RawRecord, SourceInfo};
+use vigil_pipeline::{Normalizer, RawRecord, SourceInfo};
 
 /// Events written per output batch (what one destination write holds).
 const BATCH: usize = 512;
@@ -109,11 +109,13 @@ fn once(mode: &str) {
     for (n, chunk) in lines.chunks(BATCH).enumerate() {
         events.clear();
         for (i, l) in chunk.iter().enumerate() {
-            let mut ev = tree.normalize_record(&src, record(l, at));
-            if out_file.is_some() {
+            // as a pipeline worker calls it
+            Normalizer::normalize(&tree, &src, record(l, at), &mut events);
+            if out_file.is_some()
+                && let Some(ev) = events.last_mut()
+            {
                 ev.meta.id = Ulid::from_parts(at.millis() as u64, (n * BATCH + i) as u128);
             }
-            events.push(ev);
         }
         if mode == "all" {
             buf.clear();
