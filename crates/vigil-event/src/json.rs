@@ -1,4 +1,14 @@
 //! JSON output of an event: nested ECS objects holding only the fields that are set.
+//!
+//! [`Event::to_json`] builds a `serde_json::Value` (for the API and tests);
+//! [`Event::write_json`] writes the same document straight into a byte buffer, and is the hot
+//! path of the file destination. Its cost is per *set* field, not per registered field: the
+//! `schema!` table generates a typed writer per field (`JsonSlot`) and one straight-line test
+//! of which fields are set (`FieldSet::of`); a `Plan`, built once, gives each field its
+//! position in the document, its key as ready bytes and the objects it sits in. Strings are
+//! scanned eight bytes at a time for the bytes JSON escapes, and escaped exactly as serde_json
+//! escapes them; numbers, IPv4 addresses and times have their own formatters. The bytes are
+//! those of the plain writer this replaced, which the tests keep as a reference.
 
 use std::net::IpAddr;
 

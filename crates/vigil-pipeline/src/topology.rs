@@ -6,6 +6,10 @@
 //! connector ─┼─▶ [raw queue, bounded]┤                                                           ├──▶┤
 //!            ┘                      └─ worker ...                                               ┘   └─▶ destination (correlator)
 //! ```
+//! A batch of events goes to every destination as one shared vector; the worker keeps its own
+//! handle and frees the batch once the destinations have dropped theirs, so events are freed
+//! by the thread that allocated them (cheaper with the C allocator).
+//!
 //! Every queue is bounded: when the store is slow, workers wait, the raw queue fills, and
 //! connectors wait on `send`, which stops reading the socket and lets TCP flow control slow the
 //! sender. Nothing accepted is dropped. Shutdown goes front to back: connectors stop accepting
