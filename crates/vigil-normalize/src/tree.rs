@@ -139,7 +139,7 @@ impl ValueTest {
             self.values.iter().any(|v| v.eq_ignore_ascii_case(s))
         } else {
             let low = s.to_lowercase();
-            self.values.iter().any(|v| *v == low)
+            self.values.contains(&low)
         }
     }
 
