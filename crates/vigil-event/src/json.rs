@@ -1,4 +1,14 @@
 //! JSON output of an event: nested ECS objects holding only the fields that are set.
+//!
+//! [`Event::to_json`] builds a `serde_json::Value` (for the API and tests);
+//! [`Event::write_json`] writes the same document straight into a byte buffer, and is the hot
+//! path of the file destination. Its cost is per *set* field, not per registered field: the
+//! `schema!` table generates a typed writer per field (`JsonSlot`) and one straight-line test
+//! of which fields are set (`FieldSet::of`); a `Plan`, built once, gives each field its
+//! position in the document, its key as ready bytes and the objects it sits in. Strings are
+//! scanned eight bytes at a time for the bytes JSON escapes, and escaped exactly as serde_json
+//! escapes them; numbers, IPv4 addresses and times have their own formatters. The bytes are
+//! those of the plain writer this replaced, which the tests keep as a reference.
 
 use std::net::IpAddr;
 
@@ -465,9 +475,6 @@ fn field_name(idx: usize) -> &'static str {
 /// The member of a [`FieldSet`] that stands for the raw record.
 const RAW: usize = schema::FIELD_COUNT;
 
-/// Deepest nesting of registered names the plan handles (`log.syslog.facility.code` is 3).
-const MAX_NESTING: usize = 6;
-
 /// Keys up to this long are copied with one fixed-size copy (no `memcpy` call).
 const KEY_INLINE: usize = 32;
 
@@ -528,7 +535,13 @@ struct PlanLeaf {
     idx: usize,
     /// The objects it sits in, outermost first (indexes of [`Plan::objects`]).
     within: Vec<usize>,
+    /// The innermost of them ([`ROOT`] at the top level): values of one object follow each
+    /// other, and two values with the same innermost object sit in the same objects.
+    group: usize,
 }
+
+/// [`PlanLeaf::group`] of a top-level value.
+const ROOT: usize = usize::MAX;
 
 /// The registered fields (and the raw record as `event.original`) nested by their dotted
 /// names, built once. Writing an event orders its set fields by document position and walks
@@ -590,6 +603,7 @@ impl Plan {
                     key: Key::new(key, false),
                     idx: *idx,
                     within: within.clone(),
+                    group: within.last().copied().unwrap_or(ROOT),
                 }),
                 Node::Group(key, children) => {
                     within.push(self.objects.len());
@@ -611,31 +625,31 @@ impl Plan {
             }
         });
         let fields = schema::fields();
-        let mut open = [0usize; MAX_NESTING];
-        let mut depth = 0;
+        // the objects open now, outermost first
+        let mut open: &[usize] = &[];
+        let mut group = ROOT;
         let mut first = true;
         ordered.for_each(|p| {
             let Some(leaf) = self.leaves.get(p) else {
                 return;
             };
-            let shared = open[..depth]
-                .iter()
-                .zip(&leaf.within)
-                .take_while(|(a, b)| a == b)
-                .count();
-            while depth > shared {
-                out.push(b'}');
-                depth -= 1;
-                first = false;
-            }
-            for &o in &leaf.within[shared..] {
-                if !first {
-                    out.push(b',');
+            if leaf.group != group {
+                let within = leaf.within.as_slice();
+                // close the objects this value is not in, open the ones it is in
+                let shared = open.iter().zip(within).take_while(|(a, b)| a == b).count();
+                for _ in shared..open.len() {
+                    out.push(b'}');
+                    first = false;
                 }
-                self.objects[o].write(out);
-                open[depth] = o;
-                depth += 1;
-                first = true;
+                for &o in &within[shared..] {
+                    if !first {
+                        out.push(b',');
+                    }
+                    self.objects[o].write(out);
+                    first = true;
+                }
+                open = within;
+                group = leaf.group;
             }
             if !first {
                 out.push(b',');
@@ -647,15 +661,15 @@ impl Plan {
                 None => write_bytes_lossy(out, &ev.raw),
             }
         });
-        for _ in 0..depth {
+        for _ in 0..open.len() {
             out.push(b'}');
         }
         !first
     }
 }
 
-/// `None` when a registered name is both a value and a prefix of another, or nests deeper
-/// than [`MAX_NESTING`] (the general writer handles those).
+/// `None` when a registered name is both a value and a prefix of another (the general writer
+/// handles that).
 pub(crate) static PLAN: std::sync::LazyLock<Option<Plan>> = std::sync::LazyLock::new(|| {
     let mut root = Vec::new();
     for (i, def) in schema::fields().iter().enumerate() {
@@ -679,9 +693,6 @@ pub(crate) static PLAN: std::sync::LazyLock<Option<Plan>> = std::sync::LazyLock:
     };
     plan.flatten(&root, &mut Vec::new());
     for (p, leaf) in plan.leaves.iter().enumerate() {
-        if leaf.within.len() > MAX_NESTING {
-            return None;
-        }
         plan.position[leaf.idx] = p;
     }
     Some(plan)

@@ -61,6 +61,12 @@ impl FieldMap {
         self.0.is_empty()
     }
 
+    /// Makes room for `additional` more entries (one allocation instead of several as they
+    /// are pushed).
+    pub fn reserve(&mut self, additional: usize) {
+        self.0.reserve(additional);
+    }
+
     /// Removes every entry.
     pub fn clear(&mut self) {
         self.0.clear();

@@ -79,23 +79,7 @@ impl Timestamp {
         const NANOS: i64 = 1_000_000_000;
         let secs = self.0.div_euclid(NANOS);
         let frac = self.0.rem_euclid(NANOS);
-        let days = secs.div_euclid(86_400);
-        let sod = secs.rem_euclid(86_400);
-        // i64 nanoseconds span 1677-2262: always a four-digit year
-        let (y, m, d) = civil_from_days(days);
-        let y = y as u64;
-        let mut b = *b"0000-00-00T00:00:00";
-        let two = |b: &mut [u8; 19], at: usize, v: u64| {
-            b[at] = b'0' + (v / 10 % 10) as u8;
-            b[at + 1] = b'0' + (v % 10) as u8;
-        };
-        two(&mut b, 0, y / 100);
-        two(&mut b, 2, y % 100);
-        two(&mut b, 5, m as u64);
-        two(&mut b, 8, d as u64);
-        two(&mut b, 11, (sod / 3600) as u64);
-        two(&mut b, 14, (sod / 60 % 60) as u64);
-        two(&mut b, 17, (sod % 60) as u64);
+        let b = date_time(secs);
         out.extend_from_slice(&b);
         let (digits, value) = if frac == 0 {
             (0, 0)
@@ -106,17 +90,21 @@ impl Timestamp {
         } else {
             (9, frac)
         };
-        if digits > 0 {
-            let mut f = [b'0'; 10];
-            f[0] = b'.';
-            let mut v = value;
-            for at in (1..=digits).rev() {
-                f[at] = b'0' + (v % 10) as u8;
-                v /= 10;
-            }
-            out.extend_from_slice(&f[..=digits]);
+        if digits == 0 {
+            out.push(b'Z');
+            return;
         }
-        out.push(b'Z');
+        // `.` + digits + `Z`, appended with one fixed-size copy
+        let mut f = [b'0'; 11];
+        f[0] = b'.';
+        let mut v = value;
+        for at in (1..=digits).rev() {
+            f[at] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        f[digits + 1] = b'Z';
+        out.extend_from_slice(&f);
+        out.truncate(out.len() - (11 - (digits + 2)));
     }
 
     /// Parses RFC 3339 (`2024-01-02T03:04:05Z`, with offset or fraction), a date alone
@@ -153,6 +141,51 @@ impl Timestamp {
         }
         None
     }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` of an instant in whole seconds since the epoch. The two most recent
+/// answers are kept per thread: an output writes the event's time and its receive time, and
+/// both repeat from one event to the next.
+fn date_time(secs: i64) -> [u8; 19] {
+    use std::cell::Cell;
+    type Entry = (i64, [u8; 19]);
+    thread_local! {
+        static RECENT: Cell<[Entry; 2]> = const { Cell::new([(i64::MIN, [0; 19]); 2]) };
+    }
+    RECENT.with(|recent| {
+        let [a, b] = recent.get();
+        if a.0 == secs {
+            return a.1;
+        }
+        if b.0 == secs {
+            recent.set([b, a]);
+            return b.1;
+        }
+        let text = format_date_time(secs);
+        recent.set([(secs, text), a]);
+        text
+    })
+}
+
+fn format_date_time(secs: i64) -> [u8; 19] {
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    // i64 nanoseconds span 1677-2262: always a four-digit year
+    let (y, m, d) = civil_from_days(days);
+    let y = y as u64;
+    let mut b = *b"0000-00-00T00:00:00";
+    let two = |b: &mut [u8; 19], at: usize, v: u64| {
+        b[at] = b'0' + (v / 10 % 10) as u8;
+        b[at + 1] = b'0' + (v % 10) as u8;
+    };
+    two(&mut b, 0, y / 100);
+    two(&mut b, 2, y % 100);
+    two(&mut b, 5, m as u64);
+    two(&mut b, 8, d as u64);
+    two(&mut b, 11, (sod / 3600) as u64);
+    two(&mut b, 14, (sod / 60 % 60) as u64);
+    two(&mut b, 17, (sod % 60) as u64);
+    b
 }
 
 /// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's

@@ -243,6 +243,7 @@ impl Parser {
             Parser::Regex(patterns) => {
                 for p in patterns {
                     if let Ok(f) = p.re.parse(input.as_bytes()) {
+                        out.reserve(f.len() + 1);
                         if let Some(id) = &p.id {
                             out.push("pattern", Value::Str(id.clone()));
                         }
@@ -350,6 +351,7 @@ fn to_value(v: FieldValue<'_>) -> Value {
 
 /// Every field, in order; a null is an absent value.
 fn push_all(f: Fields<'_>, out: &mut FieldMap) {
+    out.reserve(f.len());
     for (k, v) in f {
         if !v.is_null() {
             out.push(k.as_ref(), to_value(v));
@@ -380,11 +382,21 @@ fn syslog(
         return Err(ParseError::Syslog(e.to_string()));
     }
     crate::syslog::apply_header(ev, &msg, out);
-    let text = msg.msg_lossy();
+    // the message is a slice of `input`, which is text already: no second UTF-8 check
+    let text = match subslice_of(input, msg.msg) {
+        Some(t) => std::borrow::Cow::Borrowed(t),
+        None => msg.msg_lossy(),
+    };
     if !text.is_empty() {
         ev.message = Some(SmolStr::new(text));
     }
     Ok(())
+}
+
+/// `part` as text, when it is a slice of `whole` on character boundaries.
+fn subslice_of<'a>(whole: &'a str, part: &[u8]) -> Option<&'a str> {
+    let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
+    whole.get(start..start.checked_add(part.len())?)
 }
 
 #[cfg(test)]

@@ -139,7 +139,7 @@ impl ValueTest {
             self.values.iter().any(|v| v.eq_ignore_ascii_case(s))
         } else {
             let low = s.to_lowercase();
-            self.values.iter().any(|v| *v == low)
+            self.values.contains(&low)
         }
     }
 
@@ -640,6 +640,7 @@ impl Normalizer {
         // mapping conditions only, then withdrawn.
         let mut withdrawn = None;
         if self.keep_original {
+            ev.original.reserve(fields.len());
             for (k, v) in fields.iter() {
                 ev.original.push(k, v.clone());
             }
@@ -722,22 +723,31 @@ impl NormalizerTree {
     /// bytes, the receive time and the reason in `vigil.parse_error`.
     pub fn normalize_record(&self, source: &SourceInfo, rec: RawRecord) -> Event {
         let mut ev = new_event(source, rec);
+        self.fill(&mut ev);
+        ev
+    }
+
+    /// Normalizes the base event `ev` in place.
+    fn fill(&self, ev: &mut Event) {
         let ctx = ParseContext {
             timezone: self.timezone,
             received: ev.meta.received,
         };
         let raw = ev.raw.clone();
         let text = utf8_lossy(trim_eol(&raw));
-        if let Err(e) = self.root.apply(&mut ev, &text, &ctx, 0) {
+        if let Err(e) = self.root.apply(ev, &text, &ctx, 0) {
             ev.meta.parse_error = Some(SmolStr::new(e.to_string()));
         }
-        ev
     }
 }
 
 impl vigil_pipeline::Normalizer for NormalizerTree {
     fn normalize(&self, source: &SourceInfo, rec: RawRecord, out: &mut Vec<Event>) {
-        out.push(self.normalize_record(source, rec));
+        // filled where it will stay: an event is large, and every move copies it
+        out.push(new_event(source, rec));
+        if let Some(ev) = out.last_mut() {
+            self.fill(ev);
+        }
     }
 }
 

@@ -15,6 +15,9 @@ use vigil_config::FileFormat;
 use vigil_event::Event;
 use vigil_pipeline::{ComponentError, ComponentMetrics, Destination};
 
+/// The batch buffer is kept between writes up to this size (a rare huge batch is not).
+const MAX_KEPT_BATCH: usize = 16 << 20;
+
 /// How often the destination checks whether its file was moved away (log rotation).
 const REOPEN_CHECK: Duration = Duration::from_secs(1);
 
@@ -25,7 +28,8 @@ pub struct FileDestination {
     metrics: ComponentMetrics,
     out: Option<(BufWriter<File>, u64, u64)>,
     checked: Instant,
-    line: Vec<u8>,
+    /// The lines of one batch, written with one `write` call.
+    batch: Vec<u8>,
 }
 
 impl FileDestination {
@@ -37,7 +41,7 @@ impl FileDestination {
             metrics,
             out: None,
             checked: Instant::now(),
-            line: Vec::with_capacity(1024),
+            batch: Vec::new(),
         }
     }
 
@@ -87,22 +91,24 @@ impl FileDestination {
         Ok(())
     }
 
+    /// Appends `e` to the batch as one line.
     fn encode(&mut self, e: &Event) {
-        self.line.clear();
         match self.format {
-            FileFormat::Raw => self.line.extend_from_slice(&e.raw),
-            FileFormat::Json => {
-                // the same document as `Event::to_json`, written without building it
-                e.write_json(&mut self.line);
+            FileFormat::Raw => {
+                // one record per line, whatever the record holds
+                let start = self.batch.len();
+                self.batch.extend_from_slice(&e.raw);
+                for b in &mut self.batch[start..] {
+                    if *b == b'\n' {
+                        *b = b' ';
+                    }
+                }
             }
+            // the same document as `Event::to_json`, written without building it; JSON text
+            // holds no raw newline (strings escape theirs)
+            FileFormat::Json => e.write_json(&mut self.batch),
         }
-        // one record per line, whatever the record holds
-        for b in self.line.iter_mut() {
-            if *b == b'\n' {
-                *b = b' ';
-            }
-        }
-        self.line.push(b'\n');
+        self.batch.push(b'\n');
     }
 }
 
@@ -112,24 +118,20 @@ impl Destination for FileDestination {
             self.open()?;
         }
         self.reopen_if_moved()?;
-        let mut bytes = 0u64;
+        self.batch.clear();
         for e in events {
             self.encode(e);
-            bytes += self.line.len() as u64;
-            let line = std::mem::take(&mut self.line);
-            let res = match &mut self.out {
-                Some((w, _, _)) => w.write_all(&line),
-                None => Ok(()),
-            };
-            self.line = line;
-            if let Err(err) = res {
-                self.out = None;
-                return Err(self.err("writing", err));
-            }
         }
-        if let Some((w, _, _)) = &mut self.out
-            && let Err(err) = w.flush()
-        {
+        let bytes = self.batch.len() as u64;
+        // a batch larger than the writer's buffer goes to the file in one call
+        let res = match &mut self.out {
+            Some((w, _, _)) => w.write_all(&self.batch).and_then(|()| w.flush()),
+            None => Ok(()),
+        };
+        if self.batch.capacity() > MAX_KEPT_BATCH {
+            self.batch = Vec::new();
+        }
+        if let Err(err) = res {
             self.out = None;
             return Err(self.err("writing", err));
         }
