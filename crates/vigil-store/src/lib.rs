@@ -24,11 +24,14 @@
 //!    as events arrive, so the memtable prunes like a segment.
 //! 3. **Sealed segments** (Apache Parquet, written and read with arrow-rs): when the memtable
 //!    is full or old, a background thread writes an immutable hot segment, one row per event
-//!    in LSN order, in row groups of 16,384 rows (zstd 3): `lsn`, `@timestamp` (row-group
-//!    statistics prune time ranges), the keyword fields as dictionary-encoded columns, the
-//!    event without its raw record, the message when it is not the tail of the raw record,
-//!    the raw record byte for byte, and per row group one bloom filter over the keyword values
-//!    and the tokens of the raw record and message. A needle query probes the blooms (cached
+//!    in LSN order, in row groups of 16,384 rows (zstd 3): every field of the event a typed
+//!    column of its own (`lsn`, `@timestamp` with row-group statistics that prune time
+//!    ranges, the keyword fields as dictionary columns, the receive time and event id split
+//!    so that they delta-encode to a few bits, every other field the segment's events have),
+//!    the message when it is not the tail of the raw record, the raw record byte for byte,
+//!    and per row group one bloom filter over the keyword values and the tokens of the raw
+//!    record and message. Sealing reuses the keyword columns, keys and tokens the memtable
+//!    collected and decodes each event once. A needle query probes the blooms (cached
 //!    in memory), reads the keyword columns of the surviving row groups, the raw text only
 //!    for full-text needles, and whole events only for the rows that may still match (Parquet
 //!    page index + row selection); a `count by process.name` reads one dictionary column and
@@ -100,10 +103,11 @@
 //! ```
 //! A frame that is cut short or fails its checksum ends the valid part of its file.
 //!
-//! **Segment file**: Parquet, key-value metadata `vigil.format = vigil-segment-parquet-1`;
-//! columns and encodings are listed in the `embedded::segment` module. The `event` column
-//! holds `tag varint | postcard(Event)` with an empty raw record and no message (tag as in the
-//! event record); `message` holds the message only when it is not the tail of `raw`. With
+//! **Segment file**: Parquet, key-value metadata `vigil.format = vigil-segment-parquet-2`;
+//! columns and encodings are listed in the `embedded::shred` and `embedded::segment` modules
+//! and in `docs/storage.md`: one typed column per event field present in the segment (the
+//! event is rebuilt from them), `_message_at` (where the message starts in `raw` when it is
+//! the raw record's tail) or `message`, and `raw` byte for byte. With
 //! encryption on, the file is the `VIGILENC` container around those bytes, read through a
 //! Parquet `ChunkReader` over `SealedReader`. The manifest's entries (`seal`, `merge`, `tier`,
 //! `delete`, `reencrypt`, `expire`) are described in `embedded/integrity.rs` and
@@ -115,12 +119,11 @@
 //!
 //! # Measured
 //! `cargo bench -p vigil-store --bench store_scale` (driven by `bench/store_scale.py`) over
-//! 10,000,000 lines of the shared syslog corpus (seed 42, 191.8 B/line), 2 shared vCPUs at load
-//! average 13–16: 39 k events/s and 9.3 µs of store CPU per event (append + seal), 84.6
-//! bytes/event hot and 73.8 cold with the raw line kept, IP needle 24–62 ms, `user.name`
-//! newest 100 in 63–104 ms, `| count by process.name` 0.27–0.30 s (measured on the
-//! store-engine branch, without encryption, spaces or retention). Details, the goals not met
-//! and the next steps: `docs/benchmarks.md`.
+//! the shared syslog corpus (seed 42, ~192 B/line), 2 shared vCPUs. Segment format 2 at
+//! 1,000,000 lines: 51.2 bytes/event hot and 43.6 cold with the raw line kept (format 1: 84.6
+//! and 73.7), per column in `docs/storage.md`. Format 1 at 10,000,000 lines: 39 k events/s
+//! and 9.3 µs of store CPU per event, IP needle 24–62 ms, `| count by process.name`
+//! 0.27–0.30 s. Details and instruction counts: `docs/benchmarks.md`.
 //!
 //! # ClickHouse (feature `clickhouse`)
 //! [`clickhouse::ClickHouseStore`] implements the same trait over ClickHouse's HTTP interface

@@ -1,4 +1,4 @@
-//! The stored form of one event (in WAL frames and segment blocks):
+//! The stored form of one event (in WAL frames and memtable blocks):
 //!
 //! ```text
 //! record = tag varint | postcard(Event)
@@ -10,7 +10,7 @@
 //! The encoding is postcard over a borrowed mirror of [`Event`] whose field order is pinned by
 //! an exhaustive destructuring (a new field fails to compile here) and a byte-equality test.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use vigil_event::{
     Bytes, Endpoint, Event, EventFields, FieldMap, HostFields, LogFields, Meta, NetworkFields,
     ObserverFields, ProcessFields, RuleFields, SmolStr, Timestamp, UserFields, WebFields,
@@ -65,8 +65,9 @@ fn get_varint(b: &[u8]) -> Option<(u64, &[u8])> {
     None
 }
 
-/// Appends the stored form of `ev` to `out`.
-pub(crate) fn encode(ev: &Event, out: &mut Vec<u8>) {
+/// Appends the stored form of `ev` to `out`; returns where the message starts in the raw
+/// record when it was left out as the raw record's tail.
+pub(crate) fn encode(ev: &Event, out: &mut Vec<u8>) -> Option<usize> {
     let Event {
         meta,
         timestamp,
@@ -118,81 +119,7 @@ pub(crate) fn encode(ev: &Event, out: &mut Vec<u8>) {
     };
     // postcard cannot fail on these types (see Event::encode)
     let _ = postcard::to_extend(&r, Sink(out));
-}
-
-/// The stored form of an event up to its raw record: postcard decodes a struct's fields in
-/// order, so this reads everything but the trailing raw bytes, without copying them.
-#[derive(Deserialize)]
-struct EventHead {
-    meta: Meta,
-    timestamp: Timestamp,
-    message: Option<SmolStr>,
-    tags: Vec<SmolStr>,
-    event: EventFields,
-    source: Endpoint,
-    destination: Endpoint,
-    user: UserFields,
-    host: HostFields,
-    process: ProcessFields,
-    network: NetworkFields,
-    observer: ObserverFields,
-    rule: RuleFields,
-    log: LogFields,
-    web: WebFields,
-    extra: FieldMap,
-    original: FieldMap,
-}
-
-/// Decodes a stored event without its raw record (left empty; it is the record's last
-/// `raw_len` bytes). Returns the event and where its message starts in the raw record when the
-/// message was left out as the raw record's tail (the event's `message` is then `None`).
-pub(crate) fn decode_head(record: &[u8]) -> Result<(Event, Option<usize>), String> {
-    let (tag, rest) = get_varint(record).ok_or("bad record tag")?;
-    let (h, _raw) = postcard::take_from_bytes::<EventHead>(rest).map_err(|e| e.to_string())?;
-    let message_at = match tag {
-        0 => None,
-        n => Some(usize::try_from(n - 1).map_err(|_| "bad message offset")?),
-    };
-    let EventHead {
-        meta,
-        timestamp,
-        message,
-        tags,
-        event,
-        source,
-        destination,
-        user,
-        host,
-        process,
-        network,
-        observer,
-        rule,
-        log,
-        web,
-        extra,
-        original,
-    } = h;
-    let ev = Event {
-        meta,
-        timestamp,
-        message,
-        tags,
-        event,
-        source,
-        destination,
-        user,
-        host,
-        process,
-        network,
-        observer,
-        rule,
-        log,
-        web,
-        extra,
-        original,
-        raw: Bytes::new(),
-    };
-    Ok((ev, message_at))
+    suffix_at
 }
 
 /// Decodes one stored event from the front of `bytes`, returning it and the rest.
@@ -258,21 +185,6 @@ mod tests {
         let (back, rest) = decode(&a).expect("decodes");
         assert!(rest.is_empty());
         assert_eq!(back, ev);
-        // the head decoder reads all but the raw record
-        for m in [Some("hello world"), Some("elsewhere"), None] {
-            let mut ev = full();
-            ev.message = m.map(Into::into);
-            let mut rec = Vec::new();
-            encode(&ev, &mut rec);
-            let (head, at) = decode_head(&rec).expect("decodes");
-            assert_eq!(at, (m == Some("hello world")).then_some(14));
-            let mut back = head;
-            back.raw = ev.raw.clone();
-            if at.is_some() {
-                back.message = ev.message.clone();
-            }
-            assert_eq!(back, ev);
-        }
         // garbage tags are errors, not panics
         assert!(decode(&[0xff; 12]).is_err());
         let mut bad = vec![0x7f];

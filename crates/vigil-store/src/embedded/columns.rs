@@ -1,5 +1,5 @@
 //! Keyword columns: per block (a memtable block, or a segment's row group read from its
-//! Parquet dictionary columns), the values of the [`KEYWORD_FIELDS`] as a small value list plus
+//! Parquet dictionary columns, or byte columns for IP fields), the values of the [`KEYWORD_FIELDS`] as a small value list plus
 //! one id per event (0 = absent, i = value i-1). Aggregations and filters that touch only these
 //! fields (and `@timestamp`) run over the columns without decoding events: `| count by
 //! process.name` reads a few bytes per event instead of decoding ~500.

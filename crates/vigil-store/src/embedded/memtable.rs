@@ -1,10 +1,13 @@
 //! The memtable: appended events, encoded, in blocks of the same shape as a segment's blocks,
-//! with the pruning sets built as events arrive. Search reads it directly; the sealer turns a
-//! frozen memtable into a segment.
+//! with the pruning sets and keyword columns built as events arrive. Search reads it directly;
+//! the sealer turns a frozen memtable into a segment, reusing the blocks' keyword columns and
+//! key and token sets (`segment::write_memtable`).
 
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
+
+use arrow_array::RecordBatch;
 
 use super::columns::{Columns, ColumnsBuilder};
 use super::index::HashSet64;
@@ -23,6 +26,20 @@ pub(crate) struct Features<'a> {
     pub keys: &'a [u64],
     pub tokens: &'a [u64],
     pub cols: &'a [(u8, &'a str)],
+    /// Its other columns: row `row` of the append's [`FieldsBuilder`](super::shred::FieldsBuilder)
+    /// batch `batch` (numbered `batch_id`).
+    pub batch: &'a RecordBatch,
+    pub batch_id: u64,
+    pub row: usize,
+}
+
+/// Events of a block whose other columns are rows `start..start + len` of an append's batch.
+#[derive(Debug, Clone)]
+pub(crate) struct FieldRun {
+    batch: RecordBatch,
+    batch_id: u64,
+    start: usize,
+    len: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -39,6 +56,8 @@ pub(crate) struct MemBlock {
     pub cols: ColumnsBuilder,
     /// False when a value did not fit a column: the block is stored without columns.
     pub cols_ok: bool,
+    /// The columns but LSN, keywords and raw of its events, run by run, for sealing.
+    pub fields: Vec<FieldRun>,
     /// Bytes to reserve for the data when the first event arrives.
     pub size_hint: usize,
     /// The columns of a full block, finished once.
@@ -79,6 +98,7 @@ impl Default for MemBlock {
             tokens: HashSet64::default(),
             cols: ColumnsBuilder::default(),
             cols_ok: true,
+            fields: Vec::new(),
             size_hint: 0,
             finished: None,
             recent: None,
@@ -112,6 +132,15 @@ impl MemBlock {
         self.ends.push(self.data.len() as u32);
         self.ts.push(ts);
         self.raw_lens.push(f.raw_len.min(encoded.len() as u32));
+        match self.fields.last_mut() {
+            Some(r) if r.batch_id == f.batch_id && r.start + r.len == f.row => r.len += 1,
+            _ => self.fields.push(FieldRun {
+                batch: f.batch.clone(),
+                batch_id: f.batch_id,
+                start: f.row,
+                len: 1,
+            }),
+        }
         // Most tokens repeat from one event to the next ("Failed", "password", host names): a
         // direct-mapped cache of recent hashes skips most set inserts.
         let recent = self
@@ -151,10 +180,25 @@ impl MemBlock {
             tokens: HashSet64::default(),
             cols: self.cols.clone(),
             cols_ok: self.cols_ok,
+            fields: Vec::new(),
             size_hint: 0,
             finished: None,
             recent: None,
         }
+    }
+
+    /// The other columns of events `from..to` (as slices of the appends' batches).
+    pub(crate) fn fields(&self, from: usize, to: usize) -> Vec<RecordBatch> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        for r in &self.fields {
+            let (lo, hi) = (from.max(at), to.min(at + r.len));
+            if lo < hi {
+                out.push(r.batch.slice(r.start + lo - at, hi - lo));
+            }
+            at += r.len;
+        }
+        out
     }
 
     /// The encoded event `i`.

@@ -42,6 +42,7 @@ use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use arrow_array::RecordBatch;
 use parking_lot::{Condvar, Mutex, RwLock};
 use tracing::{error, info, warn};
 use vigil_event::Event;
@@ -932,10 +933,15 @@ struct Encoded {
     col_arena: String,
     cols: Vec<(u8, usize, usize)>,
     col_ends: Vec<usize>,
+    /// The events' other segment columns (`shred::FieldsBuilder`), kept by the memtable for
+    /// sealing, so that sealing decodes no event.
+    fields: RecordBatch,
+    fields_id: u64,
 }
 
 impl Encoded {
-    fn new(events: &[Event]) -> Encoded {
+    fn new(events: &[Event]) -> Result<Encoded, StoreError> {
+        static BATCH: AtomicU64 = AtomicU64::new(0);
         let n = events.len();
         let mut e = Encoded {
             frame: Vec::with_capacity(wal::HEADER_LEN + n * 400),
@@ -949,11 +955,15 @@ impl Encoded {
             col_arena: String::with_capacity(n * 24),
             cols: Vec::with_capacity(n * 4),
             col_ends: Vec::with_capacity(n),
+            fields: RecordBatch::new_empty(Arc::new(arrow_schema::Schema::empty())),
+            fields_id: BATCH.fetch_add(1, Ordering::Relaxed),
         };
         e.frame.resize(wal::HEADER_LEN, 0);
         let mut x = Extractor::new();
+        let mut fields = shred::FieldsBuilder::new();
         for ev in events {
-            codec::encode(ev, &mut e.frame);
+            let message_at = codec::encode(ev, &mut e.frame);
+            fields.push(ev, message_at);
             e.ends.push(e.frame.len());
             e.ts.push(ev.timestamp.0);
             e.raw_lens.push(ev.raw.len() as u32);
@@ -973,7 +983,10 @@ impl Encoded {
             e.token_ends.push(e.tokens.len());
             e.col_ends.push(e.cols.len());
         }
-        e
+        e.fields = fields
+            .finish()
+            .map_err(|m| StoreError::Invalid(format!("event columns: {m}")))?;
+        Ok(e)
     }
 
     fn push_into(&self, first_lsn: u64, mt: &mut Memtable) {
@@ -997,6 +1010,9 @@ impl Encoded {
                 keys: &self.keys[ks..ke],
                 tokens: &self.tokens[ts..te],
                 cols: &cols,
+                batch: &self.fields,
+                batch_id: self.fields_id,
+                row: i,
             };
             mt.push(first_lsn + i as u64, self.ts[i], &self.frame[s..e], f);
             (s, ks, ts, cs) = (e, ke, te, ce);
@@ -1095,12 +1111,12 @@ impl Tenant {
         for (seq, path) in files {
             next_seq = next_seq.max(seq + 1);
             let mut file_last = 0;
-            let mut x = Extractor::new();
             let end = wal::scan_file(&path, &keyring, &mut |lsn0, count, payload| {
                 let mut rest = payload;
+                // The frame's events above what is sealed or replayed (a suffix of the frame).
+                let (mut events, mut first) = (Vec::new(), 0);
                 for j in 0..u64::from(count) {
                     let lsn = lsn0 + j;
-                    let before = rest;
                     let ev = match codec::decode(rest) {
                         Ok((ev, r)) => {
                             rest = r;
@@ -1118,30 +1134,22 @@ impl Tenant {
                         continue;
                     }
                     max_lsn = lsn;
-                    let encoded = &before[..before.len() - rest.len()];
-                    let (mut keys, mut tokens, mut cols) = (Vec::new(), Vec::new(), Vec::new());
-                    x.extract(
-                        &ev,
-                        &mut |k| keys.push(k),
-                        &mut |t| tokens.push(t),
-                        &mut |f, v| {
-                            cols.push((f as u8, v.to_owned()));
-                        },
-                    );
-                    let cols: Vec<(u8, &str)> =
-                        cols.iter().map(|(f, v)| (*f, v.as_str())).collect();
-                    let f = Features {
-                        raw_len: ev.raw.len() as u32,
-                        keys: &keys,
-                        tokens: &tokens,
-                        cols: &cols,
-                    };
-                    let mut v = self.view.write();
-                    v.active.push(lsn, ev.timestamp.0, encoded, f);
-                    replayed_events += 1;
-                    if v.active.events >= inner.cfg.segment_max_events {
-                        self.freeze_view(inner, &mut v);
+                    if events.is_empty() {
+                        first = lsn;
                     }
+                    events.push(ev);
+                }
+                if events.is_empty() {
+                    return Ok(());
+                }
+                // Encoded again exactly as at append (the same record bytes), with the
+                // extracted keys, tokens and columns the memtable keeps.
+                let enc = Encoded::new(&events)?;
+                let mut v = self.view.write();
+                enc.push_into(first, &mut v.active);
+                replayed_events += events.len() as u64;
+                if v.active.events >= inner.cfg.segment_max_events {
+                    self.freeze_view(inner, &mut v);
                 }
                 Ok(())
             })?;
@@ -1385,7 +1393,7 @@ impl Tenant {
     fn append(self: &Arc<Self>, inner: &Inner, events: &[Event]) -> Result<Lsn, StoreError> {
         // Backpressure: wait while too many memtables are waiting to be sealed.
         self.wait_frozen_below(inner, inner.cfg.max_pending_seals)?;
-        let mut enc = Encoded::new(events);
+        let mut enc = Encoded::new(events)?;
         if enc.frame.len() - wal::HEADER_LEN > wal::MAX_FRAME || events.len() > u32::MAX as usize {
             return Err(StoreError::Invalid(format!(
                 "batch of {} events encodes to {} bytes, over the {} byte frame limit; split it",

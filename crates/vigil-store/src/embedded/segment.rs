@@ -14,9 +14,9 @@
 //! messages (`index` module): one probe set, case-insensitive like the query language, cached
 //! in memory after the first query that needs it.
 //!
-//! Sealing a memtable ([`write_memtable`]) takes the keyword columns and the bloom keys and
-//! tokens the memtable collected at append, and decodes each event once (without copying its
-//! raw record) for the other columns. Merges and tier moves ([`SegmentWriter::push_rows`])
+//! Sealing a memtable ([`write_memtable`]) decodes no event: it takes the keyword columns,
+//! the bloom keys and tokens and the other columns (built at append by
+//! `shred::FieldsBuilder`) that the memtable keeps, and the raw records from its blocks. Merges and tier moves ([`SegmentWriter::push_rows`])
 //! copy columns from segment to segment and rebuild the bloom filters from the columns,
 //! without decoding events.
 //!
@@ -242,8 +242,9 @@ impl std::fmt::Debug for SegmentWriter {
 }
 
 /// Writes the events of memtable blocks (a frozen memtable, in LSN order) as a segment in
-/// `dir`. Keyword columns and bloom filters come from what the blocks collected at append;
-/// each event is decoded once, without its raw record, for the other columns.
+/// `dir`, from what the blocks collected at append: keyword columns, bloom filter keys and
+/// tokens, the other columns (`FieldsBuilder` batches) and the raw records. No event is
+/// decoded (but in a block whose keyword values did not fit its columns).
 pub(crate) fn write_memtable(
     dir: &Path,
     opts: WriteOptions,
@@ -260,7 +261,8 @@ pub(crate) fn write_memtable(
         // Block value id → row group dictionary key, per keyword column (per row group).
         let mut remap: Option<Vec<Vec<i32>>> = None;
         let mut in_bloom = false;
-        for i in 0..b.len() {
+        let mut i = 0;
+        while i < b.len() {
             if g.rows() == 0 {
                 remap = None;
                 in_bloom = false;
@@ -270,20 +272,27 @@ pub(crate) fn write_memtable(
                 g.bloom_extend(&b.tokens);
                 in_bloom = true;
             }
-            let rec = b.event(i);
-            let (ev, message_at) = codec::decode_head(rec)
-                .map_err(|e| bad(format!("memtable event does not decode: {e}")))?;
-            let raw_len = (b.raw_lens[i] as usize).min(rec.len());
-            let raw = &rec[rec.len() - raw_len..];
-            match &cols {
-                Some(c) => {
-                    let r = remap.get_or_insert_with(|| g.remap(c));
-                    g.push_block_keywords(c, r, i);
+            let n = (b.len() - i).min(rows - g.rows());
+            for j in i..i + n {
+                let rec = b.event(j);
+                let raw_len = (b.raw_lens[j] as usize).min(rec.len());
+                match &cols {
+                    Some(c) => {
+                        let r = remap.get_or_insert_with(|| g.remap(c));
+                        g.push_block_keywords(c, r, j);
+                    }
+                    None => {
+                        let (ev, _) = codec::decode(rec)
+                            .map_err(|e| bad(format!("memtable event does not decode: {e}")))?;
+                        g.push_event_keywords(&ev, &mut x, false);
+                    }
                 }
-                None => g.push_event_keywords(&ev, &mut x, false),
+                g.push_row(b.first_lsn + j as u64, &rec[rec.len() - raw_len..]);
             }
-            g.push_row(b.first_lsn + i as u64, &ev, raw, message_at)
-                .map_err(bad)?;
+            for part in b.fields(i, i + n) {
+                g.push_fields(part);
+            }
+            i += n;
             if g.rows() >= rows {
                 let a = g.finish().map_err(bad)?;
                 layout.merge(&Layout::of_schema(&a.batch.schema()));

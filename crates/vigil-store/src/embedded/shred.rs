@@ -148,6 +148,19 @@ fn fixed_fields() -> Vec<Field> {
     f
 }
 
+/// The fixed columns a [`FieldsBuilder`] makes (all but `lsn`, the keywords and `raw`).
+fn fields_fixed() -> Vec<Field> {
+    vec![
+        Field::new(TS, DataType::Int64, false),
+        Field::new(INGESTED, DataType::Int64, false),
+        Field::new(ID_TIME, DataType::Int64, false),
+        Field::new(ID_HIGH, DataType::Int32, false),
+        Field::new(ID_LOW, DataType::Int64, false),
+        Field::new(MESSAGE_AT, DataType::Int32, true),
+        Field::new(MESSAGE, DataType::Utf8, true),
+    ]
+}
+
 /// How a registry field is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Repr {
@@ -252,6 +265,14 @@ impl Dyn {
     }
 
     const COUNT_EXTRA: usize = 2;
+
+    fn of_slot(slot: usize) -> Dyn {
+        match slot.checked_sub(dyn_fields().len()) {
+            None => Dyn::Field(slot),
+            Some(0) => Dyn::Extra,
+            Some(_) => Dyn::Original,
+        }
+    }
 
     fn slot(self) -> usize {
         match self {
@@ -460,23 +481,159 @@ impl DynCol {
     }
 }
 
-/// One row group's columns being built, row by row.
+/// The columns of events but their LSNs, keyword values and raw records, built event by event:
+/// at append for each batch (kept with the memtable until it is sealed), or for a row group.
 #[derive(Debug)]
-pub(crate) struct GroupBuilder {
+pub(crate) struct FieldsBuilder {
     rows: usize,
-    lsn: Vec<u64>,
     ts: Vec<i64>,
-    kw: Vec<KwBuilder>,
     ingested: Vec<i64>,
     id_time: Vec<i64>,
     id_high: Vec<i32>,
     id_low: Vec<i64>,
     message_at: Int32Builder,
     message: StringBuilder,
-    raw: BinaryBuilder,
     dyns: Vec<Option<DynCol>>,
-    bloom: HashSet64,
     map_buf: Vec<u8>,
+}
+
+impl Default for FieldsBuilder {
+    fn default() -> Self {
+        FieldsBuilder::new()
+    }
+}
+
+impl FieldsBuilder {
+    pub(crate) fn new() -> FieldsBuilder {
+        FieldsBuilder {
+            rows: 0,
+            ts: Vec::new(),
+            ingested: Vec::new(),
+            id_time: Vec::new(),
+            id_high: Vec::new(),
+            id_low: Vec::new(),
+            message_at: Int32Builder::new(),
+            message: StringBuilder::new(),
+            dyns: (0..dyn_fields().len() + Dyn::COUNT_EXTRA)
+                .map(|_| None)
+                .collect(),
+            map_buf: Vec::new(),
+        }
+    }
+
+    /// Adds one event: `message_at` is where its message starts in its raw record when the
+    /// message is the raw record's tail (`ev.message` is then not stored).
+    pub(crate) fn push(&mut self, ev: &Event, message_at: Option<usize>) {
+        let r = self.rows;
+        self.ts.push(ev.timestamp.0);
+        let received = ev.meta.received;
+        self.ingested.push(received.0);
+        let id = ev.meta.id.0;
+        self.id_time
+            .push(((id >> 80) as i64).wrapping_sub(received.millis()));
+        self.id_high.push(((id >> 64) & 0xffff) as i32);
+        self.id_low.push(id as u64 as i64);
+        match message_at.and_then(|at| i32::try_from(at).ok()) {
+            Some(at) => {
+                self.message_at.append_value(at);
+                self.message.append_null();
+            }
+            None => {
+                self.message_at.append_null();
+                self.message.append_option(ev.message.as_deref());
+            }
+        }
+        let dyns = &mut self.dyns;
+        for (i, f) in dyn_fields().iter().enumerate() {
+            let mut list_open = false;
+            f.def.visit(ev, &mut |v| {
+                let col = dyns[i].get_or_insert_with(|| DynCol::new(Dyn::Field(i)));
+                if !list_open {
+                    col.pad(r);
+                }
+                match (&mut col.b, v) {
+                    (DynBuilder::Str(b), ValueRef::Str(s)) => b.append_value(s),
+                    (DynBuilder::Bin(b), ValueRef::Ip(ip)) => {
+                        ip_bytes(ip, &mut |x| b.append_value(x));
+                    }
+                    (DynBuilder::Int(b), ValueRef::Int(n) | ValueRef::Time(n)) => {
+                        b.append_value(n);
+                    }
+                    (DynBuilder::Float(b), ValueRef::Float(x)) => b.append_value(x),
+                    (DynBuilder::Bool(b), ValueRef::Bool(x)) => b.append_value(x),
+                    (DynBuilder::List(b), ValueRef::Str(s)) => {
+                        b.values().append_value(s);
+                        list_open = true;
+                        return;
+                    }
+                    // A slot yields its own kind; anything else is left unset.
+                    _ => return,
+                }
+                col.rows = r + 1;
+            });
+            if list_open && let Some(col) = dyns[i].as_mut() {
+                if let DynBuilder::List(b) = &mut col.b {
+                    b.append(true);
+                }
+                col.rows = r + 1;
+            }
+        }
+        for (d, map) in [(Dyn::Extra, &ev.extra), (Dyn::Original, &ev.original)] {
+            if map.is_empty() {
+                continue;
+            }
+            self.map_buf.clear();
+            encode_map(map, &mut self.map_buf);
+            let col = dyns[d.slot()].get_or_insert_with(|| DynCol::new(d));
+            col.pad(r);
+            if let DynBuilder::Bin(b) = &mut col.b {
+                b.append_value(&self.map_buf);
+            }
+            col.rows = r + 1;
+        }
+        self.rows += 1;
+    }
+
+    /// The columns of the events pushed so far: the fixed ones (`@timestamp`, receive time,
+    /// id, message) and the per-segment ones some event has. The builder is empty again.
+    pub(crate) fn finish(&mut self) -> Result<RecordBatch, String> {
+        let n = self.rows;
+        let mut fields = fields_fixed();
+        let mut cols: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(std::mem::take(&mut self.ts))),
+            Arc::new(Int64Array::from(std::mem::take(&mut self.ingested))),
+            Arc::new(Int64Array::from(std::mem::take(&mut self.id_time))),
+            Arc::new(Int32Array::from(std::mem::take(&mut self.id_high))),
+            Arc::new(Int64Array::from(std::mem::take(&mut self.id_low))),
+            Arc::new(self.message_at.finish()),
+            Arc::new(self.message.finish()),
+        ];
+        for (slot, c) in self.dyns.iter_mut().enumerate() {
+            let Some(mut c) = c.take() else { continue };
+            let d = Dyn::of_slot(slot);
+            c.pad(n);
+            fields.push(Field::new(d.name(), d.data_type(), true));
+            cols.push(c.finish());
+        }
+        self.rows = 0;
+        let opts = arrow_array::RecordBatchOptions::new().with_row_count(Some(n));
+        RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), cols, &opts)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// One row group's columns being built: LSNs, keyword values and raw records row by row, the
+/// other columns as [`FieldsBuilder`] batches (`push_fields`) or event by event (`push_event`;
+/// one way or the other for a row group, not both).
+#[derive(Debug)]
+pub(crate) struct GroupBuilder {
+    rows: usize,
+    lsn: Vec<u64>,
+    kw: Vec<KwBuilder>,
+    raw: BinaryBuilder,
+    parts: Vec<RecordBatch>,
+    own: FieldsBuilder,
+    bloom: HashSet64,
 }
 
 /// A finished row group: its columns (fixed, then the per-segment columns it has) and the bits
@@ -492,20 +649,11 @@ impl GroupBuilder {
         GroupBuilder {
             rows: 0,
             lsn: Vec::new(),
-            ts: Vec::new(),
             kw: (0..KW).map(KwBuilder::new).collect(),
-            ingested: Vec::new(),
-            id_time: Vec::new(),
-            id_high: Vec::new(),
-            id_low: Vec::new(),
-            message_at: Int32Builder::new(),
-            message: StringBuilder::new(),
             raw: BinaryBuilder::new(),
-            dyns: (0..dyn_fields().len() + Dyn::COUNT_EXTRA)
-                .map(|_| None)
-                .collect(),
+            parts: Vec::new(),
+            own: FieldsBuilder::new(),
             bloom: HashSet64::default(),
-            map_buf: Vec::new(),
         }
     }
 
@@ -542,7 +690,15 @@ impl GroupBuilder {
         out
     }
 
-    /// The keyword values of event `i` of a memtable block, through its `remap`.
+    /// Adds the LSN and raw record of the next row (its keyword values come with
+    /// `push_block_keywords` or `push_event_keywords`, its other columns with `push_fields`).
+    pub(crate) fn push_row(&mut self, lsn: u64, raw: &[u8]) {
+        self.lsn.push(lsn);
+        self.raw.append_value(raw);
+        self.rows += 1;
+    }
+
+    /// The keyword values of row `i` of a memtable block's columns, through its `remap`.
     pub(crate) fn push_block_keywords(&mut self, cols: &Columns, remap: &[Vec<i32>], i: usize) {
         for (f, kw) in self.kw.iter_mut().enumerate() {
             let col = cols.cols.get(f);
@@ -597,125 +753,66 @@ impl GroupBuilder {
         }
     }
 
-    /// Adds one event's columns but its keyword values (`push_*_keywords`, once per row):
-    /// `raw` is its raw record, `message_at` where its message starts in `raw` when the message
-    /// is the raw record's tail (`ev.message` is then not read).
-    pub(crate) fn push_row(
-        &mut self,
-        lsn: u64,
-        ev: &Event,
-        raw: &[u8],
-        message_at: Option<usize>,
-    ) -> Result<(), String> {
-        let r = self.rows;
-        self.lsn.push(lsn);
-        self.ts.push(ev.timestamp.0);
-        let received = ev.meta.received;
-        self.ingested.push(received.0);
-        let id = ev.meta.id.0;
-        self.id_time
-            .push(((id >> 80) as i64).wrapping_sub(received.millis()));
-        self.id_high.push(((id >> 64) & 0xffff) as i32);
-        self.id_low.push(id as u64 as i64);
-        match message_at {
-            Some(at) => {
-                let at = i32::try_from(at).map_err(|_| "message offset too large")?;
-                self.message_at.append_value(at);
-                self.message.append_null();
-            }
-            None => {
-                self.message_at.append_null();
-                self.message.append_option(ev.message.as_deref());
-            }
+    /// Adds one event decoded whole (raw record included): all its columns, its keys and tokens
+    /// into the bloom filter when `bloom`.
+    #[cfg(test)]
+    pub(crate) fn push_event(&mut self, lsn: u64, ev: &Event, x: &mut Extractor, bloom: bool) {
+        self.push_event_keywords(ev, x, bloom);
+        self.push_row(lsn, &ev.raw);
+        self.own.push(ev, message_tail(ev));
+    }
+
+    /// Adds the other columns of the next rows ([`FieldsBuilder::finish`] output, or a slice).
+    pub(crate) fn push_fields(&mut self, part: RecordBatch) {
+        if part.num_rows() > 0 {
+            self.parts.push(part);
         }
-        self.raw.append_value(raw);
-        let dyns = &mut self.dyns;
-        for (i, f) in dyn_fields().iter().enumerate() {
-            let mut list_open = false;
-            f.def.visit(ev, &mut |v| {
-                let col = dyns[i].get_or_insert_with(|| DynCol::new(Dyn::Field(i)));
-                if !list_open {
-                    col.pad(r);
-                }
-                match (&mut col.b, v) {
-                    (DynBuilder::Str(b), ValueRef::Str(s)) => b.append_value(s),
-                    (DynBuilder::Bin(b), ValueRef::Ip(ip)) => {
-                        ip_bytes(ip, &mut |x| b.append_value(x))
-                    }
-                    (DynBuilder::Int(b), ValueRef::Int(n) | ValueRef::Time(n)) => {
-                        b.append_value(n);
-                    }
-                    (DynBuilder::Float(b), ValueRef::Float(x)) => b.append_value(x),
-                    (DynBuilder::Bool(b), ValueRef::Bool(x)) => b.append_value(x),
-                    (DynBuilder::List(b), ValueRef::Str(s)) => {
-                        b.values().append_value(s);
-                        list_open = true;
-                        return;
-                    }
-                    // A slot yields its own kind; anything else is left unset.
-                    _ => return,
-                }
-                col.rows = r + 1;
-            });
-            if list_open && let Some(col) = dyns[i].as_mut() {
-                if let DynBuilder::List(b) = &mut col.b {
-                    b.append(true);
-                }
-                col.rows = r + 1;
-            }
-        }
-        for (d, map) in [(Dyn::Extra, &ev.extra), (Dyn::Original, &ev.original)] {
-            if map.is_empty() {
-                continue;
-            }
-            self.map_buf.clear();
-            encode_map(map, &mut self.map_buf);
-            let col = dyns[d.slot()].get_or_insert_with(|| DynCol::new(d));
-            col.pad(r);
-            if let DynBuilder::Bin(b) = &mut col.b {
-                b.append_value(&self.map_buf);
-            }
-            col.rows = r + 1;
-        }
-        self.rows += 1;
-        Ok(())
     }
 
     /// Finishes the row group (the builder is empty again).
     pub(crate) fn finish(&mut self) -> Result<GroupArrays, String> {
         let n = self.rows;
-        let mut fields = fixed_fields();
-        let mut cols: Vec<ArrayRef> = Vec::with_capacity(fields.len() + 8);
-        cols.push(Arc::new(UInt64Array::from(std::mem::take(&mut self.lsn))));
-        cols.push(Arc::new(Int64Array::from(std::mem::take(&mut self.ts))));
-        for kw in &mut self.kw {
+        if self.own.rows > 0 {
+            let own = self.own.finish()?;
+            self.parts.push(own);
+        }
+        let parts = std::mem::take(&mut self.parts);
+        let mut layout = Layout::default();
+        for p in &parts {
+            layout.merge(&Layout::of_schema(&p.schema()));
+        }
+        let mut fschema = fields_fixed();
+        fschema.extend(
+            layout
+                .dyns
+                .iter()
+                .map(|d| Field::new(d.name(), d.data_type(), true)),
+        );
+        let fschema = Arc::new(Schema::new(fschema));
+        let aligned = parts
+            .iter()
+            .map(|p| align(p, &fschema))
+            .collect::<Result<Vec<_>, _>>()?;
+        let other =
+            arrow_select::concat::concat_batches(&fschema, &aligned).map_err(|e| e.to_string())?;
+        if other.num_rows() != n {
+            return Err(format!(
+                "{} rows of columns for a row group of {n} events",
+                other.num_rows()
+            ));
+        }
+        let mut fields = vec![Field::new(LSN, DataType::UInt64, false)];
+        let mut cols: Vec<ArrayRef> =
+            vec![Arc::new(UInt64Array::from(std::mem::take(&mut self.lsn)))];
+        for (f, kw) in self.kw.iter_mut().enumerate() {
+            fields.push(Field::new(KEYWORD_FIELDS[f], kw_type(f), true));
             cols.push(kw.finish()?);
         }
-        cols.push(Arc::new(Int64Array::from(std::mem::take(
-            &mut self.ingested,
-        ))));
-        cols.push(Arc::new(Int64Array::from(std::mem::take(
-            &mut self.id_time,
-        ))));
-        cols.push(Arc::new(Int32Array::from(std::mem::take(
-            &mut self.id_high,
-        ))));
-        cols.push(Arc::new(Int64Array::from(std::mem::take(&mut self.id_low))));
-        cols.push(Arc::new(self.message_at.finish()));
-        cols.push(Arc::new(self.message.finish()));
+        fields.push(Field::new(RAW, DataType::Binary, false));
         cols.push(Arc::new(self.raw.finish()));
-        for (slot, c) in self.dyns.iter_mut().enumerate() {
-            let Some(mut c) = c.take() else { continue };
-            let d = if slot < dyn_fields().len() {
-                Dyn::Field(slot)
-            } else if slot == dyn_fields().len() {
-                Dyn::Extra
-            } else {
-                Dyn::Original
-            };
-            c.pad(n);
-            fields.push(Field::new(d.name(), d.data_type(), true));
-            cols.push(c.finish());
+        for (f, c) in fschema.fields().iter().zip(other.columns()) {
+            fields.push(f.as_ref().clone());
+            cols.push(c.clone());
         }
         let bloom = index::bloom_build(&self.bloom);
         self.bloom.clear();
@@ -724,6 +821,13 @@ impl GroupBuilder {
             RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).map_err(|e| e.to_string())?;
         Ok(GroupArrays { batch, bloom })
     }
+}
+
+/// Where `ev`'s message starts in its raw record, when it is the raw record's (non-empty) tail.
+#[cfg(test)]
+fn message_tail(ev: &Event) -> Option<usize> {
+    let m = ev.message.as_ref()?.as_bytes();
+    (!m.is_empty() && ev.raw.ends_with(m)).then(|| ev.raw.len() - m.len())
 }
 
 fn encode_map(map: &FieldMap, out: &mut Vec<u8>) {
@@ -1129,13 +1233,7 @@ mod tests {
         let mut g = GroupBuilder::new();
         let mut x = Extractor::new();
         for (lsn, e) in [(1, &ev), (2, &other), (3, &ev)] {
-            let at = e
-                .message
-                .as_ref()
-                .filter(|m| e.raw.ends_with(m.as_bytes()))
-                .map(|m| e.raw.len() - m.len());
-            g.push_event_keywords(e, &mut x, true);
-            g.push_row(lsn, e, &e.raw, at).expect("pushes");
+            g.push_event(lsn, e, &mut x, true);
         }
         let arrays = g.finish().expect("finishes");
         let mut back = Vec::new();
