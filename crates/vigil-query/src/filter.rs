@@ -446,8 +446,8 @@ pub const fn is_token_byte(b: u8) -> bool {
 /// (empty for other terms and for non-ASCII needles, whose Unicode case folding an
 /// ASCII-lowercasing index cannot follow). A store with a per-block word index may skip a
 /// block that lacks one of them. Words are returned as written (the caller lowercases).
-pub fn whole_words(term: &Term) -> Vec<&str> {
-    fn runs<'a>(lit: &'a str, open_start: bool, open_end: bool, out: &mut Vec<&'a str>) {
+pub fn whole_words(term: &Term) -> Vec<String> {
+    fn runs(lit: &str, open_start: bool, open_end: bool, out: &mut Vec<String>) {
         let b = lit.as_bytes();
         let mut i = 0;
         while i < b.len() {
@@ -460,19 +460,21 @@ pub fn whole_words(term: &Term) -> Vec<&str> {
                 i += 1;
             }
             if (start > 0 || !open_start) && (i < b.len() || !open_end) {
-                out.push(&lit[start..i]);
+                out.push(lit[start..i].to_owned());
             }
         }
     }
     let mut out = Vec::new();
     match term {
         Term::Text(s) if s.is_ascii() => runs(s, false, false, &mut out),
-        Term::TextWildcard(p) if p.is_ascii() && !p.contains('\\') => {
-            // Literal runs between wildcards; a run touching a wildcard is not whole.
-            let lits: Vec<&str> = p.split(['*', '?']).collect();
-            let n = lits.len();
-            for (i, lit) in lits.iter().enumerate() {
-                runs(lit, i > 0, i + 1 < n, &mut out);
+        Term::TextWildcard(p) if p.is_ascii() => {
+            // Literal runs between wildcards (escapes resolved as the matcher resolves them);
+            // a run touching a wildcard is not whole.
+            let parts = glob_parts(p);
+            for (i, part) in parts.iter().enumerate() {
+                if let GlobPart::Lit(l) = part {
+                    runs(l, i > 0, i + 1 < parts.len(), &mut out);
+                }
             }
         }
         _ => {}

@@ -34,6 +34,7 @@ use vigil_event::Timestamp;
 use vigil_store::embedded::{EmbeddedConfig, EmbeddedStore, TierOptions};
 use vigil_store::{AggregateRequest, EventStore, SearchRequest, TenantId};
 
+#[derive(Clone)]
 struct Args {
     corpus: PathBuf,
     dir: PathBuf,
@@ -394,15 +395,7 @@ fn clickhouse(a: &Args) {
     }
     ch.append(&t, &batch).expect("append");
     let wall = w0.elapsed();
-    let mut a = Args {
-        corpus: a.corpus.clone(),
-        dir: a.dir.clone(),
-        ip: a.ip.clone(),
-        user: a.user.clone(),
-        word: a.word.clone(),
-        stop_after: a.stop_after.clone(),
-        ..*a
-    };
+    let mut a = a.clone();
     picker.resolve(&mut a);
     let a = &a;
     println!(
