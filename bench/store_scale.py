@@ -14,7 +14,8 @@ a line), run `cargo bench -p vigil-store --bench store_scale`
 (ingest: build events from lines and append in batches of 1,000, seal; hot size; needles and
 `count by` on the hot tier; one maintenance pass moving everything to the cold tier; cold
 size; reopen; the same queries on the cold tier), then the ClickHouse run with the same
-needles. Prints the RESULT lines, writes bench/results/store-scale-<lines>.json, deletes the
+needles. Prints the RESULT lines (ingest, bytes per event of each tier in all and per column,
+queries), writes bench/results/store-scale-<lines>.json, deletes the
 corpus unless --keep. Everything runs on this machine (ClickHouse on 127.0.0.1).
 """
 import argparse

@@ -120,3 +120,34 @@ impl Event {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod id_tests {
+    use super::*;
+
+    /// Ids are monotonic within a millisecond, unique across threads, and consecutive ones
+    /// differ in their low bits only.
+    #[test]
+    fn event_ids_count_up_within_a_process() {
+        let t = Timestamp::from_millis(1_700_000_000_000);
+        let ids: Vec<Ulid> = (0..1000).map(|_| new_event_id(t)).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
+        assert!(
+            ids.windows(2)
+                .all(|w| (w[1].0 ^ w[0].0) >> 64 == 0 || w[1].0 as u64 == 0)
+        );
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                std::thread::spawn(move || (0..1000).map(|_| new_event_id(t)).collect::<Vec<_>>())
+            })
+            .collect();
+        let mut all: Vec<Ulid> = threads
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect();
+        all.extend(&ids);
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 5000);
+    }
+}

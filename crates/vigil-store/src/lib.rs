@@ -30,8 +30,8 @@
 //!    so that they delta-encode to a few bits, every other field the segment's events have),
 //!    the message when it is not the tail of the raw record, the raw record byte for byte,
 //!    and per row group one bloom filter over the keyword values and the tokens of the raw
-//!    record and message. Sealing reuses the keyword columns, keys and tokens the memtable
-//!    collected and decodes each event once. A needle query probes the blooms (cached
+//!    record and message. Sealing decodes no event: the columns, keys and tokens are built
+//!    at append and kept with the memtable. A needle query probes the blooms (cached
 //!    in memory), reads the keyword columns of the surviving row groups, the raw text only
 //!    for full-text needles, and whole events only for the rows that may still match (Parquet
 //!    page index + row selection); a `count by process.name` reads one dictionary column and

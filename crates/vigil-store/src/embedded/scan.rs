@@ -618,15 +618,18 @@ pub(crate) fn aggregate(
         c.blocks_read.fetch_add(1, Ordering::Relaxed);
         // Column mode: the query reads only keyword columns and @timestamp.
         if let Some(cp) = &col_plan {
-            let cols = match &u.unit {
-                Unit::Mem(b) => b.columns(),
+            let whole = u.range.contains(u.min_ts) && u.range.contains(u.max_ts);
+            let (cols, n) = match &u.unit {
+                Unit::Mem(b) => (b.columns(), b.len()),
                 Unit::Seg(s, rg) => {
-                    Some(std::borrow::Cow::Owned(s.columns(*rg, &cp.col_fields())?.1))
+                    // A row group wholly in range needs no times unless the plan reads them.
+                    let with_ts = !whole || cp.uses_timestamp();
+                    let (_, cols) = s.columns_with(*rg, &cp.col_fields(), false, with_ts)?;
+                    let n = s.groups.get(*rg).map_or(0, |g| g.rows);
+                    (Some(std::borrow::Cow::Owned(cols)), n)
                 }
             };
             if let Some(cols) = cols {
-                let whole = u.range.contains(u.min_ts) && u.range.contains(u.max_ts);
-                let n = cols.ts.len();
                 let rows: Box<dyn Iterator<Item = usize>> = if whole {
                     Box::new(0..n)
                 } else {

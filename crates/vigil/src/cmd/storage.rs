@@ -285,29 +285,41 @@ fn run_stats(args: StatsArgs) -> Result<u8> {
     })?;
     let cs = store.column_stats();
     let _ = store.close();
+    // Written through a handle so that a closed pipe (`| head`) ends the output quietly.
+    let mut out = std::io::stdout().lock();
+    let _ = print_stats(&mut out, &cs);
+    Ok(exit::OK)
+}
+
+fn print_stats(
+    out: &mut impl std::io::Write,
+    cs: &vigil_store::embedded::ColumnStats,
+) -> std::io::Result<()> {
     for (name, t) in [("hot", &cs.hot), ("cold", &cs.cold)] {
         if t.events == 0 {
-            println!("{name}: no segments");
+            writeln!(out, "{name}: no segments")?;
             continue;
         }
         let n = t.events as f64;
-        println!(
+        writeln!(
+            out,
             "{name}: {} segments, {} events, {} bytes, {:.2} B/event",
             t.segments,
             t.events,
             t.file_bytes,
             t.file_bytes as f64 / n
-        );
+        )?;
         for (c, b) in &t.columns {
-            println!("  {c:<32} {:>10.2} B/event", *b as f64 / n);
+            writeln!(out, "  {c:<32} {:>10.2} B/event", *b as f64 / n)?;
         }
-        println!(
+        writeln!(
+            out,
             "  {:<32} {:>10.2} B/event",
             "(footer)",
             t.other_bytes() as f64 / n
-        );
+        )?;
     }
-    Ok(exit::OK)
+    Ok(())
 }
 
 fn run_verify(args: VerifyArgs) -> Result<u8> {
