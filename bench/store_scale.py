@@ -43,6 +43,22 @@ def run_bench(extra, env):
     return lines
 
 
+def machine():
+    """CPU model, vCPUs and memory of this machine, read from /proc."""
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for l in f:
+                if l.startswith("model name"):
+                    model = l.split(":", 1)[1].strip()
+                    break
+        with open("/proc/meminfo") as f:
+            mem_gib = int(f.readline().split()[1]) / (1 << 20)
+    except OSError:
+        mem_gib = 0
+    return f"{os.cpu_count()} vCPU {model}, {mem_gib:.0f} GiB"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lines", type=int, default=10_000_000)
@@ -64,7 +80,7 @@ def main():
         os.replace(tmp, corpus)
         print(f"generated {corpus} in {time.time() - t:.0f} s", flush=True)
     env = dict(os.environ)
-    results = {"lines": a.lines, "cold_level": a.cold_level, "machine": "2 vCPU AMD EPYC (shared), 23 GiB"}
+    results = {"lines": a.lines, "cold_level": a.cold_level, "machine": machine()}
     try:
         emb = run_bench(["--corpus", corpus, "--dir", a.workdir, "--cold-level", str(a.cold_level)]
                         + (["--no-cold"] if a.no_cold else []), env)

@@ -17,6 +17,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc instead of the C library's allocator: the pipeline allocates and frees many small
+/// buffers per event on several threads, where glibc's malloc spent ~10% of the process
+/// (docs/benchmarks.md, forward mode).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit codes.
 pub mod exit {
     /// Success.
