@@ -35,6 +35,8 @@ pub(crate) struct Client {
     user: String,
     password: String,
     http: reqwest::blocking::Client,
+    /// Client-side limit on one request (a query's server-side limit plus a margin).
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for Client {
@@ -91,6 +93,24 @@ pub(crate) fn backend(op: &'static str, message: String) -> StoreError {
     }
 }
 
+/// A request that got no (complete) answer: a timeout says so and names the limit; other
+/// transport errors carry their whole cause chain (reqwest's own text is only "error sending
+/// request for url").
+pub(crate) fn send_error(op: &'static str, e: &reqwest::Error, timeout: Duration) -> StoreError {
+    let mut msg = if e.is_timeout() {
+        format!("no answer within {timeout:?} (the client's timeout): {e}")
+    } else {
+        e.to_string()
+    };
+    let mut src = std::error::Error::source(e);
+    while let Some(cause) = src {
+        msg.push_str(": ");
+        msg.push_str(&cause.to_string());
+        src = cause.source();
+    }
+    backend(op, msg)
+}
+
 /// Maps an exception text to an error: limits (time, memory, result size, groups) are
 /// [`StoreError::QueryLimit`], everything else [`StoreError::Backend`].
 fn classify(mut text: String) -> StoreError {
@@ -141,7 +161,7 @@ impl Client {
     ) -> Result<Client, StoreError> {
         let http = reqwest::blocking::Client::builder()
             .use_preconfigured_tls(tls_config()?)
-            .timeout(timeout)
+            .timeout(None)
             .connect_timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| backend("connect", e.to_string()))?;
@@ -151,6 +171,7 @@ impl Client {
             user: user.to_owned(),
             password: password.to_owned(),
             http,
+            timeout,
         })
     }
 
@@ -158,6 +179,7 @@ impl Client {
         &self,
         settings: &[(&str, String)],
         with_db: bool,
+        timeout: Duration,
     ) -> reqwest::blocking::RequestBuilder {
         let mut params: Vec<(&str, String)> = settings.to_vec();
         if with_db {
@@ -165,6 +187,7 @@ impl Client {
         }
         self.http
             .post(format!("{}/", self.base))
+            .timeout(timeout)
             .query(&params)
             .header("X-ClickHouse-User", &self.user)
             .header("X-ClickHouse-Key", &self.password)
@@ -208,11 +231,24 @@ impl Client {
         op: &'static str,
         with_db: bool,
     ) -> Result<String, StoreError> {
+        self.execute_within(sql, settings, op, with_db, self.timeout)
+    }
+
+    /// Like [`execute_in`](Self::execute_in) with its own client timeout: maintenance
+    /// statements (`OPTIMIZE ... FINAL` over a large table) run far longer than a query may.
+    pub(crate) fn execute_within(
+        &self,
+        sql: &str,
+        settings: &[(&str, String)],
+        op: &'static str,
+        with_db: bool,
+        timeout: Duration,
+    ) -> Result<String, StoreError> {
         let resp = self
-            .request(settings, with_db)
+            .request(settings, with_db, timeout)
             .body(sql.to_owned())
             .send()
-            .map_err(|e| backend(op, e.to_string()))?;
+            .map_err(|e| send_error(op, &e, timeout))?;
         let mut resp = Self::check(resp, op)?;
         let out = read_capped(&mut resp, MAX_SMALL_BODY).map_err(|e| backend(op, e.to_string()))?;
         let out = String::from_utf8_lossy(&out).into_owned();
@@ -230,10 +266,10 @@ impl Client {
         max_line: usize,
     ) -> Result<Lines, StoreError> {
         let resp = self
-            .request(settings, true)
+            .request(settings, true, self.timeout)
             .body(sql.to_owned())
             .send()
-            .map_err(|e| backend("query", e.to_string()))?;
+            .map_err(|e| send_error("query", &e, self.timeout))?;
         let resp = Self::check(resp, "query")?;
         Ok(Lines {
             reader: BufReader::with_capacity(256 * 1024, Box::new(resp)),
@@ -252,10 +288,10 @@ impl Client {
         let mut params: Vec<(&str, String)> = settings.to_vec();
         params.push(("query", insert.to_owned()));
         let resp = self
-            .request(&params, true)
+            .request(&params, true, self.timeout)
             .body(body)
             .send()
-            .map_err(|e| backend("insert", e.to_string()))?;
+            .map_err(|e| send_error("insert", &e, self.timeout))?;
         let mut resp = Self::check(resp, "insert")?;
         let out = read_capped(&mut resp, MAX_ERROR_TEXT).unwrap_or_default();
         let out = String::from_utf8_lossy(&out).into_owned();
@@ -263,5 +299,37 @@ impl Client {
             return Err(classify(out));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server that accepts and never answers: the request ends at the client's timeout
+    /// and the error names it (reqwest's own text is only "error sending request").
+    #[test]
+    fn a_silent_server_times_out_with_a_clear_error() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let hold = std::thread::spawn(move || {
+            let (conn, _) = listener.accept().unwrap();
+            std::thread::sleep(Duration::from_secs(3));
+            drop(conn);
+        });
+        let client = Client::new(&url, "vigil", "default", "", Duration::from_secs(30)).unwrap();
+        let err = client
+            .execute_within(
+                "SELECT 1",
+                &[],
+                "optimize",
+                true,
+                Duration::from_millis(500),
+            )
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("optimize"), "{text}");
+        assert!(text.contains("no answer within 500ms"), "{text}");
+        hold.join().unwrap();
     }
 }

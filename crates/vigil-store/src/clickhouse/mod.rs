@@ -52,6 +52,9 @@ use crate::{
     Order, ScanStats, SearchRequest, SearchResult, StoreError, StoreStats, TenantId, TimeRange,
 };
 
+/// Client-side limit on `OPTIMIZE TABLE ... FINAL` (the server sets none on it).
+const OPTIMIZE_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
+
 /// Per-query limits, enforced by the server (settings) and on the Rust side.
 #[derive(Debug, Clone)]
 pub struct QueryLimits {
@@ -295,10 +298,14 @@ impl ClickHouseStore {
 
     /// Merges the table's parts (`OPTIMIZE TABLE ... FINAL`), for size measurements.
     pub fn optimize(&self) -> Result<(), StoreError> {
-        self.client.execute(
+        // A full merge rewrites the whole table: minutes at 100 M rows on 2 cores, far past
+        // a query's limit; the server imposes no time limit on OPTIMIZE.
+        self.client.execute_within(
             &format!("OPTIMIZE TABLE {} FINAL", self.table),
             &[],
             "optimize",
+            true,
+            OPTIMIZE_TIMEOUT,
         )?;
         Ok(())
     }
