@@ -634,19 +634,20 @@ impl ClickHouseStore {
         &self,
         p: &Pushdown,
         scope: &str,
-        cond: &str,
+        cond: &sql::Cond,
         stats: &mut ScanStats,
     ) -> Result<Table, StoreError> {
         let max_groups = self.cfg.limits.max_groups;
-        let mut wh = format!("{scope} AND {cond}");
+        let mut wh = format!("{scope} AND {}", cond.sql);
         for n in &p.not_null {
             wh.push_str(" AND ");
             wh.push_str(n);
         }
         let mut sql = format!(
-            "SELECT {} FROM {} WHERE {wh}",
+            "SELECT {} FROM {} {}WHERE {wh}",
             p.select.join(", "),
-            self.table
+            self.table,
+            cond.prewhere()
         );
         if !p.group.is_empty() {
             sql.push_str(&format!(" GROUP BY {}", p.group.join(", ")));
@@ -848,7 +849,8 @@ impl EventStore for ClickHouseStore {
             let seq = schema::SEQ;
             let t = &self.table;
             let keys_sql = format!(
-                "SELECT ts, `{seq}` FROM {t} WHERE {scope} AND {} ORDER BY ts {dir}, `{seq}` {dir} LIMIT {limit} FORMAT JSONEachRow",
+                "SELECT ts, `{seq}` FROM {t} {}WHERE {scope} AND {} ORDER BY ts {dir}, `{seq}` {dir} LIMIT {limit} FORMAT JSONEachRow",
+                cond.prewhere(),
                 cond.sql
             );
             let mut keys: Vec<(i64, u64)> = Vec::new();
@@ -891,7 +893,8 @@ impl EventStore for ClickHouseStore {
                 ));
             }
             let sql = format!(
-                "SELECT {cols}, `{seq}` FROM {t} WHERE {wh} ORDER BY ts {dir}, `{seq}` {dir} LIMIT {page} FORMAT JSONEachRow",
+                "SELECT {cols}, `{seq}` FROM {t} {pre}WHERE {wh} ORDER BY ts {dir}, `{seq}` {dir} LIMIT {page} FORMAT JSONEachRow",
+                pre = cond.prewhere(),
                 seq = schema::SEQ,
                 t = self.table
             );
@@ -937,7 +940,7 @@ impl EventStore for ClickHouseStore {
             && let Some(first) = rest.first()
             && let Some(p) = self.pushdown(first)
         {
-            let table = self.run_pushdown(&p, &scope, &cond.sql, &mut stats)?;
+            let table = self.run_pushdown(&p, &scope, &cond, &mut stats)?;
             let post = &rest[1..];
             let table = if post.is_empty() {
                 table
@@ -1002,9 +1005,10 @@ impl EventStore for ClickHouseStore {
             format!(" ORDER BY ts DESC, `{}` DESC", schema::SEQ)
         };
         let sql = format!(
-            "SELECT {} FROM {} WHERE {scope} AND {}{order} FORMAT JSONEachRow",
+            "SELECT {} FROM {} {}WHERE {scope} AND {}{order} FORMAT JSONEachRow",
             names.join(", "),
             self.table,
+            cond.prewhere(),
             cond.sql
         );
         let cache = FieldCache::new();

@@ -44,17 +44,39 @@ pub(crate) fn quote(s: &str) -> String {
 pub(crate) struct Cond {
     pub sql: String,
     pub exact: bool,
+    /// A cheaper condition that every row of `sql` meets (a superset of it), for `PREWHERE`:
+    /// the substring prefilter of a word search. ClickHouse evaluates every operand of an
+    /// `AND` over the whole block (18.16 does not short-circuit), so without it the RE2 word
+    /// match runs over every row's text; with it, only over the rows holding the substring.
+    pub pre: Option<String>,
 }
 
 impl Cond {
     fn exact(sql: String) -> Cond {
-        Cond { sql, exact: true }
+        Cond {
+            sql,
+            exact: true,
+            pre: None,
+        }
     }
     fn superset(sql: String) -> Cond {
-        Cond { sql, exact: false }
+        Cond {
+            sql,
+            exact: false,
+            pre: None,
+        }
     }
     fn all() -> Cond {
         Cond::exact("1".to_owned())
+    }
+
+    /// `PREWHERE <pre> ` when the condition has a prefilter, else nothing: goes between
+    /// `FROM <table>` and `WHERE`.
+    pub(crate) fn prewhere(&self) -> String {
+        match &self.pre {
+            Some(p) => format!("PREWHERE {p} "),
+            None => String::new(),
+        }
     }
 }
 
@@ -369,10 +391,12 @@ fn text_literal(needle: &str, left: bool, right: bool) -> Cond {
     if right {
         re.push_str(&format!("($|{RE2_SEP})"));
     }
-    Cond::exact(over_text(&format!(
+    let mut c = Cond::exact(over_text(&format!(
         "({f}({X}, {q}) > 0 AND match(lower({X}), {}))",
         quote(&re)
-    )))
+    )));
+    c.pre = Some(over_text(&format!("{f}({X}, {q}) > 0")));
+    c
 }
 
 /// A bare word with wildcards: a literal end is at a word boundary, a wildcard end is not.
@@ -474,7 +498,10 @@ pub(crate) fn filter(cols: &[Column], e: &Expr) -> Cond {
         Expr::MatchAll => Cond::all(),
         Expr::And(xs) => {
             let parts: Vec<Cond> = xs.iter().map(|x| filter(cols, x)).collect();
+            // Any operand's prefilter holds for the conjunction; all of them, joined.
+            let pres: Vec<&str> = parts.iter().filter_map(|p| p.pre.as_deref()).collect();
             Cond {
+                pre: (!pres.is_empty()).then(|| format!("({})", pres.join(" AND "))),
                 exact: parts.iter().all(|p| p.exact),
                 sql: format!(
                     "({})",
@@ -488,7 +515,10 @@ pub(crate) fn filter(cols: &[Column], e: &Expr) -> Cond {
         }
         Expr::Or(xs) => {
             let parts: Vec<Cond> = xs.iter().map(|x| filter(cols, x)).collect();
+            // A disjunction has a prefilter only when every operand has one.
+            let pres: Option<Vec<&str>> = parts.iter().map(|p| p.pre.as_deref()).collect();
             Cond {
+                pre: pres.map(|p| format!("({})", p.join(" OR "))),
                 exact: parts.iter().all(|p| p.exact),
                 sql: format!(
                     "({})",
@@ -531,6 +561,33 @@ mod tests {
             unreachable!("{q}: {e}");
         });
         filter(&cols, &query.filter)
+    }
+
+    #[test]
+    fn word_searches_carry_a_prewhere_prefilter() {
+        let c = tr("failed");
+        let pre = c.pre.as_deref().unwrap_or_default();
+        assert!(
+            pre.contains("positionCaseInsensitive(`raw`, 'failed') > 0"),
+            "{pre}"
+        );
+        assert!(!pre.contains("match("), "{pre}");
+        assert!(c.prewhere().starts_with("PREWHERE ("));
+        // A conjunction keeps the prefilters of its words; a disjunction only when every
+        // operand has one; a negation never.
+        let both = tr("failed AND user.name:root").pre.unwrap_or_default();
+        assert!(
+            both.contains("'failed'") && !both.contains("root"),
+            "{both}"
+        );
+        let words = tr("failed OR denied").pre.unwrap_or_default();
+        assert!(
+            words.contains("'failed'") && words.contains(" OR "),
+            "{words}"
+        );
+        assert!(tr("failed OR user.name:root").pre.is_none());
+        assert!(tr("NOT failed").pre.is_none());
+        assert!(tr("user.name:root").prewhere().is_empty());
     }
 
     #[test]
