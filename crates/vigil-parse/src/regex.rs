@@ -62,6 +62,35 @@ pub struct RegexParser {
     regex: Regex,
     /// (group index, name) for every named group.
     names: Vec<(usize, String)>,
+    /// For a pattern anchored at the start of the input whose matches all begin with one of
+    /// a few literals (`^Accepted `, `^(?:error: )?[Mm]aximum`): those literals. An input
+    /// that starts with none of them cannot match, which `starts_with` tells without the
+    /// regex engine's set-up and capture slots. A normalizer tries its patterns in order, so
+    /// most tries fail: this makes a failed try cost a few byte comparisons.
+    prefixes: Option<Vec<Vec<u8>>>,
+}
+
+/// The literals every match of `pattern` must start the input with, when it is anchored at
+/// the start (`^` or `\A`, not multi-line) and they are a finite, non-empty set of
+/// non-empty strings; `None` when no such set is known (then every input goes to the regex).
+fn anchored_prefixes(pattern: &str, case_insensitive: bool) -> Option<Vec<Vec<u8>>> {
+    use regex_syntax::hir::Look;
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let hir = regex_syntax::ParserBuilder::new()
+        .utf8(false)
+        .case_insensitive(case_insensitive)
+        .build()
+        .parse(pattern)
+        .ok()?;
+    if !hir.properties().look_set_prefix().contains(Look::Start) {
+        return None;
+    }
+    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    let lits = seq.literals()?;
+    if lits.iter().any(|l| l.as_bytes().is_empty()) {
+        return None;
+    }
+    Some(lits.iter().map(|l| l.as_bytes().to_vec()).collect())
 }
 
 impl RegexParser {
@@ -93,7 +122,20 @@ impl RegexParser {
         if names.is_empty() && opts.require_names {
             return Err(RegexError::NoNamedGroups);
         }
-        Ok(RegexParser { regex, names })
+        let prefixes = anchored_prefixes(pattern, opts.case_insensitive);
+        Ok(RegexParser {
+            regex,
+            names,
+            prefixes,
+        })
+    }
+
+    /// False when `input` cannot match because it starts with none of the pattern's
+    /// required literals.
+    fn may_match(&self, input: &[u8]) -> bool {
+        self.prefixes
+            .as_ref()
+            .is_none_or(|p| p.iter().any(|l| input.starts_with(l)))
     }
 
     /// The named groups, in pattern order.
@@ -104,6 +146,9 @@ impl RegexParser {
     /// Matches `input` and returns its named captures (borrowing names from the parser and
     /// values from the input).
     pub fn parse<'a>(&'a self, input: &'a [u8]) -> Result<Fields<'a>, RegexError> {
+        if !self.may_match(input) {
+            return Err(RegexError::NoMatch);
+        }
         let caps = self.regex.captures(input).ok_or(RegexError::NoMatch)?;
         let mut fields = Fields::with_capacity(self.names.len());
         for (i, name) in &self.names {
@@ -120,7 +165,7 @@ impl RegexParser {
 
     /// True if `input` matches, without extracting anything (cheaper: no capture search).
     pub fn is_match(&self, input: &[u8]) -> bool {
-        self.regex.is_match(input)
+        self.may_match(input) && self.regex.is_match(input)
     }
 }
 
@@ -145,6 +190,76 @@ mod tests {
             p.names().collect::<Vec<_>>(),
             ["user", "ip", "port", "proto"]
         );
+    }
+
+    #[test]
+    fn anchored_patterns_get_their_literal_prefixes() {
+        let lits = |p: &str| {
+            RegexParser::with_options(
+                p,
+                &RegexOptions {
+                    require_names: false,
+                    ..RegexOptions::default()
+                },
+            )
+            .unwrap()
+            .prefixes
+        };
+        assert_eq!(
+            lits(r"^Accepted (?P<m>\S+) for"),
+            Some(vec![b"Accepted ".to_vec()])
+        );
+        let alt = lits(r"^(?:error: )?[Mm]aximum (?P<u>\S+)").unwrap();
+        assert!(alt.contains(&b"Maximum ".to_vec()) && alt.contains(&b"maximum ".to_vec()));
+        assert!(alt.iter().any(|l| l.starts_with(b"error: ")));
+        // Not anchored, anchored per line, or a possibly empty prefix: no prefilter.
+        assert_eq!(lits(r"Accepted (?P<m>\S+)"), None);
+        assert_eq!(lits(r"(?m)^Accepted (?P<m>\S+)"), None);
+        assert_eq!(lits(r"^"), None);
+        assert_eq!(lits(r"^(?P<x>a*)"), None);
+        assert_eq!(
+            lits(r"^(?P<x>a*)b"),
+            Some(vec![b"a".to_vec(), b"b".to_vec()])
+        );
+        // Case-insensitive patterns keep matching every casing.
+        let ci = RegexParser::with_options(
+            r"^failed (?P<u>\w+)",
+            &RegexOptions {
+                case_insensitive: true,
+                ..RegexOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(ci.parse(b"FAILED root").unwrap().get_str("u"), Some("root"));
+        assert!(ci.parse(b"xfailed root").is_err());
+    }
+
+    proptest::proptest! {
+        /// The prefilter never changes an answer: the same as the regex alone.
+        #[test]
+        fn prefilter_agrees_with_the_regex(
+            pat in 0usize..6,
+            input in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    &b"Accepted "[..], b"accepted ", b"error: ", b"Maximum ", b"maximum ", b"x",
+                    b" ", b"\xff", b"root", b"\n", b"Failed", b"for ", b"",
+                ]),
+                0..6,
+            ),
+        ) {
+            let patterns = [
+                r"^Accepted (?P<m>\S+)",
+                r"^(?:error: )?[Mm]aximum (?P<u>\S*)",
+                r"(?i)^failed(?P<r>.*)",
+                r"\A(?:Accepted|Failed) (?P<w>\w*)",
+                r"^(?-u:\xff)(?P<b>x?)",
+                r"(?m)^(?P<l>root)",
+            ];
+            let p = RegexParser::new(patterns[pat]).unwrap();
+            let line: Vec<u8> = input.concat();
+            proptest::prop_assert_eq!(p.is_match(&line), p.regex.is_match(&line));
+            proptest::prop_assert_eq!(p.parse(&line).is_ok(), p.regex.is_match(&line));
+        }
     }
 
     #[test]
