@@ -379,9 +379,10 @@ fn text_literal(needle: &str, left: bool, right: bool) -> Cond {
     } else {
         "position"
     };
-    let q = quote(needle);
+    // The substring test: the whole condition without boundaries, else its prefilter.
+    let found = format!("{f}({X}, {}) > 0", quote(needle));
     if !left && !right {
-        return Cond::exact(over_text(&format!("{f}({X}, {q}) > 0")));
+        return Cond::exact(over_text(&found));
     }
     let mut re = String::from("(?s)");
     if left {
@@ -392,10 +393,10 @@ fn text_literal(needle: &str, left: bool, right: bool) -> Cond {
         re.push_str(&format!("($|{RE2_SEP})"));
     }
     let mut c = Cond::exact(over_text(&format!(
-        "({f}({X}, {q}) > 0 AND match(lower({X}), {}))",
+        "({found} AND match(lower({X}), {}))",
         quote(&re)
     )));
-    c.pre = Some(over_text(&format!("{f}({X}, {q}) > 0")));
+    c.pre = Some(over_text(&found));
     c
 }
 
