@@ -1,0 +1,701 @@
+//! The [`MetaStore`] trait, its query types and its error.
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::model::*;
+use crate::scope::{TenantId, TenantScope};
+
+/// Everything that can go wrong in the metadata store.
+#[derive(Debug, thiserror::Error)]
+pub enum MetaError {
+    /// No such record in the caller's scope (records of other tenants look absent too).
+    #[error("{what} {id:?} not found")]
+    NotFound {
+        /// Kind of record.
+        what: &'static str,
+        /// Its id.
+        id: String,
+    },
+    /// A unique constraint (name, token hash, ...) refused the write.
+    #[error("{what} already exists: {detail}")]
+    Conflict {
+        /// Kind of record.
+        what: &'static str,
+        /// The backend's description of the constraint.
+        detail: String,
+    },
+    /// A write named a tenant outside the caller's scope.
+    #[error("tenant {tenant} is outside the caller's scope")]
+    OutOfScope {
+        /// The tenant.
+        tenant: TenantId,
+    },
+    /// An argument is not acceptable.
+    #[error("{field}: {reason}")]
+    Invalid {
+        /// The field or argument.
+        field: String,
+        /// Why.
+        reason: String,
+    },
+    /// An attachment or another value is over its size cap.
+    #[error("{what} is {size} bytes, over the limit of {limit}")]
+    TooLarge {
+        /// What.
+        what: &'static str,
+        /// Its size.
+        size: u64,
+        /// The cap.
+        limit: u64,
+    },
+    /// The database was migrated by a newer Vigil; this binary refuses to touch it.
+    #[error(
+        "the metadata database has schema version {found}, newer than this binary's {known}: \
+         run the newer Vigil or restore a backup"
+    )]
+    SchemaTooNew {
+        /// Version in the database.
+        found: i64,
+        /// Newest version this binary knows.
+        known: i64,
+    },
+    /// A migration failed; the database is left at the version before it.
+    #[error("metadata migration {version} ({name}) failed: {source}")]
+    Migration {
+        /// Version.
+        version: i64,
+        /// Its file name.
+        name: &'static str,
+        /// The backend error.
+        source: sqlx::Error,
+    },
+    /// The data directory or database file could not be prepared.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// A stored value does not decode (a hand-edited database or a bug).
+    #[error("stored {what} is malformed: {detail}")]
+    Corrupt {
+        /// What.
+        what: &'static str,
+        /// Detail.
+        detail: String,
+    },
+    /// The backend failed (connection, I/O, SQL).
+    #[error("metadata store: {0}")]
+    Backend(#[source] sqlx::Error),
+}
+
+/// One page of a listing: at most `limit` rows after `cursor`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Page {
+    /// Rows per page, 1–1000 (0 means the default of 50).
+    #[serde(default)]
+    pub limit: u32,
+    /// The `next_cursor` of the previous page; none for the first.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+impl Page {
+    /// The first page of `limit` rows.
+    pub fn first(limit: u32) -> Page {
+        Page {
+            limit,
+            cursor: None,
+        }
+    }
+
+    /// The effective limit.
+    pub fn effective_limit(&self) -> u32 {
+        match self.limit {
+            0 => 50,
+            n => n.min(1000),
+        }
+    }
+}
+
+/// A page of results and the cursor of the next one (none on the last page). Cursors are
+/// keyset positions (sort value and id), so a page costs the same at row 100,000 as at row 0
+/// and rows inserted meanwhile neither repeat nor vanish.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Paged<T> {
+    /// The rows.
+    pub items: Vec<T>,
+    /// Pass as `Page::cursor` for the next page.
+    pub next_cursor: Option<String>,
+}
+
+/// Sort direction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SortDir {
+    /// Ascending.
+    Asc,
+    /// Descending (newest, highest first).
+    #[default]
+    Desc,
+}
+
+/// What alerts are sorted by (ties broken by id).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertSort {
+    /// Last event time (the default).
+    #[default]
+    LastSeen,
+    /// First event time.
+    FirstSeen,
+    /// Creation time.
+    CreatedAt,
+    /// Event count.
+    Count,
+    /// Risk score.
+    RiskScore,
+    /// Severity.
+    Severity,
+}
+
+/// Which alerts to list. Empty fields do not filter.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AlertQuery {
+    /// Any of these statuses.
+    pub statuses: Vec<AlertStatus>,
+    /// At least this severity.
+    pub min_severity: Option<Severity>,
+    /// This rule.
+    pub rule_id: Option<String>,
+    /// Assigned to this user.
+    pub assignee: Option<String>,
+    /// Only alerts with no assignee.
+    pub unassigned: bool,
+    /// Involving this entity.
+    pub entity: Option<Entity>,
+    /// Carrying this ATT&CK technique.
+    pub technique: Option<String>,
+    /// Rule name contains this (case-insensitive).
+    pub text: Option<String>,
+    /// Last seen at or after.
+    pub since: Option<Time>,
+    /// Last seen before.
+    pub until: Option<Time>,
+    /// Escalated into this incident.
+    pub incident_id: Option<String>,
+    /// Sort field.
+    pub sort: AlertSort,
+    /// Sort direction.
+    pub dir: SortDir,
+}
+
+/// What incidents are sorted by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentSort {
+    /// Creation time (the default).
+    #[default]
+    CreatedAt,
+    /// Last change.
+    UpdatedAt,
+    /// Priority.
+    Priority,
+}
+
+/// Which incidents to list.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IncidentQuery {
+    /// Any of these statuses.
+    pub statuses: Vec<IncidentStatus>,
+    /// At least this priority.
+    pub min_priority: Option<Priority>,
+    /// Assigned to.
+    pub assignee: Option<String>,
+    /// Category.
+    pub category: Option<String>,
+    /// Title contains (case-insensitive).
+    pub text: Option<String>,
+    /// Sort field.
+    pub sort: IncidentSort,
+    /// Direction.
+    pub dir: SortDir,
+}
+
+/// What assets are sorted by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssetSort {
+    /// Name (the default).
+    #[default]
+    Name,
+    /// Last seen.
+    LastSeen,
+    /// Criticality.
+    Criticality,
+}
+
+/// Which assets to list.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AssetQuery {
+    /// Name contains (case-insensitive).
+    pub name: Option<String>,
+    /// Has this IP address.
+    pub ip: Option<String>,
+    /// At least this criticality.
+    pub min_criticality: Option<Criticality>,
+    /// In this category.
+    pub category: Option<String>,
+    /// Sort field.
+    pub sort: AssetSort,
+    /// Direction.
+    pub dir: SortDir,
+}
+
+/// Which users to list (sorted by username).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UserQuery {
+    /// Username or display name contains (case-insensitive).
+    pub text: Option<String>,
+    /// Include disabled users.
+    pub include_disabled: bool,
+}
+
+/// Which tokens to list (newest first).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TokenQuery {
+    /// Of this user.
+    pub user_id: Option<String>,
+    /// Include revoked tokens.
+    pub include_revoked: bool,
+}
+
+/// Which audit records to list (newest first).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuditQuery {
+    /// By this actor.
+    pub actor: Option<String>,
+    /// This action, or actions under this prefix when it ends with `.` (`user.`).
+    pub action: Option<String>,
+    /// At or after.
+    pub since: Option<Time>,
+    /// Before.
+    pub until: Option<Time>,
+}
+
+/// An audit record to append (the store assigns the id).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewAuditRecord {
+    /// Tenant.
+    pub tenant: TenantId,
+    /// When.
+    pub at: Time,
+    /// Who.
+    pub actor: String,
+    /// Action.
+    pub action: String,
+    /// Object kind.
+    pub target_kind: String,
+    /// Object id.
+    pub target_id: String,
+    /// Outcome.
+    pub outcome: AuditOutcome,
+    /// Client address.
+    pub source_ip: Option<String>,
+    /// Details.
+    pub details: serde_json::Value,
+}
+
+/// A timeline entry to add.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewTimelineEntry {
+    /// When the described thing happened.
+    pub at: Time,
+    /// Author.
+    pub author: String,
+    /// Kind (`note`, `event`, ...).
+    pub kind: String,
+    /// Text.
+    pub text: String,
+    /// Event described.
+    #[serde(default)]
+    pub event_id: Option<String>,
+}
+
+/// The core's metadata store: one trait, a SQLite and a PostgreSQL backend
+/// ([`crate::SqlMetaStore`]).
+///
+/// Every method that reads or changes tenant data takes a [`TenantScope`]; a record outside
+/// the scope behaves exactly like a missing one ([`MetaError::NotFound`]), and a write that
+/// names a tenant outside it fails with [`MetaError::OutOfScope`]. The few unscoped methods
+/// are the ones that run before a scope exists (login, token authentication) or that build
+/// one, and say so.
+#[async_trait]
+pub trait MetaStore: Send + Sync + std::fmt::Debug {
+    // ---- tenants ----
+
+    /// Every tenant id (unscoped: builds the scope of an installation-wide administrator).
+    async fn all_tenant_ids(&self) -> Result<Vec<TenantId>, MetaError>;
+    /// Creates a customer tenant (Main and Shared exist from the first start).
+    async fn create_tenant(&self, tenant: NewTenant) -> Result<Tenant, MetaError>;
+    /// One tenant.
+    async fn get_tenant(&self, scope: &TenantScope, id: &TenantId) -> Result<Tenant, MetaError>;
+    /// The tenants in scope, by id.
+    async fn list_tenants(&self, scope: &TenantScope) -> Result<Vec<Tenant>, MetaError>;
+    /// Renames, describes, limits, disables or enables a tenant.
+    async fn update_tenant(
+        &self,
+        scope: &TenantScope,
+        id: &TenantId,
+        name: Option<String>,
+        description: Option<String>,
+        eps_limit: Option<Option<u64>>,
+        disabled: Option<bool>,
+    ) -> Result<Tenant, MetaError>;
+
+    // ---- users ----
+
+    /// Creates a user; every role grant must be in scope and there must be at least one.
+    async fn create_user(&self, scope: &TenantScope, user: NewUser) -> Result<User, MetaError>;
+    /// A user with a role in a scope tenant.
+    async fn get_user(&self, scope: &TenantScope, id: &str) -> Result<User, MetaError>;
+    /// The user to authenticate (unscoped: runs before the scope is known). `None` when absent.
+    async fn find_user_for_login(&self, username: &str) -> Result<Option<User>, MetaError>;
+    /// Users with a role in a scope tenant, by username.
+    async fn list_users(
+        &self,
+        scope: &TenantScope,
+        query: &UserQuery,
+        page: &Page,
+    ) -> Result<Paged<User>, MetaError>;
+    /// Changes a user's own fields.
+    async fn update_user(
+        &self,
+        scope: &TenantScope,
+        id: &str,
+        patch: UserPatch,
+    ) -> Result<User, MetaError>;
+    /// Replaces the user's grants in the scope tenants; grants in other tenants stay.
+    async fn set_user_roles(
+        &self,
+        scope: &TenantScope,
+        id: &str,
+        roles: Vec<RoleGrant>,
+    ) -> Result<User, MetaError>;
+    /// Counts a failed login atomically; at `lock_after` consecutive failures the account is
+    /// locked until `at + lock_for` (unscoped: login).
+    async fn record_login_failure(
+        &self,
+        user_id: &str,
+        at: Time,
+        lock_after: u32,
+        lock_for: chrono::Duration,
+    ) -> Result<LoginState, MetaError>;
+    /// Resets the failure counter and the lock, records the login time (unscoped: login).
+    async fn record_login_success(&self, user_id: &str, at: Time) -> Result<(), MetaError>;
+
+    // ---- API tokens ----
+
+    /// Stores a token; its tenants must be in scope.
+    async fn create_token(
+        &self,
+        scope: &TenantScope,
+        token: NewToken,
+    ) -> Result<ApiToken, MetaError>;
+    /// The token with this hash, revoked or not (unscoped: authentication).
+    async fn token_by_hash(&self, token_hash: &str) -> Result<Option<ApiToken>, MetaError>;
+    /// Tokens with a role in a scope tenant, newest first.
+    async fn list_tokens(
+        &self,
+        scope: &TenantScope,
+        query: &TokenQuery,
+        page: &Page,
+    ) -> Result<Paged<ApiToken>, MetaError>;
+    /// Revokes a token.
+    async fn revoke_token(&self, scope: &TenantScope, id: &str) -> Result<(), MetaError>;
+    /// Records a use (unscoped: authentication).
+    async fn touch_token(&self, id: &str, at: Time) -> Result<(), MetaError>;
+
+    // ---- alerts ----
+
+    /// Folds a detection into the filling alert of `(tenant, rule_id, group_key)` (count +=
+    /// n, last_seen = max, first_seen = min, severity and risk = max, entities and event ids
+    /// merged) or creates one, atomically: concurrent folds of one key give one alert with
+    /// the exact total. Alerts over the fill policy stop filling first. The correlator's
+    /// write path: the tenant is the detection's own.
+    async fn fold_detection(
+        &self,
+        detection: &Detection,
+        policy: &FillPolicy,
+    ) -> Result<FoldOutcome, MetaError>;
+    /// One alert (without its event ids: [`MetaStore::alert_event_ids`]).
+    async fn get_alert(&self, scope: &TenantScope, id: &str) -> Result<Alert, MetaError>;
+    /// Alerts, filtered, sorted, a page at a time.
+    async fn list_alerts(
+        &self,
+        scope: &TenantScope,
+        query: &AlertQuery,
+        page: &Page,
+    ) -> Result<Paged<Alert>, MetaError>;
+    /// How many alerts match.
+    async fn count_alerts(&self, scope: &TenantScope, query: &AlertQuery)
+    -> Result<u64, MetaError>;
+    /// The base event ids kept for an alert, in the order they came.
+    async fn alert_event_ids(
+        &self,
+        scope: &TenantScope,
+        id: &str,
+    ) -> Result<Vec<String>, MetaError>;
+    /// Applies a triage change and writes one history entry per changed field, in one
+    /// transaction. Assigning a new alert makes it assigned; closing needs a resolution
+    /// and stops filling; reopening clears the resolution.
+    async fn update_alert(
+        &self,
+        scope: &TenantScope,
+        id: &str,
+        actor: &str,
+        update: AlertUpdate,
+    ) -> Result<Alert, MetaError>;
+    /// The alert's change history, oldest first.
+    async fn alert_history(
+        &self,
+        scope: &TenantScope,
+        id: &str,
+    ) -> Result<Vec<AlertChange>, MetaError>;
+
+    // ---- comments ----
+
+    /// Adds a comment to an alert or incident in scope.
+    async fn add_comment(
+        &self,
+        scope: &TenantScope,
+        target: &CommentTarget,
+        author: &str,
+        body: &str,
+    ) -> Result<Comment, MetaError>;
+    /// Comments of a target, oldest first.
+    async fn list_comments(
+        &self,
+        scope: &TenantScope,
+        target: &CommentTarget,
+    ) -> Result<Vec<Comment>, MetaError>;
+
+    // ---- incidents ----
+
+    /// Creates an incident (its first timeline entry says so).
+    async fn create_incident(
+        &self,
+        scope: &TenantScope,
+        incident: NewIncident,
+    ) -> Result<Incident, MetaError>;
+    /// One incident with its links.
+    async fn get_incident(&self, scope: &TenantScope, id: &str) -> Result<Incident, MetaError>;
+    /// Incidents, filtered, sorted, a page at a time (links included).
+    async fn list_incidents(
+        &self,
+        scope: &TenantScope,
+        query: &IncidentQuery,
+        page: &Page,
+    ) -> Result<Paged<Incident>, MetaError>;
+    /// Changes an incident, one timeline entry per changed field, in one transaction.
+    async fn update_incident(
+        &self,
+        scope: &TenantScope,
+        id: &str,
+        actor: &str,
+        update: IncidentUpdate,
+    ) -> Result<Incident, MetaError>;
+    /// Links alerts of the incident's tenant: each becomes escalated with a history entry,
+    /// and the timeline records the link, in one transaction.
+    async fn link_alerts(
+        &self,
+        scope: &TenantScope,
+        incident_id: &str,
+        actor: &str,
+        alert_ids: &[String],
+    ) -> Result<Incident, MetaError>;
+    /// Links events, assets or accounts (idempotent).
+    async fn link(
+        &self,
+        scope: &TenantScope,
+        incident_id: &str,
+        actor: &str,
+        kind: LinkKind,
+        values: &[String],
+    ) -> Result<Incident, MetaError>;
+    /// Removes links.
+    async fn unlink(
+        &self,
+        scope: &TenantScope,
+        incident_id: &str,
+        actor: &str,
+        kind: LinkKind,
+        values: &[String],
+    ) -> Result<Incident, MetaError>;
+    /// Adds a timeline entry.
+    async fn add_timeline_entry(
+        &self,
+        scope: &TenantScope,
+        incident_id: &str,
+        entry: NewTimelineEntry,
+    ) -> Result<TimelineEntry, MetaError>;
+    /// The timeline, by event time.
+    async fn timeline(
+        &self,
+        scope: &TenantScope,
+        incident_id: &str,
+    ) -> Result<Vec<TimelineEntry>, MetaError>;
+    /// Attaches a file (at most the store's attachment cap).
+    async fn add_attachment(
+        &self,
+        scope: &TenantScope,
+        incident_id: &str,
+        name: &str,
+        media_type: &str,
+        data: Vec<u8>,
+        uploaded_by: &str,
+    ) -> Result<Attachment, MetaError>;
+    /// An incident's attachments (metadata).
+    async fn list_attachments(
+        &self,
+        scope: &TenantScope,
+        incident_id: &str,
+    ) -> Result<Vec<Attachment>, MetaError>;
+    /// One attachment with its bytes.
+    async fn get_attachment(
+        &self,
+        scope: &TenantScope,
+        id: &str,
+    ) -> Result<(Attachment, Vec<u8>), MetaError>;
+
+    // ---- assets ----
+
+    /// Creates an asset (name unique per tenant).
+    async fn create_asset(&self, scope: &TenantScope, spec: AssetSpec) -> Result<Asset, MetaError>;
+    /// One asset.
+    async fn get_asset(&self, scope: &TenantScope, id: &str) -> Result<Asset, MetaError>;
+    /// Assets, filtered, sorted, a page at a time.
+    async fn list_assets(
+        &self,
+        scope: &TenantScope,
+        query: &AssetQuery,
+        page: &Page,
+    ) -> Result<Paged<Asset>, MetaError>;
+    /// Replaces an asset's fields (the tenant cannot change).
+    async fn update_asset(
+        &self,
+        scope: &TenantScope,
+        id: &str,
+        spec: AssetSpec,
+    ) -> Result<Asset, MetaError>;
+    /// Records that events showed the asset at `at` from `source` (last seen only grows).
+    async fn touch_asset(
+        &self,
+        scope: &TenantScope,
+        id: &str,
+        at: Time,
+        source: &str,
+    ) -> Result<(), MetaError>;
+    /// Deletes an asset.
+    async fn delete_asset(&self, scope: &TenantScope, id: &str) -> Result<(), MetaError>;
+
+    // ---- suppression rules ----
+
+    /// Creates a suppression rule.
+    async fn create_suppression(
+        &self,
+        scope: &TenantScope,
+        rule: NewSuppressionRule,
+    ) -> Result<SuppressionRule, MetaError>;
+    /// Suppression rules in scope, optionally of one detection rule, optionally only those
+    /// in force at a time.
+    async fn list_suppressions(
+        &self,
+        scope: &TenantScope,
+        rule_id: Option<&str>,
+        active_at: Option<Time>,
+    ) -> Result<Vec<SuppressionRule>, MetaError>;
+    /// Counts `n` suppressed detections.
+    async fn record_suppressed(
+        &self,
+        scope: &TenantScope,
+        id: &str,
+        n: u64,
+        at: Time,
+    ) -> Result<(), MetaError>;
+    /// Deletes a suppression rule.
+    async fn delete_suppression(&self, scope: &TenantScope, id: &str) -> Result<(), MetaError>;
+
+    // ---- monitoring policies ----
+
+    /// Creates a monitoring policy (name unique per tenant).
+    async fn create_monitoring_policy(
+        &self,
+        scope: &TenantScope,
+        spec: MonitoringPolicySpec,
+    ) -> Result<MonitoringPolicy, MetaError>;
+    /// Policies in scope, by name.
+    async fn list_monitoring_policies(
+        &self,
+        scope: &TenantScope,
+    ) -> Result<Vec<MonitoringPolicy>, MetaError>;
+    /// Replaces a policy's fields.
+    async fn update_monitoring_policy(
+        &self,
+        scope: &TenantScope,
+        id: &str,
+        spec: MonitoringPolicySpec,
+    ) -> Result<MonitoringPolicy, MetaError>;
+    /// Deletes a policy.
+    async fn delete_monitoring_policy(
+        &self,
+        scope: &TenantScope,
+        id: &str,
+    ) -> Result<(), MetaError>;
+
+    // ---- saved searches ----
+
+    /// Saves a search (name unique per owner and tenant).
+    async fn create_saved_search(
+        &self,
+        scope: &TenantScope,
+        spec: SavedSearchSpec,
+    ) -> Result<SavedSearch, MetaError>;
+    /// Searches `owner` may use: their own and the shared ones, by name.
+    async fn list_saved_searches(
+        &self,
+        scope: &TenantScope,
+        owner: &str,
+    ) -> Result<Vec<SavedSearch>, MetaError>;
+    /// Replaces a saved search.
+    async fn update_saved_search(
+        &self,
+        scope: &TenantScope,
+        id: &str,
+        spec: SavedSearchSpec,
+    ) -> Result<SavedSearch, MetaError>;
+    /// Deletes a saved search.
+    async fn delete_saved_search(&self, scope: &TenantScope, id: &str) -> Result<(), MetaError>;
+
+    // ---- audit ----
+
+    /// Appends an audit record (there is no update or delete).
+    async fn append_audit(&self, record: NewAuditRecord) -> Result<AuditRecord, MetaError>;
+    /// Audit records, newest first.
+    async fn list_audit(
+        &self,
+        scope: &TenantScope,
+        query: &AuditQuery,
+        page: &Page,
+    ) -> Result<Paged<AuditRecord>, MetaError>;
+}
