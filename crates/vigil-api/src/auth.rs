@@ -252,7 +252,10 @@ mod tests {
         let (retry, _) = g.locked(a, t0 + Duration::from_secs(62)).unwrap();
         assert_eq!(retry, Duration::from_secs(60));
         // another address is not affected
-        assert!(g.locked(ip("192.0.2.2"), t0 + Duration::from_secs(3)).is_none());
+        assert!(
+            g.locked(ip("192.0.2.2"), t0 + Duration::from_secs(3))
+                .is_none()
+        );
         // over after the lockout, with a fresh count
         let after = t0 + Duration::from_secs(123);
         assert!(g.locked(a, after).is_none());
@@ -278,10 +281,17 @@ mod tests {
         let g = AuthGuard::new(p);
         let t0 = Instant::now();
         let a = ip("198.51.100.7");
-        assert_eq!(g.failure(a, t0).summary, Some((1, 0)), "the first is logged");
+        assert_eq!(
+            g.failure(a, t0).summary,
+            Some((1, 0)),
+            "the first is logged"
+        );
         let mut lines = 0;
         for i in 1..=100u64 {
-            if g.failure(a, t0 + Duration::from_millis(i * 100)).summary.is_some() {
+            if g.failure(a, t0 + Duration::from_millis(i * 100))
+                .summary
+                .is_some()
+            {
                 lines += 1;
             }
         }
@@ -310,7 +320,10 @@ mod tests {
         assert!(l.locked_out);
         assert_eq!(l.summary, None, "within the interval of the first line");
         for _ in 0..5 {
-            assert_eq!(g.locked(a, t0 + Duration::from_secs(1)).unwrap().1.summary, None);
+            assert_eq!(
+                g.locked(a, t0 + Duration::from_secs(1)).unwrap().1.summary,
+                None
+            );
         }
         let (_, l) = g.locked(a, t0 + Duration::from_secs(30)).unwrap();
         assert_eq!(l.summary, Some((2, 6)));

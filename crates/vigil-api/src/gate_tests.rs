@@ -103,21 +103,32 @@ async fn failed_auth_is_counted_by_reason_and_throttled_per_address() {
     let app = router(st);
     let call = |r| app.clone().oneshot(r);
     assert_eq!(
-        call(req("/metrics", "192.0.2.1", Some("nope"))).await.unwrap().status(),
+        call(req("/metrics", "192.0.2.1", Some("nope")))
+            .await
+            .unwrap()
+            .status(),
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        call(req("/metrics", "192.0.2.1", None)).await.unwrap().status(),
+        call(req("/metrics", "192.0.2.1", None))
+            .await
+            .unwrap()
+            .status(),
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(
-        call(req("/metrics", "192.0.2.1", Some("nope"))).await.unwrap().status(),
+        call(req("/metrics", "192.0.2.1", Some("nope")))
+            .await
+            .unwrap()
+            .status(),
         StatusCode::UNAUTHORIZED
     );
     assert_eq!(errors(&t, "auth_invalid"), 2);
     assert_eq!(errors(&t, "auth_missing"), 1);
     // locked out: even the right token gets 429, with Retry-After
-    let r = call(req("/metrics", "192.0.2.1", Some(TOKEN))).await.unwrap();
+    let r = call(req("/metrics", "192.0.2.1", Some(TOKEN)))
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
     let retry: u64 = r.headers()[header::RETRY_AFTER]
         .to_str()
@@ -127,14 +138,24 @@ async fn failed_auth_is_counted_by_reason_and_throttled_per_address() {
     assert!((1..=300).contains(&retry), "{retry}");
     assert!(body_text(r).await.contains("\"auth_throttled\""));
     assert_eq!(errors(&t, "auth_throttled"), 1);
-    assert_eq!(errors(&t, "auth_invalid"), 2, "a locked-out token is not compared");
+    assert_eq!(
+        errors(&t, "auth_invalid"),
+        2,
+        "a locked-out token is not compared"
+    );
     // another address is served; /health needs no token and is never throttled
     assert_eq!(
-        call(req("/metrics", "192.0.2.2", Some(TOKEN))).await.unwrap().status(),
+        call(req("/metrics", "192.0.2.2", Some(TOKEN)))
+            .await
+            .unwrap()
+            .status(),
         StatusCode::OK
     );
     assert_eq!(
-        call(req("/health", "192.0.2.1", None)).await.unwrap().status(),
+        call(req("/health", "192.0.2.1", None))
+            .await
+            .unwrap()
+            .status(),
         StatusCode::OK
     );
 }
@@ -155,10 +176,11 @@ async fn requests_beyond_the_concurrency_cap_get_503_overloaded() {
         },
     );
     let app = router(st);
-    let first = tokio::spawn(
-        app.clone()
-            .oneshot(req("/api/v1/search?q=x", "192.0.2.1", Some(TOKEN))),
-    );
+    let first = tokio::spawn(app.clone().oneshot(req(
+        "/api/v1/search?q=x",
+        "192.0.2.1",
+        Some(TOKEN),
+    )));
     // wait (bounded) until the first search holds the only slot
     tokio::task::spawn_blocking(move || entered_rx.recv_timeout(Duration::from_secs(60)))
         .await

@@ -174,11 +174,10 @@ impl Connections {
             Some(p) => p,
             None => {
                 // the connection that has waited longest without a request in progress
-                let victim = s
-                    .1
-                    .iter()
-                    .filter_map(|(id, slot)| slot.activity.idle_since().map(|t| (t, *id)))
-                    .min();
+                let victim =
+                    s.1.iter()
+                        .filter_map(|(id, slot)| slot.activity.idle_since().map(|t| (t, *id)))
+                        .min();
                 let Some((_, id)) = victim else {
                     return Admission::Refused(refusal);
                 };
@@ -369,8 +368,8 @@ impl Conn {
         let peer = self.peer;
         let app = self.app.clone();
         let activity = self.activity.clone();
-        let svc = hyper::service::service_fn(
-            move |mut req: hyper::Request<hyper::body::Incoming>| {
+        let svc =
+            hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
                 req.extensions_mut().insert(ConnectInfo(peer));
                 let in_flight = InFlight::start(&activity);
                 let app = app.clone();
@@ -379,8 +378,7 @@ impl Conn {
                     drop(in_flight);
                     resp
                 }
-            },
-        );
+            });
         let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
         builder
             .http1()

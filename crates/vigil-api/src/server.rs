@@ -104,9 +104,7 @@ async fn require_token(State(g): State<Gate>, req: Request, next: Next) -> Respo
             let mut resp = error(
                 StatusCode::TOO_MANY_REQUESTS,
                 "auth_throttled",
-                format!(
-                    "too many failed authentications from this address; retry in {secs} s"
-                ),
+                format!("too many failed authentications from this address; retry in {secs} s"),
             );
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
@@ -180,8 +178,11 @@ async fn read_body(State(g): State<Gate>, req: Request, next: Next) -> Response 
         r
     };
     let limited = http_body_util::Limited::new(body, g.max_body_size);
-    match tokio::time::timeout(g.body_read_timeout, http_body_util::BodyExt::collect(limited))
-        .await
+    match tokio::time::timeout(
+        g.body_read_timeout,
+        http_body_util::BodyExt::collect(limited),
+    )
+    .await
     {
         Ok(Ok(collected)) => {
             let body = axum::body::Body::from(collected.to_bytes());

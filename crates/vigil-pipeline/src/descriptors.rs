@@ -139,7 +139,11 @@ mod tests {
         assert_eq!(reserve_for(1024), 256);
         assert_eq!(reserve_for(20_000), 5000);
         assert_eq!(reserve_for(1 << 20), 8192);
-        assert_eq!(reserve_for(256), 128, "never more than half of a tiny limit");
+        assert_eq!(
+            reserve_for(256),
+            128,
+            "never more than half of a tiny limit"
+        );
         assert_eq!(reserve_for(0), 0);
     }
 }

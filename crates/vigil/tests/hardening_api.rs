@@ -282,12 +282,16 @@ fn half_open_requests_do_not_starve_health_or_intake() {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    assert_eq!(n, 500, "syslog lines stored and searchable during the flood");
+    assert_eq!(
+        n, 500,
+        "syslog lines stored and searchable during the flood"
+    );
 
     // every stalled connection gets closed: evicted, or after the 2 s header timeout
     let deadline = Instant::now() + Duration::from_secs(60);
     for s in &mut stalled {
-        s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
     }
     let mut open_left: Vec<TcpStream> = stalled;
     while !open_left.is_empty() && Instant::now() < deadline {
@@ -334,7 +338,11 @@ fn failed_auth_is_counted_logged_and_throttled() {
         assert_eq!(r.status, 401, "attempt {i}: {}", r.body);
     }
     let r = throttled.unwrap_or_else(|| panic!("no 429 in 30 attempts: {statuses:?}"));
-    assert_eq!(statuses.len(), 6, "locked out after 5 failures: {statuses:?}");
+    assert_eq!(
+        statuses.len(),
+        6,
+        "locked out after 5 failures: {statuses:?}"
+    );
     assert!(r.body.contains("\"auth_throttled\""), "{}", r.body);
     let retry_after: u64 = r
         .head
@@ -345,7 +353,10 @@ fn failed_auth_is_counted_logged_and_throttled() {
                 .map(|v| v.trim().parse().unwrap())
         })
         .unwrap_or_else(|| panic!("no Retry-After in {}", r.head));
-    assert!((1..=600).contains(&retry_after), "Retry-After {retry_after}");
+    assert!(
+        (1..=600).contains(&retry_after),
+        "Retry-After {retry_after}"
+    );
     // the right token does not help while locked out: it is not even compared
     for _ in 0..3 {
         let r = get(Some(attacker), v.http, "/api/v1/status", Some(&v.token));
@@ -374,7 +385,11 @@ fn failed_auth_is_counted_logged_and_throttled() {
         1,
         "one line per address and interval for 9 refusals: {failure_lines:#?}"
     );
-    assert!(failure_lines[0].contains("failures=1"), "{}", failure_lines[0]);
+    assert!(
+        failure_lines[0].contains("failures=1"),
+        "{}",
+        failure_lines[0]
+    );
     let lockouts = log
         .lines()
         .filter(|l| l.contains("locked out") && l.contains("127.0.0.2"))
