@@ -1,7 +1,10 @@
 //! Vigil's HTTP API: search, health, metrics and source status.
 //!
 //! Secure by default: every route but `/health` (which says only "ok") requires the bearer
-//! token, compared in constant time; bodies are capped; searches run under a time limit on the
+//! token, compared in constant time; failed authentications are counted, logged at a bounded
+//! rate and throttled per client address (see `auth`); connections are capped, share the
+//! process's descriptor budget and are closed when they stall (see `listener`); requests in
+//! progress are capped; bodies are capped in size and in time; searches run under a time limit on the
 //! blocking pool so a heavy query never stalls the runtime; TLS is one config block away; the
 //! default listen address is loopback. Errors have a stable machine `code`, an HTTP status and
 //! a message, and never leak internals.
@@ -11,9 +14,15 @@
 
 #![warn(missing_docs)]
 
+mod auth;
+#[cfg(test)]
+mod gate_tests;
+mod listener;
 mod server;
 
-pub use server::{ApiState, router, serve, tls_config};
+pub use auth::AuthPolicy;
+pub use listener::{ApiLimits, serve};
+pub use server::{ApiState, api_metrics, router, tls_config};
 
 use serde::{Deserialize, Serialize};
 

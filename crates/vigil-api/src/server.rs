@@ -1,4 +1,4 @@
-//! Routes, auth, limits and the listener (plain or TLS).
+//! Routes, auth, request limits and the TLS configuration; the listener is in `listener`.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -6,15 +6,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 use subtle::ConstantTimeEq;
-use vigil_pipeline::{ShutdownSignal, Telemetry};
+use tokio::sync::Semaphore;
+use vigil_pipeline::{ComponentMetrics, Telemetry};
 
+use crate::auth::{AuthGuard, AuthPolicy, Failure, LogLines};
+use crate::listener::ApiLimits;
 use crate::{SearchError, SearchRequest, SearchResponse, SearchService};
 
 /// What the handlers share.
@@ -30,6 +33,8 @@ pub struct ApiState {
     pub query_timeout: Duration,
     /// Largest request body.
     pub max_body_size: usize,
+    /// Connection, request and authentication limits.
+    pub limits: ApiLimits,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -46,29 +51,164 @@ fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response
     (status, axum::Json(body)).into_response()
 }
 
-async fn require_token(
-    State(st): State<ApiState>,
-    headers: HeaderMap,
-    req: Request,
-    next: Next,
-) -> Response {
-    let presented = headers
+/// What the gate middlewares (auth, concurrency, body) share.
+#[derive(Clone)]
+struct Gate {
+    token: Arc<str>,
+    guard: Arc<AuthGuard>,
+    metrics: ComponentMetrics,
+    requests: Arc<Semaphore>,
+    body_read_timeout: Duration,
+    max_body_size: usize,
+}
+
+fn peer_of(req: &Request) -> Option<SocketAddr> {
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0)
+}
+
+/// Logs what the failure table says is due; never the presented token.
+fn log_auth(peer: Option<SocketAddr>, lines: &LogLines, policy: &AuthPolicy, last: &str) {
+    let peer = peer.map_or_else(|| "unknown".to_owned(), |p| p.ip().to_string());
+    if let Some((failures, throttled)) = lines.summary {
+        tracing::warn!(
+            %peer,
+            failures,
+            throttled,
+            last_reason = last,
+            interval_s = policy.log_interval.as_secs(),
+            "API authentication failures from this address since its last report"
+        );
+    }
+    if lines.locked_out {
+        tracing::warn!(
+            %peer,
+            max_failures = policy.max_failures,
+            window_s = policy.failure_window.as_secs(),
+            lockout_s = policy.lockout.as_secs(),
+            "API client locked out after too many failed authentications"
+        );
+    }
+}
+
+async fn require_token(State(g): State<Gate>, req: Request, next: Next) -> Response {
+    let peer = peer_of(&req);
+    let now = Instant::now();
+    g.metrics.events_in(1);
+    if let Some(p) = peer {
+        if let Some((retry, lines)) = g.guard.locked(p.ip(), now) {
+            g.metrics.error("auth_throttled", 1);
+            log_auth(peer, &lines, g.guard.policy(), "throttled");
+            let secs = retry.as_secs() + u64::from(retry.subsec_nanos() > 0);
+            let mut resp = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "auth_throttled",
+                format!("too many failed authentications from this address; retry in {secs} s"),
+            );
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+            return resp;
+        }
+    }
+    let presented = req
+        .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    match presented {
-        Some(t) if bool::from(t.as_bytes().ct_eq(st.token.as_bytes())) => next.run(req).await,
-        Some(_) => error(
+    let failure = match presented {
+        Some(t) if bool::from(t.as_bytes().ct_eq(g.token.as_bytes())) => {
+            return next.run(req).await;
+        }
+        Some(_) => Failure::Invalid,
+        None => Failure::Missing,
+    };
+    g.metrics.error(failure.reason(), 1);
+    let lines = match peer {
+        Some(p) => g.guard.failure(p.ip(), now),
+        // no peer address (a router used without the listener): counted, logged every time
+        None => LogLines {
+            summary: Some((1, 0)),
+            locked_out: false,
+        },
+    };
+    log_auth(peer, &lines, g.guard.policy(), failure.reason());
+    match failure {
+        Failure::Invalid => error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "the bearer token is not valid",
         ),
-        None => error(
+        Failure::Missing => error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "send `Authorization: Bearer <token>`; the token is in <data_dir>/api-token",
         ),
+    }
+}
+
+/// Caps the requests in progress: beyond `api.max_concurrent_requests`, 503 `overloaded`.
+async fn limit_concurrency(State(g): State<Gate>, req: Request, next: Next) -> Response {
+    let Ok(_permit) = g.requests.clone().try_acquire_owned() else {
+        g.metrics.error("overloaded", 1);
+        let mut resp = error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            "too many requests in progress; retry shortly",
+        );
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(1u32));
+        return resp;
+    };
+    next.run(req).await
+}
+
+/// Reads the whole body within `api.body_read_timeout` (and `api.max_body_size`) before the
+/// handler sees it, so a client trickling a body cannot hold a request slot for long.
+async fn read_body(State(g): State<Gate>, req: Request, next: Next) -> Response {
+    use axum::body::HttpBody as _;
+    let (parts, body) = req.into_parts();
+    if body.size_hint().exact() == Some(0) {
+        return next.run(Request::from_parts(parts, body)).await;
+    }
+    let close = |mut r: Response| {
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        r
+    };
+    let limited = http_body_util::Limited::new(body, g.max_body_size);
+    match tokio::time::timeout(
+        g.body_read_timeout,
+        http_body_util::BodyExt::collect(limited),
+    )
+    .await
+    {
+        Ok(Ok(collected)) => {
+            let body = axum::body::Body::from(collected.to_bytes());
+            next.run(Request::from_parts(parts, body)).await
+        }
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => close(error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the request body is larger than {} bytes", g.max_body_size),
+        )),
+        Ok(Err(_)) => close(error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "the request body could not be read",
+        )),
+        Err(_) => {
+            g.metrics.error("body_timeout", 1);
+            close(error(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!(
+                    "the request body took longer than {} ms to arrive",
+                    g.body_read_timeout.as_millis()
+                ),
+            ))
+        }
     }
 }
 
@@ -168,13 +308,32 @@ async fn not_found() -> Response {
     )
 }
 
+/// The component the API counts on (`component_kind="api"`, `component_id="http"`).
+pub fn api_metrics(telemetry: &Telemetry) -> ComponentMetrics {
+    telemetry.component("api", "http")
+}
+
 /// The API's routes.
 pub fn router(state: ApiState) -> Router {
+    let gate = Gate {
+        token: state.token.clone(),
+        guard: Arc::new(AuthGuard::new(state.limits.auth.clone())),
+        metrics: api_metrics(&state.telemetry),
+        requests: Arc::new(Semaphore::new(state.limits.max_concurrent_requests.max(1))),
+        body_read_timeout: state.limits.body_read_timeout,
+        max_body_size: state.max_body_size,
+    };
+    // the last layer runs first: auth, then the concurrency cap, then the body
     let protected = Router::new()
         .route("/metrics", get(metrics))
         .route("/api/v1/status", get(status))
         .route("/api/v1/search", get(search_get).post(search_post))
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+        .route_layer(middleware::from_fn_with_state(gate.clone(), read_body))
+        .route_layer(middleware::from_fn_with_state(
+            gate.clone(),
+            limit_concurrency,
+        ))
+        .route_layer(middleware::from_fn_with_state(gate, require_token));
     Router::new()
         .route("/health", get(health))
         .merge(protected)
@@ -226,60 +385,4 @@ pub fn tls_config(
     builder
         .with_single_cert(certs, key_der)
         .map_err(|e| format!("{} / {}: {e}", cert.display(), key.display()))
-}
-
-/// Serves `app` on `listener` until `shutdown` fires, over TLS when `tls` is given.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    app: Router,
-    tls: Option<Arc<rustls::ServerConfig>>,
-    mut shutdown: ShutdownSignal,
-) -> std::io::Result<()> {
-    let Some(tls) = tls else {
-        return axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { shutdown.wait().await })
-        .await;
-    };
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
-    loop {
-        let (stream, peer) = tokio::select! {
-            _ = shutdown.wait() => return Ok(()),
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    continue;
-                }
-            },
-        };
-        let acceptor = acceptor.clone();
-        let app = app.clone();
-        tokio::spawn(async move {
-            let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
-                .await
-            {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
-            };
-            let svc = hyper_util::service::TowerToHyperService::new(app);
-            let io = hyper_util::rt::TokioIo::new(tls);
-            if let Err(e) =
-                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
-                    .serve_connection(io, svc)
-                    .await
-            {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
-        });
-    }
 }

@@ -100,6 +100,43 @@ pub struct RawApi {
     /// Longest a search may run before it is cancelled. Default `30s`.
     #[serde(default)]
     pub query_timeout: Option<String>,
+    /// Most open API connections. Beyond it, a new connection closes the connection that has
+    /// been idle longest (waiting for a request); when every connection is busy with a request
+    /// the new one is refused and counted. Default `512`.
+    #[serde(default)]
+    pub max_connections: Option<usize>,
+    /// Most requests (other than `/health`) handled at once; more are answered 503
+    /// `overloaded`. Default `64`.
+    #[serde(default)]
+    pub max_concurrent_requests: Option<usize>,
+    /// Longest a client may take to send a request's headers, counted from the connection's
+    /// start (including the TLS handshake) for its first request. Default `10s`.
+    #[serde(default)]
+    pub header_read_timeout: Option<String>,
+    /// Longest a client may take to send a request's body; slower ones are answered 408
+    /// `body_timeout`. Default `30s`.
+    #[serde(default)]
+    pub body_read_timeout: Option<String>,
+    /// How long a keep-alive connection may stay idle between requests before it is closed.
+    /// Default `60s`.
+    #[serde(default)]
+    pub idle_timeout: Option<String>,
+    /// Failed authentications from one IP address within `auth_failure_window` after which it is
+    /// locked out: answered 429 with `Retry-After` for `auth_lockout`, its token not even
+    /// compared. Default `10`.
+    #[serde(default)]
+    pub auth_max_failures: Option<u32>,
+    /// The window in which `auth_max_failures` are counted. Default `1m`.
+    #[serde(default)]
+    pub auth_failure_window: Option<String>,
+    /// How long an IP address stays locked out after too many failed authentications.
+    /// Default `5m`.
+    #[serde(default)]
+    pub auth_lockout: Option<String>,
+    /// Failed authentications are logged at most once per IP address per interval, with the
+    /// count since the last line (never the presented token). Default `1m`.
+    #[serde(default)]
+    pub auth_log_interval: Option<String>,
 }
 
 /// A certificate and key in PEM files.

@@ -309,3 +309,46 @@ storage:
     }
     assert_eq!(errs.len(), expected.len(), "{errs:#?}");
 }
+
+#[test]
+fn api_limits_have_defaults_and_are_checked_with_their_paths() {
+    let c = default_config().unwrap();
+    assert_eq!(c.api.max_connections, 512);
+    assert_eq!(c.api.max_concurrent_requests, 64);
+    assert_eq!(c.api.header_read_timeout.as_secs(), 10);
+    assert_eq!(c.api.body_read_timeout.as_secs(), 30);
+    assert_eq!(c.api.idle_timeout.as_secs(), 60);
+    assert_eq!(c.api.auth_max_failures, 10);
+    assert_eq!(c.api.auth_failure_window.as_secs(), 60);
+    assert_eq!(c.api.auth_lockout.as_secs(), 300);
+    assert_eq!(c.api.auth_log_interval.as_secs(), 60);
+
+    let c = load_str(
+        "version: 1\napi:\n  max_connections: 8\n  header_read_timeout: 2s\n  auth_max_failures: 3\n  auth_lockout: 90s\n",
+        "t",
+        Path::new("."),
+    )
+    .unwrap();
+    assert_eq!(c.api.max_connections, 8);
+    assert_eq!(c.api.header_read_timeout.as_secs(), 2);
+    assert_eq!(c.api.auth_max_failures, 3);
+    assert_eq!(c.api.auth_lockout.as_secs(), 90);
+
+    let errs = errors(
+        "version: 1\napi:\n  max_connections: 0\n  max_concurrent_requests: 0\n  header_read_timeout: 0s\n  body_read_timeout: soon\n  idle_timeout: 2d\n  auth_max_failures: 0\n  auth_failure_window: 0ms\n",
+    );
+    for e in [
+        "api.max_connections: 0 is out of range",
+        "api.max_concurrent_requests: 0 is out of range",
+        "api.header_read_timeout: 0s is out of range",
+        "api.body_read_timeout: 'soon' is not a duration",
+        "api.idle_timeout: 2days is out of range",
+        "api.auth_max_failures: 0 is out of range",
+        "api.auth_failure_window: 0s is out of range",
+    ] {
+        assert!(
+            errs.iter().any(|x| x.starts_with(e)),
+            "missing '{e}' in {errs:#?}"
+        );
+    }
+}

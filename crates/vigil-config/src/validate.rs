@@ -90,6 +90,24 @@ pub struct ApiConfig {
     pub max_body_size: usize,
     /// Search time limit.
     pub query_timeout: Duration,
+    /// Most open connections.
+    pub max_connections: usize,
+    /// Most requests in progress (other than `/health`).
+    pub max_concurrent_requests: usize,
+    /// Time to send request headers.
+    pub header_read_timeout: Duration,
+    /// Time to send a request body.
+    pub body_read_timeout: Duration,
+    /// Keep-alive idle limit.
+    pub idle_timeout: Duration,
+    /// Failed authentications per IP address and window before a lockout.
+    pub auth_max_failures: u32,
+    /// Window of `auth_max_failures`.
+    pub auth_failure_window: Duration,
+    /// Length of a lockout.
+    pub auth_lockout: Duration,
+    /// At most one log line per IP address and interval for failed authentications.
+    pub auth_log_interval: Duration,
 }
 
 /// Certificate, key and optional client CA, as files.
@@ -395,6 +413,23 @@ impl V<'_> {
         }
     }
 
+    /// An API limit: a duration between 1 ms and 1 day (0 would close every connection at
+    /// once; more than a day is a typo).
+    fn api_duration(&mut self, path: &str, v: &Option<String>, default: Duration) -> Duration {
+        let d = self.duration(path, v, default);
+        if d < Duration::from_millis(1) || d > Duration::from_secs(86_400) {
+            self.p.add(
+                path,
+                format!(
+                    "{} is out of range (1ms..=1d)",
+                    humantime::format_duration(d)
+                ),
+            );
+            return default;
+        }
+        d
+    }
+
     /// An optional duration that must be more than 0 when given.
     fn opt_duration(&mut self, path: &str, v: &Option<String>) -> Option<Duration> {
         let s = v.as_ref()?;
@@ -512,6 +547,57 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
             "api.query_timeout",
             &raw.api.query_timeout,
             Duration::from_secs(30),
+        ),
+        max_connections: v.count(
+            "api.max_connections",
+            raw.api.max_connections,
+            512,
+            1,
+            1_000_000,
+        ),
+        max_concurrent_requests: v.count(
+            "api.max_concurrent_requests",
+            raw.api.max_concurrent_requests,
+            64,
+            1,
+            100_000,
+        ),
+        header_read_timeout: v.api_duration(
+            "api.header_read_timeout",
+            &raw.api.header_read_timeout,
+            Duration::from_secs(10),
+        ),
+        body_read_timeout: v.api_duration(
+            "api.body_read_timeout",
+            &raw.api.body_read_timeout,
+            Duration::from_secs(30),
+        ),
+        idle_timeout: v.api_duration(
+            "api.idle_timeout",
+            &raw.api.idle_timeout,
+            Duration::from_secs(60),
+        ),
+        auth_max_failures: v.count(
+            "api.auth_max_failures",
+            raw.api.auth_max_failures.map(|n| n as usize),
+            10,
+            1,
+            1_000_000,
+        ) as u32,
+        auth_failure_window: v.api_duration(
+            "api.auth_failure_window",
+            &raw.api.auth_failure_window,
+            Duration::from_secs(60),
+        ),
+        auth_lockout: v.api_duration(
+            "api.auth_lockout",
+            &raw.api.auth_lockout,
+            Duration::from_secs(300),
+        ),
+        auth_log_interval: v.api_duration(
+            "api.auth_log_interval",
+            &raw.api.auth_log_interval,
+            Duration::from_secs(60),
         ),
     };
 

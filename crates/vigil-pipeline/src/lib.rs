@@ -19,6 +19,7 @@
 #![warn(missing_docs)]
 
 pub mod component;
+pub mod descriptors;
 mod shutdown;
 pub mod telemetry;
 pub mod topology;
@@ -28,6 +29,7 @@ pub use component::{
     BoxFuture, ComponentError, Connector, ConnectorContext, Destination, Normalizer, RawBatch,
     RawRecord, RawSender, SourceInfo, Transform,
 };
+pub use descriptors::{ConnectionBudget, ConnectionPermit};
 pub use shutdown::{Shutdown, ShutdownSignal};
 pub use telemetry::{ComponentMetrics, ComponentSnapshot, Telemetry};
 pub use topology::{Chain, PipelineBuilder, PipelineOptions, RunningPipeline, SourceChain};

@@ -125,8 +125,52 @@ pub fn lock_data_dir(dir: &Path) -> Result<DataDirLock> {
     })
 }
 
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit (a busy collector holds thousands of
+/// connections; many systems start processes at 1,024), logs it, and sets the descriptor budget
+/// every listener shares, keeping a reserve for the store ([`vigil_pipeline::descriptors`]).
+fn raise_descriptor_limit() {
+    use rlimit::Resource;
+    let (soft, hard) = match Resource::NOFILE.get() {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the descriptor limit; connections are capped by the listeners' own limits only");
+            return;
+        }
+    };
+    // an unlimited hard limit cannot be the soft one (Linux caps it at fs.nr_open)
+    let target = if hard == rlimit::INFINITY {
+        std::fs::read_to_string("/proc/sys/fs/nr_open")
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .unwrap_or(1 << 20)
+    } else {
+        hard
+    };
+    let limit = if target > soft {
+        match rlimit::increase_nofile_limit(target) {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, soft, hard, "cannot raise the descriptor limit");
+                soft
+            }
+        }
+    } else {
+        soft
+    };
+    let b = vigil_pipeline::descriptors::configure(limit);
+    tracing::info!(
+        limit = b.limit,
+        was = soft,
+        hard,
+        reserved = b.reserve,
+        connections = b.connections,
+        "descriptor limit: connections of all listeners together stay below limit - reserved"
+    );
+}
+
 pub fn run(args: UpArgs) -> Result<u8> {
     let cfg = load_config(&args)?;
+    raise_descriptor_limit();
     let lock = lock_data_dir(&cfg.data_dir)?;
     let token_path = cfg
         .api
@@ -272,9 +316,18 @@ async fn serve(
         token: token.into(),
         query_timeout: cfg.api.query_timeout,
         max_body_size: cfg.api.max_body_size,
+        limits: api_limits(&cfg.api),
     };
+    let limits = state.limits.clone();
     let app = vigil_api::router(state);
-    let api_task = tokio::spawn(vigil_api::serve(listener, app, tls, shutdown.signal()));
+    let api_task = tokio::spawn(vigil_api::serve(
+        listener,
+        app,
+        tls,
+        limits,
+        vigil_api::api_metrics(&telemetry),
+        shutdown.signal(),
+    ));
 
     // demo traffic
     let demo_task = if args.demo {
@@ -333,6 +386,22 @@ async fn serve(
     }
     tracing::info!("stopped");
     Ok(exit::OK)
+}
+
+fn api_limits(c: &vigil_config::ApiConfig) -> vigil_api::ApiLimits {
+    vigil_api::ApiLimits {
+        max_connections: c.max_connections,
+        max_concurrent_requests: c.max_concurrent_requests,
+        header_read_timeout: c.header_read_timeout,
+        body_read_timeout: c.body_read_timeout,
+        idle_timeout: c.idle_timeout,
+        auth: vigil_api::AuthPolicy {
+            max_failures: c.auth_max_failures,
+            failure_window: c.auth_failure_window,
+            lockout: c.auth_lockout,
+            log_interval: c.auth_log_interval,
+        },
+    }
 }
 
 async fn wait_for_signal() {
