@@ -657,6 +657,17 @@ def metric_sum(m, name, contains=""):
     return sum(v for k, v in m.items() if (k == name or k.startswith(name + "{")) and contains in k)
 
 
+def by_reason(m, name):
+    """{component/reason: n} of a counter with a `reason` label, non-zero ones."""
+    out = {}
+    for k, v in m.items():
+        if k.startswith(name + "{") and v:
+            labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', k))
+            key = f"{labels.get('component_id', '?')}/{labels.get('reason', '?')}"
+            out[key] = out.get(key, 0) + int(v)
+    return out
+
+
 def yaml_scalar(v):
     return json.dumps(v) if isinstance(v, str) else str(v)
 
@@ -1038,6 +1049,14 @@ def run(a):
     if len(steady) >= 2 and steady[-1]["stored"] > steady[0]["stored"]:
         steady_us = round((steady[-1]["cpu_s"] - steady[0]["cpu_s"]) / (steady[-1]["stored"] - steady[0]["stored"]) * 1e6, 2)
     rss = [s["rss_mb"] for s in series]
+    # RSS growth per stored event over the sending (after the warm-up): a memtable's cost per
+    # event until it is sealed, or a leak when it never comes back down
+    grow = [s for s in series if "stored" in s and s["t"] >= a.warmup]
+    rss_kb_per_event = None
+    if len(grow) >= 2 and grow[-1]["stored"] > grow[0]["stored"]:
+        peak = max(grow, key=lambda s: s["rss_mb"])
+        if peak["stored"] > grow[0]["stored"]:
+            rss_kb_per_event = round((peak["rss_mb"] - grow[0]["rss_mb"]) * 1024 / (peak["stored"] - grow[0]["stored"]), 2)
     base_us, base_src = baseline(a)
     us = round(cpu / max(events, 1) * 1e6, 2)
     summary = {
@@ -1062,13 +1081,12 @@ def run(a):
         "baseline_us": base_us, "baseline_from": base_src,
         "cpu_ratio_to_baseline": round(us / base_us, 2) if base_us else None,
         "rss_max_mb": max(rss), "rss_final_mb": rss[-1], "hwm_ingest_mb": hwm_ingest,
+        "rss_growth_kb_per_event_to_peak": rss_kb_per_event,
         "hwm_after_queries_mb": round(st.get("VmHWM", 0) / 2**20, 1),
         "fds_max": max((s["fds"] or 0) for s in series), "threads_max": max((s["threads"] or 0) for s in series),
         "health": health.summary(),
-        "errors_by_reason": {k.split("reason=", 1)[1].rstrip("}"): int(v) for k, v in m.items()
-                             if k.startswith("vigil_component_errors_total") and v},
-        "drops_by_reason": {k.split("reason=", 1)[1].rstrip("}"): int(v) for k, v in m.items()
-                            if k.startswith("vigil_component_dropped_total") and v},
+        "errors_by_reason": by_reason(m, "vigil_component_errors_total"),
+        "drops_by_reason": by_reason(m, "vigil_component_dropped_total"),
         "loadavg_end": os.getloadavg(),
     }
     if hostile_result:
@@ -1100,7 +1118,7 @@ def print_summary(a, s, out):
         return "—" if v is None else ("PASS" if v else "FAIL")
     goals = s["goals"]
     print(f"\n### Soak `{a.label}`: {s['tcp_senders']} TCP + {s['udp_senders']} UDP senders x {s['rate_per_sender']}/s, "
-          f"{s['duration_s']} s" + (" , hostile" if a.hostile else "") + "\n")
+          f"{s['duration_s']:g} s" + (", hostile" if a.hostile else "") + "\n")
     print("| figure | value | goal |")
     print("|---|---|---|")
     print(f"| lines/s written (target {s['target_lines_per_s']}) | {s['achieved_lines_per_s']} "
@@ -1118,6 +1136,7 @@ def print_summary(a, s, out):
     base = f"{s['baseline_us']} µs ({s['baseline_from']})" if s["baseline_us"] else "no baseline"
     print(f"| CPU µs per event (whole run / steady) | {s['cpu_us_per_event']} / {s['cpu_us_per_event_steady']} "
           f"(ratio {s['cpu_ratio_to_baseline']} to {base}) | {g(goals['cpu_within_2x'])} (≤ 2x) |")
+    print(f"| RSS growth to its peak per stored event | {s['rss_growth_kb_per_event_to_peak']} KB | |")
     print(f"| fds max / threads max | {s['fds_max']} / {s['threads_max']} | |")
     h = s["health"]
     print(f"| /health p50 / p99 / max, failures | {h['p50_ms']} / {h['p99_ms']} / {h['max_ms']} ms, "
