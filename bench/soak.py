@@ -87,6 +87,9 @@ LATE_EDGES = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000]
 # lifetime buckets (s) of the hostile connections before the server closed them
 LIFE_EDGES = [0.1, 1, 5, 10, 30, 60, 120, 300, 600]
 OUT_CAP = 256 * 1024  # a sender stops generating while this much is queued unsent
+# the event loops sleep at least this long (s): lines due within a tick go out together, so a
+# worker wakes at most ~500 times a second however many senders it drives
+TICK = 0.002
 
 
 # ---------------------------------------------------------------- process figures
@@ -415,7 +418,7 @@ def legit_worker(spec, templates, stats, stop, pipe):
         while rheap and rheap[0][0] <= now:
             connect(heapq.heappop(rheap)[2])
         nxt = min(heap[0][0] if heap else now + 0.1, rheap[0][0] if rheap else now + 0.1)
-        for key, ev in sel.select(min(max(nxt - now, 0), 0.1)):
+        for key, ev in sel.select(min(max(nxt - now, TICK), 0.1)):
             on_event(key.data, ev)
     gen_s = time.monotonic() - t0
 
@@ -609,7 +612,7 @@ def hostile_worker(spec, stats, stop, pipe):
                 except OSError:
                     closed(c)
         nxt = timers[0][0] if timers else now + 0.1
-        for key, ev in sel.select(min(max(nxt - now, 0), 0.1)):
+        for key, ev in sel.select(min(max(nxt - now, TICK), 0.1)):
             on_event(key.data, ev)
     for c in conns:
         if c.state == UP:
@@ -766,7 +769,7 @@ class HealthPoller(threading.Thread):
 
 # ---------------------------------------------------------------- the run
 
-def sample(t0, p, api, legit_stats, hostile_stats, workers):
+def sample(t0, p, api, legit_stats, hostile_stats, workers, hostile=None):
     s = {"t": round(time.monotonic() - t0, 1)}
     st = proc_status(p.pid)
     s["rss_mb"] = round(st.get("VmRSS", 0) / 2**20, 1)
@@ -786,13 +789,17 @@ def sample(t0, p, api, legit_stats, hostile_stats, workers):
     s["senders_up"] = int(sum(st_[L_UP] for st_ in legit_stats))
     s["sender_reconnects"] = int(sum(st_[L_RECONNECTS] for st_ in legit_stats))
     s["sender_late_max_ms"] = round(max(st_[L_LATE_MAX] for st_ in legit_stats), 1)
-    cpu = 0.0
-    for w in workers:
-        try:
-            cpu += proc_cpu_s(w.pid)
-        except OSError:
-            pass
-    s["sender_cpu_s"] = round(cpu, 2)
+    def cpu_of(procs):
+        total = 0.0
+        for w in procs:
+            try:
+                total += proc_cpu_s(w.pid)
+            except OSError:
+                pass
+        return round(total, 2)
+    s["sender_cpu_s"] = cpu_of(workers)
+    if hostile is not None:
+        s["hostile_cpu_s"] = cpu_of([hostile])
     if hostile_stats is not None:
         h = hostile_stats
         s["hostile"] = {"syslog_open": int(h[H_IDLE_OPEN]), "syslog_closed": int(h[H_IDLE_CLOSED]),
@@ -972,13 +979,12 @@ def run(a):
             start_hostile()
         health = HealthPoller(api.url, a.health_interval, t0)
         health.start()
-        all_workers = workers + ([hostile] if hostile else [])
         next_sample = time.monotonic()
         while time.monotonic() < end + 1:
             if p.poll() is not None:
                 raise RuntimeError(f"vigil exited with {p.returncode} during the soak; see {run_dir}/vigil.log")
             if time.monotonic() >= next_sample:
-                s = sample(t0, p, api, legit_stats, hostile_stats, all_workers)
+                s = sample(t0, p, api, legit_stats, hostile_stats, workers, hostile)
                 series.append(s)
                 if not a.quiet:
                     h = s.get("hostile")
