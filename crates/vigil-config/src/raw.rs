@@ -231,12 +231,27 @@ pub struct RawSyslog {
     /// Largest frame accepted; longer frames are truncated, marked and kept. Default `64KiB`.
     #[serde(default)]
     pub max_frame_size: Option<RawSize>,
-    /// Most simultaneous TCP/TLS connections. Default 1024.
+    /// Most simultaneous TCP/TLS connections (both listeners together). When full, a new
+    /// connection is still admitted and the longest-idle one (longest without a complete
+    /// frame) is closed, counted as `evicted`. Default 1024.
     #[serde(default)]
     pub max_connections: Option<usize>,
-    /// Close a TCP/TLS connection that sends nothing for this long. Default `10m`.
+    /// Most simultaneous TCP/TLS connections from one source address (IPv4-mapped IPv6
+    /// counts as IPv4). A new connection beyond it closes that address's longest-idle
+    /// connection, counted as `evicted_per_ip`, so one host can never take the slots of
+    /// others. Raise it for a NAT gateway or relay with more senders behind it. At most
+    /// `max_connections`. Default `max_connections / 8` (128 with the default 1024).
+    #[serde(default)]
+    pub max_connections_per_ip: Option<usize>,
+    /// Close a TCP/TLS connection that delivers no complete frame for this long, counted as
+    /// `idle_timeout`. Bytes of an unfinished frame do not restart it. Default `10m`.
     #[serde(default)]
     pub idle_timeout: Option<String>,
+    /// Close a TCP/TLS connection whose frame (line or octet-counted message) is not complete
+    /// this long after its first bytes arrived, counted as `frame_timeout`; what arrived is
+    /// kept. Stops clients that drip bytes to hold a connection. Default `30s`.
+    #[serde(default)]
+    pub frame_timeout: Option<String>,
     /// Abort a TLS handshake that takes longer. Default `10s`.
     #[serde(default)]
     pub tls_handshake_timeout: Option<String>,

@@ -1,4 +1,5 @@
 use std::path::Path;
+use std::time::Duration;
 
 use super::*;
 
@@ -84,6 +85,55 @@ storage:
         "collectors[2].normalizer.timezone: unknown time zone 'Mars/Olympus'",
         "collectors[3].connector: listens nowhere; set udp, tcp or tls",
         "storage.fsync_interval: must be at most 1s",
+    ];
+    for e in expected {
+        assert!(
+            errs.iter().any(|x| x.starts_with(e)),
+            "missing '{e}' in {errs:#?}"
+        );
+    }
+    assert_eq!(errs.len(), expected.len(), "{errs:#?}");
+}
+
+#[test]
+fn syslog_connection_policy_defaults_and_limits() {
+    let load = |extra: &str| {
+        load_str(
+            &format!(
+                "version: 1\ncollectors:\n  - id: a\n    connector: {{ type: syslog, tcp: 127.0.0.1:5514{extra} }}\n"
+            ),
+            "test.yaml",
+            Path::new("."),
+        )
+    };
+    let syslog = |c: Config| match c.collectors.into_iter().next().map(|c| c.connector) {
+        Some(ConnectorConfig::Syslog(s)) => s,
+        None => panic!("no collector"),
+    };
+    let s = syslog(load("").unwrap());
+    assert_eq!(s.max_connections, 1024);
+    assert_eq!(s.max_connections_per_ip, 128);
+    assert_eq!(s.idle_timeout, Duration::from_secs(600));
+    assert_eq!(s.frame_timeout, Duration::from_secs(30));
+    // the per-address default follows max_connections
+    let s = syslog(load(", max_connections: 64").unwrap());
+    assert_eq!(s.max_connections_per_ip, 8);
+    let s = syslog(load(", max_connections: 4").unwrap());
+    assert_eq!(s.max_connections_per_ip, 1);
+    let s = syslog(
+        load(", max_connections: 64, max_connections_per_ip: 64, frame_timeout: 2s").unwrap(),
+    );
+    assert_eq!(s.max_connections_per_ip, 64);
+    assert_eq!(s.frame_timeout, Duration::from_secs(2));
+
+    let errs = errors(
+        "version: 1\ncollectors:\n  - id: a\n    connector: { type: syslog, tcp: 127.0.0.1:5514, max_connections: 64, max_connections_per_ip: 65, idle_timeout: 0s, frame_timeout: soon, tls_handshake_timeout: 0ms }\n",
+    );
+    let expected = [
+        "collectors[0].connector.max_connections_per_ip: 65 is out of range (1..=64)",
+        "collectors[0].connector.idle_timeout: must be more than 0",
+        "collectors[0].connector.frame_timeout: 'soon' is not a duration",
+        "collectors[0].connector.tls_handshake_timeout: must be more than 0",
     ];
     for e in expected {
         assert!(

@@ -177,8 +177,12 @@ pub struct SyslogConfig {
     pub max_frame_size: usize,
     /// Most TCP/TLS connections.
     pub max_connections: usize,
-    /// Idle connection timeout.
+    /// Most TCP/TLS connections from one source address.
+    pub max_connections_per_ip: usize,
+    /// Longest time without a complete frame.
     pub idle_timeout: Duration,
+    /// Longest time for one frame to arrive.
+    pub frame_timeout: Duration,
     /// TLS handshake timeout.
     pub tls_handshake_timeout: Duration,
     /// UDP receive buffer.
@@ -656,6 +660,24 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
                 if s.udp.is_none() && s.tcp.is_none() && s.tls.is_none() {
                     v.p.add(cp.clone(), "listens nowhere; set udp, tcp or tls");
                 }
+                let max_connections = v.count(
+                    &format!("{cp}.max_connections"),
+                    s.max_connections,
+                    1024,
+                    1,
+                    1_000_000,
+                );
+                let max_connections_per_ip = v.count(
+                    &format!("{cp}.max_connections_per_ip"),
+                    s.max_connections_per_ip,
+                    (max_connections / 8).max(1),
+                    1,
+                    max_connections,
+                );
+                let timeout = |v: &mut V, field: &str, raw: &Option<String>, default: u64| {
+                    v.opt_duration(&format!("{cp}.{field}"), raw)
+                        .unwrap_or(Duration::from_secs(default))
+                };
                 ConnectorConfig::Syslog(SyslogConfig {
                     udp,
                     tcp,
@@ -667,22 +689,15 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
                         480,
                         64 << 20,
                     ) as usize,
-                    max_connections: v.count(
-                        &format!("{cp}.max_connections"),
-                        s.max_connections,
-                        1024,
-                        1,
-                        1_000_000,
-                    ),
-                    idle_timeout: v.duration(
-                        &format!("{cp}.idle_timeout"),
-                        &s.idle_timeout,
-                        Duration::from_secs(600),
-                    ),
-                    tls_handshake_timeout: v.duration(
-                        &format!("{cp}.tls_handshake_timeout"),
+                    max_connections,
+                    max_connections_per_ip,
+                    idle_timeout: timeout(&mut v, "idle_timeout", &s.idle_timeout, 600),
+                    frame_timeout: timeout(&mut v, "frame_timeout", &s.frame_timeout, 30),
+                    tls_handshake_timeout: timeout(
+                        &mut v,
+                        "tls_handshake_timeout",
                         &s.tls_handshake_timeout,
-                        Duration::from_secs(10),
+                        10,
                     ),
                     udp_recv_buffer: v.size(
                         &format!("{cp}.udp_recv_buffer"),

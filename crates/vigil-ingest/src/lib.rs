@@ -44,11 +44,23 @@
 //! because the socket buffer overflowed are read from `/proc/net/udp{,6}` every second and
 //! reported as the drop counter `kernel_udp_overflow`.
 //!
-//! **Hostile clients.** Connections are capped (`max_connections`, gauge `connections`; an
-//! extra connection is closed at once and counted as `max_connections`). A client that sends
-//! nothing for `idle_timeout` is closed (`idle_timeout`); a TLS handshake that fails or does
-//! not finish within `tls_handshake_timeout` is counted (`tls_handshake`). Each connection is
-//! its own task, so one slow, stalled or garbage-spewing client never delays another.
+//! **Hostile clients.** A connection slot must not be something a client can hold without
+//! sending data (see `syslog::policy` for the whole design). Connections are capped per
+//! connector (`max_connections`, gauge `connections`) and per source address
+//! (`max_connections_per_ip`); a new connection is always admitted, and the connection that
+//! has gone longest without a complete frame is closed to make room (`evicted`, or
+//! `evicted_per_ip` when the address was at its own limit: one host only ever displaces its
+//! own connections). A connection with no complete frame for `idle_timeout` is closed
+//! (`idle_timeout`), and one whose frame is not complete `frame_timeout` after its first byte
+//! (`frame_timeout`): bytes that do not complete a frame restart no timer, so a one-byte drip
+//! holds nothing. A TLS handshake that fails or does not finish within
+//! `tls_handshake_timeout` is counted (`tls_handshake`). An `accept` that fails for want of
+//! descriptors pauses the loop briefly instead of spinning (`accept`). Every such event is
+//! counted; the log says it is happening at most once per 10 s per kind, with the number not
+//! logged. Each connection is its own task, so one slow, stalled or garbage-spewing client
+//! never delays another. UDP memory is bounded: a batch stops at 256 KiB, the receive loop
+//! waits on the pipeline's bounded queue, and the excess is dropped (and counted) by the
+//! kernel.
 //!
 //! **Shutdown.** On the signal the listeners stop accepting, each connection reads what is
 //! already waiting, sends its frames and its partial tail, and closes; `run` returns when

@@ -563,12 +563,30 @@ async fn stalled_client_does_not_block_others_and_is_closed_after_idle_timeout()
     r.stop().await;
 }
 
+/// A client socket bound to `source` (any 127.0.0.0/8 address reaches this host), so tests
+/// can connect from several addresses.
+async fn connect_from(source: &str, addr: SocketAddr) -> TcpStream {
+    let sock = tokio::net::TcpSocket::new_v4().unwrap();
+    sock.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    let s = sock.connect(addr).await.unwrap();
+    s.set_nodelay(true).unwrap();
+    s
+}
+
+fn connections(s: &ComponentSnapshot) -> i64 {
+    s.gauges.get("connections").copied().unwrap_or(-1)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connections_beyond_max_connections_are_closed_and_counted() {
+async fn a_full_listener_evicts_the_longest_idle_connection_to_admit_a_sender() {
     let r = start(SyslogSettings {
-        max_connections: 2,
+        max_connections: 3,
+        max_connections_per_ip: 3,
         ..tcp_settings()
     });
+    // `idle` sends nothing; the two others deliver a line after it was accepted
+    let mut idle = connect(r.tcp()).await;
+    r.wait_until("1 connection", |s| connections(s) == 1).await;
     let mut a = connect(r.tcp()).await;
     let mut b = connect(r.tcp()).await;
     a.write_all(b"<13>a\n").await.unwrap();
@@ -576,28 +594,144 @@ async fn connections_beyond_max_connections_are_closed_and_counted() {
     let mut got = texts(&r.records(2).await);
     got.sort();
     assert_eq!(got, ["<13>a", "<13>b"]);
-    r.wait_until("2 connections", |s| s.gauges.get("connections") == Some(&2))
-        .await;
+    r.wait_until("3 connections", |s| connections(s) == 3).await;
 
-    let mut extra = connect(r.tcp()).await;
-    let _ = extra.write_all(b"<13>refused\n").await;
-    assert_closed_by_server(&mut extra).await;
-    r.wait_until("max_connections counted", |s| {
-        error_count(s, "max_connections") == 1
-    })
-    .await;
-
-    drop(a);
-    r.wait_until("1 connection", |s| s.gauges.get("connections") == Some(&1))
+    let mut sender = connect(r.tcp()).await;
+    sender.write_all(b"<13>let in\n").await.unwrap();
+    assert_eq!(texts(&r.records(1).await), ["<13>let in"]);
+    assert_closed_by_server(&mut idle).await;
+    r.wait_until("evicted counted", |s| error_count(s, "evicted") == 1)
         .await;
-    let mut c = connect(r.tcp()).await;
-    c.write_all(b"<13>c\n").await.unwrap();
-    assert_eq!(texts(&r.records(1).await), ["<13>c"]);
+    // the busy connections were kept
+    a.write_all(b"<13>a2\n").await.unwrap();
     b.write_all(b"<13>b2\n").await.unwrap();
-    assert_eq!(texts(&r.records(1).await), ["<13>b2"]);
+    let mut got = texts(&r.records(2).await);
+    got.sort();
+    assert_eq!(got, ["<13>a2", "<13>b2"]);
     let (rest, snap) = r.stop().await;
     assert!(rest.is_empty(), "{:?}", texts(&rest));
-    assert_eq!(error_count(&snap, "max_connections"), 1);
+    assert_eq!(error_count(&snap, "evicted"), 1);
+    assert_eq!(error_count(&snap, "max_connections"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_at_its_limit_only_displaces_its_own_connections() {
+    let r = start(SyslogSettings {
+        max_connections: 10,
+        max_connections_per_ip: 2,
+        ..tcp_settings()
+    });
+    // another host's idle connection, older than all of the greedy host's
+    let mut other = connect_from("127.0.0.2", r.tcp()).await;
+    r.wait_until("1 connection", |s| connections(s) == 1).await;
+    let mut first = connect_from("127.0.0.3", r.tcp()).await;
+    let mut second = connect_from("127.0.0.3", r.tcp()).await;
+    r.wait_until("3 connections", |s| connections(s) == 3).await;
+    // one more from the greedy host: its own longest-idle connection goes, not `other`
+    let mut third = connect_from("127.0.0.3", r.tcp()).await;
+    assert_closed_by_server(&mut first).await;
+    r.wait_until("evicted_per_ip counted", |s| {
+        error_count(s, "evicted_per_ip") == 1
+    })
+    .await;
+    r.wait_until("3 connections", |s| connections(s) == 3).await;
+    other.write_all(b"<13>other\n").await.unwrap();
+    assert_eq!(texts(&r.records(1).await), ["<13>other"]);
+    second.write_all(b"<13>second\n").await.unwrap();
+    assert_eq!(texts(&r.records(1).await), ["<13>second"]);
+    third.write_all(b"<13>third\n").await.unwrap();
+    assert_eq!(texts(&r.records(1).await), ["<13>third"]);
+    let (_, snap) = r.stop().await;
+    assert_eq!(error_count(&snap, "evicted_per_ip"), 1);
+    assert_eq!(error_count(&snap, "evicted"), 0);
+}
+
+/// Writes `data` one byte every `every` until the write fails (the server closed) or the
+/// data is used up; returns how many bytes were written.
+async fn drip(mut s: TcpStream, data: Vec<u8>, every: Duration) -> usize {
+    for (i, b) in data.iter().enumerate() {
+        if s.write_all(&[*b]).await.is_err() {
+            return i;
+        }
+        tokio::time::sleep(every).await;
+    }
+    data.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dripping_an_unfinished_frame_does_not_hold_a_connection() {
+    let r = start(SyslogSettings {
+        frame_timeout: Duration::from_secs(1),
+        ..tcp_settings()
+    });
+    // 600 bytes at 100 ms: a minute, far beyond the deadline; no LF ever
+    let data: Vec<u8> = b"<13>drip".iter().copied().cycle().take(600).collect();
+    let dripper = tokio::spawn(drip(
+        connect(r.tcp()).await,
+        data.clone(),
+        Duration::from_millis(100),
+    ));
+    r.wait_until("frame_timeout counted", |s| {
+        error_count(s, "frame_timeout") == 1
+    })
+    .await;
+    // what arrived is kept: a prefix of the dripped bytes
+    let kept = r.records(1).await;
+    assert!(
+        data.starts_with(&kept[0].data) && kept[0].data.len() >= 4,
+        "{:?}",
+        texts(&kept)
+    );
+    r.wait_until("no connections", |s| connections(s) == 0)
+        .await;
+    let written = tokio::time::timeout(DEADLINE, dripper)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(written < data.len(), "the drip was never cut off");
+    let (_, snap) = r.stop().await;
+    assert_eq!(error_count(&snap, "idle_timeout"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_of_an_unfinished_frame_do_not_restart_the_idle_timer() {
+    let r = start(SyslogSettings {
+        idle_timeout: Duration::from_secs(1),
+        frame_timeout: Duration::from_secs(600),
+        ..tcp_settings()
+    });
+    let mut s = connect(r.tcp()).await;
+    s.write_all(b"<13>complete\n").await.unwrap();
+    assert_eq!(texts(&r.records(1).await), ["<13>complete"]);
+    let data: Vec<u8> = b"<13>partial".iter().copied().cycle().take(600).collect();
+    let dripper = tokio::spawn(drip(s, data.clone(), Duration::from_millis(100)));
+    r.wait_until("idle_timeout counted", |s| {
+        error_count(s, "idle_timeout") == 1
+    })
+    .await;
+    let kept = r.records(1).await;
+    assert!(data.starts_with(&kept[0].data), "{:?}", texts(&kept));
+    let written = tokio::time::timeout(DEADLINE, dripper)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(written < data.len(), "the drip was never cut off");
+    let (_, snap) = r.stop().await;
+    assert_eq!(error_count(&snap, "frame_timeout"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_in_progress_does_not_cut_a_sender_that_completes_it() {
+    // the frame deadline is per frame: each completed frame starts a new one
+    let r = start(SyslogSettings {
+        frame_timeout: Duration::from_secs(30),
+        ..tcp_settings()
+    });
+    let mut s = connect(r.tcp()).await;
+    write_pieces(&mut s, &[b"<13>one ", b"two\n<13>th", b"ree\n"]).await;
+    assert_eq!(texts(&r.records(2).await), ["<13>one two", "<13>three"]);
+    let (_, snap) = r.stop().await;
+    assert_eq!(snap.error_total(), 0, "{snap:?}");
 }
 
 // ---- shutdown -----------------------------------------------------------------------------
@@ -650,6 +784,58 @@ async fn stops_accepting_after_shutdown() {
 }
 
 // ---- UDP ----------------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_udp_flood_of_large_datagrams_makes_small_batches_and_waits_for_the_pipeline() {
+    // a queue of one batch that nobody reads: the receive loop must wait, not accumulate
+    let r = start_with_queue(
+        SyslogSettings {
+            udp: Some(localhost()),
+            tcp: None,
+            max_frame_size: 65_000,
+            ..SyslogSettings::default()
+        },
+        1,
+    );
+    let to = r.addrs.udp.unwrap();
+    let sender = std::thread::spawn(move || {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut big = b"<13>".to_vec();
+        big.resize(60_000, b'z');
+        for _ in 0..2000 {
+            let _ = s.send_to(&big, to);
+        }
+    });
+    sender.join().unwrap();
+    // the loop received at most: the queued batch and the one it waits to send
+    r.wait_until("the kernel dropped the excess", |s| {
+        s.drops.get("kernel_udp_overflow").copied().unwrap_or(0) > 0
+    })
+    .await;
+    let received = r.snapshot().bytes_in;
+    assert!(
+        received <= 4 * 320 * 1024,
+        "{received} bytes taken off the socket while the pipeline was blocked"
+    );
+    // every batch stays near 256 KiB however many datagrams are waiting
+    let rx = r.rx.clone();
+    let largest = tokio::spawn(async move {
+        let mut largest = 0;
+        while let Ok(b) = rx.recv_async().await {
+            largest = largest.max(b.records.iter().map(|r| r.data.len()).sum::<usize>());
+        }
+        largest
+    });
+    r.stop().await;
+    let largest = tokio::time::timeout(DEADLINE, largest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        (60_000..256 * 1024 + 65_536).contains(&largest),
+        "the largest batch held {largest} bytes"
+    );
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn udp_datagrams_are_records_and_losses_are_accounted() {
@@ -1033,6 +1219,32 @@ async fn bad_tls_clients_are_counted_and_good_ones_still_served() {
     assert_eq!(snap.events_in, 2);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_connections_stalled_in_the_handshake_are_evicted_for_real_clients() {
+    let cert = self_signed();
+    let r = start(SyslogSettings {
+        max_connections: 2,
+        max_connections_per_ip: 2,
+        tls_handshake_timeout: Duration::from_secs(600),
+        ..tls_settings(&cert)
+    });
+    let addr = r.addrs.tls.unwrap();
+    let mut silent1 = connect(addr).await;
+    let mut silent2 = connect(addr).await;
+    r.wait_until("2 connections", |s| connections(s) == 2).await;
+    // each real client displaces a silent one, oldest first
+    let mut good = tls_client(addr, &cert).await;
+    good.write_all(b"<13>over tls\n").await.unwrap();
+    assert_eq!(texts(&r.records(1).await), ["<13>over tls"]);
+    assert_closed_by_server(&mut silent1).await;
+    let mut good2 = tls_client(addr, &cert).await;
+    good2.write_all(b"<13>second\n").await.unwrap();
+    assert_eq!(texts(&r.records(1).await), ["<13>second"]);
+    assert_closed_by_server(&mut silent2).await;
+    let (_, snap) = r.stop().await;
+    assert_eq!(error_count(&snap, "evicted"), 2);
+}
+
 /// A CA (written to `dir/ca.pem`) and a client certificate it signed.
 fn client_ca_and_cert(
     dir: &Path,
@@ -1191,6 +1403,14 @@ fn settings_are_validated() {
         },
         SyslogSettings {
             idle_timeout: Duration::ZERO,
+            ..tcp_settings()
+        },
+        SyslogSettings {
+            frame_timeout: Duration::ZERO,
+            ..tcp_settings()
+        },
+        SyslogSettings {
+            max_connections_per_ip: 0,
             ..tcp_settings()
         },
         SyslogSettings {

@@ -121,6 +121,13 @@ impl Framer {
         self.consumed
     }
 
+    /// Whether a frame has begun and is not complete, after [`decode`](Self::decode) returned
+    /// `Ok(None)` on `buf`: part of it is buffered, or the rest of an oversized one is being
+    /// skipped. `false` between frames. (A connection's frame deadline starts with it.)
+    pub fn in_frame(&self, buf: &[u8]) -> bool {
+        !matches!(self.state, State::Start) || !buf.is_empty()
+    }
+
     fn advance(&mut self, buf: &mut BytesMut, n: usize) {
         let n = n.min(buf.len());
         buf.advance(n);
@@ -320,6 +327,43 @@ mod tests {
         while push(f.finish(&mut buf), &mut out) {}
         assert!(buf.is_empty());
         out
+    }
+
+    /// `in_frame` after feeding each of `pieces` and decoding everything complete.
+    fn in_frame_after(max: usize, pieces: &[&[u8]]) -> Vec<bool> {
+        let mut f = Framer::new(max);
+        let mut buf = BytesMut::new();
+        pieces
+            .iter()
+            .map(|p| {
+                buf.extend_from_slice(p);
+                while !matches!(f.decode(&mut buf), Ok(None)) {}
+                f.in_frame(&buf)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn in_frame_is_true_from_the_first_byte_of_a_frame_to_its_end() {
+        // LF framing, with CR/LF/NUL junk between frames that starts nothing
+        assert_eq!(
+            in_frame_after(64, &[b"<13>a", b"b\n", b"\n\r\0", b"<1", b"3>c\n<13>d"]),
+            [true, false, false, true, true]
+        );
+        // octet counting: inside the count, inside the frame, and done
+        assert_eq!(
+            in_frame_after(64, &[b"9", b" <13>", b"hello", b"5 <13>x"]),
+            [true, true, false, false]
+        );
+        // the skipped tail of an oversized line or counted frame is still the same frame
+        assert_eq!(
+            in_frame_after(4, &[b"<13>abcdef", b"ghi", b"\n"]),
+            [true, true, false]
+        );
+        assert_eq!(
+            in_frame_after(4, &[b"9 <13>ab", b"cd", b"e"]),
+            [true, true, false]
+        );
     }
 
     fn all_chunkings(max: usize, input: &[u8], want: &[&str]) {

@@ -4,7 +4,8 @@
 //! Metrics it reports (component kind `connector`):
 //! - `events_in` records sent to the pipeline, `bytes_in` bytes read off the sockets;
 //! - errors: `oversized_frame`, `bad_octet_count`, `incomplete_frame`, `empty_datagram`,
-//!   `idle_timeout`, `tls_handshake`, `max_connections`, `accept`, `read`, `udp_recv`;
+//!   `tls_handshake`, `accept`, `read`, `udp_recv`, and the connection policy's (see
+//!   [`policy`]): `idle_timeout`, `frame_timeout`, `evicted`, `evicted_per_ip`;
 //! - drops: `kernel_udp_overflow` (absolute, from the kernel), `pipeline_closed`;
 //! - gauges: `connections` (open TCP and TLS connections), `udp_recv_buffer_bytes` (the
 //!   receive buffer the kernel granted, as it reports it: on Linux twice the usable size).
@@ -24,6 +25,7 @@ use vigil_pipeline::{
 
 use crate::IngestError;
 
+mod policy;
 mod stream;
 mod tls;
 mod udp;
@@ -53,10 +55,19 @@ pub struct SyslogSettings {
     pub tls: Option<TlsSettings>,
     /// Longest record; longer frames are cut to this and marked.
     pub max_frame_size: usize,
-    /// Most TCP and TLS connections open at once; extra ones are closed at once and counted.
+    /// Most TCP and TLS connections open at once (both listeners together). When full, a new
+    /// connection is admitted and the longest-idle one closed and counted (`evicted`).
     pub max_connections: usize,
-    /// A connection that sends nothing for this long is closed and counted.
+    /// Most TCP and TLS connections from one source address. Its next connection closes its
+    /// longest-idle one (counted as `evicted_per_ip`). Above `max_connections` it acts as
+    /// `max_connections`.
+    pub max_connections_per_ip: usize,
+    /// A connection that delivers no complete frame for this long is closed and counted
+    /// (`idle_timeout`). Bytes of an unfinished frame do not restart it.
     pub idle_timeout: Duration,
+    /// A frame that has begun to arrive must be complete within this, or the connection is
+    /// closed and counted (`frame_timeout`); what arrived is kept as a record.
+    pub frame_timeout: Duration,
     /// A TLS handshake that takes longer than this fails and is counted.
     pub tls_handshake_timeout: Duration,
     /// SO_RCVBUF to request for the UDP socket; `None` keeps the kernel default. The kernel
@@ -70,21 +81,37 @@ pub struct SyslogSettings {
 pub const DEFAULT_MAX_FRAME_SIZE: usize = 64 * 1024;
 /// Default [`SyslogSettings::udp_recv_buffer`]: 4 MiB.
 pub const DEFAULT_UDP_RECV_BUFFER: usize = 4 * 1024 * 1024;
+/// Default [`SyslogSettings::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Default [`SyslogSettings::frame_timeout`]: 30 s.
+pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Default [`SyslogSettings::max_connections_per_ip`] for a `max_connections`: an eighth of
+/// it (at least 1), so no single host holds more than an eighth of the slots while a NAT
+/// gateway in front of many senders still gets plenty.
+pub fn default_max_connections_per_ip(max_connections: usize) -> usize {
+    (max_connections / 8).max(1)
+}
+
 /// Largest accepted [`SyslogSettings::max_frame_size`]: 16 MiB.
 pub const MAX_MAX_FRAME_SIZE: usize = 16 * 1024 * 1024;
 
 impl Default for SyslogSettings {
     /// No listeners; limits suited to a busy collector. Idle connections are closed after 10
     /// minutes: long enough that quiet senders (rsyslog keeps one connection for hours) are
-    /// rarely cut, short enough that stalled clients do not hold connection slots forever.
+    /// rarely cut, short enough that stalled clients do not hold connection slots forever
+    /// (and a full connector evicts the idlest anyway). A frame must arrive within 30 s of its
+    /// first byte: senders write whole messages, so only a stalled or hostile client is slower.
     fn default() -> Self {
         SyslogSettings {
             udp: None,
             tcp: None,
             tls: None,
             max_frame_size: DEFAULT_MAX_FRAME_SIZE,
-            max_connections: 1024,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_ip: default_max_connections_per_ip(DEFAULT_MAX_CONNECTIONS),
             idle_timeout: Duration::from_secs(600),
+            frame_timeout: DEFAULT_FRAME_TIMEOUT,
             tls_handshake_timeout: Duration::from_secs(10),
             udp_recv_buffer: Some(DEFAULT_UDP_RECV_BUFFER),
             batch_max: 1024,
@@ -120,11 +147,17 @@ impl SyslogSettings {
         if self.max_connections == 0 {
             return invalid("max_connections", "must be at least 1");
         }
+        if self.max_connections_per_ip == 0 {
+            return invalid("max_connections_per_ip", "must be at least 1");
+        }
         if self.batch_max == 0 {
             return invalid("batch_max", "must be at least 1");
         }
         if self.idle_timeout.is_zero() {
             return invalid("idle_timeout", "must be longer than zero");
+        }
+        if self.frame_timeout.is_zero() {
+            return invalid("frame_timeout", "must be longer than zero");
         }
         if self.tls_handshake_timeout.is_zero() {
             return invalid("tls_handshake_timeout", "must be longer than zero");
@@ -314,10 +347,23 @@ struct Shared {
     max_frame: usize,
     batch_max: usize,
     idle_timeout: Duration,
+    frame_timeout: Duration,
     tls_handshake_timeout: Duration,
-    connections: Arc<tokio::sync::Semaphore>,
+    connections: Arc<policy::Connections>,
+    logs: Throttles,
     /// The transport error of a frame cut to `max_frame` (built once, cloned per use).
     truncated: SmolStr,
+}
+
+/// One log rate limit per kind of connection trouble, so an attack is logged, not flooded.
+#[derive(Debug, Default)]
+struct Throttles {
+    evicted: policy::LogThrottle,
+    idle_timeout: policy::LogThrottle,
+    frame_timeout: policy::LogThrottle,
+    tls_handshake: policy::LogThrottle,
+    accept: policy::LogThrottle,
+    read: policy::LogThrottle,
 }
 
 impl Shared {
@@ -329,8 +375,14 @@ impl Shared {
             max_frame: s.max_frame_size,
             batch_max: s.batch_max,
             idle_timeout: s.idle_timeout,
+            frame_timeout: s.frame_timeout,
             tls_handshake_timeout: s.tls_handshake_timeout,
-            connections: Arc::new(tokio::sync::Semaphore::new(s.max_connections)),
+            connections: Arc::new(policy::Connections::new(
+                s.max_connections,
+                s.max_connections_per_ip,
+                ctx.metrics.gauge("connections"),
+            )),
+            logs: Throttles::default(),
             truncated: SmolStr::new(format!(
                 "frame longer than max_frame_size ({} bytes), truncated",
                 s.max_frame_size

@@ -3,20 +3,20 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use bytes::BytesMut;
 use smol_str::SmolStr;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 use vigil_event::Timestamp;
 use vigil_parse::framing::{Frame, FrameError, Framer};
 use vigil_pipeline::{RawRecord, ShutdownSignal};
 
 use super::Shared;
+use super::policy::{Eviction, Slot};
 use crate::IngestError;
 
 /// Bytes asked for per read.
@@ -26,7 +26,8 @@ const READ_SIZE: usize = 64 * 1024;
 const SHUTDOWN_DRAIN_READS: usize = 64;
 /// The transport error of an octet-counted frame cut short by the end of the stream.
 const INCOMPLETE: &str = "stream ended inside an octet-counted frame";
-/// Pause after a failed `accept` (out of file descriptors), so the loop does not spin.
+/// Pause after an `accept` that failed for want of a resource (out of file descriptors), so
+/// the loop does not spin on the connection still waiting in the backlog.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
 /// Advice for a failed bind, appended to the OS error.
@@ -75,19 +76,22 @@ pub(super) fn bind(
     Ok(socket.into())
 }
 
-/// Decrements the `connections` gauge and frees the connection slot when dropped.
-struct ConnectionSlot {
-    gauge: Arc<AtomicI64>,
-    _permit: OwnedSemaphorePermit,
+/// Whether a failed `accept` means the process or system is out of a resource (descriptors,
+/// buffers, memory): then the loop pauses before trying again, or it would spin on the
+/// connection still waiting. A connection that died in the backlog (aborted, reset) or an
+/// interrupted call is not: the next accept may succeed at once.
+fn accept_error_needs_pause(e: &io::Error) -> bool {
+    !matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+    )
 }
 
-impl Drop for ConnectionSlot {
-    fn drop(&mut self) {
-        self.gauge.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-/// Accepts connections until shutdown; each runs in its own task on `tracker`.
+/// Accepts connections until shutdown; each runs in its own task on `tracker`, holding a slot
+/// of the connection policy ([`super::policy`]).
 pub(super) async fn accept_loop(
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
@@ -95,7 +99,6 @@ pub(super) async fn accept_loop(
     tracker: TaskTracker,
     mut shutdown: ShutdownSignal,
 ) {
-    let gauge = shared.metrics.gauge("connections");
     let transport = if tls.is_some() { "tls" } else { "tcp" };
     loop {
         let accepted = tokio::select! {
@@ -107,38 +110,47 @@ pub(super) async fn accept_loop(
             Ok(a) => a,
             Err(e) => {
                 shared.metrics.error("accept", 1);
-                tracing::warn!(
-                    connector = %shared.source.id, transport, error = %e,
-                    "syslog accept failed"
-                );
+                let pause = accept_error_needs_pause(&e);
+                if let Some(suppressed) = shared.logs.accept.allow() {
+                    tracing::warn!(
+                        connector = %shared.source.id, transport, error = %e, suppressed,
+                        "syslog accept failed{}",
+                        if pause { "; pausing before the next accept" } else { "" }
+                    );
+                }
+                if !pause {
+                    continue;
+                }
                 tokio::select! {
                     () = shutdown.wait() => break,
                     () = tokio::time::sleep(ACCEPT_ERROR_PAUSE) => continue,
                 }
             }
         };
-        let Ok(permit) = shared.connections.clone().try_acquire_owned() else {
-            shared.metrics.error("max_connections", 1);
-            tracing::debug!(
-                connector = %shared.source.id, transport, %peer,
-                "syslog connection refused: max_connections reached"
-            );
-            drop(stream);
-            continue;
-        };
-        gauge.fetch_add(1, Ordering::Relaxed);
-        let slot = ConnectionSlot {
-            gauge: gauge.clone(),
-            _permit: permit,
-        };
+        let admitted = shared.connections.admit(peer.ip());
+        if let Some(eviction) = admitted.evicted {
+            shared.metrics.error(eviction.reason(), 1);
+            if let Some(suppressed) = shared.logs.evicted.allow() {
+                tracing::warn!(
+                    connector = %shared.source.id, transport, %peer, suppressed,
+                    reason = eviction.reason(),
+                    "syslog connection limit reached: closed the longest-idle connection {} \
+                     to admit a new one",
+                    match eviction {
+                        Eviction::Full => "of all (max_connections)",
+                        Eviction::PerIp => "of this address (max_connections_per_ip)",
+                    }
+                );
+            }
+        }
+        let slot = admitted.slot;
         let shared = shared.clone();
         let shutdown = shutdown.clone();
         let tls = tls.clone();
         tracker.spawn(async move {
-            let _slot = slot;
             match tls {
-                None => serve(stream, peer, &shared, shutdown).await,
-                Some(acceptor) => serve_tls(stream, peer, acceptor, &shared, shutdown).await,
+                None => serve(stream, peer, &shared, &slot, shutdown).await,
+                Some(acceptor) => serve_tls(stream, peer, acceptor, &shared, &slot, shutdown).await,
             }
         });
     }
@@ -150,44 +162,59 @@ async fn serve_tls(
     peer: SocketAddr,
     acceptor: tokio_rustls::TlsAcceptor,
     shared: &Shared,
+    slot: &Slot,
     mut shutdown: ShutdownSignal,
 ) {
     let handshake = tokio::select! {
         biased;
         () = shutdown.wait() => return,
+        () = slot.evicted() => return,
         r = tokio::time::timeout(shared.tls_handshake_timeout, acceptor.accept(stream)) => r,
     };
-    let stream = match handshake {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
-            shared.metrics.error("tls_handshake", 1);
-            tracing::debug!(
-                connector = %shared.source.id, %peer, error = %e,
-                "syslog TLS handshake failed"
-            );
-            return;
-        }
-        Err(_) => {
-            shared.metrics.error("tls_handshake", 1);
-            tracing::debug!(connector = %shared.source.id, %peer, "syslog TLS handshake timed out");
-            return;
-        }
+    let failure = match handshake {
+        Ok(Ok(s)) => return serve(s, peer, shared, slot, shutdown).await,
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => format!(
+            "no handshake within tls_handshake_timeout ({:?})",
+            shared.tls_handshake_timeout
+        ),
     };
-    serve(stream, peer, shared, shutdown).await;
+    shared.metrics.error("tls_handshake", 1);
+    if let Some(suppressed) = shared.logs.tls_handshake.allow() {
+        tracing::debug!(
+            connector = %shared.source.id, %peer, error = %failure, suppressed,
+            "syslog TLS handshake failed"
+        );
+    }
 }
 
 /// Why a connection ended.
 enum End {
     Eof,
+    /// No complete frame for `idle_timeout`.
     Idle,
+    /// A frame begun more than `frame_timeout` ago is still not complete.
+    FrameTimeout,
+    /// Closed to admit another connection (already counted at the admission).
+    Evicted,
     Error(io::Error),
     Shutdown,
     PipelineClosed,
 }
 
-/// Reads one connection until EOF, idle timeout, error or shutdown, sending a batch per read.
-async fn serve<S>(mut stream: S, peer: SocketAddr, shared: &Shared, mut shutdown: ShutdownSignal)
-where
+/// Reads one connection until EOF, a deadline, eviction, an error or shutdown, sending a batch
+/// per read.
+///
+/// Two deadlines, whichever comes first: `idle_timeout` after the last complete frame (or the
+/// start), and `frame_timeout` after the read that began the frame still unfinished. Bytes
+/// that do not complete a frame move neither, so dripping them cannot hold the connection.
+async fn serve<S>(
+    mut stream: S,
+    peer: SocketAddr,
+    shared: &Shared,
+    slot: &Slot,
+    mut shutdown: ShutdownSignal,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let mut conn = Connection {
@@ -196,26 +223,49 @@ where
         peer,
         shared,
     };
+    let mut last_frame = Instant::now();
+    let mut frame_began: Option<Instant> = None;
     let end = loop {
         conn.make_room();
+        let idle_at = last_frame + shared.idle_timeout;
+        let (deadline, timeout) = match frame_began {
+            Some(t) if t + shared.frame_timeout < idle_at => {
+                (t + shared.frame_timeout, End::FrameTimeout)
+            }
+            _ => (idle_at, End::Idle),
+        };
         let read = tokio::select! {
             biased;
             () = shutdown.wait() => break End::Shutdown,
-            r = tokio::time::timeout(shared.idle_timeout, stream.read_buf(&mut conn.buf)) => r,
+            () = slot.evicted() => break End::Evicted,
+            r = tokio::time::timeout_at(deadline, stream.read_buf(&mut conn.buf)) => r,
         };
         match read {
             Ok(Ok(0)) => break End::Eof,
             Ok(Ok(n)) => {
                 shared.metrics.bytes_in(n as u64);
-                if !conn.send_frames().await {
+                let Some(records) = conn.send_frames().await else {
                     break End::PipelineClosed;
+                };
+                let now = Instant::now();
+                if records > 0 {
+                    last_frame = now;
+                    slot.frame_delivered();
                 }
+                frame_began = if !conn.framer.in_frame(&conn.buf) {
+                    None
+                } else if records > 0 {
+                    // the unfinished frame follows one that this read completed
+                    Some(now)
+                } else {
+                    frame_began.or(Some(now))
+                };
             }
             // A TLS peer that closes the TCP connection without close_notify: a plain EOF for
             // syslog, where each frame is complete in itself.
             Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => break End::Eof,
             Ok(Err(e)) => break End::Error(e),
-            Err(_) => break End::Idle,
+            Err(_) => break timeout,
         }
     };
     let id = &shared.source.id;
@@ -223,11 +273,34 @@ where
         End::Eof => tracing::trace!(connector = %id, %peer, "syslog connection closed by peer"),
         End::Idle => {
             shared.metrics.error("idle_timeout", 1);
-            tracing::debug!(connector = %id, %peer, "syslog connection closed: idle timeout");
+            if let Some(suppressed) = shared.logs.idle_timeout.allow() {
+                tracing::debug!(
+                    connector = %id, %peer, suppressed,
+                    "syslog connection closed: no complete frame within idle_timeout"
+                );
+            }
+        }
+        End::FrameTimeout => {
+            shared.metrics.error("frame_timeout", 1);
+            if let Some(suppressed) = shared.logs.frame_timeout.allow() {
+                tracing::warn!(
+                    connector = %id, %peer, suppressed,
+                    "syslog connection closed: a frame was not completed within frame_timeout \
+                     (a stalled or hostile sender); what arrived is kept"
+                );
+            }
+        }
+        End::Evicted => {
+            tracing::trace!(connector = %id, %peer, "syslog connection evicted");
         }
         End::Error(e) => {
             shared.metrics.error("read", 1);
-            tracing::debug!(connector = %id, %peer, error = %e, "syslog connection read failed");
+            if let Some(suppressed) = shared.logs.read.allow() {
+                tracing::debug!(
+                    connector = %id, %peer, error = %e, suppressed,
+                    "syslog connection read failed"
+                );
+            }
         }
         End::Shutdown => {
             // Take what is already waiting, without waiting for more.
@@ -236,7 +309,7 @@ where
                 match tokio::time::timeout(Duration::ZERO, stream.read_buf(&mut conn.buf)).await {
                     Ok(Ok(n)) if n > 0 => {
                         shared.metrics.bytes_in(n as u64);
-                        if !conn.send_frames().await {
+                        if conn.send_frames().await.is_none() {
                             return;
                         }
                     }
@@ -320,12 +393,13 @@ impl Connection<'_> {
         }
     }
 
-    /// Sends every complete frame in the buffer, `batch_max` at a time. `false` when the
-    /// pipeline is gone.
-    async fn send_frames(&mut self) -> bool {
+    /// Sends every complete frame in the buffer, `batch_max` at a time, and returns how many
+    /// records that made; `None` when the pipeline is gone.
+    async fn send_frames(&mut self) -> Option<usize> {
         let received = Timestamp::now();
         let batch_max = self.shared.batch_max;
         let mut records = Vec::new();
+        let mut total = 0;
         loop {
             let r = self.framer.decode(&mut self.buf);
             let Some(rec) = self.next(r, received) else {
@@ -336,11 +410,12 @@ impl Connection<'_> {
                 records.reserve(batch_max.min(self.buf.len() / 64 + 1));
             }
             records.push(rec);
+            total += 1;
             if records.len() >= batch_max && !self.shared.send(std::mem::take(&mut records)).await {
-                return false;
+                return None;
             }
         }
-        self.shared.send(records).await
+        self.shared.send(records).await.then_some(total)
     }
 
     /// End of the stream: sends the frames still buffered, including the unterminated tail.

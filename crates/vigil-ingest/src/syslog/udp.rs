@@ -5,6 +5,11 @@
 //! drained without waiting, so a burst becomes one batch. What the kernel drops because the
 //! receive buffer was full never reaches us: it is read from `/proc/net/udp{,6}` (the `drops`
 //! column of this socket's inode) every second and reported as `kernel_udp_overflow`.
+//!
+//! Memory stays bounded under a flood: a batch holds at most `batch_max` records and is
+//! closed once it holds [`BATCH_BYTES`] bytes, and the receive loop waits while the pipeline's
+//! bounded queue is full. Meanwhile datagrams pile up in the kernel's receive buffer (fixed size) and the
+//! excess is dropped there, counted as above. Nothing is queued in Vigil beyond that.
 
 use std::io;
 use std::net::SocketAddr;
@@ -25,6 +30,10 @@ use crate::IngestError;
 const MAX_DATAGRAM: usize = 65536;
 /// Size of the blocks datagrams are received into.
 const BLOCK: usize = 1024 * 1024;
+/// Most datagram bytes in one batch. Without it a flood of large datagrams drained without
+/// waiting would make batches of `batch_max` × 64 KiB, and the pipeline's queue of batches
+/// would hold that many times over. Small datagrams (syslog lines) reach `batch_max` first.
+const BATCH_BYTES: usize = 256 * 1024;
 /// How often the kernel's drop counter is read.
 const DROP_POLL: Duration = Duration::from_secs(1);
 
@@ -106,11 +115,13 @@ async fn receive(sock: UdpSocket, shared: Arc<Shared>, mut shutdown: ShutdownSig
         };
         let received = Timestamp::now();
         let mut records = Vec::new();
+        let mut bytes = 0;
         let mut result = first;
         loop {
             match result {
                 Ok((n, peer)) => {
                     shared.metrics.bytes_in(n as u64);
+                    bytes += n;
                     let data = buf.split_to(n);
                     if let Some(rec) = record(data, peer, received, &shared) {
                         records.push(rec);
@@ -127,7 +138,7 @@ async fn receive(sock: UdpSocket, shared: Arc<Shared>, mut shutdown: ShutdownSig
                     break;
                 }
             }
-            if records.len() >= shared.batch_max {
+            if records.len() >= shared.batch_max || bytes >= BATCH_BYTES {
                 break;
             }
             make_room(&mut buf);
