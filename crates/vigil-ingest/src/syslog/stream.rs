@@ -127,6 +127,20 @@ pub(super) async fn accept_loop(
                 }
             }
         };
+        // the process's descriptor budget (vigil_pipeline::descriptors) keeps descriptors in
+        // reserve for the store: past it the connection is closed at once, counted
+        let Some(permit) = vigil_pipeline::ConnectionBudget::global().try_acquire() else {
+            shared.metrics.error("refused_descriptor_budget", 1);
+            if let Some(suppressed) = shared.logs.accept.allow() {
+                tracing::warn!(
+                    connector = %shared.source.id, transport, %peer, suppressed,
+                    "syslog connection refused: the process's descriptor budget for connections \
+                     is spent (raise the open-files limit)"
+                );
+            }
+            drop(stream);
+            continue;
+        };
         let admitted = shared.connections.admit(peer.ip());
         if let Some(eviction) = admitted.evicted {
             shared.metrics.error(eviction.reason(), 1);
@@ -148,6 +162,7 @@ pub(super) async fn accept_loop(
         let shutdown = shutdown.clone();
         let tls = tls.clone();
         tracker.spawn(async move {
+            let _permit = permit;
             match tls {
                 None => serve(stream, peer, &shared, &slot, shutdown).await,
                 Some(acceptor) => serve_tls(stream, peer, acceptor, &shared, &slot, shutdown).await,
