@@ -50,7 +50,7 @@ pub enum RawDestination {
 #[serde(deny_unknown_fields)]
 pub struct RawFileDestination {
     /// Path of the file, relative to the configuration file's directory. Its directory is
-    /// created when missing.
+    /// created when missing (mode 0700), the file with mode 0600.
     pub path: String,
     /// `json` (nested ECS JSON with the raw record as `event.original`) or `raw` (the record as
     /// received). Default `json`.
@@ -481,4 +481,15 @@ pub struct RawPipeline {
     /// Batches that may wait in front of each destination. Default 64.
     #[serde(default)]
     pub event_queue_batches: Option<usize>,
+    /// How far ahead of the receive time a source timestamp may be, e.g. `1d`, `15m`. An event
+    /// dated later gets the receive time as `@timestamp`, its own time in
+    /// `vigil.original_timestamp` and the tag `implausible_timestamp` (counted as normalizer
+    /// error `implausible_timestamp`). Default `1d`.
+    #[serde(default)]
+    pub max_future_skew: Option<String>,
+    /// The earliest believable source timestamp, RFC 3339 in UTC (`2000-01-01T00:00:00Z`) or a
+    /// date (`2000-01-01`), 1970 or later. Earlier events are handled as for
+    /// `max_future_skew`. Default `2000-01-01T00:00:00Z`.
+    #[serde(default)]
+    pub min_timestamp: Option<String>,
 }

@@ -402,3 +402,39 @@ fn api_limits_have_defaults_and_are_checked_with_their_paths() {
         );
     }
 }
+
+#[test]
+fn pipeline_time_policy_keys() {
+    let d = default_config().unwrap();
+    assert_eq!(d.pipeline.max_future_skew, DEFAULT_MAX_FUTURE_SKEW);
+    assert_eq!(
+        d.pipeline.min_timestamp,
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(DEFAULT_MIN_TIMESTAMP_SECS)
+    );
+    let c = load_str(
+        "version: 1\npipeline:\n  max_future_skew: 15m\n  min_timestamp: 2010-06-01\n",
+        "t",
+        Path::new("."),
+    )
+    .unwrap();
+    assert_eq!(c.pipeline.max_future_skew.as_secs(), 900);
+    assert_eq!(
+        c.pipeline.min_timestamp,
+        humantime::parse_rfc3339("2010-06-01T00:00:00Z").unwrap()
+    );
+    let errs = errors(
+        "version: 1\npipeline:\n  max_future_skew: tomorrow\n  min_timestamp: 1969-12-31T00:00:00Z\n",
+    );
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert!(errs[0].starts_with("pipeline.max_future_skew: 'tomorrow' is not a duration"));
+    assert!(
+        errs[1].starts_with("pipeline.min_timestamp: '1969-12-31T00:00:00Z' is not an instant")
+    );
+    let errs = errors("version: 1\npipeline:\n  min_timestamp: 2999-01-01T00:00:00Z\n");
+    assert_eq!(
+        errs,
+        [
+            "pipeline.min_timestamp: must be in the past (every event would be dated by its receive time)"
+        ]
+    );
+}

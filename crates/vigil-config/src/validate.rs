@@ -341,6 +341,31 @@ pub struct PipelineConfig {
     pub raw_queue_batches: usize,
     /// Event queue size in batches.
     pub event_queue_batches: usize,
+    /// How far a source time may be ahead of the receive time.
+    pub max_future_skew: Duration,
+    /// The earliest believable source time.
+    pub min_timestamp: std::time::SystemTime,
+}
+
+/// The default `pipeline.max_future_skew`: one day (time zone mistakes are at most 14 hours).
+pub const DEFAULT_MAX_FUTURE_SKEW: Duration = Duration::from_secs(86_400);
+
+/// The default `pipeline.min_timestamp`, 2000-01-01T00:00:00Z: later than the 1970 of a
+/// device whose clock was reset, earlier than any log a live source sends.
+pub const DEFAULT_MIN_TIMESTAMP_SECS: u64 = 946_684_800;
+
+/// Parses an instant in UTC: RFC 3339 with `Z` (`2000-01-01T00:00:00Z`) or a date
+/// (`2000-01-01`), 1970 or later.
+pub fn parse_utc_instant(s: &str) -> Result<std::time::SystemTime, String> {
+    let t = s.trim();
+    let full = if t.len() == 10 {
+        format!("{t}T00:00:00Z")
+    } else {
+        t.to_owned()
+    };
+    humantime::parse_rfc3339(&full).map_err(|e| {
+        format!("'{s}' is not an instant ({e}); write e.g. 2000-01-01T00:00:00Z or 2000-01-01 (UTC, 1970 or later)")
+    })
 }
 
 /// Parses a size such as `65536`, `64KiB`, `1MiB`, `10MB`.
@@ -1007,6 +1032,29 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
             1,
             65_536,
         ),
+        max_future_skew: v.duration(
+            "pipeline.max_future_skew",
+            &raw.pipeline.max_future_skew,
+            DEFAULT_MAX_FUTURE_SKEW,
+        ),
+        min_timestamp: {
+            let default = std::time::UNIX_EPOCH + Duration::from_secs(DEFAULT_MIN_TIMESTAMP_SECS);
+            match raw.pipeline.min_timestamp.as_deref().map(parse_utc_instant) {
+                None => default,
+                Some(Ok(t)) if t >= std::time::SystemTime::now() => {
+                    v.p.add(
+                        "pipeline.min_timestamp",
+                        "must be in the past (every event would be dated by its receive time)",
+                    );
+                    default
+                }
+                Some(Ok(t)) => t,
+                Some(Err(e)) => {
+                    v.p.add("pipeline.min_timestamp", e);
+                    default
+                }
+            }
+        },
     };
     let detection = raw.detection.as_ref().map(|d| {
         if d.rules.is_empty() {

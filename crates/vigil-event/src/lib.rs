@@ -49,7 +49,7 @@ pub use event::{
 pub use map::FieldMap;
 pub use schema::{FieldDef, FieldId, canonical_name, field_kind};
 pub use slot::{SetError, Slot, parse_ip};
-pub use time::Timestamp;
+pub use time::{IMPLAUSIBLE_TIMESTAMP_TAG, ORIGINAL_TIMESTAMP_FIELD, TimePolicy, Timestamp};
 pub use value::{FieldKind, Value, ValueRef};
 
 pub use bytes::Bytes;

@@ -203,6 +203,75 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
+/// Where the source's own time of an event goes when [`TimePolicy`] finds it implausible.
+pub const ORIGINAL_TIMESTAMP_FIELD: &str = "vigil.original_timestamp";
+/// The tag of an event whose source time [`TimePolicy`] replaced.
+pub const IMPLAUSIBLE_TIMESTAMP_TAG: &str = "implausible_timestamp";
+
+/// What Vigil does with a source timestamp it cannot believe: one policy, applied once where
+/// raw records become events (after the normalizer, before filters and enrichment).
+///
+/// A source time more than [`max_future_skew`](TimePolicy::max_future_skew) after the receive
+/// time, or before [`min_timestamp`](TimePolicy::min_timestamp), is not used as `@timestamp`:
+/// it would put the event where no search looks (`9999-12-31` saturates to the last
+/// representable instant; `1970-01-01` from a device whose clock was reset sorts before every
+/// real event). Instead:
+///
+/// * `@timestamp` becomes the receive time (`event.ingested`);
+/// * the source's time is kept in `vigil.original_timestamp` (a timestamp; times outside
+///   1677–2262 are saturated to those bounds there, the raw record keeps the exact text);
+/// * the event is tagged `implausible_timestamp`.
+///
+/// The pipeline counts these events (normalizer error reason `implausible_timestamp`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimePolicy {
+    /// Nanoseconds a source time may be ahead of the receive time (clock skew, a wrong time
+    /// zone). Default one day.
+    pub max_future_skew: i64,
+    /// The earliest believable source time. Default 2000-01-01T00:00:00Z.
+    pub min_timestamp: Timestamp,
+}
+
+impl TimePolicy {
+    /// One day of skew, nothing before 2000-01-01T00:00:00Z.
+    pub const DEFAULT: TimePolicy = TimePolicy {
+        max_future_skew: 86_400 * 1_000_000_000,
+        min_timestamp: Timestamp(946_684_800 * 1_000_000_000),
+    };
+
+    /// Whether `t` is believable for an event received at `received`.
+    pub fn plausible(&self, t: Timestamp, received: Timestamp) -> bool {
+        t >= self.min_timestamp && t.0 <= received.0.saturating_add(self.max_future_skew)
+    }
+
+    /// Applies the policy to `ev`; returns whether its `@timestamp` was replaced. The receive
+    /// time is `ev.meta.received` (the current time if that is unset).
+    pub fn apply(&self, ev: &mut crate::Event) -> bool {
+        let received = if ev.meta.received == Timestamp::EPOCH {
+            Timestamp::now()
+        } else {
+            ev.meta.received
+        };
+        if self.plausible(ev.timestamp, received) {
+            return false;
+        }
+        ev.extra
+            .insert(ORIGINAL_TIMESTAMP_FIELD, crate::Value::Time(ev.timestamp.0));
+        ev.timestamp = received;
+        if !ev.tags.iter().any(|t| t == IMPLAUSIBLE_TIMESTAMP_TAG) {
+            ev.tags
+                .push(smol_str::SmolStr::new_static(IMPLAUSIBLE_TIMESTAMP_TAG));
+        }
+        true
+    }
+}
+
+impl Default for TimePolicy {
+    fn default() -> Self {
+        TimePolicy::DEFAULT
+    }
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_rfc3339())
@@ -273,6 +342,65 @@ mod tests {
             let t = Timestamp::from_secs(secs);
             proptest::prop_assert_eq!(t.to_rfc3339(), chrono_rfc3339(t));
         }
+    }
+
+    fn received_at(raw_time: &str, received: Timestamp) -> crate::Event {
+        let mut ev = crate::Event::new(bytes::Bytes::from_static(b"x"));
+        ev.meta.received = received;
+        ev.timestamp = Timestamp::parse(raw_time).unwrap_or(Timestamp::MAX);
+        ev
+    }
+
+    #[test]
+    fn implausible_source_times_give_way_to_the_receive_time() {
+        let now = Timestamp::parse("2026-11-22T12:00:00Z").unwrap();
+        let p = TimePolicy::default();
+        for bad in [
+            "9999-12-31T23:59:59Z",
+            "2262-04-11T23:47:16.854775808Z",
+            "2026-11-23T12:00:01Z",
+            "1900-01-01T00:00:00Z",
+            "1970-01-01T00:00:05Z",
+            "1999-12-31T23:59:59Z",
+        ] {
+            let mut ev = received_at(bad, now);
+            let source = ev.timestamp;
+            assert!(p.apply(&mut ev), "{bad}");
+            assert_eq!(ev.timestamp, now, "{bad}");
+            assert_eq!(
+                ev.extra.get(ORIGINAL_TIMESTAMP_FIELD),
+                Some(&crate::Value::Time(source.0)),
+                "{bad}"
+            );
+            assert_eq!(ev.tags, vec![IMPLAUSIBLE_TIMESTAMP_TAG], "{bad}");
+            // applying twice changes nothing more
+            assert!(!p.apply(&mut ev));
+            assert_eq!(ev.tags.len(), 1);
+        }
+        for good in [
+            "2026-11-23T12:00:00Z",
+            "2026-11-22T12:00:00Z",
+            "2000-01-01T00:00:00Z",
+            "2015-06-01T00:00:00Z",
+        ] {
+            let mut ev = received_at(good, now);
+            let before = ev.clone();
+            assert!(!p.apply(&mut ev), "{good}");
+            assert_eq!(ev, before, "{good}");
+        }
+    }
+
+    #[test]
+    fn the_policy_bounds_are_configurable() {
+        let now = Timestamp::parse("2026-11-22T12:00:00Z").unwrap();
+        let p = TimePolicy {
+            max_future_skew: 0,
+            min_timestamp: Timestamp::EPOCH,
+        };
+        assert!(p.plausible(Timestamp::parse("1970-01-01T00:00:05Z").unwrap(), now));
+        assert!(p.plausible(now, now));
+        assert!(!p.plausible(Timestamp(now.0 + 1), now));
+        assert!(!p.plausible(Timestamp(-1), now));
     }
 
     #[test]

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 const TICK: Duration = Duration::from_secs(1);
 
 use smol_str::SmolStr;
-use vigil_event::Event;
+use vigil_event::{Event, TimePolicy};
 
 use crate::component::{
     ComponentError, Connector, ConnectorContext, Destination, Normalizer, RawBatch, SourceInfo,
@@ -39,6 +39,9 @@ use crate::{Shutdown, ShutdownSignal};
 pub struct SourceChain {
     /// The normalizer and its counters.
     pub normalizer: (Arc<dyn Normalizer>, ComponentMetrics),
+    /// What to do with implausible source timestamps, applied to what the normalizer made;
+    /// the events it corrects are counted as normalizer errors `implausible_timestamp`.
+    pub time_policy: TimePolicy,
     /// Filter, enrichment and aggregation, in order.
     pub transforms: Vec<(Box<dyn Transform>, ComponentMetrics)>,
 }
@@ -63,6 +66,15 @@ impl SourceChain {
         }
         m.events_in(n_in);
         m.bytes_in(bytes);
+        let policy = self.time_policy;
+        let corrected = out[before..]
+            .iter_mut()
+            .map(|e| policy.apply(e))
+            .filter(|&c| c)
+            .count() as u64;
+        if corrected > 0 {
+            m.error("implausible_timestamp", corrected);
+        }
         let produced = &out[before..];
         let failed = produced
             .iter()
@@ -547,6 +559,65 @@ mod tests {
         }
     }
 
+    /// Sets `@timestamp` from the record: `future` → the far future, `past` → 1900.
+    struct TimeNorm;
+    impl Normalizer for TimeNorm {
+        fn normalize(&self, _s: &SourceInfo, rec: RawRecord, out: &mut Vec<Event>) {
+            let mut e = Event::new(rec.data);
+            e.meta.received = rec.received;
+            e.timestamp = match &e.raw[..] {
+                b"future" => Timestamp::MAX,
+                b"past" => Timestamp::parse("1900-01-01T00:00:00Z").unwrap(),
+                _ => rec.received,
+            };
+            out.push(e);
+        }
+    }
+
+    #[test]
+    fn the_chain_applies_the_time_policy_and_counts_it() {
+        let m = ComponentMetrics::detached("normalizer", "s");
+        let mut chain = SourceChain {
+            normalizer: (Arc::new(TimeNorm), m.clone()),
+            time_policy: TimePolicy::default(),
+            transforms: Vec::new(),
+        };
+        let received = Timestamp::parse("2026-11-22T12:00:00Z").unwrap();
+        let records = ["future", "now", "past"]
+            .iter()
+            .map(|l| RawRecord {
+                data: bytes::Bytes::from_static(l.as_bytes()),
+                received,
+                peer: None,
+                transport_error: None,
+            })
+            .collect();
+        let source = Arc::new(SourceInfo {
+            id: "s".into(),
+            tenant: "main".into(),
+            collector: "t".into(),
+        });
+        let mut out = Vec::new();
+        chain.process(RawBatch { source, records }, &mut out);
+        assert!(out.iter().all(|e| e.timestamp == received));
+        let tagged: Vec<_> = out
+            .iter()
+            .map(|e| {
+                e.tags
+                    .iter()
+                    .any(|t| t == vigil_event::IMPLAUSIBLE_TIMESTAMP_TAG)
+            })
+            .collect();
+        assert_eq!(tagged, [true, false, true]);
+        assert_eq!(
+            out[0].extra.get(vigil_event::ORIGINAL_TIMESTAMP_FIELD),
+            Some(&vigil_event::Value::Time(i64::MAX))
+        );
+        let s = m.snapshot();
+        assert_eq!(s.errors.get("implausible_timestamp"), Some(&2));
+        assert_eq!(s.events_out, 3);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn events_flow_through_the_chain_and_shutdown_flushes() {
         let tel = Telemetry::new();
@@ -575,6 +646,7 @@ mod tests {
                 "lines".into(),
                 SourceChain {
                     normalizer: (Arc::new(Norm), t2.component("normalizer", "lines")),
+                    time_policy: TimePolicy::default(),
                     transforms: vec![(Box::new(DropOdd), t2.component("filter", "lines/0"))],
                 },
             );

@@ -21,7 +21,7 @@
 //! `file.name`, `message`; the counts and time range go to `extra` (`vigil.audit.events`,
 //! `vigil.audit.from`, `vigil.audit.to`, `vigil.audit.space`).
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -190,7 +190,7 @@ impl AuditLog {
     /// Opens (creating) `<data_dir>/audit/audit.log` for appending.
     pub fn open(data_dir: &Path) -> Result<AuditLog, StoreError> {
         let dir = data_dir.join(AUDIT_DIR);
-        std::fs::create_dir_all(&dir).map_err(|e| StoreError::io("create directory", &dir, e))?;
+        vigil_fs::create_dir_all(&dir).map_err(|e| StoreError::io("create directory", &dir, e))?;
         let path = dir.join(AUDIT_FILE);
         let file = Self::open_file(&path)?;
         Ok(AuditLog {
@@ -200,7 +200,7 @@ impl AuditLog {
     }
 
     fn open_file(path: &Path) -> Result<File, StoreError> {
-        OpenOptions::new()
+        vigil_fs::options()
             .create(true)
             .append(true)
             .open(path)

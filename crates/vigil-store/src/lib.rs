@@ -195,12 +195,15 @@ impl std::fmt::Display for TenantId {
     }
 }
 
-/// A half-open time range `[from, to)` over `@timestamp`.
+/// A half-open time range `[from, to)` over `@timestamp`, except that `to` =
+/// [`Timestamp::MAX`] means "no end": the range then includes the last representable instant
+/// too, so [`TimeRange::ALL`] holds every stored event (a source time of `9999-12-31` is
+/// saturated to that instant).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeRange {
     /// Inclusive start.
     pub from: Timestamp,
-    /// Exclusive end.
+    /// Exclusive end; [`Timestamp::MAX`] is unbounded (inclusive).
     pub to: Timestamp,
 }
 
@@ -218,12 +221,12 @@ impl TimeRange {
 
     /// Whether `t` is inside.
     pub fn contains(&self, t: i64) -> bool {
-        t >= self.from.0 && t < self.to.0
+        t >= self.from.0 && (t < self.to.0 || self.to == Timestamp::MAX)
     }
 
     /// Whether `[lo, hi]` (inclusive) overlaps.
     pub fn overlaps(&self, lo: i64, hi: i64) -> bool {
-        hi >= self.from.0 && lo < self.to.0
+        hi >= self.from.0 && (lo < self.to.0 || self.to == Timestamp::MAX)
     }
 }
 
@@ -468,3 +471,25 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
 /// Vigil's event schema for the query parser (KUMA and short aliases, field types), defined
 /// with the event model.
 pub use vigil_event::query::EventSchema;
+
+#[cfg(test)]
+mod time_range_tests {
+    use super::*;
+
+    /// Issue 11: an event dated `9999-12-31` is stored at `Timestamp::MAX`; the default range
+    /// must still find it.
+    #[test]
+    fn the_unbounded_range_holds_the_last_instant() {
+        assert!(TimeRange::ALL.contains(i64::MAX));
+        assert!(TimeRange::ALL.contains(i64::MIN));
+        assert!(TimeRange::ALL.overlaps(i64::MAX, i64::MAX));
+        let from_now = TimeRange::new(Timestamp(1_000), Timestamp::MAX);
+        assert!(from_now.contains(i64::MAX));
+        assert!(!from_now.contains(999));
+        let bounded = TimeRange::new(Timestamp(0), Timestamp(10));
+        assert!(bounded.contains(9));
+        assert!(!bounded.contains(10));
+        assert!(!bounded.overlaps(10, 20));
+        assert!(bounded.overlaps(9, 20));
+    }
+}

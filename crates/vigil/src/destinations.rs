@@ -5,7 +5,7 @@
 //! Delivery is at least once: a batch whose write fails is retried by the pipeline (intake
 //! waits meanwhile), so a line may appear twice after a write error, never zero times.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -56,9 +56,9 @@ impl FileDestination {
         if let Some(dir) = self.path.parent()
             && !dir.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(dir).map_err(|e| self.err("creating the directory of", e))?;
+            vigil_fs::create_dir_all(dir).map_err(|e| self.err("creating the directory of", e))?;
         }
-        let f = OpenOptions::new()
+        let f = vigil_fs::options()
             .create(true)
             .append(true)
             .open(&self.path)

@@ -355,10 +355,10 @@ impl StateDir {
         if !Self::valid_tenant(tenant) {
             return Ok(());
         }
-        std::fs::create_dir_all(&self.dir)?;
+        vigil_fs::create_dir_all(&self.dir)?;
         let tmp = self.dir.join(format!(".{tenant}.json.tmp"));
         {
-            let mut f = std::fs::File::create(&tmp)?;
+            let mut f = vigil_fs::create(&tmp)?;
             std::io::Write::write_all(&mut f, bytes)?;
             f.sync_all()?;
         }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use smol_str::SmolStr;
 use vigil_config::{CollectorConfig, Config, ConnectorConfig, EnrichmentConfig, NormalizerConfig};
-use vigil_event::{Event, Value};
+use vigil_event::{Event, TimePolicy, Timestamp, Value};
 use vigil_ingest::syslog::{SyslogConnector, SyslogSettings, TlsSettings};
 use vigil_normalize::SyslogNormalizer;
 use vigil_pipeline::transforms::{Aggregation, AggregationRule, Enrich, Enrichment, QueryFilter};
@@ -26,6 +26,9 @@ pub struct BuiltCollector {
     pub source: SourceInfo,
     pub connector: Box<dyn Connector>,
     pub normalizer: Arc<dyn Normalizer>,
+    /// What happens to implausible source timestamps (`pipeline.max_future_skew`,
+    /// `pipeline.min_timestamp`).
+    pub time_policy: TimePolicy,
     /// Transform factories: each worker gets its own instances.
     pub transforms: Vec<(String, &'static str, TransformSpec)>,
 }
@@ -99,8 +102,22 @@ pub fn collector_name() -> SmolStr {
         .unwrap_or_else(|| SmolStr::new_static("local"))
 }
 
+/// The time policy of `pipeline.max_future_skew` and `pipeline.min_timestamp`.
+pub fn time_policy(p: &vigil_config::PipelineConfig) -> TimePolicy {
+    let min_timestamp = match p.min_timestamp.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => Timestamp(i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)),
+        // validation allows 1970 or later only
+        Err(_) => Timestamp::EPOCH,
+    };
+    TimePolicy {
+        max_future_skew: i64::try_from(p.max_future_skew.as_nanos()).unwrap_or(i64::MAX),
+        min_timestamp,
+    }
+}
+
 fn build_collector(
     c: &CollectorConfig,
+    time_policy: TimePolicy,
     path: &str,
     problems: &mut Vec<String>,
 ) -> Option<BuiltCollector> {
@@ -191,6 +208,7 @@ fn build_collector(
         source,
         connector: connector?,
         normalizer,
+        time_policy,
         transforms,
     })
 }
@@ -226,7 +244,8 @@ pub fn build(cfg: &Config) -> Result<Vec<BuiltCollector>, Vec<String>> {
     let mut problems = Vec::new();
     let mut built = Vec::new();
     for (i, c) in cfg.collectors.iter().enumerate() {
-        if let Some(b) = build_collector(c, &format!("collectors[{i}]"), &mut problems) {
+        let policy = time_policy(&cfg.pipeline);
+        if let Some(b) = build_collector(c, policy, &format!("collectors[{i}]"), &mut problems) {
             built.push(b);
         }
     }
@@ -234,10 +253,51 @@ pub fn build(cfg: &Config) -> Result<Vec<BuiltCollector>, Vec<String>> {
     for p in spaces_config(&cfg.storage).problems() {
         problems.push(format!("storage.{p}"));
     }
+    secret_problems(cfg, &mut problems);
     if problems.is_empty() {
         Ok(built)
     } else {
         Err(problems)
+    }
+}
+
+/// Checks every secret file of the configuration with [`vigil_fs::check_secret_file`]: the API
+/// token (the configured file, or `<data_dir>/api-token`, once it exists), the API and syslog
+/// TLS private keys and the storage key file. `vigil validate` and `vigil up` both come here,
+/// so they accept and refuse the same files. Missing TLS files are already reported by the
+/// configuration's validation.
+fn secret_problems(cfg: &Config, problems: &mut Vec<String>) {
+    let mut check = |path: &str, file: &std::path::Path| {
+        if let Err(e) = vigil_fs::check_secret_file(file) {
+            problems.push(format!("{path}: {e}"));
+        }
+    };
+    let token = cfg
+        .api
+        .token_file
+        .clone()
+        .unwrap_or_else(|| cfg.data_dir.join("api-token"));
+    if token.exists() {
+        check("api.token_file", &token);
+    }
+    if let Some(t) = &cfg.api.tls
+        && t.key.is_file()
+    {
+        check("api.tls.key", &t.key);
+    }
+    for (i, c) in cfg.collectors.iter().enumerate() {
+        match &c.connector {
+            ConnectorConfig::Syslog(s) => {
+                if let Some((_, files)) = &s.tls
+                    && files.key.is_file()
+                {
+                    check(&format!("collectors[{i}].connector.tls.key"), &files.key);
+                }
+            }
+        }
+    }
+    if let Some(vigil_config::EncryptionConfig::KeyFile(p)) = &cfg.storage.encryption {
+        check("storage.encryption.key_file", p);
     }
 }
 
@@ -306,6 +366,7 @@ pub fn chain_factory(
         SmolStr,
         Arc<dyn Normalizer>,
         ComponentMetrics,
+        TimePolicy,
         Vec<(TransformSpec, ComponentMetrics)>,
     );
     let parts: Vec<Part> = collectors
@@ -317,12 +378,18 @@ pub fn chain_factory(
                 .iter()
                 .map(|(id, kind, spec)| (spec.clone(), telemetry.component(kind, id)))
                 .collect();
-            (c.source.id.clone(), c.normalizer.clone(), nm, ts)
+            (
+                c.source.id.clone(),
+                c.normalizer.clone(),
+                nm,
+                c.time_policy,
+                ts,
+            )
         })
         .collect();
     move || {
         let mut sources = HashMap::new();
-        for (id, n, nm, ts) in &parts {
+        for (id, n, nm, policy, ts) in &parts {
             let transforms = ts
                 .iter()
                 // validated in build(): cannot fail here
@@ -332,6 +399,7 @@ pub fn chain_factory(
                 id.clone(),
                 SourceChain {
                     normalizer: (n.clone(), nm.clone()),
+                    time_policy: *policy,
                     transforms,
                 },
             );

@@ -463,3 +463,26 @@ fn correlation_rules_run_over_the_timeline() {
     let ids = rule_ids(&jsonl(&out));
     assert_eq!(ids.len(), 2, "{ids:?}"); // the base rule is low: only the correlations remain
 }
+
+/// Issue 11, point 7: `winlog.record_id` is the event's `EventRecordID` (what Event Viewer
+/// shows), not the EVTX record header's number, which restarts at 1 in an exported log. The
+/// one record of this sample has header number 1 and `<EventRecordID>27736</EventRecordID>`
+/// (read with the evtx crate's XML output).
+#[test]
+fn winlog_record_id_is_the_events_event_record_id() {
+    let Some((sigma, samples)) = corpora() else {
+        return;
+    };
+    let rules = sigma.join("rules");
+    let sample = samples.join("Defense Evasion/DE_104_system_log_cleared.evtx");
+    let out = hunt(
+        &["--rules", rules.to_str().unwrap(), "--format", "jsonl"],
+        &[&sample],
+    );
+    let lines = jsonl(&out);
+    let hit = lines
+        .iter()
+        .find(|l| l["rule"]["id"] == "100ef69e-3327-481c-8e5c-6d80d9507556")
+        .unwrap_or_else(|| panic!("the log-cleared rule did not fire: {lines:?}"));
+    assert_eq!(hit["winlog"]["record_id"], 27736, "{hit}");
+}

@@ -16,7 +16,8 @@ use crate::event::flatten_evtx_json;
 /// One EVTX record handed to the per-record work.
 #[derive(Debug)]
 pub(crate) struct EvtxEvent {
-    /// `EventRecordID` from the record header.
+    /// The record number of the EVTX record header. Not always the event's `EventRecordID`
+    /// (an exported or filtered log numbers its records from 1): hits take the event's own.
     pub record_id: u64,
     /// Record header time, nanoseconds since the epoch (`None` when out of range, e.g. 0).
     pub timestamp: Option<i64>,

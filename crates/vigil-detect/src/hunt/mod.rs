@@ -171,7 +171,8 @@ pub struct Hit {
     pub file: usize,
     /// Position of the event in its file (0-based, in file order).
     pub seq: u64,
-    /// EVTX `EventRecordID`, for EVTX files.
+    /// The event's `EventRecordID` (EVTX System section, Winlogbeat `winlog.record_id`); for
+    /// an EVTX record without one, the record header's number.
     pub record_id: Option<u64>,
     /// Host, event code and channel of the event.
     pub meta: EventMeta,
@@ -281,12 +282,14 @@ impl Ctx {
 
     /// Match one event; `None` when it is outside the time window. The hits carry everything
     /// but file and position. The event time is the event's own (`TimeCreated`, `@timestamp`,
-    /// ...), else `fallback_ts` (the EVTX record header time).
+    /// ...), else `fallback_ts` (the EVTX record header time); the record id is the event's
+    /// own `EventRecordID` (what Event Viewer shows), else `fallback_record_id` (the EVTX
+    /// record header's number, which restarts at 1 in an exported or filtered log).
     fn process(
         &self,
         event: &Value,
         fallback_ts: Option<i64>,
-        record_id: Option<u64>,
+        fallback_record_id: Option<u64>,
     ) -> Option<Vec<Hit>> {
         let windowed = self.filter.from.is_some() || self.filter.to.is_some();
         let mut meta = None;
@@ -307,6 +310,7 @@ impl Ctx {
         }
         let mut meta = meta.unwrap_or_else(|| EventMeta::of(event));
         meta.timestamp = meta.timestamp.or(fallback_ts);
+        let record_id = event_record_id(event).or(fallback_record_id);
         Some(
             dets.into_iter()
                 .map(|detection| Hit {
@@ -555,6 +559,15 @@ impl Hunter {
 }
 
 /// The timeline hit of a correlation alert, at the hit that completed it.
+/// The event's own `EventRecordID` (System section), as a number or a numeric string.
+fn event_record_id(event: &Value) -> Option<u64> {
+    match event.get("EventRecordID")? {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
 fn correlation_hit(at: &Hit, a: &CorrelationAlert) -> Hit {
     let c = &a.rule;
     let mut matched: Vec<MatchedField> = a
@@ -626,4 +639,24 @@ pub fn read_events(path: &Path) -> Result<(Vec<Value>, Vec<String>), String> {
         }
     }
     Ok((events, errors))
+}
+
+#[cfg(test)]
+mod record_id_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_events_own_record_id_wins_over_the_header_number() {
+        assert_eq!(
+            event_record_id(&json!({"EventRecordID": 27736})),
+            Some(27736)
+        );
+        assert_eq!(
+            event_record_id(&json!({"EventRecordID": "22013"})),
+            Some(22013)
+        );
+        assert_eq!(event_record_id(&json!({"EventRecordID": "n/a"})), None);
+        assert_eq!(event_record_id(&json!({"EventID": 4624})), None);
+    }
 }

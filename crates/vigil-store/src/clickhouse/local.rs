@@ -58,7 +58,7 @@ impl LocalServer {
                 "clickhouse-server not found (apt-get install clickhouse-server)".into(),
             )
         })?;
-        std::fs::create_dir_all(dir).map_err(|e| StoreError::io("create", dir, e))?;
+        vigil_fs::create_dir_all(dir).map_err(|e| StoreError::io("create", dir, e))?;
         let http = free_port()?;
         let tcp = free_port()?;
         let d = dir.display();
@@ -90,12 +90,12 @@ impl LocalServer {
 </yandex>
 "#;
         let cfg_path = dir.join("config.xml");
-        std::fs::write(&cfg_path, config).map_err(|e| StoreError::io("write", &cfg_path, e))?;
+        vigil_fs::write(&cfg_path, config).map_err(|e| StoreError::io("write", &cfg_path, e))?;
         let users_path = dir.join("users.xml");
-        std::fs::write(&users_path, users).map_err(|e| StoreError::io("write", &users_path, e))?;
+        vigil_fs::write(&users_path, users).map_err(|e| StoreError::io("write", &users_path, e))?;
         let out_path = dir.join("stdout.log");
         let out =
-            std::fs::File::create(&out_path).map_err(|e| StoreError::io("create", &out_path, e))?;
+            vigil_fs::create(&out_path).map_err(|e| StoreError::io("create", &out_path, e))?;
         let err = out
             .try_clone()
             .map_err(|e| StoreError::io("create", &out_path, e))?;

@@ -259,23 +259,8 @@ impl Keyring {
 
     /// Reads the keyring of a file, which must not be readable or writable by group or others.
     pub fn from_file(path: &Path) -> Result<Keyring, StoreError> {
+        vigil_fs::check_secret_file(path).map_err(|e| StoreError::Key(e.to_string()))?;
         let f = File::open(path).map_err(|e| StoreError::io("open key file", path, e))?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = f
-                .metadata()
-                .map_err(|e| StoreError::io("stat key file", path, e))?
-                .permissions()
-                .mode();
-            if mode & 0o077 != 0 {
-                return Err(StoreError::Key(format!(
-                    "key file {} has mode {:o}: group and others must have no access (chmod 600)",
-                    path.display(),
-                    mode & 0o777
-                )));
-            }
-        }
         let mut text = String::new();
         #[allow(clippy::disallowed_methods)] // bounded by take()
         f.take(KEYRING_LIMIT)
@@ -443,7 +428,7 @@ impl std::fmt::Debug for SealedWriter {
 /// Creates (truncating) `path` for writing through the keyring: encrypted under its current
 /// key, or plain when encryption is off.
 pub fn create_sealed_file(path: &Path, keyring: &Keyring) -> Result<SealedWriter, StoreError> {
-    let file = File::create(path).map_err(|e| StoreError::io("create file", path, e))?;
+    let file = vigil_fs::create(path).map_err(|e| StoreError::io("create file", path, e))?;
     SealedWriter::new(file, path, keyring)
 }
 

@@ -58,7 +58,7 @@
 //! manifest does not list is left alone (and reported by [`verify`] as unlisted).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -129,7 +129,7 @@ impl Signer {
     /// file on first use.
     pub(crate) fn load_or_create(data_dir: &Path) -> Result<Signer, StoreError> {
         let dir = data_dir.join("keys");
-        std::fs::create_dir_all(&dir).map_err(|e| StoreError::io("create directory", &dir, e))?;
+        vigil_fs::create_dir_all(&dir).map_err(|e| StoreError::io("create directory", &dir, e))?;
         let pk8 = dir.join(SIGNING_KEY_FILE);
         let pubf = dir.join(PUBLIC_KEY_FILE);
         let bytes = match read_file(&pk8, KEY_LIMIT) {
@@ -158,7 +158,7 @@ impl Signer {
                 warn!(path = %pubf.display(), "public key file does not match the signing key; leaving it (verify will fail)");
             }
             Err(_) => {
-                let mut f = File::create(&pubf)
+                let mut f = vigil_fs::create(&pubf)
                     .map_err(|e| StoreError::io("write public key", &pubf, e))?;
                 f.write_all(public.as_bytes())
                     .and_then(|()| f.sync_all())
@@ -171,16 +171,8 @@ impl Signer {
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let mut o = OpenOptions::new();
-    o.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        o.mode(0o600);
-    }
-    let mut f = o
-        .open(path)
-        .map_err(|e| StoreError::io("create signing key", path, e))?;
+    let mut f =
+        vigil_fs::create(path).map_err(|e| StoreError::io("create signing key", path, e))?;
     f.write_all(bytes)
         .and_then(|()| f.sync_all())
         .map_err(|e| StoreError::io("write signing key", path, e))
@@ -550,7 +542,7 @@ impl Manifest {
     pub(crate) fn open(tenant_dir: &Path) -> Result<Manifest, StoreError> {
         let path = tenant_dir.join(MANIFEST_FILE);
         let existed = path.exists();
-        let mut file = OpenOptions::new()
+        let mut file = vigil_fs::options()
             .read(true)
             .append(true)
             .create(true)

@@ -34,7 +34,7 @@ mod tier;
 mod wal;
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -338,11 +338,12 @@ impl EmbeddedStore {
     pub fn open(cfg: EmbeddedConfig) -> Result<EmbeddedStore, StoreError> {
         cfg.validate()?;
         let root = cfg.data_dir.join("events");
-        std::fs::create_dir_all(&root).map_err(|e| StoreError::io("create directory", &root, e))?;
+        vigil_fs::create_dir_all(&root)
+            .map_err(|e| StoreError::io("create directory", &root, e))?;
         // One process per data directory: a second `vigil up` on the same directory would
         // interleave WAL files and LSNs.
         let lock_path = root.join("LOCK");
-        let lock = OpenOptions::new()
+        let lock = vigil_fs::options()
             .create(true)
             .truncate(false)
             .write(true)
@@ -915,7 +916,7 @@ impl Inner {
 }
 
 fn mkdir(p: &Path) -> Result<(), StoreError> {
-    std::fs::create_dir_all(p).map_err(|e| StoreError::io("create directory", p, e))
+    vigil_fs::create_dir_all(p).map_err(|e| StoreError::io("create directory", p, e))
 }
 
 const KEYWORD_COUNT: usize = index::KEYWORD_FIELDS.len();
@@ -1420,7 +1421,7 @@ impl Tenant {
         if w.wal.is_none() {
             let seq = w.next_seq;
             let path = wal::file_name(&self.wal_dir, seq);
-            let file = OpenOptions::new()
+            let file = vigil_fs::options()
                 .create_new(true)
                 .append(true)
                 .open(&path)

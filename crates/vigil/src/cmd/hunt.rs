@@ -6,7 +6,6 @@
 //! command line around it: arguments, rule loading, progress, output and the summary.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -221,7 +220,7 @@ pub fn run(a: HuntArgs) -> Result<u8> {
 
     let out: Box<dyn Write> = match &a.output {
         Some(p) => Box::new(BufWriter::new(
-            File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+            vigil_fs::create(p).with_context(|| format!("cannot create {}", p.display()))?,
         )),
         None => Box::new(BufWriter::new(std::io::stdout().lock())),
     };

@@ -54,9 +54,12 @@ pub fn load_config(args: &UpArgs) -> Result<Config> {
     Ok(cfg)
 }
 
-/// Reads the API token, creating a random one (mode 0600) on first start.
+/// Reads the API token, creating a random one (mode 0600) on first start. An existing token
+/// file that group or others can access is refused ([`vigil_fs::check_secret_file`]).
 pub fn ensure_token(path: &Path) -> Result<String> {
     if path.exists() {
+        vigil_fs::check_secret_file(path)
+            .map_err(|e| UsageError(format!("api.token_file: {e}")))?;
         let bytes = vigil_config::read_file_capped(path, 4096)
             .with_context(|| format!("reading the API token {}", path.display()))?;
         let t = String::from_utf8_lossy(&bytes).trim().to_owned();
@@ -76,14 +79,13 @@ pub fn ensure_token(path: &Path) -> Result<String> {
             .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rng.random_range(0..36)]))
             .collect()
     };
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        vigil_fs::create_dir_all(dir)
+            .with_context(|| format!("creating the directory of {}", path.display()))?;
     }
-    let mut f = opts
+    let mut f = vigil_fs::options()
+        .write(true)
+        .create_new(true)
         .open(path)
         .with_context(|| format!("creating the API token {}", path.display()))?;
     f.write_all(token.as_bytes())?;
@@ -96,11 +98,21 @@ pub struct DataDirLock {
     pub url_file: PathBuf,
 }
 
+/// Creates the data directory (mode 0700) and locks it. A data directory that group or others
+/// can enter is set to 0700, with a warning: it holds every event, the API token and the
+/// signing key.
 pub fn lock_data_dir(dir: &Path) -> Result<DataDirLock> {
-    std::fs::create_dir_all(dir)
+    let loose = vigil_fs::make_private_dir(dir)
         .with_context(|| format!("creating the data directory {}", dir.display()))?;
+    if let Some(mode) = loose {
+        tracing::warn!(
+            path = %dir.display(),
+            old_mode = %format!("{mode:04o}"),
+            "the data directory was accessible to other users; set it to 0700"
+        );
+    }
     let lock = dir.join("vigil.lock");
-    let file = std::fs::OpenOptions::new()
+    let file = vigil_fs::options()
         .create(true)
         .truncate(false)
         .write(true)
@@ -309,7 +321,9 @@ async fn serve(
     })?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let url = format!("{scheme}://{}", cfg.api.listen);
-    let _ = std::fs::write(&lock.url_file, &url);
+    if let Err(e) = vigil_fs::write(&lock.url_file, &url) {
+        tracing::warn!(path = %lock.url_file.display(), error = %e, "cannot write the API address file; `vigil search` without --url will not find this instance");
+    }
     let state = ApiState {
         search: Arc::new(StoreSearch::new(store.clone())),
         telemetry: telemetry.clone(),
