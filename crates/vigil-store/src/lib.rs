@@ -349,6 +349,19 @@ pub struct StoreStats {
     pub events: u64,
     /// Events in memtables (not yet sealed).
     pub memtable_events: u64,
+    /// Gauge: bytes the tenant's memtables hold (events, pruning sets and columns of the
+    /// active memtables and of those being sealed).
+    pub memtable_bytes: u64,
+    /// Gauge: bytes all memtables of the store hold (every tenant).
+    pub memtable_bytes_all: u64,
+    /// The limit on `memtable_bytes_all` (`memtable_total_bytes`).
+    pub memtable_limit_bytes: u64,
+    /// Counter: memtables sealed early because they reached a memory limit
+    /// (`memtable_max_bytes` or `memtable_total_bytes`).
+    pub memtable_full_seals: u64,
+    /// Counter: appends that waited for memtables to be sealed (all of them held
+    /// `memtable_total_bytes`; store-wide).
+    pub appends_waited_memory: u64,
     /// Segment files.
     pub segments: u64,
     /// Bytes of segment and WAL files.
@@ -408,6 +421,8 @@ impl StoreStats {
     pub fn add(&mut self, o: &StoreStats) {
         self.events += o.events;
         self.memtable_events += o.memtable_events;
+        self.memtable_bytes += o.memtable_bytes;
+        self.memtable_full_seals += o.memtable_full_seals;
         self.segments += o.segments;
         self.bytes_on_disk += o.bytes_on_disk;
         self.segment_bytes += o.segment_bytes;
