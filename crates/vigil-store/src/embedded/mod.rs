@@ -12,6 +12,11 @@
 //! every `tiers.interval`, and stores audit events. Searches run on the caller's thread plus
 //! `scan_threads - 1` scoped helpers.
 //!
+//! Memory: every memtable (active or being sealed) charges its bytes to `Inner::mem_total`;
+//! `append` seals a partition's memtable at `memtable_max_bytes`, and before writing makes
+//! room under `memtable_total_bytes` (`Inner::make_room`: seals the largest memtable early, or
+//! waits for the sealer, holding no lock).
+//!
 //! Lock order (never taken the other way round): `Tenant::write` → `Tenant::sync` and
 //! `Tenant::write` → `Tenant::view` → `Tenant::wal_closed`. `Tenant::maint` (one file
 //! rewrite or deletion at a time per partition: merge, tier move, retention, re-encryption)
@@ -1063,7 +1068,7 @@ impl Encoded {
     fn push_into(&self, events: &[Event], first_lsn: u64, mt: &mut Memtable) -> u64 {
         let (mut s, mut ks, mut ts, mut cs) = (wal::HEADER_LEN, 0, 0, 0);
         let mut cols: Vec<(u8, &str)> = Vec::with_capacity(KEYWORD_COUNT);
-        for i in 0..self.ends.len() {
+        for (i, event) in events.iter().enumerate().take(self.ends.len()) {
             let (e, ke, te, ce) = (
                 self.ends[i],
                 self.key_ends[i],
@@ -1081,7 +1086,7 @@ impl Encoded {
                 keys: &self.keys[ks..ke],
                 tokens: &self.tokens[ts..te],
                 cols: &cols,
-                event: &events[i],
+                event,
                 message_at: self.message_at[i],
             };
             mt.push(first_lsn + i as u64, self.ts[i], &self.frame[s..e], f);
