@@ -369,6 +369,16 @@ pub struct RawStorage {
     /// Seal a segment after this long even if not full. Default `30s`.
     #[serde(default)]
     pub segment_max_age: Option<String>,
+    /// Memory a storage space's unsealed events may take (events, pruning sets and columns,
+    /// counted by the store): its segment is sealed early when they reach it. Default
+    /// `64MiB`.
+    #[serde(default)]
+    pub memtable_max: Option<RawSize>,
+    /// Memory the unsealed events of all tenants and spaces may take together (those being
+    /// sealed included): above it the largest memtable is sealed early, and ingestion waits
+    /// while the ones being sealed hold that much. Default `160MiB`.
+    #[serde(default)]
+    pub memtable_total_max: Option<RawSize>,
     /// Delete events older than this (by `@timestamp`), e.g. `30d`, for every tenant and space
     /// that sets no retention of its own. Default: keep forever.
     #[serde(default)]

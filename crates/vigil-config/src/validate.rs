@@ -257,6 +257,10 @@ pub struct StorageConfig {
     pub segment_max_events: usize,
     /// Segment age limit.
     pub segment_max_age: Duration,
+    /// Bytes a partition's memtable may hold before it is sealed early.
+    pub memtable_max_bytes: u64,
+    /// Bytes all memtables may hold together.
+    pub memtable_total_bytes: u64,
     /// Default retention (`None`: forever).
     pub retention: Option<Duration>,
     /// Default hot age (`None`: never cold).
@@ -881,6 +885,20 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
             "storage.segment_max_age",
             &raw.storage.segment_max_age,
             Duration::from_secs(30),
+        ),
+        memtable_max_bytes: v.size(
+            "storage.memtable_max",
+            &raw.storage.memtable_max,
+            64 << 20,
+            1 << 20,
+            1 << 40,
+        ),
+        memtable_total_bytes: v.size(
+            "storage.memtable_total_max",
+            &raw.storage.memtable_total_max,
+            160 << 20,
+            1 << 20,
+            1 << 40,
         ),
         retention: v.opt_duration("storage.retention", &raw.storage.retention),
         hot_age: v.opt_duration("storage.hot_age", &raw.storage.hot_age),

@@ -22,8 +22,11 @@
 //! 2. **Memtable**: the same encoded bytes go into in-memory blocks that search reads, so an
 //!    event is searchable as soon as `append` returns. Keyword hashes and tokens are collected
 //!    as events arrive, so the memtable prunes like a segment.
+//!    A memtable counts the bytes it holds; what it holds per event does not depend on how
+//!    events were batched (appends add to the open block's growing column builders).
 //! 3. **Sealed segments** (Apache Parquet, written and read with arrow-rs): when the memtable
-//!    is full or old, a background thread writes an immutable hot segment, one row per event
+//!    is full (events or bytes: `memtable_max_bytes` per partition, `memtable_total_bytes`
+//!    for all, with backpressure) or old, a background thread writes an immutable hot segment, one row per event
 //!    in LSN order, in row groups of 16,384 rows (zstd 3): every field of the event a typed
 //!    column of its own (`lsn`, `@timestamp` with row-group statistics that prune time
 //!    ranges, the keyword fields as dictionary columns, the receive time and event id split
@@ -31,7 +34,7 @@
 //!    the message when it is not the tail of the raw record, the raw record byte for byte,
 //!    and per row group one bloom filter over the keyword values and the tokens of the raw
 //!    record and message. Sealing decodes no event: the columns, keys and tokens are built
-//!    at append and kept with the memtable. A needle query probes the blooms (cached
+//!    at append and kept with the memtable, one Arrow batch per full block. A needle query probes the blooms (cached
 //!    in memory), reads the keyword columns of the surviving row groups, the raw text only
 //!    for full-text needles, and whole events only for the rows that may still match (Parquet
 //!    page index + row selection); a `count by process.name` reads one dictionary column and
@@ -352,6 +355,19 @@ pub struct StoreStats {
     pub events: u64,
     /// Events in memtables (not yet sealed).
     pub memtable_events: u64,
+    /// Gauge: bytes the tenant's memtables hold (events, pruning sets and columns of the
+    /// active memtables and of those being sealed).
+    pub memtable_bytes: u64,
+    /// Gauge: bytes all memtables of the store hold (every tenant).
+    pub memtable_bytes_all: u64,
+    /// The limit on `memtable_bytes_all` (`memtable_total_bytes`).
+    pub memtable_limit_bytes: u64,
+    /// Counter: memtables sealed early because they reached a memory limit
+    /// (`memtable_max_bytes` or `memtable_total_bytes`).
+    pub memtable_full_seals: u64,
+    /// Counter: appends that waited for memtables to be sealed (all of them held
+    /// `memtable_total_bytes`; store-wide).
+    pub appends_waited_memory: u64,
     /// Segment files.
     pub segments: u64,
     /// Bytes of segment and WAL files.
@@ -411,6 +427,8 @@ impl StoreStats {
     pub fn add(&mut self, o: &StoreStats) {
         self.events += o.events;
         self.memtable_events += o.memtable_events;
+        self.memtable_bytes += o.memtable_bytes;
+        self.memtable_full_seals += o.memtable_full_seals;
         self.segments += o.segments;
         self.bytes_on_disk += o.bytes_on_disk;
         self.segment_bytes += o.segment_bytes;

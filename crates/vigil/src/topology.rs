@@ -339,6 +339,8 @@ pub fn store_config(cfg: &Config) -> EmbeddedConfig {
         fsync_interval: s.fsync_interval,
         segment_max_events: s.segment_max_events,
         segment_max_age: s.segment_max_age,
+        memtable_max_bytes: usize::try_from(s.memtable_max_bytes).unwrap_or(usize::MAX),
+        memtable_total_bytes: usize::try_from(s.memtable_total_bytes).unwrap_or(usize::MAX),
         spaces: spaces_config(s),
         retention_interval: s.retention_interval,
         min_free_bytes: s.min_free_bytes,

@@ -65,7 +65,36 @@ pub(crate) struct Columns {
     pub ts: Vec<i64>,
 }
 
+/// Bytes a dictionary of `n` slots of `slot` bytes holds (hashbrown's table, 7/8 full at most).
+fn table_bytes(capacity: usize, slot: usize) -> usize {
+    if capacity == 0 {
+        return 0;
+    }
+    (capacity * 8).div_ceil(7).next_power_of_two() * (slot + 1)
+}
+
+fn value_heap(v: &ColValue) -> usize {
+    match v {
+        ColValue::Str(s) => s.len(),
+        ColValue::Ip(_) | ColValue::Int(_) => 0,
+    }
+}
+
 impl Columns {
+    /// Bytes the columns hold on the heap.
+    pub(crate) fn mem_bytes(&self) -> usize {
+        self.ts.capacity() * 8
+            + self
+                .cols
+                .iter()
+                .map(|c| {
+                    c.ids.capacity() * 4
+                        + c.vals.capacity() * std::mem::size_of::<ColValue>()
+                        + c.vals.iter().map(value_heap).sum::<usize>()
+                })
+                .sum::<usize>()
+    }
+
     pub(crate) fn value(&self, field: usize, i: usize) -> Option<&ColValue> {
         let c = self.cols.get(field)?;
         let id = *c.ids.get(i)? as usize;
@@ -78,6 +107,8 @@ impl Columns {
 pub(crate) struct ColumnsBuilder {
     pub cols: Columns,
     dicts: Vec<HashMap<Box<str>, u32, BuildHasherDefault<BytesHasher>>>,
+    /// Bytes of the distinct values (each held twice: in `cols` and as a dictionary key).
+    text_bytes: usize,
 }
 
 impl ColumnsBuilder {
@@ -101,6 +132,7 @@ impl ColumnsBuilder {
                     let Some(v) = ColValue::parse(kind, s) else {
                         continue;
                     };
+                    self.text_bytes += value_heap(&v) + s.len();
                     col.vals.push(v);
                     let id = col.vals.len() as u32;
                     dict.insert(s.into(), id);
@@ -112,6 +144,24 @@ impl ColumnsBuilder {
             }
             col.ids.push(id);
         }
+    }
+
+    /// Bytes the builder holds on the heap.
+    pub(crate) fn mem_bytes(&self) -> usize {
+        let slot = std::mem::size_of::<(Box<str>, u32)>();
+        self.text_bytes
+            + self.cols.cols.capacity() * std::mem::size_of::<Col>()
+            + self
+                .cols
+                .cols
+                .iter()
+                .map(|c| c.ids.capacity() * 4 + c.vals.capacity() * std::mem::size_of::<ColValue>())
+                .sum::<usize>()
+            + self
+                .dicts
+                .iter()
+                .map(|d| table_bytes(d.capacity(), slot))
+                .sum::<usize>()
     }
 
     /// Pads every column to `count` events and adds the timestamps.

@@ -12,6 +12,11 @@
 //! every `tiers.interval`, and stores audit events. Searches run on the caller's thread plus
 //! `scan_threads - 1` scoped helpers.
 //!
+//! Memory: every memtable (active or being sealed) charges its bytes to `Inner::mem_total`;
+//! `append` seals a partition's memtable at `memtable_max_bytes`, and before writing makes
+//! room under `memtable_total_bytes` (`Inner::make_room`: seals the largest memtable early, or
+//! waits for the sealer, holding no lock).
+//!
 //! Lock order (never taken the other way round): `Tenant::write` → `Tenant::sync` and
 //! `Tenant::write` → `Tenant::view` → `Tenant::wal_closed`. `Tenant::maint` (one file
 //! rewrite or deletion at a time per partition: merge, tier move, retention, re-encryption)
@@ -42,9 +47,8 @@ use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use arrow_array::RecordBatch;
 use parking_lot::{Condvar, Mutex, RwLock};
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 use vigil_event::Event;
 
 pub use self::crypto::{
@@ -55,7 +59,7 @@ pub use self::integrity::{
     Finding, FindingKind, MANIFEST_FILE, PUBLIC_KEY_FILE, SIGNING_KEY_FILE, VerifyReport, verify,
     verify_with_key,
 };
-use self::memtable::{Features, MemBlock, Memtable};
+use self::memtable::{Features, MemBlock, MemCharge, Memtable};
 pub use self::rekey::RekeyReport;
 pub use self::retention::{Clock, ManualClock, RetentionReport, SystemClock};
 use self::segment::{Segment, Tier, WriteOptions};
@@ -93,6 +97,13 @@ pub struct EmbeddedConfig {
     pub tiers: TierOptions,
     /// Frozen memtables waiting to be sealed before `append` blocks (backpressure). Default 2.
     pub max_pending_seals: usize,
+    /// Bytes a partition's memtable may hold (events, pruning sets, columns): it is sealed
+    /// early when it reaches them. Default 64 MiB.
+    pub memtable_max_bytes: usize,
+    /// Bytes all memtables together (every partition, those being sealed included) may hold:
+    /// above it the largest memtable is sealed early, and appends wait while the memtables
+    /// being sealed hold that much. Default 160 MiB.
+    pub memtable_total_bytes: usize,
     /// Threads per search (the caller's included). Default 2.
     pub scan_threads: usize,
     /// Storage spaces, retention and hot ages per tenant. Default: one space per tenant,
@@ -131,6 +142,8 @@ impl EmbeddedConfig {
             verify_on_open: true,
             tiers: TierOptions::default(),
             max_pending_seals: 2,
+            memtable_max_bytes: 64 << 20,
+            memtable_total_bytes: 160 << 20,
             scan_threads: 2,
             spaces: SpacesConfig::default(),
             retention_interval: Duration::from_secs(60),
@@ -162,6 +175,9 @@ impl EmbeddedConfig {
         self.tiers.validate()?;
         if self.max_pending_seals == 0 || self.scan_threads == 0 {
             return bad("max_pending_seals and scan_threads must be positive");
+        }
+        if self.memtable_max_bytes == 0 || self.memtable_total_bytes == 0 {
+            return bad("memtable_max_bytes and memtable_total_bytes must be positive");
         }
         if self.retention_interval.is_zero() {
             return bad("retention_interval must be positive");
@@ -206,6 +222,8 @@ struct Counters {
     retention_events: AtomicU64,
     retention_memtables: AtomicU64,
     files_reencrypted: AtomicU64,
+    /// Memtables sealed early because they reached a memory limit.
+    memtable_full_seals: AtomicU64,
 }
 
 /// A frozen memtable: being sealed, still searched.
@@ -215,6 +233,8 @@ pub(crate) struct Frozen {
     pub first_lsn: u64,
     pub last_lsn: u64,
     pub events: usize,
+    /// Its bytes, charged to the store's memtable total until it is dropped.
+    pub mem: MemCharge,
 }
 
 /// What searches see.
@@ -312,6 +332,12 @@ pub(crate) struct Inner {
     keyring: RwLock<Arc<Keyring>>,
     /// Re-encryption state (maintenance thread).
     rekey: Mutex<rekey::RekeyState>,
+    /// Bytes held by all memtables (active and frozen, every partition).
+    mem_total: Arc<AtomicU64>,
+    /// Appends that waited for memtables to be sealed (`memtable_total_bytes`).
+    mem_waits: AtomicU64,
+    /// Notified after each seal job (its memtable's bytes released).
+    sealed_tick: (Mutex<()>, Condvar),
     /// Held for the store's lifetime (advisory exclusive lock on `events/LOCK`).
     _lock: File,
 }
@@ -388,6 +414,9 @@ impl EmbeddedStore {
             disk,
             keyring: RwLock::new(Arc::new(keyring)),
             rekey: Mutex::new(rekey::RekeyState::default()),
+            mem_total: Arc::new(AtomicU64::new(0)),
+            mem_waits: AtomicU64::new(0),
+            sealed_tick: (Mutex::new(()), Condvar::new()),
             _lock: lock,
         });
         let mut threads = Vec::new();
@@ -903,6 +932,59 @@ impl Inner {
         s.disk_free_bytes = st.free;
         s.disk_reserve_bytes = st.reserve;
         s.appends_refused_disk_full = self.disk.refused.load(Ordering::Relaxed);
+        s.memtable_bytes_all = self.mem_total.load(Ordering::Relaxed);
+        s.memtable_limit_bytes = self.cfg.memtable_total_bytes as u64;
+        s.appends_waited_memory = self.mem_waits.load(Ordering::Relaxed);
+    }
+
+    /// Keeps all memtables under `memtable_total_bytes`: while they hold more, seals the
+    /// largest active one early when the active ones hold half of it or more, else (the
+    /// memtables being sealed hold the rest) waits for the sealer. Fails when sealing fails
+    /// or the store closes meanwhile.
+    fn make_room(&self) -> Result<(), StoreError> {
+        let limit = self.cfg.memtable_total_bytes as u64;
+        let mut waited = false;
+        while self.mem_total.load(Ordering::Relaxed) >= limit {
+            if self.stop.load(Ordering::Acquire) {
+                return Err(StoreError::Closed);
+            }
+            let parts = self.partitions();
+            let mut active = 0;
+            let mut largest: Option<(u64, &Arc<Tenant>)> = None;
+            for p in &parts {
+                let b = p.view.read().active.charged();
+                active += b;
+                if b > 0 && largest.is_none_or(|(l, _)| b > l) {
+                    largest = Some((b, p));
+                }
+            }
+            if let Some((bytes, p)) = largest
+                && active.saturating_mul(2) >= limit
+            {
+                p.counters
+                    .memtable_full_seals
+                    .fetch_add(1, Ordering::Relaxed);
+                debug!(tenant = %p.name, bytes, total = self.mem_total.load(Ordering::Relaxed),
+                       "memtables over their total limit; sealing the largest early");
+                p.freeze(self);
+                continue;
+            }
+            if let Some(p) = parts.iter().find(|p| p.seal_error.lock().is_some()) {
+                let e = p.seal_error.lock().clone().unwrap_or_default();
+                return Err(
+                    p.failed_err(&format!("memtables are full and sealing is failing: {e}"))
+                );
+            }
+            if !waited {
+                waited = true;
+                self.mem_waits.fetch_add(1, Ordering::Relaxed);
+            }
+            let mut g = self.sealed_tick.0.lock();
+            self.sealed_tick
+                .1
+                .wait_for(&mut g, Duration::from_millis(50));
+        }
+        Ok(())
     }
 
     fn send_seal(&self, tenant: &Arc<Tenant>, frozen: Arc<Frozen>) {
@@ -934,15 +1016,13 @@ struct Encoded {
     col_arena: String,
     cols: Vec<(u8, usize, usize)>,
     col_ends: Vec<usize>,
-    /// The events' other segment columns (`shred::FieldsBuilder`), kept by the memtable for
-    /// sealing, so that sealing decodes no event.
-    fields: RecordBatch,
-    fields_id: u64,
+    /// Where each event's message starts in its raw record, when it is the raw record's tail
+    /// (for its other segment columns, built by the memtable block: sealing decodes no event).
+    message_at: Vec<Option<usize>>,
 }
 
 impl Encoded {
-    fn new(events: &[Event]) -> Result<Encoded, StoreError> {
-        static BATCH: AtomicU64 = AtomicU64::new(0);
+    fn new(events: &[Event]) -> Encoded {
         let n = events.len();
         let mut e = Encoded {
             frame: Vec::with_capacity(wal::HEADER_LEN + n * 400),
@@ -956,15 +1036,12 @@ impl Encoded {
             col_arena: String::with_capacity(n * 24),
             cols: Vec::with_capacity(n * 4),
             col_ends: Vec::with_capacity(n),
-            fields: RecordBatch::new_empty(Arc::new(arrow_schema::Schema::empty())),
-            fields_id: BATCH.fetch_add(1, Ordering::Relaxed),
+            message_at: Vec::with_capacity(n),
         };
         e.frame.resize(wal::HEADER_LEN, 0);
         let mut x = Extractor::new();
-        let mut fields = shred::FieldsBuilder::new();
         for ev in events {
-            let message_at = codec::encode(ev, &mut e.frame);
-            fields.push(ev, message_at);
+            e.message_at.push(codec::encode(ev, &mut e.frame));
             e.ends.push(e.frame.len());
             e.ts.push(ev.timestamp.0);
             e.raw_lens.push(ev.raw.len() as u32);
@@ -984,16 +1061,15 @@ impl Encoded {
             e.token_ends.push(e.tokens.len());
             e.col_ends.push(e.cols.len());
         }
-        e.fields = fields
-            .finish()
-            .map_err(|m| StoreError::Invalid(format!("event columns: {m}")))?;
-        Ok(e)
+        e
     }
 
-    fn push_into(&self, first_lsn: u64, mt: &mut Memtable) {
+    /// Adds the events (those `Encoded::new` was given) to the memtable from LSN `first_lsn`,
+    /// and charges its new size; returns the bytes it holds.
+    fn push_into(&self, events: &[Event], first_lsn: u64, mt: &mut Memtable) -> u64 {
         let (mut s, mut ks, mut ts, mut cs) = (wal::HEADER_LEN, 0, 0, 0);
         let mut cols: Vec<(u8, &str)> = Vec::with_capacity(KEYWORD_COUNT);
-        for i in 0..self.ends.len() {
+        for (i, event) in events.iter().enumerate().take(self.ends.len()) {
             let (e, ke, te, ce) = (
                 self.ends[i],
                 self.key_ends[i],
@@ -1011,13 +1087,13 @@ impl Encoded {
                 keys: &self.keys[ks..ke],
                 tokens: &self.tokens[ts..te],
                 cols: &cols,
-                batch: &self.fields,
-                batch_id: self.fields_id,
-                row: i,
+                event,
+                message_at: self.message_at[i],
             };
             mt.push(first_lsn + i as u64, self.ts[i], &self.frame[s..e], f);
             (s, ks, ts, cs) = (e, ke, te, ce);
         }
+        mt.account()
     }
 }
 
@@ -1070,7 +1146,7 @@ impl Tenant {
             sync: Mutex::new(SyncState::default()),
             sync_serial: Mutex::new(()),
             view: RwLock::new(View {
-                active: Memtable::new(inner.cfg.block_events),
+                active: Memtable::new(inner.cfg.block_events, inner.mem_total.clone()),
                 frozen: Vec::new(),
                 segments: Vec::new(),
                 sealed_lsn: 0,
@@ -1145,11 +1221,13 @@ impl Tenant {
                 }
                 // Encoded again exactly as at append (the same record bytes), with the
                 // extracted keys, tokens and columns the memtable keeps.
-                let enc = Encoded::new(&events)?;
+                let enc = Encoded::new(&events);
                 let mut v = self.view.write();
-                enc.push_into(first, &mut v.active);
+                let held = enc.push_into(&events, first, &mut v.active);
                 replayed_events += events.len() as u64;
-                if v.active.events >= inner.cfg.segment_max_events {
+                if v.active.events >= inner.cfg.segment_max_events
+                    || held >= inner.cfg.memtable_max_bytes as u64
+                {
                     self.freeze_view(inner, &mut v);
                 }
                 Ok(())
@@ -1394,7 +1472,9 @@ impl Tenant {
     fn append(self: &Arc<Self>, inner: &Inner, events: &[Event]) -> Result<Lsn, StoreError> {
         // Backpressure: wait while too many memtables are waiting to be sealed.
         self.wait_frozen_below(inner, inner.cfg.max_pending_seals)?;
-        let mut enc = Encoded::new(events)?;
+        // ... and while all memtables hold too much memory.
+        inner.make_room()?;
+        let mut enc = Encoded::new(events);
         if enc.frame.len() - wal::HEADER_LEN > wal::MAX_FRAME || events.len() > u32::MAX as usize {
             return Err(StoreError::Invalid(format!(
                 "batch of {} events encodes to {} bytes, over the {} byte frame limit; split it",
@@ -1479,8 +1559,16 @@ impl Tenant {
             .bytes_written
             .fetch_add(frame.len() as u64, Ordering::Relaxed);
         let mut v = self.view.write();
-        enc.push_into(lsn0, &mut v.active);
-        if v.active.events >= inner.cfg.segment_max_events {
+        let held = enc.push_into(events, lsn0, &mut v.active);
+        let full = held >= inner.cfg.memtable_max_bytes as u64;
+        if v.active.events >= inner.cfg.segment_max_events || full {
+            if full {
+                self.counters
+                    .memtable_full_seals
+                    .fetch_add(1, Ordering::Relaxed);
+                debug!(tenant = %self.name, space = %self.space.name, bytes = held,
+                       events = v.active.events, "memtable reached memtable_max_bytes; sealing early");
+            }
             self.rotate_wal(&mut w);
             self.freeze_view(inner, &mut v);
         }
@@ -1503,13 +1591,18 @@ impl Tenant {
         if v.active.is_empty() {
             return;
         }
-        let mt = std::mem::replace(&mut v.active, Memtable::new(inner.cfg.block_events));
+        let mt = std::mem::replace(
+            &mut v.active,
+            Memtable::new(inner.cfg.block_events, inner.mem_total.clone()),
+        );
         let (first_lsn, last_lsn, events) = (mt.first_lsn, mt.last_lsn, mt.events);
+        let (blocks, mem) = mt.into_blocks();
         let frozen = Arc::new(Frozen {
-            blocks: mt.into_blocks(),
+            blocks,
             first_lsn,
             last_lsn,
             events,
+            mem,
         });
         v.frozen.push(frozen.clone());
         inner.send_seal(self, frozen);
@@ -1721,6 +1814,7 @@ impl Tenant {
         let cold_segments = v.segments.iter().filter(|s| s.tier == Tier::Cold).count() as u64;
         let mem_events =
             v.active.events as u64 + v.frozen.iter().map(|f| f.events as u64).sum::<u64>();
+        let mem_bytes = v.active.charged() + v.frozen.iter().map(|f| f.mem.bytes()).sum::<u64>();
         let sealed_lsn = v.sealed_lsn;
         let segments = v.segments.len() as u64;
         drop(v);
@@ -1735,6 +1829,8 @@ impl Tenant {
         StoreStats {
             events: seg_events + mem_events,
             memtable_events: mem_events,
+            memtable_bytes: mem_bytes,
+            memtable_full_seals: c.memtable_full_seals.load(Ordering::Relaxed),
             segments,
             bytes_on_disk: segment_bytes + wal_bytes,
             segment_bytes,
@@ -1763,27 +1859,36 @@ impl Tenant {
 
 fn sealer(inner: &Inner, rx: &mpsc::Receiver<SealJob>) {
     while let Ok(job) = rx.recv() {
-        loop {
-            if inner.stop.load(Ordering::Acquire) {
-                return;
-            }
-            match job.tenant.seal(inner, &job.frozen) {
-                Ok(()) => break,
-                Err(e) => {
-                    job.tenant
-                        .counters
-                        .seal_errors
-                        .fetch_add(1, Ordering::Relaxed);
-                    error!(tenant = %job.tenant.name, error = %e, "sealing failed; the WAL keeps the events; retrying");
-                    *job.tenant.seal_error.lock() = Some(e.to_string());
-                    {
-                        let _g = job.tenant.seal_done.lock();
-                        job.tenant.seal_cv.notify_all();
-                    }
-                    let mut g = inner.tick.0.lock();
-                    if !inner.stop.load(Ordering::Acquire) {
-                        inner.tick.1.wait_for(&mut g, Duration::from_millis(500));
-                    }
+        seal_job(inner, &job);
+        // The memtable's bytes are released with the job (the view dropped it when sealed).
+        drop(job);
+        let _g = inner.sealed_tick.0.lock();
+        inner.sealed_tick.1.notify_all();
+    }
+}
+
+/// Seals one frozen memtable, retrying until it succeeds or the store stops.
+fn seal_job(inner: &Inner, job: &SealJob) {
+    loop {
+        if inner.stop.load(Ordering::Acquire) {
+            return;
+        }
+        match job.tenant.seal(inner, &job.frozen) {
+            Ok(()) => break,
+            Err(e) => {
+                job.tenant
+                    .counters
+                    .seal_errors
+                    .fetch_add(1, Ordering::Relaxed);
+                error!(tenant = %job.tenant.name, error = %e, "sealing failed; the WAL keeps the events; retrying");
+                *job.tenant.seal_error.lock() = Some(e.to_string());
+                {
+                    let _g = job.tenant.seal_done.lock();
+                    job.tenant.seal_cv.notify_all();
+                }
+                let mut g = inner.tick.0.lock();
+                if !inner.stop.load(Ordering::Acquire) {
+                    inner.tick.1.wait_for(&mut g, Duration::from_millis(500));
                 }
             }
         }

@@ -253,8 +253,14 @@ pub(crate) fn write_memtable(
 ) -> Result<Segment, StoreError> {
     let rows = opts.row_group_rows.max(1);
     let bad = |e: String| StoreError::Invalid(format!("sealing: {e}"));
-    let mut groups = Vec::new();
+    // The file's columns: those of the blocks' batches. Known before the first row group, so
+    // that each is written as soon as it is built (one row group in memory at a time).
     let mut layout = Layout::default();
+    for b in blocks.iter().filter(|b| b.len() > 0) {
+        let f = b.fields(0, 0).map_err(bad)?;
+        layout.merge(&Layout::of_schema(&f.schema()));
+    }
+    let mut w = SegmentWriter::new(dir, opts, &layout)?;
     let mut g = GroupBuilder::new();
     let mut x = Extractor::new();
     for b in blocks {
@@ -290,24 +296,16 @@ pub(crate) fn write_memtable(
                 }
                 g.push_row(b.first_lsn + j as u64, &rec[rec.len() - raw_len..]);
             }
-            for part in b.fields(i, i + n) {
-                g.push_fields(part);
-            }
+            g.push_fields(b.fields(i, i + n).map_err(bad)?);
             i += n;
             if g.rows() >= rows {
                 let a = g.finish().map_err(bad)?;
-                layout.merge(&Layout::of_schema(&a.batch.schema()));
-                groups.push(a);
+                w.write_group(&a.batch, &a.bloom)?;
             }
         }
     }
     if g.rows() > 0 {
         let a = g.finish().map_err(bad)?;
-        layout.merge(&Layout::of_schema(&a.batch.schema()));
-        groups.push(a);
-    }
-    let mut w = SegmentWriter::new(dir, opts, &layout)?;
-    for a in groups {
         w.write_group(&a.batch, &a.bloom)?;
     }
     w.finish()

@@ -533,6 +533,26 @@ impl DynCol {
         self.rows = n;
     }
 
+    /// Bytes of what the builder holds (contents, not spare capacity, for the byte ones).
+    fn mem_bytes(&self) -> usize {
+        let validity = self.rows.div_ceil(8);
+        validity
+            + match &self.b {
+                DynBuilder::Str(b) => b.offsets_slice().len() * 4 + b.values_slice().len(),
+                DynBuilder::Bin(b) => b.offsets_slice().len() * 4 + b.values_slice().len(),
+                DynBuilder::List(b) => {
+                    let items = b.values_ref();
+                    b.offsets_slice().len() * 4
+                        + items.offsets_slice().len() * 4
+                        + items.values_slice().len()
+                        + items.offsets_slice().len().div_ceil(8)
+                }
+                DynBuilder::Int(b) => b.capacity() * 8,
+                DynBuilder::Float(b) => b.capacity() * 8,
+                DynBuilder::Bool(b) => b.capacity().div_ceil(8),
+            }
+    }
+
     fn finish(&mut self) -> ArrayRef {
         match &mut self.b {
             DynBuilder::Str(b) => Arc::new(b.finish()),
@@ -546,7 +566,7 @@ impl DynCol {
 }
 
 /// The columns of events but their LSNs, keyword values and raw records, built event by event:
-/// at append for each batch (kept with the memtable until it is sealed), or for a row group.
+/// at append for each memtable block (finished when the block is full), or for a row group.
 #[derive(Debug)]
 pub(crate) struct FieldsBuilder {
     rows: usize,
@@ -583,6 +603,30 @@ impl FieldsBuilder {
                 .collect(),
             map_buf: Vec::new(),
         }
+    }
+
+    /// Bytes the builder holds: its fixed columns by capacity, the others by their contents
+    /// (their spare capacity, at most as much again, is not counted).
+    pub(crate) fn mem_bytes(&self) -> usize {
+        std::mem::size_of::<FieldsBuilder>()
+            + (self.ts.capacity()
+                + self.ingested.capacity()
+                + self.id_time.capacity()
+                + self.id_low.capacity())
+                * 8
+            + self.id_high.capacity() * 4
+            + self.message_at.capacity() * 4
+            + self.message.offsets_slice().len() * 4
+            + self.message.values_slice().len()
+            + self.rows.div_ceil(4)
+            + self.map_buf.capacity()
+            + self.dyns.capacity() * std::mem::size_of::<Option<DynCol>>()
+            + self
+                .dyns
+                .iter()
+                .flatten()
+                .map(DynCol::mem_bytes)
+                .sum::<usize>()
     }
 
     /// Adds one event: `message_at` is where its message starts in its raw record when the

@@ -446,7 +446,7 @@ fn render_store_metrics(store: &dyn EventStore, out: &mut String) {
         return;
     };
     let Ok(s) = store.stats(&t) else { return };
-    let rows: [(&str, &str, &str, u64); 15] = [
+    let rows: [(&str, &str, &str, u64); 20] = [
         (
             "vigil_store_disk_full",
             "gauge",
@@ -531,6 +531,36 @@ fn render_store_metrics(store: &dyn EventStore, out: &mut String) {
             "counter",
             "Failed seal attempts.",
             s.seal_errors,
+        ),
+        (
+            "vigil_store_memtable_bytes",
+            "gauge",
+            "Bytes held by the tenant's unsealed events (memtables, those being sealed included).",
+            s.memtable_bytes,
+        ),
+        (
+            "vigil_store_memtable_bytes_all",
+            "gauge",
+            "Bytes held by the unsealed events of all tenants.",
+            s.memtable_bytes_all,
+        ),
+        (
+            "vigil_store_memtable_limit_bytes",
+            "gauge",
+            "The limit on the bytes of all memtables (storage.memtable_total_max).",
+            s.memtable_limit_bytes,
+        ),
+        (
+            "vigil_store_memtable_full_seals_total",
+            "counter",
+            "Memtables sealed early because they reached a memory limit.",
+            s.memtable_full_seals,
+        ),
+        (
+            "vigil_store_appends_waited_memory_total",
+            "counter",
+            "Appends that waited for memtables to be sealed (all memtables full; store-wide).",
+            s.appends_waited_memory,
         ),
     ];
     for (name, kind, help, v) in rows {
