@@ -272,6 +272,13 @@ async fn serve(
         token: token.into(),
         query_timeout: cfg.api.query_timeout,
         max_body_size: cfg.api.max_body_size,
+        searches: vigil_api::SearchGate::new(vigil_api::SearchLimits {
+            max_concurrent: cfg.search.max_concurrent,
+            max_queued: cfg.search.max_queued,
+            queue_wait: cfg.search.queue_wait,
+            max_result_bytes: cfg.search.max_result_bytes,
+            max_limit: cfg.search.max_limit,
+        }),
     };
     let app = vigil_api::router(state);
     let api_task = tokio::spawn(vigil_api::serve(listener, app, tls, shutdown.signal()));
