@@ -365,7 +365,7 @@ impl ClickHouseStore {
             let mut read = 0usize;
             while let Some(line) = lines.next_line()? {
                 read += 1;
-                if read % CHECK_EVERY == 0 {
+                if read.is_multiple_of(CHECK_EVERY) {
                     ctl.check()?;
                 }
                 if line.is_empty() {
