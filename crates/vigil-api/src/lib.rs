@@ -4,10 +4,19 @@
 //! token, compared in constant time; failed authentications are counted, logged at a bounded
 //! rate and throttled per client address (see `auth`); connections are capped, share the
 //! process's descriptor budget and are closed when they stall (see `listener`); requests in
-//! progress are capped; bodies are capped in size and in time; searches run under a time limit on the
-//! blocking pool so a heavy query never stalls the runtime; TLS is one config block away; the
-//! default listen address is loopback. Errors have a stable machine `code`, an HTTP status and
+//! progress are capped; bodies are capped in size and in time; searches are admitted by a gate
+//! (concurrency, queue, 429 beyond), run on the blocking pool under a time limit and a memory
+//! budget, and are cancelled inside the scan when they time out or the client goes away; TLS
+//! is one config block away; the default listen address is loopback. Errors have a stable machine `code`, an HTTP status and
 //! a message, and never leak internals.
+//!
+//! Searches are bounded ([`SearchLimits`]): at most `max_concurrent` run at once on the
+//! blocking pool, at most `max_queued` wait (for at most `queue_wait`) and the rest get 429
+//! `too_many_searches` with `Retry-After`; each runs under a [`SearchControl`] that stops the
+//! scan at the query timeout (504 `query_timeout`), when the client goes away (the handler's
+//! future is dropped, and a guard cancels the search), or when its results and aggregation
+//! state pass `max_result_bytes` (422 `result_too_large`). A search's slot is freed only when
+//! its scan has stopped, so abandoned searches cannot pile up behind the limit.
 //!
 //! The API does not know the store: it calls a [`SearchService`] the binary provides, so the
 //! embedded store and ClickHouse serve the same routes.
@@ -22,7 +31,10 @@ mod server;
 
 pub use auth::AuthPolicy;
 pub use listener::{ApiLimits, serve};
-pub use server::{ApiState, api_metrics, router, tls_config};
+pub use server::{ApiState, SearchGate, api_metrics, router, tls_config};
+pub use vigil_query::SearchControl;
+
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -38,7 +50,7 @@ pub struct SearchRequest {
     /// End of the time range, exclusive.
     #[serde(default)]
     pub to: Option<String>,
-    /// Most events returned (default 100, at most 10,000).
+    /// Most events returned (default 100, at most `search.max_limit`, 10,000 by default).
     #[serde(default)]
     pub limit: Option<usize>,
     /// Tenant to search (default `main`).
@@ -83,13 +95,67 @@ pub enum SearchError {
     /// The query ran past its time limit.
     #[error("the query ran longer than {0} ms; narrow the time range or the filter")]
     Timeout(u64),
+    /// The results would pass the search's memory budget: the message says how to narrow it.
+    #[error("{0}")]
+    TooLarge(String),
+    /// The search was cancelled (its client went away).
+    #[error("the search was cancelled")]
+    Cancelled,
     /// The store failed; details are logged, not returned.
     #[error("internal error")]
     Internal(String),
 }
 
+impl SearchError {
+    /// The error a search stopped by its [`SearchControl`] reports, if `e` is one.
+    pub fn from_query(e: &vigil_query::QueryError) -> Option<SearchError> {
+        use vigil_query::QueryError as Q;
+        Some(match e {
+            Q::Cancelled => SearchError::Cancelled,
+            Q::TimedOut { limit_ms } => SearchError::Timeout(*limit_ms),
+            Q::ResultTooLarge { .. } | Q::TooManyRows { .. } | Q::TooManyGroups { .. } => {
+                SearchError::TooLarge(e.to_string())
+            }
+            _ => return None,
+        })
+    }
+}
+
 /// Runs searches; implemented by the binary over the configured store.
 pub trait SearchService: Send + Sync + 'static {
-    /// Runs one search. Called on the blocking thread pool; may take time.
-    fn search(&self, req: &SearchRequest) -> Result<SearchResponse, SearchError>;
+    /// Runs one search. Called on the blocking thread pool; may take time. The search must
+    /// stop soon after `ctl` says so ([`SearchControl::check`]): cancelled, past its deadline,
+    /// or over its memory budget.
+    fn search(
+        &self,
+        req: &SearchRequest,
+        ctl: &SearchControl,
+    ) -> Result<SearchResponse, SearchError>;
+}
+
+/// Limits on searches through the API (config section `search`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchLimits {
+    /// Most searches running at once.
+    pub max_concurrent: usize,
+    /// Most searches waiting for a slot; more get 429 at once.
+    pub max_queued: usize,
+    /// Longest a search waits for a slot before 429.
+    pub queue_wait: Duration,
+    /// Memory budget of one search (results and aggregation state), bytes.
+    pub max_result_bytes: usize,
+    /// Largest `limit` a search may ask for.
+    pub max_limit: usize,
+}
+
+impl Default for SearchLimits {
+    fn default() -> Self {
+        SearchLimits {
+            max_concurrent: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            max_queued: 64,
+            queue_wait: Duration::from_secs(10),
+            max_result_bytes: 256 << 20,
+            max_limit: 10_000,
+        }
+    }
 }

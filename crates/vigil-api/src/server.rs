@@ -18,7 +18,9 @@ use vigil_pipeline::{ComponentMetrics, Telemetry};
 
 use crate::auth::{AuthGuard, AuthPolicy, Failure, LogLines};
 use crate::listener::ApiLimits;
-use crate::{SearchError, SearchRequest, SearchResponse, SearchService};
+use crate::{
+    SearchControl, SearchError, SearchLimits, SearchRequest, SearchResponse, SearchService,
+};
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -35,6 +37,83 @@ pub struct ApiState {
     pub max_body_size: usize,
     /// Connection, request and authentication limits.
     pub limits: ApiLimits,
+    /// Admission of searches: concurrency, queue, memory budget, largest `limit`.
+    pub searches: SearchGate,
+}
+
+/// Admits searches: at most `max_concurrent` run, at most `max_queued` wait up to
+/// `queue_wait` for a slot. Cheap to clone (shared state).
+#[derive(Clone, Debug)]
+pub struct SearchGate {
+    limits: SearchLimits,
+    slots: Arc<tokio::sync::Semaphore>,
+    waiting: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Why a search was not admitted.
+enum Busy {
+    QueueFull,
+    WaitedTooLong,
+}
+
+/// Decrements the waiting count however the wait ends (a client that goes away while queued
+/// drops the future).
+struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+impl SearchGate {
+    /// A gate with these limits.
+    pub fn new(limits: SearchLimits) -> SearchGate {
+        SearchGate {
+            slots: Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent.max(1))),
+            waiting: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            limits,
+        }
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> &SearchLimits {
+        &self.limits
+    }
+
+    /// Searches running now.
+    pub fn running(&self) -> usize {
+        self.limits.max_concurrent.max(1) - self.slots.available_permits()
+    }
+
+    /// Searches waiting for a slot now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    async fn admit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Busy> {
+        use std::sync::atomic::Ordering;
+        if let Ok(p) = self.slots.clone().try_acquire_owned() {
+            return Ok(p);
+        }
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.limits.max_queued {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(Busy::QueueFull);
+        }
+        let _waiting = Waiting(&self.waiting);
+        match tokio::time::timeout(self.limits.queue_wait, self.slots.clone().acquire_owned()).await
+        {
+            Ok(Ok(p)) => Ok(p),
+            // the semaphore is never closed
+            Ok(Err(_)) | Err(_) => Err(Busy::WaitedTooLong),
+        }
+    }
+}
+
+impl Default for SearchGate {
+    fn default() -> Self {
+        SearchGate::new(SearchLimits::default())
+    }
 }
 
 impl std::fmt::Debug for ApiState {
@@ -246,12 +325,66 @@ async fn status(State(st): State<ApiState>) -> Response {
     axum::Json(json!({ "components": comps })).into_response()
 }
 
+/// Runs one search: admission (429 beyond the gate's limits), then the service on the
+/// blocking pool under a [`SearchControl`] with the query timeout and the memory budget. The
+/// control is cancelled when the timeout fires and when this future is dropped (the client
+/// went away), so the scan stops within a block of work; the slot is held by the blocking task
+/// and freed only when the scan has stopped.
 async fn run_search(st: ApiState, req: SearchRequest) -> Response {
     let started = Instant::now();
+    let limits = st.searches.limits().clone();
+    if let Some(limit) = req.limit
+        && limit > limits.max_limit
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!(
+                "limit {limit} is above the maximum of {} events; narrow the query or page by time",
+                limits.max_limit
+            ),
+        );
+    }
+    let permit = match st.searches.admit().await {
+        Ok(p) => p,
+        Err(busy) => {
+            let retry = limits.queue_wait.as_secs().clamp(1, 60);
+            let why = match busy {
+                Busy::QueueFull => format!(
+                    "too many searches: {} running and {} waiting (search.max_concurrent, search.max_queued)",
+                    st.searches.running(),
+                    st.searches.waiting()
+                ),
+                Busy::WaitedTooLong => format!(
+                    "too many searches: no slot became free within {} ms (search.queue_wait)",
+                    limits.queue_wait.as_millis()
+                ),
+            };
+            let mut resp = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_searches",
+                format!("{why}; retry in {retry} s"),
+            );
+            if let Ok(v) = header::HeaderValue::from_str(&retry.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return resp;
+        }
+    };
+    let ctl = SearchControl::new(Some(st.query_timeout), Some(limits.max_result_bytes));
+    // Dropped with this future: a client that goes away cancels its search.
+    let _cancel_on_drop = ctl.cancel_on_drop();
     let svc = st.search.clone();
-    let task = tokio::task::spawn_blocking(move || svc.search(&req));
+    let task_ctl = ctl.clone();
+    let task = tokio::task::spawn_blocking(move || {
+        let _slot = permit;
+        svc.search(&req, &task_ctl)
+    });
     let res = match tokio::time::timeout(st.query_timeout, task).await {
-        Err(_) => Err(SearchError::Timeout(st.query_timeout.as_millis() as u64)),
+        Err(_) => {
+            ctl.cancel();
+            Err(SearchError::Timeout(st.query_timeout.as_millis() as u64))
+        }
         Ok(Err(join)) => Err(SearchError::Internal(format!("search task failed: {join}"))),
         Ok(Ok(r)) => r,
     };
@@ -269,6 +402,15 @@ async fn run_search(st: ApiState, req: SearchRequest) -> Response {
         Err(e @ SearchError::Timeout(_)) => {
             error(StatusCode::GATEWAY_TIMEOUT, "query_timeout", e.to_string())
         }
+        Err(SearchError::TooLarge(m)) => {
+            error(StatusCode::UNPROCESSABLE_ENTITY, "result_too_large", m)
+        }
+        // Only this handler cancels, and only once its client is gone or the timeout fired.
+        Err(SearchError::Cancelled) => error(
+            StatusCode::GATEWAY_TIMEOUT,
+            "query_timeout",
+            SearchError::Timeout(st.query_timeout.as_millis() as u64).to_string(),
+        ),
         Err(SearchError::Internal(detail)) => {
             tracing::error!(error = %detail, "search failed");
             error(

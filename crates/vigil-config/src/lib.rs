@@ -161,6 +161,7 @@ const TOP_LEVEL: &[&str] = &[
     "pipeline",
     "detection",
     "destinations",
+    "search",
 ];
 
 fn section<T: serde::de::DeserializeOwned>(
@@ -239,6 +240,9 @@ pub fn parse_raw(text: &str, origin: &str) -> Result<raw::RawConfig, ConfigError
     }
     if let Some(v) = map.get("storage") {
         cfg.storage = section(v, "storage", &mut problems).unwrap_or_default();
+    }
+    if let Some(v) = map.get("search") {
+        cfg.search = section(v, "search", &mut problems).unwrap_or_default();
     }
     if let Some(v) = map.get("detection") {
         cfg.detection = section(v, "detection", &mut problems);

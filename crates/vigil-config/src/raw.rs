@@ -22,6 +22,10 @@ pub struct RawConfig {
     /// The event store.
     #[serde(default)]
     pub storage: RawStorage,
+    /// Limits on searches through the API: how many run at once, how long others wait, how
+    /// much memory one may hold.
+    #[serde(default)]
+    pub search: RawSearch,
     /// Queues and worker threads between the components.
     #[serde(default)]
     pub pipeline: RawPipeline,
@@ -137,6 +141,28 @@ pub struct RawApi {
     /// count since the last line (never the presented token). Default `1m`.
     #[serde(default)]
     pub auth_log_interval: Option<String>,
+}
+
+/// Search limits (the `search` section).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSearch {
+    /// Most searches running at once; more wait in a queue. Default: the number of CPU cores.
+    #[serde(default)]
+    pub max_concurrent: Option<usize>,
+    /// Most searches waiting for a slot; beyond it the API answers 429 at once. Default 64.
+    #[serde(default)]
+    pub max_queued: Option<usize>,
+    /// Longest a search waits for a slot before the API answers 429. Default `10s`.
+    #[serde(default)]
+    pub queue_wait: Option<String>,
+    /// Most memory one search may hold for its results and aggregation state; a search that
+    /// needs more stops with `result_too_large`. Default `256MiB`.
+    #[serde(default)]
+    pub max_result_bytes: Option<RawSize>,
+    /// Largest `limit` (events returned) a search may ask for. Default 10000, at most 100000.
+    #[serde(default)]
+    pub max_limit: Option<usize>,
 }
 
 /// A certificate and key in PEM files.

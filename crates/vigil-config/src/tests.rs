@@ -438,3 +438,37 @@ fn pipeline_time_policy_keys() {
         ]
     );
 }
+
+#[test]
+fn search_limits_read_as_written_and_out_of_range_values_are_listed() {
+    let c = load_str(
+        "version: 1\nsearch:\n  max_concurrent: 3\n  max_queued: 0\n  queue_wait: 250ms\n  max_result_bytes: 64MiB\n  max_limit: 500\n",
+        "t",
+        Path::new("."),
+    )
+    .unwrap();
+    assert_eq!(
+        c.search,
+        SearchConfig {
+            max_concurrent: 3,
+            max_queued: 0,
+            queue_wait: std::time::Duration::from_millis(250),
+            max_result_bytes: 64 << 20,
+            max_limit: 500,
+        }
+    );
+    assert_eq!(default_config().unwrap().search, SearchConfig::default());
+    let errs = errors(
+        "version: 1\nsearch:\n  max_concurrent: 0\n  max_limit: 1000000\n  max_result_bytes: 10\n",
+    );
+    for path in [
+        "search.max_concurrent",
+        "search.max_limit",
+        "search.max_result_bytes",
+    ] {
+        assert!(
+            errs.iter().any(|e| e.contains(path)),
+            "{path} missing from {errs:?}"
+        );
+    }
+}

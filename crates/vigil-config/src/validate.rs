@@ -21,6 +21,8 @@ pub struct Config {
     pub storage: StorageConfig,
     /// Queues and workers.
     pub pipeline: PipelineConfig,
+    /// Search limits.
+    pub search: SearchConfig,
     /// Live detection, when configured.
     pub detection: Option<DetectionConfig>,
     /// Where normalized events go, in order (at least one).
@@ -108,6 +110,37 @@ pub struct ApiConfig {
     pub auth_lockout: Duration,
     /// At most one log line per IP address and interval for failed authentications.
     pub auth_log_interval: Duration,
+}
+
+/// Validated search limits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchConfig {
+    /// Most searches running at once.
+    pub max_concurrent: usize,
+    /// Most searches waiting for a slot.
+    pub max_queued: usize,
+    /// Longest wait for a slot.
+    pub queue_wait: Duration,
+    /// Memory budget of one search, bytes.
+    pub max_result_bytes: usize,
+    /// Largest `limit` of a search.
+    pub max_limit: usize,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            max_concurrent: default_search_concurrency(),
+            max_queued: 64,
+            queue_wait: Duration::from_secs(10),
+            max_result_bytes: 256 << 20,
+            max_limit: 10_000,
+        }
+    }
+}
+
+fn default_search_concurrency() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
 }
 
 /// Certificate, key and optional client CA, as files.
@@ -1167,6 +1200,38 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
                 .collect()
         }
     };
+    let d = SearchConfig::default();
+    let search = SearchConfig {
+        max_concurrent: v.count(
+            "search.max_concurrent",
+            raw.search.max_concurrent,
+            d.max_concurrent,
+            1,
+            1024,
+        ),
+        max_queued: v.count(
+            "search.max_queued",
+            raw.search.max_queued,
+            d.max_queued,
+            0,
+            65_536,
+        ),
+        queue_wait: v.duration("search.queue_wait", &raw.search.queue_wait, d.queue_wait),
+        max_result_bytes: v.size(
+            "search.max_result_bytes",
+            &raw.search.max_result_bytes,
+            d.max_result_bytes as u64,
+            1 << 20,
+            1 << 40,
+        ) as usize,
+        max_limit: v.count(
+            "search.max_limit",
+            raw.search.max_limit,
+            d.max_limit,
+            1,
+            100_000,
+        ),
+    };
     v.p.into_result(origin)?;
     Ok(Config {
         data_dir,
@@ -1174,6 +1239,7 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
         collectors,
         storage,
         pipeline,
+        search,
         detection,
         destinations,
     })

@@ -35,6 +35,23 @@ pub enum QueryError {
         /// The configured limit.
         limit: usize,
     },
+    /// The query was cancelled (its client went away, or the caller gave up).
+    #[error("the query was cancelled")]
+    Cancelled,
+    /// The query ran past its time limit.
+    #[error("the query ran longer than {limit_ms} ms; narrow the time range or the filter")]
+    TimedOut {
+        /// The limit in milliseconds.
+        limit_ms: u64,
+    },
+    /// Results and aggregation state grew past the query's memory budget.
+    #[error(
+        "result too large: the search would hold more than {limit} bytes of results; narrow the query, lower the limit, or aggregate"
+    )]
+    ResultTooLarge {
+        /// The budget in bytes.
+        limit: usize,
+    },
 }
 
 impl QueryError {

@@ -24,6 +24,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use crate::ast::{Agg, AggFunc, Query, SortKey, Stage};
+use crate::control::{CHECK_EVERY, LocalBudget, SearchControl};
 use crate::error::QueryError;
 use crate::filter::{CompiledFilter, Record};
 use crate::value::{Value, ValueRef, parse_time, total_cmp};
@@ -113,6 +114,10 @@ pub struct Executor {
     sink: Sink,
     post: Vec<Stage>,
     pushed: u64,
+    ctl: SearchControl,
+    /// Bytes of the sink counted against `ctl` so far.
+    budget: LocalBudget,
+    accounted: usize,
 }
 
 #[derive(Debug)]
@@ -156,7 +161,36 @@ impl Executor {
             sink,
             post,
             pushed: 0,
+            ctl: SearchControl::default(),
+            budget: LocalBudget::default(),
+            accounted: 0,
         })
+    }
+
+    /// Stop with the control's error when it is cancelled or past its deadline (checked every
+    /// [`CHECK_EVERY`] pushes and between stages), and count the rows and groups held against
+    /// its memory budget.
+    pub fn with_control(mut self, ctl: SearchControl) -> Self {
+        self.ctl = ctl;
+        self
+    }
+
+    /// Brings the budget up to date with the sink's size, and checks the control now and
+    /// then.
+    fn account(&mut self, pushes: u64) -> Result<(), QueryError> {
+        let now = match &self.sink {
+            Sink::Agg(a) => a.bytes,
+            Sink::Rows(c) => c.bytes,
+        };
+        if now > self.accounted {
+            self.budget.add(&self.ctl, now - self.accounted)?;
+        }
+        self.accounted = now;
+        let every = CHECK_EVERY as u64;
+        if self.pushed / every != self.pushed.saturating_sub(pushes) / every {
+            self.ctl.check()?;
+        }
+        Ok(())
     }
 
     /// Push one record (one that matched the query's filter).
@@ -164,12 +198,13 @@ impl Executor {
         let id = self.pushed;
         self.pushed += 1;
         if !self.pre.iter().all(|f| f.matches(r)) {
-            return Ok(());
+            return self.account(1);
         }
         match &mut self.sink {
-            Sink::Agg(a) => a.push(r),
-            Sink::Rows(c) => c.push(r, id),
+            Sink::Agg(a) => a.push(r)?,
+            Sink::Rows(c) => c.push(r, id)?,
         }
+        self.account(1)
     }
 
     /// Push one record as if it were pushed `n` times: a store that groups identical records
@@ -181,20 +216,23 @@ impl Executor {
         let id = self.pushed;
         self.pushed += n;
         if !self.pre.iter().all(|f| f.matches(r)) {
-            return Ok(());
+            return self.account(n);
         }
         match &mut self.sink {
-            Sink::Agg(a) => a.push_n(r, n),
+            Sink::Agg(a) => a.push_n(r, n)?,
             Sink::Rows(c) => {
                 for k in 0..n {
                     if c.done() {
                         break;
                     }
                     c.push(r, id + k)?;
+                    if k % CHECK_EVERY as u64 == CHECK_EVERY as u64 - 1 {
+                        self.ctl.check()?;
+                    }
                 }
-                Ok(())
             }
         }
+        self.account(n)
     }
 
     /// True when more records cannot change the result (a plain `head N` is full): the store
@@ -204,20 +242,28 @@ impl Executor {
     }
 
     /// Run the remaining stages and return the result.
-    pub fn finish(self) -> Result<Table, QueryError> {
+    pub fn finish(mut self) -> Result<Table, QueryError> {
+        self.ctl.check()?;
         let mut table = match self.sink {
             Sink::Agg(a) => a.finish(),
             Sink::Rows(c) => c.finish(),
         };
         for stage in &self.post {
-            table = apply_stage(table, stage, &self.opts)?;
+            self.ctl.check()?;
+            table = apply_stage(table, stage, &self.opts, &self.ctl)?;
         }
+        self.budget.release_all(&self.ctl);
         Ok(table)
     }
 }
 
 /// Run one stage over a whole table.
-fn apply_stage(table: Table, stage: &Stage, opts: &ExecOptions) -> Result<Table, QueryError> {
+fn apply_stage(
+    table: Table,
+    stage: &Stage,
+    opts: &ExecOptions,
+    ctl: &SearchControl,
+) -> Result<Table, QueryError> {
     let index: HashMap<&str, usize> = table
         .columns
         .iter()
@@ -227,17 +273,18 @@ fn apply_stage(table: Table, stage: &Stage, opts: &ExecOptions) -> Result<Table,
     Ok(match stage {
         Stage::Where(e) => {
             let f = CompiledFilter::new(e)?;
-            let rows = table
-                .rows
-                .iter()
-                .filter(|row| {
-                    f.matches(&RowRecord {
-                        columns: &index,
-                        row,
-                    })
-                })
-                .cloned()
-                .collect();
+            let mut rows = Vec::new();
+            for (i, row) in table.rows.iter().enumerate() {
+                if i % CHECK_EVERY == CHECK_EVERY - 1 {
+                    ctl.check()?;
+                }
+                if f.matches(&RowRecord {
+                    columns: &index,
+                    row,
+                }) {
+                    rows.push(row.clone());
+                }
+            }
             Table {
                 columns: table.columns.clone(),
                 rows,
@@ -281,7 +328,10 @@ fn apply_stage(table: Table, stage: &Stage, opts: &ExecOptions) -> Result<Table,
         }
         agg => {
             let mut a = Aggregator::new(agg, opts)?;
-            for row in &table.rows {
+            for (i, row) in table.rows.iter().enumerate() {
+                if i % CHECK_EVERY == CHECK_EVERY - 1 {
+                    ctl.check()?;
+                }
                 a.push(&RowRecord {
                     columns: &index,
                     row,
@@ -337,6 +387,8 @@ struct RowCollector {
     /// `sort keys | head N` first: keep the best N.
     top: Option<(SortIndex, usize)>,
     max_rows: usize,
+    /// Estimated bytes held by `rows`.
+    bytes: usize,
 }
 
 impl RowCollector {
@@ -370,6 +422,7 @@ impl RowCollector {
             head,
             top,
             max_rows: opts.max_rows,
+            bytes: 0,
         }
     }
 
@@ -382,14 +435,17 @@ impl RowCollector {
             return Ok(());
         }
         let cells = self.columns.iter().map(|c| first_value(r, c)).collect();
-        self.rows.push(Row {
+        let row = Row {
             id: Some(id),
             cells,
-        });
+        };
+        self.bytes += row_bytes(&row);
+        self.rows.push(row);
         if let Some((keys, n)) = &self.top {
             if self.rows.len() >= n.saturating_mul(2).max(1024) {
                 self.rows.sort_by(|a, b| cmp_rows(&a.cells, &b.cells, keys));
                 self.rows.truncate(*n);
+                self.bytes = self.rows.iter().map(row_bytes).sum();
             }
         } else if self.rows.len() > self.max_rows {
             return Err(QueryError::TooManyRows {
@@ -404,6 +460,22 @@ impl RowCollector {
             columns: self.columns,
             rows: self.rows,
         }
+    }
+}
+
+/// Estimated heap and inline bytes of a row.
+fn row_bytes(r: &Row) -> usize {
+    std::mem::size_of::<Row>()
+        + r.cells
+            .iter()
+            .map(|c| std::mem::size_of::<Option<Value>>() + c.as_ref().map_or(0, value_heap))
+            .sum::<usize>()
+}
+
+fn value_heap(v: &Value) -> usize {
+    match v {
+        Value::Str(s) => s.len(),
+        _ => 0,
     }
 }
 
@@ -463,6 +535,15 @@ impl Key {
         })
     }
 
+    /// Estimated bytes held.
+    fn bytes(&self) -> usize {
+        std::mem::size_of::<Key>()
+            + match self {
+                Key::Str(s) => s.len(),
+                _ => 0,
+            }
+    }
+
     fn to_value(&self) -> Value {
         match self {
             Key::Str(s) => Value::Str(s.clone()),
@@ -491,7 +572,12 @@ struct Aggregator {
     max_groups: usize,
     time_field: String,
     total: u64,
+    /// Estimated bytes held by the groups and their states.
+    bytes: usize,
 }
+
+/// Bytes of a group beyond its key and states: the map entry and the vectors.
+const GROUP_OVERHEAD: usize = 64;
 
 /// Most key combinations one record may contribute through multi-valued by-fields.
 const MAX_COMBINATIONS: usize = 64;
@@ -552,6 +638,7 @@ impl Aggregator {
             max_groups: opts.max_groups,
             time_field: opts.time_field.clone(),
             total: 0,
+            bytes: 0,
         })
     }
 
@@ -609,11 +696,14 @@ impl Aggregator {
                         });
                     }
                     let fresh = self.aggs.iter().map(|a| State::new(&a.func)).collect();
+                    self.bytes += GROUP_OVERHEAD
+                        + key.iter().map(Key::bytes).sum::<usize>()
+                        + self.aggs.len() * std::mem::size_of::<State>();
                     self.groups.entry(key).or_insert(fresh)
                 }
             };
             for (state, agg) in states.iter_mut().zip(&self.aggs) {
-                state.update_n(&agg.func, r, times);
+                self.bytes += state.update_n(&agg.func, r, times);
             }
         }
         Ok(())
@@ -722,8 +812,9 @@ impl State {
         }
     }
 
-    /// `update` `times` times: counts add, sets and extremes need one update.
-    fn update_n(&mut self, f: &AggFunc, r: &dyn Record, times: u64) {
+    /// `update` `times` times: counts add, sets and extremes need one update. Returns the
+    /// bytes the state grew by.
+    fn update_n(&mut self, f: &AggFunc, r: &dyn Record, times: u64) -> usize {
         match self {
             State::Count(n) => {
                 let before = *n;
@@ -733,26 +824,31 @@ impl State {
                 {
                     *after = before + (*after - before) * times;
                 }
+                0
             }
             State::Dc(_) | State::Min(_) | State::Max(_) => self.update(f, r),
             _ => {
+                let mut grew = 0;
                 for _ in 0..times {
-                    self.update(f, r);
+                    grew += self.update(f, r);
                 }
+                grew
             }
         }
     }
 
-    fn update(&mut self, f: &AggFunc, r: &dyn Record) {
+    /// Returns the bytes the state grew by (new distinct values, percentile samples).
+    fn update(&mut self, f: &AggFunc, r: &dyn Record) -> usize {
         let field = match f.field() {
             Some(field) => field,
             None => {
                 if let State::Count(n) = self {
                     *n += 1;
                 }
-                return;
+                return 0;
             }
         };
+        let mut grew = 0;
         match self {
             State::Count(n) => {
                 let mut present = false;
@@ -763,7 +859,10 @@ impl State {
             }
             State::Dc(set) => r.values(field, &mut |v| {
                 if let Some(k) = Key::from_ref(v) {
-                    set.insert(k);
+                    let b = k.bytes() + 16;
+                    if set.insert(k) {
+                        grew += b;
+                    }
                 }
             }),
             State::Sum {
@@ -824,9 +923,11 @@ impl State {
             State::Pct(vals) => r.values(field, &mut |v| {
                 if let Some(x) = v.as_f64() {
                     vals.push(x);
+                    grew += std::mem::size_of::<f64>();
                 }
             }),
         }
+        grew
     }
 
     fn finish(self, f: &AggFunc) -> Option<Value> {

@@ -3,6 +3,12 @@
 //! Everything that can be prepared once is prepared in [`CompiledFilter::new`]: lowercased
 //! needles, globs reduced to prefix/suffix/contains checks where possible (else a regex),
 //! `memchr::memmem` / Aho-Corasick finders for full text, hash sets for `in` lists.
+//!
+//! Many terms cost one pass, not one pass each: bare words OR-ed (or AND-ed) together become
+//! one set of words looked up once per word of the text ([`WordSet`]), phrases OR-ed together
+//! one Aho-Corasick automaton ([`PhraseSet`]), and `field:value` terms OR-ed on the same field
+//! one hash set (as `field in (...)`). The property tests in `tests/query/props.rs` check that
+//! these forms decide exactly as the terms one by one.
 
 use std::cmp::Ordering;
 use std::collections::HashSet;
@@ -42,6 +48,12 @@ enum Node {
     /// The field is present and no value passes the test (`!=`).
     NoneOf(String, Test),
     Text(TextMatcher),
+    /// Any of several whole words occurs in the text.
+    AnyWord(WordSet),
+    /// Every one of several whole words occurs in the text.
+    AllWords(WordSet),
+    /// Any of several phrases occurs in the text at its word boundaries.
+    AnyPhrase(PhraseSet),
 }
 
 #[derive(Debug)]
@@ -82,11 +94,111 @@ impl CompiledFilter {
 fn compile(e: &Expr) -> Result<Node, QueryError> {
     Ok(match e {
         Expr::MatchAll => Node::All,
-        Expr::And(xs) => Node::And(xs.iter().map(compile).collect::<Result<_, _>>()?),
-        Expr::Or(xs) => Node::Or(xs.iter().map(compile).collect::<Result<_, _>>()?),
+        Expr::And(xs) => compile_and(xs)?,
+        Expr::Or(xs) => compile_or(xs)?,
         Expr::Not(x) => Node::Not(Box::new(compile(x)?)),
         Expr::Term(t) => compile_term(t)?,
     })
+}
+
+/// A full-text literal that is one ASCII word (letters and digits only): it matches exactly
+/// when a whole word of the text equals it, ASCII case-insensitively.
+fn single_word(t: &Term) -> Option<&str> {
+    match t {
+        Term::Text(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric()) => Some(s),
+        _ => None,
+    }
+}
+
+/// A full-text ASCII literal that is not a single word (a phrase, or a word with separators).
+fn ascii_phrase(t: &Term) -> Option<&str> {
+    match t {
+        Term::Text(s) if !s.is_empty() && s.is_ascii() && single_word(t).is_none() => Some(s),
+        _ => None,
+    }
+}
+
+fn compile_and(xs: &[Expr]) -> Result<Node, QueryError> {
+    let words: Vec<&str> = xs
+        .iter()
+        .filter_map(|x| match x {
+            Expr::Term(t) => single_word(t),
+            _ => None,
+        })
+        .collect();
+    if words.len() < 2 {
+        return Ok(Node::And(xs.iter().map(compile).collect::<Result<_, _>>()?));
+    }
+    let mut out = vec![Node::AllWords(WordSet::new(&words))];
+    for x in xs {
+        if !matches!(x, Expr::Term(t) if single_word(t).is_some()) {
+            out.push(compile(x)?);
+        }
+    }
+    Ok(Node::And(out))
+}
+
+fn compile_or(xs: &[Expr]) -> Result<Node, QueryError> {
+    let mut words = Vec::new();
+    let mut phrases = Vec::new();
+    // `field:value` (case-insensitive string equality) by field, in first-seen order.
+    let mut eqs: Vec<(&str, Vec<&str>)> = Vec::new();
+    let mut rest = Vec::new();
+    for x in xs {
+        let Expr::Term(t) = x else {
+            rest.push(x);
+            continue;
+        };
+        if let Some(w) = single_word(t) {
+            words.push(w);
+        } else if let Some(p) = ascii_phrase(t) {
+            phrases.push(p);
+        } else if let Term::Eq {
+            field,
+            value: Value::Str(v),
+            case_sensitive: false,
+        } = t
+        {
+            match eqs.iter_mut().find(|(f, _)| f == field) {
+                Some((_, vs)) => vs.push(v),
+                None => eqs.push((field, vec![v])),
+            }
+        } else {
+            rest.push(x);
+        }
+    }
+    let mut out = Vec::new();
+    match words.as_slice() {
+        [] => {}
+        [w] => out.push(Node::Text(TextMatcher::literal(w)?)),
+        ws => out.push(Node::AnyWord(WordSet::new(ws))),
+    }
+    match phrases.as_slice() {
+        [] => {}
+        [p] => out.push(Node::Text(TextMatcher::literal(p)?)),
+        ps => out.push(Node::AnyPhrase(PhraseSet::new(ps)?)),
+    }
+    for (field, vs) in eqs {
+        if let [v] = vs.as_slice() {
+            out.push(Node::Any(
+                field.to_owned(),
+                Test::Str(StrMatcher::exact(v, true)),
+            ));
+        } else {
+            let strs = vs.iter().map(|v| v.to_lowercase()).collect();
+            out.push(Node::Any(
+                field.to_owned(),
+                Test::In {
+                    strs,
+                    others: Vec::new(),
+                },
+            ));
+        }
+    }
+    for x in rest {
+        out.push(compile(x)?);
+    }
+    Ok(Node::Or(out))
 }
 
 fn compile_term(t: &Term) -> Result<Node, QueryError> {
@@ -183,6 +295,137 @@ fn eval(n: &Node, r: &dyn Record) -> bool {
             });
             hit
         }
+        Node::AnyWord(set) => {
+            let mut hit = false;
+            r.text(&mut |bytes| {
+                if !hit {
+                    set.each_found(bytes, &mut |_| {
+                        hit = true;
+                        false
+                    });
+                }
+            });
+            hit
+        }
+        Node::AllWords(set) => {
+            let mut seen = vec![false; set.len()];
+            let mut missing = set.len();
+            r.text(&mut |bytes| {
+                if missing > 0 {
+                    set.each_found(bytes, &mut |i| {
+                        if !seen[i] {
+                            seen[i] = true;
+                            missing -= 1;
+                        }
+                        missing > 0
+                    });
+                }
+            });
+            missing == 0
+        }
+        Node::AnyPhrase(set) => {
+            let mut hit = false;
+            r.text(&mut |bytes| {
+                if !hit && set.is_match(bytes) {
+                    hit = true;
+                }
+            });
+            hit
+        }
+    }
+}
+
+/// Whole ASCII words (letters and digits), looked up by word: one pass over the text whatever
+/// the number of words.
+#[derive(Debug)]
+struct WordSet {
+    /// Lowercased word → its index (duplicates share one).
+    words: std::collections::HashMap<Box<[u8]>, usize>,
+    longest: usize,
+}
+
+impl WordSet {
+    fn new(words: &[&str]) -> WordSet {
+        let mut map = std::collections::HashMap::new();
+        let mut longest = 0;
+        for w in words {
+            let n = map.len();
+            map.entry(w.to_ascii_lowercase().into_bytes().into_boxed_slice())
+                .or_insert(n);
+            longest = longest.max(w.len());
+        }
+        WordSet {
+            words: map,
+            longest,
+        }
+    }
+
+    /// Distinct words.
+    fn len(&self) -> usize {
+        self.words.len()
+    }
+
+    /// Calls `f` with the index of every word of the set found as a whole word of `text`, in
+    /// text order, while `f` returns true.
+    fn each_found(&self, text: &[u8], f: &mut dyn FnMut(usize) -> bool) {
+        let mut buf = Vec::with_capacity(self.longest);
+        let mut i = 0;
+        while i < text.len() {
+            if !is_token_byte(text[i]) {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < text.len() && is_token_byte(text[i]) {
+                i += 1;
+            }
+            let w = &text[start..i];
+            if w.len() > self.longest || !w.is_ascii() {
+                continue;
+            }
+            buf.clear();
+            buf.extend(w.iter().map(u8::to_ascii_lowercase));
+            if let Some(&k) = self.words.get(buf.as_slice())
+                && !f(k)
+            {
+                return;
+            }
+        }
+    }
+}
+
+/// Several ASCII phrases in one Aho-Corasick automaton (ASCII case-insensitive, overlapping
+/// matches), each with the word boundaries [`TextMatcher::literal`] would require.
+#[derive(Debug)]
+struct PhraseSet {
+    ac: AhoCorasick,
+    /// Per pattern: (left boundary, right boundary).
+    bounds: Vec<(bool, bool)>,
+}
+
+impl PhraseSet {
+    fn new(phrases: &[&str]) -> Result<PhraseSet, QueryError> {
+        let ac = ascii_ci_finder(phrases)?;
+        let bounds = phrases
+            .iter()
+            .map(|p| {
+                let b = p.as_bytes();
+                (
+                    b.first().is_some_and(|&c| is_token_byte(c)),
+                    b.last().is_some_and(|&c| is_token_byte(c)),
+                )
+            })
+            .collect();
+        Ok(PhraseSet { ac, bounds })
+    }
+
+    fn is_match(&self, hay: &[u8]) -> bool {
+        self.ac.find_overlapping_iter(hay).any(|m| {
+            let (left, right) = self.bounds[m.pattern().as_usize()];
+            let (start, end) = (m.start(), m.end());
+            (!left || start == 0 || !is_token_byte(hay[start - 1]))
+                && (!right || end == hay.len() || !is_token_byte(hay[end]))
+        })
     }
 }
 
@@ -432,6 +675,30 @@ impl StrMatcher {
 // ---------------------------------------------------------------------------------------------
 // Full text.
 
+/// Total pattern bytes up to which [`ascii_ci_finder`] builds a DFA.
+const DFA_MAX_PATTERN_BYTES: usize = 256;
+
+/// An ASCII case-insensitive Aho-Corasick automaton (standard semantics) built in time linear
+/// in the patterns' length. The crate's automatic choice builds a DFA for up to 100 patterns,
+/// and DFA construction follows failure links for every state and byte class: quadratic for
+/// a long repetitive pattern (a 64 KiB `xxx…` word took 22 s to compile). Long patterns get
+/// a contiguous NFA, whose construction is linear and whose search is nearly as fast.
+pub fn ascii_ci_finder<I, P>(patterns: I) -> Result<AhoCorasick, QueryError>
+where
+    I: IntoIterator<Item = P>,
+    P: AsRef<[u8]>,
+{
+    let patterns: Vec<P> = patterns.into_iter().collect();
+    let total: usize = patterns.iter().map(|p| p.as_ref().len()).sum();
+    let mut b = AhoCorasick::builder();
+    b.ascii_case_insensitive(true);
+    if total > DFA_MAX_PATTERN_BYTES {
+        b.kind(Some(aho_corasick::AhoCorasickKind::ContiguousNFA));
+    }
+    b.build(&patterns)
+        .map_err(|e| QueryError::Compile(e.to_string()))
+}
+
 /// Whether a byte belongs to a word (token) of the searched text: ASCII letters and digits,
 /// and every byte of a non-ASCII character. Everything else (spaces, punctuation, `_`, `.`,
 /// `:`, `/`, ...) separates words. Full-text terms match at word boundaries (see the crate
@@ -534,10 +801,7 @@ impl TextMatcher {
             });
         }
         if s.is_ascii() {
-            let ac = AhoCorasick::builder()
-                .ascii_case_insensitive(true)
-                .build([s])
-                .map_err(|e| QueryError::Compile(e.to_string()))?;
+            let ac = ascii_ci_finder([s])?;
             return Ok(TextMatcher {
                 find: TextFind::Ascii(ac),
                 left,
@@ -655,6 +919,153 @@ impl TextMatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The straightforward plan: every term on its own, in order.
+    fn naive(e: &Expr) -> Node {
+        match e {
+            Expr::MatchAll => Node::All,
+            Expr::And(xs) => Node::And(xs.iter().map(naive).collect()),
+            Expr::Or(xs) => Node::Or(xs.iter().map(naive).collect()),
+            Expr::Not(x) => Node::Not(Box::new(naive(x))),
+            Expr::Term(t) => compile_term(t).unwrap(),
+        }
+    }
+
+    struct Rec {
+        user: Vec<String>,
+        texts: Vec<Vec<u8>>,
+    }
+
+    impl Record for Rec {
+        fn values(&self, field: &str, f: &mut dyn FnMut(ValueRef<'_>)) {
+            if field == "user.name" {
+                for u in &self.user {
+                    f(ValueRef::Str(u));
+                }
+            }
+        }
+        fn text(&self, f: &mut dyn FnMut(&[u8])) {
+            for t in &self.texts {
+                f(t);
+            }
+        }
+    }
+
+    const WORDS: &[&str] = &["root", "Root", "admin", "a", "10", "fail", "ab", "é", "x_y"];
+
+    fn text_term() -> impl Strategy<Value = Term> {
+        prop_oneof![
+            prop::sample::select(WORDS).prop_map(|w| Term::Text(w.to_owned())),
+            "[a-cA-C0-9]{1,3}".prop_map(Term::Text),
+            "[a-cA-C .:-]{1,5}".prop_map(Term::Text),
+            "[a-c]{1,2}\\*".prop_map(Term::TextWildcard),
+            prop::sample::select(WORDS).prop_map(|w| Term::Eq {
+                field: "user.name".into(),
+                value: Value::Str(w.to_owned()),
+                case_sensitive: false,
+            }),
+            "[a-cA-CéÉ]{0,3}".prop_map(|w| Term::Eq {
+                field: "user.name".into(),
+                value: Value::Str(w),
+                case_sensitive: false,
+            }),
+        ]
+    }
+
+    fn expr() -> impl Strategy<Value = Expr> {
+        let leaf = text_term().prop_map(Expr::Term);
+        leaf.prop_recursive(3, 40, 12, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 1..12).prop_map(Expr::Or),
+                prop::collection::vec(inner.clone(), 1..12).prop_map(Expr::And),
+                inner.prop_map(|x| Expr::Not(Box::new(x))),
+            ]
+        })
+    }
+
+    fn hay() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            "[a-cA-C0-9 .:_-]{0,24}".prop_map(String::into_bytes),
+            prop::collection::vec(
+                prop::sample::select(
+                    &[
+                        "root", "ROOT", "admin", "a", "ab", "10", "fail", "failed", " ", ".", "_",
+                        "é", "É", "x_y", "-",
+                    ][..]
+                ),
+                0..10
+            )
+            .prop_map(|ws| ws.concat().into_bytes()),
+            prop::collection::vec(any::<u8>(), 0..16),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Word sets, phrase sets and merged `field:value` terms decide exactly as the terms
+        /// one by one.
+        #[test]
+        fn grouped_terms_decide_as_terms_one_by_one(
+            e in expr(),
+            user in prop::collection::vec("[a-cA-CéÉ]{0,3}|root|ROOT|admin", 0..3),
+            texts in prop::collection::vec(hay(), 0..3),
+        ) {
+            let r = Rec { user, texts };
+            let fast = CompiledFilter::new(&e).unwrap();
+            prop_assert_eq!(fast.matches(&r), eval(&naive(&e), &r), "{:?}", e);
+        }
+    }
+
+    #[test]
+    fn long_needles_get_a_linear_time_automaton() {
+        use aho_corasick::AhoCorasickKind;
+        assert_eq!(
+            ascii_ci_finder(["Failed"]).unwrap().kind(),
+            AhoCorasickKind::DFA
+        );
+        let long = "x".repeat(64 * 1024);
+        let ac = ascii_ci_finder([long.as_str()]).unwrap();
+        assert_eq!(ac.kind(), AhoCorasickKind::ContiguousNFA);
+        assert!(ac.is_match(format!("a {} b", long.to_uppercase()).as_bytes()));
+        let m = TextMatcher::literal(&long).unwrap();
+        assert!(
+            matches!(&m.find, TextFind::Ascii(ac) if ac.kind() == AhoCorasickKind::ContiguousNFA)
+        );
+        assert!(!m.is_match(format!("{long}x").as_bytes()));
+        assert!(m.is_match(format!("({long})").as_bytes()));
+    }
+
+    #[test]
+    fn many_terms_are_grouped() {
+        let words: Vec<Expr> = (0..100)
+            .map(|i| Expr::Term(Term::Text(format!("w{i}"))))
+            .collect();
+        let f = CompiledFilter::new(&Expr::Or(words.clone())).unwrap();
+        assert!(matches!(&f.root, Node::Or(xs) if matches!(xs.as_slice(), [Node::AnyWord(_)])));
+        let f = CompiledFilter::new(&Expr::And(words)).unwrap();
+        assert!(matches!(&f.root, Node::And(xs) if matches!(xs.as_slice(), [Node::AllWords(_)])));
+        let phrases: Vec<Expr> = (0..100)
+            .map(|i| Expr::Term(Term::Text(format!("w {i}"))))
+            .collect();
+        let f = CompiledFilter::new(&Expr::Or(phrases)).unwrap();
+        assert!(matches!(&f.root, Node::Or(xs) if matches!(xs.as_slice(), [Node::AnyPhrase(_)])));
+        let eqs: Vec<Expr> = (0..100)
+            .map(|i| {
+                Expr::Term(Term::Eq {
+                    field: "user.name".into(),
+                    value: Value::Str(format!("u{i}")),
+                    case_sensitive: false,
+                })
+            })
+            .collect();
+        let f = CompiledFilter::new(&Expr::Or(eqs)).unwrap();
+        assert!(matches!(
+            &f.root,
+            Node::Or(xs) if matches!(xs.as_slice(), [Node::Any(_, Test::In { .. })])
+        ));
+    }
 
     #[test]
     fn glob_reduction() {

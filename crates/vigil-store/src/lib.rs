@@ -147,7 +147,7 @@ pub use error::StoreError;
 pub use record::{EventRecord, FieldCache};
 use smol_str::SmolStr;
 use vigil_event::{Event, Timestamp};
-use vigil_query::{Query, Table};
+use vigil_query::{Query, SearchControl, Table};
 
 /// A log sequence number: every appended event gets the next one, per tenant, starting at 1.
 pub type Lsn = u64;
@@ -262,6 +262,10 @@ pub struct SearchRequest {
     /// Only this storage space of the tenant (`default` for the default space); `None`
     /// searches all of them. A backend without spaces rejects `Some`.
     pub space: Option<String>,
+    /// Cancellation, deadline and memory budget: the scan checks it every few thousand rows
+    /// and stops with [`StoreError::Query`] ([`vigil_query::QueryError::Cancelled`],
+    /// `TimedOut`, `ResultTooLarge`). The events returned stay counted against the budget.
+    pub control: SearchControl,
 }
 
 impl SearchRequest {
@@ -273,6 +277,7 @@ impl SearchRequest {
             limit,
             order: Order::NewestFirst,
             space: None,
+            control: SearchControl::default(),
         })
     }
 
@@ -281,6 +286,33 @@ impl SearchRequest {
         self.space = Some(space.into());
         self
     }
+
+    /// Under this control (cancellation, deadline, memory budget).
+    pub fn with_control(mut self, control: SearchControl) -> SearchRequest {
+        self.control = control;
+        self
+    }
+}
+
+/// Estimated bytes an event holds in memory, for search memory budgets.
+pub fn event_bytes(ev: &Event) -> usize {
+    let map = |m: &vigil_event::FieldMap| {
+        m.iter()
+            .map(|(k, v)| {
+                64 + k.len()
+                    + match v {
+                        vigil_event::Value::Str(s) => s.len(),
+                        _ => 0,
+                    }
+            })
+            .sum::<usize>()
+    };
+    std::mem::size_of::<Event>()
+        + ev.raw.len()
+        + ev.message.as_ref().map_or(0, |m| m.len())
+        + ev.tags.iter().map(|t| 24 + t.len()).sum::<usize>()
+        + map(&ev.extra)
+        + map(&ev.original)
 }
 
 /// An aggregation: the query's stages over the events matching its filter.
@@ -292,6 +324,9 @@ pub struct AggregateRequest {
     pub range: TimeRange,
     /// Only this storage space of the tenant; `None` aggregates over all of them.
     pub space: Option<String>,
+    /// Cancellation, deadline and memory budget (see [`SearchRequest::control`]); groups and
+    /// rows held by the aggregation count against the budget.
+    pub control: SearchControl,
 }
 
 impl AggregateRequest {
@@ -301,12 +336,19 @@ impl AggregateRequest {
             query: vigil_query::parse_with(query, &EventSchema)?,
             range: TimeRange::ALL,
             space: None,
+            control: SearchControl::default(),
         })
     }
 
     /// Restricted to one storage space.
     pub fn in_space(mut self, space: impl Into<String>) -> AggregateRequest {
         self.space = Some(space.into());
+        self
+    }
+
+    /// Under this control (cancellation, deadline, memory budget).
+    pub fn with_control(mut self, control: SearchControl) -> AggregateRequest {
+        self.control = control;
         self
     }
 }

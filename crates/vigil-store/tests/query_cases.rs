@@ -168,6 +168,7 @@ fn run(
             limit: 1000,
             order: Order::NewestFirst,
             space: None,
+            control: Default::default(),
         };
         let res = store.search(&tenant, &req).map_err(|e| e.to_string())?;
         Ok(Expect {
@@ -188,6 +189,7 @@ fn run(
             query,
             range,
             space: None,
+            control: Default::default(),
         };
         let res = store.aggregate(&tenant, &req).map_err(|e| e.to_string())?;
         Ok(Expect {

@@ -41,8 +41,8 @@ use parking_lot::Mutex;
 use serde_json::Value as Json;
 use vigil_event::{Event, FieldKind};
 use vigil_query::{
-    AggFunc, CompiledFilter, ExecOptions, Executor, Expr, QueryError, Record, Row, Stage, Table,
-    Value, ValueRef,
+    AggFunc, CHECK_EVERY, CompiledFilter, ExecOptions, Executor, Expr, QueryError, Record, Row,
+    SearchControl, Stage, Table, Value, ValueRef,
 };
 
 use self::http::{Client, backend};
@@ -317,13 +317,19 @@ impl ClickHouseStore {
         Ok(())
     }
 
-    fn settings(&self, query_id: &str) -> Vec<(&'static str, String)> {
+    /// Settings of a query; `max_execution_time` is also bounded by the time the search's
+    /// control has left, so the server gives up when the caller does.
+    fn settings(&self, query_id: &str, ctl: &SearchControl) -> Vec<(&'static str, String)> {
         let l = &self.cfg.limits;
+        let mut limit = l.max_execution_time;
+        if let Some(left) = ctl.remaining() {
+            limit = limit.min(left);
+        }
         let mut s = vec![
             ("query_id", query_id.to_owned()),
             (
                 "max_execution_time",
-                l.max_execution_time.as_secs().max(1).to_string(),
+                limit.as_secs_f64().ceil().max(1.0).to_string(),
             ),
             ("max_memory_usage", l.max_memory_usage.to_string()),
             ("output_format_json_quote_64bit_integers", "0".to_owned()),
@@ -336,22 +342,32 @@ impl ClickHouseStore {
     }
 
     /// Runs a SELECT, calling `each` for every row; `each` returns `false` to stop reading.
+    /// Stops with the control's error when it says so (checked every [`CHECK_EVERY`] rows);
+    /// dropping the response closes the connection, and a read-only HTTP query is cancelled
+    /// by the server when its client goes away.
     fn select(
         &self,
         sql: &str,
         extra: &[(&'static str, String)],
+        ctl: &SearchControl,
         mut each: impl FnMut(serde_json::Map<String, Json>) -> Result<bool, StoreError>,
     ) -> Result<(), StoreError> {
+        ctl.check()?;
         let n = self.next_query.fetch_add(1, Ordering::Relaxed);
         let id = format!("vigil-{}-{n}", std::process::id());
-        let mut settings = self.settings(&id);
+        let mut settings = self.settings(&id, ctl);
         settings.extend(extra.iter().cloned());
         self.running.lock().insert(id.clone());
         let result = (|| {
             let mut lines = self
                 .client
                 .stream(sql, &settings, self.cfg.limits.max_row_bytes)?;
+            let mut read = 0usize;
             while let Some(line) = lines.next_line()? {
+                read += 1;
+                if read.is_multiple_of(CHECK_EVERY) {
+                    ctl.check()?;
+                }
                 if line.is_empty() {
                     continue;
                 }
@@ -636,6 +652,7 @@ impl ClickHouseStore {
         scope: &str,
         cond: &sql::Cond,
         stats: &mut ScanStats,
+        ctl: &SearchControl,
     ) -> Result<Table, StoreError> {
         let max_groups = self.cfg.limits.max_groups;
         let mut wh = format!("{scope} AND {}", cond.sql);
@@ -659,7 +676,7 @@ impl ClickHouseStore {
         ];
         let mut rows: Vec<Row> = Vec::new();
         let mut too_many = false;
-        let res = self.select(&sql, &settings, |r| {
+        let res = self.select(&sql, &settings, ctl, |r| {
             if rows.len() >= max_groups {
                 too_many = true;
                 return Ok(false);
@@ -854,7 +871,7 @@ impl EventStore for ClickHouseStore {
                 cond.sql
             );
             let mut keys: Vec<(i64, u64)> = Vec::new();
-            self.select(&keys_sql, &[], |row| {
+            self.select(&keys_sql, &[], &req.control, |row| {
                 let ts = row.get("ts").and_then(Json::as_i64).unwrap_or(0);
                 let seq = row.get(schema::SEQ).and_then(Json::as_u64).unwrap_or(0);
                 keys.push((ts, seq));
@@ -870,8 +887,10 @@ impl EventStore for ClickHouseStore {
                     "SELECT {cols}, `{seq}` FROM {t} WHERE {scope} AND ts >= {lo} AND ts <= {hi} AND `{seq}` IN ({}) ORDER BY ts {dir}, `{seq}` {dir} FORMAT JSONEachRow",
                     seqs.join(",")
                 );
-                self.select(&rows_sql, &[], |row| {
-                    events.push(schema::decode_row(&row, &self.cols));
+                self.select(&rows_sql, &[], &req.control, |row| {
+                    let ev = schema::decode_row(&row, &self.cols);
+                    req.control.reserve(crate::event_bytes(&ev))?;
+                    events.push(ev);
                     stats.events_decoded += 1;
                     Ok(true)
                 })?;
@@ -899,7 +918,7 @@ impl EventStore for ClickHouseStore {
                 t = self.table
             );
             let mut got = 0usize;
-            self.select(&sql, &[], |row| {
+            self.select(&sql, &[], &req.control, |row| {
                 got += 1;
                 stats.events_scanned += 1;
                 let ts = row.get("ts").and_then(Json::as_i64).unwrap_or(0);
@@ -908,6 +927,7 @@ impl EventStore for ClickHouseStore {
                 let ev = schema::decode_row(&row, &self.cols);
                 stats.events_decoded += 1;
                 if compiled.matches(&EventRecord::with_cache(&ev, &cache)) {
+                    req.control.reserve(crate::event_bytes(&ev))?;
                     events.push(ev);
                 }
                 Ok(events.len() < limit)
@@ -932,7 +952,8 @@ impl EventStore for ClickHouseStore {
         let (expr, rest) = split_wheres(&req.query);
         let compiled = CompiledFilter::new(&expr)?;
         // Validates the stages (regexes in later `where`s) before any I/O.
-        let mut exec = Executor::new(&req.query, self.exec_options())?;
+        let mut exec =
+            Executor::new(&req.query, self.exec_options())?.with_control(req.control.clone());
         let cond = sql::filter(&self.cols, &expr);
         let scope = self.scope(tenant, req.range);
         let mut stats = ScanStats::default();
@@ -940,7 +961,7 @@ impl EventStore for ClickHouseStore {
             && let Some(first) = rest.first()
             && let Some(p) = self.pushdown(first)
         {
-            let table = self.run_pushdown(&p, &scope, &cond, &mut stats)?;
+            let table = self.run_pushdown(&p, &scope, &cond, &mut stats, &req.control)?;
             let post = &rest[1..];
             let table = if post.is_empty() {
                 table
@@ -1013,7 +1034,7 @@ impl EventStore for ClickHouseStore {
         );
         let cache = FieldCache::new();
         let mut push_err = None;
-        self.select(&sql, &[], |row| {
+        self.select(&sql, &[], &req.control, |row| {
             stats.events_scanned += 1;
             let ev = schema::decode_row(&row, &self.cols);
             let rec = EventRecord::with_cache(&ev, &cache);

@@ -375,9 +375,7 @@ impl Needles {
                 self.tokens.extend(needle_tokens(t));
                 if s.is_ascii()
                     && !s.is_empty()
-                    && let Ok(ac) = AhoCorasick::builder()
-                        .ascii_case_insensitive(true)
-                        .build([s])
+                    && let Ok(ac) = vigil_query::ascii_ci_finder([s])
                 {
                     self.texts.push(ac);
                 }

@@ -2,6 +2,11 @@
 //! them by time, keyword values and token filters, then read the survivors on `scan_threads`
 //! threads: keyword columns first, raw text for full-text needles, whole events last and only
 //! for the rows that may still match.
+//!
+//! Every scan runs under the request's [`SearchControl`]: it is checked before each block and
+//! every [`CHECK_EVERY`] rows inside one, so a cancelled or timed-out search stops within a
+//! fraction of a block; the events a search holds (its top-k heaps) and the executor's groups
+//! and rows count against its memory budget.
 
 use std::cmp::{Ordering as CmpOrdering, Reverse};
 use std::collections::BinaryHeap;
@@ -11,7 +16,9 @@ use std::time::Instant;
 
 use parking_lot::Mutex;
 use vigil_event::Event;
-use vigil_query::{CompiledFilter, ExecOptions, Executor, Query, Stage};
+use vigil_query::{
+    CHECK_EVERY, CompiledFilter, ExecOptions, Executor, Query, SearchControl, Stage,
+};
 
 use super::columns::{ColRecord, ColumnPlan, Columns, prefilter};
 use super::index::{self, Needles};
@@ -21,8 +28,17 @@ use super::{EmbeddedConfig, Tenant};
 use crate::record::{EventRecord, FieldCache};
 use crate::{
     AggregateRequest, AggregateResult, MAX_SEARCH_LIMIT, Order, ScanStats, SearchRequest,
-    SearchResult, StoreError, TimeRange,
+    SearchResult, StoreError, TimeRange, event_bytes,
 };
+
+/// Checks the control every [`CHECK_EVERY`] rows (`i` counts rows).
+#[inline]
+fn check_every(ctl: &SearchControl, i: usize) -> Result<(), StoreError> {
+    if i % CHECK_EVERY == CHECK_EVERY - 1 {
+        ctl.check()?;
+    }
+    Ok(())
+}
 
 /// One block to scan: a memtable block, or a segment's row group.
 enum Unit {
@@ -210,12 +226,13 @@ fn decode_mem(bytes: &[u8]) -> Result<Event, StoreError> {
         .map_err(|e| StoreError::Invalid(format!("memtable event does not decode: {e}")))
 }
 
-/// Runs `work` over the units on up to `threads` threads; stops at the first error or when
-/// `stop` is set.
+/// Runs `work` over the units on up to `threads` threads; stops at the first error, when
+/// `stop` is set, or when `ctl` says so (checked before every unit; `work` checks it inside).
 fn run_parallel<F>(
     units: &[Planned],
     threads: usize,
     stop: &AtomicBool,
+    ctl: &SearchControl,
     work: F,
 ) -> Result<(), StoreError>
 where
@@ -227,6 +244,11 @@ where
         let cache = FieldCache::new();
         loop {
             if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            if let Err(e) = ctl.check() {
+                first_err.lock().get_or_insert(e.into());
+                stop.store(true, Ordering::Relaxed);
                 break;
             }
             let i = next.fetch_add(1, Ordering::Relaxed);
@@ -272,13 +294,34 @@ impl Ord for Hit {
     }
 }
 
-/// The best `limit` hits (largest keys), as a min-heap.
+/// The best `limit` hits (largest keys), as a min-heap. The events held count against the
+/// search's memory budget: a new hit reserves its bytes, an evicted or rejected one releases
+/// them.
 struct TopK {
     limit: usize,
     heap: BinaryHeap<Reverse<Hit>>,
+    ctl: SearchControl,
 }
 
 impl TopK {
+    fn new(limit: usize, ctl: &SearchControl) -> TopK {
+        TopK {
+            limit,
+            heap: BinaryHeap::new(),
+            ctl: ctl.clone(),
+        }
+    }
+
+    /// Keeps a new hit if it is among the best, reserving its bytes.
+    fn push_new(&mut self, h: Hit) -> Result<(), StoreError> {
+        if self.limit == 0 || (self.full() && self.heap.peek().is_some_and(|t| h <= t.0)) {
+            return Ok(());
+        }
+        self.ctl.reserve(event_bytes(&h.ev))?;
+        self.push(h);
+        Ok(())
+    }
+
     fn full(&self) -> bool {
         self.heap.len() >= self.limit
     }
@@ -290,17 +333,17 @@ impl TopK {
             None
         }
     }
+    /// Keeps a hit whose bytes are already reserved; releases what is dropped.
     fn push(&mut self, h: Hit) {
-        if self.limit == 0 {
+        if self.limit > 0 && self.heap.len() < self.limit {
+            self.heap.push(Reverse(h));
             return;
         }
-        if self.heap.len() < self.limit {
-            self.heap.push(Reverse(h));
-        } else if let Some(mut top) = self.heap.peek_mut()
-            && h > top.0
-        {
-            *top = Reverse(h);
-        }
+        let dropped = match self.heap.peek_mut() {
+            Some(mut top) if h > top.0 => std::mem::replace(&mut *top, Reverse(h)).0,
+            _ => h,
+        };
+        self.ctl.release(event_bytes(&dropped.ev));
     }
 }
 
@@ -336,6 +379,7 @@ fn column_prefilter(query: &Query) -> Result<Option<(CompiledFilter, ColumnPlan)
 
 /// Rows of a row group that pass the time range, `accept` (by timestamp and LSN) and the
 /// column prefilter, then (with full-text needles) the raw-text check.
+#[allow(clippy::too_many_arguments)]
 fn seg_candidates(
     s: &Segment,
     rg: usize,
@@ -344,11 +388,14 @@ fn seg_candidates(
     pre: Option<&(CompiledFilter, ColumnPlan)>,
     accept: impl Fn(i64, u64) -> bool,
     scanned: &mut u64,
+    ctl: &SearchControl,
 ) -> Result<(Vec<u64>, Columns, Vec<usize>), StoreError> {
     let fields = pre.map(|(_, p)| p.col_fields()).unwrap_or_default();
     let (lsns, cols) = s.columns(rg, &fields)?;
+    ctl.check()?;
     let mut cand = Vec::new();
     for (i, (&ts, &lsn)) in cols.ts.iter().zip(&lsns).enumerate() {
+        check_every(ctl, i)?;
         if !range.contains(ts) || !accept(ts, lsn) {
             continue;
         }
@@ -366,8 +413,10 @@ fn seg_candidates(
     }
     if !cand.is_empty() && !plan.needles.texts.is_empty() {
         let t = s.texts(rg, &cand)?;
+        ctl.check()?;
         let mut keep = Vec::with_capacity(cand.len());
         for (j, &i) in cand.iter().enumerate() {
+            check_every(ctl, j)?;
             if plan.texts_may_match(t.raw(j), t.message(j)) {
                 keep.push(i);
             }
@@ -394,15 +443,13 @@ pub(crate) fn search(
     let mut units = plan_units(parts, &plan, &mut stats)?;
     // Best blocks first, so that a full top-k lets the rest be skipped.
     units.sort_by_key(|u| Reverse(if newest { u.max_ts } else { key(u.min_ts) }));
-    let top = Mutex::new(TopK {
-        limit,
-        heap: BinaryHeap::new(),
-    });
+    let ctl = &req.control;
+    let top = Mutex::new(TopK::new(limit, ctl));
     let c = Counters::default();
     let stop = AtomicBool::new(limit == 0);
     // Conditions on keyword columns are checked before decoding an event.
     let pre = column_prefilter(&req.query)?;
-    run_parallel(&units, cfg.scan_threads, &stop, |u, cache| {
+    run_parallel(&units, cfg.scan_threads, &stop, ctl, |u, cache| {
         let best = if newest { u.max_ts } else { key(u.min_ts) };
         let floor = top.lock().floor();
         if let Some((fk, _)) = floor
@@ -413,15 +460,13 @@ pub(crate) fn search(
             return Ok(());
         }
         c.blocks_read.fetch_add(1, Ordering::Relaxed);
-        let mut local = TopK {
-            limit,
-            heap: BinaryHeap::new(),
-        };
+        let mut local = TopK::new(limit, ctl);
         let (mut scanned, mut decoded, mut matched) = (0, 0, 0);
         match &u.unit {
             Unit::Mem(b) => {
                 let cols = if pre.is_some() { b.columns() } else { None };
                 for i in 0..b.len() {
+                    check_every(ctl, i)?;
                     let ts = b.ts[i];
                     if !u.range.contains(ts) {
                         continue;
@@ -446,18 +491,26 @@ pub(crate) fn search(
                     let ev = decode_mem(bytes)?;
                     if plan.matches(&ev, cache) {
                         matched += 1;
-                        local.push(Hit {
+                        local.push_new(Hit {
                             key: hk.0,
                             lsn: hk.1,
                             ev,
-                        });
+                        })?;
                     }
                 }
             }
             Unit::Seg(s, rg) => {
                 let accept = |ts: i64, lsn: u64| floor.is_none_or(|f| (key(ts), lsn_key(lsn)) > f);
-                let (lsns, cols, mut cand) =
-                    seg_candidates(s, *rg, u.range, &plan, pre.as_ref(), accept, &mut scanned)?;
+                let (lsns, cols, mut cand) = seg_candidates(
+                    s,
+                    *rg,
+                    u.range,
+                    &plan,
+                    pre.as_ref(),
+                    accept,
+                    &mut scanned,
+                    ctl,
+                )?;
                 // Best rows first, a chunk at a time: once `limit` rows matched, the rest of
                 // the row group cannot make it.
                 let hk = |i: usize| (key(cols.ts[i]), lsn_key(lsns[i]));
@@ -467,15 +520,17 @@ pub(crate) fn search(
                     if local.full() {
                         break;
                     }
+                    ctl.check()?;
                     let mut rows = part.to_vec();
                     rows.sort_unstable();
                     let evs = s.events(*rg, &rows)?;
-                    for (&i, ev) in rows.iter().zip(evs) {
+                    for (j, (&i, ev)) in rows.iter().zip(evs).enumerate() {
+                        check_every(ctl, j)?;
                         decoded += 1;
                         if plan.matches(&ev, cache) {
                             matched += 1;
                             let (k, l) = hk(i);
-                            local.push(Hit { key: k, lsn: l, ev });
+                            local.push_new(Hit { key: k, lsn: l, ev })?;
                         }
                     }
                 }
@@ -485,7 +540,7 @@ pub(crate) fn search(
         c.decoded.fetch_add(decoded, Ordering::Relaxed);
         c.matched.fetch_add(matched, Ordering::Relaxed);
         let mut g = top.lock();
-        for Reverse(h) in local.heap {
+        for Reverse(h) in std::mem::take(&mut local.heap) {
             g.push(h);
         }
         Ok(())
@@ -504,7 +559,7 @@ fn exec_options() -> ExecOptions {
 
 pub(crate) fn aggregate_empty(req: &AggregateRequest) -> Result<AggregateResult, StoreError> {
     CompiledFilter::new(&req.query.filter)?;
-    let exec = Executor::new(&req.query, exec_options())?;
+    let exec = Executor::new(&req.query, exec_options())?.with_control(req.control.clone());
     Ok(AggregateResult {
         table: exec.finish()?,
         stats: ScanStats::default(),
@@ -521,12 +576,14 @@ fn push_columns(
     cols: &Columns,
     rows: impl Iterator<Item = usize>,
     filter: Option<&CompiledFilter>,
+    ctl: &SearchControl,
 ) -> Result<u64, StoreError> {
     let fields = cp.col_fields();
     let rec = |i| ColRecord { plan: cp, cols, i };
     if cp.uses_timestamp() || fields.len() > 4 {
         let mut hits = Vec::new();
-        for i in rows {
+        for (n, i) in rows.enumerate() {
+            check_every(ctl, n)?;
             if filter.is_none_or(|f| f.matches(&rec(i))) {
                 hits.push(i);
             }
@@ -549,7 +606,8 @@ fn push_columns(
     if fields.len() == 1 {
         let n = cols.cols.get(fields[0]).map_or(0, |c| c.vals.len()) + 1;
         single = vec![(0, 0); n];
-        for i in rows {
+        for (n, i) in rows.enumerate() {
+            check_every(ctl, n)?;
             let k = id(0, i) as usize;
             if let Some(e) = single.get_mut(k) {
                 if e.0 == 0 {
@@ -559,7 +617,8 @@ fn push_columns(
             }
         }
     } else {
-        for i in rows {
+        for (n, i) in rows.enumerate() {
+            check_every(ctl, n)?;
             let mut k = [0u32; 4];
             for (f, slot) in k.iter_mut().enumerate().take(fields.len()) {
                 *slot = id(f, i);
@@ -568,12 +627,18 @@ fn push_columns(
             e.0 += 1;
         }
     }
-    let reps: Vec<(u64, usize)> = single
+    let mut reps: Vec<(u64, usize)> = Vec::new();
+    for (n, (k, i)) in single
         .into_iter()
         .filter(|e| e.0 > 0)
         .chain(groups.into_values())
-        .filter(|&(_, i)| filter.is_none_or(|f| f.matches(&rec(i))))
-        .collect();
+        .enumerate()
+    {
+        check_every(ctl, n)?;
+        if filter.is_none_or(|f| f.matches(&rec(i))) {
+            reps.push((k, i));
+        }
+    }
     let mut ex = exec.lock();
     let mut total = 0;
     for (n, i) in reps {
@@ -604,7 +669,8 @@ pub(crate) fn aggregate(
     let mut stats = ScanStats::default();
     let mut units = plan_units(parts, &plan, &mut stats)?;
     units.sort_by_key(|u| Reverse(u.max_ts));
-    let exec = Mutex::new(Executor::new(&req.query, exec_options())?);
+    let ctl = &req.control;
+    let exec = Mutex::new(Executor::new(&req.query, exec_options())?.with_control(ctl.clone()));
     let c = Counters::default();
     let stop = AtomicBool::new(false);
     let match_all = plan.filter.is_match_all() && plan.needles.is_empty();
@@ -614,7 +680,7 @@ pub(crate) fn aggregate(
         None => column_prefilter(&req.query)?,
     };
     let filter = (!match_all).then_some(&plan.filter);
-    run_parallel(&units, cfg.scan_threads, &stop, |u, cache| {
+    run_parallel(&units, cfg.scan_threads, &stop, ctl, |u, cache| {
         c.blocks_read.fetch_add(1, Ordering::Relaxed);
         // Column mode: the query reads only keyword columns and @timestamp.
         if let Some(cp) = &col_plan {
@@ -640,19 +706,30 @@ pub(crate) fn aggregate(
                 } else {
                     cols.ts.iter().filter(|&&t| u.range.contains(t)).count() as u64
                 };
-                let matched = push_columns(&exec, cp, &cols, rows, filter)?;
+                let matched = push_columns(&exec, cp, &cols, rows, filter, ctl)?;
                 c.scanned.fetch_add(scanned, Ordering::Relaxed);
                 c.matched.fetch_add(matched, Ordering::Relaxed);
                 return Ok(());
             }
         }
+        // Matching events of this block, held until they are pushed: counted against the
+        // budget meanwhile.
         let mut hits = Vec::new();
+        let mut held = 0usize;
+        let mut hold = |ev: Event, hits: &mut Vec<Event>| -> Result<(), StoreError> {
+            let b = event_bytes(&ev);
+            held += b;
+            hits.push(ev);
+            ctl.reserve(b)?;
+            Ok(())
+        };
         let (mut scanned, mut decoded) = (0, 0);
         match &u.unit {
             Unit::Mem(b) => {
                 // Keyword conditions first, on the columns; decode only the events that pass.
                 let cols = if pre.is_some() { b.columns() } else { None };
                 for i in 0..b.len() {
+                    check_every(ctl, i)?;
                     if !u.range.contains(b.ts[i]) {
                         continue;
                     }
@@ -669,7 +746,7 @@ pub(crate) fn aggregate(
                     decoded += 1;
                     let ev = decode_mem(bytes)?;
                     if match_all || plan.matches(&ev, cache) {
-                        hits.push(ev);
+                        hold(ev, &mut hits)?;
                     }
                 }
             }
@@ -682,12 +759,15 @@ pub(crate) fn aggregate(
                     pre.as_ref(),
                     |_, _| true,
                     &mut scanned,
+                    ctl,
                 )?;
                 for part in cand.chunks(8192) {
-                    for ev in s.events(*rg, part)? {
+                    ctl.check()?;
+                    for (j, ev) in s.events(*rg, part)?.into_iter().enumerate() {
+                        check_every(ctl, j)?;
                         decoded += 1;
                         if match_all || plan.matches(&ev, cache) {
-                            hits.push(ev);
+                            hold(ev, &mut hits)?;
                         }
                     }
                 }
@@ -703,6 +783,9 @@ pub(crate) fn aggregate(
         if ex.is_done() {
             stop.store(true, Ordering::Relaxed);
         }
+        drop(ex);
+        drop(hits);
+        ctl.release(held);
         Ok(())
     })?;
     let table = exec.into_inner().finish()?;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use vigil_api::{SearchError, SearchRequest, SearchResponse, SearchService};
+use vigil_api::{SearchControl, SearchError, SearchRequest, SearchResponse, SearchService};
 use vigil_event::Timestamp;
 use vigil_store::embedded::{EmbeddedConfig, EmbeddedStore};
 use vigil_store::{AggregateRequest, EventStore, Order, StoreError, TenantId, TimeRange};
@@ -74,9 +74,21 @@ pub fn value_json(v: &vigil_query::Value) -> serde_json::Value {
     }
 }
 
-fn store_err(e: StoreError) -> SearchError {
+fn store_err(e: StoreError, ctl: &SearchControl) -> SearchError {
+    // A search stopped by its control reports why it stopped, whatever the backend said.
+    if let Err(q) = ctl.check()
+        && let Some(e) = SearchError::from_query(&q)
+    {
+        return e;
+    }
     match e {
-        StoreError::Query(q) => SearchError::BadRequest(q.to_string()),
+        StoreError::Query(q) => {
+            SearchError::from_query(&q).unwrap_or_else(|| SearchError::BadRequest(q.to_string()))
+        }
+        // the backend's own limits (ClickHouse: memory, rows read, execution time)
+        StoreError::QueryLimit(m) => SearchError::TooLarge(format!(
+            "{m}; narrow the time range or the filter, or lower the limit"
+        )),
         // an unknown storage space, an aggregation sent to search
         StoreError::Invalid(m) => SearchError::BadRequest(m),
         other => SearchError::Internal(other.to_string()),
@@ -95,7 +107,11 @@ impl StoreSearch {
 }
 
 impl SearchService for StoreSearch {
-    fn search(&self, req: &SearchRequest) -> Result<SearchResponse, SearchError> {
+    fn search(
+        &self,
+        req: &SearchRequest,
+        ctl: &SearchControl,
+    ) -> Result<SearchResponse, SearchError> {
         let started = Instant::now();
         let tenant = TenantId::new(req.tenant.as_deref().unwrap_or(vigil_event::DEFAULT_TENANT))
             .map_err(|e| SearchError::BadRequest(e.to_string()))?;
@@ -115,11 +131,22 @@ impl SearchService for StoreSearch {
                         limit: limit + 1,
                         order: Order::NewestFirst,
                         space: req.space.clone(),
+                        control: ctl.clone(),
                     },
                 )
-                .map_err(store_err)?;
+                .map_err(|e| store_err(e, ctl))?;
             let truncated = r.events.len() > limit;
-            let events = r.events.iter().take(limit).map(|e| e.to_json()).collect();
+            // The JSON form is held next to the events until the response is written: it
+            // counts against the budget too (about twice the event's size).
+            let mut events = Vec::with_capacity(r.events.len().min(limit));
+            for (i, e) in r.events.iter().take(limit).enumerate() {
+                if i % vigil_query::CHECK_EVERY == 0 {
+                    ctl.check().map_err(|q| store_err(q.into(), ctl))?;
+                }
+                ctl.reserve(2 * vigil_store::event_bytes(e))
+                    .map_err(|q| store_err(q.into(), ctl))?;
+                events.push(e.to_json());
+            }
             Ok(SearchResponse::Events {
                 events,
                 truncated,
@@ -134,9 +161,10 @@ impl SearchService for StoreSearch {
                         query,
                         range,
                         space: req.space.clone(),
+                        control: ctl.clone(),
                     },
                 )
-                .map_err(store_err)?;
+                .map_err(|e| store_err(e, ctl))?;
             let rows = r
                 .table
                 .rows
@@ -278,11 +306,15 @@ pub fn run(args: SearchArgs) -> Result<u8> {
             .with_context(|| format!("opening the store in {}", dir.display()))?;
         let store: Arc<dyn EventStore> = Arc::new(store);
         let svc = StoreSearch::new(store.clone());
-        let r = svc.search(&req);
+        // Interactive: no deadline and no memory cap beyond the executor's row and group
+        // limits; Ctrl-C ends the process.
+        let r = svc.search(&req, &SearchControl::default());
         let _ = store.close();
         match r {
             Ok(r) => r,
-            Err(SearchError::BadRequest(m)) => return Err(UsageError(m).into()),
+            Err(SearchError::BadRequest(m) | SearchError::TooLarge(m)) => {
+                return Err(UsageError(m).into());
+            }
             Err(e) => return Err(anyhow::anyhow!("{e}")),
         }
     };

@@ -331,6 +331,13 @@ async fn serve(
         query_timeout: cfg.api.query_timeout,
         max_body_size: cfg.api.max_body_size,
         limits: api_limits(&cfg.api),
+        searches: vigil_api::SearchGate::new(vigil_api::SearchLimits {
+            max_concurrent: cfg.search.max_concurrent,
+            max_queued: cfg.search.max_queued,
+            queue_wait: cfg.search.queue_wait,
+            max_result_bytes: cfg.search.max_result_bytes,
+            max_limit: cfg.search.max_limit,
+        }),
     };
     let limits = state.limits.clone();
     let app = vigil_api::router(state);
