@@ -15,8 +15,8 @@ use tower::ServiceExt as _;
 use vigil_pipeline::Telemetry;
 
 use crate::{
-    ApiLimits, ApiState, AuthPolicy, SearchError, SearchRequest, SearchResponse, SearchService,
-    router,
+    ApiLimits, ApiState, AuthPolicy, SearchControl, SearchError, SearchGate, SearchLimits,
+    SearchRequest, SearchResponse, SearchService, router,
 };
 
 const TOKEN: &str = "test-token-0123456789abcdef";
@@ -28,7 +28,11 @@ struct Svc {
 }
 
 impl SearchService for Svc {
-    fn search(&self, _req: &SearchRequest) -> Result<SearchResponse, SearchError> {
+    fn search(
+        &self,
+        _req: &SearchRequest,
+        _ctl: &SearchControl,
+    ) -> Result<SearchResponse, SearchError> {
         if let Some(tx) = &self.entered {
             let _ = tx.send(());
         }
@@ -53,6 +57,12 @@ fn state(limits: ApiLimits, svc: Svc) -> (ApiState, Telemetry) {
             query_timeout: Duration::from_secs(30),
             max_body_size: 1 << 20,
             limits,
+            // the search gate must not be what holds requests back here: these tests are about
+            // the router's own gates
+            searches: SearchGate::new(SearchLimits {
+                max_concurrent: 256,
+                ..SearchLimits::default()
+            }),
         },
         telemetry,
     )
