@@ -29,5 +29,5 @@ pub use component::{
     RawRecord, RawSender, SourceInfo, Transform,
 };
 pub use shutdown::{Shutdown, ShutdownSignal};
-pub use telemetry::{ComponentMetrics, ComponentSnapshot, Telemetry};
+pub use telemetry::{ComponentMetrics, ComponentSnapshot, MetricSet, Telemetry};
 pub use topology::{Chain, PipelineBuilder, PipelineOptions, RunningPipeline, SourceChain};
