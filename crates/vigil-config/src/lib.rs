@@ -11,12 +11,14 @@
 #![warn(missing_docs)]
 
 pub mod raw;
+mod secret;
 mod validate;
 
 use std::fmt;
 use std::io::Read;
 use std::path::Path;
 
+pub use secret::Secret;
 pub use validate::*;
 
 /// The configuration `vigil up` runs with when no file is given: syslog on 127.0.0.1:5514
@@ -185,6 +187,25 @@ fn section<T: serde::de::DeserializeOwned>(
     }
 }
 
+/// A `type`-tagged section with its default type filled in when the file leaves it out (an
+/// empty section is the default type with default settings).
+fn default_tag(v: &yaml_serde::Value, default: &str) -> yaml_serde::Value {
+    let tag = yaml_serde::Value::String("type".into());
+    match v {
+        yaml_serde::Value::Null => {
+            let mut m = yaml_serde::Mapping::new();
+            m.insert(tag, yaml_serde::Value::String(default.into()));
+            yaml_serde::Value::Mapping(m)
+        }
+        yaml_serde::Value::Mapping(m) if !m.contains_key(&tag) => {
+            let mut m = m.clone();
+            m.insert(tag, yaml_serde::Value::String(default.into()));
+            yaml_serde::Value::Mapping(m)
+        }
+        other => other.clone(),
+    }
+}
+
 /// Parses YAML into the raw types, collecting a problem for every section or list element that
 /// does not fit (not only the first).
 pub fn parse_raw(text: &str, origin: &str) -> Result<raw::RawConfig, ConfigErrors> {
@@ -239,7 +260,8 @@ pub fn parse_raw(text: &str, origin: &str) -> Result<raw::RawConfig, ConfigError
         cfg.api = section(v, "api", &mut problems).unwrap_or_default();
     }
     if let Some(v) = map.get("storage") {
-        cfg.storage = section(v, "storage", &mut problems).unwrap_or_default();
+        cfg.storage =
+            section(&default_tag(v, "embedded"), "storage", &mut problems).unwrap_or_default();
     }
     if let Some(v) = map.get("search") {
         cfg.search = section(v, "search", &mut problems).unwrap_or_default();

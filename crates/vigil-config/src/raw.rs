@@ -19,7 +19,7 @@ pub struct RawConfig {
     /// Collectors: each one connector, one normalizer, then filters and enrichment, into storage.
     #[serde(default)]
     pub collectors: Vec<RawCollector>,
-    /// The event store.
+    /// The event store: `type: embedded` (the default) or `type: clickhouse`.
     #[serde(default)]
     pub storage: RawStorage,
     /// Limits on searches through the API: how many run at once, how long others wait, how
@@ -382,10 +382,53 @@ pub struct RawCopy {
     pub to: String,
 }
 
-/// Storage settings.
+/// The event store, chosen by `type`. Without `type`, the embedded store.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawStorage {
+    /// Vigil's own store in `data_dir` (write-ahead log, Parquet segments, storage spaces,
+    /// retention, cold tier, encryption at rest). The default.
+    Embedded(RawEmbeddedStorage),
+    /// A ClickHouse server (18.16 or later) over its HTTP interface: one table, one row per
+    /// event. Spaces, tiers, encryption and retention are the server's business.
+    #[serde(rename = "clickhouse")]
+    ClickHouse(RawClickHouseStorage),
+}
+
+impl Default for RawStorage {
+    fn default() -> Self {
+        RawStorage::Embedded(RawEmbeddedStorage::default())
+    }
+}
+
+/// ClickHouse settings.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RawStorage {
+pub struct RawClickHouseStorage {
+    /// The server's HTTP interface, e.g. `http://127.0.0.1:8123` (`https://` for TLS).
+    pub url: String,
+    /// Database, created when missing. Default `vigil`.
+    #[serde(default)]
+    pub database: Option<String>,
+    /// Table of events, created when missing. Default `events`.
+    #[serde(default)]
+    pub table: Option<String>,
+    /// User. Default `default`.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Password, as a reference: `${env:NAME}` (an environment variable) or `${file:PATH}` (a
+    /// file's first line). Written out in the file it is refused. Default: none.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Longest a query may run on the server (`max_execution_time`). Default `60s`.
+    #[serde(default)]
+    pub query_timeout: Option<String>,
+}
+
+/// Embedded store settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawEmbeddedStorage {
     /// Longest time between write-ahead-log syncs (group commit). At most `1s`. Default `200ms`.
     #[serde(default)]
     pub fsync_interval: Option<String>,

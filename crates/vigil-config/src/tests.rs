@@ -472,3 +472,100 @@ fn search_limits_read_as_written_and_out_of_range_values_are_listed() {
         );
     }
 }
+
+#[test]
+fn storage_type_chooses_the_backend() {
+    // `type: embedded` is the default: written or not, the same store
+    let written = load_str(
+        "version: 1\nstorage:\n  type: embedded\n  retention: 7d\n",
+        "t",
+        Path::new("."),
+    )
+    .unwrap();
+    let implied = load_str(
+        "version: 1\nstorage:\n  retention: 7d\n",
+        "t",
+        Path::new("."),
+    )
+    .unwrap();
+    assert_eq!(written.storage, implied.storage);
+    assert_eq!(written.storage.kind(), "embedded");
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ch-password"), "s3cret-value\n").unwrap();
+    let c = load_str(
+        r#"version: 1
+storage:
+  type: clickhouse
+  url: http://127.0.0.1:8123/
+  database: siem
+  user: vigil
+  password: "${file:ch-password}"
+"#,
+        "t",
+        dir.path(),
+    )
+    .unwrap();
+    let StorageConfig::ClickHouse(ch) = &c.storage else {
+        panic!("not clickhouse: {:?}", c.storage)
+    };
+    assert_eq!(ch.url, "http://127.0.0.1:8123");
+    assert_eq!(ch.database, "siem");
+    assert_eq!(ch.table, "events");
+    assert_eq!(ch.user, "vigil");
+    assert_eq!(ch.password.expose(), "s3cret-value");
+    assert_eq!(ch.query_timeout.as_secs(), 60);
+    let shown = format!("{c:?}");
+    assert!(!shown.contains("s3cret-value"), "{shown}");
+    assert!(
+        shown.contains("<redacted> from ${file:ch-password}"),
+        "{shown}"
+    );
+
+    // every problem, with its path
+    let errs = errors(
+        r#"version: 1
+storage:
+  type: clickhouse
+  url: ftp://host
+  database: "1bad"
+  table: "ev-ents"
+  user: " "
+  password: hunter2
+  query_timeout: 0s
+"#,
+    );
+    let expected = [
+        "storage.url: 'ftp://host' is not a server address",
+        "storage.database: '1bad' is not a ClickHouse identifier",
+        "storage.table: 'ev-ents' is not a ClickHouse identifier",
+        "storage.user: is empty",
+        "storage.password: write a reference",
+        "storage.query_timeout: must be at least 1s",
+    ];
+    for e in expected {
+        assert!(
+            errs.iter().any(|x| x.starts_with(e)),
+            "missing '{e}' in {errs:#?}"
+        );
+    }
+    assert_eq!(errs.len(), expected.len(), "{errs:#?}");
+    assert!(!errs.iter().any(|e| e.contains("hunter2")), "{errs:#?}");
+
+    // the embedded store's keys are not ClickHouse's, and the type is a closed list
+    let errs =
+        errors("version: 1\nstorage:\n  type: clickhouse\n  url: http://h:8123\n  retention: 7d\n");
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert!(
+        errs[0].starts_with("storage") && errs[0].contains("unknown field `retention`"),
+        "{errs:#?}"
+    );
+    let errs = errors("version: 1\nstorage:\n  type: postgres\n");
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert!(
+        errs[0].starts_with("storage") && errs[0].contains("unknown variant `postgres`"),
+        "{errs:#?}"
+    );
+    let errs = errors("version: 1\nstorage:\n  type: clickhouse\n");
+    assert!(errs[0].contains("missing field `url`"), "{errs:#?}");
+}

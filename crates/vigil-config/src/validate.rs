@@ -281,9 +281,53 @@ pub enum EnrichmentConfig {
     },
 }
 
-/// Validated storage settings.
+/// The validated event store.
 #[derive(Debug, Clone, PartialEq)]
-pub struct StorageConfig {
+pub enum StorageConfig {
+    /// Vigil's own store in the data directory.
+    Embedded(EmbeddedStorageConfig),
+    /// A ClickHouse server.
+    ClickHouse(ClickHouseStorageConfig),
+}
+
+impl StorageConfig {
+    /// The embedded store's settings, when that is the store.
+    pub fn embedded(&self) -> Option<&EmbeddedStorageConfig> {
+        match self {
+            StorageConfig::Embedded(e) => Some(e),
+            StorageConfig::ClickHouse(_) => None,
+        }
+    }
+
+    /// The `type` as written in the file.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StorageConfig::Embedded(_) => "embedded",
+            StorageConfig::ClickHouse(_) => "clickhouse",
+        }
+    }
+}
+
+/// Validated ClickHouse settings (the password is redacted in `Debug`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClickHouseStorageConfig {
+    /// The HTTP interface, `http://` or `https://`, without a trailing `/`.
+    pub url: String,
+    /// Database.
+    pub database: String,
+    /// Table.
+    pub table: String,
+    /// User.
+    pub user: String,
+    /// Password (empty when none was given).
+    pub password: crate::Secret,
+    /// `max_execution_time` of every query.
+    pub query_timeout: Duration,
+}
+
+/// Validated embedded store settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmbeddedStorageConfig {
     /// Group-commit interval (≤ 1 s).
     pub fsync_interval: Duration,
     /// Events per segment.
@@ -450,6 +494,71 @@ pub fn parse_listen(s: &str) -> Result<SocketAddr, String> {
         return Err("port 0 is not allowed; choose a port".into());
     }
     Ok(addr)
+}
+
+/// ClickHouse settings, every problem under `storage.`.
+fn clickhouse_storage(
+    v: &mut V<'_>,
+    c: &RawClickHouseStorage,
+    base_dir: &Path,
+) -> ClickHouseStorageConfig {
+    let url = c.url.trim().trim_end_matches('/').to_owned();
+    match url.split_once("://") {
+        Some(("http" | "https", rest))
+            if !rest.is_empty() && !rest.contains(['/', '?', '#', ' ']) => {}
+        _ => v.p.add(
+            "storage.url",
+            format!(
+                "'{}' is not a server address; write `http://HOST:PORT` (or https://)",
+                c.url
+            ),
+        ),
+    }
+    let mut ident = |key: &str, value: &Option<String>, default: &str| {
+        let s = value.as_deref().unwrap_or(default).trim().to_owned();
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && !s.as_bytes()[0].is_ascii_digit();
+        if !ok {
+            v.p.add(
+                format!("storage.{key}"),
+                format!(
+                    "'{s}' is not a ClickHouse identifier (1-64 of A-Z, a-z, 0-9 and _, not starting with a digit)"
+                ),
+            );
+        }
+        s
+    };
+    let database = ident("database", &c.database, "vigil");
+    let table = ident("table", &c.table, "events");
+    let user = c.user.as_deref().unwrap_or("default").trim().to_owned();
+    if user.is_empty() {
+        v.p.add("storage.user", "is empty; remove it to use `default`");
+    }
+    let password = match &c.password {
+        None => crate::Secret::default(),
+        Some(r) => crate::Secret::resolve(r, base_dir).unwrap_or_else(|e| {
+            v.p.add("storage.password", e);
+            crate::Secret::default()
+        }),
+    };
+    let query_timeout = v.duration(
+        "storage.query_timeout",
+        &c.query_timeout,
+        Duration::from_secs(60),
+    );
+    if query_timeout < Duration::from_secs(1) {
+        v.p.add("storage.query_timeout", "must be at least 1s");
+    }
+    ClickHouseStorageConfig {
+        url,
+        database,
+        table,
+        user,
+        password,
+        query_timeout,
+    }
 }
 
 /// Whether a tenant name is acceptable: 1-64 of `a-z 0-9 _ -`, starting with a letter or digit.
@@ -891,9 +1000,16 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
         });
     }
 
+    // The embedded store's keys; with another backend they are not allowed (unknown fields),
+    // so its defaults are validated and set aside.
+    let default_embedded = RawEmbeddedStorage::default();
+    let (raw_embedded, clickhouse) = match &raw.storage {
+        RawStorage::Embedded(e) => (e, None),
+        RawStorage::ClickHouse(c) => (&default_embedded, Some(c)),
+    };
     let fsync_interval = v.duration(
         "storage.fsync_interval",
-        &raw.storage.fsync_interval,
+        &raw_embedded.fsync_interval,
         Duration::from_millis(200),
     );
     if fsync_interval > Duration::from_secs(1) {
@@ -905,49 +1021,49 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
     if fsync_interval.is_zero() {
         v.p.add("storage.fsync_interval", "must be more than 0");
     }
-    let storage = StorageConfig {
+    let embedded = EmbeddedStorageConfig {
         fsync_interval,
         segment_max_events: v.count(
             "storage.segment_max_events",
-            raw.storage.segment_max_events,
+            raw_embedded.segment_max_events,
             262_144,
             1_024,
             16_777_216,
         ),
         segment_max_age: v.duration(
             "storage.segment_max_age",
-            &raw.storage.segment_max_age,
+            &raw_embedded.segment_max_age,
             Duration::from_secs(30),
         ),
         memtable_max_bytes: v.size(
             "storage.memtable_max",
-            &raw.storage.memtable_max,
+            &raw_embedded.memtable_max,
             64 << 20,
             1 << 20,
             1 << 40,
         ),
         memtable_total_bytes: v.size(
             "storage.memtable_total_max",
-            &raw.storage.memtable_total_max,
+            &raw_embedded.memtable_total_max,
             160 << 20,
             1 << 20,
             1 << 40,
         ),
-        retention: v.opt_duration("storage.retention", &raw.storage.retention),
-        hot_age: v.opt_duration("storage.hot_age", &raw.storage.hot_age),
+        retention: v.opt_duration("storage.retention", &raw_embedded.retention),
+        hot_age: v.opt_duration("storage.hot_age", &raw_embedded.hot_age),
         retention_interval: v.duration(
             "storage.retention_interval",
-            &raw.storage.retention_interval,
+            &raw_embedded.retention_interval,
             Duration::from_secs(60),
         ),
         min_free_bytes: v.size(
             "storage.min_free",
-            &raw.storage.min_free,
+            &raw_embedded.min_free,
             256 << 20,
             0,
             1 << 50,
         ),
-        min_free_percent: match raw.storage.min_free_percent {
+        min_free_percent: match raw_embedded.min_free_percent {
             None => 1.0,
             Some(p) if (0.0..=90.0).contains(&p) => p,
             Some(p) => {
@@ -958,7 +1074,7 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
                 1.0
             }
         },
-        encryption: match &raw.storage.encryption {
+        encryption: match &raw_embedded.encryption {
             None => None,
             Some(e) => match (&e.key_file, &e.key_env) {
                 (Some(f), None) => Some(EncryptionConfig::KeyFile(base_dir.join(f))),
@@ -975,7 +1091,7 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
             },
         },
         tiers: {
-            let t = raw.storage.tiers.clone().unwrap_or_default();
+            let t = raw_embedded.tiers.clone().unwrap_or_default();
             let d = TiersConfig::default();
             let cold_zstd_level = match t.cold_zstd_level {
                 None => d.cold_zstd_level,
@@ -1009,8 +1125,7 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
                 interval,
             }
         },
-        tenants: raw
-            .storage
+        tenants: raw_embedded
             .tenants
             .iter()
             .map(|(name, t)| {
@@ -1064,9 +1179,13 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
             })
             .collect(),
     };
-    if storage.retention_interval.is_zero() {
+    if embedded.retention_interval.is_zero() {
         v.p.add("storage.retention_interval", "must be more than 0");
     }
+    let storage = match clickhouse {
+        None => StorageConfig::Embedded(embedded),
+        Some(c) => StorageConfig::ClickHouse(clickhouse_storage(&mut v, c, base_dir)),
+    };
     let pipeline = PipelineConfig {
         workers: v.count("pipeline.workers", raw.pipeline.workers, 1, 1, 64),
         raw_queue_batches: v.count(

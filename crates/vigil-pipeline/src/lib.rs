@@ -31,5 +31,5 @@ pub use component::{
 };
 pub use descriptors::{ConnectionBudget, ConnectionPermit};
 pub use shutdown::{Shutdown, ShutdownSignal};
-pub use telemetry::{ComponentMetrics, ComponentSnapshot, Telemetry};
+pub use telemetry::{ComponentMetrics, ComponentSnapshot, MetricSet, Telemetry};
 pub use topology::{Chain, PipelineBuilder, PipelineOptions, RunningPipeline, SourceChain};

@@ -178,12 +178,81 @@ impl ComponentSnapshot {
 }
 
 type ExtraRenderer = Box<dyn Fn(&mut String) + Send + Sync>;
+type Collector = Box<dyn Fn(&mut MetricSet) + Send + Sync>;
+
+/// Metrics owned outside the components (the store's figures per tenant), gathered at each
+/// render. Samples of one metric stay together under one `# HELP`/`# TYPE` header, as the
+/// exposition format requires, however many label sets (tenants) report it.
+#[derive(Debug, Default)]
+pub struct MetricSet {
+    families: Vec<Family>,
+}
+
+#[derive(Debug)]
+struct Family {
+    name: &'static str,
+    kind: &'static str,
+    help: &'static str,
+    samples: Vec<(String, u64)>,
+}
+
+impl MetricSet {
+    /// A sample of the metric `name`, of `kind` `counter` or `gauge`, with its labels (values
+    /// are escaped here).
+    pub fn sample(
+        &mut self,
+        name: &'static str,
+        kind: &'static str,
+        help: &'static str,
+        labels: &[(&str, &str)],
+        value: u64,
+    ) {
+        let mut l = String::new();
+        for (i, (k, v)) in labels.iter().enumerate() {
+            let _ = write!(
+                l,
+                "{}{k}=\"{}\"",
+                if i == 0 { "" } else { "," },
+                escape_label(v)
+            );
+        }
+        let family = match self.families.iter().position(|f| f.name == name) {
+            Some(i) => &mut self.families[i],
+            None => {
+                self.families.push(Family {
+                    name,
+                    kind,
+                    help,
+                    samples: Vec::new(),
+                });
+                let last = self.families.len() - 1;
+                &mut self.families[last]
+            }
+        };
+        family.samples.push((l, value));
+    }
+
+    fn render(&self, out: &mut String) {
+        for f in &self.families {
+            let name = f.name;
+            let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} {}", f.help, f.kind);
+            for (labels, v) in &f.samples {
+                if labels.is_empty() {
+                    let _ = writeln!(out, "{name} {v}");
+                } else {
+                    let _ = writeln!(out, "{name}{{{labels}}} {v}");
+                }
+            }
+        }
+    }
+}
 
 /// The registry of every component's counters.
 #[derive(Default, Clone)]
 pub struct Telemetry {
     components: Arc<Mutex<Vec<ComponentMetrics>>>,
     extra: Arc<Mutex<Vec<ExtraRenderer>>>,
+    collectors: Arc<Mutex<Vec<Collector>>>,
 }
 
 impl std::fmt::Debug for Telemetry {
@@ -214,6 +283,12 @@ impl Telemetry {
     /// Adds a renderer for metrics owned elsewhere (the store's counters), called on render.
     pub fn add_renderer(&self, f: impl Fn(&mut String) + Send + Sync + 'static) {
         self.extra.lock().push(Box::new(f));
+    }
+
+    /// Adds a collector of metrics owned elsewhere, called on render: the store's figures of
+    /// every tenant go through here.
+    pub fn add_collector(&self, f: impl Fn(&mut MetricSet) + Send + Sync + 'static) {
+        self.collectors.lock().push(Box::new(f));
     }
 
     /// Snapshots of every component.
@@ -295,6 +370,11 @@ impl Telemetry {
         for f in self.extra.lock().iter() {
             f(&mut out);
         }
+        let mut set = MetricSet::default();
+        for f in self.collectors.lock().iter() {
+            f(&mut set);
+        }
+        set.render(&mut out);
         out
     }
 }
@@ -349,5 +429,24 @@ mod tests {
             let value = line.rsplit(' ').next().unwrap();
             assert!(value.parse::<f64>().is_ok(), "bad sample line {line}");
         }
+    }
+
+    #[test]
+    fn collected_metrics_keep_each_family_together() {
+        let t = Telemetry::new();
+        t.add_collector(|set| {
+            for tenant in ["main", "a\"b"] {
+                set.sample("x_events", "gauge", "Events.", &[("tenant", tenant)], 2);
+                set.sample("x_total", "counter", "Total.", &[("tenant", tenant)], 3);
+            }
+        });
+        let text = t.render_prometheus();
+        let tail = &text[text.find("# HELP x_events").unwrap()..];
+        assert_eq!(
+            tail,
+            "# HELP x_events Events.\n# TYPE x_events gauge\nx_events{tenant=\"main\"} 2\n\
+             x_events{tenant=\"a\\\"b\"} 2\n# HELP x_total Total.\n# TYPE x_total counter\n\
+             x_total{tenant=\"main\"} 3\nx_total{tenant=\"a\\\"b\"} 3\n"
+        );
     }
 }

@@ -520,6 +520,9 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
     /// Storage figures and counters for the tenant.
     fn stats(&self, tenant: &TenantId) -> Result<StoreStats, StoreError>;
 
+    /// The tenants that have events, sorted (for per-tenant metrics).
+    fn tenants(&self) -> Result<Vec<TenantId>, StoreError>;
+
     /// Seals what is in memory and makes everything appended so far durable.
     fn flush(&self, tenant: &TenantId) -> Result<(), StoreError>;
 

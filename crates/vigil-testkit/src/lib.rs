@@ -72,3 +72,19 @@ pub fn read_text(path: &Path) -> std::io::Result<String> {
         .read_to_string(&mut s)?;
     Ok(s)
 }
+
+/// Whether an external program a test needs (`clickhouse-server`, `nats-server`) is installed.
+/// When it is not, says so on stderr and returns `false` (the test returns early), except
+/// under CI (`CI` set), where that is a failure: CI installs every such program.
+#[allow(clippy::panic)]
+pub fn tool_available(name: &str, found: bool, how_to_install: &str) -> bool {
+    if found {
+        return true;
+    }
+    let msg = format!("{name} not found ({how_to_install})");
+    if std::env::var_os("CI").is_some() {
+        panic!("{msg}; CI must run the tests that need it");
+    }
+    eprintln!("SKIPPED: {msg}");
+    false
+}

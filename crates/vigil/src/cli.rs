@@ -122,8 +122,9 @@ pub struct SearchArgs {
     /// Print the raw line of each event instead of fields (table format).
     #[arg(long)]
     pub raw: bool,
-    /// Configuration whose storage settings (encryption keys, spaces, retention) apply when
-    /// the data directory is opened directly.
+    /// Configuration whose store is searched when no running `vigil up` owns the data
+    /// directory: its data directory (unless --data-dir is given) with its storage settings
+    /// (encryption keys, spaces), or its ClickHouse server.
     #[arg(short, long)]
     pub config: Option<PathBuf>,
 }

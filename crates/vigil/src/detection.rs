@@ -14,6 +14,15 @@
 //! count. Windows run on event time; an event's time is capped at the wall clock plus
 //! [`MAX_CLOCK_SKEW_MS`] so one bogus future timestamp cannot push the watermark (see
 //! `vigil_detect::Correlator`) past every real event.
+//!
+//! # Retries
+//! The pipeline retries a failed `write` with the same batch until it succeeds (a full disk,
+//! an unreachable ClickHouse). Evaluating the batch again would count its events twice in the
+//! correlation windows and store its alerts twice, so a batch is evaluated once: its alerts
+//! are kept, per tenant, until the store has taken them (`Unwritten`), and a retry of the
+//! same batch only submits the alerts not yet stored. The correlation state is saved to disk
+//! only when no alert is waiting, so a restart never finds windows that got ahead of their
+//! stored alerts.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -384,6 +393,32 @@ pub struct DetectionDestination {
     /// created).
     pending: HashMap<SmolStr, Vec<u8>>,
     last_save: std::time::Instant,
+    /// The alerts of the last evaluated batch that the store has not taken yet.
+    unwritten: Option<Unwritten>,
+}
+
+/// Alerts of an evaluated batch not yet stored, kept so that the retried write of the same
+/// batch stores them without evaluating the batch again.
+struct Unwritten {
+    /// The ids of the batch's events, in order: how a retry of it is recognized.
+    batch: Vec<vigil_event::Ulid>,
+    /// Alerts per tenant, in the order they were raised; a group leaves when it is stored.
+    alerts: Vec<(SmolStr, Vec<Event>)>,
+}
+
+impl Unwritten {
+    fn is_batch(&self, events: &[Event]) -> bool {
+        self.batch.len() == events.len()
+            && self
+                .batch
+                .iter()
+                .zip(events)
+                .all(|(id, e)| *id == e.meta.id)
+    }
+
+    fn count(&self) -> usize {
+        self.alerts.iter().map(|(_, a)| a.len()).sum()
+    }
 }
 
 impl DetectionDestination {
@@ -410,7 +445,40 @@ impl DetectionDestination {
             state_dir,
             pending,
             last_save: std::time::Instant::now(),
+            unwritten: None,
         }
+    }
+
+    /// Stores alert groups in order; on an error the group that failed and those after it
+    /// stay in `alerts` (the ones stored are removed), so a retry submits only those.
+    fn store_alerts(
+        &mut self,
+        alerts: &mut Vec<(SmolStr, Vec<Event>)>,
+    ) -> Result<(), ComponentError> {
+        let mut stored = 0;
+        let result = (|| {
+            for (tenant, batch) in alerts.iter() {
+                let t = match self.tenants.get(tenant) {
+                    Some(t) => t.clone(),
+                    None => {
+                        let t = TenantId::new(tenant)
+                            .map_err(|e| ComponentError::new(&self.metrics, e.to_string()))?;
+                        self.tenants.insert(tenant.clone(), t.clone());
+                        t
+                    }
+                };
+                self.store
+                    .append(&t, batch)
+                    .map_err(|e| ComponentError::new(&self.metrics, e.to_string()))?;
+                self.metrics
+                    .gauge("alerts_total")
+                    .fetch_add(batch.len() as i64, Ordering::Relaxed);
+                stored += 1;
+            }
+            Ok(())
+        })();
+        alerts.drain(..stored);
+        result
     }
 
     /// Save every tenant's correlation state (errors are logged and counted).
@@ -439,6 +507,13 @@ impl DetectionDestination {
         self.last_save = std::time::Instant::now();
     }
 
+    /// Save the correlation state when [`STATE_SAVE_INTERVAL`] has passed.
+    fn save_state_if_due(&mut self) {
+        if !self.correlators.is_empty() && self.last_save.elapsed() >= STATE_SAVE_INTERVAL {
+            self.save_state();
+        }
+    }
+
     /// Keep the live state as pending (to carry it into correlators of a new rule set).
     fn stash_state(&mut self) {
         for (tenant, c) in self.correlators.drain() {
@@ -450,8 +525,37 @@ impl DetectionDestination {
     }
 }
 
+/// A batch's alerts grouped by tenant, in the order the tenants first raised one (batches are
+/// almost always one tenant: a short list beats a map).
+#[derive(Default)]
+struct TenantAlerts(Vec<(SmolStr, Vec<Event>)>);
+
+impl TenantAlerts {
+    fn push(&mut self, trigger: &Event, alert: Event) {
+        match self.0.iter_mut().find(|(t, _)| *t == trigger.meta.tenant) {
+            Some((_, v)) => v.push(alert),
+            None => self.0.push((trigger.meta.tenant.clone(), vec![alert])),
+        }
+    }
+}
+
 impl Destination for DetectionDestination {
     fn write(&mut self, events: &[Event]) -> Result<(), ComponentError> {
+        if let Some(mut u) = self.unwritten.take() {
+            // a retry: store what the last evaluation left, never evaluate a batch twice
+            let result = self.store_alerts(&mut u.alerts);
+            let retry = u.is_batch(events);
+            if result.is_err() {
+                self.unwritten = Some(u);
+                return result;
+            }
+            if retry {
+                self.save_state_if_due();
+                return Ok(());
+            }
+            // the pipeline gave up on that batch (shutdown): its alerts are stored now, and
+            // this is a new batch
+        }
         let set = self.rules.get();
         if set.is_empty() {
             return Ok(());
@@ -466,7 +570,7 @@ impl Destination for DetectionDestination {
             self.correlator_set = Some(set.clone());
         }
         let has_correlations = !set.correlations().is_empty();
-        let mut alerts: HashMap<SmolStr, Vec<Event>> = HashMap::new();
+        let mut alerts = TenantAlerts::default();
         let mut fired = Vec::new();
         let mut newest_ms = i64::MIN;
         let now_ms = SystemTime::now()
@@ -482,10 +586,7 @@ impl Destination for DetectionDestination {
             set.matches(&view, &mut self.scratch);
             if !has_correlations {
                 for d in &self.scratch {
-                    alerts
-                        .entry(ev.meta.tenant.clone())
-                        .or_default()
-                        .push(alert_event(ev, d));
+                    alerts.push(ev, alert_event(ev, d));
                 }
                 continue;
             }
@@ -514,19 +615,13 @@ impl Destination for DetectionDestination {
                 });
             for d in &self.scratch {
                 if correlator.should_emit(d) {
-                    alerts
-                        .entry(ev.meta.tenant.clone())
-                        .or_default()
-                        .push(alert_event(ev, d));
+                    alerts.push(ev, alert_event(ev, d));
                 }
             }
             fired.clear();
             correlator.process(&view, ts_ms, &self.scratch, &mut fired);
             for c in &fired {
-                alerts
-                    .entry(ev.meta.tenant.clone())
-                    .or_default()
-                    .push(correlation_event(ev, c));
+                alerts.push(ev, correlation_event(ev, c));
             }
         }
         self.since_evict += events.len() as u32;
@@ -540,36 +635,316 @@ impl Destination for DetectionDestination {
                 .gauge("correlation_late_events")
                 .store(late as i64, Ordering::Relaxed);
         }
-        if has_correlations && self.last_save.elapsed() >= STATE_SAVE_INTERVAL {
-            self.save_state();
+        let mut alerts = alerts.0;
+        if let Err(e) = self.store_alerts(&mut alerts) {
+            // keep the rest for the retry of this batch (the windows have counted it already)
+            self.unwritten = Some(Unwritten {
+                batch: events.iter().map(|e| e.meta.id).collect(),
+                alerts,
+            });
+            return Err(e);
         }
-        for (tenant, batch) in alerts {
-            let t = match self.tenants.get(&tenant) {
-                Some(t) => t.clone(),
-                None => {
-                    let t = TenantId::new(&tenant)
-                        .map_err(|e| ComponentError::new(&self.metrics, e.to_string()))?;
-                    self.tenants.insert(tenant.clone(), t.clone());
-                    t
-                }
-            };
-            self.store
-                .append(&t, &batch)
-                .map_err(|e| ComponentError::new(&self.metrics, e.to_string()))?;
-            self.metrics
-                .gauge("alerts_total")
-                .fetch_add(batch.len() as i64, Ordering::Relaxed);
+        if has_correlations {
+            self.save_state_if_due();
         }
         Ok(())
     }
 
     fn flush(&mut self) -> Result<(), ComponentError> {
-        // called at shutdown: keep the open correlation windows for the next start
+        // called at shutdown: a batch the pipeline gave up on may have left alerts; one last try
+        let mut result = Ok(());
+        if let Some(mut u) = self.unwritten.take()
+            && let Err(e) = self.store_alerts(&mut u.alerts)
+        {
+            self.metrics
+                .drop("alerts_unstored_at_shutdown", u.count() as u64);
+            tracing::error!(alerts = u.count(), error = %e, "alerts not stored at shutdown");
+            result = Err(e);
+        }
+        // keep the open correlation windows for the next start
         self.save_state();
-        Ok(())
+        result
     }
 }
 
 #[cfg(test)]
 #[path = "detection_ecs_tests.rs"]
 mod ecs_tests;
+
+#[cfg(test)]
+mod retry_tests {
+    //! The pipeline retries a failed write with the same batch: the detection destination must
+    //! end with exactly the alerts and correlation windows of one successful write. The store
+    //! that fails is the real embedded store behind a wrapper that refuses chosen appends.
+
+    use std::collections::BTreeSet;
+    use std::sync::atomic::AtomicUsize;
+
+    use vigil_store::embedded::{EmbeddedConfig, EmbeddedStore};
+    use vigil_store::{AggregateRequest, SearchRequest};
+
+    use super::*;
+
+    const SSH_RULE: &str = r#"
+title: SSH password guessing
+id: 0b8a7c1e-4d2f-4c4a-9a51-6a1d2b3c4d5e
+level: medium
+logsource: { product: linux, service: sshd }
+detection:
+  selection:
+    process.name: sshd
+    message|contains: 'Failed password'
+  condition: selection
+"#;
+
+    const BRUTE_FORCE: &str = r#"
+title: SSH brute force from one address
+id: 6f0e2d3c-7b8a-4c5d-9e1f-0a1b2c3d4e5f
+level: high
+correlation:
+  type: event_count
+  rules: [0b8a7c1e-4d2f-4c4a-9a51-6a1d2b3c4d5e]
+  group-by: [source.ip]
+  timespan: 5m
+  generate: true
+  condition:
+    gte: 3
+"#;
+
+    /// The embedded store, refusing the appends whose 1-based numbers are in `refuse`.
+    #[derive(Debug)]
+    struct FlakyStore {
+        inner: EmbeddedStore,
+        refuse: Vec<usize>,
+        calls: AtomicUsize,
+    }
+
+    impl EventStore for FlakyStore {
+        fn append(&self, t: &TenantId, events: &[Event]) -> Result<u64, vigil_store::StoreError> {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+            if self.refuse.contains(&n) {
+                return Err(vigil_store::StoreError::Invalid(format!(
+                    "append {n} refused (test)"
+                )));
+            }
+            self.inner.append(t, events)
+        }
+        fn wait_durable(
+            &self,
+            t: &TenantId,
+            lsn: u64,
+            timeout: Duration,
+        ) -> Result<(), vigil_store::StoreError> {
+            self.inner.wait_durable(t, lsn, timeout)
+        }
+        fn search(
+            &self,
+            t: &TenantId,
+            r: &SearchRequest,
+        ) -> Result<vigil_store::SearchResult, vigil_store::StoreError> {
+            self.inner.search(t, r)
+        }
+        fn aggregate(
+            &self,
+            t: &TenantId,
+            r: &AggregateRequest,
+        ) -> Result<vigil_store::AggregateResult, vigil_store::StoreError> {
+            self.inner.aggregate(t, r)
+        }
+        fn stats(&self, t: &TenantId) -> Result<vigil_store::StoreStats, vigil_store::StoreError> {
+            self.inner.stats(t)
+        }
+        fn tenants(&self) -> Result<Vec<TenantId>, vigil_store::StoreError> {
+            Ok(self.inner.tenants())
+        }
+        fn flush(&self, t: &TenantId) -> Result<(), vigil_store::StoreError> {
+            self.inner.flush(t)
+        }
+        fn close(&self) -> Result<(), vigil_store::StoreError> {
+            self.inner.close()
+        }
+    }
+
+    fn failed_logon(tenant: &str, second: u32, ip: &str) -> Event {
+        let line = format!(
+            "<38>Nov 22 07:00:{second:02} jump01 sshd[42]: Failed password for root from {ip} port 4242 ssh2"
+        );
+        let mut e = Event::new(vigil_event::Bytes::from(line.clone()));
+        e.meta.tenant = SmolStr::new(tenant);
+        e.timestamp = vigil_event::Timestamp::parse(&format!("2026-11-22T07:00:{second:02}Z"))
+            .unwrap_or_default();
+        e.process.name = Some(SmolStr::new("sshd"));
+        e.message = Some(SmolStr::new(&line));
+        e.set("source.ip", Value::from(ip))
+            .expect("source.ip is a field");
+        e
+    }
+
+    /// Two batches; the first mixes two tenants so that a failure can fall between them.
+    fn batches() -> Vec<Vec<Event>> {
+        let mut first = Vec::new();
+        for s in 0..3 {
+            first.push(failed_logon("main", s, "203.0.113.45"));
+            first.push(failed_logon("acme", s, "198.51.100.7"));
+        }
+        first.push(failed_logon("main", 3, "198.51.100.9"));
+        let second = vec![
+            failed_logon("main", 10, "203.0.113.45"),
+            failed_logon("main", 11, "198.51.100.9"),
+            failed_logon("main", 12, "198.51.100.9"),
+            failed_logon("acme", 13, "198.51.100.7"),
+        ];
+        vec![first, second]
+    }
+
+    fn rules() -> Arc<Rules> {
+        let mut loader = Loader::new(LoadOptions::default());
+        loader.add_str(Path::new("ssh.yml"), SSH_RULE);
+        loader.add_str(Path::new("brute.yml"), BRUTE_FORCE);
+        let (set, problems) = loader.finish();
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(set.correlations().len(), 1);
+        Arc::new(Rules {
+            current: RwLock::new(Arc::new(set)),
+        })
+    }
+
+    /// What a run leaves: every alert stored, as (tenant, rule, triggering line, correlation
+    /// count: 0 for a rule's own alert), how many were stored, the `alerts_total` gauge, and
+    /// the correlation windows saved at shutdown (per tenant, groups in a stable order).
+    #[derive(Debug, PartialEq)]
+    struct Outcome {
+        alerts: BTreeSet<(String, String, String, i64)>,
+        stored: usize,
+        gauge: i64,
+        windows: Vec<(String, Vec<String>)>,
+    }
+
+    fn windows(dir: &Path) -> Vec<(String, Vec<String>)> {
+        let mut out = Vec::new();
+        for tenant in ["acme", "main"] {
+            let path = dir.join("correlation-state").join(format!("{tenant}.json"));
+            let bytes = vigil_config::read_file_capped(&path, 1 << 20).expect("state saved");
+            let v: serde_json::Value = serde_json::from_slice(&bytes).expect("state is JSON");
+            let mut groups: Vec<String> = v["groups"]
+                .as_array()
+                .expect("groups")
+                .iter()
+                .map(|g| g.to_string())
+                .collect();
+            groups.sort();
+            out.push((tenant.to_owned(), groups));
+        }
+        out
+    }
+
+    fn run(refuse: Vec<usize>) -> Outcome {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(FlakyStore {
+            inner: EmbeddedStore::open(EmbeddedConfig::new(dir.path())).expect("store opens"),
+            refuse,
+            calls: AtomicUsize::new(0),
+        });
+        let metrics = ComponentMetrics::detached("destination", "correlator");
+        let mut dest =
+            DetectionDestination::new(rules(), store.clone(), metrics.clone(), Some(dir.path()));
+        let mut failures = 0;
+        for batch in batches() {
+            // the pipeline's loop (run_destination), without the backoff
+            let mut attempts = 0;
+            while dest.write(&batch).is_err() {
+                failures += 1;
+                attempts += 1;
+                assert!(attempts < 20, "the write never succeeded");
+            }
+        }
+        dest.flush().expect("flush");
+        let mut alerts = BTreeSet::new();
+        let mut stored = 0;
+        for tenant in ["main", "acme"] {
+            let t = TenantId::new(tenant).expect("tenant");
+            let r = store
+                .search(
+                    &t,
+                    &SearchRequest::parse("vigil.type:correlation", 1000).expect("query"),
+                )
+                .expect("search");
+            stored += r.events.len();
+            for a in r.events {
+                let count = match a.extra.get("vigil.correlation.count") {
+                    Some(Value::Int(n)) => *n,
+                    _ => 0,
+                };
+                alerts.insert((
+                    tenant.to_owned(),
+                    a.rule.id.as_deref().unwrap_or("").to_owned(),
+                    a.raw_str().to_string(),
+                    count,
+                ));
+            }
+        }
+        let gauge = metrics.gauge("alerts_total").load(Ordering::Relaxed);
+        store.close().expect("close");
+        assert_eq!(
+            failures,
+            store.refuse.len(),
+            "not every failure was injected"
+        );
+        Outcome {
+            alerts,
+            stored,
+            gauge,
+            windows: windows(dir.path()),
+        }
+    }
+
+    #[test]
+    fn retried_batch_yields_the_alerts_of_one_write() {
+        let expected = run(Vec::new());
+        // every failed logon raised its own alert; each address reached 3 (main .45 and
+        // acme .7 in the first batch, main .9 only with the second batch's second event)
+        assert_eq!(expected.alerts.iter().filter(|a| a.3 == 0).count(), 11);
+        for (tenant, line) in [
+            (
+                "main",
+                "07:00:02 jump01 sshd[42]: Failed password for root from 203.0.113.45",
+            ),
+            (
+                "acme",
+                "07:00:02 jump01 sshd[42]: Failed password for root from 198.51.100.7",
+            ),
+            (
+                "main",
+                "07:00:12 jump01 sshd[42]: Failed password for root from 198.51.100.9",
+            ),
+        ] {
+            assert!(
+                expected
+                    .alerts
+                    .iter()
+                    .any(|a| a.0 == tenant && a.2.contains(line) && a.3 == 3),
+                "no correlation for {tenant} {line}: {:#?}",
+                expected.alerts
+            );
+        }
+        assert_eq!(
+            expected.stored,
+            expected.alerts.len(),
+            "an alert stored twice"
+        );
+        assert_eq!(expected.gauge as usize, expected.stored);
+        // one failure (a window counting the first batch twice would fire for .9 on the
+        // second batch's first event), then three in a row
+        for refuse in [vec![1], vec![1, 2, 3]] {
+            assert_eq!(run(refuse.clone()), expected, "appends {refuse:?} refused");
+        }
+    }
+
+    #[test]
+    fn retried_mixed_tenant_batch_stores_each_tenant_once() {
+        let expected = run(Vec::new());
+        // append 1 (tenant main of the first batch) succeeds, tenant acme fails twice (main
+        // must not be stored again), then the second batch's first append fails once
+        assert_eq!(run(vec![2, 3, 5]), expected);
+    }
+}

@@ -6,7 +6,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use smol_str::SmolStr;
+use vigil_config::{ClickHouseStorageConfig, EmbeddedStorageConfig, StorageConfig};
 use vigil_config::{CollectorConfig, Config, ConnectorConfig, EnrichmentConfig, NormalizerConfig};
 use vigil_event::{Event, TimePolicy, Timestamp, Value};
 use vigil_ingest::syslog::{SyslogConnector, SyslogSettings, TlsSettings};
@@ -16,10 +18,13 @@ use vigil_pipeline::{
     Chain, ComponentError, ComponentMetrics, Connector, Destination, Normalizer, SourceChain,
     SourceInfo, Telemetry, Transform,
 };
+use vigil_store::clickhouse::{ClickHouseConfig, ClickHouseStore};
 use vigil_store::embedded::{
-    EmbeddedConfig, KeySource, SpaceConfig, SpacesConfig, TenantSpaces, TierOptions,
+    EmbeddedConfig, EmbeddedStore, KeySource, SpaceConfig, SpacesConfig, TenantSpaces, TierOptions,
 };
 use vigil_store::{EventStore, StoreError, TenantId};
+
+use crate::UsageError;
 
 /// A collector's parts, built but not started.
 pub struct BuiltCollector {
@@ -250,8 +255,10 @@ pub fn build(cfg: &Config) -> Result<Vec<BuiltCollector>, Vec<String>> {
         }
     }
     // storage space conditions are queries: compiled here so that `vigil validate` finds them
-    for p in spaces_config(&cfg.storage).problems() {
-        problems.push(format!("storage.{p}"));
+    if let Some(e) = cfg.storage.embedded() {
+        for p in spaces_config(e).problems() {
+            problems.push(format!("storage.{p}"));
+        }
     }
     secret_problems(cfg, &mut problems);
     if problems.is_empty() {
@@ -302,7 +309,7 @@ fn secret_problems(cfg: &Config, problems: &mut Vec<String>) {
 }
 
 /// The store's spaces, retention and hot ages from the validated configuration.
-pub fn spaces_config(s: &vigil_config::StorageConfig) -> SpacesConfig {
+pub fn spaces_config(s: &EmbeddedStorageConfig) -> SpacesConfig {
     SpacesConfig {
         retention: s.retention,
         hot_age: s.hot_age,
@@ -332,10 +339,16 @@ pub fn spaces_config(s: &vigil_config::StorageConfig) -> SpacesConfig {
     }
 }
 
-/// The embedded store's configuration from the validated configuration.
-pub fn store_config(cfg: &Config) -> EmbeddedConfig {
-    let s = &cfg.storage;
-    EmbeddedConfig {
+/// The embedded store's configuration from the validated configuration; an error (for the
+/// user) when the configuration chooses another store.
+pub fn store_config(cfg: &Config) -> Result<EmbeddedConfig, UsageError> {
+    let s = cfg.storage.embedded().ok_or_else(|| {
+        UsageError(format!(
+            "storage.type is {}: this works on the embedded store only",
+            cfg.storage.kind()
+        ))
+    })?;
+    Ok(EmbeddedConfig {
         fsync_interval: s.fsync_interval,
         segment_max_events: s.segment_max_events,
         segment_max_age: s.segment_max_age,
@@ -356,6 +369,53 @@ pub fn store_config(cfg: &Config) -> EmbeddedConfig {
             ..TierOptions::default()
         },
         ..EmbeddedConfig::new(&cfg.data_dir)
+    })
+}
+
+/// The ClickHouse backend's configuration from the validated configuration.
+pub fn clickhouse_config(c: &ClickHouseStorageConfig) -> ClickHouseConfig {
+    let mut out = ClickHouseConfig::new(&c.url);
+    out.database = c.database.clone();
+    out.table = c.table.clone();
+    out.user = c.user.clone();
+    out.password = c.password.expose().to_owned();
+    out.limits.max_execution_time = c.query_timeout;
+    out
+}
+
+/// Opens the configured store: the embedded one in the data directory, or the ClickHouse
+/// server (its database and table are created when missing).
+pub fn open_store(cfg: &Config) -> anyhow::Result<Arc<dyn EventStore>> {
+    Ok(match &cfg.storage {
+        StorageConfig::Embedded(_) => Arc::new(
+            EmbeddedStore::open(store_config(cfg)?)
+                .with_context(|| format!("opening the store in {}", cfg.data_dir.display()))?,
+        ),
+        StorageConfig::ClickHouse(c) => Arc::new(
+            ClickHouseStore::open(clickhouse_config(c))
+                .with_context(|| format!("opening the ClickHouse store at {}", c.url))?,
+        ),
+    })
+}
+
+/// How long `vigil validate` waits for a ClickHouse server.
+const CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What `vigil validate` finds only by asking: whether the ClickHouse server answers and
+/// takes the credentials (nothing is created); `Ok(Some(what answered))`. The embedded store
+/// needs nothing here (`Ok(None)`); a problem comes with its path.
+pub fn check_storage(cfg: &Config) -> Result<Option<String>, String> {
+    match &cfg.storage {
+        StorageConfig::Embedded(_) => Ok(None),
+        StorageConfig::ClickHouse(c) => {
+            match ClickHouseStore::ping(&clickhouse_config(c), CHECK_TIMEOUT) {
+                Ok(v) => Ok(Some(format!("ClickHouse {v} at {}", c.url))),
+                Err(e) => Err(format!(
+                    "storage.url: ClickHouse at {} does not answer: {e}",
+                    c.url
+                )),
+            }
+        }
     }
 }
 

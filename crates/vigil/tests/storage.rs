@@ -218,7 +218,10 @@ fn search_reads_one_space_with_the_config_s_storage_settings() {
     )
     .unwrap();
     let cfg = vigil_config::load_file(&cfg_path).unwrap();
-    assert_eq!(cfg.storage.tenants["main"].spaces[0].name, "fw");
+    assert_eq!(
+        cfg.storage.embedded().unwrap().tenants["main"].spaces[0].name,
+        "fw"
+    );
     let mut c = EmbeddedConfig::new(&data);
     c.spaces.tenants.insert(
         "main".into(),

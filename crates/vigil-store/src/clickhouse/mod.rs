@@ -244,6 +244,21 @@ impl ClickHouseStore {
         })
     }
 
+    /// Checks that the server answers and accepts the credentials, within `timeout`, without
+    /// creating anything (`vigil validate`); returns its `version()`.
+    pub fn ping(cfg: &ClickHouseConfig, timeout: Duration) -> Result<String, StoreError> {
+        if !ident_ok(&cfg.database) || !ident_ok(&cfg.table) {
+            return Err(StoreError::Invalid(
+                "database and table must be identifiers (A-Z, a-z, 0-9, _)".into(),
+            ));
+        }
+        let client = Client::new(&cfg.url, &cfg.database, &cfg.user, &cfg.password, timeout)?;
+        Ok(client
+            .execute_in("SELECT version()", &[], "version", false)?
+            .trim()
+            .to_owned())
+    }
+
     /// The server's `version()`.
     pub fn server_version(&self) -> &str {
         &self.version
@@ -1079,6 +1094,23 @@ impl EventStore for ClickHouseStore {
             sealed_lsn: last,
             ..StoreStats::default()
         })
+    }
+
+    fn tenants(&self) -> Result<Vec<TenantId>, StoreError> {
+        self.check_open()?;
+        let out = self.client.execute(
+            &format!(
+                "SELECT DISTINCT tenant FROM {} ORDER BY tenant FORMAT TSV",
+                self.table
+            ),
+            &[],
+            "list tenants",
+        )?;
+        // names were validated when stored; anything else in the table is not ours to report
+        Ok(out
+            .lines()
+            .filter_map(|l| TenantId::new(l.trim()).ok())
+            .collect())
     }
 
     fn flush(&self, _tenant: &TenantId) -> Result<(), StoreError> {

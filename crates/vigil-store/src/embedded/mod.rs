@@ -776,6 +776,10 @@ impl EventStore for EmbeddedStore {
         Ok(s)
     }
 
+    fn tenants(&self) -> Result<Vec<TenantId>, StoreError> {
+        Ok(EmbeddedStore::tenants(self))
+    }
+
     fn flush(&self, tenant: &TenantId) -> Result<(), StoreError> {
         self.check_open()?;
         match self.inner.tenant_opt(tenant) {

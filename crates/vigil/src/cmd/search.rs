@@ -260,10 +260,22 @@ pub fn run(args: SearchArgs) -> Result<u8> {
         tenant: Some(args.tenant.clone()),
         space: args.space.clone(),
     };
-    let dir = args
-        .data_dir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("./vigil-data"));
+    // with --config: its data directory (unless --data-dir says otherwise) and its store
+    let cfg = match &args.config {
+        Some(p) => {
+            let mut c = vigil_config::load_file(p).map_err(|e| UsageError(e.to_string()))?;
+            if let Some(d) = &args.data_dir {
+                c.data_dir = d.clone();
+            }
+            Some(c)
+        }
+        None => None,
+    };
+    let dir = match (&args.data_dir, &cfg) {
+        (Some(d), _) => d.clone(),
+        (None, Some(c)) => c.data_dir.clone(),
+        (None, None) => PathBuf::from("./vigil-data"),
+    };
     let resp = if let Some(url) = &args.url {
         let token = match &args.token {
             Some(t) => t.clone(),
@@ -286,25 +298,28 @@ pub fn run(args: SearchArgs) -> Result<u8> {
         };
         remote(&url, &token, args.ca.as_deref(), &req)?
     } else {
-        if !dir.join("events").is_dir() {
-            return Err(UsageError(format!(
-                "no events in {} yet; start `vigil up` (or pass --data-dir or --url)",
-                dir.display()
-            ))
-            .into());
-        }
-        // with --config: the storage settings (encryption keys, spaces, retention) of that file
-        let store_cfg = match &args.config {
-            Some(p) => {
-                let mut c = vigil_config::load_file(p).map_err(|e| UsageError(e.to_string()))?;
-                c.data_dir = dir.clone();
-                crate::topology::store_config(&c)
+        let store: Arc<dyn EventStore> = match &cfg {
+            // a ClickHouse server holds the events: ask it directly
+            Some(c) if c.storage.embedded().is_none() => crate::topology::open_store(c)?,
+            _ => {
+                if !dir.join("events").is_dir() {
+                    return Err(UsageError(format!(
+                        "no events in {} yet; start `vigil up` (or pass --data-dir or --url)",
+                        dir.display()
+                    ))
+                    .into());
+                }
+                // the storage settings (encryption keys, spaces, retention) of --config
+                let store_cfg = match &cfg {
+                    Some(c) => crate::topology::store_config(c)?,
+                    None => EmbeddedConfig::new(&dir),
+                };
+                Arc::new(
+                    EmbeddedStore::open(store_cfg)
+                        .with_context(|| format!("opening the store in {}", dir.display()))?,
+                )
             }
-            None => EmbeddedConfig::new(&dir),
         };
-        let store = EmbeddedStore::open(store_cfg)
-            .with_context(|| format!("opening the store in {}", dir.display()))?;
-        let store: Arc<dyn EventStore> = Arc::new(store);
         let svc = StoreSearch::new(store.clone());
         // Interactive: no deadline and no memory cap beyond the executor's row and group
         // limits; Ctrl-C ends the process.

@@ -183,7 +183,7 @@ fn run_rotate(args: RotateKeyArgs) -> Result<u8> {
         Some(p) => {
             let mut c = vigil_config::load_file(p).map_err(|e| UsageError(e.to_string()))?;
             c.data_dir = dir.clone();
-            crate::topology::store_config(&c)
+            crate::topology::store_config(&c)?
         }
         None => EmbeddedConfig::new(&dir),
     };

@@ -1,4 +1,5 @@
-//! `vigil up`: every component in one process on the embedded store.
+//! `vigil up`: every component in one process, on the configured store (embedded or
+//! ClickHouse).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -7,9 +8,8 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use vigil_api::ApiState;
 use vigil_config::{Config, ConnectorConfig, DestinationConfig};
-use vigil_pipeline::{PipelineBuilder, PipelineOptions, Telemetry};
-use vigil_store::EventStore;
-use vigil_store::embedded::EmbeddedStore;
+use vigil_pipeline::{MetricSet, PipelineBuilder, PipelineOptions, Telemetry};
+use vigil_store::{EventStore, StoreStats, TenantId};
 
 use crate::cli::UpArgs;
 use crate::cmd::search::StoreSearch;
@@ -192,11 +192,7 @@ pub fn run(args: UpArgs) -> Result<u8> {
     let token = ensure_token(&token_path)?;
 
     let collectors = topology::build(&cfg).map_err(|p| UsageError(p.join("\n")))?;
-    let store_cfg = topology::store_config(&cfg);
-    let store: Arc<dyn EventStore> = Arc::new(
-        EmbeddedStore::open(store_cfg)
-            .with_context(|| format!("opening the store in {}", cfg.data_dir.display()))?,
-    );
+    let store = topology::open_store(&cfg)?;
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -232,7 +228,7 @@ async fn serve(
     let telemetry = Telemetry::new();
     {
         let store = store.clone();
-        telemetry.add_renderer(move |out| render_store_metrics(&*store, out));
+        telemetry.add_collector(move |out| collect_store_metrics(&*store, out));
     }
     let mut builder = PipelineBuilder::new(
         PipelineOptions {
@@ -447,12 +443,37 @@ async fn wait_for_signal() {
     }
 }
 
-fn render_store_metrics(store: &dyn EventStore, out: &mut String) {
-    use std::fmt::Write as _;
-    let Ok(t) = vigil_store::TenantId::new(vigil_event::DEFAULT_TENANT) else {
-        return;
+/// The store's figures of every tenant with events (and of `main` always, so that the
+/// store-wide disk gauges show before the first event). A remote store answers over the
+/// network: the API's async worker steps aside while it does.
+fn collect_store_metrics(store: &dyn EventStore, out: &mut MetricSet) {
+    let mut collect = || {
+        let mut tenants = match store.tenants() {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(error = %e, "store metrics: tenants not listed");
+                Vec::new()
+            }
+        };
+        if !tenants.contains(&TenantId::main()) {
+            tenants.insert(0, TenantId::main());
+        }
+        for t in tenants {
+            match store.stats(&t) {
+                Ok(s) => store_metrics(&t, &s, out),
+                Err(e) => tracing::warn!(tenant = %t, error = %e, "store metrics not read"),
+            }
+        }
     };
-    let Ok(s) = store.stats(&t) else { return };
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(collect)
+        }
+        _ => collect(),
+    }
+}
+
+fn store_metrics(t: &TenantId, s: &StoreStats, out: &mut MetricSet) {
     let rows: [(&str, &str, &str, u64); 20] = [
         (
             "vigil_store_disk_full",
@@ -571,9 +592,6 @@ fn render_store_metrics(store: &dyn EventStore, out: &mut String) {
         ),
     ];
     for (name, kind, help, v) in rows {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{{tenant=\"main\"}} {v}"
-        );
+        out.sample(name, kind, help, &[("tenant", t.as_str())], v);
     }
 }

@@ -1,5 +1,5 @@
 //! `vigil validate -c FILE`: every problem in a configuration, with its path, without starting
-//! anything.
+//! anything. A ClickHouse store is asked whether it answers (nothing is created).
 
 use anyhow::Result;
 
@@ -14,27 +14,35 @@ pub fn run(args: ValidateArgs) -> Result<u8> {
             return Ok(exit::USAGE);
         }
     };
-    match topology::build(&cfg) {
-        Ok(built) => {
-            println!(
-                "{}: OK ({} collector{})",
-                args.config.display(),
-                built.len(),
-                if built.len() == 1 { "" } else { "s" }
-            );
-            Ok(exit::OK)
+    let (collectors, mut problems) = match topology::build(&cfg) {
+        Ok(built) => (built.len(), Vec::new()),
+        Err(problems) => (0, problems),
+    };
+    let store = match topology::check_storage(&cfg) {
+        Ok(answered) => answered,
+        Err(p) => {
+            problems.push(p);
+            None
         }
-        Err(problems) => {
-            eprintln!(
-                "{}: {} problem{}:",
-                args.config.display(),
-                problems.len(),
-                if problems.len() == 1 { "" } else { "s" }
-            );
-            for p in problems {
-                eprintln!("  - {}", p.replace('\n', "\n    "));
-            }
-            Ok(exit::USAGE)
-        }
+    };
+    if problems.is_empty() {
+        println!(
+            "{}: OK ({} collector{}{})",
+            args.config.display(),
+            collectors,
+            if collectors == 1 { "" } else { "s" },
+            store.map(|s| format!("; {s} answers")).unwrap_or_default()
+        );
+        return Ok(exit::OK);
     }
+    eprintln!(
+        "{}: {} problem{}:",
+        args.config.display(),
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" }
+    );
+    for p in problems {
+        eprintln!("  - {}", p.replace('\n', "\n    "));
+    }
+    Ok(exit::USAGE)
 }
