@@ -269,6 +269,9 @@ pub struct Authenticator {
     store: Arc<dyn MetaStore>,
     policy: AuthPolicy,
     passwords: Passwords,
+    /// Bounds concurrent argon2 computations (19 MiB each): a login flood queues here
+    /// instead of exhausting memory or the blocking-thread pool.
+    hash_slots: Arc<tokio::sync::Semaphore>,
     ldap: Option<LdapDirectory>,
     counters: Counters,
     clock: Clock,
@@ -317,10 +320,12 @@ impl Authenticator {
         ldap: Option<ValidLdapConfig>,
         passwords: Passwords,
     ) -> Authenticator {
+        let slots = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 16));
         Authenticator {
             store,
             policy,
             passwords,
+            hash_slots: Arc::new(tokio::sync::Semaphore::new(slots)),
             ldap: ldap.map(LdapDirectory::new),
             counters: Counters::default(),
             clock: Arc::new(|| now_ms(Utc::now())),
@@ -335,6 +340,37 @@ impl Authenticator {
 
     fn now(&self) -> Time {
         (self.clock)()
+    }
+
+    /// Runs an argon2 computation off the async workers, at most one per CPU at a time.
+    async fn argon<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Passwords) -> T + Send + 'static,
+    ) -> Result<T, AuthError> {
+        let _slot = self
+            .hash_slots
+            .acquire()
+            .await
+            .map_err(|e| AuthError::Internal(e.to_string()))?;
+        let p = self.passwords.clone();
+        tokio::task::spawn_blocking(move || f(&p))
+            .await
+            .map_err(|e| AuthError::Internal(format!("password hashing task: {e}")))
+    }
+
+    async fn verify_password(&self, password: &Secret, phc: &str) -> Result<bool, AuthError> {
+        let (pw, phc) = (password.clone(), phc.to_owned());
+        self.argon(move |p| p.verify(&pw, &phc)).await
+    }
+
+    async fn verify_dummy(&self, password: &Secret) -> Result<bool, AuthError> {
+        let pw = password.clone();
+        self.argon(move |p| p.verify_dummy(&pw)).await
+    }
+
+    async fn hash_password(&self, password: &Secret) -> Result<String, AuthError> {
+        let pw = password.clone();
+        self.argon(move |p| p.hash(&pw)).await?.map_err(internal)
     }
 
     /// The policy in force.
@@ -458,8 +494,8 @@ impl Authenticator {
         let user = match user {
             Some(u) if u.password_hash.is_some() => {
                 let ok = self
-                    .passwords
-                    .verify(password, u.password_hash.as_deref().unwrap_or_default());
+                    .verify_password(password, u.password_hash.as_deref().unwrap_or_default())
+                    .await?;
                 if !ok {
                     return Err(self.fail(Some(&u), source_ip, "password").await);
                 }
@@ -473,7 +509,7 @@ impl Authenticator {
                     }
                 },
                 None => {
-                    self.passwords.verify_dummy(password);
+                    self.verify_dummy(password).await?;
                     return Err(self.fail(found.as_ref(), source_ip, "password").await);
                 }
             },
@@ -524,7 +560,7 @@ impl Authenticator {
         // Upgrade hashes made with older parameters while the password is at hand.
         if let Some(h) = &user.password_hash
             && self.passwords.needs_rehash(h)
-            && let Ok(new) = self.passwords.hash(password)
+            && let Ok(new) = self.hash_password(password).await
         {
             let patch = UserPatch {
                 password_hash: Some(new),
@@ -901,11 +937,11 @@ impl Authenticator {
                 reason: "the account authenticates against the directory".into(),
             });
         };
-        if !self.passwords.verify(current, hash) {
+        if !self.verify_password(current, hash).await? {
             return Err(self.fail(Some(&user), source_ip, "password").await);
         }
         self.policy.password.check(&user.username, new.expose())?;
-        if self.passwords.verify(new, hash) {
+        if self.verify_password(new, hash).await? {
             return Err(AuthError::Invalid {
                 field: "password",
                 reason: "the new password equals the current one".into(),
@@ -976,7 +1012,7 @@ impl Authenticator {
         pw: &Secret,
         must_change: bool,
     ) -> Result<(), AuthError> {
-        let hash = self.passwords.hash(pw).map_err(internal)?;
+        let hash = self.hash_password(pw).await?;
         let scope = self.all_scope().await?;
         self.store
             .update_user(
@@ -1027,7 +1063,7 @@ impl Authenticator {
             None => (generate_password().map_err(internal)?, true),
         };
         self.policy.password.check(&req.username, pw.expose())?;
-        let hash = self.passwords.hash(&pw).map_err(internal)?;
+        let hash = self.hash_password(&pw).await?;
         let user = self
             .store
             .create_user(
