@@ -112,7 +112,7 @@ impl MetaConfig {
             (MetaBackend::Postgres, None) => problems.push(format!(
                 "{path}.url: missing; write `url: \"${{env:NAME}}\"` with a postgres:// URL"
             )),
-            (MetaBackend::Postgres, Some(raw)) => match resolve(raw, &env) {
+            (MetaBackend::Postgres, Some(raw)) => match resolve_refs(raw, &env) {
                 Err(e) => problems.push(format!("{path}.url: {e}")),
                 Ok(url)
                     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) =>
@@ -137,7 +137,10 @@ impl MetaConfig {
 }
 
 /// Resolves `${env:NAME}` references (the whole value or parts of it).
-fn resolve(raw: &str, env: &impl Fn(&str) -> Option<String>) -> Result<String, String> {
+pub(crate) fn resolve_refs(
+    raw: &str,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<String, String> {
     let mut out = String::new();
     let mut rest = raw;
     while let Some(start) = rest.find("${") {

@@ -31,16 +31,27 @@
 //! * **Versioned migrations** (`migrations/<backend>/NNNN_name.sql`) run at open, each in a
 //!   transaction with its `schema_migrations` row; a database newer than the binary is refused.
 //!
-//! See `docs/core.md` for the data model.
+//! * **Authorization has one entry point.** A request's [`Principal`] (user or token, the
+//!   role held per tenant) comes from [`Authenticator::resolve_session`] or
+//!   [`Authenticator::resolve_bearer`], and [`Principal::scope_for`] is the one function that
+//!   turns an [`Action`] and the tenants a request names into the [`TenantScope`] the store
+//!   takes — or a 403 ([`Forbidden`]) when a named tenant is not permitted (module [`rbac`]).
+//!   Accounts, sessions, tokens, lockout, TOTP and LDAP live in [`auth`].
+//!
+//! See `docs/core.md` for the data model, the permission matrix and authentication.
 
+pub mod auth;
 mod config;
 mod model;
+pub mod rbac;
 mod scope;
 mod sql;
 mod store;
 
+pub use auth::{AuthConfig, AuthError, AuthPolicy, Authenticator, Secret};
 pub use config::{MetaBackend, MetaConfig, ValidMetaConfig};
 pub use model::*;
+pub use rbac::{Action, Forbidden, Principal, PrincipalKind};
 pub use scope::{MAIN_TENANT, SHARED_TENANT, TenantId, TenantScope};
 pub use sql::{Dialect, LATEST_VERSION, SqlMetaStore, StoreOptions};
 pub use store::*;

@@ -1053,3 +1053,64 @@ pub struct AuditRecord {
     /// Details (never secrets).
     pub details: serde_json::Value,
 }
+
+/// A login session. The browser holds a random 256-bit secret in a cookie; the store keeps
+/// only its SHA-256 hash (`secret_hash`, never serialized), so a copy of the database does not
+/// hand out sessions.
+#[derive(Clone, PartialEq, Serialize)]
+pub struct Session {
+    /// ULID: names the session in listings and for revocation (not a credential).
+    pub id: String,
+    /// The user.
+    pub user_id: String,
+    /// SHA-256 of the cookie secret, hex (never serialized).
+    #[serde(skip)]
+    pub secret_hash: String,
+    /// Client address at login.
+    pub source_ip: Option<String>,
+    /// Login time.
+    pub created_at: Time,
+    /// Last request (updated at most about once a minute).
+    pub last_seen_at: Time,
+    /// Absolute expiry: the session ends then whatever its activity.
+    pub expires_at: Time,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("id", &self.id)
+            .field("user_id", &self.user_id)
+            .field("secret_hash", &"<redacted>")
+            .field("source_ip", &self.source_ip)
+            .field("created_at", &self.created_at)
+            .field("last_seen_at", &self.last_seen_at)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// A session to store.
+#[derive(Clone, PartialEq)]
+pub struct NewSession {
+    /// The user.
+    pub user_id: String,
+    /// SHA-256 of the cookie secret, hex (unique).
+    pub secret_hash: String,
+    /// Client address.
+    pub source_ip: Option<String>,
+    /// Login time (also the first `last_seen_at`).
+    pub created_at: Time,
+    /// Absolute expiry.
+    pub expires_at: Time,
+}
+
+impl fmt::Debug for NewSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewSession")
+            .field("user_id", &self.user_id)
+            .field("source_ip", &self.source_ip)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}

@@ -404,6 +404,50 @@ pub trait MetaStore: Send + Sync + std::fmt::Debug {
     /// Resets the failure counter and the lock, records the login time (unscoped: login).
     async fn record_login_success(&self, user_id: &str, at: Time) -> Result<(), MetaError>;
 
+    /// A user by id whatever its tenants (unscoped: resolving a session or a token's user).
+    /// `None` when absent.
+    async fn user_for_auth(&self, id: &str) -> Result<Option<User>, MetaError>;
+    /// How many users exist (unscoped: the first start creates an administrator when none).
+    async fn user_count(&self) -> Result<u64, MetaError>;
+    /// Accepts TOTP time step `step` for the user when it is newer than the last accepted one
+    /// and records it, atomically; `false` means the code (or an older one) was used already
+    /// (unscoped: login).
+    async fn claim_totp_step(&self, user_id: &str, step: i64) -> Result<bool, MetaError>;
+    /// Counts a failed authentication from `source` (a client address) at `at`, forgets that
+    /// source's failures older than `at - window`, and returns how many remain in the window,
+    /// this one included (unscoped: login).
+    async fn record_source_failure(
+        &self,
+        source: &str,
+        at: Time,
+        window: chrono::Duration,
+    ) -> Result<u32, MetaError>;
+    /// Failed authentications from `source` at or after `since` (unscoped: login).
+    async fn source_failures(&self, source: &str, since: Time) -> Result<u32, MetaError>;
+
+    // ---- sessions ----
+
+    /// Stores a login session (unscoped: login).
+    async fn create_session(&self, session: NewSession) -> Result<Session, MetaError>;
+    /// The session with this secret hash, expired or not (unscoped: authentication).
+    async fn session_by_hash(&self, secret_hash: &str) -> Result<Option<Session>, MetaError>;
+    /// Records activity on a session (unscoped: authentication).
+    async fn touch_session(&self, id: &str, at: Time) -> Result<(), MetaError>;
+    /// Ends one session (logout); absent sessions are not an error.
+    async fn delete_session(&self, id: &str) -> Result<(), MetaError>;
+    /// Ends every session of a user (password change, disable, role change); returns how many.
+    async fn delete_user_sessions(&self, user_id: &str) -> Result<u64, MetaError>;
+    /// The user's sessions, newest first.
+    async fn list_user_sessions(&self, user_id: &str) -> Result<Vec<Session>, MetaError>;
+    /// Deletes sessions past their absolute expiry or idle longer than `idle`, and failed-login
+    /// records older than `failures_before`; returns how many rows went (a periodic job).
+    async fn purge_auth_state(
+        &self,
+        now: Time,
+        idle: chrono::Duration,
+        failures_before: Time,
+    ) -> Result<u64, MetaError>;
+
     // ---- API tokens ----
 
     /// Stores a token; its tenants must be in scope.

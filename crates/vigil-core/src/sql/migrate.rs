@@ -9,15 +9,23 @@ use crate::store::MetaError;
 /// A migration: version, file name, SQLite text, PostgreSQL text.
 type Migration = (i64, &'static str, &'static str, &'static str);
 
-const MIGRATIONS: &[Migration] = &[(
-    1,
-    "0001_init.sql",
-    include_str!("../../migrations/sqlite/0001_init.sql"),
-    include_str!("../../migrations/postgres/0001_init.sql"),
-)];
+const MIGRATIONS: &[Migration] = &[
+    (
+        1,
+        "0001_init.sql",
+        include_str!("../../migrations/sqlite/0001_init.sql"),
+        include_str!("../../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "0002_auth.sql",
+        include_str!("../../migrations/sqlite/0002_auth.sql"),
+        include_str!("../../migrations/postgres/0002_auth.sql"),
+    ),
+];
 
 /// The newest schema version this binary knows.
-pub const LATEST_VERSION: i64 = 1;
+pub const LATEST_VERSION: i64 = 2;
 
 const CREATE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
      version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";

@@ -194,6 +194,21 @@ fn token_row(r: &AnyRow) -> Result<ApiToken, MetaError> {
     })
 }
 
+const SESSION_COLS: &str =
+    "id, user_id, secret_hash, source_ip, created_at, last_seen_at, expires_at";
+
+fn session_row(r: &AnyRow) -> Result<Session, MetaError> {
+    Ok(Session {
+        id: get(r, "id")?,
+        user_id: get(r, "user_id")?,
+        secret_hash: get(r, "secret_hash")?,
+        source_ip: get(r, "source_ip")?,
+        created_at: time(r, "created_at")?,
+        last_seen_at: time(r, "last_seen_at")?,
+        expires_at: time(r, "expires_at")?,
+    })
+}
+
 const ALERT_COLS: &str = "id, tenant_id, rule_id, rule_name, rule_version, severity, risk_score, \
      status, resolution, resolution_reason, assignee, tactics, techniques, group_key, filling, \
      first_seen, last_seen, count, event_ids_kept, event_ids_dropped, incident_id, created_at, \
@@ -1145,6 +1160,184 @@ impl MetaStore for SqlMetaStore {
         sql.arg(at).push(" WHERE id = ").arg(id);
         sql.query().execute(&self.w).await.map_err(be)?;
         Ok(())
+    }
+
+    async fn user_for_auth(&self, id: &str) -> Result<Option<User>, MetaError> {
+        let mut sql = Sql::new(&format!("SELECT {USER_COLS} FROM users WHERE id = "));
+        sql.arg(id);
+        let Some(row) = fetch_opt(&self.r, &sql).await? else {
+            return Ok(None);
+        };
+        let mut users = [user_row(&row)?];
+        self.load_user_roles(&mut users).await?;
+        let [user] = users;
+        Ok(Some(user))
+    }
+
+    async fn user_count(&self) -> Result<u64, MetaError> {
+        let row = fetch_opt(&self.r, &Sql::new("SELECT COUNT(*) AS n FROM users"))
+            .await?
+            .ok_or_else(|| not_found("count", "users"))?;
+        u(&row, "n")
+    }
+
+    async fn claim_totp_step(&self, user_id: &str, step: i64) -> Result<bool, MetaError> {
+        // One statement: two logins racing with the same code cannot both win.
+        let mut sql = Sql::new("UPDATE users SET totp_last_step = ");
+        sql.arg(step).push(" WHERE id = ").arg(user_id);
+        sql.push(" AND (totp_last_step IS NULL OR totp_last_step < ")
+            .arg(step)
+            .push(")");
+        let n = sql
+            .query()
+            .execute(&self.w)
+            .await
+            .map_err(be)?
+            .rows_affected();
+        Ok(n == 1)
+    }
+
+    async fn record_source_failure(
+        &self,
+        source: &str,
+        at: Time,
+        window: chrono::Duration,
+    ) -> Result<u32, MetaError> {
+        nonempty("source", source, 200)?;
+        let mut tx = self.begin().await?;
+        let mut sql = Sql::new("DELETE FROM login_failures WHERE source = ");
+        sql.arg(source).push(" AND at < ").arg(at - window);
+        tx_exec(&mut tx, &sql, "login failure").await?;
+        let mut sql = Sql::new("INSERT INTO login_failures (source, at) VALUES (");
+        sql.arg(source).push(", ").arg(at).push(")");
+        tx_exec(&mut tx, &sql, "login failure").await?;
+        let mut sql = Sql::new("SELECT COUNT(*) AS n FROM login_failures WHERE source = ");
+        sql.arg(source);
+        let row = tx_opt(&mut tx, &sql)
+            .await?
+            .ok_or_else(|| not_found("count", "login_failures"))?;
+        let n = u(&row, "n")?;
+        tx.commit().await.map_err(be)?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    async fn source_failures(&self, source: &str, since: Time) -> Result<u32, MetaError> {
+        let mut sql = Sql::new("SELECT COUNT(*) AS n FROM login_failures WHERE source = ");
+        sql.arg(source).push(" AND at >= ").arg(since);
+        let row = fetch_opt(&self.r, &sql)
+            .await?
+            .ok_or_else(|| not_found("count", "login_failures"))?;
+        Ok(u32::try_from(u(&row, "n")?).unwrap_or(u32::MAX))
+    }
+
+    async fn create_session(&self, s: NewSession) -> Result<Session, MetaError> {
+        nonempty("secret_hash", &s.secret_hash, 200)?;
+        let id = new_id();
+        let at =
+            DateTime::from_timestamp_millis(s.created_at.timestamp_millis()).unwrap_or_default();
+        let expires_at =
+            DateTime::from_timestamp_millis(s.expires_at.timestamp_millis()).unwrap_or_default();
+        let mut sql = Sql::new(
+            "INSERT INTO sessions (id, user_id, secret_hash, source_ip, created_at, last_seen_at, expires_at) VALUES (",
+        );
+        sql.arg(&id)
+            .push(", ")
+            .arg(&s.user_id)
+            .push(", ")
+            .arg(&s.secret_hash);
+        sql.push(", ")
+            .arg(s.source_ip.clone())
+            .push(", ")
+            .arg(at)
+            .push(", ")
+            .arg(at);
+        sql.push(", ").arg(expires_at).push(")");
+        sql.query()
+            .execute(&self.w)
+            .await
+            .map_err(write_err("session"))?;
+        Ok(Session {
+            id,
+            user_id: s.user_id,
+            secret_hash: s.secret_hash,
+            source_ip: s.source_ip,
+            created_at: at,
+            last_seen_at: at,
+            expires_at,
+        })
+    }
+
+    async fn session_by_hash(&self, secret_hash: &str) -> Result<Option<Session>, MetaError> {
+        let mut sql = Sql::new(&format!(
+            "SELECT {SESSION_COLS} FROM sessions WHERE secret_hash = "
+        ));
+        sql.arg(secret_hash);
+        fetch_opt(&self.r, &sql)
+            .await?
+            .map(|r| session_row(&r))
+            .transpose()
+    }
+
+    async fn touch_session(&self, id: &str, at: Time) -> Result<(), MetaError> {
+        let mut sql = Sql::new("UPDATE sessions SET last_seen_at = ");
+        sql.arg(at).push(" WHERE id = ").arg(id);
+        sql.query().execute(&self.w).await.map_err(be)?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, id: &str) -> Result<(), MetaError> {
+        let mut sql = Sql::new("DELETE FROM sessions WHERE id = ");
+        sql.arg(id);
+        sql.query().execute(&self.w).await.map_err(be)?;
+        Ok(())
+    }
+
+    async fn delete_user_sessions(&self, user_id: &str) -> Result<u64, MetaError> {
+        let mut sql = Sql::new("DELETE FROM sessions WHERE user_id = ");
+        sql.arg(user_id);
+        Ok(sql
+            .query()
+            .execute(&self.w)
+            .await
+            .map_err(be)?
+            .rows_affected())
+    }
+
+    async fn list_user_sessions(&self, user_id: &str) -> Result<Vec<Session>, MetaError> {
+        let mut sql = Sql::new(&format!(
+            "SELECT {SESSION_COLS} FROM sessions WHERE user_id = "
+        ));
+        sql.arg(user_id).push(" ORDER BY created_at DESC, id DESC");
+        fetch_all(&self.r, &sql)
+            .await?
+            .iter()
+            .map(session_row)
+            .collect()
+    }
+
+    async fn purge_auth_state(
+        &self,
+        now: Time,
+        idle: chrono::Duration,
+        failures_before: Time,
+    ) -> Result<u64, MetaError> {
+        let mut sql = Sql::new("DELETE FROM sessions WHERE expires_at <= ");
+        sql.arg(now).push(" OR last_seen_at < ").arg(now - idle);
+        let mut n = sql
+            .query()
+            .execute(&self.w)
+            .await
+            .map_err(be)?
+            .rows_affected();
+        let mut sql = Sql::new("DELETE FROM login_failures WHERE at < ");
+        sql.arg(failures_before);
+        n += sql
+            .query()
+            .execute(&self.w)
+            .await
+            .map_err(be)?
+            .rows_affected();
+        Ok(n)
     }
 
     async fn fold_detection(
