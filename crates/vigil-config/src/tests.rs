@@ -19,7 +19,10 @@ fn the_default_config_is_valid() {
     assert_eq!(s.udp.unwrap().to_string(), "127.0.0.1:5514");
     assert_eq!(s.tcp.unwrap().to_string(), "127.0.0.1:5514");
     assert_eq!(s.max_frame_size, 65536);
-    assert_eq!(c.storage.fsync_interval.as_millis(), 200);
+    assert_eq!(
+        c.storage.embedded().unwrap().fsync_interval.as_millis(),
+        200
+    );
 }
 
 #[test]
@@ -296,7 +299,7 @@ storage:
         Path::new("."),
     )
     .unwrap();
-    let s = &c.storage;
+    let s = c.storage.embedded().unwrap();
     assert_eq!(
         s.retention,
         Some(std::time::Duration::from_secs(30 * 86_400))

@@ -303,7 +303,9 @@ fn secret_problems(cfg: &Config, problems: &mut Vec<String>) {
             }
         }
     }
-    if let Some(vigil_config::EncryptionConfig::KeyFile(p)) = &cfg.storage.encryption {
+    if let Some(vigil_config::EncryptionConfig::KeyFile(p)) =
+        cfg.storage.embedded().and_then(|e| e.encryption.as_ref())
+    {
         check("storage.encryption.key_file", p);
     }
 }
