@@ -31,8 +31,16 @@
 //! * **Versioned migrations** (`migrations/<backend>/NNNN_name.sql`) run at open, each in a
 //!   transaction with its `schema_migrations` row; a database newer than the binary is refused.
 //!
-//! See `docs/core.md` for the data model.
+//! * **Alerts are made in front of the store.** [`alerts::AlertService`] takes batches of
+//!   detections from the detection engine: suppression, entity extraction, risk (severity
+//!   plus asset criticality), grouping of a batch into one fold per group, a storm cap per
+//!   rule and tenant, and the triage workflow. [`assets::AssetBook`] learns hosts from
+//!   events, imports and exports CSV, and answers the risk score's criticality lookups.
+//!
+//! See `docs/core.md` for the data model and the alert pipeline.
 
+pub mod alerts;
+pub mod assets;
 mod config;
 mod model;
 mod scope;
