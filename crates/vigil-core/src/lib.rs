@@ -37,9 +37,17 @@
 //!   turns an [`Action`] and the tenants a request names into the [`TenantScope`] the store
 //!   takes — or a 403 ([`Forbidden`]) when a named tenant is not permitted (module [`rbac`]).
 //!   Accounts, sessions, tokens, lockout, TOTP and LDAP live in [`auth`].
+//! * **Alerts are made in front of the store.** [`alerts::AlertService`] takes batches of
+//!   detections from the detection engine: suppression, entity extraction, risk (severity
+//!   plus asset criticality), grouping of a batch into one fold per group, a storm cap per
+//!   rule and tenant, and the triage workflow. [`assets::AssetBook`] learns hosts from
+//!   events, imports and exports CSV, and answers the risk score's criticality lookups.
 //!
-//! See `docs/core.md` for the data model, the permission matrix and authentication.
+//! See `docs/core.md` for the data model, the permission matrix, authentication and the alert
+//! pipeline.
 
+pub mod alerts;
+pub mod assets;
 pub mod auth;
 mod config;
 mod model;

@@ -1448,22 +1448,34 @@ impl MetaStore for SqlMetaStore {
             sql.push(" ON CONFLICT DO NOTHING");
             tx_exec(&mut tx, &sql, "alert entity").await?;
         }
-        // 4. Base event ids up to the cap; the rest is counted.
-        let room = policy.max_event_ids.saturating_sub(kept);
-        let mut added = 0u64;
+        // 4. Base event ids up to the cap, in multi-row statements (a batch folds hundreds of
+        //    detections of a group at once); the rest is counted.
+        let room = usize::try_from(policy.max_event_ids.saturating_sub(kept)).unwrap_or(usize::MAX);
+        let mut seen = std::collections::HashSet::with_capacity(det.event_ids.len().min(room));
+        let mut ids: Vec<&String> = Vec::with_capacity(det.event_ids.len().min(room));
         let mut dropped = 0u64;
         for (i, eid) in det.event_ids.iter().enumerate() {
-            if added >= room {
+            if ids.len() >= room {
                 dropped = (det.event_ids.len() - i) as u64;
                 break;
             }
-            let mut sql = Sql::new("INSERT INTO alert_events (alert_id, seq, event_id) VALUES (");
-            sql.arg(&alert_id)
-                .push(", ")
-                .arg(kept + added)
-                .push(", ")
-                .arg(eid);
-            sql.push(") ON CONFLICT DO NOTHING");
+            if seen.insert(eid.as_str()) {
+                ids.push(eid);
+            }
+        }
+        let mut added = 0u64;
+        for chunk in ids.chunks(200) {
+            let mut sql = Sql::new("INSERT INTO alert_events (alert_id, seq, event_id) VALUES ");
+            for (i, eid) in chunk.iter().enumerate() {
+                sql.push(if i == 0 { "(" } else { ", (" });
+                sql.arg(&alert_id)
+                    .push(", ")
+                    .arg(kept + added + i as u64)
+                    .push(", ")
+                    .arg(*eid);
+                sql.push(")");
+            }
+            sql.push(" ON CONFLICT DO NOTHING");
             added += tx_exec(&mut tx, &sql, "alert event").await?;
         }
         if added > 0 || dropped > 0 {
