@@ -8,11 +8,14 @@
 //!   source address (IPv4-mapped IPv6 addresses count as their IPv4 address);
 //! - a new connection is always admitted: when its source address is at its limit, that
 //!   address's longest-idle connection is closed to make room (`evicted_per_ip`); when the
-//!   connector is full, the longest-idle connection of all is (`evicted`). "Idle" is the time
-//!   since the connection last delivered a complete frame (or was accepted), so a client that
-//!   holds a connection open without sending, or drips bytes that never finish a frame, is
-//!   the first to go, and a busy sender the last. One address can therefore never push out
-//!   more than its own connections once it is at its limit;
+//!   connector is full, the longest-idle connection of all is (`evicted`). Connections that
+//!   have never delivered a complete frame go first, the longest-open of them first; then the
+//!   one whose last complete frame is oldest. So a client that holds a connection open
+//!   without sending, or drips bytes that never finish a frame, is the first to go, and a
+//!   sender that delivers lines the last, even when a flood of new connections arrives
+//!   between two of its lines (found by `bench/soak.py --hostile`: with idleness alone, the
+//!   flood's fresh connections outranked real senders between lines). One address can
+//!   therefore never push out more than its own connections once it is at its limit;
 //! - the deadlines of each connection (in [`super::stream`]): `idle_timeout` after the last
 //!   complete frame, not restarted by bytes of an unfinished one, and `frame_timeout` for a
 //!   frame that has begun to arrive.
@@ -53,11 +56,17 @@ impl Eviction {
     }
 }
 
+/// Set in `last_frame` once a connection has delivered a complete frame: eviction takes the
+/// smallest value, so connections that never delivered one (flag clear, accept time) come
+/// before every sender (flag set, time of its last frame).
+const DELIVERED: u64 = 1 << 63;
+
 /// What a connection shares with the registry.
 #[derive(Debug)]
 struct Entry {
     ip: IpAddr,
-    /// Milliseconds since the registry's epoch at the last complete frame (or the accept).
+    /// Milliseconds since the registry's epoch at the accept, or [`DELIVERED`] | the
+    /// milliseconds at the last complete frame.
     last_frame: Arc<AtomicU64>,
     evict: CancellationToken,
 }
@@ -180,8 +189,9 @@ impl Inner {
         Some(entry)
     }
 
-    /// Closes the connection (of `ip`, or of any address) with the oldest last frame; the
-    /// older connection on a tie. `false` when there is none.
+    /// Closes the connection (of `ip`, or of any address) that never delivered a frame and was
+    /// accepted first, else the one with the oldest last frame; the older connection on a tie.
+    /// `false` when there is none.
     fn evict_idlest(&mut self, ip: Option<IpAddr>) -> bool {
         let victim = self
             .conns
@@ -203,7 +213,7 @@ impl Slot {
     /// Records that the connection just delivered a complete frame.
     pub(super) fn frame_delivered(&self) {
         self.last_frame
-            .store(self.registry.now_ms(), Ordering::Relaxed);
+            .store(self.registry.now_ms() | DELIVERED, Ordering::Relaxed);
     }
 
     /// Completes when the connection has been evicted to make room for another.
@@ -320,6 +330,29 @@ mod tests {
         assert_eq!(third.evicted, Some(Eviction::PerIp));
         assert!(first.slot.evict.is_cancelled());
         assert!(!second.slot.evict.is_cancelled() && !other.slot.evict.is_cancelled());
+    }
+
+    #[test]
+    fn connections_without_a_frame_go_before_senders_between_lines() {
+        let (r, _) = registry(3, 3);
+        let sender = r.admit(ip("10.0.0.1"));
+        sender.slot.frame_delivered();
+        // the sender's last line is older than the silent connection's accept
+        sender.slot.last_frame.store(DELIVERED, Ordering::Relaxed);
+        let silent = r.admit(ip("10.0.0.2"));
+        silent.slot.last_frame.store(1_000, Ordering::Relaxed);
+        let silent_later = r.admit(ip("10.0.0.3"));
+        silent_later.slot.last_frame.store(2_000, Ordering::Relaxed);
+        let new = r.admit(ip("10.0.0.4"));
+        assert_eq!(new.evicted, Some(Eviction::Full));
+        assert!(silent.slot.evict.is_cancelled());
+        assert!(!sender.slot.evict.is_cancelled() && !silent_later.slot.evict.is_cancelled());
+        // then the next silent one (`new` accepted after it), still not the sender
+        new.slot.last_frame.store(3_000, Ordering::Relaxed);
+        let next = r.admit(ip("10.0.0.5"));
+        assert_eq!(next.evicted, Some(Eviction::Full));
+        assert!(silent_later.slot.evict.is_cancelled());
+        assert!(!sender.slot.evict.is_cancelled());
     }
 
     #[test]
