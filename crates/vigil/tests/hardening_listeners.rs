@@ -8,8 +8,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+use support::{free_port, http_get, http_post};
+
 use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -26,14 +29,6 @@ fn read_text(path: &Path) -> String {
         let _ = f.take(16 << 20).read_to_string(&mut out);
     }
     out
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A `vigil up` process on free ports with a temporary data directory; killed on drop.
@@ -193,51 +188,6 @@ impl Drop for Vigil {
             let _ = self.child.wait();
         }
     }
-}
-
-fn http(addr: SocketAddr, req: String) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(DEADLINE))?;
-    s.write_all(req.as_bytes())?;
-    let mut buf = Vec::new();
-    #[allow(clippy::disallowed_methods)] // bounded by `take`
-    (&mut s).take(64 << 20).read_to_end(&mut buf)?;
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    Ok((status, body))
-}
-
-fn http_get(addr: SocketAddr, path: &str, token: Option<&str>) -> std::io::Result<(u16, String)> {
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    http(
-        addr,
-        format!("GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"),
-    )
-}
-
-fn http_post(
-    addr: SocketAddr,
-    path: &str,
-    token: &str,
-    body: &str,
-) -> std::io::Result<(u16, String)> {
-    http(
-        addr,
-        format!(
-            "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        ),
-    )
 }
 
 /// A TCP connection to `to` from the local address `from` (any of 127.0.0.0/8).
