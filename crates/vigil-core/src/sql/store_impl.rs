@@ -20,8 +20,15 @@ fn now() -> Time {
     DateTime::from_timestamp_millis(Utc::now().timestamp_millis()).unwrap_or_default()
 }
 
+/// A new row id. Ids from one process increase strictly, even within one millisecond,
+/// so rows ordered by `(created_at, id)` keep the order they were written in.
 fn new_id() -> String {
-    ulid::Ulid::new().to_string()
+    static GENERATOR: std::sync::Mutex<ulid::Generator> =
+        std::sync::Mutex::new(ulid::Generator::new());
+    let mut generator = GENERATOR.lock().unwrap_or_else(|e| e.into_inner());
+    // The random part overflows only after 2^80 ids in one millisecond; fall back to a
+    // fresh (non-monotonic) id rather than fail a write.
+    generator.generate().unwrap_or_else(|_| ulid::Ulid::new()).to_string()
 }
 
 fn be(e: sqlx::Error) -> MetaError {
