@@ -134,7 +134,8 @@
 //! backends with identical results. See `CLICKHOUSE.md`.
 //!
 //! # The pipeline's destination (feature `pipeline`)
-//! [`StoreDestination`] writes the pipeline's batches into any [`EventStore`].
+//! [`StoreDestination`] writes the pipeline's batches into any [`EventStore`];
+//! [`collect_metrics`] reports every tenant's figures through the pipeline's telemetry.
 #![warn(missing_docs)]
 
 pub mod audit;
@@ -144,6 +145,8 @@ pub mod clickhouse;
 mod destination;
 pub mod embedded;
 mod error;
+#[cfg(feature = "pipeline")]
+mod metrics;
 mod record;
 
 use std::time::Duration;
@@ -151,6 +154,8 @@ use std::time::Duration;
 #[cfg(feature = "pipeline")]
 pub use destination::StoreDestination;
 pub use error::StoreError;
+#[cfg(feature = "pipeline")]
+pub use metrics::collect_metrics;
 pub use record::{EventRecord, FieldCache};
 use vigil_event::{Event, Timestamp};
 use vigil_query::{Query, SearchControl, Table};
