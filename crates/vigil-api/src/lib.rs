@@ -18,8 +18,9 @@
 //! state pass `max_result_bytes` (422 `result_too_large`). A search's slot is freed only when
 //! its scan has stopped, so abandoned searches cannot pile up behind the limit.
 //!
-//! The API does not know the store: it calls a [`SearchService`] the binary provides, so the
-//! embedded store and ClickHouse serve the same routes.
+//! The routes do not know the store: they call a [`SearchService`]. [`store_search::StoreSearch`]
+//! is the one over any `vigil_store::EventStore`, so the embedded store and ClickHouse serve the
+//! same routes; [`token`] keeps the bearer token file.
 
 #![warn(missing_docs)]
 
@@ -28,6 +29,8 @@ mod auth;
 mod gate_tests;
 mod listener;
 mod server;
+pub mod store_search;
+pub mod token;
 
 pub use auth::AuthPolicy;
 pub use listener::{ApiLimits, serve};

@@ -348,6 +348,13 @@ pub fn reference_markdown() -> String {
                         .and_then(|t| t.as_str())
                         .map(|t| format!("`type: {t}`"))
                         .or_else(|| {
+                            // a unit variant: its name as written in the file
+                            v.get("const")
+                                .or_else(|| v.pointer("/enum/0"))
+                                .and_then(|c| c.as_str())
+                                .map(|c| format!("`{c}`"))
+                        })
+                        .or_else(|| {
                             v.get("required")
                                 .and_then(|r| r.get(0))
                                 .and_then(|r| r.as_str())

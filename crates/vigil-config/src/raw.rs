@@ -59,7 +59,7 @@ pub struct RawFileDestination {
     /// `json` (nested ECS JSON with the raw record as `event.original`) or `raw` (the record as
     /// received). Default `json`.
     #[serde(default)]
-    pub format: Option<String>,
+    pub format: Option<crate::FileFormat>,
 }
 
 /// Live detection with Sigma rules.
@@ -75,13 +75,36 @@ pub struct RawDetection {
     /// syslog, web servers, proxies, firewalls, CloudTrail, Okta, Entra ID sign-ins, Kubernetes
     /// audit; Sigma taxonomy fields renamed to ECS), or a pipeline YAML file. Default `none`.
     #[serde(default)]
-    pub pipeline: Option<String>,
+    pub pipeline: Option<RawSigmaPipeline>,
     /// How often the rule files are checked for changes. Default `2s`.
     #[serde(default)]
     pub reload_interval: Option<String>,
     /// Values for `%placeholder%` rules, by placeholder name.
     #[serde(default)]
     pub placeholders: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// A Sigma processing pipeline: a built-in one by name, or a pipeline YAML file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RawSigmaPipeline {
+    /// `none`, `windows` or `ecs`.
+    Builtin(BuiltinSigmaPipeline),
+    /// A pipeline YAML file, relative to the configuration file's directory.
+    File(String),
+}
+
+/// The built-in Sigma processing pipelines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BuiltinSigmaPipeline {
+    /// Every rule on every event, fields by name.
+    None,
+    /// Logsource routing to Windows channels and event ids (SigmaHQ's thor.yml mapping).
+    Windows,
+    /// Logsource routing to the events of Vigil's normalizer packs, Sigma taxonomy fields
+    /// renamed to ECS.
+    Ecs,
 }
 
 /// The HTTP API.

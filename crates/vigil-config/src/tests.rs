@@ -214,7 +214,7 @@ destinations:
   - type: storage
   - type: file
     path: out/a.jsonl
-    format: xml
+    format: json
   - type: file
     path: out/a.jsonl
 "#,
@@ -223,10 +223,21 @@ destinations:
         errs,
         vec![
             "destinations[1]: storage is listed twice; events would be stored twice".to_string(),
-            "destinations[2].format: unknown format \"xml\": use json or raw".to_string(),
             "destinations[3].path: ./out/a.jsonl is already written by another destination"
                 .to_string(),
         ]
+    );
+    // the format is a closed choice: anything else is refused where it is written
+    let errs = errors(
+        "version: 1
+destinations:
+  - { type: file, path: a, format: xml }
+",
+    );
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with("destinations[0]: unknown variant `xml`, expected `json` or `raw`"),
+        "{errs:?}"
     );
     let c = load_str(
         "version: 1\ndestinations:\n  - type: file\n    path: fwd.jsonl\n    format: raw\n",

@@ -43,10 +43,22 @@ pub enum DestinationConfig {
     },
 }
 
-/// Line format of a file destination.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Line format of a file destination (the same type in the file and after validation).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum FileFormat {
-    /// Nested ECS JSON.
+    /// Nested ECS JSON with the raw record as `event.original`.
+    #[default]
     Json,
     /// The raw record as received.
     Raw,
@@ -64,6 +76,19 @@ pub enum SigmaPipeline {
     Ecs,
     /// A pipeline YAML file.
     File(PathBuf),
+}
+
+impl SigmaPipeline {
+    /// `none`, `windows` or `ecs`, or else the path of a pipeline file (as `vigil hunt
+    /// --pipeline` takes it).
+    pub fn from_name(name: &str) -> SigmaPipeline {
+        match name {
+            "none" => SigmaPipeline::None,
+            "windows" => SigmaPipeline::Windows,
+            "ecs" => SigmaPipeline::Ecs,
+            file => SigmaPipeline::File(PathBuf::from(file)),
+        }
+    }
 }
 
 /// Validated live-detection settings.
@@ -197,29 +222,95 @@ pub enum ConnectorConfig {
     Syslog(SyslogConfig),
 }
 
-/// Validated syslog connector settings.
-#[derive(Debug, Clone, PartialEq)]
+/// TLS listener settings (RFC 5425).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyslogTlsConfig {
+    /// Address to listen on (the registered port is 6514).
+    pub listen: SocketAddr,
+    /// PEM file with the server certificate chain, leaf first.
+    pub cert_path: PathBuf,
+    /// PEM file with the private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_path: PathBuf,
+    /// PEM file with the CA certificates that sign client certificates. When set, clients
+    /// must present a certificate signed by one of them (mutual TLS).
+    pub client_ca_path: Option<PathBuf>,
+}
+
+/// Validated settings of a syslog connector, and the connector's runtime settings
+/// (`vigil_ingest::syslog::SyslogSettings` is this type): one type from the file to the
+/// sockets.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyslogConfig {
-    /// UDP listen address.
+    /// UDP listen address; one datagram is one record.
     pub udp: Option<SocketAddr>,
-    /// TCP listen address.
+    /// Plain TCP listen address (RFC 6587 framing, auto-detected per frame).
     pub tcp: Option<SocketAddr>,
     /// TLS listener.
-    pub tls: Option<(SocketAddr, TlsFiles)>,
-    /// Largest frame.
+    pub tls: Option<SyslogTlsConfig>,
+    /// Longest record; longer frames are cut to this and marked.
     pub max_frame_size: usize,
-    /// Most TCP/TLS connections.
+    /// Most TCP and TLS connections open at once (both listeners together). When full, a new
+    /// connection is admitted and the longest-idle one closed and counted (`evicted`).
     pub max_connections: usize,
-    /// Most TCP/TLS connections from one source address.
+    /// Most TCP and TLS connections from one source address. Its next connection closes its
+    /// longest-idle one (counted as `evicted_per_ip`). Above `max_connections` it acts as
+    /// `max_connections`.
     pub max_connections_per_ip: usize,
-    /// Longest time without a complete frame.
+    /// A connection that delivers no complete frame for this long is closed and counted
+    /// (`idle_timeout`). Bytes of an unfinished frame do not restart it.
     pub idle_timeout: Duration,
-    /// Longest time for one frame to arrive.
+    /// A frame that has begun to arrive must be complete within this, or the connection is
+    /// closed and counted (`frame_timeout`); what arrived is kept as a record.
     pub frame_timeout: Duration,
-    /// TLS handshake timeout.
+    /// A TLS handshake that takes longer than this fails and is counted.
     pub tls_handshake_timeout: Duration,
-    /// UDP receive buffer.
-    pub udp_recv_buffer: usize,
+    /// SO_RCVBUF to request for the UDP socket; `None` keeps the kernel default. The kernel
+    /// caps it at `net.core.rmem_max`; the size granted is reported as a gauge.
+    pub udp_recv_buffer: Option<usize>,
+    /// Most records in one batch.
+    pub batch_max: usize,
+}
+
+/// Default [`SyslogConfig::max_frame_size`]: 64 KiB.
+pub const DEFAULT_MAX_FRAME_SIZE: usize = 64 * 1024;
+/// Default [`SyslogConfig::udp_recv_buffer`]: 4 MiB.
+pub const DEFAULT_UDP_RECV_BUFFER: usize = 4 * 1024 * 1024;
+/// Default [`SyslogConfig::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+/// Default [`SyslogConfig::frame_timeout`]: 30 s.
+pub const DEFAULT_SYSLOG_FRAME_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Default [`SyslogConfig::max_connections_per_ip`] for a `max_connections`: an eighth of
+/// it (at least 1), so no single host holds more than an eighth of the slots while a NAT
+/// gateway in front of many senders still gets plenty.
+pub fn default_max_connections_per_ip(max_connections: usize) -> usize {
+    (max_connections / 8).max(1)
+}
+
+/// Largest accepted [`SyslogConfig::max_frame_size`]: 16 MiB.
+pub const MAX_MAX_FRAME_SIZE: usize = 16 * 1024 * 1024;
+
+impl Default for SyslogConfig {
+    /// No listeners; limits suited to a busy collector. Idle connections are closed after 10
+    /// minutes: long enough that quiet senders (rsyslog keeps one connection for hours) are
+    /// rarely cut, short enough that stalled clients do not hold connection slots forever
+    /// (and a full connector evicts the idlest anyway). A frame must arrive within 30 s of its
+    /// first byte: senders write whole messages, so only a stalled or hostile client is slower.
+    fn default() -> Self {
+        SyslogConfig {
+            udp: None,
+            tcp: None,
+            tls: None,
+            max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_ip: default_max_connections_per_ip(DEFAULT_MAX_CONNECTIONS),
+            idle_timeout: Duration::from_secs(600),
+            frame_timeout: DEFAULT_SYSLOG_FRAME_TIMEOUT,
+            tls_handshake_timeout: Duration::from_secs(10),
+            udp_recv_buffer: Some(DEFAULT_UDP_RECV_BUFFER),
+            batch_max: 1024,
+        }
+    }
 }
 
 /// A validated normalizer.
@@ -561,15 +652,10 @@ fn clickhouse_storage(
     }
 }
 
-/// Whether a tenant name is acceptable: 1-64 of `a-z 0-9 _ -`, starting with a letter or digit.
+/// Whether a tenant name is acceptable: [`vigil_event::TenantId`]'s rule (1-64 of
+/// `a-z 0-9 _ -`, starting with a letter or digit), the one every crate uses.
 pub fn valid_tenant(t: &str) -> bool {
-    !t.is_empty()
-        && t.len() <= 64
-        && t.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-        && t.as_bytes()
-            .first()
-            .is_some_and(|b| b.is_ascii_alphanumeric())
+    vigil_event::TenantId::is_valid(t)
 }
 
 struct V<'a> {
@@ -697,89 +783,113 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
     }
     let data_dir = base_dir.join(raw.data_dir.as_deref().unwrap_or("./vigil-data"));
 
-    let api = ApiConfig {
-        listen: raw
-            .api
+    let api = check_api(&mut v, &raw.api);
+    let collectors = check_collectors(&mut v, &raw.collectors);
+    let storage = check_storage(&mut v, &raw.storage);
+    let pipeline = check_pipeline(&mut v, &raw.pipeline);
+    let detection = check_detection(&mut v, raw.detection.as_ref());
+    let destinations = check_destinations(&mut v, raw.destinations.as_deref());
+    let search = check_search(&mut v, &raw.search);
+    v.p.into_result(origin)?;
+    Ok(Config {
+        data_dir,
+        api,
+        collectors,
+        storage,
+        pipeline,
+        search,
+        detection,
+        destinations,
+    })
+}
+
+/// The `api` section.
+fn check_api(v: &mut V<'_>, api: &RawApi) -> ApiConfig {
+    let base = v.base;
+    ApiConfig {
+        listen: api
             .listen
             .as_deref()
             .map(|l| v.listen("api.listen", l))
             .unwrap_or_else(|| Some(SocketAddr::from(([127, 0, 0, 1], 8080))))
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
-        tls: raw
-            .api
+        tls: api
             .tls
             .as_ref()
             .map(|t| v.tls("api.tls", &t.cert, &t.key, &t.client_ca)),
-        token_file: raw.api.token_file.as_ref().map(|f| base_dir.join(f)),
+        token_file: api.token_file.as_ref().map(|f| base.join(f)),
         max_body_size: v.size(
             "api.max_body_size",
-            &raw.api.max_body_size,
+            &api.max_body_size,
             1 << 20,
             1024,
             1 << 30,
         ) as usize,
         query_timeout: v.duration(
             "api.query_timeout",
-            &raw.api.query_timeout,
+            &api.query_timeout,
             Duration::from_secs(30),
         ),
         max_connections: v.count(
             "api.max_connections",
-            raw.api.max_connections,
+            api.max_connections,
             512,
             1,
             1_000_000,
         ),
         max_concurrent_requests: v.count(
             "api.max_concurrent_requests",
-            raw.api.max_concurrent_requests,
+            api.max_concurrent_requests,
             64,
             1,
             100_000,
         ),
         header_read_timeout: v.api_duration(
             "api.header_read_timeout",
-            &raw.api.header_read_timeout,
+            &api.header_read_timeout,
             Duration::from_secs(10),
         ),
         body_read_timeout: v.api_duration(
             "api.body_read_timeout",
-            &raw.api.body_read_timeout,
+            &api.body_read_timeout,
             Duration::from_secs(30),
         ),
         idle_timeout: v.api_duration(
             "api.idle_timeout",
-            &raw.api.idle_timeout,
+            &api.idle_timeout,
             Duration::from_secs(60),
         ),
         auth_max_failures: v.count(
             "api.auth_max_failures",
-            raw.api.auth_max_failures.map(|n| n as usize),
+            api.auth_max_failures.map(|n| n as usize),
             10,
             1,
             1_000_000,
         ) as u32,
         auth_failure_window: v.api_duration(
             "api.auth_failure_window",
-            &raw.api.auth_failure_window,
+            &api.auth_failure_window,
             Duration::from_secs(60),
         ),
         auth_lockout: v.api_duration(
             "api.auth_lockout",
-            &raw.api.auth_lockout,
+            &api.auth_lockout,
             Duration::from_secs(300),
         ),
         auth_log_interval: v.api_duration(
             "api.auth_log_interval",
-            &raw.api.auth_log_interval,
+            &api.auth_log_interval,
             Duration::from_secs(60),
         ),
-    };
+    }
+}
 
+/// The `collectors` section: ids unique, every listen address claimed once.
+fn check_collectors(v: &mut V<'_>, raw: &[RawCollector]) -> Vec<CollectorConfig> {
     let mut ids = HashSet::new();
     let mut listeners: HashMap<(SocketAddr, &'static str), String> = HashMap::new();
     let mut collectors = Vec::new();
-    for (i, c) in raw.collectors.iter().enumerate() {
+    for (i, c) in raw.iter().enumerate() {
         let path = format!("collectors[{i}]");
         if c.id.trim().is_empty() {
             v.p.add(format!("{path}.id"), "must not be empty");
@@ -816,17 +926,22 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
                     .udp
                     .as_deref()
                     .and_then(|a| v.listen(&format!("{cp}.udp"), a));
-                let udp = claim(&mut v, udp, "udp", "udp");
+                let udp = claim(v, udp, "udp", "udp");
                 let tcp = s
                     .tcp
                     .as_deref()
                     .and_then(|a| v.listen(&format!("{cp}.tcp"), a));
-                let tcp = claim(&mut v, tcp, "tcp", "tcp");
+                let tcp = claim(v, tcp, "tcp", "tcp");
                 let tls = s.tls.as_ref().and_then(|t| {
                     let addr = v.listen(&format!("{cp}.tls.listen"), &t.listen);
                     let files = v.tls(&format!("{cp}.tls"), &t.cert, &t.key, &t.client_ca);
-                    let addr = claim(&mut v, addr, "tls", "tls.listen");
-                    addr.map(|a| (a, files))
+                    let addr = claim(v, addr, "tls", "tls.listen");
+                    addr.map(|listen| SyslogTlsConfig {
+                        listen,
+                        cert_path: files.cert,
+                        key_path: files.key,
+                        client_ca_path: files.client_ca,
+                    })
                 });
                 if s.udp.is_none() && s.tcp.is_none() && s.tls.is_none() {
                     v.p.add(cp.clone(), "listens nowhere; set udp, tcp or tls");
@@ -856,27 +971,28 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
                     max_frame_size: v.size(
                         &format!("{cp}.max_frame_size"),
                         &s.max_frame_size,
-                        64 * 1024,
+                        DEFAULT_MAX_FRAME_SIZE as u64,
                         480,
-                        64 << 20,
+                        MAX_MAX_FRAME_SIZE as u64,
                     ) as usize,
                     max_connections,
                     max_connections_per_ip,
-                    idle_timeout: timeout(&mut v, "idle_timeout", &s.idle_timeout, 600),
-                    frame_timeout: timeout(&mut v, "frame_timeout", &s.frame_timeout, 30),
+                    idle_timeout: timeout(v, "idle_timeout", &s.idle_timeout, 600),
+                    frame_timeout: timeout(v, "frame_timeout", &s.frame_timeout, 30),
                     tls_handshake_timeout: timeout(
-                        &mut v,
+                        v,
                         "tls_handshake_timeout",
                         &s.tls_handshake_timeout,
                         10,
                     ),
-                    udp_recv_buffer: v.size(
+                    udp_recv_buffer: Some(v.size(
                         &format!("{cp}.udp_recv_buffer"),
                         &s.udp_recv_buffer,
-                        4 << 20,
+                        DEFAULT_UDP_RECV_BUFFER as u64,
                         4096,
                         1 << 30,
-                    ) as usize,
+                    ) as usize),
+                    batch_max: SyslogConfig::default().batch_max,
                 })
             }
         };
@@ -898,21 +1014,21 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
                 timezone: chrono_tz::UTC,
             },
             Some(RawNormalizer::Syslog { timezone }) => NormalizerConfig::Syslog {
-                timezone: tz(&mut v, timezone),
+                timezone: tz(v, timezone),
             },
             Some(RawNormalizer::Pack { name, timezone }) => NormalizerConfig::Pack {
                 name: name.clone(),
-                timezone: tz(&mut v, timezone),
+                timezone: tz(v, timezone),
             },
             Some(RawNormalizer::File { path: f, timezone }) => {
                 let file = v.file(&format!("{path}.normalizer.path"), f);
                 NormalizerConfig::File {
                     path: file,
-                    timezone: tz(&mut v, timezone),
+                    timezone: tz(v, timezone),
                 }
             }
             Some(RawNormalizer::Auto { timezone }) => NormalizerConfig::Auto {
-                timezone: tz(&mut v, timezone),
+                timezone: tz(v, timezone),
             },
         };
         let mut filters = Vec::new();
@@ -999,11 +1115,16 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
             aggregation,
         });
     }
+    collectors
+}
 
+/// The `storage` section: the embedded store's settings, or ClickHouse's.
+fn check_storage(v: &mut V<'_>, storage: &RawStorage) -> StorageConfig {
+    let base = v.base;
     // The embedded store's keys; with another backend they are not allowed (unknown fields),
     // so its defaults are validated and set aside.
     let default_embedded = RawEmbeddedStorage::default();
-    let (raw_embedded, clickhouse) = match &raw.storage {
+    let (raw_embedded, clickhouse) = match storage {
         RawStorage::Embedded(e) => (e, None),
         RawStorage::ClickHouse(c) => (&default_embedded, Some(c)),
     };
@@ -1077,7 +1198,7 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
         encryption: match &raw_embedded.encryption {
             None => None,
             Some(e) => match (&e.key_file, &e.key_env) {
-                (Some(f), None) => Some(EncryptionConfig::KeyFile(base_dir.join(f))),
+                (Some(f), None) => Some(EncryptionConfig::KeyFile(base.join(f))),
                 (None, Some(n)) if !n.trim().is_empty() => {
                     Some(EncryptionConfig::KeyEnv(n.trim().to_owned()))
                 }
@@ -1116,7 +1237,7 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
                     );
                     None
                 }
-                Some(c) => Some(base_dir.join(c)),
+                Some(c) => Some(base.join(c)),
                 None => None,
             };
             TiersConfig {
@@ -1182,34 +1303,38 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
     if embedded.retention_interval.is_zero() {
         v.p.add("storage.retention_interval", "must be more than 0");
     }
-    let storage = match clickhouse {
+    match clickhouse {
         None => StorageConfig::Embedded(embedded),
-        Some(c) => StorageConfig::ClickHouse(clickhouse_storage(&mut v, c, base_dir)),
-    };
-    let pipeline = PipelineConfig {
-        workers: v.count("pipeline.workers", raw.pipeline.workers, 1, 1, 64),
+        Some(c) => StorageConfig::ClickHouse(clickhouse_storage(v, c, base)),
+    }
+}
+
+/// The `pipeline` section.
+fn check_pipeline(v: &mut V<'_>, pipeline: &RawPipeline) -> PipelineConfig {
+    PipelineConfig {
+        workers: v.count("pipeline.workers", pipeline.workers, 1, 1, 64),
         raw_queue_batches: v.count(
             "pipeline.raw_queue_batches",
-            raw.pipeline.raw_queue_batches,
+            pipeline.raw_queue_batches,
             256,
             1,
             65_536,
         ),
         event_queue_batches: v.count(
             "pipeline.event_queue_batches",
-            raw.pipeline.event_queue_batches,
+            pipeline.event_queue_batches,
             64,
             1,
             65_536,
         ),
         max_future_skew: v.duration(
             "pipeline.max_future_skew",
-            &raw.pipeline.max_future_skew,
+            &pipeline.max_future_skew,
             DEFAULT_MAX_FUTURE_SKEW,
         ),
         min_timestamp: {
             let default = std::time::UNIX_EPOCH + Duration::from_secs(DEFAULT_MIN_TIMESTAMP_SECS);
-            match raw.pipeline.min_timestamp.as_deref().map(parse_utc_instant) {
+            match pipeline.min_timestamp.as_deref().map(parse_utc_instant) {
                 None => default,
                 Some(Ok(t)) if t >= std::time::SystemTime::now() => {
                     v.p.add(
@@ -1225,8 +1350,13 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
                 }
             }
         },
-    };
-    let detection = raw.detection.as_ref().map(|d| {
+    }
+}
+
+/// The `detection` section: rule paths exist, the pipeline is known.
+fn check_detection(v: &mut V<'_>, detection: Option<&RawDetection>) -> Option<DetectionConfig> {
+    let base = v.base;
+    detection.map(|d| {
         if d.rules.is_empty() {
             v.p.add(
                 "detection.rules",
@@ -1238,7 +1368,7 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
             .iter()
             .enumerate()
             .map(|(i, r)| {
-                let p = base_dir.join(r);
+                let p = base.join(r);
                 if !p.exists() {
                     v.p.add(
                         format!("detection.rules[{i}]"),
@@ -1248,11 +1378,15 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
                 p
             })
             .collect();
-        let pipeline = match d.pipeline.as_deref() {
-            None | Some("none") => SigmaPipeline::None,
-            Some("windows") => SigmaPipeline::Windows,
-            Some("ecs") => SigmaPipeline::Ecs,
-            Some(f) => SigmaPipeline::File(v.file("detection.pipeline", f)),
+        let pipeline = match &d.pipeline {
+            None | Some(RawSigmaPipeline::Builtin(BuiltinSigmaPipeline::None)) => {
+                SigmaPipeline::None
+            }
+            Some(RawSigmaPipeline::Builtin(BuiltinSigmaPipeline::Windows)) => {
+                SigmaPipeline::Windows
+            }
+            Some(RawSigmaPipeline::Builtin(BuiltinSigmaPipeline::Ecs)) => SigmaPipeline::Ecs,
+            Some(RawSigmaPipeline::File(f)) => SigmaPipeline::File(v.file("detection.pipeline", f)),
         };
         DetectionConfig {
             rules,
@@ -1264,8 +1398,16 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
             ),
             placeholders: d.placeholders.clone(),
         }
-    });
-    let destinations = match &raw.destinations {
+    })
+}
+
+/// The `destinations` section: storage at most once, every file written by one destination.
+fn check_destinations(
+    v: &mut V<'_>,
+    destinations: Option<&[RawDestination]>,
+) -> Vec<DestinationConfig> {
+    let base = v.base;
+    match destinations {
         None => vec![DestinationConfig::Storage],
         Some(list) => {
             if list.is_empty() {
@@ -1290,7 +1432,7 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
                         DestinationConfig::Storage
                     }
                     RawDestination::File(f) => {
-                        let path = base_dir.join(&f.path);
+                        let path = base.join(&f.path);
                         if f.path.trim().is_empty() {
                             v.p.add(format!("destinations[{i}].path"), "must not be empty");
                         } else if !seen_files.insert(path.clone()) {
@@ -1302,64 +1444,207 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
                                 ),
                             );
                         }
-                        let format = match f.format.as_deref() {
-                            None | Some("json") => FileFormat::Json,
-                            Some("raw") => FileFormat::Raw,
-                            Some(o) => {
-                                v.p.add(
-                                    format!("destinations[{i}].format"),
-                                    format!("unknown format {o:?}: use json or raw"),
-                                );
-                                FileFormat::Json
-                            }
-                        };
+                        let format = f.format.unwrap_or_default();
                         DestinationConfig::File { path, format }
                     }
                 })
                 .collect()
         }
-    };
+    }
+}
+
+/// The `search` section.
+fn check_search(v: &mut V<'_>, search: &RawSearch) -> SearchConfig {
     let d = SearchConfig::default();
-    let search = SearchConfig {
+    SearchConfig {
         max_concurrent: v.count(
             "search.max_concurrent",
-            raw.search.max_concurrent,
+            search.max_concurrent,
             d.max_concurrent,
             1,
             1024,
         ),
         max_queued: v.count(
             "search.max_queued",
-            raw.search.max_queued,
+            search.max_queued,
             d.max_queued,
             0,
             65_536,
         ),
-        queue_wait: v.duration("search.queue_wait", &raw.search.queue_wait, d.queue_wait),
+        queue_wait: v.duration("search.queue_wait", &search.queue_wait, d.queue_wait),
         max_result_bytes: v.size(
             "search.max_result_bytes",
-            &raw.search.max_result_bytes,
+            &search.max_result_bytes,
             d.max_result_bytes as u64,
             1 << 20,
             1 << 40,
         ) as usize,
         max_limit: v.count(
             "search.max_limit",
-            raw.search.max_limit,
+            search.max_limit,
             d.max_limit,
             1,
             100_000,
         ),
-    };
-    v.p.into_result(origin)?;
-    Ok(Config {
-        data_dir,
-        api,
-        collectors,
-        storage,
-        pipeline,
-        search,
-        detection,
-        destinations,
-    })
+    }
+}
+
+/// Each section's check pass on its own: the problems it finds carry the section's path, and
+/// nothing from another section is needed to find them.
+#[cfg(test)]
+mod section_tests {
+    use super::*;
+
+    /// Runs one check pass; returns its result and its problems as `path: message`.
+    fn run<T>(f: impl FnOnce(&mut V<'_>) -> T) -> (T, Vec<String>) {
+        let mut v = V {
+            p: Problems::default(),
+            base: Path::new("/nonexistent-vigil-base"),
+        };
+        let t = f(&mut v);
+        let errs = match v.p.into_result("t") {
+            Ok(()) => Vec::new(),
+            Err(e) => e.errors.iter().map(|e| e.to_string()).collect(),
+        };
+        (t, errs)
+    }
+
+    fn yaml<T: serde::de::DeserializeOwned>(text: &str) -> T {
+        yaml_serde::from_str(text).expect("test YAML fits the raw type")
+    }
+
+    #[test]
+    fn api_section() {
+        let (api, errs) = run(|v| check_api(v, &RawApi::default()));
+        assert!(errs.is_empty(), "{errs:?}");
+        assert_eq!(api.listen, SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let raw: RawApi = yaml("listen: 127.0.0.1:0\nidle_timeout: 2d\nmax_connections: 0\n");
+        let (_, errs) = run(|v| check_api(v, &raw));
+        assert_eq!(
+            errs,
+            vec![
+                "api.listen: port 0 is not allowed; choose a port",
+                "api.max_connections: 0 is out of range (1..=1000000)",
+                "api.idle_timeout: 2days is out of range (1ms..=1d)",
+            ]
+        );
+    }
+
+    #[test]
+    fn collectors_section() {
+        let raw: Vec<RawCollector> = yaml(
+            r#"
+- id: a
+  connector: { type: syslog, udp: 127.0.0.1:5514, tcp: 127.0.0.1:5514 }
+- id: a
+  tenant: _ops
+  connector: { type: syslog, tcp: 127.0.0.1:5514 }
+  normalizer: { type: syslog, timezone: Mars/Olympus }
+- id: c
+  connector: { type: syslog }
+  filters: [{}]
+"#,
+        );
+        let (collectors, errs) = run(|v| check_collectors(v, &raw));
+        assert_eq!(collectors.len(), 3);
+        assert_eq!(
+            errs,
+            vec![
+                "collectors[1].id: duplicate collector id 'a'",
+                "collectors[1].tenant: '_ops' is not a valid tenant name (1-64 of a-z, 0-9, _ and -)",
+                "collectors[1].connector.tcp: 127.0.0.1:5514/tcp is already used by collectors[0].connector.tcp",
+                "collectors[1].normalizer.timezone: unknown time zone 'Mars/Olympus'; use an IANA name such as UTC or Europe/Berlin",
+                "collectors[2].connector: listens nowhere; set udp, tcp or tls",
+                "collectors[2].filters[0]: write exactly one of `keep: QUERY` or `drop: QUERY`",
+            ]
+        );
+    }
+
+    #[test]
+    fn storage_section() {
+        let (storage, errs) = run(|v| check_storage(v, &RawStorage::default()));
+        assert!(errs.is_empty(), "{errs:?}");
+        assert!(storage.embedded().is_some());
+        let raw: RawStorage = yaml(
+            "type: embedded\nfsync_interval: 3s\ntenants:\n  Main: {}\n  acme:\n    spaces: [{ name: default, condition: 'x' }]\n",
+        );
+        let (_, errs) = run(|v| check_storage(v, &raw));
+        assert_eq!(
+            errs,
+            vec![
+                "storage.fsync_interval: must be at most 1s (events older than that are promised durable)",
+                "storage.tenants.Main: 'Main' is not a valid tenant name (1-64 of a-z, 0-9, _ and -)",
+                "storage.tenants.acme.spaces[0].name: 'default' is the space of events no condition matches; choose another name",
+            ]
+        );
+        let raw: RawStorage = yaml("type: clickhouse\nurl: ftp://x\ndatabase: 1db\n");
+        let (_, errs) = run(|v| check_storage(v, &raw));
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(errs[0].starts_with("storage.url: "), "{errs:?}");
+        assert!(errs[1].starts_with("storage.database: "), "{errs:?}");
+    }
+
+    #[test]
+    fn detection_section() {
+        assert_eq!(run(|v| check_detection(v, None)), (None, Vec::new()));
+        let raw: RawDetection = yaml("rules: [missing/]\npipeline: ecs\nreload_interval: soon\n");
+        let (d, errs) = run(|v| check_detection(v, Some(&raw)));
+        assert_eq!(d.map(|d| d.pipeline), Some(SigmaPipeline::Ecs));
+        assert_eq!(
+            errs,
+            vec![
+                "detection.rules[0]: /nonexistent-vigil-base/missing/ does not exist",
+                "detection.reload_interval: 'soon' is not a duration (expected number at 0); write e.g. 200ms, 30s or 10m",
+            ]
+        );
+        let raw: RawDetection = yaml("rules: []\npipeline: my-pipeline.yml\n");
+        let (d, errs) = run(|v| check_detection(v, Some(&raw)));
+        assert_eq!(
+            d.map(|d| d.pipeline),
+            Some(SigmaPipeline::File(
+                "/nonexistent-vigil-base/my-pipeline.yml".into()
+            ))
+        );
+        assert_eq!(
+            errs,
+            vec![
+                "detection.rules: name at least one rule file or directory",
+                "detection.pipeline: file /nonexistent-vigil-base/my-pipeline.yml does not exist",
+            ]
+        );
+    }
+
+    #[test]
+    fn destinations_section() {
+        assert_eq!(
+            run(|v| check_destinations(v, None)),
+            (vec![DestinationConfig::Storage], Vec::new())
+        );
+        let raw: Vec<RawDestination> = yaml(
+            "- type: storage\n- type: storage\n- { type: file, path: a.log, format: raw }\n- { type: file, path: a.log }\n- { type: file, path: ' ' }\n",
+        );
+        let (d, errs) = run(|v| check_destinations(v, Some(&raw)));
+        assert_eq!(
+            d[2],
+            DestinationConfig::File {
+                path: "/nonexistent-vigil-base/a.log".into(),
+                format: FileFormat::Raw
+            }
+        );
+        assert_eq!(
+            errs,
+            vec![
+                "destinations[1]: storage is listed twice; events would be stored twice",
+                "destinations[3].path: /nonexistent-vigil-base/a.log is already written by another destination",
+                "destinations[4].path: must not be empty",
+            ]
+        );
+        let (_, errs) = run(|v| check_destinations(v, Some(&[])));
+        assert_eq!(
+            errs,
+            vec![
+                "destinations: name at least one destination (`- type: storage` keeps events searchable)"
+            ]
+        );
+    }
 }

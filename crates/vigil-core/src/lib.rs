@@ -43,6 +43,10 @@
 //!   rule and tenant, and the triage workflow. [`assets::AssetBook`] learns hosts from
 //!   events, imports and exports CSV, and answers the risk score's criticality lookups.
 //!
+//! * **Live detection makes alert events.** [`detection::DetectionDestination`] is the
+//!   pipeline's correlator destination: Sigma rules (hot-reloaded) and correlation windows
+//!   over every event, each match an alert event stored next to the events, retry-safe.
+//!
 //! See `docs/core.md` for the data model, the permission matrix, authentication and the alert
 //! pipeline.
 
@@ -50,6 +54,7 @@ pub mod alerts;
 pub mod assets;
 pub mod auth;
 mod config;
+pub mod detection;
 mod model;
 pub mod rbac;
 mod scope;

@@ -3,8 +3,6 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
-
 use crate::MetaError;
 
 /// KUMA's "Main" tenant: where Vigil's own audit and monitoring events live, and the tenant of
@@ -12,76 +10,18 @@ use crate::MetaError;
 pub const MAIN_TENANT: &str = "main";
 /// KUMA's "Shared" tenant: resources (asset categories, monitoring policies, saved searches)
 /// that every tenant may use.
-pub const SHARED_TENANT: &str = "shared";
+pub const SHARED_TENANT: &str = vigil_event::SHARED_TENANT;
 
-/// A validated tenant id: 1–64 characters of `a-z`, `0-9`, `_`, `-`, not starting with `-`
-/// (the same rule as the event store's tenant directories, so one id names both).
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct TenantId(String);
+/// A validated tenant id: `vigil_event::TenantId`, the one rule for configuration, the event
+/// store's directories and this store, so one id names them all.
+pub use vigil_event::TenantId;
 
-impl TenantId {
-    /// Validates a tenant id.
-    pub fn new(id: &str) -> Result<TenantId, MetaError> {
-        let bad = |reason: &str| {
-            Err(MetaError::Invalid {
-                field: "tenant".into(),
-                reason: format!("{:?}: {reason}", id.chars().take(80).collect::<String>()),
-            })
-        };
-        if id.is_empty() || id.len() > 64 {
-            return bad("must be 1 to 64 characters");
+impl From<vigil_event::InvalidTenant> for MetaError {
+    fn from(e: vigil_event::InvalidTenant) -> MetaError {
+        MetaError::Invalid {
+            field: "tenant".into(),
+            reason: format!("{:?}: {}", e.name, e.reason),
         }
-        if id.starts_with('-') {
-            return bad("must not start with '-'");
-        }
-        if !id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-        {
-            return bad("only a-z, 0-9, '_' and '-' are allowed");
-        }
-        Ok(TenantId(id.to_owned()))
-    }
-
-    /// The Main tenant.
-    pub fn main() -> TenantId {
-        TenantId(MAIN_TENANT.to_owned())
-    }
-
-    /// The Shared tenant.
-    pub fn shared() -> TenantId {
-        TenantId(SHARED_TENANT.to_owned())
-    }
-
-    /// The id.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for TenantId {
-    type Error = MetaError;
-    fn try_from(s: String) -> Result<Self, MetaError> {
-        TenantId::new(&s)
-    }
-}
-
-impl From<TenantId> for String {
-    fn from(t: TenantId) -> String {
-        t.0
-    }
-}
-
-impl fmt::Display for TenantId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl fmt::Debug for TenantId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TenantId({})", self.0)
     }
 }
 
@@ -155,7 +95,7 @@ impl TenantScope {
 impl fmt::Debug for TenantScope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_set()
-            .entries(self.tenants.iter().map(|t| &t.0))
+            .entries(self.tenants.iter().map(TenantId::as_str))
             .finish()
     }
 }

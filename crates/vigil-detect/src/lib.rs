@@ -64,6 +64,11 @@
 //! `vigil rules test` and `vigil rules lint`. Both are behind the `hunt` feature so the
 //! engine alone compiles without the EVTX parser.
 //!
+//! # Vigil's events (feature `event`)
+//! [`SigmaView`] reads a `vigil_event::Event` as the engine sees events: the source's own field
+//! names first (Windows `EventData`, CEF keys), then Vigil's names and aliases. It is the only
+//! place this crate meets the event model, behind a feature so the engine alone knows none.
+//!
 //! # Regexes
 //! Rule regexes use the `regex` crate (linear time, no look-around or backreferences). The
 //! SigmaHQ corpus has no rule that needs look-around; a rule that does is reported as not
@@ -75,6 +80,8 @@ mod condition;
 mod correlation;
 mod engine;
 mod event;
+#[cfg(feature = "event")]
+mod event_view;
 #[cfg(feature = "hunt")]
 pub mod hunt;
 mod load;
@@ -93,6 +100,8 @@ pub use engine::{
     DEFAULT_SCAN_CACHE_SLOTS, Detection, EvalCost, MatchedField, RuleInfo, RuleSet, RuleSetStats,
 };
 pub use event::{FieldValue, SigmaEvent, flatten_evtx_json};
+#[cfg(feature = "event")]
+pub use event_view::SigmaView;
 pub use load::{LoadOptions, LoadProblem, Loader, Severity, load_dir, load_str};
 pub use pipeline::{Error, LogsourceMapping, Pipeline};
 pub use rule::{LogSource, SigmaRule};

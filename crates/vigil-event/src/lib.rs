@@ -16,6 +16,11 @@
 //! * **metadata** ([`Meta`]): ULID event id, tenant, source and collector ids, receive time,
 //!   event type (base / aggregated / correlation / audit / monitoring) and the parse-error mark.
 //!
+//! # Where events come from
+//! A connector hands on [`RawRecord`]s of a configured source ([`SourceInfo`]);
+//! [`Event::from_raw`] is the one way such a record becomes an event, which a [`Normalizer`]
+//! then fills in. Tenants are named by [`TenantId`], with one validator for every crate.
+//!
 //! # Fields by name
 //! Search, rules, normalizer mappings and output name fields as strings. One registry
 //! ([`schema::fields`]) lists every typed field once with its kind and doc, and resolves
@@ -39,6 +44,7 @@ mod map;
 pub mod query;
 pub mod schema;
 mod slot;
+mod source;
 mod time;
 mod value;
 
@@ -49,6 +55,7 @@ pub use event::{
 pub use map::FieldMap;
 pub use schema::{FieldDef, FieldId, canonical_name, field_kind};
 pub use slot::{SetError, Slot, parse_ip};
+pub use source::{InvalidTenant, Normalizer, RawRecord, SHARED_TENANT, SourceInfo, TenantId};
 pub use time::{IMPLAUSIBLE_TIMESTAMP_TAG, ORIGINAL_TIMESTAMP_FIELD, TimePolicy, Timestamp};
 pub use value::{FieldKind, Value, ValueRef};
 

@@ -18,8 +18,8 @@ use std::hint::black_box;
 use std::io::Write as _;
 use std::time::Instant;
 use vigil_event::{Bytes, Event, Timestamp, Ulid};
+use vigil_event::{Normalizer, RawRecord, SourceInfo};
 use vigil_normalize::{Library, NormalizerTree};
-use vigil_pipeline::{Normalizer, RawRecord, SourceInfo};
 
 /// The most of the corpus file read (the 1 M-line corpus is about 190 MB).
 const CORPUS_CAP: u64 = 1 << 30;

@@ -7,8 +7,8 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
 use vigil_event::{Bytes, Timestamp};
+use vigil_event::{RawRecord, SourceInfo};
 use vigil_normalize::{Library, NormalizerTree, SyslogNormalizer};
-use vigil_pipeline::{RawRecord, SourceInfo};
 
 fn lines() -> Vec<Bytes> {
     let path =

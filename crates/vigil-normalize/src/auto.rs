@@ -12,7 +12,7 @@ use std::sync::Arc;
 use chrono_tz::Tz;
 use smol_str::SmolStr;
 use vigil_event::Event;
-use vigil_pipeline::{RawRecord, SourceInfo};
+use vigil_event::{RawRecord, SourceInfo};
 
 use crate::library::{DefinitionErrors, Library};
 use crate::parser::ParseContext;
@@ -94,7 +94,7 @@ impl AutoNormalizer {
     }
 }
 
-impl vigil_pipeline::Normalizer for AutoNormalizer {
+impl vigil_event::Normalizer for AutoNormalizer {
     fn normalize(&self, source: &SourceInfo, rec: RawRecord, out: &mut Vec<Event>) {
         out.push(self.normalize_record(source, rec).0);
     }

@@ -25,7 +25,7 @@
 //! notes the reason in `vigil.extra_error`; a failing conversion notes `vigil.mapping_error`.
 //!
 //! [`SyslogNormalizer`] is the fixed syslog normalizer `vigil up` started with; [`NormalizerTree`]
-//! and [`AutoNormalizer`] implement the same [`vigil_pipeline::Normalizer`] trait.
+//! and [`AutoNormalizer`] implement the same [`vigil_event::Normalizer`] trait.
 
 #![warn(missing_docs)]
 

@@ -5,8 +5,8 @@
 use chrono_tz::Tz;
 use smol_str::SmolStr;
 use vigil_event::{Event, FieldMap, Timestamp, Value};
+use vigil_event::{Normalizer, RawRecord, SourceInfo};
 use vigil_parse::syslog::{SyslogMessage, SyslogOptions, parse_lenient};
-use vigil_pipeline::{Normalizer, RawRecord, SourceInfo};
 
 /// Syslog normalizer settings and state.
 #[derive(Debug, Clone)]
@@ -76,22 +76,8 @@ impl SyslogNormalizer {
 
     /// Normalizes one record into an event.
     pub fn normalize_record(&self, source: &SourceInfo, rec: RawRecord) -> Event {
-        let received = rec.received;
-        let mut ev = Event {
-            raw: rec.data,
-            timestamp: received,
-            ..Event::default()
-        };
-        ev.meta.received = received;
-        ev.meta.id = vigil_event::new_event_id(received);
-        ev.meta.tenant = source.tenant.clone();
-        ev.meta.source_id = source.id.clone();
-        ev.meta.collector_id = source.collector.clone();
-        ev.meta.peer = rec.peer.map(|p| p.ip());
-        if let Some(t) = rec.transport_error {
-            ev.tags.push(SmolStr::new_static("vigil.truncated"));
-            ev.extra.insert("vigil.transport_error", Value::Str(t));
-        }
+        let mut ev = Event::from_raw(source, rec);
+        let received = ev.meta.received;
         let opts = SyslogOptions {
             default_timezone: self.timezone,
             now: received.to_datetime(),

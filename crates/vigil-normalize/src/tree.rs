@@ -7,8 +7,8 @@ use std::sync::Arc;
 use chrono_tz::Tz;
 use regex::Regex;
 use smol_str::SmolStr;
-use vigil_event::{Event, FieldId, FieldKind, FieldMap, Timestamp, Value, ValueRef};
-use vigil_pipeline::{RawRecord, SourceInfo};
+use vigil_event::{Event, FieldId, FieldKind, FieldMap, Value, ValueRef};
+use vigil_event::{RawRecord, SourceInfo};
 use vigil_query::CompiledFilter;
 
 use crate::convert::{Convert, DurationUnit, convert};
@@ -741,7 +741,7 @@ impl NormalizerTree {
     }
 }
 
-impl vigil_pipeline::Normalizer for NormalizerTree {
+impl vigil_event::Normalizer for NormalizerTree {
     fn normalize(&self, source: &SourceInfo, rec: RawRecord, out: &mut Vec<Event>) {
         // filled where it will stay: an event is large, and every move copies it
         out.push(new_event(source, rec));
@@ -768,32 +768,16 @@ pub(crate) fn trim_eol(b: &[u8]) -> &[u8] {
     &b[..n]
 }
 
-/// A base event for `rec` with Vigil's metadata filled in.
+/// A base event for `rec` with Vigil's metadata filled in ([`Event::from_raw`]).
 pub fn new_event(source: &SourceInfo, rec: RawRecord) -> Event {
-    let received: Timestamp = rec.received;
-    let mut ev = Event {
-        raw: rec.data,
-        timestamp: received,
-        ..Event::default()
-    };
-    ev.meta.received = received;
-    ev.meta.id = vigil_event::new_event_id(received);
-    ev.meta.tenant = source.tenant.clone();
-    ev.meta.source_id = source.id.clone();
-    ev.meta.collector_id = source.collector.clone();
-    ev.meta.peer = rec.peer.map(|p| p.ip());
-    if let Some(t) = rec.transport_error {
-        ev.tags.push(SmolStr::new_static("vigil.truncated"));
-        ev.extra.insert("vigil.transport_error", Value::Str(t));
-    }
-    ev
+    Event::from_raw(source, rec)
 }
 
 #[cfg(test)]
 mod tests {
     use crate::Library;
     use vigil_event::{Bytes, Timestamp};
-    use vigil_pipeline::{RawRecord, SourceInfo};
+    use vigil_event::{RawRecord, SourceInfo};
 
     use super::NormalizerTree;
 

@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 
 use vigil_event::{Bytes, Timestamp};
+use vigil_event::{RawRecord, SourceInfo};
 use vigil_normalize::{AutoNormalizer, GENERIC, Library, suggest};
-use vigil_pipeline::{RawRecord, SourceInfo};
 
 use vigil_testkit::read_text;
 fn samples() -> Vec<(String, PathBuf, Vec<String>)> {

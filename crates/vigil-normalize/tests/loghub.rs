@@ -8,8 +8,8 @@
 use std::collections::HashMap;
 
 use vigil_event::{Bytes, Event, Timestamp};
+use vigil_event::{RawRecord, SourceInfo};
 use vigil_normalize::{AutoNormalizer, Library, split_csv_line};
-use vigil_pipeline::{RawRecord, SourceInfo};
 
 use vigil_testkit::read_text;
 fn template_vars(template: &str, content: &str) -> Option<Vec<(String, String)>> {

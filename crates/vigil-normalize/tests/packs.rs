@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use vigil_event::{Bytes, Timestamp};
+use vigil_event::{RawRecord, SourceInfo};
 use vigil_normalize::{Library, NormalizerTree};
-use vigil_pipeline::{RawRecord, SourceInfo};
 
 use vigil_testkit::read_text;
 fn load_library(packs: &Path) -> Library {

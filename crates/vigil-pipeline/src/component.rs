@@ -2,13 +2,11 @@
 //! each config builds one of these runtime objects (Vector's config/runtime split).
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use smol_str::SmolStr;
-use vigil_event::{Event, Timestamp};
+use vigil_event::Event;
+pub use vigil_event::{Normalizer, RawRecord, SourceInfo};
 
 use crate::telemetry::ComponentMetrics;
 use crate::{Shutdown, ShutdownSignal};
@@ -32,31 +30,6 @@ impl ComponentError {
             message: message.into(),
         }
     }
-}
-
-/// Where a batch of raw records came from: the configured source.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SourceInfo {
-    /// The connector's id.
-    pub id: SmolStr,
-    /// The tenant its events belong to.
-    pub tenant: SmolStr,
-    /// The collector running it.
-    pub collector: SmolStr,
-}
-
-/// One record as a connector received it: a syslog frame, a line, a datagram.
-#[derive(Debug, Clone)]
-pub struct RawRecord {
-    /// The bytes, exactly as received.
-    pub data: Bytes,
-    /// When they were received.
-    pub received: Timestamp,
-    /// The sender.
-    pub peer: Option<SocketAddr>,
-    /// A transport-level problem with this record (e.g. `truncated to max_frame_size`): the
-    /// record is still passed on and stored, with this mark.
-    pub transport_error: Option<SmolStr>,
 }
 
 /// Records from one source, passed between stages as a unit.
@@ -90,17 +63,33 @@ pub struct ConnectorContext {
     pub shutdown_all: Shutdown,
 }
 
+/// A socket a connector listens on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenAddr {
+    /// The transport: `udp`, `tcp`, `tls`, `http`, ...
+    pub scheme: &'static str,
+    /// The local address, as bound (the real port when the configuration said 0).
+    pub addr: std::net::SocketAddr,
+}
+
+impl std::fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}://{}", self.scheme, self.addr)
+    }
+}
+
 /// Receives records from the outside world (KUMA: connector).
 pub trait Connector: Send + 'static {
     /// Runs until the shutdown signal fires, sending everything received to `ctx.out`.
     fn run(self: Box<Self>, ctx: ConnectorContext) -> BoxFuture<Result<(), ComponentError>>;
-}
 
-/// Turns a raw record into an event (KUMA: normalizer). Never fails: a record that cannot be
-/// parsed becomes an event with the raw bytes and `meta.parse_error` set.
-pub trait Normalizer: Send + Sync {
-    /// Normalizes `rec` from `source`, pushing the event(s) onto `out`.
-    fn normalize(&self, source: &SourceInfo, rec: RawRecord, out: &mut Vec<Event>);
+    /// Opens the connector's sockets now, before the pipeline starts (so a taken port fails
+    /// the start with its address), and returns where it listens. Idempotent; `run` binds
+    /// otherwise. A connector that listens nowhere (it reads files, polls a broker) returns
+    /// nothing.
+    fn listen(&mut self) -> Result<Vec<ListenAddr>, String> {
+        Ok(Vec::new())
+    }
 }
 
 /// A batch transform in the chain after the normalizer: filter, enrichment, aggregation.

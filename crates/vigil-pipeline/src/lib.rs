@@ -3,7 +3,8 @@
 //!
 //! This crate owns the *contract* between components and the machinery that runs them; the
 //! components themselves live with their domain (connectors in `vigil-ingest`, normalizers in
-//! `vigil-normalize`, the store destination in `vigil-store`). Three shapes:
+//! `vigil-normalize`, the store destination in `vigil-store`); the file destination, which
+//! needs nothing but the event, is here ([`file`]). Three shapes:
 //!
 //! * a [`Connector`] is an async task that reads the outside world and sends [`RawBatch`]es;
 //! * a [`Normalizer`] and the [`Transform`]s (filter, enrichment, aggregation) are plain
@@ -20,16 +21,18 @@
 
 pub mod component;
 pub mod descriptors;
+pub mod file;
 mod shutdown;
 pub mod telemetry;
 pub mod topology;
 pub mod transforms;
 
 pub use component::{
-    BoxFuture, ComponentError, Connector, ConnectorContext, Destination, Normalizer, RawBatch,
-    RawRecord, RawSender, SourceInfo, Transform,
+    BoxFuture, ComponentError, Connector, ConnectorContext, Destination, ListenAddr, Normalizer,
+    RawBatch, RawRecord, RawSender, SourceInfo, Transform,
 };
 pub use descriptors::{ConnectionBudget, ConnectionPermit};
+pub use file::FileDestination;
 pub use shutdown::{Shutdown, ShutdownSignal};
 pub use telemetry::{ComponentMetrics, ComponentSnapshot, MetricSet, Telemetry};
 pub use topology::{Chain, PipelineBuilder, PipelineOptions, RunningPipeline, SourceChain};

@@ -141,9 +141,7 @@ impl Chain {
             Some(c) => c.process(batch, out),
             None => {
                 for rec in batch.records {
-                    let mut ev = Event::new(rec.data);
-                    ev.meta.tenant = batch.source.tenant.clone();
-                    ev.meta.source_id = batch.source.id.clone();
+                    let mut ev = Event::from_raw(&batch.source, rec);
                     ev.meta.parse_error = Some(SmolStr::new_static(
                         "no normalizer configured for this source",
                     ));

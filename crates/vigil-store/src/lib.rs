@@ -132,69 +132,47 @@
 //! [`clickhouse::ClickHouseStore`] implements the same trait over ClickHouse's HTTP interface
 //! (18.16 and later); the shared query cases in `testdata/query_cases.yaml` pass on both
 //! backends with identical results. See `CLICKHOUSE.md`.
+//!
+//! # The pipeline's destination (feature `pipeline`)
+//! [`StoreDestination`] writes the pipeline's batches into any [`EventStore`];
+//! [`collect_metrics`] reports every tenant's figures through the pipeline's telemetry.
 #![warn(missing_docs)]
 
 pub mod audit;
 #[cfg(feature = "clickhouse")]
 pub mod clickhouse;
+#[cfg(feature = "pipeline")]
+mod destination;
 pub mod embedded;
 mod error;
+#[cfg(feature = "pipeline")]
+mod metrics;
 mod record;
 
 use std::time::Duration;
 
+#[cfg(feature = "pipeline")]
+pub use destination::StoreDestination;
 pub use error::StoreError;
+#[cfg(feature = "pipeline")]
+pub use metrics::collect_metrics;
 pub use record::{EventRecord, FieldCache};
-use smol_str::SmolStr;
 use vigil_event::{Event, Timestamp};
 use vigil_query::{Query, SearchControl, Table};
 
 /// A log sequence number: every appended event gets the next one, per tenant, starting at 1.
 pub type Lsn = u64;
 
-/// A validated tenant name: 1–64 characters of `a-z`, `0-9`, `_`, `-`, not starting with `-`.
-/// It names a directory, so validation is what keeps tenants apart on disk.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TenantId(SmolStr);
+/// A validated tenant name (`vigil_event::TenantId`: one rule everywhere). It names a
+/// directory, so validation is what keeps tenants apart on disk.
+pub use vigil_event::TenantId;
 
-impl TenantId {
-    /// Validates a tenant name.
-    pub fn new(name: &str) -> Result<TenantId, StoreError> {
-        let bad = |reason| {
-            Err(StoreError::InvalidTenant {
-                name: name.chars().take(80).collect(),
-                reason,
-            })
-        };
-        if name.is_empty() || name.len() > 64 {
-            return bad("must be 1 to 64 characters");
+impl From<vigil_event::InvalidTenant> for StoreError {
+    fn from(e: vigil_event::InvalidTenant) -> StoreError {
+        StoreError::InvalidTenant {
+            name: e.name,
+            reason: e.reason,
         }
-        if name.starts_with('-') {
-            return bad("must not start with '-'");
-        }
-        if !name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-        {
-            return bad("only a-z, 0-9, '_' and '-' are allowed");
-        }
-        Ok(TenantId(SmolStr::new(name)))
-    }
-
-    /// The default tenant (`main`).
-    pub fn main() -> TenantId {
-        TenantId(SmolStr::new_static(vigil_event::DEFAULT_TENANT))
-    }
-
-    /// The name.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for TenantId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
     }
 }
 

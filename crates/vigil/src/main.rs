@@ -8,8 +8,6 @@
 mod cli;
 mod cmd;
 mod demo;
-mod destinations;
-mod detection;
 mod output;
 mod topology;
 

@@ -1,7 +1,18 @@
-//! From a validated [`Config`] to components: one explicit `match` per component type, no
-//! registration magic. `vigil validate` calls [`build`] without starting anything, so every
-//! problem that only shows when a component is built (a filter query, TLS material) is found
-//! before `vigil up`.
+//! From a validated [`Config`] to components: the one registration point. Each component kind
+//! is built from its closed, `type`-tagged config enum in one explicit `match`, no
+//! registration magic: connectors ([`build_connector`]), normalizers ([`build_normalizer`]),
+//! transforms ([`TransformSpec`]), destinations ([`build_destination`]) and the correlator
+//! ([`build_detection`]). `vigil validate` calls [`build`] without starting anything (no socket
+//! is bound, no data written), so every problem that only shows when a component is built (a
+//! filter query, TLS material, a rule, a storage space condition) is found before `vigil up`;
+//! `vigil up` calls the same [`build`], then [`Topology::start`].
+//!
+//! # Adding a connector
+//! One variant in `vigil_config::ConnectorConfig` (with its raw form and checks in
+//! `vigil-config`), one module in `vigil-ingest` implementing `vigil_pipeline::Connector`
+//! (reporting its sockets through `Connector::listen`), and one arm in [`build_connector`]
+//! (and in [`set_listen_addr`] if `--syslog-addr` should reach it). Nothing else names a
+//! connector type.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,25 +20,33 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use smol_str::SmolStr;
 use vigil_config::{ClickHouseStorageConfig, EmbeddedStorageConfig, StorageConfig};
-use vigil_config::{CollectorConfig, Config, ConnectorConfig, EnrichmentConfig, NormalizerConfig};
-use vigil_event::{Event, TimePolicy, Timestamp, Value};
-use vigil_ingest::syslog::{SyslogConnector, SyslogSettings, TlsSettings};
+use vigil_config::{
+    CollectorConfig, Config, ConnectorConfig, DestinationConfig, DetectionConfig, EnrichmentConfig,
+    NormalizerConfig,
+};
+use vigil_core::detection::{DetectionDestination, LoadedRules, Rules};
+use vigil_event::{TimePolicy, Timestamp, Value};
+use vigil_ingest::syslog::SyslogConnector;
 use vigil_normalize::SyslogNormalizer;
 use vigil_pipeline::transforms::{Aggregation, AggregationRule, Enrich, Enrichment, QueryFilter};
 use vigil_pipeline::{
-    Chain, ComponentError, ComponentMetrics, Connector, Destination, Normalizer, SourceChain,
-    SourceInfo, Telemetry, Transform,
+    Chain, ComponentMetrics, Connector, Destination, FileDestination, Normalizer, PipelineBuilder,
+    Shutdown, SourceChain, SourceInfo, Telemetry, Transform,
 };
 use vigil_store::clickhouse::{ClickHouseConfig, ClickHouseStore};
 use vigil_store::embedded::{
     EmbeddedConfig, EmbeddedStore, KeySource, SpaceConfig, SpacesConfig, TenantSpaces, TierOptions,
 };
-use vigil_store::{EventStore, StoreError, TenantId};
+use vigil_store::{EventStore, StoreDestination};
 
 use crate::UsageError;
 
 /// A collector's parts, built but not started.
 pub struct BuiltCollector {
+    /// Its path in the configuration (`collectors[0]`).
+    pub path: String,
+    /// The connector's `type` (`syslog`).
+    pub kind: &'static str,
     pub source: SourceInfo,
     pub connector: Box<dyn Connector>,
     pub normalizer: Arc<dyn Normalizer>,
@@ -71,27 +90,6 @@ impl TransformSpec {
     }
 }
 
-fn syslog_settings(c: &vigil_config::SyslogConfig) -> SyslogSettings {
-    SyslogSettings {
-        udp: c.udp,
-        tcp: c.tcp,
-        tls: c.tls.as_ref().map(|(listen, files)| TlsSettings {
-            listen: *listen,
-            cert_path: files.cert.clone(),
-            key_path: files.key.clone(),
-            client_ca_path: files.client_ca.clone(),
-        }),
-        max_frame_size: c.max_frame_size,
-        max_connections: c.max_connections,
-        max_connections_per_ip: c.max_connections_per_ip,
-        idle_timeout: c.idle_timeout,
-        frame_timeout: c.frame_timeout,
-        tls_handshake_timeout: c.tls_handshake_timeout,
-        udp_recv_buffer: Some(c.udp_recv_buffer),
-        batch_max: 1024,
-    }
-}
-
 /// The name this collector reports as (`vigil.collector`).
 pub fn collector_name() -> SmolStr {
     std::env::var("HOSTNAME")
@@ -120,6 +118,79 @@ pub fn time_policy(p: &vigil_config::PipelineConfig) -> TimePolicy {
     }
 }
 
+/// The connector of `c`: the one `match` over connector types.
+pub fn build_connector(
+    c: &ConnectorConfig,
+    path: &str,
+) -> Result<(&'static str, Box<dyn Connector>), String> {
+    match c {
+        ConnectorConfig::Syslog(s) => SyslogConnector::new(s.clone())
+            .map(|conn| ("syslog", Box::new(conn) as Box<dyn Connector>))
+            .map_err(|e| format!("{path}: {e}")),
+    }
+}
+
+/// Points the first connector that takes `--syslog-addr` (a syslog one: UDP and TCP) at
+/// `addr`; false when none does.
+pub fn set_listen_addr(c: &mut ConnectorConfig, addr: std::net::SocketAddr) -> bool {
+    match c {
+        ConnectorConfig::Syslog(s) => {
+            s.udp = Some(addr);
+            s.tcp = Some(addr);
+            true
+        }
+    }
+}
+
+/// The TLS private keys a connector reads, with their paths (checked like every secret file).
+fn connector_secrets(c: &ConnectorConfig, path: &str) -> Vec<(String, std::path::PathBuf)> {
+    match c {
+        ConnectorConfig::Syslog(s) => s
+            .tls
+            .iter()
+            .map(|t| (format!("{path}.tls.key"), t.key_path.clone()))
+            .collect(),
+    }
+}
+
+/// The normalizer of `n`: the one `match` over normalizer types. A problem is reported and
+/// the header-only syslog normalizer stands in, so the other problems are still found.
+pub fn build_normalizer(
+    n: &NormalizerConfig,
+    path: &str,
+    problems: &mut Vec<String>,
+) -> Arc<dyn Normalizer> {
+    let fallback = |tz| Arc::new(SyslogNormalizer::new(tz)) as Arc<dyn Normalizer>;
+    let mut fail = |e: String, tz| {
+        problems.push(format!("{path}: {e}"));
+        fallback(tz)
+    };
+    match n {
+        NormalizerConfig::Syslog { timezone } => fallback(*timezone),
+        NormalizerConfig::Pack { name, timezone } => match pack(name, None) {
+            Ok(n) => Arc::new(vigil_normalize::NormalizerTree::new(n, *timezone)),
+            Err(e) => fail(e, *timezone),
+        },
+        NormalizerConfig::File {
+            path: file,
+            timezone,
+        } => match pack("", Some(file)) {
+            Ok(n) => Arc::new(vigil_normalize::NormalizerTree::new(n, *timezone)),
+            Err(e) => fail(e, *timezone),
+        },
+        NormalizerConfig::Auto { timezone } => {
+            match vigil_normalize::Library::builtin()
+                .map_err(|e| e.to_string())
+                .and_then(|lib| {
+                    vigil_normalize::AutoNormalizer::new(&lib, *timezone).map_err(|e| e.to_string())
+                }) {
+                Ok(a) => Arc::new(a),
+                Err(e) => fail(e, *timezone),
+            }
+        }
+    }
+}
+
 fn build_collector(
     c: &CollectorConfig,
     time_policy: TimePolicy,
@@ -131,49 +202,10 @@ fn build_collector(
         tenant: SmolStr::new(&c.tenant),
         collector: collector_name(),
     };
-    let connector: Option<Box<dyn Connector>> = match &c.connector {
-        ConnectorConfig::Syslog(s) => match SyslogConnector::new(syslog_settings(s)) {
-            Ok(conn) => Some(Box::new(conn)),
-            Err(e) => {
-                problems.push(format!("{path}.connector: {e}"));
-                None
-            }
-        },
-    };
-    let npath = format!("{path}.normalizer");
-    let normalizer: Arc<dyn Normalizer> = match &c.normalizer {
-        NormalizerConfig::Syslog { timezone } => Arc::new(SyslogNormalizer::new(*timezone)),
-        NormalizerConfig::Pack { name, timezone } => match pack(name, None) {
-            Ok(n) => Arc::new(vigil_normalize::NormalizerTree::new(n, *timezone)),
-            Err(e) => {
-                problems.push(format!("{npath}: {e}"));
-                Arc::new(SyslogNormalizer::new(*timezone))
-            }
-        },
-        NormalizerConfig::File {
-            path: file,
-            timezone,
-        } => match pack("", Some(file)) {
-            Ok(n) => Arc::new(vigil_normalize::NormalizerTree::new(n, *timezone)),
-            Err(e) => {
-                problems.push(format!("{npath}: {e}"));
-                Arc::new(SyslogNormalizer::new(*timezone))
-            }
-        },
-        NormalizerConfig::Auto { timezone } => {
-            match vigil_normalize::Library::builtin()
-                .map_err(|e| e.to_string())
-                .and_then(|lib| {
-                    vigil_normalize::AutoNormalizer::new(&lib, *timezone).map_err(|e| e.to_string())
-                }) {
-                Ok(a) => Arc::new(a),
-                Err(e) => {
-                    problems.push(format!("{npath}: {e}"));
-                    Arc::new(SyslogNormalizer::new(*timezone))
-                }
-            }
-        }
-    };
+    let connector = build_connector(&c.connector, &format!("{path}.connector"))
+        .map_err(|e| problems.push(e))
+        .ok();
+    let normalizer = build_normalizer(&c.normalizer, &format!("{path}.normalizer"), problems);
     let mut transforms = Vec::new();
     for f in &c.filters {
         let spec = TransformSpec::Filter {
@@ -209,13 +241,76 @@ fn build_collector(
             Err(e) => problems.push(format!("invalid aggregation rule: {e}")),
         }
     }
+    let (kind, connector) = connector?;
     Some(BuiltCollector {
+        path: path.to_owned(),
+        kind,
         source,
-        connector: connector?,
+        connector,
         normalizer,
         time_policy,
         transforms,
     })
+}
+
+/// A destination, built. The store's needs the store, which `vigil up` opens after building
+/// (and `vigil validate` never opens).
+pub enum BuiltDestination {
+    /// The event store.
+    Storage,
+    /// Any other destination, ready to run.
+    Ready {
+        /// Its id in metrics (`file-1`).
+        id: String,
+        /// What `vigil up` prints about it.
+        what: String,
+        destination: Box<dyn Destination>,
+    },
+}
+
+/// The destination of `d`: the one `match` over destination types.
+pub fn build_destination(
+    d: &DestinationConfig,
+    index: usize,
+    telemetry: &Telemetry,
+) -> BuiltDestination {
+    match d {
+        DestinationConfig::Storage => BuiltDestination::Storage,
+        DestinationConfig::File { path, format } => {
+            let id = format!("file-{index}");
+            let m = telemetry.component("destination", &id);
+            BuiltDestination::Ready {
+                what: format!("file       {} ({id})", path.display()),
+                destination: Box::new(FileDestination::new(path, *format, m)),
+                id,
+            }
+        }
+    }
+}
+
+/// The correlator's rules, loaded (the destination itself needs the store).
+pub struct BuiltDetection {
+    pub config: DetectionConfig,
+    pub rules: LoadedRules,
+}
+
+/// Loads the correlator's rules. A rule that does not load is a problem for `vigil validate`
+/// (with its file); `vigil up` runs the others and logs it, as when a reload finds it.
+pub fn build_detection(d: &DetectionConfig) -> Result<(BuiltDetection, Vec<String>), String> {
+    let rules =
+        vigil_core::detection::load_rules(d).map_err(|e| format!("detection.pipeline: {e}"))?;
+    let problems = rules
+        .problems
+        .iter()
+        .map(|p| format!("detection.rules: {p}"))
+        .collect();
+    Ok((
+        BuiltDetection {
+            config: d.clone(),
+            rules,
+        },
+        problems,
+    ))
 }
 
 /// Compiles a shipped pack, or the normalizer defined in `file`.
@@ -244,16 +339,56 @@ fn pack(
     lib.compile(&name).map_err(|e| e.to_string())
 }
 
-/// Builds every collector, collecting every problem.
-pub fn build(cfg: &Config) -> Result<Vec<BuiltCollector>, Vec<String>> {
+/// Everything `vigil up` runs, built but not started.
+pub struct Topology {
+    pub collectors: Vec<BuiltCollector>,
+    /// In configuration order.
+    pub destinations: Vec<BuiltDestination>,
+    pub detection: Option<BuiltDetection>,
+    /// The API's TLS material, loaded.
+    pub api_tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+/// Builds every component, collecting every problem with its path. Binds nothing, writes
+/// nothing. With the topology come the problems `vigil up` runs despite (rules that do not
+/// load, which it logs); an error lists all problems.
+pub fn build(cfg: &Config, telemetry: &Telemetry) -> Result<(Topology, Vec<String>), Vec<String>> {
     let mut problems = Vec::new();
-    let mut built = Vec::new();
+    let mut collectors = Vec::new();
     for (i, c) in cfg.collectors.iter().enumerate() {
         let policy = time_policy(&cfg.pipeline);
         if let Some(b) = build_collector(c, policy, &format!("collectors[{i}]"), &mut problems) {
-            built.push(b);
+            collectors.push(b);
         }
     }
+    let destinations = cfg
+        .destinations
+        .iter()
+        .enumerate()
+        .map(|(i, d)| build_destination(d, i, telemetry))
+        .collect();
+    let mut rule_problems = Vec::new();
+    let detection = match cfg.detection.as_ref().map(build_detection) {
+        None => None,
+        Some(Ok((d, p))) => {
+            rule_problems = p;
+            Some(d)
+        }
+        Some(Err(e)) => {
+            problems.push(e);
+            None
+        }
+    };
+    let api_tls = match &cfg.api.tls {
+        Some(t) => match vigil_api::tls_config(&t.cert, &t.key, t.client_ca.as_deref()) {
+            Ok(c) => Some(Arc::new(c)),
+            Err(e) => {
+                problems.push(format!("api.tls: {e}"));
+                None
+            }
+        },
+        None => None,
+    };
     // storage space conditions are queries: compiled here so that `vigil validate` finds them
     if let Some(e) = cfg.storage.embedded() {
         for p in spaces_config(e).problems() {
@@ -262,10 +397,101 @@ pub fn build(cfg: &Config) -> Result<Vec<BuiltCollector>, Vec<String>> {
     }
     secret_problems(cfg, &mut problems);
     if problems.is_empty() {
-        Ok(built)
+        Ok((
+            Topology {
+                collectors,
+                destinations,
+                detection,
+                api_tls,
+            },
+            rule_problems,
+        ))
     } else {
+        problems.extend(rule_problems);
         Err(problems)
     }
+}
+
+impl Topology {
+    /// Binds every connector's sockets (a taken port fails here, with its collector's path)
+    /// and hands the components to `builder`: connectors, the workers' chains, the
+    /// destinations on `store`, and the correlator (its rules watched until `rules_watch`).
+    /// Returns what listens where, for the start banner, and the first TCP address a
+    /// connector listens on (where `--demo` sends).
+    pub fn start(
+        self,
+        builder: &mut PipelineBuilder,
+        telemetry: &Telemetry,
+        store: &Arc<dyn EventStore>,
+        data_dir: &std::path::Path,
+        rules_watch: &Shutdown,
+    ) -> anyhow::Result<Started> {
+        let mut started = Started::default();
+        builder.chain(chain_factory(&self.collectors, telemetry));
+        for mut c in self.collectors {
+            let addrs = c
+                .connector
+                .listen()
+                .map_err(|e| UsageError(format!("{}.connector: {e}", c.path)))?;
+            for a in addrs {
+                if a.scheme == "tcp" && started.tcp.is_none() {
+                    started.tcp = Some(a.addr);
+                }
+                started
+                    .listening
+                    .push(format!("{} {a} ({})", c.kind, c.source.id));
+            }
+            builder.connector(c.connector, c.source);
+        }
+        for d in self.destinations {
+            match d {
+                BuiltDestination::Storage => {
+                    let m = telemetry.component("destination", "storage");
+                    builder
+                        .destination("storage", Box::new(StoreDestination::new(store.clone(), m)));
+                }
+                BuiltDestination::Ready {
+                    id,
+                    what,
+                    destination,
+                } => {
+                    started.listening.push(what);
+                    builder.destination(&id, destination);
+                }
+            }
+        }
+        if let Some(d) = self.detection {
+            let m = telemetry.component("destination", "correlator");
+            let n_paths = d.config.rules.len();
+            let rules = Rules::watch(d.rules, d.config, m.clone(), rules_watch.clone())
+                .map_err(|e| UsageError(format!("detection: {e}")))?;
+            started.detection = Some(format!(
+                "{} rules from {n_paths} path(s), reloaded on change",
+                rules.get().len()
+            ));
+            builder.destination(
+                "correlator",
+                Box::new(DetectionDestination::new(
+                    rules,
+                    store.clone(),
+                    m,
+                    Some(data_dir),
+                )),
+            );
+        }
+        Ok(started)
+    }
+}
+
+/// What [`Topology::start`] reports.
+#[derive(Default)]
+pub struct Started {
+    /// `syslog tcp://127.0.0.1:5514 (fw)`, `file ...`: one line each.
+    pub listening: Vec<String>,
+    /// The first TCP address a connector listens on.
+    pub tcp: Option<std::net::SocketAddr>,
+    /// The correlator's line.
+    pub detection: Option<String>,
 }
 
 /// Checks every secret file of the configuration with [`vigil_fs::check_secret_file`]: the API
@@ -293,13 +519,9 @@ fn secret_problems(cfg: &Config, problems: &mut Vec<String>) {
         check("api.tls.key", &t.key);
     }
     for (i, c) in cfg.collectors.iter().enumerate() {
-        match &c.connector {
-            ConnectorConfig::Syslog(s) => {
-                if let Some((_, files)) = &s.tls
-                    && files.key.is_file()
-                {
-                    check(&format!("collectors[{i}].connector.tls.key"), &files.key);
-                }
+        for (path, key) in connector_secrets(&c.connector, &format!("collectors[{i}].connector")) {
+            if key.is_file() {
+                check(&path, &key);
             }
         }
     }
@@ -469,106 +691,5 @@ pub fn chain_factory(
             );
         }
         Chain { sources }
-    }
-}
-
-/// The store as the pipeline's destination.
-pub struct StoreDestination {
-    pub store: Arc<dyn EventStore>,
-    pub metrics: ComponentMetrics,
-    tenants: HashMap<SmolStr, TenantId>,
-    /// Tenants of the batch being retried that were already stored (a mixed batch whose
-    /// append failed for a later tenant is retried without storing the earlier ones twice).
-    done: Vec<SmolStr>,
-    /// Whether the last write failed because the disk was full (logged once per episode).
-    disk_full: bool,
-}
-
-impl StoreDestination {
-    pub fn new(store: Arc<dyn EventStore>, metrics: ComponentMetrics) -> StoreDestination {
-        StoreDestination {
-            store,
-            metrics,
-            tenants: HashMap::new(),
-            done: Vec::new(),
-            disk_full: false,
-        }
-    }
-
-    fn tenant(&mut self, name: &SmolStr) -> Result<TenantId, ComponentError> {
-        if let Some(t) = self.tenants.get(name) {
-            return Ok(t.clone());
-        }
-        let t =
-            TenantId::new(name).map_err(|e| ComponentError::new(&self.metrics, e.to_string()))?;
-        self.tenants.insert(name.clone(), t.clone());
-        Ok(t)
-    }
-}
-
-impl StoreDestination {
-    /// An append error for the pipeline, which retries the batch with backoff (the bounded
-    /// queues behind it fill and hold the sources back): nothing is dropped. A full disk is
-    /// reported once when it starts, not on every retry.
-    fn append_err(&mut self, e: StoreError) -> ComponentError {
-        if let StoreError::DiskFull { .. } = e {
-            if !self.disk_full {
-                self.disk_full = true;
-                tracing::error!(error = %e, "storage refuses events: disk full; holding them and retrying");
-            }
-            self.metrics.error("disk_full", 1);
-        }
-        ComponentError::new(&self.metrics, e.to_string())
-    }
-}
-
-impl Destination for StoreDestination {
-    fn write(&mut self, events: &[Event]) -> Result<(), ComponentError> {
-        // batches are almost always one tenant: append them whole, split only when mixed
-        let first = match events.first() {
-            Some(e) => e.meta.tenant.clone(),
-            None => return Ok(()),
-        };
-        let bytes: usize = events.iter().map(|e| e.raw.len()).sum();
-        if events.iter().all(|e| e.meta.tenant == first) {
-            let t = self.tenant(&first)?;
-            if let Err(e) = self.store.append(&t, events) {
-                return Err(self.append_err(e));
-            }
-        } else {
-            let mut by: Vec<(SmolStr, Vec<Event>)> = Vec::new();
-            for e in events {
-                match by.iter_mut().find(|(t, _)| *t == e.meta.tenant) {
-                    Some((_, v)) => v.push(e.clone()),
-                    None => by.push((e.meta.tenant.clone(), vec![e.clone()])),
-                }
-            }
-            for (name, evs) in by {
-                if self.done.contains(&name) {
-                    continue;
-                }
-                let t = self.tenant(&name)?;
-                if let Err(e) = self.store.append(&t, &evs) {
-                    return Err(self.append_err(e));
-                }
-                self.done.push(name);
-            }
-            self.done.clear();
-        }
-        if self.disk_full {
-            self.disk_full = false;
-            tracing::info!("storage accepts events again");
-        }
-        self.metrics.bytes_out(bytes as u64);
-        Ok(())
-    }
-
-    fn flush(&mut self) -> Result<(), ComponentError> {
-        for t in self.tenants.values() {
-            self.store
-                .flush(t)
-                .map_err(|e| ComponentError::new(&self.metrics, e.to_string()))?;
-        }
-        Ok(())
     }
 }

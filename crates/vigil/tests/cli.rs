@@ -27,6 +27,45 @@ fn validate_lists_every_problem_with_its_path() {
     }
 }
 
+/// One error in each of the five sections that build components: all five are reported, each
+/// with its path, and the exit code says the input is wrong.
+#[test]
+fn validate_reports_one_error_in_each_section() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("five.yaml");
+    std::fs::write(
+        &cfg,
+        r#"version: 1
+api:
+  listen: 127.0.0.1:0
+collectors:
+  - id: fw
+    connector: { type: syslog, tcp: 127.0.0.1:0 }
+storage:
+  fsync_interval: 3s
+detection:
+  rules: [no-such-rules/]
+destinations:
+  - type: storage
+  - type: storage
+"#,
+    )
+    .unwrap();
+    let out = vigil().args(["validate", "-c"]).arg(&cfg).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for needle in [
+        "api.listen: port 0 is not allowed",
+        "collectors[0].connector.tcp: port 0 is not allowed",
+        "storage.fsync_interval: must be at most 1s",
+        "detection.rules[0]: ",
+        "destinations[1]: storage is listed twice",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+    }
+    assert!(err.contains("5 problems"), "{err}");
+}
+
 #[test]
 fn validate_reports_bad_filter_queries_with_a_caret() {
     let dir = tempfile::tempdir().unwrap();

@@ -97,7 +97,7 @@ fn parse<T: std::str::FromStr<Err = MetaError>>(r: &AnyRow, col: &str) -> Result
 }
 
 fn tenant(r: &AnyRow) -> Result<TenantId, MetaError> {
-    TenantId::new(&get::<String>(r, "tenant_id")?)
+    Ok(TenantId::new(&get::<String>(r, "tenant_id")?)?)
 }
 
 fn json_list(v: &[String]) -> String {

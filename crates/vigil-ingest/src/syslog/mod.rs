@@ -11,7 +11,6 @@
 //!   receive buffer the kernel granted, as it reports it: on Linux twice the usable size).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -30,146 +29,65 @@ mod stream;
 mod tls;
 mod udp;
 
-/// TLS listener settings (RFC 5425).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsSettings {
-    /// Address to listen on (the registered port is 6514).
-    pub listen: SocketAddr,
-    /// PEM file with the server certificate chain, leaf first.
-    pub cert_path: PathBuf,
-    /// PEM file with the private key (PKCS#8, PKCS#1 or SEC1).
-    pub key_path: PathBuf,
-    /// PEM file with the CA certificates that sign client certificates. When set, clients
-    /// must present a certificate signed by one of them (mutual TLS).
-    pub client_ca_path: Option<PathBuf>,
-}
+/// The syslog connector's settings: the validated configuration type itself
+/// (`collectors[].connector` with `type: syslog`), one type from the file to the sockets.
+pub use vigil_config::{
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_FRAME_SIZE,
+    DEFAULT_SYSLOG_FRAME_TIMEOUT as DEFAULT_FRAME_TIMEOUT, DEFAULT_UDP_RECV_BUFFER,
+    MAX_MAX_FRAME_SIZE, SyslogConfig as SyslogSettings, SyslogTlsConfig as TlsSettings,
+    default_max_connections_per_ip,
+};
 
-/// Validated runtime settings of the syslog connector.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SyslogSettings {
-    /// UDP listen address; one datagram is one record.
-    pub udp: Option<SocketAddr>,
-    /// Plain TCP listen address (RFC 6587 framing, auto-detected per frame).
-    pub tcp: Option<SocketAddr>,
-    /// TLS listener.
-    pub tls: Option<TlsSettings>,
-    /// Longest record; longer frames are cut to this and marked.
-    pub max_frame_size: usize,
-    /// Most TCP and TLS connections open at once (both listeners together). When full, a new
-    /// connection is admitted and the longest-idle one closed and counted (`evicted`).
-    pub max_connections: usize,
-    /// Most TCP and TLS connections from one source address. Its next connection closes its
-    /// longest-idle one (counted as `evicted_per_ip`). Above `max_connections` it acts as
-    /// `max_connections`.
-    pub max_connections_per_ip: usize,
-    /// A connection that delivers no complete frame for this long is closed and counted
-    /// (`idle_timeout`). Bytes of an unfinished frame do not restart it.
-    pub idle_timeout: Duration,
-    /// A frame that has begun to arrive must be complete within this, or the connection is
-    /// closed and counted (`frame_timeout`); what arrived is kept as a record.
-    pub frame_timeout: Duration,
-    /// A TLS handshake that takes longer than this fails and is counted.
-    pub tls_handshake_timeout: Duration,
-    /// SO_RCVBUF to request for the UDP socket; `None` keeps the kernel default. The kernel
-    /// caps it at `net.core.rmem_max`; the size granted is reported as a gauge.
-    pub udp_recv_buffer: Option<usize>,
-    /// Most records in one batch.
-    pub batch_max: usize,
-}
-
-/// Default [`SyslogSettings::max_frame_size`]: 64 KiB.
-pub const DEFAULT_MAX_FRAME_SIZE: usize = 64 * 1024;
-/// Default [`SyslogSettings::udp_recv_buffer`]: 4 MiB.
-pub const DEFAULT_UDP_RECV_BUFFER: usize = 4 * 1024 * 1024;
-/// Default [`SyslogSettings::max_connections`].
-pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
-/// Default [`SyslogSettings::frame_timeout`]: 30 s.
-pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Default [`SyslogSettings::max_connections_per_ip`] for a `max_connections`: an eighth of
-/// it (at least 1), so no single host holds more than an eighth of the slots while a NAT
-/// gateway in front of many senders still gets plenty.
-pub fn default_max_connections_per_ip(max_connections: usize) -> usize {
-    (max_connections / 8).max(1)
-}
-
-/// Largest accepted [`SyslogSettings::max_frame_size`]: 16 MiB.
-pub const MAX_MAX_FRAME_SIZE: usize = 16 * 1024 * 1024;
-
-impl Default for SyslogSettings {
-    /// No listeners; limits suited to a busy collector. Idle connections are closed after 10
-    /// minutes: long enough that quiet senders (rsyslog keeps one connection for hours) are
-    /// rarely cut, short enough that stalled clients do not hold connection slots forever
-    /// (and a full connector evicts the idlest anyway). A frame must arrive within 30 s of its
-    /// first byte: senders write whole messages, so only a stalled or hostile client is slower.
-    fn default() -> Self {
-        SyslogSettings {
-            udp: None,
-            tcp: None,
-            tls: None,
-            max_frame_size: DEFAULT_MAX_FRAME_SIZE,
-            max_connections: DEFAULT_MAX_CONNECTIONS,
-            max_connections_per_ip: default_max_connections_per_ip(DEFAULT_MAX_CONNECTIONS),
-            idle_timeout: Duration::from_secs(600),
-            frame_timeout: DEFAULT_FRAME_TIMEOUT,
-            tls_handshake_timeout: Duration::from_secs(10),
-            udp_recv_buffer: Some(DEFAULT_UDP_RECV_BUFFER),
-            batch_max: 1024,
-        }
+/// The connector's own guard on settings built in code rather than read from a file (which
+/// `vigil-config` has checked): at least one listener, limits above zero. The error names the
+/// setting.
+fn check(s: &SyslogSettings) -> Result<(), IngestError> {
+    let invalid = |field, reason: &str| {
+        Err(IngestError::Invalid {
+            field,
+            reason: reason.to_owned(),
+        })
+    };
+    if s.udp.is_none() && s.tcp.is_none() && s.tls.is_none() {
+        return invalid(
+            "listen",
+            "no listener configured: set at least one of udp, tcp, tls",
+        );
     }
-}
-
-impl SyslogSettings {
-    /// Checks the ranges (at least one listener, limits above zero); [`SyslogConnector::new`]
-    /// does this and also loads the TLS files. The error names the setting.
-    pub fn validate(&self) -> Result<(), IngestError> {
-        let invalid = |field, reason: &str| {
-            Err(IngestError::Invalid {
-                field,
-                reason: reason.to_owned(),
-            })
-        };
-        if self.udp.is_none() && self.tcp.is_none() && self.tls.is_none() {
-            return invalid(
-                "listen",
-                "no listener configured: set at least one of udp, tcp, tls",
-            );
-        }
-        if self.max_frame_size == 0 || self.max_frame_size > MAX_MAX_FRAME_SIZE {
-            return Err(IngestError::Invalid {
-                field: "max_frame_size",
-                reason: format!(
-                    "{} is out of range (1 to {MAX_MAX_FRAME_SIZE} bytes)",
-                    self.max_frame_size
-                ),
-            });
-        }
-        if self.max_connections == 0 {
-            return invalid("max_connections", "must be at least 1");
-        }
-        if self.max_connections_per_ip == 0 {
-            return invalid("max_connections_per_ip", "must be at least 1");
-        }
-        if self.batch_max == 0 {
-            return invalid("batch_max", "must be at least 1");
-        }
-        if self.idle_timeout.is_zero() {
-            return invalid("idle_timeout", "must be longer than zero");
-        }
-        if self.frame_timeout.is_zero() {
-            return invalid("frame_timeout", "must be longer than zero");
-        }
-        if self.tls_handshake_timeout.is_zero() {
-            return invalid("tls_handshake_timeout", "must be longer than zero");
-        }
-        if self.udp_recv_buffer == Some(0) {
-            return invalid(
-                "udp_recv_buffer",
-                "must be at least 1 byte (or unset for the kernel default)",
-            );
-        }
-        Ok(())
+    if s.max_frame_size == 0 || s.max_frame_size > MAX_MAX_FRAME_SIZE {
+        return Err(IngestError::Invalid {
+            field: "max_frame_size",
+            reason: format!(
+                "{} is out of range (1 to {MAX_MAX_FRAME_SIZE} bytes)",
+                s.max_frame_size
+            ),
+        });
     }
+    if s.max_connections == 0 {
+        return invalid("max_connections", "must be at least 1");
+    }
+    if s.max_connections_per_ip == 0 {
+        return invalid("max_connections_per_ip", "must be at least 1");
+    }
+    if s.batch_max == 0 {
+        return invalid("batch_max", "must be at least 1");
+    }
+    if s.idle_timeout.is_zero() {
+        return invalid("idle_timeout", "must be longer than zero");
+    }
+    if s.frame_timeout.is_zero() {
+        return invalid("frame_timeout", "must be longer than zero");
+    }
+    if s.tls_handshake_timeout.is_zero() {
+        return invalid("tls_handshake_timeout", "must be longer than zero");
+    }
+    if s.udp_recv_buffer == Some(0) {
+        return invalid(
+            "udp_recv_buffer",
+            "must be at least 1 byte (or unset for the kernel default)",
+        );
+    }
+    Ok(())
 }
 
 /// The local addresses of a bound connector (the real ports when configured with port 0).
@@ -213,7 +131,7 @@ impl SyslogConnector {
     /// Validates `settings` and loads the TLS certificate and key (and client CA), with errors
     /// that name the file and what is wrong with it. Binds nothing yet.
     pub fn new(settings: SyslogSettings) -> Result<SyslogConnector, IngestError> {
-        settings.validate()?;
+        check(&settings)?;
         let tls = match &settings.tls {
             Some(t) => Some(tokio_rustls::TlsAcceptor::from(tls::server_config(t)?)),
             None => None,
@@ -335,6 +253,19 @@ impl Registered {
 impl Connector for SyslogConnector {
     fn run(self: Box<Self>, ctx: ConnectorContext) -> BoxFuture<Result<(), ComponentError>> {
         Box::pin(self.run_inner(ctx))
+    }
+
+    fn listen(&mut self) -> Result<Vec<vigil_pipeline::ListenAddr>, String> {
+        let a = self.bind().map_err(|e| e.to_string())?;
+        Ok([("udp", a.udp), ("tcp", a.tcp), ("tls", a.tls)]
+            .into_iter()
+            .filter_map(|(scheme, addr)| {
+                Some(vigil_pipeline::ListenAddr {
+                    scheme,
+                    addr: addr?,
+                })
+            })
+            .collect())
     }
 }
 

@@ -24,7 +24,7 @@ use tracing::{error, info, warn};
 
 use super::crypto::{self, KeyId, Keyring};
 use super::segment::{self, Segment};
-use super::{Inner, Tenant};
+use super::{Inner, Partition};
 use crate::StoreError;
 use crate::audit::{
     ACTION_KEY_ROTATED, ACTION_REENCRYPT, ACTION_REENCRYPT_DONE, ACTOR_KEYS, AuditRecord,
@@ -157,7 +157,7 @@ pub(crate) fn step(inner: &Inner, max: usize) -> RekeyReport {
 
 fn reencrypt(
     inner: &Inner,
-    p: &Tenant,
+    p: &Partition,
     seg: &Arc<Segment>,
     kr: &Keyring,
 ) -> Result<u64, StoreError> {

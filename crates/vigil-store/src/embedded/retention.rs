@@ -27,7 +27,7 @@ use std::time::Duration;
 use tracing::{info, warn};
 use vigil_event::Timestamp;
 
-use super::{Frozen, Inner, Tenant, segment};
+use super::{Frozen, Inner, Partition, segment};
 use crate::StoreError;
 use crate::audit::{
     ACTION_RETENTION_DELETE, ACTION_RETENTION_EXPIRE, ACTOR_RETENTION, AuditRecord,
@@ -101,7 +101,7 @@ pub struct RetentionReport {
     pub memtables_expired: u64,
 }
 
-impl Tenant {
+impl Partition {
     /// The oldest `@timestamp` this partition still returns at `now`.
     pub(crate) fn retention_floor(&self, now: Timestamp) -> i64 {
         floor(now, self.space.retention)

@@ -24,7 +24,7 @@ use super::columns::{ColRecord, ColumnPlan, Columns, prefilter};
 use super::index::{self, Needles};
 use super::memtable::MemBlock;
 use super::segment::Segment;
-use super::{EmbeddedConfig, Tenant};
+use super::{EmbeddedConfig, Partition};
 use crate::record::{EventRecord, FieldCache};
 use crate::{
     AggregateRequest, AggregateResult, MAX_SEARCH_LIMIT, Order, ScanStats, SearchRequest,
@@ -114,7 +114,7 @@ impl Plan {
 /// Lists the blocks of every partition (space, with its retention floor) that may hold
 /// matches, with pruning counted in `stats`.
 fn plan_units(
-    parts: &[(Arc<Tenant>, i64)],
+    parts: &[(Arc<Partition>, i64)],
     plan: &Plan,
     stats: &mut ScanStats,
 ) -> Result<Vec<Planned>, StoreError> {
@@ -126,7 +126,7 @@ fn plan_units(
 }
 
 fn plan_partition(
-    t: &Tenant,
+    t: &Partition,
     floor: i64,
     plan: &Plan,
     stats: &mut ScanStats,
@@ -427,7 +427,7 @@ fn seg_candidates(
 }
 
 pub(crate) fn search(
-    parts: &[(Arc<Tenant>, i64)],
+    parts: &[(Arc<Partition>, i64)],
     cfg: &EmbeddedConfig,
     req: &SearchRequest,
 ) -> Result<SearchResult, StoreError> {
@@ -649,7 +649,7 @@ fn push_columns(
 }
 
 pub(crate) fn aggregate(
-    parts: &[(Arc<Tenant>, i64)],
+    parts: &[(Arc<Partition>, i64)],
     cfg: &EmbeddedConfig,
     req: &AggregateRequest,
 ) -> Result<AggregateResult, StoreError> {

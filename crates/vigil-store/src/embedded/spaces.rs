@@ -38,7 +38,7 @@ use tracing::warn;
 use vigil_event::Event;
 use vigil_query::CompiledFilter;
 
-use super::{Inner, Tenant};
+use super::{Inner, Partition};
 use crate::record::{EventRecord, FieldCache};
 use crate::{EventSchema, Lsn, StoreError, StoreStats, TenantId};
 
@@ -213,7 +213,7 @@ pub(crate) struct TenantSet {
     pub(crate) name: TenantId,
     /// Index 0 is the default space; then the configured spaces in routing order; then space
     /// directories found on disk that are no longer configured.
-    pub(crate) parts: Vec<Arc<Tenant>>,
+    pub(crate) parts: Vec<Arc<Partition>>,
     router: Router,
     tickets: Mutex<Tickets>,
 }
@@ -240,7 +240,7 @@ impl TenantSet {
                 })?;
                 rules.push((i, f));
             }
-            parts.push(Tenant::open_recovered(inner, name, dir, s.clone())?);
+            parts.push(Partition::open_recovered(inner, name, dir, s.clone())?);
         }
         // Spaces on disk that are no longer configured: readable, nothing routed to them.
         let default = settings[0].clone();
@@ -259,7 +259,7 @@ impl TenantSet {
                 condition: None,
                 ..default.clone()
             };
-            parts.push(Tenant::open_recovered(inner, name, dir, s)?);
+            parts.push(Partition::open_recovered(inner, name, dir, s)?);
         }
         let last: u64 = parts.iter().map(|p| p.last_lsn()).sum();
         Ok(TenantSet {
@@ -274,7 +274,7 @@ impl TenantSet {
         })
     }
 
-    fn single(&self) -> Option<&Arc<Tenant>> {
+    fn single(&self) -> Option<&Arc<Partition>> {
         match self.parts.as_slice() {
             [p] => Some(p),
             _ => None,
@@ -402,7 +402,7 @@ impl TenantSet {
     }
 
     /// The partitions a search reads: all of them, or the one named.
-    pub(crate) fn parts_for(&self, space: Option<&str>) -> Result<Vec<Arc<Tenant>>, StoreError> {
+    pub(crate) fn parts_for(&self, space: Option<&str>) -> Result<Vec<Arc<Partition>>, StoreError> {
         let Some(want) = space else {
             return Ok(self.parts.clone());
         };

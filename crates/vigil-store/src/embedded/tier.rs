@@ -41,7 +41,7 @@ use vigil_event::Timestamp;
 use super::crypto;
 use super::integrity::{Op, SegmentInfo};
 use super::segment::{self, Segment, SegmentWriter, Tier, WriteOptions};
-use super::{Inner, Tenant};
+use super::{Inner, Partition};
 use crate::StoreError;
 use crate::audit::{ACTION_MERGE, ACTION_TIER_MOVE, ACTOR_TIERING, AuditRecord};
 
@@ -199,7 +199,7 @@ fn day(ts: i64) -> i64 {
     ts.div_euclid(DAY_NS)
 }
 
-impl Tenant {
+impl Partition {
     /// One pass: tier moves first (they also merge), then merges in each tier.
     pub(super) fn maintain(
         &self,

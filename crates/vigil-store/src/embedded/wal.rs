@@ -12,6 +12,10 @@
 //! Files are `wal/<seq:010>.wal`, replayed in `seq` order. A frame that is cut short or fails
 //! its checksum ends the valid part of its file: the file is truncated there and the frame is
 //! counted as corrupt. Event `i` of a frame has LSN `lsn + i`.
+//!
+//! The files' lifecycle is here too: a partition's open file and its successors
+//! ([`WriteState`], [`SyncState`], [`ClosedWal`]), rotation, the group-commit sync, waiting for
+//! durability, and deletion of the files a sealed segment covers.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Read};
@@ -19,6 +23,9 @@ use std::path::{Path, PathBuf};
 
 use super::crypto::{self, Keyring, WAL_ENC_HEADER, WAL_ENC_MAGIC, WalOpen};
 use crate::StoreError;
+
+#[allow(clippy::wildcard_imports)]
+use super::*;
 
 pub(crate) const FRAME_MAGIC: u32 = u32::from_le_bytes(*b"VGWL");
 pub(crate) const HEADER_LEN: usize = 24;
@@ -171,6 +178,139 @@ pub(crate) fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>, StoreError> {
 
 pub(crate) fn file_name(dir: &Path, seq: u64) -> PathBuf {
     dir.join(format!("{seq:010}.wal"))
+}
+
+// The WAL files' lifecycle: the open file and its successors, rotation, group-commit sync,
+// waiting for durability, and deletion once sealed.
+
+#[derive(Debug)]
+pub(super) struct WalFile {
+    pub(super) file: Arc<File>,
+    pub(super) path: PathBuf,
+    pub(super) len: u64,
+    pub(super) last_lsn: u64,
+}
+
+#[derive(Debug)]
+pub(super) struct WriteState {
+    pub(super) wal: Option<WalFile>,
+    pub(super) next_seq: u64,
+    pub(super) next_lsn: u64,
+    pub(super) failed: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub(super) struct SyncState {
+    pub(super) written: u64,
+    pub(super) current: Option<Arc<File>>,
+    pub(super) pending: Vec<Arc<File>>,
+    pub(super) dir_dirty: bool,
+}
+
+#[derive(Debug)]
+pub(super) struct ClosedWal {
+    pub(super) path: PathBuf,
+    pub(super) last_lsn: u64,
+}
+
+impl Partition {
+    /// Closes the current WAL file (the next append opens a new one), so that files end at
+    /// memtable boundaries and can be deleted once sealed.
+    pub(super) fn rotate_wal(&self, w: &mut WriteState) {
+        if let Some(wf) = w.wal.take() {
+            self.wal_closed.lock().push(ClosedWal {
+                path: wf.path,
+                last_lsn: wf.last_lsn,
+            });
+        }
+    }
+
+    /// fsyncs everything written so far and publishes the durable LSN.
+    pub(super) fn sync_now(&self) -> Result<(), StoreError> {
+        let _serial = self.sync_serial.lock();
+        let (written, current, pending, dir_dirty) = {
+            let mut s = self.sync.lock();
+            let d = std::mem::take(&mut s.dir_dirty);
+            (
+                s.written,
+                s.current.clone(),
+                std::mem::take(&mut s.pending),
+                d,
+            )
+        };
+        if written <= *self.durable.lock() && pending.is_empty() && !dir_dirty {
+            return Ok(());
+        }
+        let res: Result<(), StoreError> = (|| {
+            for f in pending.iter().chain(current.iter()) {
+                f.sync_data()
+                    .map_err(|e| StoreError::io("fsync WAL", &self.wal_dir, e))?;
+            }
+            if dir_dirty {
+                segment::sync_dir(&self.wal_dir)?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = res {
+            // After a failed fsync the page cache may have dropped the data: refuse writes.
+            self.fail(&mut self.write.lock(), e.to_string());
+            self.durable_cv.notify_all();
+            return Err(e);
+        }
+        let mut d = self.durable.lock();
+        *d = (*d).max(written);
+        self.durable_cv.notify_all();
+        Ok(())
+    }
+
+    pub(super) fn wait_durable(&self, lsn: Lsn, timeout: Duration) -> Result<(), StoreError> {
+        let deadline = Instant::now() + timeout;
+        let mut d = self.durable.lock();
+        loop {
+            if *d >= lsn {
+                return Ok(());
+            }
+            if let Some(r) = self.write.try_lock().and_then(|w| w.failed.clone()) {
+                return Err(self.failed_err(&r));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(StoreError::Timeout {
+                    tenant: self.name.to_string(),
+                    lsn,
+                    durable: *d,
+                });
+            }
+            self.durable_cv
+                .wait_for(&mut d, (deadline - now).min(Duration::from_millis(100)));
+        }
+    }
+
+    /// Deletes closed WAL files whose frames are all at or below `sealed`.
+    pub(super) fn delete_covered_wal(&self, sealed: u64) -> Result<(), StoreError> {
+        let mut closed = self.wal_closed.lock();
+        let mut deleted = false;
+        let mut keep = Vec::new();
+        for c in closed.drain(..) {
+            if c.last_lsn <= sealed {
+                if let Err(e) = std::fs::remove_file(&c.path)
+                    && e.kind() != std::io::ErrorKind::NotFound
+                {
+                    warn!(path = %c.path.display(), error = %e, "could not delete sealed WAL file");
+                    keep.push(c);
+                    continue;
+                }
+                deleted = true;
+            } else {
+                keep.push(c);
+            }
+        }
+        *closed = keep;
+        if deleted {
+            segment::sync_dir(&self.wal_dir)?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -15,13 +15,13 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use vigil_api::store_search::parse_time_arg;
 use vigil_detect::hunt::{
     FileReport, Hit, HuntFilter, Hunter, Level, collect_inputs, format_time, sort_timeline,
 };
-use vigil_detect::{LoadOptions, LoadProblem, Loader, Pipeline, RuleSet};
+use vigil_detect::{LoadOptions, LoadProblem, Loader, RuleSet};
 use vigil_event::Timestamp;
 
-use crate::cmd::search::parse_time_arg;
 use crate::{UsageError, exit};
 
 /// Timeline output formats.
@@ -87,29 +87,14 @@ fn parse_level(s: &str) -> Result<Level, String> {
     })
 }
 
-/// Build load options for `--pipeline none|windows|ecs|FILE`.
+/// Build load options for `--pipeline none|windows|ecs|FILE` (the same as live detection's
+/// `detection.pipeline`).
 pub fn load_options(pipeline: &str) -> Result<LoadOptions> {
-    Ok(match pipeline {
-        "windows" => LoadOptions::windows(),
-        "ecs" => LoadOptions {
-            pipeline: vigil_detect::Pipeline::ecs(),
-            ..LoadOptions::default()
-        },
-        "none" => LoadOptions::default(),
-        file => {
-            let path = Path::new(file);
-            let text = vigil_config::read_file_capped(path, 4 << 20)
-                .map_err(|e| UsageError(format!("--pipeline {file}: {e}")))?;
-            let text = String::from_utf8(text)
-                .map_err(|_| UsageError(format!("--pipeline {file}: not UTF-8")))?;
-            let p = Pipeline::from_yaml(&text)
-                .map_err(|e| UsageError(format!("--pipeline {file}: {e}")))?;
-            LoadOptions {
-                pipeline: p,
-                ..Default::default()
-            }
-        }
-    })
+    vigil_core::detection::load_options(
+        &vigil_config::SigmaPipeline::from_name(pipeline),
+        &Default::default(),
+    )
+    .map_err(|e| UsageError(format!("--pipeline {e}")).into())
 }
 
 /// Load rules from files and directories, reporting problems on stderr (first few).

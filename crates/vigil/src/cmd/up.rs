@@ -1,19 +1,17 @@
 //! `vigil up`: every component in one process, on the configured store (embedded or
 //! ClickHouse).
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use vigil_api::ApiState;
-use vigil_config::{Config, ConnectorConfig, DestinationConfig};
+use vigil_config::Config;
 use vigil_pipeline::{MetricSet, PipelineBuilder, PipelineOptions, Telemetry};
-use vigil_store::{EventStore, StoreStats, TenantId};
+use vigil_store::EventStore;
 
 use crate::cli::UpArgs;
-use crate::cmd::search::StoreSearch;
-use crate::topology::{self, StoreDestination};
+use crate::topology;
 use crate::{UsageError, exit};
 
 /// Loads the config from a file or the built-in default, then applies the command-line
@@ -29,67 +27,17 @@ pub fn load_config(args: &UpArgs) -> Result<Config> {
     if let Some(a) = args.http_addr {
         cfg.api.listen = a;
     }
-    if let Some(a) = args.syslog_addr {
-        // the first syslog collector; more connector types will make this a real search
-        #[allow(clippy::unnecessary_find_map)]
-        let first = cfg
+    if let Some(a) = args.syslog_addr
+        && !cfg
             .collectors
             .iter_mut()
-            .find_map(|c| match &mut c.connector {
-                ConnectorConfig::Syslog(s) => Some(s),
-            });
-        match first {
-            Some(s) => {
-                s.udp = Some(a);
-                s.tcp = Some(a);
-            }
-            None => {
-                return Err(UsageError(
-                    "--syslog-addr: the configuration has no syslog collector".into(),
-                )
-                .into());
-            }
-        }
+            .any(|c| topology::set_listen_addr(&mut c.connector, a))
+    {
+        return Err(
+            UsageError("--syslog-addr: the configuration has no syslog collector".into()).into(),
+        );
     }
     Ok(cfg)
-}
-
-/// Reads the API token, creating a random one (mode 0600) on first start. An existing token
-/// file that group or others can access is refused ([`vigil_fs::check_secret_file`]).
-pub fn ensure_token(path: &Path) -> Result<String> {
-    if path.exists() {
-        vigil_fs::check_secret_file(path)
-            .map_err(|e| UsageError(format!("api.token_file: {e}")))?;
-        let bytes = vigil_config::read_file_capped(path, 4096)
-            .with_context(|| format!("reading the API token {}", path.display()))?;
-        let t = String::from_utf8_lossy(&bytes).trim().to_owned();
-        if t.len() < 16 {
-            return Err(UsageError(format!(
-                "{} holds a token shorter than 16 characters; delete it to get a new one",
-                path.display()
-            ))
-            .into());
-        }
-        return Ok(t);
-    }
-    let token: String = {
-        use rand::Rng;
-        let mut rng = rand::rng();
-        (0..40)
-            .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rng.random_range(0..36)]))
-            .collect()
-    };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        vigil_fs::create_dir_all(dir)
-            .with_context(|| format!("creating the directory of {}", path.display()))?;
-    }
-    let mut f = vigil_fs::options()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .with_context(|| format!("creating the API token {}", path.display()))?;
-    f.write_all(token.as_bytes())?;
-    Ok(token)
 }
 
 /// Holds `<data_dir>/vigil.lock` for the life of the process.
@@ -189,9 +137,13 @@ pub fn run(args: UpArgs) -> Result<u8> {
         .token_file
         .clone()
         .unwrap_or_else(|| cfg.data_dir.join("api-token"));
-    let token = ensure_token(&token_path)?;
+    let token = vigil_api::token::ensure(&token_path).map_err(|e| match e {
+        vigil_api::token::TokenError::Refused(m) => anyhow::Error::from(UsageError(m)),
+        e => e.into(),
+    })?;
 
-    let collectors = topology::build(&cfg).map_err(|p| UsageError(p.join("\n")))?;
+    let telemetry = Telemetry::new();
+    let (topology, _) = topology::build(&cfg, &telemetry).map_err(|p| UsageError(p.join("\n")))?;
     let store = topology::open_store(&cfg)?;
 
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -203,7 +155,8 @@ pub fn run(args: UpArgs) -> Result<u8> {
     let result = rt.block_on(serve(
         cfg,
         args,
-        collectors,
+        topology,
+        telemetry,
         store.clone(),
         token,
         &lock,
@@ -216,16 +169,17 @@ pub fn run(args: UpArgs) -> Result<u8> {
     result
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn serve(
     cfg: Config,
     args: UpArgs,
-    collectors: Vec<topology::BuiltCollector>,
+    topology: topology::Topology,
+    telemetry: Telemetry,
     store: Arc<dyn EventStore>,
     token: String,
     lock: &DataDirLock,
     token_path: &Path,
 ) -> Result<u8> {
-    let telemetry = Telemetry::new();
     {
         let store = store.clone();
         telemetry.add_collector(move |out| collect_store_metrics(&*store, out));
@@ -238,77 +192,19 @@ async fn serve(
         },
         telemetry.clone(),
     );
-    let chain = topology::chain_factory(&collectors, &telemetry);
-    let mut syslog_tcp = None;
-    let mut listening = Vec::new();
-    for (c, built) in cfg.collectors.iter().zip(collectors) {
-        let ConnectorConfig::Syslog(s) = &c.connector;
-        if syslog_tcp.is_none() {
-            syslog_tcp = s.tcp;
-        }
-        if let Some(a) = s.udp {
-            listening.push(format!("syslog udp://{a} ({})", c.id));
-        }
-        if let Some(a) = s.tcp {
-            listening.push(format!("syslog tcp://{a} ({})", c.id));
-        }
-        if let Some((a, _)) = &s.tls {
-            listening.push(format!("syslog tls://{a} ({})", c.id));
-        }
-        builder.connector(built.connector, built.source);
-    }
-    builder.chain(chain);
-    for (i, d) in cfg.destinations.iter().enumerate() {
-        match d {
-            DestinationConfig::Storage => {
-                let dest_metrics = telemetry.component("destination", "storage");
-                builder.destination(
-                    "storage",
-                    Box::new(StoreDestination::new(store.clone(), dest_metrics)),
-                );
-            }
-            DestinationConfig::File { path, format } => {
-                let id = format!("file-{i}");
-                let m = telemetry.component("destination", &id);
-                listening.push(format!("file       {} ({id})", path.display()));
-                builder.destination(
-                    &id,
-                    Box::new(crate::destinations::FileDestination::new(path, *format, m)),
-                );
-            }
-        }
-    }
     let rules_watch = vigil_pipeline::Shutdown::new();
-    if let Some(dcfg) = cfg.detection.clone() {
-        let m = telemetry.component("destination", "correlator");
-        let n_paths = dcfg.rules.len();
-        let rules = crate::detection::Rules::start(dcfg, m.clone(), rules_watch.clone())
-            .map_err(|e| UsageError(format!("detection: {e}")))?;
-        listening.push(format!(
-            "detection  {} rules from {n_paths} path(s), reloaded on change",
-            rules.get().len()
-        ));
-        builder.destination(
-            "correlator",
-            Box::new(crate::detection::DetectionDestination::new(
-                rules,
-                store.clone(),
-                m,
-                Some(&cfg.data_dir),
-            )),
-        );
-    }
+    let tls = topology.api_tls.clone();
+    let started = topology.start(
+        &mut builder,
+        &telemetry,
+        &store,
+        &cfg.data_dir,
+        &rules_watch,
+    )?;
     let pipeline = builder.start().map_err(|e| anyhow::anyhow!("{e}"))?;
     let shutdown = pipeline.shutdown_handle();
 
     // API
-    let tls = match &cfg.api.tls {
-        Some(t) => Some(Arc::new(
-            vigil_api::tls_config(&t.cert, &t.key, t.client_ca.as_deref())
-                .map_err(|e| UsageError(format!("api.tls: {e}")))?,
-        )),
-        None => None,
-    };
     let listener = tokio::net::TcpListener::bind(cfg.api.listen).await.map_err(|e| {
         UsageError(format!(
             "cannot listen on {} for the API: {e} (is another program using it? choose another with --http-addr)",
@@ -321,7 +217,7 @@ async fn serve(
         tracing::warn!(path = %lock.url_file.display(), error = %e, "cannot write the API address file; `vigil search` without --url will not find this instance");
     }
     let state = ApiState {
-        search: Arc::new(StoreSearch::new(store.clone())),
+        search: Arc::new(vigil_api::store_search::StoreSearch::new(store.clone())),
         telemetry: telemetry.clone(),
         token: token.into(),
         query_timeout: cfg.api.query_timeout,
@@ -348,7 +244,7 @@ async fn serve(
 
     // demo traffic
     let demo_task = if args.demo {
-        let target = syslog_tcp.ok_or_else(|| {
+        let target = started.tcp.ok_or_else(|| {
             UsageError("--demo needs a syslog collector with a tcp address".into())
         })?;
         let stop = shutdown.signal();
@@ -363,12 +259,11 @@ async fn serve(
     };
 
     eprintln!("Vigil {} is up.", env!("CARGO_PKG_VERSION"));
-    for l in &listening {
-        if let Some(rest) = l.strip_prefix("detection  ") {
-            eprintln!("  detection   {rest}");
-        } else {
-            eprintln!("  listening   {l}");
-        }
+    for l in &started.listening {
+        eprintln!("  listening   {l}");
+    }
+    if let Some(d) = &started.detection {
+        eprintln!("  detection   {d}");
     }
     eprintln!("  API         {url}  (token in {})", token_path.display());
     eprintln!("  data        {}", cfg.data_dir.display());
@@ -443,155 +338,13 @@ async fn wait_for_signal() {
     }
 }
 
-/// The store's figures of every tenant with events (and of `main` always, so that the
-/// store-wide disk gauges show before the first event). A remote store answers over the
+/// The store's figures ([`vigil_store::collect_metrics`]). A remote store answers over the
 /// network: the API's async worker steps aside while it does.
 fn collect_store_metrics(store: &dyn EventStore, out: &mut MetricSet) {
-    let mut collect = || {
-        let mut tenants = match store.tenants() {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::warn!(error = %e, "store metrics: tenants not listed");
-                Vec::new()
-            }
-        };
-        if !tenants.contains(&TenantId::main()) {
-            tenants.insert(0, TenantId::main());
-        }
-        for t in tenants {
-            match store.stats(&t) {
-                Ok(s) => store_metrics(&t, &s, out),
-                Err(e) => tracing::warn!(tenant = %t, error = %e, "store metrics not read"),
-            }
-        }
-    };
     match tokio::runtime::Handle::try_current() {
         Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(collect)
+            tokio::task::block_in_place(|| vigil_store::collect_metrics(store, out))
         }
-        _ => collect(),
-    }
-}
-
-fn store_metrics(t: &TenantId, s: &StoreStats, out: &mut MetricSet) {
-    let rows: [(&str, &str, &str, u64); 20] = [
-        (
-            "vigil_store_disk_full",
-            "gauge",
-            "1 while new events are refused because free disk space is below the reserve.",
-            s.disk_full,
-        ),
-        (
-            "vigil_store_disk_free_bytes",
-            "gauge",
-            "Free bytes on the data directory's file system at the last check.",
-            s.disk_free_bytes,
-        ),
-        (
-            "vigil_store_appends_refused_disk_full_total",
-            "counter",
-            "Appends refused because the disk was full (the pipeline retries them).",
-            s.appends_refused_disk_full,
-        ),
-        (
-            "vigil_store_retention_segments_deleted_total",
-            "counter",
-            "Segment files deleted by retention since start.",
-            s.retention_segments_deleted,
-        ),
-        (
-            "vigil_store_retention_events_deleted_total",
-            "counter",
-            "Events deleted by retention since start.",
-            s.retention_events_deleted,
-        ),
-        ("vigil_store_events", "gauge", "Events stored.", s.events),
-        (
-            "vigil_store_memtable_events",
-            "gauge",
-            "Events not yet sealed into segments.",
-            s.memtable_events,
-        ),
-        (
-            "vigil_store_segments",
-            "gauge",
-            "Segment files.",
-            s.segments,
-        ),
-        (
-            "vigil_store_bytes_on_disk",
-            "gauge",
-            "Bytes of segment and WAL files.",
-            s.bytes_on_disk,
-        ),
-        (
-            "vigil_store_events_appended_total",
-            "counter",
-            "Events appended since start.",
-            s.events_appended,
-        ),
-        (
-            "vigil_store_bytes_written_total",
-            "counter",
-            "Bytes written since start.",
-            s.bytes_written,
-        ),
-        (
-            "vigil_store_segments_sealed_total",
-            "counter",
-            "Segments sealed since start.",
-            s.segments_sealed,
-        ),
-        (
-            "vigil_store_corrupt_frames_total",
-            "counter",
-            "Torn or corrupt WAL frames found at open.",
-            s.corrupt_frames,
-        ),
-        (
-            "vigil_store_corrupt_segments_total",
-            "counter",
-            "Segments quarantined at open.",
-            s.corrupt_segments,
-        ),
-        (
-            "vigil_store_seal_errors_total",
-            "counter",
-            "Failed seal attempts.",
-            s.seal_errors,
-        ),
-        (
-            "vigil_store_memtable_bytes",
-            "gauge",
-            "Bytes held by the tenant's unsealed events (memtables, those being sealed included).",
-            s.memtable_bytes,
-        ),
-        (
-            "vigil_store_memtable_bytes_all",
-            "gauge",
-            "Bytes held by the unsealed events of all tenants.",
-            s.memtable_bytes_all,
-        ),
-        (
-            "vigil_store_memtable_limit_bytes",
-            "gauge",
-            "The limit on the bytes of all memtables (storage.memtable_total_max).",
-            s.memtable_limit_bytes,
-        ),
-        (
-            "vigil_store_memtable_full_seals_total",
-            "counter",
-            "Memtables sealed early because they reached a memory limit.",
-            s.memtable_full_seals,
-        ),
-        (
-            "vigil_store_appends_waited_memory_total",
-            "counter",
-            "Appends that waited for memtables to be sealed (all memtables full; store-wide).",
-            s.appends_waited_memory,
-        ),
-    ];
-    for (name, kind, help, v) in rows {
-        out.sample(name, kind, help, &[("tenant", t.as_str())], v);
+        _ => vigil_store::collect_metrics(store, out),
     }
 }

@@ -1,5 +1,8 @@
 //! `vigil validate -c FILE`: every problem in a configuration, with its path, without starting
-//! anything. A ClickHouse store is asked whether it answers (nothing is created).
+//! anything. Everything `vigil up` would build is built ([`topology::build`]: connectors with
+//! their TLS material, normalizers, transforms, destinations, the correlator's rules, the API's
+//! TLS material, storage spaces and secret files), but no socket is bound and nothing is
+//! written. A ClickHouse store is asked whether it answers (nothing is created).
 
 use anyhow::Result;
 
@@ -14,8 +17,9 @@ pub fn run(args: ValidateArgs) -> Result<u8> {
             return Ok(exit::USAGE);
         }
     };
-    let (collectors, mut problems) = match topology::build(&cfg) {
-        Ok(built) => (built.len(), Vec::new()),
+    let (collectors, mut problems) = match topology::build(&cfg, &vigil_pipeline::Telemetry::new())
+    {
+        Ok((built, rule_problems)) => (built.collectors.len(), rule_problems),
         Err(problems) => (0, problems),
     };
     let store = match topology::check_storage(&cfg) {

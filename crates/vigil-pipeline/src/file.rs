@@ -1,5 +1,4 @@
-//! Destinations other than the store: a file of one event per line (KUMA's file destination),
-//! used to forward normalized events to another system's log shipper or to run `vigil up` as a
+//! The file destination: one event per line (KUMA's file destination), used to forward normalized events to another system's log shipper or to run `vigil up` as a
 //! collector that keeps nothing itself.
 //!
 //! Delivery is at least once: a batch whose write fails is retried by the pipeline (intake
@@ -11,9 +10,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::{ComponentError, ComponentMetrics, Destination};
 use vigil_config::FileFormat;
 use vigil_event::Event;
-use vigil_pipeline::{ComponentError, ComponentMetrics, Destination};
 
 /// The batch buffer is kept between writes up to this size (a rare huge batch is not).
 const MAX_KEPT_BATCH: usize = 16 << 20;
@@ -22,6 +21,7 @@ const MAX_KEPT_BATCH: usize = 16 << 20;
 const REOPEN_CHECK: Duration = Duration::from_secs(1);
 
 /// Appends events to a file, one per line.
+#[derive(Debug)]
 pub struct FileDestination {
     path: PathBuf,
     format: FileFormat,
@@ -163,10 +163,15 @@ mod tests {
     use super::*;
 
     fn event(raw: &str) -> Event {
-        let mut e = Event::default();
-        e.raw = raw.as_bytes().to_vec().into();
-        e.message = Some(raw.into());
-        e
+        Event {
+            raw: raw.as_bytes().to_vec().into(),
+            message: Some(raw.into()),
+            ..Event::default()
+        }
+    }
+
+    fn read(path: &Path) -> String {
+        String::from_utf8(vigil_config::read_file_capped(path, 1 << 20).unwrap()).unwrap()
     }
 
     #[test]
@@ -176,7 +181,7 @@ mod tests {
         let m = ComponentMetrics::detached("destination", "file");
         let mut d = FileDestination::new(&path, FileFormat::Json, m);
         d.write(&[event("a"), event("two\nlines")]).unwrap();
-        let text = std::fs::read_to_string(&path).unwrap();
+        let text = read(&path);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 2);
         let v: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
@@ -186,7 +191,7 @@ mod tests {
         d.checked = Instant::now() - REOPEN_CHECK * 2;
         d.write(&[event("b")]).unwrap();
         d.flush().unwrap();
-        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 1);
+        assert_eq!(read(&path).lines().count(), 1);
     }
 
     #[test]
@@ -197,9 +202,6 @@ mod tests {
         let mut d = FileDestination::new(&path, FileFormat::Raw, m);
         d.write(&[event("<13>Jan  1 00:00:00 h p: x")]).unwrap();
         d.flush().unwrap();
-        assert_eq!(
-            std::fs::read_to_string(&path).unwrap(),
-            "<13>Jan  1 00:00:00 h p: x\n"
-        );
+        assert_eq!(read(&path), "<13>Jan  1 00:00:00 h p: x\n");
     }
 }

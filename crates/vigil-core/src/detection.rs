@@ -1,4 +1,4 @@
-//! Live detection in `vigil up`: the correlator destination. Every stored event also passes
+//! Live detection: the correlator destination of `vigil up`. Every stored event also passes
 //! through the Sigma rule set; each match becomes an alert event (type `correlation`,
 //! `event.kind: alert`) carrying the rule's id, title, level and ATT&CK tags, the triggering
 //! event's id and key fields, and the exact fields and values that matched. Alerts are stored
@@ -34,53 +34,11 @@ use parking_lot::RwLock;
 use smol_str::SmolStr;
 use vigil_config::{DetectionConfig, SigmaPipeline};
 use vigil_detect::{
-    CorrelationAlert, Correlator, Detection, FieldValue, LoadOptions, Loader, Pipeline, RuleSet,
-    SigmaEvent,
+    CorrelationAlert, Correlator, Detection, LoadOptions, Loader, Pipeline, RuleSet, SigmaView,
 };
-use vigil_event::{Event, EventType, Value, ValueRef};
+use vigil_event::{Event, EventType, Value};
 use vigil_pipeline::{ComponentError, ComponentMetrics, Destination, Shutdown};
 use vigil_store::{EventStore, TenantId};
-
-/// An event as the Sigma engine sees it: the source's own field names first (Windows
-/// `EventData`, CEF keys), then Vigil's names and aliases.
-pub struct SigmaView<'a>(pub &'a Event);
-
-fn with_value(v: ValueRef<'_>, f: &mut dyn FnMut(FieldValue<'_>)) {
-    match v {
-        ValueRef::Null => f(FieldValue::Null),
-        ValueRef::Str(s) => f(FieldValue::Str(s)),
-        ValueRef::Int(i) => f(FieldValue::Int(i)),
-        ValueRef::Float(x) => f(FieldValue::Float(x)),
-        ValueRef::Bool(b) => f(FieldValue::Bool(b)),
-        ValueRef::Ip(ip) => f(FieldValue::Str(&ip.to_string())),
-        ValueRef::Time(t) => f(FieldValue::Str(&vigil_event::Timestamp(t).to_rfc3339())),
-    }
-}
-
-impl SigmaEvent for SigmaView<'_> {
-    fn field(&self, name: &str, f: &mut dyn FnMut(FieldValue<'_>)) {
-        if let Some(v) = self.0.original.get(name) {
-            v.visit(&mut |x| with_value(x, f));
-            return;
-        }
-        self.0.visit_field(name, &mut |x| with_value(x, f));
-    }
-
-    fn all_values(&self, f: &mut dyn FnMut(&str)) {
-        let ev = self.0;
-        f(&ev.raw_str());
-        if let Some(m) = &ev.message {
-            f(m);
-        }
-        for (_, v) in ev.original.iter().chain(ev.extra.iter()) {
-            v.visit(&mut |x| {
-                if let ValueRef::Str(s) = x {
-                    f(s)
-                }
-            });
-        }
-    }
-}
 
 /// Numeric severity of a Sigma level (`event.severity`).
 fn severity(level: Option<&str>) -> i64 {
@@ -178,12 +136,19 @@ pub fn correlation_event(last: &Event, c: &CorrelationAlert) -> Event {
 }
 
 /// The current rule set, reloaded when the rule files change.
+#[derive(Debug)]
 pub struct Rules {
     current: RwLock<Arc<RuleSet>>,
 }
 
-fn load_options(cfg: &DetectionConfig) -> Result<LoadOptions, String> {
-    let pipeline = match &cfg.pipeline {
+/// The Sigma load options of a processing pipeline and placeholder values: the one place that
+/// turns `detection.pipeline` (live detection) and `--pipeline` (`vigil hunt`, `vigil rules`)
+/// into a [`Pipeline`]. A pipeline file's problem comes back as `path: reason`.
+pub fn load_options(
+    pipeline: &SigmaPipeline,
+    placeholders: &std::collections::BTreeMap<String, Vec<String>>,
+) -> Result<LoadOptions, String> {
+    let pipeline = match pipeline {
         SigmaPipeline::None => Pipeline::none(),
         SigmaPipeline::Windows => Pipeline::windows(),
         SigmaPipeline::Ecs => Pipeline::ecs(),
@@ -196,8 +161,7 @@ fn load_options(cfg: &DetectionConfig) -> Result<LoadOptions, String> {
     };
     Ok(LoadOptions {
         pipeline,
-        placeholders: cfg
-            .placeholders
+        placeholders: placeholders
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
@@ -207,7 +171,7 @@ fn load_options(cfg: &DetectionConfig) -> Result<LoadOptions, String> {
 
 /// Loads every rule; returns the set and the problems as text (path: reason).
 pub fn load(cfg: &DetectionConfig) -> Result<(RuleSet, Vec<String>), String> {
-    let mut loader = Loader::new(load_options(cfg)?);
+    let mut loader = Loader::new(load_options(&cfg.pipeline, &cfg.placeholders)?);
     for p in &cfg.rules {
         if p.is_dir() {
             loader.add_dir(p);
@@ -248,6 +212,29 @@ fn fingerprint(paths: &[PathBuf]) -> u64 {
     acc
 }
 
+/// A rule set as loaded, with the problems of the rules that did not load (`path: reason`).
+#[derive(Debug)]
+pub struct LoadedRules {
+    /// The rules that loaded.
+    pub set: RuleSet,
+    /// One line per rule that did not.
+    pub problems: Vec<String>,
+    /// The rule files' fingerprint before they were read (a change while loading reloads).
+    fingerprint: u64,
+}
+
+/// Loads every rule of `cfg`, for [`Rules::watch`] (`vigil up`) or to report the problems
+/// (`vigil validate`). An error is the processing pipeline's (`path: reason`).
+pub fn load_rules(cfg: &DetectionConfig) -> Result<LoadedRules, String> {
+    let fingerprint = fingerprint(&cfg.rules);
+    let (set, problems) = load(cfg)?;
+    Ok(LoadedRules {
+        set,
+        problems,
+        fingerprint,
+    })
+}
+
 impl Rules {
     /// Loads the rules now (problems are logged) and starts the reload watcher.
     pub fn start(
@@ -255,13 +242,28 @@ impl Rules {
         metrics: ComponentMetrics,
         shutdown: Shutdown,
     ) -> Result<Arc<Rules>, String> {
-        let (set, problems) = load(&cfg)?;
+        let loaded = load_rules(&cfg)?;
+        Rules::watch(loaded, cfg, metrics, shutdown)
+    }
+
+    /// Puts `loaded` in force (its problems are logged and counted) and starts the watcher
+    /// that reloads the set when the rule files change, until `shutdown`.
+    pub fn watch(
+        loaded: LoadedRules,
+        cfg: DetectionConfig,
+        metrics: ComponentMetrics,
+        shutdown: Shutdown,
+    ) -> Result<Arc<Rules>, String> {
+        let LoadedRules {
+            set,
+            problems,
+            fingerprint: mut last,
+        } = loaded;
         report(&set, &problems, &metrics);
         let rules = Arc::new(Rules {
             current: RwLock::new(Arc::new(set)),
         });
         let watcher = rules.clone();
-        let mut last = fingerprint(&cfg.rules);
         std::thread::Builder::new()
             .name("vigil-rules".into())
             .spawn(move || {
@@ -319,16 +321,14 @@ pub const MAX_CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
 const MAX_STATE_FILE: u64 = 256 << 20;
 
 /// Saved correlation state per tenant, on disk.
+#[derive(Debug)]
 struct StateDir {
     dir: PathBuf,
 }
 
 impl StateDir {
     fn valid_tenant(t: &str) -> bool {
-        !t.is_empty()
-            && t.len() <= 64
-            && t.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        TenantId::is_valid(t)
     }
 
     /// Every saved tenant state (unreadable files are logged and skipped).
@@ -376,6 +376,7 @@ impl StateDir {
 }
 
 /// The correlator destination: runs the rules on every event, stores the alerts.
+#[derive(Debug)]
 pub struct DetectionDestination {
     rules: Arc<Rules>,
     store: Arc<dyn EventStore>,
@@ -399,6 +400,7 @@ pub struct DetectionDestination {
 
 /// Alerts of an evaluated batch not yet stored, kept so that the retried write of the same
 /// batch stores them without evaluating the batch again.
+#[derive(Debug)]
 struct Unwritten {
     /// The ids of the batch's events, in order: how a retry of it is recognized.
     batch: Vec<vigil_event::Ulid>,
@@ -666,10 +668,6 @@ impl Destination for DetectionDestination {
         result
     }
 }
-
-#[cfg(test)]
-#[path = "detection_ecs_tests.rs"]
-mod ecs_tests;
 
 #[cfg(test)]
 mod retry_tests {

@@ -3,14 +3,14 @@
 //! `vigil up`, and SigmaHQ's Linux, web, network and cloud rules run over them through
 //! [`SigmaView`], the view live detection uses.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
 use std::collections::BTreeSet;
 
-use vigil_detect::{LoadOptions, Loader, Pipeline, RuleSet};
+use vigil_detect::{LoadOptions, Loader, Pipeline, RuleSet, SigmaView};
 use vigil_event::{Bytes, Event, Timestamp};
 use vigil_normalize::{Library, NormalizerTree};
 use vigil_pipeline::{RawRecord, SourceInfo};
-
-use super::SigmaView;
 
 fn normalize(pack: &str, lines: &[&str]) -> Vec<Event> {
     let lib = Library::builtin().expect("shipped packs are valid");
