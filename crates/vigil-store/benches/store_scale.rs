@@ -231,7 +231,10 @@ fn correlation(last: &vigil_event::Event, k: usize) -> vigil_event::Event {
     a.event.kind = Some(SmolStr::new_static("alert"));
     a.event.severity = Some(3 + (k % 3) as i64);
     a.event.module = Some(SmolStr::new_static("sigma"));
-    a.rule.id = Some(SmolStr::new(format!("0f{:02x}e2c4-bench-rule", k % RULES.len())));
+    a.rule.id = Some(SmolStr::new(format!(
+        "0f{:02x}e2c4-bench-rule",
+        k % RULES.len()
+    )));
     a.rule.name = Some(SmolStr::new(title));
     a.rule.ruleset = Some(SmolStr::new_static("sigma-correlation"));
     a.message = Some(SmolStr::new(title));

@@ -141,7 +141,13 @@ fn plan_partition(
             return;
         }
         stats.blocks_total += 1;
-        if prune && !n.block_may_match(|k| b.keys.contains(&k), |tk| b.tokens.contains(&tk)) {
+        if prune
+            && !n.block_may_match(
+                index::KEYWORD_FIELDS.len(),
+                |k| b.keys.contains(&k),
+                |tk| b.tokens.contains(&tk),
+            )
+        {
             stats.blocks_pruned += 1;
             return;
         }
@@ -183,6 +189,7 @@ fn plan_partition(
             stats.blocks_total += 1;
             if let Some(b) = blooms.and_then(|b| b.get(rg))
                 && !n.block_may_match(
+                    s.keywords,
                     |k| index::bloom_may_contain(b, k),
                     |tk| index::bloom_may_contain(b, tk),
                 )
