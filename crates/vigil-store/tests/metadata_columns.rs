@@ -278,7 +278,48 @@ fn metadata_fields_are_counted_from_columns_and_prune() {
             );
         }
     }
+    // Column mode agrees with event mode (forced by a full-text term every event has), in
+    // segments and the memtable, grouping by one and by several columns.
+    let mut more: Vec<Event> = (400..450).map(event).collect();
+    more[3].meta.source_id = SmolStr::default();
+    more[10].rule.name = None;
+    store.append(&t, &more).unwrap();
+    for (q, stages) in [
+        ("vigil.type:correlation", "| count by rule.name"),
+        ("*", "| stats count() by vigil.source, vigil.type"),
+        (
+            "NOT vigil.type:base",
+            "| stats count(), dc(user.name) by rule.name, vigil.collector",
+        ),
+        (
+            "vigil.tenant:main",
+            "| count by vigil.type, rule.id, rule.ruleset",
+        ),
+        ("*", "| where rule.category:auth* | top 2 rule.name"),
+        (
+            "rule.id in (rule-1, rule-2)",
+            "| timechart span=1h count() by rule.id",
+        ),
+    ] {
+        let cols = store
+            .aggregate(
+                &t,
+                &AggregateRequest::parse(&format!("{q} {stages}")).unwrap(),
+            )
+            .unwrap();
+        let events = store
+            .aggregate(
+                &t,
+                &AggregateRequest::parse(&format!("{q} (for OR config) {stages}")).unwrap(),
+            )
+            .unwrap();
+        assert_eq!(cols.table, events.table, "{q} {stages}");
+        assert!(!cols.table.rows.is_empty(), "{q} {stages}");
+        assert_eq!(cols.stats.events_decoded, 0, "{q} {stages}");
+        assert!(events.stats.events_decoded > 0, "{q} {stages}");
+    }
     // Searches prune on them too, and read only the block that has the value.
+    store.flush(&t).unwrap();
     let r = store
         .search(
             &t,
