@@ -4,7 +4,7 @@ the embedded store through the library, then the same corpus into ClickHouse (De
 through the `clickhouse` backend.
 
     python3 bench/store_scale.py --lines 10000000 [--workdir /work/store-bench] [--keep]
-        [--no-clickhouse] [--cold-level 9] [--python-gen]
+        [--no-clickhouse] [--cold-level 9] [--python-gen] [--correlation-every N]
 
 Steps: generate the corpus into --workdir (streamed to disk; 100 M lines are ~19 GB, so not
 /dev/shm) with `vigil-gen-syslog`, the Rust port of ../shared/bench/gen_syslog.py that writes
@@ -16,7 +16,11 @@ a line), run `cargo bench -p vigil-store --bench store_scale`
 size; reopen; the same queries on the cold tier), then the ClickHouse run with the same
 needles. Prints the RESULT lines (ingest, bytes per event of each tier in all and per column,
 queries), writes bench/results/store-scale-<lines>.json, deletes the
-corpus unless --keep. Everything runs on this machine (ClickHouse on 127.0.0.1).
+corpus unless --keep. `--correlation-every N` adds a correlation event after every N-th line
+and times `process.name:sshd | count` against `vigil.type:correlation | count by rule.name`
+(issue 12: 990,000 lines with N = 99 are 1,000,000 stored events):
+
+    python3 bench/store_scale.py --lines 990000 --correlation-every 99 --no-clickhouse --no-cold Everything runs on this machine (ClickHouse on 127.0.0.1).
 """
 import argparse
 import json
@@ -67,6 +71,8 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the corpus")
     ap.add_argument("--no-clickhouse", action="store_true")
     ap.add_argument("--no-cold", action="store_true", help="hot tier only (skip the cold rewrite)")
+    ap.add_argument("--correlation-every", type=int, default=0,
+                    help="add a correlation event after every N-th line and time the metadata queries")
     ap.add_argument("--python-gen", action="store_true",
                     help="generate the corpus with ../shared/bench/gen_syslog.py (same bytes, ~50x slower)")
     a = ap.parse_args()
@@ -80,10 +86,12 @@ def main():
         os.replace(tmp, corpus)
         print(f"generated {corpus} in {time.time() - t:.0f} s", flush=True)
     env = dict(os.environ)
-    results = {"lines": a.lines, "cold_level": a.cold_level, "machine": machine()}
+    results = {"lines": a.lines, "cold_level": a.cold_level, "machine": machine(),
+               "correlation_every": a.correlation_every}
+    corr = ["--correlation-every", str(a.correlation_every)] if a.correlation_every else []
     try:
         emb = run_bench(["--corpus", corpus, "--dir", a.workdir, "--cold-level", str(a.cold_level)]
-                        + (["--no-cold"] if a.no_cold else []), env)
+                        + (["--no-cold"] if a.no_cold else []) + corr, env)
         results["embedded"] = emb
         ip, words = None, []
         for l in emb:
@@ -96,7 +104,7 @@ def main():
         if not a.no_clickhouse:
             results["clickhouse"] = run_bench(
                 ["--corpus", corpus, "--dir", a.workdir, "--clickhouse", "--ip", ip or "10.0.0.1",
-                 "--word", ",".join(words) or "phpunit,zgrab"], env)
+                 "--word", ",".join(words) or "phpunit,zgrab"] + corr, env)
     finally:
         if not a.keep:
             os.remove(corpus)
@@ -104,7 +112,8 @@ def main():
             if os.path.exists(meta):
                 os.remove(meta)
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    out = os.path.join(HERE, "results", f"store-scale-{a.lines}.json")
+    suffix = f"-corr{a.correlation_every}" if a.correlation_every else ""
+    out = os.path.join(HERE, "results", f"store-scale-{a.lines}{suffix}.json")
     with open(out, "w") as f:
         json.dump(results, f, indent=1)
     print("wrote", out)

@@ -6,7 +6,13 @@
 //! cargo bench -p vigil-store --bench store_scale -- --corpus PATH --dir DIR [--batch 1000]
 //!     [--cold-level 9] [--build-sample 1000000] [--stop-after build|ingest|size] [--keep]
 //!     [--no-cold] [--ip auto|IP] [--user NAME] [--word W1,W2,auto] [--reps 3]
+//!     [--correlation-every N]
 //! ```
+//! `--correlation-every N` adds a correlation event (an alert of one of 8 rules, built as
+//! live detection builds them) after every N-th line, sets the source and collector of every
+//! event, and times `process.name:sshd | count` against `vigil.type:correlation | count by
+//! rule.name` (Vigil's own metadata as columns, issue 12): 990,000 lines with N = 99 are
+//! 1,000,000 stored events.
 //! `--stop-after` ends the run early: `build` after building the sample (no store), `ingest`
 //! after the ingest and the hot size, `size` after the cold size (no queries). With
 //! `perf stat -e instructions:u`, `ingest` minus `build` (same `--build-sample` as the corpus
@@ -49,6 +55,7 @@ struct Args {
     word: String,
     stop_after: String,
     keep: bool,
+    correlation_every: u64,
 }
 
 fn args() -> Args {
@@ -66,6 +73,7 @@ fn args() -> Args {
         word: "phpunit,zgrab,auto".into(),
         stop_after: "all".into(),
         keep: false,
+        correlation_every: 0,
     };
     let v: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -97,6 +105,9 @@ fn args() -> Args {
             "--user" => a.user = val,
             "--word" => a.word = val,
             "--stop-after" => a.stop_after = val,
+            "--correlation-every" => {
+                a.correlation_every = val.parse().expect("--correlation-every N");
+            }
             _ => {
                 i += 1;
                 continue;
@@ -188,8 +199,112 @@ fn count_of(r: &vigil_store::AggregateResult) -> i64 {
     }
 }
 
+/// Rule titles of the bench's correlation events.
+const RULES: [&str; 8] = [
+    "SSH brute force",
+    "Password spraying",
+    "Sudo to root",
+    "Port scan",
+    "Web shell upload",
+    "Suspicious cron job",
+    "Impossible travel",
+    "Mass file deletion",
+];
+
+/// Sets the source and collector of a line's event, as `vigil up` does.
+fn tag(ev: &mut vigil_event::Event) {
+    ev.meta.source_id = "syslog-tcp".into();
+    ev.meta.collector_id = "collector-1".into();
+}
+
+/// The correlation event of rule `k` completed by `last`, shaped as live detection builds it
+/// (`vigil-core`'s correlation events): type, rule, severity, the pivot fields, the count.
+fn correlation(last: &vigil_event::Event, k: usize) -> vigil_event::Event {
+    use vigil_event::{EventType, SmolStr, Value};
+    let title = RULES[k % RULES.len()];
+    let mut a = vigil_event::Event::new(last.raw.clone());
+    a.meta.kind = EventType::Correlation;
+    a.meta.tenant = last.meta.tenant.clone();
+    a.meta.source_id = last.meta.source_id.clone();
+    a.meta.collector_id = last.meta.collector_id.clone();
+    a.timestamp = last.timestamp;
+    a.event.kind = Some(SmolStr::new_static("alert"));
+    a.event.severity = Some(3 + (k % 3) as i64);
+    a.event.module = Some(SmolStr::new_static("sigma"));
+    a.rule.id = Some(SmolStr::new(format!(
+        "0f{:02x}e2c4-bench-rule",
+        k % RULES.len()
+    )));
+    a.rule.name = Some(SmolStr::new(title));
+    a.rule.ruleset = Some(SmolStr::new_static("sigma-correlation"));
+    a.message = Some(SmolStr::new(title));
+    a.host = last.host.clone();
+    a.user = last.user.clone();
+    a.source = last.source.clone();
+    a.process = last.process.clone();
+    a.extra
+        .insert("vigil.correlation.count", Value::Int(5 + (k % 20) as i64));
+    a
+}
+
+/// Appends the line's event (tagged) and, every `--correlation-every` lines, a correlation
+/// event after it.
+fn push_line(batch: &mut Vec<vigil_event::Event>, mut ev: vigil_event::Event, n: u64, a: &Args) {
+    if a.correlation_every == 0 {
+        batch.push(ev);
+        return;
+    }
+    tag(&mut ev);
+    let alert = (n % a.correlation_every == a.correlation_every - 1)
+        .then(|| correlation(&ev, (n / a.correlation_every) as usize));
+    batch.push(ev);
+    batch.extend(alert);
+}
+
+/// `process.name:sshd | count` against `vigil.type:correlation | count by rule.name`.
+fn metadata_queries(store: &dyn EventStore, a: &Args, label: &str) {
+    let t = TenantId::main();
+    let mut medians = Vec::new();
+    for q in [
+        "process.name:sshd | count",
+        "vigil.type:correlation | count by rule.name",
+    ] {
+        let mut times = Vec::new();
+        let (mut rows, mut total, mut decoded, mut pruned) = (0, 0, 0, 0);
+        for _ in 0..a.reps {
+            let s = Instant::now();
+            let r = store
+                .aggregate(&t, &AggregateRequest::parse(q).unwrap())
+                .unwrap();
+            times.push(s.elapsed());
+            rows = r.table.rows.len();
+            total = (0..rows)
+                .map(|i| match r.table.get(i, "count") {
+                    Some(vigil_query::Value::Int(n)) => *n,
+                    _ => 0,
+                })
+                .sum::<i64>();
+            decoded = r.stats.events_decoded;
+            pruned = r.stats.blocks_pruned;
+        }
+        let m = median(times);
+        medians.push(m);
+        println!(
+            "RESULT {label} metadata `{q}`: median {:.1} ms ({rows} rows, counts sum to {total}, {decoded} events decoded, {pruned} blocks pruned)",
+            m.as_secs_f64() * 1e3
+        );
+    }
+    println!(
+        "RESULT {label} metadata ratio: {:.2}x",
+        medians[1].as_secs_f64() / medians[0].as_secs_f64().max(1e-9)
+    );
+}
+
 fn queries(store: &dyn EventStore, a: &Args, label: &str) {
     let t = TenantId::main();
+    if a.correlation_every > 0 {
+        metadata_queries(store, a, label);
+    }
     let mut needles = vec![
         ("ip", format!("source.ip:{}", a.ip)),
         ("user", format!("user.name:{}", a.user)),
@@ -291,9 +406,9 @@ fn main() {
         raw_bytes += l.len() as u64;
         let ev = build(&l);
         picker.observe(n, &l, &ev);
-        batch.push(ev);
+        push_line(&mut batch, ev, n, &a);
         n += 1;
-        if batch.len() == a.batch {
+        if batch.len() >= a.batch {
             store.append(&t, &batch).expect("append");
             batch.clear();
         }
@@ -308,7 +423,8 @@ fn main() {
     let total_us = (cpu() - c0).as_secs_f64() * 1e6 / n as f64;
     let st = store.stats(&t).expect("stats");
     println!(
-        "RESULT ingest: {n} events, {:.1} B/line raw, wall {:.1?} = {:.0} events/s (incl. building), CPU {total_us:.2} µs/event total, {:.2} µs/event store (minus building)",
+        "RESULT ingest: {n} lines ({} events stored), {:.1} B/line raw, wall {:.1?} = {:.0} events/s (incl. building), CPU {total_us:.2} µs/event total, {:.2} µs/event store (minus building)",
+        st.events,
         raw_bytes as f64 / n as f64,
         wall,
         n as f64 / wall.as_secs_f64(),
@@ -386,9 +502,9 @@ fn clickhouse(a: &Args) {
     for l in lines(&a.corpus) {
         let ev = build(&l);
         picker.observe(n, &l, &ev);
-        batch.push(ev);
+        push_line(&mut batch, ev, n, a);
         n += 1;
-        if batch.len() == 100_000 {
+        if batch.len() >= 100_000 {
             ch.append(&t, &batch).expect("append");
             batch.clear();
         }

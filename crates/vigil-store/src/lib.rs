@@ -106,7 +106,8 @@
 //! ```
 //! A frame that is cut short or fails its checksum ends the valid part of its file.
 //!
-//! **Segment file**: Parquet, key-value metadata `vigil.format = vigil-segment-parquet-2`;
+//! **Segment file**: Parquet, key-value metadata `vigil.format = vigil-segment-parquet-3`
+//! (format 2, whose keyword columns lack Vigil's metadata and the rule fields, is still read);
 //! columns and encodings are listed in the `embedded::shred` and `embedded::segment` modules
 //! and in `docs/storage.md`: one typed column per event field present in the segment (the
 //! event is rebuilt from them), `_message_at` (where the message starts in `raw` when it is

@@ -30,7 +30,9 @@ pub(crate) const ORIGINAL: &str = "original";
 pub(crate) const RAW: &str = "raw";
 pub(crate) const RAW_HEX: &str = "raw_hex";
 
-/// Keyword fields with few distinct values: `LowCardinality` where the server has it.
+/// Keyword fields with few distinct values: `LowCardinality` where the server has it (Vigil's
+/// metadata and the rule of correlation events included: alerts are searched and counted as
+/// often as anything, like the embedded store's keyword columns).
 const LOW_CARDINALITY: &[&str] = &[
     "event.kind",
     "event.action",
@@ -59,6 +61,10 @@ const LOW_CARDINALITY: &[&str] = &[
     "vigil.collector",
     "vigil.type",
     "vigil.tenant",
+    "rule.id",
+    "rule.name",
+    "rule.category",
+    "rule.ruleset",
 ];
 
 /// Fields with rare values that needle searches look for: bloom filters (modern dialect).

@@ -406,5 +406,12 @@ mod tests {
         assert!(!ok("message:x | count by process.name"));
         assert!(!ok("process.name:sshd"));
         assert!(!ok("| count by custom.field"));
+        // Vigil's metadata and the rule fields are columns too (issue 12)
+        assert!(ok("vigil.type:correlation | count by rule.name"));
+        assert!(ok(
+            "| stats count() by vigil.tenant, vigil.source, vigil.collector"
+        ));
+        assert!(ok("rule.id:x | count by rule.category, rule.ruleset"));
+        assert!(!ok("vigil.peer:10.0.0.1 | count"));
     }
 }

@@ -15,8 +15,11 @@ use vigil_query::{Expr, Term, Value, is_token_byte};
 
 /// Fields stored as dictionary columns in segments and hashed into the bloom filters. Order
 /// matters (it seeds the hash and orders the columns): append only, and change
-/// [`super::segment::FORMAT`] when changing.
-pub(crate) const KEYWORD_FIELDS: [&str; 12] = [
+/// [`super::segment::FORMAT`] when changing. The last eight are Vigil's own metadata and the
+/// rule of correlation events (issue 12: alerts and audit events are searched and counted as
+/// cheaply as any keyword field); segments of format 2 have only the first
+/// [`KEYWORD_FIELDS_V2`].
+pub(crate) const KEYWORD_FIELDS: [&str; 20] = [
     "host.name",
     "process.name",
     "source.ip",
@@ -29,7 +32,20 @@ pub(crate) const KEYWORD_FIELDS: [&str; 12] = [
     "observer.vendor",
     "observer.product",
     "destination.port",
+    "vigil.type",
+    "vigil.tenant",
+    "vigil.source",
+    "vigil.collector",
+    "rule.id",
+    "rule.name",
+    "rule.category",
+    "rule.ruleset",
 ];
+
+/// How many of the [`KEYWORD_FIELDS`] segments of format 2 (`vigil-segment-parquet-2`) store
+/// as keyword columns and hash into their bloom filters: there, the others are per-segment
+/// text columns, and a bloom filter of such a segment says nothing about them.
+pub(crate) const KEYWORD_FIELDS_V2: usize = 12;
 
 /// Longest token indexed in the bloom filters (longer runs are not indexed, and needles with
 /// longer tokens do not prune).
@@ -325,8 +341,9 @@ pub(crate) fn bloom_may_contain(bloom: &[u8], k: u64) -> bool {
 /// to skip blocks and events; the compiled filter still decides.
 #[derive(Debug, Default)]
 pub(crate) struct Needles {
-    /// Each entry: at least one of these keyword hashes must be present in the block.
-    pub keys_any: Vec<Vec<u64>>,
+    /// Each entry: a keyword field (index into [`KEYWORD_FIELDS`]) and hashes of its values, at
+    /// least one of which must be present in the block.
+    pub keys_any: Vec<(usize, Vec<u64>)>,
     /// Every token must be present in the block's bloom filter.
     pub tokens: Vec<u64>,
     /// Every literal must occur (ASCII case-insensitively) in the event's encoded bytes.
@@ -359,15 +376,17 @@ impl Needles {
     fn term(&mut self, t: &Term) {
         match t {
             Term::Eq { field, value, .. } => {
-                if let Some(k) = keyword_needle(field, value) {
-                    self.keys_any.push(vec![k]);
+                if let Some((f, k)) = keyword_needle(field, value) {
+                    self.keys_any.push((f, vec![k]));
                 }
             }
             Term::In { field, values } => {
-                let ks: Option<Vec<u64>> =
+                let ks: Option<Vec<(usize, u64)>> =
                     values.iter().map(|v| keyword_needle(field, v)).collect();
                 if let Some(ks) = ks.filter(|k| !k.is_empty()) {
-                    self.keys_any.push(ks);
+                    let f = ks.iter().map(|k| k.0).max().unwrap_or(0);
+                    self.keys_any
+                        .push((f, ks.into_iter().map(|k| k.1).collect()));
                 }
             }
             Term::TextWildcard(_) => self.tokens.extend(needle_tokens(t)),
@@ -402,15 +421,18 @@ impl Needles {
         }
     }
 
-    /// Whether a block with these keyword and token sets may hold a match.
+    /// Whether a block with these keyword and token sets may hold a match. `keywords`: how many
+    /// of the [`KEYWORD_FIELDS`] the block's sets cover (all, but in segments of an older
+    /// format); a condition on another field does not prune it.
     pub(crate) fn block_may_match(
         &self,
+        keywords: usize,
         has_key: impl Fn(u64) -> bool,
         has_token: impl Fn(u64) -> bool,
     ) -> bool {
         self.keys_any
             .iter()
-            .all(|alts| alts.iter().any(|&k| has_key(k)))
+            .all(|(f, alts)| *f >= keywords || alts.iter().any(|&k| has_key(k)))
             && self.tokens.iter().all(|&t| has_token(t))
     }
 
@@ -424,9 +446,9 @@ fn is_timestamp(field: &str) -> bool {
     FieldId::lookup(field).map(|id| id.name()) == Some("@timestamp")
 }
 
-/// The keyword hash an event must have for `field == value` to match, if the field is a
-/// keyword field and the literal has a canonical form the index shares.
-fn keyword_needle(field: &str, value: &Value) -> Option<u64> {
+/// The keyword field and hash an event must have for `field == value` to match, if the field
+/// is a keyword field and the literal has a canonical form the index shares.
+fn keyword_needle(field: &str, value: &Value) -> Option<(usize, u64)> {
     let id = FieldId::lookup(field)?;
     let idx = KEYWORD_FIELDS.iter().position(|n| *n == id.name())?;
     let kind = id.def().kind();
@@ -442,7 +464,7 @@ fn keyword_needle(field: &str, value: &Value) -> Option<u64> {
         }
         _ => return None,
     }
-    Some(key_hash(idx, &buf))
+    Some((idx, key_hash(idx, &buf)))
 }
 
 #[cfg(test)]
@@ -547,5 +569,35 @@ mod tests {
         assert_eq!(hash_bytes(0, b""), 0);
         assert_ne!(hash_bytes(0, b"a"), hash_bytes(0, b"b"));
         assert_ne!(hash_bytes(0, b"abcdefgh1"), hash_bytes(0, b"abcdefgh2"));
+    }
+
+    /// A condition on a keyword field prunes a block whose sets lack its value, but not a
+    /// segment of format 2 when the field was not a keyword field there.
+    #[test]
+    fn metadata_needles_prune_only_blocks_that_index_them() {
+        let q = vigil_query::parse("vigil.type:correlation rule.name in (a, B)").expect("parses");
+        let n = Needles::from_expr(&q.filter);
+        let fields: Vec<usize> = n.keys_any.iter().map(|k| k.0).collect();
+        let pos = |f: &str| KEYWORD_FIELDS.iter().position(|k| *k == f).expect(f);
+        assert_eq!(fields, vec![pos("vigil.type"), pos("rule.name")]);
+        assert_eq!(
+            n.keys_any[1].1,
+            vec![
+                key_hash(pos("rule.name"), "a"),
+                key_hash(pos("rule.name"), "b")
+            ]
+        );
+        assert!(pos("vigil.type") >= KEYWORD_FIELDS_V2);
+        let none = |_| false;
+        assert!(!n.block_may_match(KEYWORD_FIELDS.len(), none, none));
+        assert!(n.block_may_match(KEYWORD_FIELDS_V2, none, none));
+        let has = |k| {
+            k == key_hash(pos("vigil.type"), "correlation") || k == key_hash(pos("rule.name"), "b")
+        };
+        assert!(n.block_may_match(KEYWORD_FIELDS.len(), has, none));
+        // ECS keyword fields prune format-2 segments as before
+        let q = vigil_query::parse("process.name:sshd").expect("parses");
+        let n = Needles::from_expr(&q.filter);
+        assert!(!n.block_may_match(KEYWORD_FIELDS_V2, none, none));
     }
 }

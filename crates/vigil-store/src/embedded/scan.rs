@@ -141,7 +141,13 @@ fn plan_partition(
             return;
         }
         stats.blocks_total += 1;
-        if prune && !n.block_may_match(|k| b.keys.contains(&k), |tk| b.tokens.contains(&tk)) {
+        if prune
+            && !n.block_may_match(
+                index::KEYWORD_FIELDS.len(),
+                |k| b.keys.contains(&k),
+                |tk| b.tokens.contains(&tk),
+            )
+        {
             stats.blocks_pruned += 1;
             return;
         }
@@ -183,6 +189,7 @@ fn plan_partition(
             stats.blocks_total += 1;
             if let Some(b) = blooms.and_then(|b| b.get(rg))
                 && !n.block_may_match(
+                    s.keywords,
                     |k| index::bloom_may_contain(b, k),
                     |tk| index::bloom_may_contain(b, tk),
                 )
@@ -566,6 +573,10 @@ pub(crate) fn aggregate_empty(req: &AggregateRequest) -> Result<AggregateResult,
     })
 }
 
+/// Most slots of the table that groups a block's rows by several columns' value ids (above,
+/// a hash map).
+const DENSE_GROUPS: usize = 1 << 14;
+
 /// Feeds the rows `rows` of a block's columns to the executor. Rows with equal values in
 /// every column the plan reads are the same record to the executor: without `@timestamp` in
 /// the plan they are grouped and pushed once with their count, and the filter is evaluated
@@ -594,21 +605,33 @@ fn push_columns(
         }
         return Ok(hits.len() as u64);
     }
-    // Group by the tuple of value ids.
+    // Group by the tuple of value ids (0 = absent, then the block's values): in a table indexed
+    // by the tuple when it has few slots (always for one field: `vigil.type:correlation | count
+    // by rule.name` costs what `| count by process.name` does), else in a hash map.
     let ids: Vec<&[u32]> = fields
         .iter()
         .map(|&f| cols.cols.get(f).map_or(&[][..], |c| c.ids.as_slice()))
         .collect();
     let id = |f: usize, i: usize| ids[f].get(i).copied().unwrap_or(0);
+    let sizes: Vec<usize> = fields
+        .iter()
+        .map(|&f| cols.cols.get(f).map_or(0, |c| c.vals.len()) + 1)
+        .collect();
+    let slots = sizes
+        .iter()
+        .try_fold(1usize, |a, &n| a.checked_mul(n))
+        .filter(|&p| fields.len() == 1 || p <= DENSE_GROUPS);
     let mut groups: std::collections::HashMap<[u32; 4], (u64, usize)> =
         std::collections::HashMap::new();
     let mut single: Vec<(u64, usize)> = Vec::new();
-    if fields.len() == 1 {
-        let n = cols.cols.get(fields[0]).map_or(0, |c| c.vals.len()) + 1;
-        single = vec![(0, 0); n];
+    if let Some(slots) = slots {
+        single = vec![(0, 0); slots];
         for (n, i) in rows.enumerate() {
             check_every(ctl, n)?;
-            let k = id(0, i) as usize;
+            let mut k = 0usize;
+            for (f, &size) in sizes.iter().enumerate() {
+                k = k * size + id(f, i) as usize;
+            }
             if let Some(e) = single.get_mut(k) {
                 if e.0 == 0 {
                     e.1 = i;

@@ -3,7 +3,7 @@
 //! One row per event, in LSN order (events arrive roughly in time order, so the `@timestamp`
 //! statistics of consecutive row groups barely overlap and prune time ranges). The columns
 //! (every field of the event its own typed column; see the `shred` module for the table):
-//! `lsn` and `@timestamp` (delta-encoded, chunk statistics), the 12 keyword fields
+//! `lsn` and `@timestamp` (delta-encoded, chunk statistics), the 20 keyword fields
 //! (dictionary), the receive time and the event id split so that both delta-encode to a few
 //! bits, the message when it is not the raw record's tail, the raw record byte for byte
 //! (zstd over large pages), every other field some event of the segment has (dictionary
@@ -30,6 +30,12 @@
 //! `SealedReader::cursor(start)`, `get_bytes(s, n)` = `read_range(s..s + n)`), so only the
 //! chunks a read touches are decrypted and a chunk that fails authentication fails the read
 //! as tampering (the store then quarantines the file).
+//!
+//! Segments of format 2 ([`FORMAT_V2`]) are read as well: they have the first 12 keyword
+//! fields as keyword columns ([`KEYWORD_FIELDS_V2`]) and the others (Vigil's metadata and the
+//! rule fields) as text columns, which [`shred::upgrade_legacy`] turns into dictionary columns
+//! as they are read; their bloom filters say nothing about those fields, so conditions on them
+//! do not prune such a segment. Merges and tier moves rewrite them in the current format.
 
 use std::fs::File;
 use std::io::{BufWriter, Read};
@@ -60,13 +66,16 @@ use vigil_event::Event;
 use super::codec;
 use super::columns::{Col, ColValue, Columns, kinds};
 use super::crypto::{self, KeyId, Keyring, SealedReader, SealedWriter, Tampered};
-use super::index::{self, Extractor, HashSet64, KEYWORD_FIELDS};
+use super::index::{self, Extractor, HashSet64, KEYWORD_FIELDS, KEYWORD_FIELDS_V2};
 use super::memtable::MemBlock;
 use super::shred::{self, GroupBuilder, Layout};
 use crate::StoreError;
 
-/// The value of the `vigil.format` metadata key; readers reject other values.
-pub(crate) const FORMAT: &str = "vigil-segment-parquet-2";
+/// The value of the `vigil.format` metadata key of the segments this build writes. Format 3
+/// added Vigil's metadata and the rule fields to the keyword columns.
+pub(crate) const FORMAT: &str = "vigil-segment-parquet-3";
+/// The previous format, still read ([`KEYWORD_FIELDS_V2`]); readers reject other values.
+pub(crate) const FORMAT_V2: &str = "vigil-segment-parquet-2";
 /// Segment file extension.
 pub(crate) const EXT: &str = "parquet";
 /// Largest data page of hot segments, before compression.
@@ -591,6 +600,9 @@ pub(crate) struct Segment {
     pub groups: Vec<Group>,
     /// The per-segment columns.
     pub layout: Layout,
+    /// How many of the [`KEYWORD_FIELDS`] are keyword columns and in the bloom filters: all,
+    /// but [`KEYWORD_FIELDS_V2`] in a segment of format 2.
+    pub keywords: usize,
     /// Top-level column names, in file order.
     roots: Vec<String>,
     file: SegFile,
@@ -658,15 +670,16 @@ impl Segment {
                 .value
                 .clone()
         };
-        match kv("vigil.format") {
-            Some(v) if v == FORMAT => {}
+        let keywords = match kv("vigil.format") {
+            Some(v) if v == FORMAT => KW,
+            Some(v) if v == FORMAT_V2 => KEYWORD_FIELDS_V2,
             other => {
                 return Err(bad(format!(
-                    "format {other:?}, this build reads {FORMAT:?}"
+                    "format {other:?}, this build reads {FORMAT:?} and {FORMAT_V2:?}"
                 )));
             }
-        }
-        let layout = shred::check_schema(meta.schema())
+        };
+        let layout = shred::check_schema(meta.schema(), keywords)
             .map_err(|e| bad(format!("not a Vigil segment: {e}")))?;
         let roots: Vec<String> = meta
             .schema()
@@ -725,6 +738,7 @@ impl Segment {
             bloom_bytes,
             groups,
             layout,
+            keywords,
             roots,
             file,
             meta,
@@ -777,7 +791,8 @@ impl Segment {
             .ok_or_else(|| self.corrupt(format!("no {name} column")))
     }
 
-    /// Reads top-level columns `cols` of row group `rg`, optionally only the selected rows.
+    /// Reads top-level columns `cols` of row group `rg`, optionally only the selected rows (the
+    /// text columns of later keyword fields as dictionary columns, in a segment of format 2).
     fn read(
         &self,
         rg: usize,
@@ -800,7 +815,11 @@ impl Segment {
             .build()
             .map_err(|e| self.read_err(format!("row group {rg}: {e}")))?;
         reader
-            .map(|r| r.map_err(|e| self.read_err(format!("row group {rg}: {e}"))))
+            .map(|r| {
+                let b = r.map_err(|e| self.read_err(format!("row group {rg}: {e}")))?;
+                shred::upgrade_legacy(b, self.keywords)
+                    .map_err(|e| self.corrupt(format!("row group {rg}: {e}")))
+            })
             .collect()
     }
 
@@ -838,7 +857,8 @@ impl Segment {
     }
 
     /// The keyword columns `fields` of row group `rg`, with `lsn` and `@timestamp` only when
-    /// asked (else empty: a `count by` over a whole row group reads neither).
+    /// asked (else empty: a `count by` over a whole row group reads neither). A keyword field a
+    /// segment of format 2 has no column for is absent in every row.
     pub(crate) fn columns_with(
         &self,
         rg: usize,
@@ -853,8 +873,18 @@ impl Segment {
         if with_ts {
             roots.push(self.root(shred::TS)?);
         }
-        for &f in fields {
+        // Keyword fields the segment has columns for (in format 2, a later one may be missing).
+        let present: Vec<usize> = fields
+            .iter()
+            .copied()
+            .filter(|&f| f < self.keywords || self.roots.iter().any(|r| r == KEYWORD_FIELDS[f]))
+            .collect();
+        for &f in &present {
             roots.push(self.root(KEYWORD_FIELDS[f])?);
+        }
+        if roots.is_empty() {
+            // Read something for the row count.
+            roots.push(self.root(shred::TS)?);
         }
         let batches = self.read(rg, &roots, None)?;
         let kinds = kinds();
@@ -884,7 +914,7 @@ impl Segment {
             }
             let base = rows;
             rows += b.num_rows();
-            for &f in fields {
+            for &f in &present {
                 if shred::kw_is_ip(f) {
                     let a = binary(b, KEYWORD_FIELDS[f], &self.path)?;
                     let col = &mut cols.cols[f];

@@ -9,7 +9,9 @@
 //! column            Arrow type (nullable)                 holds
 //! lsn               UInt64                                the event's LSN
 //! @timestamp        Int64                                 ns since the epoch
-//! host.name ...     Dictionary(Int32, Utf8) (yes)         the 12 keyword fields (`KEYWORD_FIELDS`),
+//! host.name ...     Dictionary(Int32, Utf8) (yes)         the 20 keyword fields (`KEYWORD_FIELDS`:
+//!                                                          12 ECS fields, `vigil.type`, `.tenant`,
+//!                                                          `.source`, `.collector`, `rule.*`),
 //!                                                          display form; the IP ones (`source.ip`,
 //!                                                          `destination.ip`) Binary: 4 or 16 bytes
 //! event.ingested    Int64                                 receive time, ns
@@ -32,6 +34,11 @@
 //! A field not in a segment's columns is unset in all its events. Events are rebuilt by
 //! setting each non-null column's value through the registry, so the event read back equals
 //! the event written (tested for every field, and by the shared query cases).
+//!
+//! Segments of format 2 have only the first 12 keyword fields as keyword columns
+//! (`KEYWORD_FIELDS_V2`); the other eight are per-segment `Utf8` columns there, and
+//! [`upgrade_legacy`] turns them into dictionary columns as they are read, so that everything
+//! above the reader sees one shape.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -123,9 +130,10 @@ pub(crate) fn ip_of(b: &[u8]) -> Option<IpAddr> {
     }
 }
 
-/// The columns every segment has, in file order (`_bloom` comes last, after the per-segment
-/// columns).
-fn fixed_fields() -> Vec<Field> {
+/// The columns every segment with the first `keywords` keyword fields as keyword columns has
+/// (all of them but in segments of format 2), in file order (`_bloom` comes last, after the
+/// per-segment columns).
+fn fixed_fields(keywords: usize) -> Vec<Field> {
     let mut f = vec![
         Field::new(LSN, DataType::UInt64, false),
         Field::new(TS, DataType::Int64, false),
@@ -133,6 +141,7 @@ fn fixed_fields() -> Vec<Field> {
     f.extend(
         KEYWORD_FIELDS
             .iter()
+            .take(keywords)
             .enumerate()
             .map(|(i, k)| Field::new(*k, kw_type(i), true)),
     );
@@ -375,7 +384,7 @@ impl Layout {
 
     /// The file schema: fixed columns, per-segment columns, `_bloom`.
     pub(crate) fn schema(&self) -> SchemaRef {
-        let mut f = fixed_fields();
+        let mut f = fixed_fields(KW);
         f.extend(
             self.dyns
                 .iter()
@@ -386,10 +395,12 @@ impl Layout {
     }
 }
 
-/// Checks a segment's Arrow schema: every fixed column with its type, every other column a
-/// known per-segment column with its type. Returns its layout.
-pub(crate) fn check_schema(schema: &Schema) -> Result<Layout, String> {
-    let mut want = fixed_fields();
+/// Checks the Arrow schema of a segment with the first `keywords` keyword fields as keyword
+/// columns: every fixed column with its type, every other column a known per-segment column
+/// with its type (in a segment of format 2, the later keyword fields are text columns).
+/// Returns its layout.
+pub(crate) fn check_schema(schema: &Schema, keywords: usize) -> Result<Layout, String> {
+    let mut want = fixed_fields(keywords);
     want.push(Field::new(BLOOM, DataType::Binary, true));
     for w in &want {
         match schema.field_with_name(w.name()) {
@@ -409,6 +420,14 @@ pub(crate) fn check_schema(schema: &Schema) -> Result<Layout, String> {
         if want.iter().any(|w| w.name() == f.name()) {
             continue;
         }
+        if let Some(k) = KEYWORD_FIELDS.iter().position(|k| k == f.name())
+            && k >= keywords
+        {
+            if f.data_type() != &DataType::Utf8 || kw_is_ip(k) {
+                return Err(format!("column {} is {}", f.name(), f.data_type()));
+            }
+            continue;
+        }
         let d = Dyn::by_name(f.name()).ok_or_else(|| format!("unexpected column {}", f.name()))?;
         // a list's item field may be named differently by other writers: compare the shape
         let same = match (&d.data_type(), f.data_type()) {
@@ -420,6 +439,43 @@ pub(crate) fn check_schema(schema: &Schema) -> Result<Layout, String> {
         }
     }
     Ok(Layout::of_schema(schema))
+}
+
+/// `batch` (columns of a segment with the first `keywords` keyword fields as keyword columns)
+/// with the later keyword fields' text columns as dictionary columns, as this format stores
+/// them. Segments of the current format are returned as they are.
+pub(crate) fn upgrade_legacy(batch: RecordBatch, keywords: usize) -> Result<RecordBatch, String> {
+    if keywords >= KW {
+        return Ok(batch);
+    }
+    let schema = batch.schema();
+    let mut fields = Vec::with_capacity(schema.fields().len());
+    let mut cols = Vec::with_capacity(schema.fields().len());
+    for (f, a) in schema.fields().iter().zip(batch.columns()) {
+        let legacy = KEYWORD_FIELDS
+            .iter()
+            .position(|k| k == f.name())
+            .filter(|&k| k >= keywords);
+        match legacy {
+            Some(k) if a.data_type() == &DataType::Utf8 => {
+                let text = downcast::<StringArray>(a, f.name())?;
+                let mut kw = KwBuilder::new(k);
+                for i in 0..text.len() {
+                    let key = text.is_valid(i).then(|| kw.intern(text.value(i)));
+                    kw.keys.append_option(key);
+                }
+                fields.push(Field::new(f.name(), kw_type(k), true));
+                cols.push(kw.finish()?);
+            }
+            _ => {
+                fields.push(f.as_ref().clone());
+                cols.push(a.clone());
+            }
+        }
+    }
+    let opts = arrow_array::RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+    RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), cols, &opts)
+        .map_err(|e| e.to_string())
 }
 
 /// An event with nothing set: what a row is rebuilt from.
@@ -1278,6 +1334,7 @@ pub(crate) fn assemble(batch: &RecordBatch, out: &mut Vec<Event>) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::embedded::index::KEYWORD_FIELDS_V2;
 
     /// Every field of the event struct is in the registry (a field outside it would not be
     /// stored): the serialized blank event has one leaf per registry field, plus the maps and
@@ -1411,9 +1468,91 @@ mod tests {
             dyns: vec![Dyn::Original],
         });
         let aligned = align(&arrays.batch, &layout.schema()).expect("aligns");
-        check_schema(&layout.schema()).expect("checks");
+        check_schema(&layout.schema(), KW).expect("checks");
         let mut again = Vec::new();
         assemble(&aligned, &mut again).expect("assembles");
         assert_eq!(again, back);
+    }
+
+    /// A row group as format 2 stored it (the later keyword fields as text columns) passes the
+    /// checks for that format, not for this one, and reads back the same events once upgraded.
+    #[test]
+    fn format2_keyword_text_columns_read_back() {
+        let mut ev = Event::new(Bytes::from_static(b"correlation: SSH brute force"));
+        ev.meta.kind = vigil_event::EventType::Correlation;
+        ev.meta.source_id = "syslog-tcp".into();
+        ev.meta.collector_id = "c1".into();
+        ev.rule.id = Some("r1".into());
+        ev.rule.name = Some("SSH brute force".into());
+        ev.user.name = Some("alice".into());
+        let mut base = Event::new(Bytes::from_static(b"base"));
+        base.process.name = Some("sshd".into());
+        base.meta.tenant = SmolStr::default();
+        let mut g = GroupBuilder::new();
+        let mut x = Extractor::new();
+        for (lsn, e) in [(1, &ev), (2, &base), (3, &ev)] {
+            g.push_event(lsn, e, &mut x, false);
+        }
+        let batch = g.finish().expect("finishes").batch;
+        // Format 2: the later keyword columns as text (Utf8), nulls kept.
+        let schema = batch.schema();
+        let mut fields = Vec::new();
+        let mut cols: Vec<ArrayRef> = Vec::new();
+        for (f, a) in schema.fields().iter().zip(batch.columns()) {
+            let k = KEYWORD_FIELDS.iter().position(|k| k == f.name());
+            match k {
+                Some(k) if k >= KEYWORD_FIELDS_V2 => {
+                    let d = a
+                        .as_any()
+                        .downcast_ref::<DictionaryArray<Int32Type>>()
+                        .expect("dictionary");
+                    let v = d
+                        .values()
+                        .as_any()
+                        .downcast_ref::<StringArray>()
+                        .expect("strings");
+                    let text: StringArray = d
+                        .keys()
+                        .iter()
+                        .map(|k| k.map(|k| v.value(k as usize)))
+                        .collect();
+                    if text.null_count() == text.len() {
+                        continue; // a format-2 segment had no column for an unset field
+                    }
+                    fields.push(Field::new(f.name(), DataType::Utf8, true));
+                    cols.push(Arc::new(text));
+                }
+                _ => {
+                    fields.push(f.as_ref().clone());
+                    cols.push(a.clone());
+                }
+            }
+        }
+        let mut file_fields = fields.clone();
+        file_fields.push(Field::new(BLOOM, DataType::Binary, true));
+        let v2 = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).expect("v2 batch");
+        assert!(v2.column_by_name("rule.category").is_none());
+        let file_schema = Schema::new(file_fields);
+        check_schema(&file_schema, KEYWORD_FIELDS_V2).expect("a format-2 schema");
+        assert!(check_schema(&file_schema, KW).is_err());
+        let up = upgrade_legacy(v2, KEYWORD_FIELDS_V2).expect("upgrades");
+        assert_eq!(
+            up.column_by_name("vigil.type")
+                .map(|a| a.data_type().clone()),
+            Some(kw_type(KEYWORD_FIELDS_V2))
+        );
+        let mut back = Vec::new();
+        assemble(&up, &mut back).expect("assembles");
+        assert_eq!(back, vec![ev.clone(), base, ev]);
+        // Aligned to this format's layout, the missing column is null and the bloom covers
+        // the upgraded columns.
+        let aligned = align(&up, &Layout::of_schema(&up.schema()).schema()).expect("aligns");
+        let mut set = HashSet64::default();
+        bloom_of(&aligned, &mut set).expect("bloom");
+        let k = KEYWORD_FIELDS
+            .iter()
+            .position(|n| *n == "rule.name")
+            .expect("rule.name");
+        assert!(set.contains(&index::key_hash(k, "ssh brute force")));
     }
 }
