@@ -16,7 +16,9 @@ import { LoginPage } from './pages/Login';
 const AdminPage = lazy(() => import('./pages/Admin').then((m) => ({ default: m.AdminPage })));
 const AlertsPage = lazy(() => import('./pages/Alerts').then((m) => ({ default: m.AlertsPage })));
 const AlertDetailPage = lazy(() => import('./pages/Alerts').then((m) => ({ default: m.AlertDetailPage })));
-const DashboardPage = lazy(() => import('./pages/Dashboard').then((m) => ({ default: m.DashboardPage })));
+// The dashboard (and the charts it pulls in) is fetched while the session is being checked.
+const dashboardModule = import('./pages/Dashboard');
+const DashboardPage = lazy(() => dashboardModule.then((m) => ({ default: m.DashboardPage })));
 const EventsPage = lazy(() => import('./pages/Events').then((m) => ({ default: m.EventsPage })));
 const IncidentsPage = lazy(() => import('./pages/Incidents').then((m) => ({ default: m.IncidentsPage })));
 const IncidentDetailPage = lazy(() => import('./pages/Incidents').then((m) => ({ default: m.IncidentDetailPage })));

@@ -29,7 +29,7 @@ export function ErrorNotice({ error, what }: { error: unknown; what?: string }) 
   return (
     <div className="notice error" role="alert">
       <strong>{code ? `${code}: ` : ''}</strong>
-      {msg}
+      {msg.includes('\n') ? <pre className="mono" style={{ margin: '6px 0 0', whiteSpace: 'pre-wrap' }}>{msg}</pre> : msg}
     </div>
   );
 }

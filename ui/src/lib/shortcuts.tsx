@@ -10,6 +10,7 @@ export const SHORTCUTS: [string, string][] = [
   ['g a', 'Go to alerts'],
   ['g i', 'Go to incidents'],
   ['g s', 'Go to sources'],
+  ['g r', 'Go to rules'],
   ['t', 'Switch light / dark theme'],
   ['Ctrl+Enter', 'Run the query (in the query box: Enter)'],
   ['Esc', 'Close the drawer or dialog'],

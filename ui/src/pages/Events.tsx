@@ -229,7 +229,7 @@ export function EventsPage() {
           <Chart option={histOption} height={130} label="Histogram of matching events over time" onBrush={zoom} />
         </div>
       )}
-      {result?.kind === 'table' ? (
+      {error && !result ? null : result?.kind === 'table' ? (
         <TableResult columns={result.columns} rows={result.rows} />
       ) : (
         <div className="events-layout">
