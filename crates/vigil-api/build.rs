@@ -17,15 +17,16 @@ fn walk(dir: &Path, base: &Path, out: &mut Vec<(String, PathBuf)>) {
         let p = e.path();
         if p.is_dir() {
             walk(&p, base, out);
-        } else if p.is_file() && p.extension().is_none_or(|x| x != "gz") {
-            if let Ok(rel) = p.strip_prefix(base) {
-                let rel = rel
-                    .components()
-                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                    .collect::<Vec<_>>()
-                    .join("/");
-                out.push((rel, p.clone()));
-            }
+        } else if p.is_file()
+            && p.extension().is_none_or(|x| x != "gz")
+            && let Ok(rel) = p.strip_prefix(base)
+        {
+            let rel = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join("/");
+            out.push((rel, p.clone()));
         }
     }
 }
@@ -38,9 +39,8 @@ fn main() {
     walk(&dist, &dist, &mut files);
     files.sort();
     let built = files.iter().any(|(rel, _)| rel == "index.html");
-    let mut out = String::from(
-        "/// The console's files: (path under `ui/dist`, bytes, gzip-compressed bytes).\npub(crate) static ASSETS: &[(&str, &[u8], Option<&[u8]>)] = &[\n",
-    );
+    let mut out =
+        String::from("/// The console's files.\npub(crate) static ASSETS: &[Asset] = &[\n");
     if built {
         for (rel, file) in &files {
             let path = file.canonicalize().unwrap_or_else(|_| file.clone());
@@ -54,7 +54,7 @@ fn main() {
             };
             let _ = writeln!(
                 out,
-                "    ({rel:?}, include_bytes!({:?}), {gz}),",
+                "    Asset {{ path: {rel:?}, body: include_bytes!({:?}), gzip: {gz} }},",
                 path.display().to_string()
             );
         }

@@ -17,6 +17,16 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+/// One file of `ui/dist`.
+pub(crate) struct Asset {
+    /// Path under `ui/dist`, `/`-separated.
+    pub(crate) path: &'static str,
+    /// The file.
+    pub(crate) body: &'static [u8],
+    /// Its gzip twin, when the UI build wrote one.
+    pub(crate) gzip: Option<&'static [u8]>,
+}
+
 include!(concat!(env!("OUT_DIR"), "/ui_assets.rs"));
 
 /// The console's Content-Security-Policy: scripts, styles, images and connections from this
@@ -41,7 +51,7 @@ The API works without the console: see <code>docs/api.md</code>.</p></body></htm
 
 /// Whether the console was embedded.
 pub(crate) fn built() -> bool {
-    ASSETS.iter().any(|(p, _, _)| *p == "index.html")
+    ASSETS.iter().any(|a| a.path == "index.html")
 }
 
 /// Paths that belong to the API: never answered with the console.
@@ -78,8 +88,8 @@ fn content_type(path: &str) -> &'static str {
     }
 }
 
-fn find(rel: &str) -> Option<&'static (&'static str, &'static [u8], Option<&'static [u8]>)> {
-    ASSETS.iter().find(|(p, _, _)| *p == rel)
+fn find(rel: &str) -> Option<&'static Asset> {
+    ASSETS.iter().find(|a| a.path == rel)
 }
 
 fn accepts_gzip(headers: &HeaderMap) -> bool {
@@ -99,13 +109,8 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
         })
 }
 
-fn file_response(
-    rel: &str,
-    body: &'static [u8],
-    gz: Option<&'static [u8]>,
-    req_headers: &HeaderMap,
-    head: bool,
-) -> Response {
+fn file_response(asset: &'static Asset, req_headers: &HeaderMap, head: bool) -> Response {
+    let (rel, body, gz) = (asset.path, asset.body, asset.gzip);
     let immutable = rel.starts_with("assets/");
     let (bytes, gzipped) = match gz {
         Some(g) if accepts_gzip(req_headers) => (g, true),
@@ -184,10 +189,11 @@ pub(crate) async fn serve(req: Request, api_not_found: Response) -> Response {
         return resp;
     }
     let rel = path.trim_start_matches('/');
-    if !rel.is_empty() && !rel.split('/').any(|s| s == ".." || s.is_empty()) {
-        if let Some((name, body, gz)) = find(rel) {
-            return file_response(name, body, *gz, req.headers(), head);
-        }
+    if !rel.is_empty()
+        && !rel.split('/').any(|s| s == ".." || s.is_empty())
+        && let Some(asset) = find(rel)
+    {
+        return file_response(asset, req.headers(), head);
     }
     if rel.starts_with("assets/") || names_file(path) {
         return (
@@ -198,7 +204,7 @@ pub(crate) async fn serve(req: Request, api_not_found: Response) -> Response {
             .into_response();
     }
     match find("index.html") {
-        Some((name, body, gz)) => file_response(name, body, *gz, req.headers(), head),
+        Some(index) => file_response(index, req.headers(), head),
         None => api_not_found,
     }
 }
@@ -351,8 +357,8 @@ mod router_tests {
             assert_eq!(r.status(), StatusCode::NOT_FOUND);
             let js = super::ASSETS
                 .iter()
-                .find(|(p, _, _)| p.starts_with("assets/") && p.ends_with(".js"))
-                .map(|(p, _, _)| *p)
+                .find(|a| a.path.starts_with("assets/") && a.path.ends_with(".js"))
+                .map(|a| a.path)
                 .unwrap();
             let mut rq = req(&format!("/{js}"), "127.0.0.1", None);
             rq.headers_mut()

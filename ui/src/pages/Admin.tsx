@@ -22,7 +22,7 @@ export function AdminPage() {
           ['/admin/tenants', 'Tenants'],
           ['/admin/audit', 'Audit log'],
         ].map(([to, l]) => (
-          <NavLink key={to} to={to} end className={({ isActive }) => (isActive ? 'btn ghost active-tab' : 'btn ghost')} style={({ isActive }) => ({ borderRadius: 0, borderBottom: isActive ? '2px solid var(--accent)' : '2px solid transparent', color: isActive ? 'var(--text)' : 'var(--text-muted)' })}>
+          <NavLink key={to} to={to} end className="tab">
             {l}
           </NavLink>
         ))}
