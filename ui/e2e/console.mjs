@@ -305,6 +305,16 @@ try {
   const editor = page.locator('.cm-content');
   await editor.click();
   await page.keyboard.press('Control+A');
+  // completion: fields as you type, then stages after a pipe
+  await page.keyboard.type('process.na');
+  await until('field completion', async () => (await page.locator('.cm-tooltip-autocomplete li').allInnerTexts()).some((t) => t.includes('process.name')), 10000);
+  check('the query bar completes field names', true);
+  await page.keyboard.press('Control+A');
+  await page.keyboard.type('* | time');
+  await until('stage completion', async () => (await page.locator('.cm-tooltip-autocomplete li').allInnerTexts()).some((t) => t.includes('timechart')), 10000);
+  check('the query bar completes stages', true);
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('Control+A');
   await page.keyboard.type('process.name:sshd');
   await page.keyboard.press('Escape'); // close completion
   await page.keyboard.press('Enter');
@@ -314,6 +324,27 @@ try {
   check('a search shows events', rowCount > 0, `${rowCount} rows rendered (virtualized)`);
   await until('histogram', async () => (await page.locator('[aria-label="Histogram of matching events over time"] canvas').count()) > 0, 10000);
   check('the histogram is drawn', true);
+  // drag across the histogram: the range becomes absolute and narrower
+  {
+    const box = await page.locator('[aria-label="Histogram of matching events over time"]').boundingBox();
+    const y = box.y + box.height / 2;
+    await page.mouse.move(box.x + box.width * 0.55, y);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.7, y, { steps: 8 });
+    await page.mouse.move(box.x + box.width * 0.85, y, { steps: 8 });
+    await page.mouse.up();
+    let zoomed = null;
+    await until('zoomed URL', async () => {
+      const u = new URL(page.url()).searchParams;
+      zoomed = [u.get('from'), u.get('to')];
+      return u.get('to') !== null;
+    }, 10000).catch(() => {});
+    const span = zoomed && zoomed[1] ? Date.parse(zoomed[1]) - Date.parse(zoomed[0]) : NaN;
+    check('dragging across the histogram zooms the time range', span > 0 && span < 3600e3, JSON.stringify(zoomed));
+    await page.goBack();
+    await until('range restored', async () => new URL(page.url()).searchParams.get('to') === null, 10000);
+    await until('result rows again', async () => (await page.locator('.vrow').count()) > 0, 20000);
+  }
   const sidebarFields = await page.locator('.sidebar .fieldrow').count();
   check('the field sidebar lists fields', sidebarFields > 3, `${sidebarFields} fields`);
   for (const theme of ['light', 'dark']) {
