@@ -10,7 +10,7 @@ import { PivotProvider } from './components/Pivot';
 import { atLeast, displayName, roleIn, SessionContext, type Session } from './lib/session';
 import { focusSearch, SHORTCUTS, useGlobalShortcuts } from './lib/shortcuts';
 import { useTheme } from './lib/theme';
-import { LoginPage } from './pages/Login';
+import { ChangePasswordPage, LoginPage } from './pages/Login';
 
 // Pages load on first visit: the sign-in page does not wait for the charts and the editor.
 const AdminPage = lazy(() => import('./pages/Admin').then((m) => ({ default: m.AdminPage })));
@@ -60,6 +60,13 @@ export function App() {
           setExpired(false);
           setPrincipal(p);
         }}
+      />
+    );
+  if (principal.must_change_password)
+    return (
+      <ChangePasswordPage
+        onChanged={() => api.me().then(setPrincipal, () => setPrincipal(null))}
+        onCancel={() => api.logout().finally(() => setPrincipal(null))}
       />
     );
   return <Console principal={principal} onSignedOut={() => setPrincipal(null)} />;

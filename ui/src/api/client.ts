@@ -30,6 +30,7 @@ import type {
   Principal,
   Role,
   RoleGrant,
+  SavedSearch,
   SearchParams,
   SearchResponse,
   StatusResponse,
@@ -217,6 +218,10 @@ export const api = {
   search: (p: SearchParams, signal?: AbortSignal) =>
     request<SearchResponse>('/api/v1/search', { method: 'POST', body: p, signal }),
   status: () => request<StatusResponse>('/api/v1/status'),
+  savedSearches: (tenant?: string) => request<SavedSearch[]>('/api/v1/saved-searches', { query: { tenant } }),
+  saveSearch: (s: { tenant?: string; name: string; query: string; time_range?: string; shared: boolean }) =>
+    request<SavedSearch>('/api/v1/saved-searches', { method: 'POST', body: s }),
+  deleteSavedSearch: (id: string) => request<void>(`/api/v1/saved-searches/${enc(id)}`, { method: 'DELETE' }),
 
   // ------------------------------------------------------------------ tenants, users, tokens
   tenants: () => request<Tenant[] | Paged<Tenant>>('/api/v1/tenants').then(items),

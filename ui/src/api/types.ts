@@ -297,6 +297,18 @@ export interface TimelineEntry {
   created_at: string;
 }
 
+export interface SavedSearch {
+  id: string;
+  tenant: string;
+  owner: string;
+  name: string;
+  query: string;
+  time_range: string;
+  shared: boolean;
+  created_at: string;
+  updated_at: string;
+}
+
 export interface AuditRecord {
   id: string;
   tenant: string;

@@ -51,7 +51,8 @@ export function PivotProvider({ children }: { children: ReactNode }) {
     const cur = new URLSearchParams(loc.pathname === '/events' ? loc.search : '');
     cur.set('q', q);
     cur.delete('event');
-    if (!cur.get('from')) cur.set('from', '24h');
+    // Events' own default range is the last hour; from other pages a pivot looks at a day
+    if (!cur.get('from')) cur.set('from', loc.pathname === '/events' ? '1h' : '24h');
     setT(null);
     navigate(`/events?${cur.toString()}`);
   };

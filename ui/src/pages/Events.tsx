@@ -12,6 +12,7 @@ import { FieldSidebar, fieldStats } from '../components/FieldSidebar';
 import { Icon } from '../components/Icon';
 import { PV } from '../components/Pivot';
 import { QueryEditor } from '../components/QueryEditor';
+import { SavedSearches } from '../components/SavedSearches';
 import { TimePicker } from '../components/TimePicker';
 import { download, eventsToCsv, toCsv } from '../lib/download';
 import { COMMON_FIELDS, display, flatten, splitPipeline } from '../lib/query';
@@ -200,6 +201,12 @@ export function EventsPage() {
                 : ''}
         </span>
         <span className="spacer" />
+        <SavedSearches
+          tenant={tenant}
+          query={q}
+          from={range.from}
+          onOpen={(s) => update({ q: s.query, from: s.time_range || '1h', to: null, event: null })}
+        />
         <button onClick={() => exportData('csv')} disabled={!result} aria-label="Export as CSV">
           <Icon name="download" /> CSV
         </button>

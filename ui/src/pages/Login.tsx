@@ -113,3 +113,66 @@ export function LoginPage({ onSignedIn, notice }: { onSignedIn: (p: Principal) =
     </main>
   );
 }
+
+/** A session that must change its password first (the server refuses everything else). */
+export function ChangePasswordPage({ onChanged, onCancel }: { onChanged: () => void; onCancel: () => void }) {
+  const [current, setCurrent] = useState('');
+  const [next, setNext] = useState('');
+  const [again, setAgain] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    if (next !== again) {
+      setError('The two new passwords differ.');
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      await api.changePassword(current, next);
+      onChanged();
+    } catch (err) {
+      setError(err instanceof Error ? err.message : String(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <main className="login">
+      <form className="card" onSubmit={submit} aria-label="Change password">
+        <div className="brand">
+          <Logo />
+          <span>Vigil</span>
+        </div>
+        <h1 style={{ fontSize: 17 }}>Choose a new password</h1>
+        <p className="muted" style={{ margin: 0 }}>
+          Your account must change its password before anything else.
+        </p>
+        <label className="field">
+          Current password
+          <input type="password" autoComplete="current-password" value={current} onChange={(e) => setCurrent(e.target.value)} required autoFocus />
+        </label>
+        <label className="field">
+          New password
+          <input type="password" autoComplete="new-password" value={next} onChange={(e) => setNext(e.target.value)} required />
+        </label>
+        <label className="field">
+          New password again
+          <input type="password" autoComplete="new-password" value={again} onChange={(e) => setAgain(e.target.value)} required />
+        </label>
+        {error && (
+          <div className="notice error" role="alert">
+            {error}
+          </div>
+        )}
+        <button className="primary" type="submit" disabled={busy}>
+          {busy ? 'Saving…' : 'Change password'}
+        </button>
+        <button type="button" className="ghost" onClick={onCancel}>
+          Sign out
+        </button>
+      </form>
+    </main>
+  );
+}
