@@ -273,6 +273,8 @@ export const api = {
     request<Incident>(`/api/v1/incidents/${enc(id)}`, { method: 'PATCH', body: c }),
   linkAlerts: (id: string, alert_ids: string[]) =>
     request<Incident>(`/api/v1/incidents/${enc(id)}/alerts`, { method: 'POST', body: { alert_ids } }),
+  linkObjects: (id: string, kind: 'event' | 'asset' | 'account', values: string[]) =>
+    request<Incident>(`/api/v1/incidents/${enc(id)}/links`, { method: 'POST', body: { kind, values } }),
   timeline: (id: string) => request<TimelineEntry[]>(`/api/v1/incidents/${enc(id)}/timeline`),
   addTimeline: (id: string, text: string) =>
     request<TimelineEntry>(`/api/v1/incidents/${enc(id)}/timeline`, { method: 'POST', body: { text, kind: 'note' } }),

@@ -1,5 +1,5 @@
 // The alert queue (grouped by rule by default, filters, bulk actions) and the alert page.
-import { useCallback, useEffect, useMemo, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { Link, useNavigate, useParams, useSearchParams } from 'react-router-dom';
 import { api } from '../api/client';
 import type {
@@ -95,16 +95,31 @@ export function AlertsPage() {
     return () => ctl.abort();
   }, [query, reload]);
 
-  const more = async () => {
-    if (!cursor) return;
+  const loadingMore = useRef(false);
+  const more = useCallback(async () => {
+    if (!cursor || loadingMore.current) return;
+    loadingMore.current = true;
     try {
       const p = await api.alerts({ ...query, cursor });
       setAlerts((a) => [...a, ...p.items]);
       setCursor(p.next_cursor);
     } catch (e) {
       setError(e);
+    } finally {
+      loadingMore.current = false;
     }
-  };
+  }, [cursor, query]);
+
+  // the next page loads when the end of the list scrolls into view: a queue of 10,000 alerts
+  // is read a page at a time, never all at once
+  const sentinel = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    const el = sentinel.current;
+    if (!el || !cursor) return;
+    const io = new IntersectionObserver((entries) => entries.some((e) => e.isIntersecting) && void more(), { rootMargin: '400px' });
+    io.observe(el);
+    return () => io.disconnect();
+  }, [cursor, more]);
 
   const groups = useMemo(() => {
     const m = new Map<string, Alert[]>();
@@ -255,9 +270,10 @@ export function AlertsPage() {
           </table>
         </div>
       )}
+      <div ref={sentinel} />
       {cursor && (
         <div className="row" style={{ marginTop: 8 }}>
-          <button onClick={more}>Load more alerts</button>
+          <button onClick={() => void more()}>Load more alerts</button>
         </div>
       )}
       {closing && (
