@@ -289,6 +289,25 @@ try {
   }
   await setTheme('light');
 
+  // ---------------------------------------------------------------- the dashboard is editable
+  await page.getByRole('button', { name: 'Edit' }).click();
+  await page.getByRole('button', { name: 'Add widget' }).click();
+  const dlg = page.getByRole('dialog', { name: 'Add a widget' });
+  await dlg.getByLabel('Title').fill('Programs by outcome');
+  await dlg.getByLabel(/Query/).fill('| count by process.name | sort -count | head 5');
+  await dlg.getByRole('button', { name: 'Add' }).click();
+  const added = page.locator('section[aria-label="Programs by outcome"]');
+  await until('added widget draws', async () => (await added.locator('canvas').count()) > 0, 15000);
+  check('a widget added to the dashboard draws its query', true);
+  await shot('dashboard-edit-light');
+  await page.reload();
+  await until('layout kept', async () => (await page.locator('section[aria-label="Programs by outcome"]').count()) === 1, 15000);
+  check('the dashboard layout is kept across reloads', true);
+  await page.getByRole('button', { name: 'Edit' }).click();
+  await page.getByRole('button', { name: 'Remove Programs by outcome' }).click();
+  await page.getByRole('button', { name: 'Done' }).click();
+  check('a widget can be removed', (await page.locator('section[aria-label="Programs by outcome"]').count()) === 0);
+
   // ---------------------------------------------------------------- keyboard
   await page.keyboard.press('?');
   await page.getByRole('dialog', { name: 'Keyboard shortcuts' }).waitFor();

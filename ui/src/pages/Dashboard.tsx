@@ -1,29 +1,41 @@
 // The SOC dashboard: every widget is a query in the search language with a chart type, run
 // over the dashboard's time range; a click on a bar or slice pivots into Events.
-import { useCallback, useEffect, useMemo, useState } from 'react';
+import { useCallback, useEffect, useMemo, useState, type ReactNode } from 'react';
 import { Link, useNavigate, useSearchParams } from 'react-router-dom';
 import { api } from '../api/client';
 import type { Alert, ComponentStatus, Json, SearchResponse } from '../api/types';
 import { SEVERITIES } from '../api/types';
 import { Chart, type ChartOption } from '../components/Chart';
-import { ErrorNotice, fmtNum } from '../components/Common';
+import { Dialog, ErrorNotice, fmtNum } from '../components/Common';
 import { Icon } from '../components/Icon';
 import { TimePicker } from '../components/TimePicker';
 import { display, term } from '../lib/query';
-import { useSession } from '../lib/session';
+import { displayName, useSession } from '../lib/session';
 import { cssVar } from '../lib/theme';
 import { resolve, spanFor, spanMs, type Range } from '../lib/time';
 
-type Kind = 'stats' | 'line' | 'bar' | 'pie' | 'stacked';
+type Kind = 'stats' | 'line' | 'bar' | 'pie' | 'stacked' | 'alerts' | 'health';
+
+const KINDS: [Kind, string][] = [
+  ['stats', 'Numbers (| stats ...)'],
+  ['line', 'Line over time (| timechart span={span} ...)'],
+  ['stacked', 'Stacked bars over time (| timechart span={span} ... by f)'],
+  ['bar', 'Bars (| top N f, | count by f)'],
+  ['pie', 'Donut (| count by f)'],
+];
+const SPANS = [3, 4, 6, 8, 12] as const;
 
 interface Widget {
   id: string;
   title: string;
-  query: (span: string) => string;
+  /** A query in the search language; `{span}` becomes the time bucket for the range. */
+  query: string;
   kind: Kind;
-  span: 3 | 4 | 6 | 8 | 12;
+  span: (typeof SPANS)[number];
   /** The field a click on a bar or slice pivots on. */
   field?: string;
+  /** What an empty result means, when "no data" would mislead. */
+  empty?: string;
   /** Names of a stats widget's numbers, in column order. */
   labels?: string[];
   /** Counts per bucket shown as events per second. */
@@ -34,27 +46,76 @@ const WIDGETS: Widget[] = [
   {
     id: 'total',
     title: 'Activity',
-    query: () => '| stats count() as events, dc(host.name) as hosts, dc(source.ip) as ips, dc(user.name) as users',
+    query: '| stats count() as events, dc(host.name) as hosts, dc(source.ip) as ips, dc(user.name) as users',
     labels: ['Events', 'Reporting hosts', 'Source IPs', 'Users'],
     kind: 'stats',
     span: 8,
   },
-  { id: 'failures', title: 'Failures', query: () => 'event.outcome:failure | stats count() as failures, dc(source.ip) as ips', labels: ['Failed outcomes', 'From source IPs'], kind: 'stats', span: 4 },
-  { id: 'eps', title: 'Events per second', query: (s) => `| timechart span=${s} count()`, kind: 'line', span: 8, eps: true },
-  { id: 'sources', title: 'Events by source', query: () => '| count by vigil.source | sort -count | head 10', kind: 'pie', span: 4, field: 'vigil.source' },
-  { id: 'outcomes', title: 'Authentication outcomes', query: (s) => `event.category:authentication | timechart span=${s} count() by event.outcome`, kind: 'stacked', span: 6 },
-  { id: 'programs', title: 'Events by program', query: () => '| top 10 process.name', kind: 'bar', span: 6, field: 'process.name' },
-  { id: 'srcip', title: 'Top source IPs', query: () => '| top 10 source.ip', kind: 'bar', span: 4, field: 'source.ip' },
-  { id: 'users', title: 'Top users', query: () => '| top 10 user.name', kind: 'bar', span: 4, field: 'user.name' },
-  { id: 'tophosts', title: 'Top hosts', query: () => '| top 10 host.name', kind: 'bar', span: 4, field: 'host.name' },
+  { id: 'failures', title: 'Failures', query: 'event.outcome:failure | stats count() as failures, dc(source.ip) as ips', labels: ['Failed outcomes', 'From source IPs'], kind: 'stats', span: 4 },
+  { id: 'eps', title: 'Events per second', query: '| timechart span={span} count()', kind: 'line', span: 8, eps: true },
+  { id: 'sources', title: 'Events by source', query: '| count by vigil.source | sort -count | head 10', kind: 'pie', span: 4, field: 'vigil.source' },
+  { id: 'outcomes', title: 'Authentication outcomes', query: 'event.category:authentication | timechart span={span} count() by event.outcome', kind: 'stacked', span: 6 },
+  { id: 'programs', title: 'Events by program', query: '| top 10 process.name', kind: 'bar', span: 6, field: 'process.name' },
+  { id: 'srcip', title: 'Top source IPs', query: '| top 10 source.ip', kind: 'bar', span: 4, field: 'source.ip' },
+  { id: 'users', title: 'Top users', query: '| top 10 user.name', kind: 'bar', span: 4, field: 'user.name' },
+  { id: 'tophosts', title: 'Top hosts', query: '| top 10 host.name', kind: 'bar', span: 4, field: 'host.name' },
+  {
+    id: 'countries',
+    title: 'Source countries',
+    query: '| top 10 source.geo.country_iso_code',
+    kind: 'bar',
+    span: 4,
+    field: 'source.geo.country_iso_code',
+    empty: 'No source country in this range: the events carry no source.geo fields (GeoIP enrichment).',
+  },
+  { id: 'alerts', title: 'Open alerts by severity and status', query: '', kind: 'alerts', span: 8 },
+  { id: 'health', title: 'Source health', query: '', kind: 'health', span: 12 },
 ];
+
+/** The dashboard layout is kept per user and tenant in this browser. */
+function layoutKey(user: string, tenant: string): string {
+  return `vigil.dashboard.${user}.${tenant}`;
+}
+
+function loadLayout(key: string): Widget[] {
+  try {
+    const raw = localStorage.getItem(key);
+    if (raw) {
+      const l = JSON.parse(raw) as Widget[];
+      if (Array.isArray(l) && l.every((w) => typeof w.id === 'string' && typeof w.query === 'string' && typeof w.kind === 'string')) return l;
+    }
+  } catch {
+    /* a broken layout falls back to the default */
+  }
+  return WIDGETS;
+}
 
 const REFRESH = [0, 10, 30, 60, 300];
 /** Outcomes keep their meaning's colour whatever their order. */
 const OUTCOME_COLOR: Record<string, string> = { success: '--chart-2', failure: '--chart-4', unknown: '--chart-6' };
 
 export function DashboardPage() {
-  const { tenant } = useSession();
+  const { tenant, principal } = useSession();
+  const key = layoutKey(displayName(principal), tenant);
+  const [layout, setLayoutState] = useState<Widget[]>(() => loadLayout(key));
+  useEffect(() => setLayoutState(loadLayout(key)), [key]);
+  const [editing, setEditing] = useState(false);
+  const [adding, setAdding] = useState(false);
+  const setLayout = (l: Widget[]) => {
+    setLayoutState(l);
+    try {
+      localStorage.setItem(key, JSON.stringify(l));
+    } catch {
+      /* storage full or disabled: the layout lasts for this page */
+    }
+  };
+  const move = (i: number, d: number) => {
+    const j = i + d;
+    if (j < 0 || j >= layout.length) return;
+    const l = [...layout];
+    [l[i], l[j]] = [l[j], l[i]];
+    setLayout(l);
+  };
   const [params, setParams] = useSearchParams();
   const range: Range = useMemo(() => ({ from: params.get('from') ?? '1h', to: params.get('to') ?? undefined }), [params]);
   const refresh = Number(params.get('refresh') ?? '30');
@@ -93,6 +154,9 @@ export function DashboardPage() {
         <button onClick={() => setTick((x) => x + 1)} aria-label="Refresh now">
           <Icon name="refresh" />
         </button>
+        <button onClick={() => setEditing(!editing)} aria-pressed={editing}>
+          {editing ? 'Done' : 'Edit'}
+        </button>
         <TimePicker
           value={range}
           onChange={(r) => {
@@ -104,22 +168,63 @@ export function DashboardPage() {
           }}
         />
       </div>
+      {editing && (
+        <div className="bulkbar" role="toolbar" aria-label="Dashboard layout">
+          <span>Move, resize or remove widgets; the layout is kept in this browser for you and this tenant.</span>
+          <span className="spacer" style={{ flex: 1 }} />
+          <button onClick={() => setAdding(true)}>Add widget</button>
+          <button onClick={() => setLayout(WIDGETS)}>Reset to default</button>
+        </div>
+      )}
       <div className="grid dash">
-        {WIDGETS.map((w) => (
-          <WidgetCard key={w.id} w={w} range={range} span={span} tenant={tenant} tick={tick} />
-        ))}
-        <AlertsWidget tick={tick} />
-        <SourceHealth tick={tick} />
+        {layout.map((w, i) => {
+          const tools = editing ? (
+            <div className="row" style={{ gap: 4, marginBottom: 6 }} role="group" aria-label={`Layout of ${w.title}`}>
+              <button className="small" onClick={() => move(i, -1)} disabled={i === 0} aria-label={`Move ${w.title} earlier`}>
+                ←
+              </button>
+              <button className="small" onClick={() => move(i, 1)} disabled={i === layout.length - 1} aria-label={`Move ${w.title} later`}>
+                →
+              </button>
+              <select
+                aria-label={`Width of ${w.title}`}
+                value={w.span}
+                onChange={(e) => setLayout(layout.map((x, j) => (j === i ? { ...x, span: Number(e.target.value) as Widget['span'] } : x)))}
+              >
+                {SPANS.map((s) => (
+                  <option key={s} value={s}>
+                    {s}/12
+                  </option>
+                ))}
+              </select>
+              <button className="small danger" onClick={() => setLayout(layout.filter((_, j) => j !== i))} aria-label={`Remove ${w.title}`}>
+                Remove
+              </button>
+            </div>
+          ) : null;
+          if (w.kind === 'alerts') return <AlertsWidget key={w.id} span={w.span} tick={tick} tools={tools} />;
+          if (w.kind === 'health') return <SourceHealth key={w.id} span={w.span} tick={tick} tools={tools} />;
+          return <WidgetCard key={w.id} w={w} range={range} span={span} tenant={tenant} tick={tick} tools={tools} />;
+        })}
       </div>
+      {adding && (
+        <AddWidget
+          onClose={() => setAdding(false)}
+          onAdd={(w) => {
+            setLayout([...layout, w]);
+            setAdding(false);
+          }}
+        />
+      )}
     </div>
   );
 }
 
-function WidgetCard({ w, range, span, tenant, tick }: { w: Widget; range: Range; span: string; tenant: string; tick: number }) {
+function WidgetCard({ w, range, span, tenant, tick, tools }: { w: Widget; range: Range; span: string; tenant: string; tick: number; tools: ReactNode }) {
   const [res, setRes] = useState<SearchResponse | null>(null);
   const [error, setError] = useState<unknown>(null);
   const navigate = useNavigate();
-  const q = w.query(span);
+  const q = w.query.replaceAll('{span}', span);
   useEffect(() => {
     const ctl = new AbortController();
     api
@@ -146,6 +251,7 @@ function WidgetCard({ w, range, span, tenant, tick }: { w: Widget; range: Range;
 
   return (
     <section className={`card span-${w.span}`} aria-label={w.title} data-widget={w.id}>
+      {tools}
       <div className="card-head">
         <h2>{w.title}</h2>
         <span className="spacer" />
@@ -171,7 +277,7 @@ function WidgetCard({ w, range, span, tenant, tick }: { w: Widget; range: Range;
         </div>
       ) : res.kind === 'table' && res.rows.length === 0 ? (
         <div className="empty" style={{ height: 220 }}>
-          No data in this range.
+          {w.empty ?? 'No data in this range.'}
         </div>
       ) : option ? (
         <Chart option={option} height={220} label={`${w.title} chart`} onClick={w.field ? pivot : undefined} />
@@ -232,7 +338,7 @@ function chartOption(w: Widget, columns: string[], rows: Json[][], span: string)
   };
 }
 
-function AlertsWidget({ tick }: { tick: number }) {
+function AlertsWidget({ tick, span, tools }: { tick: number; span: number; tools: ReactNode }) {
   const [alerts, setAlerts] = useState<Alert[] | null>(null);
   const [error, setError] = useState<unknown>(null);
   useEffect(() => {
@@ -262,7 +368,8 @@ function AlertsWidget({ tick }: { tick: number }) {
     };
   }, [alerts]);
   return (
-    <section className="card span-6" aria-label="Open alerts by severity and status">
+    <section className={`card span-${span}`} aria-label="Open alerts by severity and status">
+      {tools}
       <div className="card-head">
         <h2>Open alerts by severity and status</h2>
         <span className="spacer" />
@@ -275,7 +382,7 @@ function AlertsWidget({ tick }: { tick: number }) {
   );
 }
 
-function SourceHealth({ tick }: { tick: number }) {
+function SourceHealth({ tick, span, tools }: { tick: number; span: number; tools: ReactNode }) {
   const [comps, setComps] = useState<ComponentStatus[] | null>(null);
   const [error, setError] = useState<unknown>(null);
   useEffect(() => {
@@ -289,7 +396,8 @@ function SourceHealth({ tick }: { tick: number }) {
   }, [tick]);
   const sources = (comps ?? []).filter((c) => c.kind === 'connector');
   return (
-    <section className="card span-6" aria-label="Source health">
+    <section className={`card span-${span}`} aria-label="Source health">
+      {tools}
       <div className="card-head">
         <h2>Source health</h2>
         <span className="spacer" />
@@ -339,5 +447,66 @@ function SourceHealth({ tick }: { tick: number }) {
         </table>
       )}
     </section>
+  );
+}
+
+function AddWidget({ onClose, onAdd }: { onClose: () => void; onAdd: (w: Widget) => void }) {
+  const [title, setTitle] = useState('');
+  const [query, setQuery] = useState('| top 10 host.name');
+  const [kind, setKind] = useState<Kind>('bar');
+  const [field, setField] = useState('');
+  const [span, setSpan] = useState<Widget['span']>(6);
+  return (
+    <Dialog
+      title="Add a widget"
+      onClose={onClose}
+      actions={
+        <>
+          <button onClick={onClose}>Cancel</button>
+          <button
+            className="primary"
+            disabled={!title.trim() || !query.trim()}
+            onClick={() => onAdd({ id: `w${Date.now().toString(36)}`, title, query, kind, span, field: field || undefined })}
+          >
+            Add
+          </button>
+        </>
+      }
+    >
+      <label className="field">
+        Title
+        <input value={title} onChange={(e) => setTitle(e.target.value)} />
+      </label>
+      <label className="field">
+        Query (search language; <code>{'{span}'}</code> is the time bucket)
+        <input className="mono" value={query} onChange={(e) => setQuery(e.target.value)} />
+      </label>
+      <div className="row">
+        <label className="field" style={{ flex: 1 }}>
+          Chart
+          <select value={kind} onChange={(e) => setKind(e.target.value as Kind)}>
+            {KINDS.map(([k, l]) => (
+              <option key={k} value={k}>
+                {l}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label className="field">
+          Width
+          <select value={span} onChange={(e) => setSpan(Number(e.target.value) as Widget['span'])}>
+            {SPANS.map((s) => (
+              <option key={s} value={s}>
+                {s}/12
+              </option>
+            ))}
+          </select>
+        </label>
+      </div>
+      <label className="field">
+        Field a click pivots on (optional)
+        <input className="mono" value={field} onChange={(e) => setField(e.target.value)} placeholder="host.name" />
+      </label>
+    </Dialog>
   );
 }
