@@ -451,6 +451,7 @@ try {
     ['/admin', 'admin-users', 'Administration'],
     ['/admin/tokens', 'admin-tokens', 'Administration'],
     ['/admin/tenants', 'admin-tenants', 'Administration'],
+    ['/admin/roles', 'admin-roles', 'Administration'],
     ['/admin/audit', 'admin-audit', 'Administration'],
   ]) {
     await page.goto(ui + path);

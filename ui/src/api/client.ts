@@ -10,6 +10,7 @@
 
 import type {
   Alert,
+  Attachment,
   AlertChangeRequest,
   AlertDetail,
   AlertHistory,
@@ -97,7 +98,10 @@ interface Options {
   signal?: AbortSignal;
   /** Do not report a 401 to the listeners (login attempts, probes). */
   quiet401?: boolean;
-  raw?: boolean;
+  /** The answer as a Blob (files, exports) instead of JSON. */
+  blob?: boolean;
+  /** A file sent as the body, with its own content type. */
+  file?: Blob;
 }
 
 async function request<T>(path: string, o: Options = {}): Promise<T> {
@@ -110,7 +114,10 @@ async function request<T>(path: string, o: Options = {}): Promise<T> {
     if (csrf) headers['X-CSRF-Token'] = csrf;
   }
   let body: BodyInit | undefined;
-  if (o.body !== undefined) {
+  if (o.file) {
+    headers['Content-Type'] = o.file.type || 'application/octet-stream';
+    body = o.file;
+  } else if (o.body !== undefined) {
     headers['Content-Type'] = 'application/json';
     body = JSON.stringify(o.body);
   }
@@ -143,7 +150,7 @@ async function request<T>(path: string, o: Options = {}): Promise<T> {
     throw new ApiError(resp.status, code, message);
   }
   if (resp.status === 204) return undefined as T;
-  if (o.raw) return (await resp.text()) as T;
+  if (o.blob) return (await resp.blob()) as T;
   return (await resp.json()) as T;
 }
 
@@ -281,8 +288,12 @@ export const api = {
   incidentComments: (id: string) => request<Comment[]>(`/api/v1/incidents/${enc(id)}/comments`),
   commentIncident: (id: string, body: string) =>
     request<Comment>(`/api/v1/incidents/${enc(id)}/comments`, { method: 'POST', body: { body } }),
-  exportIncidentUrl: (id: string) => `/api/v1/incidents/${enc(id)}/export`,
-  reportIncidentUrl: (id: string) => `/api/v1/incidents/${enc(id)}/report`,
+  exportIncident: (id: string) => request<Blob>(`/api/v1/incidents/${enc(id)}/export`, { blob: true }),
+  reportIncident: (id: string) => request<Blob>(`/api/v1/incidents/${enc(id)}/report`, { blob: true }),
+  attachments: (id: string) => request<Attachment[]>(`/api/v1/incidents/${enc(id)}/attachments`),
+  attach: (id: string, file: File) =>
+    request<Attachment>(`/api/v1/incidents/${enc(id)}/attachments`, { method: 'POST', query: { name: file.name }, file }),
+  attachment: (id: string) => request<Blob>(`/api/v1/attachments/${enc(id)}`, { blob: true }),
 };
 
 function enc(s: string): string {

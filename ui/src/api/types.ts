@@ -309,6 +309,16 @@ export interface SavedSearch {
   updated_at: string;
 }
 
+export interface Attachment {
+  id: string;
+  incident_id: string;
+  name: string;
+  media_type: string;
+  size: number;
+  uploaded_by: string;
+  created_at: string;
+}
+
 export interface AuditRecord {
   id: string;
   tenant: string;

@@ -1,8 +1,8 @@
 import { display, flatten } from './query';
 import type { EventDoc, Json } from '../api/types';
 
-export function download(name: string, type: string, body: string): void {
-  const url = URL.createObjectURL(new Blob([body], { type }));
+export function download(name: string, type: string, body: string | Blob): void {
+  const url = URL.createObjectURL(body instanceof Blob ? body : new Blob([body], { type }));
   const a = document.createElement('a');
   a.href = url;
   a.download = name;

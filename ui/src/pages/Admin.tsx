@@ -20,6 +20,7 @@ export function AdminPage() {
           ['/admin', 'Users'],
           ['/admin/tokens', 'API tokens'],
           ['/admin/tenants', 'Tenants'],
+          ['/admin/roles', 'Roles'],
           ['/admin/audit', 'Audit log'],
         ].map(([to, l]) => (
           <NavLink key={to} to={to} end className="tab">
@@ -31,6 +32,7 @@ export function AdminPage() {
         <Route index element={<Users />} />
         <Route path="tokens" element={<Tokens />} />
         <Route path="tenants" element={<Tenants />} />
+        <Route path="roles" element={<Roles />} />
         <Route path="audit" element={<Audit />} />
       </Routes>
     </div>
@@ -554,6 +556,43 @@ function Audit() {
           >
             Load more
           </button>
+        </div>
+      )}
+    </>
+  );
+}
+
+function Roles() {
+  const [roles, setRoles] = useState<{ role: Role; actions: string[] }[] | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  useEffect(() => {
+    api.roles().then(setRoles, setError);
+  }, []);
+  return (
+    <>
+      <p className="muted" style={{ marginTop: 0 }}>
+        A user or token holds one role per tenant; a role allows these actions in that tenant (an administrator in Main
+        is a general administrator of every tenant).
+      </p>
+      <ErrorNotice error={error} what="The role list" />
+      {roles && (
+        <div className="card flush">
+          <table className="data">
+            <thead>
+              <tr>
+                <th>Role</th>
+                <th>Actions</th>
+              </tr>
+            </thead>
+            <tbody>
+              {roles.map((r) => (
+                <tr key={r.role}>
+                  <td style={{ whiteSpace: 'nowrap' }}>{roleLabel(r.role)}</td>
+                  <td className="mono">{r.actions.join(', ')}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
         </div>
       )}
     </>

@@ -3,10 +3,11 @@
 import { useCallback, useEffect, useState } from 'react';
 import { Link, useNavigate, useParams, useSearchParams } from 'react-router-dom';
 import { api } from '../api/client';
-import type { Comment, Incident, IncidentStatus, Priority, Resolution, TimelineEntry } from '../api/types';
+import type { Attachment, Comment, Incident, IncidentStatus, Priority, Resolution, TimelineEntry } from '../api/types';
 import { INCIDENT_STATUSES, RESOLUTIONS, SEVERITIES } from '../api/types';
 import { Dialog, ErrorNotice, fmtNum, SeverityBadge, StatusBadge } from '../components/Common';
 import { PV } from '../components/Pivot';
+import { download } from '../lib/download';
 import { useSession } from '../lib/session';
 import { ago, fmtTime } from '../lib/time';
 
@@ -228,12 +229,21 @@ export function IncidentDetailPage() {
         ) : (
           <button onClick={() => change({ status: 'open' })}>Reopen</button>
         )}
-        <a className="btn" href={api.exportIncidentUrl(inc.id)} download>
+        <button onClick={() => api.exportIncident(inc.id).then((b) => download(`incident-${inc.id}.json`, 'application/json', b), setError)}>
           Export JSON
-        </a>
-        <a className="btn" href={api.reportIncidentUrl(inc.id)} target="_blank" rel="noreferrer">
+        </button>
+        <button
+          onClick={() =>
+            api.reportIncident(inc.id).then((b) => {
+              // the report is the server's HTML, opened from a blob so the credentials stay in this tab
+              const url = URL.createObjectURL(new Blob([b], { type: 'text/html' }));
+              window.open(url, '_blank', 'noopener');
+              setTimeout(() => URL.revokeObjectURL(url), 60_000);
+            }, setError)
+          }
+        >
           Printable report
-        </a>
+        </button>
       </div>
       <ErrorNotice error={error} />
       <div className="grid dash">
@@ -271,6 +281,8 @@ export function IncidentDetailPage() {
           <p>{inc.accounts.length ? inc.accounts.map((a) => <span key={a} style={{ marginRight: 8 }}><PV field="user.name" value={a} /></span>) : <span className="muted">none linked</span>}</p>
           <h2>Assets</h2>
           <p>{inc.assets.length ? inc.assets.join(', ') : <span className="muted">none linked</span>}</p>
+          <h2>Attachments</h2>
+          <Attachments id={inc.id} onError={setError} />
           <h2>Events</h2>
           <p>
             {inc.events.length ? (
@@ -347,5 +359,52 @@ function CloseIncident({ onClose, onConfirm }: { onClose: () => void; onConfirm:
         </select>
       </label>
     </Dialog>
+  );
+}
+
+function Attachments({ id, onError }: { id: string; onError: (e: unknown) => void }) {
+  const [list, setList] = useState<Attachment[]>([]);
+  const [busy, setBusy] = useState(false);
+  const load = useCallback(() => {
+    api.attachments(id).then(setList, () => setList([]));
+  }, [id]);
+  useEffect(load, [load]);
+  return (
+    <div style={{ marginBottom: 12 }}>
+      <ul style={{ paddingLeft: 18, marginTop: 0 }}>
+        {list.map((a) => (
+          <li key={a.id}>
+            <button className="pv" onClick={() => api.attachment(a.id).then((b) => download(a.name, a.media_type, b), onError)}>
+              {a.name}
+            </button>{' '}
+            <span className="muted">
+              {fmtNum(a.size)} bytes · {a.uploaded_by} · {ago(a.created_at)}
+            </span>
+          </li>
+        ))}
+      </ul>
+      <label className="btn" style={{ cursor: 'pointer' }}>
+        {busy ? 'Uploading…' : 'Attach a file'}
+        <input
+          type="file"
+          className="sr-only"
+          disabled={busy}
+          onChange={async (e) => {
+            const f = e.target.files?.[0];
+            e.target.value = '';
+            if (!f) return;
+            setBusy(true);
+            try {
+              await api.attach(id, f);
+              load();
+            } catch (err) {
+              onError(err);
+            } finally {
+              setBusy(false);
+            }
+          }}
+        />
+      </label>
+    </div>
   );
 }
