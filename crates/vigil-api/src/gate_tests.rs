@@ -19,10 +19,10 @@ use crate::{
     SearchRequest, SearchResponse, SearchService, router,
 };
 
-const TOKEN: &str = "test-token-0123456789abcdef";
+pub(crate) const TOKEN: &str = "test-token-0123456789abcdef";
 
 /// Answers every search with no events; optionally waits on a gate first.
-struct Svc {
+pub(crate) struct Svc {
     entered: Option<std::sync::mpsc::SyncSender<()>>,
     release: Option<parking_lot::Mutex<std::sync::mpsc::Receiver<()>>>,
 }
@@ -47,7 +47,7 @@ impl SearchService for Svc {
     }
 }
 
-fn state(limits: ApiLimits, svc: Svc) -> (ApiState, Telemetry) {
+pub(crate) fn state(limits: ApiLimits, svc: Svc) -> (ApiState, Telemetry) {
     let telemetry = Telemetry::new();
     (
         ApiState {
@@ -68,14 +68,14 @@ fn state(limits: ApiLimits, svc: Svc) -> (ApiState, Telemetry) {
     )
 }
 
-fn plain() -> Svc {
+pub(crate) fn plain() -> Svc {
     Svc {
         entered: None,
         release: None,
     }
 }
 
-fn req(path: &str, from: &str, token: Option<&str>) -> Request<Body> {
+pub(crate) fn req(path: &str, from: &str, token: Option<&str>) -> Request<Body> {
     let mut b = Request::get(path);
     if let Some(t) = token {
         b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
@@ -95,7 +95,7 @@ fn errors(t: &Telemetry, reason: &str) -> u64 {
         .unwrap_or(0)
 }
 
-async fn body_text(r: axum::response::Response) -> String {
+pub(crate) async fn body_text(r: axum::response::Response) -> String {
     let b = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
     String::from_utf8_lossy(&b).into_owned()
 }

@@ -1,4 +1,5 @@
-//! Vigil's HTTP API: search, health, metrics and source status.
+//! Vigil's HTTP API: search, health, metrics and source status; and the web console, embedded
+//! at compile time and served at `/` (see `ui`).
 //!
 //! Secure by default: every route but `/health` (which says only "ok") requires the bearer
 //! token, compared in constant time; failed authentications are counted, logged at a bounded
@@ -36,6 +37,9 @@ pub use auth::AuthPolicy;
 pub use listener::{ApiLimits, serve};
 pub use server::{ApiState, SearchGate, api_metrics, router, tls_config};
 pub use vigil_query::SearchControl;
+
+/// The web console behind the router's fallback.
+mod ui;
 
 use std::time::Duration;
 

@@ -450,6 +450,12 @@ async fn not_found() -> Response {
     )
 }
 
+/// Paths no API route matched: the web console (`crate::ui`), which answers API paths with
+/// the JSON 404.
+async fn console(req: Request) -> Response {
+    crate::ui::serve(req, not_found().await).await
+}
+
 /// The component the API counts on (`component_kind="api"`, `component_id="http"`).
 pub fn api_metrics(telemetry: &Telemetry) -> ComponentMetrics {
     telemetry.component("api", "http")
@@ -479,7 +485,7 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/health", get(health))
         .merge(protected)
-        .fallback(not_found)
+        .fallback(console)
         .layer(DefaultBodyLimit::max(state.max_body_size))
         .with_state(state)
 }
