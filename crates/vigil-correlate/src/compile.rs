@@ -115,6 +115,10 @@ pub struct Selector {
     pub join: Vec<(usize, usize, usize)>,
     /// Prefilter route: a field and the lowercase values one of which it must have.
     pub route: Option<(String, Vec<String>)>,
+    /// Whether the selector takes correlation and service events (its query names
+    /// `vigil.type`); other selectors see base and aggregated events only, so a rule never
+    /// feeds on its own output by accident.
+    pub derived: bool,
 }
 
 /// A list/table action of a rule.
@@ -841,6 +845,7 @@ impl Loader {
                 recovery: s.recovery,
                 join: join_specs,
                 route,
+                derived: s.query.as_deref().is_some_and(|q| q.contains("vigil.type") || q.contains("Type:")),
             });
         }
         let rate_limit = match &raw.rate_limit {

@@ -517,9 +517,13 @@ impl Engine {
         }
         let mut touched: Vec<usize> = Vec::new();
         let rules = self.rules.clone();
+        let derived_event = matches!(ev.meta.kind, EventType::Correlation | EventType::Monitoring);
         let check = |ri: usize, si: usize, masks: &mut Vec<u64>, touched: &mut Vec<usize>, stats: &mut Vec<RuleState>, stores: &Stores| {
             let r = &rules.rules[ri];
             let s = &r.selectors[si];
+            if derived_event && !s.derived {
+                return;
+            }
             stats[ri].stats.evaluated += 1;
             if let Some(f) = &s.filter
                 && !f.matches(ev as &dyn Record)
