@@ -92,6 +92,10 @@ pub struct Membership {
     pub value: Option<Value>,
     /// Field operand.
     pub field: Option<String>,
+    /// Capture indices of the key fields.
+    pub key_caps: Vec<usize>,
+    /// Capture index of the field operand.
+    pub field_cap: Option<usize>,
 }
 
 /// A compiled selector.
@@ -807,7 +811,11 @@ impl Loader {
                 {
                     probs.push((format!("{lat}.column"), format!("'{}' has no column '{c}'", m.list)));
                 }
+                let key_caps = m.key.iter().map(|f| capture(f, &mut captures)).collect();
+                let field_cap = m.field.as_ref().map(|f| capture(f, &mut captures));
                 lists.push(Membership {
+                    key_caps,
+                    field_cap,
                     store,
                     key: m.key.iter().map(|f| canonical(f)).collect(),
                     absent: m.absent,

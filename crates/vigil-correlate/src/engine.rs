@@ -310,16 +310,6 @@ pub(crate) fn first_text(ev: &Event, field: &str) -> Option<SmolStr> {
     out.filter(|s| !s.is_empty())
 }
 
-fn first_value(ev: &Event, field: &str) -> Option<Value> {
-    let mut out = None;
-    ev.visit_field(field, &mut |v| {
-        if out.is_none() && !matches!(v, ValueRef::Null) {
-            out = Some(v.to_owned_value());
-        }
-    });
-    out
-}
-
 fn cmp_values(a: &Value, op: CmpName, b: &Value) -> bool {
     let num = |v: &Value| match v {
         Value::Int(i) => Some(*i as f64),
@@ -518,7 +508,7 @@ impl Engine {
         let mut touched: Vec<usize> = Vec::new();
         let rules = self.rules.clone();
         let derived_event = matches!(ev.meta.kind, EventType::Correlation | EventType::Monitoring);
-        let check = |ri: usize, si: usize, masks: &mut Vec<u64>, touched: &mut Vec<usize>, stats: &mut Vec<RuleState>, stores: &Stores| {
+        let check = |ri: usize, si: usize, masks: &mut Vec<u64>, touched: &mut Vec<usize>, stats: &mut Vec<RuleState>| {
             let r = &rules.rules[ri];
             let s = &r.selectors[si];
             if derived_event && !s.derived {
@@ -530,38 +520,6 @@ impl Engine {
             {
                 return;
             }
-            for m in &s.lists {
-                let mut key = Vec::with_capacity(m.key.len());
-                for f in &m.key {
-                    match first_text(ev, f) {
-                        Some(v) => key.push(v),
-                        None => return,
-                    }
-                }
-                let now = ev.timestamp.0;
-                let entry = stores.get(m.store, &ev.meta.tenant, &key, now);
-                if m.absent {
-                    if entry.is_some() {
-                        return;
-                    }
-                    continue;
-                }
-                let Some(entry) = entry else { return };
-                if let Some(col) = &m.column {
-                    let Some(have) = entry.values.get(col) else { return };
-                    let want = match (&m.value, &m.field) {
-                        (Some(v), _) => v.clone(),
-                        (None, Some(f)) => match first_value(ev, f) {
-                            Some(v) => v,
-                            None => return,
-                        },
-                        (None, None) => return,
-                    };
-                    if !cmp_values(have, m.op, &want) {
-                        return;
-                    }
-                }
-            }
             if masks[ri] == 0 {
                 touched.push(ri);
             }
@@ -569,10 +527,10 @@ impl Engine {
         };
         for g in cands {
             let (ri, si) = self.sel_ids[g];
-            check(ri, si, &mut self.masks, &mut touched, &mut self.states, &self.stores);
+            check(ri, si, &mut self.masks, &mut touched, &mut self.states);
         }
         for (ri, si) in sigma_hits {
-            check(ri, si, &mut self.masks, &mut touched, &mut self.states, &self.stores);
+            check(ri, si, &mut self.masks, &mut touched, &mut self.states);
         }
         touched.sort_unstable();
         touched
@@ -681,9 +639,20 @@ impl Engine {
     /// expires list entries; loops correlation events back until nothing is left.
     fn release(&mut self, out: &mut Vec<Output>) {
         loop {
-            for ri in 0..self.states.len() {
-                let wm = self.watermark(ri);
-                self.release_rule(ri, wm, out);
+            // every rule's due facts and timers, merged in event-time order across rules, so a
+            // list written by one rule is read by another in event-time order too
+            let wms: Vec<i64> = (0..self.states.len()).map(|ri| self.watermark(ri)).collect();
+            let mut heap: BinaryHeap<Reverse<(i64, usize)>> = (0..self.states.len())
+                .filter_map(|ri| self.next_due(ri, wms[ri]).map(|t| Reverse((t, ri))))
+                .collect();
+            while let Some(Reverse((_, ri))) = heap.pop() {
+                self.step_rule(ri, wms[ri], out);
+                if let Some(t) = self.next_due(ri, wms[ri]) {
+                    heap.push(Reverse((t, ri)));
+                }
+            }
+            for (ri, wm) in wms.into_iter().enumerate() {
+                self.finish_rule(ri, wm);
             }
             let list_now = self.max_ts.max(self.declared_wm);
             let expired = self.stores.expire(list_now);
@@ -706,30 +675,47 @@ impl Engine {
         }
     }
 
-    fn release_rule(&mut self, ri: usize, wm: i64, out: &mut Vec<Output>) {
-        loop {
-            let st = &mut self.states[ri];
-            let fact_ts = st.pending.peek().map(|p| p.0.ts).filter(|t| *t <= wm);
-            let timer_ts = st
-                .timers
-                .peek()
-                .map(|Reverse((d, _, _))| *d)
-                .filter(|d| *d < wm);
-            let mut fired = Vec::new();
-            match (fact_ts, timer_ts) {
-                (None, None) => break,
-                (Some(f), Some(t)) if t < f => {
-                    self.run_timers(ri, t.saturating_add(1), &mut fired);
-                }
-                (Some(_), _) => {
-                    if let Some(Pend(f)) = self.states[ri].pending.pop() {
-                        self.apply(ri, f, false, &mut fired);
-                    }
-                }
-                (None, Some(t)) => self.run_timers(ri, t.saturating_add(1), &mut fired),
-            }
-            self.handle(fired, out);
+    /// The event time of a rule's next due item: a buffered fact at or before the watermark,
+    /// or a timer before it (ordered just after the facts of its own instant).
+    fn next_due(&self, ri: usize, wm: i64) -> Option<i64> {
+        let st = &self.states[ri];
+        let fact = st.pending.peek().map(|p| p.0.ts).filter(|t| *t <= wm);
+        let timer = st
+            .timers
+            .peek()
+            .map(|Reverse((d, _, _))| *d)
+            .filter(|d| *d < wm)
+            .map(|d| d.saturating_add(1));
+        match (fact, timer) {
+            (Some(f), Some(t)) => Some(f.min(t)),
+            (a, b) => a.or(b),
         }
+    }
+
+    /// Processes a rule's next due item.
+    fn step_rule(&mut self, ri: usize, wm: i64, out: &mut Vec<Output>) {
+        let st = &mut self.states[ri];
+        let fact_ts = st.pending.peek().map(|p| p.0.ts).filter(|t| *t <= wm);
+        let timer_ts = st
+            .timers
+            .peek()
+            .map(|Reverse((d, _, _))| *d)
+            .filter(|d| *d < wm);
+        let mut fired = Vec::new();
+        match (fact_ts, timer_ts) {
+            (None, None) => return,
+            (Some(f), Some(t)) if t < f => self.run_timers(ri, t.saturating_add(1), &mut fired),
+            (Some(_), _) => {
+                if let Some(Pend(f)) = self.states[ri].pending.pop() {
+                    self.apply(ri, f, false, &mut fired);
+                }
+            }
+            (None, Some(t)) => self.run_timers(ri, t.saturating_add(1), &mut fired),
+        }
+        self.handle(fired, out);
+    }
+
+    fn finish_rule(&mut self, ri: usize, wm: i64) {
         let rule = self.rules.rules[ri].clone();
         let st = &mut self.states[ri];
         st.frontier = st.frontier.max(wm);
@@ -842,9 +828,13 @@ impl Engine {
     }
 
     /// Applies one fact to its rule's state.
-    fn apply(&mut self, ri: usize, fact: Fact, late: bool, fired: &mut Vec<Firing>) {
+    fn apply(&mut self, ri: usize, mut fact: Fact, late: bool, fired: &mut Vec<Firing>) {
         let rule = self.rules.rules[ri].clone();
         let opts = self.opts.clone();
+        fact.mask = self.list_mask(&rule, &fact);
+        if fact.mask == 0 {
+            return;
+        }
         if matches!(rule.kind, RuleKind::Simple | RuleKind::Operational) {
             let f = Firing {
                 rule: ri,
@@ -1104,6 +1094,41 @@ impl Engine {
             st.timers.push(Reverse((d, late, fact.group.clone())));
         }
         drop_firings(out_firings, ri, self, fired);
+    }
+
+    /// The selectors of a fact whose list and table tests hold now (tests are evaluated when
+    /// the fact is released, in event-time order with the rules that write the lists).
+    fn list_mask(&self, rule: &Rule, fact: &Fact) -> u64 {
+        let mut mask = fact.mask;
+        for (si, s) in rule.selectors.iter().enumerate() {
+            if mask & (1 << si) == 0 || s.lists.is_empty() {
+                continue;
+            }
+            let ok = s.lists.iter().all(|m| {
+                let key: Option<Key> = m.key_caps.iter().map(|&i| fact.caps.get(i).cloned().flatten()).collect();
+                let Some(key) = key else { return false };
+                let entry = self.stores.get(m.store, &fact.tenant, &key, fact.ts);
+                if m.absent {
+                    return entry.is_none();
+                }
+                let Some(entry) = entry else { return false };
+                let Some(col) = &m.column else { return true };
+                let Some(have) = entry.values.get(col) else { return false };
+                let want = match (&m.value, m.field_cap) {
+                    (Some(v), _) => v.clone(),
+                    (None, Some(i)) => match fact.caps.get(i).cloned().flatten() {
+                        Some(v) => Value::Str(v),
+                        None => return false,
+                    },
+                    (None, None) => return false,
+                };
+                cmp_values(have, m.op, &want)
+            });
+            if !ok {
+                mask &= !(1 << si);
+            }
+        }
+        mask
     }
 
     /// Drops finished state of a rule: windows that ended, expired partials, rate-limit
