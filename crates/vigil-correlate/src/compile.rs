@@ -399,17 +399,42 @@ impl Loader {
             }
             return;
         }
-        let Some(file) = self.decode::<RawFile>(origin, "", &doc) else {
+        // a file of several rules and lists: each element decoded on its own, so one bad rule
+        // does not hide the others
+        let yaml_serde::Value::Mapping(m) = &doc else {
+            self.problem(origin, "", None, "a rule file is a mapping (one rule, or rules/active_lists/context_tables)");
             return;
         };
-        for (i, r) in file.rules.into_iter().enumerate() {
-            self.rules.push((origin.to_path_buf(), format!("rules[{i}]"), r));
-        }
-        for (i, s) in file.active_lists.into_iter().enumerate() {
-            self.stores.push((origin.to_path_buf(), format!("active_lists[{i}]"), s, StoreKind::ActiveList));
-        }
-        for (i, s) in file.context_tables.into_iter().enumerate() {
-            self.stores.push((origin.to_path_buf(), format!("context_tables[{i}]"), s, StoreKind::ContextTable));
+        for (k, v) in m {
+            let key = k.as_str().unwrap_or("");
+            let items: &[yaml_serde::Value] = match v {
+                yaml_serde::Value::Sequence(items) => items,
+                yaml_serde::Value::Null => &[],
+                _ => {
+                    self.problem(origin, key, None, "expected a list");
+                    continue;
+                }
+            };
+            for (i, item) in items.iter().enumerate() {
+                let at = format!("{key}[{i}]");
+                match key {
+                    "rules" => {
+                        if let Some(r) = self.decode::<RawRule>(origin, &at, item) {
+                            self.rules.push((origin.to_path_buf(), at, r));
+                        }
+                    }
+                    "active_lists" | "context_tables" => {
+                        if let Some(s) = self.decode::<RawStore>(origin, &at, item) {
+                            let kind = if key == "active_lists" { StoreKind::ActiveList } else { StoreKind::ContextTable };
+                            self.stores.push((origin.to_path_buf(), at, s, kind));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if !matches!(key, "rules" | "active_lists" | "context_tables") {
+                self.problem(origin, key, None, "unknown key (expected a rule with `id`, or rules, active_lists, context_tables)");
+            }
         }
     }
 
