@@ -647,6 +647,17 @@ impl Engine {
                 .collect();
             while let Some(Reverse((_, ri))) = heap.pop() {
                 self.step_rule(ri, wms[ri], out);
+                if !self.loopq.is_empty() {
+                    // correlation events join the stream at the time they were raised, before
+                    // any rule moves past it
+                    while let Some((ev, depth)) = self.loopq.pop_front() {
+                        self.ingest(&ev, depth, out);
+                    }
+                    heap = (0..self.states.len())
+                        .filter_map(|ri| self.next_due(ri, wms[ri]).map(|t| Reverse((t, ri))))
+                        .collect();
+                    continue;
+                }
                 if let Some(t) = self.next_due(ri, wms[ri]) {
                     heap.push(Reverse((t, ri)));
                 }
