@@ -929,7 +929,7 @@ impl Loader {
             tags: raw.tags.clone(),
             window_ns,
             lateness_ns,
-            late_policy: raw.late_policy,
+            late_policy: raw.late_policy.unwrap_or(if stateful { LatePolicy::Drop } else { LatePolicy::LateWindow }),
             group_by,
             unique,
             selectors,

@@ -166,6 +166,9 @@ struct AbsBucket {
     deadline: Option<i64>,
     start: i64,
     ids: Vec<u128>,
+    /// The deadline of the one timer this group has pending (a silent group's deadline moves
+    /// with every event; its timer is re-armed when it comes due, not pushed per event).
+    timer_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -766,8 +769,19 @@ impl Engine {
                     }
                 }
                 Logic::Abs(ab) => {
-                    if ab.deadline != Some(deadline) {
-                        continue;
+                    if ab.timer_at != Some(deadline) {
+                        continue; // a stale timer
+                    }
+                    ab.timer_at = None;
+                    match ab.deadline {
+                        None => continue, // the expected event came
+                        Some(d) if d != deadline => {
+                            // the deadline moved on since the timer was armed: re-arm it
+                            ab.timer_at = Some(d);
+                            st.timers.push(Reverse((d, late, key)));
+                            continue;
+                        }
+                        Some(_) => {}
                     }
                     ab.deadline = None;
                     let f = Firing {
@@ -1085,9 +1099,13 @@ impl Engine {
                         if ab.deadline.is_none_or(|x| d > x) {
                             ab.deadline = Some(d);
                             ab.start = t;
-                            ab.ids = vec![fact.id];
+                            ab.ids.clear();
+                            ab.ids.push(fact.id);
                             b.caps = fact.caps.clone();
-                            timer = Some(d);
+                            if ab.timer_at.is_none() {
+                                ab.timer_at = Some(d);
+                                timer = Some(d);
+                            }
                         }
                     } else if ab.deadline.is_none() {
                         let d = t.saturating_add(rule.window_ns);
@@ -1095,6 +1113,7 @@ impl Engine {
                         ab.start = t;
                         ab.ids = vec![fact.id];
                         b.caps = fact.caps.clone();
+                        ab.timer_at = Some(d);
                         timer = Some(d);
                     }
                 }
@@ -1184,7 +1203,7 @@ impl Engine {
                 for (k, b) in groups {
                     let d = match &b.logic {
                         Logic::Std(sb) => sb.window_start.map(|s| s.saturating_add(rule.window_ns)),
-                        Logic::Abs(ab) => ab.deadline,
+                        Logic::Abs(ab) => ab.timer_at,
                         _ => None,
                     };
                     if let Some(d) = d {
@@ -1762,10 +1781,13 @@ impl Engine {
             st.stats = rs.stats;
             st.pending = rs.pending.into_iter().map(Pend).collect();
             for (late, groups) in [(false, rs.groups), (true, rs.late_groups)] {
-                for (k, b) in groups {
-                    let d = match &b.logic {
+                for (k, mut b) in groups {
+                    let d = match &mut b.logic {
                         Logic::Std(sb) => sb.window_start.map(|s| s.saturating_add(rule.window_ns)),
-                        Logic::Abs(ab) => ab.deadline,
+                        Logic::Abs(ab) => {
+                            ab.timer_at = ab.deadline;
+                            ab.deadline
+                        }
                         _ => None,
                     };
                     if let Some(d) = d {

@@ -158,9 +158,11 @@ pub struct RawRule {
     /// be evaluated in order. Default `0s` for simple and operational rules, `30s` otherwise.
     #[serde(default)]
     pub lateness: Option<String>,
-    /// What happens to events later than `lateness`. Default `drop` (counted).
+    /// What happens to events later than `lateness`. Default `drop` (counted) for standard,
+    /// sequence and absence rules; `late_window` for simple and operational rules, whose result
+    /// does not depend on order (a late event still fires).
     #[serde(default)]
-    pub late_policy: LatePolicy,
+    pub late_policy: Option<LatePolicy>,
     /// Identical fields: the group (KUMA's bucket) key. Events missing one are counted and not
     /// grouped.
     #[serde(default)]
