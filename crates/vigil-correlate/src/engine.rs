@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use smol_str::SmolStr;
 use vigil_detect::{FieldValue, SigmaEvent};
-use vigil_event::{Event, EventType, Timestamp, Ulid, Value, ValueRef};
+use vigil_event::{Event, EventType, FieldId, Timestamp, Ulid, Value, ValueRef};
 use vigil_query::Record;
 
 use crate::compile::{Rule, Rules, split_sigma_id};
@@ -111,10 +111,21 @@ struct Fact {
     depth: u8,
 }
 
-struct Pend(Fact);
+/// A buffered fact, ordered by its key held inline (comparisons touch no other memory).
+struct Pend {
+    key: (i64, u128, u64),
+    fact: Box<Fact>,
+}
+
+impl Pend {
+    fn new(fact: Fact) -> Pend {
+        Pend { key: (fact.ts, fact.id, fact.seq), fact: Box::new(fact) }
+    }
+}
+
 impl PartialEq for Pend {
     fn eq(&self, o: &Self) -> bool {
-        self.cmp(o) == Ordering::Equal
+        self.key == o.key
     }
 }
 impl Eq for Pend {}
@@ -125,8 +136,57 @@ impl PartialOrd for Pend {
 }
 impl Ord for Pend {
     fn cmp(&self, o: &Self) -> Ordering {
-        // min-heap through Reverse: earliest event time, then id, then arrival
-        (o.0.ts, o.0.id, o.0.seq).cmp(&(self.0.ts, self.0.id, self.0.seq))
+        // min-heap: earliest event time, then id, then arrival
+        o.key.cmp(&self.key)
+    }
+}
+
+/// A rule's reorder buffer: facts that arrive in order (the common case) are appended to a
+/// sorted run in O(1); the others go to a heap; the next due fact is the smaller of the two
+/// fronts.
+#[derive(Default)]
+struct Buffer {
+    run: VecDeque<Pend>,
+    heap: BinaryHeap<Pend>,
+}
+
+impl Buffer {
+    fn push(&mut self, p: Pend) {
+        if self.run.back().is_none_or(|b| b.key <= p.key) {
+            self.run.push_back(p);
+        } else {
+            self.heap.push(p);
+        }
+    }
+    fn peek_key(&self) -> Option<(i64, u128, u64)> {
+        match (self.run.front(), self.heap.peek()) {
+            (Some(a), Some(b)) => Some(a.key.min(b.key)),
+            (a, b) => a.or(b).map(|p| p.key),
+        }
+    }
+    fn pop(&mut self) -> Option<Pend> {
+        let from_run = match (self.run.front(), self.heap.peek()) {
+            (Some(a), Some(b)) => a.key <= b.key,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        if from_run { self.run.pop_front() } else { self.heap.pop() }
+    }
+    fn len(&self) -> usize {
+        self.run.len() + self.heap.len()
+    }
+    fn iter(&self) -> impl Iterator<Item = &Pend> {
+        self.run.iter().chain(self.heap.iter())
+    }
+}
+
+impl FromIterator<Pend> for Buffer {
+    fn from_iter<I: IntoIterator<Item = Pend>>(it: I) -> Buffer {
+        let mut b = Buffer::default();
+        for p in it {
+            b.push(p);
+        }
+        b
     }
 }
 
@@ -191,7 +251,7 @@ type GKey = Vec<SmolStr>;
 
 #[derive(Default)]
 struct RuleState {
-    pending: BinaryHeap<Pend>,
+    pending: Buffer,
     groups: HashMap<GKey, Bucket>,
     late_groups: HashMap<GKey, Bucket>,
     timers: BinaryHeap<Reverse<(i64, bool, GKey)>>,
@@ -235,7 +295,9 @@ pub struct Engine {
     /// (rule, selector) of each Sigma rule of the shared set, by its index.
     sigma_ids: HashMap<String, (usize, usize)>,
     /// Prefilter: field → lowercase value → selectors (global ids).
-    routes: Vec<(String, HashMap<String, Vec<usize>>)>,
+    routes: Vec<(FieldRef, HashMap<String, Vec<usize>>)>,
+    /// Per rule, its fields resolved once.
+    fields: Vec<RuleFieldRefs>,
     /// Selectors without a route, tested on every event.
     unrouted: Vec<usize>,
     /// Global selector id → (rule, selector).
@@ -300,6 +362,42 @@ fn ref_text(v: ValueRef<'_>) -> Option<SmolStr> {
         ValueRef::Ip(ip) => SmolStr::new(ip.to_string()),
         ValueRef::Time(t) => SmolStr::new(Timestamp(t).to_rfc3339()),
     })
+}
+
+/// A field resolved once: registered fields are read by id, without a name lookup per event.
+#[derive(Debug, Clone)]
+struct FieldRef {
+    name: String,
+    id: Option<FieldId>,
+}
+
+impl FieldRef {
+    fn new(name: &str) -> FieldRef {
+        FieldRef { name: name.to_string(), id: FieldId::lookup(name) }
+    }
+    fn visit(&self, ev: &Event, f: &mut dyn FnMut(ValueRef<'_>)) {
+        match self.id {
+            Some(id) => id.def().visit(ev, f),
+            None => ev.visit_field(&self.name, f),
+        }
+    }
+    fn first_text(&self, ev: &Event) -> Option<SmolStr> {
+        let mut out = None;
+        self.visit(ev, &mut |v| {
+            if out.is_none() {
+                out = ref_text(v);
+            }
+        });
+        out.filter(|s| !s.is_empty())
+    }
+}
+
+/// The fields a rule reads from every matching event.
+#[derive(Debug)]
+struct RuleFieldRefs {
+    group: Vec<FieldRef>,
+    unique: Vec<FieldRef>,
+    caps: Vec<FieldRef>,
 }
 
 /// The first value of a field as text.
@@ -388,13 +486,23 @@ impl Engine {
             .collect();
         let n_sel = sel_ids.len();
         let n_rules = rules.rules.len();
+        let fields = rules
+            .rules
+            .iter()
+            .map(|r| RuleFieldRefs {
+                group: r.group_by.iter().map(|f| FieldRef::new(f)).collect(),
+                unique: r.unique.iter().map(|f| FieldRef::new(f)).collect(),
+                caps: r.captures.iter().map(|f| FieldRef::new(f)).collect(),
+            })
+            .collect();
         Engine {
             rules,
             opts,
             stores,
             states,
             sigma_ids,
-            routes: route_map.into_iter().collect(),
+            routes: route_map.into_iter().map(|(f, m)| (FieldRef::new(&f), m)).collect(),
+            fields,
             unrouted,
             sel_ids,
             max_ts: i64::MIN,
@@ -486,7 +594,7 @@ impl Engine {
                     }
                 }
             };
-            ev.visit_field(field, &mut |v| match v {
+            field.visit(ev, &mut |v| match v {
                 ValueRef::Str(s) if !s.bytes().any(|b| b.is_ascii_uppercase()) && s.is_ascii() => hit(s),
                 ValueRef::Str(s) => hit(&s.to_lowercase()),
                 ValueRef::Int(i) => hit(&i.to_string()),
@@ -559,8 +667,9 @@ impl Engine {
             let mut group = Vec::with_capacity(rule.group_by.len() + 1);
             group.push(ev.meta.tenant.clone());
             let mut complete = true;
-            for f in &rule.group_by {
-                match first_text(ev, f) {
+            let refs = &self.fields[ri];
+            for f in &refs.group {
+                match f.first_text(ev) {
                     Some(v) => group.push(v),
                     None => {
                         complete = false;
@@ -575,11 +684,7 @@ impl Engine {
             let unique = if rule.unique.is_empty() {
                 None
             } else {
-                let vals: Vec<SmolStr> = rule
-                    .unique
-                    .iter()
-                    .filter_map(|f| first_text(ev, f))
-                    .collect();
+                let vals: Vec<SmolStr> = refs.unique.iter().filter_map(|f| f.first_text(ev)).collect();
                 if vals.len() != rule.unique.len() {
                     // an event without the unique field cannot add a distinct value
                     Some(SmolStr::default())
@@ -587,7 +692,7 @@ impl Engine {
                     Some(SmolStr::new(vals.join("\u{1f}")))
                 }
             };
-            let caps = rule.captures.iter().map(|f| first_text(ev, f)).collect();
+            let caps = refs.caps.iter().map(|f| f.first_text(ev)).collect();
             self.seq += 1;
             let fact = Fact {
                 ts,
@@ -624,10 +729,11 @@ impl Engine {
                 }
                 continue;
             }
-            st.pending.push(Pend(fact));
+            st.pending.push(Pend::new(fact));
             if st.pending.len() > self.opts.max_pending_per_rule {
                 st.stats.forced_releases += 1;
-                if let Some(Pend(f)) = st.pending.pop() {
+                if let Some(p) = st.pending.pop() {
+                    let f = *p.fact;
                     st.frontier = st.frontier.max(f.ts);
                     let mut fired = Vec::new();
                     self.run_timers(ri, f.ts, &mut fired);
@@ -693,7 +799,7 @@ impl Engine {
     /// or a timer before it (ordered just after the facts of its own instant).
     fn next_due(&self, ri: usize, wm: i64) -> Option<i64> {
         let st = &self.states[ri];
-        let fact = st.pending.peek().map(|p| p.0.ts).filter(|t| *t <= wm);
+        let fact = st.pending.peek_key().map(|k| k.0).filter(|t| *t <= wm);
         let timer = st
             .timers
             .peek()
@@ -709,7 +815,7 @@ impl Engine {
     /// Processes a rule's next due item.
     fn step_rule(&mut self, ri: usize, wm: i64, out: &mut Vec<Output>) {
         let st = &mut self.states[ri];
-        let fact_ts = st.pending.peek().map(|p| p.0.ts).filter(|t| *t <= wm);
+        let fact_ts = st.pending.peek_key().map(|k| k.0).filter(|t| *t <= wm);
         let timer_ts = st
             .timers
             .peek()
@@ -720,8 +826,8 @@ impl Engine {
             (None, None) => return,
             (Some(f), Some(t)) if t < f => self.run_timers(ri, t.saturating_add(1), &mut fired),
             (Some(_), _) => {
-                if let Some(Pend(f)) = self.states[ri].pending.pop() {
-                    self.apply(ri, f, false, &mut fired);
+                if let Some(p) = self.states[ri].pending.pop() {
+                    self.apply(ri, *p.fact, false, &mut fired);
                 }
             }
             (None, Some(t)) => self.run_timers(ri, t.saturating_add(1), &mut fired),
@@ -1580,7 +1686,7 @@ impl Engine {
         let st = &self.states[ri];
         let mut key: GKey = vec![SmolStr::new(tenant)];
         key.extend(values.iter().map(|v| SmolStr::new(v)));
-        let pending = st.pending.iter().filter(|p| p.0.group == key).count();
+        let pending = st.pending.iter().filter(|p| p.fact.group == key).count();
         let b = st.groups.get(&key);
         let mut ex = GroupExplain {
             rule: rule.id.clone(),
@@ -1713,7 +1819,7 @@ impl Engine {
             .iter()
             .zip(&self.states)
             .map(|(r, st)| {
-                let mut pending: Vec<Fact> = st.pending.iter().map(|p| p.0.clone()).collect();
+                let mut pending: Vec<Fact> = st.pending.iter().map(|p| (*p.fact).clone()).collect();
                 pending.sort_by_key(|f| (f.ts, f.id, f.seq));
                 let mut groups: Vec<(GKey, Bucket)> = st.groups.iter().map(|(k, b)| (k.clone(), b.clone())).collect();
                 groups.sort_by(|a, b| a.0.cmp(&b.0));
@@ -1779,7 +1885,7 @@ impl Engine {
             st.frontier = rs.frontier;
             st.last_sweep = rs.last_sweep;
             st.stats = rs.stats;
-            st.pending = rs.pending.into_iter().map(Pend).collect();
+            st.pending = rs.pending.into_iter().map(Pend::new).collect();
             for (late, groups) in [(false, rs.groups), (true, rs.late_groups)] {
                 for (k, mut b) in groups {
                     let d = match &mut b.logic {
