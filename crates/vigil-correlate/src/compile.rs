@@ -119,6 +119,9 @@ pub struct Selector {
     pub join: Vec<(usize, usize, usize)>,
     /// Prefilter route: a field and the lowercase values one of which it must have.
     pub route: Option<(String, Vec<String>)>,
+    /// A field the query requires to be present (when it has no route): the selector is
+    /// evaluated only on events that have it.
+    pub requires: Option<String>,
     /// Whether the selector takes correlation and service events (its query names
     /// `vigil.type`); other selectors see base and aggregated events only, so a rule never
     /// feeds on its own output by accident.
@@ -309,6 +312,20 @@ fn route_of(expr: &Expr) -> Option<(String, Vec<String>)> {
                 values.extend(v);
             }
             Some((field?, values))
+        }
+        _ => None,
+    }
+}
+
+/// A field every match of `expr` has a value in.
+fn required_field(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Term(t) => t.field().map(str::to_string),
+        Expr::And(children) => children.iter().find_map(required_field),
+        Expr::Or(children) => {
+            let fields: Vec<String> = children.iter().map(required_field).collect::<Option<_>>()?;
+            let first = fields.first()?.clone();
+            fields.iter().all(|f| *f == first).then_some(first)
         }
         _ => None,
     }
@@ -778,6 +795,7 @@ impl Loader {
             }
             let mut filter = None;
             let mut route = None;
+            let mut requires = None;
             if let Some(q) = &s.query {
                 match vigil_event::query::parse_query(q) {
                     Ok(query) if !query.stages.is_empty() => {
@@ -785,6 +803,7 @@ impl Loader {
                     }
                     Ok(query) => {
                         route = route_of(&query.filter);
+                        requires = required_field(&query.filter);
                         match CompiledFilter::new(&query.filter) {
                             Ok(f) => filter = Some(f),
                             Err(e) => probs.push((format!("{at}.query"), e.render(q))),
@@ -878,6 +897,7 @@ impl Loader {
                 recovery: s.recovery,
                 join: join_specs,
                 route,
+                requires,
                 derived: s.query.as_deref().is_some_and(|q| q.contains("vigil.type") || q.contains("Type:")),
             });
         }

@@ -298,6 +298,8 @@ pub struct Engine {
     routes: Vec<(FieldRef, HashMap<String, Vec<usize>>)>,
     /// Per rule, its fields resolved once.
     fields: Vec<RuleFieldRefs>,
+    /// Selectors without a route but with a required field: tested on events that have it.
+    exists_routes: Vec<(FieldRef, Vec<usize>)>,
     /// Selectors without a route, tested on every event.
     unrouted: Vec<usize>,
     /// Global selector id → (rule, selector).
@@ -448,6 +450,7 @@ impl Engine {
         let mut sel_ids = Vec::new();
         let mut route_map: BTreeMap<String, HashMap<String, Vec<usize>>> = BTreeMap::new();
         let mut unrouted = Vec::new();
+        let mut exists_map: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         for (ri, r) in rules.rules.iter().enumerate() {
             for (si, s) in r.selectors.iter().enumerate() {
                 let g = sel_ids.len();
@@ -465,7 +468,10 @@ impl Engine {
                             }
                         }
                     }
-                    None => unrouted.push(g),
+                    None => match &s.requires {
+                        Some(f) => exists_map.entry(f.clone()).or_default().push(g),
+                        None => unrouted.push(g),
+                    },
                 }
             }
         }
@@ -503,6 +509,7 @@ impl Engine {
             sigma_ids,
             routes: route_map.into_iter().map(|(f, m)| (FieldRef::new(&f), m)).collect(),
             fields,
+            exists_routes: exists_map.into_iter().map(|(f, ids)| (FieldRef::new(&f), ids)).collect(),
             unrouted,
             sel_ids,
             max_ts: i64::MIN,
@@ -604,6 +611,18 @@ impl Engine {
                     }
                 }
             });
+        }
+        for (field, ids) in &self.exists_routes {
+            let mut has = false;
+            field.visit(ev, &mut |v| has |= !matches!(v, ValueRef::Null));
+            if has {
+                for &g in ids {
+                    if cand[g] != stamp {
+                        cand[g] = stamp;
+                        cands.push(g);
+                    }
+                }
+            }
         }
         cands.extend(self.unrouted.iter().copied());
         let mut sigma_hits: Vec<(usize, usize)> = Vec::new();
@@ -727,6 +746,14 @@ impl Engine {
                         self.handle(fired, out);
                     }
                 }
+                continue;
+            }
+            if rule.kind == RuleKind::Absence && rule.selectors.len() == 1 && fact.depth == 0 {
+                // a silent group keeps the newest time per group, which does not depend on the
+                // order of its events: no need to wait for the watermark
+                let mut fired = Vec::new();
+                self.apply(ri, fact, false, &mut fired);
+                self.handle(fired, out);
                 continue;
             }
             st.pending.push(Pend::new(fact));
