@@ -4,7 +4,7 @@ the embedded store through the library, then the same corpus into ClickHouse (De
 through the `clickhouse` backend.
 
     python3 bench/store_scale.py --lines 10000000 [--workdir /work/store-bench] [--keep]
-        [--no-clickhouse] [--cold-level 9] [--python-gen] [--correlation-every N]
+        [--no-clickhouse] [--cold-level 9] [--python-gen] [--correlation-every N] [--reps 3]
 
 Steps: generate the corpus into --workdir (streamed to disk; 100 M lines are ~19 GB, so not
 /dev/shm) with `vigil-gen-syslog`, the Rust port of ../shared/bench/gen_syslog.py that writes
@@ -20,7 +20,10 @@ corpus unless --keep. `--correlation-every N` adds a correlation event after eve
 and times `process.name:sshd | count` against `vigil.type:correlation | count by rule.name`
 (issue 12: 990,000 lines with N = 99 are 1,000,000 stored events):
 
-    python3 bench/store_scale.py --lines 990000 --correlation-every 99 --no-clickhouse --no-cold Everything runs on this machine (ClickHouse on 127.0.0.1).
+    python3 bench/store_scale.py --lines 990000 --correlation-every 99 --no-clickhouse --no-cold \
+        --reps 15
+
+Everything runs on this machine (ClickHouse on 127.0.0.1).
 """
 import argparse
 import json
@@ -71,6 +74,7 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the corpus")
     ap.add_argument("--no-clickhouse", action="store_true")
     ap.add_argument("--no-cold", action="store_true", help="hot tier only (skip the cold rewrite)")
+    ap.add_argument("--reps", type=int, default=3, help="runs of each query (the median is shown)")
     ap.add_argument("--correlation-every", type=int, default=0,
                     help="add a correlation event after every N-th line and time the metadata queries")
     ap.add_argument("--python-gen", action="store_true",
@@ -88,7 +92,8 @@ def main():
     env = dict(os.environ)
     results = {"lines": a.lines, "cold_level": a.cold_level, "machine": machine(),
                "correlation_every": a.correlation_every}
-    corr = ["--correlation-every", str(a.correlation_every)] if a.correlation_every else []
+    corr = ["--reps", str(a.reps)]
+    corr += ["--correlation-every", str(a.correlation_every)] if a.correlation_every else []
     try:
         emb = run_bench(["--corpus", corpus, "--dir", a.workdir, "--cold-level", str(a.cold_level)]
                         + (["--no-cold"] if a.no_cold else []) + corr, env)

@@ -961,16 +961,33 @@ impl Segment {
                 }
                 col.ids.resize(base, 0);
                 let keys = d.keys();
-                col.ids.extend((0..keys.len()).map(|i| {
-                    if keys.is_valid(i) {
-                        usize::try_from(keys.value(i))
-                            .ok()
-                            .and_then(|k| map.get(k).copied())
-                            .unwrap_or(0)
-                    } else {
-                        0
+                let lookup = |k: i32| {
+                    usize::try_from(k)
+                        .ok()
+                        .and_then(|k| map.get(k).copied())
+                        .unwrap_or(0)
+                };
+                let codes = keys.values();
+                match keys.nulls() {
+                    None => col.ids.extend(codes.iter().map(|&k| lookup(k))),
+                    // Mostly absent (the rule of correlation events among base events): visit
+                    // only the rows that have a value.
+                    Some(n) if n.null_count() * 2 > n.len() => {
+                        col.ids.resize(base + keys.len(), 0);
+                        for i in n.valid_indices() {
+                            if let (Some(id), Some(&k)) = (col.ids.get_mut(base + i), codes.get(i))
+                            {
+                                *id = lookup(k);
+                            }
+                        }
                     }
-                }));
+                    Some(n) => col.ids.extend(
+                        codes
+                            .iter()
+                            .enumerate()
+                            .map(|(i, &k)| if n.is_valid(i) { lookup(k) } else { 0 }),
+                    ),
+                }
             }
         }
         for &f in fields {
