@@ -50,6 +50,7 @@ pub mod alerts;
 pub mod assets;
 pub mod auth;
 mod config;
+pub mod incidents;
 mod model;
 pub mod rbac;
 mod scope;

@@ -20,6 +20,20 @@ pub const SHARED_TENANT: &str = "shared";
 #[serde(try_from = "String", into = "String")]
 pub struct TenantId(String);
 
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for TenantId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^[a-z0-9_][a-z0-9_-]{0,63}$"))
+            .description(Some("A tenant id"))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for TenantId {}
+
 impl TenantId {
     /// Validates a tenant id.
     pub fn new(id: &str) -> Result<TenantId, MetaError> {
