@@ -63,6 +63,7 @@ fn state(limits: ApiLimits, svc: Svc) -> (ApiState, Telemetry) {
                 max_concurrent: 256,
                 ..SearchLimits::default()
             }),
+            core: None,
         },
         telemetry,
     )
