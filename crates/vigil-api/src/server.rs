@@ -583,13 +583,15 @@ fn search_tenant(caller: &Caller, named: Option<&str>) -> Result<String, ApiErro
             }
             Ok(t.to_owned())
         }
-        None if p.may(Action::Search, &TenantId::main()) => Ok(TenantId::main().as_str().to_owned()),
+        None if p.may(Action::Search, &TenantId::main()) => {
+            Ok(TenantId::main().as_str().to_owned())
+        }
         None => {
             let scope = caller.scope(Action::Search, &[])?;
-            Ok(scope
-                .iter()
-                .next()
-                .map_or_else(|| TenantId::main().as_str().to_owned(), |t| t.as_str().to_owned()))
+            Ok(scope.iter().next().map_or_else(
+                || TenantId::main().as_str().to_owned(),
+                |t| t.as_str().to_owned(),
+            ))
         }
     }
 }
@@ -664,7 +666,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             .tag("status")
             .summary(Some("This document (no credentials needed)"))
             .security(utoipa::openapi::security::SecurityRequirement::default())
-            .response("200", utoipa::openapi::Response::new("the OpenAPI 3.1 document")),
+            .response(
+                "200",
+                utoipa::openapi::Response::new("the OpenAPI 3.1 document"),
+            ),
     );
     crate::v1::finish_document(doc)
 }

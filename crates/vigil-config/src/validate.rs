@@ -730,7 +730,10 @@ fn validate_meta(v: &mut V<'_>, m: &crate::raw::RawMeta) -> MetaSettings {
         None | Some("sqlite") => MetaKind::Sqlite,
         Some("postgres") => MetaKind::Postgres,
         Some(o) => {
-            v.p.add("meta.type", format!("unknown type {o:?}: use sqlite or postgres"));
+            v.p.add(
+                "meta.type",
+                format!("unknown type {o:?}: use sqlite or postgres"),
+            );
             MetaKind::Sqlite
         }
     };
@@ -775,10 +778,15 @@ fn validate_meta(v: &mut V<'_>, m: &crate::raw::RawMeta) -> MetaSettings {
     {
         v.p.add("meta.max_connections", format!("{n} is outside 1 to 1000"));
     }
-    let max_attachment_bytes = m
-        .max_attachment_bytes
-        .as_ref()
-        .map(|_| v.size("meta.max_attachment_bytes", &m.max_attachment_bytes, 10 << 20, 1, 1 << 30));
+    let max_attachment_bytes = m.max_attachment_bytes.as_ref().map(|_| {
+        v.size(
+            "meta.max_attachment_bytes",
+            &m.max_attachment_bytes,
+            10 << 20,
+            1,
+            1 << 30,
+        )
+    });
     MetaSettings {
         kind,
         url,

@@ -379,12 +379,17 @@ pub fn render_html(x: &IncidentExport) -> String {
         ("Status", i.status.as_str().to_owned()),
         (
             "Resolution",
-            i.resolution.map(|r| r.as_str().to_owned()).unwrap_or_default(),
+            i.resolution
+                .map(|r| r.as_str().to_owned())
+                .unwrap_or_default(),
         ),
         ("Priority", i.priority.as_str().to_owned()),
         ("Category", i.category.clone()),
         ("Assignee", i.assignee.clone().unwrap_or_default()),
-        ("Created", format!("{} by {}", time(&i.created_at), i.created_by)),
+        (
+            "Created",
+            format!("{} by {}", time(&i.created_at), i.created_by),
+        ),
         ("Updated", time(&i.updated_at)),
         ("Closed", i.closed_at.as_ref().map(time).unwrap_or_default()),
         ("Events", i.events.join(", ")),
@@ -436,7 +441,9 @@ pub fn render_html(x: &IncidentExport) -> String {
             e(&t.text)
         );
     }
-    h.push_str("</table>\n<h2>Comments</h2>\n<table><tr><th>When</th><th>Who</th><th>Comment</th></tr>\n");
+    h.push_str(
+        "</table>\n<h2>Comments</h2>\n<table><tr><th>When</th><th>Who</th><th>Comment</th></tr>\n",
+    );
     for c in &x.comments {
         let _ = writeln!(
             h,

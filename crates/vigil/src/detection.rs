@@ -395,7 +395,13 @@ pub struct DetectionDestination {
     last_save: std::time::Instant,
     /// The alerts of the last evaluated batch that the store has not taken yet.
     unwritten: Option<Unwritten>,
+    /// Called with each group of alert events once the store has taken it (the alert
+    /// pipeline of the metadata store: `crate::core_wiring::AlertFeed`).
+    alert_sink: Option<AlertSink>,
 }
+
+/// Receives alert events after they are stored.
+pub type AlertSink = Box<dyn FnMut(&[Event]) + Send>;
 
 /// Alerts of an evaluated batch not yet stored, kept so that the retried write of the same
 /// batch stores them without evaluating the batch again.
@@ -446,7 +452,14 @@ impl DetectionDestination {
             pending,
             last_save: std::time::Instant::now(),
             unwritten: None,
+            alert_sink: None,
         }
+    }
+
+    /// Hands every stored group of alert events to `sink` as well.
+    pub fn with_alert_sink(mut self, sink: AlertSink) -> DetectionDestination {
+        self.alert_sink = Some(sink);
+        self
     }
 
     /// Stores alert groups in order; on an error the group that failed and those after it
@@ -470,6 +483,9 @@ impl DetectionDestination {
                 self.store
                     .append(&t, batch)
                     .map_err(|e| ComponentError::new(&self.metrics, e.to_string()))?;
+                if let Some(sink) = &mut self.alert_sink {
+                    sink(batch);
+                }
                 self.metrics
                     .gauge("alerts_total")
                     .fetch_add(batch.len() as i64, Ordering::Relaxed);

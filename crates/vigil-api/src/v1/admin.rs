@@ -352,7 +352,10 @@ pub async fn update_user(
         .await;
     }
     if let Some(d) = req.disabled {
-        user = core.auth.set_user_disabled(&caller.principal, &id, d).await?;
+        user = core
+            .auth
+            .set_user_disabled(&caller.principal, &id, d)
+            .await?;
     }
     Ok(axum::Json(user))
 }

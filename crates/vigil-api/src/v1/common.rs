@@ -9,9 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use utoipa::ToSchema;
-use vigil_core::{
-    Action, AuthError, Forbidden, MetaError, Page, Principal, TenantId, TenantScope,
-};
+use vigil_core::{Action, AuthError, Forbidden, MetaError, Page, Principal, TenantId, TenantScope};
 
 /// The error body every route answers with.
 #[derive(Debug, Serialize, ToSchema)]

@@ -76,16 +76,25 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(alerts::bulk_update))
         .routes(routes!(alerts::list_comments, alerts::add_comment))
         .routes(routes!(alerts::history))
-        .routes(routes!(alerts::list_suppressions, alerts::create_suppression))
+        .routes(routes!(
+            alerts::list_suppressions,
+            alerts::create_suppression
+        ))
         .routes(routes!(alerts::delete_suppression))
-        .routes(routes!(incidents::list_incidents, incidents::create_incident))
+        .routes(routes!(
+            incidents::list_incidents,
+            incidents::create_incident
+        ))
         .routes(routes!(incidents::get_incident, incidents::update_incident))
         .routes(routes!(incidents::link_alerts))
         .routes(routes!(incidents::link_objects))
         .routes(routes!(incidents::merge))
         .routes(routes!(incidents::timeline, incidents::add_timeline_entry))
         .routes(routes!(incidents::list_comments, incidents::add_comment))
-        .routes(routes!(incidents::list_attachments, incidents::add_attachment))
+        .routes(routes!(
+            incidents::list_attachments,
+            incidents::add_attachment
+        ))
         .routes(routes!(incidents::get_attachment))
         .routes(routes!(incidents::export_json))
         .routes(routes!(incidents::export_html))

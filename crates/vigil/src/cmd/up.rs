@@ -225,6 +225,8 @@ async fn serve(
     lock: &DataDirLock,
     token_path: &Path,
 ) -> Result<u8> {
+    let core_settings = crate::core_wiring::settings(&cfg).map_err(|p| UsageError(p.join("\n")))?;
+    let core = crate::core_wiring::start(&cfg, core_settings, cfg.api.tls.is_some()).await?;
     let telemetry = Telemetry::new();
     {
         let store = store.clone();
@@ -290,12 +292,15 @@ async fn serve(
         ));
         builder.destination(
             "correlator",
-            Box::new(crate::detection::DetectionDestination::new(
-                rules,
-                store.clone(),
-                m,
-                Some(&cfg.data_dir),
-            )),
+            Box::new(
+                crate::detection::DetectionDestination::new(
+                    rules,
+                    store.clone(),
+                    m,
+                    Some(&cfg.data_dir),
+                )
+                .with_alert_sink(core.feed.sink()),
+            ),
         );
     }
     let pipeline = builder.start().map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -334,6 +339,7 @@ async fn serve(
             max_result_bytes: cfg.search.max_result_bytes,
             max_limit: cfg.search.max_limit,
         }),
+        core: Some(core.core.clone()),
     };
     let limits = state.limits.clone();
     let app = vigil_api::router(state);

@@ -18,6 +18,9 @@ pub fn run(args: ValidateArgs) -> Result<u8> {
         Ok(built) => (built.len(), Vec::new()),
         Err(problems) => (0, problems),
     };
+    if let Err(p) = crate::core_wiring::settings(&cfg) {
+        problems.extend(p);
+    }
     let store = match topology::check_storage(&cfg) {
         Ok(answered) => answered,
         Err(p) => {
