@@ -565,3 +565,101 @@ fn sigma_detections_become_alerts_grouped_with_base_events_and_suppressed() {
     assert!(!html.contains("<jump01>"));
     v.stop();
 }
+
+#[test]
+fn cli_manages_users_tokens_and_tenants_in_the_metadata_store() {
+    let dir = tmp();
+    let data = dir.path().join("data");
+    let run = |args: &[&str]| {
+        let out = support::vigil()
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .env_remove("VIGIL_CONFIG")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.code(), text, err)
+    };
+    let (code, out, err) = run(&["tenant", "add", "acme", "--name", "Acme Corp"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let (code, _, err) = run(&["tenant", "add", "acme"]);
+    assert_eq!(code, Some(2), "a second add is a usage error: {err}");
+    let (_, out, _) = run(&["tenant", "list"]);
+    assert!(
+        out.contains("acme") && out.contains("Acme Corp") && out.contains("main"),
+        "{out}"
+    );
+
+    let (code, out, err) = run(&["user", "add", "bob", "--role", "acme:tier1_analyst"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("password (shown once"), "{out}");
+    let (code, _, err) = run(&["user", "add", "eve", "--role", "acme:wizard"]);
+    assert_eq!(code, Some(2), "{err}");
+    let (code, out, err) = run(&["user", "add", "--admin", "root2"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let (_, out, _) = run(&["user", "list"]);
+    assert!(
+        out.contains("bob") && out.contains("acme:tier1_analyst"),
+        "{out}"
+    );
+    assert!(
+        out.contains("root2") && out.contains("main:administrator"),
+        "{out}"
+    );
+
+    let (code, out, err) = run(&["token", "add", "scraper", "--role", "acme:read_only"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    let secret = out
+        .lines()
+        .find_map(|l| l.strip_prefix("secret (shown once): "))
+        .unwrap()
+        .to_owned();
+    assert!(secret.starts_with("vgl_"));
+    let id = out
+        .lines()
+        .next()
+        .and_then(|l| l.split('(').nth(1))
+        .and_then(|r| r.split(')').next())
+        .unwrap()
+        .to_owned();
+    let (_, out, _) = run(&["token", "list"]);
+    assert!(
+        out.contains("scraper") && out.contains("active") && !out.contains(&secret),
+        "{out}"
+    );
+    let (code, _, err) = run(&["token", "remove", &id]);
+    assert_eq!(code, Some(0), "{err}");
+    let (_, out, _) = run(&["token", "list"]);
+    assert!(out.contains("revoked"), "{out}");
+
+    let (code, _, err) = run(&["user", "remove", "bob"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (_, out, _) = run(&["user", "list"]);
+    assert!(
+        out.lines()
+            .any(|l| l.contains("bob") && l.contains("disabled")),
+        "{out}"
+    );
+    let (code, _, err) = run(&["tenant", "remove", "main"]);
+    assert_eq!(code, Some(2), "{err}");
+    let (code, _, err) = run(&["tenant", "remove", "acme"]);
+    assert_eq!(code, Some(0), "{err}");
+    let (_, out, _) = run(&["tenant", "list"]);
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("acme") && l.contains("disabled")),
+        "{out}"
+    );
+    // the metadata store is one private file
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.join("meta.db"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0);
+    }
+}
