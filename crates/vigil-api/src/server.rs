@@ -233,20 +233,20 @@ async fn authenticate(State(g): State<Gate>, mut req: Request, next: Next) -> Re
     let peer = peer_of(&req);
     let now = Instant::now();
     g.metrics.events_in(1);
-    if let Some(p) = peer {
-        if let Some((retry, lines)) = g.guard.locked(p.ip(), now) {
-            g.metrics.error("auth_throttled", 1);
-            log_auth(peer, &lines, g.guard.policy(), "throttled");
-            let secs = retry.as_secs() + u64::from(retry.subsec_nanos() > 0);
-            let mut resp = error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "auth_throttled",
-                format!("too many failed authentications from this address; retry in {secs} s"),
-            );
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-            return resp;
-        }
+    if let Some(p) = peer
+        && let Some((retry, lines)) = g.guard.locked(p.ip(), now)
+    {
+        g.metrics.error("auth_throttled", 1);
+        log_auth(peer, &lines, g.guard.policy(), "throttled");
+        let secs = retry.as_secs() + u64::from(retry.subsec_nanos() > 0);
+        let mut resp = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "auth_throttled",
+            format!("too many failed authentications from this address; retry in {secs} s"),
+        );
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        return resp;
     }
     let ip = peer.map(|p| p.ip().to_string());
     let method = req.method().as_str().to_owned();
