@@ -663,3 +663,103 @@ fn cli_manages_users_tokens_and_tenants_in_the_metadata_store() {
         assert_eq!(mode & 0o077, 0);
     }
 }
+
+/// `psql` against the local PostgreSQL (127.0.0.1:5432, user postgres); `None` when absent.
+fn psql(sql: &str) -> Option<String> {
+    let out = std::process::Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-tAc",
+            sql,
+        ])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn postgres_metadata_store_first_admin_and_alerts() {
+    if psql("select 1").is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "PostgreSQL on 127.0.0.1:5432 is required in CI"
+        );
+        eprintln!("SKIPPED: no PostgreSQL on 127.0.0.1:5432");
+        return;
+    }
+    let db = format!(
+        "vigil_api_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    psql(&format!("CREATE DATABASE {db}")).unwrap();
+    let dir = tmp();
+    let globex_port = free_port();
+    let cfg = config(dir.path(), globex_port);
+    std::fs::write(
+        dir.path().join("meta-url"),
+        format!("postgres://postgres@127.0.0.1:5432/{db}\n"),
+    )
+    .unwrap();
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str("meta: { type: postgres, url: \"${file:meta-url}\" }\n");
+    std::fs::write(&cfg, text).unwrap();
+    let data = dir.path().join("data");
+    let v = Vigil::start(&data, Some(&cfg));
+    assert!(
+        !data.join("meta.db").exists(),
+        "no SQLite file in postgres mode"
+    );
+    let api = Api::new(&v);
+    // the generated administrator password, from the console
+    let console = std::fs::read_to_string(data.with_extension("log")).unwrap();
+    let pw = console
+        .split("created the administrator `admin` with the password")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let first = api.login("admin", &pw);
+    let (s, b) = api.call("GET", "/api/v1/alerts", &first, None);
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (403, Some("password_change_required")),
+        "{b}"
+    );
+    let new_pw = "Violet-Compass-Meadow-93";
+    let (s, b) = api.call(
+        "POST",
+        "/api/v1/auth/password",
+        &first,
+        Some(&json!({ "current": pw, "new": new_pw })),
+    );
+    assert_eq!(s, 204, "{b}");
+    let admin = api.login("admin", new_pw);
+    send(
+        v.syslog,
+        &[failed_login("pg-host", 0), failed_login("pg-host", 1)],
+    );
+    wait("the alert in PostgreSQL", || {
+        let a = alerts_of(&api, &admin, "acme");
+        a.len() == 1 && a[0]["count"] == 2
+    });
+    let (s, b) = api.call("GET", "/api/v1/audit?action=auth.", &admin, None);
+    assert_eq!(s, 200, "{b}");
+    assert!(b["items"].as_array().is_some_and(|i| !i.is_empty()), "{b}");
+    v.stop();
+    let n = psql(&format!(
+        "SELECT count(*) FROM pg_catalog.pg_database WHERE datname = '{db}'"
+    ));
+    assert_eq!(n.as_deref().map(str::trim), Some("1"));
+    let _ = psql(&format!("DROP DATABASE {db} WITH (FORCE)"));
+}
