@@ -763,3 +763,294 @@ fn postgres_metadata_store_first_admin_and_alerts() {
     assert_eq!(n.as_deref().map(str::trim), Some("1"));
     let _ = psql(&format!("DROP DATABASE {db} WITH (FORCE)"));
 }
+
+#[test]
+fn administrators_run_incidents_assets_and_accounts_through_the_api() {
+    let dir = tmp();
+    let globex_port = free_port();
+    let cfg = config(dir.path(), globex_port);
+    let v = Vigil::start(&dir.path().join("data"), Some(&cfg));
+    let api = Api::new(&v);
+    let admin = Auth::Bearer(v.token.clone());
+    // three alerts in acme (three hosts)
+    send(
+        v.syslog,
+        &[
+            failed_login("h1", 0),
+            failed_login("h2", 1),
+            failed_login("h3", 2),
+        ],
+    );
+    wait("three alerts", || {
+        alerts_of(&api, &admin, "acme").len() == 3
+    });
+    let ids: Vec<String> = alerts_of(&api, &admin, "acme")
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_owned())
+        .collect();
+    // sorting and filtering
+    let (s, b) = api.call(
+        "GET",
+        "/api/v1/alerts?tenant=acme&entity=host:h2&sort=first_seen&dir=asc&limit=1",
+        &admin,
+        None,
+    );
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["items"].as_array().unwrap().len(), 1);
+    assert!(b["items"][0]["entities"].to_string().contains("h2"), "{b}");
+    let (s, b) = api.call("GET", "/api/v1/alerts?status=bogus", &admin, None);
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (400, Some("invalid")),
+        "{b}"
+    );
+    let (s, b) = api.call("GET", "/api/v1/alerts?limit=2", &admin, None);
+    assert_eq!(s, 200);
+    let cursor = b["next_cursor"].as_str().unwrap().to_owned();
+    let (_, b) = api.call(
+        "GET",
+        &format!("/api/v1/alerts?limit=2&cursor={cursor}"),
+        &admin,
+        None,
+    );
+    assert_eq!(b["items"].as_array().unwrap().len(), 1, "{b}");
+
+    // bulk: close two as false positives (one closing without a reason fails alone)
+    let (s, b) = api.call(
+        "POST",
+        "/api/v1/alerts/bulk",
+        &admin,
+        Some(&json!({ "ids": [ids[0], "01J0000000000000000000NOPE"],
+            "update": { "status": "closed", "resolution": "false_positive", "resolution_reason": "scanner" } })),
+    );
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(
+        (b["updated"].as_u64(), b["failed"].as_u64()),
+        (Some(1), Some(1)),
+        "{b}"
+    );
+    assert_eq!(b["items"][1]["error"]["code"], "not_found");
+
+    // incidents: two from alerts, merged, exported
+    let mk = |alert: &str, title: &str| {
+        let (s, b) = api.call(
+            "POST",
+            "/api/v1/incidents",
+            &admin,
+            Some(&json!({ "title": title, "priority": "high", "category": "brute-force", "alerts": [alert] })),
+        );
+        assert_eq!(s, 201, "{b}");
+        b["id"].as_str().unwrap().to_owned()
+    };
+    let a = mk(&ids[1], "Brute force A");
+    let b_id = mk(&ids[2], "Brute force B");
+    let (s, b) = api.call(
+        "POST",
+        &format!("/api/v1/incidents/{a}/merge"),
+        &admin,
+        Some(&json!({ "from": [b_id] })),
+    );
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["alerts"].as_array().unwrap().len(), 2, "{b}");
+    let (_, merged) = api.call("GET", &format!("/api/v1/incidents/{b_id}"), &admin, None);
+    assert_eq!(
+        (merged["status"].as_str(), merged["resolution"].as_str()),
+        (Some("closed"), Some("duplicate"))
+    );
+    let (s, b) = api.call(
+        "POST",
+        &format!("/api/v1/incidents/{a}/timeline"),
+        &admin,
+        Some(&json!({ "text": "attacker switched to h3" })),
+    );
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = api.call(
+        "PATCH",
+        &format!("/api/v1/incidents/{a}"),
+        &admin,
+        Some(&json!({ "status": "in_progress", "assignee": "admin" })),
+    );
+    assert_eq!((s, b["status"].as_str()), (200, Some("in_progress")), "{b}");
+    let (s, tl) = api.call(
+        "GET",
+        &format!("/api/v1/incidents/{a}/timeline"),
+        &admin,
+        None,
+    );
+    assert_eq!(s, 200);
+    let tl = tl.to_string();
+    assert!(
+        tl.contains("merge") && tl.contains("attacker switched"),
+        "{tl}"
+    );
+    // an attachment, downloaded as sent
+    let req = api
+        .client
+        .post(format!(
+            "{}/api/v1/incidents/{a}/attachments?name=pcap.txt",
+            api.base
+        ))
+        .bearer_auth(&v.token)
+        .header("Content-Type", "text/plain")
+        .body("GET /etc/passwd")
+        .send()
+        .unwrap();
+    assert_eq!(req.status().as_u16(), 201);
+    let att: Value = req.json().unwrap();
+    let (s, body, h) = api.raw(
+        "GET",
+        &format!("/api/v1/attachments/{}", att["id"].as_str().unwrap()),
+        &admin,
+        None,
+    );
+    assert_eq!((s, body.as_str()), (200, "GET /etc/passwd"));
+    assert_eq!(h["content-type"], "application/octet-stream");
+    let (s, x) = api.call(
+        "GET",
+        &format!("/api/v1/incidents/{a}/export"),
+        &admin,
+        None,
+    );
+    assert_eq!(s, 200);
+    assert_eq!(x["alerts"].as_array().unwrap().len(), 2);
+    assert_eq!(x["attachments"][0]["name"], "pcap.txt");
+
+    // assets: CSV import, export, and the CRUD routes
+    let csv = "name,ips,owner,criticality,categories,os,description\nh1,10.0.0.1,ops,critical,db;prod,linux,primary\nh2,10.0.0.2;10.0.0.3,,low,,,\nbad,not-an-ip,,low,,,\n";
+    let r = api
+        .client
+        .post(format!(
+            "{}/api/v1/assets/import?tenant=acme&label=cmdb",
+            api.base
+        ))
+        .bearer_auth(&v.token)
+        .header("Content-Type", "text/csv")
+        .body(csv)
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let rep: Value = r.json().unwrap();
+    assert_eq!(
+        (rep["created"].as_u64(), rep["errors"][0]["line"].as_u64()),
+        (Some(2), Some(4)),
+        "{rep}"
+    );
+    let (s, out, _) = api.raw("GET", "/api/v1/assets/export?tenant=acme", &admin, None);
+    assert_eq!(s, 200);
+    assert!(out.contains("h1,10.0.0.1,ops,critical,db;prod"), "{out}");
+    let (s, b) = api.call(
+        "POST",
+        "/api/v1/assets",
+        &admin,
+        Some(
+            &json!({ "tenant": "acme", "name": "h9", "ips": ["10.0.0.9"], "criticality": "high" }),
+        ),
+    );
+    assert_eq!(s, 201, "{b}");
+    let asset = b["id"].as_str().unwrap().to_owned();
+    let (s, b) = api.call(
+        "PUT",
+        &format!("/api/v1/assets/{asset}"),
+        &admin,
+        Some(
+            &json!({ "name": "h9", "ips": ["10.0.0.9"], "criticality": "medium", "owner": "sec" }),
+        ),
+    );
+    assert_eq!((s, b["owner"].as_str()), (200, Some("sec")), "{b}");
+    assert_eq!(
+        api.call("DELETE", &format!("/api/v1/assets/{asset}"), &admin, None)
+            .0,
+        204
+    );
+    assert_eq!(
+        api.call("GET", &format!("/api/v1/assets/{asset}"), &admin, None)
+            .0,
+        404
+    );
+
+    // tenants, users, roles, saved searches and the audit trail
+    let (s, b) = api.call(
+        "POST",
+        "/api/v1/tenants",
+        &admin,
+        Some(&json!({ "id": "initech", "name": "Initech" })),
+    );
+    assert_eq!(s, 201, "{b}");
+    let (s, b) = api.call(
+        "POST",
+        "/api/v1/users",
+        &admin,
+        Some(&json!({ "username": "tam", "roles": [{ "tenant": "initech", "role": "tenant_administrator" }] })),
+    );
+    assert_eq!(s, 201, "{b}");
+    let tam_pw = b["password"].as_str().unwrap().to_owned();
+    let tam_id = b["user"]["id"].as_str().unwrap().to_owned();
+    // roles change in a user's session, never through a token
+    let (s, b) = api.call(
+        "POST",
+        "/api/v1/users",
+        &admin,
+        Some(&json!({ "username": "boss", "password": "Amber-Quarry-Lighthouse-58", "roles": [{ "tenant": "main", "role": "administrator" }] })),
+    );
+    assert_eq!(s, 201, "{b}");
+    let boss = api.login("boss", "Amber-Quarry-Lighthouse-58");
+    let (s, b) = api.call(
+        "PUT",
+        &format!("/api/v1/users/{tam_id}/roles"),
+        &admin,
+        Some(&json!({ "roles": [] })),
+    );
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (403, Some("forbidden")),
+        "{b}"
+    );
+    let (s, b) = api.call(
+        "PUT",
+        &format!("/api/v1/users/{tam_id}/roles"),
+        &boss,
+        Some(&json!({ "roles": [{ "tenant": "initech", "role": "tier2_analyst" }] })),
+    );
+    assert_eq!(s, 200, "{b}");
+    assert!(b["roles"].to_string().contains("tier2_analyst"), "{b}");
+    // the generated password must be changed first
+    let tam = api.login("tam", &tam_pw);
+    assert_eq!(api.call("GET", "/api/v1/alerts", &tam, None).0, 403);
+    let (s, b) = api.call("GET", "/api/v1/auth/me", &tam, None);
+    assert_eq!(
+        (s, b["must_change_password"].as_bool()),
+        (200, Some(true)),
+        "{b}"
+    );
+    let (s, b) = api.call(
+        "POST",
+        "/api/v1/saved-searches",
+        &admin,
+        Some(&json!({ "tenant": "acme", "name": "ssh failures", "query": "process.name:sshd AND failed" })),
+    );
+    assert_eq!(s, 201, "{b}");
+    let saved = b["id"].as_str().unwrap().to_owned();
+    let (s, b) = api.call("GET", "/api/v1/saved-searches", &admin, None);
+    assert_eq!((s, b.as_array().map(Vec::len)), (200, Some(1)), "{b}");
+    assert_eq!(
+        api.call(
+            "DELETE",
+            &format!("/api/v1/saved-searches/{saved}"),
+            &admin,
+            None
+        )
+        .0,
+        204
+    );
+    let (s, b) = api.call("GET", "/api/v1/audit?action=incident.", &admin, None);
+    assert_eq!(s, 200, "{b}");
+    let actions = b.to_string();
+    assert!(
+        actions.contains("incident.merge") && actions.contains("incident.create"),
+        "{actions}"
+    );
+    let (s, b) = api.call("GET", "/api/v1/roles", &admin, None);
+    assert_eq!(s, 200);
+    assert_eq!(b.as_array().map(Vec::len), Some(5));
+    v.stop();
+}
