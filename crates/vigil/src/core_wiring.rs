@@ -349,3 +349,98 @@ async fn feed_loop(alerts: Arc<AlertService>, mut rx: tokio::sync::mpsc::Receive
         }
     }
 }
+
+/// The alert pipeline's and authentication's counters for `/metrics`.
+pub fn core_metrics(core: &vigil_api::Core, out: &mut vigil_pipeline::MetricSet) {
+    let a = core.alerts.stats();
+    let rows: [(&'static str, &'static str, &'static str, u64); 9] = [
+        (
+            "vigil_alerts_detections_total",
+            "counter",
+            "Detections handed to the alert pipeline.",
+            a.detections,
+        ),
+        (
+            "vigil_alerts_suppressed_total",
+            "counter",
+            "Detections suppressed by a suppression rule (counted on the rule too).",
+            a.suppressed,
+        ),
+        (
+            "vigil_alerts_storm_capped_total",
+            "counter",
+            "Detections folded into a storm alert by the per-rule cap.",
+            a.storm_capped,
+        ),
+        (
+            "vigil_alerts_storm_trips_total",
+            "counter",
+            "Times a rule's storm cap tripped.",
+            a.storm_trips,
+        ),
+        (
+            "vigil_alerts_folds_total",
+            "counter",
+            "Detection groups folded into alerts.",
+            a.folds,
+        ),
+        (
+            "vigil_alerts_created_total",
+            "counter",
+            "Alerts created.",
+            a.created,
+        ),
+        (
+            "vigil_alerts_fold_errors_total",
+            "counter",
+            "Folds the metadata store refused (retried).",
+            a.fold_errors,
+        ),
+        (
+            "vigil_alerts_open_groups",
+            "gauge",
+            "Open alert groups held in the cache.",
+            a.open_groups,
+        ),
+        (
+            "vigil_alerts_groups_evicted_total",
+            "counter",
+            "Open groups evicted from the cache.",
+            a.groups_evicted,
+        ),
+    ];
+    for (name, kind, help, v) in rows {
+        out.sample(name, kind, help, &[], v);
+    }
+    let c = core.auth.counters();
+    let rows: [(&'static str, &'static str, u64); 7] = [
+        ("ok", "Successful logins.", c.logins_ok),
+        ("failed", "Failed logins.", c.logins_failed),
+        ("lockout", "Accounts locked.", c.lockouts),
+        (
+            "throttled",
+            "Logins refused because the address was throttled.",
+            c.throttled,
+        ),
+        ("bearer_refused", "API tokens refused.", c.bearer_refused),
+        (
+            "session_refused",
+            "Session cookies refused.",
+            c.session_refused,
+        ),
+        (
+            "csrf_refused",
+            "Writes refused for a missing or wrong CSRF token.",
+            c.csrf_refused,
+        ),
+    ];
+    for (outcome, _help, v) in rows {
+        out.sample(
+            "vigil_auth_events_total",
+            "counter",
+            "Authentication outcomes since start, by outcome.",
+            &[("outcome", outcome)],
+            v,
+        );
+    }
+}

@@ -532,6 +532,17 @@ fn sigma_detections_become_alerts_grouped_with_base_events_and_suppressed() {
             .all(|a| !a["entities"].to_string().contains("jump02")),
         "no alert for the suppressed host"
     );
+    let metrics = v.metrics();
+    let metric = |name: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse::<u64>().ok())
+    };
+    assert_eq!(metric("vigil_alerts_suppressed_total"), Some(5), "{metrics}");
+    assert_eq!(metric("vigil_alerts_created_total"), Some(2), "{metrics}");
+    assert_eq!(metric("vigil_alerts_detections_total"), Some(1006), "{metrics}");
 
     // incidents from alerts, exported as JSON and HTML
     let (s, inc) = api.call(

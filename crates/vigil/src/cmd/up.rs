@@ -232,6 +232,10 @@ async fn serve(
         let store = store.clone();
         telemetry.add_collector(move |out| collect_store_metrics(&*store, out));
     }
+    {
+        let c = core.core.clone();
+        telemetry.add_collector(move |out| crate::core_wiring::core_metrics(&c, out));
+    }
     let mut builder = PipelineBuilder::new(
         PipelineOptions {
             workers: cfg.pipeline.workers,
