@@ -479,6 +479,7 @@ async fn run_search(st: ApiState, caller: Caller, mut req: SearchRequest) -> Res
         Ok(t) => req.tenant = Some(t),
         Err(e) => return e.into_response(),
     }
+    audit_search(&st, &caller, &req);
     let limits = st.searches.limits().clone();
     if let Some(limit) = req.limit
         && limit > limits.max_limit
@@ -567,6 +568,39 @@ async fn run_search(st: ApiState, caller: Caller, mut req: SearchRequest) -> Res
             )
         }
     }
+}
+
+/// Every search is audited (`search`, in the searched tenant when the metadata store knows
+/// it, else Main), written in the background so the search does not wait for it.
+fn audit_search(st: &ApiState, caller: &Caller, req: &SearchRequest) {
+    let Some(core) = st.core.clone() else { return };
+    let tenant = req
+        .tenant
+        .as_deref()
+        .and_then(|t| TenantId::new(t).ok())
+        .unwrap_or_else(TenantId::main);
+    let q: String = req.q.chars().take(4096).collect();
+    let rec = vigil_core::NewAuditRecord {
+        tenant: tenant.clone(),
+        at: chrono::Utc::now(),
+        actor: caller.actor(),
+        action: "search".into(),
+        target_kind: "events".into(),
+        target_id: tenant.as_str().to_owned(),
+        outcome: vigil_core::AuditOutcome::Success,
+        source_ip: caller.ip.clone(),
+        details: json!({ "q": q, "from": req.from, "to": req.to, "space": req.space }),
+    };
+    tokio::spawn(async move {
+        let known = core.store.all_tenant_ids().await.unwrap_or_default();
+        let mut rec = rec;
+        if !known.contains(&rec.tenant) {
+            rec.tenant = TenantId::main();
+        }
+        if let Err(e) = core.store.append_audit(rec).await {
+            tracing::warn!(error = %e, "search audit record not written");
+        }
+    });
 }
 
 /// The tenant a search runs on: the one named (403 unless the caller may search it), else

@@ -91,6 +91,28 @@ pub struct CoreRuntime {
     pub core: Arc<vigil_api::Core>,
     /// Where stored alert events go.
     pub feed: AlertFeed,
+    feed_thread: std::thread::JoinHandle<()>,
+}
+
+/// Longest the alert pipeline gets at shutdown to fold what is queued.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl CoreRuntime {
+    /// At shutdown, once the pipeline (and its detection destination) has stopped: lets the
+    /// alert pipeline fold the alert events still queued, for at most [`DRAIN_TIMEOUT`].
+    pub async fn drain(self) {
+        drop(self.feed);
+        let thread = self.feed_thread;
+        let joined = tokio::task::spawn_blocking(move || thread.join());
+        match tokio::time::timeout(DRAIN_TIMEOUT, joined).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(_) => tracing::error!("the alert pipeline thread failed"),
+            Err(_) => tracing::warn!(
+                timeout_s = DRAIN_TIMEOUT.as_secs(),
+                "alert pipeline still busy at shutdown; queued alert events stay in the event store only"
+            ),
+        }
+    }
 }
 
 /// Opens the metadata store (migrating it), registers the collectors' tenants, creates the
@@ -141,13 +163,14 @@ pub async fn start(cfg: &Config, settings: CoreSettings, tls: bool) -> Result<Co
     // A batch of detections borrows its events (`&dyn EventFields`, not `Sync`), so the feed
     // runs on a thread of its own, driving its future with the runtime's handle.
     let handle = tokio::runtime::Handle::current();
-    std::thread::Builder::new()
+    let feed_thread = std::thread::Builder::new()
         .name("vigil-alerts".into())
         .spawn(move || handle.block_on(feed_loop(alerts, rx)))
         .context("starting the alert pipeline thread")?;
     Ok(CoreRuntime {
         core,
         feed: AlertFeed { tx },
+        feed_thread,
     })
 }
 

@@ -540,9 +540,17 @@ fn sigma_detections_become_alerts_grouped_with_base_events_and_suppressed() {
             .and_then(|l| l.rsplit(' ').next())
             .and_then(|n| n.parse::<u64>().ok())
     };
-    assert_eq!(metric("vigil_alerts_suppressed_total"), Some(5), "{metrics}");
+    assert_eq!(
+        metric("vigil_alerts_suppressed_total"),
+        Some(5),
+        "{metrics}"
+    );
     assert_eq!(metric("vigil_alerts_created_total"), Some(2), "{metrics}");
-    assert_eq!(metric("vigil_alerts_detections_total"), Some(1006), "{metrics}");
+    assert_eq!(
+        metric("vigil_alerts_detections_total"),
+        Some(1006),
+        "{metrics}"
+    );
 
     // incidents from alerts, exported as JSON and HTML
     let (s, inc) = api.call(
@@ -1060,6 +1068,23 @@ fn administrators_run_incidents_assets_and_accounts_through_the_api() {
         actions.contains("incident.merge") && actions.contains("incident.create"),
         "{actions}"
     );
+    // searches are audited in the searched tenant
+    let (s, _) = api.call(
+        "POST",
+        "/api/v1/search",
+        &admin,
+        Some(&json!({ "q": "process.name:sshd", "tenant": "acme" })),
+    );
+    assert_eq!(s, 200);
+    wait("the search's audit record", || {
+        let (_, b) = api.call(
+            "GET",
+            "/api/v1/audit?action=search&tenant=acme",
+            &admin,
+            None,
+        );
+        b["items"][0]["details"]["q"] == "process.name:sshd"
+    });
     let (s, b) = api.call("GET", "/api/v1/roles", &admin, None);
     assert_eq!(s, 200);
     assert_eq!(b.as_array().map(Vec::len), Some(5));

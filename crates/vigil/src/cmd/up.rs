@@ -405,6 +405,7 @@ async fn serve(
         let _ = t.await;
     }
     pipeline.stop().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    core.drain().await;
     rules_watch.trigger();
     match api_task.await {
         Ok(Ok(())) => {}
