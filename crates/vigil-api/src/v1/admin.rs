@@ -315,7 +315,8 @@ pub struct UserUpdate {
     pub disabled: Option<bool>,
 }
 
-/// Changes a user's display name, e-mail or disabled state.
+/// Changes a user's display name, e-mail or disabled state (others' accounts: in a user
+/// session, and only of users not above the caller).
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(("id" = String, Path, description = "user id")),
     request_body = UserUpdate,
     responses((status = 200, body = User), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = []), ("session" = [])))]
@@ -329,6 +330,12 @@ pub async fn update_user(
     let scope = caller.scope(Action::UsersManage, &[])?;
     let mut user = core.store.get_user(&scope, &id).await?;
     if req.display_name.is_some() || req.email.is_some() {
+        // others' accounts: the same rule as a role change (nobody above the caller)
+        if caller.principal.user_id() != Some(id.as_str()) {
+            caller
+                .principal
+                .authorize_role_change(&id, &user.roles, &user.roles)?;
+        }
         user = core
             .store
             .update_user(
