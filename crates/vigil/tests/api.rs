@@ -1068,6 +1068,67 @@ fn administrators_run_incidents_assets_and_accounts_through_the_api() {
         actions.contains("incident.merge") && actions.contains("incident.create"),
         "{actions}"
     );
+    // monitoring policies
+    let policy = json!({ "tenant": "acme", "name": "firewall silent", "kind": "by_count", "lower": 1.0,
+        "interval_secs": 300, "silent_after_secs": 600, "sources": ["acme-syslog"], "enabled": true });
+    let (s, b) = api.call("POST", "/api/v1/monitoring-policies", &admin, Some(&policy));
+    assert_eq!(s, 201, "{b}");
+    let pid = b["id"].as_str().unwrap().to_owned();
+    let mut changed = policy.clone();
+    changed["lower"] = json!(5.0);
+    let (s, b) = api.call(
+        "PUT",
+        &format!("/api/v1/monitoring-policies/{pid}"),
+        &admin,
+        Some(&changed),
+    );
+    assert_eq!((s, b["lower"].as_f64()), (200, Some(5.0)), "{b}");
+    let (s, b) = api.call(
+        "GET",
+        "/api/v1/monitoring-policies?tenant=acme",
+        &admin,
+        None,
+    );
+    assert_eq!((s, b.as_array().map(Vec::len)), (200, Some(1)), "{b}");
+    assert_eq!(
+        api.call(
+            "DELETE",
+            &format!("/api/v1/monitoring-policies/{pid}"),
+            &admin,
+            None
+        )
+        .0,
+        204
+    );
+
+    // TOTP: enrol in a session, then logins need the code
+    let (s, e) = api.call("POST", "/api/v1/auth/totp", &boss, None);
+    assert_eq!(s, 200, "{e}");
+    let totp_secret = vigil_core::Secret::new(e["secret"].as_str().unwrap().to_owned());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let code = vigil_core::auth::totp_code_at(&totp_secret, now).unwrap();
+    let (s, b) = api.call(
+        "POST",
+        "/api/v1/auth/totp/confirm",
+        &boss,
+        Some(&json!({ "secret": totp_secret.expose(), "code": code })),
+    );
+    assert_eq!(s, 204, "{b}");
+    let (s, b) = api.call(
+        "POST",
+        "/api/v1/auth/login",
+        &Auth::None,
+        Some(&json!({ "username": "boss", "password": "Amber-Quarry-Lighthouse-58" })),
+    );
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (401, Some("totp_required")),
+        "{b}"
+    );
+
     // searches are audited in the searched tenant
     let (s, _) = api.call(
         "POST",

@@ -10,8 +10,9 @@ use utoipa::{IntoParams, ToSchema};
 use vigil_core::auth::{CreateUser, TokenRequest};
 use vigil_core::rbac::role_allows;
 use vigil_core::{
-    Action, ApiToken, AuditOutcome, AuditQuery, AuditRecord, NewAuditRecord, NewTenant, Paged,
-    Principal, Role, RoleGrant, Secret, Tenant, TenantId, User, UserPatch, UserQuery,
+    Action, ApiToken, AuditOutcome, AuditQuery, AuditRecord, MonitoringPolicy,
+    MonitoringPolicySpec, NewAuditRecord, NewTenant, Paged, Principal, Role, RoleGrant, Secret,
+    Tenant, TenantId, User, UserPatch, UserQuery,
 };
 
 use super::common::*;
@@ -733,4 +734,211 @@ pub async fn list_audit(
             .list_audit(&scope, &q, &page(p.limit, &p.cursor))
             .await?,
     ))
+}
+
+// ------------------------------------------------------------------ TOTP
+
+/// A TOTP enrolment: shown once; confirm it with a code from the device.
+#[derive(Serialize, ToSchema)]
+pub struct TotpEnrolmentBody {
+    /// Base32 secret, for manual entry (send it back with the first code).
+    pub secret: String,
+    /// `otpauth://` URI, for a QR code.
+    pub uri: String,
+}
+
+impl std::fmt::Debug for TotpEnrolmentBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TotpEnrolmentBody { .. }")
+    }
+}
+
+/// Starts TOTP enrolment for the caller (sessions only); nothing is stored until confirmed.
+#[utoipa::path(post, path = "/api/v1/auth/totp", tag = "auth",
+    responses((status = 200, body = TotpEnrolmentBody), (status = 403, body = ErrorBody)), security(("session" = [])))]
+pub async fn begin_totp(State(st): State<ApiState>, caller: Caller) -> ApiResult<Response> {
+    let core = st.core()?;
+    let e = core.auth.begin_totp(&caller.principal)?;
+    let mut resp = axum::Json(TotpEnrolmentBody {
+        secret: e.secret.expose().to_owned(),
+        uri: e.uri.expose().to_owned(),
+    })
+    .into_response();
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(resp)
+}
+
+/// The confirmation of a TOTP enrolment.
+#[derive(Deserialize, ToSchema)]
+pub struct TotpConfirm {
+    /// The secret from `POST /api/v1/auth/totp`.
+    pub secret: String,
+    /// A current code from the device.
+    pub code: String,
+}
+
+impl std::fmt::Debug for TotpConfirm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TotpConfirm { .. }")
+    }
+}
+
+/// Completes TOTP enrolment: from now on logins need a code.
+#[utoipa::path(post, path = "/api/v1/auth/totp/confirm", tag = "auth", request_body = TotpConfirm,
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)), security(("session" = [])))]
+pub async fn confirm_totp(
+    State(st): State<ApiState>,
+    caller: Caller,
+    Body(req): Body<TotpConfirm>,
+) -> ApiResult<Response> {
+    let core = st.core()?;
+    core.auth
+        .confirm_totp(&caller.principal, &Secret::new(req.secret), &req.code)
+        .await?;
+    Ok(no_content())
+}
+
+/// Removes a user's second factor: one's own, or with `users.manage` over them.
+#[utoipa::path(delete, path = "/api/v1/users/{id}/totp", tag = "users", params(("id" = String, Path, description = "user id")),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = []), ("session" = [])))]
+pub async fn disable_totp(
+    State(st): State<ApiState>,
+    caller: Caller,
+    PathParam(id): PathParam<String>,
+) -> ApiResult<Response> {
+    let core = st.core()?;
+    core.auth.disable_totp(&caller.principal, &id).await?;
+    Ok(no_content())
+}
+
+// ------------------------------------------------------------------ monitoring policies
+
+/// Lists source monitoring policies (Shared ones included).
+#[utoipa::path(get, path = "/api/v1/monitoring-policies", tag = "sources", params(TenantParams),
+    responses((status = 200, body = Vec<MonitoringPolicy>), (status = 403, body = ErrorBody)), security(("bearer" = []), ("session" = [])))]
+pub async fn list_policies(
+    State(st): State<ApiState>,
+    caller: Caller,
+    Params(p): Params<TenantParams>,
+) -> ApiResult<axum::Json<Vec<MonitoringPolicy>>> {
+    let core = st.core()?;
+    let scope = caller.scope(Action::SourcesRead, &tenants(&p.tenant)?)?;
+    Ok(axum::Json(
+        core.store.list_monitoring_policies(&scope).await?,
+    ))
+}
+
+fn check_policy(p: &MonitoringPolicySpec) -> ApiResult<()> {
+    let mut problems = Vec::new();
+    if p.name.trim().is_empty() || p.name.len() > 200 {
+        problems.push("name: 1 to 200 bytes".to_owned());
+    }
+    if !p.lower.is_finite() || p.lower < 0.0 {
+        problems.push("lower: a number ≥ 0".to_owned());
+    }
+    if let Some(u) = p.upper
+        && (!u.is_finite() || u < p.lower)
+    {
+        problems.push("upper: a number ≥ lower".to_owned());
+    }
+    if p.interval_secs == 0 || p.interval_secs > 14 * 86_400 {
+        problems.push("interval_secs: 1 s to 14 days".to_owned());
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(problems.join("; ")))
+    }
+}
+
+/// Creates a monitoring policy (`sources.write` in its tenant).
+#[utoipa::path(post, path = "/api/v1/monitoring-policies", tag = "sources", request_body = MonitoringPolicySpec,
+    responses((status = 201, body = MonitoringPolicy), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
+pub async fn create_policy(
+    State(st): State<ApiState>,
+    caller: Caller,
+    Body(spec): Body<MonitoringPolicySpec>,
+) -> ApiResult<Response> {
+    let core = st.core()?;
+    check_policy(&spec)?;
+    let scope = caller.scope(Action::SourcesWrite, std::slice::from_ref(&spec.tenant))?;
+    let p = core.store.create_monitoring_policy(&scope, spec).await?;
+    audit(
+        &st,
+        &caller,
+        &p.tenant,
+        "monitoring_policy.create",
+        ("monitoring_policy", &p.id),
+        json!({ "name": p.name, "kind": p.kind }),
+    )
+    .await;
+    Ok((StatusCode::CREATED, axum::Json(p)).into_response())
+}
+
+/// Replaces a monitoring policy (its tenant stays).
+#[utoipa::path(put, path = "/api/v1/monitoring-policies/{id}", tag = "sources", params(("id" = String, Path, description = "policy id")),
+    request_body = MonitoringPolicySpec,
+    responses((status = 200, body = MonitoringPolicy), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
+pub async fn replace_policy(
+    State(st): State<ApiState>,
+    caller: Caller,
+    PathParam(id): PathParam<String>,
+    Body(spec): Body<MonitoringPolicySpec>,
+) -> ApiResult<axum::Json<MonitoringPolicy>> {
+    let core = st.core()?;
+    check_policy(&spec)?;
+    let scope = caller.scope(Action::SourcesWrite, std::slice::from_ref(&spec.tenant))?;
+    let p = core
+        .store
+        .update_monitoring_policy(&scope, &id, spec)
+        .await?;
+    audit(
+        &st,
+        &caller,
+        &p.tenant,
+        "monitoring_policy.update",
+        ("monitoring_policy", &p.id),
+        json!({ "name": p.name }),
+    )
+    .await;
+    Ok(axum::Json(p))
+}
+
+/// Deletes a monitoring policy.
+#[utoipa::path(delete, path = "/api/v1/monitoring-policies/{id}", tag = "sources", params(("id" = String, Path, description = "policy id")),
+    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("bearer" = []), ("session" = [])))]
+pub async fn delete_policy(
+    State(st): State<ApiState>,
+    caller: Caller,
+    PathParam(id): PathParam<String>,
+) -> ApiResult<Response> {
+    let core = st.core()?;
+    let scope = caller.scope(Action::SourcesWrite, &[])?;
+    let p = core
+        .store
+        .list_monitoring_policies(&scope)
+        .await?
+        .into_iter()
+        .find(|p| p.id == id)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("monitoring policy {id:?} not found"),
+            )
+        })?;
+    core.store.delete_monitoring_policy(&scope, &id).await?;
+    audit(
+        &st,
+        &caller,
+        &p.tenant,
+        "monitoring_policy.delete",
+        ("monitoring_policy", &id),
+        json!({ "name": p.name }),
+    )
+    .await;
+    Ok(no_content())
 }
