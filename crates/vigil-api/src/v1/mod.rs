@@ -120,8 +120,22 @@ pub fn public_routes() -> OpenApiRouter<ApiState> {
     OpenApiRouter::new().routes(routes!(admin::login))
 }
 
+/// Schemas that only query parameters name (the routes do not collect them).
+#[derive(utoipa::OpenApi)]
+#[openapi(components(schemas(
+    vigil_core::SortDir,
+    vigil_core::AlertSort,
+    vigil_core::AssetSort,
+    vigil_core::IncidentSort,
+    vigil_core::Severity,
+    vigil_core::Priority,
+    vigil_core::Criticality
+)))]
+struct ParameterSchemas;
+
 /// Completes the generated document: title, version, security schemes.
 pub fn finish_document(mut doc: OpenApi) -> OpenApi {
+    doc.merge(<ParameterSchemas as utoipa::OpenApi>::openapi());
     doc.info = InfoBuilder::new()
         .title("Vigil API")
         .version(env!("CARGO_PKG_VERSION"))
