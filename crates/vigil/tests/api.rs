@@ -671,6 +671,28 @@ fn cli_manages_users_tokens_and_tenants_in_the_metadata_store() {
             .any(|l| l.starts_with("acme") && l.contains("disabled")),
         "{out}"
     );
+    // `vigil validate` checks the meta and auth sections in detail
+    let validate = |yaml: &str| {
+        let bad = dir.path().join("bad.yaml");
+        std::fs::write(&bad, yaml).unwrap();
+        let out = support::vigil()
+            .args(["validate", "-c"])
+            .arg(&bad)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = validate("version: 1\nmeta: { max_connections: 0 }\n");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("meta.max_connections"), "{err}");
+    let (code, err) =
+        validate("version: 1\nauth: { password_min_length: 4, session_lifetime: 1s }\n");
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("auth.password_min_length"), "{err}");
+    assert!(err.contains("auth.session_lifetime"), "{err}");
     // the metadata store is one private file
     #[cfg(unix)]
     {
