@@ -63,6 +63,7 @@ pub(crate) fn state(limits: ApiLimits, svc: Svc) -> (ApiState, Telemetry) {
                 max_concurrent: 256,
                 ..SearchLimits::default()
             }),
+            core: None,
         },
         telemetry,
     )

@@ -32,10 +32,12 @@ mod listener;
 mod server;
 pub mod store_search;
 pub mod token;
+pub mod v1;
 
 pub use auth::AuthPolicy;
 pub use listener::{ApiLimits, serve};
-pub use server::{ApiState, SearchGate, api_metrics, router, tls_config};
+pub use server::{ApiState, SearchGate, api_metrics, openapi, router, tls_config};
+pub use v1::Core;
 pub use vigil_query::SearchControl;
 
 /// The web console behind the router's fallback.
@@ -46,7 +48,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 /// A search request, as the API and CLI send it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchRequest {
     /// The query, e.g. `process.name:sshd AND failed | count by source.ip`.
     #[serde(default)]
@@ -60,7 +63,8 @@ pub struct SearchRequest {
     /// Most events returned (default 100, at most `search.max_limit`, 10,000 by default).
     #[serde(default)]
     pub limit: Option<usize>,
-    /// Tenant to search (default `main`).
+    /// Tenant to search (default `main`, or the caller's first tenant when it has no role in
+    /// Main).
     #[serde(default)]
     pub tenant: Option<String>,
     /// Only this storage space of the tenant (`default` for the default space); all spaces
@@ -70,7 +74,7 @@ pub struct SearchRequest {
 }
 
 /// What a search returns: events, or a table for aggregations.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SearchResponse {
     /// Matching events, newest first, as nested ECS JSON.

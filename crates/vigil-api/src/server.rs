@@ -16,8 +16,15 @@ use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 use vigil_pipeline::{ComponentMetrics, Telemetry};
 
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use vigil_core::auth::looks_like_token;
+use vigil_core::{Action, AuthError, Principal, PrincipalKind, Role, RoleGrant, TenantId};
+
 use crate::auth::{AuthGuard, AuthPolicy, Failure, LogLines};
 use crate::listener::ApiLimits;
+use crate::v1::common::ErrorBody;
+use crate::v1::{ApiError, Caller, Core};
 use crate::{
     SearchControl, SearchError, SearchLimits, SearchRequest, SearchResponse, SearchService,
 };
@@ -39,6 +46,23 @@ pub struct ApiState {
     pub limits: ApiLimits,
     /// Admission of searches: concurrency, queue, memory budget, largest `limit`.
     pub searches: SearchGate,
+    /// The SOC core (metadata store, accounts, alerts, incidents, assets): the `/api/v1`
+    /// routes beyond search and status answer 503 `core_unavailable` without it, and only the
+    /// token file authenticates.
+    pub core: Option<Arc<Core>>,
+}
+
+impl ApiState {
+    /// The core, or 503 `core_unavailable`.
+    pub fn core(&self) -> Result<&Arc<Core>, ApiError> {
+        self.core.as_ref().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "core_unavailable",
+                "this server runs without the metadata store",
+            )
+        })
+    }
 }
 
 /// Admits searches: at most `max_concurrent` run, at most `max_queued` wait up to
@@ -125,7 +149,7 @@ impl std::fmt::Debug for ApiState {
     }
 }
 
-fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+pub(crate) fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
     let body = json!({ "error": { "code": code, "message": message.into() } });
     (status, axum::Json(body)).into_response()
 }
@@ -134,6 +158,7 @@ fn error(status: StatusCode, code: &str, message: impl Into<String>) -> Response
 #[derive(Clone)]
 struct Gate {
     token: Arc<str>,
+    core: Option<Arc<Core>>,
     guard: Arc<AuthGuard>,
     metrics: ComponentMetrics,
     requests: Arc<Semaphore>,
@@ -171,38 +196,134 @@ fn log_auth(peer: Option<SocketAddr>, lines: &LogLines, policy: &AuthPolicy, las
     }
 }
 
-async fn require_token(State(g): State<Gate>, req: Request, next: Next) -> Response {
+/// The principal of the installation's token file: an administrator of every tenant
+/// (a general administrator), as `vigil search` and scripts have always used it.
+async fn file_token_principal(core: Option<&Arc<Core>>) -> Result<Principal, ApiError> {
+    let all = match core {
+        Some(c) => c.store.all_tenant_ids().await?,
+        None => vec![TenantId::main()],
+    };
+    Ok(Principal::new(
+        PrincipalKind::Token {
+            id: "api-token".into(),
+            name: "token file".into(),
+            user_id: None,
+        },
+        &[RoleGrant {
+            tenant: TenantId::main(),
+            role: Role::Administrator,
+        }],
+        &all,
+    ))
+}
+
+/// Routes a session that must change its password may still call.
+fn allowed_before_password_change(path: &str) -> bool {
+    matches!(
+        path,
+        "/api/v1/auth/password" | "/api/v1/auth/me" | "/api/v1/auth/logout"
+    )
+}
+
+/// Resolves the caller once per request — the token file, a `vgl_` API token, or a session
+/// cookie with its CSRF header on writes — and hands it to the handlers as a [`Caller`].
+/// Failures are answered 401 (403 for CSRF and token endpoint lists, 429 when throttled) and
+/// counted against the client address.
+async fn authenticate(State(g): State<Gate>, mut req: Request, next: Next) -> Response {
     let peer = peer_of(&req);
     let now = Instant::now();
     g.metrics.events_in(1);
-    if let Some(p) = peer {
-        if let Some((retry, lines)) = g.guard.locked(p.ip(), now) {
-            g.metrics.error("auth_throttled", 1);
-            log_auth(peer, &lines, g.guard.policy(), "throttled");
-            let secs = retry.as_secs() + u64::from(retry.subsec_nanos() > 0);
-            let mut resp = error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "auth_throttled",
-                format!("too many failed authentications from this address; retry in {secs} s"),
-            );
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-            return resp;
-        }
+    if let Some(p) = peer
+        && let Some((retry, lines)) = g.guard.locked(p.ip(), now)
+    {
+        g.metrics.error("auth_throttled", 1);
+        log_auth(peer, &lines, g.guard.policy(), "throttled");
+        let secs = retry.as_secs() + u64::from(retry.subsec_nanos() > 0);
+        let mut resp = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "auth_throttled",
+            format!("too many failed authentications from this address; retry in {secs} s"),
+        );
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        return resp;
     }
+    let ip = peer.map(|p| p.ip().to_string());
+    let method = req.method().as_str().to_owned();
+    let path = req.uri().path().to_owned();
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let failure = match presented {
-        Some(t) if bool::from(t.as_bytes().ct_eq(g.token.as_bytes())) => {
-            return next.run(req).await;
+        .map(str::trim)
+        .map(str::to_owned);
+    let cookie = g.core.as_ref().and_then(|c| {
+        let attrs = c.auth.cookie(c.tls);
+        req.headers()
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(|v| attrs.find_in(v).map(str::to_owned))
+    });
+    let csrf = req
+        .headers()
+        .get(vigil_core::auth::CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let resolved: Result<Principal, Option<ApiError>> = match (&presented, &g.core, &cookie) {
+        (Some(t), _, _) if bool::from(t.as_bytes().ct_eq(g.token.as_bytes())) => {
+            file_token_principal(g.core.as_ref()).await.map_err(Some)
         }
-        Some(_) => Failure::Invalid,
-        None => Failure::Missing,
+        (Some(t), Some(core), _) if looks_like_token(t) => core
+            .auth
+            .resolve_bearer(t, ip.as_deref(), &method, &path)
+            .await
+            .map_err(auth_refusal),
+        (Some(_), _, _) => Err(None),
+        (None, Some(core), Some(c)) => core
+            .auth
+            .resolve_session(c, csrf.as_deref(), &method)
+            .await
+            .map_err(auth_refusal),
+        (None, _, _) => {
+            let failure = Failure::Missing;
+            return refuse(&g, peer, now, failure);
+        }
     };
+    let principal = match resolved {
+        Ok(p) => p,
+        Err(None) => return refuse(&g, peer, now, Failure::Invalid),
+        Err(Some(e)) => {
+            if e.status == StatusCode::UNAUTHORIZED {
+                return refuse(&g, peer, now, Failure::Invalid);
+            }
+            g.metrics.error("auth_refused", 1);
+            return e.into_response();
+        }
+    };
+    if principal.must_change_password && !allowed_before_password_change(&path) {
+        return error(
+            StatusCode::FORBIDDEN,
+            "password_change_required",
+            "change the password first (POST /api/v1/auth/password)",
+        );
+    }
+    req.extensions_mut().insert(Caller { principal, ip });
+    next.run(req).await
+}
+
+/// An authentication error as the response it becomes; `None` for plain 401s (counted and
+/// throttled by the caller).
+fn auth_refusal(e: AuthError) -> Option<ApiError> {
+    match e {
+        AuthError::Unauthenticated { .. } => None,
+        other => Some(other.into()),
+    }
+}
+
+/// Counts and logs a failed authentication and answers 401.
+fn refuse(g: &Gate, peer: Option<SocketAddr>, now: Instant, failure: Failure) -> Response {
     g.metrics.error(failure.reason(), 1);
     let lines = match peer {
         Some(p) => g.guard.failure(p.ip(), now),
@@ -217,12 +338,12 @@ async fn require_token(State(g): State<Gate>, req: Request, next: Next) -> Respo
         Failure::Invalid => error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
-            "the bearer token is not valid",
+            "the bearer token or session is not valid",
         ),
         Failure::Missing => error(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
-            "send `Authorization: Bearer <token>`; the token is in <data_dir>/api-token",
+            "send `Authorization: Bearer <token>` (a vgl_ API token, or the token in <data_dir>/api-token) or log in at /api/v1/auth/login",
         ),
     }
 }
@@ -291,11 +412,26 @@ async fn read_body(State(g): State<Gate>, req: Request, next: Next) -> Response 
     }
 }
 
+/// The health of the server (no credentials, no data).
+#[utoipa::path(get, path = "/health", tag = "status", responses((status = 200, description = "`{\"status\": \"ok\", \"version\"}`")), security(()))]
 async fn health() -> Response {
     axum::Json(json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") })).into_response()
 }
 
-async fn metrics(State(st): State<ApiState>) -> Response {
+/// Installation-wide figures are for callers who may read sources in the Main tenant.
+fn installation_reader(caller: &Caller) -> Result<(), ApiError> {
+    caller.scope(Action::SourcesRead, &[TenantId::main()])?;
+    Ok(())
+}
+
+/// Prometheus metrics of every component.
+#[utoipa::path(get, path = "/metrics", tag = "status",
+    responses((status = 200, content_type = "text/plain", body = String), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
+async fn metrics(State(st): State<ApiState>, caller: Caller) -> Response {
+    if let Err(e) = installation_reader(&caller) {
+        return e.into_response();
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -306,7 +442,14 @@ async fn metrics(State(st): State<ApiState>) -> Response {
         .into_response()
 }
 
-async fn status(State(st): State<ApiState>) -> Response {
+/// Every component's counters: events and bytes in and out, errors, drops, gauges.
+#[utoipa::path(get, path = "/api/v1/status", tag = "status",
+    responses((status = 200, description = "`{\"components\": [...]}`"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
+async fn status(State(st): State<ApiState>, caller: Caller) -> Response {
+    if let Err(e) = installation_reader(&caller) {
+        return e.into_response();
+    }
     let comps: Vec<serde_json::Value> = st
         .telemetry
         .snapshot()
@@ -330,8 +473,13 @@ async fn status(State(st): State<ApiState>) -> Response {
 /// control is cancelled when the timeout fires and when this future is dropped (the client
 /// went away), so the scan stops within a block of work; the slot is held by the blocking task
 /// and freed only when the scan has stopped.
-async fn run_search(st: ApiState, req: SearchRequest) -> Response {
+async fn run_search(st: ApiState, caller: Caller, mut req: SearchRequest) -> Response {
     let started = Instant::now();
+    match search_tenant(&caller, req.tenant.as_deref()) {
+        Ok(t) => req.tenant = Some(t),
+        Err(e) => return e.into_response(),
+    }
+    audit_search(&st, &caller, &req);
     let limits = st.searches.limits().clone();
     if let Some(limit) = req.limit
         && limit > limits.max_limit
@@ -422,22 +570,94 @@ async fn run_search(st: ApiState, req: SearchRequest) -> Response {
     }
 }
 
+/// Every search is audited (`search`, in the searched tenant when the metadata store knows
+/// it, else Main), written in the background so the search does not wait for it.
+fn audit_search(st: &ApiState, caller: &Caller, req: &SearchRequest) {
+    let Some(core) = st.core.clone() else { return };
+    let tenant = req
+        .tenant
+        .as_deref()
+        .and_then(|t| TenantId::new(t).ok())
+        .unwrap_or_else(TenantId::main);
+    let q: String = req.q.chars().take(4096).collect();
+    let rec = vigil_core::NewAuditRecord {
+        tenant: tenant.clone(),
+        at: chrono::Utc::now(),
+        actor: caller.actor(),
+        action: "search".into(),
+        target_kind: "events".into(),
+        target_id: tenant.as_str().to_owned(),
+        outcome: vigil_core::AuditOutcome::Success,
+        source_ip: caller.ip.clone(),
+        details: json!({ "q": q, "from": req.from, "to": req.to, "space": req.space }),
+    };
+    tokio::spawn(async move {
+        let known = core.store.all_tenant_ids().await.unwrap_or_default();
+        let mut rec = rec;
+        if !known.contains(&rec.tenant) {
+            rec.tenant = TenantId::main();
+        }
+        if let Err(e) = core.store.append_audit(rec).await {
+            tracing::warn!(error = %e, "search audit record not written");
+        }
+    });
+}
+
+/// The tenant a search runs on: the one named (403 unless the caller may search it), else
+/// Main when the caller may search it, else the caller's first tenant. A general
+/// administrator may search every tenant of the event store, registered in the metadata
+/// store or not.
+fn search_tenant(caller: &Caller, named: Option<&str>) -> Result<String, ApiError> {
+    let p = &caller.principal;
+    match named {
+        Some(t) => {
+            let id = TenantId::new(t).map_err(|e| ApiError::bad_request(format!("tenant: {e}")))?;
+            if !p.general_admin {
+                caller.scope(Action::Search, &[id])?;
+            }
+            Ok(t.to_owned())
+        }
+        None if p.may(Action::Search, &TenantId::main()) => {
+            Ok(TenantId::main().as_str().to_owned())
+        }
+        None => {
+            let scope = caller.scope(Action::Search, &[])?;
+            Ok(scope.iter().next().map_or_else(
+                || TenantId::main().as_str().to_owned(),
+                |t| t.as_str().to_owned(),
+            ))
+        }
+    }
+}
+
+/// Searches events (query string form).
+#[utoipa::path(get, path = "/api/v1/search", tag = "search", params(SearchRequest),
+    responses((status = 200, body = SearchResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 429, body = ErrorBody), (status = 504, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
 async fn search_get(
     State(st): State<ApiState>,
+    caller: Caller,
     q: Result<Query<SearchRequest>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     match q {
-        Ok(Query(req)) => run_search(st, req).await,
+        Ok(Query(req)) => run_search(st, caller, req).await,
         Err(e) => error(StatusCode::BAD_REQUEST, "bad_request", e.body_text()),
     }
 }
 
+/// Searches events (JSON body form).
+#[utoipa::path(post, path = "/api/v1/search", tag = "search", request_body = SearchRequest,
+    responses((status = 200, body = SearchResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 429, body = ErrorBody), (status = 504, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
 async fn search_post(
     State(st): State<ApiState>,
+    caller: Caller,
     body: Result<axum::Json<SearchRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     match body {
-        Ok(axum::Json(req)) => run_search(st, req).await,
+        Ok(axum::Json(req)) => run_search(st, caller, req).await,
         Err(e) => error(StatusCode::BAD_REQUEST, "bad_request", e.body_text()),
     }
 }
@@ -461,29 +681,89 @@ pub fn api_metrics(telemetry: &Telemetry) -> ComponentMetrics {
     telemetry.component("api", "http")
 }
 
+/// Every route with its OpenAPI description: `(protected, public)`.
+fn described_routes() -> (OpenApiRouter<ApiState>, OpenApiRouter<ApiState>) {
+    let protected = OpenApiRouter::new()
+        .routes(routes!(metrics))
+        .routes(routes!(status))
+        .routes(routes!(search_get, search_post))
+        .merge(crate::v1::routes());
+    let public = OpenApiRouter::new()
+        .routes(routes!(health))
+        .merge(crate::v1::public_routes());
+    (protected, public)
+}
+
+/// The OpenAPI 3.1 document of every route, as served at `/api/v1/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (protected, public) = described_routes();
+    let mut doc = protected.into_openapi();
+    doc.merge(public.into_openapi());
+    doc.paths.add_path_operation(
+        "/api/v1/openapi.json",
+        vec![utoipa::openapi::HttpMethod::Get],
+        utoipa::openapi::path::OperationBuilder::new()
+            .tag("status")
+            .summary(Some("This document (no credentials needed)"))
+            .security(utoipa::openapi::security::SecurityRequirement::default())
+            .response(
+                "200",
+                utoipa::openapi::Response::new("the OpenAPI 3.1 document"),
+            ),
+    );
+    crate::v1::finish_document(doc)
+}
+
 /// The API's routes.
 pub fn router(state: ApiState) -> Router {
     let gate = Gate {
         token: state.token.clone(),
+        core: state.core.clone(),
         guard: Arc::new(AuthGuard::new(state.limits.auth.clone())),
         metrics: api_metrics(&state.telemetry),
         requests: Arc::new(Semaphore::new(state.limits.max_concurrent_requests.max(1))),
         body_read_timeout: state.limits.body_read_timeout,
         max_body_size: state.max_body_size,
     };
+    let doc: Arc<str> = match openapi().to_json() {
+        Ok(j) => j.into(),
+        Err(e) => {
+            tracing::error!(error = %e, "the OpenAPI document did not serialize");
+            "{}".into()
+        }
+    };
+    let (protected, _) = described_routes();
+    let (protected, _) = protected.split_for_parts();
+    // /health stays outside every gate; login has the limits but no authentication
+    let (public, _) = crate::v1::public_routes().split_for_parts();
     // the last layer runs first: auth, then the concurrency cap, then the body
-    let protected = Router::new()
-        .route("/metrics", get(metrics))
-        .route("/api/v1/status", get(status))
-        .route("/api/v1/search", get(search_get).post(search_post))
+    let protected = protected
         .route_layer(middleware::from_fn_with_state(gate.clone(), read_body))
         .route_layer(middleware::from_fn_with_state(
             gate.clone(),
             limit_concurrency,
         ))
-        .route_layer(middleware::from_fn_with_state(gate, require_token));
+        .route_layer(middleware::from_fn_with_state(gate.clone(), authenticate));
+    // login: limits without authentication (the authenticator throttles it)
+    let login = public
+        .route_layer(middleware::from_fn_with_state(gate.clone(), read_body))
+        .route_layer(middleware::from_fn_with_state(gate, limit_concurrency));
     Router::new()
+        .route(
+            "/api/v1/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "application/json")],
+                        doc.to_string(),
+                    )
+                        .into_response()
+                }
+            }),
+        )
         .route("/health", get(health))
+        .merge(login)
         .merge(protected)
         .fallback(console)
         .layer(DefaultBodyLimit::max(state.max_body_size))

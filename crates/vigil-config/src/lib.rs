@@ -164,6 +164,8 @@ const TOP_LEVEL: &[&str] = &[
     "detection",
     "destinations",
     "search",
+    "meta",
+    "auth",
 ];
 
 fn section<T: serde::de::DeserializeOwned>(
@@ -271,6 +273,12 @@ pub fn parse_raw(text: &str, origin: &str) -> Result<raw::RawConfig, ConfigError
     }
     if let Some(v) = map.get("pipeline") {
         cfg.pipeline = section(v, "pipeline", &mut problems).unwrap_or_default();
+    }
+    if let Some(v) = map.get("meta") {
+        cfg.meta = section(v, "meta", &mut problems).unwrap_or_default();
+    }
+    if let Some(v) = map.get("auth") {
+        cfg.auth = section(v, "auth", &mut problems).unwrap_or_default();
     }
     match map.get("collectors") {
         None | Some(yaml_serde::Value::Null) => {}

@@ -37,6 +37,153 @@ pub struct RawConfig {
     /// forwarding collector that keeps nothing itself.
     #[serde(default)]
     pub destinations: Option<Vec<RawDestination>>,
+    /// The metadata store: alerts, incidents, assets, users, roles, tenants, tokens,
+    /// suppressions, saved searches and the audit trail. Default: SQLite in
+    /// `<data_dir>/meta.db`.
+    #[serde(default)]
+    pub meta: RawMeta,
+    /// Accounts and authentication: password policy, sessions, lockout and throttling, TOTP,
+    /// LDAP.
+    #[serde(default)]
+    pub auth: RawAuth,
+}
+
+/// Where the metadata (alerts, incidents, accounts, ...) is kept.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawMeta {
+    /// `sqlite` (one file, `<data_dir>/meta.db`, WAL mode, mode 0600; the default) or
+    /// `postgres` (the distributed mode).
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    /// PostgreSQL URL (`postgres://user:password@host:5432/vigil`), only with
+    /// `type: postgres`: a reference, `${env:NAME}` or `${file:PATH}`, never the URL itself.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// PostgreSQL connections, or SQLite reader connections (1–1000). Default `8`.
+    #[serde(default)]
+    pub max_connections: Option<u32>,
+    /// Largest incident attachment (at most `1GiB`). Default `10MiB`.
+    #[serde(default)]
+    pub max_attachment_bytes: Option<RawSize>,
+}
+
+/// Accounts and authentication.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    /// Minimum password length in characters (8–128). Default `12`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_min_length: Option<usize>,
+    /// A session ends after this long without a request (1m–1d). Default `30m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_idle_timeout: Option<String>,
+    /// A session ends this long after login (5m–30d). Default `12h`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_lifetime: Option<String>,
+    /// Lockout of an account after consecutive failed logins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lockout: Option<RawLockout>,
+    /// Throttling of a client address after failed logins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttle: Option<RawThrottle>,
+    /// Issuer shown by authenticator apps for TOTP. Default `Vigil`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totp_issuer: Option<String>,
+    /// LDAP bind authentication with group → role mapping.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ldap: Option<RawLdap>,
+}
+
+/// Account lockout.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawLockout {
+    /// Consecutive failures that lock the account. Default `5`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_failures: Option<u32>,
+    /// How long it stays locked. Default `15m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<String>,
+}
+
+/// Client address throttling.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawThrottle {
+    /// Failures from one address within the window that throttle it. Default `20`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_failures: Option<u32>,
+    /// The sliding window. Default `10m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<String>,
+}
+
+/// LDAP authentication.
+#[derive(Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawLdap {
+    /// `ldap://host:port`. LDAP over TLS is not compiled in: plain `ldap://` is accepted to
+    /// loopback (a TLS tunnel), elsewhere only with `allow_plaintext: true`.
+    pub url: String,
+    /// Accept plain LDAP to a host that is not loopback. Default `false`.
+    #[serde(default)]
+    pub allow_plaintext: bool,
+    /// Service account that searches users and groups; anonymous when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bind_dn: Option<String>,
+    /// Its password: a reference, `${env:NAME}` or `${file:PATH}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bind_password: Option<String>,
+    /// Where users are searched (subtree).
+    pub user_base: String,
+    /// Filter finding one user; `{username}` is replaced by the escaped login name. Default
+    /// `(&(objectClass=inetOrgPerson)(uid={username}))`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_filter: Option<String>,
+    /// Attribute of the display name. Default `cn`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name_attribute: Option<String>,
+    /// Attribute of the e-mail address. Default `mail`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_attribute: Option<String>,
+    /// Where groups are searched; when absent, the user's `memberOf` attribute is read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_base: Option<String>,
+    /// Filter finding the user's groups; `{dn}` and `{username}` are replaced (escaped).
+    /// Default `(&(objectClass=groupOfNames)(member={dn}))`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_filter: Option<String>,
+    /// Group → tenant role mappings; a user whose groups map to no role cannot log in.
+    #[serde(default)]
+    pub roles: Vec<RawLdapRole>,
+    /// Timeout of each LDAP operation. Default `10s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+}
+
+impl std::fmt::Debug for RawLdap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawLdap")
+            .field("url", &self.url)
+            .field("bind_dn", &self.bind_dn)
+            .field("user_base", &self.user_base)
+            .field("roles", &self.roles)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One LDAP group → tenant role mapping.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawLdapRole {
+    /// The group: its full DN, or its `cn` (compared case-insensitively).
+    pub group: String,
+    /// The tenant.
+    pub tenant: String,
+    /// The role members get there: `administrator`, `tenant_administrator`, `tier2_analyst`,
+    /// `tier1_analyst` or `read_only`.
+    pub role: String,
 }
 
 /// A destination of normalized events.

@@ -583,3 +583,57 @@ storage:
     let errs = errors("version: 1\nstorage:\n  type: clickhouse\n");
     assert!(errs[0].contains("missing field `url`"), "{errs:#?}");
 }
+
+#[test]
+fn meta_and_auth_sections_resolve_references_and_list_problems() {
+    let c = default_config().unwrap();
+    assert_eq!(c.meta.kind, MetaKind::Sqlite);
+    assert!(c.meta.url.is_none());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("pg"),
+        "postgres://vigil:s3cret@127.0.0.1/vigil\n",
+    )
+    .unwrap();
+    let c = load_str(
+        "version: 1\nmeta: { type: postgres, url: \"${file:pg}\", max_attachment_bytes: 1MiB }\n\
+         auth: { password_min_length: 14, ldap: { url: \"ldap://127.0.0.1:389\", user_base: \"dc=x\", bind_password: \"${file:pg}\" } }\n",
+        "test.yaml",
+        dir.path(),
+    )
+    .unwrap();
+    assert_eq!(c.meta.kind, MetaKind::Postgres);
+    assert_eq!(
+        c.meta.url.as_ref().map(|u| u.expose()),
+        Some("postgres://vigil:s3cret@127.0.0.1/vigil")
+    );
+    assert_eq!(c.meta.max_attachment_bytes, Some(1 << 20));
+    assert!(
+        !format!("{c:?}").contains("s3cret"),
+        "secrets stay out of Debug"
+    );
+    assert!(c.auth.raw.ldap.as_ref().unwrap().bind_password.is_none());
+    assert!(c.auth.ldap_bind_password.is_some());
+    let errs = errors(
+        "version: 1\nmeta: { type: mysql, url: \"postgres://in-clear\", max_connections: 0 }\n\
+         auth: { lockout: { tries: 3 } }\n",
+    );
+    assert!(
+        errs.iter().any(|e| e.contains("lockout")),
+        "unknown auth keys are refused: {errs:?}"
+    );
+    let errs = errors("version: 1\nmeta: { type: mysql, max_connections: 0 }\n");
+    assert!(errs.iter().any(|e| e.contains("meta.type")), "{errs:?}");
+    assert!(
+        errs.iter().any(|e| e.contains("meta.max_connections")),
+        "{errs:?}"
+    );
+    let errs = errors("version: 1\nmeta: { type: postgres, url: \"postgres://u:p@h/db\" }\n");
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("meta.url") && e.contains("reference")),
+        "a URL in clear is refused: {errs:?}"
+    );
+    let errs = errors("version: 1\nmeta: { type: postgres }\n");
+    assert!(errs.iter().any(|e| e.contains("meta.url")), "{errs:?}");
+}

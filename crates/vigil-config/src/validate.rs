@@ -27,6 +27,51 @@ pub struct Config {
     pub detection: Option<DetectionConfig>,
     /// Where normalized events go, in order (at least one).
     pub destinations: Vec<DestinationConfig>,
+    /// The metadata store.
+    pub meta: MetaSettings,
+    /// Accounts and authentication (checked in detail by `vigil-core` at start and by
+    /// `vigil validate`).
+    pub auth: AuthSettings,
+}
+
+/// Which database keeps the metadata.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MetaKind {
+    /// `<data_dir>/meta.db`.
+    #[default]
+    Sqlite,
+    /// A PostgreSQL database.
+    Postgres,
+}
+
+/// The validated `meta:` section.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MetaSettings {
+    /// The backend.
+    pub kind: MetaKind,
+    /// The resolved PostgreSQL URL (a secret).
+    pub url: Option<crate::Secret>,
+    /// Connections.
+    pub max_connections: Option<u32>,
+    /// Largest attachment, bytes.
+    pub max_attachment_bytes: Option<u64>,
+}
+
+/// The `auth:` section: the raw section (its LDAP bind password taken out) and the resolved
+/// password.
+#[derive(Debug, Clone, Default)]
+pub struct AuthSettings {
+    /// The section as written, without `ldap.bind_password`.
+    pub raw: crate::raw::RawAuth,
+    /// The resolved LDAP bind password.
+    pub ldap_bind_password: Option<crate::Secret>,
+}
+
+impl PartialEq for AuthSettings {
+    fn eq(&self, other: &AuthSettings) -> bool {
+        serde_json::to_value(&self.raw).ok() == serde_json::to_value(&other.raw).ok()
+            && self.ldap_bind_password == other.ldap_bind_password
+    }
 }
 
 /// A validated destination.
@@ -766,6 +811,76 @@ impl V<'_> {
     }
 }
 
+fn validate_meta(v: &mut V<'_>, m: &crate::raw::RawMeta) -> MetaSettings {
+    let kind = match m.kind.as_deref() {
+        None | Some("sqlite") => MetaKind::Sqlite,
+        Some("postgres") => MetaKind::Postgres,
+        Some(o) => {
+            v.p.add(
+                "meta.type",
+                format!("unknown type {o:?}: use sqlite or postgres"),
+            );
+            MetaKind::Sqlite
+        }
+    };
+    let url = match (kind, &m.url) {
+        (MetaKind::Sqlite, Some(_)) => {
+            v.p.add(
+                "meta.url",
+                "only `type: postgres` takes a url (SQLite uses <data_dir>/meta.db)",
+            );
+            None
+        }
+        (MetaKind::Sqlite, None) => None,
+        (MetaKind::Postgres, None) => {
+            v.p.add(
+                "meta.url",
+                "missing; write `url: \"${env:NAME}\"` naming a postgres:// URL",
+            );
+            None
+        }
+        (MetaKind::Postgres, Some(r)) => match crate::Secret::resolve(r, v.base) {
+            Ok(s)
+                if s.expose().starts_with("postgres://")
+                    || s.expose().starts_with("postgresql://") =>
+            {
+                Some(s)
+            }
+            Ok(_) => {
+                v.p.add(
+                    "meta.url",
+                    "the referenced value must start with postgres:// or postgresql://",
+                );
+                None
+            }
+            Err(e) => {
+                v.p.add("meta.url", e);
+                None
+            }
+        },
+    };
+    if let Some(n) = m.max_connections
+        && !(1..=1000).contains(&n)
+    {
+        v.p.add("meta.max_connections", format!("{n} is outside 1 to 1000"));
+    }
+    let max_attachment_bytes = m.max_attachment_bytes.as_ref().map(|_| {
+        v.size(
+            "meta.max_attachment_bytes",
+            &m.max_attachment_bytes,
+            10 << 20,
+            1,
+            1 << 30,
+        )
+    });
+    MetaSettings {
+        kind,
+        url,
+        max_connections: m.max_connections,
+        max_attachment_bytes,
+    }
+}
+
 /// Validates raw configuration; relative paths resolve against `base_dir`.
 pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config, ConfigErrors> {
     let mut v = V {
@@ -790,6 +905,8 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
     let detection = check_detection(&mut v, raw.detection.as_ref());
     let destinations = check_destinations(&mut v, raw.destinations.as_deref());
     let search = check_search(&mut v, &raw.search);
+    let meta = validate_meta(&mut v, &raw.meta);
+    let auth = check_auth(&mut v, &raw.auth);
     v.p.into_result(origin)?;
     Ok(Config {
         data_dir,
@@ -800,7 +917,27 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
         search,
         detection,
         destinations,
+        meta,
+        auth,
     })
+}
+
+/// The `auth` section: its LDAP bind password resolved (the rest is checked in detail by
+/// `vigil-core`).
+fn check_auth(v: &mut V<'_>, raw: &crate::raw::RawAuth) -> AuthSettings {
+    let mut auth = AuthSettings {
+        raw: raw.clone(),
+        ldap_bind_password: None,
+    };
+    if let Some(l) = &mut auth.raw.ldap
+        && let Some(r) = l.bind_password.take()
+    {
+        match crate::Secret::resolve(&r, v.base) {
+            Ok(s) => auth.ldap_bind_password = Some(s),
+            Err(e) => v.p.add("auth.ldap.bind_password", e),
+        }
+    }
+    auth
 }
 
 /// The `api` section.

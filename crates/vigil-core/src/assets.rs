@@ -266,6 +266,16 @@ impl AssetBook {
         Ok(n)
     }
 
+    /// Puts an asset created or changed elsewhere (the API) into the index.
+    pub fn put(&self, asset: &Asset) {
+        lock(&self.index).put(asset);
+    }
+
+    /// Removes a deleted asset from the index.
+    pub fn forget(&self, id: &str) {
+        lock(&self.index).remove(id);
+    }
+
     /// Assets in the index.
     pub fn len(&self) -> usize {
         lock(&self.index).assets.len()

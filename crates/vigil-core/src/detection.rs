@@ -396,6 +396,22 @@ pub struct DetectionDestination {
     last_save: std::time::Instant,
     /// The alerts of the last evaluated batch that the store has not taken yet.
     unwritten: Option<Unwritten>,
+    /// Called with each group of alert events once the store has taken it (the alert
+    /// pipeline of the metadata store, `AlertFeed` in the binary's core wiring).
+    alert_sink: SinkSlot,
+}
+
+/// Receives alert events after they are stored.
+pub type AlertSink = Box<dyn FnMut(&[Event]) + Send>;
+
+/// The optional alert sink, printable in `Debug` as whether it is set.
+#[derive(Default)]
+struct SinkSlot(Option<AlertSink>);
+
+impl std::fmt::Debug for SinkSlot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "AlertSink" } else { "None" })
+    }
 }
 
 /// Alerts of an evaluated batch not yet stored, kept so that the retried write of the same
@@ -448,7 +464,14 @@ impl DetectionDestination {
             pending,
             last_save: std::time::Instant::now(),
             unwritten: None,
+            alert_sink: SinkSlot(None),
         }
+    }
+
+    /// Hands every stored group of alert events to `sink` as well.
+    pub fn with_alert_sink(mut self, sink: AlertSink) -> DetectionDestination {
+        self.alert_sink = SinkSlot(Some(sink));
+        self
     }
 
     /// Stores alert groups in order; on an error the group that failed and those after it
@@ -472,6 +495,9 @@ impl DetectionDestination {
                 self.store
                     .append(&t, batch)
                     .map_err(|e| ComponentError::new(&self.metrics, e.to_string()))?;
+                if let Some(sink) = &mut self.alert_sink.0 {
+                    sink(batch);
+                }
                 self.metrics
                     .gauge("alerts_total")
                     .fetch_add(batch.len() as i64, Ordering::Relaxed);

@@ -55,6 +55,7 @@ pub mod assets;
 pub mod auth;
 mod config;
 pub mod detection;
+pub mod incidents;
 mod model;
 pub mod rbac;
 mod scope;

@@ -21,6 +21,7 @@ macro_rules! text_enum {
     ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $v:ident = $s:literal),+ $(,)? }) => {
         $(#[$m])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         #[serde(rename_all = "snake_case")]
         pub enum $name { $($(#[$vm])* $v),+ }
 
@@ -68,6 +69,7 @@ text_enum! {
 }
 
 /// A tenant: its own events, alerts, incidents and assets, kept apart from the others.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tenant {
     /// The id used everywhere (event metadata, store directories, API).
@@ -83,12 +85,13 @@ pub struct Tenant {
     /// The tenant's share of the licensed events per second, if limited.
     pub eps_limit: Option<u64>,
     /// When it was created.
-    pub created_at: Time,
+    pub created_at: DateTime<Utc>,
     /// When it last changed.
-    pub updated_at: Time,
+    pub updated_at: DateTime<Utc>,
 }
 
 /// A tenant to create.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewTenant {
     /// The id (unique).
@@ -120,6 +123,7 @@ text_enum! {
 }
 
 /// One role in one tenant. A user may hold different roles in different tenants.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct RoleGrant {
     /// The tenant.
@@ -130,6 +134,7 @@ pub struct RoleGrant {
 
 /// A user account. Password and TOTP secrets are kept for verification by the core's auth
 /// code; they are never serialized.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct User {
     /// ULID.
@@ -157,13 +162,13 @@ pub struct User {
     /// Consecutive failed logins since the last success.
     pub failed_logins: u32,
     /// Locked out until this time after too many failed logins.
-    pub locked_until: Option<Time>,
+    pub locked_until: Option<DateTime<Utc>>,
     /// Last successful login.
-    pub last_login_at: Option<Time>,
+    pub last_login_at: Option<DateTime<Utc>>,
     /// When it was created.
-    pub created_at: Time,
+    pub created_at: DateTime<Utc>,
     /// When it last changed.
-    pub updated_at: Time,
+    pub updated_at: DateTime<Utc>,
 }
 
 impl fmt::Debug for User {
@@ -188,6 +193,7 @@ impl fmt::Debug for User {
 }
 
 /// A user to create.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, PartialEq, Deserialize)]
 pub struct NewUser {
     /// Login name (unique).
@@ -244,16 +250,18 @@ impl fmt::Debug for UserPatch {
 }
 
 /// The login counters after a failed or successful login.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct LoginState {
     /// Consecutive failures.
     pub failed_logins: u32,
     /// Locked until, when the failures reached the threshold.
-    pub locked_until: Option<Time>,
+    pub locked_until: Option<DateTime<Utc>>,
 }
 
 /// An API token. The secret itself is shown once at creation; the store keeps its hash
 /// (SHA-256, hex) and finds tokens by it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApiToken {
     /// ULID.
@@ -273,13 +281,13 @@ pub struct ApiToken {
     /// A revoked token is refused.
     pub revoked: bool,
     /// When it stops working.
-    pub expires_at: Option<Time>,
+    pub expires_at: Option<DateTime<Utc>>,
     /// Last use (updated at most about once a minute by the caller).
-    pub last_used_at: Option<Time>,
+    pub last_used_at: Option<DateTime<Utc>>,
     /// Who created it.
     pub created_by: String,
     /// When it was created.
-    pub created_at: Time,
+    pub created_at: DateTime<Utc>,
 }
 
 impl fmt::Debug for ApiToken {
@@ -309,7 +317,7 @@ pub struct NewToken {
     /// Endpoint restriction (empty: none).
     pub endpoints: Vec<String>,
     /// Expiry.
-    pub expires_at: Option<Time>,
+    pub expires_at: Option<DateTime<Utc>>,
     /// Creator.
     pub created_by: String,
 }
@@ -405,6 +413,7 @@ text_enum! {
 }
 
 /// Something an alert is about: the pivots of an investigation.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Entity {
     /// What it is.
@@ -416,6 +425,7 @@ pub struct Entity {
 /// A detection the correlator hands to the core: one rule firing, with the events that made
 /// it fire. [`crate::MetaStore::fold_detection`] folds it into the open alert of its group or
 /// starts a new alert.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Detection {
     /// The tenant the events belong to.
@@ -440,9 +450,9 @@ pub struct Detection {
     /// the correlator. The open alert of `(tenant, rule_id, group_key)` takes the detection.
     pub group_key: String,
     /// Time of the first event of this firing.
-    pub first_seen: Time,
+    pub first_seen: DateTime<Utc>,
     /// Time of the last event of this firing.
-    pub last_seen: Time,
+    pub last_seen: DateTime<Utc>,
     /// How many events this firing stands for (≥ 1).
     pub count: u64,
     /// Ids of the base events (kept up to the fill policy's cap per alert).
@@ -472,6 +482,7 @@ impl Default for FillPolicy {
 }
 
 /// What [`crate::MetaStore::fold_detection`] did.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FoldOutcome {
     /// The alert that took the detection.
@@ -483,6 +494,7 @@ pub struct FoldOutcome {
 }
 
 /// An alert: one rule's detections for one group key, until closed or full.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
     /// ULID.
@@ -518,9 +530,9 @@ pub struct Alert {
     /// Whether it still takes detections (open and within the fill policy).
     pub filling: bool,
     /// First event time.
-    pub first_seen: Time,
+    pub first_seen: DateTime<Utc>,
     /// Last event time.
-    pub last_seen: Time,
+    pub last_seen: DateTime<Utc>,
     /// Events it stands for.
     pub count: u64,
     /// Base event ids kept (up to the fill policy's cap; read them with
@@ -531,13 +543,14 @@ pub struct Alert {
     /// The incident it was escalated into.
     pub incident_id: Option<String>,
     /// When it was created.
-    pub created_at: Time,
+    pub created_at: DateTime<Utc>,
     /// When it last changed.
-    pub updated_at: Time,
+    pub updated_at: DateTime<Utc>,
 }
 
 /// A triage change to an alert; `None` leaves a field as it is. Every change is written to
 /// the alert's history in the same transaction.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AlertUpdate {
     /// New status. Closing requires `resolution`; reopening clears it.
@@ -554,6 +567,7 @@ pub struct AlertUpdate {
 }
 
 /// One recorded change to an alert.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlertChange {
     /// Alert id.
@@ -561,7 +575,7 @@ pub struct AlertChange {
     /// Who (user id, token id or `system`).
     pub actor: String,
     /// When.
-    pub at: Time,
+    pub at: DateTime<Utc>,
     /// The field: `status`, `assignee`, `resolution`, `severity`, `incident`.
     pub field: String,
     /// Value before.
@@ -571,6 +585,7 @@ pub struct AlertChange {
 }
 
 /// What a comment is attached to.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "id", rename_all = "snake_case")]
 pub enum CommentTarget {
@@ -581,6 +596,7 @@ pub enum CommentTarget {
 }
 
 /// An analyst's comment.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Comment {
     /// ULID.
@@ -594,7 +610,7 @@ pub struct Comment {
     /// Text (Markdown).
     pub body: String,
     /// When it was written.
-    pub created_at: Time,
+    pub created_at: DateTime<Utc>,
 }
 
 text_enum! {
@@ -653,6 +669,7 @@ text_enum! {
 }
 
 /// An incident: a case that groups alerts, events, assets and accounts, with a timeline.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Incident {
     /// ULID.
@@ -684,14 +701,15 @@ pub struct Incident {
     /// Who created it.
     pub created_by: String,
     /// When it was created.
-    pub created_at: Time,
+    pub created_at: DateTime<Utc>,
     /// When it last changed.
-    pub updated_at: Time,
+    pub updated_at: DateTime<Utc>,
     /// When it was closed.
-    pub closed_at: Option<Time>,
+    pub closed_at: Option<DateTime<Utc>>,
 }
 
 /// An incident to create.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewIncident {
     /// Tenant (must be in scope).
@@ -715,6 +733,7 @@ pub struct NewIncident {
 
 /// A change to an incident; `None` leaves a field. Each change adds a timeline entry in the
 /// same transaction.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct IncidentUpdate {
     /// Title.
@@ -736,6 +755,7 @@ pub struct IncidentUpdate {
 
 /// One entry of an incident's timeline: what happened when, as the analysts reconstructed
 /// it, plus the system's own entries for every change.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimelineEntry {
     /// ULID.
@@ -743,7 +763,7 @@ pub struct TimelineEntry {
     /// Incident id.
     pub incident_id: String,
     /// When the described thing happened.
-    pub at: Time,
+    pub at: DateTime<Utc>,
     /// Who wrote it (`system` for automatic entries).
     pub author: String,
     /// `note`, `change`, `event`, `alert` ...
@@ -753,10 +773,11 @@ pub struct TimelineEntry {
     /// The event it describes, if any.
     pub event_id: Option<String>,
     /// When it was written.
-    pub created_at: Time,
+    pub created_at: DateTime<Utc>,
 }
 
 /// A file attached to an incident (metadata; the bytes are read separately).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Attachment {
     /// ULID.
@@ -772,7 +793,7 @@ pub struct Attachment {
     /// Uploader.
     pub uploaded_by: String,
     /// When.
-    pub created_at: Time,
+    pub created_at: DateTime<Utc>,
 }
 
 text_enum! {
@@ -807,6 +828,7 @@ impl Criticality {
 }
 
 /// An asset: a host the SOC knows about.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Asset {
     /// ULID.
@@ -830,17 +852,18 @@ pub struct Asset {
     /// Where it was learned from (`manual`, `events`, an import's name).
     pub sources: Vec<String>,
     /// First seen in events or created.
-    pub first_seen: Time,
+    pub first_seen: DateTime<Utc>,
     /// Last seen in events.
-    pub last_seen: Time,
+    pub last_seen: DateTime<Utc>,
     /// When it was created.
-    pub created_at: Time,
+    pub created_at: DateTime<Utc>,
     /// When it last changed.
-    pub updated_at: Time,
+    pub updated_at: DateTime<Utc>,
 }
 
 /// An asset to create, or the new state of an existing one (`update_asset` replaces every
 /// field but the id, tenant and times).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AssetSpec {
     /// Tenant (must be in scope).
@@ -871,6 +894,7 @@ pub struct AssetSpec {
 
 /// A suppression rule: detections of `rule_id` whose fields have these values make no alert
 /// (until the rule expires); each is counted.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SuppressionRule {
     /// ULID.
@@ -886,16 +910,17 @@ pub struct SuppressionRule {
     /// Who made it.
     pub created_by: String,
     /// When it stops applying.
-    pub expires_at: Option<Time>,
+    pub expires_at: Option<DateTime<Utc>>,
     /// Detections suppressed so far.
     pub suppressed_count: u64,
     /// Last suppressed detection.
-    pub last_hit_at: Option<Time>,
+    pub last_hit_at: Option<DateTime<Utc>>,
     /// When it was created.
-    pub created_at: Time,
+    pub created_at: DateTime<Utc>,
 }
 
 /// A suppression rule to create.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewSuppressionRule {
     /// Tenant (in scope).
@@ -910,7 +935,7 @@ pub struct NewSuppressionRule {
     pub created_by: String,
     /// Expiry.
     #[serde(default)]
-    pub expires_at: Option<Time>,
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 text_enum! {
@@ -925,6 +950,7 @@ text_enum! {
 
 /// A source monitoring policy: a source whose rate leaves `[lower, upper]` over `interval`
 /// turns red and raises a monitoring event; no event for `silent_after` marks it silent.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MonitoringPolicy {
     /// ULID.
@@ -948,12 +974,13 @@ pub struct MonitoringPolicy {
     /// Whether it is applied.
     pub enabled: bool,
     /// When it was created.
-    pub created_at: Time,
+    pub created_at: DateTime<Utc>,
     /// When it last changed.
-    pub updated_at: Time,
+    pub updated_at: DateTime<Utc>,
 }
 
 /// A monitoring policy to create, or the new state of one.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MonitoringPolicySpec {
     /// Tenant (in scope).
@@ -980,6 +1007,7 @@ pub struct MonitoringPolicySpec {
 }
 
 /// A saved search.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SavedSearch {
     /// ULID.
@@ -997,12 +1025,13 @@ pub struct SavedSearch {
     /// Whether other users of the tenant see it.
     pub shared: bool,
     /// When it was created.
-    pub created_at: Time,
+    pub created_at: DateTime<Utc>,
     /// When it last changed.
-    pub updated_at: Time,
+    pub updated_at: DateTime<Utc>,
 }
 
 /// A saved search to create, or the new state of one.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SavedSearchSpec {
     /// Tenant (in scope).
@@ -1030,6 +1059,7 @@ text_enum! {
 }
 
 /// An audit record: who did what to which object, when, from where.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditRecord {
     /// ULID (assigned by the store when appended).
@@ -1037,7 +1067,7 @@ pub struct AuditRecord {
     /// The tenant the action concerned (Main for installation-wide actions).
     pub tenant: TenantId,
     /// When.
-    pub at: Time,
+    pub at: DateTime<Utc>,
     /// User id, token id or `system`.
     pub actor: String,
     /// Dotted action name (`user.login`, `alert.close`, `token.revoke`).
@@ -1057,6 +1087,7 @@ pub struct AuditRecord {
 /// A login session. The browser holds a random 256-bit secret in a cookie; the store keeps
 /// only its SHA-256 hash (`secret_hash`, never serialized), so a copy of the database does not
 /// hand out sessions.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, PartialEq, Serialize)]
 pub struct Session {
     /// ULID: names the session in listings and for revocation (not a credential).
@@ -1069,11 +1100,11 @@ pub struct Session {
     /// Client address at login.
     pub source_ip: Option<String>,
     /// Login time.
-    pub created_at: Time,
+    pub created_at: DateTime<Utc>,
     /// Last request (updated at most about once a minute).
-    pub last_seen_at: Time,
+    pub last_seen_at: DateTime<Utc>,
     /// Absolute expiry: the session ends then whatever its activity.
-    pub expires_at: Time,
+    pub expires_at: DateTime<Utc>,
 }
 
 impl fmt::Debug for Session {
@@ -1100,9 +1131,9 @@ pub struct NewSession {
     /// Client address.
     pub source_ip: Option<String>,
     /// Login time (also the first `last_seen_at`).
-    pub created_at: Time,
+    pub created_at: DateTime<Utc>,
     /// Absolute expiry.
-    pub expires_at: Time,
+    pub expires_at: DateTime<Utc>,
 }
 
 impl fmt::Debug for NewSession {

@@ -32,6 +32,7 @@ use crate::scope::{TenantId, TenantScope};
 
 /// Something a principal may be allowed to do. The names (`alerts.write`) are stable: they
 /// appear in 403 responses, in the audit trail and in `docs/core.md`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 pub enum Action {
     /// Search events (and save searches).
@@ -186,6 +187,7 @@ pub fn role_allows(role: Role, action: Action) -> bool {
 }
 
 /// Who is calling.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum PrincipalKind {
@@ -209,6 +211,7 @@ pub enum PrincipalKind {
 
 /// The caller of a request, resolved once per request from a session or a token: who, and
 /// which role in which tenant. Holds no secret.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Principal {
     /// User or token.

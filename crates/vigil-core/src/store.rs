@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::model::*;
@@ -94,6 +95,7 @@ pub enum MetaError {
 }
 
 /// One page of a listing: at most `limit` rows after `cursor`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Page {
     /// Rows per page, 1–1000 (0 means the default of 50).
@@ -125,6 +127,7 @@ impl Page {
 /// A page of results and the cursor of the next one (none on the last page). Cursors are
 /// keyset positions (sort value and id), so a page costs the same at row 100,000 as at row 0
 /// and rows inserted meanwhile neither repeat nor vanish.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Paged<T> {
     /// The rows.
@@ -134,6 +137,7 @@ pub struct Paged<T> {
 }
 
 /// Sort direction.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SortDir {
@@ -145,6 +149,7 @@ pub enum SortDir {
 }
 
 /// What alerts are sorted by (ties broken by id).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertSort {
@@ -164,6 +169,7 @@ pub enum AlertSort {
 }
 
 /// Which alerts to list. Empty fields do not filter.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AlertQuery {
@@ -184,9 +190,9 @@ pub struct AlertQuery {
     /// Rule name contains this (case-insensitive).
     pub text: Option<String>,
     /// Last seen at or after.
-    pub since: Option<Time>,
+    pub since: Option<DateTime<Utc>>,
     /// Last seen before.
-    pub until: Option<Time>,
+    pub until: Option<DateTime<Utc>>,
     /// Escalated into this incident.
     pub incident_id: Option<String>,
     /// Sort field.
@@ -196,6 +202,7 @@ pub struct AlertQuery {
 }
 
 /// What incidents are sorted by.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IncidentSort {
@@ -209,6 +216,7 @@ pub enum IncidentSort {
 }
 
 /// Which incidents to list.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct IncidentQuery {
@@ -229,6 +237,7 @@ pub struct IncidentQuery {
 }
 
 /// What assets are sorted by.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AssetSort {
@@ -242,6 +251,7 @@ pub enum AssetSort {
 }
 
 /// Which assets to list.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AssetQuery {
@@ -260,6 +270,7 @@ pub struct AssetQuery {
 }
 
 /// Which users to list (sorted by username).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct UserQuery {
@@ -270,6 +281,7 @@ pub struct UserQuery {
 }
 
 /// Which tokens to list (newest first).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TokenQuery {
@@ -280,6 +292,7 @@ pub struct TokenQuery {
 }
 
 /// Which audit records to list (newest first).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AuditQuery {
@@ -288,18 +301,19 @@ pub struct AuditQuery {
     /// This action, or actions under this prefix when it ends with `.` (`user.`).
     pub action: Option<String>,
     /// At or after.
-    pub since: Option<Time>,
+    pub since: Option<DateTime<Utc>>,
     /// Before.
-    pub until: Option<Time>,
+    pub until: Option<DateTime<Utc>>,
 }
 
 /// An audit record to append (the store assigns the id).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewAuditRecord {
     /// Tenant.
     pub tenant: TenantId,
     /// When.
-    pub at: Time,
+    pub at: DateTime<Utc>,
     /// Who.
     pub actor: String,
     /// Action.
@@ -317,10 +331,11 @@ pub struct NewAuditRecord {
 }
 
 /// A timeline entry to add.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewTimelineEntry {
     /// When the described thing happened.
-    pub at: Time,
+    pub at: DateTime<Utc>,
     /// Author.
     pub author: String,
     /// Kind (`note`, `event`, ...).

@@ -77,6 +77,20 @@ impl TenantId {
     }
 }
 
+#[cfg(feature = "openapi")]
+impl utoipa::PartialSchema for TenantId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^[a-z0-9][a-z0-9_-]{0,63}$"))
+            .description(Some("A tenant id"))
+            .into()
+    }
+}
+
+#[cfg(feature = "openapi")]
+impl utoipa::ToSchema for TenantId {}
+
 impl TryFrom<String> for TenantId {
     type Error = InvalidTenant;
     fn try_from(s: String) -> Result<Self, InvalidTenant> {

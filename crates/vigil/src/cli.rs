@@ -47,6 +47,12 @@ pub enum Command {
     Normalize(NormalizeArgs),
     /// Storage maintenance: `verify` checks the signed, hash-chained segment manifests.
     Storage(crate::cmd::storage::StorageArgs),
+    /// Users of the metadata store: add (`--admin` or `--role TENANT:ROLE`), list, remove.
+    User(crate::cmd::accounts::UserArgs),
+    /// Service API tokens: add (the secret is printed once), list, remove (revoke).
+    Token(crate::cmd::accounts::TokenArgs),
+    /// Tenants: add, list, remove (disable).
+    Tenant(crate::cmd::accounts::TenantArgs),
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@
 
 mod cli;
 mod cmd;
+mod core_wiring;
 mod demo;
 mod output;
 mod topology;
@@ -81,6 +82,9 @@ fn main() -> ExitCode {
         cli::Command::Rules(a) => cmd::rules::run(a),
         cli::Command::Normalize(a) => cmd::normalize::run(a),
         cli::Command::Storage(a) => cmd::storage::run(a),
+        cli::Command::User(a) => cmd::accounts::user(a),
+        cli::Command::Token(a) => cmd::accounts::token(a),
+        cli::Command::Tenant(a) => cmd::accounts::tenant(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -415,7 +415,8 @@ pub fn build(cfg: &Config, telemetry: &Telemetry) -> Result<(Topology, Vec<Strin
 impl Topology {
     /// Binds every connector's sockets (a taken port fails here, with its collector's path)
     /// and hands the components to `builder`: connectors, the workers' chains, the
-    /// destinations on `store`, and the correlator (its rules watched until `rules_watch`).
+    /// destinations on `store`, and the correlator (its rules watched until `rules_watch`; its
+    /// detections also handed to `alert_sink`, the core's alert feed, when given).
     /// Returns what listens where, for the start banner, and the first TCP address a
     /// connector listens on (where `--demo` sends).
     pub fn start(
@@ -425,6 +426,7 @@ impl Topology {
         store: &Arc<dyn EventStore>,
         data_dir: &std::path::Path,
         rules_watch: &Shutdown,
+        alert_sink: Option<vigil_core::detection::AlertSink>,
     ) -> anyhow::Result<Started> {
         let mut started = Started::default();
         builder.chain(chain_factory(&self.collectors, telemetry));
@@ -469,15 +471,11 @@ impl Topology {
                 "{} rules from {n_paths} path(s), reloaded on change",
                 rules.get().len()
             ));
-            builder.destination(
-                "correlator",
-                Box::new(DetectionDestination::new(
-                    rules,
-                    store.clone(),
-                    m,
-                    Some(data_dir),
-                )),
-            );
+            let mut destination = DetectionDestination::new(rules, store.clone(), m, Some(data_dir));
+            if let Some(sink) = alert_sink {
+                destination = destination.with_alert_sink(sink);
+            }
+            builder.destination("correlator", Box::new(destination));
         }
         Ok(started)
     }

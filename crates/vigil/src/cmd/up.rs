@@ -180,9 +180,15 @@ async fn serve(
     lock: &DataDirLock,
     token_path: &Path,
 ) -> Result<u8> {
+    let core_settings = crate::core_wiring::settings(&cfg).map_err(|p| UsageError(p.join("\n")))?;
+    let core = crate::core_wiring::start(&cfg, core_settings, cfg.api.tls.is_some()).await?;
     {
         let store = store.clone();
         telemetry.add_collector(move |out| collect_store_metrics(&*store, out));
+    }
+    {
+        let c = core.core.clone();
+        telemetry.add_collector(move |out| crate::core_wiring::core_metrics(&c, out));
     }
     let mut builder = PipelineBuilder::new(
         PipelineOptions {
@@ -200,6 +206,7 @@ async fn serve(
         &store,
         &cfg.data_dir,
         &rules_watch,
+        Some(core.feed.sink()),
     )?;
     let pipeline = builder.start().map_err(|e| anyhow::anyhow!("{e}"))?;
     let shutdown = pipeline.shutdown_handle();
@@ -230,6 +237,7 @@ async fn serve(
             max_result_bytes: cfg.search.max_result_bytes,
             max_limit: cfg.search.max_limit,
         }),
+        core: Some(core.core.clone()),
     };
     let limits = state.limits.clone();
     let app = vigil_api::router(state);
@@ -290,6 +298,7 @@ async fn serve(
         let _ = t.await;
     }
     pipeline.stop().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    core.drain().await;
     rules_watch.trigger();
     match api_task.await {
         Ok(Ok(())) => {}

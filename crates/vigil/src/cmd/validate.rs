@@ -22,6 +22,9 @@ pub fn run(args: ValidateArgs) -> Result<u8> {
         Ok((built, rule_problems)) => (built.collectors.len(), rule_problems),
         Err(problems) => (0, problems),
     };
+    if let Err(p) = crate::core_wiring::settings(&cfg) {
+        problems.extend(p);
+    }
     let store = match topology::check_storage(&cfg) {
         Ok(answered) => answered,
         Err(p) => {
