@@ -2,6 +2,14 @@
 //! on synthetic normalized events (a mix of SSH failures and successes, firewall denies, web
 //! requests and sudo). `cargo bench -p vigil-correlate --bench correlate`.
 
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    clippy::field_reassign_with_default
+)]
+
 use std::path::Path;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -30,7 +38,8 @@ fn events(n: usize) -> Vec<Event> {
                     e.event.module = Some("netfilter".into());
                     e.event.action = Some("blocked".into());
                     e.destination.port = Some((i % 1000) as u16);
-                    e.destination.ip = Some(std::net::Ipv4Addr::new(10, 0, 0, (i % 200) as u8).into());
+                    e.destination.ip =
+                        Some(std::net::Ipv4Addr::new(10, 0, 0, (i % 200) as u8).into());
                 }
                 6..=8 => {
                     e.event.module = Some("web-access".into());
