@@ -1071,21 +1071,29 @@ impl Engine {
         } else {
             &mut st.groups
         };
-        let b = groups.entry(fact.group.clone()).or_insert_with(|| Bucket {
-            logic: match rule.kind {
-                RuleKind::Standard => Logic::Std(StdBucket {
-                    sels: vec![VecDeque::new(); rule.selectors.len()],
-                    totals: vec![0; rule.selectors.len()],
-                    ..Default::default()
-                }),
-                RuleKind::Sequence => Logic::Seq(SeqBucket::default()),
-                RuleKind::Absence => Logic::Abs(AbsBucket::default()),
-                _ => Logic::Plain,
-            },
-            last: fact.ts,
-            caps: Vec::new(),
-            fires: VecDeque::new(),
-        });
+        if !exists {
+            groups.insert(
+                fact.group.clone(),
+                Bucket {
+                    logic: match rule.kind {
+                        RuleKind::Standard => Logic::Std(StdBucket {
+                            sels: vec![VecDeque::new(); rule.selectors.len()],
+                            totals: vec![0; rule.selectors.len()],
+                            ..Default::default()
+                        }),
+                        RuleKind::Sequence => Logic::Seq(SeqBucket::default()),
+                        RuleKind::Absence => Logic::Abs(AbsBucket::default()),
+                        _ => Logic::Plain,
+                    },
+                    last: fact.ts,
+                    caps: Vec::new(),
+                    fires: VecDeque::new(),
+                },
+            );
+        }
+        let Some(b) = groups.get_mut(&fact.group) else {
+            return;
+        };
         b.last = b.last.max(fact.ts);
         let mut out_firings: Vec<Firing> = Vec::new();
         let mut timer: Option<i64> = None;
