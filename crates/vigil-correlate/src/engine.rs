@@ -1273,7 +1273,7 @@ impl Engine {
                         p.step = 1;
                         p.count = 0;
                     }
-                    if qb.partials.len() >= opts.max_partials {
+                    if !qb.partials.is_empty() && qb.partials.len() >= opts.max_partials.max(1) {
                         qb.partials.remove(0);
                         st.stats.partials_dropped += 1;
                         completed = completed
@@ -2008,6 +2008,8 @@ pub struct RestoreReport {
     pub pending: usize,
     /// List and table entries restored.
     pub list_entries: usize,
+    /// Buckets left out because they did not fit their rule (a damaged snapshot).
+    pub groups_skipped: usize,
 }
 
 /// A snapshot that could not be read.
@@ -2109,8 +2111,23 @@ impl Engine {
             st.last_sweep = rs.last_sweep;
             st.stats = rs.stats;
             st.pending = rs.pending.into_iter().map(Pend::new).collect();
+            let n_sel = rule.selectors.len();
+            let fits = |b: &Bucket| match &b.logic {
+                Logic::Std(sb) => sb.sels.len() == n_sel && sb.totals.len() == n_sel,
+                Logic::Seq(qb) => qb
+                    .partials
+                    .iter()
+                    .all(|p| p.step < n_sel && p.caps.len() <= n_sel),
+                Logic::Abs(_) => rule.kind == RuleKind::Absence,
+                Logic::Plain => true,
+            };
             for (late, groups) in [(false, rs.groups), (true, rs.late_groups)] {
                 for (k, mut b) in groups {
+                    if !fits(&b) {
+                        // a snapshot that does not fit the rule (damaged): the bucket is left out
+                        report.groups_skipped += 1;
+                        continue;
+                    }
                     let d = match &mut b.logic {
                         Logic::Std(sb) => sb.window_start.map(|s| s.saturating_add(rule.window_ns)),
                         Logic::Abs(ab) => {
