@@ -184,6 +184,8 @@ pub struct Rule {
     pub selectors: Vec<Selector>,
     /// Trigger (standard).
     pub trigger: Trigger,
+    /// Beaconing: the largest standard deviation of the gaps, as a fraction of their mean.
+    pub max_jitter: Option<f64>,
     /// Rate limit: (max, period ns).
     pub rate_limit: Option<(u32, i64)>,
     /// Fields copied into the correlation event.
@@ -1057,6 +1059,25 @@ impl Loader {
                     .is_some_and(|q| q.contains("vigil.type") || q.contains("Type:")),
             });
         }
+        if let Some(j) = raw.max_jitter {
+            if kind != RuleKind::Standard || raw.trigger == Trigger::WindowEnd {
+                probs.push((
+                    p("max_jitter"),
+                    "max_jitter applies to standard rules with a sliding trigger".into(),
+                ));
+            } else if !(j.is_finite() && (0.0..=1.0).contains(&j)) {
+                probs.push((p("max_jitter"), "must be between 0 and 1".into()));
+            } else if raw
+                .selectors
+                .iter()
+                .any(|s| !s.recovery && s.threshold.unwrap_or(1) < 3)
+            {
+                probs.push((
+                    p("max_jitter"),
+                    "regularity needs thresholds of at least 3 (two gaps)".into(),
+                ));
+            }
+        }
         let rate_limit = match &raw.rate_limit {
             Some(rl) => match parse_duration(&rl.per) {
                 Ok(per) if rl.max > 0 && per > 0 => Some((rl.max, per)),
@@ -1114,6 +1135,7 @@ impl Loader {
             unique,
             selectors,
             trigger: raw.trigger,
+            max_jitter: raw.max_jitter,
             rate_limit,
             copy,
             emit_event,

@@ -1662,10 +1662,31 @@ fn drop_firings(mut firings: Vec<Firing>, ri: usize, eng: &mut Engine, fired: &m
 }
 
 fn std_full(rule: &Rule, sb: &StdBucket) -> bool {
-    rule.selectors
+    rule.selectors.iter().enumerate().all(|(i, s)| {
+        s.recovery
+            || (sb.sels[i].len() as u64 >= s.threshold
+                && rule.max_jitter.is_none_or(|j| regular(&sb.sels[i], j)))
+    })
+}
+
+/// Whether the entries come at regular intervals: the standard deviation of the gaps is at most
+/// `max_jitter` times their mean.
+fn regular(q: &VecDeque<CEntry>, max_jitter: f64) -> bool {
+    if q.len() < 3 {
+        return false;
+    }
+    let gaps: Vec<f64> = q
         .iter()
-        .enumerate()
-        .all(|(i, s)| s.recovery || sb.sels[i].len() as u64 >= s.threshold)
+        .zip(q.iter().skip(1))
+        .map(|(a, b)| (b.ts - a.ts) as f64)
+        .collect();
+    let n = gaps.len() as f64;
+    let mean = gaps.iter().sum::<f64>() / n;
+    if mean <= 0.0 {
+        return false;
+    }
+    let var = gaps.iter().map(|g| (g - mean) * (g - mean)).sum::<f64>() / n;
+    var.sqrt() <= max_jitter * mean
 }
 
 #[allow(clippy::too_many_arguments)]
