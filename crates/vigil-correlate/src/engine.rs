@@ -365,10 +365,11 @@ fn ref_text(v: ValueRef<'_>) -> Option<SmolStr> {
     Some(match v {
         ValueRef::Null => return None,
         ValueRef::Str(s) => SmolStr::new(s),
-        ValueRef::Int(i) => SmolStr::new(i.to_string()),
-        ValueRef::Float(x) => SmolStr::new(x.to_string()),
-        ValueRef::Bool(b) => SmolStr::new(if b { "true" } else { "false" }),
-        ValueRef::Ip(ip) => SmolStr::new(ip.to_string()),
+        // formatted into the inline buffer: no allocation for numbers and addresses
+        ValueRef::Int(i) => smol_str::format_smolstr!("{i}"),
+        ValueRef::Float(x) => smol_str::format_smolstr!("{x}"),
+        ValueRef::Bool(b) => SmolStr::new_static(if b { "true" } else { "false" }),
+        ValueRef::Ip(ip) => smol_str::format_smolstr!("{ip}"),
         ValueRef::Time(t) => SmolStr::new(Timestamp(t).to_rfc3339()),
     })
 }
@@ -626,7 +627,7 @@ impl Engine {
                     hit(s)
                 }
                 ValueRef::Str(s) => hit(&s.to_lowercase()),
-                ValueRef::Int(i) => hit(&i.to_string()),
+                ValueRef::Int(i) => hit(&smol_str::format_smolstr!("{i}")),
                 other => {
                     if let Some(t) = ref_text(other) {
                         hit(&t.to_lowercase())
