@@ -731,3 +731,20 @@ rules:
         Some(&vigil_event::Value::Int(2))
     );
 }
+
+#[test]
+fn retroscan_diffs_candidate_against_live_rules() {
+    let live = rules(BRUTE);
+    let candidate = rules(&BRUTE.replace("threshold: 5", "threshold: 3"));
+    // source .1: 4 failures (only the candidate fires); source .2: 6 failures (both fire)
+    let mut evs: Vec<Event> = (0..4).map(|i| fail(f64::from(i), "192.0.2.1")).collect();
+    evs.extend((0..6).map(|i| fail(100.0 + f64::from(i), "192.0.2.2")));
+    let report = vigil_correlate::retroscan(candidate, Some(live), &evs, 3);
+    assert_eq!(report.events, 10);
+    let r = &report.rules[0];
+    assert_eq!(
+        (r.id.as_str(), r.before, r.after, r.new, r.gone),
+        ("bf", 1, 2, 1, 0)
+    );
+    assert_eq!(report.alerts.len(), 2);
+}
