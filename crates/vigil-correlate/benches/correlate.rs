@@ -2,7 +2,16 @@
 //! on synthetic normalized events (a mix of SSH failures and successes, firewall denies, web
 //! requests and sudo). `cargo bench -p vigil-correlate --bench correlate`.
 
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    clippy::field_reassign_with_default
+)]
+
 use std::path::Path;
+use std::sync::Arc;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use vigil_correlate::{Engine, EngineOptions, load_dir, load_str};
@@ -30,7 +39,8 @@ fn events(n: usize) -> Vec<Event> {
                     e.event.module = Some("netfilter".into());
                     e.event.action = Some("blocked".into());
                     e.destination.port = Some((i % 1000) as u16);
-                    e.destination.ip = Some(std::net::Ipv4Addr::new(10, 0, 0, (i % 200) as u8).into());
+                    e.destination.ip =
+                        Some(std::net::Ipv4Addr::new(10, 0, 0, (i % 200) as u8).into());
                 }
                 6..=8 => {
                     e.event.module = Some("web-access".into());
@@ -69,21 +79,22 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(evs.len() as u64));
     g.sample_size(10);
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/correlation");
+    let (pack, _) = load_dir(&dir);
+    let pack = Arc::new(pack);
     g.bench_function("shipped_pack", |b| {
         b.iter(|| {
-            let (rules, _) = load_dir(&dir);
-            let mut e = Engine::new(rules, EngineOptions::default());
+            let mut e = Engine::from_rules(pack.clone(), EngineOptions::default());
             for c in evs.chunks(512) {
                 e.process(c);
             }
         })
     });
     for n in [1usize, 10, 100] {
-        let text = standard_rules(n);
+        let (rules, _) = load_str("bench.yaml", &standard_rules(n));
+        let rules = Arc::new(rules);
         g.bench_with_input(BenchmarkId::new("standard_rules", n), &n, |b, _| {
             b.iter(|| {
-                let (rules, _) = load_str("bench.yaml", &text);
-                let mut e = Engine::new(rules, EngineOptions::default());
+                let mut e = Engine::from_rules(rules.clone(), EngineOptions::default());
                 for c in evs.chunks(512) {
                     e.process(c);
                 }

@@ -184,6 +184,8 @@ pub struct Rule {
     pub selectors: Vec<Selector>,
     /// Trigger (standard).
     pub trigger: Trigger,
+    /// Beaconing: the largest standard deviation of the gaps, as a fraction of their mean.
+    pub max_jitter: Option<f64>,
     /// Rate limit: (max, period ns).
     pub rate_limit: Option<(u32, i64)>,
     /// Fields copied into the correlation event.
@@ -294,7 +296,10 @@ fn route_of(expr: &Expr) -> Option<(String, Vec<String>)> {
                 .iter()
                 .min_by_key(|(f, v)| {
                     (
-                        PREFERRED.iter().position(|p| p == f).unwrap_or(PREFERRED.len()),
+                        PREFERRED
+                            .iter()
+                            .position(|p| p == f)
+                            .unwrap_or(PREFERRED.len()),
                         v.len(),
                     )
                 })
@@ -342,7 +347,13 @@ impl Loader {
         &self.problems
     }
 
-    fn problem(&mut self, file: &Path, at: impl Into<String>, rule: Option<&str>, msg: impl Into<String>) {
+    fn problem(
+        &mut self,
+        file: &Path,
+        at: impl Into<String>,
+        rule: Option<&str>,
+        msg: impl Into<String>,
+    ) {
         self.problems.push(LoadProblem {
             file: file.to_path_buf(),
             at: at.into(),
@@ -367,10 +378,7 @@ impl Loader {
                 let p = e.path();
                 if p.is_dir() {
                     stack.push(p);
-                } else if p
-                    .extension()
-                    .is_some_and(|x| x == "yaml" || x == "yml")
-                {
+                } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
                     files.push(p);
                 }
             }
@@ -385,7 +393,12 @@ impl Loader {
     pub fn add_file(&mut self, path: &Path) {
         match std::fs::metadata(path) {
             Ok(m) if m.len() > MAX_FILE_BYTES => {
-                self.problem(path, "", None, format!("file larger than {MAX_FILE_BYTES} bytes"));
+                self.problem(
+                    path,
+                    "",
+                    None,
+                    format!("file larger than {MAX_FILE_BYTES} bytes"),
+                );
                 return;
             }
             Err(e) => {
@@ -394,8 +407,14 @@ impl Loader {
             }
             _ => {}
         }
-        match std::fs::read_to_string(path) {
-            Ok(text) => self.add_str(path, &text),
+        let mut text = String::new();
+        #[allow(clippy::disallowed_methods)] // bounded by `take`
+        let read = std::fs::File::open(path).and_then(|f| {
+            use std::io::Read as _;
+            f.take(MAX_FILE_BYTES).read_to_string(&mut text)
+        });
+        match read {
+            Ok(_) => self.add_str(path, &text),
             Err(e) => self.problem(path, "", None, format!("cannot read: {e}")),
         }
     }
@@ -419,7 +438,12 @@ impl Loader {
         // a file of several rules and lists: each element decoded on its own, so one bad rule
         // does not hide the others
         let yaml_serde::Value::Mapping(m) = &doc else {
-            self.problem(origin, "", None, "a rule file is a mapping (one rule, or rules/active_lists/context_tables)");
+            self.problem(
+                origin,
+                "",
+                None,
+                "a rule file is a mapping (one rule, or rules/active_lists/context_tables)",
+            );
             return;
         };
         for (k, v) in m {
@@ -442,7 +466,11 @@ impl Loader {
                     }
                     "active_lists" | "context_tables" => {
                         if let Some(s) = self.decode::<RawStore>(origin, &at, item) {
-                            let kind = if key == "active_lists" { StoreKind::ActiveList } else { StoreKind::ContextTable };
+                            let kind = if key == "active_lists" {
+                                StoreKind::ActiveList
+                            } else {
+                                StoreKind::ContextTable
+                            };
                             self.stores.push((origin.to_path_buf(), at, s, kind));
                         }
                     }
@@ -471,7 +499,9 @@ impl Loader {
                     (false, p) => format!("{base}.{p}"),
                 };
                 let rule = match v {
-                    yaml_serde::Value::Mapping(m) => m.get("id").and_then(|x| x.as_str()).map(str::to_string),
+                    yaml_serde::Value::Mapping(m) => {
+                        m.get("id").and_then(|x| x.as_str()).map(str::to_string)
+                    }
                     _ => None,
                 };
                 self.problem(file, at, rule.as_deref(), e.into_inner().to_string());
@@ -490,7 +520,12 @@ impl Loader {
         for (file, at, s, kind) in raw_stores {
             if let Some(def) = self.compile_store(&file, &at, s, kind) {
                 if store_names.contains_key(&def.name) {
-                    self.problem(&file, format!("{at}.name"), None, format!("'{}' is declared twice", def.name));
+                    self.problem(
+                        &file,
+                        format!("{at}.name"),
+                        None,
+                        format!("'{}' is declared twice", def.name),
+                    );
                     continue;
                 }
                 store_names.insert(def.name.clone(), stores.len());
@@ -548,7 +583,9 @@ impl Loader {
                 let Some((ri, si)) = p.rule_id.as_deref().and_then(split_sigma_id) else {
                     continue;
                 };
-                if let Some((_, _, file, at, _)) = sigma_docs.iter().find(|d| d.0 == ri && d.1 == si) {
+                if let Some((_, _, file, at, _)) =
+                    sigma_docs.iter().find(|d| d.0 == ri && d.1 == si)
+                {
                     let (file, at) = (file.clone(), at.clone());
                     let id = rules.get(ri).map(|r| r.id.clone());
                     self.problem(&file, at, id.as_deref(), p.reason.clone());
@@ -589,27 +626,58 @@ impl Loader {
         (rules, self.problems)
     }
 
-    fn compile_store(&mut self, file: &Path, at: &str, s: RawStore, kind: StoreKind) -> Option<StoreDef> {
+    fn compile_store(
+        &mut self,
+        file: &Path,
+        at: &str,
+        s: RawStore,
+        kind: StoreKind,
+    ) -> Option<StoreDef> {
         let before = self.problems.len();
         if s.name.trim().is_empty() {
             self.problem(file, join(at, "name"), None, "empty name");
         }
         if s.key.is_empty() {
-            self.problem(file, join(at, "key"), None, "at least one key column is needed");
+            self.problem(
+                file,
+                join(at, "key"),
+                None,
+                "at least one key column is needed",
+            );
         }
         if kind == StoreKind::ContextTable {
             for k in &s.key {
                 match s.columns.get(k) {
-                    None => self.problem(file, join(at, "key"), None, format!("key column '{k}' is not among the columns")),
-                    Some(crate::raw::ColumnType::Strings) => self.problem(file, join(at, "key"), None, format!("key column '{k}' cannot be a list")),
+                    None => self.problem(
+                        file,
+                        join(at, "key"),
+                        None,
+                        format!("key column '{k}' is not among the columns"),
+                    ),
+                    Some(crate::raw::ColumnType::Strings) => self.problem(
+                        file,
+                        join(at, "key"),
+                        None,
+                        format!("key column '{k}' cannot be a list"),
+                    ),
                     _ => {}
                 }
             }
             if s.columns.is_empty() {
-                self.problem(file, join(at, "columns"), None, "a context table needs typed columns");
+                self.problem(
+                    file,
+                    join(at, "columns"),
+                    None,
+                    "a context table needs typed columns",
+                );
             }
         } else if !s.columns.is_empty() {
-            self.problem(file, join(at, "columns"), None, "active lists are untyped; declare a context table for typed columns");
+            self.problem(
+                file,
+                join(at, "columns"),
+                None,
+                "active lists are untyped; declare a context table for typed columns",
+            );
         }
         let ttl_ns = match s.ttl.as_deref().map(parse_duration) {
             Some(Ok(0)) | None => None,
@@ -623,7 +691,7 @@ impl Loader {
         if max_entries == 0 {
             self.problem(file, join(at, "max_entries"), None, "must be at least 1");
         }
-        (self.problems.len() == before).then(|| StoreDef {
+        (self.problems.len() == before).then_some(StoreDef {
             name: s.name,
             kind,
             description: s.description,
@@ -651,7 +719,10 @@ impl Loader {
             probs.push((p("id"), "an id is needed, without spaces or ':'".into()));
         }
         let kind = raw.kind;
-        let stateful = matches!(kind, RuleKind::Standard | RuleKind::Sequence | RuleKind::Absence);
+        let stateful = matches!(
+            kind,
+            RuleKind::Standard | RuleKind::Sequence | RuleKind::Absence
+        );
         let window_ns = match (&raw.window, stateful) {
             (Some(w), true) => match parse_duration(w) {
                 Ok(0) => {
@@ -665,11 +736,17 @@ impl Loader {
                 }
             },
             (None, true) => {
-                probs.push((p("window"), format!("a {} rule needs a window", kind.as_str())));
+                probs.push((
+                    p("window"),
+                    format!("a {} rule needs a window", kind.as_str()),
+                ));
                 0
             }
             (Some(_), false) => {
-                probs.push((p("window"), format!("a {} rule has no window", kind.as_str())));
+                probs.push((
+                    p("window"),
+                    format!("a {} rule has no window", kind.as_str()),
+                ));
                 0
             }
             (None, false) => 0,
@@ -697,18 +774,25 @@ impl Loader {
             _ => {}
         }
         if kind != RuleKind::Standard && !raw.unique.is_empty() {
-            probs.push((p("unique"), "unique fields apply to standard rules only".into()));
+            probs.push((
+                p("unique"),
+                "unique fields apply to standard rules only".into(),
+            ));
         }
         if kind != RuleKind::Standard && raw.trigger != Trigger::FirstThreshold {
             probs.push((p("trigger"), "triggers apply to standard rules only".into()));
         }
         if kind == RuleKind::Absence && raw.group_by.is_empty() {
-            probs.push((p("group_by"), "an absence rule needs group_by (per what is the absence watched?)".into()));
+            probs.push((
+                p("group_by"),
+                "an absence rule needs group_by (per what is the absence watched?)".into(),
+            ));
         }
-        if kind == RuleKind::Standard
-            && raw.selectors.iter().all(|s| s.recovery)
-        {
-            probs.push((p("selectors"), "a standard rule needs a selector that is not a recovery".into()));
+        if kind == RuleKind::Standard && raw.selectors.iter().all(|s| s.recovery) {
+            probs.push((
+                p("selectors"),
+                "a standard rule needs a selector that is not a recovery".into(),
+            ));
         }
         let group_by: Vec<String> = raw.group_by.iter().map(|f| canonical(f)).collect();
         let unique: Vec<String> = raw.unique.iter().map(|f| canonical(f)).collect();
@@ -727,33 +811,53 @@ impl Loader {
         }
         let emit_event = match (kind, raw.actions.event) {
             (RuleKind::Operational, Some(true)) => {
-                probs.push((p("actions.event"), "operational rules do not emit correlation events".into()));
+                probs.push((
+                    p("actions.event"),
+                    "operational rules do not emit correlation events".into(),
+                ));
                 false
             }
             (RuleKind::Operational, _) => false,
             (_, e) => e.unwrap_or(true),
         };
         if kind == RuleKind::Operational && raw.actions.lists.is_empty() {
-            probs.push((p("actions.lists"), "an operational rule updates at least one list or table".into()));
+            probs.push((
+                p("actions.lists"),
+                "an operational rule updates at least one list or table".into(),
+            ));
         }
         let mut list_actions = Vec::new();
         for (i, a) in raw.actions.lists.iter().enumerate() {
             let at = p(&format!("actions.lists[{i}]"));
             let Some(&store) = store_names.get(&a.list) else {
-                probs.push((format!("{at}.list"), format!("no active list or context table named '{}'", a.list)));
+                probs.push((
+                    format!("{at}.list"),
+                    format!("no active list or context table named '{}'", a.list),
+                ));
                 continue;
             };
             let def = &stores[store];
             if a.key.len() != def.key.len() {
-                probs.push((format!("{at}.key"), format!("'{}' has {} key column(s), {} field(s) given", a.list, def.key.len(), a.key.len())));
+                probs.push((
+                    format!("{at}.key"),
+                    format!(
+                        "'{}' has {} key column(s), {} field(s) given",
+                        a.list,
+                        def.key.len(),
+                        a.key.len()
+                    ),
+                ));
             }
             if a.op == ListOp::Get && !emit_event {
-                probs.push((format!("{at}.op"), "get copies into the correlation event, which this rule does not emit".into()));
+                probs.push((
+                    format!("{at}.op"),
+                    "get copies into the correlation event, which this rule does not emit".into(),
+                ));
             }
             if def.kind == StoreKind::ContextTable {
                 for col in a.from.keys().chain(a.set.keys()).chain(a.column.iter()) {
                     if !def.columns.contains_key(col) {
-                        probs.push((format!("{at}"), format!("'{}' has no column '{col}'", a.list)));
+                        probs.push((at.clone(), format!("'{}' has no column '{col}'", a.list)));
                     }
                 }
             }
@@ -774,8 +878,16 @@ impl Loader {
                 store,
                 op: a.op,
                 key: a.key.iter().map(|f| canonical(f)).collect(),
-                from: a.from.iter().map(|(c, f)| (c.clone(), canonical(f))).collect(),
-                set: a.set.iter().map(|(c, v)| (c.clone(), to_value(v))).collect(),
+                from: a
+                    .from
+                    .iter()
+                    .map(|(c, f)| (c.clone(), canonical(f)))
+                    .collect(),
+                set: a
+                    .set
+                    .iter()
+                    .map(|(c, v)| (c.clone(), to_value(v)))
+                    .collect(),
                 column: a.column.clone().unwrap_or_else(|| "count".into()),
                 by: a.by.unwrap_or(1.0),
                 ttl_ns,
@@ -791,16 +903,20 @@ impl Loader {
                 probs.push((format!("{at}.name"), format!("'{}' is used twice", s.name)));
             }
             if s.query.is_none() && s.sigma.is_none() && s.lists.is_empty() {
-                probs.push((at.clone(), "a selector needs a query, a sigma block or a list test".into()));
+                probs.push((
+                    at.clone(),
+                    "a selector needs a query, a sigma block or a list test".into(),
+                ));
             }
             let mut filter = None;
             let mut route = None;
             let mut requires = None;
             if let Some(q) = &s.query {
                 match vigil_event::query::parse_query(q) {
-                    Ok(query) if !query.stages.is_empty() => {
-                        probs.push((format!("{at}.query"), "a selector is a filter: no '|' stages".into()))
-                    }
+                    Ok(query) if !query.stages.is_empty() => probs.push((
+                        format!("{at}.query"),
+                        "a selector is a filter: no '|' stages".into(),
+                    )),
                     Ok(query) => {
                         route = route_of(&query.filter);
                         requires = required_field(&query.filter);
@@ -815,36 +931,66 @@ impl Loader {
             if let Some(b) = &s.sigma
                 && !b.is_object()
             {
-                probs.push((format!("{at}.sigma"), "a Sigma detection block is a mapping with a condition".into()));
+                probs.push((
+                    format!("{at}.sigma"),
+                    "a Sigma detection block is a mapping with a condition".into(),
+                ));
             }
             let threshold = s.threshold.unwrap_or(1);
             if threshold == 0 || threshold > MAX_THRESHOLD {
-                probs.push((format!("{at}.threshold"), format!("must be between 1 and {MAX_THRESHOLD}")));
+                probs.push((
+                    format!("{at}.threshold"),
+                    format!("must be between 1 and {MAX_THRESHOLD}"),
+                ));
             }
             if s.threshold.is_some() && !matches!(kind, RuleKind::Standard | RuleKind::Sequence) {
-                probs.push((format!("{at}.threshold"), "thresholds apply to standard and sequence rules".into()));
+                probs.push((
+                    format!("{at}.threshold"),
+                    "thresholds apply to standard and sequence rules".into(),
+                ));
             }
             if s.recovery && kind != RuleKind::Standard {
-                probs.push((format!("{at}.recovery"), "recovery selectors apply to standard rules".into()));
+                probs.push((
+                    format!("{at}.recovery"),
+                    "recovery selectors apply to standard rules".into(),
+                ));
             }
             let mut lists = Vec::new();
             for (li, m) in s.lists.iter().enumerate() {
                 let lat = format!("{at}.lists[{li}]");
                 let Some(&store) = store_names.get(&m.list) else {
-                    probs.push((format!("{lat}.list"), format!("no active list or context table named '{}'", m.list)));
+                    probs.push((
+                        format!("{lat}.list"),
+                        format!("no active list or context table named '{}'", m.list),
+                    ));
                     continue;
                 };
                 let def = &stores[store];
                 if m.key.len() != def.key.len() {
-                    probs.push((format!("{lat}.key"), format!("'{}' has {} key column(s), {} field(s) given", m.list, def.key.len(), m.key.len())));
+                    probs.push((
+                        format!("{lat}.key"),
+                        format!(
+                            "'{}' has {} key column(s), {} field(s) given",
+                            m.list,
+                            def.key.len(),
+                            m.key.len()
+                        ),
+                    ));
                 }
                 if m.value.is_some() && m.field.is_some() {
-                    probs.push((lat.clone(), "compare with a value or a field, not both".into()));
+                    probs.push((
+                        lat.clone(),
+                        "compare with a value or a field, not both".into(),
+                    ));
                 }
                 if m.column.is_some() && m.value.is_none() && m.field.is_none() {
-                    probs.push((lat.clone(), "a column comparison needs a value or a field".into()));
+                    probs.push((
+                        lat.clone(),
+                        "a column comparison needs a value or a field".into(),
+                    ));
                 }
-                if m.column.is_none() && (m.value.is_some() || m.field.is_some() || m.op.is_some()) {
+                if m.column.is_none() && (m.value.is_some() || m.field.is_some() || m.op.is_some())
+                {
                     probs.push((lat.clone(), "a comparison needs a column".into()));
                 }
                 if m.absent && m.column.is_some() {
@@ -853,7 +999,10 @@ impl Loader {
                 if let (Some(c), StoreKind::ContextTable) = (&m.column, def.kind)
                     && !def.columns.contains_key(c)
                 {
-                    probs.push((format!("{lat}.column"), format!("'{}' has no column '{c}'", m.list)));
+                    probs.push((
+                        format!("{lat}.column"),
+                        format!("'{}' has no column '{c}'", m.list),
+                    ));
                 }
                 let key_caps = m.key.iter().map(|f| capture(f, &mut captures)).collect();
                 let field_cap = m.field.as_ref().map(|f| capture(f, &mut captures));
@@ -875,7 +1024,10 @@ impl Loader {
             }
             for (field, other) in &s.join {
                 let Some((step, ofield)) = other.split_once('.') else {
-                    probs.push((format!("{at}.join.{field}"), format!("'{other}' is not '<step>.<field>'")));
+                    probs.push((
+                        format!("{at}.join.{field}"),
+                        format!("'{other}' is not '<step>.<field>'"),
+                    ));
                     continue;
                 };
                 match raw.selectors[..si].iter().position(|x| x.name == step) {
@@ -884,7 +1036,10 @@ impl Loader {
                         let b = capture(ofield, &mut captures);
                         join_specs.push((a, stepi, b));
                     }
-                    None => probs.push((format!("{at}.join.{field}"), format!("'{step}' is not an earlier step"))),
+                    None => probs.push((
+                        format!("{at}.join.{field}"),
+                        format!("'{step}' is not an earlier step"),
+                    )),
                 }
             }
             selectors.push(Selector {
@@ -898,8 +1053,30 @@ impl Loader {
                 join: join_specs,
                 route,
                 requires,
-                derived: s.query.as_deref().is_some_and(|q| q.contains("vigil.type") || q.contains("Type:")),
+                derived: s
+                    .query
+                    .as_deref()
+                    .is_some_and(|q| q.contains("vigil.type") || q.contains("Type:")),
             });
+        }
+        if let Some(j) = raw.max_jitter {
+            if kind != RuleKind::Standard || raw.trigger == Trigger::WindowEnd {
+                probs.push((
+                    p("max_jitter"),
+                    "max_jitter applies to standard rules with a sliding trigger".into(),
+                ));
+            } else if !(j.is_finite() && (0.0..=1.0).contains(&j)) {
+                probs.push((p("max_jitter"), "must be between 0 and 1".into()));
+            } else if raw
+                .selectors
+                .iter()
+                .any(|s| !s.recovery && s.threshold.unwrap_or(1) < 3)
+            {
+                probs.push((
+                    p("max_jitter"),
+                    "regularity needs thresholds of at least 3 (two gaps)".into(),
+                ));
+            }
         }
         let rate_limit = match &raw.rate_limit {
             Some(rl) => match parse_duration(&rl.per) {
@@ -949,11 +1126,16 @@ impl Loader {
             tags: raw.tags.clone(),
             window_ns,
             lateness_ns,
-            late_policy: raw.late_policy.unwrap_or(if stateful { LatePolicy::Drop } else { LatePolicy::LateWindow }),
+            late_policy: raw.late_policy.unwrap_or(if stateful {
+                LatePolicy::Drop
+            } else {
+                LatePolicy::LateWindow
+            }),
             group_by,
             unique,
             selectors,
             trigger: raw.trigger,
+            max_jitter: raw.max_jitter,
             rate_limit,
             copy,
             emit_event,
@@ -1029,4 +1211,3 @@ pub fn json_schema() -> serde_json::Value {
         ],
     })
 }
-

@@ -119,7 +119,10 @@ struct Pend {
 
 impl Pend {
     fn new(fact: Fact) -> Pend {
-        Pend { key: (fact.ts, fact.id, fact.seq), fact: Box::new(fact) }
+        Pend {
+            key: (fact.ts, fact.id, fact.seq),
+            fact: Box::new(fact),
+        }
     }
 }
 
@@ -170,7 +173,11 @@ impl Buffer {
             (Some(_), None) => true,
             _ => false,
         };
-        if from_run { self.run.pop_front() } else { self.heap.pop() }
+        if from_run {
+            self.run.pop_front()
+        } else {
+            self.heap.pop()
+        }
     }
     fn len(&self) -> usize {
         self.run.len() + self.heap.len()
@@ -358,10 +365,11 @@ fn ref_text(v: ValueRef<'_>) -> Option<SmolStr> {
     Some(match v {
         ValueRef::Null => return None,
         ValueRef::Str(s) => SmolStr::new(s),
-        ValueRef::Int(i) => SmolStr::new(i.to_string()),
-        ValueRef::Float(x) => SmolStr::new(x.to_string()),
-        ValueRef::Bool(b) => SmolStr::new(if b { "true" } else { "false" }),
-        ValueRef::Ip(ip) => SmolStr::new(ip.to_string()),
+        // formatted into the inline buffer: no allocation for numbers and addresses
+        ValueRef::Int(i) => smol_str::format_smolstr!("{i}"),
+        ValueRef::Float(x) => smol_str::format_smolstr!("{x}"),
+        ValueRef::Bool(b) => SmolStr::new_static(if b { "true" } else { "false" }),
+        ValueRef::Ip(ip) => smol_str::format_smolstr!("{ip}"),
         ValueRef::Time(t) => SmolStr::new(Timestamp(t).to_rfc3339()),
     })
 }
@@ -375,7 +383,10 @@ struct FieldRef {
 
 impl FieldRef {
     fn new(name: &str) -> FieldRef {
-        FieldRef { name: name.to_string(), id: FieldId::lookup(name) }
+        FieldRef {
+            name: name.to_string(),
+            id: FieldId::lookup(name),
+        }
     }
     fn visit(&self, ev: &Event, f: &mut dyn FnMut(ValueRef<'_>)) {
         match self.id {
@@ -423,7 +434,11 @@ fn cmp_values(a: &Value, op: CmpName, b: &Value) -> bool {
     };
     let ord = match (num(a), num(b)) {
         (Some(x), Some(y)) => x.partial_cmp(&y),
-        _ => Some(value_text(a).to_lowercase().cmp(&value_text(b).to_lowercase())),
+        _ => Some(
+            value_text(a)
+                .to_lowercase()
+                .cmp(&value_text(b).to_lowercase()),
+        ),
     };
     match op {
         CmpName::Eq => ord == Some(Ordering::Equal),
@@ -507,9 +522,15 @@ impl Engine {
             stores,
             states,
             sigma_ids,
-            routes: route_map.into_iter().map(|(f, m)| (FieldRef::new(&f), m)).collect(),
+            routes: route_map
+                .into_iter()
+                .map(|(f, m)| (FieldRef::new(&f), m))
+                .collect(),
             fields,
-            exists_routes: exists_map.into_iter().map(|(f, ids)| (FieldRef::new(&f), ids)).collect(),
+            exists_routes: exists_map
+                .into_iter()
+                .map(|(f, ids)| (FieldRef::new(&f), ids))
+                .collect(),
             unrouted,
             sel_ids,
             max_ts: i64::MIN,
@@ -602,9 +623,11 @@ impl Engine {
                 }
             };
             field.visit(ev, &mut |v| match v {
-                ValueRef::Str(s) if !s.bytes().any(|b| b.is_ascii_uppercase()) && s.is_ascii() => hit(s),
+                ValueRef::Str(s) if !s.bytes().any(|b| b.is_ascii_uppercase()) && s.is_ascii() => {
+                    hit(s)
+                }
                 ValueRef::Str(s) => hit(&s.to_lowercase()),
-                ValueRef::Int(i) => hit(&i.to_string()),
+                ValueRef::Int(i) => hit(&smol_str::format_smolstr!("{i}")),
                 other => {
                     if let Some(t) = ref_text(other) {
                         hit(&t.to_lowercase())
@@ -638,7 +661,11 @@ impl Engine {
         let mut touched: Vec<usize> = Vec::new();
         let rules = self.rules.clone();
         let derived_event = matches!(ev.meta.kind, EventType::Correlation | EventType::Monitoring);
-        let check = |ri: usize, si: usize, masks: &mut Vec<u64>, touched: &mut Vec<usize>, stats: &mut Vec<RuleState>| {
+        let check = |ri: usize,
+                     si: usize,
+                     masks: &mut Vec<u64>,
+                     touched: &mut Vec<usize>,
+                     stats: &mut Vec<RuleState>| {
             let r = &rules.rules[ri];
             let s = &r.selectors[si];
             if derived_event && !s.derived {
@@ -703,7 +730,11 @@ impl Engine {
             let unique = if rule.unique.is_empty() {
                 None
             } else {
-                let vals: Vec<SmolStr> = refs.unique.iter().filter_map(|f| f.first_text(ev)).collect();
+                let vals: Vec<SmolStr> = refs
+                    .unique
+                    .iter()
+                    .filter_map(|f| f.first_text(ev))
+                    .collect();
                 if vals.len() != rule.unique.len() {
                     // an event without the unique field cannot add a distinct value
                     Some(SmolStr::default())
@@ -777,7 +808,9 @@ impl Engine {
         loop {
             // every rule's due facts and timers, merged in event-time order across rules, so a
             // list written by one rule is read by another in event-time order too
-            let wms: Vec<i64> = (0..self.states.len()).map(|ri| self.watermark(ri)).collect();
+            let wms: Vec<i64> = (0..self.states.len())
+                .map(|ri| self.watermark(ri))
+                .collect();
             let mut heap: BinaryHeap<Reverse<(i64, usize)>> = (0..self.states.len())
                 .filter_map(|ri| self.next_due(ri, wms[ri]).map(|t| Reverse((t, ri))))
                 .collect();
@@ -885,16 +918,26 @@ impl Engine {
             let Some(Reverse((deadline, late, key))) = st.timers.pop() else {
                 break;
             };
-            let groups = if late { &mut st.late_groups } else { &mut st.groups };
-            let Some(b) = groups.get_mut(&key) else { continue };
+            let groups = if late {
+                &mut st.late_groups
+            } else {
+                &mut st.groups
+            };
+            let Some(b) = groups.get_mut(&key) else {
+                continue;
+            };
             match &mut b.logic {
                 Logic::Std(sb) => {
-                    let Some(start) = sb.window_start else { continue };
+                    let Some(start) = sb.window_start else {
+                        continue;
+                    };
                     if start.saturating_add(rule.window_ns) != deadline {
                         continue;
                     }
                     let full = std_full(&rule, sb);
-                    let firing = full.then(|| std_firing(&rule, ri, &key, sb, deadline, b.caps.clone(), late, 0));
+                    let firing = full.then(|| {
+                        std_firing(&rule, ri, &key, sb, deadline, b.caps.clone(), late, 0)
+                    });
                     groups.remove(&key);
                     self.groups_total = self.groups_total.saturating_sub(1);
                     if let Some(f) = firing {
@@ -940,7 +983,11 @@ impl Engine {
         let rule = &self.rules.rules[ri];
         if let Some((max, per)) = rule.rate_limit {
             let st = &mut self.states[ri];
-            let groups = if f.late { &mut st.late_groups } else { &mut st.groups };
+            let groups = if f.late {
+                &mut st.late_groups
+            } else {
+                &mut st.groups
+            };
             let b = groups.entry(f.key.clone()).or_insert_with(|| Bucket {
                 logic: Logic::Plain,
                 last: f.last,
@@ -972,7 +1019,8 @@ impl Engine {
             return;
         }
         let n = (st.groups.len() / 10).max(1);
-        let mut ages: Vec<(i64, GKey)> = st.groups.iter().map(|(k, b)| (b.last, k.clone())).collect();
+        let mut ages: Vec<(i64, GKey)> =
+            st.groups.iter().map(|(k, b)| (b.last, k.clone())).collect();
         let n = n.min(ages.len());
         if n == 0 {
             return;
@@ -1019,22 +1067,34 @@ impl Engine {
             self.groups_total += 1;
         }
         let st = &mut self.states[ri];
-        let groups = if late { &mut st.late_groups } else { &mut st.groups };
-        let b = groups.entry(fact.group.clone()).or_insert_with(|| Bucket {
-            logic: match rule.kind {
-                RuleKind::Standard => Logic::Std(StdBucket {
-                    sels: vec![VecDeque::new(); rule.selectors.len()],
-                    totals: vec![0; rule.selectors.len()],
-                    ..Default::default()
-                }),
-                RuleKind::Sequence => Logic::Seq(SeqBucket::default()),
-                RuleKind::Absence => Logic::Abs(AbsBucket::default()),
-                _ => Logic::Plain,
-            },
-            last: fact.ts,
-            caps: Vec::new(),
-            fires: VecDeque::new(),
-        });
+        let groups = if late {
+            &mut st.late_groups
+        } else {
+            &mut st.groups
+        };
+        if !exists {
+            groups.insert(
+                fact.group.clone(),
+                Bucket {
+                    logic: match rule.kind {
+                        RuleKind::Standard => Logic::Std(StdBucket {
+                            sels: vec![VecDeque::new(); rule.selectors.len()],
+                            totals: vec![0; rule.selectors.len()],
+                            ..Default::default()
+                        }),
+                        RuleKind::Sequence => Logic::Seq(SeqBucket::default()),
+                        RuleKind::Absence => Logic::Abs(AbsBucket::default()),
+                        _ => Logic::Plain,
+                    },
+                    last: fact.ts,
+                    caps: Vec::new(),
+                    fires: VecDeque::new(),
+                },
+            );
+        }
+        let Some(b) = groups.get_mut(&fact.group) else {
+            return;
+        };
         b.last = b.last.max(fact.ts);
         let mut out_firings: Vec<Firing> = Vec::new();
         let mut timer: Option<i64> = None;
@@ -1042,13 +1102,23 @@ impl Engine {
             Logic::Std(sb) => {
                 b.caps = fact.caps.clone();
                 let t = fact.ts;
-                if rule.trigger == Trigger::WindowEnd {
-                    if let Some(start) = sb.window_start
-                        && t > start.saturating_add(rule.window_ns)
+                if rule.trigger == Trigger::WindowEnd
+                    && let Some(start) = sb.window_start
+                    && t > start.saturating_add(rule.window_ns)
+                {
                     {
                         // the window ended (its timer is not due yet): decide it first
                         if std_full(&rule, sb) {
-                            out_firings.push(std_firing(&rule, ri, &fact.group, sb, start + rule.window_ns, b.caps.clone(), late, fact.depth));
+                            out_firings.push(std_firing(
+                                &rule,
+                                ri,
+                                &fact.group,
+                                sb,
+                                start + rule.window_ns,
+                                b.caps.clone(),
+                                late,
+                                fact.depth,
+                            ));
                         }
                         *sb = StdBucket {
                             sels: vec![VecDeque::new(); rule.selectors.len()],
@@ -1100,7 +1170,14 @@ impl Engine {
                     }
                     // keep the entries in time order (late-window facts may come out of order)
                     let pos = q.iter().rposition(|e| e.ts <= t).map_or(0, |p| p + 1);
-                    q.insert(pos, CEntry { ts: t, id: fact.id, uniq: fact.unique.clone() });
+                    q.insert(
+                        pos,
+                        CEntry {
+                            ts: t,
+                            id: fact.id,
+                            uniq: fact.unique.clone(),
+                        },
+                    );
                     while q.len() as u64 > s.threshold {
                         q.pop_front();
                     }
@@ -1113,7 +1190,16 @@ impl Engine {
                         }
                     }
                     if std_full(&rule, sb) {
-                        let f = std_firing(&rule, ri, &fact.group, sb, t, b.caps.clone(), late, fact.depth);
+                        let f = std_firing(
+                            &rule,
+                            ri,
+                            &fact.group,
+                            sb,
+                            t,
+                            b.caps.clone(),
+                            late,
+                            fact.depth,
+                        );
                         match rule.trigger {
                             Trigger::FirstThreshold => {
                                 sb.skip_until = Some(f.first.saturating_add(rule.window_ns));
@@ -1132,7 +1218,8 @@ impl Engine {
                 b.caps = fact.caps.clone();
                 let t = fact.ts;
                 let n = rule.selectors.len();
-                qb.partials.retain(|p| t.saturating_sub(p.start) <= rule.window_ns);
+                qb.partials
+                    .retain(|p| t.saturating_sub(p.start) <= rule.window_ns);
                 let mut step0_taken = false;
                 let mut completed: Vec<usize> = Vec::new();
                 for (pi, p) in qb.partials.iter_mut().enumerate() {
@@ -1143,7 +1230,12 @@ impl Engine {
                     let sel = &rule.selectors[s];
                     let joins_ok = sel.join.iter().all(|(mine, step, theirs)| {
                         let a = fact.caps.get(*mine).cloned().flatten();
-                        let b = p.caps.get(*step).and_then(|c| c.get(*theirs)).cloned().flatten();
+                        let b = p
+                            .caps
+                            .get(*step)
+                            .and_then(|c| c.get(*theirs))
+                            .cloned()
+                            .flatten();
                         matches!((a, b), (Some(a), Some(b)) if a.eq_ignore_ascii_case(&b))
                     });
                     if !joins_ok {
@@ -1182,10 +1274,14 @@ impl Engine {
                         p.step = 1;
                         p.count = 0;
                     }
-                    if qb.partials.len() >= opts.max_partials {
+                    if !qb.partials.is_empty() && qb.partials.len() >= opts.max_partials.max(1) {
                         qb.partials.remove(0);
                         st.stats.partials_dropped += 1;
-                        completed = completed.into_iter().filter(|&i| i > 0).map(|i| i - 1).collect();
+                        completed = completed
+                            .into_iter()
+                            .filter(|&i| i > 0)
+                            .map(|i| i - 1)
+                            .collect();
                     }
                     qb.partials.push(p);
                 }
@@ -1268,7 +1364,11 @@ impl Engine {
                 continue;
             }
             let ok = s.lists.iter().all(|m| {
-                let key: Option<Key> = m.key_caps.iter().map(|&i| fact.caps.get(i).cloned().flatten()).collect();
+                let key: Option<Key> = m
+                    .key_caps
+                    .iter()
+                    .map(|&i| fact.caps.get(i).cloned().flatten())
+                    .collect();
                 let Some(key) = key else { return false };
                 let entry = self.stores.get(m.store, &fact.tenant, &key, fact.ts);
                 if m.absent {
@@ -1276,7 +1376,9 @@ impl Engine {
                 }
                 let Some(entry) = entry else { return false };
                 let Some(col) = &m.column else { return true };
-                let Some(have) = entry.values.get(col) else { return false };
+                let Some(have) = entry.values.get(col) else {
+                    return false;
+                };
                 let want = match (&m.value, m.field_cap) {
                     (Some(v), _) => v.clone(),
                     (None, Some(i)) => match fact.caps.get(i).cloned().flatten() {
@@ -1319,7 +1421,8 @@ impl Engine {
                         || sb.window_start.is_some()
                 }
                 Logic::Seq(qb) => {
-                    qb.partials.retain(|p| p.start.saturating_add(rule.window_ns) >= wm);
+                    qb.partials
+                        .retain(|p| p.start.saturating_add(rule.window_ns) >= wm);
                     !qb.partials.is_empty()
                 }
                 Logic::Abs(ab) => ab.deadline.is_some(),
@@ -1381,10 +1484,19 @@ impl Engine {
                         for (col, v) in &a.set {
                             values.insert(col.clone(), v.clone());
                         }
-                        self.stores.write(a.store, &tenant, &key, values, a.op == ListOp::Merge, a.ttl_ns, f.last);
+                        self.stores.write(
+                            a.store,
+                            &tenant,
+                            &key,
+                            values,
+                            a.op == ListOp::Merge,
+                            a.ttl_ns,
+                            f.last,
+                        );
                     }
                     ListOp::Increment => {
-                        self.stores.increment(a.store, &tenant, &key, &a.column, a.by, a.ttl_ns, f.last);
+                        self.stores
+                            .increment(a.store, &tenant, &key, &a.column, a.by, a.ttl_ns, f.last);
                     }
                     ListOp::Delete => {
                         self.stores.delete(a.store, &tenant, &key);
@@ -1416,7 +1528,12 @@ impl Engine {
         }
     }
 
-    fn correlation_event(&self, rule: &Rule, f: &Firing, gets: Vec<(String, BTreeMap<String, Value>)>) -> Event {
+    fn correlation_event(
+        &self,
+        rule: &Rule,
+        f: &Firing,
+        gets: Vec<(String, BTreeMap<String, Value>)>,
+    ) -> Event {
         let mut ev = Event::default();
         let at = Timestamp(f.last);
         ev.meta.id = vigil_event::new_event_id(at);
@@ -1427,7 +1544,11 @@ impl Engine {
         ev.timestamp = at;
         ev.event.start = Some(Timestamp(f.first));
         ev.event.end = Some(at);
-        ev.event.kind = Some(SmolStr::new_static(if rule.alert { "alert" } else { "signal" }));
+        ev.event.kind = Some(SmolStr::new_static(if rule.alert {
+            "alert"
+        } else {
+            "signal"
+        }));
         ev.event.severity = Some(rule.severity.number());
         ev.event.module = Some(SmolStr::new_static("correlation"));
         ev.event.action = Some(SmolStr::new_static("correlation"));
@@ -1438,8 +1559,16 @@ impl Engine {
         ev.log.level = Some(SmolStr::new(rule.severity.as_str()));
         ev.message = Some(SmolStr::new(&rule.name));
         let mut tags: Vec<SmolStr> = rule.tags.iter().map(SmolStr::new).collect();
-        tags.extend(rule.tactics.iter().map(|t| SmolStr::new(format!("attack.{}", t.to_lowercase()))));
-        tags.extend(rule.techniques.iter().map(|t| SmolStr::new(format!("attack.{}", t.to_lowercase()))));
+        tags.extend(
+            rule.tactics
+                .iter()
+                .map(|t| SmolStr::new(format!("attack.{}", t.to_lowercase()))),
+        );
+        tags.extend(
+            rule.techniques
+                .iter()
+                .map(|t| SmolStr::new(format!("attack.{}", t.to_lowercase()))),
+        );
         ev.tags = tags;
         let mut grouped = Vec::new();
         for (i, field) in rule.group_by.iter().enumerate() {
@@ -1454,21 +1583,33 @@ impl Engine {
             if rule.group_by.contains(field) {
                 continue;
             }
-            if let Some(v) = rule.capture_index(field).and_then(|i| f.caps.get(i).cloned().flatten())
+            if let Some(v) = rule
+                .capture_index(field)
+                .and_then(|i| f.caps.get(i).cloned().flatten())
                 && ev.set(field, Value::Str(v.clone())).is_err()
             {
                 ev.extra.insert(field.as_str(), Value::Str(v));
             }
         }
         let x = &mut ev.extra;
-        x.insert("vigil.correlation.rule_version", Value::Int(i64::from(rule.version)));
-        x.insert("vigil.correlation.kind", Value::Str(rule.kind.as_str().into()));
+        x.insert(
+            "vigil.correlation.rule_version",
+            Value::Int(i64::from(rule.version)),
+        );
+        x.insert(
+            "vigil.correlation.kind",
+            Value::Str(rule.kind.as_str().into()),
+        );
         x.insert("vigil.correlation.group_by", Value::List(grouped));
         let mut base: Vec<(u128, u16)> = f.base.clone();
         base.truncate(self.opts.max_base_ids);
         x.insert(
             "vigil.correlation.base_event_ids",
-            Value::List(base.iter().map(|(id, _)| Value::Str(SmolStr::new(Ulid(*id).to_string()))).collect()),
+            Value::List(
+                base.iter()
+                    .map(|(id, _)| Value::Str(SmolStr::new(Ulid(*id).to_string())))
+                    .collect(),
+            ),
         );
         x.insert(
             "vigil.correlation.base_event_selectors",
@@ -1476,20 +1617,30 @@ impl Engine {
                 base.iter()
                     .map(|(_, s)| {
                         Value::Str(SmolStr::new(
-                            rule.selectors.get(*s as usize).map_or("", |s| s.name.as_str()),
+                            rule.selectors
+                                .get(*s as usize)
+                                .map_or("", |s| s.name.as_str()),
                         ))
                     })
                     .collect(),
             ),
         );
-        x.insert("vigil.correlation.base_event_count", Value::Int(f.count as i64));
+        x.insert(
+            "vigil.correlation.base_event_count",
+            Value::Int(f.count as i64),
+        );
         x.insert(
             "vigil.correlation.tactics",
             Value::List(rule.tactics.iter().map(|t| Value::Str(t.into())).collect()),
         );
         x.insert(
             "vigil.correlation.techniques",
-            Value::List(rule.techniques.iter().map(|t| Value::Str(t.into())).collect()),
+            Value::List(
+                rule.techniques
+                    .iter()
+                    .map(|t| Value::Str(t.into()))
+                    .collect(),
+            ),
         );
         x.insert("vigil.correlation.depth", Value::Int(i64::from(f.depth)));
         if f.late {
@@ -1513,8 +1664,30 @@ fn drop_firings(mut firings: Vec<Firing>, ri: usize, eng: &mut Engine, fired: &m
 
 fn std_full(rule: &Rule, sb: &StdBucket) -> bool {
     rule.selectors.iter().enumerate().all(|(i, s)| {
-        s.recovery || sb.sels[i].len() as u64 >= s.threshold
+        s.recovery
+            || (sb.sels[i].len() as u64 >= s.threshold
+                && rule.max_jitter.is_none_or(|j| regular(&sb.sels[i], j)))
     })
+}
+
+/// Whether the entries come at regular intervals: the standard deviation of the gaps is at most
+/// `max_jitter` times their mean.
+fn regular(q: &VecDeque<CEntry>, max_jitter: f64) -> bool {
+    if q.len() < 3 {
+        return false;
+    }
+    let gaps: Vec<f64> = q
+        .iter()
+        .zip(q.iter().skip(1))
+        .map(|(a, b)| (b.ts - a.ts) as f64)
+        .collect();
+    let n = gaps.len() as f64;
+    let mean = gaps.iter().sum::<f64>() / n;
+    if mean <= 0.0 {
+        return false;
+    }
+    let var = gaps.iter().map(|g| (g - mean) * (g - mean)).sum::<f64>() / n;
+    var.sqrt() <= max_jitter * mean
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1571,15 +1744,27 @@ fn service_event(x: &Expired) -> Event {
     ev.event.kind = Some(SmolStr::new_static("event"));
     ev.event.module = Some(SmolStr::new_static("correlation"));
     ev.event.action = Some(SmolStr::new_static(what));
-    ev.message = Some(SmolStr::new(format!("{} record expired", x.kind.as_str().replace('_', " "))));
-    ev.extra.insert("vigil.list.name", Value::Str(SmolStr::new(&x.store)));
+    ev.message = Some(SmolStr::new(format!(
+        "{} record expired",
+        x.kind.as_str().replace('_', " ")
+    )));
+    ev.extra
+        .insert("vigil.list.name", Value::Str(SmolStr::new(&x.store)));
     ev.extra.insert(
         "vigil.list.key",
-        Value::Str(SmolStr::new(x.key.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("|"))),
+        Value::Str(SmolStr::new(
+            x.key
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join("|"),
+        )),
     );
-    ev.extra.insert("vigil.list.updates", Value::Int(x.entry.updates as i64));
+    ev.extra
+        .insert("vigil.list.updates", Value::Int(x.entry.updates as i64));
     for (col, v) in &x.entry.values {
-        ev.extra.insert(format!("vigil.list.value.{col}"), v.clone());
+        ev.extra
+            .insert(format!("vigil.list.value.{col}"), v.clone());
     }
     ev
 }
@@ -1643,13 +1828,21 @@ fn bucket_bytes(k: &GKey, b: &Bucket) -> usize {
     n += b.caps.len() * std::mem::size_of::<Option<SmolStr>>() + b.fires.len() * 8;
     match &b.logic {
         Logic::Std(sb) => {
-            n += sb.sels.iter().map(|q| q.len() * std::mem::size_of::<CEntry>() + 32).sum::<usize>();
+            n += sb
+                .sels
+                .iter()
+                .map(|q| q.len() * std::mem::size_of::<CEntry>() + 32)
+                .sum::<usize>();
         }
         Logic::Seq(qb) => {
             n += qb
                 .partials
                 .iter()
-                .map(|p| std::mem::size_of::<Partial>() + p.ids.len() * 24 + p.caps.iter().map(|c| c.len() * 24).sum::<usize>())
+                .map(|p| {
+                    std::mem::size_of::<Partial>()
+                        + p.ids.len() * 24
+                        + p.caps.iter().map(|c| c.len() * 24).sum::<usize>()
+                })
                 .sum::<usize>();
         }
         Logic::Abs(ab) => n += ab.ids.len() * 16,
@@ -1702,7 +1895,10 @@ impl Engine {
 
     /// Open groups over all rules.
     pub fn open_groups(&self) -> usize {
-        self.states.iter().map(|s| s.groups.len() + s.late_groups.len()).sum()
+        self.states
+            .iter()
+            .map(|s| s.groups.len() + s.late_groups.len())
+            .sum()
     }
 
     /// "Why didn't this fire?" for one group of a rule: `values` are the group-by values in
@@ -1712,7 +1908,7 @@ impl Engine {
         let rule = &self.rules.rules[ri];
         let st = &self.states[ri];
         let mut key: GKey = vec![SmolStr::new(tenant)];
-        key.extend(values.iter().map(|v| SmolStr::new(v)));
+        key.extend(values.iter().copied().map(SmolStr::new));
         let pending = st.pending.iter().filter(|p| p.fact.group == key).count();
         let b = st.groups.get(&key);
         let mut ex = GroupExplain {
@@ -1746,9 +1942,15 @@ impl Engine {
                 }
                 Logic::Seq(qb) => {
                     for p in &qb.partials {
-                        let name = rule.selectors.get(p.step).map_or("done", |s| s.name.as_str());
+                        let name = rule
+                            .selectors
+                            .get(p.step)
+                            .map_or("done", |s| s.name.as_str());
                         ex.partials.push((name.to_string(), p.start));
-                        missing.push(format!("a match started at {} waits for '{name}'", Timestamp(p.start)));
+                        missing.push(format!(
+                            "a match started at {} waits for '{name}'",
+                            Timestamp(p.start)
+                        ));
                     }
                 }
                 Logic::Abs(ab) => {
@@ -1768,10 +1970,17 @@ impl Engine {
             let late = st.stats.late;
             format!(
                 "no open bucket: no event of this group matched a selector within the window{}",
-                if late > 0 { format!(" ({late} late events were counted for the rule)") } else { String::new() }
+                if late > 0 {
+                    format!(" ({late} late events were counted for the rule)")
+                } else {
+                    String::new()
+                }
             )
         } else if let Some(u) = ex.skip_until {
-            format!("fired; the rest of its window (until {}) is skipped", Timestamp(u))
+            format!(
+                "fired; the rest of its window (until {}) is skipped",
+                Timestamp(u)
+            )
         } else if missing.is_empty() && pending > 0 {
             format!("{pending} event(s) wait for the watermark before evaluation")
         } else {
@@ -1821,6 +2030,8 @@ pub struct RestoreReport {
     pub pending: usize,
     /// List and table entries restored.
     pub list_entries: usize,
+    /// Buckets left out because they did not fit their rule (a damaged snapshot).
+    pub groups_skipped: usize,
 }
 
 /// A snapshot that could not be read.
@@ -1848,9 +2059,17 @@ impl Engine {
             .map(|(r, st)| {
                 let mut pending: Vec<Fact> = st.pending.iter().map(|p| (*p.fact).clone()).collect();
                 pending.sort_by_key(|f| (f.ts, f.id, f.seq));
-                let mut groups: Vec<(GKey, Bucket)> = st.groups.iter().map(|(k, b)| (k.clone(), b.clone())).collect();
+                let mut groups: Vec<(GKey, Bucket)> = st
+                    .groups
+                    .iter()
+                    .map(|(k, b)| (k.clone(), b.clone()))
+                    .collect();
                 groups.sort_by(|a, b| a.0.cmp(&b.0));
-                let mut late_groups: Vec<(GKey, Bucket)> = st.late_groups.iter().map(|(k, b)| (k.clone(), b.clone())).collect();
+                let mut late_groups: Vec<(GKey, Bucket)> = st
+                    .late_groups
+                    .iter()
+                    .map(|(k, b)| (k.clone(), b.clone()))
+                    .collect();
                 late_groups.sort_by(|a, b| a.0.cmp(&b.0));
                 RuleSnap {
                     id: r.id.clone(),
@@ -1880,7 +2099,8 @@ impl Engine {
     /// Replaces the state with a snapshot's. Rules are matched by id, version and logic
     /// fingerprint: an unchanged rule gets its state back, a changed or new rule starts clean.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<RestoreReport, SnapshotError> {
-        let snap: Snapshot = postcard::from_bytes(bytes).map_err(|e| SnapshotError::Decode(e.to_string()))?;
+        let snap: Snapshot =
+            postcard::from_bytes(bytes).map_err(|e| SnapshotError::Decode(e.to_string()))?;
         if snap.version != SNAPSHOT_VERSION {
             return Err(SnapshotError::Version(snap.version));
         }
@@ -1913,8 +2133,23 @@ impl Engine {
             st.last_sweep = rs.last_sweep;
             st.stats = rs.stats;
             st.pending = rs.pending.into_iter().map(Pend::new).collect();
+            let n_sel = rule.selectors.len();
+            let fits = |b: &Bucket| match &b.logic {
+                Logic::Std(sb) => sb.sels.len() == n_sel && sb.totals.len() == n_sel,
+                Logic::Seq(qb) => qb
+                    .partials
+                    .iter()
+                    .all(|p| p.step < n_sel && p.caps.len() <= n_sel),
+                Logic::Abs(_) => rule.kind == RuleKind::Absence,
+                Logic::Plain => true,
+            };
             for (late, groups) in [(false, rs.groups), (true, rs.late_groups)] {
                 for (k, mut b) in groups {
+                    if !fits(&b) {
+                        // a snapshot that does not fit the rule (damaged): the bucket is left out
+                        report.groups_skipped += 1;
+                        continue;
+                    }
                     let d = match &mut b.logic {
                         Logic::Std(sb) => sb.window_start.map(|s| s.saturating_add(rule.window_ns)),
                         Logic::Abs(ab) => {
@@ -1938,7 +2173,10 @@ impl Engine {
         for (ri, st) in self.states.iter_mut().enumerate() {
             if st.frontier == i64::MIN {
                 let r = &self.rules.rules[ri];
-                st.frontier = self.max_ts.saturating_sub(r.lateness_ns).max(self.declared_wm);
+                st.frontier = self
+                    .max_ts
+                    .saturating_sub(r.lateness_ns)
+                    .max(self.declared_wm);
             }
         }
         report.list_entries = snap.lists.len();

@@ -83,7 +83,9 @@ pub enum LatePolicy {
 }
 
 /// Alert severity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SeverityName {
     /// Informational.
@@ -176,6 +178,11 @@ pub struct RawRule {
     /// When a standard rule fires. Default `first_threshold`.
     #[serde(default)]
     pub trigger: Trigger,
+    /// Standard rules: fire only when the counted events of each selector come at regular
+    /// intervals: the standard deviation of the gaps between them is at most this fraction of
+    /// their mean (0.1 = 10%). For beaconing. Needs thresholds of at least 3.
+    #[serde(default)]
+    pub max_jitter: Option<f64>,
     /// At most this many firings per group per period.
     #[serde(default)]
     pub rate_limit: Option<RawRateLimit>,

@@ -44,7 +44,10 @@ fn signature(o: &Output) -> Option<(String, String)> {
         .map(crate::store::value_text)
         .unwrap_or_default();
     let start = ev.event.start.map(|t| t.0).unwrap_or(ev.timestamp.0);
-    Some((rule.id.clone(), format!("{}|{group}|{start}", ev.meta.tenant)))
+    Some((
+        rule.id.clone(),
+        format!("{}|{group}|{start}", ev.meta.tenant),
+    ))
 }
 
 fn run(rules: Rules, events: &[Event], batch: usize) -> (Vec<Output>, i64) {
@@ -53,7 +56,13 @@ fn run(rules: Rules, events: &[Event], batch: usize) -> (Vec<Output>, i64) {
     let mut last = i64::MIN;
     for chunk in events.chunks(batch.max(1)) {
         out.extend(engine.process(chunk));
-        last = last.max(chunk.iter().map(|e| e.timestamp.0).max().unwrap_or(i64::MIN));
+        last = last.max(
+            chunk
+                .iter()
+                .map(|e| e.timestamp.0)
+                .max()
+                .unwrap_or(i64::MIN),
+        );
     }
     // the replay is over: every window and absence is decided
     out.extend(engine.advance_watermark(i64::MAX));
@@ -64,7 +73,12 @@ fn run(rules: Rules, events: &[Event], batch: usize) -> (Vec<Output>, i64) {
 /// given, through `live`, and diffs the alerts per rule. The end of the replay closes every
 /// window (an absence whose window reaches past the last event fires: the replay cannot know
 /// what came after).
-pub fn retroscan(candidate: Rules, live: Option<Rules>, events: &[Event], batch: usize) -> RetroReport {
+pub fn retroscan(
+    candidate: Rules,
+    live: Option<Rules>,
+    events: &[Event],
+    batch: usize,
+) -> RetroReport {
     let (after, _) = run(candidate, events, batch);
     let before = live.map(|l| run(l, events, batch).0).unwrap_or_default();
     let mut sets: BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
@@ -91,6 +105,10 @@ pub fn retroscan(candidate: Rules, live: Option<Rules>, events: &[Event], batch:
     RetroReport {
         events: events.len() as u64,
         rules,
-        alerts: after.into_iter().filter(|o| o.rule.is_some()).map(|o| o.event).collect(),
+        alerts: after
+            .into_iter()
+            .filter(|o| o.rule.is_some())
+            .map(|o| o.event)
+            .collect(),
     }
 }

@@ -50,14 +50,20 @@ fn substitute(s: &str, i: u64) -> String {
 fn json_sub(v: &serde_json::Value, i: u64) -> serde_json::Value {
     match v {
         serde_json::Value::String(s) => serde_json::Value::String(substitute(s, i)),
-        serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(|x| json_sub(x, i)).collect()),
+        serde_json::Value::Array(a) => {
+            serde_json::Value::Array(a.iter().map(|x| json_sub(x, i)).collect())
+        }
         other => other.clone(),
     }
 }
 
 /// Builds one event from a test's field map (special keys `at`, `repeat`, `every` ignored,
 /// `tenant` sets the tenant) at event time `ts`, with `{i}` substituted by `index`.
-pub fn test_event(fields: &BTreeMap<String, serde_json::Value>, ts: i64, index: u64) -> Result<Event, String> {
+pub fn test_event(
+    fields: &BTreeMap<String, serde_json::Value>,
+    ts: i64,
+    index: u64,
+) -> Result<Event, String> {
     let at = Timestamp(ts);
     let mut ev = Event {
         timestamp: at,
@@ -86,12 +92,18 @@ fn test_events(t: &RawTest) -> Result<Vec<Event>, String> {
         let dur = |key: &str| -> Result<Option<i64>, String> {
             match item.get(key) {
                 None => Ok(None),
-                Some(serde_json::Value::String(s)) => parse_duration(s).map(Some).map_err(|e| format!("events[{n}].{key}: {e}")),
+                Some(serde_json::Value::String(s)) => parse_duration(s)
+                    .map(Some)
+                    .map_err(|e| format!("events[{n}].{key}: {e}")),
                 Some(serde_json::Value::Number(x)) => Ok(x.as_i64().map(|s| s * 1_000_000_000)),
                 Some(_) => Err(format!("events[{n}].{key}: a duration such as 10s")),
             }
         };
-        let repeat = item.get("repeat").and_then(|v| v.as_u64()).unwrap_or(1).min(100_000);
+        let repeat = item
+            .get("repeat")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(1)
+            .min(100_000);
         let every = dur("every")?.unwrap_or(1_000_000_000);
         let start = match dur("at")? {
             Some(at) => TEST_EPOCH_NS + at,
@@ -117,12 +129,25 @@ fn preload(engine: &mut Engine, t: &RawTest) -> Result<(), String> {
             let mut key = Vec::new();
             for k in &key_cols {
                 match row.get(k) {
-                    Some(v) => key.push(SmolStr::new(crate::store::value_text(&Value::from_json(v)))),
+                    Some(v) => {
+                        key.push(SmolStr::new(crate::store::value_text(&Value::from_json(v))))
+                    }
                     None => return Err(format!("lists.{list}[{ri}]: key column '{k}' missing")),
                 }
             }
-            let values = row.iter().map(|(c, v)| (c.clone(), Value::from_json(v))).collect();
-            stores.write(s, vigil_event::DEFAULT_TENANT, &key, values, false, None, TEST_EPOCH_NS - 1);
+            let values = row
+                .iter()
+                .map(|(c, v)| (c.clone(), Value::from_json(v)))
+                .collect();
+            stores.write(
+                s,
+                vigil_event::DEFAULT_TENANT,
+                &key,
+                values,
+                false,
+                None,
+                TEST_EPOCH_NS - 1,
+            );
         }
     }
     Ok(())
@@ -135,7 +160,11 @@ fn run_one(rules: &Arc<Rules>, ri: usize, t: &RawTest) -> Result<(), String> {
     preload(&mut engine, t)?;
     let events = test_events(t)?;
     let mut outs: Vec<Output> = Vec::new();
-    let last = events.iter().map(|e| e.timestamp.0).max().unwrap_or(TEST_EPOCH_NS);
+    let last = events
+        .iter()
+        .map(|e| e.timestamp.0)
+        .max()
+        .unwrap_or(TEST_EPOCH_NS);
     for ev in &events {
         outs.extend(engine.process(std::slice::from_ref(ev)));
     }
@@ -147,33 +176,47 @@ fn run_one(rules: &Arc<Rules>, ri: usize, t: &RawTest) -> Result<(), String> {
     let mut problems = Vec::new();
     let fired = engine.stats(ri).fired;
     if fired != t.expect.fires {
-        problems.push(format!("fired {fired} time(s), expected {}", t.expect.fires));
+        problems.push(format!(
+            "fired {fired} time(s), expected {}",
+            t.expect.fires
+        ));
     }
     for (other, want) in &t.expect.also {
         match engine.rule_index(other) {
             Some(oi) => {
                 let got = engine.stats(oi).fired;
                 if got != *want {
-                    problems.push(format!("rule '{other}' fired {got} time(s), expected {want}"));
+                    problems.push(format!(
+                        "rule '{other}' fired {got} time(s), expected {want}"
+                    ));
                 }
             }
             None => problems.push(format!("expect.also: no rule '{other}'")),
         }
     }
     if !t.expect.group.is_empty() {
-        match outs.iter().find(|o| o.rule.as_ref().is_some_and(|r| r.id == rule.id)) {
+        match outs
+            .iter()
+            .find(|o| o.rule.as_ref().is_some_and(|r| r.id == rule.id))
+        {
             Some(o) => {
                 for (f, want) in &t.expect.group {
                     let got = crate::engine::first_text(&o.event, f);
                     if got.as_deref() != Some(want.as_str()) {
-                        problems.push(format!("correlation event {f} = {got:?}, expected '{want}'"));
+                        problems.push(format!(
+                            "correlation event {f} = {got:?}, expected '{want}'"
+                        ));
                     }
                 }
             }
             None => problems.push("no correlation event to check expect.group on".into()),
         }
     }
-    if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
 }
 
 /// Runs the tests of every rule.

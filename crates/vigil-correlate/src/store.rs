@@ -180,7 +180,9 @@ pub fn convert(v: &Value, ty: ColumnType) -> Option<Value> {
                 .filter_map(|x| text(x).map(|s| Value::Str(s.into())))
                 .collect(),
         )),
-        (ColumnType::Strings, other) => text(other).map(|s| Value::List(vec![Value::Str(s.into())])),
+        (ColumnType::Strings, other) => {
+            text(other).map(|s| Value::List(vec![Value::Str(s.into())]))
+        }
         (_, Value::List(items)) if items.len() == 1 => convert(&items[0], ty),
         (_, Value::List(_)) => None,
         (ColumnType::String, other) => text(other).map(|s| Value::Str(s.into())),
@@ -280,7 +282,9 @@ impl Stores {
         key.iter()
             .zip(&def.key)
             .map(|(v, col)| match def.columns.get(col) {
-                Some(ColumnType::Ip) => parse_ip(v).map_or_else(|| v.clone(), |ip| ip.to_string().into()),
+                Some(ColumnType::Ip) => {
+                    parse_ip(v).map_or_else(|| v.clone(), |ip| ip.to_string().into())
+                }
                 _ => v.clone(),
             })
             .collect()
@@ -314,7 +318,12 @@ impl Stores {
         let mut out: Vec<(Key, Entry)> = self
             .data
             .get(&(store, t))
-            .map(|i| i.entries.iter().map(|(k, e)| (k.clone(), e.clone())).collect())
+            .map(|i| {
+                i.entries
+                    .iter()
+                    .map(|(k, e)| (k.clone(), e.clone()))
+                    .collect()
+            })
             .unwrap_or_default();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
@@ -360,6 +369,7 @@ impl Stores {
     }
 
     /// Adds `by` to a numeric column (absent: 0). Returns the new value, or None when refused.
+    #[allow(clippy::too_many_arguments)]
     pub fn increment(
         &mut self,
         store: usize,
@@ -547,7 +557,11 @@ impl Stores {
                 cols.iter()
                     .map(|c| e.values.get(c).map(value_text).unwrap_or_default()),
             );
-            row.push(e.expires.map(|x| Timestamp(x).to_rfc3339()).unwrap_or_default());
+            row.push(
+                e.expires
+                    .map(|x| Timestamp(x).to_rfc3339())
+                    .unwrap_or_default(),
+            );
             w.write_record(&row).map_err(csv_err)?;
         }
         let bytes = w.into_inner().map_err(|e| StoreError::Csv {
@@ -648,7 +662,11 @@ impl Stores {
                 problems.push(format!("line {line}: empty key"));
                 continue;
             }
-            rows.push((key.into_iter().map(|(_, v)| v).collect::<Key>(), values, expires));
+            rows.push((
+                key.into_iter().map(|(_, v)| v).collect::<Key>(),
+                values,
+                expires,
+            ));
         }
         if !problems.is_empty() {
             return Err(StoreError::Csv {
@@ -760,7 +778,10 @@ mod tests {
         v.insert("ip".to_string(), Value::Str("not an ip".into()));
         assert!(s.write(0, "t1", &k("web01"), v, false, None, 10));
         let e = s.get(0, "t1", &k("web01"), 10).cloned();
-        assert_eq!(e.map(|e| e.values.get("criticality").cloned()), Some(Some(Value::Int(4))));
+        assert_eq!(
+            e.map(|e| e.values.get("criticality").cloned()),
+            Some(Some(Value::Int(4)))
+        );
         assert_eq!(s.stats(0).type_errors, 1);
         // other tenant does not see it
         assert!(s.get(0, "t2", &k("web01"), 10).is_none());
@@ -788,7 +809,15 @@ mod tests {
         let sec = 1_000_000_000;
         s.write(1, "t", &k("1.1.1.1"), BTreeMap::new(), false, None, 0);
         s.write(1, "t", &k("2.2.2.2"), BTreeMap::new(), false, None, 0);
-        s.write(1, "t", &k("2.2.2.2"), BTreeMap::new(), false, None, 30 * sec);
+        s.write(
+            1,
+            "t",
+            &k("2.2.2.2"),
+            BTreeMap::new(),
+            false,
+            None,
+            30 * sec,
+        );
         assert!(s.expire(60 * sec).is_empty(), "expiry is exclusive");
         let gone = s.expire(61 * sec);
         assert_eq!(gone.len(), 1);
@@ -801,11 +830,19 @@ mod tests {
     fn csv_round_trip_and_errors_with_lines() {
         let mut s = table();
         let n = s
-            .import_csv(0, "t", "host,criticality,ip\nweb01,5,10.0.0.1\ndb01,3,\n", 0)
+            .import_csv(
+                0,
+                "t",
+                "host,criticality,ip\nweb01,5,10.0.0.1\ndb01,3,\n",
+                0,
+            )
             .unwrap_or(0);
         assert_eq!(n, 2);
         let out = s.export_csv(0, "t").unwrap_or_default();
-        assert_eq!(out, "host,criticality,ip,_expires\ndb01,3,,\nweb01,5,10.0.0.1,\n");
+        assert_eq!(
+            out,
+            "host,criticality,ip,_expires\ndb01,3,,\nweb01,5,10.0.0.1,\n"
+        );
         let err = s.import_csv(0, "t", "host,criticality,color\nx,high,red\n", 0);
         let Err(StoreError::Csv { problems, .. }) = err else {
             panic!("expected errors, got {err:?}")
@@ -826,6 +863,9 @@ mod tests {
             s.increment(1, "t", &k("9.9.9.9"), "count", 1.0, None, 0);
         }
         let e = s.get(1, "t", &k("9.9.9.9"), 0).cloned();
-        assert_eq!(e.map(|e| e.values.get("count").cloned()), Some(Some(Value::Int(3))));
+        assert_eq!(
+            e.map(|e| e.values.get("count").cloned()),
+            Some(Some(Value::Int(3)))
+        );
     }
 }

@@ -4,6 +4,14 @@
 //! (`ssh_bruteforce_5in60_alerts`), in order and shuffled within the rule's 30 s lateness.
 //! Lines are normalized by the shipped `linux` pack, as the syslog collector of `vigil up` does.
 
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    clippy::field_reassign_with_default
+)]
+
 use std::path::Path;
 
 use bytes::Bytes;
@@ -19,21 +27,32 @@ fn corpus(lines: u64, seed: i128) -> (Vec<Event>, u64) {
         format: vigil_gen_syslog::Format::Wire,
         rfc5424_ratio: 1.0,
         eps: 200.0,
-        start_us: vigil_gen_syslog::pytime::parse_isoformat("2024-05-01T00:00:00").unwrap_or_default(),
+        start_us: vigil_gen_syslog::pytime::parse_isoformat("2024-05-01T00:00:00")
+            .unwrap_or_default(),
     };
     let mut text = Vec::new();
-    let meta = vigil_gen_syslog::generate(&cfg, &mut text, |_| {}).unwrap_or_else(|e| panic!("{e}"));
+    let meta =
+        vigil_gen_syslog::generate(&cfg, &mut text, |_| {}).unwrap_or_else(|e| panic!("{e}"));
     let lib = Library::builtin().unwrap_or_else(|e| panic!("{e}"));
     // the `linux` pack: the syslog header, then each known program's message normalizer
     let linux = lib.compile("linux").unwrap_or_else(|e| panic!("{e}"));
     let tree = NormalizerTree::new(linux, chrono_tz::UTC);
-    let src = SourceInfo { id: "bench".into(), tenant: "main".into(), collector: "bench".into() };
+    let src = SourceInfo {
+        id: "bench".into(),
+        tenant: "main".into(),
+        collector: "bench".into(),
+    };
     let received = Timestamp::parse("2024-05-02T00:00:00Z").unwrap_or_default();
     let events = text
         .split(|b| *b == b'\n')
         .filter(|l| !l.is_empty())
         .map(|l| {
-            let rec = RawRecord { data: Bytes::copy_from_slice(l), received, peer: None, transport_error: None };
+            let rec = RawRecord {
+                data: Bytes::copy_from_slice(l),
+                received,
+                peer: None,
+                transport_error: None,
+            };
             tree.normalize_record(&src, rec)
         })
         .collect();
@@ -47,11 +66,23 @@ fn alerts(events: &[Event]) -> u64 {
     let mut engine = Engine::new(rules, EngineOptions::default());
     let mut n = 0;
     for chunk in events.chunks(512) {
-        n += engine.process(chunk).iter().filter(|o| o.rule.as_ref().is_some_and(|r| r.id == "ssh-brute-force")).count() as u64;
+        n += engine
+            .process(chunk)
+            .iter()
+            .filter(|o| o.rule.as_ref().is_some_and(|r| r.id == "ssh-brute-force"))
+            .count() as u64;
     }
-    n += engine.advance_watermark(i64::MAX).iter().filter(|o| o.rule.as_ref().is_some_and(|r| r.id == "ssh-brute-force")).count() as u64;
+    n += engine
+        .advance_watermark(i64::MAX)
+        .iter()
+        .filter(|o| o.rule.as_ref().is_some_and(|r| r.id == "ssh-brute-force"))
+        .count() as u64;
     let ri = engine.rule_index("ssh-brute-force").unwrap_or(0);
-    assert_eq!(engine.stats(ri).late, 0, "no event may be late within the bound");
+    assert_eq!(
+        engine.stats(ri).late,
+        0,
+        "no event may be late within the bound"
+    );
     n
 }
 
@@ -62,8 +93,13 @@ fn shuffled(events: &[Event], bound_ns: i64, seed: u64) -> Vec<Event> {
         .iter()
         .enumerate()
         .map(|(i, e)| {
-            s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-            ((e.timestamp.0).saturating_add(((s >> 33) as i64) % bound_ns), i)
+            s = s
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (
+                (e.timestamp.0).saturating_add(((s >> 33) as i64) % bound_ns),
+                i,
+            )
         })
         .collect();
     keyed.sort();
@@ -75,10 +111,21 @@ fn ssh_brute_force_matches_the_ground_truth_in_order_and_shuffled() {
     for (lines, seed) in [(60_000u64, 42i128), (40_000, 7)] {
         let (events, truth) = corpus(lines, seed);
         assert!(truth > 0, "the corpus has brute-force campaigns");
-        assert!(events.iter().all(|e| e.meta.parse_error.is_none() || e.event.module.is_none()));
-        assert_eq!(alerts(&events), truth, "in order, {lines} lines, seed {seed}");
+        assert!(
+            events
+                .iter()
+                .all(|e| e.meta.parse_error.is_none() || e.event.module.is_none())
+        );
+        assert_eq!(
+            alerts(&events),
+            truth,
+            "in order, {lines} lines, seed {seed}"
+        );
         let sh = shuffled(&events, 30_000_000_000 - 1, 1234);
-        assert_eq!(alerts(&sh), truth, "shuffled within 30 s, {lines} lines, seed {seed}");
+        assert_eq!(
+            alerts(&sh),
+            truth,
+            "shuffled within 30 s, {lines} lines, seed {seed}"
+        );
     }
 }
-

@@ -1,6 +1,14 @@
 //! Event time: results identical in order and shuffled within the lateness bound, across a
 //! restart (snapshot + restore) at any point, and across a reload of unchanged rules.
 
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    clippy::field_reassign_with_default
+)]
+
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
@@ -72,9 +80,18 @@ fn rules() -> Rules {
 
 fn event(ms: i64, ip: u8, user: u8, ok: bool) -> Event {
     let mut m = BTreeMap::new();
-    m.insert("source.ip".to_string(), serde_json::json!(format!("192.0.2.{ip}")));
-    m.insert("user.name".to_string(), serde_json::json!(format!("u{user}")));
-    m.insert("event.outcome".to_string(), serde_json::json!(if ok { "success" } else { "failure" }));
+    m.insert(
+        "source.ip".to_string(),
+        serde_json::json!(format!("192.0.2.{ip}")),
+    );
+    m.insert(
+        "user.name".to_string(),
+        serde_json::json!(format!("u{user}")),
+    );
+    m.insert(
+        "event.outcome".to_string(),
+        serde_json::json!(if ok { "success" } else { "failure" }),
+    );
     test_event(&m, T0 + ms * 1_000_000, 0).unwrap_or_default()
 }
 
@@ -85,11 +102,16 @@ fn signature(out: &[Output]) -> Vec<String> {
         .filter_map(|o| {
             let r = o.rule.as_ref()?;
             let e = &o.event;
-            let ids = e.extra.get("vigil.correlation.base_event_ids").map(vigil_correlate::store::value_text);
+            let ids = e
+                .extra
+                .get("vigil.correlation.base_event_ids")
+                .map(vigil_correlate::store::value_text);
             Some(format!(
                 "{} {:?} {:?} {:?} {:?}",
                 r.id,
-                e.extra.get("vigil.correlation.group_by").map(vigil_correlate::store::value_text),
+                e.extra
+                    .get("vigil.correlation.group_by")
+                    .map(vigil_correlate::store::value_text),
                 e.event.start.map(|t| t.0),
                 e.timestamp.0,
                 ids
@@ -115,9 +137,16 @@ fn finish(engine: &mut Engine, mut out: Vec<Output>) -> Vec<Output> {
 
 fn scenario() -> impl Strategy<Value = (Vec<Event>, Vec<i64>, usize, usize)> {
     // up to 300 events over 10 minutes, 6 sources, 4 users, 10% successes
-    prop::collection::vec((0i64..600_000, 0u8..6, 0u8..4, prop::bool::weighted(0.1)), 1..300).prop_flat_map(|mut raw| {
+    prop::collection::vec(
+        (0i64..600_000, 0u8..6, 0u8..4, prop::bool::weighted(0.1)),
+        1..300,
+    )
+    .prop_flat_map(|mut raw| {
         raw.sort();
-        let events: Vec<Event> = raw.iter().map(|(t, ip, u, ok)| event(*t, *ip, *u, *ok)).collect();
+        let events: Vec<Event> = raw
+            .iter()
+            .map(|(t, ip, u, ok)| event(*t, *ip, *u, *ok))
+            .collect();
         let n = events.len();
         (
             Just(events),
@@ -178,7 +207,10 @@ fn reload_keeps_unchanged_rules_and_restarts_changed_ones() {
     let mut e = Engine::new(rules(), EngineOptions::default());
     let evs: Vec<Event> = (0..4).map(|i| event(i * 1000, 1, 0, false)).collect();
     run(&mut e, &evs, 1);
-    let changed = RULES.replace("threshold: 3}]\n  - id: spray", "threshold: 4}]\n  - id: spray");
+    let changed = RULES.replace(
+        "threshold: 3}]\n  - id: spray",
+        "threshold: 4}]\n  - id: spray",
+    );
     assert_ne!(changed, RULES);
     let (new_rules, p) = load_str("eventtime.yaml", &changed);
     assert!(p.is_empty());
@@ -188,9 +220,19 @@ fn reload_keeps_unchanged_rules_and_restarts_changed_ones() {
     // bf kept its 4 failures: the 5th fires it
     let out = next.process(&[event(5000, 1, 0, false)]);
     let out = finish(&mut next, out);
-    assert_eq!(out.iter().filter(|o| o.rule.as_ref().is_some_and(|r| r.id == "bf")).count(), 1);
+    assert_eq!(
+        out.iter()
+            .filter(|o| o.rule.as_ref().is_some_and(|r| r.id == "bf"))
+            .count(),
+        1
+    );
     // bf-every started clean: 1 failure after the reload, below its new threshold of 4
-    assert_eq!(out.iter().filter(|o| o.rule.as_ref().is_some_and(|r| r.id == "bf-every")).count(), 0);
+    assert_eq!(
+        out.iter()
+            .filter(|o| o.rule.as_ref().is_some_and(|r| r.id == "bf-every"))
+            .count(),
+        0
+    );
 }
 
 #[test]
@@ -204,16 +246,28 @@ fn a_corrupt_snapshot_is_an_error_not_a_panic() {
 fn group_cap_evicts_and_counts() {
     let mut e = Engine::new(
         rules(),
-        EngineOptions { max_groups_per_rule: 100, ..EngineOptions::default() },
+        EngineOptions {
+            max_groups_per_rule: 100,
+            ..EngineOptions::default()
+        },
     );
-    let evs: Vec<Event> = (0..250).map(|i| {
-        let mut m = BTreeMap::new();
-        m.insert("source.ip".to_string(), serde_json::json!(format!("10.0.{}.{}", i / 256, i % 256)));
-        m.insert("event.outcome".to_string(), serde_json::json!("failure"));
-        test_event(&m, T0 + i * 10_000_000, 0).unwrap_or_default()
-    }).collect();
+    let evs: Vec<Event> = (0..250)
+        .map(|i| {
+            let mut m = BTreeMap::new();
+            m.insert(
+                "source.ip".to_string(),
+                serde_json::json!(format!("10.0.{}.{}", i / 256, i % 256)),
+            );
+            m.insert("event.outcome".to_string(), serde_json::json!("failure"));
+            test_event(&m, T0 + i * 10_000_000, 0).unwrap_or_default()
+        })
+        .collect();
     run(&mut e, &evs, 50);
     e.advance_watermark(T0 + 10 * S);
     let r = e.rule_report("bf");
-    assert!(r.as_ref().is_some_and(|r| r.groups <= 100 && r.stats.evicted >= 150), "{r:?}");
+    assert!(
+        r.as_ref()
+            .is_some_and(|r| r.groups <= 100 && r.stats.evicted >= 150),
+        "{r:?}"
+    );
 }

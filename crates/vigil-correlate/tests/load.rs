@@ -1,5 +1,13 @@
 //! The loader reports every problem with its file and path, and loads the other rules.
 
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    clippy::field_reassign_with_default
+)]
+
 use vigil_correlate::{json_schema, load_str};
 
 #[test]
@@ -35,7 +43,10 @@ rules:
     selectors: [{name: a, query: '*'}]
 "#;
     let (rules, problems) = load_str("pack.yaml", text);
-    let got: Vec<String> = problems.iter().map(|p| format!("{}: {}", p.at, p.message.lines().last().unwrap_or(""))).collect();
+    let got: Vec<String> = problems
+        .iter()
+        .map(|p| format!("{}: {}", p.at, p.message.lines().last().unwrap_or("")))
+        .collect();
     let want_prefixes = [
         "context_tables[0].key: key column 'host' is not among the columns",
         "rules[2].id: rule id 'ok' is also used in pack.yaml",
@@ -50,9 +61,16 @@ rules:
         "rules[1].selectors[2].join: joins apply to sequence steps",
     ];
     for w in want_prefixes {
-        assert!(got.iter().any(|g| g.starts_with(w)), "missing '{w}' in {got:#?}");
+        assert!(
+            got.iter().any(|g| g.starts_with(w)),
+            "missing '{w}' in {got:#?}"
+        );
     }
-    assert!(problems.iter().all(|p| p.file.to_str() == Some("pack.yaml")));
+    assert!(
+        problems
+            .iter()
+            .all(|p| p.file.to_str() == Some("pack.yaml"))
+    );
     assert_eq!(rules.rules.len(), 1, "the good rule loads");
 }
 
@@ -61,8 +79,15 @@ fn structural_errors_name_the_field() {
     let (_, problems) = load_str("r.yaml", "id: x\nname: y\nkind: standrd\nselectors: []\n");
     assert_eq!(problems.len(), 1);
     assert_eq!(problems[0].at, "kind");
-    assert!(problems[0].message.contains("unknown variant"), "{:?}", problems[0]);
-    let (_, problems) = load_str("r.yaml", "id: x\nname: y\nkind: simple\nselectors: [{name: a, query: '*', colour: red}]\n");
+    assert!(
+        problems[0].message.contains("unknown variant"),
+        "{:?}",
+        problems[0]
+    );
+    let (_, problems) = load_str(
+        "r.yaml",
+        "id: x\nname: y\nkind: simple\nselectors: [{name: a, query: '*', colour: red}]\n",
+    );
     assert_eq!(problems[0].at, "selectors[0].colour");
     assert!(problems[0].message.contains("unknown field `colour`"));
     let (_, problems) = load_str("r.yaml", "id: x\n  bad: [\n");
@@ -85,17 +110,30 @@ rules:
     let (rules, problems) = load_str("s.yaml", text);
     assert_eq!(problems.len(), 1, "{problems:#?}");
     assert_eq!(problems[0].at, "rules[0].selectors[0].sigma");
-    assert_eq!(rules.rules.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["s2"]);
+    assert_eq!(
+        rules
+            .rules
+            .iter()
+            .map(|r| r.id.as_str())
+            .collect::<Vec<_>>(),
+        ["s2"]
+    );
 }
 
 /// docs/correlation.schema.json is generated from the rule types (`VIGIL_BLESS=1` rewrites it).
 #[test]
 fn json_schema_is_current() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/correlation.schema.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/correlation.schema.json"
+    );
     let want = serde_json::to_string_pretty(&json_schema()).unwrap_or_default() + "\n";
     if std::env::var_os("VIGIL_BLESS").is_some() {
         std::fs::write(path, &want).unwrap_or_else(|e| panic!("{path}: {e}"));
     }
     let have = std::fs::read_to_string(path).unwrap_or_default();
-    assert!(have == want, "docs/correlation.schema.json is stale: VIGIL_BLESS=1 cargo test -p vigil-correlate --test load");
+    assert!(
+        have == want,
+        "docs/correlation.schema.json is stale: VIGIL_BLESS=1 cargo test -p vigil-correlate --test load"
+    );
 }
