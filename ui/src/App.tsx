@@ -31,6 +31,7 @@ export function App() {
   const [principal, setPrincipal] = useState<Principal | null>(null);
   const [checking, setChecking] = useState(true);
   const [expired, setExpired] = useState(false);
+  const [notice, setNotice] = useState<string | null>(null);
 
   useEffect(() => {
     api
@@ -55,9 +56,10 @@ export function App() {
   if (!principal)
     return (
       <LoginPage
-        notice={expired ? 'Your session ended; sign in again.' : undefined}
+        notice={notice ?? (expired ? 'Your session ended; sign in again.' : undefined)}
         onSignedIn={(p) => {
           setExpired(false);
+          setNotice(null);
           setPrincipal(p);
         }}
       />
@@ -65,7 +67,12 @@ export function App() {
   if (principal.must_change_password)
     return (
       <ChangePasswordPage
-        onChanged={() => api.me().then(setPrincipal, () => setPrincipal(null))}
+        username={principal.kind === 'user' ? principal.username : ''}
+        onSignedIn={setPrincipal}
+        onSignInAgain={(n) => {
+          setNotice(n);
+          setPrincipal(null);
+        }}
         onCancel={() => api.logout().finally(() => setPrincipal(null))}
       />
     );
@@ -116,8 +123,12 @@ function Console({ principal, onSignedOut }: { principal: Principal; onSignedOut
   }, []);
 
   const signOut = useCallback(() => {
-    api.logout().finally(onSignedOut);
-  }, [onSignedOut]);
+    api.logout().finally(() => {
+      // the next person to sign in starts on the dashboard, not on this one's last page
+      navigate('/', { replace: true });
+      onSignedOut();
+    });
+  }, [onSignedOut, navigate]);
 
   const handlers = useMemo(
     () => ({

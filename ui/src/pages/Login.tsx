@@ -114,8 +114,20 @@ export function LoginPage({ onSignedIn, notice }: { onSignedIn: (p: Principal) =
   );
 }
 
-/** A session that must change its password first (the server refuses everything else). */
-export function ChangePasswordPage({ onChanged, onCancel }: { onChanged: () => void; onCancel: () => void }) {
+/** A session that must change its password first (the server refuses everything else). The
+ * change ends every session of the user, so the page signs in again with the new password
+ * (or hands over to the sign-in page when a second factor is needed). */
+export function ChangePasswordPage({
+  username,
+  onSignedIn,
+  onSignInAgain,
+  onCancel,
+}: {
+  username: string;
+  onSignedIn: (p: Principal) => void;
+  onSignInAgain: (notice: string) => void;
+  onCancel: () => void;
+}) {
   const [current, setCurrent] = useState('');
   const [next, setNext] = useState('');
   const [again, setAgain] = useState('');
@@ -131,11 +143,16 @@ export function ChangePasswordPage({ onChanged, onCancel }: { onChanged: () => v
     setError(null);
     try {
       await api.changePassword(current, next);
-      onChanged();
     } catch (err) {
       setError(err instanceof Error ? err.message : String(err));
-    } finally {
       setBusy(false);
+      return;
+    }
+    try {
+      const r = await api.login(username, next);
+      onSignedIn(r.principal);
+    } catch {
+      onSignInAgain('Your password was changed; sign in with the new one.');
     }
   };
   return (
