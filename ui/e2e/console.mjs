@@ -504,6 +504,7 @@ try {
     };
     const adminPassword = 'E2e-console-Chief-7431!';
     await page.goto(ui + '/');
+    await setTheme('light'); // the toggle check above left the dark theme on
     await signIn('admin', firstAdmin);
     await changePassword(firstAdmin, adminPassword);
     await page.getByRole('heading', { name: 'SOC overview' }).waitFor();
