@@ -16,7 +16,22 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createHmac } from 'node:crypto';
 import { chromium } from 'playwright-core';
+
+/** The RFC 6238 code (SHA-1, 30 s, 6 digits) of a base32 secret at time step `step`. */
+function totp(secretB32, step) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of secretB32.replace(/[=\s]/g, '').toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(step));
+  const h = createHmac('sha1', key).update(counter).digest();
+  const o = h[h.length - 1] & 15;
+  return String((h.readUInt32BE(o) & 0x7fffffff) % 1e6).padStart(6, '0');
+}
+const step = () => Math.floor(Date.now() / 30000);
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
@@ -510,6 +525,19 @@ try {
     await page.getByRole('heading', { name: 'SOC overview' }).waitFor();
     check('the first administrator signs in with a session and changes the password first', true);
 
+    // a second factor for the administrator: enrolled from the user menu with a computed code
+    await page.getByTestId('user-menu').click();
+    await page.getByRole('menuitem', { name: /Two-factor/ }).click();
+    const tf = page.getByRole('dialog', { name: 'Two-factor authentication' });
+    await tf.getByRole('button', { name: 'Set up an authenticator app' }).click();
+    const totpSecret = (await tf.getByTestId('totp-secret').innerText()).replace(/\s/g, '');
+    const enrolStep = step();
+    await tf.getByLabel('Code from the app').fill(totp(totpSecret, enrolStep));
+    await tf.getByRole('button', { name: 'Confirm' }).click();
+    await tf.getByText('The second factor is on').waitFor();
+    check('TOTP is enrolled with a code from the app', true);
+    await tf.getByRole('button', { name: 'Close', exact: true }).first().click();
+
     // a tier-1 analyst in Main, created by the administrator (password shown once)
     await page.goto(ui + '/admin');
     await page.getByRole('button', { name: 'New user' }).click();
@@ -550,6 +578,20 @@ try {
     check('the incident closes with a resolution', true);
     await shot('incident-detail-light');
     await axe('incident detail (light)');
+
+    // signing in again needs the code: the form asks for it after the password
+    await page.getByTestId('user-menu').click();
+    await page.getByRole('menuitem', { name: /Sign out/ }).click();
+    await signIn('admin', adminPassword);
+    await page.getByLabel('Authentication code').waitFor();
+    check('the sign-in asks for the TOTP code when the account has one', true);
+    await shot('login-totp-light');
+    // a code is used once: wait for the next time step after the one that confirmed enrolment
+    await until('next TOTP step', async () => step() > enrolStep, 35000, 500);
+    await page.getByLabel('Authentication code').fill(totp(totpSecret, step()));
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'SOC overview' }).waitFor();
+    check('the administrator signs in with password and TOTP code', true);
 
     // the analyst: own password first, then no administration
     await page.getByTestId('user-menu').click();

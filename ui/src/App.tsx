@@ -5,6 +5,7 @@ import { NavLink, Route, Routes, useLocation, useNavigate } from 'react-router-d
 import { api, onUnauthorized } from './api/client';
 import type { Principal } from './api/types';
 import { Dialog } from './components/Common';
+import { TotpDialog } from './components/Totp';
 import { Icon, Logo, type IconName } from './components/Icon';
 import { PivotProvider } from './components/Pivot';
 import { atLeast, displayName, roleIn, SessionContext, type Session } from './lib/session';
@@ -92,6 +93,7 @@ const NAV: [string, string, IconName][] = [
 function Console({ principal, onSignedOut }: { principal: Principal; onSignedOut: () => void }) {
   const [theme, setTheme] = useTheme();
   const [help, setHelp] = useState(false);
+  const [totp, setTotp] = useState(false);
   const [menu, setMenu] = useState(false);
   const [version, setVersion] = useState('');
   const navigate = useNavigate();
@@ -224,6 +226,11 @@ function Console({ principal, onSignedOut }: { principal: Principal; onSignedOut
                   <button role="menuitem" onClick={() => { setMenu(false); setHelp(true); }}>
                     Keyboard shortcuts
                   </button>
+                  {principal.kind === 'user' && (
+                    <button role="menuitem" onClick={() => { setMenu(false); setTotp(true); }}>
+                      Two-factor authentication…
+                    </button>
+                  )}
                   <button role="menuitem" onClick={signOut}>
                     <Icon name="logout" /> Sign out
                   </button>
@@ -248,6 +255,7 @@ function Console({ principal, onSignedOut }: { principal: Principal; onSignedOut
             </Suspense>
           </main>
         </div>
+        {totp && principal.kind === 'user' && <TotpDialog userId={principal.id} onClose={() => setTotp(false)} />}
         {help && (
           <Dialog title="Keyboard shortcuts" onClose={() => setHelp(false)}>
             <table className="kv">
