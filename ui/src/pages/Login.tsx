@@ -13,12 +13,14 @@ export function LoginPage({ onSignedIn, notice }: { onSignedIn: (p: Principal) =
   const [needTotp, setNeedTotp] = useState(false);
   const [token, setToken] = useState('');
   const [error, setError] = useState<string | null>(null);
+  const [info, setInfo] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     setBusy(true);
     setError(null);
+    setInfo(null);
     try {
       if (mode === 'token') {
         onSignedIn(await api.useToken(token));
@@ -30,7 +32,7 @@ export function LoginPage({ onSignedIn, notice }: { onSignedIn: (p: Principal) =
       if (err instanceof ApiError) {
         if (err.code === 'totp_required') {
           setNeedTotp(true);
-          setError('Enter the 6-digit code from your authenticator app.');
+          setInfo('Enter the 6-digit code from your authenticator app.');
         } else if (err.unavailable && mode === 'password') {
           setMode('token');
           setError('This server has no user accounts (it runs without the metadata store): sign in with its API token.');
@@ -100,6 +102,11 @@ export function LoginPage({ onSignedIn, notice }: { onSignedIn: (p: Principal) =
               Kept for this browser tab only.
             </span>
           </label>
+        )}
+        {info && (
+          <div className="notice" role="status">
+            {info}
+          </div>
         )}
         {error && (
           <div className="notice error" role="alert">
