@@ -16,7 +16,22 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createHmac } from 'node:crypto';
 import { chromium } from 'playwright-core';
+
+/** The RFC 6238 code (SHA-1, 30 s, 6 digits) of a base32 secret at time step `step`. */
+function totp(secretB32, step) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = '';
+  for (const c of secretB32.replace(/[=\s]/g, '').toUpperCase()) bits += alphabet.indexOf(c).toString(2).padStart(5, '0');
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(step));
+  const h = createHmac('sha1', key).update(counter).digest();
+  const o = h[h.length - 1] & 15;
+  return String((h.readUInt32BE(o) & 0x7fffffff) % 1e6).padStart(6, '0');
+}
+const step = () => Math.floor(Date.now() / 30000);
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
@@ -481,11 +496,129 @@ try {
   await page.getByRole('form', { name: 'Sign in' }).waitFor();
   check('sign out returns to the sign-in page', true);
 
+  // ---------------------------------------------------------------- accounts (servers with the metadata store)
+  // `vigil up` prints the first administrator's password once on its console (here: the log)
+  const firstAdmin = /created the administrator `admin` with the password\s+(\S+)/.exec(readFileSync(logFile, 'utf8'))?.[1];
+  if (!firstAdmin) {
+    console.log('note: this server has no accounts (no metadata store): the account checks are skipped');
+  } else {
+    const signIn = async (user, password) => {
+      await page.getByRole('form', { name: 'Sign in' }).waitFor();
+      if (!(await page.getByLabel('User name').isVisible())) await page.getByRole('tab', { name: 'User account' }).click();
+      await page.getByLabel('User name').fill(user);
+      await page.getByLabel('Password', { exact: true }).fill(password);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+    };
+    const changePassword = async (current, next) => {
+      const form = page.getByRole('form', { name: 'Change password' });
+      await form.waitFor();
+      await form.getByLabel('Current password').fill(current);
+      await form.getByLabel('New password', { exact: true }).fill(next);
+      await form.getByLabel('New password again').fill(next);
+      await form.getByRole('button', { name: 'Change password' }).click();
+    };
+    const adminPassword = 'E2e-console-Chief-7431!';
+    await page.goto(ui + '/');
+    await setTheme('light'); // the toggle check above left the dark theme on
+    await signIn('admin', firstAdmin);
+    await changePassword(firstAdmin, adminPassword);
+    await page.getByRole('heading', { name: 'SOC overview' }).waitFor();
+    check('the first administrator signs in with a session and changes the password first', true);
+
+    // a second factor for the administrator: enrolled from the user menu with a computed code
+    await page.getByTestId('user-menu').click();
+    await page.getByRole('menuitem', { name: /Two-factor/ }).click();
+    const tf = page.getByRole('dialog', { name: 'Two-factor authentication' });
+    await tf.getByRole('button', { name: 'Set up an authenticator app' }).click();
+    const totpSecret = (await tf.getByTestId('totp-secret').innerText()).replace(/\s/g, '');
+    const enrolStep = step();
+    await tf.getByLabel('Code from the app').fill(totp(totpSecret, enrolStep));
+    await tf.getByRole('button', { name: 'Confirm' }).click();
+    await tf.getByText('The second factor is on').waitFor();
+    check('TOTP is enrolled with a code from the app', true);
+    await tf.getByRole('button', { name: 'Close', exact: true }).first().click();
+
+    // a tier-1 analyst in Main, created by the administrator (password shown once)
+    await page.goto(ui + '/admin');
+    await page.getByRole('button', { name: 'New user' }).click();
+    const ud = page.getByRole('dialog', { name: 'New user' });
+    await ud.getByLabel('User name').fill('analyst1');
+    await ud.getByLabel('Display name').fill('Analyst One');
+    await ud.getByRole('button', { name: 'Save' }).click();
+    const initial = (await page.locator('.secret').first().innerText()).trim();
+    check('a new user gets an initial password, shown once', initial.length >= 8);
+    await until('user listed', async () => (await page.locator('table.data td', { hasText: 'analyst1' }).count()) > 0, 10000);
+    await shot('admin-users-accounts-light');
+
+    // an API token, its secret shown once
+    await page.goto(ui + '/admin/tokens');
+    await page.getByRole('button', { name: 'New token' }).click();
+    const td = page.getByRole('dialog', { name: 'New API token' });
+    await td.getByLabel('Name').fill('e2e-script');
+    await td.getByRole('button', { name: 'Create token' }).click();
+    const secret = (await page.getByTestId('token-secret').innerText()).trim();
+    check('a new API token is shown once', secret.startsWith('vgl_'), secret.slice(0, 4));
+    const tr = await fetch(`${base}/api/v1/auth/me`, { headers: { Authorization: `Bearer ${secret}` } });
+    check('the new token authenticates', tr.status === 200, `status ${tr.status}`);
+
+    // an incident: created, noted, closed (writes carry the session's CSRF token)
+    await page.goto(ui + '/incidents');
+    await page.getByRole('button', { name: 'New incident' }).click();
+    const idg = page.getByRole('dialog', { name: 'New incident' });
+    await idg.getByLabel('Title').fill('E2E brute force on jump01');
+    await idg.getByRole('button', { name: 'Create' }).click();
+    await page.getByRole('heading', { name: 'E2E brute force on jump01' }).waitFor();
+    await page.getByLabel('Timeline note').fill('Source blocked at the firewall');
+    await page.getByRole('button', { name: 'Add', exact: true }).click();
+    await until('timeline note', async () => (await page.locator('.timeline li', { hasText: 'Source blocked at the firewall' }).count()) > 0, 10000);
+    check('an incident is created and takes a timeline note', true);
+    await page.getByRole('button', { name: 'Close…' }).click();
+    await page.getByRole('dialog', { name: 'Close incident' }).getByRole('button', { name: 'Close incident' }).click();
+    await until('incident closed', async () => (await page.locator('.page-head .badge', { hasText: 'closed' }).count()) > 0, 10000);
+    check('the incident closes with a resolution', true);
+    await shot('incident-detail-light');
+    await axe('incident detail (light)');
+
+    // signing in again needs the code: the form asks for it after the password
+    await page.getByTestId('user-menu').click();
+    await page.getByRole('menuitem', { name: /Sign out/ }).click();
+    await signIn('admin', adminPassword);
+    await page.getByLabel('Authentication code').waitFor();
+    check('the sign-in asks for the TOTP code when the account has one', true);
+    await shot('login-totp-light');
+    // a code is used once: wait for the next time step after the one that confirmed enrolment
+    await until('next TOTP step', async () => step() > enrolStep, 35000, 500);
+    await page.getByLabel('Authentication code').fill(totp(totpSecret, step()));
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'SOC overview' }).waitFor();
+    check('the administrator signs in with password and TOTP code', true);
+
+    // the analyst: own password first, then no administration
+    await page.getByTestId('user-menu').click();
+    await page.getByRole('menuitem', { name: /Sign out/ }).click();
+    await signIn('analyst1', initial);
+    await changePassword(initial, 'E2e-console-Triage-9912!');
+    await page.getByRole('heading', { name: 'SOC overview' }).waitFor();
+    check('a tier-1 analyst sees no Administration entry', (await page.getByRole('link', { name: 'Administration' }).count()) === 0);
+    await page.goto(ui + '/admin');
+    await page.getByText('does not include administration').waitFor();
+    check('a tier-1 analyst is refused the administration pages', true);
+    await page.goto(ui + '/alerts');
+    await page.getByRole('heading', { name: 'Alerts', exact: true }).waitFor();
+    await page.waitForLoadState('networkidle').catch(() => {});
+    check('a tier-1 analyst reads the alert queue', (await page.locator('.notice.error, .notice.warn').count()) === 0);
+    await shot('alerts-analyst-light');
+  }
+
   const relevant = consoleErrors.filter((e) => !/status of 40[134]|Failed to load resource/.test(e));
   check('no script errors in the console', relevant.length === 0, relevant.slice(0, 3).join(' | '));
   await stop();
 } catch (e) {
   console.error(e);
+  // what the browser showed when the run stopped
+  for (const [i, pg] of (browser?.contexts() ?? []).flatMap((c) => c.pages()).entries()) {
+    await pg.screenshot({ path: join(runDir, `failure-${i}.png`) }).catch(() => {});
+  }
   check('the run completed', false, String(e?.message ?? e));
   await stop(1);
 }

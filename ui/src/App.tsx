@@ -5,6 +5,7 @@ import { NavLink, Route, Routes, useLocation, useNavigate } from 'react-router-d
 import { api, onUnauthorized } from './api/client';
 import type { Principal } from './api/types';
 import { Dialog } from './components/Common';
+import { TotpDialog } from './components/Totp';
 import { Icon, Logo, type IconName } from './components/Icon';
 import { PivotProvider } from './components/Pivot';
 import { atLeast, displayName, roleIn, SessionContext, type Session } from './lib/session';
@@ -31,6 +32,7 @@ export function App() {
   const [principal, setPrincipal] = useState<Principal | null>(null);
   const [checking, setChecking] = useState(true);
   const [expired, setExpired] = useState(false);
+  const [notice, setNotice] = useState<string | null>(null);
 
   useEffect(() => {
     api
@@ -55,9 +57,10 @@ export function App() {
   if (!principal)
     return (
       <LoginPage
-        notice={expired ? 'Your session ended; sign in again.' : undefined}
+        notice={notice ?? (expired ? 'Your session ended; sign in again.' : undefined)}
         onSignedIn={(p) => {
           setExpired(false);
+          setNotice(null);
           setPrincipal(p);
         }}
       />
@@ -65,7 +68,12 @@ export function App() {
   if (principal.must_change_password)
     return (
       <ChangePasswordPage
-        onChanged={() => api.me().then(setPrincipal, () => setPrincipal(null))}
+        username={principal.kind === 'user' ? principal.username : ''}
+        onSignedIn={setPrincipal}
+        onSignInAgain={(n) => {
+          setNotice(n);
+          setPrincipal(null);
+        }}
         onCancel={() => api.logout().finally(() => setPrincipal(null))}
       />
     );
@@ -85,6 +93,7 @@ const NAV: [string, string, IconName][] = [
 function Console({ principal, onSignedOut }: { principal: Principal; onSignedOut: () => void }) {
   const [theme, setTheme] = useTheme();
   const [help, setHelp] = useState(false);
+  const [totp, setTotp] = useState(false);
   const [menu, setMenu] = useState(false);
   const [version, setVersion] = useState('');
   const navigate = useNavigate();
@@ -116,8 +125,12 @@ function Console({ principal, onSignedOut }: { principal: Principal; onSignedOut
   }, []);
 
   const signOut = useCallback(() => {
-    api.logout().finally(onSignedOut);
-  }, [onSignedOut]);
+    api.logout().finally(() => {
+      // the next person to sign in starts on the dashboard, not on this one's last page
+      navigate('/', { replace: true });
+      onSignedOut();
+    });
+  }, [onSignedOut, navigate]);
 
   const handlers = useMemo(
     () => ({
@@ -213,6 +226,11 @@ function Console({ principal, onSignedOut }: { principal: Principal; onSignedOut
                   <button role="menuitem" onClick={() => { setMenu(false); setHelp(true); }}>
                     Keyboard shortcuts
                   </button>
+                  {principal.kind === 'user' && (
+                    <button role="menuitem" onClick={() => { setMenu(false); setTotp(true); }}>
+                      Two-factor authentication…
+                    </button>
+                  )}
                   <button role="menuitem" onClick={signOut}>
                     <Icon name="logout" /> Sign out
                   </button>
@@ -237,6 +255,7 @@ function Console({ principal, onSignedOut }: { principal: Principal; onSignedOut
             </Suspense>
           </main>
         </div>
+        {totp && principal.kind === 'user' && <TotpDialog userId={principal.id} onClose={() => setTotp(false)} />}
         {help && (
           <Dialog title="Keyboard shortcuts" onClose={() => setHelp(false)}>
             <table className="kv">

@@ -218,6 +218,10 @@ export const api = {
     }
   },
 
+  beginTotp: () => request<{ secret: string; uri: string }>('/api/v1/auth/totp', { method: 'POST' }),
+  confirmTotp: (secret: string, code: string) =>
+    request<void>('/api/v1/auth/totp/confirm', { method: 'POST', body: { secret, code } }),
+  disableTotp: (userId: string) => request<void>(`/api/v1/users/${enc(userId)}/totp`, { method: 'DELETE' }),
   changePassword: (current: string, next: string) =>
     request<void>('/api/v1/auth/password', { method: 'POST', body: { current, new: next } }),
 

@@ -198,6 +198,20 @@ function UserDialog({ user, onClose, onSaved }: { user?: User; onClose: () => vo
       onClose={onClose}
       actions={
         <>
+          {user?.totp_enabled && (
+            <button
+              onClick={async () => {
+                try {
+                  await api.disableTotp(user.id);
+                  onSaved(user.username, null);
+                } catch (e) {
+                  setError(e);
+                }
+              }}
+            >
+              Remove second factor
+            </button>
+          )}
           {user && (
             <button
               onClick={async () => {

@@ -8,11 +8,12 @@ import { INCIDENT_STATUSES, RESOLUTIONS, SEVERITIES } from '../api/types';
 import { Dialog, ErrorNotice, fmtNum, SeverityBadge, StatusBadge } from '../components/Common';
 import { PV } from '../components/Pivot';
 import { download } from '../lib/download';
-import { useSession } from '../lib/session';
+import { atLeast, useSession } from '../lib/session';
 import { ago, fmtTime } from '../lib/time';
 
 export function IncidentsPage() {
-  const { tenant } = useSession();
+  const { tenant, principal } = useSession();
+  const canWrite = atLeast(principal, tenant, 'tier2_analyst');
   const [params, setParams] = useSearchParams();
   const status = params.get('status') ?? 'open,in_progress';
   const text = params.get('q') ?? '';
@@ -51,9 +52,11 @@ export function IncidentsPage() {
         <h1>Incidents</h1>
         <span className="muted">{error ? '' : loading ? 'Loading…' : `${fmtNum(list.length)}${cursor ? '+' : ''} incidents`}</span>
         <span className="spacer" />
-        <button className="primary" onClick={() => setCreating(true)} disabled={!!error}>
-          New incident
-        </button>
+        {canWrite && (
+          <button className="primary" onClick={() => setCreating(true)} disabled={!!error}>
+            New incident
+          </button>
+        )}
       </div>
       <div className="card row" style={{ marginBottom: 12 }} role="search" aria-label="Incident filters">
         <select aria-label="Status" value={status} onChange={(e) => set('status', e.target.value)}>
@@ -180,6 +183,7 @@ function NewIncident({ tenant, onClose, onCreated }: { tenant: string; onClose: 
 
 export function IncidentDetailPage() {
   const { id = '' } = useParams();
+  const { principal } = useSession();
   const [inc, setInc] = useState<Incident | null>(null);
   const [timeline, setTimeline] = useState<TimelineEntry[]>([]);
   const [comments, setComments] = useState<Comment[]>([]);
@@ -212,6 +216,8 @@ export function IncidentDetailPage() {
 
   if (error && !inc) return <div className="page"><ErrorNotice error={error} what="The incident page" /></div>;
   if (!inc) return <div className="page muted">Loading…</div>;
+  // incidents are worked by tier-2 analysts and above (incidents.write); others read them
+  const canWrite = atLeast(principal, inc.tenant, 'tier2_analyst');
   return (
     <div className="page">
       <div className="page-head">
@@ -221,14 +227,15 @@ export function IncidentDetailPage() {
         <SeverityBadge s={inc.priority} />
         <StatusBadge s={inc.status} />
         <span className="spacer" />
-        {inc.status === 'open' && <button onClick={() => change({ status: 'in_progress' })}>Start work</button>}
-        {inc.status !== 'closed' ? (
-          <button className="primary" onClick={() => setClosing(true)}>
-            Close…
-          </button>
-        ) : (
-          <button onClick={() => change({ status: 'open' })}>Reopen</button>
-        )}
+        {canWrite && inc.status === 'open' && <button onClick={() => change({ status: 'in_progress' })}>Start work</button>}
+        {canWrite &&
+          (inc.status !== 'closed' ? (
+            <button className="primary" onClick={() => setClosing(true)}>
+              Close…
+            </button>
+          ) : (
+            <button onClick={() => change({ status: 'open' })}>Reopen</button>
+          ))}
         <button onClick={() => api.exportIncident(inc.id).then((b) => download(`incident-${inc.id}.json`, 'application/json', b), setError)}>
           Export JSON
         </button>
@@ -256,7 +263,7 @@ export function IncidentDetailPage() {
               <tr>
                 <th scope="row">Priority</th>
                 <td>
-                  <select aria-label="Priority" value={inc.priority} onChange={(e) => change({ priority: e.target.value as Priority })}>
+                  <select aria-label="Priority" value={inc.priority} disabled={!canWrite} onChange={(e) => change({ priority: e.target.value as Priority })}>
                     {SEVERITIES.map((s) => <option key={s}>{s}</option>)}
                   </select>
                 </td>
@@ -282,7 +289,7 @@ export function IncidentDetailPage() {
           <h2>Assets</h2>
           <p>{inc.assets.length ? inc.assets.join(', ') : <span className="muted">none linked</span>}</p>
           <h2>Attachments</h2>
-          <Attachments id={inc.id} onError={setError} />
+          <Attachments id={inc.id} onError={setError} canWrite={canWrite} />
           <h2>Events</h2>
           <p>
             {inc.events.length ? (
@@ -296,7 +303,7 @@ export function IncidentDetailPage() {
         </section>
         <section className="card span-4" aria-label="Timeline">
           <h2>Timeline</h2>
-          <form
+          {canWrite && <form
             className="row"
             style={{ marginBottom: 10 }}
             onSubmit={async (e) => {
@@ -313,7 +320,7 @@ export function IncidentDetailPage() {
           >
             <input aria-label="Timeline note" placeholder="Add a note to the timeline" value={note} onChange={(e) => setNote(e.target.value)} style={{ flex: 1 }} />
             <button type="submit">Add</button>
-          </form>
+          </form>}
           <ul className="timeline">
             {[...timeline, ...comments.map((c) => ({ id: c.id, at: c.created_at, author: c.author, kind: 'comment', text: c.body }))]
               .sort((a, b) => b.at.localeCompare(a.at))
@@ -362,7 +369,7 @@ function CloseIncident({ onClose, onConfirm }: { onClose: () => void; onConfirm:
   );
 }
 
-function Attachments({ id, onError }: { id: string; onError: (e: unknown) => void }) {
+function Attachments({ id, onError, canWrite }: { id: string; onError: (e: unknown) => void; canWrite: boolean }) {
   const [list, setList] = useState<Attachment[]>([]);
   const [busy, setBusy] = useState(false);
   const load = useCallback(() => {
@@ -383,7 +390,7 @@ function Attachments({ id, onError }: { id: string; onError: (e: unknown) => voi
           </li>
         ))}
       </ul>
-      <label className="btn" style={{ cursor: 'pointer' }}>
+      {canWrite && <label className="btn" style={{ cursor: 'pointer' }}>
         {busy ? 'Uploading…' : 'Attach a file'}
         <input
           type="file"
@@ -404,7 +411,7 @@ function Attachments({ id, onError }: { id: string; onError: (e: unknown) => voi
             }
           }}
         />
-      </label>
+      </label>}
     </div>
   );
 }

@@ -13,12 +13,14 @@ export function LoginPage({ onSignedIn, notice }: { onSignedIn: (p: Principal) =
   const [needTotp, setNeedTotp] = useState(false);
   const [token, setToken] = useState('');
   const [error, setError] = useState<string | null>(null);
+  const [info, setInfo] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     setBusy(true);
     setError(null);
+    setInfo(null);
     try {
       if (mode === 'token') {
         onSignedIn(await api.useToken(token));
@@ -30,7 +32,7 @@ export function LoginPage({ onSignedIn, notice }: { onSignedIn: (p: Principal) =
       if (err instanceof ApiError) {
         if (err.code === 'totp_required') {
           setNeedTotp(true);
-          setError('Enter the 6-digit code from your authenticator app.');
+          setInfo('Enter the 6-digit code from your authenticator app.');
         } else if (err.unavailable && mode === 'password') {
           setMode('token');
           setError('This server has no user accounts (it runs without the metadata store): sign in with its API token.');
@@ -101,6 +103,11 @@ export function LoginPage({ onSignedIn, notice }: { onSignedIn: (p: Principal) =
             </span>
           </label>
         )}
+        {info && (
+          <div className="notice" role="status">
+            {info}
+          </div>
+        )}
         {error && (
           <div className="notice error" role="alert">
             {error}
@@ -114,8 +121,20 @@ export function LoginPage({ onSignedIn, notice }: { onSignedIn: (p: Principal) =
   );
 }
 
-/** A session that must change its password first (the server refuses everything else). */
-export function ChangePasswordPage({ onChanged, onCancel }: { onChanged: () => void; onCancel: () => void }) {
+/** A session that must change its password first (the server refuses everything else). The
+ * change ends every session of the user, so the page signs in again with the new password
+ * (or hands over to the sign-in page when a second factor is needed). */
+export function ChangePasswordPage({
+  username,
+  onSignedIn,
+  onSignInAgain,
+  onCancel,
+}: {
+  username: string;
+  onSignedIn: (p: Principal) => void;
+  onSignInAgain: (notice: string) => void;
+  onCancel: () => void;
+}) {
   const [current, setCurrent] = useState('');
   const [next, setNext] = useState('');
   const [again, setAgain] = useState('');
@@ -131,11 +150,16 @@ export function ChangePasswordPage({ onChanged, onCancel }: { onChanged: () => v
     setError(null);
     try {
       await api.changePassword(current, next);
-      onChanged();
     } catch (err) {
       setError(err instanceof Error ? err.message : String(err));
-    } finally {
       setBusy(false);
+      return;
+    }
+    try {
+      const r = await api.login(username, next);
+      onSignedIn(r.principal);
+    } catch {
+      onSignInAgain('Your password was changed; sign in with the new one.');
     }
   };
   return (
