@@ -566,8 +566,9 @@ pub struct RawPipeline {
     /// write) of many lines instead of one per line. At most 1 s. Default `5ms`.
     #[serde(default)]
     pub batch_linger: Option<String>,
-    /// Most events a worker gathers into one batch for the destinations (a batch received
-    /// from a connector is never split). Default 4096.
+    /// Most records a worker gathers into one batch for the destinations (a batch received
+    /// from a connector is never split, so one larger batch goes on whole). It bounds, with
+    /// `event_queue_batches`, how many events wait in front of each destination. Default 1024.
     #[serde(default)]
     pub batch_events: Option<usize>,
     /// How far ahead of the receive time a source timestamp may be, e.g. `1d`, `15m`. An event

@@ -410,7 +410,7 @@ fn api_limits_have_defaults_and_are_checked_with_their_paths() {
 fn pipeline_batch_keys() {
     let d = default_config().unwrap();
     assert_eq!(d.pipeline.batch_linger, DEFAULT_BATCH_LINGER);
-    assert_eq!(d.pipeline.batch_events, 4096);
+    assert_eq!(d.pipeline.batch_events, 1024);
     let c = load_str(
         "version: 1\npipeline:\n  batch_linger: 0s\n  batch_events: 100\n",
         "t",

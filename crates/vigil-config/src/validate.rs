@@ -1231,7 +1231,7 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
         batch_events: v.count(
             "pipeline.batch_events",
             raw.pipeline.batch_events,
-            4096,
+            1024,
             1,
             1_048_576,
         ),

@@ -183,8 +183,9 @@ pub struct PipelineOptions {
     /// the destinations (one WAL write, one memtable append, one wake-up each). Zero hands each
     /// batch on as soon as the raw queue is empty.
     pub batch_linger: Duration,
-    /// Events a worker gathers from consecutive raw batches into one batch for the
-    /// destinations: it stops taking raw batches at this many (a raw batch is never split).
+    /// Records a worker gathers from consecutive raw batches into one batch for the
+    /// destinations: it takes no raw batch that would go past it (a raw batch is never split,
+    /// so a batch holds more only when one raw batch does).
     pub batch_events: usize,
 }
 
@@ -193,8 +194,9 @@ pub struct PipelineOptions {
 /// about 50 events instead of 1.
 pub const DEFAULT_BATCH_LINGER: Duration = Duration::from_millis(5);
 
-/// Default [`PipelineOptions::batch_events`].
-pub const DEFAULT_BATCH_EVENTS: usize = 4096;
+/// Default [`PipelineOptions::batch_events`]: the syslog connector's batch size, so that the
+/// destination queues' bound in events is what it was before batches were gathered.
+pub const DEFAULT_BATCH_EVENTS: usize = 1024;
 
 impl Default for PipelineOptions {
     fn default() -> Self {
@@ -260,26 +262,36 @@ impl Gathered {
 
 /// Takes `first` and what follows it in `rx` into `g`: first every raw batch already waiting,
 /// then, when that makes fewer than `batch_events` events, once more after `linger` (a sleep,
-/// not a wait on the queue: the connectors' sends wake nobody meanwhile). No linger when the
-/// queue already held half its capacity: then the queue, not the batch size, is what limits,
-/// and sleeping would only hold the connectors back. Returns `false` when the queue is closed
-/// and empty (the connectors are gone).
+/// not a wait on the queue: the connectors' sends wake nobody meanwhile). A raw batch that
+/// would take the gathered records past `batch_events` is left in `carry` for the next
+/// batch, so a batch for the destinations holds at most `batch_events` records or one raw
+/// batch: the destination queues hold no more than they did with a batch per raw batch. No
+/// linger when the queue already held half its capacity: then the queue, not the batch size,
+/// is what limits, and sleeping would only hold the connectors back. Returns `false` when the
+/// queue is closed and empty (the connectors are gone).
 fn gather(
     rx: &flume::Receiver<RawBatch>,
     chain: &mut Chain,
     g: &mut Gathered,
     first: RawBatch,
+    carry: &mut Option<RawBatch>,
     linger: Duration,
     batch_events: usize,
 ) -> bool {
+    let mut records = first.records.len();
     g.add(chain, first);
     let busy = rx.capacity().map_or(usize::MAX, |c| c / 2).max(1);
     let mut lingered = linger.is_zero();
     let mut taken = 0;
     loop {
-        while g.events < batch_events {
+        while records < batch_events {
             match rx.try_recv() {
+                Ok(b) if records + b.records.len() > batch_events => {
+                    *carry = Some(b);
+                    return true;
+                }
                 Ok(b) => {
+                    records += b.records.len();
                     g.add(chain, b);
                     taken += 1;
                 }
@@ -287,7 +299,7 @@ fn gather(
                 Err(flume::TryRecvError::Disconnected) => return false,
             }
         }
-        if lingered || g.events >= batch_events || taken >= busy {
+        if lingered || records >= batch_events || taken >= busy {
             return true;
         }
         std::thread::sleep(linger);
@@ -397,15 +409,17 @@ impl PipelineBuilder {
                     let mut sent = Sent::default();
                     let mut gathered = Gathered::default();
                     let mut next_tick = Instant::now() + TICK;
+                    let mut carry = None;
                     let mut open = true;
                     while open {
-                        match rx.recv_timeout(TICK) {
+                        match carry.take().map_or_else(|| rx.recv_timeout(TICK), Ok) {
                             Ok(batch) => {
                                 open = gather(
                                     &rx,
                                     &mut chain,
                                     &mut gathered,
                                     batch,
+                                    &mut carry,
                                     linger,
                                     batch_events,
                                 );
@@ -742,7 +756,17 @@ mod tests {
         tx.send(raw_batch(&a, &["a4"])).unwrap();
         let mut g = Gathered::default();
         let first = raw_batch(&a, &["a0"]);
-        assert!(gather(&rx, &mut chain, &mut g, first, Duration::ZERO, 4096));
+        let mut carry = None;
+        assert!(gather(
+            &rx,
+            &mut chain,
+            &mut g,
+            first,
+            &mut carry,
+            Duration::ZERO,
+            4096
+        ));
+        assert!(carry.is_none());
         let got: Vec<Vec<String>> = g
             .take()
             .map(|evs| {
@@ -754,27 +778,55 @@ mod tests {
         assert_eq!(got, [vec!["a0", "a1", "a2", "a3", "a4"], vec!["b1", "b2"]]);
         assert_eq!(g.take().count(), 0);
 
-        // at most `batch_events`, whole raw batches; the rest waits for the next batch
+        // at most `batch_events` records, whole raw batches: the one that would go past it
+        // waits in `carry` for the next batch
         for l in ["c1", "c2", "c3"] {
             tx.send(raw_batch(&a, &[l, l])).unwrap();
         }
+        let mut carry = None;
         let first = raw_batch(&a, &["c0"]);
-        assert!(gather(&rx, &mut chain, &mut g, first, Duration::ZERO, 4));
+        assert!(gather(
+            &rx,
+            &mut chain,
+            &mut g,
+            first,
+            &mut carry,
+            Duration::ZERO,
+            4
+        ));
+        assert_eq!(g.take().map(|e| e.len()).collect::<Vec<_>>(), [3]);
+        assert_eq!(carry.as_ref().map(|b| b.records.len()), Some(2));
+        assert_eq!(rx.len(), 1);
+        // one raw batch larger than `batch_events` is handed on whole
+        let first = raw_batch(&a, &["e0", "e1", "e2", "e3", "e4"]);
+        let mut none = None;
+        assert!(gather(
+            &rx,
+            &mut chain,
+            &mut g,
+            first,
+            &mut none,
+            Duration::ZERO,
+            4
+        ));
         assert_eq!(g.take().map(|e| e.len()).collect::<Vec<_>>(), [5]);
+        assert!(none.is_none());
         assert_eq!(rx.len(), 1);
 
         // a linger takes what arrived meanwhile (here: before), and a closed queue ends it
         drop(tx);
-        let first = raw_batch(&a, &["d0"]);
+        let first = carry.take().unwrap();
         assert!(!gather(
             &rx,
             &mut chain,
             &mut g,
             first,
+            &mut carry,
             Duration::from_millis(1),
             4096
         ));
-        assert_eq!(g.take().map(|e| e.len()).collect::<Vec<_>>(), [3]);
+        assert_eq!(g.take().map(|e| e.len()).collect::<Vec<_>>(), [4]);
+        assert!(carry.is_none());
     }
 
     #[test]
