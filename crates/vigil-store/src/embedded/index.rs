@@ -133,78 +133,46 @@ static TOKEN_TABLE: [u8; 256] = {
 
 /// Calls `f` with the hash of every token of `text`: maximal runs of ASCII letters, digits and
 /// non-ASCII bytes, ASCII-lowercased, at most [`MAX_TOKEN`] bytes. The hash equals
-/// `hash_bytes(SEED_TOKEN, lowercased token)`, computed without copying: the token is found
-/// with the byte table, then hashed eight bytes at a time, lowercased in one word
-/// ([`lower8`]). Every stored event's raw record goes through here.
+/// `hash_bytes(SEED_TOKEN, lowercased token)`, computed in one pass without copying.
 pub(crate) fn for_each_token(text: &[u8], f: &mut impl FnMut(u64)) {
-    let n = text.len();
-    let mut i = 0;
-    loop {
-        while i < n && TOKEN_TABLE[usize::from(text[i])] == 0 {
-            i += 1;
-        }
-        if i >= n {
+    let mut len = 0usize;
+    let mut word = 0u64;
+    let mut h = 0u64;
+    let flush = |len: usize, word: u64, h: u64, f: &mut dyn FnMut(u64)| {
+        if len == 0 || len > MAX_TOKEN {
             return;
         }
-        let start = i;
-        i += 1;
-        while i < n && TOKEN_TABLE[usize::from(text[i])] != 0 {
-            i += 1;
+        let mut h = h;
+        if !len.is_multiple_of(8) {
+            h = (h ^ word.wrapping_mul(K2)).rotate_left(31).wrapping_mul(K1);
         }
-        if i - start <= MAX_TOKEN {
-            f(token_hash(text, start, i));
-        }
-    }
-}
-
-/// The eight bytes of `text` from `at` as a little-endian word (`at + 8 <= text.len()`).
-#[inline]
-fn load8(text: &[u8], at: usize) -> u64 {
-    let mut w = [0u8; 8];
-    if let Some(b) = text.get(at..at + 8) {
-        w.copy_from_slice(b);
-    }
-    u64::from_le_bytes(w)
-}
-
-/// `hash_bytes(SEED_TOKEN, text[start..end] ASCII-lowercased)` for a run of token bytes. The
-/// last partial word is read as a whole word and masked when the text goes on that far.
-#[inline]
-fn token_hash(text: &[u8], start: usize, end: usize) -> u64 {
-    let mix = |h: u64, w: u64| (h ^ w.wrapping_mul(K2)).rotate_left(31).wrapping_mul(K1);
-    let mut h = SEED_TOKEN;
-    let mut at = start;
-    while at + 8 <= end {
-        h = mix(h, lower8(load8(text, at)));
-        at += 8;
-    }
-    let rest = end - at;
-    if rest > 0 {
-        let w = if at + 8 <= text.len() {
-            load8(text, at) & (u64::MAX >> (64 - 8 * rest))
-        } else {
-            let mut w = 0u64;
-            for (k, &b) in text[at..end].iter().enumerate() {
-                w |= u64::from(b) << (8 * k);
+        f(fmix(h ^ (len as u64).wrapping_mul(K1)));
+    };
+    for &b in text {
+        let c = TOKEN_TABLE[b as usize];
+        if c == 0 {
+            if len > 0 {
+                flush(len, word, h, f);
+                len = 0;
             }
-            w
-        };
-        h = mix(h, lower8(w));
+            continue;
+        }
+        if len == 0 {
+            word = 0;
+            h = SEED_TOKEN;
+        }
+        if len < MAX_TOKEN + 1 {
+            word |= u64::from(c) << (8 * (len % 8));
+            if len % 8 == 7 {
+                h = (h ^ word.wrapping_mul(K2)).rotate_left(31).wrapping_mul(K1);
+                word = 0;
+            }
+        }
+        len += 1;
     }
-    fmix(h ^ ((end - start) as u64).wrapping_mul(K1))
-}
-
-/// ASCII-lowercases the eight bytes of `x` (`A`-`Z` only; every other byte, non-ASCII ones
-/// included, is kept), with no carry between bytes: each byte's low seven bits plus a bias
-/// stay below 0x100.
-#[inline]
-fn lower8(x: u64) -> u64 {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    let low7 = x & (0x7f * ONES);
-    let at_least_a = low7 + u64::from(0x80 - b'A') * ONES;
-    let above_z = low7 + u64::from(0x80 - b'Z' - 1) * ONES;
-    let upper = at_least_a & !above_z & !x & (0x80 * ONES);
-    x | (upper >> 2)
+    if len > 0 {
+        flush(len, word, h, f);
+    }
 }
 
 /// The hashes of the words every text matched by a full-text term holds as whole words
@@ -510,8 +478,8 @@ mod tests {
         assert!(text(&"x".repeat(MAX_TOKEN + 1)).is_empty());
     }
 
-    /// The word-at-a-time tokenizer gives the hashes of the byte-at-a-time definition: runs of
-    /// token bytes, lowercased with the table, hashed with `hash_bytes`, the long ones left out.
+    /// The streaming tokenizer gives the hashes of its definition: runs of token bytes,
+    /// lowercased with the table, hashed with `hash_bytes`, the long ones left out.
     #[test]
     fn tokenizer_agrees_with_its_definition() {
         let reference = |text: &[u8]| -> Vec<u64> {
