@@ -730,6 +730,17 @@ pub struct RawPipeline {
     /// Batches that may wait in front of each destination. Default 64.
     #[serde(default)]
     pub event_queue_batches: Option<usize>,
+    /// How long a worker holding fewer than `batch_events` events waits for more before it
+    /// hands them to the destinations, e.g. `5ms`; `0s` hands each batch on at once. Many
+    /// slow senders deliver a line per read: gathering them makes one store append (one WAL
+    /// write) of many lines instead of one per line. At most 1 s. Default `5ms`.
+    #[serde(default)]
+    pub batch_linger: Option<String>,
+    /// Most records a worker gathers into one batch for the destinations (a batch received
+    /// from a connector is never split, so one larger batch goes on whole). It bounds, with
+    /// `event_queue_batches`, how many events wait in front of each destination. Default 1024.
+    #[serde(default)]
+    pub batch_events: Option<usize>,
     /// How far ahead of the receive time a source timestamp may be, e.g. `1d`, `15m`. An event
     /// dated later gets the receive time as `@timestamp`, its own time in
     /// `vigil.original_timestamp` and the tag `implausible_timestamp` (counted as normalizer

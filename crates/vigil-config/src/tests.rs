@@ -418,6 +418,29 @@ fn api_limits_have_defaults_and_are_checked_with_their_paths() {
 }
 
 #[test]
+fn pipeline_batch_keys() {
+    let d = default_config().unwrap();
+    assert_eq!(d.pipeline.batch_linger, DEFAULT_BATCH_LINGER);
+    assert_eq!(d.pipeline.batch_events, 1024);
+    let c = load_str(
+        "version: 1\npipeline:\n  batch_linger: 0s\n  batch_events: 100\n",
+        "t",
+        Path::new("."),
+    )
+    .unwrap();
+    assert_eq!(c.pipeline.batch_linger, Duration::ZERO);
+    assert_eq!(c.pipeline.batch_events, 100);
+    let errs = errors("version: 1\npipeline:\n  batch_linger: 2s\n  batch_events: 0\n");
+    assert_eq!(
+        errs,
+        [
+            "pipeline.batch_linger: 2s is out of range (0s..=1s)",
+            "pipeline.batch_events: 0 is out of range (1..=1048576)"
+        ]
+    );
+}
+
+#[test]
 fn pipeline_time_policy_keys() {
     let d = default_config().unwrap();
     assert_eq!(d.pipeline.max_future_skew, DEFAULT_MAX_FUTURE_SKEW);

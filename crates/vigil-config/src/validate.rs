@@ -558,11 +558,18 @@ pub struct PipelineConfig {
     pub raw_queue_batches: usize,
     /// Event queue size in batches.
     pub event_queue_batches: usize,
+    /// How long a worker waits to gather more events into a batch for the destinations.
+    pub batch_linger: Duration,
+    /// Most events a worker gathers into one batch.
+    pub batch_events: usize,
     /// How far a source time may be ahead of the receive time.
     pub max_future_skew: Duration,
     /// The earliest believable source time.
     pub min_timestamp: std::time::SystemTime,
 }
+
+/// The default `pipeline.batch_linger`: 5 ms.
+pub const DEFAULT_BATCH_LINGER: Duration = Duration::from_millis(5);
 
 /// The default `pipeline.max_future_skew`: one day (time zone mistakes are at most 14 hours).
 pub const DEFAULT_MAX_FUTURE_SKEW: Duration = Duration::from_secs(86_400);
@@ -1463,6 +1470,32 @@ fn check_pipeline(v: &mut V<'_>, pipeline: &RawPipeline) -> PipelineConfig {
             64,
             1,
             65_536,
+        ),
+        batch_linger: {
+            let d = v.duration(
+                "pipeline.batch_linger",
+                &raw.pipeline.batch_linger,
+                DEFAULT_BATCH_LINGER,
+            );
+            if d > Duration::from_secs(1) {
+                v.p.add(
+                    "pipeline.batch_linger",
+                    format!(
+                        "{} is out of range (0s..=1s)",
+                        humantime::format_duration(d)
+                    ),
+                );
+                DEFAULT_BATCH_LINGER
+            } else {
+                d
+            }
+        },
+        batch_events: v.count(
+            "pipeline.batch_events",
+            raw.pipeline.batch_events,
+            1024,
+            1,
+            1_048_576,
         ),
         max_future_skew: v.duration(
             "pipeline.max_future_skew",

@@ -35,4 +35,7 @@ pub use descriptors::{ConnectionBudget, ConnectionPermit};
 pub use file::FileDestination;
 pub use shutdown::{Shutdown, ShutdownSignal};
 pub use telemetry::{ComponentMetrics, ComponentSnapshot, MetricSet, Telemetry};
-pub use topology::{Chain, PipelineBuilder, PipelineOptions, RunningPipeline, SourceChain};
+pub use topology::{
+    Chain, DEFAULT_BATCH_EVENTS, DEFAULT_BATCH_LINGER, PipelineBuilder, PipelineOptions,
+    RunningPipeline, SourceChain,
+};

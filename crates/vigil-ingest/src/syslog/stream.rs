@@ -19,8 +19,12 @@ use super::Shared;
 use super::policy::{Eviction, Slot};
 use crate::IngestError;
 
-/// Bytes asked for per read.
-const READ_SIZE: usize = 64 * 1024;
+/// Most bytes asked for per read (a fast sender's reads grow to this).
+const READ_MAX: usize = 64 * 1024;
+/// Fewest bytes asked for per read, and what a new connection's buffer starts with: a slow
+/// sender's line or two. A thousand quiet or idle connections then hold a few MiB of buffers,
+/// not the 64 MiB that `READ_MAX` each would (the hostile soak's 1,024 idle connections).
+const READ_MIN: usize = 2 * 1024;
 /// Reads allowed while draining a connection at shutdown (bounds the time a fast sender can
 /// keep a connection open after the signal).
 const SHUTDOWN_DRAIN_READS: usize = 64;
@@ -234,14 +238,15 @@ async fn serve<S>(
 {
     let mut conn = Connection {
         framer: Framer::new(shared.max_frame),
-        buf: BytesMut::with_capacity(READ_SIZE),
+        buf: BytesMut::with_capacity(READ_MIN),
+        read: ReadSize::default(),
         peer,
         shared,
     };
     let mut last_frame = Instant::now();
     let mut frame_began: Option<Instant> = None;
     let end = loop {
-        conn.make_room();
+        let room = conn.make_room();
         let idle_at = last_frame + shared.idle_timeout;
         let (deadline, timeout) = match frame_began {
             Some(t) if t + shared.frame_timeout < idle_at => {
@@ -259,6 +264,7 @@ async fn serve<S>(
             Ok(Ok(0)) => break End::Eof,
             Ok(Ok(n)) => {
                 shared.metrics.bytes_in(n as u64);
+                conn.read.after_read(n, room);
                 let Some(records) = conn.send_frames().await else {
                     break End::PipelineClosed;
                 };
@@ -339,20 +345,53 @@ async fn serve<S>(
     let _ = tokio::time::timeout(Duration::from_secs(1), stream.shutdown()).await;
 }
 
+/// How many bytes to ask for per read: it doubles (up to [`READ_MAX`]) after a read that filled
+/// the room it had, and halves (down to [`READ_MIN`]) after one that used less than a quarter
+/// of it. A read that did not fill its room drained the socket, so a larger buffer would not
+/// have saved a read: the size follows what the sender delivers per wake-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ReadSize {
+    want: usize,
+}
+
+impl Default for ReadSize {
+    fn default() -> Self {
+        ReadSize { want: READ_MIN }
+    }
+}
+
+impl ReadSize {
+    /// Adapts to a read of `n` bytes into `room` bytes of room.
+    fn after_read(&mut self, n: usize, room: usize) {
+        if n >= room {
+            self.want = (self.want * 2).min(READ_MAX);
+        } else if n < self.want / 4 {
+            self.want = (self.want / 2).max(READ_MIN);
+        }
+    }
+}
+
 struct Connection<'a> {
     framer: Framer,
     buf: BytesMut,
+    read: ReadSize,
     peer: SocketAddr,
     shared: &'a Shared,
 }
 
 impl Connection<'_> {
-    /// Ensures a read has room for at least half a `READ_SIZE`. Frames split off earlier still
-    /// share the old allocation, so this allocates a fresh block about once per full read.
-    fn make_room(&mut self) {
-        if self.buf.capacity() - self.buf.len() < READ_SIZE / 2 {
-            self.buf.reserve(READ_SIZE);
+    /// Makes room for the next read and returns it: at least half the wanted read size. Frames
+    /// split off earlier may still share the allocation, so this allocates a fresh block about
+    /// once per full buffer. An empty buffer much larger than wanted is let go (to the frames
+    /// still holding it), so a sender that slowed down stops holding a large block.
+    fn make_room(&mut self) -> usize {
+        let want = self.read.want;
+        if self.buf.is_empty() && self.buf.capacity() > 4 * want {
+            self.buf = BytesMut::with_capacity(want);
+        } else if self.buf.capacity() - self.buf.len() < want / 2 {
+            self.buf.reserve(want);
         }
+        self.buf.capacity() - self.buf.len()
     }
 
     fn record(&self, frame: Frame, received: Timestamp) -> RawRecord {
@@ -445,5 +484,39 @@ impl Connection<'_> {
             records.push(rec);
         }
         self.shared.send(records).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A new connection reads into a small buffer; a fast sender's reads grow to `READ_MAX` in
+    /// a few reads, and a sender that slows down gets small reads again (issue 11: 1,024 idle
+    /// connections held 64 KiB each).
+    #[test]
+    fn read_size_follows_what_the_sender_delivers() {
+        let mut r = ReadSize::default();
+        assert_eq!(r.want, READ_MIN);
+        // a slow sender: a line per read
+        r.after_read(190, READ_MIN);
+        assert_eq!(r.want, READ_MIN);
+        // a fast one: every read fills its room
+        let mut reads = 0;
+        while r.want < READ_MAX {
+            r.after_read(r.want, r.want);
+            reads += 1;
+        }
+        assert_eq!(reads, 5);
+        r.after_read(READ_MAX, READ_MAX);
+        assert_eq!(r.want, READ_MAX);
+        // a read that drained the socket with half its room used keeps the size
+        r.after_read(READ_MAX / 2, READ_MAX);
+        assert_eq!(r.want, READ_MAX);
+        // slowing down: back to the smallest size
+        for _ in 0..10 {
+            r.after_read(190, r.want);
+        }
+        assert_eq!(r.want, READ_MIN);
     }
 }

@@ -195,6 +195,8 @@ async fn serve(
             workers: cfg.pipeline.workers,
             raw_queue_batches: cfg.pipeline.raw_queue_batches,
             event_queue_batches: cfg.pipeline.event_queue_batches,
+            batch_linger: cfg.pipeline.batch_linger,
+            batch_events: cfg.pipeline.batch_events,
         },
         telemetry.clone(),
     );
