@@ -1474,7 +1474,7 @@ fn check_pipeline(v: &mut V<'_>, pipeline: &RawPipeline) -> PipelineConfig {
         batch_linger: {
             let d = v.duration(
                 "pipeline.batch_linger",
-                &raw.pipeline.batch_linger,
+                &pipeline.batch_linger,
                 DEFAULT_BATCH_LINGER,
             );
             if d > Duration::from_secs(1) {
@@ -1492,7 +1492,7 @@ fn check_pipeline(v: &mut V<'_>, pipeline: &RawPipeline) -> PipelineConfig {
         },
         batch_events: v.count(
             "pipeline.batch_events",
-            raw.pipeline.batch_events,
+            pipeline.batch_events,
             1024,
             1,
             1_048_576,
