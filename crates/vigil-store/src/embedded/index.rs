@@ -250,6 +250,9 @@ static KEYWORD_IDS: std::sync::LazyLock<Vec<(usize, FieldId)>> = std::sync::Lazy
 pub(crate) struct Extractor {
     ids: &'static [(usize, FieldId)],
     buf: String,
+    /// Per metadata field (from [`KEYWORD_FIELDS_V2`] on): the last value seen and its hash.
+    /// Type, tenant, source and collector rarely change from one event to the next.
+    last: Vec<(String, u64)>,
 }
 
 impl Extractor {
@@ -257,6 +260,7 @@ impl Extractor {
         Extractor {
             ids: &KEYWORD_IDS,
             buf: String::new(),
+            last: vec![(String::new(), 0); KEYWORD_FIELDS.len() - KEYWORD_FIELDS_V2],
         }
     }
 
@@ -269,11 +273,24 @@ impl Extractor {
         token: &mut impl FnMut(u64),
         col: &mut impl FnMut(usize, &str),
     ) {
-        let buf = &mut self.buf;
+        let (buf, last) = (&mut self.buf, &mut self.last);
         for &(idx, id) in self.ids {
             id.def().visit(ev, &mut |v| {
                 buf.clear();
                 match v {
+                    vigil_event::ValueRef::Str(s) if idx >= KEYWORD_FIELDS_V2 => {
+                        col(idx, s);
+                        if let Some((prev, h)) = last.get_mut(idx - KEYWORD_FIELDS_V2) {
+                            if prev != s || prev.is_empty() {
+                                prev.clear();
+                                prev.push_str(s);
+                                lower_into(s, buf);
+                                *h = key_hash(idx, buf);
+                            }
+                            key(*h);
+                        }
+                        return;
+                    }
                     vigil_event::ValueRef::Str(s) => {
                         col(idx, s);
                         lower_into(s, buf);
@@ -650,5 +667,26 @@ mod tests {
         let q = vigil_query::parse("process.name:sshd").expect("parses");
         let n = Needles::from_expr(&q.filter);
         assert!(!n.block_may_match(KEYWORD_FIELDS_V2, none, none));
+    }
+
+    /// The hashes of the metadata fields, remembered from one event to the next, are those of
+    /// each event's own values.
+    #[test]
+    fn remembered_metadata_hashes_follow_the_values() {
+        let mut x = Extractor::new();
+        for (i, src) in ["a", "a", "B", "", "b", "a"].iter().enumerate() {
+            let mut ev = Event::new(vigil_event::Bytes::from_static(b"x"));
+            ev.meta.source_id = (*src).into();
+            if i % 2 == 1 {
+                ev.meta.kind = vigil_event::EventType::Audit;
+                ev.rule.name = Some("R".into());
+            }
+            let keys = |x: &mut Extractor| {
+                let mut k = Vec::new();
+                x.extract(&ev, &mut |h| k.push(h), &mut |_| {}, &mut |_, _| {});
+                k
+            };
+            assert_eq!(keys(&mut x), keys(&mut Extractor::new()), "event {i}");
+        }
     }
 }
