@@ -53,6 +53,7 @@
 pub mod alerts;
 pub mod assets;
 pub mod auth;
+pub mod correlation;
 mod config;
 pub mod detection;
 pub mod incidents;
