@@ -1824,7 +1824,8 @@ mod section_tests {
     #[test]
     fn correlation_section() {
         assert_eq!(run(|v| check_correlation(v, None)), (None, Vec::new()));
-        let raw: RawCorrelation = yaml("rules: [missing/]\nidle_after: soon\nsnapshot_interval: 0s\n");
+        let raw: RawCorrelation =
+            yaml("rules: [missing/]\nidle_after: soon\nsnapshot_interval: 0s\n");
         let (c, errs) = run(|v| check_correlation(v, Some(&raw)));
         assert!(c.is_some());
         assert_eq!(
@@ -1842,7 +1843,9 @@ mod section_tests {
         assert_eq!(c.snapshot_interval, Duration::from_secs(30));
         assert_eq!(
             errs,
-            vec!["correlation.rules: name at least one rule file or directory (the shipped pack is rules/correlation/)"]
+            vec![
+                "correlation.rules: name at least one rule file or directory (the shipped pack is rules/correlation/)"
+            ]
         );
     }
 

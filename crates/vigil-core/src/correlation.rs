@@ -222,7 +222,8 @@ pub struct CorrelationDestination {
 
 impl std::fmt::Debug for CorrelationDestination {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CorrelationDestination").finish_non_exhaustive()
+        f.debug_struct("CorrelationDestination")
+            .finish_non_exhaustive()
     }
 }
 
@@ -244,7 +245,9 @@ impl CorrelationDestination {
         {
             match vigil_config::read_file_capped(p, MAX_SNAPSHOT_FILE) {
                 Ok(bytes) => match engine.restore(&bytes) {
-                    Ok(r) => tracing::info!(path = %p.display(), report = ?r, "correlation state restored"),
+                    Ok(r) => {
+                        tracing::info!(path = %p.display(), report = ?r, "correlation state restored")
+                    }
                     Err(e) => {
                         metrics.error("correlation_state_restore", 1);
                         tracing::warn!(path = %p.display(), error = %e, "correlation state not restored; starting clean");
@@ -344,5 +347,225 @@ impl Destination for CorrelationDestination {
             g.save();
         }
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The pipeline retries a failed write with the same batch: the destination must end with
+    //! exactly the correlation events of one successful write; a restart restores the buckets.
+    //! The store that fails is the real embedded store behind a wrapper refusing chosen appends.
+
+    use std::sync::atomic::AtomicUsize;
+
+    use vigil_event::{Timestamp, Value};
+    use vigil_store::embedded::{EmbeddedConfig, EmbeddedStore};
+    use vigil_store::{AggregateRequest, SearchRequest};
+
+    use super::*;
+
+    const RULE: &str = r#"
+id: ssh-guessing
+name: SSH guessing
+kind: standard
+severity: high
+window: 60s
+lateness: 0s
+group_by: [source.ip]
+selectors:
+  - name: failure
+    query: 'event.action:ssh_login AND event.outcome:failure'
+    threshold: 3
+"#;
+
+    #[derive(Debug)]
+    struct FlakyStore {
+        inner: EmbeddedStore,
+        refuse: Vec<usize>,
+        calls: AtomicUsize,
+    }
+
+    impl EventStore for FlakyStore {
+        fn append(&self, t: &TenantId, events: &[Event]) -> Result<u64, vigil_store::StoreError> {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+            if self.refuse.contains(&n) {
+                return Err(vigil_store::StoreError::Invalid(format!(
+                    "append {n} refused (test)"
+                )));
+            }
+            self.inner.append(t, events)
+        }
+        fn wait_durable(
+            &self,
+            t: &TenantId,
+            lsn: u64,
+            timeout: Duration,
+        ) -> Result<(), vigil_store::StoreError> {
+            self.inner.wait_durable(t, lsn, timeout)
+        }
+        fn search(
+            &self,
+            t: &TenantId,
+            r: &SearchRequest,
+        ) -> Result<vigil_store::SearchResult, vigil_store::StoreError> {
+            self.inner.search(t, r)
+        }
+        fn aggregate(
+            &self,
+            t: &TenantId,
+            r: &AggregateRequest,
+        ) -> Result<vigil_store::AggregateResult, vigil_store::StoreError> {
+            self.inner.aggregate(t, r)
+        }
+        fn stats(&self, t: &TenantId) -> Result<vigil_store::StoreStats, vigil_store::StoreError> {
+            self.inner.stats(t)
+        }
+        fn tenants(&self) -> Result<Vec<TenantId>, vigil_store::StoreError> {
+            Ok(self.inner.tenants())
+        }
+        fn flush(&self, t: &TenantId) -> Result<(), vigil_store::StoreError> {
+            self.inner.flush(t)
+        }
+        fn close(&self) -> Result<(), vigil_store::StoreError> {
+            self.inner.close()
+        }
+    }
+
+    fn failure(tenant: &str, second: i64, ip: &str) -> Event {
+        let mut e = Event::new(vigil_event::Bytes::from(format!("failure from {ip}")));
+        e.meta.tenant = SmolStr::new(tenant);
+        e.timestamp = Timestamp::from_millis(1_795_000_000_000 + second * 1000);
+        for (f, v) in [
+            ("event.action", "ssh_login"),
+            ("event.outcome", "failure"),
+            ("source.ip", ip),
+        ] {
+            e.set(f, Value::from(v)).expect("a field");
+        }
+        e
+    }
+
+    fn config() -> CorrelationConfig {
+        CorrelationConfig {
+            rules: Vec::new(),
+            idle_after: Duration::from_secs(3600),
+            snapshot_interval: Duration::from_secs(3600),
+        }
+    }
+
+    fn rules() -> Rules {
+        let mut loader = Loader::new();
+        loader.add_str(Path::new("ssh.yaml"), RULE);
+        let (rules, problems) = loader.finish();
+        assert!(problems.is_empty(), "{problems:?}");
+        rules
+    }
+
+    fn destination(
+        store: Arc<dyn EventStore>,
+        dir: &Path,
+        sunk: Arc<Mutex<Vec<String>>>,
+    ) -> CorrelationDestination {
+        let sink: AlertSink = Box::new(move |alerts: &[Event]| {
+            sunk.lock().extend(
+                alerts
+                    .iter()
+                    .map(|a| format!("{}:{}", a.meta.tenant, a.rule.id.as_deref().unwrap_or(""))),
+            );
+        });
+        CorrelationDestination::new(
+            rules(),
+            &config(),
+            store,
+            ComponentMetrics::detached("destination", "correlation"),
+            Some(dir),
+            Some(sink),
+        )
+        .expect("destination")
+    }
+
+    fn stored(store: &dyn EventStore, tenant: &str) -> Vec<String> {
+        let t = TenantId::new(tenant).expect("tenant");
+        let r = store
+            .search(
+                &t,
+                &SearchRequest::parse("vigil.type:correlation", 1000).expect("query"),
+            )
+            .expect("search");
+        let mut out: Vec<String> = r
+            .events
+            .iter()
+            .map(|e| format!("{:?}", e.source.ip))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Correlation events stored per tenant and alerts sunk, for appends `refuse` refused.
+    fn run(refuse: Vec<usize>) -> (Vec<String>, Vec<String>, Vec<String>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(FlakyStore {
+            inner: EmbeddedStore::open(EmbeddedConfig::new(dir.path())).expect("store opens"),
+            refuse,
+            calls: AtomicUsize::new(0),
+        });
+        let sunk = Arc::new(Mutex::new(Vec::new()));
+        let mut dest = destination(store.clone(), dir.path(), sunk.clone());
+        let mut first = Vec::new();
+        for s in 0..3 {
+            first.push(failure("main", s, "203.0.113.45"));
+            first.push(failure("acme", s, "198.51.100.7"));
+        }
+        let second = vec![
+            failure("main", 10, "203.0.113.45"),
+            failure("main", 11, "198.51.100.9"),
+            failure("main", 12, "198.51.100.9"),
+            failure("main", 13, "198.51.100.9"),
+        ];
+        for batch in [first, second] {
+            let mut attempts = 0;
+            while dest.write(&batch).is_err() {
+                attempts += 1;
+                assert!(attempts < 20, "the write never succeeded");
+            }
+        }
+        dest.flush().expect("flush");
+        let mut sunk = sunk.lock().clone();
+        sunk.sort();
+        (stored(&*store, "main"), stored(&*store, "acme"), sunk)
+    }
+
+    #[test]
+    fn retried_batch_stores_the_correlation_events_of_one_write() {
+        let expected = run(Vec::new());
+        assert_eq!(expected.0.len(), 2, "{expected:?}");
+        assert_eq!(expected.1.len(), 1, "{expected:?}");
+        assert_eq!(expected.2.len(), 3, "{expected:?}");
+        for refuse in [vec![1], vec![1, 2, 3], vec![2, 3, 4]] {
+            assert_eq!(run(refuse.clone()), expected, "appends {refuse:?} refused");
+        }
+    }
+
+    #[test]
+    fn a_restart_restores_the_open_buckets() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store: Arc<dyn EventStore> =
+            Arc::new(EmbeddedStore::open(EmbeddedConfig::new(dir.path())).expect("store opens"));
+        let sunk = Arc::new(Mutex::new(Vec::new()));
+        let mut dest = destination(store.clone(), dir.path(), sunk.clone());
+        dest.write(&[
+            failure("main", 0, "192.0.2.1"),
+            failure("main", 1, "192.0.2.1"),
+        ])
+        .expect("write");
+        dest.flush().expect("flush");
+        drop(dest);
+        assert!(dir.path().join("correlation-engine.state").is_file());
+        let mut dest = destination(store.clone(), dir.path(), sunk.clone());
+        dest.write(&[failure("main", 2, "192.0.2.1")])
+            .expect("write");
+        dest.flush().expect("flush");
+        assert_eq!(stored(&*store, "main").len(), 1);
+        assert_eq!(*sunk.lock(), vec!["main:ssh-guessing".to_owned()]);
     }
 }

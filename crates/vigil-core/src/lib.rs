@@ -53,8 +53,8 @@
 pub mod alerts;
 pub mod assets;
 pub mod auth;
-pub mod correlation;
 mod config;
+pub mod correlation;
 pub mod detection;
 pub mod incidents;
 mod model;

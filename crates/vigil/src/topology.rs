@@ -21,8 +21,8 @@ use anyhow::Context as _;
 use smol_str::SmolStr;
 use vigil_config::{ClickHouseStorageConfig, EmbeddedStorageConfig, StorageConfig};
 use vigil_config::{
-    CollectorConfig, Config, ConnectorConfig, CorrelationConfig, DestinationConfig, DetectionConfig, EnrichmentConfig,
-    NormalizerConfig,
+    CollectorConfig, Config, ConnectorConfig, CorrelationConfig, DestinationConfig,
+    DetectionConfig, EnrichmentConfig, NormalizerConfig,
 };
 use vigil_core::correlation::CorrelationDestination;
 use vigil_core::detection::{DetectionDestination, LoadedRules, Rules};
@@ -503,7 +503,8 @@ impl Topology {
                 "{} rules from {n_paths} path(s), reloaded on change",
                 rules.get().len()
             ));
-            let mut destination = DetectionDestination::new(rules, store.clone(), m, Some(data_dir));
+            let mut destination =
+                DetectionDestination::new(rules, store.clone(), m, Some(data_dir));
             if let Some(sink) = alert_sink {
                 destination = destination.with_alert_sink(sink());
             }
