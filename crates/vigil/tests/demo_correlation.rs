@@ -3,6 +3,8 @@
 //! alerts in the metadata store, whose correlation events and base events are in the event
 //! store. No timing assertions: waits are bounded polls.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
+
 mod support;
 
 use std::path::Path;
