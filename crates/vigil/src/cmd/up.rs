@@ -39,14 +39,11 @@ pub fn load_config(args: &UpArgs) -> Result<Config> {
     }
     if args.demo && args.config.is_none() {
         // the demo's programs (sshd, sudo, useradd, the UFW firewall, nginx) normalized by the
-        // shipped linux pack, so events carry `event.module` and the actions the correlation
-        // pack selects on
+        // shipped packs (`auto`: the best pack per line), so events carry `event.module` and
+        // the actions the correlation pack selects on
         for c in &mut cfg.collectors {
             if let vigil_config::NormalizerConfig::Syslog { timezone } = c.normalizer {
-                c.normalizer = vigil_config::NormalizerConfig::Pack {
-                    name: "linux".into(),
-                    timezone,
-                };
+                c.normalizer = vigil_config::NormalizerConfig::Auto { timezone };
             }
         }
     }
