@@ -516,6 +516,9 @@ selectors:
             first.push(failure("main", s, "203.0.113.45"));
             first.push(failure("acme", s, "198.51.100.7"));
         }
+        // two failures: below the threshold, unless a retry counted them twice
+        first.push(failure("main", 4, "192.0.2.77"));
+        first.push(failure("main", 5, "192.0.2.77"));
         let second = vec![
             failure("main", 10, "203.0.113.45"),
             failure("main", 11, "198.51.100.9"),
