@@ -550,6 +550,47 @@ selectors:
     }
 
     #[test]
+    fn an_idle_input_moves_the_watermark_on() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store: Arc<dyn EventStore> =
+            Arc::new(EmbeddedStore::open(EmbeddedConfig::new(dir.path())).expect("store opens"));
+        let sunk = Arc::new(Mutex::new(Vec::new()));
+        let mut loader = Loader::new();
+        loader.add_str(
+            Path::new("ssh.yaml"),
+            &RULE.replace("lateness: 0s", "lateness: 30s"),
+        );
+        let (rules, problems) = loader.finish();
+        assert!(problems.is_empty(), "{problems:?}");
+        let s = sunk.clone();
+        let sink: AlertSink = Box::new(move |a: &[Event]| s.lock().push(a.len()));
+        let mut dest = CorrelationDestination::new(
+            rules,
+            &config(),
+            store.clone(),
+            ComponentMetrics::detached("destination", "correlation"),
+            None,
+            Some(sink),
+        )
+        .expect("destination");
+        let batch: Vec<Event> = (0..3).map(|s| failure("main", s, "192.0.2.5")).collect();
+        dest.write(&batch).expect("write");
+        // the facts wait for the watermark (newest event - 30 s lateness): nothing yet
+        assert!(stored(&*store, "main").is_empty());
+        {
+            let mut g = dest.inner.lock();
+            g.idle_after = Duration::from_secs(1);
+            g.last_batch = Instant::now()
+                .checked_sub(Duration::from_secs(60))
+                .expect("an instant a minute ago");
+            g.tick();
+        }
+        assert_eq!(stored(&*store, "main").len(), 1);
+        assert_eq!(*sunk.lock(), vec![1]);
+        dest.flush().expect("flush");
+    }
+
+    #[test]
     fn a_restart_restores_the_open_buckets() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store: Arc<dyn EventStore> =
