@@ -8,7 +8,9 @@
 //! Rules run on event time; the engine's watermark follows the newest event minus each rule's
 //! lateness. When no batch has arrived for `idle_after`, a ticker moves the watermark on with
 //! the wall clock (newest event time plus the time since the last batch), so window ends and
-//! absences are decided on an idle input too.
+//! absences are decided on an idle input too. Event times further than
+//! [`crate::detection::MAX_CLOCK_SKEW_MS`] in the future are capped there, so one bogus
+//! timestamp cannot push the watermark past every real event.
 //!
 //! # Retries and state
 //! The pipeline retries a failed `write` with the same batch. As in
@@ -317,7 +319,28 @@ impl Destination for CorrelationDestination {
                 return Ok(());
             }
         }
-        let outputs = g.engine.process(events);
+        // one bogus future timestamp must not push the watermark past every real event: as
+        // for Sigma correlations, event times are capped at the wall clock plus the skew
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(i64::MAX);
+        let cap = now_ms.saturating_add(crate::detection::MAX_CLOCK_SKEW_MS);
+        let outputs = if events.iter().any(|e| e.timestamp.millis() > cap) {
+            let capped: Vec<Event> = events
+                .iter()
+                .map(|e| {
+                    let mut e = e.clone();
+                    if e.timestamp.millis() > cap {
+                        e.timestamp = vigil_event::Timestamp::from_millis(cap);
+                    }
+                    e
+                })
+                .collect();
+            g.engine.process(&capped)
+        } else {
+            g.engine.process(events)
+        };
         if !outputs.is_empty() {
             let mut w = Waiting::default();
             w.push(outputs);
