@@ -105,7 +105,15 @@ fn demo_raises_alerts_from_the_correlation_pack() {
         assert_eq!(ids.len(), 5, "{ev}");
         for id in ids {
             let id = id.as_str().unwrap();
-            let base = search(http, &token, &format!("vigil.event_id:{id}"));
+            // the storage destination writes the same batch in parallel: a bounded wait
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let base = loop {
+                let base = search(http, &token, &format!("vigil.event_id:{id}"));
+                if !base.is_empty() || Instant::now() > deadline {
+                    break base;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            };
             assert_eq!(base.len(), 1, "base event {id} not stored once");
             assert_eq!(base[0]["event"]["module"], "sshd");
             assert_eq!(base[0]["event"]["outcome"], "failure");
