@@ -162,6 +162,7 @@ const TOP_LEVEL: &[&str] = &[
     "storage",
     "pipeline",
     "detection",
+    "correlation",
     "destinations",
     "search",
     "meta",
@@ -270,6 +271,9 @@ pub fn parse_raw(text: &str, origin: &str) -> Result<raw::RawConfig, ConfigError
     }
     if let Some(v) = map.get("detection") {
         cfg.detection = section(v, "detection", &mut problems);
+    }
+    if let Some(v) = map.get("correlation") {
+        cfg.correlation = section(v, "correlation", &mut problems);
     }
     if let Some(v) = map.get("pipeline") {
         cfg.pipeline = section(v, "pipeline", &mut problems).unwrap_or_default();

@@ -32,6 +32,10 @@ pub struct RawConfig {
     /// Live detection: Sigma rules run on every event; matches are stored as alerts.
     #[serde(default)]
     pub detection: Option<RawDetection>,
+    /// Stateful correlation on event time (`docs/correlation.md`): thresholds, sequences and
+    /// absences over every normalized event; correlation events are stored and raise alerts.
+    #[serde(default)]
+    pub correlation: Option<RawCorrelation>,
     /// Where normalized events go (KUMA's destinations). Default: the event store only
     /// (`- type: storage`). List them to add a file output, or leave `storage` out to run as a
     /// forwarding collector that keeps nothing itself.
@@ -229,6 +233,25 @@ pub struct RawDetection {
     /// Values for `%placeholder%` rules, by placeholder name.
     #[serde(default)]
     pub placeholders: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// Stateful correlation rules (`docs/correlation.md`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawCorrelation {
+    /// Correlation rule files or directories (searched recursively for `.yml`/`.yaml`),
+    /// relative to the configuration file's directory; the shipped pack is
+    /// `rules/correlation/`. A rule with a problem is reported with its file and path and left
+    /// out; the others run.
+    pub rules: Vec<String>,
+    /// How long without new events before the watermark follows the wall clock, so that
+    /// window ends and absences are decided on an idle input. Default `30s`.
+    #[serde(default)]
+    pub idle_after: Option<String>,
+    /// How often the correlation state is saved to `<data_dir>/correlation-engine.state`
+    /// (also saved at shutdown and restored at start). Default `30s`.
+    #[serde(default)]
+    pub snapshot_interval: Option<String>,
 }
 
 /// A Sigma processing pipeline: a built-in one by name, or a pipeline YAML file.

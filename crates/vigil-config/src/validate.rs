@@ -25,6 +25,8 @@ pub struct Config {
     pub search: SearchConfig,
     /// Live detection, when configured.
     pub detection: Option<DetectionConfig>,
+    /// Stateful correlation, when configured.
+    pub correlation: Option<CorrelationConfig>,
     /// Where normalized events go, in order (at least one).
     pub destinations: Vec<DestinationConfig>,
     /// The metadata store.
@@ -147,6 +149,17 @@ pub struct DetectionConfig {
     pub reload_interval: Duration,
     /// Placeholder values.
     pub placeholders: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// Validated correlation settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CorrelationConfig {
+    /// Rule files and directories.
+    pub rules: Vec<PathBuf>,
+    /// Idle time after which the watermark follows the wall clock.
+    pub idle_after: Duration,
+    /// How often the state is saved.
+    pub snapshot_interval: Duration,
 }
 
 /// Validated API settings.
@@ -910,6 +923,7 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
     let storage = check_storage(&mut v, &raw.storage);
     let pipeline = check_pipeline(&mut v, &raw.pipeline);
     let detection = check_detection(&mut v, raw.detection.as_ref());
+    let correlation = check_correlation(&mut v, raw.correlation.as_ref());
     let destinations = check_destinations(&mut v, raw.destinations.as_deref());
     let search = check_search(&mut v, &raw.search);
     let meta = validate_meta(&mut v, &raw.meta);
@@ -923,6 +937,7 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
         pipeline,
         search,
         detection,
+        correlation,
         destinations,
         meta,
         auth,
@@ -1571,6 +1586,58 @@ fn check_detection(v: &mut V<'_>, detection: Option<&RawDetection>) -> Option<De
     })
 }
 
+/// The `correlation` section: rule paths exist, durations are durations.
+fn check_correlation(
+    v: &mut V<'_>,
+    correlation: Option<&RawCorrelation>,
+) -> Option<CorrelationConfig> {
+    let base = v.base;
+    correlation.map(|c| {
+        if c.rules.is_empty() {
+            v.p.add(
+                "correlation.rules",
+                "name at least one rule file or directory (the shipped pack is rules/correlation/)",
+            );
+        }
+        let rules: Vec<PathBuf> = c
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let p = base.join(r);
+                if !p.exists() {
+                    v.p.add(
+                        format!("correlation.rules[{i}]"),
+                        format!("{} does not exist", p.display()),
+                    );
+                }
+                p
+            })
+            .collect();
+        let idle_after = v.duration(
+            "correlation.idle_after",
+            &c.idle_after,
+            Duration::from_secs(30),
+        );
+        let snapshot_interval = v.duration(
+            "correlation.snapshot_interval",
+            &c.snapshot_interval,
+            Duration::from_secs(30),
+        );
+        if snapshot_interval.is_zero() {
+            v.p.add("correlation.snapshot_interval", "must be more than 0");
+        }
+        if idle_after.is_zero() {
+            v.p.add("correlation.idle_after", "must be more than 0");
+        }
+        CorrelationConfig {
+            rules,
+            idle_after,
+            snapshot_interval,
+        }
+    })
+}
+
 /// The `destinations` section: storage at most once, every file written by one destination.
 fn check_destinations(
     v: &mut V<'_>,
@@ -1752,6 +1819,34 @@ mod section_tests {
         assert_eq!(errs.len(), 2, "{errs:?}");
         assert!(errs[0].starts_with("storage.url: "), "{errs:?}");
         assert!(errs[1].starts_with("storage.database: "), "{errs:?}");
+    }
+
+    #[test]
+    fn correlation_section() {
+        assert_eq!(run(|v| check_correlation(v, None)), (None, Vec::new()));
+        let raw: RawCorrelation =
+            yaml("rules: [missing/]\nidle_after: soon\nsnapshot_interval: 0s\n");
+        let (c, errs) = run(|v| check_correlation(v, Some(&raw)));
+        assert!(c.is_some());
+        assert_eq!(
+            errs,
+            vec![
+                "correlation.rules[0]: /nonexistent-vigil-base/missing/ does not exist",
+                "correlation.idle_after: 'soon' is not a duration (expected number at 0); write e.g. 200ms, 30s or 10m",
+                "correlation.snapshot_interval: must be more than 0",
+            ]
+        );
+        let raw: RawCorrelation = yaml("rules: []\n");
+        let (c, errs) = run(|v| check_correlation(v, Some(&raw)));
+        let c = c.expect("config");
+        assert_eq!(c.idle_after, Duration::from_secs(30));
+        assert_eq!(c.snapshot_interval, Duration::from_secs(30));
+        assert_eq!(
+            errs,
+            vec![
+                "correlation.rules: name at least one rule file or directory (the shipped pack is rules/correlation/)"
+            ]
+        );
     }
 
     #[test]

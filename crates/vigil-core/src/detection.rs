@@ -410,7 +410,11 @@ struct SinkSlot(Option<AlertSink>);
 
 impl std::fmt::Debug for SinkSlot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() { "AlertSink" } else { "None" })
+        f.write_str(if self.0.is_some() {
+            "AlertSink"
+        } else {
+            "None"
+        })
     }
 }
 

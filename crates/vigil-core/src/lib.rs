@@ -54,6 +54,7 @@ pub mod alerts;
 pub mod assets;
 pub mod auth;
 mod config;
+pub mod correlation;
 pub mod detection;
 pub mod incidents;
 mod model;

@@ -21,9 +21,10 @@ use anyhow::Context as _;
 use smol_str::SmolStr;
 use vigil_config::{ClickHouseStorageConfig, EmbeddedStorageConfig, StorageConfig};
 use vigil_config::{
-    CollectorConfig, Config, ConnectorConfig, DestinationConfig, DetectionConfig, EnrichmentConfig,
-    NormalizerConfig,
+    CollectorConfig, Config, ConnectorConfig, CorrelationConfig, DestinationConfig,
+    DetectionConfig, EnrichmentConfig, NormalizerConfig,
 };
+use vigil_core::correlation::CorrelationDestination;
 use vigil_core::detection::{DetectionDestination, LoadedRules, Rules};
 use vigil_event::{TimePolicy, Timestamp, Value};
 use vigil_ingest::syslog::SyslogConnector;
@@ -313,6 +314,29 @@ pub fn build_detection(d: &DetectionConfig) -> Result<(BuiltDetection, Vec<Strin
     ))
 }
 
+/// The correlation rules, loaded (the destination itself needs the store).
+pub struct BuiltCorrelation {
+    pub config: CorrelationConfig,
+    pub rules: vigil_correlate::Rules,
+}
+
+/// Loads the correlation rules. A rule that does not load is a problem for `vigil validate`
+/// (`correlation.rules: file: path [rule]: reason`); `vigil up` runs the others and logs it.
+pub fn build_correlation(c: &CorrelationConfig) -> (BuiltCorrelation, Vec<String>) {
+    let (rules, problems) = vigil_core::correlation::load_rules(c);
+    let problems = problems
+        .into_iter()
+        .map(|p| format!("correlation.rules: {p}"))
+        .collect();
+    (
+        BuiltCorrelation {
+            config: c.clone(),
+            rules,
+        },
+        problems,
+    )
+}
+
 /// Compiles a shipped pack, or the normalizer defined in `file`.
 fn pack(
     name: &str,
@@ -345,6 +369,7 @@ pub struct Topology {
     /// In configuration order.
     pub destinations: Vec<BuiltDestination>,
     pub detection: Option<BuiltDetection>,
+    pub correlation: Option<BuiltCorrelation>,
     /// The API's TLS material, loaded.
     pub api_tls: Option<Arc<rustls::ServerConfig>>,
 }
@@ -379,6 +404,11 @@ pub fn build(cfg: &Config, telemetry: &Telemetry) -> Result<(Topology, Vec<Strin
             None
         }
     };
+    let correlation = cfg.correlation.as_ref().map(|c| {
+        let (built, p) = build_correlation(c);
+        rule_problems.extend(p);
+        built
+    });
     let api_tls = match &cfg.api.tls {
         Some(t) => match vigil_api::tls_config(&t.cert, &t.key, t.client_ca.as_deref()) {
             Ok(c) => Some(Arc::new(c)),
@@ -402,6 +432,7 @@ pub fn build(cfg: &Config, telemetry: &Telemetry) -> Result<(Topology, Vec<Strin
                 collectors,
                 destinations,
                 detection,
+                correlation,
                 api_tls,
             },
             rule_problems,
@@ -415,8 +446,9 @@ pub fn build(cfg: &Config, telemetry: &Telemetry) -> Result<(Topology, Vec<Strin
 impl Topology {
     /// Binds every connector's sockets (a taken port fails here, with its collector's path)
     /// and hands the components to `builder`: connectors, the workers' chains, the
-    /// destinations on `store`, and the correlator (its rules watched until `rules_watch`; its
-    /// detections also handed to `alert_sink`, the core's alert feed, when given).
+    /// destinations on `store`, the Sigma detection destination (its rules watched until
+    /// `rules_watch`) and the stateful correlator; their alerts are also handed to a sink made
+    /// by `alert_sink` (the core's alert feed), when given.
     /// Returns what listens where, for the start banner, and the first TCP address a
     /// connector listens on (where `--demo` sends).
     pub fn start(
@@ -426,7 +458,7 @@ impl Topology {
         store: &Arc<dyn EventStore>,
         data_dir: &std::path::Path,
         rules_watch: &Shutdown,
-        alert_sink: Option<vigil_core::detection::AlertSink>,
+        alert_sink: Option<&dyn Fn() -> vigil_core::detection::AlertSink>,
     ) -> anyhow::Result<Started> {
         let mut started = Started::default();
         builder.chain(chain_factory(&self.collectors, telemetry));
@@ -471,11 +503,30 @@ impl Topology {
                 "{} rules from {n_paths} path(s), reloaded on change",
                 rules.get().len()
             ));
-            let mut destination = DetectionDestination::new(rules, store.clone(), m, Some(data_dir));
+            let mut destination =
+                DetectionDestination::new(rules, store.clone(), m, Some(data_dir));
             if let Some(sink) = alert_sink {
-                destination = destination.with_alert_sink(sink);
+                destination = destination.with_alert_sink(sink());
             }
             builder.destination("correlator", Box::new(destination));
+        }
+        if let Some(c) = self.correlation {
+            let m = telemetry.component("destination", "correlation");
+            let n_rules = c.rules.rules.len();
+            let n_paths = c.config.rules.len();
+            let destination = CorrelationDestination::new(
+                c.rules,
+                &c.config,
+                store.clone(),
+                m,
+                Some(data_dir),
+                alert_sink.map(|s| s()),
+            )
+            .map_err(|e| anyhow::anyhow!("correlation: starting the idle ticker: {e}"))?;
+            started.correlation = Some(format!(
+                "{n_rules} correlation rules from {n_paths} path(s)"
+            ));
+            builder.destination("correlation", Box::new(destination));
         }
         Ok(started)
     }
@@ -490,6 +541,8 @@ pub struct Started {
     pub tcp: Option<std::net::SocketAddr>,
     /// The correlator's line.
     pub detection: Option<String>,
+    /// The stateful correlator's line.
+    pub correlation: Option<String>,
 }
 
 /// Checks every secret file of the configuration with [`vigil_fs::check_secret_file`]: the API

@@ -27,6 +27,67 @@ fn validate_lists_every_problem_with_its_path() {
     }
 }
 
+/// `vigil validate` loads the correlation rules: the shipped pack loads clean, a broken rule is
+/// reported with its file, its path in the file and its id, and a missing path with its index.
+#[test]
+fn validate_reports_correlation_rule_problems_with_their_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let pack = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/correlation");
+    std::fs::create_dir(dir.path().join("rules")).unwrap();
+    let cfg = dir.path().join("vigil.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "version: 1\ncollectors:\n  - id: s\n    connector: {{ type: syslog, tcp: 127.0.0.1:5999 }}\ncorrelation:\n  rules: [{}]\n",
+            pack.display()
+        ),
+    )
+    .unwrap();
+    let out = vigil().args(["validate", "-c"]).arg(&cfg).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(
+        dir.path().join("rules/bad.yaml"),
+        "id: bad-rule\nname: Bad\nkind: standard\nseverity: high\nwindow: 60s\nselectors:\n  - name: one\n    query: 'event.action:('\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &cfg,
+        format!(
+            "version: 1\ncollectors:\n  - id: s\n    connector: {{ type: syslog, tcp: 127.0.0.1:5999 }}\ncorrelation:\n  rules: [{}, rules/, missing.yaml]\n",
+            pack.display()
+        ),
+    )
+    .unwrap();
+    let out = vigil().args(["validate", "-c"]).arg(&cfg).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("correlation.rules[2]: ") && err.contains("missing.yaml does not exist"),
+        "{err}"
+    );
+    std::fs::write(
+        &cfg,
+        format!(
+            "version: 1\ncollectors:\n  - id: s\n    connector: {{ type: syslog, tcp: 127.0.0.1:5999 }}\ncorrelation:\n  rules: [{}, rules/]\n",
+            pack.display()
+        ),
+    )
+    .unwrap();
+    let out = vigil().args(["validate", "-c"]).arg(&cfg).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("correlation.rules: ")
+            && err.contains("bad.yaml: selectors[0].query [bad-rule]: "),
+        "{err}"
+    );
+}
+
 /// One error in each of the five sections that build components: all five are reported, each
 /// with its path, and the exit code says the input is wrong.
 #[test]

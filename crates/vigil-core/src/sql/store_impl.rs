@@ -28,7 +28,10 @@ fn new_id() -> String {
     let mut generator = GENERATOR.lock().unwrap_or_else(|e| e.into_inner());
     // The random part overflows only after 2^80 ids in one millisecond; fall back to a
     // fresh (non-monotonic) id rather than fail a write.
-    generator.generate().unwrap_or_else(|_| ulid::Ulid::new()).to_string()
+    generator
+        .generate()
+        .unwrap_or_else(|_| ulid::Ulid::new())
+        .to_string()
 }
 
 fn be(e: sqlx::Error) -> MetaError {
