@@ -198,6 +198,7 @@ fn vigil_up_on_clickhouse_stores_and_finds_every_generated_line() {
              data_dir: {data}\n\
              api: {{ listen: {http} }}\n\
              collectors:\n  - id: syslog\n    connector: {{ type: syslog, tcp: {syslog} }}\n    normalizer: {{ type: syslog, timezone: UTC }}\n\
+             pipeline: {{ batch_events: 65536, batch_linger: 200ms }}\n\
              storage:\n  type: clickhouse\n  url: {url}\n  database: vigil_up_test\n  user: default\n  password: \"${{file:ch-password}}\"\n",
             data = data.display(),
             url = server.url,

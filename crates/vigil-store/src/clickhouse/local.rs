@@ -79,6 +79,10 @@ impl LocalServer {
   <mark_cache_size>268435456</mark_cache_size>
   <max_concurrent_queries>32</max_concurrent_queries>
   <compression><case><method>zstd</method></case></compression>
+  <!-- A throwaway local server: parts replaced by a merge are deleted within seconds rather
+       than kept 8 minutes, so a test's data directory holds the live parts only (a wide part
+       is a few hundred files; a 200,000-line test left ~1,000 dead parts to unlink). -->
+  <merge_tree><old_parts_lifetime>5</old_parts_lifetime><cleanup_delay_period>1</cleanup_delay_period></merge_tree>
 </yandex>
 "#
         );
