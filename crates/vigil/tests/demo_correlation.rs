@@ -59,7 +59,14 @@ fn demo_raises_alerts_from_the_correlation_pack() {
         assert!(child.try_wait().unwrap().is_none(), "vigil exited");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let banner = std::fs::read_to_string(&log).unwrap();
+    // The banner is printed just after the API starts answering: wait for it (bounded).
+    let banner = loop {
+        let banner = std::fs::read_to_string(&log).unwrap_or_default();
+        if banner.contains("Stop with Ctrl-C.") || Instant::now() >= deadline {
+            break banner;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     assert!(
         banner.contains("correlation rules from 1 path(s)"),
         "{banner}"
