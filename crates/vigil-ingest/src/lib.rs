@@ -70,6 +70,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+pub mod http;
 pub mod syslog;
 
 /// Why a connector could not be built or could not start. Bad input is never an error here: it

@@ -26,6 +26,7 @@ use vigil_config::{
 };
 use vigil_core::detection::{DetectionDestination, LoadedRules, Rules};
 use vigil_event::{TimePolicy, Timestamp, Value};
+use vigil_ingest::http::HttpConnector;
 use vigil_ingest::syslog::SyslogConnector;
 use vigil_normalize::SyslogNormalizer;
 use vigil_pipeline::transforms::{Aggregation, AggregationRule, Enrich, Enrichment, QueryFilter};
@@ -127,6 +128,9 @@ pub fn build_connector(
         ConnectorConfig::Syslog(s) => SyslogConnector::new(s.clone())
             .map(|conn| ("syslog", Box::new(conn) as Box<dyn Connector>))
             .map_err(|e| format!("{path}: {e}")),
+        ConnectorConfig::Http(h) => HttpConnector::new(h.clone())
+            .map(|conn| ("http", Box::new(conn) as Box<dyn Connector>))
+            .map_err(|e| format!("{path}: {e}")),
     }
 }
 
@@ -139,6 +143,7 @@ pub fn set_listen_addr(c: &mut ConnectorConfig, addr: std::net::SocketAddr) -> b
             s.tcp = Some(addr);
             true
         }
+        ConnectorConfig::Http(_) => false,
     }
 }
 
@@ -146,6 +151,11 @@ pub fn set_listen_addr(c: &mut ConnectorConfig, addr: std::net::SocketAddr) -> b
 fn connector_secrets(c: &ConnectorConfig, path: &str) -> Vec<(String, std::path::PathBuf)> {
     match c {
         ConnectorConfig::Syslog(s) => s
+            .tls
+            .iter()
+            .map(|t| (format!("{path}.tls.key"), t.key_path.clone()))
+            .collect(),
+        ConnectorConfig::Http(h) => h
             .tls
             .iter()
             .map(|t| (format!("{path}.tls.key"), t.key_path.clone()))
@@ -471,7 +481,8 @@ impl Topology {
                 "{} rules from {n_paths} path(s), reloaded on change",
                 rules.get().len()
             ));
-            let mut destination = DetectionDestination::new(rules, store.clone(), m, Some(data_dir));
+            let mut destination =
+                DetectionDestination::new(rules, store.clone(), m, Some(data_dir));
             if let Some(sink) = alert_sink {
                 destination = destination.with_alert_sink(sink);
             }

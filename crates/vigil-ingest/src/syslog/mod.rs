@@ -25,8 +25,8 @@ use vigil_pipeline::{
 use crate::IngestError;
 
 mod policy;
-mod stream;
-mod tls;
+pub(crate) mod stream;
+pub(crate) mod tls;
 mod udp;
 
 /// The syslog connector's settings: the validated configuration type itself
