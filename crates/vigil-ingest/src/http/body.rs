@@ -55,6 +55,7 @@ pub(crate) fn decode(
     let enc = encoding.map(|e| e.trim().to_ascii_lowercase());
     let mut out = Vec::new();
     let limit = cap as u64 + 1;
+    #[allow(clippy::disallowed_methods)] // bounded by `take`
     let read = match enc.as_deref() {
         None | Some("" | "identity") => return Ok(body),
         Some("gzip" | "x-gzip") => flate2::read::MultiGzDecoder::new(&body[..])
