@@ -165,3 +165,94 @@ fn curl_posts_ndjson_bulk_and_hec_events_that_are_searchable() {
     assert_eq!(v.count("vigil.source:web"), 59);
     v.stop();
 }
+
+/// rsyslog's `omelasticsearch` module, Debian's `rsyslog-elasticsearch`.
+const OMELASTICSEARCH: &str = "/usr/lib/x86_64-linux-gnu/rsyslog/omelasticsearch.so";
+
+/// The real peer: rsyslogd (in the foreground, its own config and ports) receives syslog over
+/// TCP and ships it with `omelasticsearch` in bulk mode, basic auth, into `/_bulk`. Skipped
+/// (with a message) only when rsyslogd or its elasticsearch module is not installed.
+#[test]
+fn rsyslog_omelasticsearch_ships_into_bulk() {
+    if !Path::new(OMELASTICSEARCH).exists() || Command::new("rsyslogd").arg("-v").output().is_err()
+    {
+        eprintln!(
+            "skipped: rsyslogd with omelasticsearch (Debian rsyslog-elasticsearch) is not installed"
+        );
+        return;
+    }
+    let dir = tmp();
+    let hport = free_port();
+    let rport = free_port();
+    let cfg = dir.path().join("vigil.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "version: 1\ncollectors:\n  - id: syslog\n    connector: {{ type: syslog, tcp: \"127.0.0.1:5514\" }}\n  - id: es\n    connector:\n      type: http\n      listen: 127.0.0.1:{hport}\n      tokens: [{TOKEN}]\n    normalizer: {{ type: auto }}\n"
+        ),
+    )
+    .unwrap();
+    let v = Vigil::start(&dir.path().join("data"), Some(&cfg));
+    let work = dir.path().join("rsyslog");
+    std::fs::create_dir(&work).unwrap();
+    let conf = work.join("rsyslog.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            r#"global(workDirectory="{w}")
+module(load="imtcp")
+module(load="omelasticsearch")
+template(name="doc" type="string" string="{{\"message\":\"%msg:::json%\",\"host\":\"%hostname:::json%\"}}")
+input(type="imtcp" address="127.0.0.1" port="{rport}" ruleset="es")
+ruleset(name="es") {{
+  action(type="omelasticsearch" server="127.0.0.1" serverport="{hport}" template="doc"
+         searchIndex="rsyslog" bulkmode="on" uid="rsyslog" pwd="{TOKEN}"
+         errorFile="{w}/errors.json" action.resumeRetryCount="-1")
+}}
+"#,
+            w = work.display()
+        ),
+    )
+    .unwrap();
+    let mut rsyslog = Command::new("rsyslogd")
+        .args(["-n", "-f"])
+        .arg(&conf)
+        .arg("-i")
+        .arg(work.join("rsyslog.pid"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(work.join("rsyslogd.log")).unwrap())
+        .spawn()
+        .unwrap();
+    // wait for its TCP input
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut s = loop {
+        match std::net::TcpStream::connect(("127.0.0.1", rport)) {
+            Ok(s) => break s,
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => panic!("rsyslogd did not listen: {e}"),
+        }
+    };
+    for i in 0..200 {
+        use std::io::Write;
+        writeln!(s, "<13>Dec  7 10:00:00 web01 app: rsyslogepsilon event {i}").unwrap();
+    }
+    drop(s);
+    let n = v.wait_count("rsyslogepsilon", 200);
+    let errors = std::fs::read_to_string(work.join("errors.json")).unwrap_or_default();
+    Command::new("kill")
+        .args(["-TERM", &rsyslog.id().to_string()])
+        .status()
+        .unwrap();
+    let _ = rsyslog.wait();
+    assert_eq!(
+        n,
+        200,
+        "rsyslog errors: {errors}\nrsyslogd log: {}",
+        std::fs::read_to_string(work.join("rsyslogd.log")).unwrap_or_default()
+    );
+    assert!(errors.is_empty(), "{errors}");
+    assert_eq!(v.count("vigil.source:es"), 200);
+    v.stop();
+}
