@@ -71,7 +71,10 @@ async fn request(addr: SocketAddr, head: &str, body: &[u8]) -> (u16, String, Str
     s.write_all(req.as_bytes()).await.unwrap();
     s.write_all(body).await.unwrap();
     let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(60), s.read_to_end(&mut out))
+    let mut limited = (&mut s).take(1 << 20);
+    #[allow(clippy::disallowed_methods)] // bounded by `take`
+    let read = limited.read_to_end(&mut out);
+    tokio::time::timeout(Duration::from_secs(60), read)
         .await
         .unwrap()
         .unwrap();
