@@ -130,7 +130,11 @@ impl HttpConnector {
     /// Opens the listening socket now (idempotent) and returns its local address.
     pub fn bind(&mut self) -> Result<SocketAddr, IngestError> {
         if self.bound.is_none() {
-            let transport = if self.tls.is_some() { "HTTPS" } else { "HTTP" };
+            let transport = if self.tls.is_some() {
+                "for HTTPS"
+            } else {
+                "for HTTP"
+            };
             self.bound = Some(crate::syslog::stream::bind(
                 self.settings.listen,
                 transport,
