@@ -62,7 +62,14 @@ fn settings() -> HttpSettings {
 
 /// One HTTP/1.1 request on its own connection; the status, the headers and the body.
 async fn request(addr: SocketAddr, head: &str, body: &[u8]) -> (u16, String, String) {
-    let mut s = TcpStream::connect(addr).await.unwrap();
+    request_on(TcpStream::connect(addr).await.unwrap(), head, body).await
+}
+
+/// [`request`] on a connected stream (plain or TLS).
+async fn request_on<S>(mut s: S, head: &str, body: &[u8]) -> (u16, String, String)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let req = format!(
         "{head}\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
         body.len()
@@ -198,4 +205,63 @@ async fn caps_answer_413_and_a_full_pipeline_429() {
     assert_eq!(r.metrics.snapshot().events_in, 2);
     r.shutdown.trigger();
     r.task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn https_with_the_syslog_connectors_tls_settings() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let ck =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, ck.cert.pem()).unwrap();
+    std::fs::write(&key_path, ck.signing_key.serialize_pem()).unwrap();
+    let mut s = settings();
+    s.tls = Some(vigil_ingest::syslog::TlsSettings {
+        listen: s.listen,
+        cert_path,
+        key_path,
+        client_ca_path: None,
+    });
+    let r = start(s, 16);
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ck.cert.der().clone()).unwrap();
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(
+            rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+            TcpStream::connect(r.addr).await.unwrap(),
+        )
+        .await
+        .unwrap();
+    let (status, _, body) = request_on(
+        tls,
+        &format!("POST /services/collector/raw HTTP/1.1\r\nAuthorization: Splunk {TOKEN}"),
+        b"over tls\n",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        &r.rx.recv_async().await.unwrap().records[0].data[..],
+        b"over tls"
+    );
+    // plain HTTP on the TLS port is a failed handshake, counted
+    let mut plain = TcpStream::connect(r.addr).await.unwrap();
+    plain
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut sink = [0u8; 1024];
+    while tokio::time::timeout(Duration::from_secs(60), plain.read(&mut sink))
+        .await
+        .unwrap()
+        .is_ok_and(|n| n > 0)
+    {}
+    let metrics = r.metrics.clone();
+    r.shutdown.trigger();
+    r.task.await.unwrap().unwrap();
+    assert_eq!(metrics.snapshot().errors.get("tls_handshake"), Some(&1));
 }
