@@ -432,6 +432,61 @@ pub enum RawConnector {
     /// Syslog over UDP, TCP (RFC 6587 octet counting or LF framing, detected per connection)
     /// and TLS (RFC 5425).
     Syslog(RawSyslog),
+    /// HTTP ingestion: `POST /ingest` (NDJSON or a JSON array), the Elasticsearch `_bulk` API
+    /// (`POST /_bulk`, `POST /{index}/_bulk`) and the Splunk HTTP Event Collector
+    /// (`POST /services/collector/event`, `POST /services/collector/raw`), so shippers built for
+    /// those (Beats, Logstash, rsyslog's omelasticsearch, Splunk forwarders) send here unchanged.
+    Http(RawHttp),
+}
+
+/// HTTP connector settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    /// Address to listen on, e.g. `127.0.0.1:8088`.
+    pub listen: String,
+    /// Tokens that may send, each a secret written literally or as `${env:NAME}` /
+    /// `${file:PATH}`; events sent with any of them belong to the collector's tenant. Accepted as
+    /// `Authorization: Bearer <token>`, as HEC's `Authorization: Splunk <token>` and as the
+    /// password of basic auth (any user name), which is how Beats and Logstash authenticate.
+    /// At least one.
+    pub tokens: Vec<String>,
+    /// Serve HTTPS with this certificate and key (client certificates with `client_ca`).
+    #[serde(default)]
+    pub tls: Option<RawHttpTls>,
+    /// Largest request body as sent (compressed or not); larger requests get 413. Default
+    /// `16MiB`.
+    #[serde(default)]
+    pub max_body_size: Option<RawSize>,
+    /// Largest body after gzip or zstd decompression; a body that inflates beyond it gets 413.
+    /// Default `128MiB`.
+    #[serde(default)]
+    pub max_decompressed_size: Option<RawSize>,
+    /// Longest event (line, array element or HEC event); longer ones are truncated, marked and
+    /// kept. Default `1MiB`.
+    #[serde(default)]
+    pub max_event_size: Option<RawSize>,
+    /// Most simultaneous connections; beyond it new connections are closed at once, counted as
+    /// `refused_max_connections`. Default 1024.
+    #[serde(default)]
+    pub max_connections: Option<usize>,
+    /// How long a request's body may take to arrive, and how long a request waits for room in
+    /// a full pipeline before it is answered 429 with `Retry-After`. Default `30s`.
+    #[serde(default)]
+    pub request_timeout: Option<String>,
+}
+
+/// HTTPS settings of the HTTP connector.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttpTls {
+    /// PEM certificate chain.
+    pub cert: String,
+    /// PEM private key.
+    pub key: String,
+    /// PEM CA bundle for client certificates (mutual TLS).
+    #[serde(default)]
+    pub client_ca: Option<String>,
 }
 
 /// Syslog connector settings.

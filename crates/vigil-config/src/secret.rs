@@ -56,6 +56,15 @@ impl Secret {
         })
     }
 
+    /// A secret written in the configuration itself (the HTTP connector's tokens may be);
+    /// `Debug` shows `<literal>`.
+    pub fn literal(value: &str) -> Secret {
+        Secret {
+            value: value.to_owned(),
+            reference: "<literal>".to_owned(),
+        }
+    }
+
     /// The secret itself, for the one place that sends it.
     pub fn expose(&self) -> &str {
         &self.value

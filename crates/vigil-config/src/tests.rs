@@ -15,7 +15,9 @@ fn the_default_config_is_valid() {
     let c = default_config().unwrap();
     assert_eq!(c.api.listen.to_string(), "127.0.0.1:8080");
     assert_eq!(c.collectors.len(), 1);
-    let ConnectorConfig::Syslog(s) = &c.collectors[0].connector;
+    let ConnectorConfig::Syslog(s) = &c.collectors[0].connector else {
+        panic!("the default collector is a syslog one");
+    };
     assert_eq!(s.udp.unwrap().to_string(), "127.0.0.1:5514");
     assert_eq!(s.tcp.unwrap().to_string(), "127.0.0.1:5514");
     assert_eq!(s.max_frame_size, 65536);
@@ -111,6 +113,7 @@ fn syslog_connection_policy_defaults_and_limits() {
     };
     let syslog = |c: Config| match c.collectors.into_iter().next().map(|c| c.connector) {
         Some(ConnectorConfig::Syslog(s)) => s,
+        Some(other) => panic!("not syslog: {other:?}"),
         None => panic!("no collector"),
     };
     let s = syslog(load("").unwrap());
@@ -659,4 +662,48 @@ fn meta_and_auth_sections_resolve_references_and_list_problems() {
     );
     let errs = errors("version: 1\nmeta: { type: postgres }\n");
     assert!(errs.iter().any(|e| e.contains("meta.url")), "{errs:?}");
+}
+
+#[test]
+fn http_connector_tokens_limits_and_errors() {
+    let c = load_str(
+        "version: 1\ncollectors:\n  - id: web\n    tenant: acme\n    connector:\n      type: http\n      listen: 127.0.0.1:9200\n      tokens: [literal-token-1, '${env:PATH}']\n      max_body_size: 1MiB\n      request_timeout: 5s\n",
+        "test.yaml",
+        Path::new("."),
+    )
+    .unwrap();
+    let ConnectorConfig::Http(h) = &c.collectors[0].connector else {
+        panic!("not http");
+    };
+    assert_eq!(h.listen.to_string(), "127.0.0.1:9200");
+    assert_eq!(h.tokens.len(), 2);
+    assert_eq!(h.tokens[0].expose(), "literal-token-1");
+    assert_eq!(h.tokens[1].expose(), std::env::var("PATH").unwrap());
+    assert!(
+        !format!("{h:?}").contains("literal-token-1"),
+        "tokens are never shown"
+    );
+    assert_eq!(h.max_body_size, 1 << 20);
+    assert_eq!(h.max_decompressed_size, 128 << 20);
+    assert_eq!(h.request_timeout, Duration::from_secs(5));
+
+    let errs = errors(
+        "version: 1\ncollectors:\n  - id: a\n    connector: { type: syslog, tcp: 127.0.0.1:5514 }\n  - id: b\n    connector: { type: http, listen: 127.0.0.1:5514, tokens: [short, '${env:VIGIL_TEST_SURELY_UNSET_VARIABLE}'], max_connections: 0, request_timeout: soon }\n  - id: c\n    connector: { type: http, listen: nowhere, tokens: [] }\n",
+    );
+    let expected = [
+        "collectors[1].connector.listen: 127.0.0.1:5514/tcp is already used by collectors[0].connector.tcp",
+        "collectors[1].connector.tokens[0]: too short",
+        "collectors[1].connector.tokens[1]: environment variable VIGIL_TEST_SURELY_UNSET_VARIABLE is not set",
+        "collectors[1].connector.max_connections: 0 is out of range",
+        "collectors[1].connector.request_timeout: 'soon' is not a duration",
+        "collectors[2].connector.listen:",
+        "collectors[2].connector.tokens: list at least one token",
+    ];
+    for e in expected {
+        assert!(
+            errs.iter().any(|x| x.starts_with(e)),
+            "missing '{e}' in {errs:#?}"
+        );
+    }
+    assert_eq!(errs.len(), expected.len(), "{errs:#?}");
 }

@@ -278,6 +278,46 @@ pub struct AggregationConfig {
 pub enum ConnectorConfig {
     /// Syslog.
     Syslog(SyslogConfig),
+    /// HTTP (`/ingest`, Elasticsearch `_bulk`, Splunk HEC).
+    Http(HttpConfig),
+}
+
+/// Validated settings of an HTTP connector, and its runtime settings
+/// (`vigil_ingest::http::HttpSettings` is this type).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Accepted tokens (never logged).
+    pub tokens: Vec<crate::Secret>,
+    /// HTTPS: the certificate, key and client CA (`listen` is the connector's `listen`).
+    pub tls: Option<SyslogTlsConfig>,
+    /// Largest body as sent.
+    pub max_body_size: usize,
+    /// Largest body after decompression.
+    pub max_decompressed_size: usize,
+    /// Longest event; longer ones are cut and marked.
+    pub max_event_size: usize,
+    /// Most connections at once.
+    pub max_connections: usize,
+    /// Time allowed for a body to arrive and for room in a full pipeline.
+    pub request_timeout: Duration,
+}
+
+impl Default for HttpConfig {
+    /// Loopback port 8088 (HEC's), no tokens, default limits.
+    fn default() -> Self {
+        HttpConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8088)),
+            tokens: Vec::new(),
+            tls: None,
+            max_body_size: 16 << 20,
+            max_decompressed_size: 128 << 20,
+            max_event_size: 1 << 20,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
 }
 
 /// TLS listener settings (RFC 5425).
@@ -1152,6 +1192,88 @@ fn check_collectors(v: &mut V<'_>, raw: &[RawCollector]) -> Vec<CollectorConfig>
                         1 << 30,
                     ) as usize),
                     batch_max: SyslogConfig::default().batch_max,
+                })
+            }
+            RawConnector::Http(h) => {
+                let cp = format!("{path}.connector");
+                let listen = v.listen(&format!("{cp}.listen"), &h.listen);
+                if let Some(a) = listen
+                    && let Some(prev) = listeners.insert((a, "tcp"), format!("{cp}.listen"))
+                {
+                    v.p.add(
+                        format!("{cp}.listen"),
+                        format!("{a}/tcp is already used by {prev}"),
+                    );
+                }
+                if h.tokens.is_empty() {
+                    v.p.add(
+                        format!("{cp}.tokens"),
+                        "list at least one token (literal or `${env:NAME}`)",
+                    );
+                }
+                let mut tokens = Vec::new();
+                for (j, t) in h.tokens.iter().enumerate() {
+                    let tp = format!("{cp}.tokens[{j}]");
+                    let resolved = if t.trim_start().starts_with("${") {
+                        crate::Secret::resolve(t, v.base)
+                    } else {
+                        Ok(crate::Secret::literal(t))
+                    };
+                    match resolved {
+                        Ok(s) if s.expose().len() < 8 => v.p.add(
+                            tp,
+                            "too short: use at least 8 characters (a random token of 32 or more)",
+                        ),
+                        Ok(s) => tokens.push(s),
+                        Err(e) => v.p.add(tp, e),
+                    }
+                }
+                let tls = h.tls.as_ref().and_then(|t| {
+                    let files = v.tls(&format!("{cp}.tls"), &t.cert, &t.key, &t.client_ca);
+                    listen.map(|listen| SyslogTlsConfig {
+                        listen,
+                        cert_path: files.cert,
+                        key_path: files.key,
+                        client_ca_path: files.client_ca,
+                    })
+                });
+                let d = HttpConfig::default();
+                let max_body_size = v.size(
+                    &format!("{cp}.max_body_size"),
+                    &h.max_body_size,
+                    d.max_body_size as u64,
+                    1024,
+                    1 << 30,
+                ) as usize;
+                ConnectorConfig::Http(HttpConfig {
+                    listen: listen.unwrap_or(d.listen),
+                    tokens,
+                    tls,
+                    max_body_size,
+                    max_decompressed_size: v.size(
+                        &format!("{cp}.max_decompressed_size"),
+                        &h.max_decompressed_size,
+                        d.max_decompressed_size as u64,
+                        1024,
+                        4 << 30,
+                    ) as usize,
+                    max_event_size: v.size(
+                        &format!("{cp}.max_event_size"),
+                        &h.max_event_size,
+                        d.max_event_size as u64,
+                        480,
+                        MAX_MAX_FRAME_SIZE as u64,
+                    ) as usize,
+                    max_connections: v.count(
+                        &format!("{cp}.max_connections"),
+                        h.max_connections,
+                        d.max_connections,
+                        1,
+                        1_000_000,
+                    ),
+                    request_timeout: v
+                        .opt_duration(&format!("{cp}.request_timeout"), &h.request_timeout)
+                        .unwrap_or(d.request_timeout),
                 })
             }
         };

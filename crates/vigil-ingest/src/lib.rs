@@ -7,9 +7,9 @@
 //! queue makes it wait (backpressure) rather than drop. It stops on the shutdown signal after
 //! sending what it holds, and reports through the component's
 //! [`ComponentMetrics`](vigil_pipeline::ComponentMetrics): records in, bytes in, errors and
-//! drops by reason, and gauges. Today there is one connector, [`syslog`]; HTTP, file tail,
-//! NATS, Kafka, SQL polling and NetFlow will join it, each in its own module, heavy client
-//! libraries behind features.
+//! drops by reason, and gauges. Today there are two connectors, [`syslog`] and [`http`]
+//! (`/ingest`, Elasticsearch `_bulk`, Splunk HEC); file tail, NATS, Kafka, SQL polling and
+//! NetFlow will join them, each in its own module, heavy client libraries behind features.
 //!
 //! The configuration types users write (YAML) live in `vigil-config`; they are validated into
 //! the runtime settings defined here ([`syslog::SyslogSettings`]), which hold parsed addresses
@@ -70,6 +70,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+pub mod http;
 pub mod syslog;
 
 /// Why a connector could not be built or could not start. Bad input is never an error here: it
@@ -105,9 +106,10 @@ pub enum IngestError {
         reason: String,
     },
     /// A listening socket could not be opened.
-    #[error("cannot listen for syslog over {transport} on {addr}: {source}{hint}")]
+    #[error("cannot listen {transport} on {addr}: {source}{hint}")]
     Bind {
-        /// `UDP`, `TCP` or `TLS`.
+        /// What listens: `for syslog over UDP`, `for syslog over TCP`, `for syslog over TLS`,
+        /// `for HTTP`, `for HTTPS`.
         transport: &'static str,
         /// The address.
         addr: SocketAddr,

@@ -27,6 +27,7 @@ use vigil_config::{
 use vigil_core::correlation::CorrelationDestination;
 use vigil_core::detection::{DetectionDestination, LoadedRules, Rules};
 use vigil_event::{TimePolicy, Timestamp, Value};
+use vigil_ingest::http::HttpConnector;
 use vigil_ingest::syslog::SyslogConnector;
 use vigil_normalize::SyslogNormalizer;
 use vigil_pipeline::transforms::{Aggregation, AggregationRule, Enrich, Enrichment, QueryFilter};
@@ -128,6 +129,9 @@ pub fn build_connector(
         ConnectorConfig::Syslog(s) => SyslogConnector::new(s.clone())
             .map(|conn| ("syslog", Box::new(conn) as Box<dyn Connector>))
             .map_err(|e| format!("{path}: {e}")),
+        ConnectorConfig::Http(h) => HttpConnector::new(h.clone())
+            .map(|conn| ("http", Box::new(conn) as Box<dyn Connector>))
+            .map_err(|e| format!("{path}: {e}")),
     }
 }
 
@@ -140,6 +144,7 @@ pub fn set_listen_addr(c: &mut ConnectorConfig, addr: std::net::SocketAddr) -> b
             s.tcp = Some(addr);
             true
         }
+        ConnectorConfig::Http(_) => false,
     }
 }
 
@@ -147,6 +152,11 @@ pub fn set_listen_addr(c: &mut ConnectorConfig, addr: std::net::SocketAddr) -> b
 fn connector_secrets(c: &ConnectorConfig, path: &str) -> Vec<(String, std::path::PathBuf)> {
     match c {
         ConnectorConfig::Syslog(s) => s
+            .tls
+            .iter()
+            .map(|t| (format!("{path}.tls.key"), t.key_path.clone()))
+            .collect(),
+        ConnectorConfig::Http(h) => h
             .tls
             .iter()
             .map(|t| (format!("{path}.tls.key"), t.key_path.clone()))

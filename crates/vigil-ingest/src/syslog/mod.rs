@@ -25,8 +25,8 @@ use vigil_pipeline::{
 use crate::IngestError;
 
 mod policy;
-mod stream;
-mod tls;
+pub(crate) mod stream;
+pub(crate) mod tls;
 mod udp;
 
 /// The syslog connector's settings: the validated configuration type itself
@@ -156,11 +156,14 @@ impl SyslogConnector {
         }
         let s = &self.settings;
         let udp = s.udp.map(|a| udp::bind(a, s.udp_recv_buffer)).transpose()?;
-        let tcp = s.tcp.map(|a| stream::bind(a, "TCP")).transpose()?;
+        let tcp = s
+            .tcp
+            .map(|a| stream::bind(a, "for syslog over TCP"))
+            .transpose()?;
         let tls = s
             .tls
             .as_ref()
-            .map(|t| stream::bind(t.listen, "TLS"))
+            .map(|t| stream::bind(t.listen, "for syslog over TLS"))
             .transpose()?;
         let addrs = BoundAddrs {
             udp: udp.as_ref().map(|u| u.local),

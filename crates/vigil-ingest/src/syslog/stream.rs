@@ -57,7 +57,7 @@ pub(super) fn bind_hint(e: &io::Error, addr: SocketAddr) -> String {
 }
 
 /// Opens a listening TCP socket (SO_REUSEADDR, so a restart does not wait for TIME_WAIT).
-pub(super) fn bind(
+pub(crate) fn bind(
     addr: SocketAddr,
     transport: &'static str,
 ) -> Result<std::net::TcpListener, IngestError> {

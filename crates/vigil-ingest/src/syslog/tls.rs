@@ -81,7 +81,7 @@ fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, IngestError> {
 }
 
 /// The server configuration for `t`.
-pub(super) fn server_config(t: &TlsSettings) -> Result<Arc<ServerConfig>, IngestError> {
+pub(crate) fn server_config(t: &TlsSettings) -> Result<Arc<ServerConfig>, IngestError> {
     let certs = read_certs("certificate", &t.cert_path)?;
     let key = read_key(&t.key_path)?;
     let config_error = |reason: String| IngestError::TlsConfig {

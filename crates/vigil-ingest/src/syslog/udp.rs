@@ -47,7 +47,7 @@ pub(super) struct BoundUdp {
 
 pub(super) fn bind(addr: SocketAddr, recv_buffer: Option<usize>) -> Result<BoundUdp, IngestError> {
     let err = |source: io::Error| IngestError::Bind {
-        transport: "UDP",
+        transport: "for syslog over UDP",
         addr,
         hint: bind_hint(&source, addr),
         source,

@@ -1,0 +1,258 @@
+//! The HTTP connector (`type: http`) in a real `vigil up`, fed by `curl`: NDJSON on `/ingest`,
+//! a gzip `_bulk` body with basic auth, HEC events with `Splunk <token>`, and a wrong token.
+
+#![allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use support::{Vigil, free_port, tmp};
+
+const TOKEN: &str = "test-token-0123456789";
+
+/// `curl` posting `file` to `url` with `headers`; returns the status and the body.
+fn curl(url: &str, headers: &[&str], file: &Path) -> (u16, String) {
+    let mut cmd = Command::new("curl");
+    cmd.args([
+        "-sS",
+        "--max-time",
+        "30",
+        "-w",
+        "\n%{http_code}",
+        "-X",
+        "POST",
+    ]);
+    for h in headers {
+        cmd.args(["-H", h]);
+    }
+    cmd.arg("--data-binary")
+        .arg(format!("@{}", file.display()))
+        .arg(url);
+    let out = cmd.output().expect("curl runs");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    (code.trim().parse().unwrap(), body.to_owned())
+}
+
+#[test]
+fn curl_posts_ndjson_bulk_and_hec_events_that_are_searchable() {
+    let dir = tmp();
+    let hport = free_port();
+    let cfg = dir.path().join("vigil.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "version: 1\ncollectors:\n  - id: syslog\n    connector: {{ type: syslog, tcp: \"127.0.0.1:5514\" }}\n  - id: web\n    connector:\n      type: http\n      listen: 127.0.0.1:{hport}\n      tokens: [{TOKEN}]\n    normalizer: {{ type: auto }}\n"
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let v = Vigil::start(&data, Some(&cfg));
+    let base = format!("http://127.0.0.1:{hport}");
+    let bearer = format!("Authorization: Bearer {TOKEN}");
+
+    // NDJSON, one malformed line kept
+    let f = dir.path().join("a.ndjson");
+    std::fs::write(
+        &f,
+        "{\"message\":\"ndjsonalpha one\"}\n{\"message\":\"ndjsonalpha two\"}\nndjsonalpha not json\n",
+    )
+    .unwrap();
+    let (s, b) = curl(&format!("{base}/ingest"), &[&bearer], &f);
+    assert_eq!(s, 200, "{b}");
+    let r: serde_json::Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(r["accepted"], 3);
+    assert_eq!(r["malformed"], 1);
+
+    // a JSON array
+    std::fs::write(
+        &f,
+        "[{\"message\":\"arraybeta 1\"},{\"message\":\"arraybeta 2\"}]",
+    )
+    .unwrap();
+    let (s, b) = curl(&format!("{base}/ingest"), &[&bearer], &f);
+    assert_eq!(s, 200, "{b}");
+
+    // _bulk, gzip, basic auth as Beats sends it
+    let bulk = dir.path().join("bulk.ndjson");
+    let mut body = String::new();
+    for i in 0..50 {
+        body.push_str("{\"index\":{\"_index\":\"filebeat\"}}\n");
+        body.push_str(&format!("{{\"message\":\"bulkgamma {i}\"}}\n"));
+    }
+    body.push_str("{\"delete\":{\"_id\":\"x\"}}\n");
+    std::fs::write(&bulk, body).unwrap();
+    assert!(
+        Command::new("gzip")
+            .arg("-kf")
+            .arg(&bulk)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let gz = dir.path().join("bulk.ndjson.gz");
+    let (s, b) = curl(
+        &format!("{base}/filebeat/_bulk"),
+        &[
+            "Content-Encoding: gzip",
+            "Content-Type: application/x-ndjson",
+        ],
+        &gz,
+    );
+    assert_eq!(s, 401, "no credentials: {b}");
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "-u",
+            &format!("elastic:{TOKEN}"),
+            "-H",
+            "Content-Encoding: gzip",
+        ])
+        .args(["-H", "Content-Type: application/x-ndjson", "--data-binary"])
+        .arg(format!("@{}", gz.display()))
+        .arg(format!("{base}/_bulk"))
+        .output()
+        .unwrap();
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["errors"], true, "the delete is refused per item");
+    let items = r["items"].as_array().unwrap();
+    assert_eq!(items.len(), 51);
+    assert_eq!(items[0]["index"]["status"], 201);
+    assert_eq!(items[0]["index"]["_index"], "filebeat");
+    assert_eq!(items[50]["delete"]["status"], 400);
+
+    // HEC
+    let hec = dir.path().join("hec.json");
+    std::fs::write(
+        &hec,
+        "{\"event\":\"hecdelta first\",\"sourcetype\":\"x\"}{\"event\":{\"message\":\"hecdelta second\"}}",
+    )
+    .unwrap();
+    let splunk = format!("Authorization: Splunk {TOKEN}");
+    let (s, b) = curl(
+        &format!("{base}/services/collector/event"),
+        &[&splunk],
+        &hec,
+    );
+    assert_eq!(s, 200, "{b}");
+    let r: serde_json::Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(r, serde_json::json!({"text": "Success", "code": 0}));
+    std::fs::write(&hec, "hecraw line one\nhecraw line two\n").unwrap();
+    let (s, b) = curl(&format!("{base}/services/collector/raw"), &[&splunk], &hec);
+    assert_eq!(s, 200, "{b}");
+
+    // a wrong token
+    let (s, b) = curl(
+        &format!("{base}/services/collector/event"),
+        &["Authorization: Splunk wrong-token-000000"],
+        &hec,
+    );
+    assert_eq!(s, 401, "{b}");
+    let (s, _) = curl(
+        &format!("{base}/ingest"),
+        &["Authorization: Bearer wrong-token-000000"],
+        &f,
+    );
+    assert_eq!(s, 401);
+
+    assert_eq!(v.wait_count("ndjsonalpha", 3), 3);
+    assert_eq!(v.wait_count("arraybeta", 2), 2);
+    assert_eq!(v.wait_count("bulkgamma", 50), 50);
+    assert_eq!(v.wait_count("hecdelta", 2), 2);
+    assert_eq!(v.wait_count("hecraw", 2), 2);
+    assert_eq!(v.count("vigil.source:web"), 59);
+    v.stop();
+}
+
+/// rsyslog's `omelasticsearch` module, Debian's `rsyslog-elasticsearch`.
+const OMELASTICSEARCH: &str = "/usr/lib/x86_64-linux-gnu/rsyslog/omelasticsearch.so";
+
+/// The real peer: rsyslogd (in the foreground, its own config and ports) receives syslog over
+/// TCP and ships it with `omelasticsearch` in bulk mode, basic auth, into `/_bulk`. Skipped
+/// (with a message) only when rsyslogd or its elasticsearch module is not installed.
+#[test]
+fn rsyslog_omelasticsearch_ships_into_bulk() {
+    if !Path::new(OMELASTICSEARCH).exists() || Command::new("rsyslogd").arg("-v").output().is_err()
+    {
+        eprintln!(
+            "skipped: rsyslogd with omelasticsearch (Debian rsyslog-elasticsearch) is not installed"
+        );
+        return;
+    }
+    let dir = tmp();
+    let hport = free_port();
+    let rport = free_port();
+    let cfg = dir.path().join("vigil.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "version: 1\ncollectors:\n  - id: syslog\n    connector: {{ type: syslog, tcp: \"127.0.0.1:5514\" }}\n  - id: es\n    connector:\n      type: http\n      listen: 127.0.0.1:{hport}\n      tokens: [{TOKEN}]\n    normalizer: {{ type: auto }}\n"
+        ),
+    )
+    .unwrap();
+    let v = Vigil::start(&dir.path().join("data"), Some(&cfg));
+    let work = dir.path().join("rsyslog");
+    std::fs::create_dir(&work).unwrap();
+    let conf = work.join("rsyslog.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            r#"global(workDirectory="{w}")
+module(load="imtcp")
+module(load="omelasticsearch")
+template(name="doc" type="string" string="{{\"message\":\"%msg:::json%\",\"host\":\"%hostname:::json%\"}}")
+input(type="imtcp" address="127.0.0.1" port="{rport}" ruleset="es")
+ruleset(name="es") {{
+  action(type="omelasticsearch" server="127.0.0.1" serverport="{hport}" template="doc"
+         searchIndex="rsyslog" bulkmode="on" uid="rsyslog" pwd="{TOKEN}"
+         errorFile="{w}/errors.json" action.resumeRetryCount="-1")
+}}
+"#,
+            w = work.display()
+        ),
+    )
+    .unwrap();
+    let mut rsyslog = Command::new("rsyslogd")
+        .args(["-n", "-f"])
+        .arg(&conf)
+        .arg("-i")
+        .arg(work.join("rsyslog.pid"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(work.join("rsyslogd.log")).unwrap())
+        .spawn()
+        .unwrap();
+    // wait for its TCP input
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut s = loop {
+        match std::net::TcpStream::connect(("127.0.0.1", rport)) {
+            Ok(s) => break s,
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => panic!("rsyslogd did not listen: {e}"),
+        }
+    };
+    for i in 0..200 {
+        use std::io::Write;
+        writeln!(s, "<13>Dec  7 10:00:00 web01 app: rsyslogepsilon event {i}").unwrap();
+    }
+    drop(s);
+    let n = v.wait_count("rsyslogepsilon", 200);
+    let errors = std::fs::read_to_string(work.join("errors.json")).unwrap_or_default();
+    Command::new("kill")
+        .args(["-TERM", &rsyslog.id().to_string()])
+        .status()
+        .unwrap();
+    let _ = rsyslog.wait();
+    assert_eq!(
+        n,
+        200,
+        "rsyslog errors: {errors}\nrsyslogd log: {}",
+        std::fs::read_to_string(work.join("rsyslogd.log")).unwrap_or_default()
+    );
+    assert!(errors.is_empty(), "{errors}");
+    assert_eq!(v.count("vigil.source:es"), 200);
+    v.stop();
+}
