@@ -382,8 +382,8 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
 
     use vigil_event::{Timestamp, Value};
+    use vigil_store::SearchRequest;
     use vigil_store::embedded::{EmbeddedConfig, EmbeddedStore};
-    use vigil_store::{AggregateRequest, SearchRequest};
 
     use super::*;
 
@@ -401,58 +401,8 @@ selectors:
     threshold: 3
 "#;
 
-    #[derive(Debug)]
-    struct FlakyStore {
-        inner: EmbeddedStore,
-        refuse: Vec<usize>,
-        calls: AtomicUsize,
-    }
-
-    impl EventStore for FlakyStore {
-        fn append(&self, t: &TenantId, events: &[Event]) -> Result<u64, vigil_store::StoreError> {
-            let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
-            if self.refuse.contains(&n) {
-                return Err(vigil_store::StoreError::Invalid(format!(
-                    "append {n} refused (test)"
-                )));
-            }
-            self.inner.append(t, events)
-        }
-        fn wait_durable(
-            &self,
-            t: &TenantId,
-            lsn: u64,
-            timeout: Duration,
-        ) -> Result<(), vigil_store::StoreError> {
-            self.inner.wait_durable(t, lsn, timeout)
-        }
-        fn search(
-            &self,
-            t: &TenantId,
-            r: &SearchRequest,
-        ) -> Result<vigil_store::SearchResult, vigil_store::StoreError> {
-            self.inner.search(t, r)
-        }
-        fn aggregate(
-            &self,
-            t: &TenantId,
-            r: &AggregateRequest,
-        ) -> Result<vigil_store::AggregateResult, vigil_store::StoreError> {
-            self.inner.aggregate(t, r)
-        }
-        fn stats(&self, t: &TenantId) -> Result<vigil_store::StoreStats, vigil_store::StoreError> {
-            self.inner.stats(t)
-        }
-        fn tenants(&self) -> Result<Vec<TenantId>, vigil_store::StoreError> {
-            Ok(self.inner.tenants())
-        }
-        fn flush(&self, t: &TenantId) -> Result<(), vigil_store::StoreError> {
-            self.inner.flush(t)
-        }
-        fn close(&self) -> Result<(), vigil_store::StoreError> {
-            self.inner.close()
-        }
-    }
+    /// The embedded store refusing chosen appends, shared with the detection tests.
+    use crate::detection::retry_tests::FlakyStore;
 
     fn failure(tenant: &str, second: i64, ip: &str) -> Event {
         let mut e = Event::new(vigil_event::Bytes::from(format!("failure from {ip}")));

@@ -700,7 +700,7 @@ impl Destination for DetectionDestination {
 }
 
 #[cfg(test)]
-mod retry_tests {
+pub(crate) mod retry_tests {
     //! The pipeline retries a failed write with the same batch: the detection destination must
     //! end with exactly the alerts and correlation windows of one successful write. The store
     //! that fails is the real embedded store behind a wrapper that refuses chosen appends.
@@ -741,10 +741,10 @@ correlation:
 
     /// The embedded store, refusing the appends whose 1-based numbers are in `refuse`.
     #[derive(Debug)]
-    struct FlakyStore {
-        inner: EmbeddedStore,
-        refuse: Vec<usize>,
-        calls: AtomicUsize,
+    pub(crate) struct FlakyStore {
+        pub(crate) inner: EmbeddedStore,
+        pub(crate) refuse: Vec<usize>,
+        pub(crate) calls: AtomicUsize,
     }
 
     impl EventStore for FlakyStore {
