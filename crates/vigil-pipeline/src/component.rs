@@ -33,12 +33,97 @@ impl ComponentError {
 }
 
 /// Records from one source, passed between stages as a unit.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RawBatch {
     /// The source.
     pub source: Arc<SourceInfo>,
     /// The records.
     pub records: Vec<RawRecord>,
+    /// Told once the batch's events are written by every destination (see [`Ack`]); `None`
+    /// for a connector that answers its sender on acceptance (syslog, HTTP).
+    pub ack: Option<Ack>,
+}
+
+/// The pipeline's answer for one [`RawBatch`], for connectors that may tell their peer only
+/// once events are durable (a message bus acknowledges, a file checkpoints its offset). The
+/// batch is *durable* when every destination's `write` of the events made from it returned
+/// (for the store: appended to its write-ahead log, which is fsynced within
+/// `storage.fsync_interval`); a batch filtered away entirely is durable at once. It is *not*
+/// durable when a destination gave up on it at shutdown, stopped for good, or the batch was
+/// dropped unprocessed: the connector then leaves the message unacknowledged (redelivered).
+/// Events an aggregation holds are durable for this purpose when the batch is processed: the
+/// aggregate is what gets written.
+pub struct Ack(Option<tokio::sync::oneshot::Sender<bool>>);
+
+/// Waits for the pipeline's answer on a batch sent with an [`Ack`].
+#[derive(Debug)]
+pub struct AckWait(tokio::sync::oneshot::Receiver<bool>);
+
+impl Ack {
+    /// An acknowledgement to send with a batch, and its waiting side.
+    pub fn new() -> (Ack, AckWait) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        (Ack(Some(tx)), AckWait(rx))
+    }
+
+    /// Answers: `true` when durable.
+    pub(crate) fn resolve(mut self, durable: bool) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(durable);
+        }
+    }
+}
+
+impl std::fmt::Debug for Ack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Ack")
+    }
+}
+
+impl AckWait {
+    /// `true` once the batch is durable; `false` when it will not be (see [`Ack`]).
+    pub async fn durable(self) -> bool {
+        matches!(self.0.await, Ok(true))
+    }
+}
+
+/// The acknowledgements of the raw batches behind one batch of events, shared by the
+/// destinations it goes to: each confirms its write; when the last holder lets go, every ack
+/// is answered durable if all confirmed.
+pub(crate) struct AckSet {
+    acks: Vec<Ack>,
+    pending: std::sync::atomic::AtomicUsize,
+}
+
+impl AckSet {
+    /// A set awaiting no confirmation yet.
+    pub(crate) fn new(acks: Vec<Ack>) -> AckSet {
+        AckSet {
+            acks,
+            pending: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// One more destination is to confirm (called before its queue gets the events).
+    pub(crate) fn expect(&self) {
+        self.pending
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// One destination wrote the events.
+    pub(crate) fn confirm(&self) {
+        self.pending
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+impl Drop for AckSet {
+    fn drop(&mut self) {
+        let durable = self.pending.load(std::sync::atomic::Ordering::Acquire) == 0;
+        for a in self.acks.drain(..) {
+            a.resolve(durable);
+        }
+    }
 }
 
 /// The sending side of the connector → normalizer queue. Bounded: `send_async` waits when the

@@ -28,8 +28,8 @@ pub mod topology;
 pub mod transforms;
 
 pub use component::{
-    BoxFuture, ComponentError, Connector, ConnectorContext, Destination, ListenAddr, Normalizer,
-    RawBatch, RawRecord, RawSender, SourceInfo, Transform,
+    Ack, AckWait, BoxFuture, ComponentError, Connector, ConnectorContext, Destination, ListenAddr,
+    Normalizer, RawBatch, RawRecord, RawSender, SourceInfo, Transform,
 };
 pub use descriptors::{ConnectionBudget, ConnectionPermit};
 pub use file::FileDestination;

@@ -29,8 +29,8 @@ use smol_str::SmolStr;
 use vigil_event::{Event, TimePolicy};
 
 use crate::component::{
-    ComponentError, Connector, ConnectorContext, Destination, Normalizer, RawBatch, SourceInfo,
-    Transform,
+    Ack, AckSet, ComponentError, Connector, ConnectorContext, Destination, Normalizer, RawBatch,
+    SourceInfo, Transform,
 };
 use crate::telemetry::{ComponentMetrics, Telemetry};
 use crate::{Shutdown, ShutdownSignal};
@@ -218,11 +218,16 @@ struct Gathered {
     /// Events of the last batch handed on: a new batch reserves that many, so that it does
     /// not grow (and move its events) step by step.
     last: usize,
+    /// The acknowledgements of the raw batches gathered.
+    acks: Vec<Ack>,
 }
 
 impl Gathered {
     /// Normalizes `batch` into the batch of its tenant.
-    fn add(&mut self, chain: &mut Chain, batch: RawBatch) {
+    fn add(&mut self, chain: &mut Chain, mut batch: RawBatch) {
+        if let Some(a) = batch.ack.take() {
+            self.acks.push(a);
+        }
         let i = match self
             .by_tenant
             .iter()
@@ -240,6 +245,14 @@ impl Gathered {
             chain.process(batch, evs);
             self.events += evs.len() - before;
         }
+    }
+
+    /// The acknowledgements of the gathered raw batches, to travel with their events.
+    fn take_acks(&mut self) -> Option<Arc<AckSet>> {
+        if self.acks.is_empty() {
+            return None;
+        }
+        Some(Arc::new(AckSet::new(std::mem::take(&mut self.acks))))
     }
 
     /// The gathered batches, one per tenant (none empty).
@@ -375,8 +388,7 @@ impl PipelineBuilder {
         let mut dest_txs = Vec::new();
         let mut dest_threads = Vec::new();
         for (mut dest, m) in self.destinations {
-            let (tx, rx) =
-                flume::bounded::<Arc<Vec<Event>>>(self.options.event_queue_batches.max(1));
+            let (tx, rx) = flume::bounded::<EventBatch>(self.options.event_queue_batches.max(1));
             dest_txs.push(tx);
             let stop = shutdown.signal();
             let name = format!("vigil-dest-{}", m.id());
@@ -422,8 +434,11 @@ impl PipelineBuilder {
                                     batch_events,
                                 );
                                 gauge.store(rx.len() as i64, Ordering::Relaxed);
+                                // answered when every destination confirmed (or at once,
+                                // when everything was filtered away)
+                                let acks = gathered.take_acks();
                                 for events in gathered.take() {
-                                    sent.keep(send_to_destinations(&txs, events));
+                                    sent.keep(send_to_destinations(&txs, events, acks.as_ref()));
                                 }
                             }
                             Err(flume::RecvTimeoutError::Timeout) => {}
@@ -434,13 +449,13 @@ impl PipelineBuilder {
                             next_tick = now + TICK;
                             let mut due = Vec::new();
                             chain.tick(now, &mut due);
-                            sent.keep(send_to_destinations(&txs, due));
+                            sent.keep(send_to_destinations(&txs, due, None));
                         }
                         sent.reclaim();
                     }
                     let mut held = Vec::new();
                     chain.flush(&mut held);
-                    send_to_destinations(&txs, held);
+                    send_to_destinations(&txs, held, None);
                 })
                 .map_err(|e| ComponentError {
                     component: "pipeline".into(),
@@ -474,19 +489,27 @@ impl PipelineBuilder {
     }
 }
 
+/// A batch of events for a destination, with the acknowledgements of the raw batches it was
+/// made from.
+type EventBatch = (Arc<Vec<Event>>, Option<Arc<AckSet>>);
+
 /// Sends a batch to every destination; returns the worker's own handle on it.
 fn send_to_destinations(
-    txs: &[flume::Sender<Arc<Vec<Event>>>],
+    txs: &[flume::Sender<EventBatch>],
     events: Vec<Event>,
+    acks: Option<&Arc<AckSet>>,
 ) -> Option<Arc<Vec<Event>>> {
     if events.is_empty() {
         return None;
     }
     let shared = Arc::new(events);
     for tx in txs {
+        if let Some(a) = acks {
+            a.expect();
+        }
         // a closed destination queue means that destination has stopped for good; its
-        // thread has already reported why
-        let _ = tx.send(shared.clone());
+        // thread has already reported why (and the batch's acks stay unconfirmed)
+        let _ = tx.send((shared.clone(), acks.cloned()));
     }
     Some(shared)
 }
@@ -518,10 +541,10 @@ impl Sent {
 fn run_destination(
     dest: &mut dyn Destination,
     m: &ComponentMetrics,
-    rx: flume::Receiver<Arc<Vec<Event>>>,
+    rx: flume::Receiver<EventBatch>,
     stop: ShutdownSignal,
 ) {
-    while let Ok(batch) = rx.recv() {
+    while let Ok((batch, acks)) = rx.recv() {
         m.events_in(batch.len() as u64);
         let mut backoff = Duration::from_millis(50);
         let mut attempts_after_stop = 0;
@@ -529,6 +552,9 @@ fn run_destination(
             match dest.write(&batch) {
                 Ok(()) => {
                     m.events_out(batch.len() as u64);
+                    if let Some(a) = &acks {
+                        a.confirm();
+                    }
                     break;
                 }
                 Err(e) => {
@@ -644,6 +670,7 @@ mod tests {
                         .send_async(RawBatch {
                             source: ctx.source.clone(),
                             records,
+                            ack: None,
                         })
                         .await;
                 }
@@ -715,6 +742,7 @@ mod tests {
                     transport_error: None,
                 })
                 .collect(),
+            ack: None,
         }
     }
 
@@ -851,7 +879,14 @@ mod tests {
             collector: "t".into(),
         });
         let mut out = Vec::new();
-        chain.process(RawBatch { source, records }, &mut out);
+        chain.process(
+            RawBatch {
+                source,
+                records,
+                ack: None,
+            },
+            &mut out,
+        );
         assert!(out.iter().all(|e| e.timestamp == received));
         let tagged: Vec<_> = out
             .iter()
@@ -927,5 +962,110 @@ mod tests {
                 .events_out,
             4
         );
+    }
+
+    /// Sends each group of lines as one batch with an [`Ack`] and reports the answers, in
+    /// order, on `answers`.
+    struct Acked(Vec<Vec<&'static str>>, flume::Sender<bool>);
+    impl Connector for Acked {
+        fn run(self: Box<Self>, ctx: ConnectorContext) -> BoxFuture<Result<(), ComponentError>> {
+            Box::pin(async move {
+                for lines in self.0 {
+                    let (ack, wait) = Ack::new();
+                    let mut batch = raw_batch(&ctx.source, &lines);
+                    batch.ack = Some(ack);
+                    let _ = ctx.out.send_async(batch).await;
+                    let _ = self.1.send_async(wait.durable().await).await;
+                }
+                let mut s = ctx.shutdown;
+                s.wait().await;
+                Ok(())
+            })
+        }
+    }
+
+    /// Fails every write while `fail` is set.
+    struct Flaky(Arc<std::sync::atomic::AtomicBool>, Arc<Mutex<Vec<String>>>);
+    impl Destination for Flaky {
+        fn write(&mut self, events: &[Event]) -> Result<(), ComponentError> {
+            if self.0.load(Ordering::SeqCst) {
+                return Err(ComponentError {
+                    component: "flaky".into(),
+                    message: "down".into(),
+                });
+            }
+            self.1.lock().unwrap().extend(
+                events
+                    .iter()
+                    .map(|e| e.message.clone().unwrap().to_string()),
+            );
+            Ok(())
+        }
+        fn flush(&mut self) -> Result<(), ComponentError> {
+            Ok(())
+        }
+    }
+
+    fn acked_pipeline(
+        batches: Vec<Vec<&'static str>>,
+        fail: Arc<std::sync::atomic::AtomicBool>,
+    ) -> (
+        RunningPipeline,
+        flume::Receiver<bool>,
+        Arc<Mutex<Vec<String>>>,
+    ) {
+        let tel = Telemetry::new();
+        let (tx, answers) = flume::unbounded();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let mut b = PipelineBuilder::new(PipelineOptions::default(), tel.clone());
+        let src = SourceInfo {
+            id: "acked".into(),
+            tenant: "main".into(),
+            collector: "t".into(),
+        };
+        b.connector(Box::new(Acked(batches, tx)), src);
+        let t2 = tel.clone();
+        b.chain(move || {
+            let mut c = Chain::default();
+            c.sources.insert(
+                "acked".into(),
+                SourceChain {
+                    normalizer: (Arc::new(Norm), t2.component("normalizer", "acked")),
+                    time_policy: TimePolicy::default(),
+                    transforms: vec![(Box::new(DropOdd), t2.component("filter", "acked/0"))],
+                },
+            );
+            c
+        });
+        let other = Arc::new(Mutex::new(Vec::new()));
+        b.destination("steady", Box::new(Collect(other, Arc::default())));
+        b.destination("flaky", Box::new(Flaky(fail, got.clone())));
+        (b.start().unwrap(), answers, got)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_is_acknowledged_once_every_destination_wrote_it() {
+        let fail = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        // the second batch is filtered away entirely: durable at once
+        let (running, answers, got) =
+            acked_pipeline(vec![vec!["e0", "e2"], vec!["e1", "e3"]], fail.clone());
+        // while a destination fails, no answer (the connector waits on the first batch)
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(answers.is_empty());
+        fail.store(false, Ordering::SeqCst);
+        assert!(answers.recv_async().await.unwrap());
+        assert_eq!(*got.lock().unwrap(), ["e0", "e2"]);
+        assert!(answers.recv_async().await.unwrap());
+        running.stop().await.unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_given_up_at_shutdown_is_not_acknowledged() {
+        let fail = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (running, answers, got) = acked_pipeline(vec![vec!["e0", "e2"]], fail);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        running.stop().await.unwrap();
+        assert!(!answers.recv_async().await.unwrap());
+        assert!(got.lock().unwrap().is_empty());
     }
 }

@@ -616,6 +616,7 @@ async fn send(shared: &Shared, peer: SocketAddr, pieces: Vec<Piece>, api: Api) -
     let batch = RawBatch {
         source: shared.source.clone(),
         records,
+        ack: None,
     };
     match tokio::time::timeout(
         shared.settings.request_timeout,

@@ -335,6 +335,7 @@ impl Shared {
         let batch = RawBatch {
             source: self.source.clone(),
             records,
+            ack: None,
         };
         if self.out.send_async(batch).await.is_err() {
             self.metrics.drop("pipeline_closed", n);
