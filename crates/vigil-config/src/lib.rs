@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 pub mod raw;
+pub mod raw_bus;
 mod secret;
 mod validate;
 

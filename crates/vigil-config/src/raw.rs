@@ -198,6 +198,15 @@ pub enum RawDestination {
     Storage {},
     /// A file, one event per line, appended to; reopened when it is moved away (log rotation).
     File(RawFileDestination),
+    /// Syslog forwarding over TCP or TLS: RFC 5424 with octet counting (RFC 6587/5425), one
+    /// message per event (its raw record as MSG), through a disk buffer.
+    Syslog(crate::raw_bus::RawSyslogDestination),
+    /// HTTP forwarding: NDJSON (`POST` of one ECS JSON object per line) or an Elasticsearch
+    /// `_bulk` body, through a disk buffer; Vigil's own HTTP connector takes both.
+    Http(crate::raw_bus::RawHttpDestination),
+    /// NATS (JetStream) publishing, one message per event with `Nats-Msg-Id` set to the event
+    /// id (so a stream's duplicate window drops a resend), through a disk buffer.
+    Nats(crate::raw_bus::RawNatsDestination),
 }
 
 /// File destination settings.
@@ -437,6 +446,10 @@ pub enum RawConnector {
     /// (`POST /services/collector/event`, `POST /services/collector/raw`), so shippers built for
     /// those (Beats, Logstash, rsyslog's omelasticsearch, Splunk forwarders) send here unchanged.
     Http(RawHttp),
+    /// NATS JetStream: a durable pull consumer, each message acknowledged only once its
+    /// event is durable (stored), redelivered otherwise; redeliveries of messages already
+    /// stored are recognized by message id and acknowledged without storing them twice.
+    Nats(crate::raw_bus::RawNats),
 }
 
 /// HTTP connector settings.

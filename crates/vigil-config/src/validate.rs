@@ -8,6 +8,9 @@ use std::time::Duration;
 use crate::raw::*;
 use crate::{ConfigErrors, Problems};
 
+mod bus;
+pub use bus::*;
+
 /// A validated configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -88,6 +91,12 @@ pub enum DestinationConfig {
         /// Line format.
         format: FileFormat,
     },
+    /// Syslog forwarding (TCP/TLS).
+    Syslog(SyslogForwardConfig),
+    /// HTTP forwarding (NDJSON or `_bulk`).
+    Http(HttpForwardConfig),
+    /// NATS publishing.
+    Nats(NatsForwardConfig),
 }
 
 /// Line format of a file destination (the same type in the file and after validation).
@@ -280,6 +289,8 @@ pub enum ConnectorConfig {
     Syslog(SyslogConfig),
     /// HTTP (`/ingest`, Elasticsearch `_bulk`, Splunk HEC).
     Http(HttpConfig),
+    /// NATS JetStream durable consumer.
+    Nats(NatsConfig),
 }
 
 /// Validated settings of an HTTP connector, and its runtime settings
@@ -1276,6 +1287,9 @@ fn check_collectors(v: &mut V<'_>, raw: &[RawCollector]) -> Vec<CollectorConfig>
                         .unwrap_or(d.request_timeout),
                 })
             }
+            RawConnector::Nats(n) => {
+                ConnectorConfig::Nats(bus::nats_connector(v, &format!("{path}.connector"), n))
+            }
         };
         let tz_path = format!("{path}.normalizer.timezone");
         let tz = |v: &mut V, timezone: &Option<String>| match timezone.as_deref() {
@@ -1806,6 +1820,19 @@ fn check_destinations(
                         let format = f.format.unwrap_or_default();
                         DestinationConfig::File { path, format }
                     }
+                    RawDestination::Syslog(d) => DestinationConfig::Syslog(
+                        bus::syslog_destination(v, &format!("destinations[{i}]"), d),
+                    ),
+                    RawDestination::Http(d) => DestinationConfig::Http(bus::http_destination(
+                        v,
+                        &format!("destinations[{i}]"),
+                        d,
+                    )),
+                    RawDestination::Nats(d) => DestinationConfig::Nats(bus::nats_destination(
+                        v,
+                        &format!("destinations[{i}]"),
+                        d,
+                    )),
                 })
                 .collect()
         }

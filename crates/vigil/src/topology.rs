@@ -132,6 +132,10 @@ pub fn build_connector(
         ConnectorConfig::Http(h) => HttpConnector::new(h.clone())
             .map(|conn| ("http", Box::new(conn) as Box<dyn Connector>))
             .map_err(|e| format!("{path}: {e}")),
+        ConnectorConfig::Nats(n) => Ok((
+            "nats",
+            Box::new(vigil_ingest::nats::NatsConnector::new(n.clone())) as Box<dyn Connector>,
+        )),
     }
 }
 
@@ -145,6 +149,7 @@ pub fn set_listen_addr(c: &mut ConnectorConfig, addr: std::net::SocketAddr) -> b
             true
         }
         ConnectorConfig::Http(_) => false,
+        ConnectorConfig::Nats(_) => false,
     }
 }
 
@@ -161,6 +166,7 @@ fn connector_secrets(c: &ConnectorConfig, path: &str) -> Vec<(String, std::path:
             .iter()
             .map(|t| (format!("{path}.tls.key"), t.key_path.clone()))
             .collect(),
+        ConnectorConfig::Nats(_) => Vec::new(),
     }
 }
 
