@@ -88,9 +88,7 @@ pub struct RawSyslogDestination {
 }
 
 /// Body format of the HTTP destination.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HttpBodyFormat {
     /// One ECS JSON object per line (`Content-Type: application/x-ndjson`).

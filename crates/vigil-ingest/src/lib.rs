@@ -70,8 +70,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-pub mod nats;
 pub mod http;
+pub mod nats;
 pub mod syslog;
 
 /// Why a connector could not be built or could not start. Bad input is never an error here: it

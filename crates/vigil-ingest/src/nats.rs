@@ -120,7 +120,9 @@ fn message_id(m: &jetstream::Message) -> Option<SmolStr> {
     {
         return Some(SmolStr::new(id));
     }
-    m.info().ok().map(|i| SmolStr::new(format!("#{}", i.stream_sequence)))
+    m.info()
+        .ok()
+        .map(|i| SmolStr::new(format!("#{}", i.stream_sequence)))
 }
 
 type Answer = (bool, Vec<(Option<SmolStr>, jetstream::Message)>);
@@ -209,7 +211,11 @@ impl State {
             if durable && let Some(id) = id {
                 self.recent.insert(id);
             }
-            let kind = if durable { AckKind::Ack } else { AckKind::Nak(None) };
+            let kind = if durable {
+                AckKind::Ack
+            } else {
+                AckKind::Nak(None)
+            };
             if m.ack_with(kind).await.is_err() {
                 self.ctx.metrics.error("ack", 1);
             }

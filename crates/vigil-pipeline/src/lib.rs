@@ -19,6 +19,7 @@
 
 #![warn(missing_docs)]
 
+pub mod buffer;
 pub mod component;
 pub mod descriptors;
 pub mod file;
@@ -27,6 +28,7 @@ pub mod telemetry;
 pub mod topology;
 pub mod transforms;
 
+pub use buffer::DiskBuffer;
 pub use component::{
     Ack, AckWait, BoxFuture, ComponentError, Connector, ConnectorContext, Destination, ListenAddr,
     Normalizer, RawBatch, RawRecord, RawSender, SourceInfo, Transform,

@@ -140,7 +140,10 @@ fn url(v: &mut V<'_>, path: &str, s: &str, schemes: &[&str], path_ok: bool) -> S
                 None => (rest, ""),
             };
             if !path_ok && !rest_path.trim_matches('/').is_empty() {
-                Some(format!("'{s}' has a path; write {}://HOST:PORT", schemes[0]))
+                Some(format!(
+                    "'{s}' has a path; write {}://HOST:PORT",
+                    schemes[0]
+                ))
             } else {
                 split_host_port(authority).err()
             }
@@ -183,7 +186,10 @@ fn nats_auth(
             .map(|p| NatsAuth::UserPassword(u.clone(), p))
             .unwrap_or_default(),
         (None, Some(_), None) => {
-            v.p.add(format!("{path}.password"), "missing: `user` needs a password");
+            v.p.add(
+                format!("{path}.password"),
+                "missing: `user` needs a password",
+            );
             NatsAuth::None
         }
         (None, None, Some(_)) => {
@@ -303,7 +309,10 @@ pub(super) fn http_destination(
     let index = d.index.clone().unwrap_or_else(|| "vigil".into());
     if index.is_empty() || index.contains(['/', ' ', '"', '\\', '*', '?', '<', '>', '|', ',', '#'])
     {
-        v.p.add(format!("{dp}.index"), format!("'{index}' is not an index name"));
+        v.p.add(
+            format!("{dp}.index"),
+            format!("'{index}' is not an index name"),
+        );
     }
     HttpForwardConfig {
         url,

@@ -54,7 +54,14 @@ impl NatsServer {
     /// Starts the server (again, same port and store) and waits until it accepts.
     pub fn restart(&mut self) {
         let child = Command::new("nats-server")
-            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
+            .args([
+                "-js",
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-sd",
+            ])
             .arg(&self.dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -104,10 +111,11 @@ impl Normalizer for Raw {
 pub struct Collect(pub Arc<Mutex<Vec<String>>>);
 impl Destination for Collect {
     fn write(&mut self, events: &[Event]) -> Result<(), ComponentError> {
-        self.0
-            .lock()
-            .unwrap()
-            .extend(events.iter().map(|e| String::from_utf8_lossy(&e.raw).into_owned()));
+        self.0.lock().unwrap().extend(
+            events
+                .iter()
+                .map(|e| String::from_utf8_lossy(&e.raw).into_owned()),
+        );
         Ok(())
     }
     fn flush(&mut self) -> Result<(), ComponentError> {
@@ -158,7 +166,10 @@ pub async fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
 }
 
 /// How often each of `ids` occurs in `got`, and the ids missing.
-pub fn count_ids(got: &[String], key: impl Fn(&str) -> Option<String>) -> std::collections::HashMap<String, usize> {
+pub fn count_ids(
+    got: &[String],
+    key: impl Fn(&str) -> Option<String>,
+) -> std::collections::HashMap<String, usize> {
     let mut m = std::collections::HashMap::new();
     for g in got {
         if let Some(k) = key(g) {
