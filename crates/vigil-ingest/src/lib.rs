@@ -70,6 +70,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+pub mod forward;
 pub mod http;
 pub mod nats;
 pub mod syslog;

@@ -319,6 +319,10 @@ impl Destination for DiskBuffer {
                 s.write_seg = next;
                 s.write_len = 0;
             }
+            // counted before the append: the drain may read the record as soon as it is in
+            // the file, and subtracts it then
+            s.bytes += rec;
+            s.batches += 1;
         }
         let before = self.shared.state.lock().write_len;
         if let Err(e) = self
@@ -328,12 +332,13 @@ impl Destination for DiskBuffer {
         {
             // cut a partial append off so the segment stays readable
             let _ = self.file.set_len(before);
+            let mut s = self.shared.state.lock();
+            s.bytes = s.bytes.saturating_sub(rec);
+            s.batches = s.batches.saturating_sub(1);
             return Err(self.io_err("append", e));
         }
         let mut s = self.shared.state.lock();
         s.write_len += rec;
-        s.bytes += rec;
-        s.batches += 1;
         self.shared.gauges(&s);
         self.shared.changed.notify_all();
         Ok(())

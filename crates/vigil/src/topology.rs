@@ -283,15 +283,70 @@ pub enum BuiltDestination {
         what: String,
         destination: Box<dyn Destination>,
     },
+    /// A forwarding destination, run behind a disk buffer in `<data_dir>/buffers/<id>`
+    /// (opened by `vigil up`, never by `vigil validate`).
+    Buffered {
+        /// Its id in metrics and the buffer's directory name (`syslog-1`).
+        id: String,
+        /// What `vigil up` prints about it.
+        what: String,
+        destination: Box<dyn Destination>,
+        /// The buffer's bound in bytes.
+        max_bytes: u64,
+    },
 }
 
-/// The destination of `d`: the one `match` over destination types.
+/// The destination of `d`: the one `match` over destination types. A forwarding
+/// destination that cannot be built (its TLS material does not load) is an error with its
+/// path.
 pub fn build_destination(
     d: &DestinationConfig,
     index: usize,
     telemetry: &Telemetry,
-) -> BuiltDestination {
-    match d {
+) -> Result<BuiltDestination, String> {
+    use vigil_ingest::forward::{HttpForward, NatsForward, SyslogForward};
+    let path = format!("destinations[{index}]");
+    let buffered =
+        |kind: &str, what: String, max_bytes: u64, d: Result<Box<dyn Destination>, String>| {
+            let id = format!("{kind}-{index}");
+            d.map(|destination| BuiltDestination::Buffered {
+                what: format!("{kind:<10} {what} ({id}, disk buffer up to {max_bytes} bytes)"),
+                id,
+                destination,
+                max_bytes,
+            })
+            .map_err(|e| format!("{path}: {e}"))
+        };
+    let metrics = |kind: &str| telemetry.component("destination", &format!("{kind}-{index}"));
+    Ok(match d {
+        DestinationConfig::Syslog(c) => {
+            let scheme = if c.tls.is_some() { "tls" } else { "tcp" };
+            return buffered(
+                "syslog",
+                format!("{scheme}://{}", c.address),
+                c.buffer.max_size,
+                SyslogForward::new(c.clone(), metrics("syslog"))
+                    .map(|d| Box::new(d) as Box<dyn Destination>),
+            );
+        }
+        DestinationConfig::Http(c) => {
+            return buffered(
+                "http",
+                c.url.clone(),
+                c.buffer.max_size,
+                HttpForward::new(c.clone(), metrics("http"))
+                    .map(|d| Box::new(d) as Box<dyn Destination>),
+            );
+        }
+        DestinationConfig::Nats(c) => {
+            return buffered(
+                "nats",
+                format!("{} {}", c.url, c.subject),
+                c.buffer.max_size,
+                NatsForward::new(c.clone(), metrics("nats"))
+                    .map(|d| Box::new(d) as Box<dyn Destination>),
+            );
+        }
         DestinationConfig::Storage => BuiltDestination::Storage,
         DestinationConfig::File { path, format } => {
             let id = format!("file-{index}");
@@ -302,7 +357,7 @@ pub fn build_destination(
                 id,
             }
         }
-    }
+    })
 }
 
 /// The correlator's rules, loaded (the destination itself needs the store).
@@ -402,12 +457,13 @@ pub fn build(cfg: &Config, telemetry: &Telemetry) -> Result<(Topology, Vec<Strin
             collectors.push(b);
         }
     }
-    let destinations = cfg
-        .destinations
-        .iter()
-        .enumerate()
-        .map(|(i, d)| build_destination(d, i, telemetry))
-        .collect();
+    let mut destinations = Vec::new();
+    for (i, d) in cfg.destinations.iter().enumerate() {
+        match build_destination(d, i, telemetry) {
+            Ok(d) => destinations.push(d),
+            Err(e) => problems.push(e),
+        }
+    }
     let mut rule_problems = Vec::new();
     let detection = match cfg.detection.as_ref().map(build_detection) {
         None => None,
@@ -507,6 +563,22 @@ impl Topology {
                 } => {
                     started.listening.push(what);
                     builder.destination(&id, destination);
+                }
+                BuiltDestination::Buffered {
+                    id,
+                    what,
+                    destination,
+                    max_bytes,
+                } => {
+                    let dir = data_dir.join("buffers").join(&id);
+                    let m = telemetry.component("destination", &id);
+                    let buffered =
+                        vigil_pipeline::DiskBuffer::open(&dir, max_bytes, destination, m)
+                            .with_context(|| {
+                                format!("opening the disk buffer of {id} in {}", dir.display())
+                            })?;
+                    started.listening.push(what);
+                    builder.destination(&id, Box::new(buffered));
                 }
             }
         }

@@ -8,6 +8,8 @@ use super::V;
 use crate::Secret;
 use crate::raw_bus::*;
 
+pub use crate::raw_bus::HttpBodyFormat;
+
 /// Validated settings of a NATS JetStream connector.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NatsConfig {
