@@ -707,3 +707,64 @@ fn http_connector_tokens_limits_and_errors() {
     }
     assert_eq!(errs.len(), expected.len(), "{errs:#?}");
 }
+
+#[test]
+fn nats_connector_and_forwarding_destinations_read_as_written_and_list_problems() {
+    let c = load_str(
+        "version: 1\ncollectors:\n  - id: bus\n    connector: { type: nats, url: 'nats://127.0.0.1:4222', stream: EVENTS, consumer: vigil, subject: 'events.>', token: literal-nats-token }\ndestinations:\n  - type: storage\n  - { type: syslog, address: 'siem.example.org:6514', tls: {}, buffer: { max_size: 16MiB } }\n  - { type: http, url: 'https://es.example.org:9200/_bulk', format: bulk }\n  - { type: nats, url: 'nats://127.0.0.1:4222', subject: out.events }\n",
+        "test.yaml",
+        Path::new("."),
+    )
+    .unwrap();
+    let ConnectorConfig::Nats(n) = &c.collectors[0].connector else {
+        panic!("not nats");
+    };
+    assert_eq!(
+        (n.stream.as_str(), n.consumer.as_str()),
+        ("EVENTS", "vigil")
+    );
+    assert_eq!(
+        (n.batch_size, n.max_in_flight, n.dedup_ids),
+        (512, 8, 100_000)
+    );
+    assert_eq!(n.ack_wait, Duration::from_secs(30));
+    assert!(!format!("{n:?}").contains("literal-nats-token"));
+    let DestinationConfig::Syslog(s) = &c.destinations[1] else {
+        panic!("not syslog");
+    };
+    assert_eq!(s.host, "siem.example.org");
+    assert_eq!(s.buffer.max_size, 16 << 20);
+    assert!(s.tls.is_some());
+    let DestinationConfig::Http(h) = &c.destinations[2] else {
+        panic!("not http");
+    };
+    assert_eq!(h.format, crate::HttpBodyFormat::Bulk);
+    assert_eq!(h.buffer.max_size, crate::DEFAULT_BUFFER_SIZE);
+    assert!(matches!(&c.destinations[3], DestinationConfig::Nats(_)));
+
+    let errs = errors(
+        "version: 1\ncollectors:\n  - id: bus\n    connector: { type: nats, url: 'http://x:1', stream: 'a b', consumer: '', user: u, batch_size: 0, ca: missing-ca.pem }\ndestinations:\n  - { type: syslog, address: nohost, tls: { ca: missing.pem } }\n  - { type: http, url: 'ftp://x/y', token: '${env:VIGIL_TEST_SURELY_UNSET_VARIABLE}' }\n  - { type: nats, url: 'nats://h:0', subject: 'out.*', buffer: { max_size: 1KiB } }\n",
+    );
+    let expected = [
+        "collectors[0].connector.url: 'http://x:1' is not a URL",
+        "collectors[0].connector.stream: 'a b' is not a valid name",
+        "collectors[0].connector.consumer: '' is not a valid name",
+        "collectors[0].connector.password: missing",
+        "collectors[0].connector.ca: file",
+        "collectors[0].connector.batch_size: 0 is out of range",
+        "destinations[0].address: 'nohost' is not an address",
+        "destinations[0].tls.ca: file",
+        "destinations[1].url: 'ftp://x/y' is not a URL",
+        "destinations[1].token: environment variable VIGIL_TEST_SURELY_UNSET_VARIABLE is not set",
+        "destinations[2].url: port 0 is not allowed",
+        "destinations[2].subject: 'out.*' is not a valid subject",
+        "destinations[2].buffer.max_size: 1024 bytes is out of range",
+    ];
+    for e in expected {
+        assert!(
+            errs.iter().any(|x| x.starts_with(e)),
+            "missing '{e}' in {errs:#?}"
+        );
+    }
+    assert_eq!(errs.len(), expected.len(), "{errs:#?}");
+}
