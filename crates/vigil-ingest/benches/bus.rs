@@ -22,7 +22,10 @@ use vigil_pipeline::{
 
 /// CPU seconds (user + system) of this process, from /proc/self/stat.
 fn cpu() -> f64 {
-    let s = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let s = String::from_utf8(
+        vigil_config::read_file_capped(std::path::Path::new("/proc/self/stat"), 4096).unwrap(),
+    )
+    .unwrap();
     let rest = &s[s.rfind(')').unwrap() + 2..];
     let f: Vec<&str> = rest.split(' ').collect();
     let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
@@ -30,10 +33,9 @@ fn cpu() -> f64 {
 }
 
 fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
+    vigil_config::read_file_capped(std::path::Path::new("/proc/loadavg"), 256)
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
         .unwrap_or_default()
-        .trim()
-        .to_owned()
 }
 
 fn line(i: usize) -> String {
