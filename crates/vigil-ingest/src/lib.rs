@@ -7,9 +7,11 @@
 //! queue makes it wait (backpressure) rather than drop. It stops on the shutdown signal after
 //! sending what it holds, and reports through the component's
 //! [`ComponentMetrics`](vigil_pipeline::ComponentMetrics): records in, bytes in, errors and
-//! drops by reason, and gauges. Today there are two connectors, [`syslog`] and [`http`]
-//! (`/ingest`, Elasticsearch `_bulk`, Splunk HEC); file tail, NATS, Kafka, SQL polling and
-//! NetFlow will join them, each in its own module, heavy client libraries behind features.
+//! drops by reason, and gauges. The connectors: [`syslog`], [`http`] (`/ingest`,
+//! Elasticsearch `_bulk`, Splunk HEC) and [`nats`] (a JetStream durable consumer that
+//! acknowledges only what the pipeline reports durable, see [`vigil_pipeline::Ack`]), each in
+//! its own module. The crate also holds the destinations that speak the same protocols
+//! outwards ([`forward`]: syslog, HTTP, NATS), which `vigil up` runs behind a disk buffer.
 //!
 //! The configuration types users write (YAML) live in `vigil-config`; they are validated into
 //! the runtime settings defined here ([`syslog::SyslogSettings`]), which hold parsed addresses

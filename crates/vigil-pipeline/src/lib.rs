@@ -10,7 +10,11 @@
 //! * a [`Normalizer`] and the [`Transform`]s (filter, enrichment, aggregation) are plain
 //!   synchronous functions over batches, run on worker threads: the cheapest shape, no async
 //!   overhead per event;
-//! * a [`Destination`] writes batches on its own thread.
+//! * a [`Destination`] writes batches on its own thread; a [`DiskBuffer`] ([`buffer`]) in front
+//!   of one whose next hop may be down holds batches on disk and drains them in order.
+//!
+//! A connector that may tell its peer only once events are durable (a message bus) sends its
+//! batch with an [`Ack`]: it is answered once every destination wrote the batch's events.
 //!
 //! Everything between them is a bounded queue ([`topology`]), so a slow store slows the
 //! senders down rather than losing events, and shutdown drains front to back. Every component
