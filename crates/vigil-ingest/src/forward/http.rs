@@ -141,3 +141,40 @@ impl Destination for HttpForward {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bulk_answer_fails_only_for_items_refused_other_than_as_conflicts() {
+        let ok = br#"{"errors":false,"items":[{"create":{"status":201}}]}"#;
+        assert_eq!(bulk_failed(ok), None);
+        let conflict = br#"{"errors":true,"items":[{"create":{"status":201}},{"create":{"status":409,"error":{"type":"version_conflict_engine_exception"}}}]}"#;
+        assert_eq!(bulk_failed(conflict), None);
+        let refused = br#"{"errors":true,"items":[{"create":{"status":409}},{"create":{"status":429,"error":{"type":"es_rejected_execution_exception"}}}]}"#;
+        assert!(bulk_failed(refused).unwrap().contains("429"));
+    }
+
+    #[test]
+    fn a_bulk_body_names_the_index_and_the_event_id() {
+        let e = Event::new(bytes::Bytes::from_static(b"hello"));
+        let mut out = Vec::new();
+        body(
+            std::slice::from_ref(&e),
+            HttpBodyFormat::Bulk,
+            "logs \"x\"",
+            &mut out,
+        );
+        let text = String::from_utf8(out).unwrap_or_default();
+        let mut lines = text.lines();
+        let action: serde_json::Value =
+            serde_json::from_str(lines.next().unwrap_or_default()).unwrap_or_default();
+        assert_eq!(action["create"]["_index"], "logs \"x\"");
+        assert_eq!(action["create"]["_id"], e.meta.id.to_string());
+        let doc: serde_json::Value =
+            serde_json::from_str(lines.next().unwrap_or_default()).unwrap_or_default();
+        assert!(doc.is_object(), "{text}");
+        assert!(text.ends_with('\n'));
+    }
+}

@@ -216,3 +216,28 @@ impl Destination for SyslogForward {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_is_octet_counted_rfc_5424_with_the_event_id() {
+        let mut e = Event::new(bytes::Bytes::from_static(b"line one\nline two"));
+        e.meta.tenant = "acme".into();
+        e.meta.source_id = "fw\"1]".into();
+        let mut out = Vec::new();
+        frame(&e, &mut out);
+        let text = String::from_utf8(out).unwrap_or_default();
+        let (len, msg) = text.split_once(' ').unwrap_or_default();
+        assert_eq!(len.parse::<usize>().ok(), Some(msg.len()));
+        assert!(msg.starts_with("<13>1 "), "{msg}");
+        assert!(
+            msg.contains(&format!(
+                "[vigil@32473 id=\"{}\" tenant=\"acme\" source=\"fw\\\"1\\]\"] line one\nline two",
+                e.meta.id
+            )),
+            "{msg}"
+        );
+    }
+}
