@@ -237,8 +237,12 @@ pub fn run(a: ListArgs) -> Result<u8> {
         ListWhat::Import { name, file } => {
             let bytes = if file.as_os_str() == "-" {
                 let mut b = Vec::new();
-                std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut b)
-                    .context("reading standard input")?;
+                #[allow(clippy::disallowed_methods)] // bounded by `take`
+                let read = std::io::Read::read_to_end(
+                    &mut std::io::Read::take(std::io::stdin().lock(), 32 << 20),
+                    &mut b,
+                );
+                read.context("reading standard input")?;
                 b
             } else {
                 vigil_config::read_file_capped(&file, 32 << 20)

@@ -364,7 +364,7 @@ fn print_report(
             let group = e
                 .extra
                 .get("vigil.correlation.group_by")
-                .map(|v| vigil_correlate::store::value_text(v))
+                .map(vigil_correlate::store::value_text)
                 .unwrap_or_default();
             writeln!(
                 out,
