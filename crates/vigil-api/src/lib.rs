@@ -144,6 +144,39 @@ pub trait SearchService: Send + Sync + 'static {
     ) -> Result<SearchResponse, SearchError>;
 }
 
+/// The active lists and context tables the `lookup` search stage reads (the running
+/// correlator's).
+pub trait ListLookup: Send + Sync + std::fmt::Debug + 'static {
+    /// The key columns of a list or table; None when there is none of that name.
+    fn key_columns(&self, list: &str) -> Option<Vec<String>>;
+    /// The live entry with this key in `tenant`'s instance (the shared one for a shared
+    /// list): column → value.
+    fn lookup(
+        &self,
+        list: &str,
+        tenant: &str,
+        key: &[String],
+    ) -> Option<std::collections::BTreeMap<String, vigil_event::Value>>;
+}
+
+impl ListLookup for vigil_core::correlation::CorrelationHandle {
+    fn key_columns(&self, list: &str) -> Option<Vec<String>> {
+        self.lists()
+            .into_iter()
+            .find(|l| l.name == list)
+            .map(|l| l.key)
+    }
+
+    fn lookup(
+        &self,
+        list: &str,
+        tenant: &str,
+        key: &[String],
+    ) -> Option<std::collections::BTreeMap<String, vigil_event::Value>> {
+        self.get(list, tenant, key).ok().flatten().map(|e| e.values)
+    }
+}
+
 /// Limits on searches through the API (config section `search`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchLimits {

@@ -95,12 +95,156 @@ fn store_err(e: StoreError, ctl: &SearchControl) -> SearchError {
 #[derive(Debug)]
 pub struct StoreSearch {
     store: Arc<dyn EventStore>,
+    lists: Option<Arc<dyn crate::ListLookup>>,
 }
 
 impl StoreSearch {
     /// The search service of `store`.
     pub fn new(store: Arc<dyn EventStore>) -> StoreSearch {
-        StoreSearch { store }
+        StoreSearch { store, lists: None }
+    }
+
+    /// With the lists the `lookup` stage reads.
+    pub fn with_lists(mut self, lists: Arc<dyn crate::ListLookup>) -> StoreSearch {
+        self.lists = Some(lists);
+        self
+    }
+
+    /// A query with `| lookup LIST [on F]`: the filter and the `where` stages before the
+    /// first lookup select events in the store (newest first, at most
+    /// [`vigil_store::MAX_SEARCH_LIMIT`]); each lookup adds its entry's columns to the events
+    /// as `LIST.COLUMN`; the stages after the lookups run over the enriched events.
+    #[allow(clippy::too_many_arguments)]
+    fn search_with_lookup(
+        &self,
+        req: &SearchRequest,
+        ctl: &SearchControl,
+        mut query: vigil_query::Query,
+        range: TimeRange,
+        tenant: &TenantId,
+        at: usize,
+        started: Instant,
+    ) -> Result<SearchResponse, SearchError> {
+        use vigil_query::Stage;
+        let Some(lists) = &self.lists else {
+            return Err(SearchError::BadRequest(
+                "lookup reads the active lists and context tables of a running `vigil up` with a correlation section; this search has none".into(),
+            ));
+        };
+        if query.stages[..at]
+            .iter()
+            .any(|s| !matches!(s, Stage::Where(_)))
+        {
+            return Err(SearchError::BadRequest(
+                "lookup comes right after the filter and its `where` stages (before fields, sort, head and aggregations)".into(),
+            ));
+        }
+        let mut stages = query.stages.split_off(at);
+        let mut lookups = Vec::new();
+        while let Some(Stage::Lookup { .. }) = stages.first() {
+            let Stage::Lookup { list, on } = stages.remove(0) else {
+                break;
+            };
+            let key = lists.key_columns(&list).ok_or_else(|| {
+                SearchError::BadRequest(format!(
+                    "lookup: no active list or context table named '{list}'"
+                ))
+            })?;
+            let on = if on.is_empty() { key.clone() } else { on };
+            if on.len() != key.len() {
+                return Err(SearchError::BadRequest(format!(
+                    "lookup {list}: its key has {} column(s) ({}), `on` names {} field(s)",
+                    key.len(),
+                    key.join(", "),
+                    on.len()
+                )));
+            }
+            lookups.push((list, on));
+        }
+        if stages.iter().any(|s| matches!(s, Stage::Lookup { .. })) {
+            return Err(SearchError::BadRequest(
+                "lookup stages come together, right after the filter and its `where` stages".into(),
+            ));
+        }
+        let r = self
+            .store
+            .search(
+                tenant,
+                &vigil_store::SearchRequest {
+                    query,
+                    range,
+                    limit: vigil_store::MAX_SEARCH_LIMIT,
+                    order: Order::NewestFirst,
+                    space: req.space.clone(),
+                    control: ctl.clone(),
+                },
+            )
+            .map_err(|e| store_err(e, ctl))?;
+        let scanned_all = r.events.len() < vigil_store::MAX_SEARCH_LIMIT;
+        let mut events = r.events;
+        for (i, ev) in events.iter_mut().enumerate() {
+            if i % vigil_query::CHECK_EVERY == 0 {
+                ctl.check().map_err(|q| store_err(q.into(), ctl))?;
+            }
+            for (list, on) in &lookups {
+                let key: Option<Vec<String>> = on
+                    .iter()
+                    .map(|f| ev.get(f).map(|v| vigil_correlate::store::value_text(&v)))
+                    .collect();
+                let Some(key) = key else { continue };
+                if let Some(values) = lists.lookup(list, tenant.as_str(), &key) {
+                    for (col, v) in values {
+                        let _ = ev.set(&format!("{list}.{col}"), v);
+                    }
+                }
+            }
+        }
+        if stages.is_empty() {
+            let limit = req.limit.unwrap_or(100).min(MAX_LIMIT);
+            let truncated = events.len() > limit || !scanned_all;
+            let mut out = Vec::with_capacity(events.len().min(limit));
+            for e in events.iter().take(limit) {
+                ctl.reserve(2 * vigil_store::event_bytes(e))
+                    .map_err(|q| store_err(q.into(), ctl))?;
+                out.push(e.to_json());
+            }
+            return Ok(SearchResponse::Events {
+                events: out,
+                truncated,
+                took_ms: started.elapsed().as_millis() as u64,
+            });
+        }
+        let mut exec = vigil_query::Executor::for_stages(&stages, Default::default())
+            .map_err(|e| SearchError::BadRequest(e.to_string()))?
+            .with_control(ctl.clone());
+        for e in &events {
+            exec.push(e as &dyn vigil_query::Record)
+                .map_err(|q| store_err(q.into(), ctl))?;
+        }
+        let table = exec.finish().map_err(|q| store_err(q.into(), ctl))?;
+        Ok(table_response(table, started))
+    }
+}
+
+fn table_response(table: vigil_query::Table, started: Instant) -> SearchResponse {
+    let rows = table
+        .rows
+        .iter()
+        .map(|row| {
+            row.cells
+                .iter()
+                .map(|c| {
+                    c.as_ref()
+                        .map(value_json)
+                        .unwrap_or(serde_json::Value::Null)
+                })
+                .collect()
+        })
+        .collect();
+    SearchResponse::Table {
+        columns: table.columns,
+        rows,
+        took_ms: started.elapsed().as_millis() as u64,
     }
 }
 
@@ -116,6 +260,13 @@ impl SearchService for StoreSearch {
         let query = vigil_event::query::parse_query(&req.q)
             .map_err(|e| SearchError::BadRequest(e.render(&req.q)))?;
         let range = range(req)?;
+        if let Some(at) = query
+            .stages
+            .iter()
+            .position(|s| matches!(s, vigil_query::Stage::Lookup { .. }))
+        {
+            return self.search_with_lookup(req, ctl, query, range, &tenant, at, started);
+        }
         if query.stages.is_empty() {
             let limit = req.limit.unwrap_or(100).min(MAX_LIMIT);
             // ask for one more than shown, to tell whether there are more

@@ -19,6 +19,14 @@
 //! left. The engine's snapshot is saved to `<data_dir>/correlation-engine.state` every
 //! `snapshot_interval` and at shutdown, only when no output is waiting (so a restart never
 //! finds buckets that got ahead of their stored correlation events), and restored at start.
+//!
+//! # Reload, explain, lists
+//! The rule files are watched (every [`RELOAD_POLL`], by modification time and size): a change
+//! reloads the rules with [`Engine::reload`], so an unchanged rule (same id, version and logic)
+//! keeps its buckets and a changed or new one starts clean; the lists and tables are kept.
+//! [`CorrelationHandle`] is the running correlator for the API and `SIGHUP`: the same reload
+//! on demand, a rule's report and "why didn't this fire", the explanation of a stored
+//! correlation event, and the CRUD, CSV import and export of active lists and context tables.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -40,6 +48,8 @@ use crate::detection::AlertSink;
 const MAX_SNAPSHOT_FILE: u64 = 1 << 30;
 /// How often the idle ticker looks.
 const TICK: Duration = Duration::from_secs(1);
+/// How often the rule files are checked for changes.
+pub const RELOAD_POLL: Duration = Duration::from_secs(2);
 
 /// The rules of `cfg`, loaded, with one line per problem (`file: path [rule]: reason`).
 pub fn load_rules(cfg: &CorrelationConfig) -> (Rules, Vec<String>) {
@@ -104,6 +114,10 @@ struct Inner {
     idle_after: Duration,
     last_save: Instant,
     last_batch: Instant,
+    /// The rule files and directories, and their fingerprint when last loaded.
+    rule_paths: Vec<PathBuf>,
+    rules_seen: u64,
+    last_poll: Instant,
 }
 
 impl Inner {
@@ -195,8 +209,73 @@ impl Inner {
         }
     }
 
+    /// Reloads the rules from their files: unchanged rules keep their state.
+    fn reload(&mut self) -> ReloadReport {
+        self.rules_seen = crate::detection::fingerprint(&self.rule_paths);
+        let cfg = CorrelationConfig {
+            rules: self.rule_paths.clone(),
+            idle_after: self.idle_after,
+            snapshot_interval: self.snapshot_interval,
+        };
+        let (rules, problems) = load_rules(&cfg);
+        for p in &problems {
+            tracing::warn!(problem = %p, "correlation rule not loaded");
+        }
+        let before: Vec<(String, u32)> = self
+            .engine
+            .rules()
+            .rules
+            .iter()
+            .map(|r| (r.id.clone(), r.version))
+            .collect();
+        let (next, restored) = self.engine.reload(rules);
+        self.engine = next;
+        let after = &self.engine.rules().rules;
+        let kept = restored.rules_restored;
+        let report = ReloadReport {
+            rules: after.len(),
+            kept,
+            restarted: after.len() - kept,
+            removed: before
+                .iter()
+                .filter(|(id, _)| !after.iter().any(|r| &r.id == id))
+                .map(|(id, _)| id.clone())
+                .collect(),
+            problems,
+        };
+        self.metrics
+            .gauge("rules_loaded")
+            .store(report.rules as i64, Ordering::Relaxed);
+        self.metrics
+            .gauge("rules_failed")
+            .store(report.problems.len() as i64, Ordering::Relaxed);
+        self.metrics
+            .gauge("rule_reloads")
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::info!(
+            rules = report.rules,
+            kept = report.kept,
+            restarted = report.restarted,
+            problems = report.problems.len(),
+            "correlation rules reloaded"
+        );
+        report
+    }
+
+    /// Reloads when the rule files changed since the last load.
+    fn poll_rules(&mut self) {
+        if self.rule_paths.is_empty() || self.last_poll.elapsed() < RELOAD_POLL {
+            return;
+        }
+        self.last_poll = Instant::now();
+        if crate::detection::fingerprint(&self.rule_paths) != self.rules_seen {
+            self.reload();
+        }
+    }
+
     /// On an idle input, moves the watermark on with the wall clock and stores what fires.
     fn tick(&mut self) {
+        self.poll_rules();
         let idle = self.last_batch.elapsed();
         if self.unwritten.is_some() || idle < self.idle_after {
             let _ = self.store_ticked();
@@ -277,6 +356,9 @@ impl CorrelationDestination {
             idle_after: cfg.idle_after,
             last_save: Instant::now(),
             last_batch: Instant::now(),
+            rules_seen: crate::detection::fingerprint(&cfg.rules),
+            rule_paths: cfg.rules.clone(),
+            last_poll: Instant::now(),
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let (i, s) = (inner.clone(), stop.clone());
@@ -292,6 +374,13 @@ impl CorrelationDestination {
                 }
             })?;
         Ok(CorrelationDestination { inner, stop })
+    }
+
+    /// A handle on this correlator for the API and signals.
+    pub fn handle(&self) -> CorrelationHandle {
+        CorrelationHandle {
+            inner: self.inner.clone(),
+        }
     }
 }
 
@@ -371,6 +460,424 @@ impl Destination for CorrelationDestination {
         }
         result
     }
+}
+
+/// What a rule reload did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReloadReport {
+    /// Rules now running.
+    pub rules: usize,
+    /// Unchanged rules (same id, version and logic) that kept their state.
+    pub kept: usize,
+    /// Changed or new rules, started clean.
+    pub restarted: usize,
+    /// Ids of rules no longer loaded.
+    pub removed: Vec<String>,
+    /// Rules that did not load (`file: path [rule]: reason`); the others run.
+    pub problems: Vec<String>,
+}
+
+/// A base event of a correlation event, as [`CorrelationHandle::explain_event`] finds it.
+#[derive(Debug, Clone)]
+pub struct BaseEvent {
+    /// Its id.
+    pub id: String,
+    /// The selector of the rule it satisfied.
+    pub selector: String,
+    /// The stored event, when it is still stored.
+    pub event: Option<Event>,
+}
+
+/// A stored correlation event with its base events.
+#[derive(Debug, Clone)]
+pub struct EventExplain {
+    /// The correlation event.
+    pub event: Event,
+    /// Its base events (at most the engine's `max_base_ids`), in the order it lists them.
+    pub base: Vec<BaseEvent>,
+    /// How many base events the firing counted (may exceed the ids carried).
+    pub base_count: u64,
+}
+
+/// Why a list operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ListError {
+    /// A store error (unknown list, key arity, CSV problems, full).
+    #[error(transparent)]
+    Store(#[from] vigil_correlate::StoreError),
+    /// The request is wrong.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// An active list or context table as the API describes it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ListInfo {
+    /// Name.
+    pub name: String,
+    /// `active_list` or `context_table`.
+    pub kind: &'static str,
+    /// Description.
+    pub description: String,
+    /// Key columns.
+    pub key: Vec<String>,
+    /// Typed columns (tables): name → type.
+    pub columns: std::collections::BTreeMap<String, String>,
+    /// Entry time to live, seconds.
+    pub ttl_seconds: Option<i64>,
+    /// Most entries per instance.
+    pub max_entries: usize,
+    /// `tenant` (one instance per tenant) or `shared`.
+    pub scope: &'static str,
+    /// Counters over all instances.
+    pub stats: vigil_correlate::StoreStats,
+}
+
+/// The running correlator, for the API and signals: reload, explain, lists. Cheap to clone.
+#[derive(Clone)]
+pub struct CorrelationHandle {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl std::fmt::Debug for CorrelationHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CorrelationHandle").finish_non_exhaustive()
+    }
+}
+
+/// Event time "now" for list writes from the API: the correlator's newest event time (lists
+/// expire on event time), or the wall clock before any event.
+fn list_now(engine: &Engine) -> i64 {
+    match engine.max_event_time() {
+        i64::MIN => vigil_event::Timestamp::now().0,
+        t => t,
+    }
+}
+
+impl CorrelationHandle {
+    /// Reloads the rules from their files now (as the watcher does on a change).
+    pub fn reload(&self) -> ReloadReport {
+        self.inner.lock().reload()
+    }
+
+    /// The rules running: (id, version, name, kind).
+    pub fn rules(&self) -> Vec<(String, u32, String, &'static str)> {
+        let g = self.inner.lock();
+        g.engine
+            .rules()
+            .rules
+            .iter()
+            .map(|r| (r.id.clone(), r.version, r.name.clone(), r.kind.as_str()))
+            .collect()
+    }
+
+    /// A rule's open buckets, memory, evaluation cost, matches, late events, firings.
+    pub fn rule_report(&self, id: &str) -> Option<vigil_correlate::RuleReport> {
+        self.inner.lock().engine.rule_report(id)
+    }
+
+    /// The group-by fields of a rule.
+    pub fn group_by(&self, id: &str) -> Option<Vec<String>> {
+        let g = self.inner.lock();
+        g.engine.rules().get(id).map(|r| r.group_by.clone())
+    }
+
+    /// "Why didn't this fire" for one group of a rule in one tenant.
+    pub fn explain_group(
+        &self,
+        id: &str,
+        tenant: &str,
+        values: &[&str],
+    ) -> Option<vigil_correlate::GroupExplain> {
+        self.inner.lock().engine.explain_group(id, tenant, values)
+    }
+
+    /// A stored correlation event of `tenant` by id, with its base events and the selector
+    /// each satisfied. None when there is no such correlation event.
+    pub fn explain_event(
+        &self,
+        tenant: &TenantId,
+        id: &str,
+    ) -> Result<Option<EventExplain>, vigil_store::StoreError> {
+        let Ok(ulid) = vigil_event::Ulid::from_string(id) else {
+            return Ok(None);
+        };
+        let store = self.inner.lock().store.clone();
+        let Some(event) = find_events(&*store, tenant, &[ulid])?.into_iter().next() else {
+            return Ok(None);
+        };
+        if event.meta.kind != vigil_event::EventType::Correlation {
+            return Ok(None);
+        }
+        let texts = |f: &str| -> Vec<String> {
+            match event.extra.get(f) {
+                Some(vigil_event::Value::List(l)) => {
+                    l.iter().map(vigil_correlate::store::value_text).collect()
+                }
+                Some(v) => vec![vigil_correlate::store::value_text(v)],
+                None => Vec::new(),
+            }
+        };
+        let ids = texts("vigil.correlation.base_event_ids");
+        let selectors = texts("vigil.correlation.base_event_selectors");
+        let ulids: Vec<vigil_event::Ulid> = ids
+            .iter()
+            .filter_map(|i| vigil_event::Ulid::from_string(i).ok())
+            .collect();
+        let found = find_events(&*store, tenant, &ulids)?;
+        let base = ids
+            .iter()
+            .enumerate()
+            .map(|(i, bid)| BaseEvent {
+                id: bid.clone(),
+                selector: selectors.get(i).cloned().unwrap_or_default(),
+                event: found
+                    .iter()
+                    .find(|e| e.meta.id.to_string() == *bid)
+                    .cloned(),
+            })
+            .collect();
+        let base_count = match event.extra.get("vigil.correlation.base_event_count") {
+            Some(vigil_event::Value::Int(n)) => u64::try_from(*n).unwrap_or(0),
+            _ => ids.len() as u64,
+        };
+        Ok(Some(EventExplain {
+            event,
+            base,
+            base_count,
+        }))
+    }
+
+    /// The lists and tables.
+    pub fn lists(&self) -> Vec<ListInfo> {
+        let g = self.inner.lock();
+        let stores = g.engine.stores();
+        stores
+            .defs()
+            .iter()
+            .enumerate()
+            .map(|(i, d)| ListInfo {
+                name: d.name.clone(),
+                kind: d.kind.as_str(),
+                description: d.description.clone(),
+                key: d.key.clone(),
+                columns: d
+                    .columns
+                    .iter()
+                    .map(|(c, t)| {
+                        let t = serde_json::to_value(t)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_owned))
+                            .unwrap_or_default();
+                        (c.clone(), t)
+                    })
+                    .collect(),
+                ttl_seconds: d.ttl_ns.map(|n| n / 1_000_000_000),
+                max_entries: d.max_entries,
+                scope: if d.scope == vigil_correlate::raw::Scope::Shared {
+                    "shared"
+                } else {
+                    "tenant"
+                },
+                stats: stores.stats(i).clone(),
+            })
+            .collect()
+    }
+
+    fn index(&self, g: &Inner, list: &str) -> Result<usize, ListError> {
+        g.engine
+            .stores()
+            .index(list)
+            .ok_or_else(|| vigil_correlate::StoreError::Unknown(list.to_owned()).into())
+    }
+
+    fn key(&self, g: &Inner, store: usize, key: &[String]) -> Result<Vec<SmolStr>, ListError> {
+        let def = &g.engine.stores().defs()[store];
+        if key.len() != def.key.len() {
+            return Err(vigil_correlate::StoreError::KeyArity {
+                store: def.name.clone(),
+                want: def.key.len(),
+                got: key.len(),
+            }
+            .into());
+        }
+        Ok(key.iter().map(SmolStr::new).collect())
+    }
+
+    /// Whether a list is shared (one instance for all tenants).
+    pub fn is_shared(&self, list: &str) -> Result<bool, ListError> {
+        let g = self.inner.lock();
+        let i = self.index(&g, list)?;
+        Ok(g.engine.stores().defs()[i].scope == vigil_correlate::raw::Scope::Shared)
+    }
+
+    /// The live entries of one instance, sorted by key.
+    pub fn entries(
+        &self,
+        list: &str,
+        tenant: &str,
+    ) -> Result<Vec<(Vec<SmolStr>, vigil_correlate::Entry)>, ListError> {
+        let g = self.inner.lock();
+        let i = self.index(&g, list)?;
+        let now = list_now(&g.engine);
+        Ok(g.engine
+            .stores()
+            .entries(i, tenant)
+            .into_iter()
+            .filter(|(_, e)| e.expires.is_none_or(|x| x >= now))
+            .collect())
+    }
+
+    /// One entry by its key values.
+    pub fn get(
+        &self,
+        list: &str,
+        tenant: &str,
+        key: &[String],
+    ) -> Result<Option<vigil_correlate::Entry>, ListError> {
+        let g = self.inner.lock();
+        let i = self.index(&g, list)?;
+        let k = self.key(&g, i, key)?;
+        let now = list_now(&g.engine);
+        Ok(g.engine.stores().get(i, tenant, &k, now).cloned())
+    }
+
+    /// Writes an entry (replacing it), with the list's TTL or `ttl_seconds`. Key columns given
+    /// in `values` are ignored (the key is the path's).
+    pub fn put(
+        &self,
+        list: &str,
+        tenant: &str,
+        key: &[String],
+        values: std::collections::BTreeMap<String, vigil_event::Value>,
+        ttl_seconds: Option<i64>,
+    ) -> Result<vigil_correlate::Entry, ListError> {
+        if ttl_seconds.is_some_and(|t| t <= 0) {
+            return Err(ListError::Invalid("ttl_seconds: must be positive".into()));
+        }
+        let mut g = self.inner.lock();
+        let i = self.index(&g, list)?;
+        let k = self.key(&g, i, key)?;
+        let def = g.engine.stores().defs()[i].clone();
+        let mut values = values;
+        for (col, v) in def.key.iter().zip(&k) {
+            values.insert(col.clone(), vigil_event::Value::Str(v.clone()));
+        }
+        if def.kind == vigil_correlate::StoreKind::ContextTable {
+            // every value checked before anything is written
+            for (c, v) in &values {
+                match def.columns.get(c) {
+                    None => {
+                        return Err(ListError::Invalid(format!(
+                            "values.{c}: '{list}' has no such column"
+                        )));
+                    }
+                    Some(ty) if vigil_correlate::store::convert(v, *ty).is_none() => {
+                        return Err(ListError::Invalid(format!(
+                            "values.{c}: {} is not a {ty:?}",
+                            vigil_correlate::store::value_text(v)
+                        )));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        let now = list_now(&g.engine);
+        let before = g.engine.stores().stats(i).type_errors;
+        let written = g.engine.stores_mut().write(
+            i,
+            tenant,
+            &k,
+            values,
+            false,
+            ttl_seconds.map(|s| s.saturating_mul(1_000_000_000)),
+            now,
+        );
+        if !written {
+            return Err(vigil_correlate::StoreError::Full(list.to_owned()).into());
+        }
+        let type_errors = g.engine.stores().stats(i).type_errors - before;
+        let entry = g.engine.stores().get(i, tenant, &k, now).cloned();
+        g.save();
+        match entry {
+            Some(e) if type_errors == 0 => Ok(e),
+            Some(_) => Err(ListError::Invalid(format!(
+                "{type_errors} value(s) did not convert to their column's type and were left unset"
+            ))),
+            None => Err(ListError::Invalid("the entry expired at once".into())),
+        }
+    }
+
+    /// Deletes an entry; false when there was none.
+    pub fn delete(&self, list: &str, tenant: &str, key: &[String]) -> Result<bool, ListError> {
+        let mut g = self.inner.lock();
+        let i = self.index(&g, list)?;
+        let k = self.key(&g, i, key)?;
+        let done = g.engine.stores_mut().delete(i, tenant, &k);
+        if done {
+            g.save();
+        }
+        Ok(done)
+    }
+
+    /// One instance as CSV (key columns, other columns, `_expires`).
+    pub fn export_csv(&self, list: &str, tenant: &str) -> Result<String, ListError> {
+        let g = self.inner.lock();
+        let i = self.index(&g, list)?;
+        Ok(g.engine.stores().export_csv(i, tenant)?)
+    }
+
+    /// Imports CSV into one instance: all rows or, on any problem, none (every problem with
+    /// its line). Returns the entries written.
+    pub fn import_csv(&self, list: &str, tenant: &str, text: &str) -> Result<usize, ListError> {
+        let mut g = self.inner.lock();
+        let i = self.index(&g, list)?;
+        let now = list_now(&g.engine);
+        let n = g.engine.stores_mut().import_csv(i, tenant, text, now)?;
+        g.save();
+        Ok(n)
+    }
+}
+
+/// Events of `tenant` by id: each id's time (ULIDs carry their event's millisecond) narrows
+/// the scan, with a second pass over all time for ids not found there.
+fn find_events(
+    store: &dyn EventStore,
+    tenant: &TenantId,
+    ids: &[vigil_event::Ulid],
+) -> Result<Vec<Event>, vigil_store::StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut out: Vec<Event> = Vec::new();
+    for chunk in ids.chunks(50) {
+        let list = chunk
+            .iter()
+            .map(|u| u.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let q = format!("vigil.event_id in ({list})");
+        let ms: Vec<i64> = chunk
+            .iter()
+            .map(|u| i64::try_from(u.timestamp_ms()).unwrap_or(0))
+            .collect();
+        let lo = ms.iter().min().copied().unwrap_or(0);
+        let hi = ms.iter().max().copied().unwrap_or(0);
+        let hour = 3_600_000;
+        let mut req = vigil_store::SearchRequest::parse(&q, chunk.len() * 2)?;
+        req.range = vigil_store::TimeRange::new(
+            vigil_event::Timestamp::from_millis(lo.saturating_sub(hour)),
+            vigil_event::Timestamp::from_millis(hi.saturating_add(hour)),
+        );
+        let mut got = store.search(tenant, &req)?.events;
+        if got.len() < chunk.len() {
+            req.range = vigil_store::TimeRange::ALL;
+            got = store.search(tenant, &req)?.events;
+        }
+        out.extend(got);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -584,5 +1091,250 @@ selectors:
         dest.flush().expect("flush");
         assert_eq!(stored(&*store, "main").len(), 1);
         assert_eq!(*sunk.lock(), vec!["main:ssh-guessing".to_owned()]);
+    }
+    const TWO_RULES: &str = r#"
+rules:
+  - id: kept
+    name: Kept
+    kind: standard
+    severity: high
+    window: 60s
+    lateness: 0s
+    group_by: [source.ip]
+    selectors:
+      - name: failure
+        query: 'event.action:ssh_login AND event.outcome:failure'
+        threshold: 3
+  - id: changed
+    name: Changed
+    kind: standard
+    severity: high
+    window: 60s
+    lateness: 0s
+    group_by: [source.ip]
+    selectors:
+      - name: failure
+        query: 'event.action:ssh_login AND event.outcome:failure'
+        threshold: 3
+active_lists:
+  - name: watched
+    key: [ip]
+"#;
+
+    /// A destination on rule files in `dir` (memory-only state), with the alerts it raised.
+    fn on_files(
+        dir: &Path,
+        store: Arc<dyn EventStore>,
+    ) -> (CorrelationDestination, Arc<Mutex<Vec<String>>>) {
+        let cfg = CorrelationConfig {
+            rules: vec![dir.join("rules")],
+            ..config()
+        };
+        let (rules, problems) = load_rules(&cfg);
+        assert!(problems.is_empty(), "{problems:?}");
+        let sunk = Arc::new(Mutex::new(Vec::new()));
+        let s = sunk.clone();
+        let sink: AlertSink = Box::new(move |alerts: &[Event]| {
+            s.lock().extend(
+                alerts
+                    .iter()
+                    .map(|a| a.rule.id.as_deref().unwrap_or("").to_owned()),
+            );
+        });
+        let dest = CorrelationDestination::new(
+            rules,
+            &cfg,
+            store,
+            ComponentMetrics::detached("destination", "correlation"),
+            None,
+            Some(sink),
+        )
+        .expect("destination");
+        (dest, sunk)
+    }
+
+    #[test]
+    fn a_changed_rule_file_reloads_keeping_the_state_of_unchanged_rules() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rules_dir = dir.path().join("rules");
+        std::fs::create_dir_all(&rules_dir).expect("dir");
+        let file = rules_dir.join("pack.yaml");
+        std::fs::write(&file, TWO_RULES).expect("write");
+        let store: Arc<dyn EventStore> =
+            Arc::new(EmbeddedStore::open(EmbeddedConfig::new(dir.path())).expect("store opens"));
+        let (mut dest, sunk) = on_files(dir.path(), store);
+        let h = dest.handle();
+        h.put(
+            "watched",
+            "main",
+            &["192.0.2.9".into()],
+            Default::default(),
+            None,
+        )
+        .expect("put");
+        // two failures each: both rules hold a bucket at 2 of 3
+        dest.write(&[
+            failure("main", 0, "192.0.2.1"),
+            failure("main", 1, "192.0.2.1"),
+        ])
+        .expect("write");
+        assert_eq!(h.rule_report("changed").expect("rule").groups, 1);
+        // `changed` gets a new threshold (its logic changes); `kept` stays as it was
+        std::fs::write(
+            &file,
+            TWO_RULES.replace(
+                "id: changed\n    name: Changed",
+                "id: changed\n    name: Changed\n    version: 2",
+            ),
+        )
+        .expect("rewrite");
+        // the watcher polls: made due now, as RELOAD_POLL would after two seconds
+        {
+            let mut g = dest.inner.lock();
+            g.last_poll = Instant::now()
+                .checked_sub(RELOAD_POLL * 2)
+                .expect("an instant before");
+            g.poll_rules();
+        }
+        let kept = h.rule_report("kept").expect("kept");
+        let changed = h.rule_report("changed").expect("changed");
+        assert_eq!((kept.groups, kept.version), (1, 1), "{kept:?}");
+        assert_eq!((changed.groups, changed.version), (0, 2), "{changed:?}");
+        // the third failure fires the rule that kept its bucket, not the one started clean
+        dest.write(&[failure("main", 2, "192.0.2.1")])
+            .expect("write");
+        assert_eq!(*sunk.lock(), vec!["kept".to_owned()]);
+        // the lists survive a reload
+        assert!(
+            h.get("watched", "main", &["192.0.2.9".into()])
+                .expect("get")
+                .is_some()
+        );
+        // an explicit reload of unchanged files keeps everything
+        let r = h.reload();
+        assert_eq!((r.rules, r.kept, r.restarted), (2, 2, 0), "{r:?}");
+        assert!(r.problems.is_empty());
+        dest.flush().expect("flush");
+    }
+
+    #[test]
+    fn a_rule_file_that_breaks_is_reported_and_the_other_rules_run_on() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rules_dir = dir.path().join("rules");
+        std::fs::create_dir_all(&rules_dir).expect("dir");
+        std::fs::write(rules_dir.join("pack.yaml"), TWO_RULES).expect("write");
+        let store: Arc<dyn EventStore> =
+            Arc::new(EmbeddedStore::open(EmbeddedConfig::new(dir.path())).expect("store opens"));
+        let (mut dest, _) = on_files(dir.path(), store);
+        std::fs::write(
+            rules_dir.join("bad.yaml"),
+            "id: bad\nkind: standard\nwindow: soon\n",
+        )
+        .expect("write");
+        let r = dest.handle().reload();
+        assert_eq!((r.rules, r.kept), (2, 2), "{r:?}");
+        assert!(
+            r.problems.iter().any(|p| p.contains("bad.yaml")),
+            "{:?}",
+            r.problems
+        );
+        dest.flush().expect("flush");
+    }
+
+    #[test]
+    fn lists_through_the_handle_are_per_tenant_and_round_trip_csv() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rules_dir = dir.path().join("rules");
+        std::fs::create_dir_all(&rules_dir).expect("dir");
+        std::fs::write(rules_dir.join("pack.yaml"), TWO_RULES).expect("write");
+        let store: Arc<dyn EventStore> =
+            Arc::new(EmbeddedStore::open(EmbeddedConfig::new(dir.path())).expect("store opens"));
+        let (mut dest, _) = on_files(dir.path(), store);
+        let h = dest.handle();
+        let mut values = std::collections::BTreeMap::new();
+        values.insert("reason".to_owned(), vigil_event::Value::from("scanner"));
+        let e = h
+            .put("watched", "main", &["203.0.113.5".into()], values, Some(60))
+            .expect("put");
+        assert!(e.expires.is_some());
+        assert_eq!(h.entries("watched", "main").expect("entries").len(), 1);
+        assert!(h.entries("watched", "acme").expect("entries").is_empty());
+        let csv = h.export_csv("watched", "main").expect("export");
+        assert!(
+            csv.starts_with("ip,reason,_expires\n203.0.113.5,scanner,"),
+            "{csv}"
+        );
+        assert_eq!(h.import_csv("watched", "acme", &csv).expect("import"), 1);
+        assert_eq!(h.entries("watched", "acme").expect("entries").len(), 1);
+        // a bad import writes nothing and says where
+        let err = h
+            .import_csv("watched", "acme", "reason\nx\n")
+            .expect_err("no key column");
+        assert!(err.to_string().contains("line 1"), "{err}");
+        assert!(
+            h.delete("watched", "main", &["203.0.113.5".into()])
+                .expect("delete")
+        );
+        assert!(
+            !h.delete("watched", "main", &["203.0.113.5".into()])
+                .expect("delete")
+        );
+        assert!(matches!(
+            h.get("nope", "main", &["x".into()]),
+            Err(ListError::Store(vigil_correlate::StoreError::Unknown(_)))
+        ));
+        assert!(matches!(
+            h.get("watched", "main", &["a".into(), "b".into()]),
+            Err(ListError::Store(
+                vigil_correlate::StoreError::KeyArity { .. }
+            ))
+        ));
+        dest.flush().expect("flush");
+    }
+
+    #[test]
+    fn a_correlation_event_is_explained_by_its_stored_base_events() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store: Arc<dyn EventStore> =
+            Arc::new(EmbeddedStore::open(EmbeddedConfig::new(dir.path())).expect("store opens"));
+        let sunk = Arc::new(Mutex::new(Vec::new()));
+        let mut dest = destination(store.clone(), dir.path(), sunk);
+        let batch: Vec<Event> = (0..3).map(|s| failure("main", s, "192.0.2.7")).collect();
+        // the base events are stored (the storage destination's job in `vigil up`)
+        let main = TenantId::new("main").expect("tenant");
+        store.append(&main, &batch).expect("append");
+        dest.write(&batch).expect("write");
+        dest.flush().expect("flush");
+        store.flush(&main).expect("flush store");
+        let r = store
+            .search(
+                &main,
+                &SearchRequest::parse("vigil.type:correlation", 10).expect("query"),
+            )
+            .expect("search");
+        assert_eq!(r.events.len(), 1);
+        let id = r.events[0].meta.id.to_string();
+        let h = dest.handle();
+        let x = h
+            .explain_event(&main, &id)
+            .expect("explain")
+            .expect("found");
+        assert_eq!(x.base_count, 3);
+        let ids: Vec<String> = batch.iter().map(|e| e.meta.id.to_string()).collect();
+        assert_eq!(x.base.iter().map(|b| b.id.clone()).collect::<Vec<_>>(), ids);
+        assert!(
+            x.base
+                .iter()
+                .all(|b| b.selector == "failure" && b.event.is_some())
+        );
+        // another tenant does not see it; a base event is not a correlation event
+        let acme = TenantId::new("acme").expect("tenant");
+        assert!(h.explain_event(&acme, &id).expect("explain").is_none());
+        assert!(h.explain_event(&main, &ids[0]).expect("explain").is_none());
+        assert!(
+            h.explain_event(&main, "not-an-id")
+                .expect("explain")
+                .is_none()
+        );
     }
 }

@@ -183,7 +183,7 @@ pub fn load(cfg: &DetectionConfig) -> Result<(RuleSet, Vec<String>), String> {
     Ok((set, problems.iter().map(|p| p.to_string()).collect()))
 }
 
-fn fingerprint(paths: &[PathBuf]) -> u64 {
+pub(crate) fn fingerprint(paths: &[PathBuf]) -> u64 {
     fn walk(p: &Path, acc: &mut u64, depth: usize) {
         let Ok(md) = std::fs::metadata(p) else { return };
         let mtime = md

@@ -233,6 +233,31 @@ impl Rules {
     }
 }
 
+/// The rule kinds, as the `kind:` of a rule file says them.
+pub const KINDS: &[&str] = &["simple", "standard", "sequence", "absence", "operational"];
+
+/// Whether a YAML text is a correlation rule file (one rule with `id` and a correlation
+/// `kind`, or a file of `rules` / `active_lists` / `context_tables`) rather than, say, a
+/// Sigma rule: how `vigil rules test` tells the two apart in one directory.
+pub fn is_rule_file(text: &str) -> bool {
+    let Ok(yaml_serde::Value::Mapping(m)) = yaml_serde::from_str::<yaml_serde::Value>(text) else {
+        return false;
+    };
+    if m.contains_key("id") {
+        return m
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .is_some_and(|k| KINDS.contains(&k));
+    }
+    !m.is_empty()
+        && m.keys().all(|k| {
+            matches!(
+                k.as_str(),
+                Some("rules" | "active_lists" | "context_tables")
+            )
+        })
+}
+
 /// Accumulates rule files, then compiles them.
 #[derive(Debug, Default)]
 pub struct Loader {

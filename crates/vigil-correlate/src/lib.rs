@@ -55,14 +55,14 @@ mod ruletest;
 pub mod store;
 
 pub use compile::{
-    ListAction, LoadProblem, Loader, MAX_SELECTORS, MAX_THRESHOLD, Membership, Rule, Rules,
-    Selector, json_schema, load_dir, load_str, parse_duration,
+    KINDS, ListAction, LoadProblem, Loader, MAX_SELECTORS, MAX_THRESHOLD, Membership, Rule, Rules,
+    Selector, is_rule_file, json_schema, load_dir, load_str, parse_duration,
 };
 pub use engine::{
     Engine, EngineOptions, GroupExplain, Output, RestoreReport, RuleReport, RuleStats,
     SNAPSHOT_VERSION, SnapshotError,
 };
-pub use retro::{RetroReport, RetroRule, retroscan};
+pub use retro::{RetroReport, RetroRule, Retroscan, retroscan};
 pub use ruletest::{TestFailure, TestReport, run_tests, test_event};
 pub use store::{Entry, StoreDef, StoreError, StoreKind, StoreStats, Stores};
 

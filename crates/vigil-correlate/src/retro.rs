@@ -2,6 +2,7 @@
 //! it would have raised, with a per-rule diff against the rules currently live.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use vigil_event::Event;
 
@@ -50,23 +51,104 @@ fn signature(o: &Output) -> Option<(String, String)> {
     ))
 }
 
-fn run(rules: Rules, events: &[Event], batch: usize) -> (Vec<Output>, i64) {
-    let mut engine = Engine::new(rules, EngineOptions::default());
-    let mut out = Vec::new();
-    let mut last = i64::MIN;
-    for chunk in events.chunks(batch.max(1)) {
-        out.extend(engine.process(chunk));
-        last = last.max(
-            chunk
-                .iter()
-                .map(|e| e.timestamp.0)
-                .max()
-                .unwrap_or(i64::MIN),
-        );
+/// A retroscan in progress: feed it stored events in time order, batch by batch, then
+/// [`Retroscan::finish`]. Only the alerts are kept, so a replay of any length runs in the
+/// memory of the rules' state.
+#[derive(Debug)]
+pub struct Retroscan {
+    candidate: Engine,
+    live: Option<Engine>,
+    after: Vec<Output>,
+    before: Vec<Output>,
+    events: u64,
+}
+
+impl Retroscan {
+    /// A replay of `candidate`, diffed against `live` when given.
+    pub fn new(candidate: Rules, live: Option<Rules>) -> Retroscan {
+        Retroscan::shared(Arc::new(candidate), live.map(Arc::new))
     }
-    // the replay is over: every window and absence is decided
-    out.extend(engine.advance_watermark(i64::MAX));
-    (out, last)
+
+    /// A replay of rule sets shared with other replays (one per tenant).
+    pub fn shared(candidate: Arc<Rules>, live: Option<Arc<Rules>>) -> Retroscan {
+        Retroscan {
+            candidate: Engine::from_rules(candidate, EngineOptions::default()),
+            live: live.map(|l| Engine::from_rules(l, EngineOptions::default())),
+            after: Vec::new(),
+            before: Vec::new(),
+            events: 0,
+        }
+    }
+
+    /// Replays one batch.
+    pub fn feed(&mut self, events: &[Event]) {
+        self.events += events.len() as u64;
+        self.after.extend(
+            self.candidate
+                .process(events)
+                .into_iter()
+                .filter(|o| o.rule.is_some()),
+        );
+        if let Some(l) = &mut self.live {
+            self.before
+                .extend(l.process(events).into_iter().filter(|o| o.rule.is_some()));
+        }
+    }
+
+    /// Events replayed so far.
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    /// Alerts of the candidate so far (windows still open not counted).
+    pub fn alerts(&self) -> usize {
+        self.after.len()
+    }
+
+    /// Ends the replay: every window and absence is decided (an absence whose window
+    /// reaches past the last event fires: the replay cannot know what came after), and the
+    /// alerts are diffed per rule.
+    pub fn finish(mut self) -> RetroReport {
+        self.after.extend(
+            self.candidate
+                .advance_watermark(i64::MAX)
+                .into_iter()
+                .filter(|o| o.rule.is_some()),
+        );
+        if let Some(l) = &mut self.live {
+            self.before.extend(
+                l.advance_watermark(i64::MAX)
+                    .into_iter()
+                    .filter(|o| o.rule.is_some()),
+            );
+        }
+        let mut sets: BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
+        for o in &self.before {
+            if let Some((id, sig)) = signature(o) {
+                sets.entry(id).or_default().0.insert(sig);
+            }
+        }
+        for o in &self.after {
+            if let Some((id, sig)) = signature(o) {
+                sets.entry(id).or_default().1.insert(sig);
+            }
+        }
+        let rules = sets
+            .into_iter()
+            .map(|(id, (b, a))| RetroRule {
+                id,
+                before: b.len() as u64,
+                after: a.len() as u64,
+                new: a.difference(&b).count() as u64,
+                gone: b.difference(&a).count() as u64,
+            })
+            .collect();
+        RetroReport {
+            events: self.events,
+            rules,
+            alerts: self.after.into_iter().map(|o| o.event).collect(),
+        }
+    }
 }
 
 /// Replays `events` (in the order given, in batches of `batch`) through `candidate` and, when
@@ -79,36 +161,9 @@ pub fn retroscan(
     events: &[Event],
     batch: usize,
 ) -> RetroReport {
-    let (after, _) = run(candidate, events, batch);
-    let before = live.map(|l| run(l, events, batch).0).unwrap_or_default();
-    let mut sets: BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
-    for o in &before {
-        if let Some((id, sig)) = signature(o) {
-            sets.entry(id).or_default().0.insert(sig);
-        }
+    let mut scan = Retroscan::new(candidate, live);
+    for chunk in events.chunks(batch.max(1)) {
+        scan.feed(chunk);
     }
-    for o in &after {
-        if let Some((id, sig)) = signature(o) {
-            sets.entry(id).or_default().1.insert(sig);
-        }
-    }
-    let rules = sets
-        .into_iter()
-        .map(|(id, (b, a))| RetroRule {
-            id,
-            before: b.len() as u64,
-            after: a.len() as u64,
-            new: a.difference(&b).count() as u64,
-            gone: b.difference(&a).count() as u64,
-        })
-        .collect();
-    RetroReport {
-        events: events.len() as u64,
-        rules,
-        alerts: after
-            .into_iter()
-            .filter(|o| o.rule.is_some())
-            .map(|o| o.event)
-            .collect(),
-    }
+    scan.finish()
 }

@@ -748,3 +748,34 @@ fn retroscan_diffs_candidate_against_live_rules() {
     );
     assert_eq!(report.alerts.len(), 2);
 }
+
+#[test]
+fn a_streamed_retroscan_equals_one_over_the_whole_slice() {
+    let live = BRUTE;
+    let candidate = BRUTE.replace("threshold: 5", "threshold: 3");
+    let mut evs: Vec<Event> = (0..4).map(|i| fail(f64::from(i), "192.0.2.1")).collect();
+    evs.extend((0..6).map(|i| fail(100.0 + f64::from(i), "192.0.2.2")));
+    evs.extend((0..3).map(|i| fail(500.0 + f64::from(i), "192.0.2.3")));
+    let whole = vigil_correlate::retroscan(rules(&candidate), Some(rules(live)), &evs, 1000);
+    let mut scan = vigil_correlate::Retroscan::new(rules(&candidate), Some(rules(live)));
+    for chunk in evs.chunks(2) {
+        scan.feed(chunk);
+    }
+    assert_eq!(scan.events(), 13);
+    let streamed = scan.finish();
+    assert_eq!(streamed.rules, whole.rules);
+    assert_eq!(streamed.rules[0].after, 3);
+    assert_eq!(streamed.alerts.len(), whole.alerts.len());
+}
+
+#[test]
+fn the_rule_report_measures_the_evaluation_cost_per_event() {
+    let mut e = Engine::new(rules(BRUTE), EngineOptions::default());
+    let evs: Vec<Event> = (0..200).map(|i| fail(f64::from(i), "192.0.2.9")).collect();
+    run(&mut e, &evs, T0 + 3600 * S);
+    let r = e.rule_report("bf").expect("rule");
+    // one selector test per event, some of them timed
+    assert!((r.tests_per_event - 1.0).abs() < 1e-9, "{r:?}");
+    assert!(r.ns_per_test > 0.0, "{r:?}");
+    assert!(r.ns_per_event > 0.0, "{r:?}");
+}

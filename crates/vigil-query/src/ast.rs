@@ -320,6 +320,17 @@ pub enum Stage {
         /// The fields.
         fields: Vec<String>,
     },
+    /// `lookup LIST [on f1, f2]`: the entry of an active list or context table whose key is
+    /// the fields' values (default: the fields named like the list's key columns) is added to
+    /// each event as `LIST.COLUMN` fields; events without an entry pass unchanged. Run by the
+    /// search service, which reads the live lists (the executor refuses it).
+    Lookup {
+        /// List or table name.
+        list: String,
+        /// Fields giving the key values, in the key columns' order (empty: the key columns'
+        /// names).
+        on: Vec<String>,
+    },
 }
 
 impl Stage {
@@ -341,6 +352,7 @@ impl Stage {
             }
             Stage::Sort(keys) => out.extend(keys.iter().map(|k| k.field.as_str())),
             Stage::Head(_) => {}
+            Stage::Lookup { on, .. } => out.extend(on.iter().map(String::as_str)),
             Stage::Stats { aggs, by } => {
                 out.extend(by.iter().map(String::as_str));
                 out.extend(aggs.iter().filter_map(|a| a.func.field()));
@@ -361,6 +373,7 @@ impl Stage {
             }
             Stage::Sort(keys) => keys.iter_mut().for_each(|k| f(&mut k.field)),
             Stage::Head(_) => {}
+            Stage::Lookup { on, .. } => on.iter_mut().for_each(f),
             Stage::Stats { aggs, by } => {
                 by.iter_mut().for_each(&mut *f);
                 aggs.iter_mut()
@@ -796,6 +809,14 @@ impl fmt::Display for Stage {
             Stage::Rare { limit, fields } => {
                 write!(f, "rare {limit} ")?;
                 write_fields(f, fields)
+            }
+            Stage::Lookup { list, on } => {
+                write!(f, "lookup {list}")?;
+                if !on.is_empty() {
+                    f.write_str(" on ")?;
+                    write_fields(f, on)?;
+                }
+                Ok(())
             }
         }
     }

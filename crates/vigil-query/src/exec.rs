@@ -135,6 +135,11 @@ impl Executor {
 
     /// An executor for a list of stages.
     pub fn for_stages(stages: &[Stage], opts: ExecOptions) -> Result<Self, QueryError> {
+        if let Some(l) = stages.iter().find(|s| matches!(s, Stage::Lookup { .. })) {
+            return Err(QueryError::Compile(format!(
+                "'{l}' reads active lists: it runs in a search of a running instance (the API, or `vigil search` on a running `vigil up`)"
+            )));
+        }
         let mut pre = Vec::new();
         let mut i = 0;
         while let Some(Stage::Where(e)) = stages.get(i) {

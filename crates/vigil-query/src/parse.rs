@@ -30,6 +30,7 @@ const STAGES: &[&str] = &[
     "timechart",
     "top",
     "rare",
+    "lookup",
 ];
 const FUNCS: &[&str] = &["count", "dc", "sum", "avg", "min", "max", "percentile"];
 
@@ -882,6 +883,24 @@ impl<'a> Parser<'a> {
                 Stage::Where(e)
             }
             "fields" => Stage::Fields(self.field_list("fields", &[])?),
+            "lookup" => {
+                self.skip_ws();
+                let at = self.col();
+                let list = self.ident().to_owned();
+                if list.is_empty() {
+                    return Err(QueryError::syntax(
+                        at,
+                        "expected a list or table name after 'lookup'",
+                    ));
+                }
+                self.skip_ws();
+                let on = if self.eat_keyword("on") {
+                    self.field_list("on", &[])?
+                } else {
+                    Vec::new()
+                };
+                Stage::Lookup { list, on }
+            }
             "sort" => Stage::Sort(self.sort_keys()?),
             "head" | "limit" => Stage::Head(self.opt_number(10)?),
             "stats" => {

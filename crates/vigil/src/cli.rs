@@ -53,6 +53,14 @@ pub enum Command {
     Token(crate::cmd::accounts::TokenArgs),
     /// Tenants: add, list, remove (disable).
     Tenant(crate::cmd::accounts::TenantArgs),
+    /// Replay stored events through correlation rules: the alerts they would have raised, and
+    /// per rule a diff against the rules currently live (before, after, new, gone).
+    Retroscan(crate::cmd::retroscan::RetroscanArgs),
+    /// Ask a running instance's correlator about a correlation event, a rule, or a group that
+    /// did not fire.
+    Explain(crate::cmd::explain::ExplainArgs),
+    /// Active lists and context tables of a running instance: entries, CSV import and export.
+    List(crate::cmd::list::ListArgs),
 }
 
 #[derive(Debug, Args)]

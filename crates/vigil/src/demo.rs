@@ -56,6 +56,10 @@ const WEBSCAN_IP: &str = "192.0.2.66";
 pub struct Generator {
     rng: StdRng,
     seq: u64,
+    /// The minute (since the epoch) of the last backdoor account: one per attack minute.
+    backdoor_minute: i64,
+    /// The minute of the brute force's last success: one per attack minute.
+    success_minute: i64,
 }
 
 fn ts3164(t: DateTime<Utc>) -> String {
@@ -67,6 +71,8 @@ impl Generator {
         Generator {
             rng: StdRng::seed_from_u64(seed),
             seq: 0,
+            backdoor_minute: i64::MIN,
+            success_minute: i64::MIN,
         }
     }
 
@@ -90,19 +96,35 @@ impl Generator {
     pub fn line(&mut self, t: DateTime<Utc>) -> String {
         self.seq += 1;
         let ts = ts3164(t);
-        // attacks come in phases over a ten-minute cycle, so live traffic shows them regularly
-        let phase = (t.timestamp() / 60) % 10;
+        // attacks come in phases over a ten-minute cycle, so live traffic shows them regularly;
+        // each is dense enough at one line per second (the start's hour of backfill) for the
+        // shipped correlation pack to see it (20 ports or 20 not-founds within a minute)
+        let minute = t.timestamp() / 60;
+        let phase = minute % 10;
         let roll: u32 = self.rng.random_range(0..100);
+        // a backdoor account (UID 0) once per attack minute
+        if phase == 9 && t.timestamp() % 60 >= 30 && self.backdoor_minute != minute {
+            self.backdoor_minute = minute;
+            let pid = self.pid();
+            return format!(
+                "<86>{ts} app01 useradd[{pid}]: new user: name=sysupdate, UID=0, GID=0, home=/root, shell=/bin/bash, from=/dev/pts/2"
+            );
+        }
+        // the brute force succeeds once per attack minute, after its failures
+        if phase == 3 && t.timestamp() % 60 >= 45 && self.success_minute != minute {
+            self.success_minute = minute;
+            let port = self.rng.random_range(30000..65000);
+            let pid = self.pid();
+            return format!(
+                "<38>{ts} jump01 sshd[{pid}]: Accepted password for root from {BRUTE_IP} port {port} ssh2"
+            );
+        }
         match (phase, roll) {
             (2 | 3, 0..=29) => {
                 let user = self.pick(BAD_USERS);
                 let port = self.rng.random_range(30000..65000);
                 let pid = self.pid();
-                if phase == 3 && roll == 0 {
-                    format!(
-                        "<38>{ts} jump01 sshd[{pid}]: Accepted password for root from {BRUTE_IP} port {port} ssh2"
-                    )
-                } else if user == "root" {
+                if user == "root" {
                     format!(
                         "<38>{ts} jump01 sshd[{pid}]: Failed password for root from {BRUTE_IP} port {port} ssh2"
                     )
@@ -112,7 +134,7 @@ impl Generator {
                     )
                 }
             }
-            (5, 0..=29) => {
+            (5, 0..=59) => {
                 let dpt = self.rng.random_range(1..1024);
                 let spt = self.rng.random_range(40000..60000);
                 format!(
@@ -120,7 +142,7 @@ impl Generator {
                     self.rng.random_range(1..65535)
                 )
             }
-            (7, 0..=24) => {
+            (7, 0..=59) => {
                 let path = self.pick(SCAN_PATHS);
                 let status = if path.contains("passwd") || path.contains(".env") {
                     403
@@ -138,12 +160,6 @@ impl Generator {
             (8, 5..=7) => format!(
                 "<85>{ts} db01 sudo: bob : 3 incorrect password attempts ; TTY=pts/1 ; PWD=/home/bob ; USER=root ; COMMAND=/bin/cat /etc/shadow"
             ),
-            (9, 0) => {
-                let pid = self.pid();
-                format!(
-                    "<86>{ts} app01 useradd[{pid}]: new user: name=sysupdate, UID=0, GID=0, home=/root, shell=/bin/bash, from=/dev/pts/2"
-                )
-            }
             (_, 0..=39) => {
                 let host = self.pick(&["web01", "web02"]);
                 let ip = format!(
@@ -341,5 +357,79 @@ mod tests {
 
     fn vigil_parse_opts() -> vigil_parse::syslog::SyslogOptions {
         vigil_parse::syslog::SyslogOptions::default()
+    }
+    /// `vigil up --demo` starts with an hour of backfill at one line per second: replayed
+    /// through the `auto` normalizer and the shipped correlation pack, each attack of the demo
+    /// raises its alert (whatever minute the hour starts at: several seeds and start times).
+    #[test]
+    fn the_backfill_raises_an_alert_for_each_attack_through_the_shipped_pack() {
+        use vigil_event::{Bytes, Timestamp};
+        use vigil_pipeline::{RawRecord, SourceInfo};
+        let pack = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/correlation");
+        let lib = vigil_normalize::Library::builtin().unwrap();
+        let auto = vigil_normalize::AutoNormalizer::new(&lib, chrono_tz::UTC).unwrap();
+        let src = SourceInfo {
+            id: "demo".into(),
+            tenant: "main".into(),
+            collector: "syslog".into(),
+        };
+        for (seed, start) in [
+            (1u64, "2026-11-22T07:00:00Z"),
+            (2, "2026-11-22T07:03:17Z"),
+            (3, "2026-11-22T07:07:41Z"),
+        ] {
+            let (rules, problems) = vigil_correlate::load_dir(&pack);
+            assert!(problems.is_empty(), "{problems:?}");
+            let mut engine = vigil_correlate::Engine::new(rules, Default::default());
+            let mut g = Generator::new(seed);
+            let start = DateTime::parse_from_rfc3339(start)
+                .unwrap()
+                .with_timezone(&Utc);
+            let mut fired: std::collections::BTreeSet<String> = Default::default();
+            let mut batch = Vec::new();
+            for i in 0..3600 {
+                let t = start + chrono::Duration::seconds(i);
+                let at = Timestamp::from_millis(t.timestamp_millis());
+                let rec = RawRecord {
+                    data: Bytes::from(g.line(t)),
+                    received: at,
+                    peer: None,
+                    transport_error: None,
+                };
+                batch.push(auto.normalize_record(&src, rec).0);
+                if batch.len() == 100 {
+                    for o in engine.process(&batch) {
+                        fired.extend(o.rule.map(|r| r.id.clone()));
+                    }
+                    batch.clear();
+                }
+            }
+            for o in engine.process(&batch) {
+                fired.extend(o.rule.map(|r| r.id.clone()));
+            }
+            // what the idle ticker does once the input is quiet
+            for o in engine.advance_watermark(
+                Timestamp::from_millis(
+                    (start + chrono::Duration::seconds(3600 + 600)).timestamp_millis(),
+                )
+                .0,
+            ) {
+                fired.extend(o.rule.map(|r| r.id.clone()));
+            }
+            for (attack, rule) in [
+                ("SSH brute force", "ssh-brute-force"),
+                ("the brute force succeeds", "ssh-success-after-brute-force"),
+                ("port scan", "port-scan"),
+                ("web scan", "web-scan"),
+                ("web scan: SQL injection", "web-sql-injection"),
+                ("sudo failures", "sudo-auth-failures"),
+                ("backdoor account", "uid0-account-created"),
+            ] {
+                assert!(
+                    fired.contains(rule),
+                    "seed {seed}: {attack}: {rule} did not fire; fired: {fired:?}"
+                );
+            }
+        }
     }
 }

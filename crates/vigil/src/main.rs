@@ -85,6 +85,9 @@ fn main() -> ExitCode {
         cli::Command::User(a) => cmd::accounts::user(a),
         cli::Command::Token(a) => cmd::accounts::token(a),
         cli::Command::Tenant(a) => cmd::accounts::tenant(a),
+        cli::Command::Retroscan(a) => cmd::retroscan::run(a),
+        cli::Command::Explain(a) => cmd::explain::run(a),
+        cli::Command::List(a) => cmd::list::run(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

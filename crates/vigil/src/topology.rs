@@ -612,8 +612,9 @@ impl Topology {
             )
             .map_err(|e| anyhow::anyhow!("correlation: starting the idle ticker: {e}"))?;
             started.correlation = Some(format!(
-                "{n_rules} correlation rules from {n_paths} path(s)"
+                "{n_rules} correlation rules from {n_paths} path(s), reloaded on change and SIGHUP"
             ));
+            started.correlator = Some(destination.handle());
             builder.destination("correlation", Box::new(destination));
         }
         Ok(started)
@@ -631,6 +632,8 @@ pub struct Started {
     pub detection: Option<String>,
     /// The stateful correlator's line.
     pub correlation: Option<String>,
+    /// The stateful correlator, for the API and SIGHUP.
+    pub correlator: Option<vigil_core::correlation::CorrelationHandle>,
 }
 
 /// Checks every secret file of the configuration with [`vigil_fs::check_secret_file`]: the API

@@ -19,7 +19,9 @@ pub mod admin;
 pub mod alerts;
 pub mod assets;
 pub mod common;
+pub mod correlation;
 pub mod incidents;
+pub mod lists;
 
 use std::sync::Arc;
 
@@ -53,6 +55,9 @@ pub struct Core {
     pub tls: bool,
     /// Longest a suppression may last.
     pub max_suppression_lifetime: chrono::Duration,
+    /// The running correlator (explain, lists, reload), set once `vigil up` has started it;
+    /// unset, those routes answer 503 `correlation_off`.
+    pub correlation: std::sync::OnceLock<vigil_core::correlation::CorrelationHandle>,
 }
 
 /// The `/api/v1` routes that need a caller, with their OpenAPI description.
@@ -113,6 +118,21 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(assets::export_csv))
         .routes(routes!(assets::list_saved, assets::create_saved))
         .routes(routes!(assets::replace_saved, assets::delete_saved))
+        .routes(routes!(correlation::list_rules))
+        .routes(routes!(correlation::get_rule))
+        .routes(routes!(correlation::why))
+        .routes(routes!(correlation::explain_event))
+        .routes(routes!(correlation::reload))
+        .routes(routes!(lists::list_lists))
+        .routes(routes!(lists::get_list))
+        .routes(routes!(lists::list_entries))
+        .routes(routes!(
+            lists::get_entry,
+            lists::put_entry,
+            lists::delete_entry
+        ))
+        .routes(routes!(lists::export_csv))
+        .routes(routes!(lists::import_csv))
 }
 
 /// The routes that need no caller (login), with their description.

@@ -36,7 +36,7 @@ fn messages() {
         ),
         (
             "a | frobnicate",
-            "unknown stage 'frobnicate' at column 5; expected one of: where, fields, sort, head, limit, stats, count, timechart, top, rare",
+            "unknown stage 'frobnicate' at column 5; expected one of: where, fields, sort, head, limit, stats, count, timechart, top, rare, lookup",
         ),
         (
             "a |",

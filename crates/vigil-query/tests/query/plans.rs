@@ -347,3 +347,53 @@ fn compare_op_terms_are_typed() {
         })
     );
 }
+
+#[test]
+fn lookup_names_a_list_and_the_key_fields() {
+    let q = parse(
+        "event.action:ssh_login | lookup blocked_ips on source.ip | where blocked_ips.reason:*",
+    )
+    .unwrap();
+    assert_eq!(
+        q.stages[0],
+        Stage::Lookup {
+            list: "blocked_ips".into(),
+            on: vec!["source.ip".into()]
+        }
+    );
+    assert_eq!(
+        q.to_string(),
+        parse(&q.to_string()).unwrap().to_string(),
+        "the text round-trips"
+    );
+    assert!(
+        q.to_string()
+            .contains("| lookup blocked_ips on source.ip |"),
+        "{q}"
+    );
+    let q = parse("x | lookup owners").unwrap();
+    assert_eq!(
+        q.stages[0],
+        Stage::Lookup {
+            list: "owners".into(),
+            on: vec![]
+        }
+    );
+    let q = parse("x | lookup owners on host.name, service.name").unwrap();
+    assert_eq!(q.stages[0].fields(), vec!["host.name", "service.name"]);
+    let e = parse("x | lookup").unwrap_err().to_string();
+    assert!(
+        e.contains("expected a list or table name after 'lookup'"),
+        "{e}"
+    );
+    let e = parse("x | lookup owners on").unwrap_err().to_string();
+    assert!(
+        e.contains("expected at least one field name after 'on'"),
+        "{e}"
+    );
+    // the executor does not run it: the search service does, with the live lists
+    let e = vigil_query::Executor::new(&parse("x | lookup owners").unwrap(), Default::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("reads active lists"), "{e}");
+}

@@ -3,8 +3,12 @@
 pub mod accounts;
 pub mod config;
 pub mod demo;
+pub mod explain;
 pub mod hunt;
+pub mod list;
 pub mod normalize;
+pub mod remote;
+pub mod retroscan;
 pub mod rules;
 pub mod search;
 pub mod storage;

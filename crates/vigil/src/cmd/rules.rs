@@ -1,6 +1,9 @@
-//! `vigil rules lint PATH...` and `vigil rules test PATH...`: check Sigma rules and run their
-//! tests (SigmaHQ regression cases and tests attached to rules). The finding, loading and
-//! running are in `vigil_detect::ruletest`; this module prints and sets the exit code.
+//! `vigil rules lint PATH...` and `vigil rules test [PATH...]`: check Sigma rules and run their
+//! tests (SigmaHQ regression cases and tests attached to rules), and run the tests of the
+//! correlation rules found under the same paths (`vigil_correlate::run_tests`, the whole set
+//! loaded together so chained rules and shared lists work as they do live). The finding,
+//! loading and running are in `vigil_detect::ruletest` and `vigil_correlate`; this module
+//! prints and sets the exit code.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -27,9 +30,14 @@ pub enum RulesCommand {
     /// Report every rule that cannot load (errors) and every likely mistake (warnings), with
     /// path, id, title and reason. Exits 1 on errors (with --strict, also on warnings).
     Lint(LintArgs),
-    /// Run SigmaHQ regression cases (`info.yml`) and tests attached to rules (`tests:`
-    /// blocks) found under the paths. Ends with `N passed, M failed`; exits 1 on failures.
+    /// Run SigmaHQ regression cases (`info.yml`), tests attached to Sigma rules (`tests:`
+    /// blocks) and the tests of every correlation rule found under the paths (default: the
+    /// shipped pack `rules/correlation/`). Correlation rules are reported one line per rule.
+    /// Ends with `N passed, M failed`; exits 1 on failures.
     Test(TestArgs),
+    /// Reload the correlation rules of a running `vigil up` from their files (as a change of
+    /// the files or SIGHUP does): unchanged rules keep their state, changed ones start clean.
+    Reload(crate::cmd::remote::RemoteArgs),
 }
 
 #[derive(Debug, Args)]
@@ -49,9 +57,10 @@ pub struct LintArgs {
 
 #[derive(Debug, Args)]
 pub struct TestArgs {
-    /// Files and directories to search for regression cases and rules with tests, e.g. the
-    /// SigmaHQ corpus root or `regression_data/rules/windows`.
-    #[arg(required = true, value_name = "PATH")]
+    /// Files and directories to search for regression cases, Sigma rules with tests and
+    /// correlation rules, e.g. the SigmaHQ corpus root or `rules/correlation`. Default: the
+    /// shipped correlation pack.
+    #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// Rules for the regression cases (repeatable). Default: the `rules*` directories of the
     /// root each case's data path resolves against (the corpus root).
@@ -70,7 +79,44 @@ pub fn run(a: RulesArgs) -> Result<u8> {
     match a.what {
         RulesCommand::Lint(l) => lint(l),
         RulesCommand::Test(t) => test(t),
+        RulesCommand::Reload(r) => reload(r),
     }
+}
+
+fn reload(a: crate::cmd::remote::RemoteArgs) -> Result<u8> {
+    let r = crate::cmd::remote::Remote::connect(&a)?;
+    let t = r.send(reqwest::Method::POST, "correlation/reload", &[], None)?;
+    let v: serde_json::Value = serde_json::from_str(&t).unwrap_or_default();
+    let n = |k: &str| v.get(k).and_then(|x| x.as_u64()).unwrap_or(0);
+    println!(
+        "{} correlation rules running: {} kept their state, {} started clean",
+        n("rules"),
+        n("kept"),
+        n("restarted")
+    );
+    for id in v
+        .get("removed")
+        .and_then(|x| x.as_array())
+        .into_iter()
+        .flatten()
+    {
+        println!("removed {}", id.as_str().unwrap_or(""));
+    }
+    let problems: Vec<&str> = v
+        .get("problems")
+        .and_then(|x| x.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.as_str())
+        .collect();
+    for p in &problems {
+        println!("not loaded: {p}");
+    }
+    Ok(if problems.is_empty() {
+        exit::OK
+    } else {
+        exit::FAILURE
+    })
 }
 
 fn lint(a: LintArgs) -> Result<u8> {
@@ -122,13 +168,104 @@ fn count_rules(ps: &[LoadProblem]) -> usize {
     paths.len()
 }
 
+/// Splits the YAML files under `paths` into correlation rule files and the rest (Sigma rules,
+/// regression cases), which go to Sigma discovery as given (missing paths included, so
+/// discovery reports them).
+fn split_correlation(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let (files, missing) = yaml_files_under(paths);
+    let mut correlation = Vec::new();
+    let mut other: Vec<PathBuf> = missing.into_iter().map(|(p, _)| p).collect();
+    for f in files {
+        let is_corr = !is_case_file(&f)
+            && vigil_config::read_file_capped(&f, 4 << 20)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .is_some_and(|t| vigil_correlate::is_rule_file(&t));
+        if is_corr {
+            correlation.push(f);
+        } else {
+            other.push(f);
+        }
+    }
+    (correlation, other)
+}
+
+/// Runs the correlation rules' tests (the files loaded as one set), prints one line per rule
+/// (and per failing test), and returns (tests passed, tests failed, rules).
+fn test_correlation(files: &[PathBuf]) -> (usize, usize, usize) {
+    let mut loader = vigil_correlate::Loader::new();
+    for f in files {
+        loader.add_file(f);
+    }
+    let (rules, problems) = loader.finish();
+    let mut failed = 0;
+    for p in &problems {
+        println!("FAIL correlation {p}");
+        failed += 1;
+    }
+    let counts: Vec<(String, usize)> = rules
+        .rules
+        .iter()
+        .map(|r| (r.id.clone(), r.tests.len()))
+        .collect();
+    let report = vigil_correlate::run_tests(rules);
+    for (id, n) in &counts {
+        let fails: Vec<_> = report.failures.iter().filter(|f| &f.rule == id).collect();
+        if *n == 0 {
+            println!("note correlation {id}: no tests");
+        } else if fails.is_empty() {
+            println!(
+                "ok   correlation {id}: {n} test{}",
+                if *n == 1 { "" } else { "s" }
+            );
+        } else {
+            for f in &fails {
+                println!("FAIL correlation {id}: test '{}': {}", f.test, f.message);
+            }
+        }
+    }
+    failed += report.failures.len();
+    eprintln!(
+        "{} correlation rules from {} file(s): {} tests, {} without tests, {} could not load",
+        counts.len(),
+        files.len(),
+        report.run,
+        report.untested.len(),
+        problems.len()
+    );
+    (report.passed, failed, counts.len())
+}
+
 fn test(a: TestArgs) -> Result<u8> {
+    let paths = if a.paths.is_empty() {
+        match crate::cmd::up::shipped_correlation_pack() {
+            Some(p) => vec![p],
+            None => {
+                return Err(UsageError(
+                    "no PATH given and the shipped pack rules/correlation/ was not found; name the rules to test".into(),
+                )
+                .into());
+            }
+        }
+    } else {
+        a.paths.clone()
+    };
+    let (correlation, sigma_paths) = split_correlation(&paths);
+    let (corr_passed, corr_failed, corr_rules) = if correlation.is_empty() {
+        (0, 0, 0)
+    } else {
+        test_correlation(&correlation)
+    };
     let Discovery {
         cases,
         attached,
         inactive,
         problems,
-    } = discover(&a.paths);
+    } = if sigma_paths.is_empty() {
+        Discovery::default()
+    } else {
+        discover(&sigma_paths)
+    };
     let mut results: Vec<TestResult> = problems
         .into_iter()
         .map(|(p, e)| TestResult {
@@ -212,9 +349,11 @@ fn test(a: TestArgs) -> Result<u8> {
         attached.len(),
         inactive.len()
     );
+    let passed = passed + corr_passed;
+    let failed = failed + corr_failed;
     println!("{passed} passed, {failed} failed");
-    if results.is_empty() {
-        return Err(UsageError("no tests found under the given paths (regression info.yml files or rules with a tests: block)".into()).into());
+    if results.is_empty() && corr_rules == 0 && corr_failed == 0 {
+        return Err(UsageError("no tests found under the given paths (regression info.yml files, rules with a tests: block, or correlation rules)".into()).into());
     }
     Ok(if failed > 0 { exit::FAILURE } else { exit::OK })
 }

@@ -52,7 +52,7 @@ fn remote(
     serde_json::from_value(body).context("unexpected search response")
 }
 
-fn data_dir_in_use(dir: &Path) -> bool {
+pub(crate) fn data_dir_in_use(dir: &Path) -> bool {
     let Ok(f) = std::fs::OpenOptions::new()
         .write(true)
         .open(dir.join("vigil.lock"))

@@ -170,6 +170,33 @@ fn raise_descriptor_limit() {
     );
 }
 
+/// Reloads the correlation rules on SIGHUP (unchanged rules keep their state).
+fn reload_on_sighup(h: vigil_core::correlation::CorrelationHandle) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch SIGHUP; correlation rules reload on file changes and through the API only");
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            let h = h.clone();
+            match tokio::task::spawn_blocking(move || h.reload()).await {
+                Ok(r) => tracing::info!(
+                    rules = r.rules,
+                    kept = r.kept,
+                    restarted = r.restarted,
+                    problems = r.problems.len(),
+                    "SIGHUP: correlation rules reloaded"
+                ),
+                Err(e) => tracing::error!(error = %e, "SIGHUP: correlation reload failed"),
+            }
+        }
+    });
+}
+
 pub fn run(args: UpArgs) -> Result<u8> {
     let cfg = load_config(&args)?;
     raise_descriptor_limit();
@@ -254,6 +281,10 @@ async fn serve(
     )?;
     let pipeline = builder.start().map_err(|e| anyhow::anyhow!("{e}"))?;
     let shutdown = pipeline.shutdown_handle();
+    if let Some(h) = &started.correlator {
+        let _ = core.core.correlation.set(h.clone());
+        reload_on_sighup(h.clone());
+    }
 
     // API
     let listener = tokio::net::TcpListener::bind(cfg.api.listen).await.map_err(|e| {
@@ -268,7 +299,13 @@ async fn serve(
         tracing::warn!(path = %lock.url_file.display(), error = %e, "cannot write the API address file; `vigil search` without --url will not find this instance");
     }
     let state = ApiState {
-        search: Arc::new(vigil_api::store_search::StoreSearch::new(store.clone())),
+        search: Arc::new({
+            let s = vigil_api::store_search::StoreSearch::new(store.clone());
+            match &started.correlator {
+                Some(h) => s.with_lists(Arc::new(h.clone())),
+                None => s,
+            }
+        }),
         telemetry: telemetry.clone(),
         token: token.into(),
         query_timeout: cfg.api.query_timeout,
