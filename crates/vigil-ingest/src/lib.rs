@@ -7,9 +7,10 @@
 //! queue makes it wait (backpressure) rather than drop. It stops on the shutdown signal after
 //! sending what it holds, and reports through the component's
 //! [`ComponentMetrics`](vigil_pipeline::ComponentMetrics): records in, bytes in, errors and
-//! drops by reason, and gauges. Today there are two connectors, [`syslog`] and [`http`]
-//! (`/ingest`, Elasticsearch `_bulk`, Splunk HEC); file tail, NATS, Kafka, SQL polling and
-//! NetFlow will join them, each in its own module, heavy client libraries behind features.
+//! drops by reason, and gauges. The connectors: [`syslog`], [`http`] (`/ingest`,
+//! Elasticsearch `_bulk`, Splunk HEC), [`sql`] (polling PostgreSQL, MySQL/MariaDB and SQLite
+//! with a durable cursor) and [`netflow`] (NetFlow v5/v9 and IPFIX over UDP), each in its own
+//! module.
 //!
 //! The configuration types users write (YAML) live in `vigil-config`; they are validated into
 //! the runtime settings defined here ([`syslog::SyslogSettings`]), which hold parsed addresses
@@ -71,7 +72,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 pub mod http;
+pub mod netflow;
+pub mod sql;
 pub mod syslog;
+mod udp;
 
 /// Why a connector could not be built or could not start. Bad input is never an error here: it
 /// is counted and passed on.

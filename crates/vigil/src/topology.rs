@@ -132,6 +132,13 @@ pub fn build_connector(
         ConnectorConfig::Http(h) => HttpConnector::new(h.clone())
             .map(|conn| ("http", Box::new(conn) as Box<dyn Connector>))
             .map_err(|e| format!("{path}: {e}")),
+        ConnectorConfig::Sql(s) => vigil_ingest::sql::SqlConnector::new(s.clone())
+            .map(|conn| ("sql", Box::new(conn) as Box<dyn Connector>))
+            .map_err(|e| format!("{path}: {e}")),
+        ConnectorConfig::Netflow(n) => Ok((
+            "netflow",
+            Box::new(vigil_ingest::netflow::NetflowConnector::new(n.clone())) as Box<dyn Connector>,
+        )),
     }
 }
 
@@ -145,6 +152,7 @@ pub fn set_listen_addr(c: &mut ConnectorConfig, addr: std::net::SocketAddr) -> b
             true
         }
         ConnectorConfig::Http(_) => false,
+        ConnectorConfig::Sql(_) | ConnectorConfig::Netflow(_) => false,
     }
 }
 
@@ -161,6 +169,7 @@ fn connector_secrets(c: &ConnectorConfig, path: &str) -> Vec<(String, std::path:
             .iter()
             .map(|t| (format!("{path}.tls.key"), t.key_path.clone()))
             .collect(),
+        ConnectorConfig::Sql(_) | ConnectorConfig::Netflow(_) => Vec::new(),
     }
 }
 
