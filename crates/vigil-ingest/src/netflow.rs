@@ -16,6 +16,8 @@
 //! with a parse error: a flow collector that held them back waiting for a template would be
 //! a memory sink an attacker could fill.
 //!
+//! On shutdown the datagrams already waiting in the socket are still read and sent.
+//!
 //! The receive loop is one task (the decoder's template cache is not shared); it drains the
 //! socket without waiting after each wake-up, so a burst of datagrams becomes one batch, and
 //! waits on the pipeline's bounded queue, so a flood is dropped by the kernel (counted as
@@ -110,11 +112,15 @@ async fn receive(sock: UdpSocket, mut decoder: NetflowDecoder, ctx: &ConnectorCo
     let mut buf = vec![0u8; udp::MAX_DATAGRAM];
     let exporters = ctx.metrics.gauge("exporters");
     loop {
-        let first = tokio::select! {
+        let (first, stopping) = tokio::select! {
             biased;
-            () = shutdown.wait() => break,
-            r = sock.recv_from(&mut buf) => r,
+            () = shutdown.wait() => (sock.try_recv_from(&mut buf), true),
+            r = sock.recv_from(&mut buf) => (r, false),
         };
+        if stopping && first.is_err() {
+            // everything the kernel held has been read and sent
+            break;
+        }
         let received = Timestamp::now();
         let mut records = Vec::new();
         let mut result = first;

@@ -110,7 +110,16 @@ fn run(label: &str, template: Option<&[u8]>, packet: &[u8], packets: u64) {
             std::thread::sleep(Duration::from_micros(200));
         }
     }
-    std::thread::sleep(Duration::from_millis(500));
+    // until the connector has read everything the kernel kept
+    let mut last = u64::MAX;
+    loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = metrics.snapshot().events_in;
+        if now == last {
+            break;
+        }
+        last = now;
+    }
     let cpu = thread_cpu("nf-conn") - cpu0;
     let wall = start.elapsed().as_secs_f64();
     shutdown.trigger();
