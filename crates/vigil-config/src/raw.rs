@@ -450,6 +450,13 @@ pub enum RawConnector {
     /// event is durable (stored), redelivered otherwise; redeliveries of messages already
     /// stored are recognized by message id and acknowledged without storing them twice.
     Nats(crate::raw_bus::RawNats),
+    /// SQL polling (PostgreSQL, MySQL/MariaDB, SQLite): a query run every `interval` that reads
+    /// the rows after a cursor (an increasing id or timestamp column), kept on disk between
+    /// polls and restarts; each row is one event (its columns as JSON).
+    Sql(RawSql),
+    /// NetFlow v5, v9 (RFC 3954) and IPFIX (RFC 7011) export packets over UDP; each flow record
+    /// is one event (`source.*`, `destination.*`, `network.*`, `event.start`/`end`).
+    Netflow(RawNetflow),
 }
 
 /// HTTP connector settings.
@@ -843,4 +850,67 @@ pub struct RawPipeline {
     /// `max_future_skew`. Default `2000-01-01T00:00:00Z`.
     #[serde(default)]
     pub min_timestamp: Option<String>,
+}
+
+/// SQL polling connector settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSql {
+    /// The database: `postgres://USER[:PASSWORD]@HOST[:PORT]/DB`, `mysql://...` (MySQL and
+    /// MariaDB) or `sqlite:PATH` (`sqlite://PATH`). Written literally, or as `${env:NAME}` /
+    /// `${file:PATH}`, which a URL with a password must be; never logged with its password.
+    pub url: String,
+    /// The query. It takes the cursor as its one parameter (`$1` for PostgreSQL, `?` for
+    /// MySQL/MariaDB and SQLite), returns the rows after it ordered by the cursor column, and
+    /// should end with a `LIMIT`, e.g. `SELECT * FROM audit WHERE id > $1 ORDER BY id LIMIT 1000`.
+    pub query: String,
+    /// The column holding the cursor: strictly increasing per row (an identity/serial id, or
+    /// a timestamp that no two rows share).
+    pub cursor_column: String,
+    /// `integer` (the default) or `timestamp`.
+    #[serde(default)]
+    pub cursor_type: Option<String>,
+    /// The cursor before the first poll: an integer, or an RFC 3339 time for `timestamp`.
+    /// Default `0` / `1970-01-01T00:00:00Z` (every row).
+    #[serde(default)]
+    pub cursor_start: Option<String>,
+    /// Where the cursor is kept between polls and restarts. Default
+    /// `<data_dir>/cursors/<collector id>.json`.
+    #[serde(default)]
+    pub cursor_file: Option<String>,
+    /// How long to wait between polls that returned fewer than `max_rows` rows (a full poll
+    /// is followed by the next at once). Default `10s`.
+    #[serde(default)]
+    pub interval: Option<String>,
+    /// Most rows read per poll, whatever the query's `LIMIT`. Default 1000.
+    #[serde(default)]
+    pub max_rows: Option<usize>,
+    /// A column whose value becomes the event's `@timestamp` (else the poll time).
+    #[serde(default)]
+    pub timestamp_column: Option<String>,
+    /// A column whose value becomes the event's `message`.
+    #[serde(default)]
+    pub message_column: Option<String>,
+    /// How long to wait for a connection or a query. Default `30s`.
+    #[serde(default)]
+    pub timeout: Option<String>,
+}
+
+/// NetFlow/IPFIX connector settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawNetflow {
+    /// UDP address to listen on, e.g. `0.0.0.0:2055` (NetFlow) or `0.0.0.0:4739` (IPFIX); one
+    /// port takes all three versions.
+    pub listen: String,
+    /// Kernel receive buffer for the UDP socket. Default `8MiB`.
+    #[serde(default)]
+    pub udp_recv_buffer: Option<RawSize>,
+    /// Most exporters (address and v9 source id / IPFIX observation domain) whose templates are
+    /// kept; the least recently heard is forgotten first. Default 1024.
+    #[serde(default)]
+    pub max_exporters: Option<usize>,
+    /// Most templates kept per exporter. Default 256.
+    #[serde(default)]
+    pub max_templates_per_exporter: Option<usize>,
 }

@@ -768,3 +768,62 @@ fn nats_connector_and_forwarding_destinations_read_as_written_and_list_problems(
     }
     assert_eq!(errs.len(), expected.len(), "{errs:#?}");
 }
+
+#[test]
+fn sql_and_netflow_connectors_defaults_and_errors() {
+    let c = load_str(
+        "version: 1\ndata_dir: /var/lib/vigil\ncollectors:\n  - id: audit\n    connector:\n      type: sql\n      url: postgres://vigil@db:5432/app\n      query: SELECT * FROM audit WHERE id > $1 ORDER BY id LIMIT 500\n      cursor_column: id\n      message_column: text\n  - id: flows\n    connector: { type: netflow, listen: 0.0.0.0:2055 }\n",
+        "test.yaml",
+        Path::new("."),
+    )
+    .unwrap();
+    let ConnectorConfig::Sql(s) = &c.collectors[0].connector else {
+        panic!("not sql");
+    };
+    assert_eq!(s.driver, SqlDriver::Postgres);
+    assert_eq!(s.cursor_type, SqlCursorType::Integer);
+    assert_eq!(s.cursor_start, "0");
+    assert_eq!(s.interval, Duration::from_secs(10));
+    assert_eq!(s.max_rows, 1000);
+    assert_eq!(
+        s.cursor_file,
+        Path::new("/var/lib/vigil/cursors/audit.json")
+    );
+    assert_eq!(s.message_column.as_deref(), Some("text"));
+    assert!(matches!(
+        &c.collectors[0].normalizer,
+        NormalizerConfig::Pack { name, .. } if name == "sql"
+    ));
+    let ConnectorConfig::Netflow(n) = &c.collectors[1].connector else {
+        panic!("not netflow");
+    };
+    assert_eq!(n.listen.to_string(), "0.0.0.0:2055");
+    assert_eq!(n.udp_recv_buffer, DEFAULT_FLOW_RECV_BUFFER);
+    assert!(matches!(
+        &c.collectors[1].normalizer,
+        NormalizerConfig::Pack { name, .. } if name == "netflow"
+    ));
+
+    let errs = errors(
+        "version: 1\ncollectors:\n  - id: a\n    connector: { type: sql, url: 'postgres//db/app', query: 'SELECT 1', cursor_column: id, cursor_type: uuid }\n  - id: b\n    connector: { type: sql, url: 'mysql://root@db:99999/test', query: 'SELECT * FROM t WHERE id > $1', cursor_column: id, cursor_type: timestamp, cursor_start: yesterday, interval: 0s }\n  - id: c\n    connector: { type: netflow, listen: 127.0.0.1:2055 }\n  - id: d\n    connector: { type: netflow, listen: 127.0.0.1:2055, max_exporters: 0 }\n  - id: e\n    connector: { type: sql, url: 'postgres://vigil:pw@db/app', query: 'SELECT * FROM t WHERE id > $1', cursor_column: id }\n",
+    );
+    let expected = [
+        "collectors[0].connector.url: not a database URL",
+        "collectors[0].connector.query: the query must take the cursor as its parameter `$1`",
+        "collectors[0].connector.cursor_type: 'uuid' is not a cursor type",
+        "collectors[1].connector.url: '99999' is not a port",
+        "collectors[1].connector.query: the query must take the cursor as its parameter `?`",
+        "collectors[1].connector.cursor_start:",
+        "collectors[1].connector.interval: must be more than 0",
+        "collectors[3].connector.max_exporters: 0 is out of range",
+        "collectors[3].connector.listen: 127.0.0.1:2055/udp is already used by collectors[2].connector.listen",
+        "collectors[4].connector.url: holds a password in clear",
+    ];
+    for e in expected {
+        assert!(
+            errs.iter().any(|x| x.starts_with(e)),
+            "missing '{e}' in {errs:#?}"
+        );
+    }
+    assert_eq!(errs.len(), expected.len(), "{errs:#?}");
+}

@@ -10,6 +10,10 @@ use crate::{ConfigErrors, Problems};
 
 mod bus;
 pub use bus::*;
+mod polled;
+pub use polled::{
+    DEFAULT_FLOW_RECV_BUFFER, NetflowConfig, SqlConfig, SqlCursorType, SqlDriver, sql_driver,
+};
 
 /// A validated configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -291,6 +295,10 @@ pub enum ConnectorConfig {
     Http(HttpConfig),
     /// NATS JetStream durable consumer.
     Nats(NatsConfig),
+    /// SQL polling.
+    Sql(SqlConfig),
+    /// NetFlow v5/v9 and IPFIX over UDP.
+    Netflow(NetflowConfig),
 }
 
 /// Validated settings of an HTTP connector, and its runtime settings
@@ -970,7 +978,14 @@ pub fn validate(raw: &RawConfig, origin: &str, base_dir: &Path) -> Result<Config
     let data_dir = base_dir.join(raw.data_dir.as_deref().unwrap_or("./vigil-data"));
 
     let api = check_api(&mut v, &raw.api);
-    let collectors = check_collectors(&mut v, &raw.collectors);
+    let mut collectors = check_collectors(&mut v, &raw.collectors);
+    for c in &mut collectors {
+        if let ConnectorConfig::Sql(s) = &mut c.connector
+            && s.cursor_file.as_os_str().is_empty()
+        {
+            s.cursor_file = data_dir.join("cursors").join(format!("{}.json", c.id));
+        }
+    }
     let storage = check_storage(&mut v, &raw.storage);
     let pipeline = check_pipeline(&mut v, &raw.pipeline);
     let detection = check_detection(&mut v, raw.detection.as_ref());
@@ -1290,6 +1305,22 @@ fn check_collectors(v: &mut V<'_>, raw: &[RawCollector]) -> Vec<CollectorConfig>
             RawConnector::Nats(n) => {
                 ConnectorConfig::Nats(bus::nats_connector(v, &format!("{path}.connector"), n))
             }
+            RawConnector::Sql(s) => {
+                ConnectorConfig::Sql(polled::check_sql(v, &format!("{path}.connector"), s))
+            }
+            RawConnector::Netflow(n) => {
+                let cp = format!("{path}.connector");
+                let (listen, cfg) = polled::check_netflow(v, &cp, n);
+                if let Some(a) = listen
+                    && let Some(prev) = listeners.insert((a, "udp"), format!("{cp}.listen"))
+                {
+                    v.p.add(
+                        format!("{cp}.listen"),
+                        format!("{a}/udp is already used by {prev}"),
+                    );
+                }
+                ConnectorConfig::Netflow(cfg)
+            }
         };
         let tz_path = format!("{path}.normalizer.timezone");
         let tz = |v: &mut V, timezone: &Option<String>| match timezone.as_deref() {
@@ -1305,6 +1336,15 @@ fn check_collectors(v: &mut V<'_>, raw: &[RawCollector]) -> Vec<CollectorConfig>
             }),
         };
         let normalizer = match &c.normalizer {
+            // records that are JSON documents of known keys get their pack by default
+            None if matches!(connector, ConnectorConfig::Sql(_)) => NormalizerConfig::Pack {
+                name: "sql".into(),
+                timezone: chrono_tz::UTC,
+            },
+            None if matches!(connector, ConnectorConfig::Netflow(_)) => NormalizerConfig::Pack {
+                name: "netflow".into(),
+                timezone: chrono_tz::UTC,
+            },
             None => NormalizerConfig::Syslog {
                 timezone: chrono_tz::UTC,
             },

@@ -136,6 +136,13 @@ pub fn build_connector(
             "nats",
             Box::new(vigil_ingest::nats::NatsConnector::new(n.clone())) as Box<dyn Connector>,
         )),
+        ConnectorConfig::Sql(s) => vigil_ingest::sql::SqlConnector::new(s.clone())
+            .map(|conn| ("sql", Box::new(conn) as Box<dyn Connector>))
+            .map_err(|e| format!("{path}: {e}")),
+        ConnectorConfig::Netflow(n) => Ok((
+            "netflow",
+            Box::new(vigil_ingest::netflow::NetflowConnector::new(n.clone())) as Box<dyn Connector>,
+        )),
     }
 }
 
@@ -150,6 +157,7 @@ pub fn set_listen_addr(c: &mut ConnectorConfig, addr: std::net::SocketAddr) -> b
         }
         ConnectorConfig::Http(_) => false,
         ConnectorConfig::Nats(_) => false,
+        ConnectorConfig::Sql(_) | ConnectorConfig::Netflow(_) => false,
     }
 }
 
@@ -167,6 +175,7 @@ fn connector_secrets(c: &ConnectorConfig, path: &str) -> Vec<(String, std::path:
             .map(|t| (format!("{path}.tls.key"), t.key_path.clone()))
             .collect(),
         ConnectorConfig::Nats(_) => Vec::new(),
+        ConnectorConfig::Sql(_) | ConnectorConfig::Netflow(_) => Vec::new(),
     }
 }
 

@@ -27,7 +27,7 @@ use crate::IngestError;
 mod policy;
 pub(crate) mod stream;
 pub(crate) mod tls;
-mod udp;
+pub(crate) mod udp;
 
 /// The syslog connector's settings: the validated configuration type itself
 /// (`collectors[].connector` with `type: syslog`), one type from the file to the sockets.

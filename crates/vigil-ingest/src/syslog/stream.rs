@@ -35,7 +35,7 @@ const INCOMPLETE: &str = "stream ended inside an octet-counted frame";
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
 /// Advice for a failed bind, appended to the OS error.
-pub(super) fn bind_hint(e: &io::Error, addr: SocketAddr) -> String {
+pub(crate) fn bind_hint(e: &io::Error, addr: SocketAddr) -> String {
     match e.kind() {
         io::ErrorKind::AddrInUse => format!(
             "; another process already listens there (`ss -lntup 'sport = :{}'` shows which, \

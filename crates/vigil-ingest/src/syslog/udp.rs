@@ -191,7 +191,7 @@ fn record(
 }
 
 #[cfg(target_os = "linux")]
-fn socket_inode(sock: &UdpSocket) -> Option<u64> {
+pub(crate) fn socket_inode(sock: &UdpSocket) -> Option<u64> {
     use std::os::fd::AsRawFd;
     let link = std::fs::read_link(format!("/proc/self/fd/{}", sock.as_raw_fd())).ok()?;
     let link = link.to_str()?;
@@ -202,7 +202,7 @@ fn socket_inode(sock: &UdpSocket) -> Option<u64> {
 }
 
 #[cfg(not(target_os = "linux"))]
-fn socket_inode(_sock: &UdpSocket) -> Option<u64> {
+pub(crate) fn socket_inode(_sock: &UdpSocket) -> Option<u64> {
     None
 }
 
@@ -222,7 +222,7 @@ fn drops_in_table(table: impl std::io::BufRead, inode: u64) -> Option<u64> {
         })
 }
 
-fn read_kernel_drops(inode: u64) -> Option<u64> {
+pub(crate) fn read_kernel_drops(inode: u64) -> Option<u64> {
     ["/proc/net/udp", "/proc/net/udp6"].iter().find_map(|path| {
         let file = std::fs::File::open(path).ok()?;
         drops_in_table(std::io::BufReader::new(file), inode)
