@@ -244,7 +244,7 @@ collectors:
       - type: aggregate
         rules:
           - { name: ok, identical: [source.ip], window: 1m }
-          - { name: bad, when: 'user.name:(', identical: [source.ip], window: 1m }
+          - { name: bad, when: 'user.name:', identical: [source.ip], window: 1m }
 "#,
     )
     .unwrap();
