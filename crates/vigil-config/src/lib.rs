@@ -191,6 +191,103 @@ fn section<T: serde::de::DeserializeOwned>(
     }
 }
 
+/// The settings of a `type`-tagged list element when its `type` is `tag`: the mapping without
+/// its `type` key, deserialized as the variant's own settings type. An internally tagged enum
+/// buffers its content, so a bad field inside loses its path (`destinations[0]` instead of
+/// `destinations[0].format`); deserializing the variant's settings directly keeps it. `None`
+/// when the element is not a mapping with that tag (the caller then deserializes the enum and
+/// reports an unknown or missing `type`).
+fn tagged_variant<T: serde::de::DeserializeOwned>(
+    v: &yaml_serde::Value,
+    tag: &str,
+    path: &str,
+    problems: &mut Problems,
+) -> Option<Option<T>> {
+    let yaml_serde::Value::Mapping(m) = v else {
+        return None;
+    };
+    if m.get("type").and_then(|t| t.as_str()) != Some(tag) {
+        return None;
+    }
+    let mut rest = m.clone();
+    rest.remove("type");
+    Some(section(&yaml_serde::Value::Mapping(rest), path, problems))
+}
+
+/// One element of `destinations`.
+fn destination(
+    v: &yaml_serde::Value,
+    path: &str,
+    problems: &mut Problems,
+) -> Option<raw::RawDestination> {
+    if let Some(file) = tagged_variant(v, "file", path, problems) {
+        return file.map(raw::RawDestination::File);
+    }
+    section(v, path, problems)
+}
+
+/// One element of `collectors`: its transforms are read one by one (see [`transform`]), so
+/// that every transform problem is listed with its path, not only the collector's first.
+fn collector(
+    v: &yaml_serde::Value,
+    path: &str,
+    problems: &mut Problems,
+) -> Option<raw::RawCollector> {
+    let yaml_serde::Value::Mapping(m) = v else {
+        return section(v, path, problems);
+    };
+    let Some(list) = m.get("transforms") else {
+        return section(v, path, problems);
+    };
+    let mut rest = m.clone();
+    rest.remove("transforms");
+    let c: Option<raw::RawCollector> = section(&yaml_serde::Value::Mapping(rest), path, problems);
+    let tpath = format!("{path}.transforms");
+    let transforms = match list {
+        yaml_serde::Value::Null => Some(Vec::new()),
+        yaml_serde::Value::Sequence(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            let mut ok = true;
+            for (i, item) in items.iter().enumerate() {
+                match transform(item, &format!("{tpath}[{i}]"), problems) {
+                    Some(t) => out.push(t),
+                    None => ok = false,
+                }
+            }
+            ok.then_some(out)
+        }
+        _ => {
+            problems.add(tpath, "must be a list of transforms");
+            None
+        }
+    };
+    let mut c = c?;
+    c.transforms = transforms?;
+    Some(c)
+}
+
+/// One transform: the variant's settings read on their own, so a bad field keeps its path.
+fn transform(
+    v: &yaml_serde::Value,
+    path: &str,
+    problems: &mut Problems,
+) -> Option<raw::RawTransform> {
+    use raw::RawTransform as T;
+    if let Some(t) = tagged_variant(v, "filter", path, problems) {
+        return t.map(T::Filter);
+    }
+    if let Some(t) = tagged_variant(v, "set", path, problems) {
+        return t.map(T::Set);
+    }
+    if let Some(t) = tagged_variant(v, "copy", path, problems) {
+        return t.map(T::Copy);
+    }
+    if let Some(t) = tagged_variant(v, "aggregate", path, problems) {
+        return t.map(T::Aggregate);
+    }
+    section(v, path, problems)
+}
+
 /// A `type`-tagged section with its default type filled in when the file leaves it out (an
 /// empty section is the default type with default settings).
 fn default_tag(v: &yaml_serde::Value, default: &str) -> yaml_serde::Value {
@@ -289,7 +386,7 @@ pub fn parse_raw(text: &str, origin: &str) -> Result<raw::RawConfig, ConfigError
         None | Some(yaml_serde::Value::Null) => {}
         Some(yaml_serde::Value::Sequence(items)) => {
             for (i, item) in items.iter().enumerate() {
-                if let Some(c) = section(item, &format!("collectors[{i}]"), &mut problems) {
+                if let Some(c) = collector(item, &format!("collectors[{i}]"), &mut problems) {
                     cfg.collectors.push(c);
                 }
             }
@@ -301,7 +398,7 @@ pub fn parse_raw(text: &str, origin: &str) -> Result<raw::RawConfig, ConfigError
         Some(yaml_serde::Value::Sequence(items)) => {
             let mut list = Vec::new();
             for (i, item) in items.iter().enumerate() {
-                if let Some(d) = section(item, &format!("destinations[{i}]"), &mut problems) {
+                if let Some(d) = destination(item, &format!("destinations[{i}]"), &mut problems) {
                     list.push(d);
                 }
             }

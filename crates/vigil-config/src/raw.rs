@@ -404,15 +404,33 @@ pub struct RawCollector {
     /// How raw records become events. Default: syslog.
     #[serde(default)]
     pub normalizer: Option<RawNormalizer>,
-    /// Filters, in order: `- keep: QUERY` keeps only matching events, `- drop: QUERY` drops them.
+    /// What happens to the events between the normalizer and the destinations, in order: each
+    /// a `type`-tagged transform (`filter`, `set`, `copy`, `aggregate`), e.g.
+    /// `- { type: filter, drop: 'process.name:CRON' }`.
     #[serde(default)]
-    pub filters: Vec<RawFilter>,
-    /// Enrichment rules, in order.
-    #[serde(default)]
-    pub enrichment: Vec<RawEnrichment>,
-    /// Aggregation rules, in order: an event is taken by the first that matches it.
-    #[serde(default)]
-    pub aggregation: Vec<RawAggregation>,
+    pub transforms: Vec<RawTransform>,
+}
+
+/// A transform, chosen by `type`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawTransform {
+    /// Keep only the events matching a query (`keep: QUERY`) or drop them (`drop: QUERY`).
+    Filter(RawFilter),
+    /// Set a field to a constant.
+    Set(RawSet),
+    /// Copy one field's value into another when the target is empty.
+    Copy(RawCopy),
+    /// Aggregation rules (KUMA's), in order: an event is taken by the first that matches it.
+    Aggregate(RawAggregate),
+}
+
+/// Aggregation settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawAggregate {
+    /// The rules, in order: an event is taken by the first that matches it.
+    pub rules: Vec<RawAggregation>,
 }
 
 /// An aggregation rule (KUMA's): matching events with identical values of some fields within a
@@ -616,18 +634,6 @@ pub struct RawFilter {
     /// Drop events matching this query.
     #[serde(default)]
     pub drop: Option<String>,
-}
-
-/// An enrichment rule: exactly one of `set` or `copy`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RawEnrichment {
-    /// Set a field to a constant.
-    #[serde(default)]
-    pub set: Option<RawSet>,
-    /// Copy one field's value into another when the target is empty.
-    #[serde(default)]
-    pub copy: Option<RawCopy>,
 }
 
 /// Set a field to a constant.

@@ -151,35 +151,114 @@ fn syslog_connection_policy_defaults_and_limits() {
 }
 
 #[test]
-fn filters_and_enrichment_read_as_written() {
+fn transforms_read_as_written_in_order() {
     let c = load_str(
-        "version: 1\ncollectors:\n  - id: a\n    connector: { type: syslog, tcp: 127.0.0.1:5514 }\n    filters:\n      - drop: 'process.name:CRON'\n      - keep: '*'\n    enrichment:\n      - set: { field: observer.name, value: dc1 }\n      - copy: { from: source.ip, to: host.ip }\n",
+        r#"
+version: 1
+collectors:
+  - id: a
+    connector: { type: syslog, tcp: 127.0.0.1:5514 }
+    transforms:
+      - { type: filter, drop: 'process.name:CRON' }
+      - { type: set, field: observer.name, value: dc1 }
+      - { type: filter, keep: '*' }
+      - { type: copy, from: source.ip, to: host.ip }
+      - type: aggregate
+        rules:
+          - { name: fw, identical: [source.ip], window: 1m, sum: [source.bytes] }
+"#,
         "t",
         Path::new("."),
     )
     .unwrap();
-    let f = &c.collectors[0].filters;
+    let t = &c.collectors[0].transforms;
+    let paths: Vec<&str> = t.iter().map(|t| t.path.as_str()).collect();
     assert_eq!(
-        (f[0].keep, f[0].query.as_str(), f[0].path.as_str()),
-        (false, "process.name:CRON", "collectors[0].filters[0]")
+        paths,
+        (0..5)
+            .map(|i| format!("collectors[0].transforms[{i}]"))
+            .collect::<Vec<_>>()
     );
-    assert!(f[1].keep);
-    assert_eq!(c.collectors[0].enrichment.len(), 2);
+    assert_eq!(
+        t[0].kind,
+        TransformKind::Filter {
+            keep: false,
+            query: "process.name:CRON".into()
+        }
+    );
+    assert_eq!(
+        t[1].kind,
+        TransformKind::Set {
+            field: "observer.name".into(),
+            value: "dc1".into()
+        }
+    );
+    assert!(matches!(
+        t[2].kind,
+        TransformKind::Filter { keep: true, .. }
+    ));
+    assert_eq!(
+        t[3].kind,
+        TransformKind::Copy {
+            from: "source.ip".into(),
+            to: "host.ip".into()
+        }
+    );
+    let TransformKind::Aggregate(rules) = &t[4].kind else {
+        panic!("{:?}", t[4]);
+    };
+    assert_eq!(rules[0].path, "collectors[0].transforms[4].rules[0]");
+    assert_eq!(rules[0].window, std::time::Duration::from_secs(60));
+}
+
+/// Every transform problem is listed with its path, those found while reading the YAML
+/// (unknown types and fields, wrong value types) and those found by validation alike.
+#[test]
+fn every_transform_problem_is_listed_with_its_path() {
     let errs = errors(
-        "version: 1\ncollectors:\n  - id: a\n    connector: { type: syslog, tcp: 127.0.0.1:5514 }\n    filters:\n      - reject: x\n",
+        r#"
+version: 1
+collectors:
+  - id: a
+    connector: { type: syslog, tcp: 127.0.0.1:5514 }
+    transforms:
+      - { type: filter, reject: x }
+      - { type: filter, keep: a, drop: b }
+      - { type: rename, from: a, to: b }
+      - { type: set, field: observer.name }
+      - { type: aggregate, rules: [{ name: r, identical: [a], window: 1m, sum: 3 }] }
+      - { type: copy, from: a, to: b }
+      - type
+  - id: b
+    connector: { type: syslog, tcp: 127.0.0.1:5515 }
+    transforms: { type: filter, keep: a }
+"#,
     );
-    assert!(
-        errs[0].starts_with(
-            "collectors[0].filters[0].reject: unknown field `reject`, expected `keep` or `drop`"
-        ),
-        "{errs:?}"
-    );
+    let want = [
+        "collectors[0].transforms[0].reject: unknown field `reject`, expected `keep` or `drop`",
+        "collectors[0].transforms[2].type: unknown variant `rename`, expected one of `filter`, `set`, `copy`, `aggregate`",
+        "collectors[0].transforms[3]: missing field `value`",
+        "collectors[0].transforms[4].rules[0].sum: invalid type: integer `3`, expected a sequence",
+        "collectors[0].transforms[6]: invalid type: string \"type\"",
+        "collectors[1].transforms: must be a list of transforms",
+    ];
+    assert_eq!(errs.len(), want.len(), "{errs:#?}");
+    for (e, w) in errs.iter().zip(want) {
+        assert!(
+            e.starts_with(w),
+            "{e:?} does not start with {w:?}\n{errs:#?}"
+        );
+    }
+    // once they read, validation finds the rest, each at its path
     let errs = errors(
-        "version: 1\ncollectors:\n  - id: a\n    connector: { type: syslog, tcp: 127.0.0.1:5514 }\n    filters:\n      - { keep: a, drop: b }\n",
+        "version: 1\ncollectors:\n  - id: a\n    connector: { type: syslog, tcp: 127.0.0.1:5514 }\n    transforms:\n      - { type: filter, keep: a, drop: b }\n      - { type: filter, drop: ' ' }\n",
     );
     assert_eq!(
         errs,
-        vec!["collectors[0].filters[0]: write exactly one of `keep: QUERY` or `drop: QUERY`"]
+        vec![
+            "collectors[0].transforms[0]: write exactly one of `keep: QUERY` or `drop: QUERY`",
+            "collectors[0].transforms[1]: the query is empty",
+        ]
     );
 }
 
@@ -239,7 +318,8 @@ destinations:
     );
     assert_eq!(errs.len(), 1, "{errs:?}");
     assert!(
-        errs[0].starts_with("destinations[0]: unknown variant `xml`, expected `json` or `raw`"),
+        errs[0]
+            .starts_with("destinations[0].format: unknown variant `xml`, expected `json` or `raw`"),
         "{errs:?}"
     );
     let c = load_str(
@@ -254,6 +334,39 @@ destinations:
             path: "/etc/vigil/fwd.jsonl".into(),
             format: FileFormat::Raw
         }]
+    );
+}
+
+#[test]
+fn destination_unknown_format_is_reported_at_its_format() {
+    // the destination list is an internally tagged enum, which loses the inner path: the
+    // variant's settings are deserialized on their own so the path ends at `.format`
+    let errs = errors(
+        r#"
+version: 1
+destinations:
+  - type: storage
+  - type: file
+    path: a.jsonl
+    format: xml
+  - { type: file, path: b.jsonl, format: 3 }
+  - { type: file, path: c.jsonl, fromat: raw }
+  - { type: parquet, path: d }
+"#,
+    );
+    assert_eq!(errs.len(), 4, "{errs:?}");
+    assert!(
+        errs[0].starts_with("destinations[1].format: unknown variant `xml`"),
+        "{errs:?}"
+    );
+    assert!(errs[1].starts_with("destinations[2].format: "), "{errs:?}");
+    assert!(
+        errs[2].starts_with("destinations[3].fromat: unknown field `fromat`"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[3].starts_with("destinations[4].type: unknown variant `parquet`"),
+        "{errs:?}"
     );
 }
 

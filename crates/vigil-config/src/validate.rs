@@ -261,12 +261,46 @@ pub struct CollectorConfig {
     pub connector: ConnectorConfig,
     /// The normalizer.
     pub normalizer: NormalizerConfig,
-    /// Filters in order.
-    pub filters: Vec<FilterConfig>,
-    /// Enrichment rules in order.
-    pub enrichment: Vec<EnrichmentConfig>,
+    /// Transforms in order.
+    pub transforms: Vec<TransformConfig>,
+}
+
+/// A validated transform and its path in the configuration (`collectors[0].transforms[1]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransformConfig {
+    /// Config path, for metrics and error messages.
+    pub path: String,
+    /// What it does.
+    pub kind: TransformKind,
+}
+
+/// What a transform does: the closed set of transforms, built by one `match` in the binary's
+/// topology.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TransformKind {
+    /// Keep (`keep: true`) or drop the events matching `query` (checked when it is built).
+    Filter {
+        /// `true`: keep matching events; `false`: drop them.
+        keep: bool,
+        /// The query.
+        query: String,
+    },
+    /// Set `field` to `value`.
+    Set {
+        /// Field.
+        field: String,
+        /// Value.
+        value: String,
+    },
+    /// Copy `from` into `to` when `to` is empty.
+    Copy {
+        /// Source field.
+        from: String,
+        /// Target field.
+        to: String,
+    },
     /// Aggregation rules in order.
-    pub aggregation: Vec<AggregationConfig>,
+    Aggregate(Vec<AggregationConfig>),
 }
 
 /// A validated aggregation rule.
@@ -456,36 +490,6 @@ pub enum NormalizerConfig {
     Auto {
         /// Zone for timestamps without an offset.
         timezone: chrono_tz::Tz,
-    },
-}
-
-/// A filter: keep or drop the events matching a query.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FilterConfig {
-    /// `true`: keep matching events; `false`: drop them.
-    pub keep: bool,
-    /// The query (checked when the pipeline is built).
-    pub query: String,
-    /// Config path, for error messages.
-    pub path: String,
-}
-
-/// An enrichment rule.
-#[derive(Debug, Clone, PartialEq)]
-pub enum EnrichmentConfig {
-    /// Set `field` to `value`.
-    Set {
-        /// Field.
-        field: String,
-        /// Value.
-        value: String,
-    },
-    /// Copy `from` into `to` when `to` is empty.
-    Copy {
-        /// Source field.
-        from: String,
-        /// Target field.
-        to: String,
     },
 }
 
@@ -1366,91 +1370,91 @@ fn check_collectors(v: &mut V<'_>, raw: &[RawCollector]) -> Vec<CollectorConfig>
                 timezone: tz(v, timezone),
             },
         };
-        let mut filters = Vec::new();
-        for (j, f) in c.filters.iter().enumerate() {
-            let fpath = format!("{path}.filters[{j}]");
-            let (keep, query) = match (&f.keep, &f.drop) {
-                (Some(q), None) => (true, q.clone()),
-                (None, Some(q)) => (false, q.clone()),
-                _ => {
-                    v.p.add(
-                        fpath.clone(),
-                        "write exactly one of `keep: QUERY` or `drop: QUERY`",
-                    );
-                    continue;
-                }
-            };
-            if query.trim().is_empty() {
-                v.p.add(fpath.clone(), "the query is empty");
+        let mut transforms = Vec::new();
+        for (j, t) in c.transforms.iter().enumerate() {
+            let tpath = format!("{path}.transforms[{j}]");
+            if let Some(kind) = check_transform(v, t, &tpath) {
+                transforms.push(TransformConfig { path: tpath, kind });
             }
-            filters.push(FilterConfig {
-                keep,
-                query,
-                path: fpath,
-            });
-        }
-        let mut enrichment = Vec::new();
-        for (j, e) in c.enrichment.iter().enumerate() {
-            let epath = format!("{path}.enrichment[{j}]");
-            match (&e.set, &e.copy) {
-                (Some(s), None) => {
-                    if s.field.trim().is_empty() {
-                        v.p.add(format!("{epath}.set.field"), "must not be empty");
-                    }
-                    enrichment.push(EnrichmentConfig::Set {
-                        field: s.field.clone(),
-                        value: s.value.clone(),
-                    });
-                }
-                (None, Some(cp)) => {
-                    if cp.from.trim().is_empty() || cp.to.trim().is_empty() {
-                        v.p.add(format!("{epath}.copy"), "from and to must not be empty");
-                    }
-                    enrichment.push(EnrichmentConfig::Copy {
-                        from: cp.from.clone(),
-                        to: cp.to.clone(),
-                    });
-                }
-                _ => v.p.add(
-                    epath,
-                    "write exactly one of `set: {field, value}` or `copy: {from, to}`",
-                ),
-            }
-        }
-        let mut aggregation = Vec::new();
-        for (j, a) in c.aggregation.iter().enumerate() {
-            let apath = format!("{path}.aggregation[{j}]");
-            if a.identical.is_empty() {
-                v.p.add(format!("{apath}.identical"), "name at least one field");
-            }
-            let window = v.duration(
-                &format!("{apath}.window"),
-                &Some(a.window.clone()),
-                Duration::from_secs(60),
-            );
-            if window.is_zero() {
-                v.p.add(format!("{apath}.window"), "must be more than 0");
-            }
-            aggregation.push(AggregationConfig {
-                name: a.name.clone(),
-                when: a.when.clone().unwrap_or_default(),
-                identical: a.identical.clone(),
-                window,
-                sum: a.sum.clone(),
-                path: apath,
-            });
         }
         collectors.push(CollectorConfig {
             id: c.id.clone(),
             tenant,
             connector,
             normalizer,
-            filters,
-            enrichment,
-            aggregation,
+            transforms,
         });
     }
     collectors
+}
+
+/// One transform of a collector; `None` (with its problems added) when it cannot be built.
+fn check_transform(v: &mut V<'_>, t: &RawTransform, path: &str) -> Option<TransformKind> {
+    match t {
+        RawTransform::Filter(f) => {
+            let (keep, query) = match (&f.keep, &f.drop) {
+                (Some(q), None) => (true, q.clone()),
+                (None, Some(q)) => (false, q.clone()),
+                _ => {
+                    v.p.add(path, "write exactly one of `keep: QUERY` or `drop: QUERY`");
+                    return None;
+                }
+            };
+            if query.trim().is_empty() {
+                v.p.add(path, "the query is empty");
+            }
+            Some(TransformKind::Filter { keep, query })
+        }
+        RawTransform::Set(s) => {
+            if s.field.trim().is_empty() {
+                v.p.add(format!("{path}.field"), "must not be empty");
+            }
+            Some(TransformKind::Set {
+                field: s.field.clone(),
+                value: s.value.clone(),
+            })
+        }
+        RawTransform::Copy(cp) => {
+            for (name, f) in [("from", &cp.from), ("to", &cp.to)] {
+                if f.trim().is_empty() {
+                    v.p.add(format!("{path}.{name}"), "must not be empty");
+                }
+            }
+            Some(TransformKind::Copy {
+                from: cp.from.clone(),
+                to: cp.to.clone(),
+            })
+        }
+        RawTransform::Aggregate(a) => {
+            if a.rules.is_empty() {
+                v.p.add(format!("{path}.rules"), "name at least one rule");
+            }
+            let mut rules = Vec::new();
+            for (j, r) in a.rules.iter().enumerate() {
+                let rpath = format!("{path}.rules[{j}]");
+                if r.identical.is_empty() {
+                    v.p.add(format!("{rpath}.identical"), "name at least one field");
+                }
+                let window = v.duration(
+                    &format!("{rpath}.window"),
+                    &Some(r.window.clone()),
+                    Duration::from_secs(60),
+                );
+                if window.is_zero() {
+                    v.p.add(format!("{rpath}.window"), "must be more than 0");
+                }
+                rules.push(AggregationConfig {
+                    name: r.name.clone(),
+                    when: r.when.clone().unwrap_or_default(),
+                    identical: r.identical.clone(),
+                    window,
+                    sum: r.sum.clone(),
+                    path: rpath,
+                });
+            }
+            Some(TransformKind::Aggregate(rules))
+        }
+    }
 }
 
 /// The `storage` section: the embedded store's settings, or ClickHouse's.
@@ -1968,7 +1972,13 @@ mod section_tests {
   normalizer: { type: syslog, timezone: Mars/Olympus }
 - id: c
   connector: { type: syslog }
-  filters: [{}]
+  transforms:
+    - { type: filter }
+    - { type: set, field: " ", value: x }
+    - { type: copy, from: a, to: "" }
+    - { type: aggregate, rules: [] }
+    - type: aggregate
+      rules: [{ name: r, identical: [], window: soon }]
 "#,
         );
         let (collectors, errs) = run(|v| check_collectors(v, &raw));
@@ -1981,7 +1991,12 @@ mod section_tests {
                 "collectors[1].connector.tcp: 127.0.0.1:5514/tcp is already used by collectors[0].connector.tcp",
                 "collectors[1].normalizer.timezone: unknown time zone 'Mars/Olympus'; use an IANA name such as UTC or Europe/Berlin",
                 "collectors[2].connector: listens nowhere; set udp, tcp or tls",
-                "collectors[2].filters[0]: write exactly one of `keep: QUERY` or `drop: QUERY`",
+                "collectors[2].transforms[0]: write exactly one of `keep: QUERY` or `drop: QUERY`",
+                "collectors[2].transforms[1].field: must not be empty",
+                "collectors[2].transforms[2].to: must not be empty",
+                "collectors[2].transforms[3].rules: name at least one rule",
+                "collectors[2].transforms[4].rules[0].identical: name at least one field",
+                "collectors[2].transforms[4].rules[0].window: 'soon' is not a duration (expected number at 0); write e.g. 200ms, 30s or 10m",
             ]
         );
     }

@@ -813,7 +813,7 @@ impl Event {
         let mut root = Map::new();
         for def in schema::fields() {
             let mut vals = Vec::new();
-            def.visit(self, &mut |v| vals.push(v.to_json()));
+            def.visit(self, &mut |v| vals.push(crate::value::ref_to_json(v)));
             let list = matches!(def.kind(), crate::FieldKind::StrList);
             match (vals.len(), list) {
                 (0, _) => {}

@@ -57,7 +57,7 @@ pub use schema::{FieldDef, FieldId, canonical_name, field_kind};
 pub use slot::{SetError, Slot, parse_ip};
 pub use source::{InvalidTenant, Normalizer, RawRecord, SHARED_TENANT, SourceInfo, TenantId};
 pub use time::{IMPLAUSIBLE_TIMESTAMP_TAG, ORIGINAL_TIMESTAMP_FIELD, TimePolicy, Timestamp};
-pub use value::{FieldKind, Value, ValueRef};
+pub use value::{FieldKind, Value, ValueRef, ref_to_json};
 
 pub use bytes::Bytes;
 pub use smol_str::SmolStr;

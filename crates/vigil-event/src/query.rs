@@ -1,21 +1,9 @@
 //! The bridge to the query language (feature `query`): events are [`vigil_query::Record`]s,
 //! and [`EventSchema`] tells the parser every field's type and KUMA's aliases.
 
-use vigil_query::{FieldType, Record, Schema, ValueRef as QRef};
+use vigil_query::{FieldType, Record, Schema};
 
 use crate::{Event, FieldId, FieldKind, ValueRef};
-
-fn to_query(v: ValueRef<'_>) -> QRef<'_> {
-    match v {
-        ValueRef::Null => QRef::Null,
-        ValueRef::Str(s) => QRef::Str(s),
-        ValueRef::Int(i) => QRef::Int(i),
-        ValueRef::Float(x) => QRef::Float(x),
-        ValueRef::Bool(b) => QRef::Bool(b),
-        ValueRef::Ip(ip) => QRef::Ip(ip),
-        ValueRef::Time(t) => QRef::Time(t),
-    }
-}
 
 /// The query type of a field kind.
 pub fn query_type(kind: FieldKind) -> FieldType {
@@ -30,8 +18,8 @@ pub fn query_type(kind: FieldKind) -> FieldType {
 }
 
 impl Record for Event {
-    fn values(&self, field: &str, f: &mut dyn FnMut(QRef<'_>)) {
-        self.visit_field(field, &mut |v| f(to_query(v)));
+    fn values(&self, field: &str, f: &mut dyn FnMut(ValueRef<'_>)) {
+        self.visit_field(field, f);
     }
 
     fn text(&self, f: &mut dyn FnMut(&[u8])) {

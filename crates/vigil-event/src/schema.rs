@@ -530,7 +530,7 @@ impl Event {
         let mut out = None;
         self.visit_field(name, &mut |v| {
             if out.is_none() {
-                out = Some(v.to_owned_value());
+                out = Some(Value::from(v));
             }
         });
         out

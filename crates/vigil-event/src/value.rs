@@ -1,5 +1,8 @@
 //! Field values: the owned [`Value`] of the open maps, the borrowed [`ValueRef`] that every
 //! reader (search, rules, output) sees, and the [`FieldKind`] of a schema field.
+//!
+//! [`ValueRef`] is `vigil_query::ValueRef`, re-exported: the one borrowed value of the tree,
+//! owned by the lower crate so that a record handed to the query engine needs no conversion.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -8,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use smol_str::SmolStr;
 
 use crate::Timestamp;
+pub use vigil_query::ValueRef;
 
 /// The type of a schema field. Readers use it to interpret query values (an IP field takes a
 /// CIDR, an integer field takes a range), writers to convert strings from parsers.
@@ -93,7 +97,7 @@ impl Value {
             Value::List(items) => {
                 serde_json::Value::Array(items.iter().map(Value::to_json).collect())
             }
-            other => other.as_ref_scalar().to_json(),
+            other => ref_to_json(other.as_ref_scalar()),
         }
     }
 
@@ -144,44 +148,24 @@ impl From<bool> for Value {
     }
 }
 
-/// A borrowed scalar value: what readers of an event see.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum ValueRef<'a> {
-    /// No value.
-    Null,
-    /// Text.
-    Str(&'a str),
-    /// Integer.
-    Int(i64),
-    /// Floating point.
-    Float(f64),
-    /// Boolean.
-    Bool(bool),
-    /// IP address.
-    Ip(IpAddr),
-    /// Instant, nanoseconds since the epoch.
-    Time(i64),
+/// The value's JSON (times as RFC 3339 strings, IPs as strings, non-finite floats as null).
+pub fn ref_to_json(v: ValueRef<'_>) -> serde_json::Value {
+    match v {
+        ValueRef::Null => serde_json::Value::Null,
+        ValueRef::Str(s) => serde_json::Value::String(s.to_owned()),
+        ValueRef::Int(i) => serde_json::Value::from(i),
+        ValueRef::Float(x) => serde_json::Number::from_f64(x)
+            .map(serde_json::Value::Number)
+            .unwrap_or(serde_json::Value::Null),
+        ValueRef::Bool(b) => serde_json::Value::Bool(b),
+        ValueRef::Ip(ip) => serde_json::Value::String(ip.to_string()),
+        ValueRef::Time(t) => serde_json::Value::String(Timestamp(t).to_rfc3339()),
+    }
 }
 
-impl ValueRef<'_> {
-    /// The value as JSON (times as RFC 3339 strings, IPs as strings).
-    pub fn to_json(&self) -> serde_json::Value {
-        match *self {
-            ValueRef::Null => serde_json::Value::Null,
-            ValueRef::Str(s) => serde_json::Value::String(s.to_owned()),
-            ValueRef::Int(i) => serde_json::Value::from(i),
-            ValueRef::Float(x) => serde_json::Number::from_f64(x)
-                .map(serde_json::Value::Number)
-                .unwrap_or(serde_json::Value::Null),
-            ValueRef::Bool(b) => serde_json::Value::Bool(b),
-            ValueRef::Ip(ip) => serde_json::Value::String(ip.to_string()),
-            ValueRef::Time(t) => serde_json::Value::String(Timestamp(t).to_rfc3339()),
-        }
-    }
-
-    /// The owned form.
-    pub fn to_owned_value(&self) -> Value {
-        match *self {
+impl From<ValueRef<'_>> for Value {
+    fn from(v: ValueRef<'_>) -> Value {
+        match v {
             ValueRef::Null => Value::Null,
             ValueRef::Str(s) => Value::Str(SmolStr::new(s)),
             ValueRef::Int(i) => Value::Int(i),
@@ -189,20 +173,6 @@ impl ValueRef<'_> {
             ValueRef::Bool(b) => Value::Bool(b),
             ValueRef::Ip(ip) => Value::Ip(ip),
             ValueRef::Time(t) => Value::Time(t),
-        }
-    }
-}
-
-impl fmt::Display for ValueRef<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            ValueRef::Null => f.write_str(""),
-            ValueRef::Str(s) => f.write_str(s),
-            ValueRef::Int(i) => write!(f, "{i}"),
-            ValueRef::Float(x) => write!(f, "{x}"),
-            ValueRef::Bool(b) => write!(f, "{b}"),
-            ValueRef::Ip(ip) => write!(f, "{ip}"),
-            ValueRef::Time(t) => f.write_str(&Timestamp(t).to_rfc3339()),
         }
     }
 }
@@ -222,5 +192,57 @@ impl fmt::Display for Value {
             }
             other => write!(f, "{}", other.as_ref_scalar()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `ValueRef` is `vigil_query::ValueRef` (issue 12: one value enum); its text is what
+    /// vigil-event's own enum wrote, so normalization output is unchanged: floats without a
+    /// fraction print as integers, times as `Timestamp::to_rfc3339`.
+    #[test]
+    fn the_shared_value_ref_writes_text_as_events_always_did() {
+        assert_eq!(ValueRef::Float(1.0).to_string(), "1");
+        assert_eq!(ValueRef::Float(-2.5).to_string(), "-2.5");
+        assert_eq!(ValueRef::Float(1e21).to_string(), "1000000000000000000000");
+        assert_eq!(Value::Float(3.0).to_string(), "3");
+        assert_eq!(ValueRef::Int(-7).to_string(), "-7");
+        assert_eq!(ValueRef::Null.to_string(), "");
+        assert_eq!(ValueRef::Bool(true).to_string(), "true");
+        assert_eq!(
+            ValueRef::Ip("::ffff:10.0.0.1".parse().unwrap()).to_string(),
+            "::ffff:10.0.0.1"
+        );
+        for t in [
+            i64::MIN,
+            -1,
+            0,
+            1,
+            999,
+            1_000,
+            1_000_000,
+            1_700_000_000_123_000_000,
+            1_700_000_000_123_456_000,
+            1_700_000_000_123_456_789,
+            9_223_372_036_000_000_000,
+            i64::MAX,
+        ] {
+            assert_eq!(
+                ValueRef::Time(t).to_string(),
+                Timestamp(t).to_rfc3339(),
+                "{t}"
+            );
+        }
+        assert_eq!(
+            ref_to_json(ValueRef::Time(0)),
+            serde_json::json!("1970-01-01T00:00:00Z")
+        );
+        assert_eq!(
+            ref_to_json(ValueRef::Float(f64::NAN)),
+            serde_json::Value::Null
+        );
+        assert_eq!(Value::from(ValueRef::Str("x")), Value::Str("x".into()));
     }
 }

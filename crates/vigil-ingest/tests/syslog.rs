@@ -614,6 +614,80 @@ async fn a_full_listener_evicts_the_longest_idle_connection_to_admit_a_sender() 
     assert_eq!(error_count(&snap, "max_connections"), 0);
 }
 
+/// Issue 11: an evicted sender's lines that were still unread in its socket were lost (the
+/// close at once made the kernel discard them with a reset). The victim here is a sender whose
+/// task waits for a full pipeline with most of its lines unread; after the eviction every one
+/// of its complete lines must still arrive, then its connection is closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_evicted_sender_loses_no_line_it_already_sent() {
+    const N: usize = 3_000;
+    let r = start_with_queue(
+        SyslogSettings {
+            max_connections: 2,
+            max_connections_per_ip: 2,
+            batch_max: 10,
+            ..tcp_settings()
+        },
+        1,
+    );
+    // `victim` delivers a line first, so it is the connection idle longest once `other` has
+    // delivered one after it
+    let mut victim = connect(r.tcp()).await;
+    victim.write_all(b"<13>victim first\n").await.unwrap();
+    assert_eq!(texts(&r.records(1).await), ["<13>victim first"]);
+    // idleness is kept in milliseconds: let the two deliveries fall in different ones
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let mut other = connect(r.tcp()).await;
+    other.write_all(b"<13>other\n").await.unwrap();
+    assert_eq!(texts(&r.records(1).await), ["<13>other"]);
+    // the victim sends N lines; the queue of one batch, not read yet, stops its task after a
+    // batch or two, so its last complete frame stays the oldest and most lines stay unread
+    let mut all = Vec::new();
+    for i in 0..N {
+        all.extend_from_slice(format!("<13>victim {i}\n").as_bytes());
+    }
+    victim.write_all(&all).await.unwrap();
+    let got_first = tokio::time::timeout(DEADLINE, r.rx.recv_async())
+        .await
+        .unwrap()
+        .unwrap();
+    // a third connection fills the connector: the victim is evicted while its lines wait
+    let mut newcomer = connect(r.tcp()).await;
+    r.wait_until("evicted counted", |s| error_count(s, "evicted") == 1)
+        .await;
+    newcomer.write_all(b"<13>newcomer\n").await.unwrap();
+    let mut victim_lines: Vec<String> = texts(&got_first.records);
+    let mut others = Vec::new();
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while victim_lines.len() < N || others.is_empty() {
+        let b = tokio::time::timeout_at(deadline, r.rx.recv_async())
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "got {} of the victim's {N} lines, others {others:?}",
+                    victim_lines.len()
+                )
+            })
+            .unwrap();
+        for t in texts(&b.records) {
+            if t.starts_with("<13>victim ") {
+                victim_lines.push(t);
+            } else {
+                others.push(t);
+            }
+        }
+    }
+    let want: Vec<String> = (0..N).map(|i| format!("<13>victim {i}")).collect();
+    assert_eq!(victim_lines, want);
+    assert_eq!(others, ["<13>newcomer"]);
+    // and the eviction did close it
+    assert_closed_by_server(&mut victim).await;
+    let (rest, snap) = r.stop().await;
+    assert!(rest.is_empty(), "{:?}", texts(&rest));
+    assert_eq!(error_count(&snap, "evicted"), 1);
+    drop(other);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_address_at_its_limit_only_displaces_its_own_connections() {
     let r = start(SyslogSettings {

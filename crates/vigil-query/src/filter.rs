@@ -438,7 +438,7 @@ impl Test {
             Test::Exists => true,
             Test::Str(m) => match v {
                 ValueRef::Str(s) => m.is_match(s),
-                other => m.is_match(&other.to_string()),
+                other => m.is_match(&other.match_text()),
             },
             Test::Eq(q) => compare(v, q) == Some(Ordering::Equal),
             Test::Cmp(op, q) => match compare(v, q) {
@@ -466,7 +466,7 @@ impl Test {
                 if !strs.is_empty() {
                     let hit = match v {
                         ValueRef::Str(s) => contains_folded(strs, s),
-                        other => contains_folded(strs, &other.to_string()),
+                        other => contains_folded(strs, &other.match_text()),
                     };
                     if hit {
                         return true;
@@ -486,7 +486,7 @@ impl Test {
             },
             Test::Regex(re) => match v {
                 ValueRef::Str(s) => re.is_match(s),
-                other => re.is_match(&other.to_string()),
+                other => re.is_match(&other.match_text()),
             },
         }
     }

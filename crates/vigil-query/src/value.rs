@@ -29,7 +29,14 @@ pub enum Value {
     Time(i64),
 }
 
-/// A value borrowed from a record, handed to the matcher by [`crate::Record::values`].
+/// A borrowed scalar value: what a record hands the matcher through [`crate::Record::values`],
+/// and what every reader of an event sees (`vigil_event` re-exports this type; it is the only
+/// one, owned here because this crate sits below the event model and has no I/O).
+///
+/// Its [`fmt::Display`] is the value's text as normalizers and outputs write it: a float
+/// without a fraction prints as `1`, a time as RFC 3339 UTC with 0, 3, 6 or 9 fraction digits.
+/// The query language's text matching renders floats with their fraction (`1.0`); see
+/// [`ValueRef::match_text`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ValueRef<'a> {
     /// Text.
@@ -87,12 +94,25 @@ impl ValueRef<'_> {
     }
 }
 
+impl<'a> ValueRef<'a> {
+    /// The text the query language matches a non-string value against (wildcards, `in`
+    /// lists, regexes, a quoted literal): like [`fmt::Display`] except that floats keep their
+    /// fraction or exponent (`1.0`, `1e21`), so `field:1.*` finds the float 1.
+    pub(crate) fn match_text(&self) -> std::borrow::Cow<'a, str> {
+        match *self {
+            ValueRef::Str(s) => std::borrow::Cow::Borrowed(s),
+            ValueRef::Float(x) => std::borrow::Cow::Owned(format!("{x:?}")),
+            other => std::borrow::Cow::Owned(other.to_string()),
+        }
+    }
+}
+
 impl fmt::Display for ValueRef<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             ValueRef::Str(s) => f.write_str(s),
             ValueRef::Int(i) => write!(f, "{i}"),
-            ValueRef::Float(x) => write!(f, "{x:?}"),
+            ValueRef::Float(x) => write!(f, "{x}"),
             ValueRef::Bool(b) => write!(f, "{b}"),
             ValueRef::Ip(ip) => write!(f, "{ip}"),
             ValueRef::Time(t) => f.write_str(&format_time(t)),
@@ -375,7 +395,7 @@ pub(crate) fn compare(r: ValueRef<'_>, q: &Value) -> Option<Ordering> {
         Value::Str(a) => match r {
             ValueRef::Str(b) => Some(b.cmp(a.as_str())),
             ValueRef::Null => None,
-            other => Some(other.to_string().as_str().cmp(a.as_str())),
+            other => Some(other.match_text().as_ref().cmp(a.as_str())),
         },
     }
 }
@@ -472,6 +492,24 @@ mod tests {
         for ns in [0_i64, 1_704_067_201_500_000_000, -1, 123_456_789] {
             assert_eq!(parse_time(&format_time(ns)), Some(ns));
         }
+    }
+
+    /// The query language matches a float's text with its fraction (`1.0`), while `Display`
+    /// (shared with the event model) writes `1`: both as before the two enums became one.
+    #[test]
+    fn floats_match_as_text_with_their_fraction() {
+        assert_eq!(ValueRef::Float(1.0).match_text(), "1.0");
+        assert_eq!(ValueRef::Float(1e21).match_text(), "1e21");
+        assert_eq!(ValueRef::Float(1.0).to_string(), "1");
+        assert_eq!(ValueRef::Int(1).match_text(), "1");
+        assert_eq!(
+            compare(ValueRef::Float(1.0), &Value::Str("1.0".into())),
+            Some(Ordering::Equal)
+        );
+        assert_ne!(
+            compare(ValueRef::Float(1.0), &Value::Str("1".into())),
+            Some(Ordering::Equal)
+        );
     }
 
     #[test]

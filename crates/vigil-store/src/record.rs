@@ -74,19 +74,6 @@ impl<'a> EventRecord<'a> {
     }
 }
 
-pub(crate) fn convert(v: vigil_event::ValueRef<'_>) -> ValueRef<'_> {
-    use vigil_event::ValueRef as E;
-    match v {
-        E::Null => ValueRef::Null,
-        E::Str(s) => ValueRef::Str(s),
-        E::Int(i) => ValueRef::Int(i),
-        E::Float(x) => ValueRef::Float(x),
-        E::Bool(b) => ValueRef::Bool(b),
-        E::Ip(ip) => ValueRef::Ip(ip),
-        E::Time(t) => ValueRef::Time(t),
-    }
-}
-
 impl Record for EventRecord<'_> {
     fn values(&self, field: &str, f: &mut dyn FnMut(ValueRef<'_>)) {
         let resolved = match self.cache {
@@ -97,8 +84,8 @@ impl Record for EventRecord<'_> {
             },
         };
         match resolved {
-            Resolved::Typed(id) => id.def().visit(self.ev, &mut |v| f(convert(v))),
-            Resolved::Dynamic => self.ev.visit_field(field, &mut |v| f(convert(v))),
+            Resolved::Typed(id) => id.def().visit(self.ev, f),
+            Resolved::Dynamic => self.ev.visit_field(field, f),
         }
     }
 

@@ -1,7 +1,7 @@
 //! From a validated [`Config`] to components: the one registration point. Each component kind
 //! is built from its closed, `type`-tagged config enum in one explicit `match`, no
 //! registration magic: connectors ([`build_connector`]), normalizers ([`build_normalizer`]),
-//! transforms ([`TransformSpec`]), destinations ([`build_destination`]) and the correlator
+//! transforms ([`build_transform`]), destinations ([`build_destination`]) and the correlator
 //! ([`build_detection`]). `vigil validate` calls [`build`] without starting anything (no socket
 //! is bound, no data written), so every problem that only shows when a component is built (a
 //! filter query, TLS material, a rule, a storage space condition) is found before `vigil up`;
@@ -22,7 +22,7 @@ use smol_str::SmolStr;
 use vigil_config::{ClickHouseStorageConfig, EmbeddedStorageConfig, StorageConfig};
 use vigil_config::{
     CollectorConfig, Config, ConnectorConfig, CorrelationConfig, DestinationConfig,
-    DetectionConfig, EnrichmentConfig, NormalizerConfig,
+    DetectionConfig, NormalizerConfig, TransformConfig, TransformKind,
 };
 use vigil_core::correlation::CorrelationDestination;
 use vigil_core::detection::{DetectionDestination, LoadedRules, Rules};
@@ -55,40 +55,56 @@ pub struct BuiltCollector {
     /// What happens to implausible source timestamps (`pipeline.max_future_skew`,
     /// `pipeline.min_timestamp`).
     pub time_policy: TimePolicy,
-    /// Transform factories: each worker gets its own instances.
-    pub transforms: Vec<(String, &'static str, TransformSpec)>,
+    /// Transforms in order, checked by building them once: each worker builds its own
+    /// instances ([`build_transform`]).
+    pub transforms: Vec<TransformConfig>,
 }
 
-/// What a transform is built from (cheap to rebuild per worker).
-#[derive(Clone)]
-pub enum TransformSpec {
-    Filter { query: String, keep: bool },
-    Enrichment(Vec<Enrich>),
-    Aggregation(Vec<vigil_config::AggregationConfig>),
-}
-
-impl TransformSpec {
-    fn build(&self) -> Result<Box<dyn Transform>, String> {
-        Ok(match self {
-            TransformSpec::Filter { query, keep } => Box::new(QueryFilter::new(query, *keep)?),
-            TransformSpec::Enrichment(steps) => Box::new(Enrichment::new(steps.clone())?),
-            TransformSpec::Aggregation(rules) => {
-                let mut built = Vec::new();
-                for r in rules {
-                    built.push(
-                        AggregationRule::new(
-                            &r.name,
-                            &r.when,
-                            r.identical.clone(),
-                            r.window,
-                            r.sum.clone(),
-                        )
-                        .map_err(|e| format!("{}: {e}", r.path))?,
-                    );
-                }
-                Box::new(Aggregation::new(built))
+/// A transform, built: the one `match` over transform types. [`build`] calls it once per
+/// transform to find problems; each pipeline worker calls it for its own instances (a
+/// transform may hold state, such as aggregation buckets).
+pub fn build_transform(t: &TransformConfig) -> Result<Box<dyn Transform>, String> {
+    let at = |e: String| format!("{}: {e}", t.path);
+    Ok(match &t.kind {
+        TransformKind::Filter { query, keep } => Box::new(
+            QueryFilter::new(query, *keep)
+                .map_err(|e| format!("{}: invalid query:\n{e}", t.path))?,
+        ),
+        TransformKind::Set { field, value } => Box::new(
+            Enrichment::new(vec![Enrich::Set(
+                field.clone(),
+                Value::from(value.as_str()),
+            )])
+            .map_err(|e| format!("{}.value: {e}", t.path))?,
+        ),
+        TransformKind::Copy { from, to } => {
+            Box::new(Enrichment::new(vec![Enrich::Copy(from.clone(), to.clone())]).map_err(at)?)
+        }
+        TransformKind::Aggregate(rules) => {
+            let mut built = Vec::new();
+            for r in rules {
+                built.push(
+                    AggregationRule::new(
+                        &r.name,
+                        &r.when,
+                        r.identical.clone(),
+                        r.window,
+                        r.sum.clone(),
+                    )
+                    .map_err(|e| format!("{}: {e}", r.path))?,
+                );
             }
-        })
+            Box::new(Aggregation::new(built))
+        }
+    })
+}
+
+/// The component kind a transform's metrics are reported under.
+fn transform_metrics_kind(t: &TransformKind) -> &'static str {
+    match t {
+        TransformKind::Filter { .. } => "filter",
+        TransformKind::Set { .. } | TransformKind::Copy { .. } => "enrichment",
+        TransformKind::Aggregate(_) => "aggregation",
     }
 }
 
@@ -233,38 +249,10 @@ fn build_collector(
         .ok();
     let normalizer = build_normalizer(&c.normalizer, &format!("{path}.normalizer"), problems);
     let mut transforms = Vec::new();
-    for f in &c.filters {
-        let spec = TransformSpec::Filter {
-            query: f.query.clone(),
-            keep: f.keep,
-        };
-        match spec.build() {
-            Ok(_) => transforms.push((f.path.clone(), "filter", spec)),
-            Err(e) => problems.push(format!("{}: invalid query:\n{e}", f.path)),
-        }
-    }
-    if !c.enrichment.is_empty() {
-        let steps: Vec<Enrich> = c
-            .enrichment
-            .iter()
-            .map(|e| match e {
-                EnrichmentConfig::Set { field, value } => {
-                    Enrich::Set(field.clone(), Value::from(value.as_str()))
-                }
-                EnrichmentConfig::Copy { from, to } => Enrich::Copy(from.clone(), to.clone()),
-            })
-            .collect();
-        let spec = TransformSpec::Enrichment(steps);
-        match spec.build() {
-            Ok(_) => transforms.push((format!("{path}.enrichment"), "enrichment", spec)),
-            Err(e) => problems.push(format!("{path}.enrichment: {e}")),
-        }
-    }
-    if !c.aggregation.is_empty() {
-        let spec = TransformSpec::Aggregation(c.aggregation.clone());
-        match spec.build() {
-            Ok(_) => transforms.push((format!("{path}.aggregation"), "aggregation", spec)),
-            Err(e) => problems.push(format!("invalid aggregation rule: {e}")),
+    for t in &c.transforms {
+        match build_transform(t) {
+            Ok(_) => transforms.push(t.clone()),
+            Err(e) => problems.push(e),
         }
     }
     let (kind, connector) = connector?;
@@ -804,7 +792,7 @@ pub fn chain_factory(
         Arc<dyn Normalizer>,
         ComponentMetrics,
         TimePolicy,
-        Vec<(TransformSpec, ComponentMetrics)>,
+        Vec<(TransformConfig, ComponentMetrics)>,
     );
     let parts: Vec<Part> = collectors
         .iter()
@@ -813,7 +801,10 @@ pub fn chain_factory(
             let ts = c
                 .transforms
                 .iter()
-                .map(|(id, kind, spec)| (spec.clone(), telemetry.component(kind, id)))
+                .map(|t| {
+                    let kind = transform_metrics_kind(&t.kind);
+                    (t.clone(), telemetry.component(kind, &t.path))
+                })
                 .collect();
             (
                 c.source.id.clone(),
@@ -830,7 +821,7 @@ pub fn chain_factory(
             let transforms = ts
                 .iter()
                 // validated in build(): cannot fail here
-                .filter_map(|(spec, m)| spec.build().ok().map(|t| (t, m.clone())))
+                .filter_map(|(t, m)| build_transform(t).ok().map(|t| (t, m.clone())))
                 .collect();
             sources.insert(
                 id.clone(),

@@ -12,7 +12,7 @@ fn validate_lists_every_problem_with_its_path() {
     let cfg = dir.path().join("bad.yaml");
     std::fs::write(
         &cfg,
-        "version: 1\ncollectors:\n  - id: a\n    connector: { type: syslog, tcp: 127.0.0.1:0 }\n    filters:\n      - drop: 'process.name:'\n  - id: a\n    connector: { type: syslog, udp: 127.0.0.1:5999 }\nstorage:\n  fsync_interval: 3s\n",
+        "version: 1\ncollectors:\n  - id: a\n    connector: { type: syslog, tcp: 127.0.0.1:0 }\n    transforms:\n      - { type: filter, drop: 'process.name:' }\n  - id: a\n    connector: { type: syslog, udp: 127.0.0.1:5999 }\nstorage:\n  fsync_interval: 3s\n",
     )
     .unwrap();
     let out = vigil().args(["validate", "-c"]).arg(&cfg).output().unwrap();
@@ -133,14 +133,14 @@ fn validate_reports_bad_filter_queries_with_a_caret() {
     let cfg = dir.path().join("q.yaml");
     std::fs::write(
         &cfg,
-        "version: 1\ncollectors:\n  - id: a\n    connector: { type: syslog, tcp: 127.0.0.1:5998 }\n    filters:\n      - drop: 'process.name:'\n",
+        "version: 1\ncollectors:\n  - id: a\n    connector: { type: syslog, tcp: 127.0.0.1:5998 }\n    transforms:\n      - { type: filter, drop: 'process.name:' }\n",
     )
     .unwrap();
     let out = vigil().args(["validate", "-c"]).arg(&cfg).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("collectors[0].filters[0]: invalid query"),
+        err.contains("collectors[0].transforms[0]: invalid query"),
         "{err}"
     );
     assert!(err.contains('^'), "{err}");
@@ -207,18 +207,58 @@ fn aggregation_rules_are_validated() {
     let cfg = dir.path().join("agg.yaml");
     std::fs::write(
         &cfg,
-        "version: 1\ncollectors:\n  - id: fw\n    connector: { type: syslog, udp: 127.0.0.1:5997 }\n    aggregation:\n      - { name: ok, when: 'process.name:kernel', identical: [source.ip], window: 1m, sum: [source.bytes] }\n      - { name: bad, when: 'source.ip:', identical: [], window: soon }\n",
+        "version: 1\ncollectors:\n  - id: fw\n    connector: { type: syslog, udp: 127.0.0.1:5997 }\n    transforms:\n      - type: aggregate\n        rules:\n          - { name: ok, when: 'process.name:kernel', identical: [source.ip], window: 1m, sum: [source.bytes] }\n          - { name: bad, when: 'source.ip:', identical: [], window: soon }\n",
     )
     .unwrap();
     let out = vigil().args(["validate", "-c"]).arg(&cfg).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("collectors[0].aggregation[1].identical: name at least one field"),
+        err.contains("collectors[0].transforms[0].rules[1].identical: name at least one field"),
         "{err}"
     );
     assert!(
-        err.contains("collectors[0].aggregation[1].window: 'soon' is not a duration"),
+        err.contains("collectors[0].transforms[0].rules[1].window: 'soon' is not a duration"),
         "{err}"
     );
+}
+
+/// Transforms that read and validate but cannot be built (a filter's query, a constant of the
+/// wrong type, an aggregation rule's query) are all listed by `vigil validate`, each with its
+/// path, in one run.
+#[test]
+fn validate_lists_every_transform_problem_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("t.yaml");
+    std::fs::write(
+        &cfg,
+        r#"version: 1
+collectors:
+  - id: a
+    connector: { type: syslog, tcp: 127.0.0.1:5996 }
+    transforms:
+      - { type: filter, keep: 'process.name:sshd' }
+      - { type: filter, drop: 'process.name:' }
+      - { type: set, field: source.port, value: not-a-port }
+      - { type: copy, from: source.ip, to: host.ip }
+      - type: aggregate
+        rules:
+          - { name: ok, identical: [source.ip], window: 1m }
+          - { name: bad, when: 'user.name:', identical: [source.ip], window: 1m }
+"#,
+    )
+    .unwrap();
+    let out = vigil().args(["validate", "-c"]).arg(&cfg).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for needle in [
+        "collectors[0].transforms[1]: invalid query",
+        "collectors[0].transforms[2].value: source.port: ",
+        "collectors[0].transforms[4].rules[1]: ",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+    }
+    for fine in ["transforms[0]", "transforms[3]", "rules[0]"] {
+        assert!(!err.contains(fine), "{fine} reported in:\n{err}");
+    }
 }

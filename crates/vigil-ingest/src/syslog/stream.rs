@@ -28,6 +28,15 @@ const READ_MIN: usize = 2 * 1024;
 /// Reads allowed while draining a connection at shutdown (bounds the time a fast sender can
 /// keep a connection open after the signal).
 const SHUTDOWN_DRAIN_READS: usize = 64;
+/// An evicted connection is closed gracefully: its write side is shut down (FIN, or TLS
+/// close_notify), then what the sender already sent is read until it closes, sends nothing
+/// for [`EVICTED_QUIET`], or [`EVICTED_DRAIN`] has passed since the eviction. Closing at once
+/// would discard what sits unread in the socket (the kernel answers it with a reset): lines a
+/// legitimate but quiet sender had already sent.
+const EVICTED_DRAIN: Duration = Duration::from_secs(1);
+/// See [`EVICTED_DRAIN`]: a pause this long ends the drain of an evicted connection (what was
+/// in flight at the eviction has arrived by then; an idle client costs no more than this).
+const EVICTED_QUIET: Duration = Duration::from_millis(100);
 /// The transport error of an octet-counted frame cut short by the end of the stream.
 const INCOMPLETE: &str = "stream ended inside an octet-counted frame";
 /// Pause after an `accept` that failed for want of a resource (out of file descriptors), so
@@ -313,6 +322,13 @@ async fn serve<S>(
         }
         End::Evicted => {
             tracing::trace!(connector = %id, %peer, "syslog connection evicted");
+            if conn
+                .drain_evicted(&mut stream, &mut shutdown)
+                .await
+                .is_none()
+            {
+                return;
+            }
         }
         End::Error(e) => {
             shared.metrics.error("read", 1);
@@ -470,6 +486,45 @@ impl Connection<'_> {
             }
         }
         self.shared.send(records).await.then_some(total)
+    }
+
+    /// The graceful close of an evicted connection ([`EVICTED_DRAIN`]): shuts down the write
+    /// side, then reads and sends what the sender already sent until it closes, goes quiet for
+    /// [`EVICTED_QUIET`], the drain deadline passes or shutdown begins. Waiting for the
+    /// pipeline does not count against the deadline (what was read is never dropped). `None`
+    /// when the pipeline is gone.
+    async fn drain_evicted<S>(
+        &mut self,
+        stream: &mut S,
+        shutdown: &mut ShutdownSignal,
+    ) -> Option<()>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let mut until = Instant::now() + EVICTED_DRAIN;
+        // FIN (or close_notify) tells the sender to stop; its bytes already sent still arrive
+        let _ = tokio::time::timeout_at(until, stream.shutdown()).await;
+        loop {
+            let room = self.make_room();
+            let quiet = (Instant::now() + EVICTED_QUIET).min(until);
+            let read = tokio::select! {
+                biased;
+                () = shutdown.wait() => return Some(()),
+                r = tokio::time::timeout_at(quiet, stream.read_buf(&mut self.buf)) => r,
+            };
+            match read {
+                Ok(Ok(n)) if n > 0 => {
+                    self.shared.metrics.bytes_in(n as u64);
+                    self.read.after_read(n, room);
+                    let waited = Instant::now();
+                    self.send_frames().await?;
+                    // the pipeline's backpressure is not the sender's time
+                    until += waited.elapsed();
+                }
+                // EOF, an error (a reset), quiet or past the deadline
+                _ => return Some(()),
+            }
+        }
     }
 
     /// End of the stream: sends the frames still buffered, including the unterminated tail.
