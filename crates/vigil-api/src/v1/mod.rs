@@ -18,8 +18,10 @@
 pub mod admin;
 pub mod alerts;
 pub mod assets;
+pub mod audit_chain;
 pub mod common;
 pub mod incidents;
+pub mod sources;
 
 use std::sync::Arc;
 
@@ -53,6 +55,10 @@ pub struct Core {
     pub tls: bool,
     /// Longest a suppression may last.
     pub max_suppression_lifetime: chrono::Duration,
+    /// The ingest path's per-source counters (none without a pipeline).
+    pub sources: Option<Arc<vigil_core::sources::SourceTracker>>,
+    /// The source monitor (which sources breach a policy now).
+    pub monitor: Option<Arc<vigil_core::sources::monitor::SourceMonitor>>,
 }
 
 /// The `/api/v1` routes that need a caller, with their OpenAPI description.
@@ -113,6 +119,10 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(assets::export_csv))
         .routes(routes!(assets::list_saved, assets::create_saved))
         .routes(routes!(assets::replace_saved, assets::delete_saved))
+        .routes(routes!(sources::list_sources))
+        .routes(routes!(sources::source_series))
+        .routes(routes!(sources::tenant_eps))
+        .routes(routes!(audit_chain::verify_audit))
 }
 
 /// The routes that need no caller (login), with their description.
@@ -129,7 +139,8 @@ pub fn public_routes() -> OpenApiRouter<ApiState> {
     vigil_core::IncidentSort,
     vigil_core::Severity,
     vigil_core::Priority,
-    vigil_core::Criticality
+    vigil_core::Criticality,
+    vigil_core::sources::SourceKind
 )))]
 struct ParameterSchemas;
 
