@@ -123,7 +123,10 @@ fn a_silent_source_raises_a_monitoring_alert_within_one_interval() {
         "monitoring alert {:.1} s after the source stopped (interval {INTERVAL_SECS} s)",
         latency.as_secs_f64()
     );
-    assert_eq!(alert["rule_name"], "Source monitoring: web1 heartbeat", "{alert}");
+    assert_eq!(
+        alert["rule_name"], "Source monitoring: web1 heartbeat",
+        "{alert}"
+    );
     assert_eq!(alert["group_key"], "source=fw/web1", "{alert}");
     assert_eq!(alert["severity"], "high", "{alert}");
     assert_eq!(alert["count"].as_u64(), Some(1), "{alert}");
