@@ -4,7 +4,12 @@
 //! alert is raised within one policy interval, with its monitoring event in the event store;
 //! the policy's creation is an audit event of the tenant and the audit chain verifies.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods
+)]
 
 mod support;
 
