@@ -52,6 +52,7 @@
 
 pub mod alerts;
 pub mod assets;
+pub mod audit_events;
 pub mod auth;
 mod config;
 pub mod correlation;
@@ -60,6 +61,7 @@ pub mod incidents;
 mod model;
 pub mod rbac;
 mod scope;
+pub mod sources;
 mod sql;
 mod store;
 
@@ -68,5 +70,5 @@ pub use config::{MetaBackend, MetaConfig, ValidMetaConfig};
 pub use model::*;
 pub use rbac::{Action, Forbidden, Principal, PrincipalKind};
 pub use scope::{MAIN_TENANT, SHARED_TENANT, TenantId, TenantScope};
-pub use sql::{Dialect, LATEST_VERSION, SqlMetaStore, StoreOptions};
+pub use sql::{AuditMirror, Dialect, LATEST_VERSION, SqlMetaStore, StoreOptions};
 pub use store::*;

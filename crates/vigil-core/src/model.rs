@@ -1082,6 +1082,12 @@ pub struct AuditRecord {
     pub source_ip: Option<String>,
     /// Details (never secrets).
     pub details: serde_json::Value,
+    /// Position in the tenant's hash chain (none for records written before the chain).
+    #[serde(default)]
+    pub seq: Option<u64>,
+    /// SHA-256 over the previous record's hash and this record's fields (hex).
+    #[serde(default)]
+    pub hash: Option<String>,
 }
 
 /// A login session. The browser holds a random 256-bit secret in a cookie; the store keeps

@@ -330,6 +330,26 @@ pub struct NewAuditRecord {
     pub details: serde_json::Value,
 }
 
+/// The verification of one tenant's audit hash chain.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditChainReport {
+    /// Tenant.
+    pub tenant: TenantId,
+    /// Chained records read.
+    pub records: u64,
+    /// Records written before the chain existed (not covered).
+    pub unchained: u64,
+    /// The sequence number the chain head holds.
+    pub head_seq: u64,
+    /// Records (or places) that failed.
+    pub bad: u64,
+    /// Whether the chain verified.
+    pub ok: bool,
+    /// What failed, first ones first (at most 20).
+    pub problems: Vec<String>,
+}
+
 /// A timeline entry to add.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -750,6 +770,9 @@ pub trait MetaStore: Send + Sync + std::fmt::Debug {
 
     /// Appends an audit record (there is no update or delete).
     async fn append_audit(&self, record: NewAuditRecord) -> Result<AuditRecord, MetaError>;
+    /// Checks each scope tenant's audit hash chain: every record's hash against its fields and
+    /// the record before it, the sequence without gaps, the chain head against the last record.
+    async fn verify_audit(&self, scope: &TenantScope) -> Result<Vec<AuditChainReport>, MetaError>;
     /// Audit records, newest first.
     async fn list_audit(
         &self,
@@ -757,4 +780,36 @@ pub trait MetaStore: Send + Sync + std::fmt::Debug {
         query: &AuditQuery,
         page: &Page,
     ) -> Result<Paged<AuditRecord>, MetaError>;
+
+    // ---- source status ----
+
+    /// Adds the ingest path's per-source increments (totals, last event, per-minute counts)
+    /// in one transaction (unscoped: the ingest path's write; each row names its tenant).
+    async fn record_sources(&self, flush: &[crate::sources::SourceFlush]) -> Result<(), MetaError>;
+    /// The sources in scope (of one kind, or all), by tenant and id, with their sums since
+    /// `since`.
+    async fn list_sources(
+        &self,
+        scope: &TenantScope,
+        kind: Option<crate::sources::SourceKind>,
+        since: Time,
+        page: &Page,
+    ) -> Result<Paged<crate::sources::SourceRecord>, MetaError>;
+    /// One source's per-minute counts since `since`, oldest first.
+    async fn source_series(
+        &self,
+        scope: &TenantScope,
+        tenant: &TenantId,
+        id: &str,
+        since: Time,
+    ) -> Result<Vec<crate::sources::SourcePoint>, MetaError>;
+    /// Events the collectors of each tenant in scope received since `since` (the licensing
+    /// figure's numerator).
+    async fn tenant_events(
+        &self,
+        scope: &TenantScope,
+        since: Time,
+    ) -> Result<Vec<crate::sources::TenantEvents>, MetaError>;
+    /// Deletes per-minute counts older than `before` (a periodic job); returns how many.
+    async fn purge_source_series(&self, before: Time) -> Result<u64, MetaError>;
 }

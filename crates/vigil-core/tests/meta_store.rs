@@ -167,6 +167,8 @@ suite!(
     incidents_links_timeline_attachments_comments,
     logins_lock_out_and_reset,
     suppression_monitoring_saved_searches_audit,
+    source_figures_add_up_and_stay_in_their_tenant,
+    audit_chain_verifies_and_finds_tampering,
 );
 
 fn t(id: &str) -> TenantId {
@@ -1345,4 +1347,195 @@ async fn sqlite_file_is_private_and_in_wal_mode() {
         .unwrap();
     assert_eq!(row.0, "wal");
     pool.close().await;
+}
+
+fn flush(
+    tenant: &str,
+    id: &str,
+    kind: sources::SourceKind,
+    events: u64,
+    at: i64,
+) -> sources::SourceFlush {
+    sources::SourceFlush {
+        tenant: t(tenant),
+        id: id.into(),
+        kind,
+        collector: "fw".into(),
+        node: "n1".into(),
+        host: (kind == sources::SourceKind::Host).then(|| "web1".to_owned()),
+        ip: Some("192.0.2.1".into()),
+        first_seen: ts(0),
+        last_event_at: Some(ts(at)),
+        events,
+        parse_errors: 1,
+        drops: 0,
+        minutes: vec![(ts(at - at.rem_euclid(60)), events, 1, 0)],
+    }
+}
+
+async fn source_figures_add_up_and_stay_in_their_tenant(env: &Env) {
+    use sources::SourceKind::{Collector, Host};
+    let s = &env.store;
+    tenants(s, &["acme", "globex"]).await;
+    // two flushes of the same source add up; a retried flush is not special
+    s.record_sources(&[
+        flush("acme", "fw", Collector, 10, 30),
+        flush("acme", "fw/web1", Host, 10, 30),
+    ])
+    .await
+    .unwrap();
+    s.record_sources(&[
+        flush("acme", "fw", Collector, 5, 90),
+        flush("acme", "fw/web1", Host, 5, 20),
+    ])
+    .await
+    .unwrap();
+    s.record_sources(&[flush("globex", "fw", Collector, 7, 90)])
+        .await
+        .unwrap();
+    let acme = s
+        .list_sources(&scope(&["acme"]), None, ts(-3600), &Page::first(10))
+        .await
+        .unwrap();
+    let ids: Vec<&str> = acme.items.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["fw", "fw/web1"]);
+    let web1 = &acme.items[1];
+    assert_eq!(
+        (
+            web1.events_total,
+            web1.parse_errors_total,
+            web1.events_window
+        ),
+        (15, 2, 15)
+    );
+    // the last event only moves forward
+    assert_eq!(web1.last_event_at, Some(ts(30)));
+    assert_eq!(web1.host.as_deref(), Some("web1"));
+    // a window after the first minute leaves it out
+    let later = s
+        .list_sources(&scope(&["acme"]), Some(Host), ts(60), &Page::first(10))
+        .await
+        .unwrap();
+    assert_eq!((later.items.len(), later.items[0].events_window), (1, 0));
+    // paging by tenant and id
+    let both = scope(&["acme", "globex"]);
+    let p1 = s
+        .list_sources(&both, None, ts(0), &Page::first(2))
+        .await
+        .unwrap();
+    let p2 = s
+        .list_sources(
+            &both,
+            None,
+            ts(0),
+            &Page {
+                limit: 2,
+                cursor: p1.next_cursor.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    let all: Vec<(String, String)> = p1
+        .items
+        .iter()
+        .chain(&p2.items)
+        .map(|r| (r.tenant.to_string(), r.id.clone()))
+        .collect();
+    assert_eq!(all.len(), 3, "{all:?}");
+    assert_eq!(all[2], ("globex".to_owned(), "fw".to_owned()));
+    assert!(p2.next_cursor.is_none());
+    // series per minute, and tenant totals from collector sources only
+    let series = s
+        .source_series(&scope(&["acme"]), &t("acme"), "fw", ts(-3600))
+        .await
+        .unwrap();
+    assert_eq!(series.iter().map(|p| p.events).collect::<Vec<_>>(), [10, 5]);
+    let totals = s.tenant_events(&both, ts(-3600)).await.unwrap();
+    let totals: Vec<(String, u64)> = totals
+        .iter()
+        .map(|t| (t.tenant.to_string(), t.events))
+        .collect();
+    assert_eq!(totals, [("acme".to_owned(), 15), ("globex".to_owned(), 7)]);
+    // another tenant's source is not there, and naming it is refused
+    assert!(matches!(
+        s.source_series(&scope(&["globex"]), &t("acme"), "fw", ts(-3600))
+            .await,
+        Err(MetaError::OutOfScope { .. })
+    ));
+    // the purge removes old minutes only
+    assert_eq!(s.purge_source_series(ts(60)).await.unwrap(), 2);
+    let series = s
+        .source_series(&scope(&["acme"]), &t("acme"), "fw", ts(-3600))
+        .await
+        .unwrap();
+    assert_eq!(series.len(), 1);
+}
+
+async fn audit_chain_verifies_and_finds_tampering(env: &Env) {
+    let s = &env.store;
+    tenants(s, &["acme"]).await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let r = s
+            .append_audit(NewAuditRecord {
+                tenant: t("acme"),
+                at: ts(i),
+                actor: "u1".into(),
+                action: "alert.update".into(),
+                target_kind: "alert".into(),
+                target_id: format!("a{i}"),
+                outcome: AuditOutcome::Success,
+                source_ip: None,
+                details: serde_json::json!({"i": i}),
+            })
+            .await
+            .unwrap();
+        assert_eq!(r.seq, Some(i as u64 + 1));
+        ids.push(r.id);
+    }
+    let ok = s.verify_audit(&scope(&["acme"])).await.unwrap();
+    assert_eq!(
+        (ok[0].ok, ok[0].records, ok[0].head_seq),
+        (true, 5, 5),
+        "{ok:?}"
+    );
+    // an edited field
+    env.raw(&format!(
+        "UPDATE audit_log SET actor = 'someone-else' WHERE id = '{}'",
+        ids[1]
+    ))
+    .await;
+    let bad = s.verify_audit(&scope(&["acme"])).await.unwrap();
+    assert!(!bad[0].ok);
+    assert!(
+        bad[0].problems[0].contains("record 2") && bad[0].problems[0].contains("altered"),
+        "{bad:?}"
+    );
+    env.raw(&format!(
+        "UPDATE audit_log SET actor = 'u1' WHERE id = '{}'",
+        ids[1]
+    ))
+    .await;
+    assert!(s.verify_audit(&scope(&["acme"])).await.unwrap()[0].ok);
+    // a removed record in the middle, then at the end
+    env.raw(&format!("DELETE FROM audit_log WHERE id = '{}'", ids[2]))
+        .await;
+    let bad = s.verify_audit(&scope(&["acme"])).await.unwrap();
+    assert!(
+        bad[0]
+            .problems
+            .iter()
+            .any(|p| p.contains("records 3 to 3 are missing")),
+        "{bad:?}"
+    );
+    env.raw(&format!("DELETE FROM audit_log WHERE id = '{}'", ids[4]))
+        .await;
+    let bad = s.verify_audit(&scope(&["acme"])).await.unwrap();
+    assert!(
+        bad[0].problems.iter().any(|p| p.contains("head says 5")),
+        "{bad:?}"
+    );
+    // other tenants' chains are unaffected
+    let main = s.verify_audit(&scope(&["main"])).await.unwrap();
+    assert!(main[0].ok, "{main:?}");
 }

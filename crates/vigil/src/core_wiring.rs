@@ -14,13 +14,18 @@ use anyhow::{Context, Result};
 use vigil_config::{Config, MetaKind};
 use vigil_core::alerts::{AlertOptions, AlertService, RuleDetection};
 use vigil_core::assets::{AssetBook, AssetOptions};
+use vigil_core::audit_events::AuditEvents;
 use vigil_core::auth::{AuthConfig, ValidLdapConfig};
 use vigil_core::incidents::IncidentService;
+use vigil_core::sources::monitor::{EventSink, SourceMonitor};
+use vigil_core::sources::{CollectorSource, SourceTracker, TrackerOptions};
 use vigil_core::{
     AuthPolicy, Authenticator, MetaBackend, MetaConfig, MetaError, MetaStore, NewTenant,
-    SqlMetaStore, TenantId, ValidMetaConfig,
+    SqlMetaStore, TenantId, TenantScope, ValidMetaConfig,
 };
 use vigil_event::Event;
+use vigil_pipeline::Telemetry;
+use vigil_store::EventStore;
 
 use vigil_core::detection::AlertSink;
 
@@ -91,6 +96,8 @@ pub struct CoreRuntime {
     pub core: Arc<vigil_api::Core>,
     /// Where stored alert events go.
     pub feed: AlertFeed,
+    /// The per-source counters the pipeline's source destination feeds.
+    pub sources: Arc<SourceTracker>,
     feed_thread: std::thread::JoinHandle<()>,
 }
 
@@ -101,6 +108,7 @@ impl CoreRuntime {
     /// At shutdown, once the pipeline (and its detection destination) has stopped: lets the
     /// alert pipeline fold the alert events still queued, for at most [`DRAIN_TIMEOUT`].
     pub async fn drain(self) {
+        flush_sources(&*self.core.store, &self.sources).await;
         drop(self.feed);
         let thread = self.feed_thread;
         let joined = tokio::task::spawn_blocking(move || thread.join());
@@ -119,10 +127,28 @@ impl CoreRuntime {
 /// first administrator when there is no user (printing the password once on the console,
 /// never to the log), loads the assets, and starts the alert pipeline and the periodic purge
 /// of expired sessions.
-pub async fn start(cfg: &Config, settings: CoreSettings, tls: bool) -> Result<CoreRuntime> {
+pub async fn start(
+    cfg: &Config,
+    settings: CoreSettings,
+    tls: bool,
+    telemetry: &Telemetry,
+    events: Arc<dyn EventStore>,
+) -> Result<CoreRuntime> {
     let store = SqlMetaStore::open(&settings.meta, &cfg.data_dir)
         .await
         .context("opening the metadata store (meta:)")?;
+    // every audit record, once committed, also becomes an audit event of its tenant
+    let audit_events = {
+        let events = events.clone();
+        AuditEvents::start(Box::new(move |tenant: &TenantId, evs: &[Event]| {
+            events
+                .append(tenant, evs)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }))
+        .context("starting the audit event thread")?
+    };
+    store.set_audit_mirror(audit_events.mirror());
     let store: Arc<dyn MetaStore> = Arc::new(store);
     register_tenants(&*store, cfg).await?;
     let auth = Arc::new(
@@ -149,6 +175,7 @@ pub async fn start(cfg: &Config, settings: CoreSettings, tls: bool) -> Result<Co
         Some(assets.clone()),
         AlertOptions::default(),
     ));
+    let sources = start_sources(cfg, &store, &alerts, telemetry, events).await?;
     let core = Arc::new(vigil_api::Core {
         store: store.clone(),
         auth: auth.clone(),
@@ -157,6 +184,8 @@ pub async fn start(cfg: &Config, settings: CoreSettings, tls: bool) -> Result<Co
         incidents: IncidentService::new(store),
         tls,
         max_suppression_lifetime: chrono::Duration::days(MAX_SUPPRESSION_DAYS),
+        sources: Some(sources.0.clone()),
+        monitor: Some(sources.1),
         correlation: std::sync::OnceLock::new(),
     });
     tokio::spawn(purge_loop(auth));
@@ -171,8 +200,122 @@ pub async fn start(cfg: &Config, settings: CoreSettings, tls: bool) -> Result<Co
     Ok(CoreRuntime {
         core,
         feed: AlertFeed { tx },
+        sources: sources.0,
         feed_thread,
     })
+}
+
+/// How often the source figures are written to the metadata store.
+const SOURCE_FLUSH: Duration = Duration::from_secs(5);
+/// Per-minute source counts are kept this long (the API shows 24 h).
+const SOURCE_SERIES_KEEP_HOURS: i64 = 25;
+
+/// The source tracker (seeded with what the store knows from earlier runs) and the monitor,
+/// and their timer: telemetry sampled and policies evaluated every second, figures flushed
+/// every [`SOURCE_FLUSH`], old per-minute counts purged every ten minutes.
+async fn start_sources(
+    cfg: &Config,
+    store: &Arc<dyn MetaStore>,
+    alerts: &Arc<AlertService>,
+    telemetry: &Telemetry,
+    events: Arc<dyn EventStore>,
+) -> Result<(Arc<SourceTracker>, Arc<SourceMonitor>)> {
+    let mut collectors = Vec::new();
+    for c in &cfg.collectors {
+        let tenant =
+            TenantId::new(&c.tenant).map_err(|e| anyhow::anyhow!("tenant {}: {e}", c.tenant))?;
+        collectors.push(CollectorSource {
+            id: c.id.clone(),
+            tenant,
+        });
+    }
+    let node = crate::topology::collector_name();
+    let tracker = Arc::new(SourceTracker::new(
+        collectors,
+        &node,
+        TrackerOptions::default(),
+    ));
+    let scope = TenantScope::new(store.all_tenant_ids().await?)?;
+    let since = chrono::Utc::now() - chrono::Duration::hours(24);
+    let mut page = vigil_core::Page::first(1000);
+    loop {
+        let got = store
+            .list_sources(&scope, None, since, &page)
+            .await
+            .context("reading the source status")?;
+        tracker.seed(got.items);
+        match got.next_cursor {
+            Some(c) => page.cursor = Some(c),
+            None => break,
+        }
+    }
+    let sink: EventSink = Box::new(move |tenant: &TenantId, evs: &[Event]| {
+        let append = || {
+            events
+                .append(tenant, evs)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(append)
+            }
+            _ => append(),
+        }
+    });
+    let monitor = Arc::new(SourceMonitor::new(
+        store.clone(),
+        alerts.clone(),
+        tracker.clone(),
+        Some(sink),
+    ));
+    tokio::spawn(sources_loop(
+        store.clone(),
+        tracker.clone(),
+        monitor.clone(),
+        telemetry.clone(),
+    ));
+    Ok((tracker, monitor))
+}
+
+async fn sources_loop(
+    store: Arc<dyn MetaStore>,
+    tracker: Arc<SourceTracker>,
+    monitor: Arc<SourceMonitor>,
+    telemetry: Telemetry,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_flush = std::time::Instant::now();
+    let mut last_purge: Option<std::time::Instant> = None;
+    loop {
+        tick.tick().await;
+        tracker.sample_components(&telemetry);
+        monitor.tick(chrono::Utc::now().timestamp_millis()).await;
+        if last_flush.elapsed() >= SOURCE_FLUSH {
+            last_flush = std::time::Instant::now();
+            flush_sources(&*store, &tracker).await;
+        }
+        if last_purge.is_none_or(|t| t.elapsed() >= Duration::from_secs(600)) {
+            last_purge = Some(std::time::Instant::now());
+            let before = chrono::Utc::now() - chrono::Duration::hours(SOURCE_SERIES_KEEP_HOURS);
+            if let Err(e) = store.purge_source_series(before).await {
+                tracing::warn!(error = %e, "old source counts not purged");
+            }
+        }
+    }
+}
+
+/// Writes the tracker's increments; what the store refuses goes with the next flush.
+async fn flush_sources(store: &dyn MetaStore, tracker: &SourceTracker) {
+    let pending = tracker.take_flush();
+    if pending.is_empty() {
+        return;
+    }
+    if let Err(e) = store.record_sources(&pending).await {
+        tracing::warn!(error = %e, "source figures not written; kept for the next flush");
+        tracker.restore(pending);
+    }
 }
 
 /// Every tenant a collector writes to exists in the metadata store, so that roles can be

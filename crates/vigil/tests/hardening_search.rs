@@ -98,7 +98,7 @@ impl Vigil {
     /// Events stored, or 0 while the count itself does not finish in time (a short
     /// `query_timeout` on a loaded machine).
     fn count(&self) -> u64 {
-        let (s, _, b) = self.post(&serde_json::json!({ "q": "| count" }));
+        let (s, _, b) = self.post(&serde_json::json!({ "q": "vigil.type:base | count" }));
         if s != 200 {
             assert_eq!(error_code(&b), "query_timeout", "{b}");
             return 0;

@@ -18,9 +18,11 @@
 pub mod admin;
 pub mod alerts;
 pub mod assets;
+pub mod audit_chain;
 pub mod common;
 pub mod correlation;
 pub mod incidents;
+pub mod sources;
 pub mod lists;
 
 use std::sync::Arc;
@@ -55,6 +57,10 @@ pub struct Core {
     pub tls: bool,
     /// Longest a suppression may last.
     pub max_suppression_lifetime: chrono::Duration,
+    /// The ingest path's per-source counters (none without a pipeline).
+    pub sources: Option<Arc<vigil_core::sources::SourceTracker>>,
+    /// The source monitor (which sources breach a policy now).
+    pub monitor: Option<Arc<vigil_core::sources::monitor::SourceMonitor>>,
     /// The running correlator (explain, lists, reload), set once `vigil up` has started it;
     /// unset, those routes answer 503 `correlation_off`.
     pub correlation: std::sync::OnceLock<vigil_core::correlation::CorrelationHandle>,
@@ -118,6 +124,10 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(assets::export_csv))
         .routes(routes!(assets::list_saved, assets::create_saved))
         .routes(routes!(assets::replace_saved, assets::delete_saved))
+        .routes(routes!(sources::list_sources))
+        .routes(routes!(sources::source_series))
+        .routes(routes!(sources::tenant_eps))
+        .routes(routes!(audit_chain::verify_audit))
         .routes(routes!(correlation::list_rules))
         .routes(routes!(correlation::get_rule))
         .routes(routes!(correlation::why))
@@ -149,7 +159,8 @@ pub fn public_routes() -> OpenApiRouter<ApiState> {
     vigil_core::IncidentSort,
     vigil_core::Severity,
     vigil_core::Priority,
-    vigil_core::Criticality
+    vigil_core::Criticality,
+    vigil_core::sources::SourceKind
 )))]
 struct ParameterSchemas;
 

@@ -22,10 +22,22 @@ const MIGRATIONS: &[Migration] = &[
         include_str!("../../migrations/sqlite/0002_auth.sql"),
         include_str!("../../migrations/postgres/0002_auth.sql"),
     ),
+    (
+        3,
+        "0003_sources.sql",
+        include_str!("../../migrations/sqlite/0003_sources.sql"),
+        include_str!("../../migrations/postgres/0003_sources.sql"),
+    ),
+    (
+        4,
+        "0004_audit_chain.sql",
+        include_str!("../../migrations/sqlite/0004_audit_chain.sql"),
+        include_str!("../../migrations/postgres/0004_audit_chain.sql"),
+    ),
 ];
 
 /// The newest schema version this binary knows.
-pub const LATEST_VERSION: i64 = 2;
+pub const LATEST_VERSION: i64 = 4;
 
 const CREATE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
      version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";

@@ -83,7 +83,13 @@ pub struct SqlMetaStore {
     /// Reads (PostgreSQL: the same pool as `w`).
     r: AnyPool,
     opts: StoreOptions,
+    /// Called with every audit record once it is committed (the binary stores it as an audit
+    /// event of its tenant).
+    audit_mirror: std::sync::Arc<std::sync::OnceLock<AuditMirror>>,
 }
+
+/// What [`SqlMetaStore::set_audit_mirror`] takes.
+pub type AuditMirror = Box<dyn Fn(&crate::model::AuditRecord) + Send + Sync>;
 
 impl std::fmt::Debug for SqlMetaStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -150,6 +156,7 @@ impl SqlMetaStore {
             w,
             r,
             opts,
+            audit_mirror: std::sync::Arc::default(),
         };
         store.start().await?;
         Ok(store)
@@ -169,9 +176,16 @@ impl SqlMetaStore {
             w: pool.clone(),
             r: pool,
             opts,
+            audit_mirror: std::sync::Arc::default(),
         };
         store.start().await?;
         Ok(store)
+    }
+
+    /// Hands every audit record, once committed, to `mirror` (set once; later calls are
+    /// ignored and return `false`). The mirror must not block: it runs on the writer's task.
+    pub fn set_audit_mirror(&self, mirror: AuditMirror) -> bool {
+        self.audit_mirror.set(mirror).is_ok()
     }
 
     /// The backend.

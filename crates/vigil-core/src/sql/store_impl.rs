@@ -13,6 +13,9 @@ use crate::model::*;
 use crate::scope::{MAIN_TENANT, SHARED_TENANT, TenantId, TenantScope};
 use crate::store::*;
 
+mod audit_chain;
+mod sources;
+
 type Tx = Transaction<'static, Any>;
 
 fn now() -> Time {
@@ -393,6 +396,8 @@ fn audit_row(r: &AnyRow) -> Result<AuditRecord, MetaError> {
         outcome: parse(r, "outcome")?,
         source_ip: get(r, "source_ip")?,
         details: serde_json::from_str(&details).unwrap_or(serde_json::Value::String(details)),
+        seq: get::<Option<i64>>(r, "seq")?.and_then(|v| u64::try_from(v).ok()),
+        hash: get(r, "hash")?,
     })
 }
 
@@ -2824,47 +2829,11 @@ impl MetaStore for SqlMetaStore {
     }
 
     async fn append_audit(&self, rec: NewAuditRecord) -> Result<AuditRecord, MetaError> {
-        nonempty("action", &rec.action, 200)?;
-        let id = new_id();
-        let mut sql = Sql::new(
-            "INSERT INTO audit_log (id, tenant_id, at, actor, action, target_kind, target_id, outcome, source_ip, details) VALUES (",
-        );
-        sql.arg(&id)
-            .push(", ")
-            .arg(rec.tenant.as_str())
-            .push(", ")
-            .arg(rec.at)
-            .push(", ");
-        sql.arg(&rec.actor)
-            .push(", ")
-            .arg(&rec.action)
-            .push(", ")
-            .arg(&rec.target_kind);
-        sql.push(", ")
-            .arg(&rec.target_id)
-            .push(", ")
-            .arg(rec.outcome.as_str())
-            .push(", ");
-        sql.arg(rec.source_ip.clone())
-            .push(", ")
-            .arg(rec.details.to_string())
-            .push(")");
-        sql.query()
-            .execute(&self.w)
-            .await
-            .map_err(write_err("audit record"))?;
-        Ok(AuditRecord {
-            id,
-            tenant: rec.tenant,
-            at: DateTime::from_timestamp_millis(rec.at.timestamp_millis()).unwrap_or(rec.at),
-            actor: rec.actor,
-            action: rec.action,
-            target_kind: rec.target_kind,
-            target_id: rec.target_id,
-            outcome: rec.outcome,
-            source_ip: rec.source_ip,
-            details: rec.details,
-        })
+        self.append_audit_chained(rec).await
+    }
+
+    async fn verify_audit(&self, scope: &TenantScope) -> Result<Vec<AuditChainReport>, MetaError> {
+        self.verify_audit_impl(scope).await
     }
 
     async fn list_audit(
@@ -2875,7 +2844,7 @@ impl MetaStore for SqlMetaStore {
     ) -> Result<Paged<AuditRecord>, MetaError> {
         let limit = page.effective_limit();
         let mut sql = Sql::new(
-            "SELECT id, tenant_id, at, actor, action, target_kind, target_id, outcome, source_ip, details, at AS sort_key FROM audit_log WHERE ",
+            "SELECT id, tenant_id, at, actor, action, target_kind, target_id, outcome, source_ip, details, seq, hash, at AS sort_key FROM audit_log WHERE ",
         );
         sql.scope("tenant_id", scope);
         if let Some(a) = &q.actor {
@@ -2917,6 +2886,42 @@ impl MetaStore for SqlMetaStore {
             Ok((a, id))
         })?;
         Ok(Paged { items, next_cursor })
+    }
+
+    async fn record_sources(&self, flush: &[crate::sources::SourceFlush]) -> Result<(), MetaError> {
+        self.record_sources_impl(flush).await
+    }
+
+    async fn list_sources(
+        &self,
+        scope: &TenantScope,
+        kind: Option<crate::sources::SourceKind>,
+        since: Time,
+        page: &Page,
+    ) -> Result<Paged<crate::sources::SourceRecord>, MetaError> {
+        self.list_sources_impl(scope, kind, since, page).await
+    }
+
+    async fn source_series(
+        &self,
+        scope: &TenantScope,
+        tenant: &TenantId,
+        id: &str,
+        since: Time,
+    ) -> Result<Vec<crate::sources::SourcePoint>, MetaError> {
+        self.source_series_impl(scope, tenant, id, since).await
+    }
+
+    async fn tenant_events(
+        &self,
+        scope: &TenantScope,
+        since: Time,
+    ) -> Result<Vec<crate::sources::TenantEvents>, MetaError> {
+        self.tenant_events_impl(scope, since).await
+    }
+
+    async fn purge_source_series(&self, before: Time) -> Result<u64, MetaError> {
+        self.purge_source_series_impl(before).await
     }
 }
 

@@ -250,7 +250,14 @@ async fn serve(
     token_path: &Path,
 ) -> Result<u8> {
     let core_settings = crate::core_wiring::settings(&cfg).map_err(|p| UsageError(p.join("\n")))?;
-    let core = crate::core_wiring::start(&cfg, core_settings, cfg.api.tls.is_some()).await?;
+    let core = crate::core_wiring::start(
+        &cfg,
+        core_settings,
+        cfg.api.tls.is_some(),
+        &telemetry,
+        store.clone(),
+    )
+    .await?;
     {
         let store = store.clone();
         telemetry.add_collector(move |out| collect_store_metrics(&*store, out));
@@ -279,6 +286,13 @@ async fn serve(
         &rules_watch,
         Some(&|| core.feed.sink()),
     )?;
+    // source status: every batch counted per host (vigil_core::sources)
+    builder.destination(
+        "sources",
+        Box::new(vigil_core::sources::SourceDestination::new(
+            core.sources.clone(),
+        )),
+    );
     let pipeline = builder.start().map_err(|e| anyhow::anyhow!("{e}"))?;
     let shutdown = pipeline.shutdown_handle();
     if let Some(h) = &started.correlator {
