@@ -43,6 +43,14 @@ const TICK: Duration = Duration::from_secs(1);
 
 /// The rules of `cfg`, loaded, with one line per problem (`file: path [rule]: reason`).
 pub fn load_rules(cfg: &CorrelationConfig) -> (Rules, Vec<String>) {
+    load_rules_without(cfg, &Default::default())
+}
+
+/// The rules of `cfg` but the `disabled` ids, loaded, with one line per problem.
+pub fn load_rules_without(
+    cfg: &CorrelationConfig,
+    disabled: &std::collections::HashSet<String>,
+) -> (Rules, Vec<String>) {
     let mut loader = Loader::new();
     for p in &cfg.rules {
         if p.is_dir() {
@@ -51,6 +59,7 @@ pub fn load_rules(cfg: &CorrelationConfig) -> (Rules, Vec<String>) {
             loader.add_file(p);
         }
     }
+    loader.exclude(disabled);
     let (rules, problems) = loader.finish();
     (rules, problems.iter().map(|p| p.to_string()).collect())
 }
@@ -584,5 +593,71 @@ selectors:
         dest.flush().expect("flush");
         assert_eq!(stored(&*store, "main").len(), 1);
         assert_eq!(*sunk.lock(), vec!["main:ssh-guessing".to_owned()]);
+    }
+}
+
+/// A handle on the running correlator, for the rules API: the rules in force with their
+/// counters, and a reload that keeps the state of unchanged rules.
+#[derive(Clone)]
+pub struct CorrelationHandle {
+    inner: Arc<Mutex<Inner>>,
+    cfg: CorrelationConfig,
+}
+
+impl std::fmt::Debug for CorrelationHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CorrelationHandle")
+            .field("rules", &self.cfg.rules)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CorrelationDestination {
+    /// A handle for the rules API; `cfg` is what [`CorrelationHandle::reload`] loads.
+    pub fn handle(&self, cfg: &CorrelationConfig) -> CorrelationHandle {
+        CorrelationHandle {
+            inner: self.inner.clone(),
+            cfg: cfg.clone(),
+        }
+    }
+}
+
+impl CorrelationHandle {
+    /// The configuration the rules are loaded from.
+    pub fn config(&self) -> &CorrelationConfig {
+        &self.cfg
+    }
+
+    /// The rules in force, with each one's report (counters, state).
+    pub fn rules(
+        &self,
+    ) -> Vec<(
+        Arc<vigil_correlate::Rule>,
+        Option<vigil_correlate::RuleReport>,
+    )> {
+        let inner = self.inner.lock();
+        inner
+            .engine
+            .rules()
+            .rules
+            .iter()
+            .map(|r| (r.clone(), inner.engine.rule_report(&r.id)))
+            .collect()
+    }
+
+    /// Loads the rule files again without the `disabled` ids and puts them in force now,
+    /// carrying the state of unchanged rules; returns the problems of rules that did not load.
+    pub fn reload(&self, disabled: &std::collections::HashSet<String>) -> Vec<String> {
+        let (rules, problems) = load_rules_without(&self.cfg, disabled);
+        let mut inner = self.inner.lock();
+        let n = rules.rules.len();
+        let (next, report) = inner.engine.reload(rules);
+        inner.engine = next;
+        inner
+            .metrics
+            .gauge("rules_loaded")
+            .store(n as i64, Ordering::Relaxed);
+        tracing::info!(rules = n, problems = problems.len(), restored = ?report, "correlation rules reloaded");
+        problems
     }
 }

@@ -59,6 +59,7 @@ pub mod detection;
 pub mod incidents;
 mod model;
 pub mod rbac;
+pub mod rulebook;
 mod scope;
 mod sql;
 mod store;

@@ -157,6 +157,9 @@ pub async fn start(cfg: &Config, settings: CoreSettings, tls: bool) -> Result<Co
         incidents: IncidentService::new(store),
         tls,
         max_suppression_lifetime: chrono::Duration::days(MAX_SUPPRESSION_DAYS),
+        rules: Arc::new(vigil_core::rulebook::RuleBook::new(
+            cfg.data_dir.join("rules"),
+        )),
     });
     tokio::spawn(purge_loop(auth));
     let (tx, rx) = tokio::sync::mpsc::channel::<Vec<Event>>(FEED_QUEUE);

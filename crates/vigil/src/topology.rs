@@ -513,6 +513,7 @@ impl Topology {
                 "{} rules from {n_paths} path(s), reloaded on change",
                 rules.get().len()
             ));
+            started.sigma_rules = Some(rules.clone());
             let mut destination =
                 DetectionDestination::new(rules, store.clone(), m, Some(data_dir));
             if let Some(sink) = alert_sink {
@@ -533,6 +534,7 @@ impl Topology {
                 alert_sink.map(|s| s()),
             )
             .map_err(|e| anyhow::anyhow!("correlation: starting the idle ticker: {e}"))?;
+            started.correlation_handle = Some(destination.handle(&c.config));
             started.correlation = Some(format!(
                 "{n_rules} correlation rules from {n_paths} path(s)"
             ));
@@ -553,6 +555,10 @@ pub struct Started {
     pub detection: Option<String>,
     /// The stateful correlator's line.
     pub correlation: Option<String>,
+    /// The Sigma rules in force (for the rules API).
+    pub sigma_rules: Option<Arc<Rules>>,
+    /// The correlator (for the rules API).
+    pub correlation_handle: Option<vigil_core::correlation::CorrelationHandle>,
 }
 
 /// Checks every secret file of the configuration with [`vigil_fs::check_secret_file`]: the API

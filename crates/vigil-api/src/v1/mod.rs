@@ -20,6 +20,7 @@ pub mod alerts;
 pub mod assets;
 pub mod common;
 pub mod incidents;
+pub mod rules;
 
 use std::sync::Arc;
 
@@ -53,6 +54,8 @@ pub struct Core {
     pub tls: bool,
     /// Longest a suppression may last.
     pub max_suppression_lifetime: chrono::Duration,
+    /// The rules live in this instance (`v1::rules`).
+    pub rules: Arc<vigil_core::rulebook::RuleBook>,
 }
 
 /// The `/api/v1` routes that need a caller, with their OpenAPI description.
@@ -113,6 +116,20 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(assets::export_csv))
         .routes(routes!(assets::list_saved, assets::create_saved))
         .routes(routes!(assets::replace_saved, assets::delete_saved))
+        .merge(rules_routes())
+}
+
+/// The rules routes (`v1::rules`).
+fn rules_routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(rules::list_rules, rules::create_rule))
+        .routes(routes!(rules::get_rule, rules::update_rule))
+        .routes(routes!(rules::enable_rule))
+        .routes(routes!(rules::disable_rule))
+        .routes(routes!(rules::validate_rule))
+        .routes(routes!(rules::test_rule))
+        .routes(routes!(rules::retroscan_rule))
+        .routes(routes!(rules::coverage))
 }
 
 /// The routes that need no caller (login), with their description.
@@ -129,7 +146,8 @@ pub fn public_routes() -> OpenApiRouter<ApiState> {
     vigil_core::IncidentSort,
     vigil_core::Severity,
     vigil_core::Priority,
-    vigil_core::Criticality
+    vigil_core::Criticality,
+    vigil_core::rulebook::RuleKind
 )))]
 struct ParameterSchemas;
 
