@@ -151,6 +151,8 @@ function RunResult({ run, what }: { run: RuleRun; what: string }) {
 }
 
 interface RuleDraft {
+  /** Which opening of the editor (a save keeps it, so the editor is not rebuilt). */
+  seq: number;
   /** The rule being edited; none for a new one. */
   id: string | null;
   kind: RuleKind;
@@ -167,7 +169,7 @@ function RuleEditor({
 }: {
   initial: RuleDraft;
   canWrite: boolean;
-  onSaved: (r: RuleSummary) => void;
+  onSaved: (r: RuleSummary, source: string) => void;
   onClose: () => void;
 }) {
   const [kind, setKind] = useState<RuleKind>(initial.kind);
@@ -279,7 +281,7 @@ function RuleEditor({
               act('save', async () => {
                 const r = initial.id ? await rulesApi.update(initial.id, kind, source) : await rulesApi.create(kind, source);
                 setSaved(`Saved ${r.id}: ${r.enabled ? 'running now' : 'disabled'}.`);
-                onSaved(r);
+                onSaved(r, source);
               })
             }
           >
@@ -337,7 +339,8 @@ function CoverageMatrix({ cov, rules }: { cov: Coverage; rules: RuleSummary[] })
         techniques no rule names are not listed. “Sending” means events with the rule’s <span className="mono">event.module</span>{' '}
         (Sigma: product, category or service) were stored in the last {cov.hours} h: {sources.length ? sources.map(([m, n]) => `${m} ${fmtNum(n)}`).join(', ') : 'none'}.
       </p>
-      <div className="matrix" role="table" aria-label="ATT&CK matrix: tactics by techniques" data-testid="attack-matrix">
+      <div className="matrix" tabIndex={0} role="region" aria-label="ATT&CK matrix (scrolls sideways)">
+      <div role="table" aria-label="ATT&CK matrix: tactics by techniques" data-testid="attack-matrix">
         <div role="rowgroup">
           <div role="row" className="matrix-row">
             {cov.tactics.map((t) => (
@@ -367,6 +370,7 @@ function CoverageMatrix({ cov, rules }: { cov: Coverage; rules: RuleSummary[] })
             ))}
           </div>
         </div>
+      </div>
       </div>
     </section>
   );
@@ -411,7 +415,7 @@ export function RulesPage() {
   async function open(r: RuleSummary) {
     try {
       const d = await rulesApi.get(r.id);
-      setEditing({ id: r.id, kind: r.kind, source: d.source, writable: r.writable, path: r.path });
+      setEditing({ seq: Date.now(), id: r.id, kind: r.kind, source: d.source, writable: r.writable, path: r.path });
       setTimeout(() => editorRef.current?.scrollIntoView({ block: 'start' }), 50);
     } catch (e) {
       setError(e);
@@ -446,7 +450,7 @@ export function RulesPage() {
           <button
             className="primary"
             onClick={() => {
-              setEditing({ id: null, kind: 'sigma', source: sigmaTemplate(), writable: true });
+              setEditing({ seq: Date.now(), id: null, kind: 'sigma', source: sigmaTemplate(), writable: true });
               setTimeout(() => editorRef.current?.scrollIntoView({ block: 'start' }), 50);
             }}
           >
@@ -466,12 +470,12 @@ export function RulesPage() {
       <div ref={editorRef}>
         {editing && (
           <RuleEditor
-            key={`${editing.id ?? 'new'}`}
+            key={editing.seq}
             initial={editing}
             canWrite={canWrite}
             onClose={() => setEditing(null)}
-            onSaved={(r) => {
-              setEditing((e) => (e ? { ...e, id: r.id, writable: r.writable, path: r.path } : e));
+            onSaved={(r, source) => {
+              setEditing((e) => (e ? { ...e, id: r.id, writable: r.writable, path: r.path, source } : e));
               load();
             }}
           />
