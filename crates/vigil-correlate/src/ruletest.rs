@@ -244,9 +244,12 @@ pub fn run_tests(rules: Rules) -> TestReport {
     run_tests_with_alerts(rules).0
 }
 
-/// Runs the tests of every rule; also returns, per test (rule id, test name), the events it
-/// replayed and the alerts the rule under test raised.
-pub fn run_tests_with_alerts(rules: Rules) -> (TestReport, Vec<(String, String, u64, Vec<Event>)>) {
+/// What one test raised: rule id, test name, events replayed, the rule's alert events.
+pub type TestAlerts = (String, String, u64, Vec<Event>);
+
+/// Runs the tests of every rule; also returns, per test, the events it replayed and the
+/// alerts the rule under test raised.
+pub fn run_tests_with_alerts(rules: Rules) -> (TestReport, Vec<TestAlerts>) {
     let rules = Arc::new(rules);
     let mut report = TestReport::default();
     let mut outputs = Vec::new();

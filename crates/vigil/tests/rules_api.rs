@@ -5,7 +5,12 @@
 //! ATT&CK coverage lists it, correlation rules are written and tested the same way, and only
 //! writers of the Shared tenant may write rules.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    clippy::panic
+)]
 
 mod support;
 
