@@ -53,6 +53,14 @@ pub const RELOAD_POLL: Duration = Duration::from_secs(2);
 
 /// The rules of `cfg`, loaded, with one line per problem (`file: path [rule]: reason`).
 pub fn load_rules(cfg: &CorrelationConfig) -> (Rules, Vec<String>) {
+    load_rules_without(cfg, &Default::default())
+}
+
+/// The rules of `cfg` but the `disabled` ids, loaded, with one line per problem.
+pub fn load_rules_without(
+    cfg: &CorrelationConfig,
+    disabled: &std::collections::HashSet<String>,
+) -> (Rules, Vec<String>) {
     let mut loader = Loader::new();
     for p in &cfg.rules {
         if p.is_dir() {
@@ -61,6 +69,7 @@ pub fn load_rules(cfg: &CorrelationConfig) -> (Rules, Vec<String>) {
             loader.add_file(p);
         }
     }
+    loader.exclude(disabled);
     let (rules, problems) = loader.finish();
     (rules, problems.iter().map(|p| p.to_string()).collect())
 }
@@ -118,6 +127,8 @@ struct Inner {
     rule_paths: Vec<PathBuf>,
     rules_seen: u64,
     last_poll: Instant,
+    /// The rule ids switched off through the rules API: every reload leaves them out.
+    disabled: std::collections::HashSet<String>,
 }
 
 impl Inner {
@@ -217,7 +228,7 @@ impl Inner {
             idle_after: self.idle_after,
             snapshot_interval: self.snapshot_interval,
         };
-        let (rules, problems) = load_rules(&cfg);
+        let (rules, problems) = load_rules_without(&cfg, &self.disabled);
         for p in &problems {
             tracing::warn!(problem = %p, "correlation rule not loaded");
         }
@@ -359,6 +370,7 @@ impl CorrelationDestination {
             rules_seen: crate::detection::fingerprint(&cfg.rules),
             rule_paths: cfg.rules.clone(),
             last_poll: Instant::now(),
+            disabled: Default::default(),
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let (i, s) = (inner.clone(), stop.clone());
@@ -559,6 +571,41 @@ impl CorrelationHandle {
     /// Reloads the rules from their files now (as the watcher does on a change).
     pub fn reload(&self) -> ReloadReport {
         self.inner.lock().reload()
+    }
+
+    /// Leaves the `disabled` ids out of this and every later reload, and reloads now, carrying
+    /// the state of unchanged rules; returns the problems of rules that did not load.
+    pub fn reload_without(&self, disabled: &std::collections::HashSet<String>) -> Vec<String> {
+        let mut inner = self.inner.lock();
+        inner.disabled = disabled.clone();
+        inner.reload().problems
+    }
+
+    /// The configuration the rules are loaded from.
+    pub fn config(&self) -> CorrelationConfig {
+        let inner = self.inner.lock();
+        CorrelationConfig {
+            rules: inner.rule_paths.clone(),
+            idle_after: inner.idle_after,
+            snapshot_interval: inner.snapshot_interval,
+        }
+    }
+
+    /// The rules in force, with each one's report (counters, state).
+    pub fn rules_with_reports(
+        &self,
+    ) -> Vec<(
+        Arc<vigil_correlate::Rule>,
+        Option<vigil_correlate::RuleReport>,
+    )> {
+        let inner = self.inner.lock();
+        inner
+            .engine
+            .rules()
+            .rules
+            .iter()
+            .map(|r| (r.clone(), inner.engine.rule_report(&r.id)))
+            .collect()
     }
 
     /// The rules running: (id, version, name, kind).

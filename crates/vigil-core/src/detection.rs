@@ -135,10 +135,31 @@ pub fn correlation_event(last: &Event, c: &CorrelationAlert) -> Event {
     a
 }
 
-/// The current rule set, reloaded when the rule files change.
+/// The current rule set, reloaded when the rule files change or on demand
+/// ([`Rules::reload_now`], after the rules API wrote or disabled a rule).
 #[derive(Debug)]
 pub struct Rules {
     current: RwLock<Arc<RuleSet>>,
+    /// What the watcher loads (none: a fixed set).
+    cfg: Option<DetectionConfig>,
+    metrics: Option<ComponentMetrics>,
+    /// Rule ids left out of every load (disabled by an operator).
+    disabled: RwLock<std::collections::HashSet<String>>,
+    /// Matches per rule id since the start, and the engine's work (see [`RuleCounters`]).
+    counters: parking_lot::Mutex<RuleCounters>,
+}
+
+/// What the live engine counted since the start: matches per rule id, and the work done.
+#[derive(Debug, Clone, Default)]
+pub struct RuleCounters {
+    /// Matches (detections, before alert grouping) per rule id.
+    pub matches: HashMap<String, u64>,
+    /// Events evaluated.
+    pub events: u64,
+    /// Rule variants routed to those events by their logsource.
+    pub candidates: u64,
+    /// Variants actually evaluated (the rest were skipped by the literal prefilter).
+    pub evaluated: u64,
 }
 
 /// The Sigma load options of a processing pipeline and placeholder values: the one place that
@@ -171,6 +192,14 @@ pub fn load_options(
 
 /// Loads every rule; returns the set and the problems as text (path: reason).
 pub fn load(cfg: &DetectionConfig) -> Result<(RuleSet, Vec<String>), String> {
+    load_without(cfg, &Default::default())
+}
+
+/// Loads every rule but the `disabled` ids.
+pub fn load_without(
+    cfg: &DetectionConfig,
+    disabled: &std::collections::HashSet<String>,
+) -> Result<(RuleSet, Vec<String>), String> {
     let mut loader = Loader::new(load_options(&cfg.pipeline, &cfg.placeholders)?);
     for p in &cfg.rules {
         if p.is_dir() {
@@ -179,6 +208,7 @@ pub fn load(cfg: &DetectionConfig) -> Result<(RuleSet, Vec<String>), String> {
             loader.add_file(p);
         }
     }
+    loader.exclude(disabled);
     let (set, problems) = loader.finish();
     Ok((set, problems.iter().map(|p| p.to_string()).collect()))
 }
@@ -261,7 +291,9 @@ impl Rules {
         } = loaded;
         report(&set, &problems, &metrics);
         let rules = Arc::new(Rules {
-            current: RwLock::new(Arc::new(set)),
+            cfg: Some(cfg.clone()),
+            metrics: Some(metrics.clone()),
+            ..Rules::fixed(set)
         });
         let watcher = rules.clone();
         std::thread::Builder::new()
@@ -274,17 +306,8 @@ impl Rules {
                         continue;
                     }
                     last = now;
-                    match load(&cfg) {
-                        Ok((set, problems)) => {
-                            report(&set, &problems, &metrics);
-                            tracing::info!(
-                                rules = set.len(),
-                                problems = problems.len(),
-                                "rules reloaded"
-                            );
-                            *watcher.current.write() = Arc::new(set);
-                        }
-                        Err(e) => tracing::error!(error = %e, "rules not reloaded"),
+                    if let Err(e) = watcher.reload_now() {
+                        tracing::error!(error = %e, "rules not reloaded");
                     }
                 }
             })
@@ -295,6 +318,52 @@ impl Rules {
     /// The rule set in force.
     pub fn get(&self) -> Arc<RuleSet> {
         self.current.read().clone()
+    }
+
+    /// A fixed rule set (no files, no watcher).
+    pub fn fixed(set: RuleSet) -> Rules {
+        Rules {
+            current: RwLock::new(Arc::new(set)),
+            cfg: None,
+            metrics: None,
+            disabled: RwLock::default(),
+            counters: parking_lot::Mutex::default(),
+        }
+    }
+
+    /// The configuration the rules are loaded from (none for a fixed set).
+    pub fn config(&self) -> Option<&DetectionConfig> {
+        self.cfg.as_ref()
+    }
+
+    /// Loads the rule files again (without the disabled ids) and puts the set in force now;
+    /// returns the problems of the rules that did not load. An error is the pipeline's.
+    pub fn reload_now(&self) -> Result<Vec<String>, String> {
+        let Some(cfg) = &self.cfg else {
+            return Ok(Vec::new());
+        };
+        let disabled = self.disabled.read().clone();
+        let (set, problems) = load_without(cfg, &disabled)?;
+        if let Some(m) = &self.metrics {
+            report(&set, &problems, m);
+        }
+        tracing::info!(
+            rules = set.len(),
+            problems = problems.len(),
+            "rules reloaded"
+        );
+        *self.current.write() = Arc::new(set);
+        Ok(problems)
+    }
+
+    /// Sets the rule ids left out of every load (takes effect at the next load).
+    pub fn set_disabled(&self, ids: std::collections::HashSet<String>) {
+        *self.disabled.write() = ids;
+    }
+
+    /// What the engine counted since the start.
+    pub fn counters(&self) -> RuleCounters {
+        self.counters.lock().clone()
     }
 }
 
@@ -590,6 +659,7 @@ impl Destination for DetectionDestination {
         }
         let set = self.rules.get();
         if set.is_empty() {
+            self.rules.counters.lock().events += events.len() as u64;
             return Ok(());
         }
         if !self
@@ -603,6 +673,7 @@ impl Destination for DetectionDestination {
         }
         let has_correlations = !set.correlations().is_empty();
         let mut alerts = TenantAlerts::default();
+        let mut counted = RuleCounters::default();
         let mut fired = Vec::new();
         let mut newest_ms = i64::MIN;
         let now_ms = SystemTime::now()
@@ -615,7 +686,13 @@ impl Destination for DetectionDestination {
             }
             self.scratch.clear();
             let view = SigmaView(ev);
-            set.matches(&view, &mut self.scratch);
+            let cost = set.matches_with_cost(&view, &mut self.scratch);
+            counted.events += 1;
+            counted.candidates += cost.candidates as u64;
+            counted.evaluated += cost.evaluated as u64;
+            for d in &self.scratch {
+                *counted.matches.entry(d.rule.id.clone()).or_default() += 1;
+            }
             if !has_correlations {
                 for d in &self.scratch {
                     alerts.push(ev, alert_event(ev, d));
@@ -654,6 +731,15 @@ impl Destination for DetectionDestination {
             correlator.process(&view, ts_ms, &self.scratch, &mut fired);
             for c in &fired {
                 alerts.push(ev, correlation_event(ev, c));
+            }
+        }
+        {
+            let mut c = self.rules.counters.lock();
+            c.events += counted.events;
+            c.candidates += counted.candidates;
+            c.evaluated += counted.evaluated;
+            for (id, n) in counted.matches {
+                *c.matches.entry(id).or_default() += n;
             }
         }
         self.since_evict += events.len() as u32;
@@ -832,9 +918,7 @@ correlation:
         let (set, problems) = loader.finish();
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(set.correlations().len(), 1);
-        Arc::new(Rules {
-            current: RwLock::new(Arc::new(set)),
-        })
+        Arc::new(Rules::fixed(set))
     }
 
     /// What a run leaves: every alert stored, as (tenant, rule, triggering line, correlation

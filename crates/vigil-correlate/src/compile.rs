@@ -535,6 +535,12 @@ impl Loader {
         }
     }
 
+    /// Leaves out the rules with these ids from what [`Loader::finish`] compiles: rules an
+    /// operator disabled. Lists and tables stay.
+    pub fn exclude(&mut self, ids: &std::collections::HashSet<String>) {
+        self.rules.retain(|(_, _, r)| !ids.contains(&r.id));
+    }
+
     /// Compiles what was added. Rules and lists with problems are left out; the problems
     /// (every one, with its path) are returned beside the rules that load.
     pub fn finish(mut self) -> (Rules, Vec<LoadProblem>) {

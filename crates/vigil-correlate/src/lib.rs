@@ -63,7 +63,9 @@ pub use engine::{
     SNAPSHOT_VERSION, SnapshotError,
 };
 pub use retro::{RetroReport, RetroRule, Retroscan, retroscan};
-pub use ruletest::{TestFailure, TestReport, run_tests, test_event};
+pub use ruletest::{
+    TestAlerts, TestFailure, TestReport, run_tests, run_tests_with_alerts, test_event,
+};
 pub use store::{Entry, StoreDef, StoreError, StoreKind, StoreStats, Stores};
 
 #[cfg(test)]

@@ -153,8 +153,22 @@ fn preload(engine: &mut Engine, t: &RawTest) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs one test of rule `rule` and returns the outputs, or what went wrong.
-fn run_one(rules: &Arc<Rules>, ri: usize, t: &RawTest) -> Result<(), String> {
+/// Runs one test of rule `rule`: what went wrong (if anything), the events it replayed and
+/// the correlation events of the rule under test that raise an alert.
+fn run_one(rules: &Arc<Rules>, ri: usize, t: &RawTest) -> (Result<(), String>, u64, Vec<Event>) {
+    let mut seen = 0;
+    let mut alerts = Vec::new();
+    let r = run_one_inner(rules, ri, t, &mut seen, &mut alerts);
+    (r, seen, alerts)
+}
+
+fn run_one_inner(
+    rules: &Arc<Rules>,
+    ri: usize,
+    t: &RawTest,
+    seen: &mut u64,
+    alerts: &mut Vec<Event>,
+) -> Result<(), String> {
     let rule = &rules.rules[ri];
     let mut engine = Engine::from_rules(rules.clone(), EngineOptions::default());
     preload(&mut engine, t)?;
@@ -173,6 +187,12 @@ fn run_one(rules: &Arc<Rules>, ri: usize, t: &RawTest) -> Result<(), String> {
         None => rule.window_ns + rule.lateness_ns + 1_000_000_000,
     };
     outs.extend(engine.advance_watermark(last.saturating_add(advance)));
+    *seen = events.len() as u64;
+    alerts.extend(
+        outs.iter()
+            .filter(|o| o.alert && o.rule.as_ref().is_some_and(|r| r.id == rule.id))
+            .map(|o| o.event.clone()),
+    );
     let mut problems = Vec::new();
     let fired = engine.stats(ri).fired;
     if fired != t.expect.fires {
@@ -221,15 +241,27 @@ fn run_one(rules: &Arc<Rules>, ri: usize, t: &RawTest) -> Result<(), String> {
 
 /// Runs the tests of every rule.
 pub fn run_tests(rules: Rules) -> TestReport {
+    run_tests_with_alerts(rules).0
+}
+
+/// What one test raised: rule id, test name, events replayed, the rule's alert events.
+pub type TestAlerts = (String, String, u64, Vec<Event>);
+
+/// Runs the tests of every rule; also returns, per test, the events it replayed and the
+/// alerts the rule under test raised.
+pub fn run_tests_with_alerts(rules: Rules) -> (TestReport, Vec<TestAlerts>) {
     let rules = Arc::new(rules);
     let mut report = TestReport::default();
+    let mut outputs = Vec::new();
     for (ri, rule) in rules.rules.iter().enumerate() {
         if rule.tests.is_empty() {
             report.untested.push(rule.id.clone());
         }
         for t in &rule.tests {
             report.run += 1;
-            match run_one(&rules, ri, t) {
+            let (result, seen, alerts) = run_one(&rules, ri, t);
+            outputs.push((rule.id.clone(), t.name.clone(), seen, alerts));
+            match result {
                 Ok(()) => report.passed += 1,
                 Err(message) => report.failures.push(TestFailure {
                     rule: rule.id.clone(),
@@ -239,5 +271,5 @@ pub fn run_tests(rules: Rules) -> TestReport {
             }
         }
     }
-    report
+    (report, outputs)
 }

@@ -159,6 +159,20 @@ impl Loader {
         }
     }
 
+    /// Leaves out the detection rules (and correlations) with these ids from what
+    /// [`Loader::finish`] compiles: rules an operator disabled. Filters still apply to the rest.
+    pub fn exclude(&mut self, ids: &std::collections::HashSet<String>) {
+        if ids.is_empty() {
+            return;
+        }
+        self.rules.retain(|r| !ids.contains(&r.info.id));
+        self.correlations.retain(|(_, m)| {
+            m.get("id")
+                .and_then(Yaml::as_str)
+                .is_none_or(|id| !ids.contains(id))
+        });
+    }
+
     /// Add every `.yml` / `.yaml` file under `dir` (recursively, in sorted order).
     pub fn add_dir(&mut self, dir: &Path) {
         let mut files = Vec::new();

@@ -187,6 +187,9 @@ pub async fn start(
         sources: Some(sources.0.clone()),
         monitor: Some(sources.1),
         correlation: std::sync::OnceLock::new(),
+        rules: Arc::new(vigil_core::rulebook::RuleBook::new(
+            cfg.data_dir.join("rules"),
+        )),
     });
     tokio::spawn(purge_loop(auth));
     let (tx, rx) = tokio::sync::mpsc::channel::<Vec<Event>>(FEED_QUEUE);

@@ -588,6 +588,7 @@ impl Topology {
                 "{} rules from {n_paths} path(s), reloaded on change",
                 rules.get().len()
             ));
+            started.sigma_rules = Some(rules.clone());
             let mut destination =
                 DetectionDestination::new(rules, store.clone(), m, Some(data_dir));
             if let Some(sink) = alert_sink {
@@ -631,6 +632,8 @@ pub struct Started {
     pub correlation: Option<String>,
     /// The stateful correlator, for the API and SIGHUP.
     pub correlator: Option<vigil_core::correlation::CorrelationHandle>,
+    /// The Sigma rules in force (for the rules API).
+    pub sigma_rules: Option<Arc<Rules>>,
 }
 
 /// Checks every secret file of the configuration with [`vigil_fs::check_secret_file`]: the API

@@ -104,7 +104,7 @@ interface Options {
   file?: Blob;
 }
 
-async function request<T>(path: string, o: Options = {}): Promise<T> {
+export async function request<T>(path: string, o: Options = {}): Promise<T> {
   const method = o.method ?? 'GET';
   const headers: Record<string, string> = { Accept: 'application/json' };
   const token = bearerToken();

@@ -24,6 +24,7 @@ pub mod correlation;
 pub mod incidents;
 pub mod sources;
 pub mod lists;
+pub mod rules;
 
 use std::sync::Arc;
 
@@ -64,6 +65,8 @@ pub struct Core {
     /// The running correlator (explain, lists, reload), set once `vigil up` has started it;
     /// unset, those routes answer 503 `correlation_off`.
     pub correlation: std::sync::OnceLock<vigil_core::correlation::CorrelationHandle>,
+    /// The rules live in this instance (`v1::rules`).
+    pub rules: Arc<vigil_core::rulebook::RuleBook>,
 }
 
 /// The `/api/v1` routes that need a caller, with their OpenAPI description.
@@ -143,6 +146,20 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         ))
         .routes(routes!(lists::export_csv))
         .routes(routes!(lists::import_csv))
+        .merge(rules_routes())
+}
+
+/// The rules routes (`v1::rules`).
+fn rules_routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(rules::list_rules, rules::create_rule))
+        .routes(routes!(rules::get_rule, rules::update_rule))
+        .routes(routes!(rules::enable_rule))
+        .routes(routes!(rules::disable_rule))
+        .routes(routes!(rules::validate_rule))
+        .routes(routes!(rules::test_rule))
+        .routes(routes!(rules::retroscan_rule))
+        .routes(routes!(rules::coverage))
 }
 
 /// The routes that need no caller (login), with their description.
@@ -160,7 +177,8 @@ pub fn public_routes() -> OpenApiRouter<ApiState> {
     vigil_core::Severity,
     vigil_core::Priority,
     vigil_core::Criticality,
-    vigil_core::sources::SourceKind
+    vigil_core::sources::SourceKind,
+    vigil_core::rulebook::RuleKind
 )))]
 struct ParameterSchemas;
 
@@ -204,6 +222,9 @@ mod tests {
             "/api/v1/assets/import",
             "/api/v1/search",
             "/api/v1/auth/login",
+            "/api/v1/rules",
+            "/api/v1/rules/{id}",
+            "/api/v1/rules/coverage",
             "/api/v1/openapi.json",
             "/health",
             "/metrics",

@@ -197,10 +197,45 @@ fn reload_on_sighup(h: vigil_core::correlation::CorrelationHandle) {
     });
 }
 
+/// Adds the rules API's directories, `<data_dir>/rules/sigma` and `<data_dir>/rules/correlation`
+/// (created here), to the Sigma and correlation rule paths, so the rules written through the
+/// API load at every start (see `vigil_core::rulebook`). Without a `detection` or
+/// `correlation` section, one with only that directory (and the defaults) is added.
+pub fn add_api_rule_dirs(cfg: &mut Config) -> Result<()> {
+    let book = vigil_core::rulebook::RuleBook::new(cfg.data_dir.join("rules"));
+    book.create_dirs()
+        .with_context(|| format!("creating {}", cfg.data_dir.join("rules").display()))?;
+    let sigma = book.writable_dir(vigil_core::rulebook::RuleKind::Sigma);
+    let correlation = book.writable_dir(vigil_core::rulebook::RuleKind::Correlation);
+    match &mut cfg.detection {
+        Some(d) => d.rules.push(sigma),
+        None => {
+            cfg.detection = Some(vigil_config::DetectionConfig {
+                rules: vec![sigma],
+                pipeline: vigil_config::SigmaPipeline::None,
+                reload_interval: std::time::Duration::from_secs(2),
+                placeholders: Default::default(),
+            })
+        }
+    }
+    match &mut cfg.correlation {
+        Some(c) => c.rules.push(correlation),
+        None => {
+            cfg.correlation = Some(vigil_config::CorrelationConfig {
+                rules: vec![correlation],
+                idle_after: std::time::Duration::from_secs(30),
+                snapshot_interval: std::time::Duration::from_secs(30),
+            })
+        }
+    }
+    Ok(())
+}
+
 pub fn run(args: UpArgs) -> Result<u8> {
-    let cfg = load_config(&args)?;
+    let mut cfg = load_config(&args)?;
     raise_descriptor_limit();
     let lock = lock_data_dir(&cfg.data_dir)?;
+    add_api_rule_dirs(&mut cfg)?;
     let token_path = cfg
         .api
         .token_file
@@ -292,6 +327,11 @@ async fn serve(
         Box::new(vigil_core::sources::SourceDestination::new(
             core.sources.clone(),
         )),
+    );
+    core.core.rules.attach(
+        started.sigma_rules.clone(),
+        started.correlator.clone(),
+        store.clone(),
     );
     let pipeline = builder.start().map_err(|e| anyhow::anyhow!("{e}"))?;
     let shutdown = pipeline.shutdown_handle();
