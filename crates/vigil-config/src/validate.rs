@@ -8,6 +8,9 @@ use std::time::Duration;
 use crate::raw::*;
 use crate::{ConfigErrors, Problems};
 
+mod files;
+pub use files::{EvtxConfig, FileConfig, JournalConfig, MultilineConfig, StartAt};
+
 /// A validated configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -280,6 +283,10 @@ pub enum ConnectorConfig {
     Syslog(SyslogConfig),
     /// HTTP (`/ingest`, Elasticsearch `_bulk`, Splunk HEC).
     Http(HttpConfig),
+    /// Files on disk (and the systemd journal).
+    File(FileConfig),
+    /// Windows EVTX files.
+    Evtx(EvtxConfig),
 }
 
 /// Validated settings of an HTTP connector, and its runtime settings
@@ -1276,6 +1283,12 @@ fn check_collectors(v: &mut V<'_>, raw: &[RawCollector]) -> Vec<CollectorConfig>
                         .unwrap_or(d.request_timeout),
                 })
             }
+            RawConnector::File(f) => {
+                ConnectorConfig::File(files::check_file(v, &format!("{path}.connector"), f))
+            }
+            RawConnector::Evtx(e) => {
+                ConnectorConfig::Evtx(files::check_evtx(v, &format!("{path}.connector"), e))
+            }
         };
         let tz_path = format!("{path}.normalizer.timezone");
         let tz = |v: &mut V, timezone: &Option<String>| match timezone.as_deref() {
@@ -1291,6 +1304,10 @@ fn check_collectors(v: &mut V<'_>, raw: &[RawCollector]) -> Vec<CollectorConfig>
             }),
         };
         let normalizer = match &c.normalizer {
+            // EVTX records are Windows event XML: the packs that read it are found per record
+            None if matches!(c.connector, RawConnector::Evtx(_)) => NormalizerConfig::Auto {
+                timezone: chrono_tz::UTC,
+            },
             None => NormalizerConfig::Syslog {
                 timezone: chrono_tz::UTC,
             },

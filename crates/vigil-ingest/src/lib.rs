@@ -7,9 +7,11 @@
 //! queue makes it wait (backpressure) rather than drop. It stops on the shutdown signal after
 //! sending what it holds, and reports through the component's
 //! [`ComponentMetrics`](vigil_pipeline::ComponentMetrics): records in, bytes in, errors and
-//! drops by reason, and gauges. Today there are two connectors, [`syslog`] and [`http`]
-//! (`/ingest`, Elasticsearch `_bulk`, Splunk HEC); file tail, NATS, Kafka, SQL polling and
-//! NetFlow will join them, each in its own module, heavy client libraries behind features.
+//! drops by reason, and gauges. Today there are four connectors: [`syslog`], [`http`]
+//! (`/ingest`, Elasticsearch `_bulk`, Splunk HEC), [`file`] (tailing files and globs through
+//! rotation, compressed rotated files, multiline records, the systemd journal) and [`evtx`]
+//! (Windows event log files); NATS, Kafka, SQL polling and NetFlow will join them, each in its
+//! own module, heavy client libraries behind features.
 //!
 //! The configuration types users write (YAML) live in `vigil-config`; they are validated into
 //! the runtime settings defined here ([`syslog::SyslogSettings`]), which hold parsed addresses
@@ -70,6 +72,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+pub mod evtx;
+pub mod file;
 pub mod http;
 pub mod syslog;
 
