@@ -475,6 +475,14 @@ pub enum RawConnector {
     /// NetFlow v5, v9 (RFC 3954) and IPFIX (RFC 7011) export packets over UDP; each flow record
     /// is one event (`source.*`, `destination.*`, `network.*`, `event.start`/`end`).
     Netflow(RawNetflow),
+    /// Files on disk: tails files and globs, follows rotation (rename and copytruncate),
+    /// reads rotated `.gz` and `.zst` files once, joins multiline records, keeps its read
+    /// positions in `<data_dir>/connectors/<id>/`; with `journal` it also reads the systemd
+    /// journal.
+    File(RawFile),
+    /// Windows EVTX files and folders, imported once each (folders are watched for new
+    /// files); each record becomes its event XML, normalized like forwarded Windows events.
+    Evtx(RawEvtx),
 }
 
 /// HTTP connector settings.
@@ -919,4 +927,121 @@ pub struct RawNetflow {
     /// Most templates kept per exporter. Default 256.
     #[serde(default)]
     pub max_templates_per_exporter: Option<usize>,
+}
+
+/// File connector settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawFile {
+    /// Files and globs to read (`/var/log/app/*.log`, `/var/log/**/*.log`); relative ones
+    /// resolve against the configuration's directory. Globs are scanned again every
+    /// `scan_interval`, so new files are picked up. Names ending in `.gz` or `.zst` are read
+    /// once, whole, and never tailed.
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// Globs of files not to read, e.g. `*.tmp`.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    /// Where to start in a file seen for the first time when the connector first starts:
+    /// `beginning` or `end`. Files that appear later are always read from their beginning,
+    /// and files with a saved position resume there. Default `beginning`.
+    #[serde(default)]
+    pub start_at: Option<RawStartAt>,
+    /// Longest line (or multiline record); longer ones are cut to it, marked
+    /// `oversized_line` and kept; the rest of the line is skipped. Default `1MiB`.
+    #[serde(default)]
+    pub max_line_size: Option<RawSize>,
+    /// How often the globs are scanned for new, renamed and removed files. Default `5s`.
+    #[serde(default)]
+    pub scan_interval: Option<String>,
+    /// How often open files are checked for new data. Default `250ms`.
+    #[serde(default)]
+    pub poll_interval: Option<String>,
+    /// Join lines into one record (Java stack traces, Python tracebacks).
+    #[serde(default)]
+    pub multiline: Option<RawMultiline>,
+    /// Also read the systemd journal through `journalctl --output=json --follow`, resuming
+    /// from the saved cursor. Each entry is one record: its JSON object.
+    #[serde(default)]
+    pub journal: Option<RawJournal>,
+}
+
+/// Where to start reading a file seen for the first time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RawStartAt {
+    /// From its first byte.
+    Beginning,
+    /// From its current end: only lines written from now on.
+    End,
+}
+
+/// Multiline joining (Filebeat's model): a line matching `pattern` (or not matching, with
+/// `negate`) continues the record before it (`match: after`) or the record after it
+/// (`match: before`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawMultiline {
+    /// A regular expression (linear time, Rust `regex` syntax), e.g. `'^[[:space:]]'` or
+    /// `'^(\s+at |Caused by:|\s+\.\.\. )'` for Java stack traces.
+    pub pattern: String,
+    /// Lines that do *not* match the pattern are the continuation lines. Default false.
+    #[serde(default)]
+    pub negate: Option<bool>,
+    /// `after`: a continuation line joins the record before it (stack traces); `before`: it
+    /// joins the record after it (lines ending in `\`). Default `after`.
+    #[serde(default, rename = "match")]
+    pub match_: Option<RawMultilineMatch>,
+    /// Most lines in one record; the next line starts a new one. Default 500.
+    #[serde(default)]
+    pub max_lines: Option<usize>,
+    /// A record with no new line for this long is sent as it is. Default `5s`.
+    #[serde(default)]
+    pub timeout: Option<String>,
+}
+
+/// Which record a continuation line joins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RawMultilineMatch {
+    /// The one before it.
+    After,
+    /// The one after it.
+    Before,
+}
+
+/// Reading the systemd journal.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawJournal {
+    /// Only these units (`journalctl --unit`), e.g. `sshd.service`. Default: all.
+    #[serde(default)]
+    pub units: Vec<String>,
+    /// Read the journal files in this directory (`journalctl --directory`) instead of the
+    /// system journal.
+    #[serde(default)]
+    pub directory: Option<String>,
+    /// Read these journal files (`journalctl --file`) instead of the system journal.
+    #[serde(default)]
+    pub files: Vec<String>,
+    /// The `journalctl` program. Default `journalctl` (found on `PATH`).
+    #[serde(default)]
+    pub journalctl: Option<String>,
+    /// Without a saved cursor: `beginning` reads the whole journal, `end` only new entries.
+    /// Default `end`.
+    #[serde(default)]
+    pub start_at: Option<RawStartAt>,
+}
+
+/// EVTX connector settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawEvtx {
+    /// `.evtx` files and folders (read recursively for `*.evtx`); relative ones resolve against
+    /// the configuration's directory. Each file is imported once; its progress is kept in
+    /// `<data_dir>/connectors/<id>/`, so a restart resumes after the last record sent.
+    pub paths: Vec<String>,
+    /// How often folders are scanned for new files. Default `30s`.
+    #[serde(default)]
+    pub scan_interval: Option<String>,
 }

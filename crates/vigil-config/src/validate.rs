@@ -14,6 +14,8 @@ mod polled;
 pub use polled::{
     DEFAULT_FLOW_RECV_BUFFER, NetflowConfig, SqlConfig, SqlCursorType, SqlDriver, sql_driver,
 };
+mod files;
+pub use files::{EvtxConfig, FileConfig, JournalConfig, MultilineConfig, StartAt};
 
 /// A validated configuration.
 #[derive(Debug, Clone, PartialEq)]
@@ -333,6 +335,10 @@ pub enum ConnectorConfig {
     Sql(SqlConfig),
     /// NetFlow v5/v9 and IPFIX over UDP.
     Netflow(NetflowConfig),
+    /// Files on disk (and the systemd journal).
+    File(FileConfig),
+    /// Windows EVTX files.
+    Evtx(EvtxConfig),
 }
 
 /// Validated settings of an HTTP connector, and its runtime settings
@@ -1325,6 +1331,12 @@ fn check_collectors(v: &mut V<'_>, raw: &[RawCollector]) -> Vec<CollectorConfig>
                 }
                 ConnectorConfig::Netflow(cfg)
             }
+            RawConnector::File(f) => {
+                ConnectorConfig::File(files::check_file(v, &format!("{path}.connector"), f))
+            }
+            RawConnector::Evtx(e) => {
+                ConnectorConfig::Evtx(files::check_evtx(v, &format!("{path}.connector"), e))
+            }
         };
         let tz_path = format!("{path}.normalizer.timezone");
         let tz = |v: &mut V, timezone: &Option<String>| match timezone.as_deref() {
@@ -1347,6 +1359,10 @@ fn check_collectors(v: &mut V<'_>, raw: &[RawCollector]) -> Vec<CollectorConfig>
             },
             None if matches!(connector, ConnectorConfig::Netflow(_)) => NormalizerConfig::Pack {
                 name: "netflow".into(),
+                timezone: chrono_tz::UTC,
+            },
+            // EVTX records are Windows event XML: the packs that read it are found per record
+            None if matches!(c.connector, RawConnector::Evtx(_)) => NormalizerConfig::Auto {
                 timezone: chrono_tz::UTC,
             },
             None => NormalizerConfig::Syslog {

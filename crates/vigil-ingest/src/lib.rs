@@ -8,12 +8,13 @@
 //! sending what it holds, and reports through the component's
 //! [`ComponentMetrics`](vigil_pipeline::ComponentMetrics): records in, bytes in, errors and
 //! drops by reason, and gauges. The connectors: [`syslog`], [`http`] (`/ingest`,
-//! Elasticsearch `_bulk`, Splunk HEC), [`nats`] (a JetStream durable consumer that
-//! acknowledges only what the pipeline reports durable, see [`vigil_pipeline::Ack`]), [`sql`]
-//! (polling PostgreSQL, MySQL/MariaDB and SQLite with a durable cursor) and [`netflow`] (NetFlow
-//! v5/v9 and IPFIX over UDP), each in its own module. The crate also holds the destinations that
-//! speak the same protocols outwards ([`forward`]: syslog, HTTP, NATS), which `vigil up` runs
-//! behind a disk buffer.
+//! Elasticsearch `_bulk`, Splunk HEC), [`file`] (tailing files and globs through rotation,
+//! compressed rotated files, multiline records, the systemd journal), [`evtx`] (Windows event
+//! log files), [`nats`] (a JetStream durable consumer that acknowledges only what the pipeline
+//! reports durable, see [`vigil_pipeline::Ack`]), [`sql`] (polling PostgreSQL, MySQL/MariaDB
+//! and SQLite with a durable cursor) and [`netflow`] (NetFlow v5/v9 and IPFIX over UDP), each in
+//! its own module. The crate also holds the destinations that speak the same protocols outwards
+//! ([`forward`]: syslog, HTTP, NATS), which `vigil up` runs behind a disk buffer.
 //!
 //! The configuration types users write (YAML) live in `vigil-config`; they are validated into
 //! the runtime settings defined here ([`syslog::SyslogSettings`]), which hold parsed addresses
@@ -75,6 +76,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 pub mod forward;
+pub mod evtx;
+pub mod file;
 pub mod http;
 pub mod nats;
 pub mod netflow;

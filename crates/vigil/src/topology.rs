@@ -27,6 +27,8 @@ use vigil_config::{
 use vigil_core::correlation::CorrelationDestination;
 use vigil_core::detection::{DetectionDestination, LoadedRules, Rules};
 use vigil_event::{TimePolicy, Timestamp, Value};
+use vigil_ingest::evtx::EvtxConnector;
+use vigil_ingest::file::FileConnector;
 use vigil_ingest::http::HttpConnector;
 use vigil_ingest::syslog::SyslogConnector;
 use vigil_normalize::SyslogNormalizer;
@@ -159,6 +161,23 @@ pub fn build_connector(
             "netflow",
             Box::new(vigil_ingest::netflow::NetflowConnector::new(n.clone())) as Box<dyn Connector>,
         )),
+        ConnectorConfig::File(f) => FileConnector::new(f.clone())
+            .map(|conn| ("file", Box::new(conn) as Box<dyn Connector>))
+            .map_err(|e| format!("{path}: {e}")),
+        ConnectorConfig::Evtx(e) => EvtxConnector::new(e.clone())
+            .map(|conn| ("evtx", Box::new(conn) as Box<dyn Connector>))
+            .map_err(|e| format!("{path}: {e}")),
+    }
+}
+
+/// Where a connector that keeps state (read positions, cursors) keeps it:
+/// `<data_dir>/connectors/<collector id>`.
+pub fn set_state_dir(c: &mut ConnectorConfig, data_dir: &std::path::Path, id: &str) {
+    let dir = data_dir.join("connectors").join(id);
+    match c {
+        ConnectorConfig::File(f) => f.state_dir = dir,
+        ConnectorConfig::Evtx(e) => e.state_dir = dir,
+        ConnectorConfig::Syslog(_) | ConnectorConfig::Http(_) => {}
     }
 }
 
@@ -174,6 +193,7 @@ pub fn set_listen_addr(c: &mut ConnectorConfig, addr: std::net::SocketAddr) -> b
         ConnectorConfig::Http(_) => false,
         ConnectorConfig::Nats(_) => false,
         ConnectorConfig::Sql(_) | ConnectorConfig::Netflow(_) => false,
+        ConnectorConfig::File(_) | ConnectorConfig::Evtx(_) => false,
     }
 }
 
@@ -192,6 +212,7 @@ fn connector_secrets(c: &ConnectorConfig, path: &str) -> Vec<(String, std::path:
             .collect(),
         ConnectorConfig::Nats(_) => Vec::new(),
         ConnectorConfig::Sql(_) | ConnectorConfig::Netflow(_) => Vec::new(),
+        ConnectorConfig::File(_) | ConnectorConfig::Evtx(_) => Vec::new(),
     }
 }
 
@@ -235,6 +256,7 @@ pub fn build_normalizer(
 
 fn build_collector(
     c: &CollectorConfig,
+    data_dir: &std::path::Path,
     time_policy: TimePolicy,
     path: &str,
     problems: &mut Vec<String>,
@@ -244,7 +266,9 @@ fn build_collector(
         tenant: SmolStr::new(&c.tenant),
         collector: collector_name(),
     };
-    let connector = build_connector(&c.connector, &format!("{path}.connector"))
+    let mut connector_cfg = c.connector.clone();
+    set_state_dir(&mut connector_cfg, data_dir, &c.id);
+    let connector = build_connector(&connector_cfg, &format!("{path}.connector"))
         .map_err(|e| problems.push(e))
         .ok();
     let normalizer = build_normalizer(&c.normalizer, &format!("{path}.normalizer"), problems);
@@ -450,7 +474,13 @@ pub fn build(cfg: &Config, telemetry: &Telemetry) -> Result<(Topology, Vec<Strin
     let mut collectors = Vec::new();
     for (i, c) in cfg.collectors.iter().enumerate() {
         let policy = time_policy(&cfg.pipeline);
-        if let Some(b) = build_collector(c, policy, &format!("collectors[{i}]"), &mut problems) {
+        if let Some(b) = build_collector(
+            c,
+            &cfg.data_dir,
+            policy,
+            &format!("collectors[{i}]"),
+            &mut problems,
+        ) {
             collectors.push(b);
         }
     }

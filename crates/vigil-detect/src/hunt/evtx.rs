@@ -53,38 +53,29 @@ where
     K: Fn(Option<i64>) -> bool + Send + Sync + Clone + 'static,
     W: Fn(EvtxEvent) -> Option<U> + Send + Sync + Clone + 'static,
 {
-    let settings = ParserSettings::new()
-        .num_threads(threads.max(1))
-        .indent(false)
-        .separate_json_attributes(false)
-        .validate_checksums(true);
-    let mut parser = EvtxParser::from_path(path)
-        .map_err(|e| format!("not a readable EVTX file: {e}"))?
-        .with_configuration(settings);
-    let records = parser.serialized_records(move |rec| {
-        let rec = match rec {
-            Ok(r) => r,
-            Err(e) => return Ok(Outcome::Failed(format!("bad record: {e}"))),
-        };
-        let timestamp = i64::try_from(rec.timestamp.as_nanosecond()).ok();
-        if !keep(timestamp) {
-            return Ok(Outcome::Skipped);
-        }
-        let record_id = rec.event_record_id;
-        let json = match rec.into_json() {
-            Ok(j) => j,
-            Err(e) => return Ok(Outcome::Failed(format!("record {record_id}: {e}"))),
-        };
-        let raw: Value = match serde_json::from_str(&json.data) {
-            Ok(v) => v,
-            Err(e) => {
-                return Ok(Outcome::Failed(format!(
-                    "record {record_id}: rendered JSON does not parse: {e}"
-                )));
+    read_records(
+        path,
+        threads,
+        true,
+        move |rec| {
+            let timestamp = i64::try_from(rec.timestamp.as_nanosecond()).ok();
+            if !keep(timestamp) {
+                return Outcome::Skipped;
             }
-        };
-        let event = flatten_evtx_json(&raw);
-        Ok(
+            let record_id = rec.event_record_id;
+            let json = match rec.into_json() {
+                Ok(j) => j,
+                Err(e) => return Outcome::Failed(format!("record {record_id}: {e}")),
+            };
+            let raw: Value = match serde_json::from_str(&json.data) {
+                Ok(v) => v,
+                Err(e) => {
+                    return Outcome::Failed(format!(
+                        "record {record_id}: rendered JSON does not parse: {e}"
+                    ));
+                }
+            };
+            let event = flatten_evtx_json(&raw);
             match work(EvtxEvent {
                 record_id,
                 timestamp,
@@ -92,13 +83,121 @@ where
             }) {
                 Some(u) => Outcome::Done(u),
                 None => Outcome::Skipped,
-            },
-        )
+            }
+        },
+        &mut |o| {
+            sink(o);
+            true
+        },
+    )
+}
+
+/// One EVTX record rendered as its event XML (`<Event xmlns=…><System>…</System>
+/// <EventData>…</EventData></Event>`, no XML declaration, no indentation): what a Windows
+/// Event Collector forwards, so it is normalized like forwarded events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvtxXmlRecord {
+    /// The record number of the EVTX record header.
+    pub record_id: u64,
+    /// Record header time, nanoseconds since the epoch (`None` when out of range).
+    pub timestamp: Option<i64>,
+    /// The event XML.
+    pub xml: String,
+}
+
+/// Reads every record of an EVTX file as event XML, in file order, with the parser settings
+/// and error handling of hunting (a chunk or record that cannot be read is reported as `Err`
+/// and the others are still read). With `validate_checksums`, a chunk whose header or record
+/// checksum is wrong is rejected whole, as hunting does; without, its records are still
+/// parsed (what an importer that must not lose events wants: copied, recovered and
+/// shadow-copy logs often carry stale checksums). `sink` returns `false` to stop early.
+/// Errors opening the file or reading its header are returned.
+pub fn read_evtx_xml(
+    path: &Path,
+    threads: usize,
+    validate_checksums: bool,
+    sink: &mut dyn FnMut(Result<EvtxXmlRecord, String>) -> bool,
+) -> Result<(), String> {
+    let mut adapt = |o: Outcome<EvtxXmlRecord>| match o {
+        Outcome::Done(r) => sink(Ok(r)),
+        Outcome::Failed(e) => sink(Err(e)),
+        Outcome::Skipped => true,
+    };
+    read_records(
+        path,
+        threads,
+        validate_checksums,
+        |rec| {
+            let record_id = rec.event_record_id;
+            let timestamp = i64::try_from(rec.timestamp.as_nanosecond()).ok();
+            match rec.into_xml() {
+                Ok(x) => Outcome::Done(EvtxXmlRecord {
+                    record_id,
+                    timestamp,
+                    xml: event_xml(&x.data),
+                }),
+                Err(e) => Outcome::Failed(format!("record {record_id}: {e}")),
+            }
+        },
+        &mut adapt,
+    )
+}
+
+/// The `<Event>` element on one line: the declaration dropped, line breaks between elements
+/// removed (those inside values are kept).
+fn event_xml(rendered: &str) -> String {
+    let body = match rendered.find("<Event") {
+        Some(i) => &rendered[i..],
+        None => rendered,
+    };
+    let mut out = String::with_capacity(body.len());
+    let mut rest = body;
+    while let Some(i) = rest.find(">\n") {
+        out.push_str(&rest[..=i]);
+        rest = rest[i + 2..].trim_start_matches([' ', '\t', '\r', '\n']);
+        if !rest.starts_with('<') {
+            // text after a line break inside an element: keep it as it was
+            out.push('\n');
+        }
+    }
+    out.push_str(rest.trim_end());
+    out
+}
+
+/// The record loop shared by [`read_evtx`] and [`read_evtx_xml`]: `render` runs on the
+/// parser's worker threads, outcomes reach `sink` in file order until it returns `false`.
+fn read_records<U, R>(
+    path: &Path,
+    threads: usize,
+    validate_checksums: bool,
+    render: R,
+    sink: &mut dyn FnMut(Outcome<U>) -> bool,
+) -> Result<(), String>
+where
+    U: Send + 'static,
+    R: Fn(evtx::EvtxRecord<'_>) -> Outcome<U> + Send + Sync + Clone + 'static,
+{
+    let settings = ParserSettings::new()
+        .num_threads(threads.max(1))
+        .indent(false)
+        .separate_json_attributes(false)
+        .validate_checksums(validate_checksums);
+    let mut parser = EvtxParser::from_path(path)
+        .map_err(|e| format!("not a readable EVTX file: {e}"))?
+        .with_configuration(settings);
+    let records = parser.serialized_records(move |rec| {
+        Ok(match rec {
+            Ok(r) => render(r),
+            Err(e) => Outcome::Failed(format!("bad record: {e}")),
+        })
     });
     for r in records {
-        match r {
+        let go_on = match r {
             Ok(o) => sink(o),
             Err(e) => sink(Outcome::Failed(format!("bad chunk: {e}"))),
+        };
+        if !go_on {
+            break;
         }
     }
     Ok(())

@@ -47,6 +47,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::Value;
 
+pub use evtx::{EvtxXmlRecord, read_evtx_xml};
 pub use input::{
     DIR_EXTENSIONS, EventMeta, InputFormat, collect_inputs, detect_format, event_view, format_time,
     parse_time, text_event,
