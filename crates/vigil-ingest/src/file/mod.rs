@@ -202,6 +202,7 @@ impl Out {
                 let batch = RawBatch {
                     source: self.source.clone(),
                     records: std::mem::take(&mut records),
+                    ack: None,
                 };
                 if self.tx.send(batch).is_err() {
                     self.metrics.drop("pipeline_closed", n);
