@@ -71,6 +71,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 pub mod http;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod syslog;
 
 /// Why a connector could not be built or could not start. Bad input is never an error here: it

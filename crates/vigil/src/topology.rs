@@ -132,8 +132,20 @@ pub fn build_connector(
         ConnectorConfig::Http(h) => HttpConnector::new(h.clone())
             .map(|conn| ("http", Box::new(conn) as Box<dyn Connector>))
             .map_err(|e| format!("{path}: {e}")),
+        #[cfg(feature = "kafka")]
+        ConnectorConfig::Kafka(k) => Ok((
+            "kafka",
+            Box::new(vigil_ingest::kafka::KafkaConnector::new(k.clone())) as Box<dyn Connector>,
+        )),
+        #[cfg(not(feature = "kafka"))]
+        ConnectorConfig::Kafka(_) => Err(format!("{path}: {WITHOUT_KAFKA}")),
     }
 }
+
+/// Why a Kafka component cannot be built by this binary.
+#[cfg(not(feature = "kafka"))]
+const WITHOUT_KAFKA: &str =
+    "this vigil was built without Kafka support (cargo feature `kafka`, on by default)";
 
 /// Points the first connector that takes `--syslog-addr` (a syslog one: UDP and TCP) at
 /// `addr`; false when none does.
@@ -144,7 +156,7 @@ pub fn set_listen_addr(c: &mut ConnectorConfig, addr: std::net::SocketAddr) -> b
             s.tcp = Some(addr);
             true
         }
-        ConnectorConfig::Http(_) => false,
+        ConnectorConfig::Http(_) | ConnectorConfig::Kafka(_) => false,
     }
 }
 
@@ -161,6 +173,7 @@ fn connector_secrets(c: &ConnectorConfig, path: &str) -> Vec<(String, std::path:
             .iter()
             .map(|t| (format!("{path}.tls.key"), t.key_path.clone()))
             .collect(),
+        ConnectorConfig::Kafka(_) => Vec::new(),
     }
 }
 
@@ -284,8 +297,8 @@ pub fn build_destination(
     d: &DestinationConfig,
     index: usize,
     telemetry: &Telemetry,
-) -> BuiltDestination {
-    match d {
+) -> Result<BuiltDestination, String> {
+    Ok(match d {
         DestinationConfig::Storage => BuiltDestination::Storage,
         DestinationConfig::File { path, format } => {
             let id = format!("file-{index}");
@@ -296,7 +309,21 @@ pub fn build_destination(
                 id,
             }
         }
-    }
+        #[cfg(feature = "kafka")]
+        DestinationConfig::Kafka(k) => {
+            let id = format!("kafka-{index}");
+            let m = telemetry.component("destination", &id);
+            BuiltDestination::Ready {
+                what: format!("kafka      {} at {} ({id})", k.topic, k.brokers),
+                destination: Box::new(vigil_ingest::kafka::KafkaDestination::new(k.clone(), m)),
+                id,
+            }
+        }
+        #[cfg(not(feature = "kafka"))]
+        DestinationConfig::Kafka(_) => {
+            return Err(format!("destinations[{index}]: {WITHOUT_KAFKA}"));
+        }
+    })
 }
 
 /// The correlator's rules, loaded (the destination itself needs the store).
@@ -400,7 +427,11 @@ pub fn build(cfg: &Config, telemetry: &Telemetry) -> Result<(Topology, Vec<Strin
         .destinations
         .iter()
         .enumerate()
-        .map(|(i, d)| build_destination(d, i, telemetry))
+        .filter_map(|(i, d)| {
+            build_destination(d, i, telemetry)
+                .map_err(|e| problems.push(e))
+                .ok()
+        })
         .collect();
     let mut rule_problems = Vec::new();
     let detection = match cfg.detection.as_ref().map(build_detection) {
