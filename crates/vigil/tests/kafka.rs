@@ -11,7 +11,12 @@
 //! stored again: counted, bounded). The broker killed and started again is a second test,
 //! ignored while librdkafka crashes on it.
 
-#![allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    clippy::disallowed_methods,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 mod support;
 
