@@ -207,6 +207,27 @@ pub enum RawDestination {
     /// NATS (JetStream) publishing, one message per event with `Nats-Msg-Id` set to the event
     /// id (so a stream's duplicate window drops a resend), through a disk buffer.
     Nats(crate::raw_bus::RawNatsDestination),
+    /// A Kafka topic: one message per event, keyed by the event id (binary built with the
+    /// `kafka` feature, the default).
+    Kafka(RawKafkaDestination),
+}
+
+/// Kafka destination settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawKafkaDestination {
+    /// Bootstrap brokers, `host:port` each (plaintext; TLS and SASL are not built in).
+    pub brokers: Vec<String>,
+    /// The topic written to.
+    pub topic: String,
+    /// `json` (nested ECS JSON with the raw record as `event.original`) or `raw` (the record as
+    /// received). Default `json`.
+    #[serde(default)]
+    pub format: Option<crate::FileFormat>,
+    /// How long a batch may wait for the brokers' acknowledgement before it is written again
+    /// (the pipeline holds intake meanwhile). Default `30s`.
+    #[serde(default)]
+    pub timeout: Option<String>,
 }
 
 /// File destination settings.
@@ -483,6 +504,35 @@ pub enum RawConnector {
     /// Windows EVTX files and folders, imported once each (folders are watched for new
     /// files); each record becomes its event XML, normalized like forwarded Windows events.
     Evtx(RawEvtx),
+    /// Kafka consumer in a consumer group; offsets are committed only once the events are
+    /// written by every destination (binary built with the `kafka` feature, the default).
+    Kafka(RawKafka),
+}
+
+/// Kafka connector settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawKafka {
+    /// Bootstrap brokers, `host:port` each (plaintext; TLS and SASL are not built in).
+    pub brokers: Vec<String>,
+    /// Topics to consume.
+    pub topics: Vec<String>,
+    /// Consumer group id; the group's committed offsets are where a restart resumes.
+    pub group: String,
+    /// Where a group without committed offsets starts: `earliest` or `latest`. Default
+    /// `earliest`.
+    #[serde(default)]
+    pub start: Option<crate::KafkaStart>,
+    /// Longest message; longer ones are truncated, marked and kept. Default `1MiB`.
+    #[serde(default)]
+    pub max_message_size: Option<RawSize>,
+    /// Most messages per batch handed to the pipeline. Default 1000.
+    #[serde(default)]
+    pub batch_size: Option<usize>,
+    /// Most batches in the pipeline not yet durable; beyond it the connector stops fetching.
+    /// Default 8.
+    #[serde(default)]
+    pub max_in_flight: Option<usize>,
 }
 
 /// HTTP connector settings.

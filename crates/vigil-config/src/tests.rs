@@ -940,3 +940,55 @@ fn sql_and_netflow_connectors_defaults_and_errors() {
     }
     assert_eq!(errs.len(), expected.len(), "{errs:#?}");
 }
+
+#[test]
+fn kafka_connector_and_destination_read_as_written_and_list_every_problem() {
+    let c = load_str(
+        "version: 1\ncollectors:\n  - id: bus\n    connector:\n      type: kafka\n      brokers: [127.0.0.1:9092, 'kafka-2.example:9093']\n      topics: [logs, audit.events]\n      group: vigil\n      start: latest\n      batch_size: 500\ndestinations:\n  - type: storage\n  - { type: kafka, brokers: [127.0.0.1:9092], topic: out, format: raw, timeout: 5s }\n",
+        "test.yaml",
+        Path::new("."),
+    )
+    .unwrap();
+    let ConnectorConfig::Kafka(k) = &c.collectors[0].connector else {
+        panic!("not kafka");
+    };
+    assert_eq!(k.brokers, "127.0.0.1:9092,kafka-2.example:9093");
+    assert_eq!(k.topics, ["logs", "audit.events"]);
+    assert_eq!(k.group, "vigil");
+    assert_eq!(k.start, KafkaStart::Latest);
+    assert_eq!(k.batch_size, 500);
+    assert_eq!(k.max_in_flight, 8);
+    assert_eq!(k.max_message_size, 1 << 20);
+    assert_eq!(
+        c.destinations[1],
+        DestinationConfig::Kafka(KafkaDestinationConfig {
+            brokers: "127.0.0.1:9092".into(),
+            topic: "out".into(),
+            format: FileFormat::Raw,
+            timeout: Duration::from_secs(5),
+        })
+    );
+
+    let errs = errors(
+        "version: 1\ncollectors:\n  - id: a\n    connector: { type: kafka, brokers: [], topics: [], group: '' }\n  - id: b\n    connector: { type: kafka, brokers: ['nohost', 'h:0'], topics: ['bad topic'], group: g, batch_size: 0 }\ndestinations:\n  - { type: kafka, brokers: [':9092'], topic: '..', timeout: never }\n",
+    );
+    let expected = [
+        "collectors[0].connector.brokers: list at least one broker",
+        "collectors[0].connector.topics: list at least one topic",
+        "collectors[0].connector.group: name the consumer group",
+        "collectors[1].connector.brokers[0]: 'nohost' is not `host:port`",
+        "collectors[1].connector.brokers[1]: 'h:0' is not `host:port`",
+        "collectors[1].connector.topics[0]: 'bad topic' is not a Kafka topic name",
+        "collectors[1].connector.batch_size: 0 is out of range",
+        "destinations[0].brokers[0]: ':9092' is not `host:port`",
+        "destinations[0].topic: '..' is not a Kafka topic name",
+        "destinations[0].timeout: 'never' is not a duration",
+    ];
+    for e in expected {
+        assert!(
+            errs.iter().any(|x| x.starts_with(e)),
+            "missing '{e}' in {errs:#?}"
+        );
+    }
+    assert_eq!(errs.len(), expected.len(), "{errs:#?}");
+}

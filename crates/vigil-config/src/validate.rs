@@ -103,6 +103,61 @@ pub enum DestinationConfig {
     Http(HttpForwardConfig),
     /// NATS publishing.
     Nats(NatsForwardConfig),
+    /// A Kafka topic.
+    Kafka(KafkaDestinationConfig),
+}
+
+/// Where a Kafka consumer group without committed offsets starts.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum KafkaStart {
+    /// The oldest message the brokers keep.
+    #[default]
+    Earliest,
+    /// Only messages produced from now on.
+    Latest,
+}
+
+/// Validated settings of a Kafka connector (`vigil_ingest::kafka` runs it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaConfig {
+    /// Bootstrap brokers, `host:port`, joined with commas.
+    pub brokers: String,
+    /// Topics.
+    pub topics: Vec<String>,
+    /// Consumer group.
+    pub group: String,
+    /// Start of a group without committed offsets.
+    pub start: KafkaStart,
+    /// Longest message; longer ones are cut and marked.
+    pub max_message_size: usize,
+    /// Most messages per batch.
+    pub batch_size: usize,
+    /// Most batches unanswered in the pipeline.
+    pub max_in_flight: usize,
+}
+
+/// Validated settings of a Kafka destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaDestinationConfig {
+    /// Bootstrap brokers, `host:port`, joined with commas.
+    pub brokers: String,
+    /// Topic.
+    pub topic: String,
+    /// Message format.
+    pub format: FileFormat,
+    /// Longest wait for the brokers' acknowledgement of a batch.
+    pub timeout: Duration,
 }
 
 /// Line format of a file destination (the same type in the file and after validation).
@@ -339,6 +394,8 @@ pub enum ConnectorConfig {
     File(FileConfig),
     /// Windows EVTX files.
     Evtx(EvtxConfig),
+    /// Kafka consumer.
+    Kafka(KafkaConfig),
 }
 
 /// Validated settings of an HTTP connector, and its runtime settings
@@ -1337,6 +1394,9 @@ fn check_collectors(v: &mut V<'_>, raw: &[RawCollector]) -> Vec<CollectorConfig>
             RawConnector::Evtx(e) => {
                 ConnectorConfig::Evtx(files::check_evtx(v, &format!("{path}.connector"), e))
             }
+            RawConnector::Kafka(k) => {
+                ConnectorConfig::Kafka(check_kafka(v, &format!("{path}.connector"), k))
+            }
         };
         let tz_path = format!("{path}.normalizer.timezone");
         let tz = |v: &mut V, timezone: &Option<String>| match timezone.as_deref() {
@@ -1893,9 +1953,92 @@ fn check_destinations(
                         &format!("destinations[{i}]"),
                         d,
                     )),
+                    RawDestination::Kafka(k) => {
+                        let p = format!("destinations[{i}]");
+                        DestinationConfig::Kafka(KafkaDestinationConfig {
+                            brokers: check_brokers(v, &format!("{p}.brokers"), &k.brokers),
+                            topic: check_topic(v, &format!("{p}.topic"), &k.topic),
+                            format: k.format.unwrap_or_default(),
+                            timeout: v
+                                .opt_duration(&format!("{p}.timeout"), &k.timeout)
+                                .unwrap_or(Duration::from_secs(30)),
+                        })
+                    }
                 })
                 .collect()
         }
+    }
+}
+
+/// Kafka bootstrap brokers: at least one, each `host:port` with a port of 1..=65535; joined
+/// with commas as librdkafka takes them.
+fn check_brokers(v: &mut V<'_>, path: &str, brokers: &[String]) -> String {
+    if brokers.is_empty() {
+        v.p.add(path, "list at least one broker (`host:port`)");
+    }
+    for (j, b) in brokers.iter().enumerate() {
+        let ok = b.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty()
+                && !host.contains([',', ' '])
+                && port.parse::<u16>().is_ok_and(|p| p > 0)
+        });
+        if !ok {
+            v.p.add(
+                format!("{path}[{j}]"),
+                format!("'{b}' is not `host:port` (e.g. `127.0.0.1:9092`)"),
+            );
+        }
+    }
+    brokers.join(",")
+}
+
+/// A Kafka topic name: 1-249 of `a-z A-Z 0-9 . _ -`, not `.` or `..` (Kafka's own rule).
+fn check_topic(v: &mut V<'_>, path: &str, topic: &str) -> String {
+    let ok = !topic.is_empty()
+        && topic.len() <= 249
+        && topic != "."
+        && topic != ".."
+        && topic
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'));
+    if !ok {
+        v.p.add(
+            path,
+            format!("'{topic}' is not a Kafka topic name (1-249 of a-z, A-Z, 0-9, `.`, `_`, `-`)"),
+        );
+    }
+    topic.to_owned()
+}
+
+/// A Kafka connector.
+fn check_kafka(v: &mut V<'_>, cp: &str, k: &crate::raw::RawKafka) -> KafkaConfig {
+    let brokers = check_brokers(v, &format!("{cp}.brokers"), &k.brokers);
+    if k.topics.is_empty() {
+        v.p.add(format!("{cp}.topics"), "list at least one topic");
+    }
+    let topics = k
+        .topics
+        .iter()
+        .enumerate()
+        .map(|(j, t)| check_topic(v, &format!("{cp}.topics[{j}]"), t))
+        .collect();
+    if k.group.trim().is_empty() {
+        v.p.add(format!("{cp}.group"), "name the consumer group");
+    }
+    KafkaConfig {
+        brokers,
+        topics,
+        group: k.group.clone(),
+        start: k.start.unwrap_or_default(),
+        max_message_size: v.size(
+            &format!("{cp}.max_message_size"),
+            &k.max_message_size,
+            1 << 20,
+            480,
+            MAX_MAX_FRAME_SIZE as u64,
+        ) as usize,
+        batch_size: v.count(&format!("{cp}.batch_size"), k.batch_size, 1000, 1, 100_000),
+        max_in_flight: v.count(&format!("{cp}.max_in_flight"), k.max_in_flight, 8, 1, 1024),
     }
 }
 

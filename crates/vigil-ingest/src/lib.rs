@@ -82,6 +82,8 @@ pub mod http;
 pub mod nats;
 pub mod netflow;
 pub mod sql;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod syslog;
 mod udp;
 

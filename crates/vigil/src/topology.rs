@@ -167,6 +167,13 @@ pub fn build_connector(
         ConnectorConfig::Evtx(e) => EvtxConnector::new(e.clone())
             .map(|conn| ("evtx", Box::new(conn) as Box<dyn Connector>))
             .map_err(|e| format!("{path}: {e}")),
+        #[cfg(feature = "kafka")]
+        ConnectorConfig::Kafka(k) => Ok((
+            "kafka",
+            Box::new(vigil_ingest::kafka::KafkaConnector::new(k.clone())) as Box<dyn Connector>,
+        )),
+        #[cfg(not(feature = "kafka"))]
+        ConnectorConfig::Kafka(_) => Err(format!("{path}: {WITHOUT_KAFKA}")),
     }
 }
 
@@ -181,9 +188,15 @@ pub fn set_state_dir(c: &mut ConnectorConfig, data_dir: &std::path::Path, id: &s
         | ConnectorConfig::Http(_)
         | ConnectorConfig::Nats(_)
         | ConnectorConfig::Sql(_)
-        | ConnectorConfig::Netflow(_) => {}
+        | ConnectorConfig::Netflow(_)
+        | ConnectorConfig::Kafka(_) => {}
     }
 }
+
+/// Why a Kafka component cannot be built by this binary.
+#[cfg(not(feature = "kafka"))]
+const WITHOUT_KAFKA: &str =
+    "this vigil was built without Kafka support (cargo feature `kafka`, on by default)";
 
 /// Points the first connector that takes `--syslog-addr` (a syslog one: UDP and TCP) at
 /// `addr`; false when none does.
@@ -198,6 +211,7 @@ pub fn set_listen_addr(c: &mut ConnectorConfig, addr: std::net::SocketAddr) -> b
         ConnectorConfig::Nats(_) => false,
         ConnectorConfig::Sql(_) | ConnectorConfig::Netflow(_) => false,
         ConnectorConfig::File(_) | ConnectorConfig::Evtx(_) => false,
+        ConnectorConfig::Kafka(_) => false,
     }
 }
 
@@ -217,6 +231,7 @@ fn connector_secrets(c: &ConnectorConfig, path: &str) -> Vec<(String, std::path:
         ConnectorConfig::Nats(_) => Vec::new(),
         ConnectorConfig::Sql(_) | ConnectorConfig::Netflow(_) => Vec::new(),
         ConnectorConfig::File(_) | ConnectorConfig::Evtx(_) => Vec::new(),
+        ConnectorConfig::Kafka(_) => Vec::new(),
     }
 }
 
@@ -381,6 +396,20 @@ pub fn build_destination(
                 destination: Box::new(FileDestination::new(path, *format, m)),
                 id,
             }
+        }
+        #[cfg(feature = "kafka")]
+        DestinationConfig::Kafka(k) => {
+            let id = format!("kafka-{index}");
+            let m = telemetry.component("destination", &id);
+            BuiltDestination::Ready {
+                what: format!("kafka      {} at {} ({id})", k.topic, k.brokers),
+                destination: Box::new(vigil_ingest::kafka::KafkaDestination::new(k.clone(), m)),
+                id,
+            }
+        }
+        #[cfg(not(feature = "kafka"))]
+        DestinationConfig::Kafka(_) => {
+            return Err(format!("destinations[{index}]: {WITHOUT_KAFKA}"));
         }
     })
 }
