@@ -444,6 +444,10 @@ pub enum RawConnector {
     /// NetFlow v5, v9 (RFC 3954) and IPFIX (RFC 7011) export packets over UDP; each flow record
     /// is one event (`source.*`, `destination.*`, `network.*`, `event.start`/`end`).
     Netflow(RawNetflow),
+    /// SNMP traps v1 and v2c (and v2c informs) over UDP; each trap is one event, its varbinds
+    /// as fields named from `oid_names`. SNMPv3 messages are not decoded: they are stored raw
+    /// and counted as `unsupported_version`.
+    SnmpTrap(RawSnmpTrap),
 }
 
 /// HTTP connector settings.
@@ -900,4 +904,22 @@ pub struct RawNetflow {
     /// Most templates kept per exporter. Default 256.
     #[serde(default)]
     pub max_templates_per_exporter: Option<usize>,
+}
+
+/// SNMP trap connector settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSnmpTrap {
+    /// UDP address to listen on, e.g. `0.0.0.0:162` (the standard trap port needs
+    /// `CAP_NET_BIND_SERVICE`) or `0.0.0.0:1162`.
+    pub listen: String,
+    /// Kernel receive buffer for the UDP socket. Default `8MiB`.
+    #[serde(default)]
+    pub udp_recv_buffer: Option<RawSize>,
+    /// Names of OIDs, added to the built-in ones (the standard traps `coldStart` ... `egpNeighborLoss`,
+    /// `sysUpTime`, `snmpTrapOID`, `ifIndex`, ...), e.g. `1.3.6.1.4.1.9.9.41.2.0.1: clogMessageGenerated`.
+    /// A varbind whose OID starts with a named OID is called by the name plus the rest
+    /// (`ifIndex.3`); the trap OID's name becomes `snmp.trap.name`.
+    #[serde(default)]
+    pub oid_names: std::collections::BTreeMap<String, String>,
 }

@@ -10,7 +10,8 @@ use crate::{ConfigErrors, Problems};
 
 mod polled;
 pub use polled::{
-    DEFAULT_FLOW_RECV_BUFFER, NetflowConfig, SqlConfig, SqlCursorType, SqlDriver, sql_driver,
+    DEFAULT_FLOW_RECV_BUFFER, NetflowConfig, SnmpTrapConfig, SqlConfig, SqlCursorType, SqlDriver,
+    sql_driver,
 };
 
 /// A validated configuration.
@@ -289,6 +290,8 @@ pub enum ConnectorConfig {
     Sql(SqlConfig),
     /// NetFlow v5/v9 and IPFIX over UDP.
     Netflow(NetflowConfig),
+    /// SNMP traps (v1, v2c) over UDP.
+    SnmpTrap(SnmpTrapConfig),
 }
 
 /// Validated settings of an HTTP connector, and its runtime settings
@@ -1308,6 +1311,19 @@ fn check_collectors(v: &mut V<'_>, raw: &[RawCollector]) -> Vec<CollectorConfig>
                 }
                 ConnectorConfig::Netflow(cfg)
             }
+            RawConnector::SnmpTrap(t) => {
+                let cp = format!("{path}.connector");
+                let (listen, cfg) = polled::check_snmp_trap(v, &cp, t);
+                if let Some(a) = listen
+                    && let Some(prev) = listeners.insert((a, "udp"), format!("{cp}.listen"))
+                {
+                    v.p.add(
+                        format!("{cp}.listen"),
+                        format!("{a}/udp is already used by {prev}"),
+                    );
+                }
+                ConnectorConfig::SnmpTrap(cfg)
+            }
         };
         let tz_path = format!("{path}.normalizer.timezone");
         let tz = |v: &mut V, timezone: &Option<String>| match timezone.as_deref() {
@@ -1330,6 +1346,10 @@ fn check_collectors(v: &mut V<'_>, raw: &[RawCollector]) -> Vec<CollectorConfig>
             },
             None if matches!(connector, ConnectorConfig::Netflow(_)) => NormalizerConfig::Pack {
                 name: "netflow".into(),
+                timezone: chrono_tz::UTC,
+            },
+            None if matches!(connector, ConnectorConfig::SnmpTrap(_)) => NormalizerConfig::Pack {
+                name: "snmp".into(),
                 timezone: chrono_tz::UTC,
             },
             None => NormalizerConfig::Syslog {

@@ -9,8 +9,8 @@
 //! [`ComponentMetrics`](vigil_pipeline::ComponentMetrics): records in, bytes in, errors and
 //! drops by reason, and gauges. The connectors: [`syslog`], [`http`] (`/ingest`,
 //! Elasticsearch `_bulk`, Splunk HEC), [`sql`] (polling PostgreSQL, MySQL/MariaDB and SQLite
-//! with a durable cursor) and [`netflow`] (NetFlow v5/v9 and IPFIX over UDP), each in its own
-//! module.
+//! with a durable cursor), [`netflow`] (NetFlow v5/v9 and IPFIX over UDP) and [`snmp_trap`]
+//! (SNMP v1/v2c traps over UDP), each in its own module.
 //!
 //! The configuration types users write (YAML) live in `vigil-config`; they are validated into
 //! the runtime settings defined here ([`syslog::SyslogSettings`]), which hold parsed addresses
@@ -73,6 +73,7 @@ use std::path::PathBuf;
 
 pub mod http;
 pub mod netflow;
+pub mod snmp_trap;
 pub mod sql;
 pub mod syslog;
 mod udp;
