@@ -355,3 +355,71 @@ async fn garbage_datagrams_are_kept_raw_and_counted() {
     assert_eq!(r.errors("not_a_trap"), 1);
     r.stop().await;
 }
+
+/// Every truncation and every single-byte corruption of real `snmptrap` datagrams decodes or
+/// fails cleanly (the connector would store it raw): no panic, no hang.
+#[test]
+fn truncated_and_corrupted_traps_never_panic() {
+    if !snmptrap_available() {
+        return;
+    }
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(DEADLINE)).unwrap();
+    let addr = sock.local_addr().unwrap();
+    let mut packets = Vec::new();
+    for args in [
+        &[
+            "-v",
+            "1",
+            "-c",
+            "public",
+            "--",
+            "1.3.6.1.4.1.8072.2.3",
+            "192.0.2.7",
+            "2",
+            "0",
+            "1",
+            "1.3.6.1.2.1.2.2.1.1.3",
+            "i",
+            "3",
+            "1.3.6.1.2.1.2.2.1.2.3",
+            "s",
+            "eth0",
+        ][..],
+        &[
+            "-v",
+            "2c",
+            "-c",
+            "public",
+            "--",
+            "7",
+            "1.3.6.1.6.3.1.1.5.4",
+            "1.3.6.1.4.1.99999.2",
+            "a",
+            "198.51.100.9",
+            "1.3.6.1.4.1.99999.3",
+            "c",
+            "4000000000",
+        ][..],
+    ] {
+        snmptrap(addr, args);
+        let mut buf = [0u8; 65536];
+        let (n, _) = sock.recv_from(&mut buf).unwrap();
+        packets.push(buf[..n].to_vec());
+    }
+    let names = vigil_ingest::snmp_trap::OidNames::new(&BTreeMap::new());
+    let peer: SocketAddr = "127.0.0.1:162".parse().unwrap();
+    for p in &packets {
+        assert!(vigil_ingest::snmp_trap::decode(p, peer, &names).is_ok());
+        for end in 0..p.len() {
+            let _ = vigil_ingest::snmp_trap::decode(&p[..end], peer, &names);
+        }
+        for i in 0..p.len() {
+            for x in [0x00, 0x7f, 0x80, 0x81, 0xff] {
+                let mut q = p.clone();
+                q[i] = x;
+                let _ = vigil_ingest::snmp_trap::decode(&q, peer, &names);
+            }
+        }
+    }
+}
