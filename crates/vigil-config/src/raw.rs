@@ -448,6 +448,9 @@ pub enum RawConnector {
     /// as fields named from `oid_names`. SNMPv3 messages are not decoded: they are stored raw
     /// and counted as `unsupported_version`.
     SnmpTrap(RawSnmpTrap),
+    /// sFlow v5 datagrams over UDP; each sampled packet header (addresses, ports, transport) and
+    /// each interface counter set is one event.
+    Sflow(RawSflow),
 }
 
 /// HTTP connector settings.
@@ -922,4 +925,15 @@ pub struct RawSnmpTrap {
     /// (`ifIndex.3`); the trap OID's name becomes `snmp.trap.name`.
     #[serde(default)]
     pub oid_names: std::collections::BTreeMap<String, String>,
+}
+
+/// sFlow connector settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSflow {
+    /// UDP address to listen on, e.g. `0.0.0.0:6343`.
+    pub listen: String,
+    /// Kernel receive buffer for the UDP socket. Default `8MiB`.
+    #[serde(default)]
+    pub udp_recv_buffer: Option<RawSize>,
 }

@@ -808,3 +808,36 @@ fn snmp_trap_connector_defaults_and_errors() {
     }
     assert_eq!(errs.len(), expected.len(), "{errs:#?}");
 }
+
+#[test]
+fn sflow_connector_defaults_and_errors() {
+    let c = load_str(
+        "version: 1\ncollectors:\n  - id: s\n    connector: { type: sflow, listen: 0.0.0.0:6343 }\n",
+        "test.yaml",
+        Path::new("."),
+    )
+    .unwrap();
+    let ConnectorConfig::Sflow(f) = &c.collectors[0].connector else {
+        panic!("not sflow");
+    };
+    assert_eq!(f.listen.to_string(), "0.0.0.0:6343");
+    assert_eq!(f.udp_recv_buffer, DEFAULT_FLOW_RECV_BUFFER);
+    assert!(matches!(
+        &c.collectors[0].normalizer,
+        NormalizerConfig::Pack { name, .. } if name == "sflow"
+    ));
+    let errs = errors(
+        "version: 1\ncollectors:\n  - id: a\n    connector: { type: sflow, listen: 127.0.0.1:6343, udp_recv_buffer: 1KiB }\n  - id: b\n    connector: { type: netflow, listen: 127.0.0.1:6343 }\n",
+    );
+    let expected = [
+        "collectors[0].connector.udp_recv_buffer:",
+        "collectors[1].connector.listen: 127.0.0.1:6343/udp is already used by collectors[0].connector.listen",
+    ];
+    for e in expected {
+        assert!(
+            errs.iter().any(|x| x.starts_with(e)),
+            "missing '{e}' in {errs:#?}"
+        );
+    }
+    assert_eq!(errs.len(), expected.len(), "{errs:#?}");
+}

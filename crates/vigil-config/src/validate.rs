@@ -10,8 +10,8 @@ use crate::{ConfigErrors, Problems};
 
 mod polled;
 pub use polled::{
-    DEFAULT_FLOW_RECV_BUFFER, NetflowConfig, SnmpTrapConfig, SqlConfig, SqlCursorType, SqlDriver,
-    sql_driver,
+    DEFAULT_FLOW_RECV_BUFFER, NetflowConfig, SflowConfig, SnmpTrapConfig, SqlConfig, SqlCursorType,
+    SqlDriver, sql_driver,
 };
 
 /// A validated configuration.
@@ -292,6 +292,8 @@ pub enum ConnectorConfig {
     Netflow(NetflowConfig),
     /// SNMP traps (v1, v2c) over UDP.
     SnmpTrap(SnmpTrapConfig),
+    /// sFlow v5 over UDP.
+    Sflow(SflowConfig),
 }
 
 /// Validated settings of an HTTP connector, and its runtime settings
@@ -1324,6 +1326,28 @@ fn check_collectors(v: &mut V<'_>, raw: &[RawCollector]) -> Vec<CollectorConfig>
                 }
                 ConnectorConfig::SnmpTrap(cfg)
             }
+            RawConnector::Sflow(f) => {
+                let cp = format!("{path}.connector");
+                let listen = v.listen(&format!("{cp}.listen"), &f.listen);
+                if let Some(a) = listen
+                    && let Some(prev) = listeners.insert((a, "udp"), format!("{cp}.listen"))
+                {
+                    v.p.add(
+                        format!("{cp}.listen"),
+                        format!("{a}/udp is already used by {prev}"),
+                    );
+                }
+                ConnectorConfig::Sflow(SflowConfig {
+                    listen: listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 6343))),
+                    udp_recv_buffer: v.size(
+                        &format!("{cp}.udp_recv_buffer"),
+                        &f.udp_recv_buffer,
+                        DEFAULT_FLOW_RECV_BUFFER as u64,
+                        4096,
+                        1 << 30,
+                    ) as usize,
+                })
+            }
         };
         let tz_path = format!("{path}.normalizer.timezone");
         let tz = |v: &mut V, timezone: &Option<String>| match timezone.as_deref() {
@@ -1346,6 +1370,10 @@ fn check_collectors(v: &mut V<'_>, raw: &[RawCollector]) -> Vec<CollectorConfig>
             },
             None if matches!(connector, ConnectorConfig::Netflow(_)) => NormalizerConfig::Pack {
                 name: "netflow".into(),
+                timezone: chrono_tz::UTC,
+            },
+            None if matches!(connector, ConnectorConfig::Sflow(_)) => NormalizerConfig::Pack {
+                name: "sflow".into(),
                 timezone: chrono_tz::UTC,
             },
             None if matches!(connector, ConnectorConfig::SnmpTrap(_)) => NormalizerConfig::Pack {

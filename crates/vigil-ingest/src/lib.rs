@@ -9,7 +9,7 @@
 //! [`ComponentMetrics`](vigil_pipeline::ComponentMetrics): records in, bytes in, errors and
 //! drops by reason, and gauges. The connectors: [`syslog`], [`http`] (`/ingest`,
 //! Elasticsearch `_bulk`, Splunk HEC), [`sql`] (polling PostgreSQL, MySQL/MariaDB and SQLite
-//! with a durable cursor), [`netflow`] (NetFlow v5/v9 and IPFIX over UDP) and [`snmp_trap`]
+//! with a durable cursor), [`netflow`] (NetFlow v5/v9 and IPFIX over UDP), [`sflow`] (sFlow v5) and [`snmp_trap`]
 //! (SNMP v1/v2c traps over UDP), each in its own module.
 //!
 //! The configuration types users write (YAML) live in `vigil-config`; they are validated into
@@ -73,6 +73,7 @@ use std::path::PathBuf;
 
 pub mod http;
 pub mod netflow;
+pub mod sflow;
 pub mod snmp_trap;
 pub mod sql;
 pub mod syslog;

@@ -139,6 +139,10 @@ pub fn build_connector(
             "netflow",
             Box::new(vigil_ingest::netflow::NetflowConnector::new(n.clone())) as Box<dyn Connector>,
         )),
+        ConnectorConfig::Sflow(f) => Ok((
+            "sflow",
+            Box::new(vigil_ingest::sflow::SflowConnector::new(f.clone())) as Box<dyn Connector>,
+        )),
         ConnectorConfig::SnmpTrap(t) => Ok((
             "snmp_trap",
             Box::new(vigil_ingest::snmp_trap::SnmpTrapConnector::new(t.clone()))
@@ -157,9 +161,10 @@ pub fn set_listen_addr(c: &mut ConnectorConfig, addr: std::net::SocketAddr) -> b
             true
         }
         ConnectorConfig::Http(_) => false,
-        ConnectorConfig::Sql(_) | ConnectorConfig::Netflow(_) | ConnectorConfig::SnmpTrap(_) => {
-            false
-        }
+        ConnectorConfig::Sql(_)
+        | ConnectorConfig::Netflow(_)
+        | ConnectorConfig::Sflow(_)
+        | ConnectorConfig::SnmpTrap(_) => false,
     }
 }
 
@@ -176,9 +181,10 @@ fn connector_secrets(c: &ConnectorConfig, path: &str) -> Vec<(String, std::path:
             .iter()
             .map(|t| (format!("{path}.tls.key"), t.key_path.clone()))
             .collect(),
-        ConnectorConfig::Sql(_) | ConnectorConfig::Netflow(_) | ConnectorConfig::SnmpTrap(_) => {
-            Vec::new()
-        }
+        ConnectorConfig::Sql(_)
+        | ConnectorConfig::Netflow(_)
+        | ConnectorConfig::Sflow(_)
+        | ConnectorConfig::SnmpTrap(_) => Vec::new(),
     }
 }
 

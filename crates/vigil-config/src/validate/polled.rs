@@ -1,4 +1,4 @@
-//! Settings of the polling, flow and trap connectors: `sql`, `netflow` and `snmp_trap`. Each check adds every
+//! Settings of the polling, flow and trap connectors: `sql`, `netflow`, `sflow` and `snmp_trap`. Each check adds every
 //! problem under its path, like the rest of `validate`.
 
 use std::net::SocketAddr;
@@ -80,6 +80,15 @@ pub struct SnmpTrapConfig {
     /// The configured OID names (dotted numeric OID without a leading dot → name), added to
     /// the connector's built-in names (a configured name wins).
     pub oid_names: std::collections::BTreeMap<String, String>,
+}
+
+/// Validated settings of an `sflow` connector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SflowConfig {
+    /// UDP address to listen on.
+    pub listen: SocketAddr,
+    /// Kernel receive buffer.
+    pub udp_recv_buffer: usize,
 }
 
 /// The default receive buffer of a flow listener: exporters send bursts of full datagrams.
