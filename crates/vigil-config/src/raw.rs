@@ -496,6 +496,13 @@ pub enum RawConnector {
     /// NetFlow v5, v9 (RFC 3954) and IPFIX (RFC 7011) export packets over UDP; each flow record
     /// is one event (`source.*`, `destination.*`, `network.*`, `event.start`/`end`).
     Netflow(RawNetflow),
+    /// SNMP traps v1 and v2c (and v2c informs) over UDP; each trap is one event, its varbinds
+    /// as fields named from `oid_names`. SNMPv3 messages are not decoded: they are stored raw
+    /// and counted as `unsupported_version`.
+    SnmpTrap(RawSnmpTrap),
+    /// sFlow v5 datagrams over UDP; each sampled packet header (addresses, ports, transport) and
+    /// each interface counter set is one event.
+    Sflow(RawSflow),
     /// Files on disk: tails files and globs, follows rotation (rename and copytruncate),
     /// reads rotated `.gz` and `.zst` files once, joins multiline records, keeps its read
     /// positions in `<data_dir>/connectors/<id>/`; with `journal` it also reads the systemd
@@ -1094,4 +1101,33 @@ pub struct RawEvtx {
     /// How often folders are scanned for new files. Default `30s`.
     #[serde(default)]
     pub scan_interval: Option<String>,
+}
+
+/// SNMP trap connector settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSnmpTrap {
+    /// UDP address to listen on, e.g. `0.0.0.0:162` (the standard trap port needs
+    /// `CAP_NET_BIND_SERVICE`) or `0.0.0.0:1162`.
+    pub listen: String,
+    /// Kernel receive buffer for the UDP socket. Default `8MiB`.
+    #[serde(default)]
+    pub udp_recv_buffer: Option<RawSize>,
+    /// Names of OIDs, added to the built-in ones (the standard traps `coldStart` ... `egpNeighborLoss`,
+    /// `sysUpTime`, `snmpTrapOID`, `ifIndex`, ...), e.g. `1.3.6.1.4.1.9.9.41.2.0.1: clogMessageGenerated`.
+    /// A varbind whose OID starts with a named OID is called by the name plus the rest
+    /// (`ifIndex.3`); the trap OID's name becomes `snmp.trap.name`.
+    #[serde(default)]
+    pub oid_names: std::collections::BTreeMap<String, String>,
+}
+
+/// sFlow connector settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSflow {
+    /// UDP address to listen on, e.g. `0.0.0.0:6343`.
+    pub listen: String,
+    /// Kernel receive buffer for the UDP socket. Default `8MiB`.
+    #[serde(default)]
+    pub udp_recv_buffer: Option<RawSize>,
 }

@@ -992,3 +992,78 @@ fn kafka_connector_and_destination_read_as_written_and_list_every_problem() {
     }
     assert_eq!(errs.len(), expected.len(), "{errs:#?}");
 }
+
+#[test]
+fn snmp_trap_connector_defaults_and_errors() {
+    let c = load_str(
+        "version: 1\ncollectors:\n  - id: traps\n    connector:\n      type: snmp_trap\n      listen: 0.0.0.0:1162\n      oid_names: { .1.3.6.1.4.1.8072.2.3.0.1: netSnmpExampleHeartbeat }\n",
+        "test.yaml",
+        Path::new("."),
+    )
+    .unwrap();
+    let ConnectorConfig::SnmpTrap(t) = &c.collectors[0].connector else {
+        panic!("not snmp_trap");
+    };
+    assert_eq!(t.listen.to_string(), "0.0.0.0:1162");
+    assert_eq!(t.udp_recv_buffer, DEFAULT_FLOW_RECV_BUFFER);
+    assert_eq!(
+        t.oid_names
+            .get("1.3.6.1.4.1.8072.2.3.0.1")
+            .map(String::as_str),
+        Some("netSnmpExampleHeartbeat")
+    );
+    assert!(matches!(
+        &c.collectors[0].normalizer,
+        NormalizerConfig::Pack { name, .. } if name == "snmp"
+    ));
+
+    let errs = errors(
+        "version: 1\ncollectors:\n  - id: a\n    connector: { type: snmp_trap, listen: 127.0.0.1:1162, oid_names: { 'iso.3.x': a, 1.3.6.1: 'bad name' } }\n  - id: b\n    connector: { type: snmp_trap, listen: 127.0.0.1:1162 }\n  - id: c\n    connector: { type: snmp_trap, listen: 'nowhere' }\n",
+    );
+    let expected = [
+        "collectors[0].connector.oid_names[iso.3.x]: 'iso.3.x' is not a numeric OID",
+        "collectors[0].connector.oid_names[1.3.6.1]: 'bad name' is not a name",
+        "collectors[1].connector.listen: 127.0.0.1:1162/udp is already used by collectors[0].connector.listen",
+        "collectors[2].connector.listen:",
+    ];
+    for e in expected {
+        assert!(
+            errs.iter().any(|x| x.starts_with(e)),
+            "missing '{e}' in {errs:#?}"
+        );
+    }
+    assert_eq!(errs.len(), expected.len(), "{errs:#?}");
+}
+
+#[test]
+fn sflow_connector_defaults_and_errors() {
+    let c = load_str(
+        "version: 1\ncollectors:\n  - id: s\n    connector: { type: sflow, listen: 0.0.0.0:6343 }\n",
+        "test.yaml",
+        Path::new("."),
+    )
+    .unwrap();
+    let ConnectorConfig::Sflow(f) = &c.collectors[0].connector else {
+        panic!("not sflow");
+    };
+    assert_eq!(f.listen.to_string(), "0.0.0.0:6343");
+    assert_eq!(f.udp_recv_buffer, DEFAULT_FLOW_RECV_BUFFER);
+    assert!(matches!(
+        &c.collectors[0].normalizer,
+        NormalizerConfig::Pack { name, .. } if name == "sflow"
+    ));
+    let errs = errors(
+        "version: 1\ncollectors:\n  - id: a\n    connector: { type: sflow, listen: 127.0.0.1:6343, udp_recv_buffer: 1KiB }\n  - id: b\n    connector: { type: netflow, listen: 127.0.0.1:6343 }\n",
+    );
+    let expected = [
+        "collectors[0].connector.udp_recv_buffer:",
+        "collectors[1].connector.listen: 127.0.0.1:6343/udp is already used by collectors[0].connector.listen",
+    ];
+    for e in expected {
+        assert!(
+            errs.iter().any(|x| x.starts_with(e)),
+            "missing '{e}' in {errs:#?}"
+        );
+    }
+    assert_eq!(errs.len(), expected.len(), "{errs:#?}");
+}

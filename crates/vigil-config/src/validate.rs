@@ -12,7 +12,8 @@ mod bus;
 pub use bus::*;
 mod polled;
 pub use polled::{
-    DEFAULT_FLOW_RECV_BUFFER, NetflowConfig, SqlConfig, SqlCursorType, SqlDriver, sql_driver,
+    DEFAULT_FLOW_RECV_BUFFER, NetflowConfig, SflowConfig, SnmpTrapConfig, SqlConfig, SqlCursorType,
+    SqlDriver, sql_driver,
 };
 mod files;
 pub use files::{EvtxConfig, FileConfig, JournalConfig, MultilineConfig, StartAt};
@@ -396,6 +397,10 @@ pub enum ConnectorConfig {
     Evtx(EvtxConfig),
     /// Kafka consumer.
     Kafka(KafkaConfig),
+    /// SNMP traps (v1, v2c) over UDP.
+    SnmpTrap(SnmpTrapConfig),
+    /// sFlow v5 over UDP.
+    Sflow(SflowConfig),
 }
 
 /// Validated settings of an HTTP connector, and its runtime settings
@@ -1397,6 +1402,41 @@ fn check_collectors(v: &mut V<'_>, raw: &[RawCollector]) -> Vec<CollectorConfig>
             RawConnector::Kafka(k) => {
                 ConnectorConfig::Kafka(check_kafka(v, &format!("{path}.connector"), k))
             }
+            RawConnector::SnmpTrap(t) => {
+                let cp = format!("{path}.connector");
+                let (listen, cfg) = polled::check_snmp_trap(v, &cp, t);
+                if let Some(a) = listen
+                    && let Some(prev) = listeners.insert((a, "udp"), format!("{cp}.listen"))
+                {
+                    v.p.add(
+                        format!("{cp}.listen"),
+                        format!("{a}/udp is already used by {prev}"),
+                    );
+                }
+                ConnectorConfig::SnmpTrap(cfg)
+            }
+            RawConnector::Sflow(f) => {
+                let cp = format!("{path}.connector");
+                let listen = v.listen(&format!("{cp}.listen"), &f.listen);
+                if let Some(a) = listen
+                    && let Some(prev) = listeners.insert((a, "udp"), format!("{cp}.listen"))
+                {
+                    v.p.add(
+                        format!("{cp}.listen"),
+                        format!("{a}/udp is already used by {prev}"),
+                    );
+                }
+                ConnectorConfig::Sflow(SflowConfig {
+                    listen: listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 6343))),
+                    udp_recv_buffer: v.size(
+                        &format!("{cp}.udp_recv_buffer"),
+                        &f.udp_recv_buffer,
+                        DEFAULT_FLOW_RECV_BUFFER as u64,
+                        4096,
+                        1 << 30,
+                    ) as usize,
+                })
+            }
         };
         let tz_path = format!("{path}.normalizer.timezone");
         let tz = |v: &mut V, timezone: &Option<String>| match timezone.as_deref() {
@@ -1423,6 +1463,14 @@ fn check_collectors(v: &mut V<'_>, raw: &[RawCollector]) -> Vec<CollectorConfig>
             },
             // EVTX records are Windows event XML: the packs that read it are found per record
             None if matches!(c.connector, RawConnector::Evtx(_)) => NormalizerConfig::Auto {
+                timezone: chrono_tz::UTC,
+            },
+            None if matches!(connector, ConnectorConfig::Sflow(_)) => NormalizerConfig::Pack {
+                name: "sflow".into(),
+                timezone: chrono_tz::UTC,
+            },
+            None if matches!(connector, ConnectorConfig::SnmpTrap(_)) => NormalizerConfig::Pack {
+                name: "snmp".into(),
                 timezone: chrono_tz::UTC,
             },
             None => NormalizerConfig::Syslog {

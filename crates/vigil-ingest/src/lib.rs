@@ -12,8 +12,8 @@
 //! compressed rotated files, multiline records, the systemd journal), [`evtx`] (Windows event
 //! log files), [`nats`] (a JetStream durable consumer that acknowledges only what the pipeline
 //! reports durable, see [`vigil_pipeline::Ack`]), [`sql`] (polling PostgreSQL, MySQL/MariaDB
-//! and SQLite with a durable cursor) and [`netflow`] (NetFlow v5/v9 and IPFIX over UDP), each in
-//! its own module. The crate also holds the destinations that speak the same protocols outwards
+//! and SQLite with a durable cursor), [`netflow`] (NetFlow v5/v9 and IPFIX over UDP), [`sflow`]
+//! (sFlow v5) and [`snmp_trap`] (SNMP v1/v2c traps), each in its own module. The crate also holds the destinations that speak the same protocols outwards
 //! ([`forward`]: syslog, HTTP, NATS), which `vigil up` runs behind a disk buffer.
 //!
 //! The configuration types users write (YAML) live in `vigil-config`; they are validated into
@@ -81,6 +81,8 @@ pub mod file;
 pub mod http;
 pub mod nats;
 pub mod netflow;
+pub mod sflow;
+pub mod snmp_trap;
 pub mod sql;
 #[cfg(feature = "kafka")]
 pub mod kafka;

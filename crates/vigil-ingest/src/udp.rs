@@ -1,4 +1,4 @@
-//! UDP listening shared by the datagram connectors (`netflow`): binding with a receive buffer
+//! UDP listening shared by the datagram connectors (`netflow`, `sflow`, `snmp_trap`): binding with a receive buffer
 //! and reporting the kernel's drops, as the syslog connector does.
 
 use std::io;

@@ -174,6 +174,15 @@ pub fn build_connector(
         )),
         #[cfg(not(feature = "kafka"))]
         ConnectorConfig::Kafka(_) => Err(format!("{path}: {WITHOUT_KAFKA}")),
+        ConnectorConfig::Sflow(f) => Ok((
+            "sflow",
+            Box::new(vigil_ingest::sflow::SflowConnector::new(f.clone())) as Box<dyn Connector>,
+        )),
+        ConnectorConfig::SnmpTrap(t) => Ok((
+            "snmp_trap",
+            Box::new(vigil_ingest::snmp_trap::SnmpTrapConnector::new(t.clone()))
+                as Box<dyn Connector>,
+        )),
     }
 }
 
@@ -189,6 +198,8 @@ pub fn set_state_dir(c: &mut ConnectorConfig, data_dir: &std::path::Path, id: &s
         | ConnectorConfig::Nats(_)
         | ConnectorConfig::Sql(_)
         | ConnectorConfig::Netflow(_)
+        | ConnectorConfig::Sflow(_)
+        | ConnectorConfig::SnmpTrap(_)
         | ConnectorConfig::Kafka(_) => {}
     }
 }
@@ -212,6 +223,7 @@ pub fn set_listen_addr(c: &mut ConnectorConfig, addr: std::net::SocketAddr) -> b
         ConnectorConfig::Sql(_) | ConnectorConfig::Netflow(_) => false,
         ConnectorConfig::File(_) | ConnectorConfig::Evtx(_) => false,
         ConnectorConfig::Kafka(_) => false,
+        ConnectorConfig::Sflow(_) | ConnectorConfig::SnmpTrap(_) => false,
     }
 }
 
@@ -232,6 +244,7 @@ fn connector_secrets(c: &ConnectorConfig, path: &str) -> Vec<(String, std::path:
         ConnectorConfig::Sql(_) | ConnectorConfig::Netflow(_) => Vec::new(),
         ConnectorConfig::File(_) | ConnectorConfig::Evtx(_) => Vec::new(),
         ConnectorConfig::Kafka(_) => Vec::new(),
+        ConnectorConfig::Sflow(_) | ConnectorConfig::SnmpTrap(_) => Vec::new(),
     }
 }
 

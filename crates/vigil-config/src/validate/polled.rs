@@ -1,4 +1,4 @@
-//! Settings of the polling and flow connectors: `sql` and `netflow`. Each check adds every
+//! Settings of the polling, flow and trap connectors: `sql`, `netflow`, `sflow` and `snmp_trap`. Each check adds every
 //! problem under its path, like the rest of `validate`.
 
 use std::net::SocketAddr;
@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::V;
-use crate::raw::{RawNetflow, RawSql};
+use crate::raw::{RawNetflow, RawSnmpTrap, RawSql};
 
 /// Which database an `sql` connector polls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +68,27 @@ pub struct NetflowConfig {
     pub max_exporters: usize,
     /// Most templates per exporter scope.
     pub max_templates_per_exporter: usize,
+}
+
+/// Validated settings of an `snmp_trap` connector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnmpTrapConfig {
+    /// UDP address to listen on.
+    pub listen: SocketAddr,
+    /// Kernel receive buffer.
+    pub udp_recv_buffer: usize,
+    /// The configured OID names (dotted numeric OID without a leading dot → name), added to
+    /// the connector's built-in names (a configured name wins).
+    pub oid_names: std::collections::BTreeMap<String, String>,
+}
+
+/// Validated settings of an `sflow` connector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SflowConfig {
+    /// UDP address to listen on.
+    pub listen: SocketAddr,
+    /// Kernel receive buffer.
+    pub udp_recv_buffer: usize,
 }
 
 /// The default receive buffer of a flow listener: exporters send bursts of full datagrams.
@@ -263,6 +284,52 @@ pub(super) fn check_netflow(
             1,
             65_536,
         ),
+    };
+    (listen, cfg)
+}
+
+pub(super) fn check_snmp_trap(
+    v: &mut V<'_>,
+    cp: &str,
+    t: &RawSnmpTrap,
+) -> (Option<SocketAddr>, SnmpTrapConfig) {
+    let listen = v.listen(&format!("{cp}.listen"), &t.listen);
+    let mut oid_names = std::collections::BTreeMap::new();
+    for (oid, name) in &t.oid_names {
+        let path = format!("{cp}.oid_names[{oid}]");
+        let bare = oid.trim().trim_start_matches('.');
+        let arcs: Vec<&str> = bare.split('.').collect();
+        if arcs.len() < 2 || arcs.iter().any(|a| a.parse::<u64>().is_err()) {
+            v.p.add(
+                path,
+                format!("'{oid}' is not a numeric OID; write it as 1.3.6.1.4.1.9.9.41.2.0.1"),
+            );
+            continue;
+        }
+        let name = name.trim();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            v.p.add(
+                path,
+                format!("'{name}' is not a name: use letters, digits, `_` and `-` (e.g. linkDown)"),
+            );
+            continue;
+        }
+        oid_names.insert(bare.to_owned(), name.to_owned());
+    }
+    let cfg = SnmpTrapConfig {
+        listen: listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 162))),
+        udp_recv_buffer: v.size(
+            &format!("{cp}.udp_recv_buffer"),
+            &t.udp_recv_buffer,
+            DEFAULT_FLOW_RECV_BUFFER as u64,
+            4096,
+            1 << 30,
+        ) as usize,
+        oid_names,
     };
     (listen, cfg)
 }
