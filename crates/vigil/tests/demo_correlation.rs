@@ -68,7 +68,8 @@ fn demo_raises_alerts_from_the_correlation_pack() {
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(
-        banner.contains("correlation rules from 1 path(s)"),
+        // the shipped pack and the rules API's folder under the data directory
+        banner.contains("correlation rules from 2 path(s)"),
         "{banner}"
     );
     let token = std::fs::read_to_string(data.join("api-token"))
