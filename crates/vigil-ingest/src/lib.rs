@@ -75,17 +75,17 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-pub mod forward;
 pub mod evtx;
 pub mod file;
+pub mod forward;
 pub mod http;
+#[cfg(feature = "kafka")]
+pub mod kafka;
 pub mod nats;
 pub mod netflow;
 pub mod sflow;
 pub mod snmp_trap;
 pub mod sql;
-#[cfg(feature = "kafka")]
-pub mod kafka;
 pub mod syslog;
 mod udp;
 

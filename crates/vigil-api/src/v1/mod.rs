@@ -22,9 +22,9 @@ pub mod audit_chain;
 pub mod common;
 pub mod correlation;
 pub mod incidents;
-pub mod sources;
 pub mod lists;
 pub mod rules;
+pub mod sources;
 
 use std::sync::Arc;
 
