@@ -37,8 +37,7 @@ use vigil_pipeline::{
     BoxFuture, ComponentError, Connector, ConnectorContext, ListenAddr, RawBatch, RawRecord,
 };
 
-use crate::IngestError;
-use crate::udp::{self, BoundUdp};
+use crate::udp::{self, LazyUdp};
 
 /// Most datagrams read in one wake-up before the batch is sent.
 const DATAGRAMS_PER_BATCH: usize = 64;
@@ -47,62 +46,36 @@ const DATAGRAMS_PER_BATCH: usize = 64;
 #[derive(Debug)]
 pub struct NetflowConnector {
     settings: NetflowConfig,
-    bound: Option<BoundUdp>,
+    udp: LazyUdp,
 }
 
 impl NetflowConnector {
     /// A connector with `settings`; nothing is bound until [`Connector::listen`] or `run`.
     pub fn new(settings: NetflowConfig) -> NetflowConnector {
-        NetflowConnector {
-            settings,
-            bound: None,
-        }
-    }
-
-    fn bind(&mut self) -> Result<&BoundUdp, IngestError> {
-        if self.bound.is_none() {
-            self.bound = Some(udp::bind(
-                "for NetFlow/IPFIX over UDP",
-                self.settings.listen,
-                Some(self.settings.udp_recv_buffer),
-            )?);
-        }
-        self.bound.as_ref().ok_or_else(|| IngestError::Invalid {
-            field: "listen",
-            reason: "not bound".into(),
-        })
+        let udp = LazyUdp::new(
+            "for NetFlow/IPFIX over UDP",
+            settings.listen,
+            settings.udp_recv_buffer,
+        );
+        NetflowConnector { settings, udp }
     }
 }
 
 impl Connector for NetflowConnector {
     fn listen(&mut self) -> Result<Vec<ListenAddr>, String> {
-        let b = self.bind().map_err(|e| e.to_string())?;
-        Ok(vec![ListenAddr {
-            scheme: "udp",
-            addr: b.local,
-        }])
+        self.udp.listen()
     }
 
     fn run(mut self: Box<Self>, ctx: ConnectorContext) -> BoxFuture<Result<(), ComponentError>> {
         Box::pin(async move {
-            self.bind()
-                .map_err(|e| ComponentError::new(&ctx.metrics, e.to_string()))?;
-            let Some(bound) = self.bound.take() else {
-                return Ok(());
-            };
-            let sock = UdpSocket::from_std(bound.socket)
-                .map_err(|e| ComponentError::new(&ctx.metrics, e.to_string()))?;
             let decoder = NetflowDecoder::new(NetflowOptions {
                 max_exporters: self.settings.max_exporters,
                 max_templates_per_exporter: self.settings.max_templates_per_exporter,
                 ..NetflowOptions::default()
             });
-            let drops = udp::spawn_drop_poller(&sock, ctx.metrics.clone(), ctx.shutdown.clone());
-            receive(sock, decoder, &ctx).await;
-            if let Some(d) = drops {
-                let _ = d.await;
-            }
-            Ok(())
+            self.udp
+                .run(&ctx, |sock| receive(sock, decoder, &ctx))
+                .await
         })
     }
 }

@@ -48,9 +48,8 @@ use vigil_pipeline::{
     BoxFuture, ComponentError, Connector, ConnectorContext, ListenAddr, RawRecord,
 };
 
-use crate::IngestError;
 use crate::netflow::send;
-use crate::udp::{self, BoundUdp};
+use crate::udp::{self, LazyUdp};
 
 /// Most datagrams read in one wake-up before the batch is sent.
 const DATAGRAMS_PER_BATCH: usize = 64;
@@ -133,58 +132,30 @@ impl OidNames {
 #[derive(Debug)]
 pub struct SnmpTrapConnector {
     settings: SnmpTrapConfig,
-    bound: Option<BoundUdp>,
+    udp: LazyUdp,
 }
 
 impl SnmpTrapConnector {
     /// A connector with `settings`; nothing is bound until [`Connector::listen`] or `run`.
     pub fn new(settings: SnmpTrapConfig) -> SnmpTrapConnector {
-        SnmpTrapConnector {
-            settings,
-            bound: None,
-        }
-    }
-
-    fn bind(&mut self) -> Result<&BoundUdp, IngestError> {
-        if self.bound.is_none() {
-            self.bound = Some(udp::bind(
-                "for SNMP traps over UDP",
-                self.settings.listen,
-                Some(self.settings.udp_recv_buffer),
-            )?);
-        }
-        self.bound.as_ref().ok_or_else(|| IngestError::Invalid {
-            field: "listen",
-            reason: "not bound".into(),
-        })
+        let udp = LazyUdp::new(
+            "for SNMP traps over UDP",
+            settings.listen,
+            settings.udp_recv_buffer,
+        );
+        SnmpTrapConnector { settings, udp }
     }
 }
 
 impl Connector for SnmpTrapConnector {
     fn listen(&mut self) -> Result<Vec<ListenAddr>, String> {
-        let b = self.bind().map_err(|e| e.to_string())?;
-        Ok(vec![ListenAddr {
-            scheme: "udp",
-            addr: b.local,
-        }])
+        self.udp.listen()
     }
 
     fn run(mut self: Box<Self>, ctx: ConnectorContext) -> BoxFuture<Result<(), ComponentError>> {
         Box::pin(async move {
-            self.bind()
-                .map_err(|e| ComponentError::new(&ctx.metrics, e.to_string()))?;
-            let Some(bound) = self.bound.take() else {
-                return Ok(());
-            };
-            let sock = UdpSocket::from_std(bound.socket)
-                .map_err(|e| ComponentError::new(&ctx.metrics, e.to_string()))?;
             let names = OidNames::new(&self.settings.oid_names);
-            let drops = udp::spawn_drop_poller(&sock, ctx.metrics.clone(), ctx.shutdown.clone());
-            receive(sock, &names, &ctx).await;
-            if let Some(d) = drops {
-                let _ = d.await;
-            }
-            Ok(())
+            self.udp.run(&ctx, |sock| receive(sock, &names, &ctx)).await
         })
     }
 }

@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::net::UdpSocket;
-use vigil_pipeline::{ComponentMetrics, ShutdownSignal};
+use vigil_pipeline::{
+    ComponentError, ComponentMetrics, ConnectorContext, ListenAddr, ShutdownSignal,
+};
 
 use crate::IngestError;
 use crate::syslog::stream::bind_hint;
@@ -20,6 +22,69 @@ pub(crate) const MAX_DATAGRAM: usize = 65536;
 pub(crate) struct BoundUdp {
     pub(crate) socket: std::net::UdpSocket,
     pub(crate) local: SocketAddr,
+}
+
+/// A datagram connector's listener, bound on first use: by [`LazyUdp::listen`] (so `vigil up`
+/// reports the address before it runs) or by [`LazyUdp::run`].
+#[derive(Debug)]
+pub(crate) struct LazyUdp {
+    transport: &'static str,
+    addr: SocketAddr,
+    recv_buffer: usize,
+    bound: Option<BoundUdp>,
+}
+
+impl LazyUdp {
+    /// A listener on `addr`; `transport` names it in errors (`for sFlow over UDP`).
+    pub(crate) fn new(transport: &'static str, addr: SocketAddr, recv_buffer: usize) -> LazyUdp {
+        LazyUdp {
+            transport,
+            addr,
+            recv_buffer,
+            bound: None,
+        }
+    }
+
+    fn bind(&mut self) -> Result<&BoundUdp, IngestError> {
+        if self.bound.is_none() {
+            self.bound = Some(bind(self.transport, self.addr, Some(self.recv_buffer))?);
+        }
+        self.bound.as_ref().ok_or_else(|| IngestError::Invalid {
+            field: "listen",
+            reason: "not bound".into(),
+        })
+    }
+
+    /// Binds (once) and reports the address.
+    pub(crate) fn listen(&mut self) -> Result<Vec<ListenAddr>, String> {
+        let b = self.bind().map_err(|e| e.to_string())?;
+        Ok(vec![ListenAddr {
+            scheme: "udp",
+            addr: b.local,
+        }])
+    }
+
+    /// Binds (once), then runs `receive` on the socket, with the kernel's drops counted, until
+    /// it returns (at shutdown).
+    pub(crate) async fn run<F: std::future::Future<Output = ()>>(
+        &mut self,
+        ctx: &ConnectorContext,
+        receive: impl FnOnce(UdpSocket) -> F,
+    ) -> Result<(), ComponentError> {
+        self.bind()
+            .map_err(|e| ComponentError::new(&ctx.metrics, e.to_string()))?;
+        let Some(bound) = self.bound.take() else {
+            return Ok(());
+        };
+        let sock = UdpSocket::from_std(bound.socket)
+            .map_err(|e| ComponentError::new(&ctx.metrics, e.to_string()))?;
+        let drops = spawn_drop_poller(&sock, ctx.metrics.clone(), ctx.shutdown.clone());
+        receive(sock).await;
+        if let Some(d) = drops {
+            let _ = d.await;
+        }
+        Ok(())
+    }
 }
 
 /// Binds `addr` with a kernel receive buffer of `recv_buffer` bytes (a smaller grant is
