@@ -185,6 +185,7 @@ impl State {
             source: self.ctx.source.clone(),
             records,
             ack: Some(ack),
+            file: None,
         };
         if self.ctx.out.send_async(batch).await.is_err() {
             // the pipeline is gone: the messages stay unacknowledged and come back

@@ -135,6 +135,7 @@ pub(crate) async fn send(ctx: &ConnectorContext, records: Vec<RawRecord>) -> boo
         source: ctx.source.clone(),
         records,
         ack: None,
+        file: None,
     };
     if ctx.out.send_async(batch).await.is_err() {
         ctx.metrics.drop("pipeline_closed", n);

@@ -4,13 +4,17 @@
 //! # Cursor
 //!
 //! The query reads the rows after the cursor (`WHERE id > $1 ORDER BY id LIMIT 1000`); the
-//! connector reads at most `max_rows` of them, sends them to the pipeline as one batch, and
-//! only when the pipeline has taken the batch moves the cursor to the last row's
-//! `cursor_column` and writes it to `cursor_file` (a temporary file, `fsync`, rename, `fsync`
-//! of the directory). So a failure at any point before that — the query or the connection
-//! breaking mid-stream, the pipeline closing, the process stopping — leaves the cursor where
-//! it was, and the next poll reads the same rows again from the database: no row is skipped,
-//! and none is sent twice because nothing of a failed poll was sent. A poll that returns
+//! connector reads at most `max_rows` of them and sends them to the pipeline as one batch with
+//! an [`Ack`]. Only when the pipeline answers that the batch is **durable** (every destination
+//! wrote its events; for the store: appended to its write-ahead log) does the cursor move to
+//! the last row's `cursor_column`, written to `cursor_file` (a temporary file, `fsync`,
+//! rename, `fsync` of the directory); the next poll starts after the answer. So a failure at
+//! any point before that — the query or the connection breaking mid-stream, a destination
+//! that fails or gives the batch up at shutdown, the process killed — leaves the cursor where
+//! it was, and the rows are read again from the database (by the next poll, or after the
+//! restart): no row is skipped. A batch answered *not durable* is counted (`not_durable`) and
+//! its rows are read again after `interval`. A row is stored twice only when the process dies
+//! between the store's write and the cursor's (a few milliseconds). A poll that returns
 //! `max_rows` rows is followed by the next at once; a shorter one waits `interval`.
 //!
 //! The cursor is an integer (identity, serial, auto-increment) or a timestamp. A timestamp
@@ -34,7 +38,8 @@
 //! The first connection is made at start: a database that cannot be reached (or a wrong
 //! password) stops `vigil up` with the reason. Later failures (the server restarting, the
 //! connection killed, a query error or timeout) are counted (`query`, `connect`), logged at
-//! most once a minute, and retried every `interval`.
+//! most once a minute, and retried every `interval`. On shutdown the connector waits (at most
+//! 30 s) for the answer on the batch in flight before it stops.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -50,7 +55,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRo
 use sqlx::{Column, Row, TypeInfo, ValueRef};
 use vigil_config::{SqlConfig, SqlCursorType, SqlDriver};
 use vigil_event::Timestamp;
-use vigil_pipeline::{BoxFuture, ComponentError, Connector, ConnectorContext, RawRecord};
+use vigil_pipeline::{
+    Ack, AckWait, BoxFuture, ComponentError, Connector, ConnectorContext, RawBatch, RawRecord,
+    ShutdownSignal,
+};
 
 use crate::IngestError;
 
@@ -59,6 +67,8 @@ pub type SqlSettings = SqlConfig;
 
 /// How often a failing poll is logged at most (every failure is counted).
 const LOG_EVERY: Duration = Duration::from_secs(60);
+/// How long shutdown waits for the pipeline's answer on the batch in flight.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(30);
 
 /// The `sql` connector.
 #[derive(Debug)]
@@ -119,6 +129,23 @@ impl SqlConnector {
             SqlDriver::Sqlite => Options::Lite(SqliteConnectOptions::from_str(url).map_err(bad)?),
         };
         Ok(SqlConnector { settings, options })
+    }
+
+    /// Connects once (within `timeout`) and disconnects: what `vigil validate` asks of an
+    /// `sql` connector. The error is the one `vigil up` would stop with.
+    pub async fn check(&self) -> Result<(), String> {
+        let pool = self.pool();
+        let shown = redact(self.settings.url.expose());
+        let r = tokio::time::timeout(self.settings.timeout, pool.check()).await;
+        pool.close().await;
+        match r {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("cannot connect to the database {shown}: {e}")),
+            Err(_) => Err(format!(
+                "cannot connect to the database {shown}: no answer within {:?}",
+                self.settings.timeout
+            )),
+        }
     }
 
     fn pool(&self) -> Pool {
@@ -231,8 +258,24 @@ impl Connector for SqlConnector {
                                 transport_error: None,
                             })
                             .collect();
-                        if !crate::netflow::send(&ctx, records).await {
-                            break;
+                        let durable = match send_acked(&ctx, records).await {
+                            Sent::Closed => break,
+                            Sent::Nothing => true,
+                            Sent::Waiting(w) => answer(w, &mut shutdown).await,
+                        };
+                        if !durable {
+                            // the rows are read again from the unchanged cursor
+                            ctx.metrics.error("not_durable", 1);
+                            tracing::warn!(
+                                connector = %ctx.source.id, rows = n,
+                                "a batch was not written by every destination; the cursor \
+                                 stays, its rows are read again"
+                            );
+                            if shutdown.is_triggered() {
+                                break;
+                            }
+                            wait = s.interval;
+                            continue;
                         }
                         if let Some(last) = last {
                             if let Err(e) = save_cursor(&s.cursor_file, &last) {
@@ -281,6 +324,51 @@ impl Connector for SqlConnector {
             Ok(())
         })
     }
+}
+
+/// What became of a poll's rows.
+enum Sent {
+    /// There were none.
+    Nothing,
+    /// The pipeline is gone.
+    Closed,
+    /// Sent; the pipeline's answer is coming.
+    Waiting(AckWait),
+}
+
+/// Sends `records` as one batch with an [`Ack`].
+async fn send_acked(ctx: &ConnectorContext, records: Vec<RawRecord>) -> Sent {
+    if records.is_empty() {
+        return Sent::Nothing;
+    }
+    let n = records.len() as u64;
+    let (ack, wait) = Ack::new();
+    let batch = RawBatch {
+        source: ctx.source.clone(),
+        records,
+        ack: Some(ack),
+        file: None,
+    };
+    if ctx.out.send_async(batch).await.is_err() {
+        ctx.metrics.drop("pipeline_closed", n);
+        return Sent::Closed;
+    }
+    ctx.metrics.events_in(n);
+    Sent::Waiting(wait)
+}
+
+/// The pipeline's answer on a batch: `true` when durable. Once shutdown begins, waits at most
+/// [`SHUTDOWN_WAIT`] more (the pipeline drains its queues first).
+async fn answer(wait: AckWait, shutdown: &mut ShutdownSignal) -> bool {
+    let answer = wait.durable();
+    tokio::pin!(answer);
+    tokio::select! {
+        d = &mut answer => return d,
+        () = shutdown.wait() => {}
+    }
+    tokio::time::timeout(SHUTDOWN_WAIT, answer)
+        .await
+        .unwrap_or(false)
 }
 
 impl Pool {

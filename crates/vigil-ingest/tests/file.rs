@@ -59,20 +59,35 @@ fn settings(dir: &Path, paths: &[&str]) -> FileSettings {
     }
 }
 
-/// What arrived: each record's text and mark.
+/// What arrived: each record's text and mark, and the file and offset it was read from.
+/// Each batch taken is answered durable, as the pipeline would once the store wrote it, unless
+/// `lose` is set: then it is dropped unanswered (the store failed, or the process died between
+/// acceptance and durability).
 #[derive(Default)]
 struct Got {
     records: Vec<(String, Option<String>)>,
+    origins: Vec<Option<(String, Option<u64>)>>,
+    lose: bool,
 }
 
 impl Got {
     fn take(&mut self, rx: &flume::Receiver<RawBatch>) {
-        while let Ok(b) = rx.try_recv() {
-            for r in b.records {
+        while let Ok(mut b) = rx.try_recv() {
+            if let Some(ack) = b.ack.take()
+                && !self.lose
+            {
+                ack.answer(true);
+            }
+            for (i, r) in b.records.into_iter().enumerate() {
                 self.records.push((
                     String::from_utf8_lossy(&r.data).into_owned(),
                     r.transport_error.map(|e| e.to_string()),
                 ));
+                self.origins.push(
+                    b.file
+                        .as_ref()
+                        .map(|f| (f.path.to_string(), f.offsets.get(i).copied())),
+                );
             }
         }
     }
@@ -591,6 +606,7 @@ fn journal_messages(got: &Got) -> Got {
                 (v["MESSAGE"].as_str().unwrap().to_owned(), e.clone())
             })
             .collect(),
+            ..Got::default()
     }
 }
 
@@ -642,4 +658,70 @@ async fn journal_entries_follow_and_resume_after_the_saved_cursor() {
         .await;
     stop(r, &mut got).await;
     exactly_once(&journal_messages(&got), 200);
+}
+
+/// Lines the pipeline accepted but that never became durable (the store failed, or the process
+/// died before writing them) are read again after a restart; the durable ones are not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lines_accepted_but_not_durable_are_read_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    write_lines(&log, 0, 500, usize::MAX, |_, _| {});
+    let r = start(settings(dir.path(), &["*.log"]), 64);
+    let mut got = Got::default();
+    got.until(&r.rx, Duration::from_secs(30), |g| g.records.len() >= 500)
+        .await;
+    assert_eq!(got.records.len(), 500);
+    // let the durable position be saved (at most every 200 ms)
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    got.take(&r.rx);
+    // 500 more, accepted and lost before they were durable
+    let mut lost = Got {
+        lose: true,
+        ..Got::default()
+    };
+    write_lines(&log, 500, 1000, usize::MAX, |_, _| {});
+    lost.until(&r.rx, Duration::from_secs(30), |g| g.records.len() >= 500)
+        .await;
+    assert_eq!(lost.records.len(), 500, "the second 500 lines were sent");
+    let metrics = r.metrics.clone();
+    stop(r, &mut lost).await;
+    assert_eq!(metrics.snapshot().errors.get("not_durable"), Some(&1));
+    // the next start reads them again, and only them
+    let r = start(settings(dir.path(), &["*.log"]), 64);
+    got.until(&r.rx, Duration::from_secs(30), |g| g.records.len() >= 1000)
+        .await;
+    got.until(&r.rx, Duration::from_millis(300), |_| false)
+        .await;
+    stop(r, &mut got).await;
+    exactly_once(&got, 1000);
+}
+
+/// Every record carries the path of its file and where it begins in it (`log.file.path`,
+/// `log.file.offset` on the events made from it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_carry_their_file_and_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.log");
+    let b = dir.path().join("b.log");
+    write_lines(&a, 0, 3, usize::MAX, |_, _| {});
+    std::fs::write(&b, "short\nlonger line\n").unwrap();
+    let r = start(settings(dir.path(), &["*.log"]), 64);
+    let mut got = Got::default();
+    got.until(&r.rx, Duration::from_secs(10), |g| g.records.len() >= 5)
+        .await;
+    stop(r, &mut got).await;
+    let width = line(0).len() as u64 + 1;
+    let mut seen = std::collections::BTreeMap::new();
+    for ((text, _), origin) in got.records.iter().zip(&got.origins) {
+        let (path, offset) = origin.clone().expect("a file origin");
+        seen.insert(text.clone(), (path, offset));
+    }
+    let a_path = a.to_string_lossy().into_owned();
+    let b_path = b.to_string_lossy().into_owned();
+    for i in 0..3 {
+        assert_eq!(seen[&line(i)], (a_path.clone(), Some(i as u64 * width)));
+    }
+    assert_eq!(seen["short"], (b_path.clone(), Some(0)));
+    assert_eq!(seen["longer line"], (b_path, Some(6)));
 }

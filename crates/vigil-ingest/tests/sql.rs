@@ -5,7 +5,8 @@
 //! What is checked: rows arrive once each, in order, as JSON with typed columns; the cursor
 //! survives a restart (a new connector reads only the rows added since); a PostgreSQL session
 //! killed mid-query (`pg_terminate_backend`) loses and duplicates nothing; an unreachable
-//! server stops the start with the reason.
+//! server stops the start with the reason; the cursor moves only when the pipeline answers
+//! that a batch is durable (the tests play the pipeline's part: they answer each batch).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -67,12 +68,25 @@ impl Running {
                 .await
                 .unwrap_or_else(|_| panic!("only {} of {n} rows arrived", out.len()))
                 .unwrap();
+            // the pipeline's part: the batch is durable (the cursor may move)
+            let mut batch = batch;
+            if let Some(ack) = batch.ack.take() {
+                ack.answer(true);
+            }
             for r in batch.records {
                 assert!(r.transport_error.is_none());
                 out.push(serde_json::from_slice(&r.data).unwrap());
             }
         }
         out
+    }
+
+    /// The next batch, unanswered.
+    async fn batch(&self) -> RawBatch {
+        tokio::time::timeout(DEADLINE, self.rx.recv_async())
+            .await
+            .expect("no batch arrived")
+            .unwrap()
     }
 
     /// Asserts nothing more arrives within a few polls.
@@ -411,4 +425,96 @@ async fn an_unreachable_database_stops_the_start_with_the_reason() {
         !err.contains("hunter2"),
         "the password is never shown: {err}"
     );
+}
+
+/// A SQLite table of `rows` rows (`id`, `msg`) and the connector's settings for it.
+async fn sqlite_table(dir: &Path, rows: i64) -> SqlConfig {
+    let db = dir.join("app.db");
+    let url = format!("sqlite:{}", db.display());
+    let opts = url
+        .parse::<sqlx::sqlite::SqliteConnectOptions>()
+        .unwrap()
+        .create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(opts).await.unwrap();
+    pool.execute("CREATE TABLE log (id INTEGER PRIMARY KEY, msg TEXT)")
+        .await
+        .unwrap();
+    for i in 1..=rows {
+        sqlx::query("INSERT INTO log (msg) VALUES (?)")
+            .bind(format!("line {i}"))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    pool.close().await;
+    let mut s = settings(
+        &url,
+        SqlDriver::Sqlite,
+        "SELECT * FROM log WHERE id > ? ORDER BY id LIMIT 100".into(),
+        &dir.join("cursor.json"),
+    );
+    s.timestamp_column = None;
+    s.message_column = None;
+    s
+}
+
+fn batch_ids(b: &RawBatch) -> Vec<i64> {
+    b.records
+        .iter()
+        .map(|r| serde_json::from_slice::<Value>(&r.data).unwrap()["id"].as_i64().unwrap())
+        .collect()
+}
+
+/// A destination failed the batch (the pipeline answers *not durable*): the cursor stays and
+/// the same rows are read again.
+#[tokio::test]
+async fn a_batch_not_durable_is_read_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = sqlite_table(dir.path(), 5).await;
+    let cursor = s.cursor_file.clone();
+    let r = start(s);
+    let mut b = r.batch().await;
+    assert_eq!(batch_ids(&b), vec![1, 2, 3]);
+    b.ack.take().unwrap().answer(false);
+    // read again, from the unchanged cursor
+    let mut b = r.batch().await;
+    assert_eq!(batch_ids(&b), vec![1, 2, 3]);
+    assert!(!cursor.exists(), "the cursor moved before the batch was durable");
+    b.ack.take().unwrap().answer(true);
+    let rows = r.rows(2).await;
+    assert_eq!(ids(&rows), vec![4, 5]);
+    r.nothing_more().await;
+    assert_eq!(r.metrics.snapshot().errors.get("not_durable"), Some(&1));
+    r.stop().await;
+    let kept: Value = serde_json::from_slice(&vigil_testkit::read_capped(&cursor, 4096)).unwrap();
+    assert_eq!(kept["cursor"], "5");
+}
+
+/// The pipeline accepted a batch, then the process went away before the batch was durable (the
+/// batch dropped unanswered, the connector stopped): the next start reads the same rows.
+#[tokio::test]
+async fn an_unanswered_batch_is_read_again_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = sqlite_table(dir.path(), 5).await;
+    let cursor = s.cursor_file.clone();
+    let r = start(s.clone());
+    let first = r.rows(3).await;
+    assert_eq!(ids(&first), vec![1, 2, 3]);
+    // rows 4 and 5: accepted, never answered
+    let b = r.batch().await;
+    assert_eq!(batch_ids(&b), vec![4, 5]);
+    r.shutdown.trigger();
+    drop(b);
+    tokio::time::timeout(DEADLINE, r.task)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let kept: Value = serde_json::from_slice(&vigil_testkit::read_capped(&cursor, 4096)).unwrap();
+    assert_eq!(kept["cursor"], "3", "the cursor of the last durable batch");
+    let r = start(s);
+    let again = r.rows(2).await;
+    assert_eq!(ids(&again), vec![4, 5]);
+    r.nothing_more().await;
+    r.stop().await;
 }

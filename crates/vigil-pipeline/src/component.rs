@@ -42,7 +42,42 @@ pub struct RawBatch {
     /// Told once the batch's events are written by every destination (see [`Ack`]); `None`
     /// for a connector that answers its sender on acceptance (syslog, HTTP).
     pub ack: Option<Ack>,
+    /// The file the records were read from (the file connector); `None` for the others.
+    pub file: Option<FileOrigin>,
 }
+
+/// The file a batch's records were read from: every event made from record `i` gets
+/// `log.file.path` (unless the normalizer set one) and `log.file.offset` (`offsets[i]`, where
+/// the record begins in the file, in bytes; absent when `offsets` is shorter).
+#[derive(Debug, Clone)]
+pub struct FileOrigin {
+    /// The path the file was found under.
+    pub path: smol_str::SmolStr,
+    /// Where each record begins in the file.
+    pub offsets: Vec<u64>,
+}
+
+impl FileOrigin {
+    /// Marks `events`, made from record `i`, with the file and the offset.
+    pub fn mark(&self, i: usize, events: &mut [Event]) {
+        let offset = self
+            .offsets
+            .get(i)
+            .and_then(|o| i64::try_from(*o).ok())
+            .map(vigil_event::Value::Int);
+        for e in events {
+            if e.log.file_path.is_none() {
+                e.log.file_path = Some(self.path.clone());
+            }
+            if let Some(o) = &offset {
+                e.extra.insert(LOG_FILE_OFFSET, o.clone());
+            }
+        }
+    }
+}
+
+/// The field that holds where a record begins in its file.
+pub const LOG_FILE_OFFSET: &str = "log.file.offset";
 
 /// The pipeline's answer for one [`RawBatch`], for connectors that may tell their peer only
 /// once events are durable (a message bus acknowledges, a file checkpoints its offset). The
@@ -66,11 +101,20 @@ impl Ack {
         (Ack(Some(tx)), AckWait(rx))
     }
 
-    /// Answers: `true` when durable.
+    /// Answers: `true` when durable. The pipeline answers; a connector test that plays the
+    /// pipeline's part answers with [`Ack::answer`].
     pub(crate) fn resolve(mut self, durable: bool) {
         if let Some(tx) = self.0.take() {
             let _ = tx.send(durable);
         }
+    }
+}
+
+impl Ack {
+    /// Answers the connector as the pipeline would: `true` when the batch is durable. For
+    /// connector tests that receive the batches themselves; dropping the `Ack` answers `false`.
+    pub fn answer(self, durable: bool) {
+        self.resolve(durable);
     }
 }
 
@@ -84,6 +128,17 @@ impl AckWait {
     /// `true` once the batch is durable; `false` when it will not be (see [`Ack`]).
     pub async fn durable(self) -> bool {
         matches!(self.0.await, Ok(true))
+    }
+
+    /// The answer without waiting: `None` while there is none yet, then `Some(true)` when
+    /// durable and `Some(false)` when not. For connectors that read on a thread of their own
+    /// (files) and look at the answers between two reads.
+    pub fn try_durable(&mut self) -> Option<bool> {
+        match self.0.try_recv() {
+            Ok(d) => Some(d),
+            Err(tokio::sync::oneshot::error::TryRecvError::Empty) => None,
+            Err(tokio::sync::oneshot::error::TryRecvError::Closed) => Some(false),
+        }
     }
 }
 

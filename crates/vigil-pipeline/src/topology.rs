@@ -60,9 +60,13 @@ impl SourceChain {
         let before = out.len();
         let n_in = batch.records.len() as u64;
         let mut bytes = 0u64;
-        for rec in batch.records {
+        for (i, rec) in batch.records.into_iter().enumerate() {
             bytes += rec.data.len() as u64;
+            let at = out.len();
             norm.normalize(&batch.source, rec, out);
+            if let Some(f) = &batch.file {
+                f.mark(i, &mut out[at..]);
+            }
         }
         m.events_in(n_in);
         m.bytes_in(bytes);
@@ -140,11 +144,14 @@ impl Chain {
         match self.sources.get_mut(&batch.source.id) {
             Some(c) => c.process(batch, out),
             None => {
-                for rec in batch.records {
+                for (i, rec) in batch.records.into_iter().enumerate() {
                     let mut ev = Event::from_raw(&batch.source, rec);
                     ev.meta.parse_error = Some(SmolStr::new_static(
                         "no normalizer configured for this source",
                     ));
+                    if let Some(f) = &batch.file {
+                        f.mark(i, std::slice::from_mut(&mut ev));
+                    }
                     out.push(ev);
                 }
             }
@@ -671,6 +678,7 @@ mod tests {
                             source: ctx.source.clone(),
                             records,
                             ack: None,
+                            file: None,
                         })
                         .await;
                 }
@@ -743,6 +751,7 @@ mod tests {
                 })
                 .collect(),
             ack: None,
+            file: None,
         }
     }
 
@@ -884,6 +893,7 @@ mod tests {
                 source,
                 records,
                 ack: None,
+                file: None,
             },
             &mut out,
         );

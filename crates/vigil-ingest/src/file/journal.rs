@@ -14,7 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use vigil_config::{JournalConfig, StartAt};
 
-use super::Out;
+use super::{Out, SHUTDOWN_WAIT, Settle};
 use super::lines::{OVERSIZED, Rec};
 
 /// Entries sent in one batch at most.
@@ -120,8 +120,11 @@ fn follow(child: &mut Child, max: usize, out: &Out) -> bool {
             }
         }
     });
+    // the cursor moves once the batches up to it are durable
+    let mut settle: Settle<Option<String>> = Settle::new();
     let mut open = true;
     while open && !out.shutdown.is_triggered() {
+        settled(out, settle.ready(&out.metrics, &out.source.id));
         let mut lines = Vec::new();
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok(l) => lines.push(l),
@@ -155,15 +158,23 @@ fn follow(child: &mut Child, max: usize, out: &Out) -> bool {
                 error: oversized.then_some(OVERSIZED),
             });
         }
-        if !out.send(recs) {
+        let Some(waits) = out.send_from(recs, None, true) else {
             return false;
-        }
-        if let Some(c) = cursor {
-            out.checkpoints.lock().state.journal_cursor = Some(c);
-            out.save();
-        }
+        };
+        settle.push(waits, cursor);
     }
+    // journalctl ended or shutdown: the answers on what is in flight, before a restart of
+    // journalctl reads from the cursor
+    settled(out, settle.drain(SHUTDOWN_WAIT, &out.metrics, &out.source.id));
     true
+}
+
+/// Keeps the cursor of the last entry whose batch is durable.
+fn settled(out: &Out, ready: Vec<Option<String>>) {
+    if let Some(c) = ready.into_iter().flatten().last() {
+        out.checkpoints.lock().state.journal_cursor = Some(c);
+        out.save();
+    }
 }
 
 /// Reads one line into `buf` keeping at most `max` bytes of it (the `\n` is kept when the

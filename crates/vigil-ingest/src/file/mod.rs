@@ -35,26 +35,38 @@
 //! what was read of the original. One that cannot be decompressed is counted
 //! (`corrupt_compressed`) and what came out of it before the error is kept.
 //!
-//! **Checkpoints.** The position of each file (device, inode, fingerprint, offset) is saved
-//! in `<data_dir>/connectors/<collector id>/checkpoints.json`, fsynced, after the pipeline has
-//! accepted the records up to it, at most every 200 ms and at shutdown. The offset is the
-//! start of a multiline record still being joined, or the end of the last line sent: after a
-//! restart reading resumes there, so no line is lost and none is sent twice. After a crash
-//! (no shutdown), lines sent within the last 200 ms may be sent again. `start_at: end` applies
+//! **Checkpoints.** Every batch goes to the pipeline with an [`Ack`](vigil_pipeline::Ack).
+//! The position of each file (device, inode, fingerprint, offset) moves only when the
+//! pipeline answers that the batches up to it are **durable** (every destination wrote their
+//! events; the store: appended to its write-ahead log), in the order they were sent
+//! ([`Settle`]); the positions are saved in
+//! `<data_dir>/connectors/<collector id>/checkpoints.json`, fsynced, at most every 200 ms and
+//! at shutdown (which first waits, at most 30 s, for the answers on the batches in flight). The
+//! offset is the start of a multiline record still being joined, or the end of the last line
+//! sent: after a restart reading resumes there, so no line is lost and none is sent twice. A
+//! batch answered *not durable* (a destination gave it up at shutdown) stops the positions
+//! where they were (counted `not_durable`): it and everything after it is read again at the
+//! next start. After a crash (no shutdown), the lines made durable within the last 200 ms may
+//! be sent again; lines accepted but not yet durable are read again, never lost. `start_at: end` applies
 //! to files found at the very first start (no checkpoint file yet); later files are read from
 //! their beginning.
 //!
 //! **Journal.** With `journal`, `journalctl --output=json --follow` runs as a child process
 //! ([`journal`]); each entry (one JSON object) is a record, and its `__CURSOR` is saved in the
-//! same checkpoint file, so a restart passes `--after-cursor` and continues after the last
-//! entry sent.
+//! same checkpoint file once its batch is durable, so a restart passes `--after-cursor` and
+//! continues after the last entry stored.
+//!
+//! **Origin.** Each batch holds the records of one file; the pipeline sets `log.file.path` (the
+//! path the file was found under) and `log.file.offset` (where the record begins in the file)
+//! on the events made from them ([`FileOrigin`]).
 //!
 //! Metrics (component kind `connector`): `events_in` (records sent), `bytes_in` (bytes read
 //! from files and the journal), errors `oversized_line`, `read` (a file could not be read),
 //! `corrupt_compressed`, `checkpoint` (the checkpoint could not be written), `journal`
-//! (journalctl failed or exited), drop `pipeline_closed`, gauge `files` (files open).
+//! (journalctl failed or exited), `not_durable` (a batch a destination gave up on: positions
+//! stop), drop `pipeline_closed`, gauge `files` (files open).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Read as _;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
@@ -66,8 +78,8 @@ use parking_lot::Mutex;
 use smol_str::SmolStr;
 use vigil_event::Timestamp;
 use vigil_pipeline::{
-    BoxFuture, ComponentError, ComponentMetrics, Connector, ConnectorContext, RawBatch, RawRecord,
-    RawSender, ShutdownSignal, SourceInfo,
+    Ack, AckWait, BoxFuture, ComponentError, ComponentMetrics, Connector, ConnectorContext,
+    FileOrigin, RawBatch, RawRecord, RawSender, ShutdownSignal, SourceInfo,
 };
 
 use crate::IngestError;
@@ -93,6 +105,10 @@ const BATCH_MAX: usize = 1024;
 const SAVE_EVERY: Duration = Duration::from_millis(200);
 /// Scans a possible copy of an open file waits for the original to be truncated.
 const COPY_WAIT_SCANS: u32 = 3;
+/// How long shutdown waits for the pipeline's answers on the batches in flight.
+pub(crate) const SHUTDOWN_WAIT: Duration = Duration::from_secs(30);
+/// Most sends waiting for the pipeline's answers before reading waits for them.
+const MAX_UNSETTLED: usize = 256;
 
 /// Follows files (and the journal). Build with [`FileConnector::new`].
 #[derive(Debug)]
@@ -178,18 +194,38 @@ pub(crate) struct Out {
 
 impl Out {
     /// Sends `recs` in batches; `false` when the pipeline is gone (nothing more can be sent,
-    /// and the positions must not move).
+    /// and the positions must not move). The positions may move as soon as this returns.
     pub fn send(&self, recs: Vec<Rec>) -> bool {
+        self.send_from(recs, None, false).is_some()
+    }
+
+    /// Sends `recs` in batches, each with an [`Ack`] when `acked`: the answers to wait for
+    /// before the positions move, or `None` when the pipeline is gone. `file`: the path the
+    /// records were read from and where the first one begins (the next begins where the one
+    /// before ends).
+    pub fn send_from(
+        &self,
+        recs: Vec<Rec>,
+        file: Option<(&SmolStr, u64)>,
+        acked: bool,
+    ) -> Option<Vec<AckWait>> {
+        let mut waits = Vec::new();
         if recs.is_empty() {
-            return true;
+            return Some(waits);
         }
         let received = Timestamp::now();
         let mut records: Vec<RawRecord> = Vec::with_capacity(recs.len().min(BATCH_MAX));
+        let mut offsets: Vec<u64> = Vec::new();
+        let mut at = file.map_or(0, |f| f.1);
         let mut oversized = 0;
         let total = recs.len();
         for (i, r) in recs.into_iter().enumerate() {
             if r.error.is_some() {
                 oversized += 1;
+            }
+            if file.is_some() {
+                offsets.push(at);
+                at = r.end;
             }
             records.push(RawRecord {
                 data: r.data,
@@ -199,14 +235,23 @@ impl Out {
             });
             if records.len() == BATCH_MAX || i + 1 == total {
                 let n = records.len() as u64;
+                let ack = acked.then(|| {
+                    let (ack, wait) = Ack::new();
+                    waits.push(wait);
+                    ack
+                });
                 let batch = RawBatch {
                     source: self.source.clone(),
                     records: std::mem::take(&mut records),
-                    ack: None,
+                    ack,
+                    file: file.map(|(path, _)| FileOrigin {
+                        path: path.clone(),
+                        offsets: std::mem::take(&mut offsets),
+                    }),
                 };
                 if self.tx.send(batch).is_err() {
                     self.metrics.drop("pipeline_closed", n);
-                    return false;
+                    return None;
                 }
                 self.metrics.events_in(n);
             }
@@ -214,7 +259,7 @@ impl Out {
         if oversized > 0 {
             self.metrics.error(lines::OVERSIZED, oversized);
         }
-        true
+        Some(waits)
     }
 
     /// Writes the checkpoints, counting a failure.
@@ -223,6 +268,92 @@ impl Out {
             self.metrics.error("checkpoint", 1);
             tracing::warn!(connector = %self.source.id, error = %e, "cannot write checkpoints");
         }
+    }
+}
+
+/// Positions waiting for the pipeline's answers on the batches sent before them: each moves
+/// (is handed out by [`Settle::ready`]) once every batch up to it is durable, in the order
+/// they were sent. After a batch that is not durable, none moves any more: what was sent from
+/// then on is read again at the next start.
+pub(crate) struct Settle<T> {
+    queue: VecDeque<(Vec<AckWait>, T)>,
+    broken: bool,
+}
+
+impl<T> Settle<T> {
+    pub fn new() -> Settle<T> {
+        Settle {
+            queue: VecDeque::new(),
+            broken: false,
+        }
+    }
+
+    /// `t` moves once `waits` (and every earlier send's) are answered durable.
+    pub fn push(&mut self, waits: Vec<AckWait>, t: T) {
+        self.queue.push_back((waits, t));
+    }
+
+    /// Sends whose answers have not all come.
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Whether a batch was answered not durable (positions no longer move).
+    pub fn broken(&self) -> bool {
+        self.broken
+    }
+
+    /// The positions whose batches are all durable now, in order.
+    pub fn ready(&mut self, metrics: &ComponentMetrics, source: &str) -> Vec<T> {
+        let mut out = Vec::new();
+        while let Some((waits, _)) = self.queue.front_mut() {
+            let mut failed = false;
+            waits.retain_mut(|w| match w.try_durable() {
+                None => true,
+                Some(d) => {
+                    failed |= !d;
+                    false
+                }
+            });
+            if failed && !self.broken {
+                self.broken = true;
+                metrics.error("not_durable", 1);
+                tracing::warn!(
+                    connector = %source,
+                    "a batch was not written by every destination; positions no longer move \
+                     (what was sent from then on is read again at the next start)"
+                );
+            }
+            if !waits.is_empty() && !failed {
+                break;
+            }
+            if let Some((_, t)) = self.queue.pop_front()
+                && !self.broken
+            {
+                out.push(t);
+            }
+        }
+        out
+    }
+
+    /// Waits (at most `limit`) for every answer; what is not answered by then is taken as not
+    /// durable.
+    pub fn drain(&mut self, limit: Duration, metrics: &ComponentMetrics, source: &str) -> Vec<T> {
+        let end = Instant::now() + limit;
+        let mut out = self.ready(metrics, source);
+        while !self.queue.is_empty() {
+            if Instant::now() >= end {
+                self.queue.clear();
+                if !self.broken {
+                    self.broken = true;
+                    metrics.error("not_durable", 1);
+                }
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+            out.extend(self.ready(metrics, source));
+        }
+        out
     }
 }
 
@@ -248,6 +379,10 @@ struct Reader {
     rescan: bool,
     files_gauge: Arc<AtomicI64>,
     close_after: Duration,
+    /// Positions waiting for the pipeline's answers.
+    settle: Settle<Vec<FileMark>>,
+    /// Compressed files read whole in this run, whose `done` mark may still be settling.
+    compressed_read: HashSet<(u64, u64)>,
 }
 
 fn run_blocking(conn: FileConnector, ctx: ConnectorContext) -> Result<(), ComponentError> {
@@ -282,6 +417,8 @@ fn run_blocking(conn: FileConnector, ctx: ConnectorContext) -> Result<(), Compon
         rescan: false,
         files_gauge: ctx.metrics.gauge("files"),
         close_after,
+        settle: Settle::new(),
+        compressed_read: HashSet::new(),
         conn,
     };
     tracing::info!(connector = %ctx.source.id, paths = r.conn.settings.paths.len(),
@@ -313,13 +450,17 @@ impl Reader {
                 }
                 continue;
             }
-            let (sent, more) = match self.poll_all() {
+            let more = match self.poll_all() {
                 Some(x) => x,
                 None => return Ok(()),
             };
-            dirty |= sent;
+            dirty |= self.settled();
+            // reading runs ahead of the answers by a bounded number of sends
+            while self.settle.len() >= MAX_UNSETTLED && !self.out.shutdown.is_triggered() {
+                std::thread::sleep(Duration::from_millis(5));
+                dirty |= self.settled();
+            }
             if dirty && last_save.elapsed() >= SAVE_EVERY {
-                self.marks();
                 self.out.save();
                 last_save = Instant::now();
                 dirty = false;
@@ -332,14 +473,39 @@ impl Reader {
         Ok(())
     }
 
-    /// Polls every open file once; (whether anything was sent, whether a file has more to
-    /// read now). `None` when the pipeline is gone.
-    fn poll_all(&mut self) -> Option<(bool, bool)> {
-        let mut recs = Vec::new();
+    /// Applies the positions whose batches are durable now; whether any moved.
+    fn settled(&mut self) -> bool {
+        let ready = self.settle.ready(&self.out.metrics, &self.out.source.id);
+        if ready.is_empty() {
+            return false;
+        }
+        let mut cp = self.out.checkpoints.lock();
+        for marks in ready {
+            for m in marks {
+                cp.set_file(m);
+            }
+        }
+        true
+    }
+
+    /// Sends `recs`, read from `path` beginning at `start`, with acknowledgements; the
+    /// answers, or `None` when the pipeline is gone.
+    fn send_acked(&self, recs: Vec<Rec>, path: &Path, start: u64) -> Option<Vec<AckWait>> {
+        let path = SmolStr::new(path.to_string_lossy());
+        self.out.send_from(recs, Some((&path, start)), true)
+    }
+
+    /// Polls every open file once; whether a file has more to read now. `None` when the
+    /// pipeline is gone.
+    fn poll_all(&mut self) -> Option<bool> {
+        // the records of each file, with where the first begins
+        let mut groups: Vec<(u64, Vec<Rec>)> = Vec::with_capacity(self.tailers.len());
         let mut more = false;
         let now = Instant::now();
         let mut truncated = Vec::new();
         for (i, t) in self.tailers.iter_mut().enumerate() {
+            let start = t.checkpoint();
+            let mut recs = Vec::new();
             match t.poll(FILE_BUDGET, &mut recs) {
                 Ok(Polled::Read { bytes, more: m }) => {
                     self.out.metrics.bytes_in(bytes);
@@ -357,11 +523,12 @@ impl Reader {
                 }
             }
             t.tick(now, &mut recs);
+            groups.push((start, recs));
         }
         for i in truncated {
-            if let Some(t) = self.tailers.get_mut(i) {
+            if let (Some(t), Some((_, recs))) = (self.tailers.get_mut(i), groups.get_mut(i)) {
                 let fp_before = t.fp;
-                match t.restart(&mut recs) {
+                match t.restart(recs) {
                     Ok(offset) => {
                         tracing::info!(path = %t.path.display(), offset, "file truncated; reading it again from its beginning");
                         if offset > 0 {
@@ -380,18 +547,24 @@ impl Reader {
                 }
             }
         }
-        let sent = !recs.is_empty();
-        if !self.out.send(recs) {
-            return None;
+        let mut waits = Vec::new();
+        for (t, (start, recs)) in self.tailers.iter().zip(groups) {
+            if !recs.is_empty() {
+                waits.extend(self.send_acked(recs, &t.path, start)?);
+            }
         }
-        Some((sent, more))
+        if !waits.is_empty() {
+            let marks = self.current_marks();
+            self.settle.push(waits, marks);
+        }
+        Some(more)
     }
 
-    /// Updates every open file's mark to what was sent.
-    fn marks(&mut self) {
-        let mut cp = self.out.checkpoints.lock();
-        for t in &self.tailers {
-            cp.set_file(FileMark {
+    /// Every open file's mark at what was sent.
+    fn current_marks(&self) -> Vec<FileMark> {
+        self.tailers
+            .iter()
+            .map(|t| FileMark {
                 dev: t.dev,
                 ino: t.ino,
                 fp: t.fp.crc,
@@ -400,8 +573,8 @@ impl Reader {
                 path: t.path.to_string_lossy().into_owned(),
                 done: false,
                 updated: 0,
-            });
-        }
+            })
+            .collect()
     }
 
     /// Expands the globs: new files are opened, renamed ones followed, missing ones noted.
@@ -464,7 +637,10 @@ impl Reader {
                             updated: 0,
                         });
                     }
-                } else if !self.compressed.contains(&path) && !self.compressed_done(&path, &md) {
+                } else if !self.compressed.contains(&path)
+                    && !self.compressed_read.contains(&id)
+                    && !self.compressed_done(&path, &md)
+                {
                     self.compressed.push(path);
                 }
                 continue;
@@ -623,17 +799,18 @@ impl Reader {
                 self.out.metrics.error("corrupt_compressed", 1);
                 tracing::warn!(path = %path.display(), "named as compressed but neither gzip nor zstd; skipped");
                 mark.done = true;
-                self.out.checkpoints.lock().set_file(mark);
-                self.out.save();
+                self.settle.push(Vec::new(), vec![mark]);
                 return true;
             }
         };
         let head = match Tailer::head_of(&mut stream) {
             Ok(h) => h,
-            Err(e) => return self.compressed_error(path, mark, size, &e.to_string()),
+            Err(e) => return self.compressed_error(path, mark, size, &e.to_string(), Vec::new()),
         };
         // already read: as this file (resumed), or as the plain file it was compressed from
         let skip = resumed.unwrap_or_else(|| self.read_before(&head));
+        // where the next record sent begins
+        let mut at = skip;
         let max = self.conn.settings.max_line_size;
         let mut cutter = LineCutter::new(0, max);
         let mut recs: Vec<Rec> = Vec::new();
@@ -657,13 +834,13 @@ impl Reader {
                 Ok(n) => n,
                 Err(e) => {
                     let end = recs.last().map(|r| r.end);
-                    if !self.out.send(std::mem::take(&mut recs)) {
+                    let Some(waits) = self.send_acked(std::mem::take(&mut recs), path, at) else {
                         return false;
-                    }
+                    };
                     if let Some(end) = end {
                         mark.offset = end;
                     }
-                    return self.compressed_error(path, mark, size, &e.to_string());
+                    return self.compressed_error(path, mark, size, &e.to_string(), waits);
                 }
             };
             if n == 0 {
@@ -680,35 +857,42 @@ impl Reader {
             feed(&mut cutter, &buf[..n], &mut recs);
             if recs.len() >= BATCH_MAX || mark.done {
                 let end = recs.last().map(|r| r.end);
-                if !self.out.send(std::mem::take(&mut recs)) {
+                let Some(waits) = self.send_acked(std::mem::take(&mut recs), path, at) else {
                     return false;
-                }
+                };
                 if let Some(end) = end {
                     mark.offset = end;
+                    at = end;
                 }
-                self.out.checkpoints.lock().set_file(mark.clone());
+                self.settle.push(waits, vec![mark.clone()]);
                 if mark.done {
-                    self.out.save();
+                    self.compressed_read.insert((mark.dev, mark.ino));
                     tracing::info!(path = %path.display(), "compressed file read");
                     return true;
                 }
             }
         }
         let end = recs.last().map(|r| r.end);
-        if !self.out.send(recs) {
+        let Some(waits) = self.send_acked(recs, path, at) else {
             return false;
-        }
+        };
         if let Some(end) = end {
             mark.offset = end;
         }
-        self.out.checkpoints.lock().set_file(mark);
-        self.out.save();
+        self.settle.push(waits, vec![mark]);
         true
     }
 
     /// A compressed stream that ends in an error: still being written (its size changes), so
     /// it is read again at the next scan; or corrupt, counted, and kept as read so far.
-    fn compressed_error(&mut self, path: &Path, mut mark: FileMark, size: u64, e: &str) -> bool {
+    fn compressed_error(
+        &mut self,
+        path: &Path,
+        mut mark: FileMark,
+        size: u64,
+        e: &str,
+        waits: Vec<AckWait>,
+    ) -> bool {
         let now = std::fs::metadata(path).map(|m| m.len()).unwrap_or(size);
         let fresh = std::fs::metadata(path)
             .and_then(|m| m.modified())
@@ -717,14 +901,14 @@ impl Reader {
             .is_some_and(|d| d < Duration::from_secs(5));
         if now != size || fresh {
             tracing::debug!(path = %path.display(), "compressed file still being written");
-            self.out.checkpoints.lock().set_file(mark);
+            self.settle.push(waits, vec![mark]);
             return true;
         }
         self.out.metrics.error("corrupt_compressed", 1);
         tracing::warn!(path = %path.display(), error = %e, "corrupt compressed file; what was read of it is kept");
         mark.done = true;
-        self.out.checkpoints.lock().set_file(mark);
-        self.out.save();
+        self.compressed_read.insert((mark.dev, mark.ino));
+        self.settle.push(waits, vec![mark]);
         true
     }
 
@@ -752,12 +936,15 @@ impl Reader {
     /// Closes files whose path is gone and that had no new data for a while.
     fn close_gone(&mut self) {
         let after = self.close_after;
-        let mut recs = Vec::new();
+        let mut sends = Vec::new();
         let mut closed = Vec::new();
         self.tailers.retain_mut(|t| {
             let idle = t.last_data.elapsed() >= after;
             if t.gone_since.is_some_and(|g| g.elapsed() >= after) && idle {
+                let start = t.checkpoint();
+                let mut recs = Vec::new();
                 t.finish(&mut recs);
+                sends.push((t.path.clone(), start, recs));
                 closed.push(FileMark {
                     dev: t.dev,
                     ino: t.ino,
@@ -777,23 +964,36 @@ impl Reader {
         if closed.is_empty() {
             return;
         }
-        if self.out.send(recs) {
-            let mut cp = self.out.checkpoints.lock();
-            for m in closed {
-                cp.set_file(m);
+        let mut waits = Vec::new();
+        for (path, start, recs) in sends {
+            match self.send_acked(recs, &path, start) {
+                Some(w) => waits.extend(w),
+                None => return,
             }
-            drop(cp);
-            self.out.save();
         }
+        self.settle.push(waits, closed);
         self.files_gauge
             .store(self.tailers.len() as i64, Ordering::Relaxed);
     }
 
-    /// At shutdown: records still being joined are dropped (read again next time), positions
-    /// saved.
+    /// At shutdown: waits for the answers on the batches in flight, records still being
+    /// joined are dropped (read again next time), positions saved.
     fn stop(&mut self) {
-        // the marks point at the start of records still being joined
-        self.marks();
+        let ready = self
+            .settle
+            .drain(SHUTDOWN_WAIT, &self.out.metrics, &self.out.source.id);
+        let current = (!self.settle.broken()).then(|| self.current_marks());
+        {
+            let mut cp = self.out.checkpoints.lock();
+            for m in ready.into_iter().flatten() {
+                cp.set_file(m);
+            }
+            // everything sent is durable: the marks of what was sent (they point at the start
+            // of records still being joined)
+            for m in current.into_iter().flatten() {
+                cp.set_file(m);
+            }
+        }
         for t in &mut self.tailers {
             t.discard_pending();
         }

@@ -617,6 +617,7 @@ async fn send(shared: &Shared, peer: SocketAddr, pieces: Vec<Piece>, api: Api) -
         source: shared.source.clone(),
         records,
         ack: None,
+        file: None,
     };
     match tokio::time::timeout(
         shared.settings.request_timeout,

@@ -336,6 +336,7 @@ impl Shared {
             source: self.source.clone(),
             records,
             ack: None,
+            file: None,
         };
         if self.out.send_async(batch).await.is_err() {
             self.metrics.drop("pipeline_closed", n);
