@@ -225,9 +225,12 @@ pub struct RawKafkaDestination {
     #[serde(default)]
     pub format: Option<crate::FileFormat>,
     /// How long a batch may wait for the brokers' acknowledgement before it is written again
-    /// (the pipeline holds intake meanwhile). Default `30s`.
+    /// (the disk buffer holds what comes meanwhile). Default `30s`.
     #[serde(default)]
     pub timeout: Option<String>,
+    /// The disk buffer in front of the brokers.
+    #[serde(default)]
+    pub buffer: Option<crate::raw_bus::RawBuffer>,
 }
 
 /// File destination settings.

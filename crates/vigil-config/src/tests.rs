@@ -966,6 +966,9 @@ fn kafka_connector_and_destination_read_as_written_and_list_every_problem() {
             topic: "out".into(),
             format: FileFormat::Raw,
             timeout: Duration::from_secs(5),
+            buffer: BufferConfig {
+                max_size: DEFAULT_BUFFER_SIZE,
+            },
         })
     );
 

@@ -159,6 +159,8 @@ pub struct KafkaDestinationConfig {
     pub format: FileFormat,
     /// Longest wait for the brokers' acknowledgement of a batch.
     pub timeout: Duration,
+    /// The disk buffer.
+    pub buffer: BufferConfig,
 }
 
 /// Line format of a file destination (the same type in the file and after validation).
@@ -2010,6 +2012,7 @@ fn check_destinations(
                             timeout: v
                                 .opt_duration(&format!("{p}.timeout"), &k.timeout)
                                 .unwrap_or(Duration::from_secs(30)),
+                            buffer: bus::buffer(v, &p, &k.buffer),
                         })
                     }
                 })

@@ -606,7 +606,7 @@ fn journal_messages(got: &Got) -> Got {
                 (v["MESSAGE"].as_str().unwrap().to_owned(), e.clone())
             })
             .collect(),
-            ..Got::default()
+        ..Got::default()
     }
 }
 

@@ -461,7 +461,11 @@ async fn sqlite_table(dir: &Path, rows: i64) -> SqlConfig {
 fn batch_ids(b: &RawBatch) -> Vec<i64> {
     b.records
         .iter()
-        .map(|r| serde_json::from_slice::<Value>(&r.data).unwrap()["id"].as_i64().unwrap())
+        .map(|r| {
+            serde_json::from_slice::<Value>(&r.data).unwrap()["id"]
+                .as_i64()
+                .unwrap()
+        })
         .collect()
 }
 
@@ -479,7 +483,10 @@ async fn a_batch_not_durable_is_read_again() {
     // read again, from the unchanged cursor
     let mut b = r.batch().await;
     assert_eq!(batch_ids(&b), vec![1, 2, 3]);
-    assert!(!cursor.exists(), "the cursor moved before the batch was durable");
+    assert!(
+        !cursor.exists(),
+        "the cursor moved before the batch was durable"
+    );
     b.ack.take().unwrap().answer(true);
     let rows = r.rows(2).await;
     assert_eq!(ids(&rows), vec![4, 5]);

@@ -35,8 +35,7 @@ pub mod transforms;
 pub use buffer::DiskBuffer;
 pub use component::{
     Ack, AckWait, BoxFuture, ComponentError, Connector, ConnectorContext, Destination, FileOrigin,
-    LOG_FILE_OFFSET, ListenAddr, Normalizer, RawBatch, RawRecord, RawSender, SourceInfo,
-    Transform,
+    LOG_FILE_OFFSET, ListenAddr, Normalizer, RawBatch, RawRecord, RawSender, SourceInfo, Transform,
 };
 pub use descriptors::{ConnectionBudget, ConnectionPermit};
 pub use file::FileDestination;

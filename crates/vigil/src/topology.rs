@@ -412,13 +412,15 @@ pub fn build_destination(
         }
         #[cfg(feature = "kafka")]
         DestinationConfig::Kafka(k) => {
-            let id = format!("kafka-{index}");
-            let m = telemetry.component("destination", &id);
-            BuiltDestination::Ready {
-                what: format!("kafka      {} at {} ({id})", k.topic, k.brokers),
-                destination: Box::new(vigil_ingest::kafka::KafkaDestination::new(k.clone(), m)),
-                id,
-            }
+            return buffered(
+                "kafka",
+                format!("{} at {}", k.topic, k.brokers),
+                k.buffer.max_size,
+                Ok(Box::new(vigil_ingest::kafka::KafkaDestination::new(
+                    k.clone(),
+                    metrics("kafka"),
+                ))),
+            );
         }
         #[cfg(not(feature = "kafka"))]
         DestinationConfig::Kafka(_) => {
@@ -913,4 +915,29 @@ pub fn chain_factory(
         }
         Chain { sources }
     }
+}
+
+/// Whether the database of every `sql` connector answers (a connection made and closed, each
+/// within the connector's `timeout`): the problems, with their paths. `vigil validate` asks
+/// this, as `vigil up` would fail on it at start.
+pub fn check_databases(cfg: &Config) -> Vec<String> {
+    let mut problems = Vec::new();
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return problems;
+    };
+    for (i, c) in cfg.collectors.iter().enumerate() {
+        if let ConnectorConfig::Sql(s) = &c.connector {
+            // an unusable URL is reported by `build` already
+            let Ok(conn) = vigil_ingest::sql::SqlConnector::new(s.clone()) else {
+                continue;
+            };
+            if let Err(e) = rt.block_on(conn.check()) {
+                problems.push(format!("collectors[{i}].connector.url: {e}"));
+            }
+        }
+    }
+    problems
 }

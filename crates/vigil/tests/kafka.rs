@@ -8,8 +8,7 @@
 //! One broker, one data directory, in phases: messages consumed and stored exactly once across
 //! a graceful stop (SIGTERM) in the middle of the stream; the destination's messages read back,
 //! keyed by event id; nothing lost across a SIGKILL (what was written but not yet committed is
-//! stored again: counted, bounded). The broker killed and started again is a second test,
-//! ignored while librdkafka crashes on it.
+//! stored again: counted, bounded). The broker killed and started again is a second test.
 
 #![allow(
     clippy::disallowed_methods,
@@ -293,12 +292,11 @@ fn kafka_consumed_once_across_restarts_and_produced_keyed_by_event_id() {
 }
 
 /// The broker killed and started again (empty: memory storage) while `vigil up` consumes and
-/// produces. Ignored: librdkafka 2.12.1 (rdkafka-sys 4.10) crashes the process with SIGSEGV in
-/// 2 of 3 runs when tansu comes back (`rd_kafka_metadata_cache_find` → `strcmp` from
-/// `rd_kafka_metadata_update_op`, on librdkafka's main thread); see docs/connectors.md. Run
-/// with `cargo test -p vigil --test kafka -- --ignored`.
+/// produces. The restarted tansu answers fetches for the old topic id with a zero id and a
+/// leader hint, on which librdkafka 2.12.1 used to crash (NULL topic name in
+/// `rd_kafka_metadata_update_op`); vigil-ingest's guard (`src/kafka/leader_hint.c`) drops such
+/// hints. See docs/connectors.md.
 #[test]
-#[ignore = "librdkafka 2.12.1 segfaults in its metadata cache when the tansu broker restarts"]
 fn kafka_connector_survives_a_broker_restart() {
     let venv = venv();
     let bin = tansu(&venv);
@@ -338,9 +336,14 @@ fn kafka_connector_survives_a_broker_restart() {
         missing.len(),
         &missing[..missing.len().min(10)]
     );
+    // the restarted broker lost the group's committed offsets with everything else: a rejoin
+    // after some of the new messages were consumed reads the topic again from `start`
+    // (earliest), so some are stored twice; at most once more each
+    let again: u64 = s.values().map(|c| c - 1).sum();
+    eprintln!("after the broker restart: {again} messages stored a second time");
     assert!(
-        s.values().all(|c| *c == 1),
-        "after the broker restart, stored twice"
+        s.values().all(|c| *c <= 2),
+        "after the broker restart, stored more than twice"
     );
     v.stop();
 }

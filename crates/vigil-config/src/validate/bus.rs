@@ -48,7 +48,7 @@ pub enum NatsAuth {
 }
 
 /// The disk buffer of a forwarding destination.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BufferConfig {
     /// Most bytes on disk.
     pub max_size: u64,
@@ -234,7 +234,8 @@ fn nats_subject(v: &mut V<'_>, path: &str, s: &str, wildcards: bool) {
     }
 }
 
-fn buffer(v: &mut V<'_>, path: &str, b: &Option<RawBuffer>) -> BufferConfig {
+/// The disk buffer of the destination at `path`.
+pub(super) fn buffer(v: &mut V<'_>, path: &str, b: &Option<RawBuffer>) -> BufferConfig {
     let raw = b.as_ref().and_then(|b| b.max_size.clone());
     BufferConfig {
         max_size: v.size(

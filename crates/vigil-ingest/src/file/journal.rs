@@ -14,8 +14,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use vigil_config::{JournalConfig, StartAt};
 
-use super::{Out, SHUTDOWN_WAIT, Settle};
 use super::lines::{OVERSIZED, Rec};
+use super::{Out, SHUTDOWN_WAIT, Settle};
 
 /// Entries sent in one batch at most.
 const BATCH: usize = 1024;
@@ -165,7 +165,10 @@ fn follow(child: &mut Child, max: usize, out: &Out) -> bool {
     }
     // journalctl ended or shutdown: the answers on what is in flight, before a restart of
     // journalctl reads from the cursor
-    settled(out, settle.drain(SHUTDOWN_WAIT, &out.metrics, &out.source.id));
+    settled(
+        out,
+        settle.drain(SHUTDOWN_WAIT, &out.metrics, &out.source.id),
+    );
     true
 }
 

@@ -287,6 +287,7 @@ impl Connector for KafkaConnector {
                     source: ctx.source.clone(),
                     records: batch.records,
                     ack: Some(ack),
+                    file: None,
                 };
                 if ctx.out.send_async(raw).await.is_err() {
                     // the pipeline is gone: nothing more is committed

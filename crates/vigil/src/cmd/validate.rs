@@ -2,7 +2,8 @@
 //! anything. Everything `vigil up` would build is built ([`topology::build`]: connectors with
 //! their TLS material, normalizers, transforms, destinations, the correlator's rules, the API's
 //! TLS material, storage spaces and secret files), but no socket is bound and nothing is
-//! written. A ClickHouse store is asked whether it answers (nothing is created).
+//! written. A ClickHouse store, and the database of each `sql` connector, is asked whether it
+//! answers (nothing is created).
 
 use anyhow::Result;
 
@@ -25,6 +26,7 @@ pub fn run(args: ValidateArgs) -> Result<u8> {
     if let Err(p) = crate::core_wiring::settings(&cfg) {
         problems.extend(p);
     }
+    problems.extend(topology::check_databases(&cfg));
     let store = match topology::check_storage(&cfg) {
         Ok(answered) => answered,
         Err(p) => {
