@@ -269,7 +269,12 @@ fn http_destination_survives_its_receiver_stopped_for_a_minute_under_load() {
 fn validate(dir: &Path, yaml: &str) -> (bool, String) {
     let cfg = dir.join("validate.yaml");
     std::fs::write(&cfg, yaml).unwrap();
-    let out = vigil().arg("validate").arg("-c").arg(&cfg).output().unwrap();
+    let out = vigil()
+        .arg("validate")
+        .arg("-c")
+        .arg(&cfg)
+        .output()
+        .unwrap();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stderr).into_owned(),

@@ -17,7 +17,11 @@
 //! message is not transactional with the group's offsets.
 //!
 //! **Brokers.** librdkafka reconnects on its own; errors it reports (broker down, topic
-//! missing) are counted and logged, and consuming goes on when the brokers are back. A group
+//! missing) are counted and logged, and consuming goes on when the brokers are back. A broker
+//! that answers a fetch with a zero topic id and a leader hint (tansu, after a restart that lost
+//! its topics) used to crash librdkafka 2.12.1 (a NULL topic name in
+//! `rd_kafka_metadata_update_op`); `leader_hint.c`, linked in its place with `--wrap` (see
+//! build.rs), drops such hints first. A group
 //! without committed offsets (or whose offset the brokers no longer hold) starts at `start`.
 //!
 //! **Bad input.** A message longer than `max_message_size` is cut, marked
