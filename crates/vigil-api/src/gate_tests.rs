@@ -1,6 +1,8 @@
 //! The router's gates (auth throttling, the request cap, the body deadline) and the listener,
 //! driven in process: requests carry a peer address as the listener gives them.
 
+#![allow(clippy::disallowed_methods)] // test code: every body read here is the test's own, bounded
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;

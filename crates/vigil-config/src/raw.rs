@@ -727,6 +727,7 @@ pub struct RawCopy {
 /// The event store, chosen by `type`. Without `type`, the embedded store.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[allow(clippy::large_enum_variant)] // read once at start; boxing would only add noise to every match
 pub enum RawStorage {
     /// Vigil's own store in `data_dir` (write-ahead log, Parquet segments, storage spaces,
     /// retention, cold tier, encryption at rest). The default.

@@ -1,4 +1,7 @@
 //! Clone, encode and decode cost of a typical normalized syslog event.
+
+#![allow(clippy::unwrap_used)] // bench code on fixed inputs
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use vigil_event::{Bytes, Event};

@@ -207,6 +207,7 @@ pub fn check_secret_file(path: &Path) -> Result<(), SecretFileError> {
 }
 
 #[cfg(all(test, unix))]
+#[allow(clippy::unwrap_used, clippy::disallowed_methods)] // test code on files it made
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;

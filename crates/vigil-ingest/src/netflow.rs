@@ -23,12 +23,10 @@
 //! waits on the pipeline's bounded queue, so a flood is dropped by the kernel (counted as
 //! `kernel_udp_overflow`), never buffered without bound here.
 
-use std::io;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
 use smol_str::SmolStr;
-use tokio::net::UdpSocket;
 use vigil_config::NetflowConfig;
 use vigil_event::Timestamp;
 use vigil_parse::FieldValue;
@@ -37,10 +35,7 @@ use vigil_pipeline::{
     BoxFuture, ComponentError, Connector, ConnectorContext, ListenAddr, RawBatch, RawRecord,
 };
 
-use crate::udp::{self, LazyUdp};
-
-/// Most datagrams read in one wake-up before the batch is sent.
-const DATAGRAMS_PER_BATCH: usize = 64;
+use crate::udp::LazyUdp;
 
 /// The `netflow` connector.
 #[derive(Debug)]
@@ -73,54 +68,19 @@ impl Connector for NetflowConnector {
                 max_templates_per_exporter: self.settings.max_templates_per_exporter,
                 ..NetflowOptions::default()
             });
+            let mut decoder = decoder;
+            let exporters = ctx.metrics.gauge("exporters");
             self.udp
-                .run(&ctx, |sock| receive(sock, decoder, &ctx))
+                .run(&ctx, |packet, peer, received, records| {
+                    decode(&mut decoder, packet, peer, received, &ctx, records);
+                    exporters.store(
+                        i64::try_from(decoder.cached().0).unwrap_or(i64::MAX),
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
+                })
                 .await
         })
     }
-}
-
-async fn receive(sock: UdpSocket, mut decoder: NetflowDecoder, ctx: &ConnectorContext) {
-    let mut shutdown = ctx.shutdown.clone();
-    let mut buf = vec![0u8; udp::MAX_DATAGRAM];
-    let exporters = ctx.metrics.gauge("exporters");
-    loop {
-        let (first, stopping) = tokio::select! {
-            biased;
-            () = shutdown.wait() => (sock.try_recv_from(&mut buf), true),
-            r = sock.recv_from(&mut buf) => (r, false),
-        };
-        if stopping && first.is_err() {
-            // everything the kernel held has been read and sent
-            break;
-        }
-        let received = Timestamp::now();
-        let mut records = Vec::new();
-        let mut result = first;
-        for _ in 0..DATAGRAMS_PER_BATCH {
-            match result {
-                Ok((n, peer)) => {
-                    ctx.metrics.bytes_in(n as u64);
-                    decode(&mut decoder, &buf[..n], peer, received, ctx, &mut records);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => {
-                    ctx.metrics.error("udp_recv", 1);
-                    tracing::debug!(connector = %ctx.source.id, error = %e, "NetFlow UDP receive failed");
-                    break;
-                }
-            }
-            result = sock.try_recv_from(&mut buf);
-        }
-        exporters.store(
-            i64::try_from(decoder.cached().0).unwrap_or(i64::MAX),
-            std::sync::atomic::Ordering::Relaxed,
-        );
-        if !send(ctx, records).await {
-            break;
-        }
-    }
-    tracing::debug!(connector = %ctx.source.id, "NetFlow listener stopped");
 }
 
 /// Sends `records` as one batch, waiting while the pipeline is full; `false` when the

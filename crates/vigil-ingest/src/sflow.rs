@@ -17,24 +17,20 @@
 //! (error `malformed_packet`), and a sample whose body is cut short is passed on as its own
 //! bytes, marked (error `malformed_sample`). The receive loop is the NetFlow connector's.
 
-use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use bytes::Bytes;
 use serde_json::{Map, Value};
 use smol_str::SmolStr;
-use tokio::net::UdpSocket;
 use vigil_config::SflowConfig;
 use vigil_event::Timestamp;
 use vigil_pipeline::{
     BoxFuture, ComponentError, Connector, ConnectorContext, ListenAddr, RawRecord,
 };
 
-use crate::netflow::send;
-use crate::udp::{self, LazyUdp};
+use crate::udp::LazyUdp;
 
 /// Most datagrams read in one wake-up before the batch is sent.
-const DATAGRAMS_PER_BATCH: usize = 64;
 /// Most samples or records one datagram may declare (a UDP datagram cannot hold more).
 const MAX_ITEMS: u32 = 8192;
 
@@ -448,45 +444,14 @@ impl Connector for SflowConnector {
     }
 
     fn run(mut self: Box<Self>, ctx: ConnectorContext) -> BoxFuture<Result<(), ComponentError>> {
-        Box::pin(async move { self.udp.run(&ctx, |sock| receive(sock, &ctx)).await })
+        Box::pin(async move {
+            self.udp
+                .run(&ctx, |packet, peer, received, records| {
+                    to_records(packet, peer, received, &ctx, records);
+                })
+                .await
+        })
     }
-}
-
-async fn receive(sock: UdpSocket, ctx: &ConnectorContext) {
-    let mut shutdown = ctx.shutdown.clone();
-    let mut buf = vec![0u8; udp::MAX_DATAGRAM];
-    loop {
-        let (first, stopping) = tokio::select! {
-            biased;
-            () = shutdown.wait() => (sock.try_recv_from(&mut buf), true),
-            r = sock.recv_from(&mut buf) => (r, false),
-        };
-        if stopping && first.is_err() {
-            break;
-        }
-        let received = Timestamp::now();
-        let mut records = Vec::new();
-        let mut result = first;
-        for _ in 0..DATAGRAMS_PER_BATCH {
-            match result {
-                Ok((n, peer)) => {
-                    ctx.metrics.bytes_in(n as u64);
-                    to_records(&buf[..n], peer, received, ctx, &mut records);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => {
-                    ctx.metrics.error("udp_recv", 1);
-                    tracing::debug!(connector = %ctx.source.id, error = %e, "sFlow UDP receive failed");
-                    break;
-                }
-            }
-            result = sock.try_recv_from(&mut buf);
-        }
-        if !send(ctx, records).await {
-            break;
-        }
-    }
-    tracing::debug!(connector = %ctx.source.id, "sFlow listener stopped");
 }
 
 fn to_records(

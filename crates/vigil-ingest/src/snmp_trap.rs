@@ -30,7 +30,6 @@
 //! `kernel_udp_overflow`; the datagrams already waiting are read on shutdown.
 
 use std::collections::BTreeMap;
-use std::io;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
@@ -41,18 +40,12 @@ use snmp_parser::{
     NetworkAddress, ObjectSyntax, PduType, SnmpGenericMessage, SnmpMessage, SnmpPdu, SnmpVariable,
     VarBindValue,
 };
-use tokio::net::UdpSocket;
 use vigil_config::SnmpTrapConfig;
-use vigil_event::Timestamp;
 use vigil_pipeline::{
     BoxFuture, ComponentError, Connector, ConnectorContext, ListenAddr, RawRecord,
 };
 
-use crate::netflow::send;
-use crate::udp::{self, LazyUdp};
-
-/// Most datagrams read in one wake-up before the batch is sent.
-const DATAGRAMS_PER_BATCH: usize = 64;
+use crate::udp::LazyUdp;
 
 /// `sysUpTime.0`: the first varbind of a v2 trap.
 const SYS_UPTIME_0: &str = "1.3.6.1.2.1.1.3.0";
@@ -155,66 +148,32 @@ impl Connector for SnmpTrapConnector {
     fn run(mut self: Box<Self>, ctx: ConnectorContext) -> BoxFuture<Result<(), ComponentError>> {
         Box::pin(async move {
             let names = OidNames::new(&self.settings.oid_names);
-            self.udp.run(&ctx, |sock| receive(sock, &names, &ctx)).await
-        })
-    }
-}
-
-async fn receive(sock: UdpSocket, names: &OidNames, ctx: &ConnectorContext) {
-    let mut shutdown = ctx.shutdown.clone();
-    let mut buf = vec![0u8; udp::MAX_DATAGRAM];
-    loop {
-        let (first, stopping) = tokio::select! {
-            biased;
-            () = shutdown.wait() => (sock.try_recv_from(&mut buf), true),
-            r = sock.recv_from(&mut buf) => (r, false),
-        };
-        if stopping && first.is_err() {
-            break;
-        }
-        let received = Timestamp::now();
-        let mut records = Vec::new();
-        let mut result = first;
-        for _ in 0..DATAGRAMS_PER_BATCH {
-            match result {
-                Ok((n, peer)) => {
-                    ctx.metrics.bytes_in(n as u64);
-                    let packet = &buf[..n];
+            self.udp
+                .run(&ctx, |packet, peer, received, records| {
                     if packet.is_empty() {
                         ctx.metrics.error("empty_datagram", 1);
-                    } else {
-                        let (data, error) = match decode(packet, peer, names) {
-                            Ok(json) => (Bytes::from(json), None),
-                            Err(e) => {
-                                ctx.metrics.error(e.reason(), 1);
-                                (
-                                    Bytes::copy_from_slice(packet),
-                                    Some(SmolStr::new(format!("snmp_trap: {e}"))),
-                                )
-                            }
-                        };
-                        records.push(RawRecord {
-                            data,
-                            received,
-                            peer: Some(peer),
-                            transport_error: error,
-                        });
+                        return;
                     }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => {
-                    ctx.metrics.error("udp_recv", 1);
-                    tracing::debug!(connector = %ctx.source.id, error = %e, "SNMP trap UDP receive failed");
-                    break;
-                }
-            }
-            result = sock.try_recv_from(&mut buf);
-        }
-        if !send(ctx, records).await {
-            break;
-        }
+                    let (data, error) = match decode(packet, peer, &names) {
+                        Ok(json) => (Bytes::from(json), None),
+                        Err(e) => {
+                            ctx.metrics.error(e.reason(), 1);
+                            (
+                                Bytes::copy_from_slice(packet),
+                                Some(SmolStr::new(format!("snmp_trap: {e}"))),
+                            )
+                        }
+                    };
+                    records.push(RawRecord {
+                        data,
+                        received,
+                        peer: Some(peer),
+                        transport_error: error,
+                    });
+                })
+                .await
+        })
     }
-    tracing::debug!(connector = %ctx.source.id, "SNMP trap listener stopped");
 }
 
 /// Why a datagram was not decoded into a trap record.

@@ -6,8 +6,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::net::UdpSocket;
+use vigil_event::Timestamp;
 use vigil_pipeline::{
-    ComponentError, ComponentMetrics, ConnectorContext, ListenAddr, ShutdownSignal,
+    ComponentError, ComponentMetrics, ConnectorContext, ListenAddr, RawRecord, ShutdownSignal,
 };
 
 use crate::IngestError;
@@ -64,12 +65,14 @@ impl LazyUdp {
         }])
     }
 
-    /// Binds (once), then runs `receive` on the socket, with the kernel's drops counted, until
-    /// it returns (at shutdown).
-    pub(crate) async fn run<F: std::future::Future<Output = ()>>(
+    /// Binds (once), then receives datagrams until shutdown, with the kernel's drops counted:
+    /// `decode` turns each datagram (payload, sender, receive time) into records; what one
+    /// wake-up reads (up to [`DATAGRAMS_PER_BATCH`]) is sent as one batch. At shutdown what the
+    /// kernel still holds is read and sent before it returns.
+    pub(crate) async fn run(
         &mut self,
         ctx: &ConnectorContext,
-        receive: impl FnOnce(UdpSocket) -> F,
+        decode: impl FnMut(&[u8], SocketAddr, Timestamp, &mut Vec<RawRecord>),
     ) -> Result<(), ComponentError> {
         self.bind()
             .map_err(|e| ComponentError::new(&ctx.metrics, e.to_string()))?;
@@ -79,12 +82,58 @@ impl LazyUdp {
         let sock = UdpSocket::from_std(bound.socket)
             .map_err(|e| ComponentError::new(&ctx.metrics, e.to_string()))?;
         let drops = spawn_drop_poller(&sock, ctx.metrics.clone(), ctx.shutdown.clone());
-        receive(sock).await;
+        receive(&sock, self.transport, ctx, decode).await;
         if let Some(d) = drops {
             let _ = d.await;
         }
         Ok(())
     }
+}
+
+/// Datagrams read per wake-up, and so at most per batch.
+const DATAGRAMS_PER_BATCH: usize = 64;
+
+async fn receive(
+    sock: &UdpSocket,
+    transport: &'static str,
+    ctx: &ConnectorContext,
+    mut decode: impl FnMut(&[u8], SocketAddr, Timestamp, &mut Vec<RawRecord>),
+) {
+    let mut shutdown = ctx.shutdown.clone();
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    loop {
+        let (first, stopping) = tokio::select! {
+            biased;
+            () = shutdown.wait() => (sock.try_recv_from(&mut buf), true),
+            r = sock.recv_from(&mut buf) => (r, false),
+        };
+        if stopping && first.is_err() {
+            // everything the kernel held has been read and sent
+            break;
+        }
+        let received = Timestamp::now();
+        let mut records = Vec::new();
+        let mut result = first;
+        for _ in 0..DATAGRAMS_PER_BATCH {
+            match result {
+                Ok((n, peer)) => {
+                    ctx.metrics.bytes_in(n as u64);
+                    decode(&buf[..n], peer, received, &mut records);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    ctx.metrics.error("udp_recv", 1);
+                    tracing::debug!(connector = %ctx.source.id, error = %e, "UDP receive failed {transport}");
+                    break;
+                }
+            }
+            result = sock.try_recv_from(&mut buf);
+        }
+        if !crate::netflow::send(ctx, records).await {
+            break;
+        }
+    }
+    tracing::debug!(connector = %ctx.source.id, "UDP listener stopped {transport}");
 }
 
 /// Binds `addr` with a kernel receive buffer of `recv_buffer` bytes (a smaller grant is

@@ -2,7 +2,7 @@
 //! `9999-12-31` or `1900-01-01` must not be able to hide them. Real `vigil up` processes on
 //! 127.0.0.1, bounded waits.
 
-#![allow(clippy::disallowed_methods, clippy::unwrap_used)] // test code
+#![allow(clippy::disallowed_methods, clippy::unwrap_used, clippy::panic)] // test code
 
 mod support;
 

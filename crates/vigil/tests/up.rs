@@ -1,6 +1,13 @@
 //! `vigil up` end to end, as a user runs it: a real process, real sockets on 127.0.0.1, the
 //! real store on disk. No timing assertions: waits are bounded polls.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods
+)] // test code: reads of files and answers the test itself made
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};

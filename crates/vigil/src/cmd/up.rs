@@ -141,8 +141,9 @@ fn raise_descriptor_limit() {
     };
     // an unlimited hard limit cannot be the soft one (Linux caps it at fs.nr_open)
     let target = if hard == rlimit::INFINITY {
-        std::fs::read_to_string("/proc/sys/fs/nr_open")
+        vigil_config::read_file_capped(std::path::Path::new("/proc/sys/fs/nr_open"), 64)
             .ok()
+            .and_then(|b| String::from_utf8(b).ok())
             .and_then(|s| s.trim().parse::<u64>().ok())
             .unwrap_or(1 << 20)
     } else {

@@ -5,7 +5,8 @@
     dead_code,
     clippy::disallowed_methods,
     clippy::unwrap_used,
-    clippy::expect_used
+    clippy::expect_used,
+    clippy::panic
 )]
 
 use std::io::{Read, Write};
