@@ -560,6 +560,47 @@ try {
     await page.goto(ui + '/alerts');
     await page.getByText(ruleTitle).first().waitFor({ timeout: 30000 });
     check('the new rule fires on demo traffic: its alert is in the queue', true);
+    // the alert page marks what the rule matched in each base event (issue 15 point 2)
+    {
+      const r = await (await fetch(`${base}/api/v1/alerts?rule_id=${ruleId}`, { headers: auth })).json();
+      await page.goto(ui + `/alerts/${r.items[0].id}`);
+      await page.getByTestId('matched-events').waitFor({ timeout: 30000 });
+      const chips = await page.locator('[data-testid="base-event"] mark.match.chip').allInnerTexts();
+      const marked = await page.locator('[data-testid="base-event"] .match-cell, [data-testid="base-event"] td mark.match:not(.chip)').count();
+      check(
+        "the alert page marks the conditions its base events matched",
+        chips.some((c) => c.startsWith('process.name = sshd')) && chips.some((c) => c.startsWith('message = ')),
+        `${chips.length} chip(s), ${marked} marked cell(s): ${chips.slice(0, 2).join(' | ')}`,
+      );
+      for (const theme of ['light', 'dark']) {
+        await setTheme(theme);
+        await shot(`alert-detail-${theme}`);
+        await axe(`alert detail (${theme})`);
+      }
+      await setTheme('light');
+      await page.locator('[data-testid="base-event"]').first().click();
+      const drawer = page.getByTestId('event-drawer');
+      await drawer.waitFor();
+      const rowsMarked = await drawer.locator('tr.match-row').count();
+      check('the event drawer marks the matched fields', rowsMarked >= 2, `${rowsMarked} row(s)`);
+      await shot('alert-event-drawer-light');
+      await axe('alert event drawer (light)');
+      await page.keyboard.press('Escape');
+      // a correlation alert of the demo's pack, when one fired already: its base events name
+      // the selector they satisfied
+      const all = await (await fetch(`${base}/api/v1/alerts?limit=200`, { headers: auth })).json();
+      for (const a of all.items ?? []) {
+        const x = await (await fetch(`${base}/api/v1/alerts/${a.id}/events`, { headers: auth })).json();
+        const sel = (x.events ?? []).find((e) => e.selector && e.matched.length);
+        if (!sel) continue;
+        await page.goto(ui + `/alerts/${a.id}`);
+        await page.getByTestId('matched-events').waitFor({ timeout: 30000 });
+        const badge = await page.locator('[data-testid="base-event"] .badge').first().innerText();
+        check('a correlation alert names the selector each base event satisfied', badge === sel.selector, `${a.rule_name}: ${badge}`);
+        await shot('alert-detail-correlation-light');
+        break;
+      }
+    }
     // disable and enable from the list
     await page.goto(ui + '/rules');
     const row = page.locator(`tr[data-rule-id="${ruleId}"]`);

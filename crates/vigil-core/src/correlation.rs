@@ -501,6 +501,26 @@ pub struct BaseEvent {
     pub event: Option<Event>,
 }
 
+/// A base event of an alert and what in it made the rule match
+/// ([`CorrelationHandle::explain_alert_events`]).
+#[derive(Debug, Clone)]
+pub struct AlertMatch {
+    /// The base event's id.
+    pub id: String,
+    /// The correlation (or Sigma alert) event it was found through, if any.
+    pub via: Option<String>,
+    /// The rule that matched it, when known.
+    pub rule_id: Option<String>,
+    /// The correlation rule's selector it satisfied (none for Sigma rules).
+    pub selector: Option<String>,
+    /// The stored event, when it is still stored.
+    pub event: Option<Event>,
+    /// (field, value) of each positive condition that matched, in the rule's order; field
+    /// None for a full-text word. Empty when nothing could be recovered (the rule changed or
+    /// is gone, or the event is no longer stored).
+    pub matched: Vec<(Option<String>, String)>,
+}
+
 /// A stored correlation event with its base events.
 #[derive(Debug, Clone)]
 pub struct EventExplain {
@@ -694,6 +714,145 @@ impl CorrelationHandle {
             base,
             base_count,
         }))
+    }
+
+    /// The base events of an alert with what in each matched, for the alert page's
+    /// highlighting. `ids` are the alert's event ids (at most the first 200 are read): a
+    /// correlation event of this correlator stands for its base events, each explained by the
+    /// selector it satisfied ([`vigil_correlate::Engine::explain_selector`], evaluated again
+    /// on the stored event with the rules in force); any other event is a base event of a
+    /// Sigma rule, explained by the `vigil.detection.matched` fields its alert event recorded
+    /// when the rule fired.
+    pub fn explain_alert_events(
+        &self,
+        tenant: &TenantId,
+        ids: &[String],
+    ) -> Result<Vec<AlertMatch>, vigil_store::StoreError> {
+        let ulids: Vec<vigil_event::Ulid> = ids
+            .iter()
+            .take(200)
+            .filter_map(|i| vigil_event::Ulid::from_string(i).ok())
+            .collect();
+        let store = self.inner.lock().store.clone();
+        let found = find_events(&*store, tenant, &ulids)?;
+        let texts = |e: &Event, f: &str| -> Vec<String> {
+            match e.extra.get(f) {
+                Some(vigil_event::Value::List(l)) => {
+                    l.iter().map(vigil_correlate::store::value_text).collect()
+                }
+                Some(v) => vec![vigil_correlate::store::value_text(v)],
+                None => Vec::new(),
+            }
+        };
+        // every value of a field as text, however the stored event keeps it
+        let values = |e: &Event, f: &str| -> Vec<String> {
+            let mut v = Vec::new();
+            e.visit_field(f, &mut |x| {
+                if !matches!(x, vigil_event::ValueRef::Null) {
+                    v.push(x.to_string());
+                }
+            });
+            v
+        };
+        let mut out = Vec::new();
+        let mut sigma_bases = Vec::new();
+        for u in &ulids {
+            let id = u.to_string();
+            let Some(ev) = found.iter().find(|e| e.meta.id == *u) else {
+                out.push(AlertMatch {
+                    id,
+                    via: None,
+                    rule_id: None,
+                    selector: None,
+                    event: None,
+                    matched: Vec::new(),
+                });
+                continue;
+            };
+            let base_ids = texts(ev, "vigil.correlation.base_event_ids");
+            if ev.meta.kind != vigil_event::EventType::Correlation || base_ids.is_empty() {
+                sigma_bases.push((out.len(), *u, ev.timestamp.millis()));
+                out.push(AlertMatch {
+                    id,
+                    via: None,
+                    rule_id: None,
+                    selector: None,
+                    event: Some(ev.clone()),
+                    matched: Vec::new(),
+                });
+                continue;
+            }
+            let rule_id = ev.rule.id.as_ref().map(|r| r.to_string());
+            let selectors = texts(ev, "vigil.correlation.base_event_selectors");
+            let bulids: Vec<vigil_event::Ulid> = base_ids
+                .iter()
+                .filter_map(|i| vigil_event::Ulid::from_string(i).ok())
+                .collect();
+            let bases = find_events(&*store, tenant, &bulids)?;
+            let inner = self.inner.lock();
+            for (i, bid) in base_ids.iter().enumerate() {
+                let selector = selectors.get(i).cloned().unwrap_or_default();
+                let event = bases
+                    .iter()
+                    .find(|e| e.meta.id.to_string() == *bid)
+                    .cloned();
+                let matched = match (&rule_id, &event) {
+                    (Some(r), Some(e)) => inner
+                        .engine
+                        .explain_selector(r, &selector, e)
+                        .unwrap_or_default(),
+                    _ => Vec::new(),
+                };
+                out.push(AlertMatch {
+                    id: bid.clone(),
+                    via: Some(id.clone()),
+                    rule_id: rule_id.clone(),
+                    selector: (!selector.is_empty()).then_some(selector),
+                    event,
+                    matched,
+                });
+            }
+        }
+        // Sigma: the alert events naming these base events carry what matched
+        for chunk in sigma_bases.chunks(50) {
+            let list = chunk
+                .iter()
+                .map(|(_, u, _)| u.to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let q = format!("vigil.type:correlation AND vigil.detection.event_id in ({list})");
+            let mut req = vigil_store::SearchRequest::parse(&q, chunk.len() * 4)?;
+            let ms = chunk.iter().map(|(_, _, t)| *t);
+            let (lo, hi) = ms.fold((i64::MAX, i64::MIN), |(lo, hi), m| (lo.min(m), hi.max(m)));
+            // an alert event is stored with its trigger's event time (ids carry the time of
+            // intake, not the event's)
+            req.range = vigil_store::TimeRange::new(
+                vigil_event::Timestamp::from_millis(lo.saturating_sub(3_600_000)),
+                vigil_event::Timestamp::from_millis(hi.saturating_add(3_600_000)),
+            );
+            for a in store.search(tenant, &req)?.events {
+                let Some(base) = values(&a, "vigil.detection.event_id").into_iter().next() else {
+                    continue;
+                };
+                let Some(&(i, _, _)) = chunk.iter().find(|(_, u, _)| u.to_string() == base) else {
+                    continue;
+                };
+                let m = &mut out[i];
+                if m.rule_id.is_some() {
+                    continue; // one rule's explanation per base event
+                }
+                m.rule_id = a.rule.id.as_ref().map(|r| r.to_string());
+                m.via = Some(a.meta.id.to_string());
+                m.matched = values(&a, "vigil.detection.matched")
+                    .into_iter()
+                    .filter_map(|fv| {
+                        let (f, v) = fv.split_once('=')?;
+                        Some(((f != "<keyword>").then(|| f.to_owned()), v.to_owned()))
+                    })
+                    .collect();
+            }
+        }
+        Ok(out)
     }
 
     /// The lists and tables.

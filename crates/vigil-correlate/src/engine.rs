@@ -1957,6 +1957,43 @@ impl Engine {
             .sum()
     }
 
+    /// What in `ev` satisfied the selector `selector` of rule `id`: the fields and values of
+    /// its query's positive terms (field None: a full-text word), then those of its Sigma block.
+    /// None when the rule or selector is not loaded, or when the event does not satisfy the
+    /// selector (the rule changed since it fired). The alert page highlights these.
+    pub fn explain_selector(
+        &self,
+        id: &str,
+        selector: &str,
+        ev: &Event,
+    ) -> Option<Vec<(Option<String>, String)>> {
+        let ri = self.rule_index(id)?;
+        let rule = &self.rules.rules[ri];
+        let si = rule.selectors.iter().position(|s| s.name == selector)?;
+        let sel = &rule.selectors[si];
+        let mut out = Vec::new();
+        if let Some(f) = &sel.filter {
+            out.extend(
+                f.explain(ev as &dyn Record)?
+                    .into_iter()
+                    .map(|h| (h.field, h.value)),
+            );
+        }
+        if sel.sigma {
+            let set = self.rules.sigma.as_ref()?;
+            let mut dets = Vec::new();
+            set.matches(&SigmaRef(ev), &mut dets);
+            let d = dets
+                .into_iter()
+                .find(|d| self.sigma_ids.get(&d.rule.id) == Some(&(ri, si)))?;
+            out.extend(d.matched.into_iter().map(|m| {
+                let field = (m.field != "<keyword>").then_some(m.field);
+                (field, m.value)
+            }));
+        }
+        Some(out)
+    }
+
     /// "Why didn't this fire?" for one group of a rule: `values` are the group-by values in
     /// the rule's order.
     pub fn explain_group(&self, id: &str, tenant: &str, values: &[&str]) -> Option<GroupExplain> {

@@ -779,3 +779,55 @@ fn the_rule_report_measures_the_evaluation_cost_per_event() {
     assert!(r.ns_per_test > 0.0, "{r:?}");
     assert!(r.ns_per_event > 0.0, "{r:?}");
 }
+
+#[test]
+fn explain_selector_names_the_fields_and_words_that_satisfied_it() {
+    let rule = r#"
+id: words
+name: Failed root logins
+kind: standard
+severity: low
+window: 60s
+group_by: [source.ip]
+selectors:
+  - name: failure
+    query: '(event.action:ssh_login OR event.action:sudo) AND event.outcome:failure AND NOT user.name:alice'
+  - name: other
+    query: 'event.outcome:success'
+"#;
+    let e = Engine::new(
+        rules(&BRUTE.replace("id: bf", "id: bf2")),
+        EngineOptions::default(),
+    );
+    let hits = e.explain_selector("bf2", "failure", &fail(0.0, "192.0.2.9"));
+    let f = |f: &str, v: &str| (Some(f.to_string()), v.to_string());
+    assert_eq!(
+        hits,
+        Some(vec![
+            f("event.action", "ssh_login"),
+            f("event.outcome", "failure")
+        ])
+    );
+    let e = Engine::new(rules(rule), EngineOptions::default());
+    // the OR's matching branch only; the NOT decides without being listed
+    assert_eq!(
+        e.explain_selector("words", "failure", &fail(0.0, "192.0.2.9")),
+        Some(vec![
+            f("event.action", "ssh_login"),
+            f("event.outcome", "failure")
+        ])
+    );
+    // an event that does not satisfy the selector, an unknown selector, an unknown rule
+    assert_eq!(
+        e.explain_selector("words", "other", &fail(0.0, "192.0.2.9")),
+        None
+    );
+    assert_eq!(
+        e.explain_selector("words", "nope", &fail(0.0, "192.0.2.9")),
+        None
+    );
+    assert_eq!(
+        e.explain_selector("nope", "failure", &fail(0.0, "192.0.2.9")),
+        None
+    );
+}

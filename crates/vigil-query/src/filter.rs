@@ -89,6 +89,127 @@ impl CompiledFilter {
     pub fn is_match_all(&self) -> bool {
         matches!(self.root, Node::All)
     }
+
+    /// Why the record matches: the field values (and full-text words) of the positive terms
+    /// that made it match, in the order the filter tests them; None when it does not match.
+    /// Terms under a `NOT` decide but are not listed (nothing in the record shows them).
+    pub fn explain(&self, r: &dyn Record) -> Option<Vec<FilterHit>> {
+        let mut hits = Vec::new();
+        explain(&self.root, r, &mut hits).then_some(hits)
+    }
+}
+
+/// A field value, or a piece of the text, that made a filter match ([`CompiledFilter::explain`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterHit {
+    /// The field; None for full-text terms (bare words and phrases, matched in the text).
+    pub field: Option<String>,
+    /// The value that passed the test (a field's value), or the word found in the text (empty
+    /// when the text term is not a set of whole words).
+    pub value: String,
+}
+
+/// [`eval`], recording the hits of the positive terms; `Or` stops at its first true branch,
+/// `And` records the hits of every branch (dropped again when the `And` fails).
+fn explain(n: &Node, r: &dyn Record, hits: &mut Vec<FilterHit>) -> bool {
+    match n {
+        Node::All => true,
+        Node::And(xs) => {
+            let mark = hits.len();
+            let ok = xs.iter().all(|x| explain(x, r, hits));
+            if !ok {
+                hits.truncate(mark);
+            }
+            ok
+        }
+        Node::Or(xs) => xs.iter().any(|x| {
+            let mark = hits.len();
+            let ok = explain(x, r, hits);
+            if !ok {
+                hits.truncate(mark);
+            }
+            ok
+        }),
+        Node::Not(x) => !eval(x, r),
+        Node::Any(field, test) => {
+            let mut hit = None;
+            r.values(field, &mut |v| {
+                if hit.is_none() && test.test(v) {
+                    hit = Some(v.to_string());
+                }
+            });
+            match hit {
+                Some(value) => {
+                    hits.push(FilterHit {
+                        field: Some(field.clone()),
+                        value,
+                    });
+                    true
+                }
+                None => false,
+            }
+        }
+        Node::NoneOf(field, _) => {
+            let ok = eval(n, r);
+            if ok {
+                // the field's value is what was compared: show it
+                let mut first = None;
+                r.values(field, &mut |v| {
+                    if first.is_none() && !matches!(v, ValueRef::Null) {
+                        first = Some(v.to_string());
+                    }
+                });
+                hits.push(FilterHit {
+                    field: Some(field.clone()),
+                    value: first.unwrap_or_default(),
+                });
+            }
+            ok
+        }
+        Node::AnyWord(set) | Node::AllWords(set) => {
+            let ok = eval(n, r);
+            if ok {
+                let mut found: Vec<usize> = Vec::new();
+                r.text(&mut |bytes| {
+                    set.each_found(bytes, &mut |i| {
+                        if !found.contains(&i) {
+                            found.push(i);
+                        }
+                        true
+                    });
+                });
+                for i in found {
+                    if let Some((w, _)) = set.words.iter().find(|(_, k)| **k == i) {
+                        hits.push(FilterHit {
+                            field: None,
+                            value: String::from_utf8_lossy(w).into_owned(),
+                        });
+                    }
+                }
+            }
+            ok
+        }
+        Node::Text(m) => {
+            let ok = eval(n, r);
+            if ok {
+                hits.push(FilterHit {
+                    field: None,
+                    value: m.shown.to_string(),
+                });
+            }
+            ok
+        }
+        Node::AnyPhrase(_) => {
+            let ok = eval(n, r);
+            if ok {
+                hits.push(FilterHit {
+                    field: None,
+                    value: String::new(),
+                });
+            }
+            ok
+        }
+    }
 }
 
 fn compile(e: &Expr) -> Result<Node, QueryError> {
@@ -762,6 +883,9 @@ struct TextMatcher {
     left: bool,
     /// The match must not be followed by a word byte.
     right: bool,
+    /// The literal searched (bare words and phrases; empty for globs), for
+    /// [`CompiledFilter::explain`].
+    shown: Box<str>,
 }
 
 #[derive(Debug)]
@@ -784,7 +908,9 @@ impl TextMatcher {
         let b = s.as_bytes();
         let left = b.first().is_some_and(|&c| is_token_byte(c));
         let right = b.last().is_some_and(|&c| is_token_byte(c));
-        Self::bounded(s, left, right)
+        let mut m = Self::bounded(s, left, right)?;
+        m.shown = s.into();
+        Ok(m)
     }
 
     fn bounded(s: &str, left: bool, right: bool) -> Result<Self, QueryError> {
@@ -798,6 +924,7 @@ impl TextMatcher {
                 find: f,
                 left,
                 right,
+                shown: Box::default(),
             });
         }
         if s.is_ascii() {
@@ -806,6 +933,7 @@ impl TextMatcher {
                 find: TextFind::Ascii(ac),
                 left,
                 right,
+                shown: Box::default(),
             });
         }
         let mut re = String::from("(?i)");
@@ -824,6 +952,7 @@ impl TextMatcher {
             find,
             left: false,
             right: false,
+            shown: Box::default(),
         }
     }
 
@@ -1181,5 +1310,48 @@ mod tests {
         // Empty and only-wildcard needles match everything.
         assert!(text("", "x"));
         assert!(text("*", ""));
+    }
+
+    #[test]
+    fn explain_lists_the_positive_terms_that_decided() {
+        let eq = |v: &str| {
+            Expr::Term(Term::Eq {
+                field: "user.name".into(),
+                value: Value::Str(v.into()),
+                case_sensitive: false,
+            })
+        };
+        let word = |w: &str| Expr::Term(Term::Text(w.into()));
+        let rec = Rec {
+            user: vec!["bob".into(), "root".into()],
+            texts: vec![b"Failed password for root".to_vec()],
+        };
+        let hit = |f: Option<&str>, v: &str| FilterHit {
+            field: f.map(str::to_owned),
+            value: v.to_owned(),
+        };
+        // AND of a field test and a word: both listed
+        let f = CompiledFilter::new(&Expr::And(vec![eq("root"), word("failed")])).unwrap();
+        assert_eq!(
+            f.explain(&rec),
+            Some(vec![hit(Some("user.name"), "root"), hit(None, "failed")])
+        );
+        // OR: only the branch that matched; a failed AND branch leaves nothing behind
+        let f = CompiledFilter::new(&Expr::Or(vec![
+            Expr::And(vec![eq("bob"), word("accepted")]),
+            eq("root"),
+        ]))
+        .unwrap();
+        assert_eq!(f.explain(&rec), Some(vec![hit(Some("user.name"), "root")]));
+        // NOT decides without being listed; no match gives None
+        let f = CompiledFilter::new(&Expr::And(vec![
+            eq("bob"),
+            Expr::Not(Box::new(word("accepted"))),
+        ]))
+        .unwrap();
+        assert_eq!(f.explain(&rec), Some(vec![hit(Some("user.name"), "bob")]));
+        let f = CompiledFilter::new(&eq("alice")).unwrap();
+        assert_eq!(f.explain(&rec), None);
+        assert!(!f.matches(&rec));
     }
 }

@@ -175,6 +175,6 @@ pub use ast::{Agg, AggFunc, Bound, CmpOp, Expr, Query, SortKey, Stage, Term};
 pub use control::{CHECK_EVERY, CancelOnDrop, SearchControl};
 pub use error::QueryError;
 pub use exec::{ExecOptions, Executor, Row, Table};
-pub use filter::{CompiledFilter, Record, ascii_ci_finder, is_token_byte, whole_words};
+pub use filter::{CompiledFilter, FilterHit, Record, ascii_ci_finder, is_token_byte, whole_words};
 pub use parse::{MAX_DEPTH, MAX_QUERY_LEN, REGEX_SIZE_LIMIT, parse, parse_with};
 pub use value::{FieldType, Schema, SimpleSchema, Value, ValueRef};

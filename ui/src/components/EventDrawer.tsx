@@ -12,10 +12,13 @@ export function EventDrawer({
   event,
   onClose,
   onAddColumn,
+  matched,
 }: {
   event: EventDoc;
   onClose: () => void;
   onAddColumn: (f: string) => void;
+  /** Fields a rule matched (the alert page): their rows are marked. */
+  matched?: Set<string>;
 }) {
   const [tab, setTab] = useState<'fields' | 'source' | 'raw' | 'json'>('fields');
   const [adding, setAdding] = useState(false);
@@ -44,7 +47,7 @@ export function EventDrawer({
     <table className="kv">
       <tbody>
         {rows.map(([k, v]) => (
-          <tr key={k}>
+          <tr key={k} className={matched?.has(k) || matched?.has(k.slice(strip.length)) ? 'match-row' : undefined}>
             <th scope="row">
               {k.slice(strip.length)}
               {!strip && (

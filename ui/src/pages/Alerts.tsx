@@ -1,6 +1,8 @@
 // The alert queue (grouped by rule by default, filters, bulk actions) and the alert page.
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { useVirtualizer } from '@tanstack/react-virtual';
 import { Link, useNavigate, useParams, useSearchParams } from 'react-router-dom';
+import { alertEvents, matchIndex, type AlertBaseEvent } from '../api/alertEvents';
 import { api } from '../api/client';
 import type {
   Alert,
@@ -110,17 +112,6 @@ export function AlertsPage() {
     }
   }, [cursor, query]);
 
-  // the next page loads when the end of the list scrolls into view: a queue of 10,000 alerts
-  // is read a page at a time, never all at once
-  const sentinel = useRef<HTMLDivElement>(null);
-  useEffect(() => {
-    const el = sentinel.current;
-    if (!el || !cursor) return;
-    const io = new IntersectionObserver((entries) => entries.some((e) => e.isIntersecting) && void more(), { rootMargin: '400px' });
-    io.observe(el);
-    return () => io.disconnect();
-  }, [cursor, more]);
-
   const groups = useMemo(() => {
     const m = new Map<string, Alert[]>();
     for (const a of alerts) {
@@ -130,6 +121,27 @@ export function AlertsPage() {
     }
     return [...m.entries()];
   }, [alerts, grouped]);
+
+  // The queue is virtualized and paged: only the rows on screen (and a few more) are in the
+  // DOM, and the next page of 200 is read when the last loaded rows scroll into view, so a
+  // queue of 10,000 alerts is never read, nor drawn, all at once.
+  const rows = useMemo(() => {
+    const out: QueueRow[] = [];
+    for (const [rule, list] of groups) {
+      if (grouped) out.push({ kind: 'head', rule, list });
+      if (!grouped || !collapsed.has(rule)) for (const a of list) out.push({ kind: 'alert', a });
+    }
+    return out;
+  }, [groups, grouped, collapsed]);
+  const scroller = useRef<HTMLDivElement>(null);
+  const virt = useVirtualizer({ count: rows.length, getScrollElement: () => scroller.current, estimateSize: () => 41, overscan: 12 });
+  const vItems = virt.getVirtualItems();
+  const lastShown = vItems.length ? vItems[vItems.length - 1].index : -1;
+  useEffect(() => {
+    if (cursor && lastShown >= rows.length - 30) void more();
+  }, [cursor, lastShown, rows.length, more]);
+  const padTop = vItems.length ? vItems[0].start : 0;
+  const padBottom = vItems.length ? virt.getTotalSize() - vItems[vItems.length - 1].end : 0;
 
   const toggle = (ids: string[], on: boolean) =>
     setSelected((s) => {
@@ -217,7 +229,7 @@ export function AlertsPage() {
         </div>
       )}
       {!error && (
-        <div className="card flush" style={{ overflow: 'auto' }}>
+        <div className="card flush queue-scroll" ref={scroller} data-testid="alert-queue" data-rows={rows.length}>
           <table className="data">
             <thead>
               <tr>
@@ -240,25 +252,33 @@ export function AlertsPage() {
               </tr>
             </thead>
             <tbody>
-              {groups.map(([rule, list]) => (
-                <GroupRows
-                  key={rule || '-'}
-                  rule={rule}
-                  list={list}
-                  grouped={grouped}
-                  collapsed={collapsed.has(rule)}
-                  onCollapse={() =>
-                    setCollapsed((c) => {
-                      const n = new Set(c);
-                      if (n.has(rule)) n.delete(rule);
-                      else n.add(rule);
-                      return n;
-                    })
-                  }
-                  selected={selected}
-                  toggle={toggle}
-                />
-              ))}
+              {padTop > 0 && <tr aria-hidden="true" style={{ height: padTop }} />}
+              {vItems.map((it) => {
+                const r = rows[it.index];
+                return r.kind === 'head' ? (
+                  <GroupHead
+                    key={`h:${r.rule}`}
+                    index={it.index}
+                    measure={virt.measureElement}
+                    rule={r.rule}
+                    list={r.list}
+                    collapsed={collapsed.has(r.rule)}
+                    onCollapse={() =>
+                      setCollapsed((c) => {
+                        const n = new Set(c);
+                        if (n.has(r.rule)) n.delete(r.rule);
+                        else n.add(r.rule);
+                        return n;
+                      })
+                    }
+                    selected={selected}
+                    toggle={toggle}
+                  />
+                ) : (
+                  <AlertRow key={r.a.id} index={it.index} measure={virt.measureElement} a={r.a} selected={selected.has(r.a.id)} toggle={toggle} />
+                );
+              })}
+              {padBottom > 0 && <tr aria-hidden="true" style={{ height: padBottom }} />}
               {!loading && alerts.length === 0 && (
                 <tr>
                   <td colSpan={9} className="empty">
@@ -270,7 +290,6 @@ export function AlertsPage() {
           </table>
         </div>
       )}
-      <div ref={sentinel} />
       {cursor && (
         <div className="row" style={{ marginTop: 8 }}>
           <button onClick={() => void more()}>Load more alerts</button>
@@ -290,78 +309,92 @@ export function AlertsPage() {
   );
 }
 
-function GroupRows({
+type QueueRow = { kind: 'head'; rule: string; list: Alert[] } | { kind: 'alert'; a: Alert };
+
+function GroupHead({
+  index,
+  measure,
   rule,
   list,
-  grouped,
   collapsed,
   onCollapse,
   selected,
   toggle,
 }: {
+  index: number;
+  measure: (el: Element | null) => void;
   rule: string;
   list: Alert[];
-  grouped: boolean;
   collapsed: boolean;
   onCollapse: () => void;
   selected: Set<string>;
   toggle: (ids: string[], on: boolean) => void;
 }) {
-  const navigate = useNavigate();
   const ids = list.map((a) => a.id);
   const worst = list.reduce<Severity>((w, a) => (SEVERITIES.indexOf(a.severity) > SEVERITIES.indexOf(w) ? a.severity : w), 'low');
   return (
-    <>
-      {grouped && (
-        <tr className="group-head">
-          <td>
-            <input type="checkbox" aria-label={`Select every alert of ${rule}`} checked={ids.every((id) => selected.has(id))} onChange={(e) => toggle(ids, e.target.checked)} />
-          </td>
-          <td>
-            <SeverityBadge s={worst} />
-          </td>
-          <td colSpan={7}>
-            <button className="ghost small" onClick={onCollapse} aria-expanded={!collapsed}>
-              {collapsed ? '▸' : '▾'} {rule}
-            </button>{' '}
-            <span className="muted">
-              {list.length} alert{list.length === 1 ? '' : 's'} · {fmtNum(list.reduce((s, a) => s + a.count, 0))} events
-            </span>
-          </td>
-        </tr>
-      )}
-      {!collapsed &&
-        list.map((a) => (
-          <tr key={a.id} className={selected.has(a.id) ? 'selected' : undefined}>
-            <td>
-              <input type="checkbox" aria-label={`Select alert ${a.rule_name} ${a.id}`} checked={selected.has(a.id)} onChange={(e) => toggle([a.id], e.target.checked)} />
-            </td>
-            <td>
-              <SeverityBadge s={a.severity} />
-            </td>
-            <td>
-              <Link to={`/alerts/${a.id}`} onClick={(e) => { e.preventDefault(); navigate(`/alerts/${a.id}`); }}>
-                {a.rule_name}
-              </Link>
-            </td>
-            <td>
-              {a.entities.slice(0, 4).map((e, i) => (
-                <span key={i} style={{ marginRight: 8 }}>
-                  <span className="muted">{e.kind}</span> <PV field={ENTITY_FIELD[e.kind] ?? e.kind} value={e.value} />
-                </span>
-              ))}
-              {a.entities.length > 4 && <span className="muted">+{a.entities.length - 4}</span>}
-            </td>
-            <td className="num">{fmtNum(a.count)}</td>
-            <td className="num">{a.risk_score}</td>
-            <td>
-              <StatusBadge s={a.status} />
-            </td>
-            <td>{a.assignee ?? <span className="muted">—</span>}</td>
-            <td title={fmtTime(a.last_seen)}>{ago(a.last_seen)}</td>
-          </tr>
+    <tr className="group-head" data-index={index} ref={measure}>
+      <td>
+        <input type="checkbox" aria-label={`Select every alert of ${rule}`} checked={ids.every((id) => selected.has(id))} onChange={(e) => toggle(ids, e.target.checked)} />
+      </td>
+      <td>
+        <SeverityBadge s={worst} />
+      </td>
+      <td colSpan={7}>
+        <button className="ghost small" onClick={onCollapse} aria-expanded={!collapsed}>
+          {collapsed ? '▸' : '▾'} {rule}
+        </button>{' '}
+        <span className="muted">
+          {list.length} alert{list.length === 1 ? '' : 's'} · {fmtNum(list.reduce((s, a) => s + a.count, 0))} events
+        </span>
+      </td>
+    </tr>
+  );
+}
+
+function AlertRow({
+  index,
+  measure,
+  a,
+  selected,
+  toggle,
+}: {
+  index: number;
+  measure: (el: Element | null) => void;
+  a: Alert;
+  selected: boolean;
+  toggle: (ids: string[], on: boolean) => void;
+}) {
+  const navigate = useNavigate();
+  return (
+    <tr className={selected ? 'selected' : undefined} data-index={index} ref={measure}>
+      <td>
+        <input type="checkbox" aria-label={`Select alert ${a.rule_name} ${a.id}`} checked={selected} onChange={(e) => toggle([a.id], e.target.checked)} />
+      </td>
+      <td>
+        <SeverityBadge s={a.severity} />
+      </td>
+      <td>
+        <Link to={`/alerts/${a.id}`} onClick={(e) => { e.preventDefault(); navigate(`/alerts/${a.id}`); }}>
+          {a.rule_name}
+        </Link>
+      </td>
+      <td>
+        {a.entities.slice(0, 4).map((e, i) => (
+          <span key={i} style={{ marginRight: 8 }}>
+            <span className="muted">{e.kind}</span> <PV field={ENTITY_FIELD[e.kind] ?? e.kind} value={e.value} />
+          </span>
         ))}
-    </>
+        {a.entities.length > 4 && <span className="muted">+{a.entities.length - 4}</span>}
+      </td>
+      <td className="num">{fmtNum(a.count)}</td>
+      <td className="num">{a.risk_score}</td>
+      <td>
+        <StatusBadge s={a.status} />
+      </td>
+      <td>{a.assignee ?? <span className="muted">—</span>}</td>
+      <td title={fmtTime(a.last_seen)}>{ago(a.last_seen)}</td>
+    </tr>
   );
 }
 
@@ -406,6 +439,8 @@ export function AlertDetailPage() {
   const [alert, setAlert] = useState<AlertDetail | null>(null);
   const [history, setHistory] = useState<AlertHistory | null>(null);
   const [events, setEvents] = useState<EventDoc[] | null>(null);
+  const [explained, setExplained] = useState<AlertBaseEvent[] | null>(null);
+  const [openMatched, setOpenMatched] = useState<AlertBaseEvent | null>(null);
   const [related, setRelated] = useState<Alert[]>([]);
   const [error, setError] = useState<unknown>(null);
   const [comment, setComment] = useState('');
@@ -421,8 +456,20 @@ export function AlertDetailPage() {
       setError(null);
       api.alertHistory(id).then(setHistory, () => setHistory(null));
       if (a.event_ids.length) {
-        const q = `vigil.event_id in (${a.event_ids.slice(0, 200).join(', ')})`;
-        api.search({ q, tenant: a.tenant, limit: 200 }).then((r) => setEvents(r.kind === 'events' ? r.events : []), () => setEvents([]));
+        // the base events with what matched in each; servers that cannot say (no correlator)
+        // get the events by id, without highlighting
+        const byId = () => {
+          const q = `vigil.event_id in (${a.event_ids.slice(0, 200).join(', ')})`;
+          api.search({ q, tenant: a.tenant, limit: 200 }).then((r) => setEvents(r.kind === 'events' ? r.events : []), () => setEvents([]));
+        };
+        alertEvents(id).then(
+          (x) => {
+            if (!x) return byId();
+            setExplained(x.events.filter((e) => e.event));
+            setEvents(x.events.flatMap((e) => (e.event ? [e.event] : [])));
+          },
+          byId,
+        );
       } else setEvents([]);
       const ent = a.entities[0];
       if (ent) {
@@ -583,6 +630,8 @@ export function AlertDetailPage() {
             <div className="empty">Loading…</div>
           ) : events.length === 0 ? (
             <div className="empty">The events of this alert are not in the store any more (retention) or were not kept.</div>
+          ) : explained ? (
+            <MatchedEvents list={explained} onOpen={setOpenMatched} />
           ) : (
             <table className="data">
               <thead>
@@ -613,6 +662,14 @@ export function AlertDetailPage() {
         </section>
       </div>
       {openEvent && <EventDrawer event={openEvent} onClose={() => setOpenEvent(null)} onAddColumn={() => {}} />}
+      {openMatched?.event && (
+        <EventDrawer
+          event={openMatched.event}
+          matched={new Set(openMatched.matched.flatMap((m) => (m.field ? [m.field] : [])))}
+          onClose={() => setOpenMatched(null)}
+          onAddColumn={() => {}}
+        />
+      )}
       {closing && (
         <CloseDialog
           count={1}
@@ -672,5 +729,73 @@ function LinkDialog({ tenant, alertId, onClose, onDone }: { tenant: string; aler
         </select>
       </label>
     </Dialog>
+  );
+}
+
+/** Marks the case-insensitive occurrences of `words` in `text`. */
+function marked(text: string, words: string[]) {
+  const ws = words.filter((w) => w.length > 0).sort((a, b) => b.length - a.length);
+  if (!ws.length || !text) return text;
+  const esc = ws.map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  const parts = text.split(new RegExp(`(${esc.join('|')})`, 'gi'));
+  return parts.map((p, i) => (i % 2 === 1 ? <mark key={i} className="match">{p}</mark> : p));
+}
+
+const SHOWN: [string, string][] = [
+  ['host.name', 'Host'],
+  ['source.ip', 'Source IP'],
+  ['user.name', 'User'],
+];
+
+/** The base events with the conditions each satisfied: the selector, the matched field values
+ * as chips, and those fields and words marked in the row. */
+function MatchedEvents({ list, onOpen }: { list: AlertBaseEvent[]; onOpen: (e: AlertBaseEvent) => void }) {
+  return (
+    <table className="data" data-testid="matched-events">
+      <thead>
+        <tr>
+          <th>Time</th>
+          <th>Matched</th>
+          {SHOWN.map(([, label]) => (
+            <th key={label}>{label}</th>
+          ))}
+          <th>Message</th>
+        </tr>
+      </thead>
+      <tbody>
+        {list.map((b) => {
+          const f = flatten(b.event ?? {});
+          const idx = matchIndex(b.matched);
+          const msgField = f['message'] !== undefined ? 'message' : 'event.original';
+          const msg = display(f[msgField]);
+          // full-text words, and matched values of the message itself, are marked in it
+          const words = [...(idx.get(null) ?? []), ...(idx.get(msgField) ?? [])].filter((w) => w !== msg);
+          return (
+            <tr key={b.id} data-testid="base-event" onClick={() => onOpen(b)} style={{ cursor: 'pointer' }}>
+              <td className="mono">{fmtTime(display(f['@timestamp']))}</td>
+              <td>
+                {b.selector && <span className="badge" title="The rule's selector this event satisfied">{b.selector}</span>}{' '}
+                {b.matched.length === 0 ? (
+                  <span className="muted">not recoverable</span>
+                ) : (
+                  b.matched.map((m, i) => (
+                    <mark key={i} className="match chip mono" title={m.field ? `${m.field} matched ${m.value}` : `the text contains ${m.value}`}>
+                      {m.field ?? 'text'}
+                      {m.value ? ` = ${m.value.length > 60 ? `${m.value.slice(0, 60)}…` : m.value}` : ''}
+                    </mark>
+                  ))
+                )}
+              </td>
+              {SHOWN.map(([field]) => (
+                <td key={field} className={idx.has(field) ? 'match-cell' : undefined}>
+                  <PV field={field} value={f[field] ?? null} />
+                </td>
+              ))}
+              <td className={idx.has(msgField) && !words.length ? 'match-cell' : undefined}>{marked(msg, words)}</td>
+            </tr>
+          );
+        })}
+      </tbody>
+    </table>
   );
 }

@@ -451,3 +451,83 @@ pub async fn delete_suppression(
         .await?;
     Ok(no_content())
 }
+
+// ------------------------------------------------------------------ matched conditions
+
+/// One condition of the rule that an event satisfied.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MatchedField {
+    /// The event field; null for a full-text word (found in the raw line or message).
+    pub field: Option<String>,
+    /// The value that satisfied the condition (for a full-text term, the word found; empty
+    /// when the term is a phrase or a pattern).
+    pub value: String,
+}
+
+/// A base event of an alert with what in it made the rule match.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlertBaseEvent {
+    /// The base event's id.
+    pub id: String,
+    /// The correlation event (or Sigma alert event) it was found through.
+    pub via: Option<String>,
+    /// The rule that matched it.
+    pub rule_id: Option<String>,
+    /// The correlation rule's selector it satisfied (null for Sigma rules).
+    pub selector: Option<String>,
+    /// The stored event (nested ECS JSON), null when it is no longer stored.
+    #[schema(value_type = Object)]
+    pub event: serde_json::Value,
+    /// The conditions it satisfied, in the rule's order (empty when they could not be
+    /// recovered: the rule changed or is gone, or the event is no longer stored).
+    pub matched: Vec<MatchedField>,
+}
+
+/// An alert's base events with their matched conditions.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlertEvents {
+    /// Base events, in the order the alert lists them (at most 200 of the alert's event ids
+    /// are read; a correlation event stands for all its base events).
+    pub events: Vec<AlertBaseEvent>,
+}
+
+/// An alert's base events, each with the selector or condition it satisfied and the fields and
+/// values that matched (the alert page highlights them). Needs `alerts.read` and `search` in
+/// the alert's tenant; 503 `correlation_off` when the server runs without the correlator.
+#[utoipa::path(get, path = "/api/v1/alerts/{id}/events", tag = "alerts", params(("id" = String, Path, description = "alert id")),
+    responses((status = 200, body = AlertEvents), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("bearer" = []), ("session" = [])))]
+pub async fn alert_events(
+    State(st): State<ApiState>,
+    caller: Caller,
+    PathParam(id): PathParam<String>,
+) -> ApiResult<axum::Json<AlertEvents>> {
+    let core = st.core()?;
+    let scope = caller.scope(Action::AlertsRead, &[])?;
+    let alert = core.store.get_alert(&scope, &id).await?;
+    caller.scope(Action::Search, std::slice::from_ref(&alert.tenant))?;
+    let c = super::correlation::correlator(&st)?;
+    let ids = core.store.alert_event_ids(&scope, &id).await?;
+    let tenant = alert.tenant.clone();
+    let found = tokio::task::spawn_blocking(move || c.explain_alert_events(&tenant, &ids))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    Ok(axum::Json(AlertEvents {
+        events: found
+            .into_iter()
+            .map(|m| AlertBaseEvent {
+                id: m.id,
+                via: m.via,
+                rule_id: m.rule_id,
+                selector: m.selector,
+                event: m.event.map(|e| e.to_json()).unwrap_or_default(),
+                matched: m
+                    .matched
+                    .into_iter()
+                    .map(|(field, value)| MatchedField { field, value })
+                    .collect(),
+            })
+            .collect(),
+    }))
+}

@@ -95,6 +95,7 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(alerts::bulk_update))
         .routes(routes!(alerts::list_comments, alerts::add_comment))
         .routes(routes!(alerts::history))
+        .routes(routes!(alerts::alert_events))
         .routes(routes!(
             alerts::list_suppressions,
             alerts::create_suppression
