@@ -769,7 +769,7 @@ impl Engine {
             st.stats.evaluated += 1;
             st.cost.tests += 1;
             // `field:*` selectors reached through their field's presence route hold already
-            if let Some(f) = s.filter.as_ref().filter(|_| !(s.exists_only && !s.sigma)) {
+            if let Some(f) = s.filter.as_ref().filter(|_| !s.exists_only || s.sigma) {
                 // selectors with the same query (many rules share one) are evaluated once per
                 // event
                 let class = classes[sel_base[ri] + si] as usize;
