@@ -9,6 +9,8 @@ figures compare like for like; `--peers` runs those daemons in the same invocati
     python3 bench/e2e.py --vigil target/release/vigil --runs 3 --peers
     python3 bench/e2e.py --proto udp --udp-rate 50000
     python3 bench/e2e.py --pack linux --forward --peers --peer-targets rsyslog-parse,syslog-ng-parse
+    python3 bench/e2e.py --pack linux --sigma ../shared/corpora/sigma/rules/linux \
+        --correlation rules/correlation --runs 3          # detection and correlation live too
 
 `--forward` runs Vigil the way the peers' configurations run: TCP in, parse/normalize, one JSON
 line per event appended to a file (a `type: file` destination, no store), so CPU per event
@@ -116,12 +118,12 @@ class Api:
         with urllib.request.urlopen(req, timeout=120) as r:
             return json.loads(r.read())
 
-    def count(self):
-        t = self.search("| count")
+    def count(self, q=""):
+        t = self.search(f"{q} | count")
         return int(t["rows"][0][0]) if t["rows"] else 0
 
-    def count_by(self, field):
-        t = self.search(f"| count by {field}")
+    def count_by(self, field, q=""):
+        t = self.search(f"{q} | count by {field}")
         return {row[0]: int(row[1]) for row in t["rows"]}
 
     def metric(self, name, contains=""):
@@ -136,7 +138,7 @@ def start_vigil(a, data, sport, hport):
     log = open(os.path.join(data, "..", os.path.basename(data) + ".log"), "w")
     cmd = [a.vigil, "up", "--data-dir", data, "--syslog-addr", f"127.0.0.1:{sport}",
            "--http-addr", f"127.0.0.1:{hport}"]
-    if a.pack or a.forward:
+    if a.pack or a.forward or a.sigma or a.correlation:
         cfg = os.path.join(data, "..", os.path.basename(data) + ".yaml")
         with open(cfg, "w") as f:
             f.write("version: 1\ncollectors:\n  - id: syslog\n    connector: { type: syslog, tcp: 127.0.0.1:5514 }\n")
@@ -144,6 +146,14 @@ def start_vigil(a, data, sport, hport):
                 f.write(f"    normalizer: {{ type: pack, name: {a.pack} }}\n")
             if a.forward:
                 f.write(f"destinations:\n  - type: file\n    path: {forward_path(data)}\n")
+            if a.sigma:
+                f.write("detection:\n  pipeline: ecs\n  rules:\n")
+                for d in a.sigma:
+                    f.write(f"    - {os.path.abspath(d)}\n")
+            if a.correlation:
+                f.write("correlation:\n  rules:\n")
+                for d in a.correlation:
+                    f.write(f"    - {os.path.abspath(d)}\n")
         cmd += ["--config", cfg]
     p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.time() + 30
@@ -158,6 +168,10 @@ def start_vigil(a, data, sport, hport):
     with open(os.path.join(data, "api-token")) as f:
         token = f.read().strip()
     return p, Api(f"http://127.0.0.1:{hport}", token)
+
+
+def rules_live(a):
+    return bool(a.sigma or a.correlation)
 
 
 def forward_path(data):
@@ -254,7 +268,12 @@ def run_once(a, i, n_expected, by_process, by_host):
             now = time.monotonic()
             if count != last:
                 last, last_change = count, now
-            if count >= sent:
+            if count >= sent and rules_live(a):
+                # the gauge counts correlation events too: wait for every base event
+                count = api.count("vigil.type:base")
+                if count >= sent:
+                    break
+            elif count >= sent:
                 break
             if now - last_change > a.stall_timeout or now - t0 > a.max_time:
                 r["error"] = f"stalled at {count} of {sent}"
@@ -267,11 +286,14 @@ def run_once(a, i, n_expected, by_process, by_host):
             r["sender"] = json.loads(out)
         wall = t1 - t0
         cpu = cpu1 - cpu0
+        base_q = "vigil.type:base" if rules_live(a) else ""
         if a.forward:
             searchable = count
         else:
-            searchable = api.count()
+            searchable = api.count(base_q)
             r["searchable_after"] = searchable
+            if rules_live(a):
+                r["correlation_events"] = api.count("vigil.type:correlation")
         if searchable != count:
             r["error"] = f"gauge said {count} but `| count` found {searchable}"
         r.update({
@@ -284,8 +306,8 @@ def run_once(a, i, n_expected, by_process, by_host):
             if a.forward:
                 got_p, got_h = forward_counts(forward_path(data))
             else:
-                got_p = api.count_by("process.name")
-                got_h = api.count_by("host.name")
+                got_p = api.count_by("process.name", base_q)
+                got_h = api.count_by("host.name", base_q)
             r["process_counts_exact"] = got_p == by_process
             r["host_counts_exact"] = got_h == by_host
             if got_p != by_process:
@@ -362,6 +384,10 @@ def main():
     ap.add_argument("--forward", action="store_true",
                     help="write normalized events to a JSON-lines file instead of the store (like the peers)")
     ap.add_argument("--pack", default=None, help="normalize with this pack (e.g. linux) instead of the syslog header")
+    ap.add_argument("--sigma", action="append", default=[],
+                    help="Sigma rule file or directory run live (detection, `ecs` pipeline); repeatable")
+    ap.add_argument("--correlation", action="append", default=[],
+                    help="correlation rule file or directory run live (e.g. rules/correlation); repeatable")
     a = ap.parse_args()
 
     ensure_corpus(a.corpus, a.lines, a.python_gen)
@@ -373,7 +399,8 @@ def main():
         print(json.dumps(r), flush=True)
         runs.append(r)
     peers = run_peers(a) if a.peers else {}
-    label = a.label or f"vigil-{a.proto}" + ("-forward" if a.forward else "") + (f"-{a.pack}" if a.pack else "")
+    label = a.label or (f"vigil-{a.proto}" + ("-forward" if a.forward else "") + (f"-{a.pack}" if a.pack else "")
+                        + ("-sigma" if a.sigma else "") + ("-correlation" if a.correlation else ""))
     summary = {k: med(runs, k) for k in ["events_per_s", "wall_s", "cpu_us_per_event", "cpu_s_per_million",
                                          "events_per_cpu_s", "bytes_per_event", "query_count_by_process_ms",
                                          "query_needle_ms"]}
@@ -387,6 +414,10 @@ def main():
     what = "parse+normalize+JSON file" if a.forward else "parse+normalize+store+index"
     if a.pack:
         what += f", pack {a.pack}"
+    if a.sigma:
+        what += ", Sigma " + "+".join(os.path.basename(os.path.normpath(d)) for d in a.sigma)
+    if a.correlation:
+        what += ", correlation " + "+".join(os.path.basename(os.path.normpath(d)) for d in a.correlation)
     print(f"| vigil up ({a.proto}, {what}) | {summary['events_per_s']} | "
           f"{summary['cpu_us_per_event']} | {summary['events_per_cpu_s']} |")
     for name, s in peers.items():

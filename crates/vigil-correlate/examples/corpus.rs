@@ -252,8 +252,10 @@ fn main() {
     let corr_cpu = cpu() - c1;
     let n = events.len() as f64;
     let late: u64 = (0..n_rules).map(|i| engine.stats(i).late).sum();
+    let tests: u64 = (0..n_rules).map(|i| engine.stats(i).evaluated).sum();
+    let facts: u64 = (0..n_rules).map(|i| engine.stats(i).matched).sum();
     println!(
-        "corpus: {} lines, seed {}, rfc5424 ratio {}, shuffle {} s | rules: {} | normalize: {:.2} s CPU ({:.0} lines/CPU-s) | correlate: {:.2} s CPU ({:.0} lines/CPU-s) | late events: {} | VmHWM {}",
+        "corpus: {} lines, seed {}, rfc5424 ratio {}, shuffle {} s | rules: {} | normalize: {:.2} s CPU ({:.0} lines/CPU-s) | correlate: {:.2} s CPU ({:.0} lines/CPU-s) | selector tests {} | matched (rule, event) pairs {} | late events: {} | VmHWM {}",
         events.len(),
         a.seed,
         a.ratio,
@@ -263,6 +265,8 @@ fn main() {
         n / norm_cpu.as_secs_f64().max(1e-9),
         corr_cpu.as_secs_f64(),
         n / corr_cpu.as_secs_f64().max(1e-9),
+        tests,
+        facts,
         late,
         status("VmHWM:"),
     );
@@ -274,5 +278,17 @@ fn main() {
     );
     for (id, c) in &per_rule {
         println!("  {id}: {c}");
+    }
+    if std::env::var_os("CORPUS_RULE_STATS").is_some() {
+        let mut rows: Vec<(u64, u64, String)> = (0..n_rules)
+            .map(|i| {
+                let s = engine.stats(i);
+                (s.matched, s.evaluated, engine.rules().rules[i].id.clone())
+            })
+            .collect();
+        rows.sort();
+        for (m, e, id) in rows.iter().rev().take(25) {
+            eprintln!("  {id}: tested {e}, matched {m}");
+        }
     }
 }

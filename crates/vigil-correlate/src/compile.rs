@@ -122,6 +122,12 @@ pub struct Selector {
     /// A field the query requires to be present (when it has no route): the selector is
     /// evaluated only on events that have it.
     pub requires: Option<String>,
+    /// Prefilter routes when there is no single one: the query is an `OR` of branches on
+    /// different fields, each with a route; the selector is a candidate when any of them hits.
+    pub any_routes: Vec<(String, Vec<String>)>,
+    /// The query is exactly `requires:*` (the field has a value): an event routed to the
+    /// selector by that field matches it without evaluating the query.
+    pub exists_only: bool,
     /// Whether the selector takes correlation and service events (its query names
     /// `vigil.type`); other selectors see base and aggregated events only, so a rule never
     /// feeds on its own output by accident.
@@ -209,6 +215,14 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// An absence rule with one selector and no list test (a source that goes silent): its
+    /// state per group is the newest event, updated on arrival, in any order.
+    pub fn is_silent_group(&self) -> bool {
+        self.kind == RuleKind::Absence
+            && self.selectors.len() == 1
+            && self.selectors[0].lists.is_empty()
+    }
+
     /// Index of a captured field.
     pub fn capture_index(&self, field: &str) -> Option<usize> {
         self.captures.iter().position(|c| c == field)
@@ -342,6 +356,30 @@ fn route_of(expr: &Expr) -> Option<(String, Vec<String>)> {
                 values.extend(v);
             }
             Some((field?, values))
+        }
+        _ => None,
+    }
+}
+
+/// Routes one of which every match of `expr` takes: for an `OR` of branches on different
+/// fields (`event.code:4672 OR (event.module:sshd AND user.name:root)`), each branch's route.
+fn any_routes_of(expr: &Expr) -> Option<Vec<(String, Vec<String>)>> {
+    if let Some(r) = route_of(expr) {
+        return Some(vec![r]);
+    }
+    match expr {
+        Expr::And(children) => children.iter().find_map(any_routes_of),
+        Expr::Or(children) => {
+            let mut out: Vec<(String, Vec<String>)> = Vec::new();
+            for c in children {
+                for (f, vs) in any_routes_of(c)? {
+                    match out.iter_mut().find(|(g, _)| *g == f) {
+                        Some((_, have)) => have.extend(vs),
+                        None => out.push((f, vs)),
+                    }
+                }
+            }
+            Some(out)
         }
         _ => None,
     }
@@ -942,6 +980,8 @@ impl Loader {
             let mut filter = None;
             let mut route = None;
             let mut requires = None;
+            let mut any_routes = Vec::new();
+            let mut exists_only = false;
             if let Some(q) = &s.query {
                 match vigil_event::query::parse_query(q) {
                     Ok(query) if !query.stages.is_empty() => probs.push((
@@ -951,6 +991,11 @@ impl Loader {
                     Ok(query) => {
                         route = route_of(&query.filter);
                         requires = required_field(&query.filter);
+                        if route.is_none() {
+                            any_routes = any_routes_of(&query.filter).unwrap_or_default();
+                        }
+                        exists_only = matches!(&query.filter, Expr::Term(Term::Exists { field })
+                            if requires.as_deref() == Some(field.as_str()));
                         match CompiledFilter::new(&query.filter) {
                             Ok(f) => filter = Some(f),
                             Err(e) => probs.push((format!("{at}.query"), e.render(q))),
@@ -1084,6 +1129,8 @@ impl Loader {
                 join: join_specs,
                 route,
                 requires,
+                any_routes,
+                exists_only,
                 derived: s
                     .query
                     .as_deref()

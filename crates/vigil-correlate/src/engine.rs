@@ -3,6 +3,10 @@
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+
+/// Hash maps on the hot path (group keys, prefilter values): foldhash, seeded per process
+/// (group keys come from event fields an attacker can choose).
+type FastMap<K, V> = HashMap<K, V, foldhash::quality::RandomState>;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -111,33 +115,40 @@ struct Fact {
     depth: u8,
 }
 
-/// A buffered fact, ordered by its key held inline (comparisons touch no other memory).
+/// A buffered fact with its order key: earliest event time, then id, then arrival.
 struct Pend {
     key: (i64, u128, u64),
-    fact: Box<Fact>,
+    fact: Fact,
 }
 
 impl Pend {
     fn new(fact: Fact) -> Pend {
         Pend {
             key: (fact.ts, fact.id, fact.seq),
-            fact: Box::new(fact),
+            fact,
         }
     }
 }
 
-impl PartialEq for Pend {
+/// A fact out of order, in the heap: the key inline (comparisons touch no other memory), the
+/// fact boxed (sifting moves 48 bytes, not the whole fact).
+struct HeapPend {
+    key: (i64, u128, u64),
+    fact: Box<Fact>,
+}
+
+impl PartialEq for HeapPend {
     fn eq(&self, o: &Self) -> bool {
         self.key == o.key
     }
 }
-impl Eq for Pend {}
-impl PartialOrd for Pend {
+impl Eq for HeapPend {}
+impl PartialOrd for HeapPend {
     fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
         Some(self.cmp(o))
     }
 }
-impl Ord for Pend {
+impl Ord for HeapPend {
     fn cmp(&self, o: &Self) -> Ordering {
         // min-heap: earliest event time, then id, then arrival
         o.key.cmp(&self.key)
@@ -145,12 +156,12 @@ impl Ord for Pend {
 }
 
 /// A rule's reorder buffer: facts that arrive in order (the common case) are appended to a
-/// sorted run in O(1); the others go to a heap; the next due fact is the smaller of the two
-/// fronts.
+/// sorted run in O(1), inline; the others go to a heap; the next due fact is the smaller of
+/// the two fronts.
 #[derive(Default)]
 struct Buffer {
     run: VecDeque<Pend>,
-    heap: BinaryHeap<Pend>,
+    heap: BinaryHeap<HeapPend>,
 }
 
 impl Buffer {
@@ -158,13 +169,17 @@ impl Buffer {
         if self.run.back().is_none_or(|b| b.key <= p.key) {
             self.run.push_back(p);
         } else {
-            self.heap.push(p);
+            self.heap.push(HeapPend {
+                key: p.key,
+                fact: Box::new(p.fact),
+            });
         }
     }
     fn peek_key(&self) -> Option<(i64, u128, u64)> {
         match (self.run.front(), self.heap.peek()) {
             (Some(a), Some(b)) => Some(a.key.min(b.key)),
-            (a, b) => a.or(b).map(|p| p.key),
+            (Some(a), None) => Some(a.key),
+            (None, b) => b.map(|p| p.key),
         }
     }
     fn pop(&mut self) -> Option<Pend> {
@@ -176,14 +191,20 @@ impl Buffer {
         if from_run {
             self.run.pop_front()
         } else {
-            self.heap.pop()
+            self.heap.pop().map(|h| Pend {
+                key: h.key,
+                fact: *h.fact,
+            })
         }
     }
     fn len(&self) -> usize {
         self.run.len() + self.heap.len()
     }
-    fn iter(&self) -> impl Iterator<Item = &Pend> {
-        self.run.iter().chain(self.heap.iter())
+    fn facts(&self) -> impl Iterator<Item = &Fact> {
+        self.run
+            .iter()
+            .map(|p| &p.fact)
+            .chain(self.heap.iter().map(|h| &*h.fact))
     }
 }
 
@@ -259,8 +280,8 @@ type GKey = Vec<SmolStr>;
 #[derive(Default)]
 struct RuleState {
     pending: Buffer,
-    groups: HashMap<GKey, Bucket>,
-    late_groups: HashMap<GKey, Bucket>,
+    groups: FastMap<GKey, Bucket>,
+    late_groups: FastMap<GKey, Bucket>,
     timers: BinaryHeap<Reverse<(i64, bool, GKey)>>,
     frontier: i64,
     last_sweep: i64,
@@ -316,7 +337,7 @@ pub struct Engine {
     /// (rule, selector) of each Sigma rule of the shared set, by its index.
     sigma_ids: HashMap<String, (usize, usize)>,
     /// Prefilter: field → lowercase value → selectors (global ids).
-    routes: Vec<(FieldRef, HashMap<String, Vec<usize>>)>,
+    routes: Vec<(FieldRef, FastMap<String, Vec<usize>>)>,
     /// Per rule, its fields resolved once.
     fields: Vec<RuleFieldRefs>,
     /// Selectors without a route but with a required field: tested on events that have it.
@@ -325,6 +346,13 @@ pub struct Engine {
     unrouted: Vec<usize>,
     /// Global selector id → (rule, selector).
     sel_ids: Vec<(usize, usize)>,
+    /// Per rule, the global id of its first selector.
+    sel_base: Vec<usize>,
+    /// Global selector id → its query's class (selectors with the same query text share one).
+    filter_class: Vec<u32>,
+    /// Per class, the event stamp it was last evaluated on, and the result.
+    class_seen: Vec<u32>,
+    class_hit: Vec<bool>,
     max_ts: i64,
     declared_wm: i64,
     seq: u64,
@@ -334,6 +362,12 @@ pub struct Engine {
     cand: Vec<u32>,
     cand_gen: u32,
     masks: Vec<u64>,
+    /// Reused per matched rule: the group key being built.
+    scratch_key: GKey,
+    /// Reused per event: candidate selectors, touched rules, matched (rule, mask) pairs.
+    scratch_cands: Vec<usize>,
+    scratch_touched: Vec<usize>,
+    scratch_matched: Vec<(usize, u64)>,
     /// Events (depth 0) processed since start, for the cost per event.
     events_in: u64,
 }
@@ -479,13 +513,22 @@ impl Engine {
     pub fn from_rules(rules: Arc<Rules>, opts: EngineOptions) -> Engine {
         let stores = Stores::new(rules.stores.clone());
         let mut sel_ids = Vec::new();
-        let mut route_map: BTreeMap<String, HashMap<String, Vec<usize>>> = BTreeMap::new();
+        let mut route_map: BTreeMap<String, FastMap<String, Vec<usize>>> = BTreeMap::new();
         let mut unrouted = Vec::new();
         let mut exists_map: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        let mut sel_base = Vec::with_capacity(rules.rules.len());
+        let mut filter_class = Vec::new();
+        let mut class_of: HashMap<&str, u32> = HashMap::new();
         for (ri, r) in rules.rules.iter().enumerate() {
+            sel_base.push(sel_ids.len());
             for (si, s) in r.selectors.iter().enumerate() {
                 let g = sel_ids.len();
                 sel_ids.push((ri, si));
+                let next = class_of.len() as u32;
+                filter_class.push(match &s.query_text {
+                    Some(q) => *class_of.entry(q.as_str()).or_insert(next),
+                    None => u32::MAX,
+                });
                 if s.sigma {
                     continue; // candidates come from the Sigma set
                 }
@@ -496,6 +539,17 @@ impl Engine {
                             let e = m.entry(v.clone()).or_default();
                             if !e.contains(&g) {
                                 e.push(g);
+                            }
+                        }
+                    }
+                    None if !s.any_routes.is_empty() => {
+                        for (field, values) in &s.any_routes {
+                            let m = route_map.entry(field.clone()).or_default();
+                            for v in values {
+                                let e = m.entry(v.clone()).or_default();
+                                if !e.contains(&g) {
+                                    e.push(g);
+                                }
                             }
                         }
                     }
@@ -522,6 +576,12 @@ impl Engine {
             })
             .collect();
         let n_sel = sel_ids.len();
+        let n_classes = class_of.len();
+        // a selector without query text has no filter; give it a class of its own anyway
+        for c in filter_class.iter_mut().filter(|c| **c == u32::MAX) {
+            *c = n_classes as u32;
+        }
+        drop(class_of);
         let n_rules = rules.rules.len();
         let fields = rules
             .rules
@@ -549,6 +609,10 @@ impl Engine {
                 .collect(),
             unrouted,
             sel_ids,
+            sel_base,
+            filter_class,
+            class_seen: vec![0; n_classes + 1],
+            class_hit: vec![false; n_classes + 1],
             max_ts: i64::MIN,
             declared_wm: i64::MIN,
             seq: 0,
@@ -557,6 +621,10 @@ impl Engine {
             cand: vec![0; n_sel],
             cand_gen: 0,
             masks: vec![0; n_rules],
+            scratch_key: Vec::new(),
+            scratch_cands: Vec::new(),
+            scratch_touched: Vec::new(),
+            scratch_matched: Vec::new(),
             events_in: 0,
         }
     }
@@ -619,14 +687,18 @@ impl Engine {
         out
     }
 
-    fn match_selectors(&mut self, ev: &Event) -> Vec<(usize, u64)> {
+    /// The rules whose selectors match `ev`, each with the mask of its matching selectors,
+    /// in rule order, into `matched`.
+    fn match_selectors(&mut self, ev: &Event, matched: &mut Vec<(usize, u64)>) {
         self.cand_gen = self.cand_gen.wrapping_add(1);
         if self.cand_gen == 0 {
             self.cand.iter_mut().for_each(|c| *c = 0);
+            self.class_seen.iter_mut().for_each(|c| *c = 0);
             self.cand_gen = 1;
         }
         let stamp = self.cand_gen;
-        let mut cands: Vec<usize> = Vec::new();
+        let mut cands = std::mem::take(&mut self.scratch_cands);
+        cands.clear();
         let cand = &mut self.cand;
         for (field, map) in &self.routes {
             let mut hit = |text: &str| {
@@ -675,14 +747,19 @@ impl Engine {
                 }
             }
         }
-        let mut touched: Vec<usize> = Vec::new();
+        let mut touched = std::mem::take(&mut self.scratch_touched);
+        touched.clear();
         let rules = self.rules.clone();
         let derived_event = matches!(ev.meta.kind, EventType::Correlation | EventType::Monitoring);
-        let check = |ri: usize,
-                     si: usize,
-                     masks: &mut Vec<u64>,
-                     touched: &mut Vec<usize>,
-                     stats: &mut Vec<RuleState>| {
+        let sel_base = &self.sel_base;
+        let classes = &self.filter_class;
+        let class_seen = &mut self.class_seen;
+        let class_hit = &mut self.class_hit;
+        let mut check = |ri: usize,
+                         si: usize,
+                         masks: &mut Vec<u64>,
+                         touched: &mut Vec<usize>,
+                         stats: &mut Vec<RuleState>| {
             let r = &rules.rules[ri];
             let s = &r.selectors[si];
             if derived_event && !s.derived {
@@ -691,18 +768,30 @@ impl Engine {
             let st = &mut stats[ri];
             st.stats.evaluated += 1;
             st.cost.tests += 1;
-            if let Some(f) = &s.filter {
-                let hit = if st.cost.tests % COST_SAMPLE == 1 {
-                    let t0 = std::time::Instant::now();
-                    let hit = f.matches(ev as &dyn Record);
-                    st.cost.sampled += 1;
-                    st.cost.sampled_ns += t0.elapsed().as_nanos() as u64;
-                    hit
+            // `field:*` selectors reached through their field's presence route hold already
+            if let Some(f) = s.filter.as_ref().filter(|_| !s.exists_only || s.sigma) {
+                // selectors with the same query (many rules share one) are evaluated once per
+                // event
+                let class = classes[sel_base[ri] + si] as usize;
+                if class_seen[class] == stamp {
+                    if !class_hit[class] {
+                        return;
+                    }
                 } else {
-                    f.matches(ev as &dyn Record)
-                };
-                if !hit {
-                    return;
+                    let hit = if st.cost.tests % COST_SAMPLE == 1 {
+                        let t0 = std::time::Instant::now();
+                        let hit = f.matches(ev as &dyn Record);
+                        st.cost.sampled += 1;
+                        st.cost.sampled_ns += t0.elapsed().as_nanos() as u64;
+                        hit
+                    } else {
+                        f.matches(ev as &dyn Record)
+                    };
+                    class_seen[class] = stamp;
+                    class_hit[class] = hit;
+                    if !hit {
+                        return;
+                    }
                 }
             }
             if masks[ri] == 0 {
@@ -710,7 +799,7 @@ impl Engine {
             }
             masks[ri] |= 1 << si;
         };
-        for g in cands {
+        for &g in &cands {
             let (ri, si) = self.sel_ids[g];
             check(ri, si, &mut self.masks, &mut touched, &mut self.states);
         }
@@ -718,14 +807,13 @@ impl Engine {
             check(ri, si, &mut self.masks, &mut touched, &mut self.states);
         }
         touched.sort_unstable();
-        touched
-            .into_iter()
-            .map(|ri| {
-                let m = self.masks[ri];
-                self.masks[ri] = 0;
-                (ri, m)
-            })
-            .collect()
+        matched.extend(touched.iter().map(|&ri| {
+            let m = self.masks[ri];
+            self.masks[ri] = 0;
+            (ri, m)
+        }));
+        self.scratch_cands = cands;
+        self.scratch_touched = touched;
     }
 
     fn ingest(&mut self, ev: &Event, depth: u8, out: &mut Vec<Output>) {
@@ -734,18 +822,22 @@ impl Engine {
             self.max_ts = self.max_ts.max(ts);
             self.events_in += 1;
         }
-        let matched = self.match_selectors(ev);
-        for (ri, mask) in matched {
-            let rule = self.rules.rules[ri].clone();
+        let mut matched = std::mem::take(&mut self.scratch_matched);
+        matched.clear();
+        self.match_selectors(ev, &mut matched);
+        let rules = self.rules.clone();
+        for &(ri, mask) in &matched {
+            let rule = &rules.rules[ri];
             let st = &mut self.states[ri];
             st.stats.matched += 1;
-            let mut group = Vec::with_capacity(rule.group_by.len() + 1);
-            group.push(ev.meta.tenant.clone());
+            let key = &mut self.scratch_key;
+            key.clear();
+            key.push(ev.meta.tenant.clone());
             let mut complete = true;
             let refs = &self.fields[ri];
             for f in &refs.group {
                 match f.first_text(ev) {
-                    Some(v) => group.push(v),
+                    Some(v) => key.push(v),
                     None => {
                         complete = false;
                         break;
@@ -756,8 +848,34 @@ impl Engine {
                 st.stats.missing_group += 1;
                 continue;
             }
+            if rule.is_silent_group()
+                && depth == 0
+                && ts >= st.frontier
+                && let Some(b) = st.groups.get_mut(key.as_slice())
+                && let Logic::Abs(ab) = &mut b.logic
+                && ab.timer_at.is_some()
+            {
+                // a silent group that is open and has its timer armed (every event of a busy
+                // source): what `apply` does, in place, without building a fact
+                b.last = b.last.max(ts);
+                let d = ts.saturating_add(rule.window_ns);
+                if ab.deadline.is_none_or(|x| d > x) {
+                    ab.deadline = Some(d);
+                    ab.start = ts;
+                    ab.ids.clear();
+                    ab.ids.push(ev.meta.id.0);
+                    b.caps.clear();
+                    b.caps.extend(refs.caps.iter().map(|f| f.first_text(ev)));
+                }
+                self.seq += 1;
+                continue;
+            }
+            let group = key.clone();
             let unique = if rule.unique.is_empty() {
                 None
+            } else if let [one] = refs.unique.as_slice() {
+                // an event without the unique field cannot add a distinct value
+                Some(one.first_text(ev).unwrap_or_default())
             } else {
                 let vals: Vec<SmolStr> = refs
                     .unique
@@ -820,7 +938,7 @@ impl Engine {
             if st.pending.len() > self.opts.max_pending_per_rule {
                 st.stats.forced_releases += 1;
                 if let Some(p) = st.pending.pop() {
-                    let f = *p.fact;
+                    let f = p.fact;
                     st.frontier = st.frontier.max(f.ts);
                     let mut fired = Vec::new();
                     self.run_timers(ri, f.ts, &mut fired);
@@ -829,6 +947,7 @@ impl Engine {
                 }
             }
         }
+        self.scratch_matched = matched;
     }
 
     /// Releases buffered facts and due timers of every rule, in event-time order, then
@@ -916,7 +1035,7 @@ impl Engine {
             (Some(f), Some(t)) if t < f => self.run_timers(ri, t.saturating_add(1), &mut fired),
             (Some(_), _) => {
                 if let Some(p) = self.states[ri].pending.pop() {
-                    self.apply(ri, *p.fact, false, &mut fired);
+                    self.apply(ri, p.fact, false, &mut fired);
                 }
             }
             (None, Some(t)) => self.run_timers(ri, t.saturating_add(1), &mut fired),
@@ -928,7 +1047,14 @@ impl Engine {
         let rule = self.rules.rules[ri].clone();
         let st = &mut self.states[ri];
         st.frontier = st.frontier.max(wm);
-        let every = rule.window_ns.max(60_000_000_000);
+        // a burst leaves a large empty reorder buffer behind: give the memory back
+        let run = &mut st.pending.run;
+        if run.capacity() > 4096 && run.len() < run.capacity() / 8 {
+            run.shrink_to(run.len() * 2);
+        }
+        // a sweep walks every group of the rule: at most once per window, and per 5 minutes
+        // of event time (arrivals prune their own group's entries meanwhile)
+        let every = rule.window_ns.max(300_000_000_000);
         if st.last_sweep == i64::MIN || wm.saturating_sub(st.last_sweep) >= every {
             st.last_sweep = wm;
             self.sweep(ri, wm);
@@ -1129,7 +1255,8 @@ impl Engine {
         let mut timer: Option<i64> = None;
         match &mut b.logic {
             Logic::Std(sb) => {
-                b.caps = fact.caps.clone();
+                // the fact's captures are not read again below: moved, not cloned
+                b.caps = std::mem::take(&mut fact.caps);
                 let t = fact.ts;
                 if rule.trigger == Trigger::WindowEnd
                     && let Some(start) = sb.window_start
@@ -1199,6 +1326,11 @@ impl Engine {
                     }
                     // keep the entries in time order (late-window facts may come out of order)
                     let pos = q.iter().rposition(|e| e.ts <= t).map_or(0, |p| p + 1);
+                    if q.capacity() == 0 {
+                        // most groups never see a second event (a scan's one-off sources):
+                        // room for one entry, not the four a first push reserves
+                        q.reserve_exact(1);
+                    }
                     q.insert(
                         pos,
                         CEntry {
@@ -2002,7 +2134,7 @@ impl Engine {
         let st = &self.states[ri];
         let mut key: GKey = vec![SmolStr::new(tenant)];
         key.extend(values.iter().copied().map(SmolStr::new));
-        let pending = st.pending.iter().filter(|p| p.fact.group == key).count();
+        let pending = st.pending.facts().filter(|f| f.group == key).count();
         let b = st.groups.get(&key);
         let mut ex = GroupExplain {
             rule: rule.id.clone(),
@@ -2150,7 +2282,7 @@ impl Engine {
             .iter()
             .zip(&self.states)
             .map(|(r, st)| {
-                let mut pending: Vec<Fact> = st.pending.iter().map(|p| (*p.fact).clone()).collect();
+                let mut pending: Vec<Fact> = st.pending.facts().cloned().collect();
                 pending.sort_by_key(|f| (f.ts, f.id, f.seq));
                 let mut groups: Vec<(GKey, Bucket)> = st
                     .groups
