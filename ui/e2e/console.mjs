@@ -186,14 +186,13 @@ async function sourcesAndAdministration() {
   await until('normalizer packs', async () => (await page.getByTestId('normalizer-list').locator('li').count()) > 10, 15000);
   await page.getByTestId('normalizer-list').getByRole('button', { name: /^sshd/ }).click();
   await page.getByTestId('sample-lines').fill(
-    '<38>Dec  7 10:01:02 jump01 sshd[4242]: Failed password for root from 203.0.113.7 port 50122 ssh2\nthis line is no syslog',
+    '<38>Dec  7 10:01:02 jump01 sshd[4242]: Failed password for root from 203.0.113.7 port 50122 ssh2',
   );
   await page.getByTestId('try-normalizer').click();
   const res = page.getByTestId('try-results');
   await res.waitFor({ timeout: 15000 });
   const resText = await res.innerText();
-  check('trying a normalizer on a sample shows the parsed event', /1 of 2 lines parsed by sshd/.test(resText) && resText.includes('203.0.113.7') && resText.includes('jump01'), resText.replace(/\s+/g, ' ').slice(0, 140));
-  check('a sample line that does not parse says why', (await res.getByText('not parsed').count()) === 1);
+  check('trying a normalizer on a sample shows the parsed event', /1 of 1 lines parsed by sshd/.test(resText) && resText.includes('203.0.113.7') && resText.includes('jump01'), resText.replace(/\s+/g, ' ').slice(0, 140));
   await both('sources-normalizers');
   // an edited copy is validated as it is typed
   await page.getByTestId('edit-definition').check();
@@ -208,12 +207,14 @@ async function sourcesAndAdministration() {
   await shot('sources-normalizer-invalid-light');
   await page.keyboard.press('Control+a');
   await page.keyboard.press('Delete');
-  await page.keyboard.insertText('name: e2e-kv\nparser: {type: kv}\nmapping:\n  - {from: user, to: user.name}\n');
+  await page.keyboard.insertText('name: e2e-json\nparser: {type: json}\nmapping:\n  - {from: user, to: user.name}\n');
   await until('definition valid', async () => /is valid/.test(await val.innerText().catch(() => '')), 15000);
-  await page.getByTestId('sample-lines').fill('user=alice action=login');
+  await page.getByTestId('sample-lines').fill('{"user": "alice", "action": "login"}\nthis line is no JSON');
   await page.getByTestId('try-normalizer').click();
-  await until('custom result', async () => /1 of 1 lines parsed by e2e-kv/.test(await res.innerText().catch(() => '')), 15000);
+  await until('custom result', async () => /1 of 2 lines parsed by e2e-json/.test(await res.innerText().catch(() => '')), 15000);
   check('an edited definition runs on the sample', (await res.innerText()).includes('alice'));
+  check('a sample line that does not parse says why', (await res.getByText('not parsed').count()) === 1, (await res.locator('.error-text').first().innerText().catch(() => '')).slice(0, 100));
+  await both('sources-normalizer-edited');
 
   // administration: active lists and context tables
   await page.goto(ui + '/admin/lists');
