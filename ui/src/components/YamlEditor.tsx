@@ -63,6 +63,8 @@ export function YamlEditor({
       }),
     });
     view.current = v;
+    // a read-only editor's content is not focusable: its scroller is, so keyboard users can scroll it
+    if (readOnly) v.scrollDOM.tabIndex = 0;
     return () => {
       v.destroy();
       view.current = null;
