@@ -134,6 +134,131 @@ async function stop(code) {
   process.exit(code ?? (failures.length ? 1 : 0));
 }
 
+/** Sources (status, monitoring policies, normalizers and their try box) and Administration →
+ * lists and tables, with screenshots and axe in both themes. `page`, `shot`, `axe` and
+ * `setTheme` are the main run's. */
+async function sourcesAndAdministration() {
+  const { page, shot, axe, setTheme } = globalThis.e2e;
+  const both = async (name) => {
+    for (const theme of ['light', 'dark']) {
+      await setTheme(theme);
+      await shot(`${name}-${theme}`);
+      await axe(`${name} (${theme})`);
+    }
+    await setTheme('light');
+  };
+  const accept = (d) => d.accept();
+
+  // status: the demo's sources with a sparkline, their last event, errors and drops
+  await page.goto(ui + '/sources');
+  const rows = page.locator('[data-testid="sources-table"] tbody tr');
+  await until('source rows', async () => (await rows.count()) > 0, 30000);
+  const first = await rows.first().innerText();
+  check('sources list the demo sources with their last event', (await rows.count()) > 0 && /ago|now/.test(first), `${await rows.count()} rows; ${first.replace(/\s+/g, ' ').slice(0, 100)}`);
+  await until('a sparkline', async () => (await page.locator('[data-testid="sources-table"] svg.spark path[d^="M"]').count()) > 0, 30000);
+  check('each source has its EPS sparkline', true);
+  await both('sources-status');
+
+  // monitoring policies: create, edit, delete
+  await page.goto(ui + '/sources/policies');
+  await page.getByRole('button', { name: 'New policy' }).click();
+  const pd = page.getByRole('dialog', { name: 'New monitoring policy' });
+  await pd.getByLabel('Name').fill('E2E demo source is quiet');
+  await pd.getByLabel('Lower bound').fill('0.5');
+  await pd.getByRole('button', { name: 'Create' }).click();
+  const prow = page.locator('[data-testid="policies-table"] tbody tr', { hasText: 'E2E demo source is quiet' });
+  await prow.waitFor({ timeout: 10000 });
+  check('a monitoring policy is created', true);
+  await both('sources-policies');
+  await prow.getByRole('button', { name: 'Edit' }).click();
+  const ed = page.getByRole('dialog', { name: 'Edit E2E demo source is quiet' });
+  await ed.getByLabel('Upper bound (empty: none)').fill('5000');
+  await ed.getByRole('button', { name: 'Save' }).click();
+  await until('policy edited', async () => (await prow.innerText()).includes('5,000'), 10000);
+  check('a monitoring policy is edited', true);
+  page.once('dialog', accept);
+  await prow.getByRole('button', { name: 'Delete' }).click();
+  await prow.waitFor({ state: 'detached', timeout: 10000 });
+  check('a monitoring policy is deleted', true);
+
+  // normalizers: the packs, a definition, and "try this normalizer on a sample"
+  await page.goto(ui + '/sources/normalizers');
+  await until('normalizer packs', async () => (await page.getByTestId('normalizer-list').locator('li').count()) > 10, 15000);
+  await page.getByTestId('normalizer-list').getByRole('button', { name: /^sshd/ }).click();
+  await page.getByTestId('sample-lines').fill(
+    '<38>Dec  7 10:01:02 jump01 sshd[4242]: Failed password for root from 203.0.113.7 port 50122 ssh2',
+  );
+  await page.getByTestId('try-normalizer').click();
+  const res = page.getByTestId('try-results');
+  await res.waitFor({ timeout: 15000 });
+  const resText = await res.innerText();
+  check('trying a normalizer on a sample shows the parsed event', /1 of 1 lines parsed by sshd/.test(resText) && resText.includes('203.0.113.7') && resText.includes('jump01'), resText.replace(/\s+/g, ' ').slice(0, 140));
+  await both('sources-normalizers');
+  // an edited copy is validated as it is typed
+  await page.getByTestId('edit-definition').check();
+  const yaml = page.getByTestId('rule-editor');
+  await yaml.click();
+  await page.keyboard.press('Control+a');
+  await page.keyboard.press('Delete');
+  await page.keyboard.insertText('name: e2e-kv\nparser: {type: nosuchparser}\n');
+  const val = page.getByTestId('definition-validation');
+  await until('definition problems', async () => /nosuchparser/.test(await val.innerText().catch(() => '')), 15000);
+  check('an invalid normalizer definition is reported with its path', true, (await val.innerText()).slice(0, 120));
+  await shot('sources-normalizer-invalid-light');
+  await page.keyboard.press('Control+a');
+  await page.keyboard.press('Delete');
+  await page.keyboard.insertText('name: e2e-json\nparser: {type: json}\nmapping:\n  - {from: user, to: user.name}\n');
+  await until('definition valid', async () => /is valid/.test(await val.innerText().catch(() => '')), 15000);
+  await page.getByTestId('sample-lines').fill('{"user": "alice", "action": "login"}\nthis line is no JSON');
+  await page.getByTestId('try-normalizer').click();
+  await until('custom result', async () => /1 of 2 lines parsed by e2e-json/.test(await res.innerText().catch(() => '')), 15000);
+  check('an edited definition runs on the sample', (await res.innerText()).includes('alice'));
+  check('a sample line that does not parse says why', (await res.getByText('not parsed').count()) === 1, (await res.locator('.error-text').first().innerText().catch(() => '')).slice(0, 100));
+  await both('sources-normalizer-edited');
+
+  // administration: active lists and context tables
+  await page.goto(ui + '/admin/lists');
+  const lrows = page.locator('[data-testid="lists-table"] tbody tr');
+  const empty = page.getByText('No active list or context table is declared.');
+  await until('lists', async () => (await lrows.count()) > 0 || (await empty.count()) > 0, 15000);
+  if ((await lrows.count()) === 0) {
+    check('the demo declares active lists', false, 'none listed');
+    return;
+  }
+  const section = page.locator('section[aria-label^="Entries of"]');
+  await section.waitFor();
+  const listName = (await section.getAttribute('aria-label')).replace('Entries of ', '');
+  await section.getByRole('button', { name: 'Add entry' }).click();
+  const ad = page.getByRole('dialog', { name: `New entry in ${listName}` });
+  const inputs = ad.locator('input:not([type="number"])');
+  const n = await inputs.count();
+  for (let i = 0; i < n; i++) if (await inputs.nth(i).isEnabled()) await inputs.nth(i).fill(i === 0 ? '198.51.100.77' : 'e2e');
+  await ad.getByRole('button', { name: 'Save' }).click();
+  const erow = section.locator('[data-testid="entries-table"] tbody tr', { hasText: '198.51.100.77' });
+  await erow.waitFor({ timeout: 10000 }).catch(() => {});
+  check(`an entry is added to ${listName}`, (await erow.count()) === 1, (await ad.innerText().catch(() => '')).slice(0, 160));
+  await both('admin-lists-entries');
+  const [dl] = await Promise.all([page.waitForEvent('download'), section.getByRole('button', { name: 'Export CSV' }).click()]);
+  const csv = readFileSync(await dl.path(), 'utf8');
+  check('a list exports as CSV with its entries', csv.includes('198.51.100.77'), csv.split('\n')[0]);
+  // import: the exported file with one more row
+  const lines = csv.trimEnd().split('\n');
+  const extra = lines.find((l) => l.includes('198.51.100.77')).replace('198.51.100.77', '198.51.100.78');
+  const file = join(runDir, `${listName}-import.csv`);
+  writeFileSync(file, [...lines, extra].join('\n') + '\n');
+  await section.locator('input[type="file"]').setInputFiles(file);
+  await until('imported row', async () => (await section.locator('tbody tr', { hasText: '198.51.100.78' }).count()) === 1, 10000).catch(() => {});
+  check('a CSV import adds its rows', (await section.locator('tbody tr', { hasText: '198.51.100.78' }).count()) === 1, await section.locator('.notice').innerText().catch(() => ''));
+  for (const ip of ['198.51.100.77', '198.51.100.78']) {
+    const r = section.locator('tbody tr', { hasText: ip });
+    if ((await r.count()) === 0) continue;
+    page.once('dialog', accept);
+    await r.getByRole('button', { name: /^Delete/ }).click();
+    await r.waitFor({ state: 'detached', timeout: 10000 }).catch(() => {});
+  }
+  check('entries are deleted', (await section.locator('tbody tr', { hasText: '198.51.100.7' }).count()) === 0);
+}
+
 try {
   await until('vigil /health', async () => (await fetch(`${base}/health`)).ok, 90000);
   const token = readFileSync(join(data, 'data', 'api-token'), 'utf8').trim();
@@ -210,6 +335,8 @@ try {
       document.documentElement.dataset.theme = t;
     }, theme);
   }
+
+  globalThis.e2e = { page, shot, axe, setTheme };
 
   // ---------------------------------------------------------------- sign in
   await page.goto(ui + '/');
@@ -462,12 +589,14 @@ try {
     ['/alerts', 'alerts', 'Alerts'],
     ['/incidents', 'incidents', 'Incidents'],
     ['/rules', 'rules', 'Rules'],
-    ['/sources', 'sources', 'Sources and components'],
+    ['/sources', 'sources', 'Sources'],
+    ['/sources/components', 'sources-components', 'Sources'],
     ['/admin', 'admin-users', 'Administration'],
     ['/admin/tokens', 'admin-tokens', 'Administration'],
     ['/admin/tenants', 'admin-tenants', 'Administration'],
     ['/admin/roles', 'admin-roles', 'Administration'],
     ['/admin/audit', 'admin-audit', 'Administration'],
+    ['/admin/lists', 'admin-lists', 'Administration'],
   ]) {
     await page.goto(ui + path);
     await page.getByRole('heading', { name: heading, exact: true }).waitFor();
@@ -626,9 +755,8 @@ try {
     await setTheme('light');
   }
 
-  await page.goto(ui + '/sources');
-  await until('source rows', async () => (await page.locator('section[aria-label="Sources (connectors)"] tbody tr').count()) > 0, 15000);
-  check('sources list the demo source', true);
+  // ---------------------------------------------------------------- sources, policies, normalizers, lists
+  await sourcesAndAdministration();
 
   // the theme toggle persists
   await page.getByTestId('theme-toggle').click();

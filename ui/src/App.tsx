@@ -248,7 +248,7 @@ function Console({ principal, onSignedOut }: { principal: Principal; onSignedOut
               <Route path="/incidents" element={<IncidentsPage />} />
               <Route path="/incidents/:id" element={<IncidentDetailPage />} />
               <Route path="/rules" element={<RulesPage />} />
-              <Route path="/sources" element={<SourcesPage />} />
+              <Route path="/sources/*" element={<SourcesPage />} />
               <Route path="/admin/*" element={isAdmin ? <AdminPage /> : <NoAccess />} />
               <Route path="*" element={<NotFound />} />
             </Routes>

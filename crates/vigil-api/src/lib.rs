@@ -29,6 +29,8 @@ mod auth;
 #[cfg(test)]
 mod gate_tests;
 mod listener;
+#[cfg(test)]
+mod openapi_file;
 mod server;
 pub mod store_search;
 pub mod token;

@@ -1,7 +1,10 @@
-// The API's JSON shapes, in one place. They follow vigil-api (search, status) and the
-// /api/v1 routes of vigil-core's types (accounts, alerts, incidents, audit); when the server
-// serves /api/v1/openapi.json these can be generated with openapi-typescript instead
-// (docs/ui.md).
+// The API's JSON shapes. Payloads the OpenAPI document describes are its schemas
+// (schema.d.ts, generated from ui/openapi.json by `npm run gen:api`); the rest — query
+// parameters, search results with their typed event documents, status counters — are written
+// here by hand.
+import type { components } from './schema';
+
+type S = components['schemas'];
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 export type EventDoc = { [k: string]: Json };
@@ -43,12 +46,7 @@ export interface Health {
   version: string;
 }
 
-export type Role =
-  | 'administrator'
-  | 'tenant_administrator'
-  | 'tier2_analyst'
-  | 'tier1_analyst'
-  | 'read_only';
+export type Role = S['Role'];
 
 export const ROLES: Role[] = [
   'administrator',
@@ -58,11 +56,9 @@ export const ROLES: Role[] = [
   'read_only',
 ];
 
-export interface RoleGrant {
-  tenant: string;
-  role: Role;
-}
+export type RoleGrant = S['RoleGrant'];
 
+// hand-written: the console's code narrows on `kind`, and the document's `user_id` is optional
 export type Principal = (
   | { kind: 'user'; id: string; username: string }
   | { kind: 'token'; id: string; name: string; user_id: string | null }
@@ -83,99 +79,32 @@ export interface Paged<T> {
   next_cursor: string | null;
 }
 
-export interface Tenant {
-  id: string;
-  name: string;
-  description: string;
-  kind: 'main' | 'shared' | 'customer';
-  disabled: boolean;
-  eps_limit: number | null;
-  created_at: string;
-  updated_at: string;
-}
+export type Tenant = S['Tenant'];
 
-export interface User {
-  id: string;
-  username: string;
-  display_name: string;
-  email: string | null;
-  totp_enabled: boolean;
-  roles: RoleGrant[];
-  disabled: boolean;
-  must_change_password: boolean;
-  failed_logins: number;
-  locked_until: string | null;
-  last_login_at: string | null;
-  created_at: string;
-  updated_at: string;
-}
+export type User = S['User'];
 
-export interface CreatedUser {
-  user: User;
-  password: string | null;
-}
+export type CreatedUser = S['CreatedUser'];
 
-export interface ApiToken {
-  id: string;
-  name: string;
-  user_id: string | null;
-  roles: RoleGrant[];
-  endpoints: string[];
-  revoked: boolean;
-  expires_at: string | null;
-  last_used_at: string | null;
-  created_by: string;
-  created_at: string;
-}
+export type ApiToken = S['ApiToken'];
 
 export interface CreatedToken {
   token: ApiToken;
   secret: string;
 }
 
-export type Severity = 'low' | 'medium' | 'high' | 'critical';
+export type Severity = S['Severity'];
 export const SEVERITIES: Severity[] = ['low', 'medium', 'high', 'critical'];
-export type AlertStatus = 'new' | 'assigned' | 'escalated' | 'closed';
+export type AlertStatus = S['AlertStatus'];
 export const ALERT_STATUSES: AlertStatus[] = ['new', 'assigned', 'escalated', 'closed'];
-export type Resolution = 'true_positive' | 'false_positive' | 'benign' | 'duplicate';
+export type Resolution = S['Resolution'];
 export const RESOLUTIONS: Resolution[] = ['true_positive', 'false_positive', 'benign', 'duplicate'];
-export type EntityKind = 'host' | 'user' | 'ip' | 'process' | 'file' | 'hash' | 'domain' | 'url';
+export type EntityKind = S['EntityKind'];
 
-export interface Entity {
-  kind: EntityKind;
-  value: string;
-}
+export type Entity = S['Entity'];
 
-export interface Alert {
-  id: string;
-  tenant: string;
-  rule_id: string;
-  rule_name: string;
-  rule_version: number;
-  severity: Severity;
-  risk_score: number;
-  status: AlertStatus;
-  resolution: Resolution | null;
-  resolution_reason: string | null;
-  assignee: string | null;
-  tactics: string[];
-  techniques: string[];
-  entities: Entity[];
-  group_key: string;
-  filling: boolean;
-  first_seen: string;
-  last_seen: string;
-  count: number;
-  event_ids_kept: number;
-  event_ids_dropped: number;
-  incident_id: string | null;
-  created_at: string;
-  updated_at: string;
-}
+export type Alert = S['Alert'];
 
-export interface AlertDetail extends Alert {
-  event_ids: string[];
-}
+export type AlertDetail = S['AlertDetail'];
 
 export interface AlertParams {
   tenant?: string;
@@ -194,66 +123,21 @@ export interface AlertParams {
   cursor?: string;
 }
 
-export interface AlertChangeRequest {
-  status?: AlertStatus;
-  assignee?: string | null;
-  resolution?: Resolution;
-  resolution_reason?: string;
-  severity?: Severity;
-}
+export type AlertChangeRequest = S['AlertChangeRequest'];
 
-export interface BulkResult {
-  updated: number;
-  failed: number;
-  items: { id: string; ok: boolean; error: { code: string; message: string } | null }[];
-}
+export type BulkResult = S['BulkResult'];
 
-export interface AlertChange {
-  alert_id: string;
-  actor: string;
-  at: string;
-  field: string;
-  old: string | null;
-  new: string | null;
-}
+export type AlertChange = S['AlertChange'];
 
-export interface Comment {
-  id: string;
-  tenant: string;
-  target: { type: 'alert' | 'incident'; id: string };
-  author: string;
-  body: string;
-  created_at: string;
-}
+export type Comment = S['Comment'];
 
-export interface AlertHistory {
-  changes: AlertChange[];
-  comments: Comment[];
-}
+export type AlertHistory = S['AlertHistory'];
 
-export type Priority = 'low' | 'medium' | 'high' | 'critical';
-export type IncidentStatus = 'open' | 'in_progress' | 'closed';
+export type Priority = S['Priority'];
+export type IncidentStatus = S['IncidentStatus'];
 export const INCIDENT_STATUSES: IncidentStatus[] = ['open', 'in_progress', 'closed'];
 
-export interface Incident {
-  id: string;
-  tenant: string;
-  title: string;
-  description: string;
-  category: string;
-  priority: Priority;
-  status: IncidentStatus;
-  resolution: Resolution | null;
-  assignee: string | null;
-  alerts: string[];
-  events: string[];
-  assets: string[];
-  accounts: string[];
-  created_by: string;
-  created_at: string;
-  updated_at: string;
-  closed_at: string | null;
-}
+export type Incident = S['Incident'];
 
 export interface IncidentParams {
   tenant?: string;
@@ -266,68 +150,14 @@ export interface IncidentParams {
   cursor?: string;
 }
 
-export interface NewIncidentRequest {
-  tenant?: string;
-  title: string;
-  description?: string;
-  category?: string;
-  priority?: Priority;
-  assignee?: string;
-  alerts?: string[];
-}
+export type NewIncidentRequest = S['NewIncidentRequest'];
 
-export interface IncidentChange {
-  title?: string;
-  description?: string;
-  category?: string;
-  priority?: Priority;
-  status?: IncidentStatus;
-  resolution?: Resolution;
-  assignee?: string | null;
-}
+export type IncidentChange = S['IncidentChange'];
 
-export interface TimelineEntry {
-  id: string;
-  incident_id: string;
-  at: string;
-  author: string;
-  kind: string;
-  text: string;
-  event_id: string | null;
-  created_at: string;
-}
+export type TimelineEntry = S['TimelineEntry'];
 
-export interface SavedSearch {
-  id: string;
-  tenant: string;
-  owner: string;
-  name: string;
-  query: string;
-  time_range: string;
-  shared: boolean;
-  created_at: string;
-  updated_at: string;
-}
+export type SavedSearch = S['SavedSearch'];
 
-export interface Attachment {
-  id: string;
-  incident_id: string;
-  name: string;
-  media_type: string;
-  size: number;
-  uploaded_by: string;
-  created_at: string;
-}
+export type Attachment = S['Attachment'];
 
-export interface AuditRecord {
-  id: string;
-  tenant: string;
-  at: string;
-  actor: string;
-  action: string;
-  target_kind: string;
-  target_id: string;
-  outcome: string;
-  source_ip: string | null;
-  details: Json;
-}
+export type AuditRecord = S['AuditRecord'];

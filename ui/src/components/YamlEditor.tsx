@@ -54,7 +54,7 @@ export function YamlEditor({
           lintGutter(),
           keymap.of([indentWithTab, ...defaultKeymap, ...historyKeymap]),
           EditorState.readOnly.of(readOnly),
-          EditorView.editable.of(!readOnly),
+          // read-only stays focusable (keyboard users scroll it; axe scrollable-region-focusable)
           EditorView.contentAttributes.of({ 'aria-label': label, spellcheck: 'false', 'data-testid': 'rule-editor' }),
           EditorView.updateListener.of((u) => {
             if (u.docChanged) change.current(u.state.doc.toString());
@@ -63,6 +63,8 @@ export function YamlEditor({
       }),
     });
     view.current = v;
+    // a read-only editor's content is not focusable: its scroller is, so keyboard users can scroll it
+    if (readOnly) v.scrollDOM.tabIndex = 0;
     return () => {
       v.destroy();
       view.current = null;

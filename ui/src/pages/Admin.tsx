@@ -7,6 +7,7 @@ import type { ApiToken, AuditRecord, Role, RoleGrant, Tenant, User } from '../ap
 import { ROLES } from '../api/types';
 import { Dialog, ErrorNotice } from '../components/Common';
 import { useSession } from '../lib/session';
+import { ListsAdmin } from './AdminLists';
 import { ago, fmtTime } from '../lib/time';
 
 export function AdminPage() {
@@ -22,6 +23,7 @@ export function AdminPage() {
           ['/admin/tenants', 'Tenants'],
           ['/admin/roles', 'Roles'],
           ['/admin/audit', 'Audit log'],
+          ['/admin/lists', 'Lists and tables'],
         ].map(([to, l]) => (
           <NavLink key={to} to={to} end className="tab">
             {l}
@@ -34,6 +36,7 @@ export function AdminPage() {
         <Route path="tenants" element={<Tenants />} />
         <Route path="roles" element={<Roles />} />
         <Route path="audit" element={<Audit />} />
+        <Route path="lists" element={<ListsAdmin />} />
       </Routes>
     </div>
   );
@@ -182,7 +185,7 @@ function UserDialog({ user, onClose, onSaved }: { user?: User; onClose: () => vo
     try {
       if (!user) {
         const r = await api.createUser({ username, display_name: display, email: email || undefined, roles: grants });
-        onSaved(r.user.username, r.password);
+        onSaved(r.user.username, r.password ?? null);
       } else {
         await api.updateUser(user.id, { display_name: display, email: email || null, disabled });
         await api.setRoles(user.id, grants);

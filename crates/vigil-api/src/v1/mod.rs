@@ -23,6 +23,7 @@ pub mod common;
 pub mod correlation;
 pub mod incidents;
 pub mod lists;
+pub mod normalizers;
 pub mod rules;
 pub mod sources;
 
@@ -148,6 +149,8 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(lists::export_csv))
         .routes(routes!(lists::import_csv))
         .merge(rules_routes())
+        .routes(routes!(normalizers::list_normalizers))
+        .routes(routes!(normalizers::try_normalizer))
 }
 
 /// The rules routes (`v1::rules`).
