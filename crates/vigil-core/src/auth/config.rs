@@ -372,6 +372,7 @@ impl AuthConfig {
 const MAX_CA_FILE: u64 = 1 << 20;
 
 /// The certificates of a PEM CA file, each checked as a trust anchor.
+#[allow(clippy::disallowed_methods)] // read_to_end bounded by `take`
 fn read_ca_file(path: &str) -> Result<Vec<Vec<u8>>, String> {
     use std::io::Read as _;
     let f = std::fs::File::open(path).map_err(|e| format!("cannot read {path}: {e}"))?;
@@ -417,15 +418,14 @@ impl LdapConfig {
                 "{path}.starttls: ldaps:// is TLS already; StartTLS is for ldap:// URLs"
             ));
         }
-        if let Some(rest) = url.strip_prefix("ldaps://") {
-            if rest
+        if let Some(rest) = url.strip_prefix("ldaps://")
+            && rest
                 .split(['/', '?', ':'])
                 .next()
                 .unwrap_or_default()
                 .is_empty()
-            {
-                p.push(format!("{path}.url: no host"));
-            }
+        {
+            p.push(format!("{path}.url: no host"));
         }
         let ca_certs = match &self.ca_file {
             Some(f) if !tls => {

@@ -2489,7 +2489,7 @@ impl MetaStore for SqlMetaStore {
             .await?
             .ok_or_else(|| not_found("asset", id))?;
         let mut sources = list(&row, "sources")?;
-        if !seen.source.is_empty() && !sources.iter().any(|s| *s == seen.source) {
+        if !seen.source.is_empty() && !sources.contains(&seen.source) {
             sources.push(seen.source.clone());
         }
         let mut macs = list(&row, "macs")?;
