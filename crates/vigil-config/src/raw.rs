@@ -127,12 +127,19 @@ pub struct RawThrottle {
 #[derive(Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawLdap {
-    /// `ldap://host:port`. LDAP over TLS is not compiled in: plain `ldap://` is accepted to
-    /// loopback (a TLS tunnel), elsewhere only with `allow_plaintext: true`.
+    /// `ldaps://host:port` (TLS), or `ldap://host:port` with `starttls: true`, or plain
+    /// `ldap://` to loopback; plain LDAP elsewhere only with `allow_plaintext: true`.
     pub url: String,
     /// Accept plain LDAP to a host that is not loopback. Default `false`.
     #[serde(default)]
     pub allow_plaintext: bool,
+    /// Upgrade an `ldap://` connection with StartTLS before binding. Default `false`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub starttls: bool,
+    /// PEM file of the CA certificate(s) that sign the directory's certificate (TLS only);
+    /// default: the system's trust store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
     /// Service account that searches users and groups; anonymous when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bind_dn: Option<String>,

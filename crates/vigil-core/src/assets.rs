@@ -36,7 +36,7 @@ use std::sync::{Arc, Mutex};
 use crate::alerts::EventFields;
 use crate::model::{Asset, AssetSpec, Criticality, Time};
 use crate::scope::{TenantId, TenantScope};
-use crate::store::{AssetQuery, AssetSort, MetaError, MetaStore, Page, SortDir};
+use crate::store::{AssetQuery, AssetSeen, AssetSort, MetaError, MetaStore, Page, SortDir};
 
 /// Asset learning settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +78,8 @@ struct Known {
     ips: Vec<String>,
     criticality: Criticality,
     sources: Vec<String>,
+    macs: Vec<String>,
+    os: Option<String>,
     written: Time,
 }
 
@@ -97,6 +99,8 @@ impl Index {
             ips: a.ips.clone(),
             criticality: a.criticality,
             sources: a.sources.clone(),
+            macs: a.macs.clone(),
+            os: a.os.clone(),
             written: a.last_seen,
         };
         self.by_name
@@ -179,6 +183,130 @@ fn push_unique(list: &mut Vec<String>, v: &str) -> bool {
     } else {
         list.push(v.to_owned());
         true
+    }
+}
+
+/// Most addresses of each kind one observation carries.
+const MAX_OBSERVED: usize = 16;
+
+/// What events showed of one host: its name and addresses, MAC addresses and operating system
+/// when known, and when (receive times). Made from one event ([`Observation::of`]) and merged
+/// over a batch ([`Observation::merge`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// `host.name` (else `host.hostname`), lower-cased.
+    pub name: Option<String>,
+    /// `host.ip` (at most 16).
+    pub ips: Vec<String>,
+    /// `host.mac`, as `AA-BB-CC-DD-EE-FF` (at most 16).
+    pub macs: Vec<String>,
+    /// `host.os.full`, else `host.os.name`, else `host.os.type`.
+    pub os: Option<String>,
+    /// Earliest time seen.
+    pub first_seen: Time,
+    /// Latest time seen.
+    pub last_seen: Time,
+    /// The source (collector) id.
+    pub source: String,
+}
+
+/// `aa:bb:cc:dd:ee:ff`, `AA-BB-…` or `aabb.ccdd.eeff` as `AA-BB-CC-DD-EE-FF`; anything else
+/// is not a MAC address.
+pub fn normalize_mac(s: &str) -> Option<String> {
+    let hex: String = s
+        .trim()
+        .chars()
+        .filter(|c| !matches!(c, ':' | '-' | '.'))
+        .collect();
+    if hex.len() != 12 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let hex = hex.to_ascii_uppercase();
+    let parts: Vec<&str> = (0..6).filter_map(|i| hex.get(i * 2..i * 2 + 2)).collect();
+    Some(parts.join("-"))
+}
+
+impl Observation {
+    /// What `event` of `source` shows of its host at `at`; `None` when it names no host.
+    pub fn of(
+        tenant: &TenantId,
+        event: &dyn EventFields,
+        at: Time,
+        source: &str,
+    ) -> Option<Observation> {
+        let name = event
+            .first("host.name")
+            .or_else(|| event.first("host.hostname"))
+            .map(|n| n.trim().to_lowercase())
+            .filter(|n| !n.is_empty() && n != "-" && n.len() <= 1000);
+        let mut ips = Vec::new();
+        event.field("host.ip", &mut |v| {
+            if let Ok(ip) = v.trim().parse::<IpAddr>() {
+                let s = ip.to_string();
+                if ips.len() < MAX_OBSERVED && !ips.contains(&s) {
+                    ips.push(s);
+                }
+            }
+        });
+        if name.is_none() && ips.is_empty() {
+            return None;
+        }
+        let mut macs = Vec::new();
+        event.field("host.mac", &mut |v| {
+            if let Some(m) = normalize_mac(v)
+                && macs.len() < MAX_OBSERVED
+                && !macs.contains(&m)
+            {
+                macs.push(m);
+            }
+        });
+        let os = ["host.os.full", "host.os.name", "host.os.type"]
+            .iter()
+            .find_map(|f| event.first(f))
+            .map(|o| o.trim().chars().take(200).collect::<String>())
+            .filter(|o| !o.is_empty());
+        Some(Observation {
+            tenant: tenant.clone(),
+            name,
+            ips,
+            macs,
+            os,
+            first_seen: at,
+            last_seen: at,
+            source: source.to_owned(),
+        })
+    }
+
+    /// The host this is about: its name, else its first address.
+    pub fn key(&self) -> &str {
+        self.name
+            .as_deref()
+            .or(self.ips.first().map(String::as_str))
+            .unwrap_or_default()
+    }
+
+    /// Adds a later observation of the same host.
+    pub fn merge(&mut self, o: Observation) {
+        for ip in o.ips {
+            if self.ips.len() < MAX_OBSERVED && !self.ips.contains(&ip) {
+                self.ips.push(ip);
+            }
+        }
+        for m in o.macs {
+            if self.macs.len() < MAX_OBSERVED && !self.macs.contains(&m) {
+                self.macs.push(m);
+            }
+        }
+        if o.os.is_some() {
+            self.os = o.os;
+        }
+        if self.name.is_none() {
+            self.name = o.name;
+        }
+        self.first_seen = self.first_seen.min(o.first_seen);
+        self.last_seen = self.last_seen.max(o.last_seen);
     }
 }
 
@@ -318,7 +446,7 @@ impl AssetBook {
     }
 
     /// Records that an event of `source` showed its host (`host.name` / `host.hostname`,
-    /// `host.ip`) at `at`, following the merge rules.
+    /// `host.ip`, `host.mac`, `host.os.*`) at `at`, following the merge rules.
     pub async fn learn(
         &self,
         tenant: &TenantId,
@@ -326,28 +454,32 @@ impl AssetBook {
         at: Time,
         source: &str,
     ) -> Result<Learned, MetaError> {
-        let name = event
-            .first("host.name")
-            .or_else(|| event.first("host.hostname"))
-            .map(|n| n.trim().to_lowercase())
-            .filter(|n| !n.is_empty() && n != "-" && n.len() <= 1000);
-        let mut ips = Vec::new();
-        event.field("host.ip", &mut |v| {
-            if let Ok(ip) = v.trim().parse::<IpAddr>() {
-                let s = ip.to_string();
-                if !ips.contains(&s) {
-                    ips.push(s);
-                }
-            }
-        });
+        match Observation::of(tenant, event, at, source) {
+            Some(o) => self.learn_observed(&o).await,
+            None => Ok(Learned::NoHost),
+        }
+    }
+
+    /// Records what events showed of one host (one [`Observation`], which may stand for many
+    /// events: see [`crate::asset_learning`]), following the merge rules.
+    pub async fn learn_observed(&self, o: &Observation) -> Result<Learned, MetaError> {
+        let tenant = &o.tenant;
+        let name = o.name.clone();
+        let ips = &o.ips;
         if name.is_none() && ips.is_empty() {
             return Ok(Learned::NoHost);
         }
-        let source = format!("events:{source}");
+        let seen = AssetSeen {
+            first_seen: o.first_seen,
+            last_seen: o.last_seen,
+            source: format!("events:{}", o.source),
+            macs: o.macs.clone(),
+            os: o.os.clone(),
+        };
         // Steady state: known, nothing new, written recently.
         let found = {
             let index = lock(&self.index);
-            let found = index.find(tenant, name.as_deref(), &ips);
+            let found = index.find(tenant, name.as_deref(), ips);
             if let Some(id) = &found
                 && let Some(k) = index.assets.get(id)
             {
@@ -355,8 +487,10 @@ impl AssetBook {
                     && name
                         .as_ref()
                         .is_none_or(|n| *n == k.name_lc || !is_ip(&k.name_lc))
-                    && k.sources.contains(&source);
-                if nothing_new && at - k.written < self.opts.touch_interval {
+                    && k.sources.contains(&seen.source)
+                    && seen.macs.iter().all(|m| k.macs.contains(m))
+                    && (seen.os.is_none() || seen.os == k.os);
+                if nothing_new && o.last_seen - k.written < self.opts.touch_interval {
                     return Ok(Learned::Unchanged);
                 }
             }
@@ -371,13 +505,13 @@ impl AssetBook {
                 owner: None,
                 criticality: self.opts.learned_criticality,
                 categories: Vec::new(),
-                os: None,
+                os: o.os.clone(),
                 description: String::new(),
-                sources: vec![source.clone()],
+                sources: vec![seen.source.clone()],
             };
             return match self.store.create_asset(&scope, spec.clone()).await {
                 Ok(a) => {
-                    self.store.touch_asset(&scope, &a.id, at, "").await?;
+                    self.store.observe_asset(&scope, &a.id, &seen).await?;
                     let a = self.store.get_asset(&scope, &a.id).await?;
                     lock(&self.index).put(&a);
                     Ok(Learned::Created(a.id))
@@ -385,13 +519,13 @@ impl AssetBook {
                 // Another task created it meanwhile: merge into that one.
                 Err(MetaError::Conflict { .. }) => {
                     let a = self.by_name(&scope, &spec.name).await?;
-                    self.merge_learned(&scope, a, name, &ips, at, &source).await
+                    self.merge_learned(&scope, a, name, ips, &seen).await
                 }
                 Err(e) => Err(e),
             };
         };
         let a = self.store.get_asset(&scope, &id).await?;
-        self.merge_learned(&scope, a, name, &ips, at, &source).await
+        self.merge_learned(&scope, a, name, ips, &seen).await
     }
 
     async fn merge_learned(
@@ -400,8 +534,7 @@ impl AssetBook {
         a: Asset,
         name: Option<String>,
         ips: &[String],
-        at: Time,
-        source: &str,
+        seen: &AssetSeen,
     ) -> Result<Learned, MetaError> {
         let mut spec = spec_of(&a);
         let mut changed = false;
@@ -419,10 +552,12 @@ impl AssetBook {
         if changed {
             self.store.update_asset(scope, &id, spec).await?;
         }
-        self.store.touch_asset(scope, &id, at, source).await?;
+        let new_detail =
+            seen.macs.iter().any(|m| !a.macs.contains(m)) || (seen.os.is_some() && seen.os != a.os);
+        self.store.observe_asset(scope, &id, seen).await?;
         let a = self.store.get_asset(scope, &id).await?;
         lock(&self.index).put(&a);
-        Ok(if changed {
+        Ok(if changed || new_detail {
             Learned::Merged(id)
         } else {
             Learned::Touched(id)

@@ -40,6 +40,36 @@ pub struct AuditEventStats {
     /// Records not mirrored: the queue was full or the event store refused them (they stay in
     /// the metadata store).
     pub not_mirrored: AtomicU64,
+    /// Of `not_mirrored`, those refused because the queue was full (overflow).
+    pub queue_full: AtomicU64,
+}
+
+impl AuditEventStats {
+    /// The mirror's counters for `/metrics`: `vigil_audit_events_stored_total` and
+    /// `vigil_audit_events_not_mirrored_total{reason="queue_full"|"store_refused"}`.
+    pub fn metrics(&self, out: &mut vigil_pipeline::MetricSet) {
+        let not = self.not_mirrored.load(Ordering::Relaxed);
+        let full = self.queue_full.load(Ordering::Relaxed);
+        out.sample(
+            "vigil_audit_events_stored_total",
+            "counter",
+            "Audit records stored as audit events of their tenant.",
+            &[],
+            self.stored.load(Ordering::Relaxed),
+        );
+        for (reason, v) in [
+            ("queue_full", full),
+            ("store_refused", not.saturating_sub(full)),
+        ] {
+            out.sample(
+                "vigil_audit_events_not_mirrored_total",
+                "counter",
+                "Audit records not mirrored as events (they stay in the hash-chained metadata store), by reason: queue_full (the queue overflowed) or store_refused.",
+                &[("reason", reason)],
+                v,
+            );
+        }
+    }
 }
 
 /// The mirror and its thread.
@@ -52,7 +82,12 @@ pub struct AuditEvents {
 impl AuditEvents {
     /// Starts the thread that appends audit events through `append`.
     pub fn start(append: Append) -> std::io::Result<AuditEvents> {
-        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
+        AuditEvents::with_queue(append, QUEUE)
+    }
+
+    /// [`AuditEvents::start`] with a queue of `queue` records.
+    pub fn with_queue(append: Append, queue: usize) -> std::io::Result<AuditEvents> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(queue);
         let stats = Arc::new(AuditEventStats::default());
         let s = stats.clone();
         std::thread::Builder::new()
@@ -78,6 +113,7 @@ impl AuditEvents {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                     stats.not_mirrored.fetch_add(1, Ordering::Relaxed);
+                    stats.queue_full.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(action = %r.action, "audit event queue full; the record stays in the metadata store only");
                 }
             }
@@ -168,4 +204,67 @@ pub fn audit_event(r: &AuditRecord) -> Event {
     }
     let _ = ev.set("vigil.audit.details", r.details.to_string().as_str());
     ev
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(n: u32) -> AuditRecord {
+        AuditRecord {
+            id: format!("r{n}"),
+            tenant: TenantId::main(),
+            at: chrono::Utc::now(),
+            actor: "admin".into(),
+            action: "user.update".into(),
+            target_kind: "user".into(),
+            target_id: "u1".into(),
+            outcome: AuditOutcome::Success,
+            source_ip: None,
+            details: serde_json::Value::Null,
+            seq: None,
+            hash: None,
+        }
+    }
+
+    /// A record that cannot be queued is counted as `queue_full`, and `/metrics` shows it.
+    #[test]
+    fn queue_overflow_is_counted_and_rendered() {
+        // the thread's append waits until released: it holds its first batch, the queue
+        // (two records) fills, the rest overflows
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let (took_tx, took_rx) = std::sync::mpsc::channel::<()>();
+        let release_rx = std::sync::Mutex::new(release_rx);
+        let events = AuditEvents::with_queue(
+            Box::new(move |_t: &TenantId, _e: &[Event]| {
+                let _ = took_tx.send(());
+                let _ = release_rx.lock().map(|r| r.recv());
+                Ok(())
+            }),
+            2,
+        )
+        .expect("thread");
+        let mirror = events.mirror();
+        mirror(&record(0));
+        took_rx.recv().expect("the thread took the first record");
+        for n in 1..=7 {
+            mirror(&record(n));
+        }
+        let stats = events.stats();
+        assert_eq!(stats.queue_full.load(Ordering::Relaxed), 5);
+        assert_eq!(stats.not_mirrored.load(Ordering::Relaxed), 5);
+        let telemetry = vigil_pipeline::Telemetry::new();
+        let s = stats.clone();
+        telemetry.add_collector(move |out| s.metrics(out));
+        let text = telemetry.render_prometheus();
+        assert!(
+            text.contains("vigil_audit_events_not_mirrored_total{reason=\"queue_full\"} 5"),
+            "{text}"
+        );
+        assert!(
+            text.contains("vigil_audit_events_not_mirrored_total{reason=\"store_refused\"} 0"),
+            "{text}"
+        );
+        drop(release_tx);
+    }
 }

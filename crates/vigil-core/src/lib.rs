@@ -51,6 +51,7 @@
 //! pipeline.
 
 pub mod alerts;
+pub mod asset_learning;
 pub mod assets;
 pub mod audit_events;
 pub mod auth;

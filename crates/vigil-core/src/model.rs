@@ -84,6 +84,9 @@ pub struct Tenant {
     pub disabled: bool,
     /// The tenant's share of the licensed events per second, if limited.
     pub eps_limit: Option<u64>,
+    /// The tenant's storage quota in bytes of the event store, if limited.
+    #[serde(default)]
+    pub storage_limit_bytes: Option<u64>,
     /// When it was created.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
@@ -851,6 +854,9 @@ pub struct Asset {
     pub description: String,
     /// Where it was learned from (`manual`, `events`, an import's name).
     pub sources: Vec<String>,
+    /// MAC addresses learned from events (`host.mac`), `AA-BB-CC-DD-EE-FF`.
+    #[serde(default)]
+    pub macs: Vec<String>,
     /// First seen in events or created.
     pub first_seen: DateTime<Utc>,
     /// Last seen in events.

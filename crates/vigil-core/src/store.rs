@@ -397,6 +397,13 @@ pub trait MetaStore: Send + Sync + std::fmt::Debug {
         eps_limit: Option<Option<u64>>,
         disabled: Option<bool>,
     ) -> Result<Tenant, MetaError>;
+    /// Sets or (`None`) removes a tenant's storage quota, in bytes of the event store.
+    async fn set_tenant_storage_limit(
+        &self,
+        scope: &TenantScope,
+        id: &TenantId,
+        limit: Option<u64>,
+    ) -> Result<Tenant, MetaError>;
 
     // ---- users ----
 
@@ -685,6 +692,15 @@ pub trait MetaStore: Send + Sync + std::fmt::Debug {
         at: Time,
         source: &str,
     ) -> Result<(), MetaError>;
+    /// Records what events showed of an asset (asset learning, once per host per flush):
+    /// last seen only grows, first seen only shrinks, the source and MAC addresses are
+    /// added (at most [`MAX_ASSET_MACS`]), a known OS replaces the stored one.
+    async fn observe_asset(
+        &self,
+        scope: &TenantScope,
+        id: &str,
+        seen: &AssetSeen,
+    ) -> Result<(), MetaError>;
     /// Deletes an asset.
     async fn delete_asset(&self, scope: &TenantScope, id: &str) -> Result<(), MetaError>;
 
@@ -812,4 +828,23 @@ pub trait MetaStore: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<crate::sources::TenantEvents>, MetaError>;
     /// Deletes per-minute counts older than `before` (a periodic job); returns how many.
     async fn purge_source_series(&self, before: Time) -> Result<u64, MetaError>;
+}
+
+/// Most MAC addresses kept per asset.
+pub const MAX_ASSET_MACS: usize = 32;
+
+/// What events showed of an asset between two flushes of asset learning
+/// ([`MetaStore::observe_asset`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssetSeen {
+    /// Earliest receive time.
+    pub first_seen: Time,
+    /// Latest receive time.
+    pub last_seen: Time,
+    /// `events:<source id>`.
+    pub source: String,
+    /// MAC addresses, `AA-BB-CC-DD-EE-FF`.
+    pub macs: Vec<String>,
+    /// The operating system, when the events named it.
+    pub os: Option<String>,
 }

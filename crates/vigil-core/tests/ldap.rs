@@ -23,6 +23,10 @@ const ROOT_PW: &str = "root-secret-ldap";
 struct Slapd {
     child: Child,
     url: String,
+    /// `ldaps://127.0.0.1:port` when started with TLS.
+    ldaps_url: Option<String>,
+    /// The CA that signed the server's certificate (PEM file), when started with TLS.
+    ca_file: Option<PathBuf>,
     _dir: tempfile::TempDir,
 }
 
@@ -116,10 +120,54 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A CA and a server certificate it signs for 127.0.0.1 and localhost, written to `d`:
+/// `ca.pem`, `server.pem`, `server.key`.
+fn generate_certs(d: &Path, ca_name: &str) {
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, ca_name);
+    ca_params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
+        .unwrap();
+    std::fs::write(d.join("ca.pem"), ca.pem()).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params =
+        rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "slapd test server");
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let cert = params.signed_by(&key, &ca).unwrap();
+    std::fs::write(d.join("server.pem"), cert.pem()).unwrap();
+    std::fs::write(d.join("server.key"), key.serialize_pem()).unwrap();
+}
+
 fn start() -> Slapd {
+    start_with(false)
+}
+
+/// A slapd; with `tls`, a certificate generated here and a second listener for `ldaps://`
+/// (StartTLS on the plain one).
+fn start_with(tls: bool) -> Slapd {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::create_dir(d.join("db")).unwrap();
+    let tls_conf = if tls {
+        generate_certs(d, "vigil test LDAP CA");
+        format!(
+            "TLSCertificateFile {}\nTLSCertificateKeyFile {}\n",
+            d.join("server.pem").display(),
+            d.join("server.key").display()
+        )
+    } else {
+        String::new()
+    };
     let conf: PathBuf = d.join("slapd.conf");
     std::fs::write(
         &conf,
@@ -127,6 +175,7 @@ fn start() -> Slapd {
             "include /etc/ldap/schema/core.schema\n\
              include /etc/ldap/schema/cosine.schema\n\
              include /etc/ldap/schema/inetorgperson.schema\n\
+             {tls_conf}\
              pidfile {pid}\n\
              modulepath /usr/lib/ldap\n\
              moduleload back_mdb\n\
@@ -160,11 +209,17 @@ fn start() -> Slapd {
     for _ in 0..5 {
         let port = free_port();
         let url = format!("ldap://127.0.0.1:{port}");
+        let tls_port = free_port();
+        let ldaps_url = tls.then(|| format!("ldaps://127.0.0.1:{tls_port}"));
+        let listen = match &ldaps_url {
+            Some(l) => format!("{url}/ {l}/"),
+            None => format!("{url}/"),
+        };
         let mut child = Command::new(SLAPD)
             .arg("-f")
             .arg(&conf)
             .arg("-h")
-            .arg(format!("{url}/"))
+            .arg(listen)
             .arg("-d")
             .arg("0")
             .stdout(Stdio::null())
@@ -177,7 +232,9 @@ fn start() -> Slapd {
             if Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
                 break;
             }
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+                && (!tls || std::net::TcpStream::connect(("127.0.0.1", tls_port)).is_ok())
+            {
                 up = true;
                 break;
             }
@@ -187,6 +244,8 @@ fn start() -> Slapd {
             return Slapd {
                 child,
                 url,
+                ldaps_url,
+                ca_file: tls.then(|| d.join("ca.pem")),
                 _dir: dir,
             };
         }
@@ -197,10 +256,16 @@ fn start() -> Slapd {
 }
 
 fn ldap_config(url: &str, group_search: bool) -> ValidLdapConfig {
+    ldap_config_with(url, group_search, "")
+}
+
+/// [`ldap_config`] with more keys (`extra`: YAML lines indented by two spaces).
+fn ldap_config_with(url: &str, group_search: bool, extra: &str) -> ValidLdapConfig {
     let yaml = format!(
         r#"
 ldap:
   url: {url}
+{extra}
   bind_dn: "{ROOT_DN}"
   bind_password: "${{env:LDAP_BIND}}"
   user_base: "ou=people,{BASE}"
@@ -432,5 +497,58 @@ async fn ldap_users_are_materialized_and_follow_their_groups() {
     assert!(audit.items.iter().any(|r| r.action == "user.create"));
     assert!(audit.items.iter().any(|r| r.action == "user.roles"));
     store.close().await;
+    drop(slapd);
+}
+
+/// LDAP over TLS: `ldaps://` and StartTLS against slapd with a certificate generated here,
+/// trusted through `ca_file`; a certificate from another CA (or none configured) fails with
+/// an error that says it is the certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ldap_over_tls_ldaps_and_starttls_with_a_ca_file() {
+    if !available() {
+        return;
+    }
+    let slapd = start_with(true);
+    let ca = slapd.ca_file.clone().unwrap();
+    let ldaps = slapd.ldaps_url.clone().unwrap();
+    let with_ca = format!("  ca_file: \"{}\"", ca.display());
+    for (url, extra) in [
+        (ldaps.clone(), with_ca.clone()),
+        (slapd.url.clone(), format!("{with_ca}\n  starttls: true")),
+    ] {
+        let dir = LdapDirectory::new(ldap_config_with(&url, true, &extra));
+        let alice = dir
+            .authenticate("alice", &Secret::from("alice-ldap-pw"))
+            .await
+            .unwrap_or_else(|e| panic!("{url} {extra}: {e}"))
+            .expect("alice binds over TLS");
+        assert_eq!(alice.dn, format!("uid=alice,ou=people,{BASE}"));
+        assert!(
+            dir.authenticate("alice", &Secret::from("wrong"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    // a CA that did not sign the server's certificate: refused, and the error says so
+    let other = tempfile::tempdir().unwrap();
+    generate_certs(other.path(), "some other CA");
+    let other_ca = format!("  ca_file: \"{}\"", other.path().join("ca.pem").display());
+    for (url, extra) in [
+        (ldaps.clone(), other_ca.clone()),
+        (slapd.url.clone(), format!("{other_ca}\n  starttls: true")),
+    ] {
+        let dir = LdapDirectory::new(ldap_config_with(&url, true, &extra));
+        let e = dir
+            .authenticate("alice", &Secret::from("alice-ldap-pw"))
+            .await
+            .expect_err("a certificate of another CA must be refused");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("certificate was refused") && msg.contains("ca_file"),
+            "{url}: {msg}"
+        );
+    }
     drop(slapd);
 }

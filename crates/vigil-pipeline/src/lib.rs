@@ -27,6 +27,7 @@ pub mod buffer;
 pub mod component;
 pub mod descriptors;
 pub mod file;
+pub mod quota;
 mod shutdown;
 pub mod telemetry;
 pub mod topology;
@@ -39,6 +40,7 @@ pub use component::{
 };
 pub use descriptors::{ConnectionBudget, ConnectionPermit};
 pub use file::FileDestination;
+pub use quota::TenantQuotas;
 pub use shutdown::{Shutdown, ShutdownSignal};
 pub use telemetry::{ComponentMetrics, ComponentSnapshot, MetricSet, Telemetry};
 pub use topology::{

@@ -30,8 +30,9 @@ use vigil_event::{Event, TimePolicy};
 
 use crate::component::{
     Ack, AckSet, ComponentError, Connector, ConnectorContext, Destination, Normalizer, RawBatch,
-    SourceInfo, Transform,
+    RawRecord, SourceInfo, Transform,
 };
+use crate::quota::TenantQuotas;
 use crate::telemetry::{ComponentMetrics, Telemetry};
 use crate::{Shutdown, ShutdownSignal};
 
@@ -158,6 +159,27 @@ impl Chain {
         }
     }
 
+    /// Keeps records over their tenant's EPS quota raw, flagged `vigil.quota: eps_exceeded`
+    /// (see [`crate::quota`]), counted on the source's normalizer as `tenant_quota`.
+    pub fn over_quota(
+        &mut self,
+        source: &SourceInfo,
+        records: Vec<RawRecord>,
+        out: &mut Vec<Event>,
+    ) {
+        if let Some(c) = self.sources.get(&source.id) {
+            c.normalizer.1.error("tenant_quota", records.len() as u64);
+        }
+        for rec in records {
+            let mut ev = Event::from_raw(source, rec);
+            ev.extra.insert(
+                crate::quota::QUOTA_FIELD,
+                vigil_event::Value::from(crate::quota::EPS_EXCEEDED),
+            );
+            out.push(ev);
+        }
+    }
+
     /// Lets every transform emit what is due.
     pub fn tick(&mut self, now: Instant, out: &mut Vec<Event>) {
         for c in self.sources.values_mut() {
@@ -230,8 +252,9 @@ struct Gathered {
 }
 
 impl Gathered {
-    /// Normalizes `batch` into the batch of its tenant.
-    fn add(&mut self, chain: &mut Chain, mut batch: RawBatch) {
+    /// Normalizes `batch` into the batch of its tenant; what is over the tenant's EPS quota is
+    /// kept raw.
+    fn add(&mut self, chain: &mut Chain, mut batch: RawBatch, quotas: Option<&TenantQuotas>) {
         if let Some(a) = batch.ack.take() {
             self.acks.push(a);
         }
@@ -249,7 +272,14 @@ impl Gathered {
         };
         if let Some((_, evs)) = self.by_tenant.get_mut(i) {
             let before = evs.len();
+            let n = batch.records.len();
+            let admitted = quotas.map_or(n, |q| q.take(&batch.source.tenant, n));
+            let over = (admitted < n).then(|| batch.records.split_off(admitted));
+            let source = over.as_ref().map(|_| batch.source.clone());
             chain.process(batch, evs);
+            if let (Some(over), Some(source)) = (over, source) {
+                chain.over_quota(&source, over, evs);
+            }
             self.events += evs.len() - before;
         }
     }
@@ -287,9 +317,11 @@ impl Gathered {
 /// linger when the queue already held half its capacity: then the queue, not the batch size,
 /// is what limits, and sleeping would only hold the connectors back. Returns `false` when the
 /// queue is closed and empty (the connectors are gone).
+#[allow(clippy::too_many_arguments)]
 fn gather(
     rx: &flume::Receiver<RawBatch>,
     chain: &mut Chain,
+    quotas: Option<&TenantQuotas>,
     g: &mut Gathered,
     first: RawBatch,
     carry: &mut Option<RawBatch>,
@@ -297,7 +329,7 @@ fn gather(
     batch_events: usize,
 ) -> bool {
     let mut records = first.records.len();
-    g.add(chain, first);
+    g.add(chain, first, quotas);
     let busy = rx.capacity().map_or(usize::MAX, |c| c / 2).max(1);
     let mut lingered = linger.is_zero();
     let mut taken = 0;
@@ -310,7 +342,7 @@ fn gather(
                 }
                 Ok(b) => {
                     records += b.records.len();
-                    g.add(chain, b);
+                    g.add(chain, b, quotas);
                     taken += 1;
                 }
                 Err(flume::TryRecvError::Empty) => break,
@@ -334,6 +366,7 @@ pub struct PipelineBuilder {
     connectors: Vec<(Box<dyn Connector>, Arc<SourceInfo>, ComponentMetrics)>,
     chain: Option<ChainFactory>,
     destinations: Vec<(Box<dyn Destination>, ComponentMetrics)>,
+    quotas: Option<Arc<TenantQuotas>>,
 }
 
 impl std::fmt::Debug for PipelineBuilder {
@@ -354,6 +387,7 @@ impl PipelineBuilder {
             connectors: Vec::new(),
             chain: None,
             destinations: Vec::new(),
+            quotas: None,
         }
     }
 
@@ -375,6 +409,18 @@ impl PipelineBuilder {
         let m = self.telemetry.component("destination", id);
         self.destinations.push((d, m));
         self
+    }
+
+    /// Enforces the tenants' EPS quotas in the workers ([`crate::quota`]).
+    pub fn quotas(&mut self, q: Arc<TenantQuotas>) -> &mut Self {
+        self.quotas = Some(q);
+        self
+    }
+
+    /// The quotas set with [`PipelineBuilder::quotas`] (the store destination enforces the
+    /// storage quota).
+    pub fn tenant_quotas(&self) -> Option<Arc<TenantQuotas>> {
+        self.quotas.clone()
     }
 
     /// Starts everything; must be called inside a tokio runtime.
@@ -419,6 +465,7 @@ impl PipelineBuilder {
             let txs = dest_txs.clone();
             let factory = chain_factory.clone();
             let gauge = queue_gauge.clone();
+            let quotas = self.quotas.clone();
             let h = std::thread::Builder::new()
                 .name(format!("vigil-worker-{i}"))
                 .spawn(move || {
@@ -434,6 +481,7 @@ impl PipelineBuilder {
                                 open = gather(
                                     &rx,
                                     &mut chain,
+                                    quotas.as_deref(),
                                     &mut gathered,
                                     batch,
                                     &mut carry,
@@ -795,6 +843,7 @@ mod tests {
         assert!(gather(
             &rx,
             &mut chain,
+            None,
             &mut g,
             first,
             &mut carry,
@@ -823,6 +872,7 @@ mod tests {
         assert!(gather(
             &rx,
             &mut chain,
+            None,
             &mut g,
             first,
             &mut carry,
@@ -838,6 +888,7 @@ mod tests {
         assert!(gather(
             &rx,
             &mut chain,
+            None,
             &mut g,
             first,
             &mut none,
@@ -854,6 +905,7 @@ mod tests {
         assert!(!gather(
             &rx,
             &mut chain,
+            None,
             &mut g,
             first,
             &mut carry,
@@ -862,6 +914,36 @@ mod tests {
         ));
         assert_eq!(g.take().map(|e| e.len()).collect::<Vec<_>>(), [4]);
         assert!(carry.is_none());
+    }
+
+    #[test]
+    fn records_over_the_tenant_quota_are_kept_raw_and_flagged() {
+        let mut chain = norm_chain(&["a"]);
+        let a = Arc::new(SourceInfo {
+            id: "a".into(),
+            tenant: "acme".into(),
+            collector: "t".into(),
+        });
+        let quotas = TenantQuotas::new();
+        quotas.set_eps_limits(&[(SmolStr::new("acme"), Some(3))]);
+        let mut g = Gathered::default();
+        g.add(
+            &mut chain,
+            raw_batch(&a, &["l0", "l1", "l2", "l3", "l4"]),
+            Some(&quotas),
+        );
+        let evs: Vec<Event> = g.take().flatten().collect();
+        assert_eq!(evs.len(), 5, "nothing is dropped");
+        let flagged: Vec<bool> = evs
+            .iter()
+            .map(|e| e.extra.get(crate::quota::QUOTA_FIELD).is_some())
+            .collect();
+        assert_eq!(flagged, [false, false, false, true, true]);
+        assert!(evs[4].message.is_none(), "kept raw, not normalized");
+        assert_eq!(&evs[4].raw[..], b"l4");
+        let m = &chain.sources.get("a").unwrap().normalizer.1;
+        assert_eq!(m.snapshot().errors.get("tenant_quota"), Some(&2));
+        assert_eq!(quotas.status()[0].over_eps, 2);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use smol_str::SmolStr;
 use vigil_event::Event;
-use vigil_pipeline::{ComponentError, ComponentMetrics, Destination};
+use vigil_pipeline::{ComponentError, ComponentMetrics, Destination, TenantQuotas};
 
 use crate::{EventStore, StoreError, TenantId};
 
@@ -24,6 +24,8 @@ pub struct StoreDestination {
     done: Vec<SmolStr>,
     /// Whether the last write failed because the disk was full (logged once per episode).
     disk_full: bool,
+    /// The tenants' storage quotas ([`vigil_pipeline::quota`]).
+    quotas: Option<Arc<TenantQuotas>>,
 }
 
 impl StoreDestination {
@@ -35,7 +37,26 @@ impl StoreDestination {
             tenants: HashMap::new(),
             done: Vec::new(),
             disk_full: false,
+            quotas: None,
         }
+    }
+
+    /// Refuses the events of tenants at their storage quota: counted drops `storage_quota`
+    /// (here and per tenant in `quotas`), never appended.
+    pub fn with_quotas(mut self, quotas: Option<Arc<TenantQuotas>>) -> StoreDestination {
+        self.quotas = quotas;
+        self
+    }
+
+    /// Whether `tenant` is at its storage quota; counts `n` refused events when it is.
+    fn refuse(&self, tenant: &str, n: usize) -> bool {
+        let Some(q) = &self.quotas else { return false };
+        if !q.storage_full(tenant) {
+            return false;
+        }
+        q.count_storage_refused(tenant, n as u64);
+        self.metrics.drop("storage_quota", n as u64);
+        true
     }
 
     fn tenant(&mut self, name: &SmolStr) -> Result<TenantId, ComponentError> {
@@ -74,6 +95,9 @@ impl Destination for StoreDestination {
         };
         let bytes: usize = events.iter().map(|e| e.raw.len()).sum();
         if events.iter().all(|e| e.meta.tenant == first) {
+            if self.refuse(&first, events.len()) {
+                return Ok(());
+            }
             let t = self.tenant(&first)?;
             if let Err(e) = self.store.append(&t, events) {
                 return Err(self.append_err(e));
@@ -88,6 +112,10 @@ impl Destination for StoreDestination {
             }
             for (name, evs) in by {
                 if self.done.contains(&name) {
+                    continue;
+                }
+                if self.refuse(&name, evs.len()) {
+                    self.done.push(name);
                     continue;
                 }
                 let t = self.tenant(&name)?;

@@ -98,6 +98,10 @@ pub struct CoreRuntime {
     pub feed: AlertFeed,
     /// The per-source counters the pipeline's source destination feeds.
     pub sources: Arc<SourceTracker>,
+    /// The tenants' EPS and storage quotas, kept in step with the metadata store.
+    pub quotas: Arc<vigil_pipeline::TenantQuotas>,
+    /// The hosts the pipeline's asset destination saw, written every few seconds.
+    pub learner: Arc<vigil_core::asset_learning::AssetLearner>,
     feed_thread: std::thread::JoinHandle<()>,
 }
 
@@ -109,6 +113,7 @@ impl CoreRuntime {
     /// alert pipeline fold the alert events still queued, for at most [`DRAIN_TIMEOUT`].
     pub async fn drain(self) {
         flush_sources(&*self.core.store, &self.sources).await;
+        self.learner.flush(&self.core.assets).await;
         drop(self.feed);
         let thread = self.feed_thread;
         let joined = tokio::task::spawn_blocking(move || thread.join());
@@ -149,6 +154,10 @@ pub async fn start(
         .context("starting the audit event thread")?
     };
     store.set_audit_mirror(audit_events.mirror());
+    {
+        let stats = audit_events.stats();
+        telemetry.add_collector(move |out| stats.metrics(out));
+    }
     let store: Arc<dyn MetaStore> = Arc::new(store);
     register_tenants(&*store, cfg).await?;
     let auth = Arc::new(
@@ -170,11 +179,18 @@ pub async fn start(
     let assets = Arc::new(AssetBook::new(store.clone(), AssetOptions::default()));
     let n = assets.load().await.context("loading the assets")?;
     tracing::info!(assets = n, "asset inventory loaded");
+    let learner = Arc::new(vigil_core::asset_learning::AssetLearner::default());
+    tokio::spawn(learning_loop(learner.clone(), assets.clone()));
+    {
+        let l = learner.clone();
+        telemetry.add_collector(move |out| l.metrics(out));
+    }
     let alerts = Arc::new(AlertService::new(
         store.clone(),
         Some(assets.clone()),
         AlertOptions::default(),
     ));
+    let quotas = start_quotas(&store, &alerts, telemetry, events.clone()).await;
     let sources = start_sources(cfg, &store, &alerts, telemetry, events).await?;
     let core = Arc::new(vigil_api::Core {
         store: store.clone(),
@@ -204,8 +220,71 @@ pub async fn start(
         core,
         feed: AlertFeed { tx },
         sources: sources.0,
+        quotas,
+        learner,
         feed_thread,
     })
+}
+
+/// Writes the hosts the pipeline saw every [`vigil_core::asset_learning::FLUSH_INTERVAL`].
+async fn learning_loop(
+    learner: Arc<vigil_core::asset_learning::AssetLearner>,
+    assets: Arc<AssetBook>,
+) {
+    let mut tick = tokio::time::interval(vigil_core::asset_learning::FLUSH_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        learner.flush(&assets).await;
+    }
+}
+
+/// How often the tenants' quotas are re-read (a change is in force within a second).
+const QUOTA_TICK: Duration = Duration::from_millis(500);
+
+/// The tenants' quotas, applied once now (before the pipeline starts) and then every
+/// [`QUOTA_TICK`] by a task of their own; their counters go to `/metrics`.
+async fn start_quotas(
+    store: &Arc<dyn MetaStore>,
+    alerts: &Arc<AlertService>,
+    telemetry: &Telemetry,
+    events: Arc<dyn EventStore>,
+) -> Arc<vigil_pipeline::TenantQuotas> {
+    let quotas = Arc::new(vigil_pipeline::TenantQuotas::new());
+    let sink: EventSink = {
+        let events = events.clone();
+        Box::new(move |tenant: &TenantId, evs: &[Event]| {
+            events
+                .append(tenant, evs)
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        })
+    };
+    let mut watch = vigil_core::sources::quota::QuotaWatch::new(
+        store.clone(),
+        events,
+        quotas.clone(),
+        alerts.clone(),
+        Some(sink),
+    );
+    if let Err(e) = watch.tick().await {
+        tracing::warn!(error = %e, "tenant quotas not read; retrying");
+    }
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(QUOTA_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = watch.tick().await {
+                tracing::warn!(error = %e, "tenant quotas not read; the last ones stay in force");
+            }
+        }
+    });
+    {
+        let q = quotas.clone();
+        telemetry.add_collector(move |out| q.metrics(out));
+    }
+    quotas
 }
 
 /// How often the source figures are written to the metadata store.

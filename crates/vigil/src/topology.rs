@@ -628,8 +628,9 @@ impl Topology {
             match d {
                 BuiltDestination::Storage => {
                     let m = telemetry.component("destination", "storage");
-                    builder
-                        .destination("storage", Box::new(StoreDestination::new(store.clone(), m)));
+                    let d = StoreDestination::new(store.clone(), m)
+                        .with_quotas(builder.tenant_quotas());
+                    builder.destination("storage", Box::new(d));
                 }
                 BuiltDestination::Ready {
                     id,

@@ -614,9 +614,15 @@ pub struct TenantUpdate {
     /// Description.
     #[serde(default)]
     pub description: Option<String>,
-    /// EPS limit (`null` removes it).
+    /// EPS limit (`null` removes it). Records beyond it are kept raw, flagged
+    /// `vigil.quota: eps_exceeded`, and counted; in force within a second.
     #[serde(default, deserialize_with = "double_option")]
     pub eps_limit: Option<Option<u64>>,
+    /// Storage quota in bytes of the event store (`null` removes it). Once reached, the
+    /// store refuses the tenant's new events (counted) and a monitoring alert is raised
+    /// once; in force within a second.
+    #[serde(default, deserialize_with = "double_option")]
+    pub storage_limit_bytes: Option<Option<u64>>,
     /// Disable (its users cannot log in) or enable.
     #[serde(default)]
     pub disabled: Option<bool>,
@@ -636,8 +642,8 @@ pub async fn update_tenant(
     let id = tenant(&id)?;
     caller.scope(Action::TenantsManage, &[])?;
     let scope = caller.scope(Action::TenantsRead, std::slice::from_ref(&id))?;
-    let details = json!({ "name": req.name, "description": req.description, "eps_limit": req.eps_limit, "disabled": req.disabled });
-    let t = core
+    let details = json!({ "name": req.name, "description": req.description, "eps_limit": req.eps_limit, "storage_limit_bytes": req.storage_limit_bytes, "disabled": req.disabled });
+    let mut t = core
         .store
         .update_tenant(
             &scope,
@@ -648,6 +654,12 @@ pub async fn update_tenant(
             req.disabled,
         )
         .await?;
+    if let Some(limit) = req.storage_limit_bytes {
+        t = core
+            .store
+            .set_tenant_storage_limit(&scope, &id, limit)
+            .await?;
+    }
     audit(
         &st,
         &caller,

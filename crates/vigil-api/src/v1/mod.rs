@@ -16,6 +16,7 @@
 //! so the OpenAPI 3.1 document served at `/api/v1/openapi.json` is the router itself.
 
 pub mod admin;
+pub mod alert_assets;
 pub mod alerts;
 pub mod assets;
 pub mod audit_chain;
@@ -97,6 +98,7 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         .routes(routes!(alerts::list_comments, alerts::add_comment))
         .routes(routes!(alerts::history))
         .routes(routes!(alerts::alert_events))
+        .routes(routes!(alert_assets::alert_assets))
         .routes(routes!(
             alerts::list_suppressions,
             alerts::create_suppression

@@ -81,6 +81,10 @@ pub struct SourceView {
     pub drops_total: u64,
     /// Monitoring policies it breaches now (empty: healthy or not monitored).
     pub breaches: Vec<SourceBreach>,
+    /// Records kept raw (not normalized, flagged `vigil.quota: eps_exceeded`) because the
+    /// tenant was over its EPS limit, since this process started (collector sources; 0 for
+    /// hosts).
+    pub quota_exceeded_total: u64,
 }
 
 /// Reads the collectors' telemetry and writes the tracker's pending increments, so a listing
@@ -138,11 +142,27 @@ pub async fn list_sources(
                 });
         }
     }
+    // the collectors' records over their tenant's EPS quota: the normalizer's counter
+    let over_quota: HashMap<String, u64> = st
+        .telemetry
+        .snapshot()
+        .into_iter()
+        .filter(|c| c.kind == "normalizer")
+        .filter_map(|c| {
+            let n = c.errors.get("tenant_quota").copied()?;
+            Some((c.id.to_string(), n))
+        })
+        .collect();
     let items = page
         .items
         .into_iter()
         .map(|r| {
             let key = (r.tenant.clone(), r.id.clone());
+            let quota_exceeded_total = if r.kind == SourceKind::Collector {
+                over_quota.get(&r.id).copied().unwrap_or(0)
+            } else {
+                0
+            };
             let l = live.get(&key);
             let live_last = l
                 .and_then(|l| l.last_event_ms)
@@ -160,6 +180,7 @@ pub async fn list_sources(
                     .max(l.map_or(0, |l| l.parse_errors_total)),
                 drops_total: r.drops_total.max(l.map_or(0, |l| l.drops_total)),
                 breaches: breaches.remove(&key).unwrap_or_default(),
+                quota_exceeded_total,
                 tenant: r.tenant,
                 id: r.id,
                 kind: r.kind,

@@ -69,12 +69,21 @@ pub struct LdapRoleMapping {
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LdapConfig {
-    /// `ldap://host:port`. LDAP over TLS is not compiled in: use a loopback or otherwise
-    /// trusted path (plain `ldap://` to a non-loopback host needs `allow_plaintext: true`).
+    /// `ldaps://host:port` (TLS from the first byte), or `ldap://host:port` with `starttls:
+    /// true` (upgraded before any bind), or plain `ldap://` to loopback (plain LDAP to a
+    /// non-loopback host needs `allow_plaintext: true`).
     pub url: String,
     /// Accept plain LDAP to a host that is not loopback (passwords cross the network in clear).
     #[serde(default)]
     pub allow_plaintext: bool,
+    /// Upgrade an `ldap://` connection with StartTLS (RFC 4511 4.14) before binding; a server
+    /// that refuses it fails the login.
+    #[serde(default)]
+    pub starttls: bool,
+    /// PEM file of the CA certificate(s) that sign the directory's certificate (TLS only);
+    /// default: the system's trust store.
+    #[serde(default)]
+    pub ca_file: Option<String>,
     /// Service account that searches users and groups; anonymous when absent.
     #[serde(default)]
     pub bind_dn: Option<String>,
@@ -190,6 +199,12 @@ impl Default for AuthPolicy {
 pub struct ValidLdapConfig {
     /// Server URL.
     pub url: String,
+    /// Upgrade `ldap://` with StartTLS.
+    pub starttls: bool,
+    /// The CA file, as configured (for messages).
+    pub ca_file: Option<String>,
+    /// Its certificates (DER), checked: the only roots trusted when set.
+    pub ca_certs: Vec<Vec<u8>>,
     /// Service account DN.
     pub bind_dn: Option<String>,
     /// Its resolved password (secret: redacted in `Debug`).
@@ -353,6 +368,41 @@ impl AuthConfig {
     }
 }
 
+/// Largest CA file read.
+const MAX_CA_FILE: u64 = 1 << 20;
+
+/// The certificates of a PEM CA file, each checked as a trust anchor.
+#[allow(clippy::disallowed_methods)] // read_to_end bounded by `take`
+fn read_ca_file(path: &str) -> Result<Vec<Vec<u8>>, String> {
+    use std::io::Read as _;
+    let f = std::fs::File::open(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let mut pem = Vec::new();
+    f.take(MAX_CA_FILE + 1)
+        .read_to_end(&mut pem)
+        .map_err(|e| format!("cannot read {path}: {e}"))?;
+    if pem.len() as u64 > MAX_CA_FILE {
+        return Err(format!("{path} is larger than 1 MiB"));
+    }
+    let mut out = Vec::new();
+    let mut roots = rustls::RootCertStore::empty();
+    for (i, c) in rustls_pemfile::certs(&mut pem.as_slice()).enumerate() {
+        let c = c.map_err(|e| format!("{path}: certificate {} is not valid PEM: {e}", i + 1))?;
+        roots.add(c.clone()).map_err(|e| {
+            format!(
+                "{path}: certificate {} is not a usable CA certificate: {e}",
+                i + 1
+            )
+        })?;
+        out.push(c.to_vec());
+    }
+    if out.is_empty() {
+        return Err(format!(
+            "{path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+        ));
+    }
+    Ok(out)
+}
+
 impl LdapConfig {
     fn validate(
         &self,
@@ -362,7 +412,37 @@ impl LdapConfig {
     ) -> Option<ValidLdapConfig> {
         let before = p.len();
         let url = self.url.trim();
+        let tls = url.starts_with("ldaps://") || self.starttls;
+        if url.starts_with("ldaps://") && self.starttls {
+            p.push(format!(
+                "{path}.starttls: ldaps:// is TLS already; StartTLS is for ldap:// URLs"
+            ));
+        }
+        if let Some(rest) = url.strip_prefix("ldaps://")
+            && rest
+                .split(['/', '?', ':'])
+                .next()
+                .unwrap_or_default()
+                .is_empty()
+        {
+            p.push(format!("{path}.url: no host"));
+        }
+        let ca_certs = match &self.ca_file {
+            Some(f) if !tls => {
+                p.push(format!(
+                    "{path}.ca_file: {f} is only used with TLS (an ldaps:// URL or starttls: true)"
+                ));
+                Vec::new()
+            }
+            Some(f) => read_ca_file(f).unwrap_or_else(|e| {
+                p.push(format!("{path}.ca_file: {e}"));
+                Vec::new()
+            }),
+            None => Vec::new(),
+        };
         match url.strip_prefix("ldap://") {
+            _ if url.starts_with("ldaps://") => {}
+            Some(_) if self.starttls => {}
             Some(rest) => {
                 let host = rest.split(['/', '?']).next().unwrap_or_default();
                 let host = host
@@ -378,16 +458,13 @@ impl LdapConfig {
                     p.push(format!("{path}.url: no host"));
                 } else if !loopback && !self.allow_plaintext {
                     p.push(format!(
-                        "{path}.url: plain LDAP to {host} sends passwords in clear; LDAP over \
-                         TLS is not compiled in: reach the server through a loopback tunnel \
-                         (stunnel, ssh) or set allow_plaintext: true on a trusted network"
+                        "{path}.url: plain LDAP to {host} sends passwords in clear; use \
+                         ldaps://, or starttls: true, or set allow_plaintext: true on a \
+                         trusted network"
                     ));
                 }
             }
-            None => p.push(format!(
-                "{path}.url: must start with ldap:// (ldaps:// and StartTLS are not compiled \
-                 in: use a loopback TLS tunnel such as stunnel)"
-            )),
+            None => p.push(format!("{path}.url: must start with ldap:// or ldaps://")),
         }
         let bind_password = match (&self.bind_dn, &self.bind_password) {
             (Some(_), None) => {
@@ -478,6 +555,9 @@ impl LdapConfig {
         );
         (p.len() == before).then(|| ValidLdapConfig {
             url: url.to_owned(),
+            starttls: self.starttls,
+            ca_file: self.ca_file.clone(),
+            ca_certs,
             bind_dn: self.bind_dn.clone(),
             bind_password,
             user_base: self.user_base.trim().to_owned(),
@@ -549,7 +629,7 @@ session_lifetime: soon
 lockout: { max_failures: 0 }
 throttle: { window: 0s }
 ldap:
-  url: ldaps://dir.example.com
+  url: ftp://dir.example.com
   bind_dn: cn=svc
   bind_password: "${env:NOPE}"
   user_base: ""
@@ -609,5 +689,41 @@ ldap:
             "ldap: { url: 'ldap://dir.example.com', allow_plaintext: true, user_base: 'dc=x', roles: [ { group: g, tenant: main, role: read_only } ] }",
         );
         assert!(ok.validate("auth", env).is_ok());
+    }
+
+    #[test]
+    fn ldap_over_tls_checks_its_ca_file() {
+        let ldap = |extra: &str| {
+            parse(&format!(
+                "ldap: {{ {extra}, user_base: 'dc=x', roles: [ {{ group: g, tenant: main, role: read_only }} ] }}"
+            ))
+            .validate("auth", env)
+        };
+        // TLS to a remote directory needs no opt-in; StartTLS neither
+        assert!(ldap("url: 'ldaps://dir.example.com'").is_ok());
+        assert!(ldap("url: 'ldap://dir.example.com', starttls: true").is_ok());
+        let err = |extra: &str| ldap(extra).err().unwrap_or_default().join("\n");
+        assert!(
+            err("url: 'ldaps://dir.example.com', starttls: true").contains("auth.ldap.starttls:")
+        );
+        assert!(
+            err("url: 'ldap://127.0.0.1', ca_file: '/etc/hostname'")
+                .contains("auth.ldap.ca_file: /etc/hostname is only used with TLS")
+        );
+        let e = err("url: 'ldaps://dir.example.com', ca_file: '/nonexistent/ca.pem'");
+        assert!(
+            e.contains("auth.ldap.ca_file: cannot read /nonexistent/ca.pem"),
+            "{e}"
+        );
+        let dir = std::env::temp_dir().join(format!("vigil-ldap-ca-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let junk = dir.join("junk.pem");
+        let _ = std::fs::write(&junk, "not a certificate\n");
+        let e = err(&format!(
+            "url: 'ldaps://dir.example.com', ca_file: '{}'",
+            junk.display()
+        ));
+        assert!(e.contains("holds no PEM certificate"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -10,6 +10,29 @@ use super::config::ValidLdapConfig;
 use super::secret::Secret;
 use crate::model::RoleGrant;
 
+/// A TLS client trusting only the configured CA certificates (ring: the provider Vigil
+/// installs, named here so that the directory does not depend on the process default).
+fn tls_config(cfg: &ValidLdapConfig) -> Option<std::sync::Arc<rustls::ClientConfig>> {
+    let mut roots = rustls::RootCertStore::empty();
+    for der in &cfg.ca_certs {
+        if let Err(e) = roots.add(rustls::pki_types::CertificateDer::from(der.clone())) {
+            tracing::warn!(error = %e, "LDAP CA certificate skipped");
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    match rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+    {
+        Ok(b) => Some(std::sync::Arc::new(
+            b.with_root_certificates(roots).with_no_client_auth(),
+        )),
+        Err(e) => {
+            tracing::error!(error = %e, "LDAP TLS configuration refused; using the system's roots");
+            None
+        }
+    }
+}
+
 /// LDAP result code of a failed bind (RFC 4511 A.1).
 const INVALID_CREDENTIALS: u32 = 49;
 /// Most groups read for one user.
@@ -40,12 +63,44 @@ pub struct LdapIdentity {
 #[derive(Debug, Clone)]
 pub struct LdapDirectory {
     cfg: ValidLdapConfig,
+    /// TLS with the configured CA as the only trust anchors; `None`: the system's roots.
+    tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl LdapDirectory {
     /// A directory from validated settings (nothing is contacted yet).
     pub fn new(cfg: ValidLdapConfig) -> LdapDirectory {
-        LdapDirectory { cfg }
+        let tls = (!cfg.ca_certs.is_empty())
+            .then(|| tls_config(&cfg))
+            .flatten();
+        LdapDirectory { cfg, tls }
+    }
+
+    fn uses_tls(&self) -> bool {
+        self.cfg.starttls || self.cfg.url.starts_with("ldaps://")
+    }
+
+    /// The connection error, with what to do when it is the certificate.
+    fn connect_error(&self, e: &ldap3::LdapError) -> LdapError {
+        let url = &self.cfg.url;
+        let text = e.to_string();
+        if self.uses_tls() && (text.contains("certificate") || text.contains("Certificate")) {
+            let fix = match &self.cfg.ca_file {
+                Some(f) => format!(
+                    "it is not signed by a CA of auth.ldap.ca_file ({f}), or does not name the host"
+                ),
+                None => "set auth.ldap.ca_file to the CA that signed it".to_owned(),
+            };
+            return LdapError(format!(
+                "TLS to {url}: the directory's certificate was refused ({text}); {fix}"
+            ));
+        }
+        if self.uses_tls()
+            && (text.contains("tls") || text.contains("TLS") || text.contains("handshake"))
+        {
+            return LdapError(format!("TLS to {url} failed: {text}"));
+        }
+        LdapError(format!("connect to {url}: {text}"))
     }
 
     /// Authenticates `username` with `password`: `Ok(None)` for an unknown user, an ambiguous
@@ -61,10 +116,15 @@ impl LdapDirectory {
             return Ok(None);
         }
         let t = self.cfg.timeout;
-        let settings = LdapConnSettings::new().set_conn_timeout(t);
+        let mut settings = LdapConnSettings::new()
+            .set_conn_timeout(t)
+            .set_starttls(self.cfg.starttls);
+        if let Some(c) = &self.tls {
+            settings = settings.set_config(c.clone());
+        }
         let (conn, mut ldap) = LdapConnAsync::with_settings(settings, &self.cfg.url)
             .await
-            .map_err(|e| LdapError(format!("connect to {}: {e}", self.cfg.url)))?;
+            .map_err(|e| self.connect_error(&e))?;
         let driver = tokio::spawn(async move {
             if let Err(e) = conn.drive().await {
                 tracing::debug!(error = %e, "LDAP connection ended");
@@ -231,6 +291,9 @@ mod tests {
     #[test]
     fn groups_map_by_dn_or_cn() {
         let cfg = ValidLdapConfig {
+            starttls: false,
+            ca_file: None,
+            ca_certs: Vec::new(),
             url: "ldap://127.0.0.1:1".into(),
             bind_dn: None,
             bind_password: None,

@@ -27,6 +27,7 @@
 //! monitoring alert through the alert service ([`monitor::SourceMonitor`]).
 
 pub mod monitor;
+pub mod quota;
 mod tracker;
 
 use serde::{Deserialize, Serialize};

@@ -34,10 +34,16 @@ const MIGRATIONS: &[Migration] = &[
         include_str!("../../migrations/sqlite/0004_audit_chain.sql"),
         include_str!("../../migrations/postgres/0004_audit_chain.sql"),
     ),
+    (
+        5,
+        "0005_quotas_and_asset_macs.sql",
+        include_str!("../../migrations/sqlite/0005_quotas_and_asset_macs.sql"),
+        include_str!("../../migrations/postgres/0005_quotas_and_asset_macs.sql"),
+    ),
 ];
 
 /// The newest schema version this binary knows.
-pub const LATEST_VERSION: i64 = 4;
+pub const LATEST_VERSION: i64 = 5;
 
 const CREATE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
      version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";

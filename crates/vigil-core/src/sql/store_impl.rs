@@ -148,8 +148,7 @@ async fn tx_exec(tx: &mut Tx, sql: &Sql, what: &'static str) -> Result<u64, Meta
         .map_err(write_err(what))
 }
 
-const TENANT_COLS: &str =
-    "id AS tenant_id, name, description, kind, disabled, eps_limit, created_at, updated_at";
+const TENANT_COLS: &str = "id AS tenant_id, name, description, kind, disabled, eps_limit, storage_limit_bytes, created_at, updated_at";
 
 fn tenant_row(r: &AnyRow) -> Result<Tenant, MetaError> {
     Ok(Tenant {
@@ -159,6 +158,8 @@ fn tenant_row(r: &AnyRow) -> Result<Tenant, MetaError> {
         kind: parse(r, "kind")?,
         disabled: flag(r, "disabled")?,
         eps_limit: get::<Option<i64>>(r, "eps_limit")?.and_then(|v| u64::try_from(v).ok()),
+        storage_limit_bytes: get::<Option<i64>>(r, "storage_limit_bytes")?
+            .and_then(|v| u64::try_from(v).ok()),
         created_at: time(r, "created_at")?,
         updated_at: time(r, "updated_at")?,
     })
@@ -311,7 +312,7 @@ fn attachment_row(r: &AnyRow) -> Result<Attachment, MetaError> {
 }
 
 const ASSET_COLS: &str = "id, tenant_id, name, ips, owner, criticality, categories, os, \
-     description, sources, first_seen, last_seen, created_at, updated_at";
+     description, sources, macs, first_seen, last_seen, created_at, updated_at";
 
 fn asset_row(r: &AnyRow) -> Result<Asset, MetaError> {
     Ok(Asset {
@@ -325,6 +326,7 @@ fn asset_row(r: &AnyRow) -> Result<Asset, MetaError> {
         os: get(r, "os")?,
         description: get(r, "description")?,
         sources: list(r, "sources")?,
+        macs: list(r, "macs")?,
         first_seen: time(r, "first_seen")?,
         last_seen: time(r, "last_seen")?,
         created_at: time(r, "created_at")?,
@@ -771,6 +773,7 @@ impl MetaStore for SqlMetaStore {
             kind: TenantKind::Customer,
             disabled: false,
             eps_limit: t.eps_limit,
+            storage_limit_bytes: None,
             created_at: at,
             updated_at: at,
         })
@@ -826,6 +829,39 @@ impl MetaStore for SqlMetaStore {
             sql.push(", disabled = ").arg(d);
         }
         sql.push(" WHERE id = ")
+            .arg(id.as_str())
+            .push(" AND ")
+            .scope("id", scope);
+        if sql
+            .query()
+            .execute(&self.w)
+            .await
+            .map_err(be)?
+            .rows_affected()
+            == 0
+        {
+            return Err(not_found("tenant", id.as_str()));
+        }
+        self.get_tenant(scope, id).await
+    }
+
+    async fn set_tenant_storage_limit(
+        &self,
+        scope: &TenantScope,
+        id: &TenantId,
+        limit: Option<u64>,
+    ) -> Result<Tenant, MetaError> {
+        if limit.is_some_and(|l| i64::try_from(l).is_err()) {
+            return Err(MetaError::Invalid {
+                field: "storage_limit_bytes".into(),
+                reason: "at most 9223372036854775807".into(),
+            });
+        }
+        let mut sql = Sql::new("UPDATE tenants SET updated_at = ");
+        sql.arg(now())
+            .push(", storage_limit_bytes = ")
+            .arg(limit)
+            .push(" WHERE id = ")
             .arg(id.as_str())
             .push(" AND ")
             .scope("id", scope);
@@ -2431,6 +2467,50 @@ impl MetaStore for SqlMetaStore {
         sql.arg(at)
             .push("), sources = ")
             .arg(json_list(&sources))
+            .push(" WHERE id = ")
+            .arg(id);
+        tx_exec(&mut tx, &sql, "asset").await?;
+        tx.commit().await.map_err(be)
+    }
+
+    async fn observe_asset(
+        &self,
+        scope: &TenantScope,
+        id: &str,
+        seen: &AssetSeen,
+    ) -> Result<(), MetaError> {
+        let mut tx = self.begin().await?;
+        let mut sql = Sql::new("SELECT sources, macs, os FROM assets WHERE id = ");
+        sql.arg(id)
+            .push(" AND ")
+            .scope("tenant_id", scope)
+            .push(self.d().for_update());
+        let row = tx_opt(&mut tx, &sql)
+            .await?
+            .ok_or_else(|| not_found("asset", id))?;
+        let mut sources = list(&row, "sources")?;
+        if !seen.source.is_empty() && !sources.contains(&seen.source) {
+            sources.push(seen.source.clone());
+        }
+        let mut macs = list(&row, "macs")?;
+        for m in &seen.macs {
+            if macs.len() < MAX_ASSET_MACS && !macs.contains(m) {
+                macs.push(m.clone());
+            }
+        }
+        let os: Option<String> = get(&row, "os")?;
+        let os = seen.os.clone().or(os);
+        let (g, l) = (self.d().greatest(), self.d().least());
+        let mut sql = Sql::new(&format!("UPDATE assets SET last_seen = {g}(last_seen, "));
+        sql.arg(seen.last_seen)
+            .push(&format!("), first_seen = {l}(first_seen, "))
+            .arg(seen.first_seen)
+            .push("), sources = ")
+            .arg(json_list(&sources))
+            .push(", macs = ")
+            .arg(json_list(&macs))
+            .push(", os = ")
+            .arg(os)
             .push(" WHERE id = ")
             .arg(id);
         tx_exec(&mut tx, &sql, "asset").await?;

@@ -312,6 +312,7 @@ async fn serve(
         },
         telemetry.clone(),
     );
+    builder.quotas(core.quotas.clone());
     let rules_watch = vigil_pipeline::Shutdown::new();
     let tls = topology.api_tls.clone();
     let started = topology.start(
@@ -327,6 +328,13 @@ async fn serve(
         "sources",
         Box::new(vigil_core::sources::SourceDestination::new(
             core.sources.clone(),
+        )),
+    );
+    // asset learning: the hosts of every batch, written every few seconds
+    builder.destination(
+        "assets",
+        Box::new(vigil_core::asset_learning::AssetDestination::new(
+            core.learner.clone(),
         )),
     );
     core.core.rules.attach(
