@@ -179,9 +179,16 @@ fn auto_normalizes_the_rfc5424_corpus_as_the_linux_pack_does() {
             );
         }
         if field(a, "/process/name") == "\"sshd\"" {
-            assert_eq!(field(a, "/event/module"), "\"sshd\"", "{}", String::from_utf8_lossy(&a.raw));
+            assert_eq!(
+                field(a, "/event/module"),
+                "\"sshd\"",
+                "{}",
+                String::from_utf8_lossy(&a.raw)
+            );
         }
-        if field(a, "/event/action") == "\"ssh_login\"" && field(a, "/event/outcome") == "\"failure\"" {
+        if field(a, "/event/action") == "\"ssh_login\""
+            && field(a, "/event/outcome") == "\"failure\""
+        {
             failures += 1;
         }
     }

@@ -78,9 +78,7 @@ impl AutoNormalizer {
         let blank = new_event(source, rec);
         let view = rfc3164_view(&text);
         for n in &self.candidates {
-            if !n.detects(&blank, &text)
-                && !view.as_deref().is_some_and(|v| n.detects(&blank, v))
-            {
+            if !n.detects(&blank, &text) && !view.as_deref().is_some_and(|v| n.detects(&blank, v)) {
                 continue;
             }
             let mut ev = blank.clone();

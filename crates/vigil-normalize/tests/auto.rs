@@ -270,8 +270,18 @@ fn rfc5424_and_rfc3164_lines_of_one_program_normalize_alike() {
             }
         }
     }
-    assert!(checked > 50, "only {checked} sample lines with an RFC 3164 header");
-    for p in ["sshd", "sudo", "su", "shadow-utils", "netfilter", "web-access"] {
+    assert!(
+        checked > 50,
+        "only {checked} sample lines with an RFC 3164 header"
+    );
+    for p in [
+        "sshd",
+        "sudo",
+        "su",
+        "shadow-utils",
+        "netfilter",
+        "web-access",
+    ] {
         assert!(programs.contains(p), "no sample of {p}: {programs:?}");
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));

@@ -23,6 +23,7 @@ pub mod common;
 pub mod correlation;
 pub mod incidents;
 pub mod lists;
+pub mod retroscan;
 pub mod rules;
 pub mod sources;
 
@@ -146,6 +147,7 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         ))
         .routes(routes!(lists::export_csv))
         .routes(routes!(lists::import_csv))
+        .routes(routes!(retroscan::retroscan))
         .merge(rules_routes())
 }
 
