@@ -280,9 +280,10 @@ pub struct RawDetection {
 #[serde(deny_unknown_fields)]
 pub struct RawCorrelation {
     /// Correlation rule files or directories (searched recursively for `.yml`/`.yaml`),
-    /// relative to the configuration file's directory; the shipped pack is
-    /// `rules/correlation/`. A rule with a problem is reported with its file and path and left
-    /// out; the others run.
+    /// relative to the configuration file's directory. `builtin:correlation` is the shipped
+    /// pack, embedded in the binary (the `rules/correlation/` of the source tree, so it needs
+    /// no file wherever Vigil runs; `builtin:correlation/<file>` is one of its files). A rule
+    /// with a problem is reported with its file and path and left out; the others run.
     pub rules: Vec<String>,
     /// How long without new events before the watermark follows the wall clock, so that
     /// window ends and absences are decided on an idle input. Default `30s`.

@@ -1072,3 +1072,19 @@ fn sflow_connector_defaults_and_errors() {
     }
     assert_eq!(errs.len(), expected.len(), "{errs:#?}");
 }
+
+/// Issue 14, "out of the box": the built-in configuration normalizes syslog with `auto` (every
+/// program the packs know) and runs the shipped correlation pack embedded in the binary.
+#[test]
+fn the_default_config_runs_the_shipped_pack_on_auto_normalized_syslog() {
+    let c = default_config().unwrap();
+    assert!(matches!(
+        c.collectors[0].normalizer,
+        NormalizerConfig::Auto { .. }
+    ));
+    let corr = c.correlation.expect("a correlation section");
+    assert_eq!(
+        corr.rules,
+        [std::path::PathBuf::from("builtin:correlation")]
+    );
+}

@@ -1902,7 +1902,7 @@ fn check_correlation(
         if c.rules.is_empty() {
             v.p.add(
                 "correlation.rules",
-                "name at least one rule file or directory (the shipped pack is rules/correlation/)",
+                "name at least one rule file or directory (the shipped pack is builtin:correlation)",
             );
         }
         let rules: Vec<PathBuf> = c
@@ -1910,6 +1910,17 @@ fn check_correlation(
             .iter()
             .enumerate()
             .map(|(i, r)| {
+                if let Some(name) = r.strip_prefix("builtin:") {
+                    // the pack embedded in the binary (vigil_correlate::shipped); which of its
+                    // files exist is the loader's to say
+                    if name != "correlation" && !name.starts_with("correlation/") {
+                        v.p.add(
+                            format!("correlation.rules[{i}]"),
+                            format!("unknown built-in rule set '{r}': the shipped pack is builtin:correlation (or builtin:correlation/<file>)"),
+                        );
+                    }
+                    return PathBuf::from(r);
+                }
                 let p = base.join(r);
                 if !p.exists() {
                     v.p.add(
@@ -2250,6 +2261,23 @@ mod section_tests {
                 "correlation.snapshot_interval: must be more than 0",
             ]
         );
+        // the embedded pack is not a file
+        let raw: RawCorrelation =
+            yaml("rules: [builtin:correlation, builtin:correlation/web.yaml, builtin:sigma]\n");
+        let (c, errs) = run(|v| check_correlation(v, Some(&raw)));
+        assert_eq!(
+            c.expect("config").rules[..2],
+            [
+                PathBuf::from("builtin:correlation"),
+                PathBuf::from("builtin:correlation/web.yaml")
+            ]
+        );
+        assert_eq!(
+            errs,
+            vec![
+                "correlation.rules[2]: unknown built-in rule set 'builtin:sigma': the shipped pack is builtin:correlation (or builtin:correlation/<file>)"
+            ]
+        );
         let raw: RawCorrelation = yaml("rules: []\n");
         let (c, errs) = run(|v| check_correlation(v, Some(&raw)));
         let c = c.expect("config");
@@ -2258,7 +2286,7 @@ mod section_tests {
         assert_eq!(
             errs,
             vec![
-                "correlation.rules: name at least one rule file or directory (the shipped pack is rules/correlation/)"
+                "correlation.rules: name at least one rule file or directory (the shipped pack is builtin:correlation)"
             ]
         );
     }

@@ -63,11 +63,8 @@ pub fn load_rules_without(
 ) -> (Rules, Vec<String>) {
     let mut loader = Loader::new();
     for p in &cfg.rules {
-        if p.is_dir() {
-            loader.add_dir(p);
-        } else {
-            loader.add_file(p);
-        }
+        // a directory, a file, or the pack embedded in the binary (`builtin:correlation`)
+        loader.add_path(p);
     }
     loader.exclude(disabled);
     let (rules, problems) = loader.finish();
@@ -1084,6 +1081,17 @@ fn find_events(
         out.extend(got);
     }
     Ok(out)
+}
+
+/// For `POST /api/v1/correlation/retroscan` (see [`crate::retroscan`]).
+impl CorrelationHandle {
+    /// The event store the correlator writes to, and the rules it runs now: a retroscan on a
+    /// running instance reads that store and diffs against those rules, on engines of its own
+    /// (the live engine's state is not touched).
+    pub fn retroscan_inputs(&self) -> (Arc<dyn EventStore>, Arc<Rules>) {
+        let g = self.inner.lock();
+        (g.store.clone(), g.engine.shared_rules())
+    }
 }
 
 #[cfg(test)]

@@ -61,6 +61,7 @@ pub mod detection;
 pub mod incidents;
 mod model;
 pub mod rbac;
+pub mod retroscan;
 pub mod rulebook;
 mod scope;
 pub mod sources;

@@ -587,7 +587,11 @@ impl RuleBook {
             .find(|r| r.id == id)
             .ok_or_else(|| BookError::NotFound(id.to_owned()))?;
         let source = match &rule.path {
-            Some(p) => read_text(Path::new(p))?,
+            // a rule of the pack embedded in the binary: its file's text
+            Some(p) => match vigil_correlate::shipped::source(Path::new(p)) {
+                Some(text) => text.to_owned(),
+                None => read_text(Path::new(p))?,
+            },
             None => String::new(),
         };
         Ok(RuleDetail { rule, source })
@@ -1097,7 +1101,10 @@ fn raw_ids(text: &str) -> Vec<String> {
 }
 
 fn add_correlation_path(loader: &mut vigil_correlate::Loader, p: &Path, skip: &Path) {
-    if p.is_dir() {
+    if vigil_correlate::shipped::is_builtin(p) {
+        // the embedded pack: never the file a rule of the API replaces
+        loader.add_path(p);
+    } else if p.is_dir() {
         let mut files: Vec<PathBuf> = std::fs::read_dir(p)
             .map(|rd| rd.flatten().map(|e| e.path()).collect())
             .unwrap_or_default();

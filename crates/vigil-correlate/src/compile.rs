@@ -425,6 +425,40 @@ impl Loader {
         });
     }
 
+    /// Adds what a configured path names: the embedded pack or one of its files
+    /// (`builtin:correlation[/<file>]`, [`crate::shipped`]), a directory (recursively) or a
+    /// file. An unknown `builtin:` name is a problem of that path.
+    pub fn add_path(&mut self, p: &Path) {
+        if crate::shipped::is_builtin(p) {
+            match crate::shipped::resolve(p) {
+                Some(files) => {
+                    for (name, text) in files {
+                        let origin = PathBuf::from(format!("{}/{name}", crate::shipped::PACK));
+                        self.add_str(&origin, text);
+                    }
+                }
+                None => self.problem(
+                    p,
+                    "",
+                    None,
+                    format!(
+                        "no such built-in rule file (the shipped pack is {}, or one of its files: {})",
+                        crate::shipped::PACK,
+                        crate::shipped::files()
+                            .iter()
+                            .map(|(n, _)| format!("{}/{n}", crate::shipped::PACK))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ),
+            }
+        } else if p.is_dir() {
+            self.add_dir(p);
+        } else {
+            self.add_file(p);
+        }
+    }
+
     /// Adds every `*.yaml` / `*.yml` file under `dir` (recursively, in name order).
     pub fn add_dir(&mut self, dir: &Path) {
         let mut files = Vec::new();

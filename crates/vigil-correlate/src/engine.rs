@@ -634,6 +634,12 @@ impl Engine {
         &self.rules
     }
 
+    /// The rules, shared (a retroscan against the rules running replays them on engines of
+    /// its own).
+    pub fn shared_rules(&self) -> Arc<Rules> {
+        self.rules.clone()
+    }
+
     /// Active lists and context tables (read, CSV import/export, CRUD).
     pub fn stores(&self) -> &Stores {
         &self.stores

@@ -52,6 +52,7 @@ mod engine;
 pub mod raw;
 mod retro;
 mod ruletest;
+pub mod shipped;
 pub mod store;
 
 pub use compile::{

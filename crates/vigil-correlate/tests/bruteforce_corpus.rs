@@ -20,7 +20,18 @@ use vigil_event::{Event, Timestamp};
 use vigil_normalize::{Library, NormalizerTree};
 use vigil_pipeline::{RawRecord, SourceInfo};
 
+/// The normalizer of the corpus: the `linux` pack, or `auto` (the built-in configuration's).
+#[derive(Clone, Copy, PartialEq)]
+enum Norm {
+    Linux,
+    Auto,
+}
+
 fn corpus(lines: u64, seed: i128) -> (Vec<Event>, u64) {
+    corpus_with(lines, seed, Norm::Linux)
+}
+
+fn corpus_with(lines: u64, seed: i128, norm: Norm) -> (Vec<Event>, u64) {
     let cfg = vigil_gen_syslog::Config {
         lines,
         seed,
@@ -37,6 +48,8 @@ fn corpus(lines: u64, seed: i128) -> (Vec<Event>, u64) {
     // the `linux` pack: the syslog header, then each known program's message normalizer
     let linux = lib.compile("linux").unwrap_or_else(|e| panic!("{e}"));
     let tree = NormalizerTree::new(linux, chrono_tz::UTC);
+    let auto = vigil_normalize::AutoNormalizer::new(&lib, chrono_tz::UTC)
+        .unwrap_or_else(|e| panic!("{e}"));
     let src = SourceInfo {
         id: "bench".into(),
         tenant: "main".into(),
@@ -53,7 +66,10 @@ fn corpus(lines: u64, seed: i128) -> (Vec<Event>, u64) {
                 peer: None,
                 transport_error: None,
             };
-            tree.normalize_record(&src, rec)
+            match norm {
+                Norm::Linux => tree.normalize_record(&src, rec),
+                Norm::Auto => auto.normalize_record(&src, rec).0,
+            }
         })
         .collect();
     (events, meta.ssh_bruteforce_5in60_alerts)
@@ -128,4 +144,54 @@ fn ssh_brute_force_matches_the_ground_truth_in_order_and_shuffled() {
             "shuffled within 30 s, {lines} lines, seed {seed}"
         );
     }
+}
+
+/// Regression: with `auto` (the built-in configuration's normalizer), RFC 5424 sshd lines went
+/// to the `generic` pack (no `ssh_login`) and the rule raised nothing. Every line of the
+/// RFC 5424 corpus now gets the pack of its program, with the same fields as through the
+/// `linux` pack, and the rule raises the ground truth.
+#[test]
+fn auto_normalizes_the_rfc5424_corpus_as_the_linux_pack_does() {
+    let (auto, truth) = corpus_with(60_000, 42, Norm::Auto);
+    let (linux, _) = corpus(60_000, 42);
+    let field = |e: &Event, f: &str| {
+        e.to_json()
+            .pointer(f)
+            .map(|v| v.to_string())
+            .unwrap_or_default()
+    };
+    let mut failures = 0;
+    for (a, l) in auto.iter().zip(&linux) {
+        for f in [
+            "/event/action",
+            "/event/outcome",
+            "/source/ip",
+            "/user/name",
+            "/process/name",
+            "/url/path",
+            "/destination/port",
+        ] {
+            assert_eq!(
+                field(a, f),
+                field(l, f),
+                "{f}: {}",
+                String::from_utf8_lossy(&a.raw)
+            );
+        }
+        if field(a, "/process/name") == "\"sshd\"" {
+            assert_eq!(
+                field(a, "/event/module"),
+                "\"sshd\"",
+                "{}",
+                String::from_utf8_lossy(&a.raw)
+            );
+        }
+        if field(a, "/event/action") == "\"ssh_login\""
+            && field(a, "/event/outcome") == "\"failure\""
+        {
+            failures += 1;
+        }
+    }
+    assert!(failures > 1000, "{failures} SSH failures");
+    assert_eq!(alerts(&auto), truth);
 }

@@ -6,6 +6,14 @@
 //! `generic` pack, which still finds the timestamp, host and message of common plain-text
 //! log lines. `--suggest` instead runs every pack on every sample line and ranks them by how
 //! many lines each parses and categorizes, and how many fields it fills.
+//!
+//! The packs' `detect` conditions are written against the RFC 3164 header's `program[pid]: `
+//! (`\bsshd(?:\[\d+\])?: `). An RFC 5424 line says the same thing in other words
+//! (`<38>1 2026-11-22T07:00:00Z host sshd 4242 - - Failed ...`), so a pack is also asked about
+//! the line's RFC 3164 view (`<38>host sshd[4242]: Failed ...`, [`rfc3164_view`]): the lines of
+//! one program normalize alike whichever header carried them. The pack itself still parses the
+//! original line (its syslog parser reads both headers, and keeps the RFC 5424 line's full
+//! timestamp and structured data).
 
 use std::sync::Arc;
 
@@ -68,8 +76,9 @@ impl AutoNormalizer {
             received: rec.received,
         };
         let blank = new_event(source, rec);
+        let view = rfc3164_view(&text);
         for n in &self.candidates {
-            if !n.detects(&blank, &text) {
+            if !n.detects(&blank, &text) && !view.as_deref().is_some_and(|v| n.detects(&blank, v)) {
                 continue;
             }
             let mut ev = blank.clone();
@@ -92,6 +101,46 @@ impl AutoNormalizer {
             }
         }
     }
+}
+
+/// The RFC 3164 view of an RFC 5424 line, `<PRI>HOST APP[PROCID]: MSG` (structured data and
+/// message id left out, a NILVALUE field left out), for the packs' `detect` conditions. `None`
+/// for any other line, or one without an APP-NAME.
+pub fn rfc3164_view(line: &str) -> Option<String> {
+    // cheap test before parsing: `<digits>1 `
+    let rest = line.strip_prefix('<')?;
+    let close = rest.find('>')?;
+    if close == 0 || close > 3 || !rest.as_bytes()[..close].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    if !rest[close + 1..].starts_with("1 ") {
+        return None;
+    }
+    let opts = vigil_parse::syslog::SyslogOptions {
+        default_timezone: chrono_tz::UTC,
+        now: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+    };
+    let (m, _) = vigil_parse::syslog::parse_lenient(line.as_bytes(), &opts);
+    if m.format != vigil_parse::syslog::Format::Rfc5424 {
+        return None;
+    }
+    let app = m.app_name.filter(|a| !a.is_empty() && *a != "-")?;
+    let msg = m.msg_lossy();
+    let mut v = String::with_capacity(line.len());
+    v.push_str(&line[..close + 2]);
+    if let Some(h) = m.hostname.filter(|h| !h.is_empty() && *h != "-") {
+        v.push_str(h);
+        v.push(' ');
+    }
+    v.push_str(app);
+    if let Some(p) = m.procid.filter(|p| !p.is_empty() && *p != "-") {
+        v.push('[');
+        v.push_str(p);
+        v.push(']');
+    }
+    v.push_str(": ");
+    v.push_str(msg.strip_prefix('\u{feff}').unwrap_or(&msg));
+    Some(v)
 }
 
 impl vigil_event::Normalizer for AutoNormalizer {
@@ -210,4 +259,38 @@ pub fn suggest(
     }
     out.sort_by(|a, b| b.score.total_cmp(&a.score));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3164_view;
+
+    #[test]
+    fn the_rfc3164_view_of_rfc5424_lines() {
+        assert_eq!(
+            rfc3164_view("<86>1 2024-05-01T00:00:00.000197+00:00 web-04 sshd 7017 - - Failed password for alice from 45.140.125.58 port 49289 ssh2").as_deref(),
+            Some("<86>web-04 sshd[7017]: Failed password for alice from 45.140.125.58 port 49289 ssh2")
+        );
+        // NILVALUE procid, structured data
+        assert_eq!(
+            rfc3164_view("<134>1 2026-11-22T07:00:00Z app01 shop - LOGIN [login@32473 user=\"a\\]b\"] user a logged in").as_deref(),
+            Some("<134>app01 shop: user a logged in")
+        );
+        assert_eq!(
+            rfc3164_view("<4>1 2024-05-01T00:00:00Z fw kernel - - - [1.0] [UFW BLOCK] SRC=1.2.3.4 DST=5.6.7.8").as_deref(),
+            Some("<4>fw kernel: [1.0] [UFW BLOCK] SRC=1.2.3.4 DST=5.6.7.8")
+        );
+        // not RFC 5424, or no APP-NAME: no view
+        for l in [
+            "<38>Nov 22 07:00:00 jump01 sshd[1]: Failed password",
+            "<38>1 2024-05-01T00:00:00Z host - - - - msg",
+            "<38>1",
+            "<>1 x",
+            "<1234>1 2024-05-01T00:00:00Z h a - - - m",
+            "plain text",
+            "",
+        ] {
+            assert_eq!(rfc3164_view(l), None, "{l}");
+        }
+    }
 }

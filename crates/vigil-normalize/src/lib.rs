@@ -37,7 +37,7 @@ pub mod parser;
 mod syslog;
 mod tree;
 
-pub use auto::{AutoNormalizer, GENERIC, Suggestion, suggest};
+pub use auto::{AutoNormalizer, GENERIC, Suggestion, rfc3164_view, suggest};
 pub use library::{DefinitionError, DefinitionErrors, Library, shipped_packs};
 pub use parser::{ParseContext, ParseError};
 

@@ -176,3 +176,113 @@ fn truncated_and_junk_input_never_panics_and_keeps_the_raw_line() {
         }
     }
 }
+
+/// The same sample line with its RFC 3164 header (`<PRI>Mmm dd hh:mm:ss HOST PROG[PID]: MSG`)
+/// rewritten as RFC 5424 (`<PRI>1 2026-11-22Thh:mm:ssZ HOST PROG PID - - MSG`).
+fn as_rfc5424(line: &str) -> Option<String> {
+    let re = regex::Regex::new(
+        // a program name (not Cisco's `%ASA-6-302016:` tag, which stays in the message of an
+        // RFC 5424 line)
+        r"^<(\d{1,3})>[A-Z][a-z]{2} [ \d]\d (\d\d:\d\d:\d\d) (\S+) ([A-Za-z][^\s:\[]*)(?:\[(\d+)\])?: (.*)$",
+    )
+    .ok()?;
+    let c = re.captures(line)?;
+    Some(format!(
+        "<{}>1 2026-11-22T{}Z {} {} {} - - {}",
+        &c[1],
+        &c[2],
+        &c[3],
+        &c[4],
+        c.get(5).map_or("-", |m| m.as_str()),
+        &c[6]
+    ))
+}
+
+/// Regression: RFC 5424 sshd lines went to `generic` (the packs' `detect` read only the RFC
+/// 3164 `sshd[pid]: `). Every sample line with an RFC 3164 header, rewritten as RFC 5424, goes
+/// to the same pack and normalizes to the same fields.
+#[test]
+fn rfc5424_and_rfc3164_lines_of_one_program_normalize_alike() {
+    let lib = Library::builtin().unwrap_or_else(|e| panic!("{e}"));
+    let auto = AutoNormalizer::new(&lib, chrono_tz::UTC).unwrap_or_else(|e| panic!("{e}"));
+    let src = SourceInfo {
+        id: "t".into(),
+        tenant: "main".into(),
+        collector: "t".into(),
+    };
+    let received = Timestamp::parse("2026-11-22T12:00:00Z").unwrap_or_default();
+    let norm = |line: &str| {
+        auto.normalize_record(
+            &src,
+            RawRecord {
+                data: Bytes::copy_from_slice(line.as_bytes()),
+                received,
+                peer: None,
+                transport_error: None,
+            },
+        )
+    };
+    const FIELDS: &[&str] = &[
+        "/event/module",
+        "/event/dataset",
+        "/event/action",
+        "/event/outcome",
+        "/event/category",
+        "/source/ip",
+        "/source/port",
+        "/destination/ip",
+        "/destination/port",
+        "/user/name",
+        "/process/name",
+        "/host/name",
+        "/url/path",
+        "/http/response/status_code",
+    ];
+    let mut wrong = Vec::new();
+    let mut checked = 0;
+    let mut programs = std::collections::BTreeSet::new();
+    for (pack, log, lines) in samples() {
+        for (i, line) in lines.iter().enumerate() {
+            let Some(l5) = as_rfc5424(line) else { continue };
+            let (e3, p3) = norm(line);
+            let (e5, p5) = norm(&l5);
+            checked += 1;
+            let (j3, j5) = (e3.to_json(), e5.to_json());
+            if p3 != p5 {
+                wrong.push(format!(
+                    "{}:{} ({pack}): RFC 3164 → {p3:?}, RFC 5424 → {p5:?}",
+                    log.display(),
+                    i + 1
+                ));
+                continue;
+            }
+            programs.insert(p5.map(|p| p.to_string()).unwrap_or_default());
+            for f in FIELDS {
+                if j3.pointer(f) != j5.pointer(f) {
+                    wrong.push(format!(
+                        "{}:{} ({pack}): {f}: {:?} vs {:?}",
+                        log.display(),
+                        i + 1,
+                        j3.pointer(f),
+                        j5.pointer(f)
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        checked > 50,
+        "only {checked} sample lines with an RFC 3164 header"
+    );
+    for p in [
+        "sshd",
+        "sudo",
+        "su",
+        "shadow-utils",
+        "netfilter",
+        "web-access",
+    ] {
+        assert!(programs.contains(p), "no sample of {p}: {programs:?}");
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

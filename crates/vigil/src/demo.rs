@@ -365,7 +365,6 @@ mod tests {
     fn the_backfill_raises_an_alert_for_each_attack_through_the_shipped_pack() {
         use vigil_event::{Bytes, Timestamp};
         use vigil_pipeline::{RawRecord, SourceInfo};
-        let pack = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/correlation");
         let lib = vigil_normalize::Library::builtin().unwrap();
         let auto = vigil_normalize::AutoNormalizer::new(&lib, chrono_tz::UTC).unwrap();
         let src = SourceInfo {
@@ -378,7 +377,10 @@ mod tests {
             (2, "2026-11-22T07:03:17Z"),
             (3, "2026-11-22T07:07:41Z"),
         ] {
-            let (rules, problems) = vigil_correlate::load_dir(&pack);
+            // the pack the built-in configuration runs: the one embedded in the binary
+            let mut loader = vigil_correlate::Loader::new();
+            loader.add_path(std::path::Path::new(vigil_correlate::shipped::PACK));
+            let (rules, problems) = loader.finish();
             assert!(problems.is_empty(), "{problems:?}");
             let mut engine = vigil_correlate::Engine::new(rules, Default::default());
             let mut g = Generator::new(seed);

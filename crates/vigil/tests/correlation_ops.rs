@@ -713,3 +713,33 @@ fn explain_lists_and_reload_on_a_running_instance() {
     assert_eq!(out.lines().count(), 3, "{out}");
     v.stop();
 }
+
+/// `vigil rules test` without a path tests the pack embedded in the binary, from any working
+/// directory: the same rules as the source tree's `rules/correlation/`.
+#[test]
+fn rules_test_without_a_path_runs_the_embedded_pack_anywhere() {
+    let dir = tmp();
+    let out = vigil()
+        .args(["rules", "test"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let embedded: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("ok   correlation "))
+        .collect();
+    let out = vigil()
+        .args(["rules", "test"])
+        .arg(repo().join("rules/correlation"))
+        .output()
+        .unwrap();
+    let (from_tree, _) = text(&out);
+    let tree: Vec<&str> = from_tree
+        .lines()
+        .filter(|l| l.starts_with("ok   correlation "))
+        .collect();
+    assert!(embedded.len() >= 60, "{stdout}");
+    assert_eq!(embedded, tree);
+}

@@ -1,13 +1,15 @@
-//! `vigil up --demo` as the README runs it (from the repository root, built-in configuration):
-//! the demo's attacks go through the shipped correlation pack `rules/correlation/` and become
-//! alerts in the metadata store, whose correlation events and base events are in the event
-//! store. No timing assertions: waits are bounded polls.
+//! `vigil up --demo` as the README runs it, on the built-in configuration (the one `vigil config
+//! default` prints: the `auto` normalizer and the shipped correlation pack embedded in the
+//! binary), started from a directory that holds no rule file: each attack of the demo traffic
+//! (SSH brute force that succeeds, port scan, web scan, sudo failures, backdoor account) becomes
+//! an alert in the metadata store within 60 s of the start, and the brute force's correlation
+//! events and base events are in the event store. Waits are bounded polls: the 60 s is the
+//! issue's promise, not a performance assertion.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
 mod support;
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -34,22 +36,24 @@ fn search(http: std::net::SocketAddr, token: &str, q: &str) -> Vec<Value> {
 }
 
 #[test]
-fn demo_raises_alerts_from_the_correlation_pack() {
+fn demo_raises_an_alert_for_each_attack_within_60_s_on_the_default_configuration() {
     let dir = tmp();
     let data = dir.path().join("data");
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    assert!(repo.join("rules/correlation").is_dir());
+    // a working directory without rules/: the pack comes from the binary
+    let cwd = dir.path().join("elsewhere");
+    std::fs::create_dir_all(&cwd).unwrap();
     let syslog = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let http = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let log = dir.path().join("vigil.log");
+    let started = Instant::now();
     let mut child = up(&data, None, syslog, http)
         .arg("--demo")
-        .current_dir(&repo)
+        .current_dir(&cwd)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = started + Duration::from_secs(60);
     while !http_get(http, "/health", None).is_ok_and(|(s, _)| s == 200) {
         assert!(
             Instant::now() < deadline,
@@ -72,30 +76,57 @@ fn demo_raises_alerts_from_the_correlation_pack() {
         banner.contains("correlation rules from 2 path(s)"),
         "{banner}"
     );
+    let n_rules: usize = banner
+        .lines()
+        .find_map(|l| l.strip_prefix("  correlation "))
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(n_rules >= 60, "{banner}");
     let token = std::fs::read_to_string(data.join("api-token"))
         .unwrap()
         .trim()
         .to_owned();
 
-    // the demo backfills an hour of traffic: its SSH brute force and sudo failures fire
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let alert = loop {
-        let alerts = get(http, "/api/v1/alerts", &token);
-        let found = alerts["items"].as_array().and_then(|items| {
-            items
-                .iter()
-                .find(|a| a["rule_id"] == "ssh-brute-force")
-                .cloned()
+    // every attack of the demo is an alert within 60 s of the start
+    const ATTACKS: &[(&str, &str)] = &[
+        ("SSH brute force", "ssh-brute-force"),
+        ("the brute force succeeds", "ssh-success-after-brute-force"),
+        ("port scan", "port-scan"),
+        ("web scan", "web-scan"),
+        ("sudo failures", "sudo-auth-failures"),
+        ("backdoor account", "uid0-account-created"),
+    ];
+    let mut missing: Vec<&str> = ATTACKS.iter().map(|(_, r)| *r).collect();
+    while !missing.is_empty() {
+        missing.retain(|rule| {
+            let alerts = get(
+                http,
+                &format!("/api/v1/alerts?rule_id={rule}&limit=1"),
+                &token,
+            );
+            alerts["items"].as_array().is_none_or(|a| a.is_empty())
         });
-        if let Some(a) = found {
-            break a;
+        if missing.is_empty() {
+            break;
         }
         assert!(
             Instant::now() < deadline,
-            "no correlation alert after 180 s: {alerts}"
+            "no alert within 60 s of the start for: {:?}\n{}",
+            ATTACKS
+                .iter()
+                .filter(|(_, r)| missing.contains(r))
+                .collect::<Vec<_>>(),
+            std::fs::read_to_string(&log).unwrap_or_default()
         );
         std::thread::sleep(Duration::from_millis(500));
-    };
+    }
+    let alerts = get(
+        http,
+        "/api/v1/alerts?rule_id=ssh-brute-force&limit=1",
+        &token,
+    );
+    let alert = alerts["items"][0].clone();
     assert_eq!(alert["severity"], "high");
     assert_eq!(alert["tenant"], "main");
 

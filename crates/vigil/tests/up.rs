@@ -244,13 +244,13 @@ fn every_line_sent_over_tcp_is_searchable_with_exact_counts() {
             ("sudo".into(), n / 4)
         ]
     );
-    assert_eq!(v.count("host.name:web01"), n / 3);
+    assert_eq!(v.count("vigil.type:base AND host.name:web01"), n / 3);
     assert_eq!(
-        v.count("source.ip:10.0.0.0/8"),
+        v.count("vigil.type:base AND source.ip:10.0.0.0/8"),
         0,
         "no extraction for this synthetic app line"
     );
-    assert_eq!(v.count("\"event number 4242 \""), 1);
+    assert_eq!(v.count("vigil.type:base AND \"event number 4242 \""), 1);
     assert_eq!(
         v.metric("vigil_component_errors_total", "reason=\"parse\""),
         0.0
@@ -369,21 +369,24 @@ fn malformed_input_is_counted_and_never_blocks_good_clients() {
             .unwrap();
     }
     drop(good);
-    assert_eq!(v.wait_count("host.name:good", 1000), 1000);
     assert_eq!(
-        v.wait_count("\"after the huge line\"", 1),
+        v.wait_count("vigil.type:base AND host.name:good", 1000),
+        1000
+    );
+    assert_eq!(
+        v.wait_count("vigil.type:base AND \"after the huge line\"", 1),
         1,
         "the line after an oversized one is intact"
     );
     assert_eq!(
-        v.count("tags:vigil.truncated"),
+        v.count("vigil.type:base AND tags:vigil.truncated"),
         1,
         "the oversized line is kept, truncated and marked"
     );
-    let invalid = v.search("\"invalid utf8\"");
+    let invalid = v.search("vigil.type:base AND \"invalid utf8\"");
     assert_eq!(invalid["events"].as_array().unwrap().len(), 1);
     assert!(
-        v.count("exists(vigil.parse_error)") >= 1,
+        v.count("vigil.type:base AND exists(vigil.parse_error)") >= 1,
         "garbage is stored raw with its parse error"
     );
     assert!(v.metric("vigil_component_errors_total", "reason=\"parse\"") >= 1.0);
@@ -643,5 +646,82 @@ fn correlation_state_survives_a_restart() {
     let alert = &v.search("rule.ruleset:sigma-correlation")["events"][0];
     assert_eq!(alert["vigil"]["correlation"]["count"], 3);
     drop(s);
+    v.stop();
+}
+
+/// Issue 14, "out of the box": with no configuration, the syslog collector normalizes nginx
+/// and Apache access logs carried over syslog (whatever the program name) and RFC 5424 sshd
+/// lines like RFC 3164 ones, and the shipped correlation pack runs on them.
+#[test]
+fn the_default_configuration_normalizes_web_and_rfc5424_lines_and_runs_the_shipped_pack() {
+    let dir = tmp();
+    let v = Vigil::start(&dir.path().join("data"));
+    let t0 = chrono::Utc::now() - chrono::Duration::minutes(10);
+    let at = |s: i64| t0 + chrono::Duration::seconds(s);
+    let bsd = |s: i64| at(s).format("%b %e %H:%M:%S").to_string();
+    let clf = |s: i64| at(s).format("%d/%b/%Y:%H:%M:%S +0000").to_string();
+    let mut lines = Vec::new();
+    // a web scan: 25 not-found answers to one source, nginx's access log over syslog
+    for i in 0..25 {
+        lines.push(format!(
+            "<190>{} web02 nginx: 192.0.2.66 - - [{}] \"GET /admin{i}.php HTTP/1.1\" 404 162 \"-\" \"sqlmap/1.8\"",
+            bsd(i),
+            clf(i)
+        ));
+    }
+    // Apache piped to logger, another program name, with a virtual host
+    lines.push(format!(
+        "<190>{} web03 apache2: shop.example.com:443 198.51.100.7 - alice [{}] \"POST /login HTTP/1.1\" 200 512 \"-\" \"curl/8.0\"",
+        bsd(30),
+        clf(30)
+    ));
+    // an SSH brute force in RFC 5424 (microseconds, year)
+    for i in 0..6 {
+        lines.push(format!(
+            "<86>1 {} jump01 sshd 4242 - - Failed password for root from 203.0.113.45 port {} ssh2",
+            at(31 + i).format("%Y-%m-%dT%H:%M:%S%.6fZ"),
+            40000 + i
+        ));
+    }
+    // a later line moves the watermark past both windows
+    lines.push(format!(
+        "<78>{} web01 CRON[99]: (root) CMD (true)",
+        bsd(300)
+    ));
+    let mut s = TcpStream::connect(v.syslog).unwrap();
+    for l in &lines {
+        s.write_all(l.as_bytes()).unwrap();
+        s.write_all(b"\n").unwrap();
+    }
+    drop(s);
+    let n = lines.len() as u64;
+    assert_eq!(v.wait_count("vigil.type:base", n), n);
+    assert_eq!(
+        v.count(
+            "vigil.type:base AND event.module:web-access AND http.response.status_code:404 AND source.ip:192.0.2.66"
+        ),
+        25
+    );
+    assert_eq!(
+        v.count("vigil.type:base AND url.domain:shop.example.com AND user.name:alice AND url.path:\"/login\""),
+        1
+    );
+    assert_eq!(
+        v.count(
+            "vigil.type:base AND event.module:sshd AND event.action:ssh_login AND event.outcome:failure AND source.ip:203.0.113.45"
+        ),
+        6
+    );
+    assert_eq!(
+        v.wait_count("vigil.type:correlation AND rule.id:web-scan", 1),
+        1
+    );
+    assert_eq!(
+        v.wait_count(
+            "vigil.type:correlation AND rule.id:ssh-brute-force AND source.ip:203.0.113.45",
+            1
+        ),
+        1
+    );
     v.stop();
 }

@@ -25,6 +25,7 @@ pub mod correlation;
 pub mod incidents;
 pub mod lists;
 pub mod normalizers;
+pub mod retroscan;
 pub mod rules;
 pub mod sources;
 
@@ -150,6 +151,7 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         ))
         .routes(routes!(lists::export_csv))
         .routes(routes!(lists::import_csv))
+        .routes(routes!(retroscan::retroscan))
         .merge(rules_routes())
         .routes(routes!(normalizers::list_normalizers))
         .routes(routes!(normalizers::try_normalizer))

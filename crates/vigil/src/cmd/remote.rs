@@ -37,6 +37,11 @@ pub struct Remote {
 
 impl Remote {
     pub fn connect(a: &RemoteArgs) -> Result<Remote> {
+        Remote::connect_with_timeout(a, std::time::Duration::from_secs(120))
+    }
+
+    /// As [`Remote::connect`], with the longest wait for one answer.
+    pub fn connect_with_timeout(a: &RemoteArgs, timeout: std::time::Duration) -> Result<Remote> {
         let dir = a
             .data_dir
             .clone()
@@ -57,8 +62,7 @@ impl Remote {
             None => vigil_api::token::read(&dir.join("api-token"))
                 .map_err(|e| UsageError(format!("{e} (or pass --token)")))?,
         };
-        let mut client =
-            reqwest::blocking::Client::builder().timeout(std::time::Duration::from_secs(120));
+        let mut client = reqwest::blocking::Client::builder().timeout(timeout);
         if let Some(ca) = &a.ca {
             let pem = vigil_config::read_file_capped(ca, 1 << 20)
                 .with_context(|| format!("reading {}", ca.display()))?;

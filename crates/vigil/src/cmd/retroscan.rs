@@ -3,29 +3,28 @@
 //! and, for the diff, through the rules currently live (the configuration's
 //! `correlation.rules`, or `--live`), one engine pair per tenant; the report lists the alerts
 //! the candidate would have raised and, per rule, alerts before, after, new and gone. The
-//! replay itself is `vigil_correlate::Retroscan`.
+//! replay is `vigil_core::retroscan`.
 //!
-//! Correlation events already stored (and list-expiry service events) are not replayed: the
-//! engines make their own, and replaying the live ones would chain them twice.
+//! When a `vigil up` runs on the data directory (its embedded store is locked), the command
+//! sends the rule files to that instance (`POST /api/v1/correlation/retroscan`), which replays
+//! its own store and diffs against the rules it runs; the report is the same.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::Value;
 use vigil_api::store_search::parse_time_arg;
-use vigil_correlate::{Loader, RetroReport, RetroRule, Retroscan, Rules};
-use vigil_event::{Event, EventType, Timestamp};
-use vigil_store::{EventStore, Order, SearchRequest, TenantId, TimeRange};
+use vigil_correlate::{Loader, Rules};
+use vigil_event::Timestamp;
+use vigil_store::{EventStore, TenantId, TimeRange};
 
 use crate::cli::Format;
 use crate::{UsageError, exit};
-
-/// Events read from the store per page.
-const PAGE: usize = 20_000;
 
 #[derive(Debug, Args)]
 #[command(after_help = "\
@@ -34,15 +33,18 @@ Examples:
   vigil retroscan --rules my-rules/ --live rules/correlation/ --from 2026-11-01 --to 2026-11-08
   vigil retroscan --rules draft.yaml --no-diff --format json
 
-The running `vigil up` must be stopped first (retroscan opens the data directory itself).
+While `vigil up` runs on the data directory, the rule files are sent to it and it replays its
+own store (diff against the rules it runs, unless --live or --no-diff); otherwise retroscan
+opens the data directory itself.
 Exit code 0 when the replay ran, 2 on bad rules or arguments.")]
 pub struct RetroscanArgs {
     /// Candidate correlation rules: files or directories (repeatable). Every rule that does not
     /// load is reported with its file and path, and the scan does not run.
     #[arg(short, long = "rules", value_name = "PATH", required = true)]
     pub rules: Vec<PathBuf>,
-    /// The rules to diff against (repeatable). Default: the `correlation.rules` of --config, or
-    /// of the built-in configuration (the shipped pack `rules/correlation/`).
+    /// The rules to diff against (repeatable; `builtin:correlation` is the shipped pack).
+    /// Default: the `correlation.rules` of --config, or of the built-in configuration (the
+    /// shipped pack, embedded in the binary).
     #[arg(long, value_name = "PATH")]
     pub live: Vec<PathBuf>,
     /// Only report the candidate's alerts, without a diff.
@@ -79,10 +81,9 @@ pub struct RetroscanArgs {
 fn load(paths: &[PathBuf], what: &str) -> Result<Rules> {
     let mut loader = Loader::new();
     for p in paths {
-        if p.is_dir() {
-            loader.add_dir(p);
-        } else if p.is_file() {
-            loader.add_file(p);
+        // a directory, a file, or the pack embedded in the binary (`builtin:correlation`)
+        if vigil_correlate::shipped::is_builtin(p) || p.is_dir() || p.is_file() {
+            loader.add_path(p);
         } else {
             return Err(UsageError(format!(
                 "{what}: {}: no such file or directory",
@@ -102,96 +103,13 @@ fn load(paths: &[PathBuf], what: &str) -> Result<Rules> {
     Ok(rules)
 }
 
-/// Whether the replay feeds this stored event to the engines.
-fn replayed(e: &Event) -> bool {
-    match e.meta.kind {
-        EventType::Correlation => false,
-        EventType::Monitoring => e.extra.get("vigil.list.name").is_none(),
-        _ => true,
-    }
-}
-
-/// Reads `tenant`'s events of `range` oldest first, page by page, and hands each page to `f`.
-/// Events sharing the last timestamp of a page are not lost: the next page starts at that
-/// timestamp and skips the ids already read.
-fn scan(
-    store: &dyn EventStore,
-    tenant: &TenantId,
-    range: TimeRange,
-    mut f: impl FnMut(&[Event]),
-) -> Result<()> {
-    let mut from = range.from;
-    let mut seen_at_from: std::collections::HashSet<vigil_event::Ulid> = Default::default();
-    loop {
-        let mut req = SearchRequest::parse("", PAGE).map_err(|e| anyhow::anyhow!("{e}"))?;
-        req.order = Order::OldestFirst;
-        req.range = TimeRange::new(from, range.to);
-        let page = store
-            .search(tenant, &req)
-            .with_context(|| format!("reading the events of tenant {tenant}"))?;
-        let n = page.events.len();
-        let page_last = page.events.last().map(|e| e.timestamp).unwrap_or(from);
-        let unseen: Vec<Event> = page
-            .events
-            .into_iter()
-            .filter(|e| !(e.timestamp == from && seen_at_from.contains(&e.meta.id)))
-            .collect();
-        if n == PAGE && page_last == from && unseen.is_empty() {
-            // a whole page at one instant, every id seen: nothing new can come from here
-            anyhow::bail!(
-                "more than {PAGE} events at {} in tenant {tenant}; retroscan cannot page past them",
-                from.to_rfc3339()
-            );
-        }
-        if page_last != from {
-            seen_at_from.clear();
-        }
-        seen_at_from.extend(
-            unseen
-                .iter()
-                .filter(|e| e.timestamp == page_last)
-                .map(|e| e.meta.id),
-        );
-        let fresh: Vec<Event> = unseen.into_iter().filter(replayed).collect();
-        if !fresh.is_empty() {
-            f(&fresh);
-        }
-        if n < PAGE {
-            return Ok(());
-        }
-        from = page_last;
-    }
-}
-
 pub fn run(a: RetroscanArgs) -> Result<u8> {
     let cfg = match &a.config {
         Some(p) => vigil_config::load_file(p).map_err(|e| UsageError(e.to_string()))?,
         None => vigil_config::default_config().map_err(|e| UsageError(e.to_string()))?,
     };
+    // the candidate is checked here first: its problems are reported with the local file names
     let candidate = Arc::new(load(&a.rules, "--rules")?);
-    let live = if a.no_diff {
-        None
-    } else if !a.live.is_empty() {
-        Some(Arc::new(load(&a.live, "--live")?))
-    } else {
-        let mut paths = match &cfg.correlation {
-            Some(c) => c.rules.clone(),
-            None => Vec::new(),
-        };
-        if a.config.is_none() && (paths.is_empty() || paths.iter().any(|p| !p.exists())) {
-            // the built-in configuration's pack, found as `vigil up` finds it
-            paths = crate::cmd::up::shipped_correlation_pack()
-                .into_iter()
-                .collect();
-        }
-        if paths.is_empty() {
-            return Err(UsageError(
-                "no live rules to diff against: the configuration has no correlation section and rules/correlation/ was not found; pass --live or --no-diff".into(),
-            )
-            .into());
-        }
-        Some(Arc::new(load(&paths, "live rules")?))
-    };
     let now = Timestamp::now();
     let from = match &a.from {
         Some(f) => parse_time_arg(f, now).map_err(|e| UsageError(format!("--from: {e}")))?,
@@ -208,25 +126,36 @@ pub fn run(a: RetroscanArgs) -> Result<u8> {
     if let Some(d) = &a.data_dir {
         cfg.data_dir = d.clone();
     }
-    let store: Arc<dyn EventStore> = if cfg.storage.embedded().is_some() {
-        if crate::cmd::search::data_dir_in_use(&cfg.data_dir) {
-            return Err(UsageError(format!(
-                "{} is used by a running vigil; stop it first (or copy the data directory and pass --data-dir)",
-                cfg.data_dir.display()
-            ))
-            .into());
-        }
-        if !cfg.data_dir.join("events").is_dir() {
-            return Err(UsageError(format!(
-                "no events in {} (pass --data-dir or --config)",
-                cfg.data_dir.display()
-            ))
-            .into());
-        }
-        crate::topology::open_store(&cfg)?
+    if cfg.storage.embedded().is_some() && crate::cmd::search::data_dir_in_use(&cfg.data_dir) {
+        // a running `vigil up` holds the store: it replays its own events
+        return remote(&a, &cfg.data_dir);
+    }
+    let live = if a.no_diff {
+        None
+    } else if !a.live.is_empty() {
+        Some(Arc::new(load(&a.live, "--live")?))
     } else {
-        crate::topology::open_store(&cfg)?
+        // the configuration's (the built-in one runs the embedded pack, builtin:correlation)
+        let paths = match &cfg.correlation {
+            Some(c) => c.rules.clone(),
+            None => Vec::new(),
+        };
+        if paths.is_empty() {
+            return Err(UsageError(
+                "no live rules to diff against: the configuration has no correlation section; pass --live or --no-diff".into(),
+            )
+            .into());
+        }
+        Some(Arc::new(load(&paths, "live rules")?))
     };
+    if cfg.storage.embedded().is_some() && !cfg.data_dir.join("events").is_dir() {
+        return Err(UsageError(format!(
+            "no events in {} (pass --data-dir or --config)",
+            cfg.data_dir.display()
+        ))
+        .into());
+    }
+    let store: Arc<dyn EventStore> = crate::topology::open_store(&cfg)?;
     let tenants = match &a.tenant {
         Some(t) => vec![TenantId::new(t).map_err(|e| UsageError(format!("--tenant: {e}")))?],
         None => store.tenants().context("listing the tenants")?,
@@ -246,139 +175,195 @@ pub fn run(a: RetroscanArgs) -> Result<u8> {
         pb
     };
     let started = std::time::Instant::now();
-    let mut total = RetroReport::default();
-    let mut per_rule: std::collections::BTreeMap<String, RetroRule> = Default::default();
-    for tenant in &tenants {
-        let mut rs = Retroscan::shared(candidate.clone(), live.clone());
-        let mut first: Option<i64> = None;
-        scan(&*store, tenant, TimeRange::new(from, to), |events| {
-            rs.feed(events);
-            if let (Some(e0), Some(last)) = (events.first(), events.last()) {
-                let lo = *first.get_or_insert(e0.timestamp.0);
-                let span = (to.0.saturating_sub(lo)).max(1) as f64;
-                let done = (last.timestamp.0.saturating_sub(lo)) as f64 / span;
-                pb.set_position((done.clamp(0.0, 1.0) * 1000.0) as u64);
-            }
+    let diff = live.is_some();
+    let total = vigil_core::retroscan::run(
+        &*store,
+        &tenants,
+        TimeRange::new(from, to),
+        candidate,
+        live,
+        None,
+        |p| {
+            let span = (to.0.saturating_sub(p.first)).max(1) as f64;
+            let done = (p.last.saturating_sub(p.first)) as f64 / span;
+            pb.set_position((done.clamp(0.0, 1.0) * 1000.0) as u64);
             pb.set_message(format!(
-                "tenant {tenant}: {} events, {} alerts",
-                rs.events(),
-                rs.alerts()
+                "tenant {}: {} events, {} alerts",
+                p.tenant,
+                p.scan.events(),
+                p.scan.alerts()
             ));
-        })?;
-        let r = rs.finish();
-        total.events += r.events;
-        for x in r.rules {
-            let e = per_rule.entry(x.id.clone()).or_insert_with(|| RetroRule {
-                id: x.id.clone(),
-                ..RetroRule::default()
-            });
-            e.before += x.before;
-            e.after += x.after;
-            e.new += x.new;
-            e.gone += x.gone;
-        }
-        total.alerts.extend(r.alerts);
-    }
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     pb.finish_and_clear();
     let _ = store.close();
-    total.alerts.sort_by_key(|e| e.timestamp);
-    total.rules = per_rule.into_values().collect();
-    print_report(&a, &total, live.is_some(), tenants.len(), started.elapsed())?;
+    let report = vigil_core::retroscan::report_json(&total, tenants.len(), diff, usize::MAX);
+    print_report(&a, &report, started.elapsed())?;
     Ok(exit::OK)
 }
 
-fn alert_json(e: &Event) -> serde_json::Value {
-    let group = e
-        .extra
-        .get("vigil.correlation.group_by")
-        .map(|v| v.to_json())
-        .unwrap_or(serde_json::Value::Null);
-    serde_json::json!({
-        "time": e.timestamp.to_rfc3339(),
-        "tenant": e.meta.tenant.as_str(),
-        "rule": e.rule.id.as_deref(),
-        "name": e.rule.name.as_deref(),
-        "severity": e.log.level.as_deref(),
-        "group_by": group,
-        "base_events": e.extra.get("vigil.correlation.base_event_count").map(|v| v.to_json()),
-        "id": e.meta.id.to_string(),
-    })
+/// The rule files under `paths` (directories walked, the embedded pack's files by their
+/// `builtin:correlation/<file>` names), as the API takes them.
+fn rule_files(paths: &[PathBuf]) -> Result<Vec<Value>> {
+    fn walk(p: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(p)?.flatten().map(|e| e.path()).collect();
+        entries.sort();
+        for e in entries {
+            if e.is_dir() {
+                walk(&e, out)?;
+            } else if e.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+                out.push(e);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    for p in paths {
+        if let Some(files) = vigil_correlate::shipped::resolve(p) {
+            for (name, text) in files {
+                out.push(serde_json::json!({
+                    "name": format!("{}/{name}", vigil_correlate::shipped::PACK),
+                    "source": text,
+                }));
+            }
+            continue;
+        }
+        let mut files = Vec::new();
+        if p.is_dir() {
+            walk(p, &mut files).with_context(|| format!("reading {}", p.display()))?;
+        } else {
+            files.push(p.clone());
+        }
+        for f in files {
+            let bytes = vigil_config::read_file_capped(&f, 4 << 20)
+                .with_context(|| format!("reading {}", f.display()))?;
+            out.push(serde_json::json!({
+                "name": f.display().to_string(),
+                "source": String::from_utf8_lossy(&bytes),
+            }));
+        }
+    }
+    Ok(out)
 }
 
-fn print_report(
-    a: &RetroscanArgs,
-    r: &RetroReport,
-    diff: bool,
-    tenants: usize,
-    took: Duration,
-) -> Result<()> {
+/// The retroscan of the `vigil up` running on `data_dir`, through its API.
+fn remote(a: &RetroscanArgs, data_dir: &Path) -> Result<u8> {
+    let r = crate::cmd::remote::Remote::connect_with_timeout(
+        &crate::cmd::remote::RemoteArgs {
+            url: None,
+            token: None,
+            data_dir: Some(data_dir.to_path_buf()),
+            ca: None,
+        },
+        // a replay of a long range takes as long as it takes
+        Duration::from_secs(24 * 3600),
+    )?;
+    let mut body = serde_json::json!({
+        "rules": rule_files(&a.rules)?,
+        "no_diff": a.no_diff,
+        "from": a.from,
+        "to": a.to,
+        "tenant": a.tenant,
+        "max_alerts": if a.format == Format::Json { 100_000 } else { a.show },
+    });
+    if !a.live.is_empty() {
+        body["live"] = Value::Array(rule_files(&a.live)?);
+    }
+    if !a.no_progress && std::io::stderr().is_terminal() {
+        eprintln!(
+            "vigil up is running on {}: it replays its store (the rules it runs are the live ones)",
+            data_dir.display()
+        );
+    }
+    let started = std::time::Instant::now();
+    let text = r.send(
+        reqwest::Method::POST,
+        "correlation/retroscan",
+        &[],
+        Some(("application/json", serde_json::to_vec(&body)?)),
+    )?;
+    let report: Value =
+        serde_json::from_str(&text).context("the API answered something that is not JSON")?;
+    print_report(a, &report, started.elapsed())?;
+    Ok(exit::OK)
+}
+
+/// A JSON value as the table shows it (a list joined with `|`).
+fn text(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items.iter().map(text).collect::<Vec<_>>().join("|"),
+        other => other.to_string(),
+    }
+}
+
+fn print_report(a: &RetroscanArgs, r: &Value, took: Duration) -> Result<()> {
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if a.format == Format::Json {
-        let v = serde_json::json!({
-            "events": r.events,
-            "tenants": tenants,
-            "diff": diff,
-            "rules": r.rules.iter().map(|x| serde_json::json!({
-                "id": x.id, "before": x.before, "after": x.after, "new": x.new, "gone": x.gone,
-            })).collect::<Vec<_>>(),
-            "alerts": r.alerts.iter().map(alert_json).collect::<Vec<_>>(),
-        });
-        writeln!(out, "{v}")?;
+        writeln!(out, "{r}")?;
         return Ok(());
     }
+    let empty = Vec::new();
+    let rules = r["rules"].as_array().unwrap_or(&empty);
+    let alerts = r["alerts"].as_array().unwrap_or(&empty);
+    let alert_count = r["alert_count"].as_u64().unwrap_or(alerts.len() as u64);
+    let n = |v: &Value, k: &str| v[k].as_u64().unwrap_or(0);
     writeln!(
         out,
-        "{} events replayed from {tenants} tenant(s) in {:.1} s: {} alerts from the candidate rules",
-        r.events,
+        "{} events replayed from {} tenant(s) in {:.1} s: {alert_count} alerts from the candidate rules",
+        n(r, "events"),
+        n(r, "tenants"),
         took.as_secs_f64(),
-        r.alerts.len()
     )?;
-    if !r.rules.is_empty() {
+    if !rules.is_empty() {
         writeln!(out)?;
-        let w = r.rules.iter().map(|x| x.id.len()).max().unwrap_or(4).max(4);
-        if diff {
+        let id = |x: &Value| x["id"].as_str().unwrap_or_default().to_owned();
+        let w = rules.iter().map(|x| id(x).len()).max().unwrap_or(4).max(4);
+        if r["diff"].as_bool().unwrap_or(false) {
             writeln!(
                 out,
                 "{:<w$}  {:>7} {:>7} {:>7} {:>7}",
                 "RULE", "BEFORE", "AFTER", "NEW", "GONE"
             )?;
-            for x in &r.rules {
+            for x in rules {
                 writeln!(
                     out,
                     "{:<w$}  {:>7} {:>7} {:>7} {:>7}",
-                    x.id, x.before, x.after, x.new, x.gone
+                    id(x),
+                    n(x, "before"),
+                    n(x, "after"),
+                    n(x, "new"),
+                    n(x, "gone")
                 )?;
             }
         } else {
             writeln!(out, "{:<w$}  {:>7}", "RULE", "ALERTS")?;
-            for x in r.rules.iter().filter(|x| x.after > 0) {
-                writeln!(out, "{:<w$}  {:>7}", x.id, x.after)?;
+            for x in rules.iter().filter(|x| n(x, "after") > 0) {
+                writeln!(out, "{:<w$}  {:>7}", id(x), n(x, "after"))?;
             }
         }
     }
-    if !r.alerts.is_empty() && a.show > 0 {
+    if !alerts.is_empty() && a.show > 0 {
         writeln!(out)?;
         writeln!(out, "TIME                      TENANT     RULE / GROUP")?;
-        for e in r.alerts.iter().take(a.show) {
-            let group = e
-                .extra
-                .get("vigil.correlation.group_by")
-                .map(vigil_correlate::store::value_text)
-                .unwrap_or_default();
+        for e in alerts.iter().take(a.show) {
             writeln!(
                 out,
-                "{:<25} {:<10} {} {group}",
-                e.timestamp.to_rfc3339(),
-                e.meta.tenant,
-                e.rule.id.as_deref().unwrap_or("")
+                "{:<25} {:<10} {} {}",
+                text(&e["time"]),
+                text(&e["tenant"]),
+                text(&e["rule"]),
+                text(&e["group_by"])
             )?;
         }
-        if r.alerts.len() > a.show {
+        if alert_count > a.show as u64 {
             writeln!(
                 out,
                 "... {} more (--show N, or --format json for all)",
-                r.alerts.len() - a.show
+                alert_count - a.show as u64
             )?;
         }
     }

@@ -32,7 +32,8 @@ pub enum RulesCommand {
     Lint(LintArgs),
     /// Run SigmaHQ regression cases (`info.yml`), tests attached to Sigma rules (`tests:`
     /// blocks) and the tests of every correlation rule found under the paths (default: the
-    /// shipped pack `rules/correlation/`). Correlation rules are reported one line per rule.
+    /// shipped pack, embedded in the binary: `builtin:correlation`). Correlation rules are
+    /// reported one line per rule.
     /// Ends with `N passed, M failed`; exits 1 on failures.
     Test(TestArgs),
     /// Reload the correlation rules of a running `vigil up` from their files (as a change of
@@ -58,8 +59,9 @@ pub struct LintArgs {
 #[derive(Debug, Args)]
 pub struct TestArgs {
     /// Files and directories to search for regression cases, Sigma rules with tests and
-    /// correlation rules, e.g. the SigmaHQ corpus root or `rules/correlation`. Default: the
-    /// shipped correlation pack.
+    /// correlation rules, e.g. the SigmaHQ corpus root or `rules/correlation`
+    /// (`builtin:correlation` is the pack embedded in the binary). Default: the shipped
+    /// correlation pack, `builtin:correlation`.
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// Rules for the regression cases (repeatable). Default: the `rules*` directories of the
@@ -172,8 +174,13 @@ fn count_rules(ps: &[LoadProblem]) -> usize {
 /// regression cases), which go to Sigma discovery as given (missing paths included, so
 /// discovery reports them).
 fn split_correlation(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<PathBuf>) {
-    let (files, missing) = yaml_files_under(paths);
-    let mut correlation = Vec::new();
+    // the pack embedded in the binary (`builtin:correlation[/<file>]`) is correlation rules
+    let (builtin, paths): (Vec<PathBuf>, Vec<PathBuf>) = paths
+        .iter()
+        .cloned()
+        .partition(|p| vigil_correlate::shipped::is_builtin(p));
+    let (files, missing) = yaml_files_under(&paths);
+    let mut correlation = builtin;
     let mut other: Vec<PathBuf> = missing.into_iter().map(|(p, _)| p).collect();
     for f in files {
         let is_corr = !is_case_file(&f)
@@ -194,8 +201,10 @@ fn split_correlation(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<PathBuf>) {
 /// (and per failing test), and returns (tests passed, tests failed, rules).
 fn test_correlation(files: &[PathBuf]) -> (usize, usize, usize) {
     let mut loader = vigil_correlate::Loader::new();
+    let mut file_count = 0;
     for f in files {
-        loader.add_file(f);
+        loader.add_path(f);
+        file_count += vigil_correlate::shipped::resolve(f).map_or(1, |v| v.len());
     }
     let (rules, problems) = loader.finish();
     let mut failed = 0;
@@ -228,7 +237,7 @@ fn test_correlation(files: &[PathBuf]) -> (usize, usize, usize) {
     eprintln!(
         "{} correlation rules from {} file(s): {} tests, {} without tests, {} could not load",
         counts.len(),
-        files.len(),
+        file_count,
         report.run,
         report.untested.len(),
         problems.len()
@@ -238,15 +247,8 @@ fn test_correlation(files: &[PathBuf]) -> (usize, usize, usize) {
 
 fn test(a: TestArgs) -> Result<u8> {
     let paths = if a.paths.is_empty() {
-        match crate::cmd::up::shipped_correlation_pack() {
-            Some(p) => vec![p],
-            None => {
-                return Err(UsageError(
-                    "no PATH given and the shipped pack rules/correlation/ was not found; name the rules to test".into(),
-                )
-                .into());
-            }
-        }
+        // the shipped pack, embedded in the binary
+        vec![PathBuf::from(vigil_correlate::shipped::PACK)]
     } else {
         a.paths.clone()
     };

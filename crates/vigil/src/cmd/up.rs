@@ -37,49 +37,7 @@ pub fn load_config(args: &UpArgs) -> Result<Config> {
             UsageError("--syslog-addr: the configuration has no syslog collector".into()).into(),
         );
     }
-    if args.demo && args.config.is_none() {
-        // the demo's programs (sshd, sudo, useradd, the UFW firewall, nginx) normalized by the
-        // shipped packs (`auto`: the best pack per line), so events carry `event.module` and
-        // the actions the correlation pack selects on
-        for c in &mut cfg.collectors {
-            if let vigil_config::NormalizerConfig::Syslog { timezone } = c.normalizer {
-                c.normalizer = vigil_config::NormalizerConfig::Auto { timezone };
-            }
-        }
-    }
-    if args.demo && args.config.is_none() && cfg.correlation.is_none() {
-        match shipped_correlation_pack() {
-            Some(dir) => {
-                cfg.correlation = Some(vigil_config::CorrelationConfig {
-                    rules: vec![dir],
-                    idle_after: std::time::Duration::from_secs(30),
-                    snapshot_interval: std::time::Duration::from_secs(30),
-                })
-            }
-            None => tracing::warn!(
-                "the shipped correlation pack rules/correlation/ was not found in the working directory or above the vigil binary; the demo runs without correlation alerts (run from the repository root, or use a configuration with a correlation section)"
-            ),
-        }
-    }
     Ok(cfg)
-}
-
-/// The shipped correlation pack, `rules/correlation/`, for `vigil up --demo` on the built-in
-/// configuration: in the working directory (the README runs `./vigil up --demo` from the
-/// repository root), else in a directory above the binary (`target/debug/vigil` in a checkout).
-pub fn shipped_correlation_pack() -> Option<PathBuf> {
-    let rel = Path::new("rules").join("correlation");
-    if let Ok(cwd) = std::env::current_dir() {
-        let p = cwd.join(&rel);
-        if p.is_dir() {
-            return Some(p);
-        }
-    }
-    let exe = std::env::current_exe().ok()?;
-    exe.ancestors()
-        .skip(1)
-        .map(|d| d.join(&rel))
-        .find(|p| p.is_dir())
 }
 
 /// Holds `<data_dir>/vigil.lock` for the life of the process.
@@ -420,7 +378,7 @@ async fn serve(
     match &started.correlation {
         Some(c) => eprintln!("  correlation {c}"),
         None if args.demo => eprintln!(
-            "  correlation off: rules/correlation/ not found (run from the repository root)"
+            "  correlation off: the configuration has no correlation section (the shipped pack is `correlation: {{rules: [builtin:correlation]}}`)"
         ),
         None => {}
     }
