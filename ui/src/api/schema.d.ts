@@ -39,6 +39,23 @@ export interface paths {
         patch: operations["update_alert"];
         trace?: never;
     };
+    "/api/v1/alerts/{id}/assets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The assets of an alert's host and IP entities (entities without an asset are left out). */
+        get: operations["alert_assets"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/alerts/{id}/comments": {
         parameters: {
             query?: never;
@@ -51,6 +68,27 @@ export interface paths {
         put?: never;
         /** Comments on an alert. */
         post: operations["add_comment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/alerts/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An alert's base events, each with the selector or condition it satisfied and the fields and
+         *     values that matched (the alert page highlights them). Needs `alerts.read` and `search` in
+         *     the alert's tenant; 503 `correlation_off` when the server runs without the correlator.
+         */
+        get: operations["alert_events"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -350,6 +388,27 @@ export interface paths {
          *     when their files change and on SIGHUP.
          */
         post: operations["reload"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/correlation/retroscan": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Replays the stored events of a range through candidate correlation rules and reports the
+         *     alerts they would have raised, with the diff per rule (before, after, new, gone) against
+         *     the rules running (or the `live` files given).
+         */
+        post: operations["retroscan"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1411,6 +1470,24 @@ export interface components {
              */
             updated_at: string;
         };
+        /** @description A base event of an alert with what in it made the rule match. */
+        AlertBaseEvent: {
+            /** @description The stored event (nested ECS JSON), null when it is no longer stored. */
+            event: Record<string, never>;
+            /** @description The base event's id. */
+            id: string;
+            /**
+             * @description The conditions it satisfied, in the rule's order (empty when they could not be
+             *     recovered: the rule changed or is gone, or the event is no longer stored).
+             */
+            matched: components["schemas"]["MatchedField"][];
+            /** @description The rule that matched it. */
+            rule_id?: string | null;
+            /** @description The correlation rule's selector it satisfied (null for Sigma rules). */
+            selector?: string | null;
+            /** @description The correlation event (or Sigma alert event) it was found through. */
+            via?: string | null;
+        };
         /** @description One recorded change to an alert. */
         AlertChange: {
             /** @description Who (user id, token id or `system`). */
@@ -1443,6 +1520,14 @@ export interface components {
         AlertDetail: components["schemas"]["Alert"] & {
             /** @description Ids of the base events kept for it (in the event store), in the order they came. */
             event_ids: string[];
+        };
+        /** @description An alert's base events with their matched conditions. */
+        AlertEvents: {
+            /**
+             * @description Base events, in the order the alert lists them (at most 200 of the alert's event ids
+             *     are read; a correlation event stands for all its base events).
+             */
+            events: components["schemas"]["AlertBaseEvent"][];
         };
         /** @description An alert's change history and comments. */
         AlertHistory: {
@@ -1526,6 +1611,8 @@ export interface components {
              * @description Last seen in events.
              */
             last_seen: string;
+            /** @description MAC addresses learned from events (`host.mac`), `AA-BB-CC-DD-EE-FF`. */
+            macs?: string[];
             /** @description Host name or FQDN (unique per tenant). */
             name: string;
             /** @description Operating system. */
@@ -1728,6 +1815,32 @@ export interface components {
             /** @enum {string} */
             type: "incident";
         };
+        /** @description A retroscan. */
+        CorrelationRetroscanRequest: {
+            /**
+             * @description Start of the range (inclusive): RFC 3339, a date, epoch seconds, or a relative time
+             *     like `2h`, `7d` (ago). Default: the oldest stored event.
+             */
+            from?: string | null;
+            /** @description The rule files to diff against; absent: the rules this instance runs now. */
+            live?: components["schemas"]["RuleFile"][] | null;
+            /** @description Most alerts listed in the answer (default 1,000; at most 100,000). */
+            max_alerts?: number | null;
+            /** @description Only the candidate's alerts, no diff. */
+            no_diff?: boolean;
+            /**
+             * @description The candidate rule files (loaded together as one set). Every rule that does not load
+             *     is reported (400 `invalid_rules`) and nothing is replayed.
+             */
+            rules: components["schemas"]["RuleFile"][];
+            /**
+             * @description Only this tenant (default: every tenant where the caller may search, each replayed on
+             *     its own).
+             */
+            tenant?: string | null;
+            /** @description End of the range (exclusive); same forms. Default: now. */
+            to?: string | null;
+        };
         /** @description The ATT&CK coverage of the rules. */
         Coverage: {
             /**
@@ -1823,6 +1936,15 @@ export interface components {
             /** @description What it is. */
             kind: components["schemas"]["EntityKind"];
             /** @description Its value as the events carried it. */
+            value: string;
+        };
+        /** @description One entity of an alert and the asset it names. */
+        EntityAsset: {
+            /** @description The asset. */
+            asset: components["schemas"]["Asset"];
+            /** @description `host` or `ip`. */
+            kind: components["schemas"]["EntityKind"];
+            /** @description The entity's value as the alert holds it. */
             value: string;
         };
         /**
@@ -2087,6 +2209,16 @@ export interface components {
             expires_at: string;
             /** @description Who logged in. */
             principal: components["schemas"]["Principal"];
+        };
+        /** @description One condition of the rule that an event satisfied. */
+        MatchedField: {
+            /** @description The event field; null for a full-text word (found in the raw line or message). */
+            field?: string | null;
+            /**
+             * @description The value that satisfied the condition (for a full-text term, the word found; empty
+             *     when the term is a phrase or a pattern).
+             */
+            value: string;
         };
         /** @description Incidents to merge into this one. */
         MergeRequest: {
@@ -2418,6 +2550,8 @@ export interface components {
                  * @description Last seen in events.
                  */
                 last_seen: string;
+                /** @description MAC addresses learned from events (`host.mac`), `AA-BB-CC-DD-EE-FF`. */
+                macs?: string[];
                 /** @description Host name or FQDN (unique per tenant). */
                 name: string;
                 /** @description Operating system. */
@@ -2605,6 +2739,13 @@ export interface components {
                  * @description Parse errors since first seen.
                  */
                 parse_errors_total: number;
+                /**
+                 * Format: int64
+                 * @description Records kept raw (not normalized, flagged `vigil.quota: eps_exceeded`) because the
+                 *     tenant was over its EPS limit, since this process started (collector sources; 0 for
+                 *     hosts).
+                 */
+                quota_exceeded_total: number;
                 /** @description Tenant. */
                 tenant: components["schemas"]["TenantId"];
             }[];
@@ -2739,6 +2880,52 @@ export interface components {
          * @enum {string}
          */
         Resolution: "true_positive" | "false_positive" | "benign" | "duplicate";
+        /** @description Per rule: alerts before (live rules), after (candidate), new and gone. */
+        RetroRuleBody: {
+            /**
+             * Format: int64
+             * @description Alerts of the candidate rule.
+             */
+            after: number;
+            /**
+             * Format: int64
+             * @description Alerts of the live rule.
+             */
+            before: number;
+            /**
+             * Format: int64
+             * @description Live alerts the candidate does not raise.
+             */
+            gone: number;
+            /** @description Rule id. */
+            id: string;
+            /**
+             * Format: int64
+             * @description Candidate alerts the live rule did not raise.
+             */
+            new: number;
+        };
+        /** @description The report of a retroscan (as `vigil retroscan --format json` prints it). */
+        RetroscanReport: {
+            /** @description Alerts of the candidate rules. */
+            alert_count: number;
+            /**
+             * @description The first `max_alerts` of them, oldest first: time, tenant, rule, name, severity,
+             *     group_by, base_events, id.
+             */
+            alerts: Record<string, never>[];
+            /** @description Whether the live rules ran for the diff. */
+            diff: boolean;
+            /**
+             * Format: int64
+             * @description Events replayed.
+             */
+            events: number;
+            /** @description Per rule. */
+            rules: components["schemas"]["RetroRuleBody"][];
+            /** @description Tenants replayed. */
+            tenants: number;
+        };
         /** @description A retroscan. */
         RetroscanRequest: {
             /**
@@ -2846,6 +3033,13 @@ export interface components {
             version: number;
             /** @description The rule's watermark (RFC 3339; absent before any event). */
             watermark?: string | null;
+        };
+        /** @description One rule file: a name (for the problems) and its YAML. */
+        RuleFile: {
+            /** @description File name, e.g. `draft.yaml` (problems are reported with it). */
+            name: string;
+            /** @description The file's YAML: one rule, or `rules:`, `active_lists:`, `context_tables:`. */
+            source: string;
         };
         /**
          * @description Which engine a rule runs in.
@@ -3141,6 +3335,13 @@ export interface components {
              * @description Parse errors since first seen.
              */
             parse_errors_total: number;
+            /**
+             * Format: int64
+             * @description Records kept raw (not normalized, flagged `vigil.quota: eps_exceeded`) because the
+             *     tenant was over its EPS limit, since this process started (collector sources; 0 for
+             *     hosts).
+             */
+            quota_exceeded_total: number;
             /** @description Tenant. */
             tenant: components["schemas"]["TenantId"];
         };
@@ -3224,6 +3425,11 @@ export interface components {
             /** @description Display name. */
             name: string;
             /**
+             * Format: int64
+             * @description The tenant's storage quota in bytes of the event store, if limited.
+             */
+            storage_limit_bytes?: number | null;
+            /**
              * Format: date-time
              * @description When it last changed.
              */
@@ -3264,11 +3470,19 @@ export interface components {
             disabled?: boolean | null;
             /**
              * Format: int64
-             * @description EPS limit (`null` removes it).
+             * @description EPS limit (`null` removes it). Records beyond it are kept raw, flagged
+             *     `vigil.quota: eps_exceeded`, and counted; in force within a second.
              */
             eps_limit?: number | null;
             /** @description Display name. */
             name?: string | null;
+            /**
+             * Format: int64
+             * @description Storage quota in bytes of the event store (`null` removes it). Once reached, the
+             *     store refuses the tenant's new events (counted) and a monitoring alert is raised
+             *     once; in force within a second.
+             */
+            storage_limit_bytes?: number | null;
         };
         /** @description One test of a rule. */
         TestCase: {
@@ -3630,6 +3844,44 @@ export interface operations {
             };
         };
     };
+    alert_assets: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description alert id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EntityAsset"][];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_comments: {
         parameters: {
             query?: never;
@@ -3693,6 +3945,52 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    alert_events: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description alert id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AlertEvents"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4423,6 +4721,53 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ReloadReport"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    retroscan: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CorrelationRetroscanRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RetroscanReport"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             403: {
