@@ -34,10 +34,13 @@ struct Pack {
     normalizer: Arc<Normalizer>,
 }
 
+/// The shipped library and its compiled packs by name.
+type Shipped = (Library, BTreeMap<String, Pack>);
+
 /// The shipped library and its packs by name; an error when a shipped pack does not compile
 /// (a build defect, answered 500 and logged).
-fn shipped() -> Result<&'static (Library, BTreeMap<String, Pack>), ApiError> {
-    static SHIPPED: OnceLock<Result<(Library, BTreeMap<String, Pack>), String>> = OnceLock::new();
+fn shipped() -> Result<&'static Shipped, ApiError> {
+    static SHIPPED: OnceLock<Result<Shipped, String>> = OnceLock::new();
     SHIPPED
         .get_or_init(|| {
             let lib = Library::builtin().map_err(|e| e.to_string())?;
