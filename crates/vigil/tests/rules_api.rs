@@ -330,11 +330,14 @@ fn rules_are_validated_written_toggled_tested_and_fire_without_a_restart() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|c| c["technique"] == "T1110.001")
+        .find(|c| c["technique"] == "T1110.001" && c["tactic"] == "credential-access")
         .cloned()
         .unwrap_or_else(|| panic!("{b}"));
-    assert_eq!(cell["tactic"], "credential-access");
-    assert_eq!(cell["live"], json!([ID]));
+    // the shipped pack (live in the default configuration) may name the technique too
+    assert!(
+        cell["live"].as_array().unwrap().contains(&json!(ID)),
+        "{cell}"
+    );
 
     // update: a new title, the same id; another id is refused
     let (s, b) = api.call(
