@@ -684,14 +684,6 @@ pub trait MetaStore: Send + Sync + std::fmt::Debug {
         id: &str,
         spec: AssetSpec,
     ) -> Result<Asset, MetaError>;
-    /// Records that events showed the asset at `at` from `source` (last seen only grows).
-    async fn touch_asset(
-        &self,
-        scope: &TenantScope,
-        id: &str,
-        at: Time,
-        source: &str,
-    ) -> Result<(), MetaError>;
     /// Records what events showed of an asset (asset learning, once per host per flush):
     /// last seen only grows, first seen only shrinks, the source and MAC addresses are
     /// added (at most [`MAX_ASSET_MACS`]), a known OS replaces the stored one.

@@ -397,10 +397,10 @@ impl Pool {
         let mut out = Vec::new();
         let mut last = None;
         macro_rules! fetch {
-            ($pool:expr, $q:expr, $json:path) => {{
+            ($pool:expr, $q:expr, $value:path) => {{
                 let mut rows = $q.fetch($pool);
                 while let Some(row) = rows.try_next().await? {
-                    let obj = $json(&row);
+                    let obj = row_map(&row, $value);
                     last = Some(cursor_of(&obj, s)?);
                     out.push(record(obj, s));
                     if out.len() >= s.max_rows {
@@ -416,7 +416,7 @@ impl Pool {
                     SqlCursorType::Integer => q.bind(int_cursor(cursor)),
                     SqlCursorType::Timestamp => q.bind(time_cursor(cursor)),
                 };
-                fetch!(p, q, pg_row)
+                fetch!(p, q, pg_value)
             }
             Pool::My(p) => {
                 let q = sqlx::query(sqlx::AssertSqlSafe(s.query.clone()));
@@ -424,7 +424,7 @@ impl Pool {
                     SqlCursorType::Integer => q.bind(int_cursor(cursor)),
                     SqlCursorType::Timestamp => q.bind(time_cursor(cursor)),
                 };
-                fetch!(p, q, my_row)
+                fetch!(p, q, my_value)
             }
             Pool::Lite(p) => {
                 let q = sqlx::query(sqlx::AssertSqlSafe(s.query.clone()));
@@ -432,7 +432,7 @@ impl Pool {
                     SqlCursorType::Integer => q.bind(int_cursor(cursor)),
                     SqlCursorType::Timestamp => q.bind(cursor.to_owned()),
                 };
-                fetch!(p, q, lite_row)
+                fetch!(p, q, lite_value)
             }
         }
         Ok((out, last))
@@ -503,10 +503,11 @@ fn float(f: f64) -> Value {
     serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
 }
 
-fn pg_row(row: &PgRow) -> Map<String, Value> {
+/// A row as a JSON object: each column by name, its value read by the driver's `value`.
+fn row_map<R: Row>(row: &R, value: fn(&R, usize) -> Value) -> Map<String, Value> {
     let mut m = Map::new();
     for (i, col) in row.columns().iter().enumerate() {
-        m.insert(col.name().to_owned(), pg_value(row, i));
+        m.insert(col.name().to_owned(), value(row, i));
     }
     m
 }
@@ -550,14 +551,6 @@ fn pg_value(row: &PgRow, i: usize) -> Value {
     })
 }
 
-fn my_row(row: &MySqlRow) -> Map<String, Value> {
-    let mut m = Map::new();
-    for (i, col) in row.columns().iter().enumerate() {
-        m.insert(col.name().to_owned(), my_value(row, i));
-    }
-    m
-}
-
 fn my_value(row: &MySqlRow, i: usize) -> Value {
     let Ok(raw) = row.try_get_raw(i) else {
         return Value::Null;
@@ -593,14 +586,6 @@ fn my_value(row: &MySqlRow, i: usize) -> Value {
             .map(|b| hex(&b))
             .unwrap_or(Value::Null)
     })
-}
-
-fn lite_row(row: &SqliteRow) -> Map<String, Value> {
-    let mut m = Map::new();
-    for (i, col) in row.columns().iter().enumerate() {
-        m.insert(col.name().to_owned(), lite_value(row, i));
-    }
-    m
 }
 
 fn lite_value(row: &SqliteRow, i: usize) -> Value {

@@ -2442,37 +2442,6 @@ impl MetaStore for SqlMetaStore {
         self.get_asset(scope, id).await
     }
 
-    async fn touch_asset(
-        &self,
-        scope: &TenantScope,
-        id: &str,
-        at: Time,
-        source: &str,
-    ) -> Result<(), MetaError> {
-        let mut tx = self.begin().await?;
-        let mut sql = Sql::new("SELECT sources FROM assets WHERE id = ");
-        sql.arg(id)
-            .push(" AND ")
-            .scope("tenant_id", scope)
-            .push(self.d().for_update());
-        let row = tx_opt(&mut tx, &sql)
-            .await?
-            .ok_or_else(|| not_found("asset", id))?;
-        let mut sources = list(&row, "sources")?;
-        if !source.is_empty() && !sources.iter().any(|s| s == source) {
-            sources.push(source.to_owned());
-        }
-        let g = self.d().greatest();
-        let mut sql = Sql::new(&format!("UPDATE assets SET last_seen = {g}(last_seen, "));
-        sql.arg(at)
-            .push("), sources = ")
-            .arg(json_list(&sources))
-            .push(" WHERE id = ")
-            .arg(id);
-        tx_exec(&mut tx, &sql, "asset").await?;
-        tx.commit().await.map_err(be)
-    }
-
     async fn observe_asset(
         &self,
         scope: &TenantScope,
