@@ -57,6 +57,7 @@ pub mod audit_events;
 pub mod auth;
 mod config;
 pub mod correlation;
+pub mod dashboards;
 pub mod detection;
 pub mod incidents;
 mod model;

@@ -73,6 +73,14 @@ pub enum Action {
     AuditRead,
     /// Change the installation's configuration.
     ConfigWrite,
+    /// Create and change one's own dashboards.
+    DashboardsWrite,
+    /// Share dashboards with the tenant, change and delete the tenant's shared ones.
+    DashboardsShare,
+    /// Read the storage spaces of the event store, their settings and usage.
+    StorageRead,
+    /// Change the retention of storage spaces.
+    StorageWrite,
 }
 
 impl Action {
@@ -97,6 +105,10 @@ impl Action {
         Action::TenantsManage,
         Action::AuditRead,
         Action::ConfigWrite,
+        Action::DashboardsWrite,
+        Action::DashboardsShare,
+        Action::StorageRead,
+        Action::StorageWrite,
     ];
 
     /// The stable name.
@@ -121,6 +133,10 @@ impl Action {
             Action::TenantsManage => "tenants.manage",
             Action::AuditRead => "audit.read",
             Action::ConfigWrite => "config.write",
+            Action::DashboardsWrite => "dashboards.write",
+            Action::DashboardsShare => "dashboards.share",
+            Action::StorageRead => "storage.read",
+            Action::StorageWrite => "storage.write",
         }
     }
 
@@ -134,7 +150,7 @@ impl Action {
             | Action::RulesRead
             | Action::SourcesRead
             | Action::TenantsRead => Role::ReadOnly,
-            Action::AlertsWrite => Role::Tier1Analyst,
+            Action::AlertsWrite | Action::DashboardsWrite => Role::Tier1Analyst,
             Action::IncidentsWrite
             | Action::AssetsWrite
             | Action::RulesWrite
@@ -143,8 +159,12 @@ impl Action {
             | Action::UsersRead
             | Action::UsersManage
             | Action::TokensManage
-            | Action::AuditRead => Role::TenantAdministrator,
-            Action::TenantsManage | Action::ConfigWrite => Role::Administrator,
+            | Action::AuditRead
+            | Action::DashboardsShare
+            | Action::StorageRead => Role::TenantAdministrator,
+            Action::TenantsManage | Action::ConfigWrite | Action::StorageWrite => {
+                Role::Administrator
+            }
         }
     }
 

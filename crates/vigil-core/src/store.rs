@@ -774,6 +774,38 @@ pub trait MetaStore: Send + Sync + std::fmt::Debug {
     /// Deletes a saved search.
     async fn delete_saved_search(&self, scope: &TenantScope, id: &str) -> Result<(), MetaError>;
 
+    // ---- dashboards ----
+
+    /// Creates a dashboard (name unique per owner and tenant; widgets checked by
+    /// [`crate::dashboards::check`]).
+    async fn create_dashboard(
+        &self,
+        scope: &TenantScope,
+        spec: crate::dashboards::DashboardSpec,
+    ) -> Result<crate::dashboards::Dashboard, MetaError>;
+    /// One dashboard in scope, whoever owns it (the caller decides who may see it).
+    async fn get_dashboard(
+        &self,
+        scope: &TenantScope,
+        id: &str,
+    ) -> Result<crate::dashboards::Dashboard, MetaError>;
+    /// Dashboards `owner` may use: their own and the shared ones, by name.
+    async fn list_dashboards(
+        &self,
+        scope: &TenantScope,
+        owner: &str,
+    ) -> Result<Vec<crate::dashboards::Dashboard>, MetaError>;
+    /// Replaces a dashboard's name, sharing and widgets (its tenant and owner stay; `spec`
+    /// must name them).
+    async fn update_dashboard(
+        &self,
+        scope: &TenantScope,
+        id: &str,
+        spec: crate::dashboards::DashboardSpec,
+    ) -> Result<crate::dashboards::Dashboard, MetaError>;
+    /// Deletes a dashboard.
+    async fn delete_dashboard(&self, scope: &TenantScope, id: &str) -> Result<(), MetaError>;
+
     // ---- audit ----
 
     /// Appends an audit record (there is no update or delete).

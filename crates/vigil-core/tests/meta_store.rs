@@ -169,6 +169,7 @@ suite!(
     suppression_monitoring_saved_searches_audit,
     source_figures_add_up_and_stay_in_their_tenant,
     audit_chain_verifies_and_finds_tampering,
+    dashboards_are_private_or_shared_and_stay_in_their_tenant,
 );
 
 fn t(id: &str) -> TenantId {
@@ -1538,4 +1539,102 @@ async fn audit_chain_verifies_and_finds_tampering(env: &Env) {
     // other tenants' chains are unaffected
     let main = s.verify_audit(&scope(&["main"])).await.unwrap();
     assert!(main[0].ok, "{main:?}");
+}
+
+async fn dashboards_are_private_or_shared_and_stay_in_their_tenant(env: &Env) {
+    use vigil_core::dashboards::{ChartKind, DashboardSpec, soc_overview};
+    let s = &env.store;
+    tenants(s, &["a", "b"]).await;
+    let sa = scope(&["a"]);
+    let sb = scope(&["b"]);
+    let spec = |owner: &str, name: &str, shared: bool| DashboardSpec {
+        tenant: t("a"),
+        owner: owner.into(),
+        name: name.into(),
+        shared,
+        widgets: soc_overview().widgets,
+    };
+    let mine = s
+        .create_dashboard(&sa, spec("alice", "Mine", false))
+        .await
+        .unwrap();
+    assert_eq!(mine.widgets, soc_overview().widgets);
+    s.create_dashboard(&sa, spec("bob", "Team", true))
+        .await
+        .unwrap();
+    s.create_dashboard(&sa, spec("bob", "Bob's", false))
+        .await
+        .unwrap();
+    let names = |v: Vec<vigil_core::dashboards::Dashboard>| -> Vec<String> {
+        v.into_iter().map(|d| d.name).collect()
+    };
+    assert_eq!(
+        names(s.list_dashboards(&sa, "alice").await.unwrap()),
+        ["Mine", "Team"]
+    );
+    // Another tenant sees nothing, and cannot read or write by id.
+    assert!(s.list_dashboards(&sb, "alice").await.unwrap().is_empty());
+    assert!(matches!(
+        s.get_dashboard(&sb, &mine.id).await,
+        Err(MetaError::NotFound { .. })
+    ));
+    assert!(matches!(
+        s.delete_dashboard(&sb, &mine.id).await,
+        Err(MetaError::NotFound { .. })
+    ));
+    assert!(matches!(
+        s.create_dashboard(&sb, spec("alice", "x", false)).await,
+        Err(MetaError::OutOfScope { .. })
+    ));
+    // Same name for the same owner: a conflict; for another owner: fine.
+    assert!(matches!(
+        s.create_dashboard(&sa, spec("alice", "Mine", false)).await,
+        Err(MetaError::Conflict { .. })
+    ));
+    s.create_dashboard(&sa, spec("carol", "Mine", false))
+        .await
+        .unwrap();
+    // Update: widgets moved, resized, removed, renamed, shared; read back equal.
+    let mut next = spec("alice", "Renamed", true);
+    next.widgets.swap(0, 1);
+    next.widgets[0].width = 6;
+    next.widgets[0].height = 3;
+    next.widgets.pop();
+    let got = s
+        .update_dashboard(&sa, &mine.id, next.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        (got.name.as_str(), got.shared, &got.widgets),
+        ("Renamed", true, &next.widgets)
+    );
+    assert!(got.updated_at >= mine.updated_at);
+    assert_eq!(s.get_dashboard(&sa, &mine.id).await.unwrap(), got);
+    // The owner never changes through an update.
+    assert!(matches!(
+        s.update_dashboard(&sa, &mine.id, spec("mallory", "x", false))
+            .await,
+        Err(MetaError::NotFound { .. })
+    ));
+    // Every problem is refused with its path, and nothing is written.
+    let mut bad = spec("alice", "Bad", false);
+    bad.widgets[1].width = 0;
+    bad.widgets[2].chart = ChartKind::Bar;
+    bad.widgets[2].query = String::new();
+    match s.create_dashboard(&sa, bad).await {
+        Err(MetaError::Invalid { reason, .. }) => {
+            assert!(reason.contains("widgets[1].width"), "{reason}");
+            assert!(reason.contains("widgets[2].query"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    s.delete_dashboard(&sa, &mine.id).await.unwrap();
+    assert!(matches!(
+        s.get_dashboard(&sa, &mine.id).await,
+        Err(MetaError::NotFound { .. })
+    ));
+    assert_eq!(
+        names(s.list_dashboards(&sa, "alice").await.unwrap()),
+        ["Team"]
+    );
 }

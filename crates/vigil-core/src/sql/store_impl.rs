@@ -14,6 +14,7 @@ use crate::scope::{MAIN_TENANT, SHARED_TENANT, TenantId, TenantScope};
 use crate::store::*;
 
 mod audit_chain;
+mod dashboards;
 mod sources;
 
 type Tx = Transaction<'static, Any>;
@@ -2875,6 +2876,43 @@ impl MetaStore for SqlMetaStore {
             return Err(not_found("saved search", id));
         }
         Ok(())
+    }
+
+    async fn create_dashboard(
+        &self,
+        scope: &TenantScope,
+        spec: crate::dashboards::DashboardSpec,
+    ) -> Result<crate::dashboards::Dashboard, MetaError> {
+        self.create_dashboard_impl(scope, spec).await
+    }
+
+    async fn get_dashboard(
+        &self,
+        scope: &TenantScope,
+        id: &str,
+    ) -> Result<crate::dashboards::Dashboard, MetaError> {
+        self.get_dashboard_impl(scope, id).await
+    }
+
+    async fn list_dashboards(
+        &self,
+        scope: &TenantScope,
+        owner: &str,
+    ) -> Result<Vec<crate::dashboards::Dashboard>, MetaError> {
+        self.list_dashboards_impl(scope, owner).await
+    }
+
+    async fn update_dashboard(
+        &self,
+        scope: &TenantScope,
+        id: &str,
+        spec: crate::dashboards::DashboardSpec,
+    ) -> Result<crate::dashboards::Dashboard, MetaError> {
+        self.update_dashboard_impl(scope, id, spec).await
+    }
+
+    async fn delete_dashboard(&self, scope: &TenantScope, id: &str) -> Result<(), MetaError> {
+        self.delete_dashboard_impl(scope, id).await
     }
 
     async fn append_audit(&self, rec: NewAuditRecord) -> Result<AuditRecord, MetaError> {
