@@ -103,6 +103,9 @@ pub enum StoreError {
     /// A query was cancelled, or ran out of its time or memory budget.
     #[error("query stopped: {0}")]
     QueryLimit(String),
+    /// The backend does not offer this operation (storage spaces on ClickHouse).
+    #[error("not supported by this store: {0}")]
+    Unsupported(String),
 }
 
 impl StoreError {

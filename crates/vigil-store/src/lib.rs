@@ -471,6 +471,49 @@ impl StoreStats {
     }
 }
 
+/// How a storage space's retention is set at run time ([`EventStore::set_space_retention`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetentionSetting {
+    /// Back to what the configuration says (the run-time setting is removed).
+    Configured,
+    /// Keep events forever.
+    Forever,
+    /// Delete events older than this (by `@timestamp`); more than zero.
+    For(Duration),
+}
+
+/// A storage space as administrators see it: its effective settings and its usage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpaceInfo {
+    /// Space name (`default` for the tenant's default space).
+    pub name: String,
+    /// Routing condition (none for the default space and spaces no longer configured).
+    pub condition: Option<String>,
+    /// Retention in force (`None`: kept forever).
+    pub retention: Option<Duration>,
+    /// Retention the configuration gives the space.
+    pub configured_retention: Option<Duration>,
+    /// Whether the retention in force was set at run time (it then wins over the
+    /// configuration, across restarts, until set back to [`RetentionSetting::Configured`]).
+    pub retention_overridden: bool,
+    /// Age after which segments move to the cold tier.
+    pub hot_age: Option<Duration>,
+    /// Events stored (sealed and in memory).
+    pub events: u64,
+    /// Segment files (both tiers).
+    pub segments: u64,
+    /// Bytes on disk (segments and WAL).
+    pub bytes: u64,
+    /// Bytes of cold segments (included in `bytes`).
+    pub cold_bytes: u64,
+    /// Events in cold segments.
+    pub cold_events: u64,
+    /// Oldest `@timestamp` in a sealed segment.
+    pub oldest: Option<Timestamp>,
+    /// Newest `@timestamp` in a sealed segment.
+    pub newest: Option<Timestamp>,
+}
+
 /// A backend that stores and finds events. Object-safe; every call names its tenant.
 pub trait EventStore: Send + Sync + std::fmt::Debug {
     /// Appends a batch (all events must belong to `tenant`); returns the LSN of the last event.
@@ -508,6 +551,30 @@ pub trait EventStore: Send + Sync + std::fmt::Debug {
     /// Flushes every tenant and stops background work; later calls fail with
     /// [`StoreError::Closed`].
     fn close(&self) -> Result<(), StoreError>;
+
+    /// The storage spaces of a tenant (default first) with their settings and usage. Stores
+    /// without spaces answer [`StoreError::Unsupported`].
+    fn storage_spaces(&self, tenant: &TenantId) -> Result<Vec<SpaceInfo>, StoreError> {
+        let _ = tenant;
+        Err(StoreError::Unsupported(
+            "storage spaces belong to the embedded store".into(),
+        ))
+    }
+
+    /// Sets a space's retention at run time (in force for searches at once and for the next
+    /// retention pass; kept across restarts), recording `actor` in the store's audit log.
+    fn set_space_retention(
+        &self,
+        tenant: &TenantId,
+        space: &str,
+        setting: RetentionSetting,
+        actor: &str,
+    ) -> Result<SpaceInfo, StoreError> {
+        let _ = (tenant, space, setting, actor);
+        Err(StoreError::Unsupported(
+            "storage spaces belong to the embedded store".into(),
+        ))
+    }
 }
 
 /// Vigil's event schema for the query parser (KUMA and short aliases, field types), defined

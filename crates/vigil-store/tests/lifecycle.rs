@@ -635,3 +635,119 @@ fn a_running_store_picks_up_a_rotated_key_file_and_reencrypts_in_the_background(
     let r = verify(&data).unwrap();
     assert!(r.is_clean(), "{:?}", r.findings);
 }
+
+#[test]
+fn retention_set_at_run_time_hides_deletes_audits_and_survives_a_restart() {
+    use vigil_store::RetentionSetting;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(Timestamp(T0)));
+    let t = TenantId::main();
+    let store = EmbeddedStore::open(config(dir.path(), &clock)).unwrap();
+    // two hours old, in the default space (kept forever by the configuration)
+    store.append(&t, &batch(0, 30, T0 - 120 * MIN, "")).unwrap();
+    store.flush(&t).unwrap();
+    let info = store.storage_spaces(&t).unwrap();
+    assert_eq!(
+        info.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        ["default", "alerts", "fw"]
+    );
+    let d = &info[0];
+    assert_eq!(
+        (d.retention, d.retention_overridden, d.events, d.segments),
+        (None, false, 30, 1)
+    );
+    assert!(d.bytes > 0 && d.oldest.is_some() && d.newest >= d.oldest);
+    // unknown space, zero retention: refused, nothing changes
+    assert!(
+        store
+            .set_space_retention(&t, "nope", RetentionSetting::Forever, "admin")
+            .is_err()
+    );
+    assert!(matches!(
+        store.set_space_retention(
+            &t,
+            "default",
+            RetentionSetting::For(Duration::ZERO),
+            "admin"
+        ),
+        Err(StoreError::Invalid(_))
+    ));
+    // one hour: the events are hidden at once, deleted by the next pass, audited
+    let set = store
+        .set_space_retention(
+            &t,
+            "default",
+            RetentionSetting::For(Duration::from_secs(3600)),
+            "admin",
+        )
+        .unwrap();
+    assert_eq!(
+        (
+            set.retention,
+            set.configured_retention,
+            set.retention_overridden
+        ),
+        (Some(Duration::from_secs(3600)), None, true)
+    );
+    assert_eq!(count(&store, "", Some("default")), 0);
+    let rep = store.run_retention(clock.now()).unwrap();
+    assert_eq!(rep.events_deleted, 30);
+    let changes: Vec<_> = audit(dir.path())
+        .into_iter()
+        .filter(|r| r["action"] == "storage.retention.set")
+        .collect();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(
+        (
+            &changes[0]["actor"],
+            &changes[0]["tenant"],
+            &changes[0]["space"]
+        ),
+        (&"admin".into(), &"main".into(), &"default".into())
+    );
+    assert_eq!(changes[0]["detail"], "retention forever -> 1h");
+    // the setting outlives a restart ...
+    store.close().unwrap();
+    drop(store);
+    let store = EmbeddedStore::open(config(dir.path(), &clock)).unwrap();
+    assert_eq!(
+        store.storage_spaces(&t).unwrap()[0].retention,
+        Some(Duration::from_secs(3600))
+    );
+    // ... a space's own: the others keep the configuration's
+    let fw = store
+        .set_space_retention(&t, "fw", RetentionSetting::Forever, "admin")
+        .unwrap();
+    assert_eq!(
+        (fw.retention, fw.configured_retention),
+        (None, Some(Duration::from_secs(3600)))
+    );
+    // back to the configuration: the file goes
+    let back = store
+        .set_space_retention(&t, "default", RetentionSetting::Configured, "admin")
+        .unwrap();
+    assert_eq!((back.retention, back.retention_overridden), (None, false));
+    assert!(!dir.path().join("events/main/retention.override").exists());
+    assert!(
+        dir.path()
+            .join("events/main/spaces/fw/retention.override")
+            .exists()
+    );
+    // a damaged file never deletes more: it reads as forever
+    std::fs::write(
+        dir.path()
+            .join("events/main/spaces/alerts/retention.override"),
+        "garbage",
+    )
+    .unwrap();
+    store.close().unwrap();
+    drop(store);
+    let store = EmbeddedStore::open(config(dir.path(), &clock)).unwrap();
+    let alerts = &store.storage_spaces(&t).unwrap()[1];
+    assert_eq!(
+        (alerts.retention, alerts.retention_overridden),
+        (None, true)
+    );
+    assert!(verify(dir.path()).unwrap().is_clean());
+    store.close().unwrap();
+}

@@ -37,6 +37,7 @@ mod retention;
 mod scan;
 mod segment;
 mod shred;
+mod space_admin;
 pub mod spaces;
 mod threads;
 mod tier;
@@ -308,7 +309,14 @@ impl EmbeddedStore {
     /// The effective storage spaces of a tenant (default first).
     pub fn spaces(&self, tenant: &TenantId) -> Vec<SpaceSettings> {
         match self.inner.tenant_opt(tenant) {
-            Some(t) => t.parts.iter().map(|p| p.space.clone()).collect(),
+            Some(t) => t
+                .parts
+                .iter()
+                .map(|p| SpaceSettings {
+                    retention: p.retention(),
+                    ..p.space.clone()
+                })
+                .collect(),
             None => self.inner.cfg.spaces.settings(tenant.as_str()),
         }
     }
@@ -599,6 +607,20 @@ impl EventStore for EmbeddedStore {
         self.inner.drain_audit();
         self.stop_threads();
         first_err.map_or(Ok(()), Err)
+    }
+    fn storage_spaces(&self, tenant: &TenantId) -> Result<Vec<crate::SpaceInfo>, StoreError> {
+        self.check_open()?;
+        Ok(self.space_info(tenant))
+    }
+
+    fn set_space_retention(
+        &self,
+        tenant: &TenantId,
+        space: &str,
+        setting: crate::RetentionSetting,
+        actor: &str,
+    ) -> Result<crate::SpaceInfo, StoreError> {
+        self.set_retention(tenant, space, setting, actor)
     }
 }
 

@@ -27,8 +27,12 @@ pub(crate) struct View {
 #[derive(Debug)]
 pub(crate) struct Partition {
     pub(super) name: TenantId,
-    /// The storage space this partition holds, with its retention and hot age.
+    /// The storage space this partition holds, with its retention and hot age (as
+    /// configured: [`Partition::retention`] is the one in force).
     pub(crate) space: SpaceSettings,
+    /// Retention set at run time (`Some(None)`: forever), overriding `space.retention`; kept
+    /// in the partition's `retention.override` file.
+    pub(crate) retention_set: RwLock<Option<Option<Duration>>>,
     pub(super) wal_dir: PathBuf,
     pub(super) seg_dir: PathBuf,
     /// The cold tier's segments (read and aged out like the hot ones).

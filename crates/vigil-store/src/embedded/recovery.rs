@@ -34,9 +34,11 @@ impl Partition {
             segment::sync_dir(parent)?;
         }
         let manifest = integrity::Manifest::open(&dir)?;
+        let retention_set = RwLock::new(space_admin::read_override(&dir));
         Ok(Partition {
             name: name.clone(),
             space,
+            retention_set,
             wal_dir,
             seg_dir,
             cold_dir,

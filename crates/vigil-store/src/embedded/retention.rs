@@ -104,7 +104,7 @@ pub struct RetentionReport {
 impl Partition {
     /// The oldest `@timestamp` this partition still returns at `now`.
     pub(crate) fn retention_floor(&self, now: Timestamp) -> i64 {
-        floor(now, self.space.retention)
+        floor(now, self.retention())
     }
 
     fn audit_base(&self, action: &str, now: Timestamp) -> AuditRecord {
@@ -121,7 +121,7 @@ impl Partition {
         now: Timestamp,
         rep: &mut RetentionReport,
     ) -> Result<(), StoreError> {
-        if self.space.retention.is_none() {
+        if self.retention().is_none() {
             return Ok(());
         }
         // Not while a merge, tier move or re-encryption rewrites a file of this partition.
@@ -173,7 +173,7 @@ impl Partition {
             }
             r.detail = Some(format!(
                 "newest event older than the space's retention of {}",
-                humanize(self.space.retention)
+                humanize(self.retention())
             ));
             inner.audit(Some(&self.name), r);
         }
@@ -195,7 +195,7 @@ impl Partition {
         inner: &Inner,
         frozen: &Arc<Frozen>,
     ) -> Result<bool, StoreError> {
-        if self.space.retention.is_none() {
+        if self.retention().is_none() {
             return Ok(false);
         }
         let now = inner.cfg.clock.now();
@@ -232,7 +232,7 @@ impl Partition {
         r.to = Some(Timestamp(max_ts).to_rfc3339());
         r.detail = Some(format!(
             "events past the space's retention of {} dropped before sealing (LSN {}-{})",
-            humanize(self.space.retention),
+            humanize(self.retention()),
             frozen.first_lsn,
             frozen.last_lsn
         ));
@@ -302,7 +302,7 @@ fn remove_and_sync(path: &std::path::Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn humanize(d: Option<Duration>) -> String {
+pub(crate) fn humanize(d: Option<Duration>) -> String {
     match d {
         None => "forever".into(),
         Some(d) => {
