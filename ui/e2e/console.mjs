@@ -442,13 +442,61 @@ try {
   await until('added widget draws', async () => (await added.locator('canvas').count()) > 0, 15000);
   check('a widget added to the dashboard draws its query', true);
   await shot('dashboard-edit-light');
+  // the layout lives on the server: a reload and another browser (no local storage) see it
+  await until(
+    'dashboard saved on the server',
+    async () => {
+      const l = await (await fetch(`${base}/api/v1/dashboards`, { headers: auth })).json();
+      return Array.isArray(l) && l.some((d) => d.widgets.some((w) => w.title === 'Programs by outcome'));
+    },
+    15000,
+  );
+  check('an added widget is saved on the server', true);
   await page.reload();
   await until('layout kept', async () => (await page.locator('section[aria-label="Programs by outcome"]').count()) === 1, 15000);
   check('the dashboard layout is kept across reloads', true);
+  {
+    const c3 = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+    await c3.addInitScript((t) => sessionStorage.setItem('vigil.token', t), token);
+    const p4 = await c3.newPage();
+    await p4.goto(ui + '/');
+    await until('layout in a new browser', async () => (await p4.locator('section[aria-label="Programs by outcome"]').count()) === 1, 15000);
+    await c3.close();
+    check('the saved dashboard opens in another browser', true);
+  }
+  // resize, move, rename: each saved
   await page.getByRole('button', { name: 'Edit' }).click();
+  await page.getByLabel('Width of Programs by outcome').selectOption('12');
+  await page.getByLabel('Height of Programs by outcome').selectOption('3');
+  await page.getByRole('button', { name: 'Move Programs by outcome earlier' }).click();
+  await page.getByLabel('Dashboard name').fill('Night shift');
+  await page.getByLabel('Dashboard name').press('Enter');
+  await until(
+    'resize, move and rename saved',
+    async () => {
+      const l = await (await fetch(`${base}/api/v1/dashboards`, { headers: auth })).json();
+      const d = l.find((x) => x.name === 'Night shift');
+      if (!d) return false;
+      const i = d.widgets.findIndex((w) => w.title === 'Programs by outcome');
+      return i === d.widgets.length - 2 && d.widgets[i].width === 12 && d.widgets[i].height === 3;
+    },
+    15000,
+  );
+  check('resizing, moving and renaming are saved', true);
+  await page.getByRole('heading', { name: 'Night shift' }).waitFor();
+  await shot('dashboard-edit-saved-light');
   await page.getByRole('button', { name: 'Remove Programs by outcome' }).click();
   await page.getByRole('button', { name: 'Done' }).click();
   check('a widget can be removed', (await page.locator('section[aria-label="Programs by outcome"]').count()) === 0);
+  await until(
+    'removal saved',
+    async () => {
+      const l = await (await fetch(`${base}/api/v1/dashboards`, { headers: auth })).json();
+      return l.some((d) => d.name === 'Night shift' && !d.widgets.some((w) => w.title === 'Programs by outcome'));
+    },
+    15000,
+  );
+  check('the removal is saved', true);
 
   // ---------------------------------------------------------------- keyboard
   await page.keyboard.press('?');
@@ -597,6 +645,7 @@ try {
     ['/admin/roles', 'admin-roles', 'Administration'],
     ['/admin/audit', 'admin-audit', 'Administration'],
     ['/admin/lists', 'admin-lists', 'Administration'],
+    ['/admin/storage', 'admin-storage', 'Administration'],
   ]) {
     await page.goto(ui + path);
     await page.getByRole('heading', { name: heading, exact: true }).waitFor();
@@ -747,6 +796,13 @@ try {
     await until('coverage cells', async () => (await page.getByTestId('coverage-cell').count()) > 0, 15000);
     const sending = await page.locator('.cov-cell.cov-sending').count();
     check('the matrix shows techniques covered by live rules with sending sources', sending > 0, `${await page.getByTestId('coverage-cell').count()} cell(s), ${sending} sending`);
+    // at 1440 px the matrix scrolls sideways inside its card; the page itself does not
+    const widths = await page.evaluate(() => {
+      const m = document.querySelector('.matrix');
+      const main = document.querySelector('.main');
+      return { page: document.documentElement.scrollWidth, view: document.documentElement.clientWidth, main: main ? main.scrollWidth - main.clientWidth : -1, matrix: m ? m.scrollWidth - m.clientWidth : -1 };
+    });
+    check('the ATT&CK matrix scrolls within its card, not the page', widths.page <= widths.view && widths.main <= 0, JSON.stringify(widths));
     for (const theme of ['light', 'dark']) {
       await setTheme(theme);
       await shot(`rules-matrix-${theme}`);

@@ -191,7 +191,7 @@ pub async fn start(
         AlertOptions::default(),
     ));
     let quotas = start_quotas(&store, &alerts, telemetry, events.clone()).await;
-    let sources = start_sources(cfg, &store, &alerts, telemetry, events).await?;
+    let sources = start_sources(cfg, &store, &alerts, telemetry, events.clone()).await?;
     let core = Arc::new(vigil_api::Core {
         store: store.clone(),
         auth: auth.clone(),
@@ -206,6 +206,7 @@ pub async fn start(
         rules: Arc::new(vigil_core::rulebook::RuleBook::new(
             cfg.data_dir.join("rules"),
         )),
+        events: Some(events),
     });
     tokio::spawn(purge_loop(auth));
     let (tx, rx) = tokio::sync::mpsc::channel::<Vec<Event>>(FEED_QUEUE);

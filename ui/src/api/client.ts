@@ -21,6 +21,9 @@ import type {
   Comment,
   CreatedToken,
   CreatedUser,
+  Dashboard,
+  DashboardTemplate,
+  DashboardWidget,
   Health,
   Incident,
   IncidentChange,
@@ -33,6 +36,7 @@ import type {
   RoleGrant,
   SavedSearch,
   SearchParams,
+  StorageSpace,
   SearchResponse,
   StatusResponse,
   Tenant,
@@ -233,6 +237,16 @@ export const api = {
   saveSearch: (s: { tenant?: string; name: string; query: string; time_range?: string; shared: boolean }) =>
     request<SavedSearch>('/api/v1/saved-searches', { method: 'POST', body: s }),
   deleteSavedSearch: (id: string) => request<void>(`/api/v1/saved-searches/${enc(id)}`, { method: 'DELETE' }),
+  dashboards: (tenant?: string) => request<Dashboard[]>('/api/v1/dashboards', { query: { tenant } }),
+  defaultDashboard: () => request<DashboardTemplate>('/api/v1/dashboards/default'),
+  createDashboard: (d: { tenant?: string; name: string; shared: boolean; widgets: DashboardWidget[] }) =>
+    request<Dashboard>('/api/v1/dashboards', { method: 'POST', body: d }),
+  updateDashboard: (id: string, d: { name: string; shared: boolean; widgets: DashboardWidget[] }) =>
+    request<Dashboard>(`/api/v1/dashboards/${enc(id)}`, { method: 'PUT', body: d }),
+  deleteDashboard: (id: string) => request<void>(`/api/v1/dashboards/${enc(id)}`, { method: 'DELETE' }),
+  storageSpaces: (tenant?: string) => request<StorageSpace[]>('/api/v1/storage/spaces', { query: { tenant } }),
+  setRetention: (tenant: string, space: string, retention: string | null) =>
+    request<StorageSpace>(`/api/v1/storage/spaces/${enc(tenant)}/${enc(space)}/retention`, { method: 'PUT', body: { retention } }),
 
   // ------------------------------------------------------------------ tenants, users, tokens
   tenants: () => request<Tenant[] | Paged<Tenant>>('/api/v1/tenants').then(items),

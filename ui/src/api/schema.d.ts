@@ -466,6 +466,63 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/dashboards": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Dashboards the caller may use: their own and the shared ones of their tenants, by name. */
+        get: operations["list_dashboards"];
+        put?: never;
+        /**
+         * Creates a dashboard: private (`dashboards.write`) or shared with the tenant
+         *     (`dashboards.share`).
+         */
+        post: operations["create_dashboard"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/dashboards/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One dashboard. */
+        get: operations["get_dashboard"];
+        /** Replaces a dashboard's name, sharing and widgets (its tenant and owner stay). */
+        put: operations["replace_dashboard"];
+        post?: never;
+        /** Deletes a dashboard (one's own private one, or a shared one with `dashboards.share`). */
+        delete: operations["delete_dashboard"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/dashboards/default": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The built-in SOC dashboard, shown to a user who has none (it is stored once saved). */
+        get: operations["default_dashboard"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/incidents": {
         parameters: {
             query?: never;
@@ -1155,6 +1212,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/storage/spaces": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The storage spaces of the caller's tenants with their retention, hot age and usage
+         *     (`storage.read`), by tenant, the default space first.
+         */
+        get: operations["list_spaces"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/storage/spaces/{tenant}/{space}/retention": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Sets a storage space's retention (`storage.write`: administrators of the tenant). In force
+         *     for searches at once and for the next retention pass, which deletes what is past it; kept
+         *     across restarts. Audited.
+         */
+        put: operations["set_retention"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/suppressions": {
         parameters: {
             query?: never;
@@ -1780,6 +1878,11 @@ export interface components {
              */
             updated: number;
         };
+        /**
+         * @description How a widget draws its query's result.
+         * @enum {string}
+         */
+        ChartKind: "stats" | "line" | "stacked" | "bar" | "pie" | "table" | "alerts" | "health";
         /** @description An analyst's comment. */
         Comment: {
             /** @description Author user id. */
@@ -1904,6 +2007,48 @@ export interface components {
             line: number;
             /** @description Every problem of the row. */
             message: string;
+        };
+        /** @description A stored dashboard. */
+        Dashboard: {
+            /**
+             * Format: date-time
+             * @description When it was created.
+             */
+            created_at: string;
+            /** @description ULID. */
+            id: string;
+            /** @description Name (unique per owner and tenant). */
+            name: string;
+            /** @description The user who created it. */
+            owner: string;
+            /** @description Whether every user of the tenant sees it (only tenant administrators change it then). */
+            shared: boolean;
+            /** @description Tenant. */
+            tenant: components["schemas"]["TenantId"];
+            /**
+             * Format: date-time
+             * @description When it last changed.
+             */
+            updated_at: string;
+            /** @description The widgets, in grid order. */
+            widgets: components["schemas"]["Widget"][];
+        };
+        /** @description A dashboard to create, or the new state of one. */
+        DashboardRequest: {
+            /** @description Name (unique per owner and tenant). */
+            name: string;
+            /** @description Shared with the tenant's users (needs `dashboards.share`). */
+            shared?: boolean;
+            tenant?: components["schemas"]["TenantId"] | null;
+            /** @description The widgets, in grid order. */
+            widgets: components["schemas"]["Widget"][];
+        };
+        /** @description A dashboard that is not stored: the built-in default. */
+        DashboardTemplate: {
+            /** @description Name. */
+            name: string;
+            /** @description Widgets. */
+            widgets: components["schemas"]["Widget"][];
         };
         /** @description One problem in a definition. */
         DefinitionProblem: {
@@ -2880,6 +3025,14 @@ export interface components {
          * @enum {string}
          */
         Resolution: "true_positive" | "false_positive" | "benign" | "duplicate";
+        /** @description A new retention for a storage space. */
+        RetentionRequest: {
+            /**
+             * @description `30d`, `12h`, ... (at least a minute), `forever`, or null to go back to the
+             *     configuration's retention. Required.
+             */
+            retention: string | null;
+        };
         /** @description Per rule: alerts before (live rules), after (candidate), new and gone. */
         RetroRuleBody: {
             /**
@@ -3345,6 +3498,75 @@ export interface components {
             /** @description Tenant. */
             tenant: components["schemas"]["TenantId"];
         };
+        /** @description A storage space of a tenant. */
+        StorageSpace: {
+            /**
+             * Format: int64
+             * @description Bytes on disk (segments and write-ahead log).
+             */
+            bytes: number;
+            /**
+             * Format: int64
+             * @description Bytes in the cold tier (included in `bytes`).
+             */
+            cold_bytes: number;
+            /**
+             * Format: int64
+             * @description Events in the cold tier.
+             */
+            cold_events: number;
+            /**
+             * @description Routing condition (a query filter); none for `default` and for spaces no longer
+             *     configured.
+             */
+            condition?: string | null;
+            /**
+             * Format: int64
+             * @description Retention the configuration gives, in seconds; none: forever.
+             */
+            configured_retention_secs?: number | null;
+            /**
+             * Format: int64
+             * @description Events stored.
+             */
+            events: number;
+            /**
+             * Format: int64
+             * @description Segments older than this many seconds move to the cold tier; none: never.
+             */
+            hot_age_secs?: number | null;
+            /** @description Space name (`default`: the events no other space's condition takes). */
+            name: string;
+            /**
+             * Format: date-time
+             * @description Newest event time in a sealed segment.
+             */
+            newest?: string | null;
+            /**
+             * Format: date-time
+             * @description Oldest event time in a sealed segment.
+             */
+            oldest?: string | null;
+            /** @description Retention in force as text (`30d`, `forever`). */
+            retention: string;
+            /**
+             * @description Whether the retention in force was set through the API (it wins over the
+             *     configuration, across restarts, until set back).
+             */
+            retention_overridden: boolean;
+            /**
+             * Format: int64
+             * @description Retention in force, in seconds; none: kept forever.
+             */
+            retention_secs?: number | null;
+            /**
+             * Format: int64
+             * @description Segment files.
+             */
+            segments: number;
+            /** @description Tenant. */
+            tenant: components["schemas"]["TenantId"];
+        };
         /** @description A suppression rule to create. */
         SuppressionRequest: {
             /**
@@ -3686,6 +3908,38 @@ export interface components {
             summary: string;
             /** @description Tenant. */
             tenant: string;
+        };
+        /** @description One widget: a query, how to draw it, and its size. */
+        Widget: {
+            /** @description How the result is drawn. */
+            chart: components["schemas"]["ChartKind"];
+            /** @description What an empty result means, when "no data" would mislead. */
+            empty?: string | null;
+            /** @description Counts per bucket are shown as events per second. */
+            eps?: boolean;
+            /** @description The field a click on a bar or slice pivots on. */
+            field?: string | null;
+            /**
+             * Format: int32
+             * @description Rows taken, 1–4 (a row is about 110 px of chart).
+             */
+            height?: number;
+            /** @description Id within the dashboard: 1–64 of `A-Z a-z 0-9 _ -`. */
+            id: string;
+            /** @description Names of a `stats` widget's numbers, in column order. */
+            labels?: string[];
+            /**
+             * @description A query in the search language (at most 8 KiB); `{span}` stands for the time bucket
+             *     the console picks for the dashboard's range. Empty for `alerts` and `health`.
+             */
+            query?: string;
+            /** @description Title (1–200 bytes). */
+            title: string;
+            /**
+             * Format: int32
+             * @description Columns taken, 1–12.
+             */
+            width: number;
         };
     };
     responses: never;
@@ -4922,6 +5176,234 @@ export interface operations {
                 };
             };
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_dashboards: {
+        parameters: {
+            query?: {
+                /** @description Tenants (comma-separated); all of the caller's by default. */
+                tenant?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Dashboard"][];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    create_dashboard: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DashboardRequest"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Dashboard"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_dashboard: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description dashboard id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Dashboard"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    replace_dashboard: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description dashboard id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["DashboardRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Dashboard"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_dashboard: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description dashboard id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    default_dashboard: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DashboardTemplate"];
+                };
+            };
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -7086,6 +7568,96 @@ export interface operations {
                 };
             };
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_spaces: {
+        parameters: {
+            query?: {
+                /** @description Tenants (comma-separated); every tenant where the caller has `storage.read` by default. */
+                tenant?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StorageSpace"][];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    set_retention: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description space name */
+                space: string;
+                /** @description tenant */
+                tenant: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RetentionRequest"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StorageSpace"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -158,6 +158,14 @@ export type TimelineEntry = S['TimelineEntry'];
 
 export type SavedSearch = S['SavedSearch'];
 
+export type Dashboard = S['Dashboard'];
+
+export type DashboardWidget = S['Widget'];
+
+export type DashboardTemplate = S['DashboardTemplate'];
+
+export type StorageSpace = S['StorageSpace'];
+
 export type Attachment = S['Attachment'];
 
 export type AuditRecord = S['AuditRecord'];

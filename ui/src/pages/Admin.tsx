@@ -8,6 +8,7 @@ import { ROLES } from '../api/types';
 import { Dialog, ErrorNotice } from '../components/Common';
 import { useSession } from '../lib/session';
 import { ListsAdmin } from './AdminLists';
+import { StorageAdmin } from './AdminStorage';
 import { ago, fmtTime } from '../lib/time';
 
 export function AdminPage() {
@@ -24,6 +25,7 @@ export function AdminPage() {
           ['/admin/roles', 'Roles'],
           ['/admin/audit', 'Audit log'],
           ['/admin/lists', 'Lists and tables'],
+          ['/admin/storage', 'Storage'],
         ].map(([to, l]) => (
           <NavLink key={to} to={to} end className="tab">
             {l}
@@ -37,6 +39,7 @@ export function AdminPage() {
         <Route path="roles" element={<Roles />} />
         <Route path="audit" element={<Audit />} />
         <Route path="lists" element={<ListsAdmin />} />
+        <Route path="storage" element={<StorageAdmin />} />
       </Routes>
     </div>
   );

@@ -1,20 +1,24 @@
-// The SOC dashboard: every widget is a query in the search language with a chart type, run
-// over the dashboard's time range; a click on a bar or slice pivots into Events.
-import { useCallback, useEffect, useMemo, useState, type ReactNode } from 'react';
+// Dashboards: every widget is a query in the search language with a chart type, run over the
+// dashboard's time range; a click on a bar or slice pivots into Events. Dashboards live on the
+// server (GET/POST/PUT/DELETE /api/v1/dashboards): each user's own, and the tenant's shared
+// ones that tenant administrators keep. A user with none sees the built-in SOC overview
+// (GET /api/v1/dashboards/default), stored as theirs at their first change.
+import { useCallback, useEffect, useMemo, useRef, useState, type CSSProperties, type ReactNode } from 'react';
 import { Link, useNavigate, useSearchParams } from 'react-router-dom';
 import { api } from '../api/client';
-import type { Alert, ComponentStatus, Json, SearchResponse } from '../api/types';
+import type { Alert, ComponentStatus, Dashboard, DashboardWidget, Json, Principal, SearchResponse } from '../api/types';
 import { SEVERITIES } from '../api/types';
 import { Chart, type ChartOption } from '../components/Chart';
 import { Dialog, ErrorNotice, fmtNum } from '../components/Common';
 import { Icon } from '../components/Icon';
 import { TimePicker } from '../components/TimePicker';
 import { display, term } from '../lib/query';
-import { displayName, useSession } from '../lib/session';
+import { atLeast, useSession } from '../lib/session';
 import { cssVar } from '../lib/theme';
 import { resolve, spanFor, spanMs, type Range } from '../lib/time';
 
-type Kind = 'stats' | 'line' | 'bar' | 'pie' | 'stacked' | 'alerts' | 'health';
+type Widget = DashboardWidget;
+type Kind = Widget['chart'];
 
 const KINDS: [Kind, string][] = [
   ['stats', 'Numbers (| stats ...)'],
@@ -22,73 +26,20 @@ const KINDS: [Kind, string][] = [
   ['stacked', 'Stacked bars over time (| timechart span={span} ... by f)'],
   ['bar', 'Bars (| top N f, | count by f)'],
   ['pie', 'Donut (| count by f)'],
+  ['table', 'Table (any result)'],
 ];
-const SPANS = [3, 4, 6, 8, 12] as const;
+const WIDTHS = [2, 3, 4, 5, 6, 7, 8, 9, 10, 12];
+const HEIGHTS = [1, 2, 3, 4];
+/** Pixels of chart per row of height. */
+const ROW_PX = 110;
 
-interface Widget {
-  id: string;
-  title: string;
-  /** A query in the search language; `{span}` becomes the time bucket for the range. */
-  query: string;
-  kind: Kind;
-  span: (typeof SPANS)[number];
-  /** The field a click on a bar or slice pivots on. */
-  field?: string;
-  /** What an empty result means, when "no data" would mislead. */
-  empty?: string;
-  /** Names of a stats widget's numbers, in column order. */
-  labels?: string[];
-  /** Counts per bucket shown as events per second. */
-  eps?: boolean;
+/** The actor the server records as a dashboard's owner: the username, or `token:<id>`. */
+function actorOf(p: Principal): string {
+  return p.kind === 'user' ? p.username : `token:${p.id}`;
 }
 
-const WIDGETS: Widget[] = [
-  {
-    id: 'total',
-    title: 'Activity',
-    query: '| stats count() as events, dc(host.name) as hosts, dc(source.ip) as ips, dc(user.name) as users',
-    labels: ['Events', 'Reporting hosts', 'Source IPs', 'Users'],
-    kind: 'stats',
-    span: 8,
-  },
-  { id: 'failures', title: 'Failures', query: 'event.outcome:failure | stats count() as failures, dc(source.ip) as ips', labels: ['Failed outcomes', 'From source IPs'], kind: 'stats', span: 4 },
-  { id: 'eps', title: 'Events per second', query: '| timechart span={span} count()', kind: 'line', span: 8, eps: true },
-  { id: 'sources', title: 'Events by source', query: '| count by vigil.source | sort -count | head 10', kind: 'pie', span: 4, field: 'vigil.source' },
-  { id: 'outcomes', title: 'Authentication outcomes', query: 'event.category:authentication | timechart span={span} count() by event.outcome', kind: 'stacked', span: 6 },
-  { id: 'programs', title: 'Events by program', query: '| top 10 process.name', kind: 'bar', span: 6, field: 'process.name' },
-  { id: 'srcip', title: 'Top source IPs', query: '| top 10 source.ip', kind: 'bar', span: 4, field: 'source.ip' },
-  { id: 'users', title: 'Top users', query: '| top 10 user.name', kind: 'bar', span: 4, field: 'user.name' },
-  { id: 'tophosts', title: 'Top hosts', query: '| top 10 host.name', kind: 'bar', span: 4, field: 'host.name' },
-  {
-    id: 'countries',
-    title: 'Source countries',
-    query: '| top 10 source.geo.country_iso_code',
-    kind: 'bar',
-    span: 4,
-    field: 'source.geo.country_iso_code',
-    empty: 'No source country in this range: the events carry no source.geo fields (GeoIP enrichment).',
-  },
-  { id: 'alerts', title: 'Open alerts by severity and status', query: '', kind: 'alerts', span: 8 },
-  { id: 'health', title: 'Source health', query: '', kind: 'health', span: 12 },
-];
-
-/** The dashboard layout is kept per user and tenant in this browser. */
-function layoutKey(user: string, tenant: string): string {
-  return `vigil.dashboard.${user}.${tenant}`;
-}
-
-function loadLayout(key: string): Widget[] {
-  try {
-    const raw = localStorage.getItem(key);
-    if (raw) {
-      const l = JSON.parse(raw) as Widget[];
-      if (Array.isArray(l) && l.every((w) => typeof w.id === 'string' && typeof w.query === 'string' && typeof w.kind === 'string')) return l;
-    }
-  } catch {
-    /* a broken layout falls back to the default */
-  }
-  return WIDGETS;
-}
+/** What the page shows: a stored dashboard, or the built-in default not stored yet. */
+type Shown = { stored: Dashboard } | { template: { name: string; widgets: Widget[] } };
 
 const REFRESH = [0, 10, 30, 60, 300];
 /** Outcomes keep their meaning's colour whatever their order. */
@@ -96,19 +47,92 @@ const OUTCOME_COLOR: Record<string, string> = { success: '--chart-2', failure: '
 
 export function DashboardPage() {
   const { tenant, principal } = useSession();
-  const key = layoutKey(displayName(principal), tenant);
-  const [layout, setLayoutState] = useState<Widget[]>(() => loadLayout(key));
-  useEffect(() => setLayoutState(loadLayout(key)), [key]);
+  const me = actorOf(principal);
+  const mayWrite = atLeast(principal, tenant, 'tier1_analyst');
+  const mayShare = atLeast(principal, tenant, 'tenant_administrator');
+  const [params, setParams] = useSearchParams();
+  const wanted = params.get('d');
+  const [list, setList] = useState<Dashboard[] | null>(null);
+  const [template, setTemplate] = useState<{ name: string; widgets: Widget[] } | null>(null);
+  const [loadError, setLoadError] = useState<unknown>(null);
+  const [saveError, setSaveError] = useState<unknown>(null);
+  const [saving, setSaving] = useState(false);
   const [editing, setEditing] = useState(false);
   const [adding, setAdding] = useState(false);
-  const setLayout = (l: Widget[]) => {
-    setLayoutState(l);
+  const [creating, setCreating] = useState(false);
+
+  const reload = useCallback(async () => {
     try {
-      localStorage.setItem(key, JSON.stringify(l));
-    } catch {
-      /* storage full or disabled: the layout lasts for this page */
+      const [l, t] = await Promise.all([api.dashboards(tenant), api.defaultDashboard()]);
+      setList(l.filter((d) => d.tenant === tenant));
+      setTemplate(t);
+      setLoadError(null);
+    } catch (e) {
+      setLoadError(e);
     }
+  }, [tenant]);
+  useEffect(() => {
+    void reload();
+  }, [reload]);
+
+  // The dashboard shown: the one in the URL, else the caller's first, else the first shared
+  // one, else the built-in default.
+  const shown: Shown | null = useMemo(() => {
+    if (!list || !template) return null;
+    const pick = (wanted && list.find((d) => d.id === wanted)) || list.find((d) => d.owner === me) || list[0];
+    return pick ? { stored: pick } : { template };
+  }, [list, template, wanted, me]);
+  const name = shown ? ('stored' in shown ? shown.stored.name : shown.template.name) : 'Dashboard';
+  const layout: Widget[] = shown ? ('stored' in shown ? shown.stored.widgets : shown.template.widgets) : [];
+  const shared = !!shown && 'stored' in shown && shown.stored.shared;
+  const canEdit = !!shown && ('stored' in shown ? (shown.stored.shared ? mayShare : shown.stored.owner === me && mayWrite) : mayWrite);
+
+  // Saves go one at a time, in order, so the server ends with the last change.
+  const queue = useRef<Promise<void>>(Promise.resolve());
+  // The dashboard the built-in default became at its first change (saves queued before the
+  // page shows it go there too).
+  const created = useRef<string | null>(null);
+  useEffect(() => {
+    created.current = null;
+  }, [tenant]);
+
+  /** Stores a change: the default becomes the caller's own dashboard at its first change. */
+  const save = (change: { name?: string; shared?: boolean; widgets?: Widget[] }) => {
+    if (!shown) return;
+    const body = { name: change.name ?? name, shared: change.shared ?? shared, widgets: change.widgets ?? layout };
+    // show the change at once; the server's answer replaces it
+    if ('stored' in shown) setList((l) => l && l.map((d) => (d.id === shown.stored.id ? { ...d, ...body } : d)));
+    else setTemplate({ name: body.name, widgets: body.widgets });
+    setSaving(true);
+    const target = 'stored' in shown ? shown.stored.id : null;
+    queue.current = queue.current.then(async () => {
+      try {
+        const id = target ?? created.current;
+        if (id) {
+          const d = await api.updateDashboard(id, body);
+          setList((l) => l && l.map((x) => (x.id === d.id ? d : x)));
+        } else {
+          const d = await api.createDashboard({ tenant, ...body });
+          created.current = d.id;
+          setList((l) => [...(l ?? []), d]);
+          setDashboardParam(d.id);
+        }
+        setSaveError(null);
+      } catch (e) {
+        setSaveError(e);
+        void reload();
+      } finally {
+        setSaving(false);
+      }
+    });
   };
+  const setDashboardParam = (id: string | null) => {
+    const p = new URLSearchParams(params);
+    if (id) p.set('d', id);
+    else p.delete('d');
+    setParams(p, { replace: true });
+  };
+  const setLayout = (l: Widget[]) => void save({ widgets: l });
   const move = (i: number, d: number) => {
     const j = i + d;
     if (j < 0 || j >= layout.length) return;
@@ -116,7 +140,31 @@ export function DashboardPage() {
     [l[i], l[j]] = [l[j], l[i]];
     setLayout(l);
   };
-  const [params, setParams] = useSearchParams();
+  const remove = async () => {
+    if (!shown || !('stored' in shown)) return;
+    if (!window.confirm(`Delete the dashboard "${name}"?`)) return;
+    try {
+      await api.deleteDashboard(shown.stored.id);
+      created.current = null;
+      setList((l) => l && l.filter((d) => d.id !== shown.stored.id));
+      setDashboardParam(null);
+      setEditing(false);
+      setSaveError(null);
+    } catch (e) {
+      setSaveError(e);
+    }
+  };
+  const copy = async () => {
+    try {
+      const d = await api.createDashboard({ tenant, name: `${name} (copy)`, shared: false, widgets: layout });
+      setList((l) => [...(l ?? []), d]);
+      setDashboardParam(d.id);
+      setSaveError(null);
+    } catch (e) {
+      setSaveError(e);
+    }
+  };
+
   const range: Range = useMemo(() => ({ from: params.get('from') ?? '1h', to: params.get('to') ?? undefined }), [params]);
   const refresh = Number(params.get('refresh') ?? '30');
   const [tick, setTick] = useState(0);
@@ -134,12 +182,26 @@ export function DashboardPage() {
     else p.set(k, v);
     setParams(p, { replace: true });
   };
+  const stored = shown && 'stored' in shown ? shown.stored : null;
 
   return (
     <div className="page">
       <div className="page-head">
-        <h1>SOC overview</h1>
-        <span className="muted">tenant {tenant}</span>
+        <h1>{name}</h1>
+        <span className="muted">
+          tenant {tenant}
+          {shared ? ' · shared' : stored ? ' · yours' : ' · built-in'}
+        </span>
+        {list && list.length > 0 && (
+          <select aria-label="Dashboard" value={stored?.id ?? ''} onChange={(e) => setDashboardParam(e.target.value || null)}>
+            {list.map((d) => (
+              <option key={d.id} value={d.id}>
+                {d.name}
+                {d.shared ? ' (shared)' : ''}
+              </option>
+            ))}
+          </select>
+        )}
         <span className="spacer" />
         <label className="row muted" style={{ fontSize: 13 }}>
           Auto-refresh
@@ -154,9 +216,18 @@ export function DashboardPage() {
         <button onClick={() => setTick((x) => x + 1)} aria-label="Refresh now">
           <Icon name="refresh" />
         </button>
-        <button onClick={() => setEditing(!editing)} aria-pressed={editing}>
-          {editing ? 'Done' : 'Edit'}
-        </button>
+        {mayWrite && <button onClick={() => setCreating(true)}>New</button>}
+        {canEdit ? (
+          <button onClick={() => setEditing(!editing)} aria-pressed={editing}>
+            {editing ? 'Done' : 'Edit'}
+          </button>
+        ) : (
+          mayWrite && (
+            <button onClick={() => void copy()} title="This dashboard is shared: tenant administrators change it">
+              Copy to mine
+            </button>
+          )
+        )}
         <TimePicker
           value={range}
           onChange={(r) => {
@@ -168,32 +239,60 @@ export function DashboardPage() {
           }}
         />
       </div>
-      {editing && (
+      <ErrorNotice error={loadError} what="Dashboards" />
+      <ErrorNotice error={saveError} />
+      {editing && canEdit && (
         <div className="bulkbar" role="toolbar" aria-label="Dashboard layout">
-          <span>Move, resize or remove widgets; the layout is kept in this browser for you and this tenant.</span>
+          <label className="row">
+            Name
+            <input
+              key={stored?.id ?? 'default'}
+              aria-label="Dashboard name"
+              defaultValue={name}
+              onBlur={(e) => e.target.value.trim() && e.target.value.trim() !== name && void save({ name: e.target.value.trim() })}
+              onKeyDown={(e) => e.key === 'Enter' && (e.target as HTMLInputElement).blur()}
+            />
+          </label>
+          {mayShare && (
+            <label className="row">
+              <input type="checkbox" checked={shared} onChange={(e) => void save({ shared: e.target.checked })} />
+              Shared with the tenant
+            </label>
+          )}
+          <span className="muted" aria-live="polite">
+            {saving ? 'Saving…' : stored ? 'Saved on the server' : 'Your first change saves it as your dashboard'}
+          </span>
           <span className="spacer" style={{ flex: 1 }} />
           <button onClick={() => setAdding(true)}>Add widget</button>
-          <button onClick={() => setLayout(WIDGETS)}>Reset to default</button>
+          {template && stored && <button onClick={() => api.defaultDashboard().then((t) => setLayout(t.widgets))}>Reset to default</button>}
+          {stored && (
+            <button className="danger" onClick={() => void remove()}>
+              Delete dashboard
+            </button>
+          )}
         </div>
       )}
       <div className="grid dash">
         {layout.map((w, i) => {
-          const tools = editing ? (
-            <div className="row" style={{ gap: 4, marginBottom: 6 }} role="group" aria-label={`Layout of ${w.title}`}>
+          const tools = editing && canEdit ? (
+            <div className="row" style={{ gap: 4, marginBottom: 6, flexWrap: 'wrap' }} role="group" aria-label={`Layout of ${w.title}`}>
               <button className="small" onClick={() => move(i, -1)} disabled={i === 0} aria-label={`Move ${w.title} earlier`}>
                 ←
               </button>
               <button className="small" onClick={() => move(i, 1)} disabled={i === layout.length - 1} aria-label={`Move ${w.title} later`}>
                 →
               </button>
-              <select
-                aria-label={`Width of ${w.title}`}
-                value={w.span}
-                onChange={(e) => setLayout(layout.map((x, j) => (j === i ? { ...x, span: Number(e.target.value) as Widget['span'] } : x)))}
-              >
-                {SPANS.map((s) => (
+              <select aria-label={`Width of ${w.title}`} value={w.width} onChange={(e) => setLayout(layout.map((x, j) => (j === i ? { ...x, width: Number(e.target.value) } : x)))}>
+                {(WIDTHS.includes(w.width) ? WIDTHS : [...WIDTHS, w.width].sort((a, b) => a - b)).map((s) => (
                   <option key={s} value={s}>
                     {s}/12
+                  </option>
+                ))}
+              </select>
+              <select aria-label={`Height of ${w.title}`} value={w.height ?? 2} onChange={(e) => setLayout(layout.map((x, j) => (j === i ? { ...x, height: Number(e.target.value) } : x)))}>
+                {HEIGHTS.map((h) => (
+                  <option key={h} value={h}>
+                    {h} {h === 1 ? 'row' : 'rows'}
                   </option>
                 ))}
               </select>
@@ -202,11 +301,16 @@ export function DashboardPage() {
               </button>
             </div>
           ) : null;
-          if (w.kind === 'alerts') return <AlertsWidget key={w.id} span={w.span} tick={tick} tools={tools} />;
-          if (w.kind === 'health') return <SourceHealth key={w.id} span={w.span} tick={tick} tools={tools} />;
+          if (w.chart === 'alerts') return <AlertsWidget key={w.id} w={w} tick={tick} tools={tools} />;
+          if (w.chart === 'health') return <SourceHealth key={w.id} w={w} tick={tick} tools={tools} />;
           return <WidgetCard key={w.id} w={w} range={range} span={span} tenant={tenant} tick={tick} tools={tools} />;
         })}
       </div>
+      {shown && layout.length === 0 && (
+        <div className="empty" style={{ padding: 40 }}>
+          This dashboard has no widget yet{canEdit ? ': Edit, then Add widget.' : '.'}
+        </div>
+      )}
       {adding && (
         <AddWidget
           onClose={() => setAdding(false)}
@@ -216,7 +320,62 @@ export function DashboardPage() {
           }}
         />
       )}
+      {creating && (
+        <NewDashboard
+          mayShare={mayShare}
+          onClose={() => setCreating(false)}
+          onCreate={async (n, sh, fromDefault) => {
+            const d = await api.createDashboard({ tenant, name: n, shared: sh, widgets: fromDefault && template ? template.widgets : [] });
+            setList((l) => [...(l ?? []), d]);
+            setDashboardParam(d.id);
+            setCreating(false);
+            setEditing(true);
+          }}
+        />
+      )}
     </div>
+  );
+}
+
+/** The grid cell of a widget: its width in columns (all twelve on narrow screens). */
+function cell(w: Widget): CSSProperties {
+  return { '--w': w.width } as CSSProperties;
+}
+
+function NewDashboard({ mayShare, onClose, onCreate }: { mayShare: boolean; onClose: () => void; onCreate: (name: string, shared: boolean, fromDefault: boolean) => Promise<void> }) {
+  const [name, setName] = useState('');
+  const [shared, setShared] = useState(false);
+  const [fromDefault, setFromDefault] = useState(true);
+  const [error, setError] = useState<unknown>(null);
+  return (
+    <Dialog
+      title="New dashboard"
+      onClose={onClose}
+      actions={
+        <>
+          <button onClick={onClose}>Cancel</button>
+          <button className="primary" disabled={!name.trim()} onClick={() => onCreate(name.trim(), shared, fromDefault).catch(setError)}>
+            Create
+          </button>
+        </>
+      }
+    >
+      <ErrorNotice error={error} />
+      <label className="field">
+        Name
+        <input value={name} onChange={(e) => setName(e.target.value)} />
+      </label>
+      <label className="row">
+        <input type="checkbox" checked={fromDefault} onChange={(e) => setFromDefault(e.target.checked)} />
+        Start from the SOC overview's widgets
+      </label>
+      {mayShare && (
+        <label className="row">
+          <input type="checkbox" checked={shared} onChange={(e) => setShared(e.target.checked)} />
+          Shared with the tenant
+        </label>
+      )}
+    </Dialog>
   );
 }
 
@@ -224,7 +383,7 @@ function WidgetCard({ w, range, span, tenant, tick, tools }: { w: Widget; range:
   const [res, setRes] = useState<SearchResponse | null>(null);
   const [error, setError] = useState<unknown>(null);
   const navigate = useNavigate();
-  const q = w.query.replaceAll('{span}', span);
+  const q = (w.query ?? '').replaceAll('{span}', span);
   useEffect(() => {
     const ctl = new AbortController();
     api
@@ -247,10 +406,11 @@ function WidgetCard({ w, range, span, tenant, tick, tools }: { w: Widget; range:
     },
     [w.field, range.from, range.to, navigate],
   );
-  const option = useMemo(() => (res && res.kind === 'table' ? chartOption(w, res.columns, res.rows, span) : null), [res, w, span]);
+  const option = useMemo(() => (res && res.kind === 'table' && w.chart !== 'table' ? chartOption(w, res.columns, res.rows, span) : null), [res, w, span]);
+  const height = ROW_PX * (w.height ?? 2);
 
   return (
-    <section className={`card span-${w.span}`} aria-label={w.title} data-widget={w.id}>
+    <section className="card cell" style={cell(w)} aria-label={w.title} data-widget={w.id}>
       {tools}
       <div className="card-head">
         <h2>{w.title}</h2>
@@ -262,10 +422,10 @@ function WidgetCard({ w, range, span, tenant, tick, tools }: { w: Widget; range:
       {error ? (
         <ErrorNotice error={error} />
       ) : !res ? (
-        <div className="muted" style={{ height: w.kind === 'stats' ? 52 : 220 }}>
+        <div className="muted" style={{ height: w.chart === 'stats' ? 52 : height }}>
           Loading…
         </div>
-      ) : w.kind === 'stats' ? (
+      ) : w.chart === 'stats' ? (
         <div className="stats">
           {res.kind === 'table' &&
             res.columns.map((c, i) => (
@@ -275,22 +435,61 @@ function WidgetCard({ w, range, span, tenant, tick, tools }: { w: Widget; range:
               </div>
             ))}
         </div>
-      ) : res.kind === 'table' && res.rows.length === 0 ? (
-        <div className="empty" style={{ height: 220 }}>
+      ) : (res.kind === 'table' ? res.rows.length : res.events.length) === 0 ? (
+        <div className="empty" style={{ height }}>
           {w.empty ?? 'No data in this range.'}
         </div>
+      ) : w.chart === 'table' ? (
+        <ResultTable res={res} height={height} />
       ) : option ? (
-        <Chart option={option} height={220} label={`${w.title} chart`} onClick={w.field ? pivot : undefined} />
-      ) : null}
+        <Chart option={option} height={height} label={`${w.title} chart`} onClick={w.field ? pivot : undefined} />
+      ) : (
+        <div className="empty" style={{ height }}>
+          This query returns events, not a table: end it with a stage such as <code>| top 10 host.name</code>, or draw it as a table.
+        </div>
+      )}
     </section>
   );
 }
 
+/** A table widget: a table result as it is, or events by time, host and message. */
+function ResultTable({ res, height }: { res: SearchResponse; height: number }) {
+  const columns = res.kind === 'table' ? res.columns : ['@timestamp', 'host.name', 'message'];
+  const rows: Json[][] =
+    res.kind === 'table'
+      ? res.rows
+      : res.events.map((e) => columns.map((c) => c.split('.').reduce<Json>((v, k) => (v && typeof v === 'object' && !Array.isArray(v) ? (v[k] ?? null) : null), e)));
+  return (
+    <div style={{ maxHeight: height, overflow: 'auto' }} tabIndex={0} role="region" aria-label="Result">
+      <table className="data">
+        <thead>
+          <tr>
+            {columns.map((c) => (
+              <th key={c}>{c}</th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {rows.slice(0, 100).map((r, i) => (
+            <tr key={i}>
+              {r.map((v, j) => (
+                <td key={j} className={typeof v === 'number' ? 'num' : 'mono'}>
+                  {typeof v === 'number' ? fmtNum(v) : display(v)}
+                </td>
+              ))}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
 function chartOption(w: Widget, columns: string[], rows: Json[][], span: string): ChartOption {
-  if (w.kind === 'line' || w.kind === 'stacked') {
+  if (w.chart === 'line' || w.chart === 'stacked') {
     const ti = columns.indexOf('_time');
     const ci = columns.length - 1;
-    const split = w.kind === 'stacked' ? columns.findIndex((_, i) => i !== ti && i !== ci) : -1;
+    const split = w.chart === 'stacked' ? columns.findIndex((_, i) => i !== ti && i !== ci) : -1;
     const per = w.eps ? spanMs(span) / 1000 : 1;
     const groups = new Map<string, [number, number][]>();
     for (const r of rows) {
@@ -305,7 +504,7 @@ function chartOption(w: Widget, columns: string[], rows: Json[][], span: string)
       xAxis: { type: 'time' },
       yAxis: { type: 'value', name: w.eps ? 'EPS' : undefined, nameTextStyle: { align: 'right' } },
       series: [...groups.entries()].map(([name, data]) =>
-        w.kind === 'stacked'
+        w.chart === 'stacked'
           ? { type: 'bar', stack: 'all', name, data, barMaxWidth: 14, itemStyle: OUTCOME_COLOR[name] ? { color: cssVar(OUTCOME_COLOR[name]) } : undefined }
           : { type: 'line', name, data, showSymbol: false, smooth: true, areaStyle: { opacity: 0.15 } },
       ),
@@ -313,7 +512,7 @@ function chartOption(w: Widget, columns: string[], rows: Json[][], span: string)
   }
   const ci = columns.indexOf('count');
   const li = columns.findIndex((c) => c !== 'count' && c !== 'percent');
-  if (w.kind === 'pie') {
+  if (w.chart === 'pie') {
     return {
       tooltip: { trigger: 'item' },
       legend: { orient: 'vertical', right: 0, top: 'middle', type: 'scroll' },
@@ -338,7 +537,7 @@ function chartOption(w: Widget, columns: string[], rows: Json[][], span: string)
   };
 }
 
-function AlertsWidget({ tick, span, tools }: { tick: number; span: number; tools: ReactNode }) {
+function AlertsWidget({ w, tick, tools }: { w: Widget; tick: number; tools: ReactNode }) {
   const [alerts, setAlerts] = useState<Alert[] | null>(null);
   const [error, setError] = useState<unknown>(null);
   useEffect(() => {
@@ -368,21 +567,21 @@ function AlertsWidget({ tick, span, tools }: { tick: number; span: number; tools
     };
   }, [alerts]);
   return (
-    <section className={`card span-${span}`} aria-label="Open alerts by severity and status">
+    <section className="card cell" style={cell(w)} aria-label={w.title} data-widget={w.id}>
       {tools}
       <div className="card-head">
-        <h2>Open alerts by severity and status</h2>
+        <h2>{w.title}</h2>
         <span className="spacer" />
         <Link to="/alerts" className="muted" style={{ fontSize: 12 }}>
           Alert queue
         </Link>
       </div>
-      {error ? <ErrorNotice error={error} what="The alert queue" /> : option ? <Chart option={option} height={220} label="Open alerts by severity and status" /> : <div className="muted">Loading…</div>}
+      {error ? <ErrorNotice error={error} what="The alert queue" /> : option ? <Chart option={option} height={ROW_PX * (w.height ?? 2)} label={w.title} /> : <div className="muted">Loading…</div>}
     </section>
   );
 }
 
-function SourceHealth({ tick, span, tools }: { tick: number; span: number; tools: ReactNode }) {
+function SourceHealth({ w, tick, tools }: { w: Widget; tick: number; tools: ReactNode }) {
   const [comps, setComps] = useState<ComponentStatus[] | null>(null);
   const [error, setError] = useState<unknown>(null);
   useEffect(() => {
@@ -396,10 +595,10 @@ function SourceHealth({ tick, span, tools }: { tick: number; span: number; tools
   }, [tick]);
   const sources = (comps ?? []).filter((c) => c.kind === 'connector');
   return (
-    <section className={`card span-${span}`} aria-label="Source health">
+    <section className="card cell" style={cell(w)} aria-label={w.title} data-widget={w.id}>
       {tools}
       <div className="card-head">
-        <h2>Source health</h2>
+        <h2>{w.title}</h2>
         <span className="spacer" />
         <Link to="/sources" className="muted" style={{ fontSize: 12 }}>
           All components
@@ -455,7 +654,8 @@ function AddWidget({ onClose, onAdd }: { onClose: () => void; onAdd: (w: Widget)
   const [query, setQuery] = useState('| top 10 host.name');
   const [kind, setKind] = useState<Kind>('bar');
   const [field, setField] = useState('');
-  const [span, setSpan] = useState<Widget['span']>(6);
+  const [width, setWidth] = useState(6);
+  const [height, setHeight] = useState(2);
   return (
     <Dialog
       title="Add a widget"
@@ -466,7 +666,7 @@ function AddWidget({ onClose, onAdd }: { onClose: () => void; onAdd: (w: Widget)
           <button
             className="primary"
             disabled={!title.trim() || !query.trim()}
-            onClick={() => onAdd({ id: `w${Date.now().toString(36)}`, title, query, kind, span, field: field || undefined })}
+            onClick={() => onAdd({ id: `w${Date.now().toString(36)}`, title: title.trim(), query, chart: kind, width, height: kind === 'stats' ? 1 : height, field: field.trim() || undefined })}
           >
             Add
           </button>
@@ -494,10 +694,20 @@ function AddWidget({ onClose, onAdd }: { onClose: () => void; onAdd: (w: Widget)
         </label>
         <label className="field">
           Width
-          <select value={span} onChange={(e) => setSpan(Number(e.target.value) as Widget['span'])}>
-            {SPANS.map((s) => (
+          <select value={width} onChange={(e) => setWidth(Number(e.target.value))}>
+            {WIDTHS.map((s) => (
               <option key={s} value={s}>
                 {s}/12
+              </option>
+            ))}
+          </select>
+        </label>
+        <label className="field">
+          Height
+          <select value={height} onChange={(e) => setHeight(Number(e.target.value))}>
+            {HEIGHTS.map((h) => (
+              <option key={h} value={h}>
+                {h} {h === 1 ? 'row' : 'rows'}
               </option>
             ))}
           </select>

@@ -22,12 +22,14 @@ pub mod assets;
 pub mod audit_chain;
 pub mod common;
 pub mod correlation;
+pub mod dashboards;
 pub mod incidents;
 pub mod lists;
 pub mod normalizers;
 pub mod retroscan;
 pub mod rules;
 pub mod sources;
+pub mod storage;
 
 use std::sync::Arc;
 
@@ -70,6 +72,9 @@ pub struct Core {
     pub correlation: std::sync::OnceLock<vigil_core::correlation::CorrelationHandle>,
     /// The rules live in this instance (`v1::rules`).
     pub rules: Arc<vigil_core::rulebook::RuleBook>,
+    /// The event store, for its storage spaces (`v1::storage`); none answers 409
+    /// `not_supported`.
+    pub events: Option<Arc<dyn vigil_store::EventStore>>,
 }
 
 /// The `/api/v1` routes that need a caller, with their OpenAPI description.
@@ -155,6 +160,24 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         .merge(rules_routes())
         .routes(routes!(normalizers::list_normalizers))
         .routes(routes!(normalizers::try_normalizer))
+        .merge(dashboard_routes())
+}
+
+/// The dashboards routes (`v1::dashboards`).
+fn dashboard_routes() -> OpenApiRouter<ApiState> {
+    OpenApiRouter::new()
+        .routes(routes!(
+            dashboards::list_dashboards,
+            dashboards::create_dashboard
+        ))
+        .routes(routes!(dashboards::default_dashboard))
+        .routes(routes!(storage::list_spaces))
+        .routes(routes!(storage::set_retention))
+        .routes(routes!(
+            dashboards::get_dashboard,
+            dashboards::replace_dashboard,
+            dashboards::delete_dashboard
+        ))
 }
 
 /// The rules routes (`v1::rules`).
