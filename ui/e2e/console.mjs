@@ -657,6 +657,31 @@ try {
     }
     await setTheme('light');
   }
+  // ---------------------------------------------------------------- storage spaces: retention per space
+  if (!preview) {
+    await page.goto(ui + '/admin/storage');
+    const row = page.locator('tr[data-space="main/default"]');
+    await row.waitFor({ timeout: 15000 });
+    check('the storage page lists the spaces with their usage', Number((await row.locator('td.num').first().innerText()).replace(/,/g, '')) > 0, await row.innerText());
+    await row.getByRole('button', { name: 'Change retention of main/default' }).click();
+    const dlg = page.getByRole('dialog', { name: 'Retention of main/default' });
+    await dlg.getByLabel('Delete events older than').fill('400d');
+    await dlg.getByRole('button', { name: 'Save' }).click();
+    await until('retention set', async () => (await row.innerText()).includes('400d') && (await row.innerText()).includes('set here'), 15000);
+    const spaces = await (await fetch(`${base}/api/v1/storage/spaces?tenant=main`, { headers: auth })).json();
+    check('an administrator sets a space retention from the console', spaces[0]?.retention === '400d' && spaces[0]?.retention_overridden === true, JSON.stringify(spaces[0]));
+    for (const theme of ['light', 'dark']) {
+      await setTheme(theme);
+      await shot(`admin-storage-set-${theme}`);
+      await axe(`admin storage, retention set (${theme})`);
+    }
+    await setTheme('light');
+    await row.getByRole('button', { name: 'Change retention of main/default' }).click();
+    await dlg.getByRole('button', { name: /Back to the configuration/ }).click();
+    await until('retention back', async () => !(await row.innerText()).includes('set here'), 15000);
+    check('the retention goes back to the configuration', true);
+  }
+
   // ---------------------------------------------------------------- rules: write, validate, test, enable, fire
   if (!preview) {
     const ruleId = 'e2e00000-0000-4000-8000-' + String(Date.now()).slice(-12).padStart(12, '0');

@@ -87,7 +87,7 @@ export function StorageAdmin() {
                   <td>{s.oldest ? `${fmtTime(s.oldest)} → ${s.newest ? fmtTime(s.newest) : ''}` : <span className="muted">no sealed segment</span>}</td>
                   <td>
                     {atLeast(principal, s.tenant, 'administrator') && (
-                      <button className="small" onClick={() => setEditing(s)} aria-label={`Change the retention of ${s.tenant}/${s.name}`}>
+                      <button className="small" onClick={() => setEditing(s)} aria-label={`Change retention of ${s.tenant}/${s.name}`}>
                         Change retention
                       </button>
                     )}
