@@ -101,7 +101,7 @@ fn read_capped(r: &mut impl Read, limit: u64) -> std::io::Result<Vec<u8>> {
     }
 }
 
-fn read_file(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+pub(crate) fn read_file(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
     read_capped(&mut File::open(path)?, limit)
 }
 

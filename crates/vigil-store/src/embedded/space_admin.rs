@@ -32,8 +32,9 @@ pub const ACTION_RETENTION_SET: &str = "storage.retention.set";
 /// The run-time retention of the partition in `dir`: `None` when none is set.
 pub(crate) fn read_override(dir: &Path) -> Option<Option<Duration>> {
     let path = dir.join(OVERRIDE_FILE);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
+    // `forever` or a number of seconds: a few bytes; anything longer is damaged.
+    let text = match super::integrity::read_file(&path, 64) {
+        Ok(t) => String::from_utf8_lossy(&t).into_owned(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
         Err(e) => {
             warn!(file = %path.display(), error = %e,
