@@ -138,7 +138,9 @@ def start_vigil(a, data, sport, hport):
     log = open(os.path.join(data, "..", os.path.basename(data) + ".log"), "w")
     cmd = [a.vigil, "up", "--data-dir", data, "--syslog-addr", f"127.0.0.1:{sport}",
            "--http-addr", f"127.0.0.1:{hport}"]
-    if a.pack or a.forward or a.sigma or a.correlation:
+    if a.config:
+        cmd += ["--config", os.path.abspath(a.config)]
+    elif a.pack or a.forward or a.sigma or a.correlation:
         cfg = os.path.join(data, "..", os.path.basename(data) + ".yaml")
         with open(cfg, "w") as f:
             f.write("version: 1\ncollectors:\n  - id: syslog\n    connector: { type: syslog, tcp: 127.0.0.1:5514 }\n")
@@ -171,7 +173,9 @@ def start_vigil(a, data, sport, hport):
 
 
 def rules_live(a):
-    return bool(a.sigma or a.correlation)
+    # without --config, `vigil up` runs its default configuration, which runs the shipped
+    # correlation pack (since 8063261): its correlation events are stored beside the base ones
+    return bool(a.sigma or a.correlation or a.config) or not (a.pack or a.forward)
 
 
 def forward_path(data):
@@ -383,6 +387,10 @@ def main():
     ap.add_argument("--label", default=None)
     ap.add_argument("--forward", action="store_true",
                     help="write normalized events to a JSON-lines file instead of the store (like the peers)")
+    ap.add_argument("--config", default=None,
+                    help="run `vigil up --config FILE` (its syslog collector's TCP address is replaced "
+                         "by the harness's); e.g. bench/configs/syslog-only.yaml, the default "
+                         "configuration before it ran the correlation pack")
     ap.add_argument("--pack", default=None, help="normalize with this pack (e.g. linux) instead of the syslog header")
     ap.add_argument("--sigma", action="append", default=[],
                     help="Sigma rule file or directory run live (detection, `ecs` pipeline); repeatable")

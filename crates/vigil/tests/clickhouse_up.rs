@@ -12,8 +12,11 @@
     clippy::panic
 )] // test code: small files it wrote itself; a failed step fails the test
 
+mod support;
+use support::free_port;
+
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -21,14 +24,6 @@ use std::time::{Duration, Instant};
 use vigil_store::clickhouse::local::{LocalServer, find_binary};
 
 const LINES: u64 = 200_000;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn clickhouse(dir: &Path) -> Option<LocalServer> {
     if !vigil_testkit::tool_available(

@@ -10,19 +10,14 @@
     clippy::disallowed_methods
 )] // test code: reads of files and answers the test itself made
 
+mod support;
+use support::free_port;
+
 use std::io::{ErrorKind, Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn tmp() -> tempfile::TempDir {
     tempfile::Builder::new()
