@@ -40,10 +40,16 @@ const MIGRATIONS: &[Migration] = &[
         include_str!("../../migrations/sqlite/0005_quotas_and_asset_macs.sql"),
         include_str!("../../migrations/postgres/0005_quotas_and_asset_macs.sql"),
     ),
+    (
+        6,
+        "0006_alert_queue_indexes.sql",
+        include_str!("../../migrations/sqlite/0006_alert_queue_indexes.sql"),
+        include_str!("../../migrations/postgres/0006_alert_queue_indexes.sql"),
+    ),
 ];
 
 /// The newest schema version this binary knows.
-pub const LATEST_VERSION: i64 = 5;
+pub const LATEST_VERSION: i64 = 6;
 
 const CREATE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
      version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";
