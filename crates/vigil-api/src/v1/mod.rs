@@ -25,6 +25,7 @@ pub mod correlation;
 pub mod incidents;
 pub mod lists;
 pub mod normalizers;
+pub mod records;
 pub mod retroscan;
 pub mod rules;
 pub mod sources;
