@@ -156,9 +156,12 @@ pub struct Stores {
     by_name: HashMap<String, usize>,
     data: HashMap<(usize, SmolStr), Instance>,
     /// Per tenant (each expires on its own clock): (expiry, store, key).
-    expiry: HashMap<SmolStr, BinaryHeap<Reverse<(i64, usize, Key)>>>,
+    expiry: HashMap<SmolStr, ExpiryQueue>,
     stats: Vec<StoreStats>,
 }
+
+/// One tenant's entries by expiry: (expiry, store, key), earliest first.
+type ExpiryQueue = BinaryHeap<Reverse<(i64, usize, Key)>>;
 
 /// Converts a value to a column type; `None` when it does not fit.
 pub fn convert(v: &Value, ty: ColumnType) -> Option<Value> {
@@ -541,7 +544,7 @@ impl Stores {
     }
 
     fn rebuild_expiry(&mut self) {
-        let mut expiry: HashMap<SmolStr, BinaryHeap<Reverse<(i64, usize, Key)>>> = HashMap::new();
+        let mut expiry: HashMap<SmolStr, ExpiryQueue> = HashMap::new();
         for ((s, t), inst) in &self.data {
             for (k, e) in &inst.entries {
                 if let Some(x) = e.expires {

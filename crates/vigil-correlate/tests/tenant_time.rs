@@ -202,7 +202,10 @@ fn a_snapshot_keeps_each_tenants_clock() {
 
 /// Two tenants' events: (tenant, event time within its own clock in ms, ip, success). B's
 /// clock lags A's by [`AHEAD`]; the arrival order interleaves them by their own clocks.
-fn scenario() -> impl Strategy<Value = (Vec<(bool, i64, u8, bool)>, Vec<i64>, usize)> {
+/// (tenant is A, event time within its clock in ms, ip, success) per event.
+type Raw = Vec<(bool, i64, u8, bool)>;
+
+fn scenario() -> impl Strategy<Value = (Raw, Vec<i64>, usize)> {
     prop::collection::vec(
         (
             prop::bool::ANY,
