@@ -285,8 +285,9 @@ pub struct RawCorrelation {
     /// no file wherever Vigil runs; `builtin:correlation/<file>` is one of its files). A rule
     /// with a problem is reported with its file and path and left out; the others run.
     pub rules: Vec<String>,
-    /// How long without new events before the watermark follows the wall clock, so that
-    /// window ends and absences are decided on an idle input. Default `30s`.
+    /// How long without new events of a tenant before that tenant's watermark follows the
+    /// wall clock, so that window ends and absences are decided for a quiet tenant (and on an
+    /// idle input). Default `30s`.
     #[serde(default)]
     pub idle_after: Option<String>,
     /// How often the correlation state is saved to `<data_dir>/correlation-engine.state`

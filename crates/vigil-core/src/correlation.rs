@@ -5,10 +5,12 @@
 //! ones whose rule raises an alert are handed to the alert sink (the core's alert pipeline).
 //!
 //! # Time
-//! Rules run on event time; the engine's watermark follows the newest event minus each rule's
-//! lateness. When no batch has arrived for `idle_after`, a ticker moves the watermark on with
-//! the wall clock (newest event time plus the time since the last batch), so window ends and
-//! absences are decided on an idle input too. Event times further than
+//! Rules run on event time, each tenant on its own clock: the engine's watermark of a tenant
+//! follows that tenant's newest event minus each rule's lateness, so a tenant whose sources lag
+//! or are quiet is never judged by another tenant's clock. When no event of a tenant has
+//! arrived for `idle_after`, a ticker moves that tenant's watermark on with the wall clock (its
+//! newest event time plus the time since its last event), so window ends and absences are
+//! decided for a quiet tenant, and on an idle input, too. Event times further than
 //! [`crate::detection::MAX_CLOCK_SKEW_MS`] in the future are capped there, so one bogus
 //! timestamp cannot push the watermark past every real event.
 //!
@@ -120,6 +122,8 @@ struct Inner {
     idle_after: Duration,
     last_save: Instant,
     last_batch: Instant,
+    /// Per tenant: when its last event arrived (the idle ticker moves each tenant on alone).
+    tenant_arrivals: HashMap<SmolStr, Instant>,
     /// The rule files and directories, and their fingerprint when last loaded.
     rule_paths: Vec<PathBuf>,
     rules_seen: u64,
@@ -281,18 +285,26 @@ impl Inner {
         }
     }
 
-    /// On an idle input, moves the watermark on with the wall clock and stores what fires.
+    /// For each tenant quiet for `idle_after` (a quiet tenant, or an idle input), moves its
+    /// watermark on with the wall clock and stores what fires.
     fn tick(&mut self) {
         self.poll_rules();
         let idle = self.last_batch.elapsed();
-        if self.unwritten.is_some() || idle < self.idle_after {
+        if self.unwritten.is_some() {
             let _ = self.store_ticked();
             return;
         }
-        let newest = self.engine.max_event_time();
-        if newest != i64::MIN {
-            let wm = newest.saturating_add(i64::try_from(idle.as_nanos()).unwrap_or(i64::MAX));
-            let outputs = self.engine.advance_watermark(wm);
+        for (tenant, newest) in self.engine.tenant_event_times() {
+            // no tenant arrived after the last batch
+            let quiet = self
+                .tenant_arrivals
+                .get(&tenant)
+                .map_or(idle, |at| at.elapsed().max(idle));
+            if newest == i64::MIN || quiet < self.idle_after {
+                continue;
+            }
+            let wm = newest.saturating_add(i64::try_from(quiet.as_nanos()).unwrap_or(i64::MAX));
+            let outputs = self.engine.advance_tenant_watermark(&tenant, wm);
             self.ticked.push(outputs);
         }
         if let Err(e) = self.store_ticked() {
@@ -364,6 +376,7 @@ impl CorrelationDestination {
             idle_after: cfg.idle_after,
             last_save: Instant::now(),
             last_batch: Instant::now(),
+            tenant_arrivals: HashMap::new(),
             rules_seen: crate::detection::fingerprint(&cfg.rules),
             rule_paths: cfg.rules.clone(),
             last_poll: Instant::now(),
@@ -402,7 +415,15 @@ impl Drop for CorrelationDestination {
 impl Destination for CorrelationDestination {
     fn write(&mut self, events: &[Event]) -> Result<(), ComponentError> {
         let mut g = self.inner.lock();
-        g.last_batch = Instant::now();
+        let now = Instant::now();
+        g.last_batch = now;
+        let mut last: Option<&SmolStr> = None;
+        for e in events {
+            if last != Some(&e.meta.tenant) {
+                last = Some(&e.meta.tenant);
+                g.tenant_arrivals.insert(e.meta.tenant.clone(), now);
+            }
+        }
         g.store_ticked()?;
         if let Some(mut u) = g.unwritten.take() {
             // a retry: store what the last evaluation left, never evaluate a batch twice

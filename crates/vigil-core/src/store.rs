@@ -852,6 +852,11 @@ pub trait MetaStore: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<crate::sources::TenantEvents>, MetaError>;
     /// Deletes per-minute counts older than `before` (a periodic job); returns how many.
     async fn purge_source_series(&self, before: Time) -> Result<u64, MetaError>;
+    /// Refreshes the query planner's statistics where they went stale (a periodic job), so
+    /// listings keep choosing the indexes that serve them as tables grow: SQLite's
+    /// `PRAGMA optimize` (bounded, a no-op when nothing changed); on PostgreSQL autovacuum's
+    /// analyze already does this, and the call does nothing.
+    async fn refresh_statistics(&self) -> Result<(), MetaError>;
 }
 
 /// Most MAC addresses kept per asset.

@@ -20,7 +20,7 @@ use crate::raw::{CmpName, LatePolicy, ListOp, RuleKind, SeverityName, Trigger};
 use crate::store::{Entry, Expired, Key, StoreKind, StoreStats, Stores, value_text};
 
 /// Version of the snapshot format.
-pub const SNAPSHOT_VERSION: u32 = 1;
+pub const SNAPSHOT_VERSION: u32 = 2;
 
 /// Limits of an [`Engine`].
 #[derive(Debug, Clone)]
@@ -277,19 +277,70 @@ struct Bucket {
 
 type GKey = Vec<SmolStr>;
 
-#[derive(Default)]
-struct RuleState {
+/// One tenant's event time: the newest event time seen of the tenant, and how far the caller
+/// declared its input complete ([`Engine::advance_tenant_watermark`]).
+#[derive(Debug, Clone)]
+struct Clock {
+    tenant: SmolStr,
+    max_ts: i64,
+    declared: i64,
+}
+
+/// A rule's time-ordered state for one tenant: the reorder buffer, the timers (window ends,
+/// absence deadlines) of the tenant's groups, and the frontier (the watermark as of the last
+/// release: a fact before it is late). Tenants do not share a lane, so one tenant's clock
+/// never decides another's windows.
+struct Lane {
     pending: Buffer,
-    groups: FastMap<GKey, Bucket>,
-    late_groups: FastMap<GKey, Bucket>,
     timers: BinaryHeap<Reverse<(i64, bool, GKey)>>,
     frontier: i64,
+}
+
+impl Default for Lane {
+    fn default() -> Lane {
+        Lane {
+            pending: Buffer::default(),
+            timers: BinaryHeap::new(),
+            frontier: i64::MIN,
+        }
+    }
+}
+
+/// The watermark of a rule with lateness `lateness` for clock `c`.
+fn clock_wm(c: &Clock, lateness: i64, declared_all: i64) -> i64 {
+    c.max_ts
+        .saturating_sub(lateness)
+        .max(c.declared)
+        .max(declared_all)
+}
+
+#[derive(Default)]
+struct RuleState {
+    /// Per tenant clock (the index into `Engine::clocks`).
+    lanes: Vec<Lane>,
+    groups: FastMap<GKey, Bucket>,
+    late_groups: FastMap<GKey, Bucket>,
     last_sweep: i64,
     stats: RuleStats,
     late_samples: VecDeque<(i64, u128)>,
     /// Evaluation cost since start (not snapshotted): selector tests, and the time of one
     /// test in [`COST_SAMPLE`] measured.
     cost: Cost,
+}
+
+impl RuleState {
+    fn pending_len(&self) -> usize {
+        self.lanes.iter().map(|l| l.pending.len()).sum()
+    }
+    fn timers_len(&self) -> usize {
+        self.lanes.iter().map(|l| l.timers.len()).sum()
+    }
+    fn lane(&mut self, ci: usize) -> &mut Lane {
+        if self.lanes.len() <= ci {
+            self.lanes.resize_with(ci + 1, Lane::default);
+        }
+        &mut self.lanes[ci]
+    }
 }
 
 /// One selector test in this many is timed for a rule's evaluation cost.
@@ -306,9 +357,9 @@ struct Cost {
 impl std::fmt::Debug for RuleState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RuleState")
-            .field("pending", &self.pending.len())
+            .field("lanes", &self.lanes.len())
+            .field("pending", &self.pending_len())
             .field("groups", &self.groups.len())
-            .field("frontier", &self.frontier)
             .finish()
     }
 }
@@ -353,7 +404,12 @@ pub struct Engine {
     /// Per class, the event stamp it was last evaluated on, and the result.
     class_seen: Vec<u32>,
     class_hit: Vec<bool>,
-    max_ts: i64,
+    /// Per tenant: its event time (see [`Clock`]); `clock_ids` finds a tenant's.
+    clocks: Vec<Clock>,
+    clock_ids: FastMap<SmolStr, usize>,
+    /// The clock of the previous event (batches are mostly of one tenant).
+    last_clock: usize,
+    /// Declared for every tenant ([`Engine::advance_watermark`]).
     declared_wm: i64,
     seq: u64,
     groups_total: usize,
@@ -570,7 +626,6 @@ impl Engine {
         }
         let states = (0..rules.rules.len())
             .map(|_| RuleState {
-                frontier: i64::MIN,
                 last_sweep: i64::MIN,
                 ..RuleState::default()
             })
@@ -613,7 +668,9 @@ impl Engine {
             filter_class,
             class_seen: vec![0; n_classes + 1],
             class_hit: vec![false; n_classes + 1],
-            max_ts: i64::MIN,
+            clocks: Vec::new(),
+            clock_ids: FastMap::default(),
+            last_clock: 0,
             declared_wm: i64::MIN,
             seq: 0,
             groups_total: 0,
@@ -650,17 +707,76 @@ impl Engine {
         &mut self.stores
     }
 
-    /// Newest event time seen (ns), `i64::MIN` before the first event.
+    /// Newest event time seen over all tenants (ns), `i64::MIN` before the first event.
     pub fn max_event_time(&self) -> i64 {
-        self.max_ts
+        self.clocks
+            .iter()
+            .map(|c| c.max_ts)
+            .max()
+            .unwrap_or(i64::MIN)
     }
 
-    /// The watermark of a rule: events before it are late for the rule.
+    /// Per tenant seen: the newest event time of the tenant (ns). Each tenant's windows and
+    /// absences run on its own clock.
+    pub fn tenant_event_times(&self) -> Vec<(SmolStr, i64)> {
+        self.clocks
+            .iter()
+            .map(|c| (c.tenant.clone(), c.max_ts))
+            .collect()
+    }
+
+    /// The watermark of a rule for one tenant: that tenant's events before it are late for
+    /// the rule. It follows the tenant's own newest event time (minus the rule's lateness)
+    /// and what was declared for it or for all tenants, never another tenant's events.
+    pub fn tenant_watermark(&self, rule: usize, tenant: &str) -> i64 {
+        let lateness = self.rules.rules[rule].lateness_ns;
+        match self.clock_ids.get(tenant) {
+            Some(&ci) => clock_wm(&self.clocks[ci], lateness, self.declared_wm),
+            None => self.declared_wm,
+        }
+    }
+
+    /// The newest of a rule's per-tenant watermarks (what a report shows for the rule).
     pub fn watermark(&self, rule: usize) -> i64 {
-        let r = &self.rules.rules[rule];
-        self.max_ts
-            .saturating_sub(r.lateness_ns)
-            .max(self.declared_wm)
+        let lateness = self.rules.rules[rule].lateness_ns;
+        self.clocks
+            .iter()
+            .map(|c| clock_wm(c, lateness, self.declared_wm))
+            .max()
+            .unwrap_or(self.declared_wm)
+    }
+
+    fn lane_wm(&self, ri: usize, ci: usize) -> i64 {
+        clock_wm(
+            &self.clocks[ci],
+            self.rules.rules[ri].lateness_ns,
+            self.declared_wm,
+        )
+    }
+
+    /// The clock of `tenant`, created at its first event.
+    fn clock_of(&mut self, tenant: &SmolStr) -> usize {
+        if self
+            .clocks
+            .get(self.last_clock)
+            .is_some_and(|c| c.tenant == *tenant)
+        {
+            return self.last_clock;
+        }
+        let ci = match self.clock_ids.get(tenant) {
+            Some(&ci) => ci,
+            None => {
+                self.clocks.push(Clock {
+                    tenant: tenant.clone(),
+                    max_ts: i64::MIN,
+                    declared: i64::MIN,
+                });
+                self.clock_ids.insert(tenant.clone(), self.clocks.len() - 1);
+                self.clocks.len() - 1
+            }
+        };
+        self.last_clock = ci;
+        ci
     }
 
     /// Counters of a rule.
@@ -684,10 +800,23 @@ impl Engine {
         out
     }
 
-    /// Declares that no event older than `ts` (ns) will arrive any more (an idle input, the
-    /// end of a replay): windows and absences up to it are decided. Never moves back.
+    /// Declares that no event older than `ts` (ns) will arrive any more, of any tenant (the
+    /// end of a replay, an input idle as a whole): windows and absences up to it are decided.
+    /// Never moves back.
     pub fn advance_watermark(&mut self, ts: i64) -> Vec<Output> {
         self.declared_wm = self.declared_wm.max(ts);
+        let mut out = Vec::new();
+        self.release(&mut out);
+        out
+    }
+
+    /// As [`Engine::advance_watermark`], for one tenant only (a tenant whose sources went
+    /// quiet while others still send): its windows and absences up to `ts` are decided, the
+    /// other tenants' wait for their own events.
+    pub fn advance_tenant_watermark(&mut self, tenant: &str, ts: i64) -> Vec<Output> {
+        let ci = self.clock_of(&SmolStr::new(tenant));
+        let c = &mut self.clocks[ci];
+        c.declared = c.declared.max(ts);
         let mut out = Vec::new();
         self.release(&mut out);
         out
@@ -824,8 +953,10 @@ impl Engine {
 
     fn ingest(&mut self, ev: &Event, depth: u8, out: &mut Vec<Output>) {
         let ts = ev.timestamp.0;
+        let ci = self.clock_of(&ev.meta.tenant);
         if depth == 0 {
-            self.max_ts = self.max_ts.max(ts);
+            let c = &mut self.clocks[ci];
+            c.max_ts = c.max_ts.max(ts);
             self.events_in += 1;
         }
         let mut matched = std::mem::take(&mut self.scratch_matched);
@@ -856,13 +987,15 @@ impl Engine {
             }
             if rule.is_silent_group()
                 && depth == 0
-                && ts >= st.frontier
+                && ts >= st.lane(ci).frontier
                 && let Some(b) = st.groups.get_mut(key.as_slice())
                 && let Logic::Abs(ab) = &mut b.logic
                 && ab.timer_at.is_some()
+                && ab.deadline.is_some_and(|d| ts <= d)
             {
                 // a silent group that is open and has its timer armed (every event of a busy
-                // source): what `apply` does, in place, without building a fact
+                // source), and an event within its deadline, which no other event can turn
+                // into a silence: what `apply` does, in place, without building a fact
                 b.last = b.last.max(ts);
                 let d = ts.saturating_add(rule.window_ns);
                 if ab.deadline.is_none_or(|x| d > x) {
@@ -909,7 +1042,7 @@ impl Engine {
                 depth,
             };
             let st = &mut self.states[ri];
-            if ts < st.frontier {
+            if ts < st.lane(ci).frontier {
                 if depth > 0 {
                     // derived events are never late: apply now, in derivation order
                     let mut fired = Vec::new();
@@ -932,22 +1065,35 @@ impl Engine {
                 }
                 continue;
             }
-            if rule.kind == RuleKind::Absence && rule.selectors.len() == 1 && fact.depth == 0 {
+            let past_deadline = |st: &RuleState| {
+                st.groups.get(&fact.group).is_some_and(|b| {
+                    matches!(&b.logic, Logic::Abs(ab) if ab.deadline.is_some_and(|d| fact.ts > d))
+                })
+            };
+            if rule.kind == RuleKind::Absence
+                && rule.selectors.len() == 1
+                && fact.depth == 0
+                && !past_deadline(st)
+            {
                 // a silent group keeps the newest time per group, which does not depend on the
-                // order of its events: no need to wait for the watermark
+                // order of its events: no need to wait for the watermark. An event past the
+                // group's deadline waits for it like any other, so the silence before it is
+                // decided first, whatever else its batch holds.
                 let mut fired = Vec::new();
                 self.apply(ri, fact, false, &mut fired);
                 self.handle(fired, out);
                 continue;
             }
-            st.pending.push(Pend::new(fact));
-            if st.pending.len() > self.opts.max_pending_per_rule {
+            let lane = st.lane(ci);
+            lane.pending.push(Pend::new(fact));
+            if lane.pending.len() > self.opts.max_pending_per_rule {
                 st.stats.forced_releases += 1;
-                if let Some(p) = st.pending.pop() {
+                let lane = st.lane(ci);
+                if let Some(p) = lane.pending.pop() {
                     let f = p.fact;
-                    st.frontier = st.frontier.max(f.ts);
+                    lane.frontier = lane.frontier.max(f.ts);
                     let mut fired = Vec::new();
-                    self.run_timers(ri, f.ts, &mut fired);
+                    self.run_timers(ri, ci, f.ts, &mut fired);
                     self.apply(ri, f, false, &mut fired);
                     self.handle(fired, out);
                 }
@@ -960,36 +1106,39 @@ impl Engine {
     /// expires list entries; loops correlation events back until nothing is left.
     fn release(&mut self, out: &mut Vec<Output>) {
         loop {
-            // every rule's due facts and timers, merged in event-time order across rules, so a
-            // list written by one rule is read by another in event-time order too
-            let wms: Vec<i64> = (0..self.states.len())
-                .map(|ri| self.watermark(ri))
-                .collect();
-            let mut heap: BinaryHeap<Reverse<(i64, usize)>> = (0..self.states.len())
-                .filter_map(|ri| self.next_due(ri, wms[ri]).map(|t| Reverse((t, ri))))
-                .collect();
-            while let Some(Reverse((_, ri))) = heap.pop() {
-                self.step_rule(ri, wms[ri], out);
+            // every rule's due facts and timers, per tenant up to that tenant's watermark,
+            // merged in event-time order across rules, so a list written by one rule is read
+            // by another in event-time order too
+            let mut heap = self.due_heap();
+            while let Some(Reverse((_, ri, ci))) = heap.pop() {
+                let wm = self.lane_wm(ri, ci);
+                self.step_rule(ri, ci, wm, out);
                 if !self.loopq.is_empty() {
                     // correlation events join the stream at the time they were raised, before
                     // any rule moves past it
                     while let Some((ev, depth)) = self.loopq.pop_front() {
                         self.ingest(&ev, depth, out);
                     }
-                    heap = (0..self.states.len())
-                        .filter_map(|ri| self.next_due(ri, wms[ri]).map(|t| Reverse((t, ri))))
-                        .collect();
+                    heap = self.due_heap();
                     continue;
                 }
-                if let Some(t) = self.next_due(ri, wms[ri]) {
-                    heap.push(Reverse((t, ri)));
+                if let Some(t) = self.next_due(ri, ci, wm) {
+                    heap.push(Reverse((t, ri, ci)));
                 }
             }
-            for (ri, wm) in wms.into_iter().enumerate() {
-                self.finish_rule(ri, wm);
+            for ri in 0..self.states.len() {
+                self.finish_rule(ri);
             }
-            let list_now = self.max_ts.max(self.declared_wm);
-            let expired = self.stores.expire(list_now);
+            // list entries expire on their tenant's clock (the Shared tenant's, which sends
+            // little, on the newest of all)
+            let newest = self.max_event_time().max(self.declared_wm);
+            let (clocks, ids, all) = (&self.clocks, &self.clock_ids, self.declared_wm);
+            let expired = self.stores.expire_by(|tenant| match ids.get(tenant) {
+                Some(&ci) if clocks[ci].max_ts != i64::MIN || clocks[ci].declared != i64::MIN => {
+                    clocks[ci].max_ts.max(clocks[ci].declared).max(all)
+                }
+                _ => newest,
+            });
             for x in expired {
                 let ev = service_event(&x);
                 out.push(Output {
@@ -1009,10 +1158,23 @@ impl Engine {
         }
     }
 
-    /// The event time of a rule's next due item: a buffered fact at or before the watermark,
+    /// Every (rule, tenant) lane with something due, keyed by its next due time.
+    fn due_heap(&self) -> BinaryHeap<Reverse<(i64, usize, usize)>> {
+        let mut heap = BinaryHeap::new();
+        for (ri, st) in self.states.iter().enumerate() {
+            for ci in 0..st.lanes.len() {
+                if let Some(t) = self.next_due(ri, ci, self.lane_wm(ri, ci)) {
+                    heap.push(Reverse((t, ri, ci)));
+                }
+            }
+        }
+        heap
+    }
+
+    /// The event time of a lane's next due item: a buffered fact at or before the watermark,
     /// or a timer before it (ordered just after the facts of its own instant).
-    fn next_due(&self, ri: usize, wm: i64) -> Option<i64> {
-        let st = &self.states[ri];
+    fn next_due(&self, ri: usize, ci: usize, wm: i64) -> Option<i64> {
+        let st = self.states[ri].lanes.get(ci)?;
         let fact = st.pending.peek_key().map(|k| k.0).filter(|t| *t <= wm);
         let timer = st
             .timers
@@ -1026,9 +1188,9 @@ impl Engine {
         }
     }
 
-    /// Processes a rule's next due item.
-    fn step_rule(&mut self, ri: usize, wm: i64, out: &mut Vec<Output>) {
-        let st = &mut self.states[ri];
+    /// Processes a lane's next due item.
+    fn step_rule(&mut self, ri: usize, ci: usize, wm: i64, out: &mut Vec<Output>) {
+        let st = self.states[ri].lane(ci);
         let fact_ts = st.pending.peek_key().map(|k| k.0).filter(|t| *t <= wm);
         let timer_ts = st
             .timers
@@ -1038,45 +1200,59 @@ impl Engine {
         let mut fired = Vec::new();
         match (fact_ts, timer_ts) {
             (None, None) => return,
-            (Some(f), Some(t)) if t < f => self.run_timers(ri, t.saturating_add(1), &mut fired),
+            (Some(f), Some(t)) if t < f => self.run_timers(ri, ci, t.saturating_add(1), &mut fired),
             (Some(_), _) => {
-                if let Some(p) = self.states[ri].pending.pop() {
+                if let Some(p) = self.states[ri].lane(ci).pending.pop() {
                     self.apply(ri, p.fact, false, &mut fired);
                 }
             }
-            (None, Some(t)) => self.run_timers(ri, t.saturating_add(1), &mut fired),
+            (None, Some(t)) => self.run_timers(ri, ci, t.saturating_add(1), &mut fired),
         }
         self.handle(fired, out);
     }
 
-    fn finish_rule(&mut self, ri: usize, wm: i64) {
+    fn finish_rule(&mut self, ri: usize) {
         let rule = self.rules.rules[ri].clone();
+        let (clocks, all) = (&self.clocks, self.declared_wm);
         let st = &mut self.states[ri];
-        st.frontier = st.frontier.max(wm);
-        // a burst leaves a large empty reorder buffer behind: give the memory back
-        let run = &mut st.pending.run;
-        if run.capacity() > 4096 && run.len() < run.capacity() / 8 {
-            run.shrink_to(run.len() * 2);
+        // every tenant has its lane in every rule, so a rule's first event of a tenant is late
+        // or not against the tenant's watermark, as for the rules that saw it before
+        if st.lanes.len() < clocks.len() {
+            st.lanes.resize_with(clocks.len(), Lane::default);
+        }
+        let mut newest = i64::MIN;
+        for (lane, c) in st.lanes.iter_mut().zip(clocks) {
+            let wm = clock_wm(c, rule.lateness_ns, all);
+            newest = newest.max(wm);
+            lane.frontier = lane.frontier.max(wm);
+            // a burst leaves a large empty reorder buffer behind: give the memory back
+            let run = &mut lane.pending.run;
+            if run.capacity() > 4096 && run.len() < run.capacity() / 8 {
+                run.shrink_to(run.len() * 2);
+            }
         }
         // a sweep walks every group of the rule: at most once per window, and per 5 minutes
         // of event time (arrivals prune their own group's entries meanwhile)
         let every = rule.window_ns.max(300_000_000_000);
-        if st.last_sweep == i64::MIN || wm.saturating_sub(st.last_sweep) >= every {
-            st.last_sweep = wm;
-            self.sweep(ri, wm);
+        if newest != i64::MIN
+            && (st.last_sweep == i64::MIN || newest.saturating_sub(st.last_sweep) >= every)
+        {
+            st.last_sweep = newest;
+            self.sweep(ri);
         }
     }
 
-    /// Runs the timers of a rule that are due before `until`.
-    fn run_timers(&mut self, ri: usize, until: i64, fired: &mut Vec<Firing>) {
+    /// Runs the timers of a lane that are due before `until`.
+    fn run_timers(&mut self, ri: usize, ci: usize, until: i64, fired: &mut Vec<Firing>) {
         let rule = self.rules.rules[ri].clone();
         loop {
             let st = &mut self.states[ri];
-            let due = matches!(st.timers.peek(), Some(Reverse((d, _, _))) if *d < until);
+            let lane = st.lane(ci);
+            let due = matches!(lane.timers.peek(), Some(Reverse((d, _, _))) if *d < until);
             if !due {
                 break;
             }
-            let Some(Reverse((deadline, late, key))) = st.timers.pop() else {
+            let Some(Reverse((deadline, late, key))) = lane.timers.pop() else {
                 break;
             };
             let groups = if late {
@@ -1115,7 +1291,7 @@ impl Engine {
                         Some(d) if d != deadline => {
                             // the deadline moved on since the timer was armed: re-arm it
                             ab.timer_at = Some(d);
-                            st.timers.push(Reverse((d, late, key)));
+                            st.lane(ci).timers.push(Reverse((d, late, key)));
                             continue;
                         }
                         Some(_) => {}
@@ -1168,13 +1344,13 @@ impl Engine {
         fired.push(f);
     }
 
-    fn make_room(&mut self, ri: usize, wm: i64) {
+    fn make_room(&mut self, ri: usize) {
         let per_rule = self.opts.max_groups_per_rule;
         let total = self.opts.max_groups_total;
         if self.states[ri].groups.len() < per_rule && self.groups_total < total {
             return;
         }
-        self.sweep(ri, wm);
+        self.sweep(ri);
         let st = &mut self.states[ri];
         if st.groups.len() < per_rule && self.groups_total < total {
             return;
@@ -1223,8 +1399,7 @@ impl Engine {
             g.contains_key(&fact.group)
         };
         if !exists && !late {
-            let wm = self.watermark(ri);
-            self.make_room(ri, wm);
+            self.make_room(ri);
             self.groups_total += 1;
         }
         let st = &mut self.states[ri];
@@ -1517,7 +1692,12 @@ impl Engine {
             Logic::Plain => {}
         }
         if let Some(d) = timer {
-            st.timers.push(Reverse((d, late, fact.group.clone())));
+            let key = fact.group.clone();
+            let ci = self.clock_of(&fact.tenant);
+            self.states[ri]
+                .lane(ci)
+                .timers
+                .push(Reverse((d, late, key)));
         }
         drop_firings(out_firings, ri, self, fired);
     }
@@ -1565,11 +1745,17 @@ impl Engine {
 
     /// Drops finished state of a rule: windows that ended, expired partials, rate-limit
     /// history older than its period.
-    fn sweep(&mut self, ri: usize, wm: i64) {
+    fn sweep(&mut self, ri: usize) {
         let rule = self.rules.rules[ri].clone();
+        let (clocks, ids, all) = (&self.clocks, &self.clock_ids, self.declared_wm);
+        // each group against its own tenant's watermark
+        let wm_of = |k: &GKey| match k.first().and_then(|t| ids.get(t)) {
+            Some(&ci) => clock_wm(&clocks[ci], rule.lateness_ns, all),
+            None => all,
+        };
         let st = &mut self.states[ri];
         let per = rule.rate_limit.map_or(0, |(_, p)| p);
-        let keep = |b: &mut Bucket| -> bool {
+        let keep = |b: &mut Bucket, wm: i64| -> bool {
             while b.fires.front().is_some_and(|t| *t <= wm - per) {
                 b.fires.pop_front();
             }
@@ -1597,11 +1783,13 @@ impl Engine {
             };
             live || !b.fires.is_empty()
         };
-        st.groups.retain(|_, b| keep(b));
-        st.late_groups.retain(|_, b| keep(b));
+        st.groups.retain(|k, b| keep(b, wm_of(k)));
+        st.late_groups.retain(|k, b| keep(b, wm_of(k)));
         // timers of removed groups are skipped when they come due; rebuild when they pile up
-        if st.timers.len() > 2 * (st.groups.len() + st.late_groups.len()) + 1024 {
-            let mut t = BinaryHeap::new();
+        if st.timers_len() > 2 * (st.groups.len() + st.late_groups.len()) + 1024 {
+            for lane in &mut st.lanes {
+                lane.timers.clear();
+            }
             for (late, groups) in [(false, &st.groups), (true, &st.late_groups)] {
                 for (k, b) in groups {
                     let d = match &b.logic {
@@ -1609,12 +1797,14 @@ impl Engine {
                         Logic::Abs(ab) => ab.timer_at,
                         _ => None,
                     };
-                    if let Some(d) = d {
-                        t.push(Reverse((d, late, k.clone())));
+                    let lane = k.first().and_then(|t| ids.get(t));
+                    if let (Some(d), Some(&ci)) = (d, lane)
+                        && let Some(lane) = st.lanes.get_mut(ci)
+                    {
+                        lane.timers.push(Reverse((d, late, k.clone())));
                     }
                 }
             }
-            st.timers = t;
         }
         self.groups_total = self.states.iter().map(|s| s.groups.len()).sum();
     }
@@ -1956,7 +2146,8 @@ pub struct RuleReport {
     pub pending: usize,
     /// Estimated memory of the rule's state, in bytes.
     pub state_bytes: usize,
-    /// The rule's watermark (ns).
+    /// The newest of the rule's per-tenant watermarks (ns; each tenant's windows close on its
+    /// own, see [`Engine::tenant_watermark`]).
     pub watermark: i64,
     /// Counters.
     pub stats: RuleStats,
@@ -2054,15 +2245,15 @@ impl Engine {
             .chain(st.late_groups.iter())
             .map(|(k, b)| bucket_bytes(k, b))
             .sum::<usize>()
-            + st.pending.len() * (std::mem::size_of::<Fact>() + 64)
-            + st.timers.len() * 48;
+            + st.pending_len() * (std::mem::size_of::<Fact>() + 64)
+            + st.timers_len() * 48;
         Some(RuleReport {
             id: r.id.clone(),
             version: r.version,
             kind: r.kind.as_str(),
             groups: st.groups.len(),
             late_groups: st.late_groups.len(),
-            pending: st.pending.len(),
+            pending: st.pending_len(),
             state_bytes,
             watermark: self.watermark(ri),
             stats: st.stats.clone(),
@@ -2140,7 +2331,12 @@ impl Engine {
         let st = &self.states[ri];
         let mut key: GKey = vec![SmolStr::new(tenant)];
         key.extend(values.iter().copied().map(SmolStr::new));
-        let pending = st.pending.facts().filter(|f| f.group == key).count();
+        let pending = st
+            .lanes
+            .iter()
+            .flat_map(|l| l.pending.facts())
+            .filter(|f| f.group == key)
+            .count();
         let b = st.groups.get(&key);
         let mut ex = GroupExplain {
             rule: rule.id.clone(),
@@ -2190,7 +2386,7 @@ impl Engine {
                         missing.push(format!(
                             "waiting for the watermark to pass {} (now {})",
                             Timestamp(d),
-                            Timestamp(self.watermark(ri).max(0))
+                            Timestamp(self.tenant_watermark(ri, tenant).max(0))
                         ));
                     }
                 }
@@ -2232,7 +2428,8 @@ struct RuleSnap {
     pending: Vec<Fact>,
     groups: Vec<(GKey, Bucket)>,
     late_groups: Vec<(GKey, Bucket)>,
-    frontier: i64,
+    /// Per tenant: the lane's frontier.
+    frontiers: Vec<(SmolStr, i64)>,
     last_sweep: i64,
     stats: RuleStats,
 }
@@ -2240,12 +2437,85 @@ struct RuleSnap {
 #[derive(Serialize, Deserialize)]
 struct Snapshot {
     version: u32,
-    max_ts: i64,
+    /// Per tenant: newest event time, declared watermark.
+    clocks: Vec<(SmolStr, i64, i64)>,
     declared_wm: i64,
     seq: u64,
     rules: Vec<RuleSnap>,
     lists: Vec<(String, SmolStr, Key, Entry)>,
     list_stats: Vec<(String, StoreStats)>,
+}
+
+/// Version 1 (one watermark for all tenants), read so an upgrade keeps its state.
+#[derive(Deserialize)]
+struct RuleSnapV1 {
+    id: String,
+    version: u32,
+    fingerprint: u64,
+    pending: Vec<Fact>,
+    groups: Vec<(GKey, Bucket)>,
+    late_groups: Vec<(GKey, Bucket)>,
+    frontier: i64,
+    last_sweep: i64,
+    stats: RuleStats,
+}
+
+#[derive(Deserialize)]
+struct SnapshotV1 {
+    _version: u32,
+    max_ts: i64,
+    declared_wm: i64,
+    seq: u64,
+    rules: Vec<RuleSnapV1>,
+    lists: Vec<(String, SmolStr, Key, Entry)>,
+    list_stats: Vec<(String, StoreStats)>,
+}
+
+impl SnapshotV1 {
+    /// The one clock of version 1 becomes every tenant's that the state names: each tenant
+    /// continues from where the shared watermark was.
+    fn upgrade(self) -> Snapshot {
+        let mut tenants: Vec<SmolStr> = Vec::new();
+        for r in &self.rules {
+            let keys = r
+                .groups
+                .iter()
+                .chain(&r.late_groups)
+                .map(|(k, _)| k.first());
+            for t in keys.flatten().chain(r.pending.iter().map(|f| &f.tenant)) {
+                tenants.push(t.clone());
+            }
+        }
+        tenants.extend(self.lists.iter().map(|(_, t, _, _)| t.clone()));
+        tenants.sort();
+        tenants.dedup();
+        Snapshot {
+            version: SNAPSHOT_VERSION,
+            clocks: tenants
+                .iter()
+                .map(|t| (t.clone(), self.max_ts, i64::MIN))
+                .collect(),
+            declared_wm: self.declared_wm,
+            seq: self.seq,
+            rules: self
+                .rules
+                .into_iter()
+                .map(|r| RuleSnap {
+                    id: r.id,
+                    version: r.version,
+                    fingerprint: r.fingerprint,
+                    pending: r.pending,
+                    groups: r.groups,
+                    late_groups: r.late_groups,
+                    frontiers: tenants.iter().map(|t| (t.clone(), r.frontier)).collect(),
+                    last_sweep: r.last_sweep,
+                    stats: r.stats,
+                })
+                .collect(),
+            lists: self.lists,
+            list_stats: self.list_stats,
+        }
+    }
 }
 
 /// What [`Engine::restore`] kept.
@@ -2288,7 +2558,12 @@ impl Engine {
             .iter()
             .zip(&self.states)
             .map(|(r, st)| {
-                let mut pending: Vec<Fact> = st.pending.facts().cloned().collect();
+                let mut pending: Vec<Fact> = st
+                    .lanes
+                    .iter()
+                    .flat_map(|l| l.pending.facts())
+                    .cloned()
+                    .collect();
                 pending.sort_by_key(|f| (f.ts, f.id, f.seq));
                 let mut groups: Vec<(GKey, Bucket)> = st
                     .groups
@@ -2309,7 +2584,12 @@ impl Engine {
                     pending,
                     groups,
                     late_groups,
-                    frontier: st.frontier,
+                    frontiers: st
+                        .lanes
+                        .iter()
+                        .zip(&self.clocks)
+                        .map(|(l, c)| (c.tenant.clone(), l.frontier))
+                        .collect(),
                     last_sweep: st.last_sweep,
                     stats: st.stats.clone(),
                 }
@@ -2317,7 +2597,11 @@ impl Engine {
             .collect();
         let snap = Snapshot {
             version: SNAPSHOT_VERSION,
-            max_ts: self.max_ts,
+            clocks: self
+                .clocks
+                .iter()
+                .map(|c| (c.tenant.clone(), c.max_ts, c.declared))
+                .collect(),
             declared_wm: self.declared_wm,
             seq: self.seq,
             rules,
@@ -2330,18 +2614,29 @@ impl Engine {
     /// Replaces the state with a snapshot's. Rules are matched by id, version and logic
     /// fingerprint: an unchanged rule gets its state back, a changed or new rule starts clean.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<RestoreReport, SnapshotError> {
-        let snap: Snapshot =
-            postcard::from_bytes(bytes).map_err(|e| SnapshotError::Decode(e.to_string()))?;
-        if snap.version != SNAPSHOT_VERSION {
-            return Err(SnapshotError::Version(snap.version));
-        }
+        let decode = |e: postcard::Error| SnapshotError::Decode(e.to_string());
+        let (version, _) = postcard::take_from_bytes::<u32>(bytes).map_err(decode)?;
+        let snap: Snapshot = match version {
+            1 => postcard::from_bytes::<SnapshotV1>(bytes)
+                .map_err(decode)?
+                .upgrade(),
+            SNAPSHOT_VERSION => postcard::from_bytes(bytes).map_err(decode)?,
+            v => return Err(SnapshotError::Version(v)),
+        };
         let mut report = RestoreReport::default();
-        self.max_ts = snap.max_ts;
+        self.clocks.clear();
+        self.clock_ids.clear();
+        self.last_clock = 0;
+        for (tenant, max_ts, declared) in snap.clocks {
+            let ci = self.clock_of(&tenant);
+            let c = &mut self.clocks[ci];
+            c.max_ts = c.max_ts.max(max_ts);
+            c.declared = c.declared.max(declared);
+        }
         self.declared_wm = snap.declared_wm;
         self.seq = snap.seq;
         for st in &mut self.states {
             *st = RuleState {
-                frontier: i64::MIN,
                 last_sweep: i64::MIN,
                 ..RuleState::default()
             };
@@ -2359,11 +2654,34 @@ impl Engine {
             report.rules_restored += 1;
             report.groups += rs.groups.len();
             report.pending += rs.pending.len();
+            // the lanes of the tenants the rule's state names (a tenant without a clock in a
+            // damaged snapshot gets one)
+            let frontiers: Vec<(usize, i64)> = rs
+                .frontiers
+                .iter()
+                .map(|(t, f)| (self.clock_of(t), *f))
+                .collect();
+            let pending: Vec<(usize, Fact)> = rs
+                .pending
+                .into_iter()
+                .map(|f| (self.clock_of(&f.tenant), f))
+                .collect();
+            let mut lane_of = |k: &GKey| k.first().map(|t| self.clock_of(t));
+            let groups: Vec<(bool, Option<usize>, GKey, Bucket)> =
+                [(false, rs.groups), (true, rs.late_groups)]
+                    .into_iter()
+                    .flat_map(|(late, g)| g.into_iter().map(move |(k, b)| (late, k, b)))
+                    .map(|(late, k, b)| (late, lane_of(&k), k, b))
+                    .collect();
             let st = &mut self.states[ri];
-            st.frontier = rs.frontier;
+            for (ci, f) in frontiers {
+                st.lane(ci).frontier = f;
+            }
             st.last_sweep = rs.last_sweep;
             st.stats = rs.stats;
-            st.pending = rs.pending.into_iter().map(Pend::new).collect();
+            for (ci, f) in pending {
+                st.lane(ci).pending.push(Pend::new(f));
+            }
             let n_sel = rule.selectors.len();
             let fits = |b: &Bucket| match &b.logic {
                 Logic::Std(sb) => sb.sels.len() == n_sel && sb.totals.len() == n_sel,
@@ -2374,40 +2692,47 @@ impl Engine {
                 Logic::Abs(_) => rule.kind == RuleKind::Absence,
                 Logic::Plain => true,
             };
-            for (late, groups) in [(false, rs.groups), (true, rs.late_groups)] {
-                for (k, mut b) in groups {
-                    if !fits(&b) {
-                        // a snapshot that does not fit the rule (damaged): the bucket is left out
-                        report.groups_skipped += 1;
-                        continue;
+            for (late, ci, k, mut b) in groups {
+                let Some(ci) = ci else {
+                    // a group key without its tenant (damaged): left out
+                    report.groups_skipped += 1;
+                    continue;
+                };
+                if !fits(&b) {
+                    // a snapshot that does not fit the rule (damaged): the bucket is left out
+                    report.groups_skipped += 1;
+                    continue;
+                }
+                let d = match &mut b.logic {
+                    Logic::Std(sb) => sb.window_start.map(|s| s.saturating_add(rule.window_ns)),
+                    Logic::Abs(ab) => {
+                        ab.timer_at = ab.deadline;
+                        ab.deadline
                     }
-                    let d = match &mut b.logic {
-                        Logic::Std(sb) => sb.window_start.map(|s| s.saturating_add(rule.window_ns)),
-                        Logic::Abs(ab) => {
-                            ab.timer_at = ab.deadline;
-                            ab.deadline
-                        }
-                        _ => None,
-                    };
-                    if let Some(d) = d {
-                        st.timers.push(Reverse((d, late, k.clone())));
-                    }
-                    if late {
-                        st.late_groups.insert(k, b);
-                    } else {
-                        st.groups.insert(k, b);
-                    }
+                    _ => None,
+                };
+                if let Some(d) = d {
+                    st.lane(ci).timers.push(Reverse((d, late, k.clone())));
+                }
+                if late {
+                    st.late_groups.insert(k, b);
+                } else {
+                    st.groups.insert(k, b);
                 }
             }
         }
-        // rules that were not in the snapshot start at the restored time, not before it
+        // lanes that were not in the snapshot (new rules, tenants new to a rule) start at the
+        // restored time of their tenant, not before it
+        let (clocks, all) = (&self.clocks, self.declared_wm);
         for (ri, st) in self.states.iter_mut().enumerate() {
-            if st.frontier == i64::MIN {
-                let r = &self.rules.rules[ri];
-                st.frontier = self
-                    .max_ts
-                    .saturating_sub(r.lateness_ns)
-                    .max(self.declared_wm);
+            let lateness = self.rules.rules[ri].lateness_ns;
+            if st.lanes.len() < clocks.len() {
+                st.lanes.resize_with(clocks.len(), Lane::default);
+            }
+            for (lane, c) in st.lanes.iter_mut().zip(clocks) {
+                if lane.frontier == i64::MIN {
+                    lane.frontier = clock_wm(c, lateness, all);
+                }
             }
         }
         report.list_entries = snap.lists.len();

@@ -155,9 +155,13 @@ pub struct Stores {
     defs: Vec<Arc<StoreDef>>,
     by_name: HashMap<String, usize>,
     data: HashMap<(usize, SmolStr), Instance>,
-    expiry: BinaryHeap<Reverse<(i64, usize, SmolStr, Key)>>,
+    /// Per tenant (each expires on its own clock): (expiry, store, key).
+    expiry: HashMap<SmolStr, ExpiryQueue>,
     stats: Vec<StoreStats>,
 }
+
+/// One tenant's entries by expiry: (expiry, store, key), earliest first.
+type ExpiryQueue = BinaryHeap<Reverse<(i64, usize, Key)>>;
 
 /// Converts a value to a column type; `None` when it does not fit.
 pub fn convert(v: &Value, ty: ColumnType) -> Option<Value> {
@@ -249,7 +253,7 @@ impl Stores {
             defs,
             by_name,
             data: HashMap::new(),
-            expiry: BinaryHeap::new(),
+            expiry: HashMap::new(),
             stats,
         }
     }
@@ -460,7 +464,10 @@ impl Stores {
         let ttl = ttl_ns.or(def.ttl_ns).filter(|t| *t > 0);
         e.expires = ttl.map(|t| now.saturating_add(t));
         if let Some(x) = e.expires {
-            self.expiry.push(Reverse((x, store, t, key)));
+            self.expiry
+                .entry(t)
+                .or_default()
+                .push(Reverse((x, store, key)));
         }
         self.stats[store].writes += 1;
         true
@@ -482,50 +489,73 @@ impl Stores {
 
     /// Removes entries whose expiry is before `now` (the watermark) and returns them.
     pub fn expire(&mut self, now: i64) -> Vec<Expired> {
+        self.expire_by(|_| now)
+    }
+
+    /// Removes each tenant's entries whose expiry is before `now(tenant)` (that tenant's
+    /// watermark: one tenant's clock never expires another's entries) and returns them.
+    pub fn expire_by(&mut self, now: impl Fn(&SmolStr) -> i64) -> Vec<Expired> {
         let mut out = Vec::new();
-        while let Some(Reverse((at, ..))) = self.expiry.peek() {
-            if *at >= now {
-                break;
+        let mut queued = 0;
+        for (tenant, heap) in &mut self.expiry {
+            let now = now(tenant);
+            while let Some(Reverse((at, ..))) = heap.peek() {
+                if *at >= now {
+                    break;
+                }
+                let Some(Reverse((at, store, key))) = heap.pop() else {
+                    break;
+                };
+                let Some(inst) = self.data.get_mut(&(store, tenant.clone())) else {
+                    continue;
+                };
+                if inst.entries.get(&key).and_then(|e| e.expires) != Some(at) {
+                    continue; // renewed or deleted since
+                }
+                if let Some(entry) = inst.entries.remove(&key) {
+                    self.stats[store].expired += 1;
+                    out.push(Expired {
+                        store: self.defs[store].name.clone(),
+                        kind: self.defs[store].kind,
+                        tenant: tenant.clone(),
+                        key,
+                        entry,
+                    });
+                }
             }
-            let Some(Reverse((at, store, tenant, key))) = self.expiry.pop() else {
-                break;
-            };
-            let Some(inst) = self.data.get_mut(&(store, tenant.clone())) else {
-                continue;
-            };
-            if inst.entries.get(&key).and_then(|e| e.expires) != Some(at) {
-                continue; // renewed or deleted since
-            }
-            if let Some(entry) = inst.entries.remove(&key) {
-                self.stats[store].expired += 1;
-                out.push(Expired {
-                    store: self.defs[store].name.clone(),
-                    kind: self.defs[store].kind,
-                    tenant,
-                    key,
-                    entry,
-                });
-            }
+            queued += heap.len();
         }
         // stale heap items (renewed entries) are dropped when they reach the top; rebuild when
-        // they dominate, so the heap stays proportional to the live entries
+        // they dominate, so the heaps stay proportional to the live entries
         let live = self.total_entries();
-        if self.expiry.len() > 2 * live + 4096 {
+        if queued > 2 * live + 4096 {
             self.rebuild_expiry();
         }
+        // the same order whatever the map's: by time, then store, tenant and key
+        out.sort_by(|a, b| {
+            (a.entry.expires, &a.store, &a.tenant, &a.key).cmp(&(
+                b.entry.expires,
+                &b.store,
+                &b.tenant,
+                &b.key,
+            ))
+        });
         out
     }
 
     fn rebuild_expiry(&mut self) {
-        self.expiry = self
-            .data
-            .iter()
-            .flat_map(|((s, t), inst)| {
-                inst.entries.iter().filter_map(move |(k, e)| {
-                    e.expires.map(|x| Reverse((x, *s, t.clone(), k.clone())))
-                })
-            })
-            .collect();
+        let mut expiry: HashMap<SmolStr, ExpiryQueue> = HashMap::new();
+        for ((s, t), inst) in &self.data {
+            for (k, e) in &inst.entries {
+                if let Some(x) = e.expires {
+                    expiry
+                        .entry(t.clone())
+                        .or_default()
+                        .push(Reverse((x, *s, k.clone())));
+                }
+            }
+        }
+        self.expiry = expiry;
     }
 
     /// Exports one instance as CSV: key columns, then the other columns (sorted), then

@@ -385,6 +385,10 @@ async fn sources_loop(
             if let Err(e) = store.purge_source_series(before).await {
                 tracing::warn!(error = %e, "old source counts not purged");
             }
+            // Same period: the planner's statistics follow the alert queue's growth.
+            if let Err(e) = store.refresh_statistics().await {
+                tracing::warn!(error = %e, "metadata store statistics not refreshed");
+            }
         }
     }
 }

@@ -9,13 +9,14 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use vigil_core::{
-    Action, Alert, AlertChange, AlertQuery, AlertSort, AlertStatus, AlertUpdate, Comment,
-    CommentTarget, Entity, EntityKind, NewSuppressionRule, Paged, Resolution, Severity, SortDir,
-    SuppressionRule, TenantId,
+    Action, Alert, AlertChange, AlertQuery, AlertSort, AlertStatus, AlertUpdate, Comment, Entity,
+    EntityKind, NewSuppressionRule, Paged, Resolution, Severity, SortDir, SuppressionRule,
+    TenantId,
 };
 
 use super::admin::double_option;
 use super::common::*;
+use super::records::{Record, csv_param};
 use crate::ApiState;
 
 /// Which alerts to list.
@@ -57,18 +58,7 @@ pub struct AlertParams {
 }
 
 fn alert_query(p: &AlertParams) -> ApiResult<AlertQuery> {
-    let statuses = match &p.status {
-        None => Vec::new(),
-        Some(s) => s
-            .split(',')
-            .map(str::trim)
-            .filter(|x| !x.is_empty())
-            .map(|x| {
-                x.parse::<AlertStatus>()
-                    .map_err(|_| ApiError::invalid(format!("status: unknown value {x:?}")))
-            })
-            .collect::<ApiResult<Vec<_>>>()?,
-    };
+    let statuses = csv_param::<AlertStatus>("status", &p.status)?;
     let entity = match &p.entity {
         None => None,
         Some(s) => {
@@ -110,14 +100,9 @@ pub async fn list_alerts(
     caller: Caller,
     Params(p): Params<AlertParams>,
 ) -> ApiResult<axum::Json<Paged<Alert>>> {
-    let core = st.core()?;
-    let scope = caller.scope(Action::AlertsRead, &tenants(&p.tenant)?)?;
-    let q = alert_query(&p)?;
-    Ok(axum::Json(
-        core.store
-            .list_alerts(&scope, &q, &page(p.limit, &p.cursor))
-            .await?,
-    ))
+    let (core, scope) = Record::Alert.lister(&st, &caller, &p.tenant)?;
+    let (q, page) = (alert_query(&p)?, page(p.limit, &p.cursor));
+    Ok(axum::Json(core.store.list_alerts(&scope, &q, &page).await?))
 }
 
 /// An alert with its base event ids.
@@ -138,8 +123,7 @@ pub async fn get_alert(
     caller: Caller,
     PathParam(id): PathParam<String>,
 ) -> ApiResult<axum::Json<AlertDetail>> {
-    let core = st.core()?;
-    let scope = caller.scope(Action::AlertsRead, &[])?;
+    let (core, scope) = Record::Alert.reader(&st, &caller)?;
     let alert = core.store.get_alert(&scope, &id).await?;
     let event_ids = core.store.alert_event_ids(&scope, &id).await?;
     Ok(axum::Json(AlertDetail { alert, event_ids }))
@@ -190,12 +174,10 @@ pub async fn update_alert(
     PathParam(id): PathParam<String>,
     Body(req): Body<AlertChangeRequest>,
 ) -> ApiResult<axum::Json<Alert>> {
-    let core = st.core()?;
-    let scope = caller.scope(Action::AlertsWrite, &[])?;
+    let (core, scope) = Record::Alert.writer(&st, &caller)?;
+    let actor = caller.actor();
     Ok(axum::Json(
-        core.alerts
-            .update(&scope, &id, &caller.actor(), req.into())
-            .await?,
+        core.alerts.update(&scope, &id, &actor, req.into()).await?,
     ))
 }
 
@@ -239,8 +221,7 @@ pub async fn bulk_update(
     caller: Caller,
     Body(req): Body<BulkRequest>,
 ) -> ApiResult<axum::Json<BulkResult>> {
-    let core = st.core()?;
-    let scope = caller.scope(Action::AlertsWrite, &[])?;
+    let (core, scope) = Record::Alert.writer(&st, &caller)?;
     if req.ids.is_empty() || req.ids.len() > 1000 {
         return Err(ApiError::invalid("ids: 1 to 1000 alert ids"));
     }
@@ -289,14 +270,7 @@ pub async fn list_comments(
     caller: Caller,
     PathParam(id): PathParam<String>,
 ) -> ApiResult<axum::Json<Vec<Comment>>> {
-    let core = st.core()?;
-    let scope = caller.scope(Action::AlertsRead, &[])?;
-    core.store.get_alert(&scope, &id).await?;
-    Ok(axum::Json(
-        core.store
-            .list_comments(&scope, &CommentTarget::Alert(id))
-            .await?,
-    ))
+    Record::Alert.list_comments(&st, &caller, id).await
 }
 
 /// A comment.
@@ -304,13 +278,6 @@ pub async fn list_comments(
 pub struct CommentRequest {
     /// Text (Markdown, at most 64 KiB).
     pub body: String,
-}
-
-fn check_comment(body: &str) -> ApiResult<()> {
-    if body.trim().is_empty() || body.len() > 65_536 {
-        return Err(ApiError::invalid("body: 1 byte to 64 KiB"));
-    }
-    Ok(())
 }
 
 /// Comments on an alert.
@@ -323,14 +290,7 @@ pub async fn add_comment(
     PathParam(id): PathParam<String>,
     Body(req): Body<CommentRequest>,
 ) -> ApiResult<Response> {
-    let core = st.core()?;
-    let scope = caller.scope(Action::AlertsWrite, &[])?;
-    check_comment(&req.body)?;
-    let c = core
-        .alerts
-        .comment(&scope, &id, &caller.actor(), &req.body)
-        .await?;
-    Ok((StatusCode::CREATED, axum::Json(c)).into_response())
+    Record::Alert.add_comment(&st, &caller, id, &req.body).await
 }
 
 /// An alert's change history and comments.
@@ -350,9 +310,7 @@ pub async fn history(
     caller: Caller,
     PathParam(id): PathParam<String>,
 ) -> ApiResult<axum::Json<AlertHistory>> {
-    let core = st.core()?;
-    let scope = caller.scope(Action::AlertsRead, &[])?;
-    core.store.get_alert(&scope, &id).await?;
+    let (core, scope) = Record::Alert.reader_of(&st, &caller, &id).await?;
     let (changes, comments) = core.alerts.history(&scope, &id).await?;
     Ok(axum::Json(AlertHistory { changes, comments }))
 }
@@ -502,8 +460,7 @@ pub async fn alert_events(
     caller: Caller,
     PathParam(id): PathParam<String>,
 ) -> ApiResult<axum::Json<AlertEvents>> {
-    let core = st.core()?;
-    let scope = caller.scope(Action::AlertsRead, &[])?;
+    let (core, scope) = Record::Alert.reader(&st, &caller)?;
     let alert = core.store.get_alert(&scope, &id).await?;
     caller.scope(Action::Search, std::slice::from_ref(&alert.tenant))?;
     let c = super::correlation::correlator(&st)?;

@@ -9,14 +9,15 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use vigil_core::incidents::{IncidentExport, render_html};
 use vigil_core::{
-    Action, Attachment, Comment, CommentTarget, Incident, IncidentQuery, IncidentSort,
-    IncidentStatus, IncidentUpdate, LinkKind, NewIncident, NewTimelineEntry, Paged, Priority,
-    Resolution, SortDir, TenantId, TimelineEntry,
+    Action, Attachment, Comment, Incident, IncidentQuery, IncidentSort, IncidentStatus,
+    IncidentUpdate, LinkKind, NewIncident, NewTimelineEntry, Paged, Priority, Resolution, SortDir,
+    TenantId, TimelineEntry,
 };
 
 use super::admin::double_option;
 use super::alerts::CommentRequest;
 use super::common::*;
+use super::records::{Record, csv_param};
 use crate::ApiState;
 
 /// Which incidents to list.
@@ -53,22 +54,9 @@ pub async fn list_incidents(
     caller: Caller,
     Params(p): Params<IncidentParams>,
 ) -> ApiResult<axum::Json<Paged<Incident>>> {
-    let core = st.core()?;
-    let scope = caller.scope(Action::IncidentsRead, &tenants(&p.tenant)?)?;
-    let statuses = match &p.status {
-        None => Vec::new(),
-        Some(s) => s
-            .split(',')
-            .map(str::trim)
-            .filter(|x| !x.is_empty())
-            .map(|x| {
-                x.parse::<IncidentStatus>()
-                    .map_err(|_| ApiError::invalid(format!("status: unknown value {x:?}")))
-            })
-            .collect::<ApiResult<Vec<_>>>()?,
-    };
+    let (core, scope) = Record::Incident.lister(&st, &caller, &p.tenant)?;
     let q = IncidentQuery {
-        statuses,
+        statuses: csv_param::<IncidentStatus>("status", &p.status)?,
         min_priority: p.min_priority,
         assignee: p.assignee,
         category: p.category,
@@ -76,10 +64,9 @@ pub async fn list_incidents(
         sort: p.sort.unwrap_or_default(),
         dir: p.dir.unwrap_or_default(),
     };
+    let page = page(p.limit, &p.cursor);
     Ok(axum::Json(
-        core.store
-            .list_incidents(&scope, &q, &page(p.limit, &p.cursor))
-            .await?,
+        core.store.list_incidents(&scope, &q, &page).await?,
     ))
 }
 
@@ -155,8 +142,7 @@ pub async fn get_incident(
     caller: Caller,
     PathParam(id): PathParam<String>,
 ) -> ApiResult<axum::Json<Incident>> {
-    let core = st.core()?;
-    let scope = caller.scope(Action::IncidentsRead, &[])?;
+    let (core, scope) = Record::Incident.reader(&st, &caller)?;
     Ok(axum::Json(core.store.get_incident(&scope, &id).await?))
 }
 
@@ -198,8 +184,7 @@ pub async fn update_incident(
     PathParam(id): PathParam<String>,
     Body(req): Body<IncidentChange>,
 ) -> ApiResult<axum::Json<Incident>> {
-    let core = st.core()?;
-    let scope = caller.scope(Action::IncidentsWrite, &[])?;
+    let (core, scope) = Record::Incident.writer(&st, &caller)?;
     let update = IncidentUpdate {
         title: req.title,
         description: req.description,
@@ -234,8 +219,7 @@ pub async fn link_alerts(
     PathParam(id): PathParam<String>,
     Body(req): Body<LinkAlertsRequest>,
 ) -> ApiResult<axum::Json<Incident>> {
-    let core = st.core()?;
-    let scope = caller.scope(Action::IncidentsWrite, &[])?;
+    let (core, scope) = Record::Incident.writer(&st, &caller)?;
     Ok(axum::Json(
         core.incidents
             .link_alerts(&scope, &id, &caller.actor(), &req.alert_ids, caller.ip())
@@ -266,8 +250,7 @@ pub async fn link_objects(
     PathParam(id): PathParam<String>,
     Body(req): Body<LinkRequest>,
 ) -> ApiResult<axum::Json<Incident>> {
-    let core = st.core()?;
-    let scope = caller.scope(Action::IncidentsWrite, &[])?;
+    let (core, scope) = Record::Incident.writer(&st, &caller)?;
     if req.values.is_empty() || req.values.len() > 1000 {
         return Err(ApiError::invalid("values: 1 to 1000 values"));
     }
@@ -302,8 +285,7 @@ pub async fn merge(
     PathParam(id): PathParam<String>,
     Body(req): Body<MergeRequest>,
 ) -> ApiResult<axum::Json<Incident>> {
-    let core = st.core()?;
-    let scope = caller.scope(Action::IncidentsWrite, &[])?;
+    let (core, scope) = Record::Incident.writer(&st, &caller)?;
     Ok(axum::Json(
         core.incidents
             .merge(&scope, &id, &req.from, &caller.actor(), caller.ip())
@@ -319,9 +301,7 @@ pub async fn timeline(
     caller: Caller,
     PathParam(id): PathParam<String>,
 ) -> ApiResult<axum::Json<Vec<TimelineEntry>>> {
-    let core = st.core()?;
-    let scope = caller.scope(Action::IncidentsRead, &[])?;
-    core.store.get_incident(&scope, &id).await?;
+    let (core, scope) = Record::Incident.reader_of(&st, &caller, &id).await?;
     Ok(axum::Json(core.store.timeline(&scope, &id).await?))
 }
 
@@ -352,8 +332,7 @@ pub async fn add_timeline_entry(
     PathParam(id): PathParam<String>,
     Body(req): Body<TimelineRequest>,
 ) -> ApiResult<Response> {
-    let core = st.core()?;
-    let scope = caller.scope(Action::IncidentsWrite, &[])?;
+    let (core, scope) = Record::Incident.writer(&st, &caller)?;
     if req.text.trim().is_empty() || req.text.len() > 65_536 {
         return Err(ApiError::invalid("text: 1 byte to 64 KiB"));
     }
@@ -382,14 +361,7 @@ pub async fn list_comments(
     caller: Caller,
     PathParam(id): PathParam<String>,
 ) -> ApiResult<axum::Json<Vec<Comment>>> {
-    let core = st.core()?;
-    let scope = caller.scope(Action::IncidentsRead, &[])?;
-    core.store.get_incident(&scope, &id).await?;
-    Ok(axum::Json(
-        core.store
-            .list_comments(&scope, &CommentTarget::Incident(id))
-            .await?,
-    ))
+    Record::Incident.list_comments(&st, &caller, id).await
 }
 
 /// Comments on an incident.
@@ -403,21 +375,9 @@ pub async fn add_comment(
     PathParam(id): PathParam<String>,
     Body(req): Body<CommentRequest>,
 ) -> ApiResult<Response> {
-    let core = st.core()?;
-    let scope = caller.scope(Action::IncidentsWrite, &[])?;
-    if req.body.trim().is_empty() || req.body.len() > 65_536 {
-        return Err(ApiError::invalid("body: 1 byte to 64 KiB"));
-    }
-    let c = core
-        .store
-        .add_comment(
-            &scope,
-            &CommentTarget::Incident(id),
-            &caller.actor(),
-            &req.body,
-        )
-        .await?;
-    Ok((StatusCode::CREATED, axum::Json(c)).into_response())
+    Record::Incident
+        .add_comment(&st, &caller, id, &req.body)
+        .await
 }
 
 /// The incident's attachments (metadata).
@@ -428,9 +388,7 @@ pub async fn list_attachments(
     caller: Caller,
     PathParam(id): PathParam<String>,
 ) -> ApiResult<axum::Json<Vec<Attachment>>> {
-    let core = st.core()?;
-    let scope = caller.scope(Action::IncidentsRead, &[])?;
-    core.store.get_incident(&scope, &id).await?;
+    let (core, scope) = Record::Incident.reader_of(&st, &caller, &id).await?;
     Ok(axum::Json(core.store.list_attachments(&scope, &id).await?))
 }
 
@@ -457,8 +415,7 @@ pub async fn add_attachment(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
-    let core = st.core()?;
-    let scope = caller.scope(Action::IncidentsWrite, &[])?;
+    let (core, scope) = Record::Incident.writer(&st, &caller)?;
     let name = p.name.trim();
     if name.is_empty() || name.len() > 255 || name.contains(['/', '\\', '\0']) {
         return Err(ApiError::invalid(
@@ -489,8 +446,7 @@ pub async fn get_attachment(
     caller: Caller,
     PathParam(id): PathParam<String>,
 ) -> ApiResult<Response> {
-    let core = st.core()?;
-    let scope = caller.scope(Action::IncidentsRead, &[])?;
+    let (core, scope) = Record::Incident.reader(&st, &caller)?;
     let (a, data) = core.store.get_attachment(&scope, &id).await?;
     let mut resp = data.into_response();
     let h = resp.headers_mut();
@@ -527,8 +483,7 @@ pub async fn export_json(
     caller: Caller,
     PathParam(id): PathParam<String>,
 ) -> ApiResult<axum::Json<IncidentExport>> {
-    let core = st.core()?;
-    let scope = caller.scope(Action::IncidentsRead, &[])?;
+    let (core, scope) = Record::Incident.reader(&st, &caller)?;
     Ok(axum::Json(
         core.incidents.export(&scope, &id, &caller.actor()).await?,
     ))
@@ -542,8 +497,7 @@ pub async fn export_html(
     caller: Caller,
     PathParam(id): PathParam<String>,
 ) -> ApiResult<Response> {
-    let core = st.core()?;
-    let scope = caller.scope(Action::IncidentsRead, &[])?;
+    let (core, scope) = Record::Incident.reader(&st, &caller)?;
     let x = core.incidents.export(&scope, &id, &caller.actor()).await?;
     let mut resp = render_html(&x).into_response();
     let h = resp.headers_mut();

@@ -26,6 +26,7 @@ pub mod dashboards;
 pub mod incidents;
 pub mod lists;
 pub mod normalizers;
+pub mod records;
 pub mod retroscan;
 pub mod rules;
 pub mod sources;

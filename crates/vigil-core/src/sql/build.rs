@@ -157,6 +157,14 @@ impl Sql {
         self.push(") ESCAPE '\\'")
     }
 
+    /// The same query and arguments behind `prefix` (`EXPLAIN …`).
+    pub fn prefixed(&self, prefix: &str) -> Sql {
+        Sql {
+            text: format!("{prefix}{}", self.text),
+            args: self.args.clone(),
+        }
+    }
+
     /// The query with its arguments bound.
     pub fn query(&self) -> Query<'_, Any, AnyArguments> {
         // Safe: the text is built only from constants and `$n` placeholders; every value is
@@ -238,13 +246,12 @@ pub(crate) fn page_tail(
             SortKey::I(v) => Arg::I(v),
             SortKey::T(v) => Arg::T(v),
         };
-        let _ = write!(sql.text, " AND ({sort_col} {cmp} ");
-        sql.arg(key.clone());
-        let _ = write!(sql.text, " OR ({sort_col} = ");
+        // A row-value comparison, not `key < k OR (key = k AND id < i)`: both planners turn
+        // it into one range of a `(…, key, id)` index, so a deep page reads one page of rows
+        // (PostgreSQL otherwise reads every row before the cursor and sorts them).
+        let _ = write!(sql.text, " AND ({sort_col}, {id_col}) {cmp} (");
         sql.arg(key);
-        let _ = write!(sql.text, " AND {id_col} {cmp} ");
-        sql.arg(id);
-        sql.push("))");
+        sql.push(", ").arg(id).push(")");
     }
     let _ = write!(
         sql.text,

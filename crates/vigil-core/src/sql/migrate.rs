@@ -46,10 +46,16 @@ const MIGRATIONS: &[Migration] = &[
         include_str!("../../migrations/sqlite/0006_dashboards.sql"),
         include_str!("../../migrations/postgres/0006_dashboards.sql"),
     ),
+    (
+        7,
+        "0007_alert_queue_indexes.sql",
+        include_str!("../../migrations/sqlite/0007_alert_queue_indexes.sql"),
+        include_str!("../../migrations/postgres/0007_alert_queue_indexes.sql"),
+    ),
 ];
 
 /// The newest schema version this binary knows.
-pub const LATEST_VERSION: i64 = 6;
+pub const LATEST_VERSION: i64 = 7;
 
 const CREATE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
      version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";

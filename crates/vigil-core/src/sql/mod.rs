@@ -206,7 +206,18 @@ impl SqlMetaStore {
 
     async fn start(&self) -> Result<(), MetaError> {
         migrate::run(&self.w, self.dialect).await?;
-        self.ensure_default_tenants().await
+        self.ensure_default_tenants().await?;
+        if self.dialect == Dialect::Sqlite {
+            // Statistics for tables that have none or grew since the last run (SQLite's
+            // advice for long-lived connections: 0x10002 at open, plain `optimize` after;
+            // see `MetaStore::refresh_statistics`). Without them the planner guesses, and
+            // at 100,000 alerts it guesses a sort of every alert for a risk-sorted page.
+            sqlx::raw_sql("PRAGMA optimize = 0x10002")
+                .execute(&self.w)
+                .await
+                .map_err(MetaError::Backend)?;
+        }
+        Ok(())
     }
 }
 

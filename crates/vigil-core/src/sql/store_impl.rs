@@ -688,6 +688,102 @@ impl SqlMetaStore {
         Ok(())
     }
 
+    /// The query of one page of `list_alerts` (also what `explain_alerts` explains).
+    fn alert_page_sql(scope: &TenantScope, q: &AlertQuery, page: &Page) -> Result<Sql, MetaError> {
+        let col = match q.sort {
+            AlertSort::LastSeen => "last_seen",
+            AlertSort::FirstSeen => "first_seen",
+            AlertSort::CreatedAt => "created_at",
+            AlertSort::Count => "count",
+            AlertSort::RiskScore => "risk_score",
+            AlertSort::Severity => "severity",
+        };
+        let mut sql = Sql::new(&format!(
+            "SELECT {ALERT_COLS}, {col} AS sort_key FROM alerts WHERE "
+        ));
+        sql.scope("tenant_id", scope);
+        Self::alert_filters(&mut sql, q);
+        let limit = page.effective_limit();
+        page_tail(&mut sql, col, "id", q.dir, page.cursor.as_deref(), limit)?;
+        Ok(sql)
+    }
+
+    /// The query of one page of `list_incidents` (also what `explain_incidents` explains).
+    fn incident_page_sql(
+        scope: &TenantScope,
+        q: &IncidentQuery,
+        page: &Page,
+    ) -> Result<Sql, MetaError> {
+        let col = match q.sort {
+            IncidentSort::CreatedAt => "created_at",
+            IncidentSort::UpdatedAt => "updated_at",
+            IncidentSort::Priority => "priority",
+        };
+        let mut sql = Sql::new(&format!(
+            "SELECT {INCIDENT_COLS}, {col} AS sort_key FROM incidents WHERE "
+        ));
+        sql.scope("tenant_id", scope);
+        if !q.statuses.is_empty() {
+            sql.push(" AND status IN ")
+                .list(q.statuses.iter().map(|s| s.as_str()));
+        }
+        if let Some(p) = q.min_priority {
+            sql.push(" AND priority >= ").arg(p.rank());
+        }
+        if let Some(a) = &q.assignee {
+            sql.push(" AND assignee = ").arg(a);
+        }
+        if let Some(c) = &q.category {
+            sql.push(" AND category = ").arg(c);
+        }
+        if let Some(t) = &q.text {
+            sql.contains("title", t);
+        }
+        let limit = page.effective_limit();
+        page_tail(&mut sql, col, "id", q.dir, page.cursor.as_deref(), limit)?;
+        Ok(sql)
+    }
+
+    /// The backend's plan for `sql` (`EXPLAIN QUERY PLAN` / `EXPLAIN`), one line per step.
+    async fn explain(&self, sql: &Sql) -> Result<Vec<String>, MetaError> {
+        let prefix = match self.dialect {
+            Dialect::Sqlite => "EXPLAIN QUERY PLAN ",
+            Dialect::Postgres => "EXPLAIN ",
+        };
+        let explained = sql.prefixed(prefix);
+        let rows = fetch_all(&self.r, &explained).await?;
+        rows.iter()
+            .map(|r| match self.dialect {
+                Dialect::Sqlite => get::<String>(r, "detail"),
+                Dialect::Postgres => get::<String>(r, "QUERY PLAN"),
+            })
+            .collect()
+    }
+
+    /// How the backend would run [`MetaStore::list_alerts`] for this query and page: its
+    /// plan, one line per step (SQLite's `EXPLAIN QUERY PLAN` details, PostgreSQL's
+    /// `EXPLAIN` lines), naming the indexes it reads. For diagnostics and the index tests.
+    pub async fn explain_alerts(
+        &self,
+        scope: &TenantScope,
+        query: &AlertQuery,
+        page: &Page,
+    ) -> Result<Vec<String>, MetaError> {
+        self.explain(&Self::alert_page_sql(scope, query, page)?)
+            .await
+    }
+
+    /// As [`SqlMetaStore::explain_alerts`], for [`MetaStore::list_incidents`].
+    pub async fn explain_incidents(
+        &self,
+        scope: &TenantScope,
+        query: &IncidentQuery,
+        page: &Page,
+    ) -> Result<Vec<String>, MetaError> {
+        self.explain(&Self::incident_page_sql(scope, query, page)?)
+            .await
+    }
+
     fn alert_filters(sql: &mut Sql, q: &AlertQuery) {
         if !q.statuses.is_empty() {
             sql.push(" AND status IN ")
@@ -706,11 +802,11 @@ impl SqlMetaStore {
             sql.push(" AND assignee IS NULL");
         }
         if let Some(e) = &q.entity {
-            sql.push(
-                " AND EXISTS (SELECT 1 FROM alert_entities e WHERE e.alert_id = alerts.id AND e.kind = ",
-            );
+            // `id IN (…)` rather than a correlated `EXISTS`: SQLite then starts from the
+            // entity index instead of testing every alert of the tenant.
+            sql.push(" AND id IN (SELECT alert_id FROM alert_entities WHERE kind = ");
             sql.arg(e.kind.as_str())
-                .push(" AND e.value = ")
+                .push(" AND value = ")
                 .arg(&e.value)
                 .push(")");
         }
@@ -1565,27 +1661,7 @@ impl MetaStore for SqlMetaStore {
         page: &Page,
     ) -> Result<Paged<Alert>, MetaError> {
         let limit = page.effective_limit();
-        let col = match query.sort {
-            AlertSort::LastSeen => "last_seen",
-            AlertSort::FirstSeen => "first_seen",
-            AlertSort::CreatedAt => "created_at",
-            AlertSort::Count => "count",
-            AlertSort::RiskScore => "risk_score",
-            AlertSort::Severity => "severity",
-        };
-        let mut sql = Sql::new(&format!(
-            "SELECT {ALERT_COLS}, {col} AS sort_key FROM alerts WHERE "
-        ));
-        sql.scope("tenant_id", scope);
-        Self::alert_filters(&mut sql, query);
-        page_tail(
-            &mut sql,
-            col,
-            "id",
-            query.dir,
-            page.cursor.as_deref(),
-            limit,
-        )?;
+        let sql = Self::alert_page_sql(scope, query, page)?;
         let rows = fetch_all(&self.r, &sql).await?;
         let (mut items, next_cursor) = finish_page(rows, limit, false, |r| {
             let a = alert_row(r)?;
@@ -1894,32 +1970,7 @@ impl MetaStore for SqlMetaStore {
         page: &Page,
     ) -> Result<Paged<Incident>, MetaError> {
         let limit = page.effective_limit();
-        let col = match q.sort {
-            IncidentSort::CreatedAt => "created_at",
-            IncidentSort::UpdatedAt => "updated_at",
-            IncidentSort::Priority => "priority",
-        };
-        let mut sql = Sql::new(&format!(
-            "SELECT {INCIDENT_COLS}, {col} AS sort_key FROM incidents WHERE "
-        ));
-        sql.scope("tenant_id", scope);
-        if !q.statuses.is_empty() {
-            sql.push(" AND status IN ")
-                .list(q.statuses.iter().map(|s| s.as_str()));
-        }
-        if let Some(p) = q.min_priority {
-            sql.push(" AND priority >= ").arg(p.rank());
-        }
-        if let Some(a) = &q.assignee {
-            sql.push(" AND assignee = ").arg(a);
-        }
-        if let Some(c) = &q.category {
-            sql.push(" AND category = ").arg(c);
-        }
-        if let Some(t) = &q.text {
-            sql.contains("title", t);
-        }
-        page_tail(&mut sql, col, "id", q.dir, page.cursor.as_deref(), limit)?;
+        let sql = Self::incident_page_sql(scope, q, page)?;
         let rows = fetch_all(&self.r, &sql).await?;
         let (mut items, next_cursor) = finish_page(rows, limit, false, |r| {
             let i = incident_row(r)?;
@@ -3009,6 +3060,20 @@ impl MetaStore for SqlMetaStore {
 
     async fn purge_source_series(&self, before: Time) -> Result<u64, MetaError> {
         self.purge_source_series_impl(before).await
+    }
+
+    async fn refresh_statistics(&self) -> Result<(), MetaError> {
+        match self.dialect {
+            Dialect::Sqlite => {
+                // On the writer: ANALYZE writes sqlite_stat1.
+                sqlx::raw_sql("PRAGMA optimize")
+                    .execute(&self.w)
+                    .await
+                    .map_err(be)?;
+                Ok(())
+            }
+            Dialect::Postgres => Ok(()),
+        }
     }
 }
 
