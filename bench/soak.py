@@ -44,7 +44,8 @@ How it works
     reconnects `--hostile-reconnect` s after the server closes it; closes, refusals and the
     lifetimes the server allowed are reported.
   - Every `--interval` s: VmRSS and VmHWM from /proc/PID/status, process CPU from /proc/PID/stat,
-    open fds (/proc/PID/fd), threads, `vigil_store_events` and the connection gauge from /metrics,
+    open fds (/proc/PID/fd), threads, `vigil_store_events`, the connection gauge and the store's
+    memtable bytes (`vigil_store_memtable_bytes_all`: what of RSS is unsealed data) from /metrics,
     lines written so far. /health is polled every `--health-interval` s from its own thread.
   - After `--duration` the senders stop, flush, and the harness waits until the store's event
     count reaches what was written (or stops moving for `--settle` s), then counts per sender.
@@ -783,6 +784,11 @@ def sample(t0, p, api, legit_stats, hostile_stats, workers, hostile=None):
         s["metrics_ms"] = round((time.monotonic() - t) * 1000, 1)
         s["stored"] = int(metric_sum(m, "vigil_store_events"))
         s["server_connections"] = int(metric_sum(m, "vigil_component_gauge", 'gauge="connections"'))
+        # the store's memtables (active and frozen, every partition): what of RSS is data
+        # (the same total is reported under every tenant's labels: take one)
+        mem_all = [v for k, v in m.items() if k == "vigil_store_memtable_bytes_all"
+                   or k.startswith("vigil_store_memtable_bytes_all{")]
+        s["memtable_mb"] = round(max(mem_all, default=0) / 2**20, 1)
     except Exception as e:
         s["metrics_error"] = f"{type(e).__name__}: {e}"[:120]
     s["written"] = int(sum(st_[L_TCP_SENT] + st_[L_UDP_SENT] for st_ in legit_stats))
@@ -989,7 +995,7 @@ def run(a):
                 if not a.quiet:
                     h = s.get("hostile")
                     print(f"t={s['t']:>6}s rss={s['rss_mb']}MB hwm={s['hwm_mb']}MB cpu={s['cpu_s']}s fds={s['fds']} "
-                          f"stored={s.get('stored')} written={s['written']} up={s['senders_up']} "
+                          f"memtable={s.get('memtable_mb')}MB stored={s.get('stored')} written={s['written']} up={s['senders_up']} "
                           f"late_max={s['sender_late_max_ms']}ms"
                           + (f" hostile={h}" if h else ""), flush=True)
                 next_sample += a.interval
@@ -1088,6 +1094,8 @@ def run(a):
         "cpu_ratio_to_baseline": round(us / base_us, 2) if base_us else None,
         "rss_max_mb": max(rss), "rss_final_mb": rss[-1], "hwm_ingest_mb": hwm_ingest,
         "rss_growth_kb_per_event_to_peak": rss_kb_per_event,
+        "memtable_max_mb": max((s.get("memtable_mb") or 0) for s in series),
+        "rss_minus_memtable_max_mb": max(s["rss_mb"] - (s.get("memtable_mb") or 0) for s in series),
         "hwm_after_queries_mb": round(st.get("VmHWM", 0) / 2**20, 1),
         "fds_max": max((s["fds"] or 0) for s in series), "threads_max": max((s["threads"] or 0) for s in series),
         "health": health.summary(),
@@ -1142,6 +1150,8 @@ def print_summary(a, s, out):
     base = f"{s['baseline_us']} µs ({s['baseline_from']})" if s["baseline_us"] else "no baseline"
     print(f"| CPU µs per event (whole run / steady) | {s['cpu_us_per_event']} / {s['cpu_us_per_event_steady']} "
           f"(ratio {s['cpu_ratio_to_baseline']} to {base}) | {g(goals['cpu_within_2x'])} (≤ 2x) |")
+    print(f"| memtables max / RSS minus memtables max (samples) | {s['memtable_max_mb']} / "
+          f"{s['rss_minus_memtable_max_mb']} MB | |")
     print(f"| RSS growth to its peak per stored event | {s['rss_growth_kb_per_event_to_peak']} KB | |")
     print(f"| fds max / threads max | {s['fds_max']} / {s['threads_max']} | |")
     h = s["health"]
