@@ -1095,7 +1095,7 @@ def run(a):
         "rss_max_mb": max(rss), "rss_final_mb": rss[-1], "hwm_ingest_mb": hwm_ingest,
         "rss_growth_kb_per_event_to_peak": rss_kb_per_event,
         "memtable_max_mb": max((s.get("memtable_mb") or 0) for s in series),
-        "rss_minus_memtable_max_mb": max(s["rss_mb"] - (s.get("memtable_mb") or 0) for s in series),
+        "rss_minus_memtable_max_mb": round(max(s["rss_mb"] - (s.get("memtable_mb") or 0) for s in series), 1),
         "hwm_after_queries_mb": round(st.get("VmHWM", 0) / 2**20, 1),
         "fds_max": max((s["fds"] or 0) for s in series), "threads_max": max((s["threads"] or 0) for s in series),
         "health": health.summary(),
