@@ -1041,6 +1041,61 @@ fn snmp_trap_connector_defaults_and_errors() {
 }
 
 #[test]
+fn snmp_trap_v3_users_and_engine_id_are_checked_with_paths() {
+    let dir = std::env::temp_dir().join(format!("vigil-config-snmp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("auth"), "auth-passphrase\n").unwrap();
+    std::fs::write(dir.join("short"), "short\n").unwrap();
+    let auth = format!("${{file:{}}}", dir.join("auth").display());
+    let short = format!("${{file:{}}}", dir.join("short").display());
+    let c = load_str(
+        &format!("version: 1\ncollectors:\n  - id: traps\n    connector:\n      type: snmp_trap\n      listen: 127.0.0.1:1162\n      engine_id: '0x80001f8804766967696c'\n      users:\n        - {{ name: alice, auth_protocol: sha256, auth_passphrase: '{auth}', priv_protocol: aes, priv_passphrase: '{auth}' }}\n        - {{ name: bob }}\n"),
+        "test.yaml",
+        Path::new("."),
+    )
+    .unwrap();
+    let ConnectorConfig::SnmpTrap(t) = &c.collectors[0].connector else {
+        panic!("not snmp_trap");
+    };
+    assert_eq!(
+        t.engine_id.as_deref(),
+        Some(&[0x80, 0x00, 0x1f, 0x88, 0x04, b'v', b'i', b'g', b'i', b'l'][..])
+    );
+    assert_eq!(t.users.len(), 2);
+    assert_eq!(
+        t.users[0].auth.as_ref().map(|a| a.0),
+        Some(SnmpAuthProtocol::Sha256)
+    );
+    assert_eq!(
+        t.users[0].privacy.as_ref().map(|p| p.1.expose()),
+        Some("auth-passphrase")
+    );
+    assert!(t.users[1].auth.is_none() && t.users[1].privacy.is_none());
+
+    let errs = errors(&format!(
+        "version: 1\ncollectors:\n  - id: a\n    connector:\n      type: snmp_trap\n      listen: 127.0.0.1:1163\n      engine_id: '0x8000'\n      users:\n        - {{ name: alice, auth_protocol: md5 }}\n        - {{ name: alice, auth_protocol: sha, auth_passphrase: '{short}' }}\n        - {{ name: carol, priv_protocol: des, priv_passphrase: '${{env:VIGIL_TEST_SNMP_NOT_SET}}' }}\n        - {{ name: dave, auth_passphrase: 'literal-secret' }}\n  - id: b\n    connector: {{ type: snmp_trap, listen: 127.0.0.1:1164, engine_id: 'zz' }}\n"
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let expected = [
+        "collectors[0].connector.engine_id: 2 bytes",
+        "collectors[0].connector.users[0].auth_passphrase: missing",
+        "collectors[0].connector.users[1].name: user 'alice' is already defined at collectors[0].connector.users[0]",
+        "collectors[0].connector.users[1].auth_passphrase: too short",
+        "collectors[0].connector.users[2].priv_passphrase: environment variable VIGIL_TEST_SNMP_NOT_SET is not set",
+        "collectors[0].connector.users[2].priv_protocol: privacy needs authentication",
+        "collectors[0].connector.users[3].auth_passphrase: set without `auth_protocol`",
+        "collectors[1].connector.engine_id: 'zz' is not hex bytes",
+    ];
+    for e in expected {
+        assert!(
+            errs.iter().any(|x| x.starts_with(e)),
+            "missing '{e}' in {errs:#?}"
+        );
+    }
+    assert_eq!(errs.len(), expected.len(), "{errs:#?}");
+}
+
+#[test]
 fn sflow_connector_defaults_and_errors() {
     let c = load_str(
         "version: 1\ncollectors:\n  - id: s\n    connector: { type: sflow, listen: 0.0.0.0:6343 }\n",

@@ -166,6 +166,79 @@ fn curl_posts_ndjson_bulk_and_hec_events_that_are_searchable() {
     v.stop();
 }
 
+/// HEC indexer acknowledgement against the real store: `curl` posts events on a channel, gets
+/// `ackId`s, and polls `/services/collector/ack` until the store has them (true, once); the
+/// events are then searchable.
+#[test]
+fn curl_hec_acks_turn_true_once_the_store_has_the_events() {
+    let dir = tmp();
+    let hport = free_port();
+    let sport = free_port();
+    let cfg = dir.path().join("vigil.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "version: 1\ncollectors:\n  - id: syslog\n    connector: {{ type: syslog, tcp: \"127.0.0.1:{sport}\" }}\n  - id: hec\n    connector:\n      type: http\n      listen: 127.0.0.1:{hport}\n      tokens: [{TOKEN}]\n      hec_acknowledgements: true\n    normalizer: {{ type: auto }}\n"
+        ),
+    )
+    .unwrap();
+    let v = Vigil::start(&dir.path().join("data"), Some(&cfg));
+    let base = format!("http://127.0.0.1:{hport}");
+    let splunk = format!("Authorization: Splunk {TOKEN}");
+    let channel = "X-Splunk-Request-Channel: 0b2a3a5e-3f1c-4d8e-9f00-5d6b7a8c9d01";
+    let f = dir.path().join("hec.json");
+
+    std::fs::write(&f, "{\"event\":\"hecackzeta no channel\"}").unwrap();
+    let (s, b) = curl(&format!("{base}/services/collector/event"), &[&splunk], &f);
+    assert_eq!(s, 400, "{b}");
+    assert!(b.contains("\"code\":10"), "{b}");
+
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        std::fs::write(
+            &f,
+            format!("{{\"event\":\"hecackzeta {i}a\"}}{{\"event\":\"hecackzeta {i}b\"}}"),
+        )
+        .unwrap();
+        let (s, b) = curl(
+            &format!("{base}/services/collector/event"),
+            &[&splunk, channel],
+            &f,
+        );
+        assert_eq!(s, 200, "{b}");
+        let r: serde_json::Value = serde_json::from_str(&b).unwrap();
+        ids.push(r["ackId"].as_u64().unwrap());
+    }
+    assert_eq!(ids, [0, 1, 2, 3, 4]);
+
+    // poll as a Splunk forwarder does, bounded
+    let query = dir.path().join("ack.json");
+    std::fs::write(&query, "{\"acks\":[0,1,2,3,4]}").unwrap();
+    let mut durable = std::collections::BTreeSet::new();
+    for _ in 0..120 {
+        let (s, b) = curl(
+            &format!("{base}/services/collector/ack"),
+            &[&splunk, channel],
+            &query,
+        );
+        assert_eq!(s, 200, "{b}");
+        let r: serde_json::Value = serde_json::from_str(&b).unwrap();
+        for (id, d) in r["acks"].as_object().unwrap() {
+            if d == true {
+                assert!(durable.insert(id.clone()), "ack {id} reported twice");
+            }
+        }
+        if durable.len() == 5 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    assert_eq!(durable.len(), 5, "durable: {durable:?}");
+    // every acknowledged event is in the store (durable in its log; searchable shortly)
+    assert_eq!(v.wait_count("hecackzeta", 10), 10);
+    v.stop();
+}
+
 /// rsyslog's `omelasticsearch` module, Debian's `rsyslog-elasticsearch`.
 const OMELASTICSEARCH: &str = "/usr/lib/x86_64-linux-gnu/rsyslog/omelasticsearch.so";
 
