@@ -983,6 +983,41 @@ pub struct RawSql {
     /// How long to wait for a connection or a query. Default `30s`.
     #[serde(default)]
     pub timeout: Option<String>,
+    /// TLS to the database server (PostgreSQL's `sslmode`/`sslrootcert`, MySQL/MariaDB's
+    /// `ssl-mode`/`ssl-ca`); overrides those options in the URL. Not for SQLite.
+    #[serde(default)]
+    pub tls: Option<RawSqlTls>,
+}
+
+/// TLS settings of the `sql` connector.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSqlTls {
+    /// `disable`, `prefer` (TLS when the server offers it; the drivers' default), `require`
+    /// (TLS, certificate not checked), `verify_ca` (the certificate must chain to `ca`) or
+    /// `verify_full` (also name the host of the URL).
+    pub mode: RawSqlTlsMode,
+    /// PEM file of the CA(s) the server's certificate must chain to (`verify_ca`,
+    /// `verify_full`); relative to the configuration's directory. Without it, the public web
+    /// CAs (webpki roots) are trusted.
+    #[serde(default)]
+    pub ca: Option<String>,
+}
+
+/// How the `sql` connector uses TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RawSqlTlsMode {
+    /// Never.
+    Disable,
+    /// When the server offers it.
+    Prefer,
+    /// Always; the certificate is not checked.
+    Require,
+    /// Always; the certificate must chain to the CA.
+    VerifyCa,
+    /// Always; the certificate must chain to the CA and name the host.
+    VerifyFull,
 }
 
 /// NetFlow/IPFIX connector settings.

@@ -1096,6 +1096,56 @@ fn snmp_trap_v3_users_and_engine_id_are_checked_with_paths() {
 }
 
 #[test]
+fn sql_tls_options_and_a_missing_ca_are_listed_with_paths() {
+    let dir = std::env::temp_dir().join(format!("vigil-config-sqltls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("ca.pem"),
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("not-pem.txt"), "hello").unwrap();
+    let ca = dir.join("ca.pem");
+    let c = load_str(
+        &format!("version: 1\ncollectors:\n  - id: db\n    connector:\n      type: sql\n      url: postgres://vigil@db.example/app\n      query: SELECT * FROM t WHERE id > $1 ORDER BY id LIMIT 10\n      cursor_column: id\n      tls: {{ mode: verify_full, ca: '{}' }}\n", ca.display()),
+        "test.yaml",
+        Path::new("."),
+    )
+    .unwrap();
+    let ConnectorConfig::Sql(s) = &c.collectors[0].connector else {
+        panic!("not sql");
+    };
+    assert_eq!(s.tls, Some((SqlTlsMode::VerifyFull, Some(ca.clone()))));
+
+    let missing = dir.join("nowhere/ca.pem");
+    let errs = errors(&format!(
+        "version: 1\ncollectors:\n  - id: a\n    connector: {{ type: sql, url: 'mysql://root@db/app', query: 'SELECT * FROM t WHERE id > ? LIMIT 5', cursor_column: id, tls: {{ mode: verify_ca, ca: '{}' }} }}\n  - id: b\n    connector: {{ type: sql, url: 'sqlite:/tmp/x.db', query: 'SELECT * FROM t WHERE id > ? LIMIT 5', cursor_column: id, tls: {{ mode: require }} }}\n  - id: c\n    connector: {{ type: sql, url: 'postgres://u@db/app', query: 'SELECT * FROM t WHERE id > $1 LIMIT 5', cursor_column: id, tls: {{ mode: prefer, ca: '{}' }} }}\n",
+        missing.display(),
+        dir.join("not-pem.txt").display()
+    ));
+    let expected = [
+        format!(
+            "collectors[0].connector.tls.ca: file {} does not exist",
+            missing.display()
+        ),
+        "collectors[1].connector.tls: SQLite is a local file".to_owned(),
+        format!(
+            "collectors[2].connector.tls.ca: {}: no PEM certificate in it",
+            dir.join("not-pem.txt").display()
+        ),
+        "collectors[2].connector.tls.ca: a CA is only used to verify".to_owned(),
+    ];
+    let _ = std::fs::remove_dir_all(&dir);
+    for e in &expected {
+        assert!(
+            errs.iter().any(|x| x.starts_with(e.as_str())),
+            "missing '{e}' in {errs:#?}"
+        );
+    }
+    assert_eq!(errs.len(), expected.len(), "{errs:#?}");
+}
+
+#[test]
 fn sflow_connector_defaults_and_errors() {
     let c = load_str(
         "version: 1\ncollectors:\n  - id: s\n    connector: { type: sflow, listen: 0.0.0.0:6343 }\n",

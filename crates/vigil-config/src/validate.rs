@@ -13,7 +13,7 @@ pub use bus::*;
 mod polled;
 pub use polled::{
     DEFAULT_FLOW_RECV_BUFFER, NetflowConfig, SflowConfig, SnmpAuthProtocol, SnmpPrivProtocol,
-    SnmpTrapConfig, SnmpUser, SqlConfig, SqlCursorType, SqlDriver, sql_driver,
+    SnmpTrapConfig, SnmpUser, SqlConfig, SqlCursorType, SqlDriver, SqlTlsMode, sql_driver,
 };
 mod files;
 pub use files::{EvtxConfig, FileConfig, JournalConfig, MultilineConfig, StartAt};

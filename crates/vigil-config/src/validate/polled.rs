@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::V;
+pub use crate::raw::RawSqlTlsMode as SqlTlsMode;
 use crate::raw::{RawNetflow, RawSnmpTrap, RawSql};
 pub use crate::raw::{
     RawSnmpAuthProtocol as SnmpAuthProtocol, RawSnmpPrivProtocol as SnmpPrivProtocol,
@@ -58,6 +59,8 @@ pub struct SqlConfig {
     pub message_column: Option<String>,
     /// Connection and query timeout.
     pub timeout: Duration,
+    /// TLS to the server: the mode and the CA file (checked to exist).
+    pub tls: Option<(SqlTlsMode, Option<PathBuf>)>,
 }
 
 /// Validated settings of a `netflow` connector.
@@ -253,6 +256,35 @@ pub(super) fn check_sql(v: &mut V<'_>, cp: &str, s: &RawSql) -> SqlConfig {
         }
         c => c.clone(),
     };
+    let tls = s.tls.as_ref().map(|t| {
+        if driver == SqlDriver::Sqlite {
+            v.p.add(
+                format!("{cp}.tls"),
+                "SQLite is a local file: it has no TLS; remove `tls`",
+            );
+        }
+        let ca = t.ca.as_deref().map(|c| {
+            let path = format!("{cp}.tls.ca");
+            let p = v.file(&path, c);
+            if p.is_file() {
+                match crate::read_file_capped(&p, 4 << 20) {
+                    Ok(b) if !b.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") => {
+                        v.p.add(path, format!("{}: no PEM certificate in it", p.display()));
+                    }
+                    Ok(_) => {}
+                    Err(e) => v.p.add(path, format!("{}: {e}", p.display())),
+                }
+            }
+            p
+        });
+        if ca.is_some() && matches!(t.mode, SqlTlsMode::Disable | SqlTlsMode::Prefer) {
+            v.p.add(
+                format!("{cp}.tls.ca"),
+                "a CA is only used to verify: set `mode: verify_ca` or `verify_full`",
+            );
+        }
+        (t.mode, ca)
+    });
     let timestamp_column = nonempty(v, "timestamp_column", &s.timestamp_column);
     let message_column = nonempty(v, "message_column", &s.message_column);
     SqlConfig {
@@ -273,6 +305,7 @@ pub(super) fn check_sql(v: &mut V<'_>, cp: &str, s: &RawSql) -> SqlConfig {
         timestamp_column,
         message_column,
         timeout,
+        tls,
     }
 }
 
