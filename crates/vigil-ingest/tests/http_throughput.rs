@@ -6,7 +6,7 @@
 //! cargo test --release -p vigil-ingest --test http_throughput -- --ignored --nocapture --test-threads 1
 //! ```
 //! The connector runs on a one-thread runtime (`ingest-rt`); one client thread posts 400
-//! requests of 1,000 events each (about 180 bytes an event) over one keep-alive connection,
+//! requests of 1,000 events each (about 125 bytes an event) over one keep-alive connection,
 //! after a warm-up; a sink thread drains the pipeline queue. The CPU figure is the connector
 //! thread's user + system time from `/proc/self/task/*/stat` (10 ms resolution), so the
 //! client, the sink and the machine's other work do not count.
