@@ -589,6 +589,12 @@ pub struct RawHttp {
     /// a full pipeline before it is answered 429 with `Retry-After`. Default `30s`.
     #[serde(default)]
     pub request_timeout: Option<String>,
+    /// Splunk HEC indexer acknowledgement: HEC requests must name a channel
+    /// (`X-Splunk-Request-Channel` header or `?channel=`), each accepted request is answered
+    /// with an `ackId`, and `POST /services/collector/ack` tells which ack ids are durable
+    /// (written by every destination: for the store, its write-ahead log). Default `false`.
+    #[serde(default)]
+    pub hec_acknowledgements: bool,
 }
 
 /// HTTPS settings of the HTTP connector.
@@ -978,6 +984,41 @@ pub struct RawSql {
     /// How long to wait for a connection or a query. Default `30s`.
     #[serde(default)]
     pub timeout: Option<String>,
+    /// TLS to the database server (PostgreSQL's `sslmode`/`sslrootcert`, MySQL/MariaDB's
+    /// `ssl-mode`/`ssl-ca`); overrides those options in the URL. Not for SQLite.
+    #[serde(default)]
+    pub tls: Option<RawSqlTls>,
+}
+
+/// TLS settings of the `sql` connector.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSqlTls {
+    /// `disable`, `prefer` (TLS when the server offers it; the drivers' default), `require`
+    /// (TLS, certificate not checked), `verify_ca` (the certificate must chain to `ca`) or
+    /// `verify_full` (also name the host of the URL).
+    pub mode: RawSqlTlsMode,
+    /// PEM file of the CA(s) the server's certificate must chain to (`verify_ca`,
+    /// `verify_full`); relative to the configuration's directory. Without it, the public web
+    /// CAs (webpki roots) are trusted.
+    #[serde(default)]
+    pub ca: Option<String>,
+}
+
+/// How the `sql` connector uses TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RawSqlTlsMode {
+    /// Never.
+    Disable,
+    /// When the server offers it.
+    Prefer,
+    /// Always; the certificate is not checked.
+    Require,
+    /// Always; the certificate must chain to the CA.
+    VerifyCa,
+    /// Always; the certificate must chain to the CA and name the host.
+    VerifyFull,
 }
 
 /// NetFlow/IPFIX connector settings.
@@ -1132,6 +1173,71 @@ pub struct RawSnmpTrap {
     /// (`ifIndex.3`); the trap OID's name becomes `snmp.trap.name`.
     #[serde(default)]
     pub oid_names: std::collections::BTreeMap<String, String>,
+    /// SNMPv3 users (USM, RFC 3414). A v3 trap or inform is accepted only from a user listed
+    /// here, at the security level the user's entry sets: with `auth_protocol` it must be
+    /// authenticated, with `priv_protocol` also encrypted. v1 and v2c are accepted either way.
+    #[serde(default)]
+    pub users: Vec<RawSnmpUser>,
+    /// This receiver's SNMP engine ID, in hex (5 to 32 bytes, e.g. `0x80001f8804766967696c`),
+    /// which v3 informs are sent to (senders discover it; net-snmp's `snmpinform -e` may name
+    /// it). Default: one made at first start and kept with the engine's boot counter in
+    /// `<data_dir>/connectors/<id>/snmp_engine.json`.
+    #[serde(default)]
+    pub engine_id: Option<String>,
+}
+
+/// An SNMPv3 (USM) user of the `snmp_trap` connector. Keys are derived from the passphrases
+/// as RFC 3414 (A.2) and RFC 7860 say, and localized to the authoritative engine: the
+/// sender's for traps, this receiver's for informs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawSnmpUser {
+    /// The user name (net-snmp's `-u`).
+    pub name: String,
+    /// Authentication: `md5` (HMAC-MD5-96), `sha` (HMAC-SHA-96), `sha224`, `sha256`, `sha384`
+    /// or `sha512` (RFC 7860). Absent: the user sends unauthenticated (noAuthNoPriv) messages.
+    #[serde(default)]
+    pub auth_protocol: Option<RawSnmpAuthProtocol>,
+    /// The authentication passphrase (net-snmp's `-A`), a reference `${env:NAME}` or
+    /// `${file:PATH}`; at least 8 characters. Required with `auth_protocol`.
+    #[serde(default)]
+    pub auth_passphrase: Option<String>,
+    /// Privacy (encryption of the PDU): `des` (CBC-DES, RFC 3414) or `aes` (AES-128 in CFB
+    /// mode, RFC 3826; net-snmp's `-x AES`). Needs `auth_protocol`.
+    #[serde(default)]
+    pub priv_protocol: Option<RawSnmpPrivProtocol>,
+    /// The privacy passphrase (net-snmp's `-X`), a reference like `auth_passphrase`; at least 8
+    /// characters. Required with `priv_protocol`.
+    #[serde(default)]
+    pub priv_passphrase: Option<String>,
+}
+
+/// An SNMPv3 authentication protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RawSnmpAuthProtocol {
+    /// HMAC-MD5-96 (RFC 3414).
+    Md5,
+    /// HMAC-SHA-96 (RFC 3414), SHA-1.
+    Sha,
+    /// HMAC-SHA-224 with a 128-bit MAC (RFC 7860).
+    Sha224,
+    /// HMAC-SHA-256 with a 192-bit MAC (RFC 7860).
+    Sha256,
+    /// HMAC-SHA-384 with a 256-bit MAC (RFC 7860).
+    Sha384,
+    /// HMAC-SHA-512 with a 384-bit MAC (RFC 7860).
+    Sha512,
+}
+
+/// An SNMPv3 privacy protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RawSnmpPrivProtocol {
+    /// CBC-DES (RFC 3414). Weak: for old agents only.
+    Des,
+    /// AES-128 in CFB-128 mode (RFC 3826).
+    Aes,
 }
 
 /// sFlow connector settings.

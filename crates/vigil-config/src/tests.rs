@@ -1041,6 +1041,111 @@ fn snmp_trap_connector_defaults_and_errors() {
 }
 
 #[test]
+fn snmp_trap_v3_users_and_engine_id_are_checked_with_paths() {
+    let dir = std::env::temp_dir().join(format!("vigil-config-snmp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("auth"), "auth-passphrase\n").unwrap();
+    std::fs::write(dir.join("short"), "short\n").unwrap();
+    let auth = format!("${{file:{}}}", dir.join("auth").display());
+    let short = format!("${{file:{}}}", dir.join("short").display());
+    let c = load_str(
+        &format!("version: 1\ncollectors:\n  - id: traps\n    connector:\n      type: snmp_trap\n      listen: 127.0.0.1:1162\n      engine_id: '0x80001f8804766967696c'\n      users:\n        - {{ name: alice, auth_protocol: sha256, auth_passphrase: '{auth}', priv_protocol: aes, priv_passphrase: '{auth}' }}\n        - {{ name: bob }}\n"),
+        "test.yaml",
+        Path::new("."),
+    )
+    .unwrap();
+    let ConnectorConfig::SnmpTrap(t) = &c.collectors[0].connector else {
+        panic!("not snmp_trap");
+    };
+    assert_eq!(
+        t.engine_id.as_deref(),
+        Some(&[0x80, 0x00, 0x1f, 0x88, 0x04, b'v', b'i', b'g', b'i', b'l'][..])
+    );
+    assert_eq!(t.users.len(), 2);
+    assert_eq!(
+        t.users[0].auth.as_ref().map(|a| a.0),
+        Some(SnmpAuthProtocol::Sha256)
+    );
+    assert_eq!(
+        t.users[0].privacy.as_ref().map(|p| p.1.expose()),
+        Some("auth-passphrase")
+    );
+    assert!(t.users[1].auth.is_none() && t.users[1].privacy.is_none());
+
+    let errs = errors(&format!(
+        "version: 1\ncollectors:\n  - id: a\n    connector:\n      type: snmp_trap\n      listen: 127.0.0.1:1163\n      engine_id: '0x8000'\n      users:\n        - {{ name: alice, auth_protocol: md5 }}\n        - {{ name: alice, auth_protocol: sha, auth_passphrase: '{short}' }}\n        - {{ name: carol, priv_protocol: des, priv_passphrase: '${{env:VIGIL_TEST_SNMP_NOT_SET}}' }}\n        - {{ name: dave, auth_passphrase: 'literal-secret' }}\n  - id: b\n    connector: {{ type: snmp_trap, listen: 127.0.0.1:1164, engine_id: 'zz' }}\n"
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let expected = [
+        "collectors[0].connector.engine_id: 2 bytes",
+        "collectors[0].connector.users[0].auth_passphrase: missing",
+        "collectors[0].connector.users[1].name: user 'alice' is already defined at collectors[0].connector.users[0]",
+        "collectors[0].connector.users[1].auth_passphrase: too short",
+        "collectors[0].connector.users[2].priv_passphrase: environment variable VIGIL_TEST_SNMP_NOT_SET is not set",
+        "collectors[0].connector.users[2].priv_protocol: privacy needs authentication",
+        "collectors[0].connector.users[3].auth_passphrase: set without `auth_protocol`",
+        "collectors[1].connector.engine_id: 'zz' is not hex bytes",
+    ];
+    for e in expected {
+        assert!(
+            errs.iter().any(|x| x.starts_with(e)),
+            "missing '{e}' in {errs:#?}"
+        );
+    }
+    assert_eq!(errs.len(), expected.len(), "{errs:#?}");
+}
+
+#[test]
+fn sql_tls_options_and_a_missing_ca_are_listed_with_paths() {
+    let dir = std::env::temp_dir().join(format!("vigil-config-sqltls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("ca.pem"),
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("not-pem.txt"), "hello").unwrap();
+    let ca = dir.join("ca.pem");
+    let c = load_str(
+        &format!("version: 1\ncollectors:\n  - id: db\n    connector:\n      type: sql\n      url: postgres://vigil@db.example/app\n      query: SELECT * FROM t WHERE id > $1 ORDER BY id LIMIT 10\n      cursor_column: id\n      tls: {{ mode: verify_full, ca: '{}' }}\n", ca.display()),
+        "test.yaml",
+        Path::new("."),
+    )
+    .unwrap();
+    let ConnectorConfig::Sql(s) = &c.collectors[0].connector else {
+        panic!("not sql");
+    };
+    assert_eq!(s.tls, Some((SqlTlsMode::VerifyFull, Some(ca.clone()))));
+
+    let missing = dir.join("nowhere/ca.pem");
+    let errs = errors(&format!(
+        "version: 1\ncollectors:\n  - id: a\n    connector: {{ type: sql, url: 'mysql://root@db/app', query: 'SELECT * FROM t WHERE id > ? LIMIT 5', cursor_column: id, tls: {{ mode: verify_ca, ca: '{}' }} }}\n  - id: b\n    connector: {{ type: sql, url: 'sqlite:/tmp/x.db', query: 'SELECT * FROM t WHERE id > ? LIMIT 5', cursor_column: id, tls: {{ mode: require }} }}\n  - id: c\n    connector: {{ type: sql, url: 'postgres://u@db/app', query: 'SELECT * FROM t WHERE id > $1 LIMIT 5', cursor_column: id, tls: {{ mode: prefer, ca: '{}' }} }}\n",
+        missing.display(),
+        dir.join("not-pem.txt").display()
+    ));
+    let expected = [
+        format!(
+            "collectors[0].connector.tls.ca: file {} does not exist",
+            missing.display()
+        ),
+        "collectors[1].connector.tls: SQLite is a local file".to_owned(),
+        format!(
+            "collectors[2].connector.tls.ca: {}: no PEM certificate in it",
+            dir.join("not-pem.txt").display()
+        ),
+        "collectors[2].connector.tls.ca: a CA is only used to verify".to_owned(),
+    ];
+    let _ = std::fs::remove_dir_all(&dir);
+    for e in &expected {
+        assert!(
+            errs.iter().any(|x| x.starts_with(e.as_str())),
+            "missing '{e}' in {errs:#?}"
+        );
+    }
+    assert_eq!(errs.len(), expected.len(), "{errs:#?}");
+}
+
+#[test]
 fn sflow_connector_defaults_and_errors() {
     let c = load_str(
         "version: 1\ncollectors:\n  - id: s\n    connector: { type: sflow, listen: 0.0.0.0:6343 }\n",

@@ -12,8 +12,8 @@ mod bus;
 pub use bus::*;
 mod polled;
 pub use polled::{
-    DEFAULT_FLOW_RECV_BUFFER, NetflowConfig, SflowConfig, SnmpTrapConfig, SqlConfig, SqlCursorType,
-    SqlDriver, sql_driver,
+    DEFAULT_FLOW_RECV_BUFFER, NetflowConfig, SflowConfig, SnmpAuthProtocol, SnmpPrivProtocol,
+    SnmpTrapConfig, SnmpUser, SqlConfig, SqlCursorType, SqlDriver, SqlTlsMode, sql_driver,
 };
 mod files;
 pub use files::{EvtxConfig, FileConfig, JournalConfig, MultilineConfig, StartAt};
@@ -425,6 +425,8 @@ pub struct HttpConfig {
     pub max_connections: usize,
     /// Time allowed for a body to arrive and for room in a full pipeline.
     pub request_timeout: Duration,
+    /// Splunk HEC indexer acknowledgement (channels, `ackId`, `/services/collector/ack`).
+    pub hec_acknowledgements: bool,
 }
 
 impl Default for HttpConfig {
@@ -439,6 +441,7 @@ impl Default for HttpConfig {
             max_event_size: 1 << 20,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             request_timeout: Duration::from_secs(30),
+            hec_acknowledgements: false,
         }
     }
 }
@@ -1374,6 +1377,7 @@ fn check_collectors(v: &mut V<'_>, raw: &[RawCollector]) -> Vec<CollectorConfig>
                     request_timeout: v
                         .opt_duration(&format!("{cp}.request_timeout"), &h.request_timeout)
                         .unwrap_or(d.request_timeout),
+                    hec_acknowledgements: h.hec_acknowledgements,
                 })
             }
             RawConnector::Nats(n) => {

@@ -139,6 +139,7 @@ async fn nats(n: usize) {
             max_in_flight: 8,
             ack_wait: Duration::from_secs(30),
             dedup_ids: 100_000,
+            state_dir: Default::default(),
         })),
         src,
     );

@@ -13,7 +13,7 @@
 //! log files), [`nats`] (a JetStream durable consumer that acknowledges only what the pipeline
 //! reports durable, see [`vigil_pipeline::Ack`]), [`sql`] (polling PostgreSQL, MySQL/MariaDB
 //! and SQLite with a durable cursor), [`netflow`] (NetFlow v5/v9 and IPFIX over UDP), [`sflow`]
-//! (sFlow v5) and [`snmp_trap`] (SNMP v1/v2c traps), each in its own module. The crate also holds the destinations that speak the same protocols outwards
+//! (sFlow v5) and [`snmp_trap`] (SNMP v1, v2c and v3 traps and informs), each in its own module. The crate also holds the destinations that speak the same protocols outwards
 //! ([`forward`]: syslog, HTTP, NATS), which `vigil up` runs behind a disk buffer.
 //!
 //! The configuration types users write (YAML) live in `vigil-config`; they are validated into

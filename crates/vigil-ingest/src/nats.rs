@@ -8,11 +8,20 @@
 //! answers they will not be. A message never acknowledged (Vigil stopped, the server
 //! restarted, the acknowledgement lost) is redelivered after the consumer's `ack_wait`. A
 //! redelivery of a message already stored is recognized by its id, the `Nats-Msg-Id` header
-//! or else the stream sequence, among the last `dedup_ids` stored (counted as drop
+//! or else the stream sequence with the message's publication time (so that a stream deleted
+//! and made anew does not alias old ids), among the last `dedup_ids` stored (counted as drop
 //! `duplicate`, and acknowledged); a redelivery of a message still in the pipeline waits for
-//! the first delivery's answer. The remembered ids live in memory: a redelivery after Vigil
-//! itself restarted is stored again unless the stream's own duplicate window (for publishers
-//! that set `Nats-Msg-Id`) dropped it at publish time.
+//! the first delivery's answer.
+//!
+//! **Across restarts.** The remembered ids are also appended to
+//! `<data_dir>/connectors/<id>/nats_ids.log` *before* the messages are acknowledged, and read
+//! back at start, so a redelivery after Vigil restarted (it stopped after storing a batch and
+//! before the server took the acknowledgement, or the consumer was reset) is still recognized.
+//! The log is rewritten with the last `dedup_ids` ids when it holds twice as many. It is
+//! written without fsync, so it survives a crash of Vigil, not necessarily one of the machine
+//! (the store's own write-ahead log is fsynced every `storage.fsync_interval`: what a machine
+//! crash loses from either side is redelivered). Writing it failing is counted
+//! (`dedup_log`) and de-duplication goes on in memory.
 //!
 //! **Flow control.** At most `max_in_flight` batches are in the pipeline unanswered; beyond,
 //! the connector stops pulling, and the server holds the messages.
@@ -25,7 +34,7 @@
 //! 2.10+ consumer options).
 //!
 //! Metrics (component kind `connector`): `events_in`, `bytes_in`, drop `duplicate`, errors
-//! `connect`, `consume`, `not_durable`, `ack`, gauge `in_flight` (batches).
+//! `connect`, `consume`, `not_durable`, `ack`, `dedup_log`, gauge `in_flight` (batches).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::pin::Pin;
@@ -87,18 +96,87 @@ impl NatsConnector {
     }
 }
 
-/// The ids of messages stored lately, oldest forgotten first.
+/// The ids of messages stored lately, oldest forgotten first, kept in a log file when the
+/// connector has a state directory.
 #[derive(Debug, Default)]
 struct Recent {
     order: VecDeque<SmolStr>,
     set: HashSet<SmolStr>,
     cap: usize,
+    log: Option<IdLog>,
 }
 
+/// The append-only file of stored ids: one per line.
+#[derive(Debug)]
+struct IdLog {
+    path: std::path::PathBuf,
+    file: std::fs::File,
+    lines: usize,
+}
+
+/// The longest id kept (a `Nats-Msg-Id` is a header value; longer ones are not remembered).
+const MAX_ID_LEN: usize = 512;
+
 impl Recent {
-    fn insert(&mut self, id: SmolStr) {
+    /// The window of `cap` ids, read back from `state_dir`'s log (none without a state
+    /// directory or with `cap` 0).
+    fn open(cap: usize, state_dir: &std::path::Path) -> Result<Recent, String> {
+        let mut r = Recent {
+            cap,
+            ..Recent::default()
+        };
+        if cap == 0 || state_dir.as_os_str().is_empty() {
+            return Ok(r);
+        }
+        let path = state_dir.join("nats_ids.log");
+        match std::fs::File::open(&path) {
+            Ok(f) => {
+                use std::io::BufRead as _;
+                for line in std::io::BufReader::new(f).split(b'\n') {
+                    let line = line.map_err(|e| format!("{}: {e}", path.display()))?;
+                    if let Ok(id) = std::str::from_utf8(&line)
+                        && !id.is_empty()
+                        && id.len() <= MAX_ID_LEN
+                    {
+                        r.remember(SmolStr::new(id));
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        }
+        vigil_fs::create_dir_all(state_dir).map_err(|e| format!("{}: {e}", state_dir.display()))?;
+        r.log = Some(
+            r.rewrite(&path)
+                .map_err(|e| format!("{}: {e}", path.display()))?,
+        );
+        Ok(r)
+    }
+
+    /// Writes the window as the new log (temporary file renamed over it) and opens it for
+    /// appending.
+    fn rewrite(&self, path: &std::path::Path) -> std::io::Result<IdLog> {
+        use std::io::Write as _;
+        let tmp = path.with_extension("log.tmp");
+        let mut f = std::io::BufWriter::new(vigil_fs::create(&tmp)?);
+        for id in &self.order {
+            f.write_all(id.as_bytes())?;
+            f.write_all(b"\n")?;
+        }
+        f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        let file = vigil_fs::options().append(true).open(path)?;
+        Ok(IdLog {
+            path: path.to_path_buf(),
+            file,
+            lines: self.order.len(),
+        })
+    }
+
+    /// Remembers `id` in memory; false when it was known.
+    fn remember(&mut self, id: SmolStr) -> bool {
         if self.cap == 0 || !self.set.insert(id.clone()) {
-            return;
+            return false;
         }
         self.order.push_back(id);
         while self.order.len() > self.cap {
@@ -106,6 +184,33 @@ impl Recent {
                 self.set.remove(&old);
             }
         }
+        true
+    }
+
+    /// Remembers the ids of a stored batch, in memory and in the log, before the batch is
+    /// acknowledged.
+    fn insert_all(&mut self, ids: impl IntoIterator<Item = SmolStr>) -> std::io::Result<()> {
+        use std::io::Write as _;
+        let mut text = Vec::new();
+        for id in ids {
+            if id.len() <= MAX_ID_LEN && !id.contains('\n') && self.remember(id.clone()) {
+                text.extend_from_slice(id.as_bytes());
+                text.push(b'\n');
+            }
+        }
+        let Some(log) = &mut self.log else {
+            return Ok(());
+        };
+        if text.is_empty() {
+            return Ok(());
+        }
+        log.file.write_all(&text)?;
+        log.lines += text.iter().filter(|b| **b == b'\n').count();
+        if log.lines > self.cap.saturating_mul(2) {
+            let path = log.path.clone();
+            self.log = Some(self.rewrite(&path)?);
+        }
+        Ok(())
     }
 }
 
@@ -120,9 +225,13 @@ fn message_id(m: &jetstream::Message) -> Option<SmolStr> {
     {
         return Some(SmolStr::new(id));
     }
-    m.info()
-        .ok()
-        .map(|i| SmolStr::new(format!("#{}", i.stream_sequence)))
+    m.info().ok().map(|i| {
+        SmolStr::new(format!(
+            "#{}@{}",
+            i.stream_sequence,
+            i.published.unix_timestamp_nanos()
+        ))
+    })
 }
 
 type Answer = (bool, Vec<(Option<SmolStr>, jetstream::Message)>);
@@ -204,14 +313,20 @@ impl State {
         if !durable {
             self.ctx.metrics.error("not_durable", 1);
         }
+        // remembered (and logged) before any is acknowledged
+        if durable
+            && let Err(e) = self
+                .recent
+                .insert_all(msgs.iter().filter_map(|(id, _)| id.clone()))
+        {
+            self.ctx.metrics.error("dedup_log", 1);
+            tracing::warn!(source = %self.ctx.source.id, error = %e, "NATS de-duplication log not written; de-duplicating in memory");
+        }
         for (id, m) in msgs {
             let dups = id
                 .as_ref()
                 .and_then(|id| self.in_flight.remove(id))
                 .unwrap_or_default();
-            if durable && let Some(id) = id {
-                self.recent.insert(id);
-            }
             let kind = if durable {
                 AckKind::Ack
             } else {
@@ -235,11 +350,10 @@ impl Connector for NatsConnector {
             let cfg = self.config;
             let gauge = ctx.metrics.gauge("in_flight");
             let mut shutdown = ctx.shutdown.clone();
+            let recent = Recent::open(cfg.dedup_ids, &cfg.state_dir)
+                .map_err(|e| ComponentError::new(&ctx.metrics, e))?;
             let mut st = State {
-                recent: Recent {
-                    cap: cfg.dedup_ids,
-                    ..Recent::default()
-                },
+                recent,
                 cfg,
                 ctx,
                 in_flight: HashMap::new(),

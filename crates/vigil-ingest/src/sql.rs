@@ -33,6 +33,13 @@
 //! `message_column` to `message`; the `sql` normalizer pack (the default for this connector)
 //! maps those and keeps every column as `original.<column>`.
 //!
+//! # TLS
+//!
+//! `tls.mode` and `tls.ca` become PostgreSQL's `sslmode`/`sslrootcert` and MySQL's
+//! `ssl-mode`/`ssl-ca` (rustls with ring, webpki roots when no CA is given); a server that does
+//! not offer TLS under `require` or stricter, or a certificate that does not verify, is a
+//! connection error at start (and in `vigil validate`).
+//!
 //! # Failures
 //!
 //! The first connection is made at start: a database that cannot be reached (or a wrong
@@ -49,11 +56,11 @@ use bytes::Bytes;
 use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use futures_util::TryStreamExt;
 use serde_json::{Map, Value};
-use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlRow};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlRow, MySqlSslMode};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow, PgSslMode};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
 use sqlx::{Column, Row, TypeInfo, ValueRef};
-use vigil_config::{SqlConfig, SqlCursorType, SqlDriver};
+use vigil_config::{SqlConfig, SqlCursorType, SqlDriver, SqlTlsMode};
 use vigil_event::Timestamp;
 use vigil_pipeline::{
     Ack, AckWait, BoxFuture, ComponentError, Connector, ConnectorContext, RawBatch, RawRecord,
@@ -118,13 +125,41 @@ impl SqlConnector {
             reason: format!("{}: {e}", redact(url)),
         };
         let options = match settings.driver {
-            SqlDriver::Postgres => Options::Pg(PgConnectOptions::from_str(url).map_err(bad)?),
+            SqlDriver::Postgres => {
+                let mut o = PgConnectOptions::from_str(url).map_err(bad)?;
+                if let Some((mode, ca)) = &settings.tls {
+                    o = o.ssl_mode(match mode {
+                        SqlTlsMode::Disable => PgSslMode::Disable,
+                        SqlTlsMode::Prefer => PgSslMode::Prefer,
+                        SqlTlsMode::Require => PgSslMode::Require,
+                        SqlTlsMode::VerifyCa => PgSslMode::VerifyCa,
+                        SqlTlsMode::VerifyFull => PgSslMode::VerifyFull,
+                    });
+                    if let Some(ca) = ca {
+                        o = o.ssl_root_cert(ca.clone());
+                    }
+                }
+                Options::Pg(o)
+            }
             SqlDriver::MySql => {
                 // sqlx knows the scheme `mysql` only; MariaDB speaks the same protocol
                 let url = url
                     .strip_prefix("mariadb:")
                     .map_or_else(|| url.to_owned(), |r| format!("mysql:{r}"));
-                Options::My(MySqlConnectOptions::from_str(&url).map_err(bad)?)
+                let mut o = MySqlConnectOptions::from_str(&url).map_err(bad)?;
+                if let Some((mode, ca)) = &settings.tls {
+                    o = o.ssl_mode(match mode {
+                        SqlTlsMode::Disable => MySqlSslMode::Disabled,
+                        SqlTlsMode::Prefer => MySqlSslMode::Preferred,
+                        SqlTlsMode::Require => MySqlSslMode::Required,
+                        SqlTlsMode::VerifyCa => MySqlSslMode::VerifyCa,
+                        SqlTlsMode::VerifyFull => MySqlSslMode::VerifyIdentity,
+                    });
+                    if let Some(ca) = ca {
+                        o = o.ssl_ca(ca.clone());
+                    }
+                }
+                Options::My(o)
             }
             SqlDriver::Sqlite => Options::Lite(SqliteConnectOptions::from_str(url).map_err(bad)?),
         };

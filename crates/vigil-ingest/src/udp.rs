@@ -65,6 +65,15 @@ impl LazyUdp {
         }])
     }
 
+    /// Binds (once) and gives a second handle on the socket, for answers to senders (SNMP
+    /// informs).
+    pub(crate) fn reply_socket(&mut self) -> Result<std::net::UdpSocket, String> {
+        let b = self.bind().map_err(|e| e.to_string())?;
+        b.socket
+            .try_clone()
+            .map_err(|e| format!("{}: {e}", b.local))
+    }
+
     /// Binds (once), then receives datagrams until shutdown, with the kernel's drops counted:
     /// `decode` turns each datagram (payload, sender, receive time) into records; what one
     /// wake-up reads (up to [`DATAGRAMS_PER_BATCH`]) is sent as one batch. At shutdown what the

@@ -265,3 +265,113 @@ async fn https_with_the_syslog_connectors_tls_settings() {
     r.task.await.unwrap().unwrap();
     assert_eq!(metrics.snapshot().errors.get("tls_handshake"), Some(&1));
 }
+
+/// HEC indexer acknowledgement: a channel is required, each request gets the channel's next
+/// `ackId`, which `/services/collector/ack` reports `true` only once the pipeline answered the
+/// request's batch durable (here the test plays the pipeline), and only once.
+#[tokio::test]
+async fn hec_ack_ids_turn_true_when_the_batch_is_durable() {
+    let r = start(
+        HttpSettings {
+            hec_acknowledgements: true,
+            ..settings()
+        },
+        16,
+    );
+    let auth = format!("Authorization: Splunk {TOKEN}");
+    let channel = "FE0ECFAD-13D5-401B-847D-77833BD77131";
+    let (status, _, body) = request(
+        r.addr,
+        &format!("POST /services/collector/event HTTP/1.1\r\n{auth}"),
+        b"{\"event\":\"no channel\"}",
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("\"code\":10"), "{body}");
+    assert!(r.rx.is_empty(), "refused whole");
+
+    let ack_query = |ids: &str| {
+        let (addr, auth) = (r.addr, auth.clone());
+        let body = format!("{{\"acks\":[{ids}]}}");
+        async move {
+            let (status, _, body) = request(
+                addr,
+                &format!(
+                    "POST /services/collector/ack HTTP/1.1\r\n{auth}\r\nX-Splunk-Request-Channel: {channel}"
+                ),
+                body.as_bytes(),
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+            serde_json::from_str::<serde_json::Value>(&body).unwrap()["acks"].clone()
+        }
+    };
+
+    // two requests: the header channel, then the query-string channel (raw endpoint)
+    let (status, _, body) = request(
+        r.addr,
+        &format!(
+            "POST /services/collector/event HTTP/1.1\r\n{auth}\r\nX-Splunk-Request-Channel: {channel}"
+        ),
+        b"{\"event\":\"first\"}{\"event\":\"second\"}",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"text": "Success", "code": 0, "ackId": 0})
+    );
+    let (status, _, body) = request(
+        r.addr,
+        &format!("POST /services/collector/raw?channel={channel} HTTP/1.1\r\n{auth}"),
+        b"raw line\n",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"ackId\":1"), "{body}");
+
+    let first = r.rx.recv_async().await.unwrap();
+    let second = r.rx.recv_async().await.unwrap();
+    assert_eq!(first.records.len(), 2);
+    assert_eq!(second.records.len(), 1);
+    assert_eq!(
+        ack_query("0,1,2").await,
+        serde_json::json!({"0": false, "1": false, "2": false}),
+        "nothing is durable before the pipeline says so"
+    );
+    first.ack.unwrap().answer(true);
+    second.ack.unwrap().answer(false);
+    // the answer reaches the ack table through a task: poll (bounded) for it
+    let mut acks = serde_json::Value::Null;
+    for _ in 0..500 {
+        acks = ack_query("0").await;
+        if acks["0"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(acks, serde_json::json!({"0": true}));
+    assert_eq!(
+        ack_query("0,1").await,
+        serde_json::json!({"0": false, "1": false}),
+        "reported once; a batch that is not durable never turns true"
+    );
+
+    // without the setting the ack endpoint says so
+    let plain = start(settings(), 4);
+    let (status, _, body) = request(
+        plain.addr,
+        &format!(
+            "POST /services/collector/ack HTTP/1.1\r\n{auth}\r\nX-Splunk-Request-Channel: {channel}"
+        ),
+        b"{\"acks\":[0]}",
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("\"code\":14"), "{body}");
+    for r in [r, plain] {
+        r.shutdown.trigger();
+        let _ = tokio::time::timeout(Duration::from_secs(30), r.task).await;
+    }
+}

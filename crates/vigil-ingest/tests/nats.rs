@@ -25,6 +25,7 @@ fn config(url: String) -> NatsConfig {
         max_in_flight: 4,
         ack_wait: Duration::from_secs(3),
         dedup_ids: 100_000,
+        state_dir: Default::default(),
     }
 }
 
@@ -100,4 +101,98 @@ async fn every_message_is_stored_once_across_a_server_restart() {
     assert!(twice.is_empty(), "stored more than once: {twice:?}");
     let m = tel.component("connector", "src").snapshot();
     assert_eq!(m.events_in, 6000, "{m:?}");
+}
+
+/// De-duplication across a restart of Vigil: everything is stored and acknowledged, Vigil
+/// stops, the durable consumer is reset so that the server redelivers every message (what it
+/// does when acknowledgements were lost while Vigil was down), and Vigil starts again with
+/// the same state directory: the redeliveries are recognized (by `Nats-Msg-Id`, and by
+/// stream sequence for messages without one) and nothing is stored twice; messages published
+/// meanwhile are stored once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redeliveries_after_a_vigil_restart_are_not_stored_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(server) = NatsServer::start(&dir.path().join("nats")) else {
+        return;
+    };
+    let client = async_nats::connect(server.url()).await.unwrap();
+    let js = jetstream::new(client);
+    let stream = js
+        .create_stream(jetstream::stream::Config {
+            name: "EVENTS".into(),
+            subjects: vec!["events.>".into()],
+            storage: jetstream::stream::StorageType::File,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    publish(&js, 0..1000).await;
+    let state = dir.path().join("state");
+    let cfg = NatsConfig {
+        state_dir: state.clone(),
+        ..config(server.url())
+    };
+    let key = |s: &str| s.strip_prefix("msg-").map(str::to_owned);
+
+    // first run: all 1000 stored and acknowledged
+    let out = Collect::default();
+    let got = out.0.clone();
+    let tel = Telemetry::new();
+    let running = pipeline(
+        Box::new(NatsConnector::new(cfg.clone())),
+        Box::new(out),
+        &tel,
+    );
+    assert!(
+        wait_for(Duration::from_secs(60), || {
+            count_ids(&got.lock().unwrap(), key).len() == 1000
+        })
+        .await
+    );
+    // every message acknowledged: nothing pending on the consumer
+    let mut consumer: jetstream::consumer::PullConsumer =
+        stream.get_consumer("vigil").await.unwrap();
+    let mut acked = false;
+    for _ in 0..200 {
+        let info = consumer.info().await.unwrap();
+        if info.num_ack_pending == 0 && info.num_pending == 0 {
+            acked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(acked, "the first run acknowledged everything");
+    running.stop().await.unwrap();
+    assert!(state.join("nats_ids.log").exists());
+
+    // the consumer is reset: the server will deliver all 1000 again
+    stream.delete_consumer("vigil").await.unwrap();
+    publish(&js, 1000..1200).await;
+
+    // second run, same state directory
+    let out = Collect::default();
+    let got2 = out.0.clone();
+    let tel = Telemetry::new();
+    let running = pipeline(Box::new(NatsConnector::new(cfg)), Box::new(out), &tel);
+    let m = tel.component("connector", "src");
+    assert!(
+        wait_for(Duration::from_secs(60), || {
+            let s = m.snapshot();
+            s.drops.get("duplicate").copied().unwrap_or(0) == 1000
+                && count_ids(&got2.lock().unwrap(), key).len() == 200
+        })
+        .await,
+        "{:?} with {} stored",
+        m.snapshot(),
+        got2.lock().unwrap().len()
+    );
+    running.stop().await.unwrap();
+    let mut all = got.lock().unwrap().clone();
+    all.extend(got2.lock().unwrap().iter().cloned());
+    let counts = count_ids(&all, key);
+    assert_eq!(counts.len(), 1200);
+    let twice: Vec<_> = counts.iter().filter(|(_, c)| **c > 1).collect();
+    assert!(twice.is_empty(), "stored more than once: {twice:?}");
+    drop(consumer);
+    drop(server);
 }

@@ -4,7 +4,13 @@
 //!   v2c inform: the trap OID, its name, enterprise, generic/specific trap, uptime, agent
 //!   address and every varbind (named by the built-in and configured `oid_names`) must arrive;
 //!   the community must not.
-//! * An SNMPv3 trap (noAuthNoPriv) is stored raw and counted as `unsupported_version`.
+//! * An SNMPv3 trap from a user that is not configured is stored raw and counted as
+//!   `unknown_user`.
+//! * SNMPv3 traps with USM authentication (MD5, SHA-1, SHA-256) and privacy (AES-128, DES)
+//!   from configured users decode like v2c ones; a wrong passphrase, a wrong privacy
+//!   passphrase and the wrong security level are stored raw and counted.
+//! * Informs, v2c and v3 (authPriv, after `snmpinform`'s engine discovery), are answered with
+//!   a Response PDU: `snmpinform` exits 0 only when it got one.
 //! * Garbage datagrams are kept raw, marked and counted; the connector never stops on them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -16,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use vigil_config::SnmpTrapConfig;
+use vigil_config::{Secret, SnmpAuthProtocol, SnmpPrivProtocol, SnmpTrapConfig, SnmpUser};
 use vigil_ingest::snmp_trap::SnmpTrapConnector;
 use vigil_pipeline::{
     ComponentError, ComponentMetrics, Connector, ConnectorContext, RawBatch, RawRecord, Shutdown,
@@ -34,6 +40,18 @@ struct Running {
 }
 
 fn start() -> Running {
+    start_with(Vec::new())
+}
+
+fn user(name: &str, auth: Option<SnmpAuthProtocol>, privacy: Option<SnmpPrivProtocol>) -> SnmpUser {
+    SnmpUser {
+        name: name.into(),
+        auth: auth.map(|p| (p, Secret::literal("auth-passphrase-1"))),
+        privacy: privacy.map(|p| (p, Secret::literal("priv-passphrase-2"))),
+    }
+}
+
+fn start_with(users: Vec<SnmpUser>) -> Running {
     let mut oid_names = BTreeMap::new();
     oid_names.insert(
         "1.3.6.1.4.1.8072.2.3.0.1".to_owned(),
@@ -47,6 +65,9 @@ fn start() -> Running {
         listen: "127.0.0.1:0".parse().unwrap(),
         udp_recv_buffer: 1 << 20,
         oid_names,
+        users,
+        engine_id: None,
+        state_dir: Default::default(),
     });
     let addr = connector.listen().unwrap()[0].addr;
     let (tx, rx) = flume::bounded(1024);
@@ -117,15 +138,12 @@ fn snmptrap_available() -> bool {
 /// Runs `snmptrap ARGS` against the connector (numeric OIDs, no MIBs loaded).
 fn snmptrap(addr: SocketAddr, args: &[&str]) {
     let (opts, rest) = args.split_at(args.iter().position(|a| *a == "--").unwrap());
-    let out = Command::new("snmptrap")
-        .env("MIBS", "")
-        .env("HOME", std::env::temp_dir())
-        .args(["-m", "", "-r", "0", "-t", "1"])
-        .args(opts)
-        .arg(format!("udp:{addr}"))
-        .args(&rest[1..])
-        .output()
-        .unwrap();
+    let out = net_snmp("snmptrap", |c| {
+        c.args(["-m", "", "-r", "0", "-t", "1"])
+            .args(opts)
+            .arg(format!("udp:{addr}"))
+            .args(&rest[1..]);
+    });
     // an inform without an answer times out; the datagram has been sent
     let informed = opts.contains(&"-Ci");
     assert!(
@@ -133,6 +151,41 @@ fn snmptrap(addr: SocketAddr, args: &[&str]) {
         "snmptrap {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A net-snmp command with its persistent state (engine boots, cached engine IDs) in a
+/// directory of its own, run to completion; the directory is removed.
+fn net_snmp(cmd: &str, f: impl FnOnce(&mut Command)) -> std::process::Output {
+    static RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let state = std::env::temp_dir().join(format!("vigil-snmp-test-{}-{n}", std::process::id()));
+    let mut c = Command::new(cmd);
+    c.env("MIBS", "")
+        .env("HOME", &state)
+        .env("SNMP_PERSISTENT_DIR", &state)
+        .env("SNMPCONFPATH", &state);
+    f(&mut c);
+    let out = c.output().unwrap();
+    let _ = std::fs::remove_dir_all(&state);
+    out
+}
+
+/// Runs `snmpinform ARGS` against the connector: `true` when it got the Response.
+fn snmpinform(addr: SocketAddr, args: &[&str]) -> bool {
+    let (opts, rest) = args.split_at(args.iter().position(|a| *a == "--").unwrap());
+    let out = net_snmp("snmpinform", |c| {
+        c.args(["-m", "", "-r", "1", "-t", "3"])
+            .args(opts)
+            .arg(format!("udp:{addr}"))
+            .args(&rest[1..]);
+    });
+    if !out.status.success() {
+        eprintln!(
+            "snmpinform {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    out.status.success()
 }
 
 fn object(r: &RawRecord) -> BTreeMap<String, Value> {
@@ -154,7 +207,8 @@ fn no_community(r: &RawRecord) {
     );
 }
 
-#[tokio::test]
+// informs: snmpinform blocks a thread while the connector answers on another
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snmptrap_v1_and_v2c_traps_become_records() {
     if !snmptrap_available() {
         return;
@@ -283,25 +337,28 @@ async fn snmptrap_v1_and_v2c_traps_become_records() {
     );
     assert_eq!(o["snmp.varbinds.1.3.6.1.4.1.99999.4_name"], "coldStart");
 
-    // v2c inform (not answered: snmptrap gives up after its one-second timeout)
-    snmptrap(
+    // v2c inform: answered with a Response, so snmpinform succeeds
+    assert!(snmpinform(
         r.addr,
         &[
             "-v",
             "2c",
-            "-Ci",
             "-c",
             "s3cret-community",
             "--",
             "",
             "1.3.6.1.6.3.1.1.5.5",
+            "1.3.6.1.2.1.1.5.0",
+            "s",
+            "core-sw1",
         ],
-    );
+    ));
     let o = object(&r.next().await);
     assert_eq!(o["snmp.pdu_type"], "inform");
     assert_eq!(o["snmp.trap.name"], "authenticationFailure");
+    assert_eq!(o["snmp.varbinds.sysName.0"], "core-sw1");
 
-    // v3 noAuthNoPriv: not decoded, stored raw and counted
+    // v3 from a user that is not configured: stored raw and counted
     snmptrap(
         r.addr,
         &[
@@ -322,12 +379,157 @@ async fn snmptrap_v1_and_v2c_traps_become_records() {
     assert!(
         rec.transport_error
             .as_deref()
-            .is_some_and(|e| e.contains("version 3")),
+            .is_some_and(|e| e.contains("unknown_user")),
         "{:?}",
         rec.transport_error
     );
-    assert_eq!(r.errors("unsupported_version"), 1);
+    assert_eq!(r.errors("unknown_user"), 1);
     assert_eq!(r.errors("malformed_packet"), 0);
+    r.stop().await;
+}
+
+/// Replaces the value after `flag`.
+fn set_after<'a>(args: &mut [&'a str], flag: &str, value: &'a str) {
+    let i = args.iter().position(|a| *a == flag).unwrap();
+    args[i + 1] = value;
+}
+
+/// The v3 options of `snmptrap`/`snmpinform` for a user.
+fn v3_args<'a>(user: &'a str, level: &'a str, auth: &'a str, privacy: &'a str) -> Vec<&'a str> {
+    let mut a = vec!["-v", "3", "-u", user, "-l", level];
+    if !auth.is_empty() {
+        a.extend(["-a", auth, "-A", "auth-passphrase-1"]);
+    }
+    if !privacy.is_empty() {
+        a.extend(["-x", privacy, "-X", "priv-passphrase-2"]);
+    }
+    a
+}
+
+#[tokio::test]
+async fn snmpv3_traps_are_authenticated_and_decrypted() {
+    if !snmptrap_available() {
+        return;
+    }
+    let r = start_with(vec![
+        user("md5user", Some(SnmpAuthProtocol::Md5), None),
+        user(
+            "aesuser",
+            Some(SnmpAuthProtocol::Sha),
+            Some(SnmpPrivProtocol::Aes),
+        ),
+        user(
+            "desuser",
+            Some(SnmpAuthProtocol::Sha256),
+            Some(SnmpPrivProtocol::Des),
+        ),
+        user("plain", None, None),
+    ]);
+    let sender_engine = "0x8000000001020304";
+    let cases: [(&str, &str, &str, &str); 4] = [
+        ("md5user", "authNoPriv", "MD5", ""),
+        ("aesuser", "authPriv", "SHA", "AES"),
+        ("desuser", "authPriv", "SHA-256", "DES"),
+        ("plain", "noAuthNoPriv", "", ""),
+    ];
+    for (u, level, auth, privacy) in cases {
+        let mut args = v3_args(u, level, auth, privacy);
+        args.extend([
+            "-e",
+            sender_engine,
+            "--",
+            "777",
+            "1.3.6.1.6.3.1.1.5.3",
+            "1.3.6.1.2.1.2.2.1.1.9",
+            "i",
+            "9",
+            "1.3.6.1.2.1.2.2.1.2.9",
+            "s",
+            "uplink",
+        ]);
+        snmptrap(r.addr, &args);
+        let o = object(&r.next().await);
+        assert_eq!(o["snmp.version"], "3", "{u}");
+        assert_eq!(o["snmp.pdu_type"], "trap_v2");
+        assert_eq!(o["snmp.user"], u);
+        assert_eq!(o["snmp.security_level"], level);
+        assert_eq!(o["snmp.engine_id"], "8000000001020304");
+        assert_eq!(o["snmp.uptime"], 777);
+        assert_eq!(o["snmp.trap.name"], "linkDown");
+        assert_eq!(o["snmp.varbinds.ifIndex.9"], 9);
+        assert_eq!(o["snmp.varbinds.ifDescr.9"], "uplink");
+    }
+
+    // refused, kept raw and counted: a wrong passphrase, a wrong privacy passphrase, a lower
+    // security level than the user's
+    let mut wrong_auth = v3_args("aesuser", "authPriv", "SHA", "AES");
+    set_after(&mut wrong_auth, "-A", "not-the-passphrase");
+    let mut wrong_priv = v3_args("aesuser", "authPriv", "SHA", "AES");
+    set_after(&mut wrong_priv, "-X", "not-the-passphrase");
+    let low = v3_args("aesuser", "authNoPriv", "SHA", "");
+    for (mut args, reason) in [
+        (wrong_auth, "authentication_failed"),
+        (wrong_priv, "decryption_failed"),
+        (low, "unsupported_security_level"),
+    ] {
+        args.extend(["-e", sender_engine, "--", "", "1.3.6.1.6.3.1.1.5.1"]);
+        snmptrap(r.addr, &args);
+        let rec = r.next().await;
+        assert!(
+            rec.transport_error
+                .as_deref()
+                .is_some_and(|e| e.contains(reason)),
+            "{reason}: {:?}",
+            rec.transport_error
+        );
+        assert_eq!(r.errors(reason), 1, "{reason}");
+    }
+    r.stop().await;
+}
+
+// informs: snmpinform blocks a thread while the connector answers on another
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snmpv3_informs_are_answered_after_engine_discovery() {
+    if !snmptrap_available() {
+        return;
+    }
+    let r = start_with(vec![
+        user(
+            "aesuser",
+            Some(SnmpAuthProtocol::Sha),
+            Some(SnmpPrivProtocol::Aes),
+        ),
+        user("md5user", Some(SnmpAuthProtocol::Md5), None),
+    ]);
+    for (u, level, auth, privacy) in [
+        ("aesuser", "authPriv", "SHA", "AES"),
+        ("md5user", "authNoPriv", "MD5", ""),
+    ] {
+        let mut args = v3_args(u, level, auth, privacy);
+        args.extend([
+            "--",
+            "4242",
+            "1.3.6.1.6.3.1.1.5.4",
+            "1.3.6.1.2.1.2.2.1.1.2",
+            "i",
+            "2",
+        ]);
+        assert!(snmpinform(r.addr, &args), "{u}: no Response");
+        let o = object(&r.next().await);
+        assert_eq!(o["snmp.version"], "3");
+        assert_eq!(o["snmp.pdu_type"], "inform");
+        assert_eq!(o["snmp.user"], u);
+        assert_eq!(o["snmp.trap.name"], "linkUp");
+        assert_eq!(o["snmp.varbinds.ifIndex.2"], 2);
+    }
+    // answered once each: no retry reached the pipeline
+    assert!(r.rx.is_empty() || r.rx.try_recv().is_ok_and(|b| b.records.is_empty()));
+    // a wrong passphrase gets no Response
+    let mut args = v3_args("aesuser", "authPriv", "SHA", "AES");
+    set_after(&mut args, "-A", "not-the-passphrase");
+    args.extend(["--", "", "1.3.6.1.6.3.1.1.5.1"]);
+    assert!(!snmpinform(r.addr, &args));
+    assert!(r.errors("authentication_failed") >= 1);
     r.stop().await;
 }
 

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use sqlx::Executor as _;
-use vigil_config::{Secret, SqlConfig, SqlCursorType, SqlDriver};
+use vigil_config::{Secret, SqlConfig, SqlCursorType, SqlDriver, SqlTlsMode};
 use vigil_ingest::sql::SqlConnector;
 use vigil_pipeline::{
     ComponentError, ComponentMetrics, Connector, ConnectorContext, RawBatch, Shutdown, SourceInfo,
@@ -134,6 +134,7 @@ fn settings(url: &str, driver: SqlDriver, query: String, cursor_file: &Path) -> 
         timestamp_column: Some("at".into()),
         message_column: Some("msg".into()),
         timeout: Duration::from_secs(10),
+        tls: None,
     }
 }
 
@@ -524,4 +525,96 @@ async fn an_unanswered_batch_is_read_again_after_a_restart() {
     assert_eq!(ids(&again), vec![4, 5]);
     r.nothing_more().await;
     r.stop().await;
+}
+
+/// TLS options reach the drivers, against the real servers: this machine's PostgreSQL serves
+/// TLS (Debian's cluster has `ssl = on` with its snakeoil certificate), MariaDB does not.
+/// PostgreSQL with `require` polls over TLS (the query reports `pg_stat_ssl` of its own
+/// session), with `disable` without; `verify_ca` with a CA that did not sign the server's
+/// certificate fails to connect, naming the certificate. MariaDB with `require` fails, saying
+/// the server has no TLS; with `prefer` it polls.
+#[tokio::test]
+async fn tls_modes_reach_the_drivers() {
+    let pool = sqlx::PgPool::connect(PG).await.unwrap();
+    let ssl: String = sqlx::query_scalar("SHOW ssl")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let query = "SELECT n AS id, (SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()) \
+                 AS tls FROM generate_series(1, 2) n WHERE n > $1 ORDER BY n LIMIT 10"
+        .to_owned();
+    let pg = |mode, ca: Option<std::path::PathBuf>, file: &str| SqlConfig {
+        tls: Some((mode, ca)),
+        timestamp_column: None,
+        message_column: None,
+        ..settings(
+            PG,
+            SqlDriver::Postgres,
+            query.clone(),
+            &dir.path().join(file),
+        )
+    };
+    if ssl == "on" {
+        let r = start(pg(SqlTlsMode::Require, None, "a.json"));
+        let rows = r.rows(2).await;
+        assert_eq!(rows[0]["tls"], true, "{rows:?}");
+        r.stop().await;
+    } else {
+        eprintln!("PostgreSQL has ssl = {ssl}: the TLS session itself is not checked");
+    }
+    let r = start(pg(SqlTlsMode::Disable, None, "b.json"));
+    let rows = r.rows(2).await;
+    assert_eq!(rows[0]["tls"], false, "{rows:?}");
+    r.stop().await;
+
+    // a CA that signed nothing of the server's
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "vigil test unrelated CA");
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, rcgen::KeyPair::generate().unwrap())
+        .unwrap();
+    let ca_path = dir.path().join("ca.pem");
+    std::fs::write(&ca_path, ca.pem()).unwrap();
+    let c = SqlConnector::new(pg(SqlTlsMode::VerifyCa, Some(ca_path.clone()), "c.json")).unwrap();
+    let err = c.check().await.unwrap_err();
+    if ssl == "on" {
+        assert!(
+            err.to_lowercase().contains("certificate") || err.contains("UnknownIssuer"),
+            "{err}"
+        );
+    }
+
+    // MariaDB: no TLS on this server
+    let my = |mode, file: &str| SqlConfig {
+        tls: Some((mode, None)),
+        timestamp_column: None,
+        message_column: None,
+        ..settings(
+            MY,
+            SqlDriver::MySql,
+            "SELECT 1 AS id FROM DUAL WHERE 1 > ? LIMIT 1".to_owned(),
+            &dir.path().join(file),
+        )
+    };
+    let mpool = sqlx::MySqlPool::connect(MY).await.unwrap();
+    let have: Option<(String, String)> = sqlx::query_as("SHOW VARIABLES LIKE 'have_ssl'")
+        .fetch_optional(&mpool)
+        .await
+        .unwrap();
+    let c = SqlConnector::new(my(SqlTlsMode::Require, "d.json")).unwrap();
+    let required = c.check().await;
+    if have.as_ref().is_some_and(|(_, v)| v == "YES") {
+        assert!(required.is_ok(), "{required:?}");
+    } else {
+        let err = required.unwrap_err();
+        assert!(
+            err.to_lowercase().contains("tls") || err.to_lowercase().contains("ssl"),
+            "{err}"
+        );
+    }
+    let c = SqlConnector::new(my(SqlTlsMode::Prefer, "e.json")).unwrap();
+    c.check().await.unwrap();
 }

@@ -1,6 +1,9 @@
 //! Auto-detection: which pack fits a line (`--normalizer auto`) and which fit a sample
 //! (`--suggest`).
 //!
+//! A line that is an event another Vigil forwarded (its destinations' nested ECS JSON) is
+//! taken back field for field ([`crate::from_forwarded`]) before any pack is asked.
+//!
 //! Per line, the packs whose `detect` condition accepts the raw line are tried in library
 //! order; the first that parses it without error wins. A line no pack claims goes to the
 //! `generic` pack, which still finds the timestamp, host and message of common plain-text
@@ -28,6 +31,9 @@ use crate::tree::{Normalizer, new_event, trim_eol, utf8_lossy};
 
 /// The name of the fallback pack.
 pub const GENERIC: &str = "generic";
+
+/// What `auto` names an event forwarded by another Vigil (see [`crate::from_forwarded`]).
+pub const FORWARDED: &str = "vigil_forwarded";
 
 /// `--normalizer auto`: the best-guess pack per line.
 #[derive(Debug, Clone)]
@@ -76,6 +82,10 @@ impl AutoNormalizer {
             received: rec.received,
         };
         let blank = new_event(source, rec);
+        // an event another Vigil forwarded: taken back as it was, not wrapped again
+        if let Some(ev) = crate::forwarded::from_forwarded(&blank, &text) {
+            return (ev, Some(SmolStr::new_static(FORWARDED)));
+        }
         let view = rfc3164_view(&text);
         for n in &self.candidates {
             if !n.detects(&blank, &text) && !view.as_deref().is_some_and(|v| n.detects(&blank, v)) {

@@ -32,12 +32,14 @@
 mod auto;
 pub mod convert;
 pub mod def;
+mod forwarded;
 mod library;
 pub mod parser;
 mod syslog;
 mod tree;
 
 pub use auto::{AutoNormalizer, GENERIC, Suggestion, rfc3164_view, suggest};
+pub use forwarded::from_forwarded;
 pub use library::{DefinitionError, DefinitionErrors, Library, shipped_packs};
 pub use parser::{ParseContext, ParseError};
 

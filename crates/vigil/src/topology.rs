@@ -193,13 +193,13 @@ pub fn set_state_dir(c: &mut ConnectorConfig, data_dir: &std::path::Path, id: &s
     match c {
         ConnectorConfig::File(f) => f.state_dir = dir,
         ConnectorConfig::Evtx(e) => e.state_dir = dir,
+        ConnectorConfig::SnmpTrap(t) => t.state_dir = dir,
+        ConnectorConfig::Nats(n) => n.state_dir = dir,
         ConnectorConfig::Syslog(_)
         | ConnectorConfig::Http(_)
-        | ConnectorConfig::Nats(_)
         | ConnectorConfig::Sql(_)
         | ConnectorConfig::Netflow(_)
         | ConnectorConfig::Sflow(_)
-        | ConnectorConfig::SnmpTrap(_)
         | ConnectorConfig::Kafka(_) => {}
     }
 }

@@ -33,6 +33,9 @@ pub struct NatsConfig {
     pub ack_wait: Duration,
     /// Ids of stored messages remembered against redeliveries.
     pub dedup_ids: usize,
+    /// Where the remembered ids are kept across restarts; filled in by the topology
+    /// (`<data_dir>/connectors/<id>`). Empty: in memory only.
+    pub state_dir: PathBuf,
 }
 
 /// How a NATS client authenticates.
@@ -280,6 +283,7 @@ pub(super) fn nats_connector(v: &mut V<'_>, cp: &str, n: &RawNats) -> NatsConfig
             0,
             100_000_000,
         ),
+        state_dir: PathBuf::new(),
     }
 }
 

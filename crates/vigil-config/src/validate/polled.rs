@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::V;
+pub use crate::raw::RawSqlTlsMode as SqlTlsMode;
 use crate::raw::{RawNetflow, RawSnmpTrap, RawSql};
+pub use crate::raw::{
+    RawSnmpAuthProtocol as SnmpAuthProtocol, RawSnmpPrivProtocol as SnmpPrivProtocol,
+};
 
 /// Which database an `sql` connector polls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +59,8 @@ pub struct SqlConfig {
     pub message_column: Option<String>,
     /// Connection and query timeout.
     pub timeout: Duration,
+    /// TLS to the server: the mode and the CA file (checked to exist).
+    pub tls: Option<(SqlTlsMode, Option<PathBuf>)>,
 }
 
 /// Validated settings of a `netflow` connector.
@@ -80,6 +86,24 @@ pub struct SnmpTrapConfig {
     /// The configured OID names (dotted numeric OID without a leading dot → name), added to
     /// the connector's built-in names (a configured name wins).
     pub oid_names: std::collections::BTreeMap<String, String>,
+    /// The SNMPv3 users.
+    pub users: Vec<SnmpUser>,
+    /// The configured engine ID (5 to 32 bytes), else one kept in `state_dir`.
+    pub engine_id: Option<Vec<u8>>,
+    /// Where the engine ID and boot counter are kept; filled in by the topology
+    /// (`<data_dir>/connectors/<id>`).
+    pub state_dir: PathBuf,
+}
+
+/// A validated SNMPv3 user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnmpUser {
+    /// The user name.
+    pub name: String,
+    /// Authentication protocol and passphrase; `None`: noAuthNoPriv.
+    pub auth: Option<(SnmpAuthProtocol, crate::Secret)>,
+    /// Privacy protocol and passphrase (only with `auth`).
+    pub privacy: Option<(SnmpPrivProtocol, crate::Secret)>,
 }
 
 /// Validated settings of an `sflow` connector.
@@ -232,6 +256,35 @@ pub(super) fn check_sql(v: &mut V<'_>, cp: &str, s: &RawSql) -> SqlConfig {
         }
         c => c.clone(),
     };
+    let tls = s.tls.as_ref().map(|t| {
+        if driver == SqlDriver::Sqlite {
+            v.p.add(
+                format!("{cp}.tls"),
+                "SQLite is a local file: it has no TLS; remove `tls`",
+            );
+        }
+        let ca = t.ca.as_deref().map(|c| {
+            let path = format!("{cp}.tls.ca");
+            let p = v.file(&path, c);
+            if p.is_file() {
+                match crate::read_file_capped(&p, 4 << 20) {
+                    Ok(b) if !b.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") => {
+                        v.p.add(path, format!("{}: no PEM certificate in it", p.display()));
+                    }
+                    Ok(_) => {}
+                    Err(e) => v.p.add(path, format!("{}: {e}", p.display())),
+                }
+            }
+            p
+        });
+        if ca.is_some() && matches!(t.mode, SqlTlsMode::Disable | SqlTlsMode::Prefer) {
+            v.p.add(
+                format!("{cp}.tls.ca"),
+                "a CA is only used to verify: set `mode: verify_ca` or `verify_full`",
+            );
+        }
+        (t.mode, ca)
+    });
     let timestamp_column = nonempty(v, "timestamp_column", &s.timestamp_column);
     let message_column = nonempty(v, "message_column", &s.message_column);
     SqlConfig {
@@ -252,6 +305,7 @@ pub(super) fn check_sql(v: &mut V<'_>, cp: &str, s: &RawSql) -> SqlConfig {
         timestamp_column,
         message_column,
         timeout,
+        tls,
     }
 }
 
@@ -320,6 +374,35 @@ pub(super) fn check_snmp_trap(
         }
         oid_names.insert(bare.to_owned(), name.to_owned());
     }
+    let users = check_snmp_users(v, cp, t);
+    let engine_id = t.engine_id.as_deref().and_then(|e| {
+        let path = format!("{cp}.engine_id");
+        let hex = e.trim().trim_start_matches("0x").trim_start_matches("0X");
+        let bytes = hex
+            .len()
+            .is_multiple_of(2)
+            .then(|| {
+                (0..hex.len())
+                    .step_by(2)
+                    .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+                    .collect::<Option<Vec<u8>>>()
+            })
+            .flatten();
+        match bytes {
+            Some(b) if (5..=32).contains(&b.len()) => Some(b),
+            Some(b) => {
+                v.p.add(path, format!("{} bytes: an engine ID has 5 to 32", b.len()));
+                None
+            }
+            None => {
+                v.p.add(
+                    path,
+                    format!("'{e}' is not hex bytes; write it as 0x80001f8804766967696c"),
+                );
+                None
+            }
+        }
+    });
     let cfg = SnmpTrapConfig {
         listen: listen.unwrap_or(SocketAddr::from(([127, 0, 0, 1], 162))),
         udp_recv_buffer: v.size(
@@ -330,8 +413,87 @@ pub(super) fn check_snmp_trap(
             1 << 30,
         ) as usize,
         oid_names,
+        users,
+        engine_id,
+        state_dir: PathBuf::new(),
     };
     (listen, cfg)
+}
+
+/// The v3 users of an `snmp_trap` connector, every problem listed under
+/// `<cp>.users[i].<key>`.
+fn check_snmp_users(v: &mut V<'_>, cp: &str, t: &RawSnmpTrap) -> Vec<SnmpUser> {
+    let mut users = Vec::new();
+    let mut seen = std::collections::HashMap::new();
+    for (i, u) in t.users.iter().enumerate() {
+        let up = format!("{cp}.users[{i}]");
+        let name = u.name.trim();
+        if name.is_empty() || name.len() > 32 {
+            v.p.add(
+                format!("{up}.name"),
+                "a user name has 1 to 32 characters (RFC 3414)",
+            );
+        } else if let Some(prev) = seen.insert(name.to_owned(), i) {
+            v.p.add(
+                format!("{up}.name"),
+                format!("user '{name}' is already defined at {cp}.users[{prev}]"),
+            );
+        }
+        let mut passphrase = |key: &str, r: &Option<String>, wanted: bool| match (r, wanted) {
+            (None, true) => {
+                v.p.add(
+                    format!("{up}.{key}"),
+                    "missing: write a reference, `${env:NAME}` or `${file:PATH}`",
+                );
+                None
+            }
+            (Some(_), false) => {
+                let proto = key.replace("passphrase", "protocol");
+                v.p.add(
+                    format!("{up}.{key}"),
+                    format!("set without `{proto}`: name the protocol it is for"),
+                );
+                None
+            }
+            (None, false) => None,
+            (Some(r), true) => match crate::Secret::resolve(r, v.base) {
+                Ok(s) if s.expose().len() < 8 => {
+                    v.p.add(
+                        format!("{up}.{key}"),
+                        "too short: a USM passphrase has at least 8 characters",
+                    );
+                    None
+                }
+                Ok(s) => Some(s),
+                Err(e) => {
+                    v.p.add(format!("{up}.{key}"), e);
+                    None
+                }
+            },
+        };
+        let auth_key = passphrase(
+            "auth_passphrase",
+            &u.auth_passphrase,
+            u.auth_protocol.is_some(),
+        );
+        let priv_key = passphrase(
+            "priv_passphrase",
+            &u.priv_passphrase,
+            u.priv_protocol.is_some(),
+        );
+        if u.priv_protocol.is_some() && u.auth_protocol.is_none() {
+            v.p.add(
+                format!("{up}.priv_protocol"),
+                "privacy needs authentication: set `auth_protocol` too (there is no noAuthPriv)",
+            );
+        }
+        users.push(SnmpUser {
+            name: name.to_owned(),
+            auth: u.auth_protocol.zip(auth_key),
+            privacy: u.priv_protocol.zip(priv_key),
+        });
+    }
+    users
 }
 
 #[cfg(test)]

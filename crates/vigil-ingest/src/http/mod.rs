@@ -22,6 +22,14 @@
 //! request is answered 429 with `Retry-After` (counted `backpressure`) and the sender retries;
 //! the shippers this endpoint speaks for all do.
 //!
+//! **HEC acknowledgements** (`hec_acknowledgements: true`, module [`hec_ack`]): a HEC event
+//! or raw request must name a channel (`X-Splunk-Request-Channel` or `?channel=`; else 400,
+//! HEC code 10); its answer carries an `ackId`, and `POST /services/collector/ack` with
+//! `{"acks":[ids]}` answers `{"acks":{"id":true|false}}`, `true` once the request's events are
+//! durable (written by every destination, for the store its write-ahead log), reported once.
+//! Without the setting, `/services/collector/ack` answers 400 (HEC code 14, "ACK is
+//! disabled") and requests get no `ackId`.
+//!
 //! **Connections.** At most `max_connections` at once (gauge `connections`; beyond, closed at
 //! once, `refused_max_connections`), within the process's descriptor budget
 //! (`refused_descriptor_budget`); request headers must arrive within 30 s (`header_timeout`).
@@ -54,6 +62,7 @@ use vigil_pipeline::{
 use crate::IngestError;
 
 mod body;
+mod hec_ack;
 #[cfg(test)]
 mod tests;
 
@@ -172,6 +181,10 @@ impl HttpConnector {
                 .map(|t| t.expose().as_bytes().to_vec())
                 .collect(),
             connections: ctx.metrics.gauge("connections"),
+            acks: self
+                .settings
+                .hec_acknowledgements
+                .then(|| Arc::new(parking_lot::Mutex::new(hec_ack::Acks::default()))),
             settings: self.settings.clone(),
         });
         tracing::info!(connector = %ctx.source.id, listen = ?local, tls = self.tls.is_some(),
@@ -213,6 +226,8 @@ struct Shared {
     tokens: Vec<Vec<u8>>,
     connections: Arc<AtomicI64>,
     settings: HttpSettings,
+    /// The HEC ack ids, with `hec_acknowledgements`.
+    acks: Option<Arc<parking_lot::Mutex<hec_ack::Acks>>>,
 }
 
 async fn accept_loop(
@@ -403,6 +418,7 @@ async fn handle(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> Re
         Bulk(Option<String>),
         HecEvent,
         HecRaw,
+        HecAck,
     }
     let route = match (&method, segments.as_slice()) {
         (&Method::GET | &Method::HEAD, [""]) => return cluster_info(),
@@ -419,10 +435,41 @@ async fn handle(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> Re
         | (&Method::POST, ["services", "collector", "event", "1.0"]) => Route::HecEvent,
         (&Method::POST, ["services", "collector", "raw"])
         | (&Method::POST, ["services", "collector", "raw", "1.0"]) => Route::HecRaw,
+        (&Method::POST, ["services", "collector", "ack"]) => Route::HecAck,
         _ => {
             shared.metrics.error("not_found", 1);
             return error(api, StatusCode::NOT_FOUND, "no such endpoint");
         }
+    };
+    // the HEC channel, which acknowledgements need
+    let channel = req
+        .headers()
+        .get("x-splunk-request-channel")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| {
+            req.uri().query().and_then(|q| {
+                q.split('&')
+                    .find_map(|kv| kv.strip_prefix("channel="))
+                    .map(str::to_owned)
+            })
+        });
+    let ack = match (&route, &shared.acks) {
+        (Route::HecEvent | Route::HecRaw | Route::HecAck, Some(acks)) => match channel {
+            None => {
+                shared.metrics.error("hec_channel", 1);
+                return hec(StatusCode::BAD_REQUEST, "Data channel is missing", 10);
+            }
+            Some(c) if !hec_ack::valid_channel(&c) => {
+                shared.metrics.error("hec_channel", 1);
+                return hec(StatusCode::BAD_REQUEST, "Invalid data channel", 11);
+            }
+            Some(c) => Some((acks.clone(), c)),
+        },
+        (Route::HecAck, None) => {
+            return hec(StatusCode::BAD_REQUEST, "ACK is disabled", 14);
+        }
+        _ => None,
     };
     let encoding = req
         .headers()
@@ -487,7 +534,7 @@ async fn handle(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> Re
             let pieces = body::ingest(&body, max);
             let malformed = pieces.iter().filter(|p| p.error.is_some()).count();
             let n = pieces.len();
-            if let Err(r) = send(shared, peer, pieces, api).await {
+            if let Err(r) = send(shared, peer, pieces, api, None).await {
                 return r;
             }
             json(
@@ -497,7 +544,7 @@ async fn handle(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> Re
         }
         Route::Bulk(index) => {
             let (pieces, items) = body::bulk(&body, index.as_deref(), max);
-            if let Err(r) = send(shared, peer, pieces, api).await {
+            if let Err(r) = send(shared, peer, pieces, api, None).await {
                 return r;
             }
             let errors = items.iter().any(|i| i.error.is_some());
@@ -538,14 +585,12 @@ async fn handle(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> Re
         }
         Route::HecEvent => {
             let (pieces, fault) = body::hec_event(&body, max);
-            if let Err(r) = send(shared, peer, pieces, api).await {
-                return r;
-            }
+            let ack_id = match send(shared, peer, pieces, api, ack).await {
+                Ok(id) => id,
+                Err(r) => return r,
+            };
             match fault {
-                None => json(
-                    StatusCode::OK,
-                    serde_json::json!({"text": "Success", "code": 0}),
-                ),
+                None => hec_success(ack_id),
                 Some(f) => json(
                     StatusCode::BAD_REQUEST,
                     serde_json::json!({"text": f.text, "code": f.code,
@@ -555,14 +600,49 @@ async fn handle(shared: &Shared, peer: SocketAddr, req: Request<Incoming>) -> Re
         }
         Route::HecRaw => {
             let pieces = body::hec_raw(&body, max);
-            if let Err(r) = send(shared, peer, pieces, api).await {
-                return r;
+            match send(shared, peer, pieces, api, ack).await {
+                Ok(id) => hec_success(id),
+                Err(r) => r,
             }
-            json(
-                StatusCode::OK,
-                serde_json::json!({"text": "Success", "code": 0}),
-            )
         }
+        Route::HecAck => {
+            let Some((acks, channel)) = ack else {
+                return hec(StatusCode::BAD_REQUEST, "ACK is disabled", 14);
+            };
+            #[derive(serde::Deserialize)]
+            struct Query {
+                acks: Vec<u64>,
+            }
+            let Ok(q) = serde_json::from_slice::<Query>(&body) else {
+                shared.metrics.error("malformed_hec", 1);
+                return hec(StatusCode::BAD_REQUEST, "Invalid data format", 6);
+            };
+            let answers = acks.lock().query(&channel, &q.acks);
+            let map: serde_json::Map<String, serde_json::Value> = answers
+                .into_iter()
+                .map(|(id, d)| (id.to_string(), d.into()))
+                .collect();
+            json(StatusCode::OK, serde_json::json!({ "acks": map }))
+        }
+    }
+}
+
+/// A HEC answer with `text` and `code`.
+fn hec(status: StatusCode, text: &str, code: u32) -> Resp {
+    json(status, serde_json::json!({"text": text, "code": code}))
+}
+
+/// HEC's success answer, with the request's `ackId` when acknowledgements are on.
+fn hec_success(ack_id: Option<u64>) -> Resp {
+    match ack_id {
+        None => json(
+            StatusCode::OK,
+            serde_json::json!({"text": "Success", "code": 0}),
+        ),
+        Some(id) => json(
+            StatusCode::OK,
+            serde_json::json!({"text": "Success", "code": 0, "ackId": id}),
+        ),
     }
 }
 
@@ -588,10 +668,38 @@ fn cluster_info() -> Resp {
 }
 
 /// Sends the pieces of one request as one batch, counting marks; waits up to `request_timeout`
-/// for room and answers 429 when there is none.
-async fn send(shared: &Shared, peer: SocketAddr, pieces: Vec<Piece>, api: Api) -> Result<(), Resp> {
+/// for room and answers 429 when there is none. With `ack` (the HEC ack ids and the
+/// request's channel), the batch carries an acknowledgement and the request's ack id is
+/// returned, turned durable when the pipeline answers.
+async fn send(
+    shared: &Shared,
+    peer: SocketAddr,
+    pieces: Vec<Piece>,
+    api: Api,
+    ack: Option<(Arc<parking_lot::Mutex<hec_ack::Acks>>, String)>,
+) -> Result<Option<u64>, Resp> {
+    let issued = match &ack {
+        None => None,
+        Some((acks, channel)) => match acks.lock().issue(channel) {
+            Ok(id) => Some(id),
+            Err(hec_ack::Refused::Full) => {
+                shared.metrics.error("hec_acks_full", 1);
+                return Err(hec(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Server is busy: too many acknowledgements awaiting a query",
+                    9,
+                ));
+            }
+        },
+    };
+    let resolve = move |durable: bool| {
+        if let (Some((acks, channel)), Some(id)) = (&ack, issued) {
+            acks.lock().resolve(channel, id, durable);
+        }
+    };
     if pieces.is_empty() {
-        return Ok(());
+        resolve(true);
+        return Ok(issued);
     }
     let received = Timestamp::now();
     let mut records = Vec::with_capacity(pieces.len());
@@ -613,10 +721,17 @@ async fn send(shared: &Shared, peer: SocketAddr, pieces: Vec<Piece>, api: Api) -
         });
     }
     let n = records.len() as u64;
+    let (batch_ack, wait) = match issued {
+        Some(_) => {
+            let (a, w) = vigil_pipeline::Ack::new();
+            (Some(a), Some(w))
+        }
+        None => (None, None),
+    };
     let batch = RawBatch {
         source: shared.source.clone(),
         records,
-        ack: None,
+        ack: batch_ack,
         file: None,
     };
     match tokio::time::timeout(
@@ -627,13 +742,18 @@ async fn send(shared: &Shared, peer: SocketAddr, pieces: Vec<Piece>, api: Api) -
     {
         Ok(Ok(())) => {
             shared.metrics.events_in(n);
-            Ok(())
+            if let Some(w) = wait {
+                tokio::spawn(async move { resolve(w.durable().await) });
+            }
+            Ok(issued)
         }
         Ok(Err(_)) => {
+            resolve(false);
             shared.metrics.drop("pipeline_closed", n);
             Err(error(api, StatusCode::SERVICE_UNAVAILABLE, "shutting down"))
         }
         Err(_) => {
+            resolve(false);
             shared.metrics.error("backpressure", 1);
             Err(error(
                 api,

@@ -2,7 +2,7 @@
 //! `snmp-parser` crate (rusticata's BER parser, built on `asn1-rs` and `nom`) into one record
 //! per trap.
 //!
-//! Each trap is passed on as one JSON object: `snmp.version` (`1`, `2c`), `snmp.pdu_type`
+//! Each trap is passed on as one JSON object: `snmp.version` (`1`, `2c`, `3`), `snmp.pdu_type`
 //! (`trap`, `trap_v2`, `inform`), `snmp.trap.oid` and `snmp.trap.name` (for v1 the OID is
 //! derived as RFC 3584 §3.1 does: `snmpTraps.(generic+1)`, or `enterprise.0.specific`),
 //! `snmp.enterprise`, `snmp.generic_trap`, `snmp.specific_trap` (v1), `snmp.uptime` (TimeTicks),
@@ -19,11 +19,25 @@
 //! authenticated: anyone who can reach the port can send one; bind `listen` to the management
 //! network.
 //!
+//! **SNMPv3** (module [`v3`]): traps and informs under the User-based Security Model, from
+//! the users the connector lists (`users`), with HMAC-MD5/SHA-1/SHA-2 authentication and
+//! DES or AES-128 privacy (module [`usm`]); the record adds `snmp.user`,
+//! `snmp.security_level`, `snmp.engine_id` (hex) and the context, when set. The receiver has
+//! an engine of its own (ID and boot counter kept in its state directory) that inform
+//! senders discover.
+//!
+//! **Informs are answered** with a Response PDU (the request-id and varbinds echoed, for v3
+//! authenticated and encrypted as the inform was) once the inform is decoded and handed to
+//! the pipeline's queue; not once it is stored: a crash in between loses what the sender was
+//! told was received, as for syslog over UDP.
+//!
 //! **Nothing is dropped silently.** A datagram that is not a BER SNMP message is passed on
-//! whole, marked (`vigil.transport_error`) and counted as `malformed_packet`; an SNMPv3 message
-//! (its USM authentication and privacy are not implemented) as `unsupported_version`; a
-//! well-formed message that is not a trap (a get, a response, ...) as `not_a_trap`. Informs
-//! are recorded but not acknowledged (the sender retries, and the retries are stored again).
+//! whole, marked (`vigil.transport_error`) and counted as `malformed_packet`; a v3 message
+//! that fails the USM's checks as `unknown_user`, `unsupported_security_level`,
+//! `authentication_failed`, `decryption_failed`, `unknown_engine_id`, `not_in_time_window`
+//! or `unsupported_security_model`; a well-formed message that is not a trap (a get, a
+//! response, ...) as `not_a_trap`. Only the v3 protocol exchanges an inform sender starts
+//! (engine discovery, time synchronisation) are answered and not recorded.
 //!
 //! The receive loop is the NetFlow connector's: one task draining the socket into batches of
 //! up to 64 datagrams, waiting on the pipeline's bounded queue, kernel drops counted as
@@ -46,6 +60,12 @@ use vigil_pipeline::{
 };
 
 use crate::udp::LazyUdp;
+
+mod ber;
+mod usm;
+pub mod v3;
+
+pub use v3::{Engine, Handled};
 
 /// `sysUpTime.0`: the first varbind of a v2 trap.
 const SYS_UPTIME_0: &str = "1.3.6.1.2.1.1.3.0";
@@ -147,14 +167,35 @@ impl Connector for SnmpTrapConnector {
 
     fn run(mut self: Box<Self>, ctx: ConnectorContext) -> BoxFuture<Result<(), ComponentError>> {
         Box::pin(async move {
-            let names = OidNames::new(&self.settings.oid_names);
+            let engine = Engine::load(self.settings.engine_id.as_deref(), &self.settings.state_dir)
+                .map_err(|e| ComponentError::new(&ctx.metrics, e))?;
+            let reply = self
+                .udp
+                .reply_socket()
+                .map_err(|e| ComponentError::new(&ctx.metrics, e))?;
+            let mut receiver = Receiver::new(&self.settings, engine);
+            tracing::info!(
+                source = %ctx.source.id,
+                engine_id = %v3::hex(&receiver.usm.engine().id),
+                boots = receiver.usm.engine().boots,
+                "SNMP trap receiver ready"
+            );
             self.udp
                 .run(&ctx, |packet, peer, received, records| {
                     if packet.is_empty() {
                         ctx.metrics.error("empty_datagram", 1);
                         return;
                     }
-                    let (data, error) = match decode(packet, peer, &names) {
+                    let handled = receiver.handle(packet, peer);
+                    if let Some(answer) = handled.reply
+                        && reply.send_to(&answer, peer).is_err()
+                    {
+                        ctx.metrics.error("reply_failed", 1);
+                    }
+                    let Some(record) = handled.record else {
+                        return;
+                    };
+                    let (data, error) = match record {
                         Ok(json) => (Bytes::from(json), None),
                         Err(e) => {
                             ctx.metrics.error(e.reason(), 1);
@@ -176,15 +217,91 @@ impl Connector for SnmpTrapConnector {
     }
 }
 
+/// The decoding side of the connector, without the socket: v1 and v2c through
+/// [`decode`], v3 through the USM, with the answers to send.
+pub struct Receiver {
+    names: OidNames,
+    usm: v3::Usm,
+}
+
+impl std::fmt::Debug for Receiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Receiver")
+            .field("engine_id", &v3::hex(&self.usm.engine().id))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Receiver {
+    /// A receiver with the connector's OID names and users, and `engine`.
+    pub fn new(settings: &SnmpTrapConfig, engine: Engine) -> Receiver {
+        Receiver {
+            names: OidNames::new(&settings.oid_names),
+            usm: v3::Usm::new(settings, engine),
+        }
+    }
+
+    /// This receiver's engine.
+    pub fn engine(&self) -> &Engine {
+        self.usm.engine()
+    }
+
+    /// Handles one datagram from `peer`: the record (or why it is kept raw) and the answer
+    /// (a Response to an inform, a v3 Report).
+    pub fn handle(&mut self, packet: &[u8], peer: SocketAddr) -> Handled {
+        if ber_version(packet) == Some(3) {
+            return self.usm.handle(packet, peer, &self.names);
+        }
+        let record = decode(packet, peer, &self.names);
+        let reply = match &record {
+            Ok(_) => v2c_inform_response(packet),
+            Err(_) => None,
+        };
+        Handled {
+            record: Some(record),
+            reply,
+        }
+    }
+}
+
+/// The Response to a v2c InformRequest: the same version and community, the request-id and
+/// varbinds echoed, no error. `None` for anything else.
+fn v2c_inform_response(packet: &[u8]) -> Option<Vec<u8>> {
+    let (body, _) = ber::expect(packet, ber::SEQUENCE)?;
+    let (_, _, version, rest) = ber::read_whole(body)?;
+    let (_, _, community, rest) = ber::read_whole(rest)?;
+    let (tag, content, _) = ber::read(rest)?;
+    if tag != ber::INFORM || version != [ber::INTEGER, 1, 1] {
+        return None;
+    }
+    let (_, _, req_id, r) = ber::read_whole(content)?;
+    let (_, r) = ber::expect(r, ber::INTEGER)?;
+    let (_, r) = ber::expect(r, ber::INTEGER)?;
+    let (_, _, vars, _) = ber::read_whole(r)?;
+    let mut out = Vec::with_capacity(packet.len());
+    out.extend_from_slice(version);
+    out.extend_from_slice(community);
+    out.extend_from_slice(&v3::response_pdu(req_id, vars));
+    Some(ber::tlv(ber::SEQUENCE, &out))
+}
+
 /// Why a datagram was not decoded into a trap record.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TrapError {
     /// Not a BER-encoded SNMP message.
     #[error("not an SNMP message: {0}")]
     Malformed(String),
-    /// SNMPv3 (or an unknown version).
-    #[error("SNMP version {0} is not supported (v1 and v2c are)")]
+    /// An unknown version (and SNMPv3 given to [`decode`], which reads v1 and v2c).
+    #[error("SNMP version {0} is not supported (v1, v2c and v3 are)")]
     UnsupportedVersion(String),
+    /// An SNMPv3 message refused by the User-based Security Model.
+    #[error("SNMPv3 {reason}: {detail}")]
+    Usm {
+        /// The error counter's reason (`unknown_user`, `authentication_failed`, ...).
+        reason: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
     /// A message that is not a trap or an inform.
     #[error("an SNMP {0} PDU, not a trap")]
     NotATrap(String),
@@ -197,12 +314,26 @@ impl TrapError {
             TrapError::Malformed(_) => "malformed_packet",
             TrapError::UnsupportedVersion(_) => "unsupported_version",
             TrapError::NotATrap(_) => "not_a_trap",
+            TrapError::Usm { reason, .. } => reason,
         }
     }
 }
 
-/// Decodes one datagram from `peer` into a JSON trap record.
+/// Decodes one v1 or v2c datagram from `peer` into a JSON trap record (v3 goes through
+/// [`Receiver::handle`]).
 pub fn decode(packet: &[u8], peer: SocketAddr, names: &OidNames) -> Result<Vec<u8>, TrapError> {
+    let mut out = Map::new();
+    decode_v1v2_into(packet, peer, names, &mut out)?;
+    serde_json::to_vec(&Value::Object(out)).map_err(|e| TrapError::Malformed(e.to_string()))
+}
+
+/// The fields of a v1 or v2c message, added to `out`.
+pub(crate) fn decode_v1v2_into(
+    packet: &[u8],
+    peer: SocketAddr,
+    names: &OidNames,
+    out: &mut Map<String, Value>,
+) -> Result<(), TrapError> {
     let msg = match SnmpGenericMessage::from_ber(packet) {
         Ok((_, m)) => m,
         Err(e) => {
@@ -223,10 +354,8 @@ pub fn decode(packet: &[u8], peer: SocketAddr, names: &OidNames) -> Result<Vec<u
         SnmpGenericMessage::V2(m) => ("2c", m),
         SnmpGenericMessage::V3(_) => return Err(TrapError::UnsupportedVersion("3".into())),
     };
-    let mut out = Map::new();
     out.insert("snmp.version".into(), version.into());
-    trap_fields(m, peer, names, &mut out)?;
-    serde_json::to_vec(&Value::Object(out)).map_err(|e| TrapError::Malformed(e.to_string()))
+    trap_fields(m, peer, names, out)
 }
 
 /// The version field of a BER `SEQUENCE { INTEGER version, ... }`, when that much is sound.
