@@ -71,6 +71,33 @@ fn not_found(what: &'static str, id: &str) -> MetaError {
     }
 }
 
+impl SqlMetaStore {
+    /// Deletes the row `id` of `table` within the caller's tenants; `NotFound` (naming `what`)
+    /// when no such row is in scope.
+    async fn delete_scoped(
+        &self,
+        table: &'static str,
+        what: &'static str,
+        scope: &TenantScope,
+        id: &str,
+    ) -> Result<(), MetaError> {
+        let mut sql = Sql::new("DELETE FROM ");
+        sql.push(table).push(" WHERE id = ");
+        sql.arg(id).push(" AND ").scope("tenant_id", scope);
+        if sql
+            .query()
+            .execute(&self.w)
+            .await
+            .map_err(be)?
+            .rows_affected()
+            == 0
+        {
+            return Err(not_found(what, id));
+        }
+        Ok(())
+    }
+}
+
 fn get<'r, T>(r: &'r AnyRow, col: &str) -> Result<T, MetaError>
 where
     T: sqlx::Decode<'r, Any> + sqlx::Type<Any>,
@@ -2539,19 +2566,7 @@ impl MetaStore for SqlMetaStore {
     }
 
     async fn delete_asset(&self, scope: &TenantScope, id: &str) -> Result<(), MetaError> {
-        let mut sql = Sql::new("DELETE FROM assets WHERE id = ");
-        sql.arg(id).push(" AND ").scope("tenant_id", scope);
-        if sql
-            .query()
-            .execute(&self.w)
-            .await
-            .map_err(be)?
-            .rows_affected()
-            == 0
-        {
-            return Err(not_found("asset", id));
-        }
-        Ok(())
+        self.delete_scoped("assets", "asset", scope, id).await
     }
 
     async fn create_suppression(
@@ -2658,19 +2673,8 @@ impl MetaStore for SqlMetaStore {
     }
 
     async fn delete_suppression(&self, scope: &TenantScope, id: &str) -> Result<(), MetaError> {
-        let mut sql = Sql::new("DELETE FROM suppression_rules WHERE id = ");
-        sql.arg(id).push(" AND ").scope("tenant_id", scope);
-        if sql
-            .query()
-            .execute(&self.w)
+        self.delete_scoped("suppression_rules", "suppression rule", scope, id)
             .await
-            .map_err(be)?
-            .rows_affected()
-            == 0
-        {
-            return Err(not_found("suppression rule", id));
-        }
-        Ok(())
     }
 
     async fn create_monitoring_policy(
@@ -2792,19 +2796,8 @@ impl MetaStore for SqlMetaStore {
         scope: &TenantScope,
         id: &str,
     ) -> Result<(), MetaError> {
-        let mut sql = Sql::new("DELETE FROM monitoring_policies WHERE id = ");
-        sql.arg(id).push(" AND ").scope("tenant_id", scope);
-        if sql
-            .query()
-            .execute(&self.w)
+        self.delete_scoped("monitoring_policies", "monitoring policy", scope, id)
             .await
-            .map_err(be)?
-            .rows_affected()
-            == 0
-        {
-            return Err(not_found("monitoring policy", id));
-        }
-        Ok(())
     }
 
     async fn create_saved_search(
@@ -2914,19 +2907,8 @@ impl MetaStore for SqlMetaStore {
     }
 
     async fn delete_saved_search(&self, scope: &TenantScope, id: &str) -> Result<(), MetaError> {
-        let mut sql = Sql::new("DELETE FROM saved_searches WHERE id = ");
-        sql.arg(id).push(" AND ").scope("tenant_id", scope);
-        if sql
-            .query()
-            .execute(&self.w)
+        self.delete_scoped("saved_searches", "saved search", scope, id)
             .await
-            .map_err(be)?
-            .rows_affected()
-            == 0
-        {
-            return Err(not_found("saved search", id));
-        }
-        Ok(())
     }
 
     async fn create_dashboard(

@@ -2,7 +2,7 @@
 
 use sqlx::any::AnyRow;
 
-use super::{be, fetch_all, fetch_opt, flag, get, new_id, not_found, now, tenant, time, write_err};
+use super::{fetch_all, fetch_opt, flag, get, new_id, not_found, now, tenant, time, write_err};
 use crate::dashboards::{Dashboard, DashboardSpec, Widget, check};
 use crate::scope::TenantScope;
 use crate::sql::SqlMetaStore;
@@ -148,18 +148,7 @@ impl SqlMetaStore {
         scope: &TenantScope,
         id: &str,
     ) -> Result<(), MetaError> {
-        let mut sql = Sql::new("DELETE FROM dashboards WHERE id = ");
-        sql.arg(id).push(" AND ").scope("tenant_id", scope);
-        if sql
-            .query()
-            .execute(&self.w)
+        self.delete_scoped("dashboards", "dashboard", scope, id)
             .await
-            .map_err(be)?
-            .rows_affected()
-            == 0
-        {
-            return Err(not_found("dashboard", id));
-        }
-        Ok(())
     }
 }
