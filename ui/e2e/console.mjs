@@ -95,9 +95,37 @@ const preview = process.argv.includes('--preview');
 const uiPort = preview ? await freePort() : httpPort;
 const ui = `http://127.0.0.1:${uiPort}`;
 const logFile = join(runDir, 'vigil.log');
+// The built-in default configuration plus an HTTP collector with a literal token (which the
+// console must never show) and a normalizer loaded from a file, so the collectors editor and the
+// normalizers page have a file to work on.
+const E2E_SECRET = 'e2e-literal-token-5b7d1c0e';
+const webPort = await freePort();
+const configFile = join(data, 'vigil.yaml');
+writeFileSync(join(data, 'e2e-kv.yaml'), 'name: e2e-file-kv\nproduct: E2E appliance\nparser: {type: kv}\nmapping:\n  - {from: user, to: user.name}\n');
+writeFileSync(
+  configFile,
+  `version: 1
+collectors:
+  - id: syslog
+    tenant: main
+    connector: {type: syslog, udp: 127.0.0.1:${syslogPort}, tcp: 127.0.0.1:${syslogPort}, max_frame_size: 64KiB}
+    normalizer: {type: auto, timezone: UTC}
+  - id: e2e-http
+    tenant: main
+    connector:
+      type: http
+      listen: 127.0.0.1:${webPort}
+      tokens: [${E2E_SECRET}]
+    normalizer: {type: file, path: e2e-kv.yaml}
+storage:
+  fsync_interval: 200ms
+correlation:
+  rules: [builtin:correlation]
+`,
+);
 const vigil = spawn(
   bin,
-  ['up', '--demo', '--demo-rate', '50', '--data-dir', join(data, 'data'), '--http-addr', `127.0.0.1:${httpPort}`, '--syslog-addr', `127.0.0.1:${syslogPort}`],
+  ['up', '--config', configFile, '--demo', '--demo-rate', '50', '--data-dir', join(data, 'data'), '--http-addr', `127.0.0.1:${httpPort}`, '--syslog-addr', `127.0.0.1:${syslogPort}`],
   { stdio: ['ignore', 'ignore', openSync(logFile, 'w')] },
 );
 let browser;
@@ -153,7 +181,8 @@ async function sourcesAndAdministration() {
   await page.goto(ui + '/sources');
   const rows = page.locator('[data-testid="sources-table"] tbody tr');
   await until('source rows', async () => (await rows.count()) > 0, 30000);
-  const first = await rows.first().innerText();
+  // the configuration's HTTP collector (e2e-http) receives nothing: look at a demo source
+  const first = await rows.filter({ hasNotText: 'e2e-http' }).first().innerText();
   check('sources list the demo sources with their last event', (await rows.count()) > 0 && /ago|now/.test(first), `${await rows.count()} rows; ${first.replace(/\s+/g, ' ').slice(0, 100)}`);
   await until('a sparkline', async () => (await page.locator('[data-testid="sources-table"] svg.spark path[d^="M"]').count()) > 0, 30000);
   check('each source has its EPS sparkline', true);
@@ -215,6 +244,50 @@ async function sourcesAndAdministration() {
   check('an edited definition runs on the sample', (await res.innerText()).includes('alice'));
   check('a sample line that does not parse says why', (await res.getByText('not parsed').count()) === 1, (await res.locator('.error-text').first().innerText().catch(() => '')).slice(0, 100));
   await both('sources-normalizer-edited');
+
+  // a normalizer the configuration loads from a file is listed with its collector
+  await page.goto(ui + '/sources/normalizers');
+  const fileNorm = page.getByTestId('normalizer-list').getByRole('button', { name: /^e2e-file-kv/ });
+  await fileNorm.waitFor({ timeout: 15000 }).catch(() => {});
+  check('a normalizer loaded from a configuration file is listed', (await fileNorm.count()) === 1 && /e2e-http/.test(await fileNorm.innerText()), await fileNorm.innerText().catch(() => 'not listed'));
+
+  // collectors of the configuration file: the token masked; an edit with an error shown at its
+  // path and line, fixed, saved for the next restart
+  await page.goto(ui + '/sources/collectors');
+  const crow = page.locator('[data-testid="collectors-table"] tbody tr', { hasText: 'e2e-http' });
+  await crow.waitFor({ timeout: 15000 });
+  check('the configuration\'s collectors are listed with connector and normalizer', /http/.test(await crow.innerText()) && /file e2e-kv\.yaml/.test(await crow.innerText()), (await crow.innerText()).replace(/\s+/g, ' '));
+  await both('sources-collectors');
+  await crow.getByRole('button', { name: 'Edit e2e-http' }).click();
+  const cyaml = page.getByTestId('rule-editor');
+  await cyaml.waitFor();
+  check('the collector\'s token is masked in the editor', (await cyaml.innerText()).includes('********') && !(await page.content()).includes(E2E_SECRET));
+  const collectorYaml = (max) =>
+    `id: e2e-http\ntenant: main\nconnector:\n  type: http\n  listen: 127.0.0.1:${webPort}\n  tokens: ['********']\n  max_connections: ${max}\nnormalizer: {type: file, path: e2e-kv.yaml}\n`;
+  const replaceText = async (text) => {
+    await cyaml.click();
+    await page.keyboard.press('Control+a');
+    await page.keyboard.press('Delete');
+    await page.keyboard.insertText(text);
+  };
+  await replaceText(collectorYaml('many'));
+  const cval = page.getByTestId('collector-validation');
+  await until('collector problems', async () => /connector\.max_connections/.test(await cval.innerText().catch(() => '')), 15000);
+  const cvalText = await cval.innerText();
+  check('a collector error is shown with its path and line', /line 7: connector\.max_connections/.test(cvalText), cvalText.slice(0, 160));
+  check('the error is marked in the editor', (await page.locator('.cm-lint-marker-error').count()) > 0);
+  check('an invalid collector cannot be saved', await page.getByTestId('save-collector').isDisabled());
+  await both('sources-collector-invalid');
+  await replaceText(collectorYaml('64'));
+  await until('collector valid', async () => /is valid/.test(await cval.innerText().catch(() => '')), 15000);
+  await page.getByTestId('save-collector').click();
+  const savedNote = page.getByTestId('collector-saved');
+  await savedNote.waitFor({ timeout: 15000 });
+  const onDisk = readFileSync(configFile, 'utf8');
+  check('a fixed collector is saved for the next restart', /restart/.test(await savedNote.innerText()) && /max_connections: 64/.test(onDisk), (await savedNote.innerText()).slice(0, 160));
+  check('saving keeps the masked token\'s stored value', onDisk.includes(E2E_SECRET));
+  check('the page says a restart is pending', /waiting for a restart/.test(await page.getByTestId('collectors-file').innerText()));
+  await both('sources-collectors-saved');
 
   // administration: active lists and context tables
   await page.goto(ui + '/admin/lists');
@@ -639,6 +712,7 @@ try {
     ['/rules', 'rules', 'Rules'],
     ['/sources', 'sources', 'Sources'],
     ['/sources/components', 'sources-components', 'Sources'],
+    ['/sources/collectors', 'sources-collectors-list', 'Sources'],
     ['/admin', 'admin-users', 'Administration'],
     ['/admin/tokens', 'admin-tokens', 'Administration'],
     ['/admin/tenants', 'admin-tenants', 'Administration'],

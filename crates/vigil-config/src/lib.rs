@@ -226,8 +226,37 @@ fn destination(
     section(v, path, problems)
 }
 
-/// One element of `collectors`: its transforms are read one by one (see [`transform`]), so
-/// that every transform problem is listed with its path, not only the collector's first.
+/// Whether a collector's `connector` reads as its type's settings; a bad field is reported
+/// with its own path (`collectors[0].connector.max_connections`), which the tagged enum would
+/// lose. `None` for an unknown or missing `type` (the enum then reports it).
+fn connector_reads(v: &yaml_serde::Value, path: &str, problems: &mut Problems) -> Option<bool> {
+    fn read<T: serde::de::DeserializeOwned>(
+        v: &yaml_serde::Value,
+        tag: &str,
+        path: &str,
+        problems: &mut Problems,
+    ) -> Option<bool> {
+        tagged_variant::<T>(v, tag, path, problems).map(|t| t.is_some())
+    }
+    let tag = v.get("type").and_then(|t| t.as_str())?;
+    match tag {
+        "syslog" => read::<raw::RawSyslog>(v, tag, path, problems),
+        "http" => read::<raw::RawHttp>(v, tag, path, problems),
+        "nats" => read::<raw_bus::RawNats>(v, tag, path, problems),
+        "sql" => read::<raw::RawSql>(v, tag, path, problems),
+        "netflow" => read::<raw::RawNetflow>(v, tag, path, problems),
+        "snmp_trap" => read::<raw::RawSnmpTrap>(v, tag, path, problems),
+        "sflow" => read::<raw::RawSflow>(v, tag, path, problems),
+        "file" => read::<raw::RawFile>(v, tag, path, problems),
+        "evtx" => read::<raw::RawEvtx>(v, tag, path, problems),
+        "kafka" => read::<raw::RawKafka>(v, tag, path, problems),
+        _ => None,
+    }
+}
+
+/// One element of `collectors`: its connector is read as its type's settings (see
+/// [`connector_reads`]) and its transforms one by one (see [`transform`]), so that every
+/// problem is listed with its own path, not only the collector's first.
 fn collector(
     v: &yaml_serde::Value,
     path: &str,
@@ -236,6 +265,19 @@ fn collector(
     let yaml_serde::Value::Mapping(m) = v else {
         return section(v, path, problems);
     };
+    let key = yaml_serde::Value::String("connector".into());
+    if let Some(c) = m.get(&key)
+        && connector_reads(c, &format!("{path}.connector"), problems) == Some(false)
+    {
+        // the rest of the collector is still read (with a connector that reads), so its
+        // other problems are listed too
+        let mut rest = m.clone();
+        let mut placeholder = yaml_serde::Mapping::new();
+        placeholder.insert("type".into(), "syslog".into());
+        rest.insert(key, yaml_serde::Value::Mapping(placeholder));
+        collector(&yaml_serde::Value::Mapping(rest), path, problems);
+        return None;
+    }
     let Some(list) = m.get("transforms") else {
         return section(v, path, problems);
     };

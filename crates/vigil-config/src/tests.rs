@@ -50,7 +50,7 @@ storage:
     );
     let expected = [
         "colectors: unknown field, expected one of: version, data_dir, api, collectors, storage, pipeline",
-        "collectors[1].connector: unknown field `frobnicate`",
+        "collectors[1].connector.frobnicate: unknown field `frobnicate`",
     ];
     for e in expected {
         assert!(

@@ -207,6 +207,7 @@ pub async fn start(
             cfg.data_dir.join("rules"),
         )),
         events: Some(events),
+        config: std::sync::OnceLock::new(),
     });
     tokio::spawn(purge_loop(auth));
     let (tx, rx) = tokio::sync::mpsc::channel::<Vec<Event>>(FEED_QUEUE);

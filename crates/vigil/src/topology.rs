@@ -186,6 +186,28 @@ pub fn build_connector(
     }
 }
 
+/// The checks of a configuration's collectors that validation alone does not make (connector
+/// settings such as TLS material, normalizer packs and files), each as (path, message): what
+/// the API's collector editor reports besides the configuration's own problems. Builds the
+/// components without starting them: binds nothing, writes nothing.
+pub fn check_collectors(cfg: &Config) -> Vec<(String, String)> {
+    let mut problems = Vec::new();
+    for (i, c) in cfg.collectors.iter().enumerate() {
+        let path = format!("collectors[{i}]");
+        if let Err(e) = build_connector(&c.connector, &format!("{path}.connector")) {
+            problems.push(e);
+        }
+        build_normalizer(&c.normalizer, &format!("{path}.normalizer"), &mut problems);
+    }
+    problems
+        .into_iter()
+        .map(|p| match p.split_once(": ") {
+            Some((path, message)) => (path.to_owned(), message.to_owned()),
+            None => (String::new(), p),
+        })
+        .collect()
+}
+
 /// Where a connector that keeps state (read positions, cursors) keeps it:
 /// `<data_dir>/connectors/<collector id>`.
 pub fn set_state_dir(c: &mut ConnectorConfig, data_dir: &std::path::Path, id: &str) {

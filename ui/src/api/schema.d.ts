@@ -356,6 +356,65 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/collectors": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Lists the configuration file's collectors in the caller's tenants, secrets masked. */
+        get: operations["list_collectors"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/collectors/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Saves a collector (creates it when no collector has the id) into the configuration file,
+         *     after validating the whole file with it; answered 400 with every problem when invalid.
+         *     Takes effect at the next restart.
+         */
+        put: operations["save_collector"];
+        post?: never;
+        /** Removes a collector from the configuration file; takes effect at the next restart. */
+        delete: operations["delete_collector"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/collectors/validate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Validates a collector edit against the whole configuration: every problem with its path
+         *     and its line in the YAML sent. Nothing is written.
+         */
+        post: operations["validate_collector"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/correlation/events/{id}": {
         parameters: {
             query?: never;
@@ -1883,6 +1942,82 @@ export interface components {
          * @enum {string}
          */
         ChartKind: "stats" | "line" | "stacked" | "bar" | "pie" | "table" | "alerts" | "health";
+        /** @description The YAML of a collector to save. */
+        CollectorBody: {
+            /** @description One collector as YAML (masked secrets sent back unchanged keep their stored value). */
+            yaml: string;
+        };
+        /** @description A collector as YAML, to validate or save. */
+        CollectorEdit: {
+            /** @description The collector being edited (its id before the edit); none: a new collector. */
+            id?: string | null;
+            /**
+             * @description One collector (`id`, `tenant`, `connector`, `normalizer`, `transforms`), as YAML; a
+             *     masked secret sent back unchanged keeps the stored value.
+             */
+            yaml: string;
+        };
+        /** @description The configuration's collectors. */
+        CollectorList: {
+            /** @description The collectors in the caller's tenants, in file order. */
+            collectors: components["schemas"]["CollectorView"][];
+            /** @description The file they are read from and saved to; none: the built-in default (read-only). */
+            config_file?: string | null;
+            /** @description Whether they can be saved (the instance runs from a file). */
+            editable: boolean;
+            /** @description Whether the file's collectors differ from those running (saved, restart pending). */
+            restart_pending: boolean;
+            /** @description When a saved change takes effect. */
+            takes_effect: string;
+        };
+        /** @description One problem of an edit. */
+        CollectorProblem: {
+            /** @description Its line in the YAML sent (1-based), when it lies in the edited collector. */
+            line?: number | null;
+            /** @description What is wrong. */
+            message: string;
+            /**
+             * @description Where, relative to the edited collector (`connector.tokens[0]`), or the full path in
+             *     the file (`collectors[2].id`) for a problem elsewhere; empty: the whole collector.
+             */
+            path: string;
+        };
+        /** @description What a save did. */
+        CollectorSaved: {
+            collector?: components["schemas"]["CollectorView"] | null;
+            /** @description The file written. */
+            config_file: string;
+            /** @description Always true: the change runs after a restart. */
+            restart_pending: boolean;
+            /** @description When it takes effect. */
+            takes_effect: string;
+        };
+        /** @description What validating an edit found. */
+        CollectorValidation: {
+            /** @description Every problem, with its path and line. */
+            problems: components["schemas"]["CollectorProblem"][];
+            /** @description No problem. */
+            valid: boolean;
+        };
+        /** @description A collector of the configuration, secrets masked. */
+        CollectorView: {
+            /** @description Connector type (`syslog`, `http`, `file`, `sql`, ...). */
+            connector: string;
+            /** @description Its id (`vigil.source` of its events). */
+            id: string;
+            /** @description Normalizer type (`syslog`, `pack`, `file`, `auto`). */
+            normalizer: string;
+            /** @description The pack's name or the file's path, for `pack` and `file`. */
+            normalizer_name?: string | null;
+            /** @description The connector's options (secrets masked). */
+            options: Record<string, never>;
+            /** @description Tenant of its events. */
+            tenant: string;
+            /** @description Transforms in order. */
+            transforms: number;
+            /** @description The collector as YAML (secrets masked), as edited. */
+            yaml: string;
+        };
         /** @description An analyst's comment. */
         Comment: {
             /** @description Author user id. */
@@ -2514,22 +2649,33 @@ export interface components {
             /** @description Login name. */
             username: string;
         };
-        /** @description A shipped normalizer pack. */
+        /** @description A normalizer: a shipped pack, or a definition file the configuration loads. */
         NormalizerInfo: {
+            /** @description The collectors that use it (files; packs name none). */
+            collectors: string[];
             /** @description The definition, YAML. */
             definition: string;
             /** @description What it does. */
             description?: string | null;
             /** @description Whether `auto` can pick it (it has a `detect` condition). */
             detect: boolean;
-            /** @description The normalizer's name (what `normalizer: {type: pack, name}` names). */
+            /** @description Why the file does not compile (files); none when it does. */
+            error?: string | null;
+            /** @description The definition file (files). */
+            file?: string | null;
+            /**
+             * @description The normalizer's name (what `normalizer: {type: pack, name}` names, or the `name:` of
+             *     a file's definition).
+             */
             name: string;
-            /** @description The pack's directory under `packs/`. */
-            pack: string;
+            /** @description The pack's directory under `packs/` (packs). */
+            pack?: string | null;
             /** @description Its parser type (`syslog`, `json`, `cef`, ...); none when it only routes to children. */
             parser?: string | null;
             /** @description The product it reads. */
             product?: string | null;
+            /** @description `pack` (shipped) or `file` (loaded by the configuration). */
+            source: string;
         };
         /**
          * @description A page of results and the cursor of the next one (none on the last page). Cursors are
@@ -3794,8 +3940,8 @@ export interface components {
             /** @description Sample lines, one record each (at most 200, each at most 64 KiB). None: only validate. */
             lines?: string[];
             /**
-             * @description A shipped normalizer by name (see GET /api/v1/normalizers). Exactly one of
-             *     `normalizer` and `definition`.
+             * @description A normalizer by name (see GET /api/v1/normalizers: a shipped pack, or a definition file
+             *     of a collector in the caller's tenants). Exactly one of `normalizer` and `definition`.
              */
             normalizer?: string | null;
             /** @description A tenant the caller reads content in; default: any of its tenants. */
@@ -4902,6 +5048,203 @@ export interface operations {
                 };
             };
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list_collectors: {
+        parameters: {
+            query?: {
+                /** @description Tenants (comma-separated); default: every tenant where the caller may read sources. */
+                tenant?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CollectorList"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    save_collector: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the collector's id before the edit */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CollectorBody"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CollectorSaved"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    delete_collector: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description the collector's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CollectorSaved"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    validate_collector: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CollectorEdit"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CollectorValidation"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -13,6 +13,11 @@ export type MonitoringPolicySpec = S['MonitoringPolicySpec'];
 export type NormalizerInfo = S['NormalizerInfo'];
 export type TryRequest = S['TryRequest'];
 export type TryResponse = S['TryResponse'];
+export type CollectorList = S['CollectorList'];
+export type CollectorView = S['CollectorView'];
+export type CollectorValidation = S['CollectorValidation'];
+export type CollectorProblem = S['CollectorProblem'];
+export type CollectorSaved = S['CollectorSaved'];
 export type ListBody = S['ListBody'];
 export type EntryBody = S['EntryBody'];
 export type ListImportResult = S['ListImportResult'];
@@ -37,6 +42,13 @@ export const sourcesApi = {
   normalizers: (tenant?: string) => request<NormalizerInfo[]>('/api/v1/normalizers', { query: { tenant } }),
   tryNormalizer: (r: TryRequest, signal?: AbortSignal) =>
     request<TryResponse>('/api/v1/normalizers/try', { method: 'POST', body: r, signal }),
+
+  collectors: (tenant?: string) => request<CollectorList>('/api/v1/collectors', { query: { tenant } }),
+  validateCollector: (id: string | null, yaml: string, signal?: AbortSignal) =>
+    request<CollectorValidation>('/api/v1/collectors/validate', { method: 'POST', body: { id, yaml }, signal }),
+  saveCollector: (id: string, yaml: string) =>
+    request<CollectorSaved>(`/api/v1/collectors/${enc(id)}`, { method: 'PUT', body: { yaml } }),
+  deleteCollector: (id: string) => request<CollectorSaved>(`/api/v1/collectors/${enc(id)}`, { method: 'DELETE' }),
 };
 
 export const listsApi = {

@@ -1,13 +1,18 @@
 // Sources: every collector and host of the tenant with its EPS sparkline (the last hour, per
 // minute), last event, parse errors, drops and monitoring breaches; the monitoring policies
-// (list, create, edit, delete); the connectors and pipeline components with their counters;
-// the normalizer packs with their definitions and a "try this normalizer on a sample" box.
+// (list, create, edit, delete); the collectors of the configuration file (connector,
+// normalizer, tenant), edited as YAML with validation as you type (problems at their line) and
+// saved for the next restart; the connectors and pipeline components with their counters; the
+// normalizers (shipped packs and the configuration's files) with their definitions and a "try
+// this normalizer on a sample" box.
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { NavLink, Route, Routes } from 'react-router-dom';
 import { api } from '../api/client';
 import type { ComponentStatus } from '../api/types';
 import {
   sourcesApi,
+  type CollectorList,
+  type CollectorProblem,
   type MonitoringPolicy,
   type MonitoringPolicySpec,
   type NormalizerInfo,
@@ -32,6 +37,7 @@ export function SourcesPage() {
         {[
           ['/sources', 'Status'],
           ['/sources/policies', 'Monitoring policies'],
+          ['/sources/collectors', 'Collectors'],
           ['/sources/normalizers', 'Normalizers'],
           ['/sources/components', 'Connectors and components'],
         ].map(([to, l]) => (
@@ -43,6 +49,7 @@ export function SourcesPage() {
       <Routes>
         <Route index element={<SourceStatus />} />
         <Route path="policies" element={<Policies />} />
+        <Route path="collectors" element={<Collectors />} />
         <Route path="normalizers" element={<Normalizers />} />
         <Route path="components" element={<Components />} />
       </Routes>
@@ -431,6 +438,235 @@ function PolicyDialog({
   );
 }
 
+// ------------------------------------------------------------------ collectors
+
+const NEW_COLLECTOR = (tenant: string) =>
+  `id: new-collector\ntenant: ${tenant}\nconnector:\n  type: syslog\n  udp: 127.0.0.1:5515\nnormalizer:\n  type: auto\n`;
+
+/** A short line of a connector's main options (addresses, paths, URLs; secrets come masked). */
+function optionSummary(o: unknown): string {
+  if (!o || typeof o !== 'object') return '';
+  const keep = ['listen', 'udp', 'tcp', 'url', 'paths', 'brokers', 'topics', 'stream'];
+  return Object.entries(o as Record<string, unknown>)
+    .filter(([k]) => keep.includes(k))
+    .map(([k, v]) => `${k} ${Array.isArray(v) ? v.join(', ') : typeof v === 'object' && v ? (v as { listen?: string }).listen ?? '' : String(v)}`)
+    .join(' · ');
+}
+
+function Collectors() {
+  const { principal, tenant } = useSession();
+  const [list, setList] = useState<CollectorList | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [editing, setEditing] = useState<{ id: string | null; yaml: string } | null>(null);
+  const [saved, setSaved] = useState<string | null>(null);
+  const canWrite = atLeast(principal, tenant, 'tenant_administrator');
+  const load = useCallback(() => sourcesApi.collectors(tenant).then(setList, setError), [tenant]);
+  useEffect(() => {
+    void load();
+  }, [load]);
+  const editable = !!list?.editable && canWrite;
+
+  return (
+    <>
+      <ErrorNotice error={error} what="The collectors" />
+      {list && (
+        <div className={list.restart_pending ? 'notice warn' : 'notice'} role="status" data-testid="collectors-file">
+          {list.config_file ? (
+            <>
+              Collectors of <code className="mono">{list.config_file}</code>.{' '}
+            </>
+          ) : (
+            <>This instance runs the built-in default configuration: start it with <code className="mono">--config FILE</code> to edit collectors. </>
+          )}
+          {list.restart_pending && <strong>Saved changes are waiting for a restart. </strong>}
+          <span className="muted">{list.takes_effect}</span>
+        </div>
+      )}
+      {saved && (
+        <div className="notice ok" role="status" data-testid="collector-saved">
+          {saved}
+        </div>
+      )}
+      <div className="row" style={{ margin: '10px 0' }}>
+        <p className="muted" style={{ margin: 0, flex: 1 }}>
+          Each collector is a connector (where events come from), a normalizer (how lines become events) and a tenant. Secrets
+          (tokens, passwords) are shown masked; leave the mask to keep the stored value.
+        </p>
+        {editable && (
+          <button className="primary" onClick={() => setEditing({ id: null, yaml: NEW_COLLECTOR(tenant) })}>
+            New collector
+          </button>
+        )}
+      </div>
+      {list && list.collectors.length === 0 && <div className="empty">No collector sends to this tenant.</div>}
+      {list && list.collectors.length > 0 && (
+        <div className="card flush">
+          <table className="data" data-testid="collectors-table">
+            <thead>
+              <tr>
+                <th>Collector</th>
+                <th>Tenant</th>
+                <th>Connector</th>
+                <th>Options</th>
+                <th>Normalizer</th>
+                <th className="num">Transforms</th>
+                {editable && <th>Actions</th>}
+              </tr>
+            </thead>
+            <tbody>
+              {list.collectors.map((c) => (
+                <tr key={c.id}>
+                  <td className="mono">
+                    <PV field="vigil.source" value={c.id} />
+                  </td>
+                  <td>{c.tenant}</td>
+                  <td className="mono">{c.connector}</td>
+                  <td className="mono" style={{ maxWidth: 360, overflowWrap: 'anywhere' }}>
+                    {optionSummary(c.options)}
+                  </td>
+                  <td className="mono">
+                    {c.normalizer}
+                    {c.normalizer_name ? ` ${c.normalizer_name}` : ''}
+                  </td>
+                  <td className="num">{c.transforms}</td>
+                  {editable && (
+                    <td style={{ whiteSpace: 'nowrap' }}>
+                      <button className="small" onClick={() => setEditing({ id: c.id, yaml: c.yaml })} aria-label={`Edit ${c.id}`}>
+                        Edit
+                      </button>{' '}
+                      <button
+                        className="small danger"
+                        aria-label={`Delete ${c.id}`}
+                        onClick={() => {
+                          if (window.confirm(`Remove the collector “${c.id}” from the configuration? It stops at the next restart.`))
+                            sourcesApi.deleteCollector(c.id).then((r) => {
+                              setSaved(`Removed ${c.id} from ${r.config_file}. ${r.takes_effect}`);
+                              void load();
+                            }, setError);
+                        }}
+                      >
+                        Delete
+                      </button>
+                    </td>
+                  )}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {editing && (
+        <CollectorEditor
+          key={editing.id ?? '(new)'}
+          id={editing.id}
+          initial={editing.yaml}
+          onClose={() => setEditing(null)}
+          onSaved={(msg) => {
+            setEditing(null);
+            setSaved(msg);
+            void load();
+          }}
+        />
+      )}
+    </>
+  );
+}
+
+function CollectorEditor({
+  id,
+  initial,
+  onClose,
+  onSaved,
+}: {
+  id: string | null;
+  initial: string;
+  onClose: () => void;
+  onSaved: (message: string) => void;
+}) {
+  const [text, setText] = useState(initial);
+  const [problems, setProblems] = useState<CollectorProblem[] | null>(null);
+  const [checking, setChecking] = useState(false);
+  const [error, setError] = useState<unknown>(null);
+  const [saving, setSaving] = useState(false);
+
+  // validated as it is typed, against the whole configuration
+  useEffect(() => {
+    const c = new AbortController();
+    setChecking(true);
+    const t = setTimeout(() => {
+      sourcesApi.validateCollector(id, text, c.signal).then(
+        (r) => {
+          setProblems(r.problems);
+          setError(null);
+          setChecking(false);
+        },
+        (e) => {
+          if ((e as Error).name !== 'AbortError') {
+            setError(e);
+            setChecking(false);
+          }
+        },
+      );
+    }, 350);
+    return () => {
+      clearTimeout(t);
+      c.abort();
+    };
+  }, [id, text]);
+
+  const newId = /^id:\s*["']?([^"'\s#]+)/m.exec(text)?.[1] ?? '';
+  const save = () => {
+    setSaving(true);
+    sourcesApi
+      .saveCollector(id ?? newId, text)
+      .then((r) => onSaved(`Saved ${r.collector?.id ?? newId} to ${r.config_file}. ${r.takes_effect}`), setError)
+      .finally(() => setSaving(false));
+  };
+  const valid = problems !== null && problems.length === 0;
+
+  return (
+    <section className="card" style={{ marginTop: 14 }} aria-label={id ? `Edit collector ${id}` : 'New collector'}>
+      <div className="card-head">
+        <h2>{id ? <>Edit collector <span className="mono">{id}</span></> : 'New collector'}</h2>
+      </div>
+      <YamlEditor
+        value={text}
+        onChange={setText}
+        label={id ? `Collector ${id} (YAML)` : 'New collector (YAML)'}
+        problems={(problems ?? []).map((p) => ({
+          severity: 'error',
+          line: p.line,
+          message: p.path ? `${p.path}: ${p.message}` : p.message,
+        }))}
+      />
+      <div role="status" style={{ marginTop: 6 }} data-testid="collector-validation">
+        {problems === null || checking ? (
+          <span className="muted">Checking…</span>
+        ) : valid ? (
+          <span className="ok-text">The collector is valid.</span>
+        ) : (
+          <ul className="error-text" style={{ margin: 0, paddingLeft: 18 }}>
+            {problems.map((p, i) => (
+              <li key={i} className="mono">
+                {p.line ? `line ${p.line}: ` : ''}
+                {p.path ? `${p.path}: ` : ''}
+                {p.message}
+              </li>
+            ))}
+          </ul>
+        )}
+      </div>
+      <ErrorNotice error={error} />
+      <div className="row" style={{ marginTop: 10, justifyContent: 'flex-end' }}>
+        <button onClick={onClose}>Cancel</button>
+        <button className="primary" onClick={save} disabled={!valid || checking || saving || !(id ?? newId)} data-testid="save-collector">
+          {saving ? 'Saving…' : 'Save for the next restart'}
+        </button>
+      </div>
+    </section>
+  );
+}
+
 // ------------------------------------------------------------------ normalizers
 
 const SAMPLE_HINT = 'Paste sample lines, one record per line';
@@ -516,7 +752,7 @@ function Normalizers() {
                 <button className={p.name === picked ? 'ghost selected' : 'ghost'} aria-pressed={p.name === picked} onClick={() => setPicked(p.name)}>
                   <span className="mono">{p.name}</span>
                   <span className="muted" style={{ fontSize: 12 }}>
-                    {p.parser ?? 'routes'} · {p.product ?? ''}
+                    {p.source === 'file' ? `file · ${p.collectors.join(', ')}` : `${p.parser ?? 'routes'} · ${p.product ?? ''}`}
                   </span>
                 </button>
               </li>
@@ -545,8 +781,13 @@ function Normalizers() {
               <p className="muted" style={{ marginTop: 0 }}>
                 {pack.product}
                 {pack.description ? ` — ${pack.description}` : ''}
-                {` · packs/${pack.pack}/normalizer.yaml · parser ${pack.parser ?? 'none (routes to children)'}${pack.detect ? ' · auto-detectable' : ''}`}
+                {` · ${pack.file ? `${pack.file}, used by ${pack.collectors.join(', ')}` : `packs/${pack.pack}/normalizer.yaml`} · parser ${pack.parser ?? 'none (routes to children)'}${pack.detect ? ' · auto-detectable' : ''}`}
               </p>
+              {pack.error && (
+                <div className="notice warn" role="status">
+                  This file does not compile: <span className="mono">{pack.error}</span>
+                </div>
+              )}
               <YamlEditor
                 value={custom ? definition : pack.definition}
                 onChange={setDefinition}

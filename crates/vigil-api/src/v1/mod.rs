@@ -20,6 +20,7 @@ pub mod alert_assets;
 pub mod alerts;
 pub mod assets;
 pub mod audit_chain;
+pub mod collectors;
 pub mod common;
 pub mod correlation;
 pub mod dashboards;
@@ -76,6 +77,9 @@ pub struct Core {
     /// The event store, for its storage spaces (`v1::storage`); none answers 409
     /// `not_supported`.
     pub events: Option<Arc<dyn vigil_store::EventStore>>,
+    /// The configuration file `vigil up` runs from (`v1::collectors`), set once it has
+    /// started; unset, those routes answer 409 `not_supported`.
+    pub config: std::sync::OnceLock<Arc<collectors::ConfigFile>>,
 }
 
 /// The `/api/v1` routes that need a caller, with their OpenAPI description.
@@ -161,6 +165,12 @@ pub fn routes() -> OpenApiRouter<ApiState> {
         .merge(rules_routes())
         .routes(routes!(normalizers::list_normalizers))
         .routes(routes!(normalizers::try_normalizer))
+        .routes(routes!(collectors::list_collectors))
+        .routes(routes!(collectors::validate_collector))
+        .routes(routes!(
+            collectors::save_collector,
+            collectors::delete_collector
+        ))
         .merge(dashboard_routes())
 }
 

@@ -6,6 +6,10 @@
 //!
 //! Both need `rules.read` (normalizers are content) in the tenant named, or in any tenant of
 //! the caller. Nothing is stored: a definition sent here lives for the request only.
+//!
+//! Besides the shipped packs, the list holds the normalizers the running configuration loads
+//! from files (`normalizer: {type: file, path}`) for collectors of the caller's tenants, read
+//! from disk at each request (with the collectors that use them); "try" runs them by name too.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
@@ -66,13 +70,22 @@ fn shipped() -> Result<&'static Shipped, ApiError> {
         .map_err(|e| ApiError::internal(format!("shipped normalizer packs: {e}")))
 }
 
-/// A shipped normalizer pack.
+/// A normalizer: a shipped pack, or a definition file the configuration loads.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NormalizerInfo {
-    /// The normalizer's name (what `normalizer: {type: pack, name}` names).
+    /// The normalizer's name (what `normalizer: {type: pack, name}` names, or the `name:` of
+    /// a file's definition).
     pub name: String,
-    /// The pack's directory under `packs/`.
-    pub pack: String,
+    /// `pack` (shipped) or `file` (loaded by the configuration).
+    pub source: String,
+    /// The pack's directory under `packs/` (packs).
+    pub pack: Option<String>,
+    /// The definition file (files).
+    pub file: Option<String>,
+    /// The collectors that use it (files; packs name none).
+    pub collectors: Vec<String>,
+    /// Why the file does not compile (files); none when it does.
+    pub error: Option<String>,
     /// The product it reads.
     pub product: Option<String>,
     /// What it does.
@@ -93,10 +106,61 @@ pub struct NormalizerParams {
     pub tenant: Option<String>,
 }
 
-fn check_scope(caller: &Caller, tenant: Option<&str>) -> ApiResult<()> {
+fn check_scope(caller: &Caller, tenant: Option<&str>) -> ApiResult<vigil_core::TenantScope> {
     let named = tenant.map(super::common::tenant).transpose()?;
-    caller.scope(Action::RulesRead, named.as_slice())?;
-    Ok(())
+    caller.scope(Action::RulesRead, named.as_slice())
+}
+
+/// A definition file the running configuration loads.
+struct FileNormalizer {
+    path: String,
+    collectors: Vec<String>,
+    text: String,
+    compiled: Result<Arc<Normalizer>, String>,
+}
+
+/// The definition files of the collectors in `scope`, read and compiled now (one entry per
+/// file, in configuration order).
+fn file_normalizers(
+    st: &ApiState,
+    scope: &vigil_core::TenantScope,
+) -> ApiResult<Vec<FileNormalizer>> {
+    let Some(cf) = st.core.as_ref().and_then(|c| c.config.get()) else {
+        return Ok(Vec::new());
+    };
+    let (lib, _) = shipped()?;
+    let mut out: Vec<FileNormalizer> = Vec::new();
+    for (tenant, collector, path) in cf.file_normalizers() {
+        if !scope.contains(tenant) {
+            continue;
+        }
+        let shown = path.display().to_string();
+        if let Some(f) = out.iter_mut().find(|f| f.path == shown) {
+            f.collectors.push(collector.clone());
+            continue;
+        }
+        let read = vigil_config::read_file_capped(path, MAX_DEFINITION as u64)
+            .map_err(|e| e.to_string())
+            .and_then(|b| String::from_utf8(b).map_err(|_| "not UTF-8".to_owned()));
+        let (text, compiled) = match read {
+            Ok(text) => {
+                let mut lib = lib.clone();
+                let c = lib
+                    .add_yaml(&text, &shown)
+                    .and_then(|name| lib.compile(&name))
+                    .map_err(|e| e.to_string());
+                (text, c)
+            }
+            Err(e) => (String::new(), Err(format!("{shown}: {e}"))),
+        };
+        out.push(FileNormalizer {
+            path: shown,
+            collectors: vec![collector.clone()],
+            text,
+            compiled,
+        });
+    }
+    Ok(out)
 }
 
 /// Lists the shipped normalizer packs with their definitions.
@@ -104,25 +168,46 @@ fn check_scope(caller: &Caller, tenant: Option<&str>) -> ApiResult<()> {
     responses((status = 200, body = Vec<NormalizerInfo>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = []), ("session" = [])))]
 pub async fn list_normalizers(
+    State(st): State<ApiState>,
     caller: Caller,
     Params(p): Params<NormalizerParams>,
 ) -> ApiResult<axum::Json<Vec<NormalizerInfo>>> {
-    check_scope(&caller, p.tenant.as_deref())?;
+    let scope = check_scope(&caller, p.tenant.as_deref())?;
     let (_, packs) = shipped()?;
-    Ok(axum::Json(
-        packs
-            .iter()
-            .map(|(name, p)| NormalizerInfo {
-                name: name.clone(),
-                pack: p.dir.to_owned(),
-                product: p.normalizer.product().map(str::to_owned),
-                description: p.normalizer.description().map(str::to_owned),
-                parser: p.normalizer.parser_kind().map(str::to_owned),
-                detect: p.normalizer.has_detect(),
-                definition: p.text.to_owned(),
-            })
-            .collect(),
-    ))
+    let files = file_normalizers(&st, &scope)?;
+    let mut out: Vec<NormalizerInfo> = files
+        .into_iter()
+        .map(|f| {
+            let n = f.compiled.as_ref().ok();
+            NormalizerInfo {
+                name: n.map_or_else(|| f.path.clone(), |n| n.name().to_owned()),
+                source: "file".into(),
+                pack: None,
+                file: Some(f.path),
+                collectors: f.collectors,
+                error: f.compiled.as_ref().err().cloned(),
+                product: n.and_then(|n| n.product()).map(str::to_owned),
+                description: n.and_then(|n| n.description()).map(str::to_owned),
+                parser: n.and_then(|n| n.parser_kind()).map(str::to_owned),
+                detect: n.is_some_and(|n| n.has_detect()),
+                definition: f.text,
+            }
+        })
+        .collect();
+    out.extend(packs.iter().map(|(name, p)| NormalizerInfo {
+        name: name.clone(),
+        source: "pack".into(),
+        pack: Some(p.dir.to_owned()),
+        file: None,
+        collectors: Vec::new(),
+        error: None,
+        product: p.normalizer.product().map(str::to_owned),
+        description: p.normalizer.description().map(str::to_owned),
+        parser: p.normalizer.parser_kind().map(str::to_owned),
+        detect: p.normalizer.has_detect(),
+        definition: p.text.to_owned(),
+    }));
+    Ok(axum::Json(out))
 }
 
 /// A normalizer to try and the lines to try it on.
@@ -132,8 +217,8 @@ pub struct TryRequest {
     /// A tenant the caller reads content in; default: any of its tenants.
     #[serde(default)]
     pub tenant: Option<String>,
-    /// A shipped normalizer by name (see GET /api/v1/normalizers). Exactly one of
-    /// `normalizer` and `definition`.
+    /// A normalizer by name (see GET /api/v1/normalizers: a shipped pack, or a definition file
+    /// of a collector in the caller's tenants). Exactly one of `normalizer` and `definition`.
     #[serde(default)]
     pub normalizer: Option<String>,
     /// A normalizer definition (YAML, as in a `normalizer: {type: file}` file); it may use the
@@ -205,11 +290,11 @@ fn problems(e: DefinitionErrors) -> Vec<DefinitionProblem> {
     responses((status = 200, body = TryResponse), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("bearer" = []), ("session" = [])))]
 pub async fn try_normalizer(
-    State(_st): State<ApiState>,
+    State(st): State<ApiState>,
     caller: Caller,
     Body(req): Body<TryRequest>,
 ) -> ApiResult<axum::Json<TryResponse>> {
-    check_scope(&caller, req.tenant.as_deref())?;
+    let scope = check_scope(&caller, req.tenant.as_deref())?;
     if req.lines.len() > MAX_LINES {
         return Err(ApiError::invalid(format!(
             "lines: {} lines; at most {MAX_LINES}",
@@ -232,9 +317,17 @@ pub async fn try_normalizer(
         (Some(name), None) => match packs.get(name) {
             Some(p) => p.normalizer.clone(),
             None => {
-                return Err(ApiError::invalid(format!(
-                    "normalizer: no shipped normalizer named '{name}'"
-                )));
+                let file = file_normalizers(&st, &scope)?
+                    .into_iter()
+                    .find_map(|f| f.compiled.ok().filter(|n| n.name() == name.as_str()));
+                match file {
+                    Some(n) => n,
+                    None => {
+                        return Err(ApiError::invalid(format!(
+                            "normalizer: no normalizer named '{name}' (shipped, or loaded from a file by a collector of your tenants)"
+                        )));
+                    }
+                }
             }
         },
         (None, Some(text)) => {

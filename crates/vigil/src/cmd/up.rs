@@ -302,6 +302,20 @@ async fn serve(
     );
     let pipeline = builder.start().map_err(|e| anyhow::anyhow!("{e}"))?;
     let shutdown = pipeline.shutdown_handle();
+    {
+        let file = args
+            .config
+            .as_ref()
+            .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()));
+        let _ = core
+            .core
+            .config
+            .set(Arc::new(vigil_api::v1::collectors::ConfigFile::new(
+                file,
+                &cfg,
+                Box::new(topology::check_collectors),
+            )));
+    }
     if let Some(h) = &started.correlator {
         let _ = core.core.correlation.set(h.clone());
         reload_on_sighup(h.clone());
