@@ -309,6 +309,46 @@ mod tests {
     use super::rfc3164_view;
 
     #[test]
+    fn the_prefilter_leaves_few_packs_to_ask() {
+        let lib = crate::Library::builtin().unwrap_or_else(|e| panic!("{e}"));
+        let auto =
+            super::AutoNormalizer::new(&lib, chrono_tz::UTC).unwrap_or_else(|e| panic!("{e}"));
+        let Some(p) = &auto.prefilter else {
+            panic!("auto has no prefilter")
+        };
+        let asked = |line: &str| -> Vec<&str> {
+            let found = p.scan(line);
+            (auto.candidates.iter().enumerate())
+                .filter(|(i, _)| p.possible(*i, &found))
+                .map(|(_, n)| n.name())
+                .collect()
+        };
+        // a line without any literal: only the conditions that require none
+        let always = asked("x");
+        eprintln!("always asked: {always:?} of {}", auto.candidates.len());
+        assert!(always.len() <= 3, "{always:?}");
+        for (line, pack) in [
+            (
+                "<38>Nov 22 07:00:00 jump01 sshd[4242]: Failed password for root from 203.0.113.7 port 52144 ssh2",
+                "sshd",
+            ),
+            (
+                "<86>web-04 sudo: alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/bin/ls",
+                "sudo",
+            ),
+            (
+                "<4>Nov 22 06:59:58 fw kernel: [UFW BLOCK] IN=eth0 OUT= SRC=203.0.113.50 DST=198.51.100.10 PROTO=TCP",
+                "netfilter",
+            ),
+        ] {
+            let got = asked(line);
+            eprintln!("{pack}: {got:?}");
+            assert!(got.contains(&pack), "{pack} not asked: {got:?}");
+            assert!(got.len() <= always.len() + 2, "{got:?}");
+        }
+    }
+
+    #[test]
     fn the_rfc3164_view_of_rfc5424_lines() {
         assert_eq!(
             rfc3164_view("<86>1 2024-05-01T00:00:00.000197+00:00 web-04 sshd 7017 - - Failed password for alice from 45.140.125.58 port 49289 ssh2").as_deref(),
