@@ -119,9 +119,9 @@ impl AutoNormalizer {
                 ),
                 None => (true, true),
             };
-            if !(in_line && n.detects(&blank, &text))
-                && !(in_view && view.as_deref().is_some_and(|v| n.detects(&blank, v)))
-            {
+            let detected = (in_line && n.detects(&blank, &text))
+                || (in_view && view.as_deref().is_some_and(|v| n.detects(&blank, v)));
+            if !detected {
                 continue;
             }
             let mut ev = blank.clone();

@@ -73,7 +73,11 @@ fn logs_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn generated(lines: u64, ratio: f64, format: vigil_gen_syslog::Format) -> String {
+fn generated(
+    lines: u64,
+    ratio: f64,
+    format: vigil_gen_syslog::Format,
+) -> Result<String, vigil_gen_syslog::Error> {
     let cfg = vigil_gen_syslog::Config {
         lines,
         seed: 42,
@@ -84,8 +88,8 @@ fn generated(lines: u64, ratio: f64, format: vigil_gen_syslog::Format) -> String
             .unwrap_or_default(),
     };
     let mut text = Vec::new();
-    vigil_gen_syslog::generate(&cfg, &mut text, |_| {}).unwrap_or_else(|e| panic!("{e}"));
-    String::from_utf8_lossy(&text).into_owned()
+    vigil_gen_syslog::generate(&cfg, &mut text, |_| {})?;
+    Ok(String::from_utf8_lossy(&text).into_owned())
 }
 
 #[test]
@@ -115,7 +119,7 @@ fn prefilter_chooses_as_every_pack_asked() {
         (20_000, 1.0, vigil_gen_syslog::Format::Wire),
         (20_000, 0.3, vigil_gen_syslog::Format::File),
     ] {
-        let text = generated(lines, ratio, format);
+        let text = generated(lines, ratio, format).unwrap_or_else(|e| panic!("{e}"));
         let origin = format!(
             "gen-syslog --rfc5424-ratio {ratio} --format {}",
             format.as_str()
