@@ -24,6 +24,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod support;
+
+use support::cpu::threads_cpu;
 use vigil_config::Secret;
 use vigil_ingest::http::{HttpConnector, HttpSettings};
 use vigil_pipeline::{ComponentMetrics, Connector, ConnectorContext, Shutdown, SourceInfo};
@@ -31,27 +34,6 @@ use vigil_pipeline::{ComponentMetrics, Connector, ConnectorContext, Shutdown, So
 const TOKEN: &str = "bench-token-0123456789";
 const REQUESTS: usize = 400;
 const PER_REQUEST: usize = 1000;
-
-fn stat_cpu(stat: &str, prefix: &str) -> Option<f64> {
-    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
-    if !stat.get(open + 1..close)?.starts_with(prefix) {
-        return None;
-    }
-    let fields: Vec<&str> = stat.get(close + 2..)?.split_whitespace().collect();
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) as f64 / 100.0)
-}
-
-fn threads_cpu(prefix: &str) -> f64 {
-    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
-        return f64::NAN;
-    };
-    dir.flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("stat")).ok())
-        .filter_map(|s| stat_cpu(&s, prefix))
-        .sum()
-}
 
 /// Posts `body` to `path` on the keep-alive connection `s` and reads the answer whole.
 fn post(s: &mut std::net::TcpStream, path: &str, body: &[u8]) {

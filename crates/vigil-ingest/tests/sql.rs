@@ -587,6 +587,52 @@ async fn tls_modes_reach_the_drivers() {
         );
     }
 
+    // `verify_full` with the certificate that signed the server's own (Debian's snakeoil
+    // certificate is self-signed for `localhost`, so it is its own CA): the poll succeeds over
+    // TLS when the URL names `localhost`, and fails when it names an address the certificate
+    // does not list.
+    if ssl == "on" {
+        let cert_file: String = sqlx::query_scalar("SHOW ssl_cert_file")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        let data_dir: String = sqlx::query_scalar("SHOW data_directory")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        let cert_path = std::path::Path::new(&data_dir).join(&cert_file);
+        match std::fs::read(&cert_path) {
+            Ok(pem) => {
+                let server_ca = dir.path().join("server-ca.pem");
+                std::fs::write(&server_ca, pem).unwrap();
+                let by_name = |file: &str| SqlConfig {
+                    url: Secret::literal(&PG.replace("127.0.0.1", "localhost")),
+                    ..pg(SqlTlsMode::VerifyFull, Some(server_ca.clone()), file)
+                };
+                let r = start(by_name("f.json"));
+                let rows = r.rows(2).await;
+                assert_eq!(rows[0]["tls"], true, "{rows:?}");
+                r.stop().await;
+
+                let c = SqlConnector::new(pg(
+                    SqlTlsMode::VerifyFull,
+                    Some(server_ca.clone()),
+                    "g.json",
+                ))
+                .unwrap();
+                let err = c.check().await.unwrap_err();
+                assert!(
+                    err.to_lowercase().contains("certificate") || err.contains("NotValidForName"),
+                    "{err}"
+                );
+            }
+            Err(e) => eprintln!(
+                "cannot read the server's certificate {}: {e}; verify_full is not checked",
+                cert_path.display()
+            ),
+        }
+    }
+
     // MariaDB: no TLS on this server
     let my = |mode, file: &str| SqlConfig {
         tls: Some((mode, None)),

@@ -3,14 +3,25 @@
 //! lines: the fixed syslog normalizer, and the normalizer tree with the `linux` pack (syslog +
 //! per-program regex/KV extraction + mapping + categorization) on the whole mix, on the UFW
 //! (KV) lines only and on the sshd (regex) lines only; then one pack per field parser (JSON,
-//! CSV, KV, Windows event XML) on the pack's own samples.
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+//! CSV, KV, Windows event XML) on the pack's own samples; and `auto` (the default
+//! configuration's normalizer) on the whole mix, with its literal prefilter and without.
+//!
+//! With `VIGIL_NORMALIZE_ONCE=load|syslog|linux|auto|auto_unfiltered` it makes one pass over
+//! the lines instead (`VIGIL_NORMALIZE_LINES`, default 50,000) and prints the time per line,
+//! so that `valgrind --tool=callgrind` counts the instructions of exactly one run of the path
+//! (subtract the `load` run, which only reads the lines and compiles the packs).
+use criterion::{Criterion, Throughput, criterion_group};
 use std::hint::black_box;
+use std::time::Instant;
 use vigil_event::{Bytes, Timestamp};
 use vigil_event::{RawRecord, SourceInfo};
-use vigil_normalize::{Library, NormalizerTree, SyslogNormalizer};
+use vigil_normalize::{AutoNormalizer, Library, NormalizerTree, SyslogNormalizer};
 
 fn lines() -> Vec<Bytes> {
+    lines_upto(200_000)
+}
+
+fn lines_upto(limit: usize) -> Vec<Bytes> {
     let path =
         std::env::var("VIGIL_BENCH_CORPUS").unwrap_or_else(|_| "/dev/shm/vigil-corpus.log".into());
     let mut out = Vec::new();
@@ -18,7 +29,7 @@ fn lines() -> Vec<Bytes> {
         use std::io::BufRead;
         for l in std::io::BufReader::new(f)
             .split(b'\n')
-            .take(200_000)
+            .take(limit)
             .flatten()
         {
             out.push(Bytes::from(l));
@@ -115,6 +126,27 @@ fn bench(c: &mut Criterion) {
         .cloned()
         .collect();
     run_tree(c, "linux_pack_corpus", &tree, &lines);
+    if let Ok(auto) = AutoNormalizer::new(&lib, chrono_tz::UTC) {
+        let unfiltered = auto.clone().with_prefilter(false);
+        let mut g = c.benchmark_group("auto");
+        g.throughput(Throughput::Elements(lines.len() as u64));
+        for (name, a) in [("corpus", &auto), ("corpus_unfiltered", &unfiltered)] {
+            g.bench_function(name, |b| {
+                b.iter(|| {
+                    for l in &lines {
+                        let rec = RawRecord {
+                            data: l.clone(),
+                            received: now,
+                            peer: None,
+                            transport_error: None,
+                        };
+                        black_box(a.normalize_record(&src, rec));
+                    }
+                })
+            });
+        }
+        g.finish();
+    }
     run_tree(c, "linux_pack_ufw_kv", &tree, &ufw);
     run_tree(c, "linux_pack_sshd_regex", &tree, &sshd);
 
@@ -168,5 +200,79 @@ fn sample_lines(pack: &str) -> Vec<Bytes> {
     out
 }
 
+/// One pass over the lines with one normalizer, for callgrind and `perf`.
+fn once(mode: &str) {
+    let limit = std::env::var("VIGIL_NORMALIZE_LINES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(50_000);
+    let lines = lines_upto(limit);
+    let src = SourceInfo {
+        id: "syslog".into(),
+        tenant: "main".into(),
+        collector: "bench".into(),
+    };
+    let now = Timestamp::parse("2026-11-22T12:00:00.123Z").unwrap_or_default();
+    let rec = |l: &Bytes| RawRecord {
+        data: l.clone(),
+        received: now,
+        peer: None,
+        transport_error: None,
+    };
+    let lib = match Library::builtin() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("packs invalid: {e}");
+            return;
+        }
+    };
+    // compiled in every mode, so that subtracting `load` leaves the per-line work
+    let (Ok(linux), Ok(auto)) = (
+        lib.compile("linux"),
+        AutoNormalizer::new(&lib, chrono_tz::UTC),
+    ) else {
+        eprintln!("packs do not compile");
+        return;
+    };
+    let tree = NormalizerTree::new(linux, chrono_tz::UTC);
+    let syslog = SyslogNormalizer::new(chrono_tz::UTC);
+    let unfiltered = auto.clone().with_prefilter(false);
+    let t0 = Instant::now();
+    match mode {
+        "load" => {}
+        "syslog" => lines
+            .iter()
+            .for_each(|l| drop(black_box(syslog.normalize_record(&src, rec(l))))),
+        "linux" => lines
+            .iter()
+            .for_each(|l| drop(black_box(tree.normalize_record(&src, rec(l))))),
+        "auto" => lines
+            .iter()
+            .for_each(|l| drop(black_box(auto.normalize_record(&src, rec(l))))),
+        "auto_unfiltered" => lines
+            .iter()
+            .for_each(|l| drop(black_box(unfiltered.normalize_record(&src, rec(l))))),
+        other => {
+            eprintln!("unknown mode {other} (load, syslog, linux, auto, auto_unfiltered)");
+            return;
+        }
+    }
+    let el = t0.elapsed();
+    println!(
+        "{mode}: {} lines, {:.3} µs per line",
+        lines.len(),
+        el.as_secs_f64() * 1e6 / lines.len().max(1) as f64
+    );
+}
+
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    match std::env::var("VIGIL_NORMALIZE_ONCE") {
+        Ok(mode) => once(&mode),
+        Err(_) => {
+            benches();
+            Criterion::default().configure_from_args().final_summary();
+        }
+    }
+}

@@ -5,7 +5,11 @@
 //! taken back field for field ([`crate::from_forwarded`]) before any pack is asked.
 //!
 //! Per line, the packs whose `detect` condition accepts the raw line are tried in library
-//! order; the first that parses it without error wins. A line no pack claims goes to the
+//! order; the first that parses it without error wins. A literal prefilter
+//! ([`crate::prefilter`]) first finds, in one Aho-Corasick pass over the line, which packs'
+//! conditions can hold at all (a pack detecting `\bsshd(?:\[\d+\])?: ` needs `sshd` in the
+//! line); only those are evaluated, so a line costs one scan plus the few conditions that fit
+//! instead of every pack's condition. A line no pack claims goes to the
 //! `generic` pack, which still finds the timestamp, host and message of common plain-text
 //! log lines. `--suggest` instead runs every pack on every sample line and ranks them by how
 //! many lines each parses and categorizes, and how many fields it fills.
@@ -27,6 +31,7 @@ use vigil_event::{RawRecord, SourceInfo};
 
 use crate::library::{DefinitionErrors, Library};
 use crate::parser::ParseContext;
+use crate::prefilter::Prefilter;
 use crate::tree::{Normalizer, new_event, trim_eol, utf8_lossy};
 
 /// The name of the fallback pack.
@@ -41,6 +46,9 @@ pub struct AutoNormalizer {
     candidates: Vec<Arc<Normalizer>>,
     generic: Option<Arc<Normalizer>>,
     timezone: Tz,
+    /// Skips the candidates whose `detect` cannot hold (see [`crate::prefilter`]); `None`
+    /// asks every candidate.
+    prefilter: Option<Prefilter>,
 }
 
 impl AutoNormalizer {
@@ -61,11 +69,22 @@ impl AutoNormalizer {
         } else {
             None
         };
+        let prefilter = Some(Prefilter::new(candidates.iter().map(|n| n.detect.as_ref())));
         Ok(AutoNormalizer {
             candidates,
             generic,
             timezone,
+            prefilter,
         })
+    }
+
+    /// Turns the literal prefilter off (`false`: every candidate's `detect` is evaluated on
+    /// every line, as before the prefilter) or back on. The choice and the event are the same
+    /// either way; this is for the tests that check it and for measuring what it saves.
+    pub fn with_prefilter(mut self, on: bool) -> AutoNormalizer {
+        self.prefilter =
+            on.then(|| Prefilter::new(self.candidates.iter().map(|n| n.detect.as_ref())));
+        self
     }
 
     /// Normalizes one record with the first fitting pack; returns the event and the pack's
@@ -87,8 +106,22 @@ impl AutoNormalizer {
             return (ev, Some(SmolStr::new_static(FORWARDED)));
         }
         let view = rfc3164_view(&text);
-        for n in &self.candidates {
-            if !n.detects(&blank, &text) && !view.as_deref().is_some_and(|v| n.detects(&blank, v)) {
+        // the literals of the line and of its view, found in one pass each
+        let found = self
+            .prefilter
+            .as_ref()
+            .map(|p| (p, p.scan(&text), view.as_deref().map(|v| p.scan(v))));
+        for (i, n) in self.candidates.iter().enumerate() {
+            let (in_line, in_view) = match &found {
+                Some((p, line, view)) => (
+                    p.possible(i, line),
+                    view.as_ref().is_some_and(|v| p.possible(i, v)),
+                ),
+                None => (true, true),
+            };
+            let detected = (in_line && n.detects(&blank, &text))
+                || (in_view && view.as_deref().is_some_and(|v| n.detects(&blank, v)));
+            if !detected {
                 continue;
             }
             let mut ev = blank.clone();
@@ -274,6 +307,46 @@ pub fn suggest(
 #[cfg(test)]
 mod tests {
     use super::rfc3164_view;
+
+    #[test]
+    fn the_prefilter_leaves_few_packs_to_ask() {
+        let lib = crate::Library::builtin().unwrap_or_else(|e| panic!("{e}"));
+        let auto =
+            super::AutoNormalizer::new(&lib, chrono_tz::UTC).unwrap_or_else(|e| panic!("{e}"));
+        let Some(p) = &auto.prefilter else {
+            panic!("auto has no prefilter")
+        };
+        let asked = |line: &str| -> Vec<&str> {
+            let found = p.scan(line);
+            (auto.candidates.iter().enumerate())
+                .filter(|(i, _)| p.possible(*i, &found))
+                .map(|(_, n)| n.name())
+                .collect()
+        };
+        // a line without any literal: only the conditions that require none
+        let always = asked("x");
+        eprintln!("always asked: {always:?} of {}", auto.candidates.len());
+        assert!(always.len() <= 3, "{always:?}");
+        for (line, pack) in [
+            (
+                "<38>Nov 22 07:00:00 jump01 sshd[4242]: Failed password for root from 203.0.113.7 port 52144 ssh2",
+                "sshd",
+            ),
+            (
+                "<86>web-04 sudo: alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/bin/ls",
+                "sudo",
+            ),
+            (
+                "<4>Nov 22 06:59:58 fw kernel: [UFW BLOCK] IN=eth0 OUT= SRC=203.0.113.50 DST=198.51.100.10 PROTO=TCP",
+                "netfilter",
+            ),
+        ] {
+            let got = asked(line);
+            eprintln!("{pack}: {got:?}");
+            assert!(got.contains(&pack), "{pack} not asked: {got:?}");
+            assert!(got.len() <= always.len() + 2, "{got:?}");
+        }
+    }
 
     #[test]
     fn the_rfc3164_view_of_rfc5424_lines() {

@@ -35,6 +35,7 @@ pub mod def;
 mod forwarded;
 mod library;
 pub mod parser;
+mod prefilter;
 mod syslog;
 mod tree;
 

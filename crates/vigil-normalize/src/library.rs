@@ -584,10 +584,6 @@ impl Compiler<'_> {
         }
     }
 
-    fn query(&mut self, q: &str, path: &str) -> Option<CompiledFilter> {
-        self.parsed_query(q, path).map(|(_, f)| f)
-    }
-
     /// A condition's query: its parsed expression and its compiled filter.
     fn parsed_query(&mut self, q: &str, path: &str) -> Option<(vigil_query::Expr, CompiledFilter)> {
         match vigil_event::query::parse_query(q) {
@@ -611,16 +607,20 @@ impl Compiler<'_> {
         }
     }
 
+    /// A query as a condition: decided in place when it has a [`crate::tree::ValueTest`]'s
+    /// shape, else by the query engine.
+    fn query_condition(&mut self, q: &str, path: &str) -> Option<Condition> {
+        self.parsed_query(q, path).map(|(expr, f)| {
+            match crate::tree::ValueTest::from_query(&expr) {
+                Some(t) => Condition::Values(Box::new(t)),
+                None => Condition::Query(Box::new(f)),
+            }
+        })
+    }
+
     fn condition(&mut self, c: &ConditionDef, path: &str) -> Option<Condition> {
         match c {
-            ConditionDef::Query(q) => {
-                self.parsed_query(q, path).map(
-                    |(expr, f)| match crate::tree::ValueTest::from_query(&expr) {
-                        Some(t) => Condition::Values(Box::new(t)),
-                        None => Condition::Query(Box::new(f)),
-                    },
-                )
-            }
+            ConditionDef::Query(q) => self.query_condition(q, path),
             ConditionDef::Predicate(p) => {
                 let mut out = Predicate {
                     field: p.field.as_deref().map(SmolStr::new),
@@ -642,7 +642,7 @@ impl Compiler<'_> {
                     }
                 }
                 if let Some(q) = &p.query {
-                    out.query = self.query(q, &format!("{path}.query"));
+                    out.query = self.query_condition(q, &format!("{path}.query"));
                 }
                 for (i, c) in p.any.iter().enumerate() {
                     if let Some(c) = self.condition(c, &format!("{path}.any[{i}]")) {

@@ -185,7 +185,8 @@ pub struct Predicate {
     pub(crate) contains_any: Vec<String>,
     pub(crate) equals: Option<String>,
     pub(crate) regex: Option<Regex>,
-    pub(crate) query: Option<CompiledFilter>,
+    /// The `query` part: [`Condition::Values`] or [`Condition::Query`].
+    pub(crate) query: Option<Condition>,
     pub(crate) any: Vec<Condition>,
     pub(crate) not: Vec<Condition>,
 }
@@ -198,6 +199,11 @@ impl Condition {
             Condition::Query(f) => f.matches(ev),
             Condition::Values(t) => t.matches(ev),
             Condition::Pred(p) => {
+                // the event test first: cheaper than the text's, and when it fails (the
+                // `linux` pack's `process.name:kernel` beside a regex) they are not run
+                if !p.query.as_ref().is_none_or(|q| q.eval(ev, text)) {
+                    return false;
+                }
                 let tested = match &p.field {
                     None => p.text_holds(text),
                     Some(name) if name == "message" => {
@@ -218,7 +224,6 @@ impl Condition {
                     }
                 };
                 tested
-                    && p.query.as_ref().is_none_or(|q| q.matches(ev))
                     && (p.any.is_empty() || p.any.iter().any(|c| c.eval(ev, text)))
                     && !p.not.iter().any(|c| c.eval(ev, text))
             }

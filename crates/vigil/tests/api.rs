@@ -8,9 +8,9 @@
 mod support;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use support::api::{Api, Auth, send_lines as send, wait};
 use support::{Vigil, free_port, tmp};
 
 const SSH_RULE: &str = r#"
@@ -28,111 +28,6 @@ detection:
 "#;
 
 const RULE_ID: &str = "0b8a7c1e-4d2f-4c4a-9a51-6a1d2b3c4d5e";
-
-/// How a request authenticates.
-#[derive(Clone)]
-enum Auth {
-    None,
-    Bearer(String),
-    Session {
-        cookie: String,
-        csrf: String,
-    },
-    /// A session cookie without its CSRF header.
-    SessionNoCsrf(String),
-}
-
-struct Api {
-    base: String,
-    client: reqwest::blocking::Client,
-    /// Requests without credentials come from 127.0.0.2: their failures throttle that
-    /// address, not the analysts' requests.
-    anonymous: reqwest::blocking::Client,
-}
-
-impl Api {
-    fn new(v: &Vigil) -> Api {
-        // reqwest is built without a crypto provider of its own (the binary installs one)
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        Api {
-            base: format!("http://{}", v.http),
-            client: reqwest::blocking::Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .unwrap(),
-            anonymous: reqwest::blocking::Client::builder()
-                .timeout(Duration::from_secs(60))
-                .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
-                .build()
-                .unwrap(),
-        }
-    }
-
-    fn call(&self, method: &str, path: &str, auth: &Auth, body: Option<&Value>) -> (u16, Value) {
-        let (s, text, _) = self.raw(method, path, auth, body);
-        (
-            s,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    fn raw(
-        &self,
-        method: &str,
-        path: &str,
-        auth: &Auth,
-        body: Option<&Value>,
-    ) -> (u16, String, reqwest::header::HeaderMap) {
-        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let client = match auth {
-            Auth::None => &self.anonymous,
-            _ => &self.client,
-        };
-        let mut r = client.request(m, format!("{}{path}", self.base));
-        match auth {
-            Auth::None => {}
-            Auth::Bearer(t) => r = r.bearer_auth(t),
-            Auth::Session { cookie, csrf } => {
-                r = r.header("Cookie", cookie).header("X-CSRF-Token", csrf)
-            }
-            Auth::SessionNoCsrf(cookie) => r = r.header("Cookie", cookie),
-        }
-        if let Some(b) = body {
-            r = r.json(b);
-        }
-        let resp = r.send().unwrap();
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        (status, resp.text().unwrap_or_default(), headers)
-    }
-
-    fn login(&self, user: &str, password: &str) -> Auth {
-        let (s, text, headers) = self.raw(
-            "POST",
-            "/api/v1/auth/login",
-            &Auth::None,
-            Some(&json!({ "username": user, "password": password })),
-        );
-        assert_eq!(s, 200, "login {user}: {text}");
-        let set = headers
-            .get("set-cookie")
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_owned();
-        assert!(
-            set.contains("HttpOnly") && set.contains("SameSite=Strict"),
-            "{set}"
-        );
-        assert!(!set.contains("Secure"), "no TLS here: {set}");
-        let cookie = set.split(';').next().unwrap().to_owned();
-        let body: Value = serde_json::from_str(&text).unwrap();
-        Auth::Session {
-            cookie,
-            csrf: body["csrf_token"].as_str().unwrap().to_owned(),
-        }
-    }
-}
 
 fn config(dir: &Path, extra_port: u16) -> std::path::PathBuf {
     let rules = dir.join("rules");
@@ -161,16 +56,6 @@ detection:
     cfg
 }
 
-fn send(addr: std::net::SocketAddr, lines: &[String]) {
-    use std::io::Write;
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    for l in lines {
-        s.write_all(l.as_bytes()).unwrap();
-        s.write_all(b"\n").unwrap();
-    }
-    s.flush().unwrap();
-}
-
 fn failed_login(host: &str, i: usize) -> String {
     format!(
         "<38>Nov 22 07:{:02}:{:02} {host} sshd[42]: Failed password for root from 203.0.113.45 port {} ssh2",
@@ -178,15 +63,6 @@ fn failed_login(host: &str, i: usize) -> String {
         i % 60,
         1024 + i
     )
-}
-
-/// Waits (at most 60 s) until `f` holds.
-fn wait(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn alerts_of(api: &Api, admin: &Auth, tenant: &str) -> Vec<Value> {
@@ -245,7 +121,8 @@ fn analysts_see_only_their_tenant_and_every_route_is_guarded() {
         assert_eq!(s, 201, "{b}");
         assert!(!b.to_string().contains(pw), "the password is never echoed");
     }
-    let tina = api.login("tina", pw);
+    let (tina, set_cookie) = api.login_response("tina", pw);
+    assert!(!set_cookie.contains("Secure"), "no TLS here: {set_cookie}");
     let rory = api.login("rory", pw);
 
     // tier-1 of acme: sees acme only, 403 for globex by name, 404 for globex records

@@ -18,72 +18,10 @@
 mod support;
 
 use std::path::Path;
-use std::time::Duration;
 
 use serde_json::{Value, json};
+use support::api::{Api, Auth};
 use support::{Vigil, tmp};
-
-struct Api {
-    base: String,
-    client: reqwest::blocking::Client,
-}
-
-/// Bearer token, or session cookie and CSRF token.
-enum Auth {
-    Bearer(String),
-    Session(String, String),
-}
-
-impl Api {
-    fn new(v: &Vigil) -> Api {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        Api {
-            base: format!("http://{}", v.http),
-            client: reqwest::blocking::Client::builder()
-                .timeout(Duration::from_secs(60))
-                .build()
-                .unwrap(),
-        }
-    }
-
-    fn call(&self, method: &str, path: &str, auth: &Auth, body: Option<&Value>) -> (u16, Value) {
-        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut r = self.client.request(m, format!("{}{path}", self.base));
-        r = match auth {
-            Auth::Bearer(t) => r.bearer_auth(t),
-            Auth::Session(cookie, csrf) => r.header("Cookie", cookie).header("X-CSRF-Token", csrf),
-        };
-        if let Some(b) = body {
-            r = r.json(b);
-        }
-        let resp = r.send().unwrap();
-        let s = resp.status().as_u16();
-        let text = resp.text().unwrap_or_default();
-        (
-            s,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    fn login(&self, user: &str, password: &str) -> Auth {
-        let resp = self
-            .client
-            .post(format!("{}/api/v1/auth/login", self.base))
-            .json(&json!({ "username": user, "password": password }))
-            .send()
-            .unwrap();
-        assert_eq!(resp.status().as_u16(), 200, "login {user}");
-        let cookie = resp.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
-        let body: Value = resp.json().unwrap();
-        Auth::Session(cookie, body["csrf_token"].as_str().unwrap().to_owned())
-    }
-}
 
 fn names(list: &Value) -> Vec<&str> {
     list.as_array()

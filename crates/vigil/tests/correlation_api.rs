@@ -12,91 +12,10 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use support::api::{Api, Auth, send_lines as send, wait};
 use support::{Vigil, free_port, tmp, vigil};
-
-/// How a request authenticates.
-#[derive(Clone)]
-enum Auth {
-    None,
-    Bearer(String),
-    Session { cookie: String, csrf: String },
-}
-
-struct Api {
-    base: String,
-    client: reqwest::blocking::Client,
-    /// Requests without credentials come from 127.0.0.2: their failures throttle that address.
-    anonymous: reqwest::blocking::Client,
-}
-
-impl Api {
-    fn new(v: &Vigil) -> Api {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        Api {
-            base: format!("http://{}", v.http),
-            client: reqwest::blocking::Client::builder()
-                .timeout(Duration::from_secs(120))
-                .build()
-                .unwrap(),
-            anonymous: reqwest::blocking::Client::builder()
-                .timeout(Duration::from_secs(60))
-                .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
-                .build()
-                .unwrap(),
-        }
-    }
-
-    fn call(&self, method: &str, path: &str, auth: &Auth, body: Option<&Value>) -> (u16, Value) {
-        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let client = match auth {
-            Auth::None => &self.anonymous,
-            _ => &self.client,
-        };
-        let mut r = client.request(m, format!("{}{path}", self.base));
-        match auth {
-            Auth::None => {}
-            Auth::Bearer(t) => r = r.bearer_auth(t),
-            Auth::Session { cookie, csrf } => {
-                r = r.header("Cookie", cookie).header("X-CSRF-Token", csrf)
-            }
-        }
-        if let Some(b) = body {
-            r = r.json(b);
-        }
-        let resp = r.send().unwrap();
-        let s = resp.status().as_u16();
-        let text = resp.text().unwrap_or_default();
-        (
-            s,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    fn login(&self, user: &str, password: &str) -> Auth {
-        let resp = self
-            .client
-            .post(format!("{}/api/v1/auth/login", self.base))
-            .json(&json!({ "username": user, "password": password }))
-            .send()
-            .unwrap();
-        assert_eq!(resp.status().as_u16(), 200, "login {user}");
-        let cookie = resp.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
-        let body: Value = resp.json().unwrap();
-        Auth::Session {
-            cookie,
-            csrf: body["csrf_token"].as_str().unwrap().to_owned(),
-        }
-    }
-}
 
 const PACK: &str = r#"
 rules:
@@ -129,24 +48,6 @@ fn failures(ip: &str, n: usize, minute: usize) -> Vec<String> {
             )
         })
         .collect()
-}
-
-fn send(addr: std::net::SocketAddr, lines: &[String]) {
-    use std::io::Write;
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    for l in lines {
-        s.write_all(l.as_bytes()).unwrap();
-        s.write_all(b"\n").unwrap();
-    }
-    s.flush().unwrap();
-}
-
-fn wait(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !f() {
-        assert!(Instant::now() < deadline, "waited 60 s for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// Two tenants, each with its own syslog collector, and the rules of `PACK`.

@@ -14,73 +14,9 @@
 
 mod support;
 
-use std::time::Duration;
-
-use serde_json::{Value, json};
+use serde_json::json;
+use support::api::{Api, Auth};
 use support::{Vigil, tmp};
-
-struct Api {
-    base: String,
-    client: reqwest::blocking::Client,
-}
-
-impl Api {
-    fn new(v: &Vigil) -> Api {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        Api {
-            base: format!("http://{}", v.http),
-            client: reqwest::blocking::Client::builder()
-                .timeout(Duration::from_secs(120))
-                .build()
-                .unwrap(),
-        }
-    }
-
-    /// A request with the bearer `token`, or with a session (`cookie`, CSRF token).
-    fn call(
-        &self,
-        method: &str,
-        path: &str,
-        auth: (&str, Option<&str>),
-        body: Option<&Value>,
-    ) -> (u16, Value) {
-        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut r = self.client.request(m, format!("{}{path}", self.base));
-        r = match auth {
-            (token, None) => r.bearer_auth(token),
-            (cookie, Some(csrf)) => r.header("Cookie", cookie).header("X-CSRF-Token", csrf),
-        };
-        if let Some(b) = body {
-            r = r.json(b);
-        }
-        let resp = r.send().unwrap();
-        let s = resp.status().as_u16();
-        let text = resp.text().unwrap_or_default();
-        (
-            s,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    fn login(&self, user: &str, password: &str) -> (String, String) {
-        let resp = self
-            .client
-            .post(format!("{}/api/v1/auth/login", self.base))
-            .json(&json!({ "username": user, "password": password }))
-            .send()
-            .unwrap();
-        assert_eq!(resp.status().as_u16(), 200);
-        let cookie = resp.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
-        let body: Value = resp.json().unwrap();
-        (cookie, body["csrf_token"].as_str().unwrap().to_owned())
-    }
-}
 
 const SSHD: &str =
     "<38>Dec  7 10:01:02 web1 sshd[42]: Failed password for root from 203.0.113.7 port 4242 ssh2";
@@ -100,7 +36,7 @@ fn normalizers_are_listed_and_tried_on_samples_with_scope_checks() {
     let data = dir.path().join("data");
     let v = Vigil::start(&data, None);
     let api = Api::new(&v);
-    let t = (v.token.as_str(), None);
+    let t = &Auth::Bearer(v.token.clone());
 
     // the document lists the routes
     let (s, doc) = api.call("GET", "/api/v1/openapi.json", t, None);
@@ -216,8 +152,7 @@ fn normalizers_are_listed_and_tried_on_samples_with_scope_checks() {
         Some(&json!({"username": "ana", "password": pw, "roles": [{"tenant": "acme", "role": "tier1_analyst"}]})),
     );
     assert_eq!(s, 201, "{b}");
-    let (cookie, csrf) = api.login("ana", pw);
-    let ana = (cookie.as_str(), Some(csrf.as_str()));
+    let ana = &api.login("ana", pw);
     let (s, b) = api.call("GET", "/api/v1/normalizers?tenant=acme", ana, None);
     assert_eq!(s, 200, "{b}");
     let (s, b) = api.call("GET", "/api/v1/normalizers?tenant=main", ana, None);

@@ -14,9 +14,8 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-
 use serde_json::{Value, json};
+use support::api::{Api, Auth, wait};
 use support::{Vigil, tmp};
 
 const ID: &str = "5d1c2a9e-7b42-4f0e-9c1d-2a3b4c5d6e7f";
@@ -75,96 +74,16 @@ tests:
     expect: {fires: 1}
 ";
 
-struct Api {
-    base: String,
-    client: reqwest::blocking::Client,
-}
-
-impl Api {
-    fn new(v: &Vigil) -> Api {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        Api {
-            base: format!("http://{}", v.http),
-            client: reqwest::blocking::Client::builder()
-                .timeout(Duration::from_secs(120))
-                .build()
-                .unwrap(),
-        }
-    }
-
-    fn call(&self, method: &str, path: &str, token: &str, body: Option<&Value>) -> (u16, Value) {
-        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut r = self
-            .client
-            .request(m, format!("{}{path}", self.base))
-            .bearer_auth(token);
-        if let Some(b) = body {
-            r = r.json(b);
-        }
-        let resp = r.send().unwrap();
-        let s = resp.status().as_u16();
-        let text = resp.text().unwrap_or_default();
-        (
-            s,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    /// Signs in: the session cookie and its CSRF token.
-    fn login(&self, user: &str, password: &str) -> (String, String) {
-        let resp = self
-            .client
-            .post(format!("{}/api/v1/auth/login", self.base))
-            .json(&json!({ "username": user, "password": password }))
-            .send()
-            .unwrap();
-        assert_eq!(resp.status().as_u16(), 200);
-        let cookie = resp.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
-        let body: Value = resp.json().unwrap();
-        (cookie, body["csrf_token"].as_str().unwrap().to_owned())
-    }
-
-    fn call_session(&self, method: &str, path: &str, cookie: &str, csrf: &str) -> (u16, Value) {
-        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let resp = self
-            .client
-            .request(m, format!("{}{path}", self.base))
-            .header("Cookie", cookie)
-            .header("X-CSRF-Token", csrf)
-            .send()
-            .unwrap();
-        let s = resp.status().as_u16();
-        let text = resp.text().unwrap_or_default();
-        (
-            s,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    fn rule(&self, token: &str, id: &str) -> Option<Value> {
-        let (s, b) = self.call("GET", "/api/v1/rules", token, None);
-        assert_eq!(s, 200, "{b}");
-        b["rules"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["id"] == id)
-            .cloned()
-    }
-}
-
-fn wait(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+/// The rule `id` as the rules API lists it.
+fn rule(api: &Api, auth: &Auth, id: &str) -> Option<Value> {
+    let (s, b) = api.call("GET", "/api/v1/rules", auth, None);
+    assert_eq!(s, 200, "{b}");
+    b["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id)
+        .cloned()
 }
 
 /// A failed SSH login stamped now (the retroscan replays the last hours by event time).
@@ -176,8 +95,8 @@ fn failed_login(i: usize) -> String {
     )
 }
 
-fn alerts_of_rule(api: &Api, token: &str) -> u64 {
-    let (s, b) = api.call("GET", &format!("/api/v1/alerts?rule_id={ID}"), token, None);
+fn alerts_of_rule(api: &Api, auth: &Auth) -> u64 {
+    let (s, b) = api.call("GET", &format!("/api/v1/alerts?rule_id={ID}"), auth, None);
     assert_eq!(s, 200, "{b}");
     b["items"]
         .as_array()
@@ -193,7 +112,7 @@ fn rules_are_validated_written_toggled_tested_and_fire_without_a_restart() {
     let data = dir.path().join("data");
     let v = Vigil::start(&data, None);
     let api = Api::new(&v);
-    let t = v.token.clone();
+    let t = Auth::Bearer(v.token.clone());
 
     // the document lists the routes
     let (s, doc) = api.call("GET", "/api/v1/openapi.json", &t, None);
@@ -214,7 +133,7 @@ fn rules_are_validated_written_toggled_tested_and_fire_without_a_restart() {
     assert_eq!(anon.status().as_u16(), 401);
 
     // nothing written yet
-    assert!(api.rule(&t, ID).is_none());
+    assert!(rule(&api, &t, ID).is_none());
 
     // validation with the place of the problem
     let (s, b) = api.call(
@@ -296,7 +215,7 @@ fn rules_are_validated_written_toggled_tested_and_fire_without_a_restart() {
     assert_eq!(s, 409, "the id is taken");
     v.send_tcp(&[&failed_login(1)]);
     wait("the new rule's alert", || alerts_of_rule(&api, &t) >= 1);
-    let r = api.rule(&t, ID).unwrap();
+    let r = rule(&api, &t, ID).unwrap();
     assert_eq!(r["kind"], "sigma");
     assert_eq!(r["level"], "high");
     assert_eq!(r["tactics"], json!(["credential-access"]));
@@ -369,8 +288,8 @@ fn rules_are_validated_written_toggled_tested_and_fire_without_a_restart() {
         let (_, b) = api.call("GET", "/api/v1/rules", &t, None);
         b["totals"]["sigma_events"].as_u64().unwrap_or(0) >= 3
     });
-    assert_eq!(api.rule(&t, ID).unwrap()["matches"], 1);
-    assert_eq!(api.rule(&t, ID).unwrap()["enabled"], false);
+    assert_eq!(rule(&api, &t, ID).unwrap()["matches"], 1);
+    assert_eq!(rule(&api, &t, ID).unwrap()["enabled"], false);
     assert_eq!(alerts_of_rule(&api, &t), before);
 
     // correlation rules: written, tested, listed
@@ -389,7 +308,7 @@ fn rules_are_validated_written_toggled_tested_and_fire_without_a_restart() {
         Some(&json!({"kind": "correlation", "source": CORRELATION})),
     );
     assert_eq!(s, 201, "{b}");
-    let r = api.rule(&t, "api-ssh-failures").unwrap();
+    let r = rule(&api, &t, "api-ssh-failures").unwrap();
     assert_eq!(r["kind"], "correlation");
     assert_eq!(r["fired"], 0);
     let (s, b) = api.call(
@@ -413,28 +332,23 @@ fn rules_are_validated_written_toggled_tested_and_fire_without_a_restart() {
         Some(&json!({"username": "tia", "password": pw, "roles": [{"tenant": "main", "role": "tier2_analyst"}]})),
     );
     assert_eq!(s, 201, "{b}");
-    let (cookie, csrf) = api.login("tia", pw);
-    let (s, b) = api.call_session("GET", "/api/v1/rules", &cookie, &csrf);
+    let tia = api.login("tia", pw);
+    let (s, b) = api.call("GET", "/api/v1/rules", &tia, None);
     assert_eq!(s, 200, "{b}");
-    let (s, b) = api.call_session(
-        "POST",
-        &format!("/api/v1/rules/{ID}/enable"),
-        &cookie,
-        &csrf,
-    );
+    let (s, b) = api.call("POST", &format!("/api/v1/rules/{ID}/enable"), &tia, None);
     assert_eq!(s, 403, "{b}");
     assert_eq!(b["error"]["code"], "forbidden", "{b}");
-    assert_eq!(api.rule(&t, ID).unwrap()["enabled"], false);
+    assert_eq!(rule(&api, &t, ID).unwrap()["enabled"], false);
 
     // the state survives a restart
     v.stop();
     let v = Vigil::start(&data, None);
     let api = Api::new(&v);
-    let t = v.token.clone();
-    let r = api.rule(&t, ID).unwrap();
+    let t = Auth::Bearer(v.token.clone());
+    let r = rule(&api, &t, ID).unwrap();
     assert_eq!(r["enabled"], false, "{r}");
     assert_eq!(r["title"], "SSH failed password (v2)");
-    assert!(api.rule(&t, "api-ssh-failures").unwrap()["enabled"] == true);
+    assert!(rule(&api, &t, "api-ssh-failures").unwrap()["enabled"] == true);
     let (s, b) = api.call("POST", &format!("/api/v1/rules/{ID}/enable"), &t, None);
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["enabled"], true);
