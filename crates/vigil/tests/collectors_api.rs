@@ -14,77 +14,30 @@
 
 mod support;
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
+use support::api::{Api, Auth};
 use support::{Vigil, free_port, tmp};
 
 const SECRET: &str = "acme-literal-token-7f3a9c21";
 
-struct Api {
-    base: String,
-    client: reqwest::blocking::Client,
-    /// Every answer's body, to check that no secret was ever answered.
+/// The shared client, keeping every answer's body to check that no secret was ever answered.
+struct Recorder {
+    api: Api,
     seen: std::cell::RefCell<String>,
 }
 
-impl Api {
-    fn new(v: &Vigil) -> Api {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        Api {
-            base: format!("http://{}", v.http),
-            client: reqwest::blocking::Client::builder()
-                .timeout(Duration::from_secs(120))
-                .build()
-                .unwrap(),
+impl Recorder {
+    fn new(v: &Vigil) -> Recorder {
+        Recorder {
+            api: Api::new(v),
             seen: Default::default(),
         }
     }
 
-    /// A request with the bearer `token`, or with a session (`cookie`, CSRF token).
-    fn call(
-        &self,
-        method: &str,
-        path: &str,
-        auth: (&str, Option<&str>),
-        body: Option<&Value>,
-    ) -> (u16, Value) {
-        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut r = self.client.request(m, format!("{}{path}", self.base));
-        r = match auth {
-            (token, None) => r.bearer_auth(token),
-            (cookie, Some(csrf)) => r.header("Cookie", cookie).header("X-CSRF-Token", csrf),
-        };
-        if let Some(b) = body {
-            r = r.json(b);
-        }
-        let resp = r.send().unwrap();
-        let s = resp.status().as_u16();
-        let text = resp.text().unwrap_or_default();
-        self.seen.borrow_mut().push_str(&text);
-        (
-            s,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    fn login(&self, user: &str, password: &str) -> (String, String) {
-        let resp = self
-            .client
-            .post(format!("{}/api/v1/auth/login", self.base))
-            .json(&json!({ "username": user, "password": password }))
-            .send()
-            .unwrap();
-        assert_eq!(resp.status().as_u16(), 200);
-        let cookie = resp.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
-        let body: Value = resp.json().unwrap();
-        (cookie, body["csrf_token"].as_str().unwrap().to_owned())
+    fn call(&self, method: &str, path: &str, auth: &Auth, body: Option<&Value>) -> (u16, Value) {
+        let (s, b) = self.api.call(method, path, auth, body);
+        self.seen.borrow_mut().push_str(&b.to_string());
+        (s, b)
     }
 }
 
@@ -130,8 +83,8 @@ collectors:
     )
     .unwrap();
     let v = Vigil::start(&data, Some(&file));
-    let api = Api::new(&v);
-    let t = (v.token.as_str(), None);
+    let api = Recorder::new(&v);
+    let t = &Auth::bearer(&v.token);
 
     let (s, doc) = api.call("GET", "/api/v1/openapi.json", t, None);
     assert_eq!(s, 200);
@@ -142,8 +95,8 @@ collectors:
     ] {
         assert!(doc["paths"][p].is_object(), "{p} missing from the document");
     }
-    let anon = reqwest::blocking::get(format!("{}/api/v1/collectors", api.base)).unwrap();
-    assert_eq!(anon.status().as_u16(), 401);
+    let (s, _) = api.call("GET", "/api/v1/collectors", &Auth::None, None);
+    assert_eq!(s, 401);
 
     // the administrator sees both collectors, the token masked, the reference as written
     let (s, b) = api.call("GET", "/api/v1/collectors", t, None);
@@ -266,8 +219,7 @@ collectors:
         );
         assert_eq!(s, 201, "{b}");
     }
-    let (c1, x1) = api.login("tia", pw);
-    let tia = (c1.as_str(), Some(x1.as_str()));
+    let tia = &api.api.login("tia", pw);
     let (s, b) = api.call("GET", "/api/v1/collectors", tia, None);
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["collectors"].as_array().unwrap().len(), 1, "{b}");
@@ -287,8 +239,7 @@ collectors:
     assert_eq!(s, 200, "{b}");
     assert!(b.to_string().contains("acme-kv"));
 
-    let (c2, x2) = api.login("ada", pw);
-    let ada = (c2.as_str(), Some(x2.as_str()));
+    let ada = &api.api.login("ada", pw);
     let (s, b) = api.call("GET", "/api/v1/collectors", ada, None);
     assert_eq!(s, 200, "{b}");
     let ids: Vec<&str> = b["collectors"]
@@ -352,7 +303,7 @@ collectors:
     // the saved file runs after a restart
     let v = Vigil::start(&data, Some(&file));
     let api = Api::new(&v);
-    let (s, b) = api.call("GET", "/api/v1/collectors", (v.token.as_str(), None), None);
+    let (s, b) = api.call("GET", "/api/v1/collectors", &Auth::bearer(&v.token), None);
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["restart_pending"], false, "{b}");
     v.stop();
