@@ -22,8 +22,9 @@
 //!
 //! Slots are counted at admission and handed over at once on eviction, so the evicted
 //! connection's socket may outlive its slot while it closes gracefully: its write side is shut
-//! down and what the sender had already sent is still read and delivered, for at most a
-//! second (`EVICTED_DRAIN` in [`super::stream`]), so no complete line already sent is lost.
+//! down and what the sender sends until it closes its side is still read and delivered, for
+//! at most a second (`EVICTED_DRAIN` in [`super::stream`]), so no complete line that a sender
+//! wrote before it saw the close is lost.
 //!
 //! The bookkeeping is one mutex around a map, taken once per accept and once per close;
 //! finding the victim is a scan of the open connections, done only when a limit is reached.

@@ -29,14 +29,15 @@ const READ_MIN: usize = 2 * 1024;
 /// keep a connection open after the signal).
 const SHUTDOWN_DRAIN_READS: usize = 64;
 /// An evicted connection is closed gracefully: its write side is shut down (FIN, or TLS
-/// close_notify), then what the sender already sent is read until it closes, sends nothing
-/// for [`EVICTED_QUIET`], or [`EVICTED_DRAIN`] has passed since the eviction. Closing at once
-/// would discard what sits unread in the socket (the kernel answers it with a reset): lines a
-/// legitimate but quiet sender had already sent.
+/// close_notify), then what the sender sends is read until it closes its side (it has seen the
+/// FIN) or [`EVICTED_DRAIN`] has passed since the eviction. Closing at once would discard what
+/// sits unread in the socket, and closing before the sender has closed would discard what it
+/// writes before it notices the FIN (the kernel answers both with a reset): lines a legitimate
+/// sender had already handed to its kernel. A pause of the sender does not end the drain
+/// (issue 11: a 100 ms pause did, and on a loaded machine senders that were slower than that
+/// to see the FIN lost the lines they wrote meanwhile). A client that never closes costs a
+/// descriptor for this long after its eviction; its slot is free at once.
 const EVICTED_DRAIN: Duration = Duration::from_secs(1);
-/// See [`EVICTED_DRAIN`]: a pause this long ends the drain of an evicted connection (what was
-/// in flight at the eviction has arrived by then; an idle client costs no more than this).
-const EVICTED_QUIET: Duration = Duration::from_millis(100);
 /// The transport error of an octet-counted frame cut short by the end of the stream.
 const INCOMPLETE: &str = "stream ended inside an octet-counted frame";
 /// Pause after an `accept` that failed for want of a resource (out of file descriptors), so
@@ -340,18 +341,8 @@ async fn serve<S>(
             }
         }
         End::Shutdown => {
-            // Take what is already waiting, without waiting for more.
-            for _ in 0..SHUTDOWN_DRAIN_READS {
-                conn.make_room();
-                match tokio::time::timeout(Duration::ZERO, stream.read_buf(&mut conn.buf)).await {
-                    Ok(Ok(n)) if n > 0 => {
-                        shared.metrics.bytes_in(n as u64);
-                        if conn.send_frames().await.is_none() {
-                            return;
-                        }
-                    }
-                    _ => break,
-                }
+            if conn.take_waiting(&mut stream).await.is_none() {
+                return;
             }
         }
         End::PipelineClosed => return,
@@ -489,10 +480,10 @@ impl Connection<'_> {
     }
 
     /// The graceful close of an evicted connection ([`EVICTED_DRAIN`]): shuts down the write
-    /// side, then reads and sends what the sender already sent until it closes, goes quiet for
-    /// [`EVICTED_QUIET`], the drain deadline passes or shutdown begins. Waiting for the
-    /// pipeline does not count against the deadline (what was read is never dropped). `None`
-    /// when the pipeline is gone.
+    /// side, then reads and sends what the sender sends until it closes, the drain deadline
+    /// passes or shutdown begins (then what is already waiting is read, as at any shutdown).
+    /// Waiting for the pipeline does not count against the deadline (what was read is never
+    /// dropped). `None` when the pipeline is gone.
     async fn drain_evicted<S>(
         &mut self,
         stream: &mut S,
@@ -506,11 +497,10 @@ impl Connection<'_> {
         let _ = tokio::time::timeout_at(until, stream.shutdown()).await;
         loop {
             let room = self.make_room();
-            let quiet = (Instant::now() + EVICTED_QUIET).min(until);
             let read = tokio::select! {
                 biased;
-                () = shutdown.wait() => return Some(()),
-                r = tokio::time::timeout_at(quiet, stream.read_buf(&mut self.buf)) => r,
+                () = shutdown.wait() => return self.take_waiting(stream).await,
+                r = tokio::time::timeout_at(until, stream.read_buf(&mut self.buf)) => r,
             };
             match read {
                 Ok(Ok(n)) if n > 0 => {
@@ -521,10 +511,29 @@ impl Connection<'_> {
                     // the pipeline's backpressure is not the sender's time
                     until += waited.elapsed();
                 }
-                // EOF, an error (a reset), quiet or past the deadline
+                // EOF (the sender closed), an error (a reset) or past the deadline
                 _ => return Some(()),
             }
         }
+    }
+
+    /// At shutdown: reads and sends what is already waiting in the socket, without waiting
+    /// for more (at most [`SHUTDOWN_DRAIN_READS`] reads). `None` when the pipeline is gone.
+    async fn take_waiting<S>(&mut self, stream: &mut S) -> Option<()>
+    where
+        S: AsyncRead + Unpin,
+    {
+        for _ in 0..SHUTDOWN_DRAIN_READS {
+            self.make_room();
+            match tokio::time::timeout(Duration::ZERO, stream.read_buf(&mut self.buf)).await {
+                Ok(Ok(n)) if n > 0 => {
+                    self.shared.metrics.bytes_in(n as u64);
+                    self.send_frames().await?;
+                }
+                _ => break,
+            }
+        }
+        Some(())
     }
 
     /// End of the stream: sends the frames still buffered, including the unterminated tail.
