@@ -183,6 +183,9 @@ pub(super) async fn accept_loop(
             }
         });
     }
+    // the connections wait on their slots only (not on the shutdown signal): shutdown reaches
+    // them there
+    shared.connections.cancel_all();
     tracing::debug!(connector = %shared.source.id, transport, "syslog listener stopped");
 }
 
@@ -255,48 +258,73 @@ async fn serve<S>(
     };
     let mut last_frame = Instant::now();
     let mut frame_began: Option<Instant> = None;
-    let end = loop {
-        let room = conn.make_room();
+    let deadline = |last_frame: Instant, frame_began: Option<Instant>| {
         let idle_at = last_frame + shared.idle_timeout;
-        let (deadline, timeout) = match frame_began {
+        match frame_began {
             Some(t) if t + shared.frame_timeout < idle_at => {
                 (t + shared.frame_timeout, End::FrameTimeout)
             }
             _ => (idle_at, End::Idle),
-        };
-        let read = tokio::select! {
-            biased;
-            () = shutdown.wait() => break End::Shutdown,
-            () = slot.evicted() => break End::Evicted,
-            r = tokio::time::timeout_at(deadline, stream.read_buf(&mut conn.buf)) => r,
-        };
-        match read {
-            Ok(Ok(0)) => break End::Eof,
-            Ok(Ok(n)) => {
-                shared.metrics.bytes_in(n as u64);
-                conn.read.after_read(n, room);
-                let Some(records) = conn.send_frames().await else {
-                    break End::PipelineClosed;
-                };
-                let now = Instant::now();
-                if records > 0 {
-                    last_frame = now;
-                    slot.frame_delivered();
+        }
+    };
+    let end = {
+        // Registered once for the connection, not once per read (issue 11: a thousand
+        // connections delivering a line per read each registered a wait on the shared
+        // shutdown signal, on their slot and on a new timer at every read): the wait on the
+        // slot, which the accept loop also cancels at shutdown (`Connections::cancel_all`),
+        // and one timer, moved only when the deadline comes earlier (a frame begins); when it
+        // fires early (frames arrived since it was set), it is set to the real deadline.
+        let stopped = slot.evicted();
+        let timer = tokio::time::sleep_until(deadline(last_frame, frame_began).0);
+        tokio::pin!(stopped, timer);
+        loop {
+            let room = conn.make_room();
+            let read = tokio::select! {
+                biased;
+                () = &mut stopped => {
+                    break if shutdown.is_triggered() { End::Shutdown } else { End::Evicted };
                 }
-                frame_began = if !conn.framer.in_frame(&conn.buf) {
-                    None
-                } else if records > 0 {
-                    // the unfinished frame follows one that this read completed
-                    Some(now)
-                } else {
-                    frame_began.or(Some(now))
-                };
+                () = &mut timer => {
+                    let (at, timeout) = deadline(last_frame, frame_began);
+                    if Instant::now() >= at {
+                        break timeout;
+                    }
+                    timer.as_mut().reset(at);
+                    continue;
+                }
+                r = stream.read_buf(&mut conn.buf) => r,
+            };
+            match read {
+                Ok(0) => break End::Eof,
+                Ok(n) => {
+                    shared.metrics.bytes_in(n as u64);
+                    conn.read.after_read(n, room);
+                    let Some(records) = conn.send_frames().await else {
+                        break End::PipelineClosed;
+                    };
+                    let now = Instant::now();
+                    if records > 0 {
+                        last_frame = now;
+                        slot.frame_delivered();
+                    }
+                    frame_began = if !conn.framer.in_frame(&conn.buf) {
+                        None
+                    } else if records > 0 {
+                        // the unfinished frame follows one that this read completed
+                        Some(now)
+                    } else {
+                        frame_began.or(Some(now))
+                    };
+                    let (at, _) = deadline(last_frame, frame_began);
+                    if at < timer.deadline() {
+                        timer.as_mut().reset(at);
+                    }
+                }
+                // A TLS peer that closes the TCP connection without close_notify: a plain EOF
+                // for syslog, where each frame is complete in itself.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break End::Eof,
+                Err(e) => break End::Error(e),
             }
-            // A TLS peer that closes the TCP connection without close_notify: a plain EOF for
-            // syslog, where each frame is complete in itself.
-            Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => break End::Eof,
-            Ok(Err(e)) => break End::Error(e),
-            Err(_) => break timeout,
         }
     };
     let id = &shared.source.id;
