@@ -986,7 +986,22 @@ def run(a):
         health = HealthPoller(api.url, a.health_interval, t0)
         health.start()
         next_sample = time.monotonic()
+        # --hook-start/--hook-end: commands run when sending begins and ends (a profiler's
+        # zero and dump), with the store's count at each, to divide a profile by its events
+        hooks = [(end - a.duration, a.hook_start, "start"), (end, a.hook_end, "end")]
+        hook_window = {}
+
+        def run_hooks():
+            while hooks and time.monotonic() >= hooks[0][0]:
+                _, cmd, name = hooks.pop(0)
+                rc = None
+                if cmd:
+                    rc = subprocess.call(cmd.replace("{pid}", str(p.pid)), shell=True,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                hook_window[name] = {"t": round(time.monotonic() - t0, 1), "rc": rc, "cpu_s": proc_cpu_s(p.pid),
+                                     "stored": int(metric_sum(api.metrics(timeout=60), "vigil_store_events"))}
         while time.monotonic() < end + 1:
+            run_hooks()
             if p.poll() is not None:
                 raise RuntimeError(f"vigil exited with {p.returncode} during the soak; see {run_dir}/vigil.log")
             if time.monotonic() >= next_sample:
@@ -999,7 +1014,8 @@ def run(a):
                           f"late_max={s['sender_late_max_ms']}ms"
                           + (f" hostile={h}" if h else ""), flush=True)
                 next_sample += a.interval
-            time.sleep(min(0.5, max(0.05, next_sample - time.monotonic())))
+            wake = min([next_sample] + [h[0] for h in hooks])
+            time.sleep(min(0.5, max(0.01, wake - time.monotonic())))
         # the workers stop themselves at `end` and flush
         sent_tcp, sent_udp, wstats = {}, {}, []
         for proc, rx in zip(workers, pipes):
@@ -1093,6 +1109,8 @@ def run(a):
         "baseline_us": base_us, "baseline_from": base_src,
         "cpu_ratio_to_baseline": round(us / base_us, 2) if base_us else None,
         "rss_max_mb": max(rss), "rss_final_mb": rss[-1], "hwm_ingest_mb": hwm_ingest,
+        "hook_window": dict(hook_window, events=hook_window["end"]["stored"] - hook_window["start"]["stored"])
+        if "start" in hook_window and "end" in hook_window else None,
         "rss_growth_kb_per_event_to_peak": rss_kb_per_event,
         "memtable_max_mb": max((s.get("memtable_mb") or 0) for s in series),
         "rss_minus_memtable_max_mb": round(max(s["rss_mb"] - (s.get("memtable_mb") or 0) for s in series), 1),
@@ -1215,6 +1233,12 @@ def main():
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--keep", action="store_true", help="keep the data directory")
     ap.add_argument("--quiet", action="store_true", help="no line per sample")
+    ap.add_argument("--hook-start", default=None, metavar="CMD",
+                    help="shell command run when the senders begin sending ({pid}: vigil's PID), "
+                         "e.g. 'callgrind_control -z {pid}' with --vigil a wrapper running valgrind")
+    ap.add_argument("--hook-end", default=None, metavar="CMD",
+                    help="shell command run when the senders stop sending, e.g. 'callgrind_control -d {pid}'; "
+                         "the events stored between the two hooks are reported (hook_window)")
     a = ap.parse_args()
     problems = []
     if not 1 <= a.senders <= 50_000:

@@ -225,6 +225,76 @@ async fn requests_beyond_the_concurrency_cap_get_503_overloaded() {
     assert_eq!(r.status(), StatusCode::OK);
 }
 
+/// Issue 11 (no metrics for refused or cancelled searches): a search refused for want of a
+/// slot and one whose client went away are counted by how they ended.
+#[tokio::test]
+async fn refused_and_abandoned_searches_are_counted() {
+    let (entered_tx, entered_rx) = std::sync::mpsc::sync_channel(4);
+    let (release_tx, release_rx) = std::sync::mpsc::channel();
+    let (mut st, t) = state(
+        ApiLimits::default(),
+        Svc {
+            entered: Some(entered_tx),
+            release: Some(parking_lot::Mutex::new(release_rx)),
+        },
+    );
+    st.searches = SearchGate::new(SearchLimits {
+        max_concurrent: 1,
+        max_queued: 0,
+        ..SearchLimits::default()
+    });
+    let gate = st.searches.clone();
+    let app = router(st);
+    let first = tokio::spawn(app.clone().oneshot(req(
+        "/api/v1/search?q=x",
+        "192.0.2.1",
+        Some(TOKEN),
+    )));
+    // wait (bounded) until the first search holds the only slot
+    let entered_rx = tokio::task::spawn_blocking(move || {
+        entered_rx.recv_timeout(Duration::from_secs(60)).unwrap();
+        entered_rx
+    })
+    .await
+    .unwrap();
+    let r = app
+        .clone()
+        .oneshot(req("/api/v1/search?q=y", "192.0.2.1", Some(TOKEN)))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(errors(&t, "search_refused"), 1);
+    assert_eq!(errors(&t, "search_cancelled"), 0);
+    // the client of the running search goes away: its handler is dropped
+    first.abort();
+    assert!(first.await.unwrap_err().is_cancelled());
+    assert_eq!(errors(&t, "search_cancelled"), 1);
+    // the search itself stops (the service returns) and frees the slot
+    release_tx.send(()).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while gate.running() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slot was not freed"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (r, _) = tokio::join!(
+        app.oneshot(req("/api/v1/search?q=z", "192.0.2.1", Some(TOKEN))),
+        tokio::task::spawn_blocking(move || {
+            entered_rx.recv_timeout(Duration::from_secs(60)).unwrap();
+            release_tx.send(()).unwrap();
+        })
+    );
+    assert_eq!(r.unwrap().status(), StatusCode::OK);
+    assert_eq!(errors(&t, "search_refused"), 1);
+    assert_eq!(errors(&t, "search_cancelled"), 1);
+    assert_eq!(
+        errors(&t, "search_timeout") + errors(&t, "search_over_budget"),
+        0
+    );
+}
+
 /// A body that sends nothing, ever.
 struct Stalled;
 

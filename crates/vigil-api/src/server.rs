@@ -493,9 +493,15 @@ async fn run_search(st: ApiState, caller: Caller, mut req: SearchRequest) -> Res
             ),
         );
     }
+    // Counted as cancelled unless it ends here: dropped on the way, the client went away.
+    let mut outcome = SearchOutcome {
+        metrics: api_metrics(&st.telemetry),
+        reason: Some("search_cancelled"),
+    };
     let permit = match st.searches.admit().await {
         Ok(p) => p,
         Err(busy) => {
+            outcome.reason = Some("search_refused");
             let retry = limits.queue_wait.as_secs().clamp(1, 60);
             let why = match busy {
                 Busy::QueueFull => format!(
@@ -536,6 +542,12 @@ async fn run_search(st: ApiState, caller: Caller, mut req: SearchRequest) -> Res
         Ok(Err(join)) => Err(SearchError::Internal(format!("search task failed: {join}"))),
         Ok(Ok(r)) => r,
     };
+    outcome.reason = match &res {
+        Ok(_) | Err(SearchError::BadRequest(_) | SearchError::Internal(_)) => None,
+        // only the timeout above cancels a search that is still awaited here
+        Err(SearchError::Timeout(_) | SearchError::Cancelled) => Some("search_timeout"),
+        Err(SearchError::TooLarge(_)) => Some("search_over_budget"),
+    };
     match res {
         Ok(mut resp) => {
             let took = started.elapsed().as_millis() as u64;
@@ -566,6 +578,22 @@ async fn run_search(st: ApiState, caller: Caller, mut req: SearchRequest) -> Res
                 "internal",
                 "the search failed; see the server log",
             )
+        }
+    }
+}
+
+/// Counts how a search ended, in the API's errors (`search_refused`, `search_timeout`,
+/// `search_cancelled`, `search_over_budget`), when dropped: a search whose client went away
+/// is dropped mid-way and counted as cancelled. The same for every store.
+struct SearchOutcome {
+    metrics: ComponentMetrics,
+    reason: Option<&'static str>,
+}
+
+impl Drop for SearchOutcome {
+    fn drop(&mut self) {
+        if let Some(r) = self.reason {
+            self.metrics.error(r, 1);
         }
     }
 }

@@ -128,6 +128,15 @@ pub struct Selector {
     /// The query is exactly `requires:*` (the field has a value): an event routed to the
     /// selector by that field matches it without evaluating the query.
     pub exists_only: bool,
+    /// Further conditions of a routed selector's top-level `AND`, each a field and the
+    /// lowercase text values one of which it must have (`event.outcome:failure` beside the
+    /// `event.action` route): the selector is a candidate only when every one holds too, so
+    /// the query is not evaluated on events that fail any of them.
+    pub extra_routes: Vec<(String, Vec<String>)>,
+    /// The query is exactly its route and further conditions (an `AND` of case-insensitive
+    /// equalities and `in` lists, nothing else): a candidate matches it without evaluating
+    /// the query, since the prefilter tested each condition as the query does.
+    pub decided: bool,
     /// Whether the selector takes correlation and service events (its query names
     /// `vigil.type`); other selectors see base and aggregated events only, so a rule never
     /// feeds on its own output by accident.
@@ -358,6 +367,68 @@ fn route_of(expr: &Expr) -> Option<(String, Vec<String>)> {
             Some((field?, values))
         }
         _ => None,
+    }
+}
+
+/// Necessary conditions of an `AND` beside its route `primary`: each child that is a
+/// case-insensitive equality (or `in`) on text values, as a field and its lowercase values.
+/// Only text values: their test is the route's (a lowercase comparison of the value's text),
+/// where a number's is not (`event.code:4625` also takes `"04625"`).
+fn extra_routes_of(expr: &Expr, primary: &(String, Vec<String>)) -> Vec<(String, Vec<String>)> {
+    let Expr::And(children) = expr else {
+        return Vec::new();
+    };
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for c in children {
+        let r = match c {
+            Expr::Term(Term::Eq {
+                field,
+                value: QValue::Str(s),
+                case_sensitive: false,
+            }) => (field.clone(), vec![s.to_lowercase()]),
+            Expr::Term(Term::In { field, values }) => {
+                let Some(vs) = values
+                    .iter()
+                    .map(|v| match v {
+                        QValue::Str(s) => Some(s.to_lowercase()),
+                        _ => None,
+                    })
+                    .collect::<Option<Vec<_>>>()
+                else {
+                    continue;
+                };
+                (field.clone(), vs)
+            }
+            _ => continue,
+        };
+        if r != *primary && !out.contains(&r) {
+            out.push(r);
+        }
+    }
+    out
+}
+
+/// Whether `expr` is exactly the conjunction of its route and further conditions: every term
+/// an equality or `in` list that the prefilter tests (a route value holds exactly when the
+/// term does: the same lowercase text, and a number's text is the number).
+fn decided_by_routes(
+    expr: &Expr,
+    primary: &(String, Vec<String>),
+    extra: &[(String, Vec<String>)],
+) -> bool {
+    let covered = |e: &Expr| match e {
+        Expr::Term(Term::Eq {
+            case_sensitive: false,
+            ..
+        })
+        | Expr::Term(Term::In { .. }) => {
+            route_of(e).is_some_and(|r| r == *primary || extra.iter().take(63).any(|x| *x == r))
+        }
+        _ => false,
+    };
+    match expr {
+        Expr::And(children) => !children.is_empty() && children.iter().all(covered),
+        e => covered(e),
     }
 }
 
@@ -1016,6 +1087,8 @@ impl Loader {
             let mut requires = None;
             let mut any_routes = Vec::new();
             let mut exists_only = false;
+            let mut extra_routes = Vec::new();
+            let mut decided = false;
             if let Some(q) = &s.query {
                 match vigil_event::query::parse_query(q) {
                     Ok(query) if !query.stages.is_empty() => probs.push((
@@ -1024,6 +1097,10 @@ impl Loader {
                     )),
                     Ok(query) => {
                         route = route_of(&query.filter);
+                        if let Some(r) = &route {
+                            extra_routes = extra_routes_of(&query.filter, r);
+                            decided = decided_by_routes(&query.filter, r, &extra_routes);
+                        }
                         requires = required_field(&query.filter);
                         if route.is_none() {
                             any_routes = any_routes_of(&query.filter).unwrap_or_default();
@@ -1165,6 +1242,8 @@ impl Loader {
                 requires,
                 any_routes,
                 exists_only,
+                extra_routes,
+                decided,
                 derived: s
                     .query
                     .as_deref()

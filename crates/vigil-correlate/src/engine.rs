@@ -387,8 +387,15 @@ pub struct Engine {
     states: Vec<RuleState>,
     /// (rule, selector) of each Sigma rule of the shared set, by its index.
     sigma_ids: HashMap<String, (usize, usize)>,
-    /// Prefilter: field → lowercase value → selectors (global ids).
-    routes: Vec<(FieldRef, FastMap<String, Vec<usize>>)>,
+    /// Prefilter: field → lowercase value → selectors (global ids), each with the bits of its
+    /// conditions that the value satisfies.
+    routes: Vec<(FieldRef, FastMap<String, Vec<(usize, u64)>>)>,
+    /// Per selector (global id): the bits of the conditions that must all hold for it to be
+    /// a candidate (see `routes`).
+    need: Vec<u64>,
+    /// Per selector, the conditions seen to hold on the current event (valid when its `cand`
+    /// stamp is the current one).
+    hits: Vec<u64>,
     /// Per rule, its fields resolved once.
     fields: Vec<RuleFieldRefs>,
     /// Selectors without a route but with a required field: tested on events that have it.
@@ -569,11 +576,12 @@ impl Engine {
     pub fn from_rules(rules: Arc<Rules>, opts: EngineOptions) -> Engine {
         let stores = Stores::new(rules.stores.clone());
         let mut sel_ids = Vec::new();
-        let mut route_map: BTreeMap<String, FastMap<String, Vec<usize>>> = BTreeMap::new();
+        let mut route_map: BTreeMap<String, FastMap<String, Vec<(usize, u64)>>> = BTreeMap::new();
         let mut unrouted = Vec::new();
         let mut exists_map: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         let mut sel_base = Vec::with_capacity(rules.rules.len());
         let mut filter_class = Vec::new();
+        let mut need = Vec::new();
         let mut class_of: HashMap<&str, u32> = HashMap::new();
         for (ri, r) in rules.rules.iter().enumerate() {
             sel_base.push(sel_ids.len());
@@ -585,28 +593,34 @@ impl Engine {
                     Some(q) => *class_of.entry(q.as_str()).or_insert(next),
                     None => u32::MAX,
                 });
+                // bit 0: the route (or any of the `OR` routes, or the required field); bits
+                // 1..: the further conditions of the `AND` (at most 63 of them are used)
+                let mut add = |field: &String, values: &Vec<String>, bit: u64| {
+                    let m = route_map.entry(field.clone()).or_default();
+                    for v in values {
+                        let e = m.entry(v.clone()).or_default();
+                        match e.iter_mut().find(|(x, _)| *x == g) {
+                            Some((_, b)) => *b |= bit,
+                            None => e.push((g, bit)),
+                        }
+                    }
+                };
+                let mut mask = 1u64;
                 if s.sigma {
+                    need.push(mask);
                     continue; // candidates come from the Sigma set
                 }
                 match &s.route {
                     Some((field, values)) => {
-                        let m = route_map.entry(field.clone()).or_default();
-                        for v in values {
-                            let e = m.entry(v.clone()).or_default();
-                            if !e.contains(&g) {
-                                e.push(g);
-                            }
+                        add(field, values, 1);
+                        for (i, (field, values)) in s.extra_routes.iter().take(63).enumerate() {
+                            add(field, values, 1 << (i + 1));
+                            mask |= 1 << (i + 1);
                         }
                     }
                     None if !s.any_routes.is_empty() => {
                         for (field, values) in &s.any_routes {
-                            let m = route_map.entry(field.clone()).or_default();
-                            for v in values {
-                                let e = m.entry(v.clone()).or_default();
-                                if !e.contains(&g) {
-                                    e.push(g);
-                                }
-                            }
+                            add(field, values, 1);
                         }
                     }
                     None => match &s.requires {
@@ -614,6 +628,7 @@ impl Engine {
                         None => unrouted.push(g),
                     },
                 }
+                need.push(mask);
             }
         }
         let mut sigma_ids = HashMap::new();
@@ -676,6 +691,8 @@ impl Engine {
             groups_total: 0,
             loopq: VecDeque::new(),
             cand: vec![0; n_sel],
+            need,
+            hits: vec![0; n_sel],
             cand_gen: 0,
             masks: vec![0; n_rules],
             scratch_key: Vec::new(),
@@ -835,14 +852,20 @@ impl Engine {
         let mut cands = std::mem::take(&mut self.scratch_cands);
         cands.clear();
         let cand = &mut self.cand;
+        let hits = &mut self.hits;
+        // a number with a fraction or a time is compared by the query on another text than
+        // the route's: the selectors the prefilter decides are then evaluated after all
+        let mut inexact = false;
         for (field, map) in &self.routes {
             let mut hit = |text: &str| {
                 if let Some(ids) = map.get(text) {
-                    for &g in ids {
+                    for &(g, bit) in ids {
                         if cand[g] != stamp {
                             cand[g] = stamp;
+                            hits[g] = 0;
                             cands.push(g);
                         }
+                        hits[g] |= bit;
                     }
                 }
             };
@@ -853,12 +876,16 @@ impl Engine {
                 ValueRef::Str(s) => hit(&s.to_lowercase()),
                 ValueRef::Int(i) => hit(&smol_str::format_smolstr!("{i}")),
                 other => {
+                    inexact |= matches!(other, ValueRef::Float(_) | ValueRef::Time(_));
                     if let Some(t) = ref_text(other) {
                         hit(&t.to_lowercase())
                     }
                 }
             });
         }
+        // a selector is a candidate when all its conditions hold
+        let need = &self.need;
+        cands.retain(|&g| hits[g] == need[g]);
         for (field, ids) in &self.exists_routes {
             let mut has = false;
             field.visit(ev, &mut |v| has |= !matches!(v, ValueRef::Null));
@@ -903,8 +930,13 @@ impl Engine {
             let st = &mut stats[ri];
             st.stats.evaluated += 1;
             st.cost.tests += 1;
-            // `field:*` selectors reached through their field's presence route hold already
-            if let Some(f) = s.filter.as_ref().filter(|_| !s.exists_only || s.sigma) {
+            // `field:*` selectors reached through their field's presence route hold already,
+            // and so do selectors decided by their prefilter conditions
+            if let Some(f) = s
+                .filter
+                .as_ref()
+                .filter(|_| !(s.exists_only || (s.decided && !inexact)) || s.sigma)
+            {
                 // selectors with the same query (many rules share one) are evaluated once per
                 // event
                 let class = classes[sel_base[ri] + si] as usize;
@@ -1110,20 +1142,28 @@ impl Engine {
             // merged in event-time order across rules, so a list written by one rule is read
             // by another in event-time order too
             let mut heap = self.due_heap();
-            while let Some(Reverse((_, ri, ci))) = heap.pop() {
+            'lanes: while let Some(Reverse((_, ri, ci))) = heap.pop() {
                 let wm = self.lane_wm(ri, ci);
-                self.step_rule(ri, ci, wm, out);
-                if !self.loopq.is_empty() {
-                    // correlation events join the stream at the time they were raised, before
-                    // any rule moves past it
-                    while let Some((ev, depth)) = self.loopq.pop_front() {
-                        self.ingest(&ev, depth, out);
+                loop {
+                    self.step_rule(ri, ci, wm, out);
+                    if !self.loopq.is_empty() {
+                        // correlation events join the stream at the time they were raised,
+                        // before any rule moves past it
+                        while let Some((ev, depth)) = self.loopq.pop_front() {
+                            self.ingest(&ev, depth, out);
+                        }
+                        heap = self.due_heap();
+                        continue 'lanes;
                     }
-                    heap = self.due_heap();
-                    continue;
-                }
-                if let Some(t) = self.next_due(ri, ci, wm) {
-                    heap.push(Reverse((t, ri, ci)));
+                    let Some(t) = self.next_due(ri, ci, wm) else {
+                        continue 'lanes;
+                    };
+                    // the lane stays first in the merge: step it again without going through
+                    // the heap (the order is the heap's, lanes are unique in it)
+                    if heap.peek().is_some_and(|Reverse(top)| *top < (t, ri, ci)) {
+                        heap.push(Reverse((t, ri, ci)));
+                        continue 'lanes;
+                    }
                 }
             }
             for ri in 0..self.states.len() {

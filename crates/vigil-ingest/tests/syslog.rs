@@ -688,6 +688,39 @@ async fn an_evicted_sender_loses_no_line_it_already_sent() {
     drop(other);
 }
 
+/// Issue 11 (38 lines lost in a hostile soak on a loaded machine): an evicted sender that is
+/// slow to see the server's close (its process not scheduled for a while) writes a line after
+/// a pause and only then sees the FIN and closes. The line was handed to its kernel, so it
+/// must be read: the drain used to end after 100 ms without data and close the socket, and
+/// the kernel discarded the late line with a reset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_evicted_sender_slow_to_see_the_close_loses_no_line() {
+    let r = start(SyslogSettings {
+        max_connections: 1,
+        max_connections_per_ip: 1,
+        ..tcp_settings()
+    });
+    let mut victim = connect(r.tcp()).await;
+    victim.write_all(b"<13>victim first\n").await.unwrap();
+    assert_eq!(texts(&r.records(1).await), ["<13>victim first"]);
+    // a newcomer takes the only slot: the victim is evicted and its write side closed
+    let mut newcomer = connect(r.tcp()).await;
+    r.wait_until("evicted counted", |s| error_count(s, "evicted") == 1)
+        .await;
+    newcomer.write_all(b"<13>newcomer\n").await.unwrap();
+    assert_eq!(texts(&r.records(1).await), ["<13>newcomer"]);
+    // the victim has not looked at its socket: it writes after a pause longer than the old
+    // 100 ms cut-off, then sees the close and closes too
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    victim.write_all(b"<13>victim late\n").await.unwrap();
+    assert_closed_by_server(&mut victim).await;
+    drop(victim);
+    assert_eq!(texts(&r.records(1).await), ["<13>victim late"]);
+    let (rest, snap) = r.stop().await;
+    assert!(rest.is_empty(), "{:?}", texts(&rest));
+    assert_eq!(error_count(&snap, "evicted"), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_address_at_its_limit_only_displaces_its_own_connections() {
     let r = start(SyslogSettings {

@@ -14,6 +14,7 @@ mod common;
 use std::time::Duration;
 
 use vigil_event::{Bytes, Event, Timestamp, Ulid, schema};
+use vigil_query::{QueryError, SearchControl};
 use vigil_store::clickhouse::{ClickHouseConfig, ClickHouseStore, Dialect, QueryLimits};
 use vigil_store::{AggregateRequest, EventStore, SearchRequest, StoreError, TenantId};
 
@@ -200,4 +201,130 @@ fn dialects() {
             && !legacy.contains("CODEC")
     );
     assert!(legacy.contains("PARTITION BY (tenant, toYYYYMMDD("));
+}
+
+/// Runs `query` on the server over plain HTTP (`Connection: close`) and returns the body.
+fn sql(url: &str, query: &str) -> String {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{query}",
+        query.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{query}: {out}");
+    // chunked or not, the tests only look at small bodies
+    body.to_owned()
+}
+
+/// The queries of this store (`vigil-<pid>-<n>`) running on the server now.
+fn running_queries(url: &str) -> usize {
+    let body = sql(
+        url,
+        &format!(
+            "SELECT count() FROM system.processes WHERE query_id LIKE 'vigil-{}-%' FORMAT TSV",
+            std::process::id()
+        ),
+    );
+    // a chunked body carries its chunk sizes on lines of their own: the count is the line
+    // after the first
+    let lines: Vec<&str> = body.lines().map(str::trim).collect();
+    let n = if lines.len() > 1 { lines[1] } else { lines[0] };
+    n.parse()
+        .unwrap_or_else(|_| panic!("count of running queries: {body:?}"))
+}
+
+/// Issue 11 (a search cancelled before ClickHouse sent its first row ran on to
+/// `max_execution_time`): while the store waits for the answer of a query that sorts or
+/// counts (nothing is sent before it is done), a search cancelled by its caller (the API's
+/// timeout, a client that went away) or past its own deadline is killed on the server
+/// (`KILL QUERY`), and the search says why it stopped.
+#[test]
+fn a_search_stopped_before_the_first_row_is_killed_on_the_server() {
+    let Some(server) = common::clickhouse() else {
+        return;
+    };
+    let url = server.server.url.clone();
+    let mut cfg = ClickHouseConfig::new(url.clone());
+    cfg.table = "slow".into();
+    // the server's own limit must not be what stops the queries here
+    cfg.limits.max_execution_time = Duration::from_secs(600);
+    let store = ClickHouseStore::open(cfg).unwrap();
+    // Enough rows that a full-text glob over them runs for a second or more (no skip
+    // indexes on the old dialect; the glob is a regex over the whole raw text).
+    sql(
+        &url,
+        "INSERT INTO vigil.slow (tenant, ts, seq, raw) SELECT 'main', \
+         1704067200000000000 + number, number + 1, concat('sshd[', toString(number), \
+         ']: Failed password for invalid user admin', toString(number % 997), \
+         ' from 198.51.100.7 port 22 ssh2') FROM numbers(6000000)",
+    );
+    let main = TenantId::main();
+    let query = "zq*xj*kw";
+    let before = store.queries_killed();
+
+    // Cancelled by the caller once the query runs on the server.
+    let ctl = SearchControl::default();
+    let req = SearchRequest::parse(query, 10)
+        .unwrap()
+        .with_control(ctl.clone());
+    let res = std::thread::scope(|s| {
+        let search = s.spawn(|| store.search(&main, &req));
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while running_queries(&url) == 0 {
+            assert!(
+                !search.is_finished(),
+                "the search ended before it could be cancelled: {:?}",
+                search.join()
+            );
+            assert!(std::time::Instant::now() < deadline, "the query never ran");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        ctl.cancel();
+        search.join().unwrap()
+    });
+    assert!(
+        matches!(res, Err(StoreError::Query(QueryError::Cancelled))),
+        "{res:?}"
+    );
+    assert_eq!(store.queries_killed(), before + 1);
+    wait_no_query_runs(&url);
+
+    // Past its own deadline: the same, reported as a timeout.
+    let ctl = SearchControl::new(Some(Duration::from_millis(300)), None);
+    let req = SearchRequest::parse(query, 10)
+        .unwrap()
+        .with_control(ctl.clone());
+    let res = store.search(&main, &req);
+    assert!(
+        matches!(res, Err(StoreError::Query(QueryError::TimedOut { .. }))),
+        "{res:?}"
+    );
+    assert_eq!(store.queries_killed(), before + 2);
+    wait_no_query_runs(&url);
+
+    // A search that finishes kills nothing.
+    let other = TenantId::new("other").unwrap();
+    let req = SearchRequest::parse(query, 10)
+        .unwrap()
+        .with_control(SearchControl::new(Some(Duration::from_secs(60)), None));
+    assert!(store.search(&other, &req).unwrap().events.is_empty());
+    assert_eq!(store.queries_killed(), before + 2);
+}
+
+/// Waits (bounded) until none of this process's queries runs on the server.
+fn wait_no_query_runs(url: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while running_queries(url) > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a stopped search's query still runs on the server"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

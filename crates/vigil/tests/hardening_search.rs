@@ -300,15 +300,42 @@ fn concurrent_searches_beyond_limit_get_429() {
     );
     // Once the stopped scans have given their slots back, searches are admitted again.
     let deadline = Instant::now() + Duration::from_secs(30);
+    let mut refused_later = 0;
     loop {
         let (status, _, b) = v.post(&serde_json::json!({ "q": "user1", "limit": 5 }));
         if status == 200 {
             break;
         }
         assert_eq!(status, 429, "{b}");
+        refused_later += 1;
         assert!(Instant::now() < deadline, "no slot came free: {b}");
         std::thread::sleep(Duration::from_millis(100));
     }
+    // Every refusal is counted (issue 11: refused searches left no trace in the metrics).
+    let (status, metrics) = http_get_auth(v.http, "/metrics", &v.token).unwrap();
+    assert_eq!(status, 200);
+    let counted = metric(
+        &metrics,
+        "vigil_component_errors_total{component_kind=\"api\",component_id=\"http\",reason=\"search_refused\"}",
+    );
+    assert_eq!(counted, (refused.len() + refused_later) as u64, "{metrics}");
+}
+
+/// The value of the sample named exactly `series` (0 when absent).
+fn metric(text: &str, series: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+fn http_get_auth(addr: SocketAddr, path: &str, token: &str) -> std::io::Result<(u16, String)> {
+    http(
+        addr,
+        format!(
+            "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        ),
+    )
+    .map(|(s, _, b)| (s, b))
 }
 
 #[test]

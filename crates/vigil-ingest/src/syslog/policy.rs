@@ -22,8 +22,9 @@
 //!
 //! Slots are counted at admission and handed over at once on eviction, so the evicted
 //! connection's socket may outlive its slot while it closes gracefully: its write side is shut
-//! down and what the sender had already sent is still read and delivered, for at most a
-//! second (`EVICTED_DRAIN` in [`super::stream`]), so no complete line already sent is lost.
+//! down and what the sender sends until it closes its side is still read and delivered, for
+//! at most a second (`EVICTED_DRAIN` in [`super::stream`]), so no complete line that a sender
+//! wrote before it saw the close is lost.
 //!
 //! The bookkeeping is one mutex around a map, taken once per accept and once per close;
 //! finding the victim is a scan of the open connections, done only when a limit is reached.
@@ -166,6 +167,17 @@ impl Connections {
         }
     }
 
+    /// Tells every admitted connection to stop (shutdown): each waits on its own eviction
+    /// token only, rather than on the connector-wide shutdown signal too (a wait on one shared
+    /// channel, registered by every connection at every read), and tells the two apart by the
+    /// shutdown signal's state.
+    pub(super) fn cancel_all(&self) {
+        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        for e in inner.conns.values() {
+            e.evict.cancel();
+        }
+    }
+
     fn release(&self, id: u64) {
         let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         inner.remove(id);
@@ -277,6 +289,21 @@ mod tests {
             Arc::new(Connections::new(total, per_ip, gauge.clone())),
             gauge,
         )
+    }
+
+    /// Shutdown reaches every connection through its own slot (issue 11: connections wait on
+    /// their slot only, not on the shared shutdown signal at every read).
+    #[test]
+    fn cancel_all_tells_every_connection_to_stop_and_keeps_the_count() {
+        let (r, gauge) = registry(4, 4);
+        let a = r.admit(ip("10.0.0.1"));
+        let b = r.admit(ip("10.0.0.2"));
+        r.cancel_all();
+        assert!(a.slot.evict.is_cancelled() && b.slot.evict.is_cancelled());
+        assert_eq!(gauge.load(Ordering::Relaxed), 2);
+        drop(a);
+        drop(b);
+        assert_eq!(gauge.load(Ordering::Relaxed), 0);
     }
 
     #[test]

@@ -29,14 +29,15 @@ const READ_MIN: usize = 2 * 1024;
 /// keep a connection open after the signal).
 const SHUTDOWN_DRAIN_READS: usize = 64;
 /// An evicted connection is closed gracefully: its write side is shut down (FIN, or TLS
-/// close_notify), then what the sender already sent is read until it closes, sends nothing
-/// for [`EVICTED_QUIET`], or [`EVICTED_DRAIN`] has passed since the eviction. Closing at once
-/// would discard what sits unread in the socket (the kernel answers it with a reset): lines a
-/// legitimate but quiet sender had already sent.
+/// close_notify), then what the sender sends is read until it closes its side (it has seen the
+/// FIN) or [`EVICTED_DRAIN`] has passed since the eviction. Closing at once would discard what
+/// sits unread in the socket, and closing before the sender has closed would discard what it
+/// writes before it notices the FIN (the kernel answers both with a reset): lines a legitimate
+/// sender had already handed to its kernel. A pause of the sender does not end the drain
+/// (issue 11: a 100 ms pause did, and on a loaded machine senders that were slower than that
+/// to see the FIN lost the lines they wrote meanwhile). A client that never closes costs a
+/// descriptor for this long after its eviction; its slot is free at once.
 const EVICTED_DRAIN: Duration = Duration::from_secs(1);
-/// See [`EVICTED_DRAIN`]: a pause this long ends the drain of an evicted connection (what was
-/// in flight at the eviction has arrived by then; an idle client costs no more than this).
-const EVICTED_QUIET: Duration = Duration::from_millis(100);
 /// The transport error of an octet-counted frame cut short by the end of the stream.
 const INCOMPLETE: &str = "stream ended inside an octet-counted frame";
 /// Pause after an `accept` that failed for want of a resource (out of file descriptors), so
@@ -182,6 +183,9 @@ pub(super) async fn accept_loop(
             }
         });
     }
+    // the connections wait on their slots only (not on the shutdown signal): shutdown reaches
+    // them there
+    shared.connections.cancel_all();
     tracing::debug!(connector = %shared.source.id, transport, "syslog listener stopped");
 }
 
@@ -254,48 +258,73 @@ async fn serve<S>(
     };
     let mut last_frame = Instant::now();
     let mut frame_began: Option<Instant> = None;
-    let end = loop {
-        let room = conn.make_room();
+    let deadline = |last_frame: Instant, frame_began: Option<Instant>| {
         let idle_at = last_frame + shared.idle_timeout;
-        let (deadline, timeout) = match frame_began {
+        match frame_began {
             Some(t) if t + shared.frame_timeout < idle_at => {
                 (t + shared.frame_timeout, End::FrameTimeout)
             }
             _ => (idle_at, End::Idle),
-        };
-        let read = tokio::select! {
-            biased;
-            () = shutdown.wait() => break End::Shutdown,
-            () = slot.evicted() => break End::Evicted,
-            r = tokio::time::timeout_at(deadline, stream.read_buf(&mut conn.buf)) => r,
-        };
-        match read {
-            Ok(Ok(0)) => break End::Eof,
-            Ok(Ok(n)) => {
-                shared.metrics.bytes_in(n as u64);
-                conn.read.after_read(n, room);
-                let Some(records) = conn.send_frames().await else {
-                    break End::PipelineClosed;
-                };
-                let now = Instant::now();
-                if records > 0 {
-                    last_frame = now;
-                    slot.frame_delivered();
+        }
+    };
+    let end = {
+        // Registered once for the connection, not once per read (issue 11: a thousand
+        // connections delivering a line per read each registered a wait on the shared
+        // shutdown signal, on their slot and on a new timer at every read): the wait on the
+        // slot, which the accept loop also cancels at shutdown (`Connections::cancel_all`),
+        // and one timer, moved only when the deadline comes earlier (a frame begins); when it
+        // fires early (frames arrived since it was set), it is set to the real deadline.
+        let stopped = slot.evicted();
+        let timer = tokio::time::sleep_until(deadline(last_frame, frame_began).0);
+        tokio::pin!(stopped, timer);
+        loop {
+            let room = conn.make_room();
+            let read = tokio::select! {
+                biased;
+                () = &mut stopped => {
+                    break if shutdown.is_triggered() { End::Shutdown } else { End::Evicted };
                 }
-                frame_began = if !conn.framer.in_frame(&conn.buf) {
-                    None
-                } else if records > 0 {
-                    // the unfinished frame follows one that this read completed
-                    Some(now)
-                } else {
-                    frame_began.or(Some(now))
-                };
+                () = &mut timer => {
+                    let (at, timeout) = deadline(last_frame, frame_began);
+                    if Instant::now() >= at {
+                        break timeout;
+                    }
+                    timer.as_mut().reset(at);
+                    continue;
+                }
+                r = stream.read_buf(&mut conn.buf) => r,
+            };
+            match read {
+                Ok(0) => break End::Eof,
+                Ok(n) => {
+                    shared.metrics.bytes_in(n as u64);
+                    conn.read.after_read(n, room);
+                    let Some(records) = conn.send_frames().await else {
+                        break End::PipelineClosed;
+                    };
+                    let now = Instant::now();
+                    if records > 0 {
+                        last_frame = now;
+                        slot.frame_delivered();
+                    }
+                    frame_began = if !conn.framer.in_frame(&conn.buf) {
+                        None
+                    } else if records > 0 {
+                        // the unfinished frame follows one that this read completed
+                        Some(now)
+                    } else {
+                        frame_began.or(Some(now))
+                    };
+                    let (at, _) = deadline(last_frame, frame_began);
+                    if at < timer.deadline() {
+                        timer.as_mut().reset(at);
+                    }
+                }
+                // A TLS peer that closes the TCP connection without close_notify: a plain EOF
+                // for syslog, where each frame is complete in itself.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break End::Eof,
+                Err(e) => break End::Error(e),
             }
-            // A TLS peer that closes the TCP connection without close_notify: a plain EOF for
-            // syslog, where each frame is complete in itself.
-            Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => break End::Eof,
-            Ok(Err(e)) => break End::Error(e),
-            Err(_) => break timeout,
         }
     };
     let id = &shared.source.id;
@@ -340,18 +369,8 @@ async fn serve<S>(
             }
         }
         End::Shutdown => {
-            // Take what is already waiting, without waiting for more.
-            for _ in 0..SHUTDOWN_DRAIN_READS {
-                conn.make_room();
-                match tokio::time::timeout(Duration::ZERO, stream.read_buf(&mut conn.buf)).await {
-                    Ok(Ok(n)) if n > 0 => {
-                        shared.metrics.bytes_in(n as u64);
-                        if conn.send_frames().await.is_none() {
-                            return;
-                        }
-                    }
-                    _ => break,
-                }
+            if conn.take_waiting(&mut stream).await.is_none() {
+                return;
             }
         }
         End::PipelineClosed => return,
@@ -489,10 +508,10 @@ impl Connection<'_> {
     }
 
     /// The graceful close of an evicted connection ([`EVICTED_DRAIN`]): shuts down the write
-    /// side, then reads and sends what the sender already sent until it closes, goes quiet for
-    /// [`EVICTED_QUIET`], the drain deadline passes or shutdown begins. Waiting for the
-    /// pipeline does not count against the deadline (what was read is never dropped). `None`
-    /// when the pipeline is gone.
+    /// side, then reads and sends what the sender sends until it closes, the drain deadline
+    /// passes or shutdown begins (then what is already waiting is read, as at any shutdown).
+    /// Waiting for the pipeline does not count against the deadline (what was read is never
+    /// dropped). `None` when the pipeline is gone.
     async fn drain_evicted<S>(
         &mut self,
         stream: &mut S,
@@ -506,11 +525,10 @@ impl Connection<'_> {
         let _ = tokio::time::timeout_at(until, stream.shutdown()).await;
         loop {
             let room = self.make_room();
-            let quiet = (Instant::now() + EVICTED_QUIET).min(until);
             let read = tokio::select! {
                 biased;
-                () = shutdown.wait() => return Some(()),
-                r = tokio::time::timeout_at(quiet, stream.read_buf(&mut self.buf)) => r,
+                () = shutdown.wait() => return self.take_waiting(stream).await,
+                r = tokio::time::timeout_at(until, stream.read_buf(&mut self.buf)) => r,
             };
             match read {
                 Ok(Ok(n)) if n > 0 => {
@@ -521,10 +539,29 @@ impl Connection<'_> {
                     // the pipeline's backpressure is not the sender's time
                     until += waited.elapsed();
                 }
-                // EOF, an error (a reset), quiet or past the deadline
+                // EOF (the sender closed), an error (a reset) or past the deadline
                 _ => return Some(()),
             }
         }
+    }
+
+    /// At shutdown: reads and sends what is already waiting in the socket, without waiting
+    /// for more (at most [`SHUTDOWN_DRAIN_READS`] reads). `None` when the pipeline is gone.
+    async fn take_waiting<S>(&mut self, stream: &mut S) -> Option<()>
+    where
+        S: AsyncRead + Unpin,
+    {
+        for _ in 0..SHUTDOWN_DRAIN_READS {
+            self.make_room();
+            match tokio::time::timeout(Duration::ZERO, stream.read_buf(&mut self.buf)).await {
+                Ok(Ok(n)) if n > 0 => {
+                    self.shared.metrics.bytes_in(n as u64);
+                    self.send_frames().await?;
+                }
+                _ => break,
+            }
+        }
+        Some(())
     }
 
     /// End of the stream: sends the frames still buffered, including the unterminated tail.

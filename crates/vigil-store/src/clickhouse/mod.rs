@@ -54,6 +54,10 @@ use crate::{
 
 /// Client-side limit on `OPTIMIZE TABLE ... FINAL` (the server sets none on it).
 const OPTIMIZE_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
+/// How often a running query's control is looked at while the query runs (see
+/// [`ClickHouseStore::kill_when_stopped`]): a stopped search is killed on the server within
+/// about this long.
+const KILL_POLL: Duration = Duration::from_millis(20);
 
 /// Per-query limits, enforced by the server (settings) and on the Rust side.
 #[derive(Debug, Clone)]
@@ -177,6 +181,8 @@ pub struct ClickHouseStore {
     /// Last sequence number per tenant; the lock also orders appends.
     seqs: Mutex<HashMap<TenantId, u64>>,
     running: Mutex<HashSet<String>>,
+    /// Queries killed on the server because their control stopped them.
+    queries_killed: AtomicU64,
     next_query: AtomicU64,
     closed: AtomicBool,
 }
@@ -239,6 +245,7 @@ impl ClickHouseStore {
             table,
             seqs: Mutex::new(HashMap::new()),
             running: Mutex::new(HashSet::new()),
+            queries_killed: AtomicU64::new(0),
             next_query: AtomicU64::new(1),
             closed: AtomicBool::new(false),
         })
@@ -292,6 +299,12 @@ impl ClickHouseStore {
             "kill query",
         )?;
         Ok(ids.len())
+    }
+
+    /// Queries killed on the server since open because their search was cancelled, ran past
+    /// its deadline or over its memory budget while the query was still running.
+    pub fn queries_killed(&self) -> u64 {
+        self.queries_killed.load(Ordering::Relaxed)
     }
 
     /// Bytes of the table's active parts on disk (all tenants) and their row count.
@@ -373,29 +386,71 @@ impl ClickHouseStore {
         let mut settings = self.settings(&id, ctl);
         settings.extend(extra.iter().cloned());
         self.running.lock().insert(id.clone());
-        let result = (|| {
-            let mut lines = self
-                .client
-                .stream(sql, &settings, self.cfg.limits.max_row_bytes)?;
-            let mut read = 0usize;
-            while let Some(line) = lines.next_line()? {
-                read += 1;
-                if read.is_multiple_of(CHECK_EVERY) {
-                    ctl.check()?;
+        let finished = AtomicBool::new(false);
+        let result = std::thread::scope(|s| {
+            let watcher = s.spawn(|| self.kill_when_stopped(&id, ctl, &finished));
+            let result = (|| {
+                let mut lines =
+                    self.client
+                        .stream(sql, &settings, self.cfg.limits.max_row_bytes)?;
+                let mut read = 0usize;
+                while let Some(line) = lines.next_line()? {
+                    read += 1;
+                    if read.is_multiple_of(CHECK_EVERY) {
+                        ctl.check()?;
+                    }
+                    if line.is_empty() {
+                        continue;
+                    }
+                    let row: serde_json::Map<String, Json> = serde_json::from_slice(line)
+                        .map_err(|e| backend("read response", format!("bad row: {e}")))?;
+                    if !each(row)? {
+                        break;
+                    }
                 }
-                if line.is_empty() {
-                    continue;
-                }
-                let row: serde_json::Map<String, Json> = serde_json::from_slice(line)
-                    .map_err(|e| backend("read response", format!("bad row: {e}")))?;
-                if !each(row)? {
-                    break;
-                }
-            }
-            Ok(())
-        })();
+                Ok(())
+            })();
+            finished.store(true, Ordering::Release);
+            watcher.thread().unpark();
+            let killed = watcher.join().unwrap_or(true);
+            (result, killed)
+        });
         self.running.lock().remove(&id);
-        result
+        // A query stopped by its control says why it stopped, not what the server answered
+        // to the kill: an error, or (older servers) the end of a short result, which must not
+        // pass for the whole answer.
+        match result {
+            (Err(e), _) => Err(ctl.check().err().map_or(e, StoreError::from)),
+            (Ok(()), true) => ctl.check().map_err(StoreError::from),
+            (ok, false) => ok,
+        }
+    }
+
+    /// Watches the control of running query `id` until `finished`: once the control says stop
+    /// (cancelled, past its deadline, over its budget), kills the query on the server (`KILL
+    /// QUERY ... ASYNC`) and returns `true`. Until ClickHouse sends its first row the caller
+    /// waits for the response and cannot look at the control, and a query that sorts or
+    /// aggregates sends nothing before it is done: without the kill it would run on to
+    /// `max_execution_time` after its client gave up (the API's timeout or a client that went
+    /// away). Once rows flow, the reading loop sees the control itself and closing the
+    /// response stops the query; the kill does no harm there.
+    fn kill_when_stopped(&self, id: &str, ctl: &SearchControl, finished: &AtomicBool) -> bool {
+        while !finished.load(Ordering::Acquire) {
+            if ctl.check().is_err() {
+                let kill = format!("KILL QUERY WHERE query_id = {} ASYNC", sql::quote(id));
+                match self.client.execute(&kill, &[], "kill query") {
+                    Ok(_) => {
+                        self.queries_killed.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(e) => {
+                        tracing::warn!(query_id = %id, error = %e, "a stopped query was not killed; it runs until max_execution_time");
+                    }
+                }
+                return true;
+            }
+            std::thread::park_timeout(KILL_POLL);
+        }
+        false
     }
 
     fn scope(&self, tenant: &TenantId, range: TimeRange) -> String {
