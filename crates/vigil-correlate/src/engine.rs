@@ -343,6 +343,10 @@ impl RuleState {
     }
 }
 
+/// A routing field's index: lowercase value → the selectors (global ids) it routes to, each
+/// with the bits of its conditions that the value satisfies.
+type RouteMap = FastMap<String, Vec<(usize, u64)>>;
+
 /// One selector test in this many is timed for a rule's evaluation cost.
 const COST_SAMPLE: u64 = 64;
 
@@ -389,7 +393,7 @@ pub struct Engine {
     sigma_ids: HashMap<String, (usize, usize)>,
     /// Prefilter: field → lowercase value → selectors (global ids), each with the bits of its
     /// conditions that the value satisfies.
-    routes: Vec<(FieldRef, FastMap<String, Vec<(usize, u64)>>)>,
+    routes: Vec<(FieldRef, RouteMap)>,
     /// Per selector (global id): the bits of the conditions that must all hold for it to be
     /// a candidate (see `routes`).
     need: Vec<u64>,
@@ -576,7 +580,7 @@ impl Engine {
     pub fn from_rules(rules: Arc<Rules>, opts: EngineOptions) -> Engine {
         let stores = Stores::new(rules.stores.clone());
         let mut sel_ids = Vec::new();
-        let mut route_map: BTreeMap<String, FastMap<String, Vec<(usize, u64)>>> = BTreeMap::new();
+        let mut route_map: BTreeMap<String, RouteMap> = BTreeMap::new();
         let mut unrouted = Vec::new();
         let mut exists_map: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         let mut sel_base = Vec::with_capacity(rules.rules.len());

@@ -8,7 +8,12 @@
 //! server stops the start with the reason; the cursor moves only when the pipeline answers
 //! that a batch is durable (the tests play the pipeline's part: they answer each batch).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods
+)]
 
 use std::collections::BTreeSet;
 use std::path::Path;
